@@ -1,0 +1,76 @@
+# darknet-explain — build, test and demo.
+#   make deps            install Debian's packages this project needs (idempotent)
+#   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
+#   make test            build and run the Criterion suite
+#   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
+
+DARKNET_DIR ?= /usr/lib/darknet
+DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy
+
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(SANFLAGS)
+CPPFLAGS += -Iplugin -I$(DARKNET_DIR)/include -I/usr/include/stb
+LDLIBS := -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -l:libstb.a -lopenblas -lm -lpthread
+LDFLAGS += $(SANFLAGS)
+
+LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c)
+LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h)
+
+STATIC_LIB := $(BUILD)/libdarknet-explain.a
+SHARED_LIB := $(BUILD)/libdarknet-explain.so
+CLI := $(BUILD)/darknet-explain
+TEST_BIN := $(BUILD)/tests/run-tests
+
+.PHONY: all deps test demo clean readme-figure
+all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	else echo "deps: all of $(DEB_PACKAGES) are installed"; fi
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) -Wl,--exclude-libs,libstb.a $(LDLIBS)
+
+$(CLI): $(BUILD)/plugin/main.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
+
+# Tests find the CLI and the project root through the environment.
+test: $(TEST_BIN) $(CLI)
+	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
+	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
+	  ASAN_OPTIONS=detect_leaks=0 $(TEST_BIN) -j2 --short-filename
+
+clean:
+	rm -rf build build-san

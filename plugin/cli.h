@@ -1,0 +1,8 @@
+/* The command line, shared by the `darknet-explain` program and `darknet explain` inside a
+ * patched Darknet: one parser, one implementation, two front doors. */
+#ifndef DX_CLI_H
+#define DX_CLI_H
+/* argv[0] is the method name (or -h); returns the process exit code: 0 success, 1 failure,
+ * 2 usage error. Errors are one line on stderr. */
+int dx_cli_run(const char *program, int argc, char **argv);
+#endif

@@ -1,0 +1,13 @@
+/* Functions libdarknet.so exports but darknet.h does not declare. The plugin calls Darknet's
+ * own helpers so that its backward matches Darknet's forward exactly. */
+#ifndef DX_DARKNET_EXPORTS_H
+#define DX_DARKNET_EXPORTS_H
+#include <darknet.h>
+
+/* delta[i] *= f'(x) where x is the activation's OUTPUT (Darknet's convention) */
+void gradient_array(const float *x, const int n, const ACTIVATION a, float *delta);
+void activate_array(float *x, const int n, const ACTIVATION a);
+/* adds the columns back into the image (the adjoint of im2col_cpu) */
+void col2im_cpu(float *data_col, int channels, int height, int width, int ksize, int stride,
+                int pad, float *data_im);
+#endif

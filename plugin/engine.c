@@ -1,0 +1,67 @@
+/* The reverse pass: Darknet computes the forward; the plugin owns every gradient buffer and
+ * walks the layers from the target down, in inference mode (frozen batch norm, dropout as the
+ * identity, no weight gradients). Darknet's backward pointers are never called. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "internal.h"
+
+int dx_forward(dx_model *m, const float *input)
+{
+    if (input != m->input) memcpy(m->input, input, sizeof(float) * m->net->inputs);
+    network_predict(m->net, m->input);
+    return 0;
+}
+
+const float *dx_output_of(const dx_model *m, int j)
+{
+    return j < 0 ? m->input : m->net->layers[j].output;
+}
+
+float *dx_grad_of(dx_model *m, int j)
+{
+    if (j < 0) return m->grad_input;
+    if (!m->grad[j]) {
+        m->grad[j] = calloc((size_t)m->net->layers[j].outputs, sizeof(float));
+        if (!m->grad[j]) abort(); /* out of memory: nothing sensible to return */
+    }
+    m->touched[j] = 1;
+    return m->grad[j];
+}
+
+float *dx_scratch(dx_model *m, size_t floats)
+{
+    if (floats > m->scratch_len) {
+        free(m->scratch);
+        m->scratch = malloc(floats * sizeof(float));
+        if (!m->scratch) abort();
+        m->scratch_len = floats;
+    }
+    return m->scratch;
+}
+
+int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err)
+{
+    if (top < 0 || top >= m->n || stop < -1 || stop >= top) {
+        dx_set_error(err, "backward from layer %d down to %d: no such range (the model has layers 0..%d)",
+                     top, stop, m->n - 1);
+        return -1;
+    }
+    for (int j = 0; j < m->n; ++j) {
+        if (m->touched[j]) memset(m->grad[j], 0, sizeof(float) * m->net->layers[j].outputs);
+        m->touched[j] = 0;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(m->grad_input, 0, sizeof(float) * m->net->inputs);
+    memcpy(dx_grad_of(m, top), seed, sizeof(float) * m->net->layers[top].outputs);
+    /* Layers are in topological order: once every layer above `stop` has been walked, the
+     * gradient of stop's output is complete. Untouched layers feed nothing to the target. */
+    for (int i = top; i > stop; --i) {
+        if (!m->touched[i]) continue;
+        if (dx_layer_backward(m, i, m->grad[i], err) != 0) return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    m->ms_backward += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* darknet-explain — the public C API.
+ *
+ * Open a Darknet model (cfg + weights, validated, loaded at batch 1 with Debian's libdarknet),
+ * explain an image for a target class with a method, read the map and its metadata, write
+ * the standard outputs, free.  Every function that can fail returns 0 on success and -1 on
+ * failure with a one-line message in dx_error (naming the file and what is wrong); nothing
+ * here calls exit() or prints.
+ *
+ *     dx_error err;
+ *     dx_model *m = dx_open("tiny.cfg", "tiny.weights", NULL, &err);
+ *     dx_request req; dx_request_init(&req);           // Grad-CAM, top-1 class
+ *     dx_result res;
+ *     if (m && dx_explain_file(m, "dog.jpg", &req, &res, &err) == 0) {
+ *         ... res.map is res.h x res.w floats over the photo ...
+ *         dx_write_outputs(m, &res, "dog-gradcam", &err);
+ *         dx_result_free(&res);
+ *     }
+ *     dx_close(m);
+ */
+#ifndef DARKNET_EXPLAIN_H
+#define DARKNET_EXPLAIN_H
+
+#include <darknet.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DX_VERSION "0.1.0"
+#define DX_TOPK 5
+
+typedef struct dx_model dx_model;
+
+typedef struct {
+    char msg[512];
+} dx_error;
+
+typedef struct {
+    const char *names; /* class names: a names/labels list or a .data file with names=; NULL: none */
+    int verbose;       /* let Darknet print its layer table and loading messages to stderr */
+} dx_open_options;
+
+/* Validates the cfg text (refusing cfgs Darknet would silently compute differently, e.g. an
+ * unknown activation or [route] groups), loads a batch-1 copy, checks the weights file size
+ * against the cfg exactly, loads the weights and installs the forward hooks.
+ * weights == NULL keeps Darknet's random initialisation (for tests). */
+dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *opt, dx_error *err);
+void dx_close(dx_model *m);
+
+network *dx_network(dx_model *m);             /* the Darknet network, batch 1 */
+const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
+int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
+const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
+int dx_default_layer(const dx_model *m);      /* the layer CAM methods use by default, see README */
+
+typedef enum {
+    DX_METHOD_GRADCAM,  /* Grad-CAM at a layer: ReLU(sum_k mean(dS/dA_k) * A_k) */
+    DX_METHOD_SALIENCY, /* vanilla gradient at the input: max over channels of |dS/dx| */
+    DX_METHOD_COUNT
+} dx_method;
+
+const char *dx_method_name(dx_method m);
+int dx_method_from_name(const char *name, dx_method *out); /* 0 on success */
+
+typedef enum {
+    DX_SCORE_LOGIT, /* the class's pre-softmax score (default: not saturated, as in the Grad-CAM paper) */
+    DX_SCORE_PROB   /* the class's softmax probability */
+} dx_score;
+
+typedef struct {
+    dx_method method;
+    int class_id;   /* -1: the top-1 class */
+    dx_score score;
+    int layer;      /* CAM methods: the layer; -1: dx_default_layer() */
+    int relu;       /* CAM methods: clamp the map at 0 (default 1) */
+} dx_request;
+
+void dx_request_init(dx_request *req);
+
+typedef struct {
+    int cls;
+    float prob; /* the model's output for that class (softmax probability for classifiers) */
+} dx_prediction;
+
+typedef struct {
+    dx_method method;
+    /* The map over the photo: h x w floats, row-major, at the original image resolution
+     * (the letterbox border removed, resized bilinearly). Raw values, not normalised. */
+    float *map;
+    int h, w;
+    /* The map where the method computes it, over the network input frame (letterboxed):
+     * the layer's out_h x out_w for CAM methods, the network's h x w for gradient methods. */
+    float *native;
+    int native_h, native_w;
+    int layer;            /* layer index of the native map; -1: the network input */
+    int class_id;
+    dx_score score_kind;
+    float logit, prob;    /* the target class's pre-softmax score and probability */
+    dx_prediction top[DX_TOPK];
+    int ntop;
+    double ms_forward, ms_backward, ms_method; /* wall-clock milliseconds */
+    image photo;          /* a copy of the photo (RGB planar, [0,1]) for rendering */
+    char image_path[1024];
+} dx_result;
+
+/* Loads the image (checked first: a missing, corrupt or non-image file is an error, never a
+ * crash) and explains it. */
+int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, dx_result *out,
+                    dx_error *err);
+/* The same for an image already in memory (Darknet's image: planar RGB in [0,1]). */
+int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *out, dx_error *err);
+void dx_result_free(dx_result *r);
+
+/* Writes PREFIX.png (heat map over the photo, with a title and a colour bar), PREFIX.npy (the
+ * map at image resolution, float32), PREFIX.raw.npy (the native map) and PREFIX.json (model,
+ * image, target, layer, top-k, timings). All or nothing: files are written beside their final
+ * names and renamed at the end; on failure none is left behind. */
+int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix, dx_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,98 @@
+/* The output layers: [softmax], [yolo], [region]. Darknet's own backward for these is the
+ * identity (it assumes the training loss already put a logit-space delta there); here each is
+ * the true Jacobian of its inference forward, so a target may be a probability or a logit. */
+#include "layers.h"
+#include "darknet_exports.h"
+
+/* y = softmax(x / temp) over n values spaced stride apart: gx += y * (gy - <y, gy>) / temp */
+static void softmax_grad(const float *y, const float *gy, int n, int stride, float temp, float *gx)
+{
+    double dot = 0;
+    for (int k = 0; k < n; ++k) dot += (double)y[k * stride] * gy[k * stride];
+    for (int k = 0; k < n; ++k)
+        gx[k * stride] += y[k * stride] * (float)(gy[k * stride] - dot) / temp;
+}
+
+/* in: inputs -> out: inputs, softmax over `groups` equal slices (or the tree's groups). */
+int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    float *gin = dx_grad_of(m, i - 1);
+    if (l->softmax_tree) {
+        int offset = 0;
+        for (int g = 0; g < l->softmax_tree->groups; ++g) {
+            int n = l->softmax_tree->group_size[g];
+            softmax_grad(l->output + offset, gout + offset, n, 1, l->temperature, gin + offset);
+            offset += n;
+        }
+        return 0;
+    }
+    int n = l->inputs / l->groups;
+    for (int g = 0; g < l->groups; ++g)
+        softmax_grad(l->output + g * n, gout + g * n, n, 1, l->temperature, gin + g * n);
+    return 0;
+}
+
+/* y = x on the planes listed identity, logistic(x) elsewhere; gx += gy * y(1-y) there. */
+static void logistic_planes_grad(const float *y, const float *gy, int count, float *gx)
+{
+    for (int k = 0; k < count; ++k) gx[k] += gy[k] * y[k] * (1.f - y[k]);
+}
+
+static void copy_planes_grad(const float *gy, int count, float *gx)
+{
+    for (int k = 0; k < count; ++k) gx[k] += gy[k];
+}
+
+/* in = out: n anchors x (4 + 1 + classes) planes x h x w. Logistic on x, y, objectness and
+ * the classes; w and h pass through. */
+int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    float *gin = dx_grad_of(m, i - 1);
+    int plane = l->w * l->h, per_anchor = (4 + 1 + l->classes) * plane;
+    for (int a = 0; a < l->n; ++a) {
+        int base = a * per_anchor;
+        logistic_planes_grad(l->output + base, gout + base, 2 * plane, gin + base);
+        copy_planes_grad(gout + base + 2 * plane, 2 * plane, gin + base + 2 * plane);
+        logistic_planes_grad(l->output + base + 4 * plane, gout + base + 4 * plane,
+                             (1 + l->classes) * plane, gin + base + 4 * plane);
+    }
+    return 0;
+}
+
+/* in = out: n anchors x (coords + 1 + classes) planes x h x w. Logistic on x, y and the
+ * objectness (unless background=1), the classes by a softmax across planes at each cell
+ * (softmax=1, with the background plane when background=1) or logistic. */
+int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    if (l->softmax_tree) {
+        dx_set_error(err, "layer %d [region] with a tree= hierarchy is not supported", i);
+        return -1;
+    }
+    float *gin = dx_grad_of(m, i - 1);
+    int plane = l->w * l->h, per_anchor = (l->coords + 1 + l->classes) * plane;
+    for (int a = 0; a < l->n; ++a) {
+        int base = a * per_anchor;
+        const float *y = l->output + base, *gy = gout + base;
+        float *gx = gin + base;
+        logistic_planes_grad(y, gy, 2 * plane, gx);
+        copy_planes_grad(gy + 2 * plane, (l->coords - 2) * plane, gx + 2 * plane);
+        int obj = l->coords * plane;
+        int softmax_has_obj = l->softmax && l->background; /* the background plane is the softmax's first */
+        if (!softmax_has_obj) {
+            if (l->background) copy_planes_grad(gy + obj, plane, gx + obj);
+            else logistic_planes_grad(y + obj, gy + obj, plane, gx + obj);
+        }
+        if (l->softmax) {
+            int first = (l->coords + !l->background) * plane, n = l->classes + l->background;
+            for (int p = 0; p < plane; ++p)
+                softmax_grad(y + first + p, gy + first + p, n, plane, 1.f, gx + first + p);
+        } else {
+            int cls = (l->coords + 1) * plane;
+            logistic_planes_grad(y + cls, gy + cls, l->classes * plane, gx + cls);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* The inference-mode backward of each Darknet layer type, one file per family.
+ *
+ * Each function receives gout = d(target)/d(output of layer i) and ADDS the gradient for each
+ * of the layer's inputs into dx_grad_of(m, producer) — always accumulate: a producer may feed
+ * several consumers (route, shortcut). Batch norm uses the frozen rolling statistics exactly as
+ * Darknet's inference forward does; no weight gradients are computed. */
+#ifndef DX_LAYERS_H
+#define DX_LAYERS_H
+#include "internal.h"
+
+typedef int (*dx_backward_fn)(dx_model *m, int i, const float *gout, dx_error *err);
+
+int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_avgpool(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_upsample(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_reorg(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_crop(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_identity(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err);
+
+/* Shared by the layers that end in an activation: d = gout * f'(output). */
+void dx_activation_grad(const layer *l, const float *output, const float *gout, float *d);
+/* Batch norm at inference: y = scale*(x - mean)/(sqrt(var) + 1e-6) + bias, so dy/dx is a
+ * per-channel constant; d[c, :] *= scale[c]/(sqrt(var[c]) + 1e-6). */
+void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d);
+#endif

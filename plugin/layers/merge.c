@@ -1,0 +1,46 @@
+/* [route] and [shortcut]: the layers that read other layers than the one below. */
+#include "layers.h"
+
+/* out = concat(layers[input_layers[0]].output, ...): each source gets its slice back. */
+int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    int offset = 0;
+    for (int s = 0; s < l->n; ++s) {
+        float *gin = dx_grad_of(m, l->input_layers[s]);
+        for (int k = 0; k < l->input_sizes[s]; ++k) gin[k] += gout[offset + k];
+        offset += l->input_sizes[s];
+    }
+    return 0;
+}
+
+/* out = f(alpha*prev + beta*from) where the two overlap (Darknet's shortcut_cpu: the from layer
+ * is sampled with a stride when it is larger, written with a step when it is smaller), and
+ * out = f(prev) elsewhere. prev: out_c x out_h x out_w; from: c x h x w. */
+int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    float *d = dx_scratch(m, l->outputs);
+    dx_activation_grad(l, l->output, gout, d);
+
+    int stride = l->w / l->out_w, sample = l->out_w / l->w;
+    if (stride < 1) stride = 1;
+    if (sample < 1) sample = 1;
+    int minw = l->w < l->out_w ? l->w : l->out_w;
+    int minh = l->h < l->out_h ? l->h : l->out_h;
+    int minc = l->c < l->out_c ? l->c : l->out_c;
+
+    float *gprev = dx_grad_of(m, i - 1);
+    float *gfrom = dx_grad_of(m, l->index);
+    /* gfrom first: when index == i-1 the two buffers are the same and both terms add up */
+    for (int k = 0; k < minc; ++k)
+        for (int y = 0; y < minh; ++y)
+            for (int x = 0; x < minw; ++x) {
+                int out_index = x * sample + l->out_w * (y * sample + l->out_h * k);
+                int from_index = x * stride + l->w * (y * stride + l->h * k);
+                gfrom[from_index] += l->beta * d[out_index];
+                d[out_index] *= l->alpha;
+            }
+    for (int k = 0; k < l->outputs; ++k) gprev[k] += d[k];
+    return 0;
+}

@@ -1,0 +1,7 @@
+/* darknet-explain: the stand-alone command, linked against the installed Darknet library. */
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    return dx_cli_run("darknet-explain", argc - 1, argv + 1);
+}

@@ -1,0 +1,163 @@
+/* The standard outputs of one explanation: PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json.
+ * Written beside their final names (".part") and renamed only when all four succeeded. */
+#include <errno.h>
+#include <float.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "internal.h"
+#include "io/json.h"
+#include "io/npy.h"
+#include "io/render.h"
+
+enum { OUT_PNG, OUT_MAP, OUT_NATIVE, OUT_JSON, OUT_COUNT };
+static const char *const suffixes[OUT_COUNT] = {".png", ".npy", ".raw.npy", ".json"};
+
+static void min_max(const float *v, size_t n, float *lo, float *hi)
+{
+    *lo = FLT_MAX;
+    *hi = -FLT_MAX;
+    for (size_t k = 0; k < n; ++k) {
+        if (v[k] < *lo) *lo = v[k];
+        if (v[k] > *hi) *hi = v[k];
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COUNT][1100],
+                      const char *path, dx_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    const network *net = m->net;
+    float lo, hi;
+    min_max(r->map, (size_t)r->h * r->w, &lo, &hi);
+    dx_json j;
+    dx_json_begin(&j, f);
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "tool"); dx_json_str(&j, "darknet-explain " DX_VERSION);
+    dx_json_key(&j, "method"); dx_json_str(&j, dx_method_name(r->method));
+    dx_json_key(&j, "model");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "cfg"); dx_json_str(&j, m->cfg_path);
+    dx_json_key(&j, "weights"); dx_json_str(&j, m->weights_path);
+    dx_json_key(&j, "input_whc");
+    dx_json_arr_begin(&j); dx_json_int(&j, net->w); dx_json_int(&j, net->h); dx_json_int(&j, net->c); dx_json_arr_end(&j);
+    dx_json_key(&j, "layers"); dx_json_int(&j, m->n);
+    dx_json_obj_end(&j);
+    dx_json_key(&j, "image");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "path"); dx_json_str(&j, r->image_path);
+    dx_json_key(&j, "width"); dx_json_int(&j, r->w);
+    dx_json_key(&j, "height"); dx_json_int(&j, r->h);
+    dx_json_key(&j, "preprocessing"); dx_json_str(&j, "letterbox (as darknet classifier predict)");
+    dx_json_obj_end(&j);
+    dx_json_key(&j, "target");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "class"); dx_json_int(&j, r->class_id);
+    dx_json_key(&j, "name"); dx_json_str(&j, dx_class_name(m, r->class_id));
+    dx_json_key(&j, "score"); dx_json_str(&j, r->score_kind == DX_SCORE_PROB ? "probability" : "logit");
+    dx_json_key(&j, "logit"); dx_json_num(&j, r->logit);
+    dx_json_key(&j, "probability"); dx_json_num(&j, r->prob);
+    dx_json_obj_end(&j);
+    dx_json_key(&j, "layer");
+    if (r->layer < 0) {
+        dx_json_null(&j);
+    } else {
+        const layer *l = &net->layers[r->layer];
+        dx_json_obj_begin(&j);
+        dx_json_key(&j, "index"); dx_json_int(&j, r->layer);
+        dx_json_key(&j, "type"); dx_json_str(&j, dx_layer_type_name(l->type));
+        dx_json_key(&j, "output_chw");
+        dx_json_arr_begin(&j); dx_json_int(&j, l->out_c); dx_json_int(&j, l->out_h); dx_json_int(&j, l->out_w); dx_json_arr_end(&j);
+        dx_json_obj_end(&j);
+    }
+    dx_json_key(&j, "predictions");
+    dx_json_arr_begin(&j);
+    for (int k = 0; k < r->ntop; ++k) {
+        dx_json_obj_begin(&j);
+        dx_json_key(&j, "class"); dx_json_int(&j, r->top[k].cls);
+        dx_json_key(&j, "name"); dx_json_str(&j, dx_class_name(m, r->top[k].cls));
+        dx_json_key(&j, "probability"); dx_json_num(&j, r->top[k].prob);
+        dx_json_obj_end(&j);
+    }
+    dx_json_arr_end(&j);
+    dx_json_key(&j, "outputs");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "overlay_png"); dx_json_str(&j, base_name(finals[OUT_PNG]));
+    dx_json_key(&j, "map_npy"); dx_json_str(&j, base_name(finals[OUT_MAP]));
+    dx_json_key(&j, "map_shape_hw");
+    dx_json_arr_begin(&j); dx_json_int(&j, r->h); dx_json_int(&j, r->w); dx_json_arr_end(&j);
+    dx_json_key(&j, "map_frame"); dx_json_str(&j, "the photo's pixels (letterbox border removed, bilinear)");
+    dx_json_key(&j, "raw_npy"); dx_json_str(&j, base_name(finals[OUT_NATIVE]));
+    dx_json_key(&j, "raw_shape_hw");
+    dx_json_arr_begin(&j); dx_json_int(&j, r->native_h); dx_json_int(&j, r->native_w); dx_json_arr_end(&j);
+    dx_json_key(&j, "raw_frame");
+    dx_json_str(&j, r->layer < 0 ? "the network input (letterboxed photo)"
+                                 : "the layer's feature map over the network input (letterboxed photo)");
+    dx_json_key(&j, "map_min"); dx_json_num(&j, lo);
+    dx_json_key(&j, "map_max"); dx_json_num(&j, hi);
+    dx_json_obj_end(&j);
+    dx_json_key(&j, "timings_ms");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "forward"); dx_json_num(&j, r->ms_forward);
+    dx_json_key(&j, "backward"); dx_json_num(&j, r->ms_backward);
+    dx_json_key(&j, "method"); dx_json_num(&j, r->ms_method);
+    dx_json_obj_end(&j);
+    dx_json_obj_end(&j);
+    int rc = dx_json_end(&j);
+    if (fclose(f) != 0 || rc != 0) {
+        dx_set_error(err, "%s: write failed", path);
+        return -1;
+    }
+    return 0;
+}
+
+int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix, dx_error *err)
+{
+    char finals[OUT_COUNT][1100], parts[OUT_COUNT][1110];
+    for (int k = 0; k < OUT_COUNT; ++k) {
+        snprintf(finals[k], sizeof finals[k], "%s%s", prefix, suffixes[k]);
+        snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]);
+    }
+    float lo, hi;
+    min_max(r->map, (size_t)r->h * r->w, &lo, &hi);
+    char title[256], lo_label[32], hi_label[32];
+    snprintf(title, sizeof title, "%s  %s %.1f%%  %s", dx_method_name(r->method),
+             dx_class_name(m, r->class_id), 100.f * r->prob,
+             r->layer >= 0 ? "" : "input");
+    if (r->layer >= 0)
+        snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
+    snprintf(lo_label, sizeof lo_label, "%.3g", lo);
+    snprintf(hi_label, sizeof hi_label, "%.3g", hi);
+
+    int map_shape[2] = {r->h, r->w}, native_shape[2] = {r->native_h, r->native_w};
+    int rc = dx_render_overlay(r->photo, r->map, r->h, r->w, 0, title, lo_label, hi_label,
+                               parts[OUT_PNG], err);
+    if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
+    if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
+    if (rc == 0) rc = write_json(m, r, finals, parts[OUT_JSON], err);
+    int renamed = 0;
+    while (rc == 0 && renamed < OUT_COUNT) {
+        if (rename(parts[renamed], finals[renamed]) != 0) {
+            dx_set_error(err, "%s: cannot write: %s", finals[renamed], strerror(errno));
+            rc = -1;
+        } else {
+            ++renamed;
+        }
+    }
+    if (rc != 0) /* leave no part and no mix of old and new outputs */
+        for (int k = 0; k < OUT_COUNT; ++k) {
+            unlink(parts[k]);
+            if (k < renamed) unlink(finals[k]);
+        }
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* Test helpers: random but sane weights for any cfg, finite-difference gradient checks. */
+#ifndef DX_TEST_HELPERS_H
+#define DX_TEST_HELPERS_H
+#include <stdint.h>
+#include "internal.h"
+
+/* xorshift64*: deterministic, seeded */
+typedef struct { uint64_t s; } rng;
+double rng_uniform(rng *r);           /* [0,1) */
+double rng_normal(rng *r);
+
+/* Writes a file at path holding cfg_text; returns path (static storage per call site's buffer). */
+void write_text(const char *path, const char *text);
+/* A fresh temporary directory (removed at exit is not needed: /tmp). */
+const char *temp_dir(void);
+
+/* Opens cfg with freshly written random weights: conv/connected weights ~ N(0, 2/fan_in),
+ * biases ~ U(-0.1, 0.1), batch-norm scales ~ U(0.5, 1.5), means ~ U(-0.1, 0.1),
+ * variances ~ U(0.5, 1.5). The weights file is written to weights_out. */
+dx_model *open_random(const char *cfg, const char *weights_out, uint64_t seed);
+
+/* f(x) = sum_k proj[k] * output_k of layer `top`, in double */
+double projected_output(dx_model *m, int top, const float *proj, const float *x);
+
+typedef struct {
+    double rel_err;   /* ||analytic - fd|| / ||fd|| over the coordinates used */
+    int used;         /* coordinates where the two step sizes agreed */
+    int skipped;      /* coordinates where they did not (a kink within the step) */
+    int agree;        /* used coordinates where analytic and fd agree to 1% (plus float noise) */
+} fd_report;
+
+/* Central differences of f at `count` input coordinates (half the largest |grad|, half random)
+ * with steps h and h/2; a coordinate counts only where both agree to 1% (plus float32 noise):
+ * where they do not, a kink (ReLU, max) lies within the step. */
+fd_report fd_check_coords(dx_model *m, int top, const float *proj, const float *x,
+                          const float *grad, int count, float h, uint64_t seed);
+
+/* Directional check: (f(x + h v) - f(x - h v)) / 2h against <grad, v> for unit v. */
+double fd_directional(dx_model *m, int top, const float *proj, const float *x, const float *grad,
+                      const float *v, float h, double *analytic_out, double *fd_out);
+
+/* Runs the plugin's backward for f and returns a malloc'd copy of d f / d input. */
+float *analytic_input_grad(dx_model *m, int top, const float *proj, const float *x);
+
+/* The shared-models folder (../shared next to the project), or NULL when it is absent. */
+const char *shared_dir(void);
+#endif
