@@ -1,0 +1,299 @@
+/* Heat-map figures: colour maps, the overlay, a colour bar, text drawn with Darknet's glyph
+ * images, and PNG output through stb_image_write. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stb_image.h>
+#include <stb_image_write.h>
+#include "io/npy.h"
+#include "io/render.h"
+
+/* Darknet's glyphs: GLYPH_DIR/<ascii>_<size>.png for the printable ASCII characters and
+ * sizes 0..7, grayscale, black ink on white, all glyphs of one size equally tall. */
+#define GLYPH_DIR "/usr/share/darknet/data/labels"
+#define GLYPH_FIRST 32
+#define GLYPH_LAST 126
+#define GLYPH_SIZE_MAX 7
+
+#define OVERLAY_ALPHA 0.45f  /* the colour's weight over the photo (pytorch-grad-cam's show_cam_on_image: 0.5) */
+#define BAR_MIN_WIDTH 20
+static const float BACKGROUND[3] = {0.12f, 0.12f, 0.12f};
+static const float TEXT_COLOUR[3] = {1.0f, 1.0f, 1.0f};
+
+static float clamp01(float v)
+{
+    return v > 0 ? (v < 1 ? v : 1) : 0; /* NaN fails v > 0 and becomes 0 */
+}
+
+void dx_colormap(dx_cmap cm, float t, float rgb[3])
+{
+    t = clamp01(t);
+    if (cm == DX_CMAP_JET) {
+        /* Octave's jet, of which OpenCV's COLORMAP_JET table is the sampling at k/255:
+         * (0,0,.5) at 0, blue at 1/8, cyan at 3/8, yellow at 5/8, red at 7/8, (.5,0,0) at 1. */
+        rgb[0] = clamp01(fminf(4 * t - 1.5f, 4.5f - 4 * t));
+        rgb[1] = clamp01(fminf(4 * t - 0.5f, 3.5f - 4 * t));
+        rgb[2] = clamp01(fminf(4 * t + 0.5f, 2.5f - 4 * t));
+        return;
+    }
+    /* ColorBrewer RdBu's outer colours (#2166ac, #b2182b), linear through white */
+    static const float blue[3] = {0.129f, 0.400f, 0.675f};
+    static const float red[3] = {0.698f, 0.094f, 0.169f};
+    const float *end = t < 0.5f ? blue : red;
+    float towards_end = fabsf(t - 0.5f) * 2;
+    for (int k = 0; k < 3; ++k) rgb[k] = 1 + towards_end * (end[k] - 1);
+}
+
+/* ---- PNG output ---- */
+
+/* stb's encoder hands the PNG's bytes to this callback */
+static void png_bytes_out(void *context, void *data, int size)
+{
+    dx_out_write(context, data, (size_t)size);
+}
+
+int dx_write_png(image im, const char *path, dx_error *err)
+{
+    if (im.w <= 0 || im.h <= 0 || (im.c != 1 && im.c != 3)) {
+        dx_set_error(err, "%s: cannot write a %dx%dx%d image as PNG (RGB or grey needed)", path,
+                     im.w, im.h, im.c);
+        return -1;
+    }
+    size_t plane = (size_t)im.w * im.h;
+    unsigned char *rgb = malloc(plane * 3);
+    if (!rgb) {
+        dx_set_error(err, "%s: out of memory for a %dx%d image", path, im.w, im.h);
+        return -1;
+    }
+    for (size_t p = 0; p < plane; ++p)
+        for (int k = 0; k < 3; ++k) {
+            float v = im.data[(im.c == 3 ? k : 0) * plane + p];
+            rgb[3 * p + k] = (unsigned char)(clamp01(v) * 255 + 0.5f);
+        }
+    /* not stbi_write_png: it ignores fwrite and fclose failures (a full disk would leave a
+     * truncated file and report success) */
+    dx_out_file out;
+    if (dx_out_open(&out, path, err) != 0) {
+        free(rgb);
+        return -1;
+    }
+    if (!stbi_write_png_to_func(png_bytes_out, &out, im.w, im.h, 3, rgb, im.w * 3))
+        out.fail_errno = ENOMEM; /* the encoder fails only when an allocation does */
+    free(rgb);
+    return dx_out_close(&out, err);
+}
+
+/* ---- text ---- */
+
+typedef struct {
+    int w, h;
+    unsigned char *paper; /* 255 where the glyph is blank, 0 where fully inked */
+} glyph;
+
+typedef struct {
+    glyph glyphs[GLYPH_LAST - GLYPH_FIRST + 1]; /* only those the texts use are loaded */
+    int height;                                 /* 0 when no text can be drawn */
+    int overlap;                                /* columns neighbouring glyphs share */
+} font;
+
+/* The glyph slot for byte c of a UTF-8 string: printable ASCII as itself, the lead byte of
+ * a non-ASCII character as '?', its continuation bytes as nothing (-1). */
+static int glyph_slot(unsigned char c)
+{
+    if (c >= 0x80 && c < 0xC0) return -1;
+    if (c < GLYPH_FIRST || c > GLYPH_LAST) c = '?';
+    return c - GLYPH_FIRST;
+}
+
+static void font_free(font *fnt)
+{
+    for (int i = 0; i <= GLYPH_LAST - GLYPH_FIRST; ++i) stbi_image_free(fnt->glyphs[i].paper);
+    memset(fnt, 0, sizeof *fnt);
+}
+
+/* Loads the glyphs of one size that the texts need. If any is missing or unreadable, the font
+ * is left empty (height 0) and the figure goes without text. */
+static void font_load(font *fnt, int size, const char *const *texts, int ntexts)
+{
+    memset(fnt, 0, sizeof *fnt);
+    for (int t = 0; t < ntexts; ++t)
+        for (const unsigned char *s = (const unsigned char *)texts[t]; *s; ++s) {
+            int slot = glyph_slot(*s);
+            if (slot < 0 || fnt->glyphs[slot].paper) continue;
+            char path[256];
+            snprintf(path, sizeof path, GLYPH_DIR "/%d_%d.png", slot + GLYPH_FIRST, size);
+            glyph *g = &fnt->glyphs[slot];
+            int channels;
+            g->paper = stbi_load(path, &g->w, &g->h, &channels, 1);
+            if (!g->paper) {
+                font_free(fnt);
+                return;
+            }
+            if (g->h > fnt->height) fnt->height = g->h;
+        }
+    fnt->overlap = size / 2 + 1; /* Darknet's get_label tiles its glyphs this tightly */
+}
+
+static int text_width(const font *fnt, const char *text)
+{
+    int width = 0;
+    for (const unsigned char *s = (const unsigned char *)text; *s; ++s) {
+        int slot = glyph_slot(*s);
+        if (slot < 0 || !fnt->glyphs[slot].paper) continue;
+        width += fnt->glyphs[slot].w - (width ? fnt->overlap : 0);
+    }
+    return width;
+}
+
+/* Draws text with its top-left corner at (x, y), ink blended over what is there. */
+static void draw_text(image canvas, const font *fnt, const char *text, int x, int y,
+                      const float colour[3])
+{
+    size_t plane = (size_t)canvas.w * canvas.h;
+    int pen = x;
+    for (const unsigned char *s = (const unsigned char *)text; *s; ++s) {
+        int slot = glyph_slot(*s);
+        if (slot < 0 || !fnt->glyphs[slot].paper) continue;
+        const glyph *g = &fnt->glyphs[slot];
+        if (pen > x) pen -= fnt->overlap;
+        for (int gy = 0; gy < g->h; ++gy)
+            for (int gx = 0; gx < g->w; ++gx) {
+                int cx = pen + gx, cy = y + gy;
+                if (cx < 0 || cy < 0 || cx >= canvas.w || cy >= canvas.h) continue;
+                float ink = 1 - g->paper[gy * g->w + gx] / 255.0f;
+                size_t p = (size_t)cy * canvas.w + cx;
+                for (int k = 0; k < 3; ++k)
+                    canvas.data[k * plane + p] += ink * (colour[k] - canvas.data[k * plane + p]);
+            }
+        pen += g->w;
+    }
+}
+
+/* The glyph size for a photo of this height: about 1/16 of it in cell height (the cells of
+ * size s are about 11 + 10 s pixels tall), never the tiny size 0. */
+static int glyph_size_for(int photo_h)
+{
+    int size = (photo_h / 16 - 11) / 10;
+    return size < 1 ? 1 : size > GLYPH_SIZE_MAX ? GLYPH_SIZE_MAX : size;
+}
+
+/* ---- the figure ---- */
+
+typedef struct {
+    int pad;         /* margin around and between the parts */
+    int title_h;     /* the title bar; the body starts below it */
+    int body_h;      /* the photo's height, or more so that both bar labels fit */
+    int photo_x;
+    int bar_x, bar_w;
+    int label_x;
+    int w, h;        /* the whole figure */
+} figure_layout;
+
+static figure_layout layout_figure(int photo_w, int photo_h, const font *fnt, const char *title,
+                                   const char *lo_label, const char *hi_label)
+{
+    figure_layout L;
+    L.pad = fnt->height / 4 > 4 ? fnt->height / 4 : 4;
+    L.title_h = fnt->height + 2 * L.pad;
+    L.body_h = photo_h > 2 * fnt->height ? photo_h : 2 * fnt->height;
+    L.photo_x = L.pad;
+    L.bar_x = L.photo_x + photo_w + L.pad;
+    L.bar_w = fnt->height > BAR_MIN_WIDTH ? fnt->height : BAR_MIN_WIDTH;
+    L.label_x = L.bar_x + L.bar_w + L.pad / 2;
+    int lo_w = text_width(fnt, lo_label), hi_w = text_width(fnt, hi_label);
+    int right = L.label_x + (lo_w > hi_w ? lo_w : hi_w) + L.pad;
+    int title_right = L.pad + text_width(fnt, title) + L.pad;
+    L.w = right > title_right ? right : title_right;
+    L.h = L.title_h + L.body_h + L.pad;
+    return L;
+}
+
+/* The display scale t = offset + scale * v of a map: unsigned maps min..max onto 0..1
+ * (a constant map onto 0), signed maps -max|v|..max|v| onto 0..1 with 0 at 0.5. Non-finite
+ * values are ignored. */
+static void display_scale(const float *map, size_t n, int signed_map, float *offset, float *scale)
+{
+    if (signed_map) {
+        float max_abs = 0;
+        for (size_t i = 0; i < n; ++i)
+            if (fabsf(map[i]) > max_abs && isfinite(map[i])) max_abs = fabsf(map[i]);
+        *offset = 0.5f;
+        *scale = max_abs > 0 ? 0.5f / max_abs : 0;
+        return;
+    }
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; ++i) {
+        if (!isfinite(map[i])) continue;
+        if (map[i] < lo) lo = map[i];
+        if (map[i] > hi) hi = map[i];
+    }
+    *scale = hi > lo ? 1 / (hi - lo) : 0;
+    *offset = hi > lo ? -lo * *scale : 0;
+}
+
+static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rgb[3])
+{
+    size_t plane = (size_t)canvas.w * canvas.h;
+    for (int y = y0; y < y0 + h; ++y)
+        for (int x = x0; x < x0 + w; ++x)
+            for (int k = 0; k < 3; ++k) canvas.data[k * plane + (size_t)y * canvas.w + x] = rgb[k];
+}
+
+int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
+                      const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+{
+    if (h != photo.h || w != photo.w) {
+        dx_set_error(err, "%s: the map is %dx%d but the photo is %dx%d", path, w, h, photo.w, photo.h);
+        return -1;
+    }
+    if (w <= 0 || h <= 0 || (photo.c != 1 && photo.c != 3)) {
+        dx_set_error(err, "%s: cannot draw over a %dx%dx%d photo (RGB or grey needed)", path,
+                     photo.w, photo.h, photo.c);
+        return -1;
+    }
+    const char *texts[3] = {title ? title : "", lo_label ? lo_label : "", hi_label ? hi_label : ""};
+    font fnt;
+    font_load(&fnt, glyph_size_for(photo.h), texts, 3);
+    figure_layout L = layout_figure(w, h, &fnt, texts[0], texts[1], texts[2]);
+
+    image canvas = {L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
+    if (!canvas.data) {
+        font_free(&fnt);
+        dx_set_error(err, "%s: out of memory for a %dx%d figure", path, L.w, L.h);
+        return -1;
+    }
+    fill_rect(canvas, 0, 0, L.w, L.h, BACKGROUND);
+
+    dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
+    float offset, scale;
+    display_scale(map, (size_t)w * h, signed_map, &offset, &scale);
+    size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)L.w * L.h;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            size_t p = (size_t)y * w + x;
+            float colour[3];
+            dx_colormap(cm, offset + scale * map[p], colour);
+            size_t q = (size_t)(L.title_h + y) * L.w + L.photo_x + x;
+            for (int k = 0; k < 3; ++k) {
+                float under = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
+                canvas.data[k * canvas_plane + q] = (1 - OVERLAY_ALPHA) * under + OVERLAY_ALPHA * colour[k];
+            }
+        }
+
+    for (int row = 0; row < L.body_h; ++row) {
+        float colour[3];
+        dx_colormap(cm, L.body_h > 1 ? 1 - (float)row / (L.body_h - 1) : 1, colour);
+        fill_rect(canvas, L.bar_x, L.title_h + row, L.bar_w, 1, colour);
+    }
+
+    draw_text(canvas, &fnt, texts[0], L.pad, L.pad, TEXT_COLOUR);
+    draw_text(canvas, &fnt, texts[2], L.label_x, L.title_h, TEXT_COLOUR);
+    draw_text(canvas, &fnt, texts[1], L.label_x, L.title_h + L.body_h - fnt.height, TEXT_COLOUR);
+    font_free(&fnt);
+
+    int rc = dx_write_png(canvas, path, err);
+    free(canvas.data);
+    return rc;
+}
