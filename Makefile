@@ -20,7 +20,8 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(SANFLAGS)
 CPPFLAGS += -Iplugin -I$(DARKNET_DIR)/include -I/usr/include/stb
-LDLIBS := -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -l:libstb.a -lopenblas -lm -lpthread
+# stb before Darknet: libdarknet.so carries its own older copy of stb_image
+LDLIBS := -l:libstb.a -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -lopenblas -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c)
@@ -74,3 +75,6 @@ test: $(TEST_BIN) $(CLI)
 
 clean:
 	rm -rf build build-san
+
+readme-figure: $(CLI)
+	tools/readme-figure.sh

@@ -32,6 +32,7 @@ static void usage(const char *program, FILE *f)
             "  -names FILE     class names: a names list or a .data file with names=\n"
             "  -out PREFIX     write PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json\n"
             "                  (default: <image name>_<method> in the current directory)\n"
+            "  -png_width W    draw the PNG W pixels wide (default: the photo's width)\n"
             "  -verbose        show Darknet's own layer table and loading messages\n"
             "%s <method> -h    help for one method\n", program);
 }
@@ -39,6 +40,7 @@ static void usage(const char *program, FILE *f)
 typedef struct {
     const char *cfg, *weights, *image, *out, *names;
     dx_request req;
+    dx_output_options output;
     int verbose;
 } cli_args;
 
@@ -81,6 +83,7 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
         int rc = 0;
         if (!strcmp(arg, "-class")) rc = parse_int(program, arg, value, 0, &a->req.class_id);
         else if (!strcmp(arg, "-layer")) rc = parse_int(program, arg, value, 0, &a->req.layer);
+        else if (!strcmp(arg, "-png_width")) rc = parse_int(program, arg, value, 1, &a->output.png_width);
         else if (!strcmp(arg, "-relu")) {
             rc = parse_int(program, arg, value, 0, &a->req.relu);
             if (!rc && a->req.relu > 1) {
@@ -157,7 +160,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
         char prefix[1024];
         if (a.out) snprintf(prefix, sizeof prefix, "%s", a.out);
         else default_prefix(a.image, argv[0], prefix, sizeof prefix);
-        rc = dx_write_outputs(m, &r, prefix, &err);
+        rc = dx_write_outputs(m, &r, prefix, &a.output, &err);
         if (rc == 0) {
             printf("%s: %s %.2f%% (class %d)\n", a.image, dx_class_name(m, r.class_id), 100 * r.prob, r.class_id);
             printf("wrote %s.png %s.npy %s.raw.npy %s.json\n", prefix, prefix, prefix, prefix);

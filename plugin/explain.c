@@ -112,6 +112,11 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
         dx_set_error(err, "out of memory");
         goto fail;
     }
+    r->map_min = r->map_max = r->map[0];
+    for (int k = 1; k < r->h * r->w; ++k) {
+        if (r->map[k] < r->map_min) r->map_min = r->map[k];
+        if (r->map[k] > r->map_max) r->map_max = r->map[k];
+    }
     return 0;
 fail:
     dx_result_free(r);

@@ -12,7 +12,7 @@
  *     dx_result res;
  *     if (m && dx_explain_file(m, "dog.jpg", &req, &res, &err) == 0) {
  *         ... res.map is res.h x res.w floats over the photo ...
- *         dx_write_outputs(m, &res, "dog-gradcam", &err);
+ *         dx_write_outputs(m, &res, "dog-gradcam", NULL, &err);
  *         dx_result_free(&res);
  *     }
  *     dx_close(m);
@@ -88,6 +88,7 @@ typedef struct {
      * (the letterbox border removed, resized bilinearly). Raw values, not normalised. */
     float *map;
     int h, w;
+    float map_min, map_max;
     /* The map where the method computes it, over the network input frame (letterboxed):
      * the layer's out_h x out_w for CAM methods, the network's h x w for gradient methods. */
     float *native;
@@ -111,11 +112,16 @@ int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, 
 int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *out, dx_error *err);
 void dx_result_free(dx_result *r);
 
+typedef struct {
+    int png_width; /* draw the PNG this wide (0: the photo's width); the .npy keep full resolution */
+} dx_output_options;
+
 /* Writes PREFIX.png (heat map over the photo, with a title and a colour bar), PREFIX.npy (the
  * map at image resolution, float32), PREFIX.raw.npy (the native map) and PREFIX.json (model,
  * image, target, layer, top-k, timings). All or nothing: files are written beside their final
- * names and renamed at the end; on failure none is left behind. */
-int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix, dx_error *err);
+ * names and renamed at the end; on failure none is left behind. opt may be NULL. */
+int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
+                     const dx_output_options *opt, dx_error *err);
 
 #ifdef __cplusplus
 }

@@ -200,12 +200,13 @@ static int names_path_from_data(const char *data_path, char **lines, int count, 
         while (*v == ' ') ++v;
         const char *dir_end = strrchr(data_path, '/');
         char candidates[3][1024];
-        snprintf(candidates[0], sizeof candidates[0], "%s", v);
-        snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
-                 dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
-        snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
+        int n0 = snprintf(candidates[0], sizeof candidates[0], "%s", v);
+        int n1 = snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
+                          dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
+        int n2 = snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
+        int fits[3] = {n0 < 1024, n1 < 1024, n2 < 1024};
         for (int c = 0; c < 3; ++c)
-            if (access(candidates[c], R_OK) == 0) {
+            if (fits[c] && access(candidates[c], R_OK) == 0) {
                 snprintf(out, len, "%s", candidates[c]);
                 return 0;
             }
@@ -266,10 +267,20 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
 {
     dx_open_options defaults = {0};
     if (!opt) opt = &defaults;
-    if (!cfg) {
+    if (!cfg || !*cfg) {
         dx_set_error(err, "no cfg file given");
         return 0;
     }
+    if (weights && !*weights) {
+        dx_set_error(err, "%s: the weights path is empty", cfg);
+        return 0;
+    }
+    const char *paths[3] = {cfg, weights, opt->names};
+    for (int k = 0; k < 3; ++k)
+        if (paths[k] && strlen(paths[k]) >= 1024) {
+            dx_set_error(err, "%.60s...: path longer than 1023 characters", paths[k]);
+            return 0;
+        }
     char warnings[4096] = "";
     if (dx_cfg_check(cfg, warnings, sizeof warnings, err) != 0) return 0;
     dx_model *m = calloc(1, sizeof *m);

@@ -1,7 +1,6 @@
 /* The standard outputs of one explanation: PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json.
  * Written beside their final names (".part") and renamed only when all four succeeded. */
 #include <errno.h>
-#include <float.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,16 +11,6 @@
 
 enum { OUT_PNG, OUT_MAP, OUT_NATIVE, OUT_JSON, OUT_COUNT };
 static const char *const suffixes[OUT_COUNT] = {".png", ".npy", ".raw.npy", ".json"};
-
-static void min_max(const float *v, size_t n, float *lo, float *hi)
-{
-    *lo = FLT_MAX;
-    *hi = -FLT_MAX;
-    for (size_t k = 0; k < n; ++k) {
-        if (v[k] < *lo) *lo = v[k];
-        if (v[k] > *hi) *hi = v[k];
-    }
-}
 
 static const char *base_name(const char *path)
 {
@@ -38,8 +27,6 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
         return -1;
     }
     const network *net = m->net;
-    float lo, hi;
-    min_max(r->map, (size_t)r->h * r->w, &lo, &hi);
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_obj_begin(&j);
@@ -103,8 +90,8 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "raw_frame");
     dx_json_str(&j, r->layer < 0 ? "the network input (letterboxed photo)"
                                  : "the layer's feature map over the network input (letterboxed photo)");
-    dx_json_key(&j, "map_min"); dx_json_num(&j, lo);
-    dx_json_key(&j, "map_max"); dx_json_num(&j, hi);
+    dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
+    dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
     dx_json_obj_end(&j);
     dx_json_key(&j, "timings_ms");
     dx_json_obj_begin(&j);
@@ -121,27 +108,46 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     return 0;
 }
 
-int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix, dx_error *err)
+/* The overlay, drawn at the photo's size or scaled down to png_width. */
+static int write_overlay(const dx_result *r, int png_width, const char *title, const char *lo_label,
+                         const char *hi_label, const char *path, dx_error *err)
+{
+    if (png_width <= 0 || png_width >= r->w)
+        return dx_render_overlay(r->photo, r->map, r->h, r->w, 0, title, lo_label, hi_label, path, err);
+    int h = (int)((double)r->h * png_width / r->w + .5);
+    if (h < 1) h = 1;
+    image photo = resize_image(r->photo, png_width, h);
+    image map = resize_image(float_to_image(r->w, r->h, 1, r->map), png_width, h);
+    int rc = dx_render_overlay(photo, map.data, h, png_width, 0, title, lo_label, hi_label, path, err);
+    free_image(photo);
+    free_image(map);
+    return rc;
+}
+
+int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
+                     const dx_output_options *opt, dx_error *err)
 {
     char finals[OUT_COUNT][1100], parts[OUT_COUNT][1110];
-    for (int k = 0; k < OUT_COUNT; ++k) {
-        snprintf(finals[k], sizeof finals[k], "%s%s", prefix, suffixes[k]);
-        snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]);
+    if (strlen(prefix) >= 1024) {
+        dx_set_error(err, "%.60s...: output prefix longer than 1023 characters", prefix);
+        return -1;
     }
-    float lo, hi;
-    min_max(r->map, (size_t)r->h * r->w, &lo, &hi);
+    for (int k = 0; k < OUT_COUNT; ++k) { /* both fit: the prefix is shorter than 1024 */
+        if (snprintf(finals[k], sizeof finals[k], "%s%s", prefix, suffixes[k]) >= (int)sizeof finals[k] ||
+            snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]) >= (int)sizeof parts[k])
+            return -1;
+    }
     char title[256], lo_label[32], hi_label[32];
     snprintf(title, sizeof title, "%s  %s %.1f%%  %s", dx_method_name(r->method),
              dx_class_name(m, r->class_id), 100.f * r->prob,
              r->layer >= 0 ? "" : "input");
     if (r->layer >= 0)
         snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
-    snprintf(lo_label, sizeof lo_label, "%.3g", lo);
-    snprintf(hi_label, sizeof hi_label, "%.3g", hi);
+    snprintf(lo_label, sizeof lo_label, "%.3g", r->map_min);
+    snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
 
     int map_shape[2] = {r->h, r->w}, native_shape[2] = {r->native_h, r->native_w};
-    int rc = dx_render_overlay(r->photo, r->map, r->h, r->w, 0, title, lo_label, hi_label,
-                               parts[OUT_PNG], err);
+    int rc = write_overlay(r, opt ? opt->png_width : 0, title, lo_label, hi_label, parts[OUT_PNG], err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
     if (rc == 0) rc = write_json(m, r, finals, parts[OUT_JSON], err);

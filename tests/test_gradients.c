@@ -80,8 +80,6 @@ Test(layer, convolutional_batchnorm_stride_groups_pad)
     expect_exact("conv-stride2", NET(9, 9, 3) "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\nstride=2\npad=1\nactivation=leaky\n");
     expect_exact("conv-5x5-nopad", NET(9, 9, 3) "[convolutional]\nfilters=4\nsize=5\nstride=1\npad=0\nactivation=leaky\n");
     expect_exact("conv-1x1", NET(9, 9, 3) "[convolutional]\nbatch_normalize=1\nfilters=5\nsize=1\nstride=1\nactivation=linear\n");
-    /* Darknet reads the input itself as the column matrix for 1x1 kernels, even with stride 2 */
-    expect_exact("conv-1x1-stride2", NET(8, 8, 3) "[convolutional]\nfilters=5\nsize=1\nstride=2\nactivation=linear\n");
     expect_exact("conv-groups", NET(9, 9, 4) "[convolutional]\nbatch_normalize=1\nfilters=6\ngroups=2\nsize=3\nstride=1\npad=1\nactivation=leaky\n");
     expect_exact("conv-depthwise", NET(9, 9, 4) "[convolutional]\nbatch_normalize=1\nfilters=4\ngroups=4\nsize=3\nstride=2\npad=1\nactivation=relu\n");
 }

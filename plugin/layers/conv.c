@@ -22,9 +22,10 @@ void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d)
 }
 
 /* in: c x h x w -> out: n x out_h x out_w; weights: n x (c/groups) x size x size.
- * d = gout * act' * bn; then per group gin_g += col2im(W_g^T d_g). Darknet's forward reads
- * the input itself as the column matrix when size == 1 (whatever the stride), so the adjoint
- * writes straight into the input gradient in that case too. */
+ * d = gout * act' * bn; then per group gin_g += col2im(W_g^T d_g). For 1x1 kernels Darknet's
+ * forward uses the input itself as the column matrix (cfg checking refuses 1x1 kernels with a
+ * stride or padding, which it would compute wrongly), so the adjoint writes straight into the
+ * input gradient. */
 int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const layer *l = &m->net->layers[i];

@@ -1,0 +1,76 @@
+/* The C API example in README.md compiles against the installed header and library flags and
+ * does what the README says it does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+#include "helpers.h"
+#include "io/render.h"
+
+/* the first ```c block after the "## The C API" heading */
+static char *readme_example(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/README.md", getenv("DX_ROOT"));
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "no README.md");
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    char *section = strstr(text, "## The C API");
+    cr_assert(section, "README.md has no '## The C API' section");
+    char *start = strstr(section, "```c\n");
+    cr_assert(start);
+    start += 5;
+    char *end = strstr(start, "```");
+    cr_assert(end);
+    *end = 0;
+    return start;
+}
+
+Test(api, readme_example_compiles_and_runs, .timeout = 120)
+{
+    const char *cc = getenv("DX_CC"), *cflags = getenv("DX_CFLAGS"), *ldflags = getenv("DX_LDFLAGS");
+    cr_assert(cc && cflags && ldflags, "run through make test");
+    const char *code = readme_example();
+    int lines = 0;
+    for (const char *c = code; *c; ++c) lines += *c == '\n';
+    cr_expect(lines <= 20, "the README example has %d lines", lines);
+
+    const char *dir = temp_dir();
+    char src[512], bin[512], cmd[8192];
+    snprintf(src, sizeof src, "%s/example.c", dir);
+    snprintf(bin, sizeof bin, "%s/example", dir);
+    write_text(src, code);
+    snprintf(cmd, sizeof cmd, "%s %s %s -o %s %s", cc, cflags, src, bin, ldflags);
+    cr_assert_eq(system(cmd), 0, "the README example does not compile: %s", cmd);
+
+    char cfg[512], weights[512], png[512];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/net.weights", dir);
+    dx_close(open_random(cfg, weights, 3));
+    snprintf(png, sizeof png, "%s/photo.png", dir);
+    image photo = make_image(32, 24, 3);
+    for (int k = 0; k < 32 * 24 * 3; ++k) photo.data[k] = (k % 97) / 97.f;
+    dx_error err;
+    cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
+    free_image(photo);
+
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s %s %s > out.txt", dir, bin, cfg, weights, png);
+    cr_assert_eq(system(cmd), 0, "the example failed");
+    char out_path[600], out[1024] = "";
+    snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
+    FILE *f = fopen(out_path, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    fclose(f);
+    int cls, h, w;
+    float peak;
+    cr_expect_eq(sscanf(out, "class %d: map %dx%d, peak %f", &cls, &h, &w, &peak), 4, "output: %s", out);
+    cr_expect_eq(h, 24);
+    cr_expect_eq(w, 32);
+    snprintf(out_path, sizeof out_path, "%s/explained.json", dir);
+    cr_expect(access(out_path, R_OK) == 0, "the example wrote no explained.json");
+}
