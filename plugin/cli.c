@@ -33,6 +33,7 @@ static void usage(const char *program, FILE *f)
             "  -out PREFIX     write PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json\n"
             "                  (default: <image name>_<method> in the current directory)\n"
             "  -png_width W    draw the PNG W pixels wide (default: the photo's width)\n"
+            "  -timing         add each layer's forward time to the JSON\n"
             "  -verbose        show Darknet's own layer table and loading messages\n"
             "%s <method> -h    help for one method\n", program);
 }
@@ -41,7 +42,7 @@ typedef struct {
     const char *cfg, *weights, *image, *out, *names;
     dx_request req;
     dx_output_options output;
-    int verbose;
+    int verbose, timing;
 } cli_args;
 
 static int parse_int(const char *program, const char *flag, const char *value, int lo, int *out)
@@ -73,6 +74,10 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
         }
         if (!strcmp(arg, "-verbose")) {
             a->verbose = 1;
+            continue;
+        }
+        if (!strcmp(arg, "-timing")) {
+            a->timing = 1;
             continue;
         }
         if (k + 1 >= argc) {
@@ -151,6 +156,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", program, err.msg);
         return 1;
     }
+    dx_set_layer_timing(m, a.timing);
     const char *warnings = dx_warnings(m);
     if (*warnings) fprintf(stderr, "%s", warnings);
 

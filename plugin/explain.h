@@ -52,6 +52,10 @@ const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, o
 int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
 const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
 int dx_default_layer(const dx_model *m);      /* the layer CAM methods use by default, see README */
+/* Per-layer forward timing through the hooks (off by default); the mean milliseconds of each
+ * layer's Darknet forward since timing was switched on (-1 for no such layer). */
+void dx_set_layer_timing(dx_model *m, int on);
+double dx_layer_forward_ms(const dx_model *m, int layer);
 
 typedef enum {
     DX_METHOD_GRADCAM,  /* Grad-CAM at a layer: ReLU(sum_k mean(dS/dA_k) * A_k) */
@@ -118,7 +122,7 @@ typedef struct {
 
 /* Writes PREFIX.png (heat map over the photo, with a title and a colour bar), PREFIX.npy (the
  * map at image resolution, float32), PREFIX.raw.npy (the native map) and PREFIX.json (model,
- * image, target, layer, top-k, timings). All or nothing: files are written beside their final
+ * image, target, layer, top-k, timings; per-layer forward times when layer timing is on). All or nothing: files are written beside their final
  * names and renamed at the end; on failure none is left behind. opt may be NULL. */
 int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
                      const dx_output_options *opt, dx_error *err);

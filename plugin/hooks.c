@@ -100,3 +100,15 @@ int dx_capture(dx_model *m, int i, int on)
     }
     return 0;
 }
+
+void dx_set_layer_timing(dx_model *m, int on)
+{
+    m->timing = on;
+    for (int i = 0; i < m->n; ++i) m->hooks[i].ms_total = 0, m->hooks[i].calls = 0;
+}
+
+double dx_layer_forward_ms(const dx_model *m, int i)
+{
+    if (i < 0 || i >= m->n) return -1;
+    return m->hooks[i].calls ? m->hooks[i].ms_total / m->hooks[i].calls : 0;
+}

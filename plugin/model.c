@@ -199,14 +199,13 @@ static int names_path_from_data(const char *data_path, char **lines, int count, 
         if (*v++ != '=') continue;
         while (*v == ' ') ++v;
         const char *dir_end = strrchr(data_path, '/');
-        char candidates[3][1024];
-        int n0 = snprintf(candidates[0], sizeof candidates[0], "%s", v);
-        int n1 = snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
-                          dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
-        int n2 = snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
-        int fits[3] = {n0 < 1024, n1 < 1024, n2 < 1024};
+        char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
+        snprintf(candidates[0], sizeof candidates[0], "%s", v);
+        snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
+                 dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
+        snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
         for (int c = 0; c < 3; ++c)
-            if (fits[c] && access(candidates[c], R_OK) == 0) {
+            if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
                 snprintf(out, len, "%s", candidates[c]);
                 return 0;
             }

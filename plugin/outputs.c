@@ -98,6 +98,12 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "forward"); dx_json_num(&j, r->ms_forward);
     dx_json_key(&j, "backward"); dx_json_num(&j, r->ms_backward);
     dx_json_key(&j, "method"); dx_json_num(&j, r->ms_method);
+    if (m->timing) {
+        dx_json_key(&j, "layer_forward");
+        dx_json_arr_begin(&j);
+        for (int i = 0; i < m->n; ++i) dx_json_num(&j, dx_layer_forward_ms(m, i));
+        dx_json_arr_end(&j);
+    }
     dx_json_obj_end(&j);
     dx_json_obj_end(&j);
     int rc = dx_json_end(&j);

@@ -139,3 +139,26 @@ Test(classifier, gradcam_depends_on_the_class, .timeout = 120)
     dx_result_free(&other);
     dx_close(m);
 }
+
+/* -names takes a .data file too: ../shared's imagenet1k.data says names=data/imagenet.shortnames.list
+ * (Darknet's original relative path), which resolves under Debian's /usr/share/darknet. */
+Test(classifier, names_from_a_data_file)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent");
+    char cfg[1200], weights[1200], data[1200];
+    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
+    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
+    snprintf(data, sizeof data, "%s/models/imagenet/imagenet1k.data", shared);
+    dx_error err;
+    dx_open_options opt = {.names = data};
+    dx_model *m = dx_open(cfg, weights, &opt, &err);
+    cr_assert(m, "%s", err.msg);
+    cr_expect_str_eq(dx_class_name(m, 14), "malamute");
+    cr_expect_str_eq(dx_class_name(m, 254), "mountain bike");
+    cr_expect_str_eq(dx_class_name(m, 5000), "class 5000");
+    dx_close(m);
+    opt.names = "/nonexistent/names.list";
+    cr_expect_null(dx_open(cfg, weights, &opt, &err));
+    cr_expect(strstr(err.msg, "/nonexistent/names.list: cannot open names"), "%s", err.msg);
+}

@@ -1,0 +1,120 @@
+/* The forward hooks: the forward stays Darknet's (bit for bit), capture and timing do what
+ * they say, and several open models each find their own hooks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include "helpers.h"
+
+static dx_model *open_project_cfg(const char *file, const char *dir, uint64_t seed, char *cfg, char *weights)
+{
+    sprintf(cfg, "%s/cfg/%s", getenv("DX_ROOT"), file);
+    sprintf(weights, "%s/%s.weights", dir, file);
+    return open_random(cfg, weights, seed);
+}
+
+static void expect_same_as_plain_darknet(dx_model *m, const char *cfg, const char *weights, uint64_t seed)
+{
+    /* the project's cfgs say batch=1, so Darknet can load them as they are */
+    network *plain = load_network((char *)cfg, (char *)weights, 0);
+    network *hooked = dx_network(m);
+    cr_assert_eq(plain->n, hooked->n);
+    rng r = {seed};
+    float *x = malloc(sizeof(float) * plain->inputs);
+    for (int k = 0; k < plain->inputs; ++k) x[k] = (float)rng_uniform(&r);
+    network_predict(plain, x);
+    dx_forward(m, x);
+    for (int i = 0; i < plain->n; ++i)
+        cr_expect_eq(memcmp(plain->layers[i].output, hooked->layers[i].output,
+                            sizeof(float) * plain->layers[i].outputs), 0,
+                     "%s: layer %d's output differs from Darknet's own forward", cfg, i);
+    free(x);
+    free_network(plain);
+}
+
+Test(hooks, forward_is_darknets_bit_for_bit)
+{
+    const char *dir = temp_dir();
+    char cfg[2][1200], weights[2][1200];
+    /* two models open at once: each layer call must find its own model's hooks */
+    dx_model *a = open_project_cfg("test-classifier.cfg", dir, 1, cfg[0], weights[0]);
+    dx_model *b = open_project_cfg("test-detector.cfg", dir, 2, cfg[1], weights[1]);
+    expect_same_as_plain_darknet(a, cfg[0], weights[0], 10);
+    expect_same_as_plain_darknet(b, cfg[1], weights[1], 11);
+    dx_close(a);
+    expect_same_as_plain_darknet(b, cfg[1], weights[1], 12);
+    dx_close(b);
+}
+
+Test(hooks, capture_keeps_a_copy_of_the_asked_layer_only)
+{
+    char cfg[1200], weights[1200];
+    dx_model *m = open_project_cfg("test-classifier.cfg", temp_dir(), 3, cfg, weights);
+    network *net = dx_network(m);
+    cr_assert_eq(dx_capture(m, 5, 1), 0);
+    cr_expect_eq(dx_capture(m, net->n, 1), -1, "capture of a layer that does not exist");
+    float *x = calloc(net->inputs, sizeof(float));
+    for (int round = 0; round < 2; ++round) {
+        for (int k = 0; k < net->inputs; ++k) x[k] = (float)((k * (round + 3)) % 11) / 11;
+        dx_forward(m, x);
+        cr_expect_eq(memcmp(m->hooks[5].capture, net->layers[5].output, sizeof(float) * net->layers[5].outputs), 0,
+                     "round %d: the capture differs from the layer's output", round);
+    }
+    for (int i = 0; i < net->n; ++i)
+        if (i != 5) cr_expect_null(m->hooks[i].capture, "layer %d captured without being asked", i);
+    float kept = m->hooks[5].capture[0];
+    for (int k = 0; k < net->inputs; ++k) x[k] = 1 - x[k];
+    dx_forward(m, x);
+    cr_expect_neq(net->layers[5].output[0], kept);
+    dx_capture(m, 5, 0);
+    cr_expect_null(m->hooks[5].capture);
+    free(x);
+    dx_close(m);
+}
+
+Test(hooks, timing_counts_every_layer)
+{
+    char cfg[1200], weights[1200];
+    dx_model *m = open_project_cfg("test-detector.cfg", temp_dir(), 4, cfg, weights);
+    network *net = dx_network(m);
+    float *x = calloc(net->inputs, sizeof(float));
+    dx_forward(m, x);
+    for (int i = 0; i < net->n; ++i) cr_expect_eq(m->hooks[i].calls, 0, "timing is off by default");
+    dx_set_layer_timing(m, 1);
+    dx_forward(m, x);
+    dx_forward(m, x);
+    for (int i = 0; i < net->n; ++i) {
+        cr_expect_eq(m->hooks[i].calls, 2, "layer %d timed %ld times", i, m->hooks[i].calls);
+        cr_expect(dx_layer_forward_ms(m, i) >= 0);
+    }
+    cr_expect(dx_layer_forward_ms(m, 0) > 0, "the first convolution took no time");
+    cr_expect_eq(dx_layer_forward_ms(m, net->n), -1);
+    free(x);
+    dx_close(m);
+}
+
+/* A layer type without a backward is an error naming it, never a silent map. */
+Test(hooks, layer_without_backward_is_named)
+{
+    const char *dir = temp_dir();
+    char cfg[256], weights[256];
+    sprintf(cfg, "%s/lrn.cfg", dir);
+    sprintf(weights, "%s/lrn.weights", dir);
+    write_text(cfg, "[net]\nwidth=8\nheight=8\nchannels=3\n"
+                    "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
+                    "[normalization]\n"
+                    "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
+                    "[avgpool]\n[softmax]\n");
+    dx_model *m = open_random(cfg, weights, 5);
+    network *net = dx_network(m);
+    float *x = calloc(net->inputs, sizeof(float));
+    float seed[4] = {1, 0, 0, 0};
+    dx_error err;
+    dx_forward(m, x);
+    cr_expect_eq(dx_backward(m, 4, seed, 1, &err), 0, "above the LRN layer: %s", err.msg);
+    cr_expect_eq(dx_backward(m, 4, seed, -1, &err), -1);
+    cr_expect_str_eq(err.msg, "layer 1 [normalization]: darknet-explain has no backward for this layer "
+                              "type; choose a layer above it");
+    free(x);
+    dx_close(m);
+}
