@@ -188,31 +188,34 @@ static void free_lines(char **lines, int count)
     free(lines);
 }
 
+/* Darknet's precedence: names=, else labels=. Returns 0 with the resolved path, -1 when the
+ * list it names cannot be found, 1 when the file is not a .data file. */
 static int names_path_from_data(const char *data_path, char **lines, int count, char *out, size_t len)
 {
-    for (int k = 0; k < count; ++k) {
-        const char *v = 0;
-        if (!strncmp(lines[k], "names", 5)) v = lines[k] + 5;
-        else if (!strncmp(lines[k], "labels", 6)) v = lines[k] + 6;
-        if (!v) continue;
-        while (*v == ' ') ++v;
-        if (*v++ != '=') continue;
-        while (*v == ' ') ++v;
-        const char *dir_end = strrchr(data_path, '/');
-        char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
-        snprintf(candidates[0], sizeof candidates[0], "%s", v);
-        snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
-                 dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
-        snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
-        for (int c = 0; c < 3; ++c)
-            if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
-                snprintf(out, len, "%s", candidates[c]);
-                return 0;
-            }
-        snprintf(out, len, "%s", v);
-        return -1;
-    }
-    return 1; /* not a .data file */
+    static const char *const keys[] = {"names", "labels"};
+    for (int key = 0; key < 2; ++key)
+        for (int k = 0; k < count; ++k) {
+            size_t key_len = strlen(keys[key]);
+            if (strncmp(lines[k], keys[key], key_len)) continue;
+            const char *v = lines[k] + key_len;
+            while (*v == ' ') ++v;
+            if (*v++ != '=') continue;
+            while (*v == ' ') ++v;
+            const char *dir_end = strrchr(data_path, '/');
+            char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
+            snprintf(candidates[0], sizeof candidates[0], "%s", v);
+            snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
+                     dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
+            snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
+            for (int c = 0; c < 3; ++c)
+                if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
+                    snprintf(out, len, "%s", candidates[c]);
+                    return 0;
+                }
+            snprintf(out, len, "%s", v);
+            return -1;
+        }
+    return 1;
 }
 
 static int load_names(dx_model *m, const char *path, dx_error *err)
