@@ -36,7 +36,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test demo clean readme-figure
+.PHONY: all deps test clean readme-figure bench
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -78,3 +78,12 @@ clean:
 
 readme-figure: $(CLI)
 	tools/readme-figure.sh
+
+BENCH := $(BUILD)/bench-engine
+$(BENCH): $(BUILD)/tools/bench_engine.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Ratios to Darknet's own forward on the real models in ../shared (see tools/bench_engine.c).
+bench: $(BENCH)
+	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
+	  $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights 2>/dev/null; done
