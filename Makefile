@@ -5,7 +5,7 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
 
 DARKNET_DIR ?= /usr/lib/darknet
-DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy
+DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -36,7 +36,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench
+.PHONY: all deps test clean readme-figure bench darknet
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -73,8 +73,15 @@ test: $(TEST_BIN) $(CLI)
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  ASAN_OPTIONS=detect_leaks=0 $(TEST_BIN) -j2 --short-filename
 
+# ./darknet with `darknet explain` (patches/ applied to Debian's darknet source package, or to
+# DARKNET_SRC); DARKNET_FLAGS go to Darknet's own make, e.g. DARKNET_FLAGS="GPU=1 CUDNN=1".
+DARKNET_SRC ?=
+DARKNET_FLAGS ?=
+darknet:
+	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san darknet-src darknet
 
 readme-figure: $(CLI)
 	tools/readme-figure.sh

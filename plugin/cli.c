@@ -177,3 +177,10 @@ int dx_cli_run(const char *program, int argc, char **argv)
     dx_close(m);
     return rc == 0 ? 0 : 1;
 }
+
+/* The second front door: `darknet explain <method> ...` in a Darknet built with patches/, whose
+ * dispatcher passes its whole argv (argv[1] is "explain"). */
+void run_explain(int argc, char **argv)
+{
+    exit(dx_cli_run("darknet explain", argc - 2, argv + 2));
+}

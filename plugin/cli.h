@@ -5,4 +5,6 @@
 /* argv[0] is the method name (or -h); returns the process exit code: 0 success, 1 failure,
  * 2 usage error. Errors are one line on stderr. */
 int dx_cli_run(const char *program, int argc, char **argv);
+/* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
+void run_explain(int argc, char **argv);
 #endif

@@ -297,6 +297,9 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
     m->net = parse_network_cfg(batch1_path);
     restore_stderr(saved);
     close(fd);
+    /* In a GPU build of Darknet the forward would run on the GPU and leave l.output stale; the
+     * plugin reads every layer's output on the CPU, so the network runs on the CPU path. */
+    m->net->gpu_index = -1;
 
     if (weights) {
         if (check_weights(weights, m->net, err) != 0) goto fail;
