@@ -118,3 +118,21 @@ Test(hooks, layer_without_backward_is_named)
     free(x);
     dx_close(m);
 }
+
+/* The hooks are the layers' own forward pointers, so a program that calls Darknet's
+ * forward_network itself (no plugin call in between) still goes through them. */
+Test(hooks, seen_by_direct_forward_network_calls)
+{
+    char cfg[1200], weights[1200];
+    dx_model *m = open_project_cfg("test-classifier.cfg", temp_dir(), 6, cfg, weights);
+    network *net = dx_network(m);
+    dx_set_layer_timing(m, 1);
+    network saved = *net; /* as network_predict does */
+    for (int k = 0; k < net->inputs; ++k) net->input[k] = 0.5f;
+    net->train = 0;
+    net->truth = 0;
+    forward_network(net);
+    for (int i = 0; i < net->n; ++i) cr_expect_eq(m->hooks[i].calls, 1, "layer %d", i);
+    *net = saved;
+    dx_close(m);
+}
