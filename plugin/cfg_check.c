@@ -845,9 +845,13 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
                         "of the layer before it (and would read before the start of the layers)");
         keep_shape(out, in);
         return 0;
+    case T_BATCHNORM:
+        /* forward_batchnorm_layer copies into l.x, which make_batchnorm_layer never allocates */
+        return fail(c, s->line, "[batchnorm] as a layer of its own crashes Debian's Darknet in its "
+                    "forward (its l.x buffer is never allocated); use batch_normalize=1 in the "
+                    "convolutional layer instead");
     case T_L2NORM:      /* normalizes over out_c: a flat input would pass through unnormalized */
     case T_NORMALIZATION:
-    case T_BATCHNORM:
         if (type == T_NORMALIZATION && positive(c, s, "size", 5, &size)) return -1;
         if (need_image(c, s, index, in)) return -1;
         keep_shape(out, in);
@@ -1154,8 +1158,10 @@ static int check_budget(const cfg *c, const section *s, int index, const shape *
 {
     if (out->outputs <= 0)
         return fail(c, s->line, "layer %d %s would output %lld values", index, s->type, out->outputs);
-    /* output and delta, weights and their updates, the im2col workspace */
-    double bytes = 4.0 * (2.0 * out->outputs + 2.0 * weights + workspace);
+    /* Per output: output and delta, and two more for batch norm's x and x_norm or maxpool's
+     * indexes (counted for every layer: the estimate errs on the large side); weights and their
+     * updates; the im2col workspace. */
+    double bytes = 4.0 * (4.0 * out->outputs + 2.0 * weights + workspace);
     if (bytes > LAYER_MAX_BYTES)
         return fail(c, s->line, "layer %d %s is too large: it would need %.3g GiB at batch 1 (%lld "
                     "outputs, %.3g weights); the limit is 4 GiB per layer", index, s->type,

@@ -207,6 +207,13 @@ Test(cfg_check, repeated_key_with_other_value)
                    "filters is set again in [convolutional] (first filters=8 at line 6)");
 }
 
+/* Darknet: forward_batchnorm_layer -> copy_cpu(..., l.x = NULL) -> SIGSEGV */
+Test(cfg_check, standalone_batchnorm_layer)
+{
+    expect_refused(NET "[convolutional]\nfilters=4\nsize=3\nactivation=linear\n[batchnorm]\n", 9,
+                   "[batchnorm] as a layer of its own crashes Debian's Darknet");
+}
+
 Test(cfg_check, maxpool_stride_zero)
 {
     expect_refused(NET "[maxpool]\nsize=2\nstride=0\n", 7, "stride=0 in [maxpool] must be > 0");
@@ -373,6 +380,25 @@ Test(cfg_check, missing_tree_file)
 {
     expect_refused(NET CONV8 "[softmax]\ntree=data/missing.tree\n", 12,
                    "tree=data/missing.tree in [softmax] cannot be read (No such file or directory)");
+}
+
+Test(cfg_check, tree_file_is_a_directory)
+{
+    expect_refused(NET CONV8 "[softmax]\ntree=/\n", 12, "tree=/ in [softmax] cannot be read (Is a "
+                   "directory)");
+}
+
+Test(cfg_check, tree_entries_differ_from_inputs)
+{
+    char tree[] = "/tmp/dx-cfg-tree-XXXXXX";
+    int fd = mkstemp(tree);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "a -1\nb -1\nc -1\n", 15), 15);
+    close(fd);
+    char text[512];
+    snprintf(text, sizeof text, NET CONV8 "[avgpool]\n[softmax]\ntree=%s\n", tree);
+    expect_refused(text, 13, "has 3 entries but its input size is 8");
+    unlink(tree);
 }
 
 Test(cfg_check, conv_after_flat_route)
