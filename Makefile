@@ -71,7 +71,8 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC_LIB)
 test: $(TEST_BIN) $(CLI)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
-	  ASAN_OPTIONS=detect_leaks=0 $(TEST_BIN) -j2 --short-filename
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  $(TEST_BIN) -j2 --short-filename
 
 # ./darknet with `darknet explain` (patches/ applied to Debian's darknet source package, or to
 # DARKNET_SRC); DARKNET_FLAGS go to Darknet's own make, e.g. DARKNET_FLAGS="GPU=1 CUDNN=1".
