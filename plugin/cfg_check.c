@@ -23,6 +23,9 @@
 
 #define CFG_MAX_BYTES (16L << 20)            /* far beyond any real cfg; refuses reading a huge file */
 #define LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024) /* one layer's buffers at batch 1 */
+/* Multiply-adds (or comparisons) of one layer's forward pass: minutes on a CPU, some 500 times
+ * the largest layer of yolov3 at 608x608. */
+#define LAYER_MAX_OPS 1e12
 
 /* ------------------------------------------------------------------------------------------ */
 /* What Darknet reads, section by section                                                     */
@@ -612,6 +615,13 @@ static int check_keys(cfg *c, const section *s, const section_spec *spec)
 /* ------------------------------------------------------------------------------------------ */
 /* Shapes, as the make_*_layer functions compute them                                         */
 
+/* What a layer costs beyond its outputs, for the budgets. */
+typedef struct {
+    double weights;   /* floats */
+    double workspace; /* floats of im2col scratch */
+    double ops;       /* multiply-adds or comparisons per image, when more than its outputs */
+} layer_cost;
+
 typedef struct {
     int index;         /* Darknet's layer index; -1: the network input */
     const char *name;  /* the section name as written */
@@ -774,14 +784,13 @@ static int check_inputs(const cfg *c, const section *s, int index, const shape *
 }
 
 /* Computes layer `index`'s output from its input `in` (the previous layer's output) and the
- * layers before it; *weights and *workspace (floats) are for the memory budget. */
+ * layers before it, and what it costs. */
 static int layer_shape(const cfg *c, const section *s, layer_type type, int index,
-                       const shape *layers, const shape *in, shape *out, double *weights,
-                       double *workspace)
+                       const shape *layers, const shape *in, shape *out, layer_cost *cost)
 {
     long filters, size, stride, groups, padding, n, classes, num;
     long long oh, ow;
-    *weights = *workspace = 0;
+    *cost = (layer_cost){0, 0, 0};
     switch (type) {
     case T_CONV: {
         if (positive(c, s, "filters", 1, &filters) || positive(c, s, "size", 1, &size) ||
@@ -801,8 +810,9 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             window_out(c, s, in->w, 2LL * padding, size, stride, &ow))
             return -1;
         set_image(out, oh, ow, filters);
-        *weights = (double)in->c / groups * filters * size * size;
-        *workspace = (double)oh * ow * size * size * in->c / groups;
+        cost->weights = (double)in->c / groups * filters * size * size;
+        cost->workspace = (double)oh * ow * size * size * in->c / groups;
+        cost->ops = cost->weights * oh * ow;
         return 0;
     }
     case T_DECONV: {
@@ -815,8 +825,9 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         if (out->h <= 0 || out->w <= 0)
             return fail(c, line_of(c, s, "padding"), "padding %ld in %s leaves no output", padding,
                         s->type);
-        *weights = (double)in->c * filters * size * size;
-        *workspace = (double)in->h * in->w * size * size * filters;
+        cost->weights = (double)in->c * filters * size * size;
+        cost->workspace = (double)in->h * in->w * size * size * filters;
+        cost->ops = cost->weights * in->h * in->w;
         return 0;
     }
     case T_LOCAL: {
@@ -833,8 +844,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             window_out(c, s, in->w, 2 * pad, size, stride, &ow))
             return -1;
         set_image(out, oh, ow, filters);
-        *weights = (double)in->c * filters * size * size * oh * ow;
-        *workspace = (double)oh * ow * size * size * in->c;
+        cost->weights = cost->ops = (double)in->c * filters * size * size * oh * ow;
+        cost->workspace = (double)oh * ow * size * size * in->c;
         return 0;
     }
     case T_ACTIVATION:
@@ -855,6 +866,7 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         if (type == T_NORMALIZATION && positive(c, s, "size", 5, &size)) return -1;
         if (need_image(c, s, index, in)) return -1;
         keep_shape(out, in);
+        if (type == T_NORMALIZATION) cost->ops = (double)out->outputs * size;
         return 0;
     case T_RNN:
     case T_GRU:
@@ -865,7 +877,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             return fail(c, hidden->line, "hidden=%s in [rnn]: AlexeyAB's hidden state size; "
                         "Debian's Darknet ignores it and would use output=%ld", hidden->value, n);
         set_flat(out, n, "Darknet gives recurrent layers no width/height/channels");
-        *weights = (type == T_RNN ? 1.0 : type == T_GRU ? 3.0 : 4.0) * n * ((double)in->outputs + n);
+        cost->weights = cost->ops =
+            (type == T_RNN ? 1.0 : type == T_GRU ? 3.0 : 4.0) * n * ((double)in->outputs + n);
         return 0;
     }
     case T_CRNN: {
@@ -878,14 +891,16 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
                         "width and height for [crnn], so only square inputs are computed right",
                         index, in->w, in->h);
         set_image(out, in->h, in->w, filters);
-        *weights = 9.0 * ((double)in->c * hidden + (double)hidden * hidden + (double)hidden * filters);
-        *workspace = 9.0 * in->h * in->w * (in->c > hidden ? in->c : hidden);
+        cost->weights = 9.0 * ((double)in->c * hidden + (double)hidden * hidden +
+                               (double)hidden * filters);
+        cost->workspace = 9.0 * in->h * in->w * (in->c > hidden ? in->c : hidden);
+        cost->ops = cost->weights * in->h * in->w;
         return 0;
     }
     case T_CONNECTED:
         if (positive(c, s, "output", 1, &n)) return -1;
         set_image(out, 1, 1, n);
-        *weights = (double)in->outputs * n;
+        cost->weights = cost->ops = (double)in->outputs * n;
         return 0;
     case T_CROP: {
         long crop_h, crop_w;
@@ -980,6 +995,7 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             window_out(c, s, in->w, padding, size, stride, &ow))
             return -1;
         set_image(out, oh, ow, in->c);
+        cost->ops = (double)out->outputs * size * size;
         return 0;
     }
     case T_REORG: {
@@ -1154,18 +1170,21 @@ static int unknown_section(const cfg *c, const section *s)
 }
 
 static int check_budget(const cfg *c, const section *s, int index, const shape *out,
-                        double weights, double workspace)
+                        const layer_cost *cost)
 {
     if (out->outputs <= 0)
         return fail(c, s->line, "layer %d %s would output %lld values", index, s->type, out->outputs);
     /* Per output: output and delta, and two more for batch norm's x and x_norm or maxpool's
      * indexes (counted for every layer: the estimate errs on the large side); weights and their
      * updates; the im2col workspace. */
-    double bytes = 4.0 * (4.0 * out->outputs + 2.0 * weights + workspace);
+    double bytes = 4.0 * (4.0 * out->outputs + 2.0 * cost->weights + cost->workspace);
     if (bytes > LAYER_MAX_BYTES)
         return fail(c, s->line, "layer %d %s is too large: it would need %.3g GiB at batch 1 (%lld "
                     "outputs, %.3g weights); the limit is 4 GiB per layer", index, s->type,
-                    bytes / (1024.0 * 1024 * 1024), out->outputs, weights);
+                    bytes / (1024.0 * 1024 * 1024), out->outputs, cost->weights);
+    if (cost->ops > LAYER_MAX_OPS)
+        return fail(c, s->line, "layer %d %s is too large: it would take %.3g operations per image "
+                    "(the limit is %.0e)", index, s->type, cost->ops, LAYER_MAX_OPS);
     return 0;
 }
 
@@ -1184,14 +1203,14 @@ static int check_network(cfg *c)
     for (size_t i = 1; !failed && i < c->n_sections; ++i) {
         const section *s = &c->sections[i];
         int index = (int)i - 1;
-        double weights, workspace;
+        layer_cost cost;
         layers[index] = (shape){.index = index, .name = s->type};
         spec = spec_of(s->type);
         failed = !spec ? unknown_section(c, s)
                : check_keys(c, s, spec) ||
                  layer_shape(c, s, spec->type, index, layers, index ? &layers[index - 1] : &input,
-                             &layers[index], &weights, &workspace) ||
-                 check_budget(c, s, index, &layers[index], weights, workspace);
+                             &layers[index], &cost) ||
+                 check_budget(c, s, index, &layers[index], &cost);
     }
     free(layers);
     return failed ? -1 : 0;

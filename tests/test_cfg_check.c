@@ -257,6 +257,13 @@ Test(cfg_check, oversized_layer)
     expect_refused(NET "[convolutional]\nfilters=2000000000\nsize=3\npad=1\n", 5, "is too large");
 }
 
+Test(cfg_check, absurd_pooling_window)
+{
+    /* 32*32*3 outputs, each the max over a 100000x100000 window: days of CPU. */
+    expect_refused(NET "[maxpool]\nsize=100000\nstride=1\n", 5,
+                   "layer 0 [maxpool] is too large: it would take 3.07e+13 operations per image");
+}
+
 Test(cfg_check, missing_required_route_layers)
 {
     expect_refused(NET CONV8 "[route]\n" CONV8, 11, "[route] needs layers=");
