@@ -37,11 +37,28 @@ static float *letterboxed_photo(dx_model *m, const char *name, dx_letterbox *box
     return boxed.data;
 }
 
-static void normalise(float *v, int n)
+/* Normalises v and returns its norm before. */
+static double normalise(float *v, int n)
 {
     double norm = 0;
     for (int k = 0; k < n; ++k) norm += (double)v[k] * v[k];
-    for (int k = 0; k < n; ++k) v[k] = (float)(v[k] / sqrt(norm));
+    norm = sqrt(norm);
+    for (int k = 0; k < n; ++k) v[k] = (float)(v[k] / norm);
+    return norm;
+}
+
+/* |<g, v> - finite difference along v| must stay within 1% of `scale`, the norm of the gradient
+ * over the region v covers (so along the gradient itself, 1% relative). */
+static void expect_directional(dx_model *m, int top, const float *proj, const float *x, const float *g,
+                               const float *v, double scale, const char *what, const char *direction)
+{
+    const float h = 1e-4f; /* small enough to stay between kinks, large enough for float32 */
+    double analytic, fd;
+    fd_directional(m, top, proj, x, g, v, h, &analytic, &fd);
+    cr_log_info("%s: along %s: analytic %.6g, finite differences %.6g (%.2e of the gradient's norm)",
+                what, direction, analytic, fd, fabs(analytic - fd) / scale);
+    cr_expect(fabs(analytic - fd) < 0.01 * scale, "%s: along %s: analytic %.6g vs finite differences %.6g",
+              what, direction, analytic, fd);
 }
 
 /* Checks d f/d x for f = <proj, output of top> at x in three directions, all within the photo
@@ -49,7 +66,7 @@ static void normalise(float *v, int n)
  * function has a kink in every direction that moves them):
  *  - the gradient itself (the largest directional derivative there is);
  *  - the gradient restricted to a 48x48 patch around its largest entry;
- *  - a random +-1 pattern on that patch, judged against the size of the gradient there.
+ *  - a random +-1 pattern on that patch.
  * Single-pixel differences are left to the small networks: at the pixels that matter most a
  * 150k-pixel ReLU network has a kink within any usable step. */
 static void directional_checks(dx_model *m, int top, const float *proj, const float *x,
@@ -57,7 +74,6 @@ static void directional_checks(dx_model *m, int top, const float *proj, const fl
 {
     network *net = dx_network(m);
     int n = net->inputs, plane = net->w * net->h;
-    const float h = 1e-4f; /* small enough to stay between kinks, large enough for float32 */
     float *g = analytic_input_grad(m, top, proj, x);
     float *v = malloc(sizeof(float) * n);
     int best = -1;
@@ -68,36 +84,21 @@ static void directional_checks(dx_model *m, int top, const float *proj, const fl
         v[k] = in_photo ? g[k] : 0;
         if (in_photo && (best < 0 || fabsf(g[k]) > fabsf(g[best]))) best = k;
     }
-    normalise(v, n);
-    double analytic, fd;
-    double rel = fd_directional(m, top, proj, x, g, v, h, &analytic, &fd);
-    cr_log_info("%s: along the gradient: analytic %.6g, finite differences %.6g (rel %.2e)", what,
-                analytic, fd, rel);
-    cr_expect(rel < 0.01, "%s: along the gradient: analytic %.6g vs finite differences %.6g", what,
-              analytic, fd);
+    double scale = normalise(v, n);
+    expect_directional(m, top, proj, x, g, v, scale, what, "the gradient");
 
     int bx = best % plane % net->w, by = best % plane / net->w;
-    double patch_norm = 0;
     for (int k = 0; k < n; ++k) {
         int px = k % plane % net->w, py = k % plane / net->w;
         v[k] = abs(px - bx) < 24 && abs(py - by) < 24 ? g[k] : 0;
-        patch_norm += (double)v[k] * v[k];
     }
-    normalise(v, n);
-    rel = fd_directional(m, top, proj, x, g, v, h, &analytic, &fd);
-    cr_log_info("%s: along a 48x48 patch: analytic %.6g, finite differences %.6g (rel %.2e)", what,
-                analytic, fd, rel);
-    cr_expect(rel < 0.01, "%s: along a patch: analytic %.6g vs finite differences %.6g", what, analytic, fd);
+    scale = normalise(v, n);
+    expect_directional(m, top, proj, x, g, v, scale, what, "the gradient on a 48x48 patch");
 
     rng r = {17};
     for (int k = 0; k < n; ++k) v[k] = v[k] != 0 ? (rng_uniform(&r) < .5 ? -1.f : 1.f) : 0;
     normalise(v, n);
-    fd_directional(m, top, proj, x, g, v, h, &analytic, &fd);
-    double bound = 0.01 * sqrt(patch_norm);
-    cr_log_info("%s: along a random +-1 patch: analytic %.6g, finite differences %.6g (bound %.2g)",
-                what, analytic, fd, bound);
-    cr_expect(fabs(analytic - fd) < bound, "%s: random direction: analytic %.6g vs finite differences %.6g",
-              what, analytic, fd);
+    expect_directional(m, top, proj, x, g, v, scale, what, "a random +-1 pattern on that patch");
     free(v);
     free(g);
 }
