@@ -618,7 +618,8 @@ static int check_keys(cfg *c, const section *s, const section_spec *spec)
 /* What a layer costs beyond its outputs, for the budgets. */
 typedef struct {
     double weights;   /* floats */
-    double workspace; /* floats of im2col scratch */
+    double workspace; /* floats of the network's shared im2col workspace its forward writes */
+    double reserved;  /* floats of that workspace Darknet sizes for it (see check_network) */
     double ops;       /* multiply-adds or comparisons per image, when more than its outputs */
 } layer_cost;
 
@@ -772,7 +773,7 @@ static int check_tree(const cfg *c, const section *s, long long expected, const 
                 entries, what, expected);
 }
 
-/* The expected input of [yolo], [region], [iseg] (Darknet asserts it equals the actual one). */
+/* The expected input of [yolo] and [region] (Darknet asserts it equals the actual one). */
 static int check_inputs(const cfg *c, const section *s, int index, const shape *in,
                         long long expected, const char *formula)
 {
@@ -790,7 +791,7 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
 {
     long filters, size, stride, groups, padding, n, classes, num;
     long long oh, ow;
-    *cost = (layer_cost){0, 0, 0};
+    *cost = (layer_cost){0, 0, 0, 0};
     switch (type) {
     case T_CONV: {
         if (positive(c, s, "filters", 1, &filters) || positive(c, s, "size", 1, &size) ||
@@ -811,7 +812,7 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             return -1;
         set_image(out, oh, ow, filters);
         cost->weights = (double)in->c / groups * filters * size * size;
-        cost->workspace = (double)oh * ow * size * size * in->c / groups;
+        cost->workspace = cost->reserved = (double)oh * ow * size * size * in->c / groups;
         cost->ops = cost->weights * oh * ow;
         return 0;
     }
@@ -826,7 +827,7 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             return fail(c, line_of(c, s, "padding"), "padding %ld in %s leaves no output", padding,
                         s->type);
         cost->weights = (double)in->c * filters * size * size;
-        cost->workspace = (double)in->h * in->w * size * size * filters;
+        cost->workspace = cost->reserved = (double)in->h * in->w * size * size * filters;
         cost->ops = cost->weights * in->h * in->w;
         return 0;
     }
@@ -846,6 +847,7 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         set_image(out, oh, ow, filters);
         cost->weights = cost->ops = (double)in->c * filters * size * size * oh * ow;
         cost->workspace = (double)oh * ow * size * size * in->c;
+        cost->reserved = cost->workspace / sizeof(float); /* make_local_layer counts bytes as floats */
         return 0;
     }
     case T_ACTIVATION:
@@ -893,6 +895,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         set_image(out, in->h, in->w, filters);
         cost->weights = 9.0 * ((double)in->c * hidden + (double)hidden * hidden +
                                (double)hidden * filters);
+        /* its 3x3 convolutions share the network's workspace, which make_crnn_layer does not
+         * reserve anything of */
         cost->workspace = 9.0 * in->h * in->w * (in->c > hidden ? in->c : hidden);
         cost->ops = cost->weights * in->h * in->w;
         return 0;
@@ -943,16 +947,9 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         set_image(out, in->h, in->w, (double)masked * (classes + 5));
         return check_inputs(c, s, index, in, out->outputs, "w*h*masks*(classes+5)");
     }
-    case T_ISEG: {
-        long ids = int_of(c, s, "ids", 32);
-        classes = int_of(c, s, "classes", 20);
-        if (need_image(c, s, index, in)) return -1;
-        if (classes < 0 || ids < 0 || classes + ids == 0)
-            return fail(c, s->line, "classes=%ld, ids=%ld in %s leave no outputs", classes, ids,
-                        s->type);
-        set_image(out, in->h, in->w, classes + ids);
-        return check_inputs(c, s, index, in, out->outputs, "w*h*(classes+ids)");
-    }
+    case T_ISEG: /* forward_iseg_layer reads net.truth, which network_predict sets to NULL */
+        return fail(c, s->line, "[iseg] crashes Debian's Darknet at inference: its forward reads the "
+                    "training truth, which prediction leaves unset");
     case T_DETECTION: {
         long coords = int_of(c, s, "coords", 1), side;
         classes = int_of(c, s, "classes", 1);
@@ -1188,6 +1185,16 @@ static int check_budget(const cfg *c, const section *s, int index, const shape *
     return 0;
 }
 
+/* Darknet allocates one im2col workspace for the network, as large as the largest any layer
+ * reserves; [local] reserves a quarter of what it writes and [crnn] nothing, so they overflow
+ * it unless another layer reserves enough. */
+typedef struct {
+    double reserved;          /* floats Darknet allocates */
+    double needed;            /* the most any layer writes */
+    const section *neediest;
+    int neediest_index;
+} shared_workspace;
+
 static int check_network(cfg *c)
 {
     const section *net = &c->sections[0];
@@ -1198,6 +1205,7 @@ static int check_network(cfg *c)
     if (c->n_sections == 1) return fail(c, net->line, "[net] is followed by no layers");
     shape input, *layers = calloc(c->n_sections - 1, sizeof *layers);
     if (!layers) return fail(c, 0, "out of memory");
+    shared_workspace workspace = {0, 0, NULL, 0};
     int failed = check_keys(c, net, spec) || net_shape(c, net, &input) ||
                  check_net_options(c, net);
     for (size_t i = 1; !failed && i < c->n_sections; ++i) {
@@ -1211,8 +1219,17 @@ static int check_network(cfg *c)
                  layer_shape(c, s, spec->type, index, layers, index ? &layers[index - 1] : &input,
                              &layers[index], &cost) ||
                  check_budget(c, s, index, &layers[index], &cost);
+        workspace.reserved = fmax(workspace.reserved, cost.reserved);
+        if (cost.workspace > workspace.needed)
+            workspace = (shared_workspace){workspace.reserved, cost.workspace, s, index};
     }
     free(layers);
+    if (!failed && workspace.needed > workspace.reserved)
+        return fail(c, workspace.neediest->line, "layer %d %s writes %.0f floats of im2col workspace "
+                    "but Debian's Darknet allocates only %.0f for the network (it under-reserves for "
+                    "[local] and [crnn]); its forward would overflow the heap",
+                    workspace.neediest_index, workspace.neediest->type, workspace.needed,
+                    workspace.reserved);
     return failed ? -1 : 0;
 }
 

@@ -214,6 +214,13 @@ Test(cfg_check, standalone_batchnorm_layer)
                    "[batchnorm] as a layer of its own crashes Debian's Darknet");
 }
 
+/* Darknet: network_predict sets net.truth = 0, forward_iseg_layer reads it -> SIGSEGV */
+Test(cfg_check, iseg_layer)
+{
+    expect_refused(NET "[convolutional]\nfilters=7\nsize=1\nactivation=linear\n"
+                   "[iseg]\nclasses=3\nids=4\n", 9, "[iseg] crashes Debian's Darknet at inference");
+}
+
 Test(cfg_check, maxpool_stride_zero)
 {
     expect_refused(NET "[maxpool]\nsize=2\nstride=0\n", 7, "stride=0 in [maxpool] must be > 0");
