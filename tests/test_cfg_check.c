@@ -271,6 +271,15 @@ Test(cfg_check, absurd_pooling_window)
                    "layer 0 [maxpool] is too large: it would take 3.07e+13 operations per image");
 }
 
+/* Darknet: make_local_layer reserves 27648 bytes of workspace, its forward writes 27648 floats
+ * (malloc_usable_size of net->workspace after parse_network_cfg confirms the 4x shortfall). */
+Test(cfg_check, local_layer_overflows_shared_workspace)
+{
+    expect_refused(NET "[local]\nfilters=2\nsize=3\nstride=1\npad=1\n", 5,
+                   "layer 0 [local] writes 27648 floats of im2col workspace but Debian's Darknet "
+                   "allocates only 6912 for the network");
+}
+
 Test(cfg_check, missing_required_route_layers)
 {
     expect_refused(NET CONV8 "[route]\n" CONV8, 11, "[route] needs layers=");
