@@ -1211,7 +1211,7 @@ static int check_network(cfg *c)
     for (size_t i = 1; !failed && i < c->n_sections; ++i) {
         const section *s = &c->sections[i];
         int index = (int)i - 1;
-        layer_cost cost;
+        layer_cost cost = {0, 0, 0, 0};
         layers[index] = (shape){.index = index, .name = s->type};
         spec = spec_of(s->type);
         failed = !spec ? unknown_section(c, s)

@@ -7,33 +7,16 @@
 #include "io/image.h"
 #include "methods/methods.h"
 
-static const struct {
-    const char *name;
-    dx_method_fn run;
-} methods[DX_METHOD_COUNT] = {
-    [DX_METHOD_GRADCAM] = {"gradcam", dx_method_gradcam},
-    [DX_METHOD_SALIENCY] = {"saliency", dx_method_saliency},
-};
-
-const char *dx_method_name(dx_method m) { return m < DX_METHOD_COUNT ? methods[m].name : "?"; }
-
-int dx_method_from_name(const char *name, dx_method *out)
-{
-    for (int k = 0; k < DX_METHOD_COUNT; ++k)
-        if (!strcmp(name, methods[k].name)) {
-            *out = (dx_method)k;
-            return 0;
-        }
-    return -1;
-}
-
 void dx_request_init(dx_request *req)
 {
     req->method = DX_METHOD_GRADCAM;
     req->class_id = -1;
     req->score = DX_SCORE_LOGIT;
-    req->layer = -1;
+    memset(req->layers, 0, sizeof req->layers);
+    req->n_layers = 0;
     req->relu = 1;
+    req->seed = 1;
+    req->batch = 1;
 }
 
 static double now_ms(void)
@@ -58,7 +41,8 @@ static int check_classifier(const dx_model *m, dx_error *err)
 int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *r, dx_error *err)
 {
     memset(r, 0, sizeof *r);
-    if (req->method >= DX_METHOD_COUNT) {
+    const dx_method_info *method = dx_method_info_of(req->method);
+    if (!method) {
         dx_set_error(err, "unknown method %d", (int)req->method);
         return -1;
     }
@@ -91,15 +75,13 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
     r->score_kind = req->score;
 
     dx_target target;
-    if (dx_class_seed(m, r->class_id, req->score, &target.layer, &target.seed, err) != 0) goto fail;
+    if (dx_class_target(m, r->class_id, req->score, &target, err) != 0) goto fail;
     r->logit = dx_output_of(m, dx_find_logit_layer(m))[r->class_id];
     r->prob = probs[r->class_id];
 
     t0 = now_ms();
     m->ms_backward = 0;
-    int rc = methods[req->method].run(m, req, &target, r, err);
-    free(target.seed);
-    if (rc != 0) goto fail;
+    if (method->run(m, req, &target, r, err) != 0) goto fail;
     r->ms_method = now_ms() - t0;
     r->ms_backward = m->ms_backward;
 

@@ -28,6 +28,7 @@ extern "C" {
 
 #define DX_VERSION "0.1.0"
 #define DX_TOPK 5
+#define DX_MAX_STATS 8
 
 typedef struct dx_model dx_model;
 
@@ -57,6 +58,8 @@ int dx_default_layer(const dx_model *m);      /* the layer CAM methods use by de
 void dx_set_layer_timing(dx_model *m, int on);
 double dx_layer_forward_ms(const dx_model *m, int layer);
 
+/* The methods. Each is one entry of the registry (methods/registry.c): a name for the command
+ * line, the function that computes it, and its help text. */
 typedef enum {
     DX_METHOD_GRADCAM,  /* Grad-CAM at a layer: ReLU(sum_k mean(dS/dA_k) * A_k) */
     DX_METHOD_SALIENCY, /* vanilla gradient at the input: max over channels of |dS/dx| */
@@ -64,6 +67,7 @@ typedef enum {
 } dx_method;
 
 const char *dx_method_name(dx_method m);
+const char *dx_method_help(dx_method m);   /* what it computes and its own options (CLI text) */
 int dx_method_from_name(const char *name, dx_method *out); /* 0 on success */
 
 typedef enum {
@@ -71,12 +75,20 @@ typedef enum {
     DX_SCORE_PROB   /* the class's softmax probability */
 } dx_score;
 
+#define DX_MAX_LAYERS 8
+
 typedef struct {
     dx_method method;
+    /* the target */
     int class_id;   /* -1: the top-1 class */
     dx_score score;
-    int layer;      /* CAM methods: the layer; -1: dx_default_layer() */
-    int relu;       /* CAM methods: clamp the map at 0 (default 1) */
+    /* CAM methods */
+    int layers[DX_MAX_LAYERS]; /* the layers whose maps are averaged (each resized to the finest) */
+    int n_layers;   /* 0: dx_default_layer() */
+    int relu;       /* clamp the map at 0 (default 1) */
+    /* methods that draw random numbers or run many forward passes */
+    unsigned long long seed; /* every random draw comes from it (default 1): same seed, same map */
+    int batch;      /* forward passes per batch (default 1) */
 } dx_request;
 
 void dx_request_init(dx_request *req);
@@ -97,13 +109,21 @@ typedef struct {
      * the layer's out_h x out_w for CAM methods, the network's h x w for gradient methods. */
     float *native;
     int native_h, native_w;
-    int layer;            /* layer index of the native map; -1: the network input */
+    int layer;            /* layer index of the native map (the finest of several); -1: the input */
     int class_id;
     dx_score score_kind;
     float logit, prob;    /* the target class's pre-softmax score and probability */
     dx_prediction top[DX_TOPK];
     int ntop;
     double ms_forward, ms_backward, ms_method; /* wall-clock milliseconds */
+    int signed_map;       /* the map's sign is meaningful (drawn with a diverging colour map) */
+    /* What a method reports beside its map (e.g. Integrated Gradients' completeness delta),
+     * written to the JSON under "method_stats". */
+    struct {
+        char name[32];
+        double value;
+    } stats[DX_MAX_STATS];
+    int n_stats;
     image photo;          /* a copy of the photo (RGB planar, [0,1]) for rendering */
     char image_path[1024];
 } dx_result;

@@ -68,8 +68,39 @@ float *dx_scratch(dx_model *m, size_t floats);
 int dx_layer_backward(dx_model *m, int i, const float *gout, dx_error *err);
 size_t dx_layer_scratch_floats(const layer *l);
 
-/* targets.c */
+/* targets.c — what a method explains: a differentiable score of the model's current forward
+ * state, a function of one layer's output. The method never needs to know whether it is a
+ * class logit or a detected box. */
+typedef struct dx_target dx_target;
+struct dx_target {
+    int layer;   /* the score is a function of this layer's output */
+    /* The score of the current forward state; when seed != NULL, also writes
+     * d(score)/d(output of layer) into seed (all of the layer's outputs floats). */
+    float (*eval)(const dx_target *t, const dx_model *m, float *seed);
+    int cls;     /* class targets: the class (an index into layer's outputs) */
+};
+
 int dx_find_logit_layer(const dx_model *m);  /* the layer whose outputs are the class scores */
-int dx_class_seed(dx_model *m, int cls, dx_score kind, int *seed_layer, float **seed, dx_error *err);
+/* The target "class cls of a classifier": its logit, or its probability (kind). */
+int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_error *err);
+/* The score of the current forward state. */
+float dx_target_score(const dx_target *t, const dx_model *m);
+/* Seeds the backward with the target's gradient at the current forward state and propagates it
+ * down to layer stop (-1: the input); *score (may be NULL) receives the score. */
+int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, dx_error *err);
+/* Runs the network on n inputs (the network frame, net->inputs floats each) and writes each
+ * one's score. Leaves the model's forward state on the last of them. */
+int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
+                    dx_error *err);
+
+/* rng.c — the one source of random numbers (xoshiro256**, seeded by splitmix64): a method seeded
+ * with dx_request.seed draws the same numbers on every machine. */
+typedef struct {
+    unsigned long long s[4];
+} dx_rng;
+void dx_rng_init(dx_rng *r, unsigned long long seed);
+unsigned long long dx_rng_next(dx_rng *r);
+double dx_rng_uniform(dx_rng *r);  /* [0, 1) */
+double dx_rng_normal(dx_rng *r);   /* N(0, 1) */
 
 #endif

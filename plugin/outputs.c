@@ -90,9 +90,19 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "raw_frame");
     dx_json_str(&j, r->layer < 0 ? "the network input (letterboxed photo)"
                                  : "the layer's feature map over the network input (letterboxed photo)");
+    dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
     dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
     dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
     dx_json_obj_end(&j);
+    if (r->n_stats > 0) {
+        dx_json_key(&j, "method_stats");
+        dx_json_obj_begin(&j);
+        for (int k = 0; k < r->n_stats; ++k) {
+            dx_json_key(&j, r->stats[k].name);
+            dx_json_num(&j, r->stats[k].value);
+        }
+        dx_json_obj_end(&j);
+    }
     dx_json_key(&j, "timings_ms");
     dx_json_obj_begin(&j);
     dx_json_key(&j, "forward"); dx_json_num(&j, r->ms_forward);
@@ -119,12 +129,12 @@ static int write_overlay(const dx_result *r, int png_width, const char *title, c
                          const char *hi_label, const char *path, dx_error *err)
 {
     if (png_width <= 0 || png_width >= r->w)
-        return dx_render_overlay(r->photo, r->map, r->h, r->w, 0, title, lo_label, hi_label, path, err);
+        return dx_render_overlay(r->photo, r->map, r->h, r->w, r->signed_map, title, lo_label, hi_label, path, err);
     int h = (int)((double)r->h * png_width / r->w + .5);
     if (h < 1) h = 1;
     image photo = resize_image(r->photo, png_width, h);
     image map = resize_image(float_to_image(r->w, r->h, 1, r->map), png_width, h);
-    int rc = dx_render_overlay(photo, map.data, h, png_width, 0, title, lo_label, hi_label, path, err);
+    int rc = dx_render_overlay(photo, map.data, h, png_width, r->signed_map, title, lo_label, hi_label, path, err);
     free_image(photo);
     free_image(map);
     return rc;

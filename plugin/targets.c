@@ -1,8 +1,10 @@
-/* Class targets: the seed of every backward pass for a classifier.
- * The default score is the class's logit (the softmax's input): the Grad-CAM paper's y^c, not
- * saturated when the model is confident, and not mixed with the other classes' scores as the
- * softmax probability's gradient is. -score prob explains the probability instead. */
+/* Targets: the score a backward pass starts from, and its gradient at one layer's output.
+ * Class targets: the default score is the class's logit (the softmax's input): the Grad-CAM
+ * paper's y^c, not saturated when the model is confident, and not mixed with the other
+ * classes' scores as the softmax probability's gradient is. -score prob explains the
+ * probability instead (the softmax's Jacobian is applied by its backward). */
 #include <stdlib.h>
+#include <string.h>
 #include "internal.h"
 
 int dx_find_logit_layer(const dx_model *m)
@@ -11,7 +13,18 @@ int dx_find_logit_layer(const dx_model *m)
     return m->head;
 }
 
-int dx_class_seed(dx_model *m, int cls, dx_score kind, int *seed_layer, float **seed, dx_error *err)
+/* score = output[cls]; seed = one-hot */
+static float class_eval(const dx_target *t, const dx_model *m, float *seed)
+{
+    const layer *l = &m->net->layers[t->layer];
+    if (seed) {
+        memset(seed, 0, sizeof(float) * l->outputs);
+        seed[t->cls] = 1.f;
+    }
+    return l->output[t->cls];
+}
+
+int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_error *err)
 {
     int classes = dx_class_count(m);
     if (cls < 0 || cls >= classes) {
@@ -19,14 +32,36 @@ int dx_class_seed(dx_model *m, int cls, dx_score kind, int *seed_layer, float **
                      classes - 1);
         return -1;
     }
-    int top = kind == DX_SCORE_PROB ? m->head : dx_find_logit_layer(m);
-    float *s = calloc((size_t)m->net->layers[top].outputs, sizeof(float));
-    if (!s) {
+    memset(t, 0, sizeof *t);
+    t->layer = kind == DX_SCORE_PROB ? m->head : dx_find_logit_layer(m);
+    t->eval = class_eval;
+    t->cls = cls;
+    return 0;
+}
+
+float dx_target_score(const dx_target *t, const dx_model *m) { return t->eval(t, m, NULL); }
+
+int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, dx_error *err)
+{
+    size_t outputs = (size_t)m->net->layers[t->layer].outputs;
+    float *seed = malloc(outputs * sizeof(float));
+    if (!seed) {
         dx_set_error(err, "out of memory");
         return -1;
     }
-    s[cls] = 1.f;
-    *seed_layer = top;
-    *seed = s;
+    float s = t->eval(t, m, seed);
+    if (score) *score = s;
+    int rc = dx_backward(m, t->layer, seed, stop, err);
+    free(seed);
+    return rc;
+}
+
+int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
+                    dx_error *err)
+{
+    for (int k = 0; k < n; ++k) {
+        dx_forward(m, inputs + (size_t)k * m->net->inputs);
+        scores[k] = dx_target_score(t, m);
+    }
     return 0;
 }

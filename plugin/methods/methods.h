@@ -1,16 +1,25 @@
-/* The methods. Each turns one forward (already run) and a target seed into a native map:
- * r->native (native_h x native_w over the network input frame) and r->layer. */
+/* The methods. Each turns the forward already run (the model's state on the photo) and a
+ * target into a native map: r->native (native_h x native_w over the network input frame),
+ * r->layer, and where it applies r->signed_map and r->stats. A method may run other forward
+ * passes (perturbed inputs); it then leaves the model's forward state on the original input
+ * when it returns, so that the caller can go on with the next target. */
 #ifndef DX_METHODS_H
 #define DX_METHODS_H
 #include "internal.h"
 
-typedef struct {
-    int layer;    /* where the seed is placed */
-    float *seed;  /* d(score)/d(that layer's output) */
-} dx_target;
-
 typedef int (*dx_method_fn)(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r,
                             dx_error *err);
+
+typedef struct {
+    const char *name;  /* on the command line */
+    dx_method_fn run;
+    const char *help;  /* what it computes, then its own options, for `<method> -h` */
+} dx_method_info;
+
+const dx_method_info *dx_method_info_of(dx_method m); /* NULL for no such method */
+
+/* Appends a named number to r->stats (ignored beyond DX_MAX_STATS). */
+void dx_result_stat(dx_result *r, const char *name, double value);
 
 int dx_method_gradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
