@@ -7,9 +7,11 @@
 #include <string.h>
 #include "cli.h"
 #include "explain.h"
+#include "methods/methods.h"
 
 typedef struct {
     const char *cfg, *weights, *image, *out, *names;
+    const char *methods; /* `all`: the methods to run */
     dx_request req;
     dx_output_options output;
     int verbose, timing;
@@ -45,6 +47,7 @@ static const cli_option options[] = {
     {"-relu", OPT_INT, AT(req.relu), 0, 1, NULL, "0|1  CAM methods: keep negative evidence with 0 (default 1)"},
     {"-seed", OPT_U64, AT(req.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
     {"-batch", OPT_INT, AT(req.batch), 1, 4096, NULL, "N  forward passes per batch for many-pass methods (default 1)"},
+    {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  with 'all': the methods to run (default: every one that applies)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
      "PREFIX  write PREFIX.png, .npy, .raw.npy, .json (default: <image name>_<method> here)"},
@@ -55,11 +58,18 @@ static const cli_option options[] = {
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+#define ALL_HELP \
+    "all: several methods on one image in one model load. Writes each method's outputs as\n" \
+    "PREFIX_<method>.png/.npy/.raw.npy/.json and a side-by-side panel PREFIX_panel.png with\n" \
+    "each method's name under its map (PREFIX: -out, default the image's name).\n" \
+    "  -methods a,b,..  the methods (default: every method that applies to the model)\n" \
+    "  -png_width W     the panel's tiles W pixels wide (default: the photo's, at most 320)\n"
+
 static void usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s <method> <cfg> <weights> <image> [options]\nmethods:", program);
     for (int k = 0; k < DX_METHOD_COUNT; ++k) fprintf(f, " %s", dx_method_name((dx_method)k));
-    fprintf(f, "\noptions:\n");
+    fprintf(f, " all\noptions:\n");
     for (size_t k = 0; k < N_OPTIONS; ++k) fprintf(f, "  %-11s %s\n", options[k].flag, options[k].help);
     fprintf(f, "%s <method> -h    help for one method\n", program);
 }
@@ -206,6 +216,107 @@ static void default_prefix(const char *image, const char *method, char *out, siz
     snprintf(out, len, "%.*s_%s", stem, name, method);
 }
 
+static void print_target(const cli_args *a, const dx_model *m, const dx_result *r)
+{
+    if (a->names)
+        printf("%s: %s %.2f%% (class %d)\n", a->image, dx_class_name(m, r->class_id), 100 * r->prob, r->class_id);
+    else
+        printf("%s: class %d %.2f%%\n", a->image, r->class_id, 100 * r->prob);
+}
+
+static int explain_one(const char *program, dx_model *m, const cli_args *a, const char *method_name)
+{
+    dx_error err;
+    dx_result r;
+    int rc = dx_explain_file(m, a->image, &a->req, &r, &err);
+    if (rc == 0) {
+        char prefix[1024];
+        if (a->out) snprintf(prefix, sizeof prefix, "%s", a->out);
+        else default_prefix(a->image, method_name, prefix, sizeof prefix);
+        rc = dx_write_outputs(m, &r, prefix, &a->output, &err);
+        if (rc == 0) {
+            print_target(a, m, &r);
+            printf("wrote %s.png %s.npy %s.raw.npy %s.json\n", prefix, prefix, prefix, prefix);
+        }
+        dx_result_free(&r);
+    }
+    if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
+    return rc;
+}
+
+/* The methods `all` runs: the -methods list, or every method that applies to the model. */
+static int methods_to_run(const char *program, const dx_model *m, const char *list, dx_method *out)
+{
+    int n = 0;
+    if (!list) {
+        for (int k = 0; k < DX_METHOD_COUNT; ++k)
+            if (dx_method_applies(m, (dx_method)k)) out[n++] = (dx_method)k;
+        return n;
+    }
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+        if (n == DX_METHOD_COUNT || dx_method_from_name(name, &out[n]) != 0) {
+            fprintf(stderr, "%s: -methods: %s '%s' (see %s -h)\n", program,
+                    n == DX_METHOD_COUNT ? "too many methods at" : "unknown method", name, program);
+            return -1;
+        }
+        ++n;
+        p += len + (p[len] == ',');
+    }
+    if (n == 0) fprintf(stderr, "%s: -methods: no method given\n", program);
+    return n;
+}
+
+/* `all`: several methods on one image, one model load; each method's outputs as PREFIX_<method>
+ * and a panel PREFIX_panel.png. Nothing is written unless every method succeeded. */
+static int explain_all(const char *program, dx_model *m, const cli_args *a)
+{
+    dx_method methods[DX_METHOD_COUNT];
+    int n = methods_to_run(program, m, a->methods, methods);
+    if (n <= 0) {
+        if (n == 0) fprintf(stderr, "%s: no method applies to %s\n", program, a->cfg);
+        return -1;
+    }
+    dx_result *results = calloc((size_t)n, sizeof *results);
+    if (!results) return -1;
+    dx_error err;
+    int done = 0, rc = 0;
+    char stem[1024];
+    if (a->out) snprintf(stem, sizeof stem, "%s", a->out);
+    else default_prefix(a->image, "", stem, sizeof stem);
+    size_t stem_len = strlen(stem);
+    if (!a->out && stem_len && stem[stem_len - 1] == '_') stem[--stem_len] = 0;
+    for (; done < n && rc == 0; ++done) {
+        dx_request req = a->req;
+        req.method = methods[done];
+        rc = dx_explain_file(m, a->image, &req, &results[done], &err);
+        if (rc != 0) done--; /* results[done] was freed by the failed call */
+    }
+    for (int k = 0; k < n && rc == 0; ++k) {
+        char prefix[1100];
+        snprintf(prefix, sizeof prefix, "%s_%s", stem, dx_method_name(methods[k]));
+        rc = dx_write_outputs(m, &results[k], prefix, &a->output, &err);
+        if (rc == 0)
+            printf("%s (%.0f ms): wrote %s.png %s.npy %s.raw.npy %s.json\n", dx_method_name(methods[k]),
+                   results[k].ms_method, prefix, prefix, prefix, prefix);
+    }
+    if (rc == 0) {
+        char panel[1100];
+        snprintf(panel, sizeof panel, "%s_panel.png", stem);
+        rc = dx_write_panel(m, results, n, panel, &a->output, &err);
+        if (rc == 0) {
+            print_target(a, m, &results[0]);
+            printf("wrote %s\n", panel);
+        }
+    }
+    if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
+    for (int k = 0; k < done; ++k) dx_result_free(&results[k]);
+    free(results);
+    return rc;
+}
+
 int dx_cli_run(const char *program, int argc, char **argv)
 {
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
@@ -214,16 +325,23 @@ int dx_cli_run(const char *program, int argc, char **argv)
     }
     cli_args a = {0};
     dx_request_init(&a.req);
-    if (dx_method_from_name(argv[0], &a.req.method) != 0) {
+    int all = !strcmp(argv[0], "all");
+    if (!all && dx_method_from_name(argv[0], &a.req.method) != 0) {
         fprintf(stderr, "%s: unknown method '%s' (see %s -h)\n", program, argv[0], program);
         return 2;
     }
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("usage: %s %s <cfg> <weights> <image> [options]\n%s(and the options of every method: %s -h)\n",
-               program, argv[0], dx_method_help(a.req.method), program);
+               program, argv[0], all ? ALL_HELP : dx_method_help(a.req.method), program);
         return 0;
     }
     if (parse_args(program, argc, argv, &a) != 0) return 2;
+    if (a.methods && !all) {
+        fprintf(stderr, "%s: -methods goes with 'all', not with '%s'\n", program, argv[0]);
+        return 2;
+    }
+    dx_method listed[DX_METHOD_COUNT];
+    if (a.methods && methods_to_run(program, NULL, a.methods, listed) <= 0) return 2;
 
     dx_error err;
     dx_open_options opt = {.names = a.names, .verbose = a.verbose};
@@ -235,24 +353,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
     dx_set_layer_timing(m, a.timing);
     const char *warnings = dx_warnings(m);
     if (*warnings) fprintf(stderr, "%s", warnings);
-
-    dx_result r;
-    int rc = dx_explain_file(m, a.image, &a.req, &r, &err);
-    if (rc == 0) {
-        char prefix[1024];
-        if (a.out) snprintf(prefix, sizeof prefix, "%s", a.out);
-        else default_prefix(a.image, argv[0], prefix, sizeof prefix);
-        rc = dx_write_outputs(m, &r, prefix, &a.output, &err);
-        if (rc == 0) {
-            if (a.names)
-                printf("%s: %s %.2f%% (class %d)\n", a.image, dx_class_name(m, r.class_id), 100 * r.prob, r.class_id);
-            else
-                printf("%s: class %d %.2f%%\n", a.image, r.class_id, 100 * r.prob);
-            printf("wrote %s.png %s.npy %s.raw.npy %s.json\n", prefix, prefix, prefix, prefix);
-        }
-        dx_result_free(&r);
-    }
-    if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
+    int rc = all ? explain_all(program, m, &a) : explain_one(program, m, &a, argv[0]);
     dx_close(m);
     return rc == 0 ? 0 : 1;
 }

@@ -147,6 +147,12 @@ typedef struct {
 int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
                      const dx_output_options *opt, dx_error *err);
 
+/* Writes PATH: a panel of several explanations of the same photo side by side (each map
+ * scaled on its own, its method's name under it), tiles opt->png_width wide (0: the photo's
+ * width, at most 320). Written beside PATH and renamed: on failure nothing is left. */
+int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
+                   const dx_output_options *opt, dx_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
  * Written beside their final names (".part") and renamed only when all four succeeded. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "internal.h"
@@ -181,5 +182,61 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
             unlink(parts[k]);
             if (k < renamed) unlink(finals[k]);
         }
+    return rc;
+}
+
+int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
+                   const dx_output_options *opt, dx_error *err)
+{
+    if (n <= 0) {
+        dx_set_error(err, "%s: a panel needs at least one explanation", path);
+        return -1;
+    }
+    char part[1100];
+    if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part) {
+        dx_set_error(err, "%.60s...: output path too long", path);
+        return -1;
+    }
+    const dx_result *first = &results[0];
+    int width = opt && opt->png_width > 0 ? opt->png_width : first->w < 320 ? first->w : 320;
+    int height = (int)((double)first->h * width / first->w + .5);
+    if (height < 1) height = 1;
+    image photo = resize_image(first->photo, width, height);
+    image *maps = calloc((size_t)n, sizeof(image));
+    const float **planes = calloc((size_t)n, sizeof(float *));
+    int *signs = calloc((size_t)n, sizeof(int));
+    const char **labels = calloc((size_t)n, sizeof(char *));
+    int rc = -1;
+    if (!maps || !planes || !signs || !labels) {
+        dx_set_error(err, "%s: out of memory", path);
+        goto done;
+    }
+    for (int k = 0; k < n; ++k) {
+        if (results[k].w != first->w || results[k].h != first->h) {
+            dx_set_error(err, "%s: the explanations are of photos of different sizes", path);
+            goto done;
+        }
+        maps[k] = resize_image(float_to_image(first->w, first->h, 1, results[k].map), width, height);
+        planes[k] = maps[k].data;
+        signs[k] = results[k].signed_map;
+        labels[k] = dx_method_name(results[k].method);
+    }
+    char title[256];
+    snprintf(title, sizeof title, "%.120s  %.100s %.1f%%", base_name(first->image_path),
+             dx_class_name(m, first->class_id), 100.f * first->prob);
+    rc = dx_render_panel(photo, planes, signs, labels, n, title, part, err);
+    if (rc == 0 && rename(part, path) != 0) {
+        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
+        unlink(part);
+        rc = -1;
+    }
+done:
+    for (int k = 0; k < n && maps; ++k)
+        if (maps[k].data) free_image(maps[k]);
+    free(maps);
+    free(planes);
+    free(signs);
+    free(labels);
+    free_image(photo);
     return rc;
 }

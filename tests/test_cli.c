@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
+#include <stb_image.h>
 #include "io/render.h"
 
 typedef struct {
@@ -124,6 +125,44 @@ Test(cli, writes_the_four_outputs)
     cr_expect(access(path, R_OK) == 0, "no %s", path);
 }
 
+static int files_equal(const char *a, const char *b)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
+/* `all`: one model load, each method's four outputs (the same as the single-method command's)
+ * and a panel with one tile per method. */
+Test(cli, all_writes_each_method_and_a_panel)
+{
+    const char *dir = fixture();
+    run_result r = run(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.out, "wrote multi_panel.png"), "%s", r.out);
+    r = run(dir, "gradcam net.cfg net.weights photo.png -layer 5 -out single");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char a[512], b[512];
+    static const char *const suffixes[] = {".npy", ".raw.npy", ".json", ".png"};
+    for (int k = 0; k < 2; ++k) { /* the JSON differs in its timings, the PNG not at all */
+        snprintf(a, sizeof a, "%s/multi_gradcam%s", dir, suffixes[k]);
+        snprintf(b, sizeof b, "%s/single%s", dir, suffixes[k]);
+        cr_expect(files_equal(a, b), "%s differs from %s", a, b);
+    }
+    snprintf(a, sizeof a, "%s/multi_gradcam.png", dir);
+    snprintf(b, sizeof b, "%s/single.png", dir);
+    cr_expect(files_equal(a, b), "%s differs from %s", a, b);
+    snprintf(a, sizeof a, "%s/multi_saliency.json", dir);
+    cr_expect(access(a, R_OK) == 0, "no %s", a);
+    snprintf(a, sizeof a, "%s/multi_panel.png", dir);
+    int w, h, channels;
+    cr_assert(stbi_info(a, &w, &h, &channels), "%s is not a PNG", a);
+    /* two 40x30 tiles side by side (one row), a title above and a label under each; the text
+     * is at least 20 pixels tall, so a second row of tiles would make it 120 or taller */
+    cr_expect(w >= 2 * 40, "panel is %d wide", w);
+    cr_expect(h > 30 + 2 * 20 && h < 2 * 30 + 3 * 20, "panel is %d tall", h);
+}
+
 Test(cli, usage_and_help)
 {
     const char *dir = temp_dir();
@@ -150,6 +189,10 @@ Test(cli, bad_options)
     expect_error(dir, "gradcam net.cfg net.weights", 2, "needs <cfg> <weights> <image>");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -score maybe", 2, "-score takes logit or prob");
     expect_error(dir, "gradcam net.cfg net.weights photo.png extra", 2, "unexpected argument 'extra'");
+    expect_error(dir, "all net.cfg net.weights photo.png -methods gradcam,nosuch", 2, "unknown method 'nosuch'");
+    expect_error(dir, "all net.cfg net.weights photo.png -methods ''", 2, "-methods: no method given");
+    expect_error(dir, "gradcam net.cfg net.weights photo.png -methods gradcam", 2, "-methods goes with 'all'");
+    expect_error(dir, "gradcam net.cfg net.weights photo.png -layer 3,x", 2, "-layer takes a layer index");
 }
 
 Test(cli, bad_targets)

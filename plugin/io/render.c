@@ -19,6 +19,7 @@
 
 #define OVERLAY_ALPHA 0.45f  /* the colour's weight over the photo (pytorch-grad-cam's show_cam_on_image: 0.5) */
 #define BAR_MIN_WIDTH 20
+#define PANEL_COLUMNS 4  /* maps per row of a panel */
 static const float BACKGROUND[3] = {0.12f, 0.12f, 0.12f};
 static const float TEXT_COLOUR[3] = {1.0f, 1.0f, 1.0f};
 
@@ -241,6 +242,28 @@ static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rg
             for (int k = 0; k < 3; ++k) canvas.data[k * plane + (size_t)y * canvas.w + x] = rgb[k];
 }
 
+/* Draws the photo with the map blended over it (alpha OVERLAY_ALPHA), top-left at (x0, y0);
+ * the map (photo.h x photo.w) is scaled by display_scale. */
+static void blend_map(image canvas, int x0, int y0, image photo, const float *map, int signed_map)
+{
+    int w = photo.w, h = photo.h;
+    dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
+    float offset, scale;
+    display_scale(map, (size_t)w * h, signed_map, &offset, &scale);
+    size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)canvas.w * canvas.h;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            size_t p = (size_t)y * w + x;
+            float colour[3];
+            dx_colormap(cm, offset + scale * map[p], colour);
+            size_t q = (size_t)(y0 + y) * canvas.w + x0 + x;
+            for (int k = 0; k < 3; ++k) {
+                float under = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
+                canvas.data[k * canvas_plane + q] = (1 - OVERLAY_ALPHA) * under + OVERLAY_ALPHA * colour[k];
+            }
+        }
+}
+
 int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
                       const char *lo_label, const char *hi_label, const char *path, dx_error *err)
 {
@@ -267,20 +290,7 @@ int dx_render_overlay(image photo, const float *map, int h, int w, int signed_ma
     fill_rect(canvas, 0, 0, L.w, L.h, BACKGROUND);
 
     dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
-    float offset, scale;
-    display_scale(map, (size_t)w * h, signed_map, &offset, &scale);
-    size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)L.w * L.h;
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            size_t p = (size_t)y * w + x;
-            float colour[3];
-            dx_colormap(cm, offset + scale * map[p], colour);
-            size_t q = (size_t)(L.title_h + y) * L.w + L.photo_x + x;
-            for (int k = 0; k < 3; ++k) {
-                float under = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
-                canvas.data[k * canvas_plane + q] = (1 - OVERLAY_ALPHA) * under + OVERLAY_ALPHA * colour[k];
-            }
-        }
+    blend_map(canvas, L.photo_x, L.title_h, photo, map, signed_map);
 
     for (int row = 0; row < L.body_h; ++row) {
         float colour[3];
@@ -293,6 +303,54 @@ int dx_render_overlay(image photo, const float *map, int h, int w, int signed_ma
     draw_text(canvas, &fnt, texts[1], L.label_x, L.title_h + L.body_h - fnt.height, TEXT_COLOUR);
     font_free(&fnt);
 
+    int rc = dx_write_png(canvas, path, err);
+    free(canvas.data);
+    return rc;
+}
+
+int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
+                    const char *const *labels, int n, const char *title, const char *path,
+                    dx_error *err)
+{
+    if (n <= 0 || photo.w <= 0 || photo.h <= 0 || (photo.c != 1 && photo.c != 3)) {
+        dx_set_error(err, "%s: cannot draw a panel of %d maps over a %dx%dx%d photo", path, n,
+                     photo.w, photo.h, photo.c);
+        return -1;
+    }
+    const char **texts = malloc(sizeof(char *) * (n + 1));
+    if (!texts) {
+        dx_set_error(err, "%s: out of memory", path);
+        return -1;
+    }
+    texts[0] = title ? title : "";
+    for (int k = 0; k < n; ++k) texts[k + 1] = labels[k] ? labels[k] : "";
+    font fnt;
+    font_load(&fnt, glyph_size_for(photo.h), texts, n + 1);
+    int columns = n < PANEL_COLUMNS ? n : PANEL_COLUMNS, rows = (n + columns - 1) / columns;
+    int pad = fnt.height / 4 > 4 ? fnt.height / 4 : 4;
+    int title_h = fnt.height + 2 * pad, label_h = fnt.height + pad;
+    int tile_w = photo.w + pad, tile_h = photo.h + label_h + pad;
+    int title_w = 2 * pad + text_width(&fnt, texts[0]);
+    image canvas = {columns * tile_w + pad, title_h + rows * tile_h, 3, NULL};
+    if (canvas.w < title_w) canvas.w = title_w;
+    canvas.data = calloc((size_t)canvas.w * canvas.h * 3, sizeof(float));
+    if (!canvas.data) {
+        font_free(&fnt);
+        free(texts);
+        dx_set_error(err, "%s: out of memory for a %dx%d panel", path, canvas.w, canvas.h);
+        return -1;
+    }
+    fill_rect(canvas, 0, 0, canvas.w, canvas.h, BACKGROUND);
+    draw_text(canvas, &fnt, texts[0], pad, pad, TEXT_COLOUR);
+    for (int k = 0; k < n; ++k) {
+        int x0 = pad + (k % columns) * tile_w, y0 = title_h + (k / columns) * tile_h;
+        blend_map(canvas, x0, y0, photo, maps[k], signed_maps[k]);
+        int label_x = x0 + (photo.w - text_width(&fnt, texts[k + 1])) / 2;
+        draw_text(canvas, &fnt, texts[k + 1], label_x > x0 ? label_x : x0, y0 + photo.h + pad / 2,
+                  TEXT_COLOUR);
+    }
+    font_free(&fnt);
+    free(texts);
     int rc = dx_write_png(canvas, path, err);
     free(canvas.data);
     return rc;

@@ -21,6 +21,14 @@ void dx_colormap(dx_cmap cm, float t, float rgb[3]);
 int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
                       const char *lo_label, const char *hi_label, const char *path, dx_error *err);
 
+/* Writes a panel to path: the title on top, then the photo n times, each with one map blended
+ * over it (maps[k]: photo.h x photo.w; signed_maps[k] as for dx_render_overlay; each map
+ * scaled on its own) and labels[k] centred under it, PANEL_COLUMNS tiles per row. Returns 0,
+ * or -1 with a message naming path; on failure no partial file is left. */
+int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
+                    const char *const *labels, int n, const char *title, const char *path,
+                    dx_error *err);
+
 /* Writes a Darknet image (planar, values in [0,1], clamped; 3 channels RGB or 1 grey) as an
  * 8-bit RGB PNG. Returns 0, or -1 with a message naming path; no partial file is left. */
 int dx_write_png(image im, const char *path, dx_error *err);

@@ -14,9 +14,14 @@ typedef struct {
     const char *name;  /* on the command line */
     dx_method_fn run;
     const char *help;  /* what it computes, then its own options, for `<method> -h` */
+    /* whether `all` runs it on this model (NULL: every model); an explicit request still runs
+     * it and gets the method's own error */
+    int (*applies)(const dx_model *m);
 } dx_method_info;
 
 const dx_method_info *dx_method_info_of(dx_method m); /* NULL for no such method */
+
+int dx_method_applies(const dx_model *m, dx_method method);
 
 /* Appends a named number to r->stats (ignored beyond DX_MAX_STATS). */
 void dx_result_stat(dx_result *r, const char *name, double value);

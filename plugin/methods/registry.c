@@ -20,6 +20,12 @@ const dx_method_info *dx_method_info_of(dx_method m)
     return (unsigned)m < DX_METHOD_COUNT ? &registry[m] : NULL;
 }
 
+int dx_method_applies(const dx_model *m, dx_method method)
+{
+    const dx_method_info *info = dx_method_info_of(method);
+    return info && (!info->applies || info->applies(m));
+}
+
 const char *dx_method_name(dx_method m) { return (unsigned)m < DX_METHOD_COUNT ? registry[m].name : "?"; }
 
 const char *dx_method_help(dx_method m) { return (unsigned)m < DX_METHOD_COUNT ? registry[m].help : ""; }
