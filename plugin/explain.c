@@ -17,6 +17,10 @@ void dx_request_init(dx_request *req)
     req->relu = 1;
     req->seed = 1;
     req->batch = 1;
+    req->steps = 64;
+    req->baseline = "black";
+    req->samples = 25;
+    req->noise = 0.15f;
 }
 
 static double now_ms(void)

@@ -63,6 +63,14 @@ double dx_layer_forward_ms(const dx_model *m, int layer);
 typedef enum {
     DX_METHOD_GRADCAM,  /* Grad-CAM at a layer: ReLU(sum_k mean(dS/dA_k) * A_k) */
     DX_METHOD_SALIENCY, /* vanilla gradient at the input: max over channels of |dS/dx| */
+    DX_METHOD_INPUTXGRAD,    /* x ⊙ dS/dx, summed over channels (signed) */
+    DX_METHOD_IG,            /* Integrated Gradients from a baseline, summed over channels (signed) */
+    DX_METHOD_SMOOTHGRAD,    /* mean gradient over noisy inputs: max over channels of |mean| */
+    DX_METHOD_SMOOTHGRAD2,   /* mean squared gradient over noisy inputs, max over channels */
+    DX_METHOD_VARGRAD,       /* variance of the gradient over noisy inputs, max over channels */
+    DX_METHOD_GUIDEDBP,      /* guided backpropagation: max over channels of |.| */
+    DX_METHOD_DECONVNET,     /* DeconvNet: max over channels of |.| */
+    DX_METHOD_GUIDEDGRADCAM, /* guided backprop map ⊙ Grad-CAM resized to the input */
     DX_METHOD_COUNT
 } dx_method;
 
@@ -89,6 +97,11 @@ typedef struct {
     /* methods that draw random numbers or run many forward passes */
     unsigned long long seed; /* every random draw comes from it (default 1): same seed, same map */
     int batch;      /* forward passes per batch (default 1) */
+    /* gradient methods */
+    int steps;            /* Integrated Gradients: trapezoid intervals on the path (default 64) */
+    const char *baseline; /* Integrated Gradients: "black" (default), "blur", "noise" or an image file */
+    int samples;          /* SmoothGrad family: noisy copies of the input (default 25) */
+    float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range (default 0.15) */
 } dx_request;
 
 void dx_request_init(dx_request *req);

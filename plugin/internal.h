@@ -14,6 +14,16 @@ typedef struct {
     long calls;
 } dx_hook;
 
+/* How the reverse pass crosses rectifier units (relu, leaky, relie, ramp, elu, selu) inside
+ * any layer's activation: the true gradient, or the modified rules of the methods that
+ * define their own. Other activations (linear, logistic, tanh, ...) always pass the true gradient. */
+typedef enum {
+    DX_BACKWARD_GRADIENT, /* the derivative: d = gout * f'(x) (the default) */
+    DX_BACKWARD_GUIDED,   /* guided backprop: d = max(gout, 0) * f'(x); for leaky units negative inputs
+                             pass the positive gradient times their slope (e.g. 0.1) */
+    DX_BACKWARD_DECONV    /* DeconvNet: d = max(gout, 0), whatever the forward was */
+} dx_backward_mode;
+
 struct dx_model {
     network *net;
     char cfg_path[1024];
@@ -32,6 +42,7 @@ struct dx_model {
     int n_names;
     int head;                 /* index of the layer whose output is the model's output */
     double ms_backward;       /* time spent in dx_backward since the caller zeroed it */
+    dx_backward_mode backward_mode; /* how rectifiers pass gradients (methods set it, then restore it) */
     char warnings[4096];      /* what cfg checking found harmless but worth saying, one per line */
 };
 

@@ -4,11 +4,18 @@
 #include "layers.h"
 #include "darknet_exports.h"
 
-void dx_activation_grad(const layer *l, const float *output, const float *gout, float *d)
+static int is_rectifier(ACTIVATION a)
+{
+    return a == RELU || a == LEAKY || a == RELIE || a == RAMP || a == ELU || a == SELU;
+}
+
+void dx_activation_grad(const dx_model *m, const layer *l, const float *output, const float *gout,
+                        float *d)
 {
     int n = l->outputs;
-    for (int k = 0; k < n; ++k) d[k] = gout[k];
-    gradient_array(output, n, l->activation, d);
+    dx_backward_mode mode = is_rectifier(l->activation) ? m->backward_mode : DX_BACKWARD_GRADIENT;
+    for (int k = 0; k < n; ++k) d[k] = mode == DX_BACKWARD_GRADIENT || gout[k] > 0.f ? gout[k] : 0.f;
+    if (mode != DX_BACKWARD_DECONV) gradient_array(output, n, l->activation, d);
 }
 
 void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d)
@@ -40,7 +47,7 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
     float *d = dx_scratch(m, (size_t)l->outputs + (l->size == 1 ? 0 : (size_t)k * spatial));
     float *col = d + l->outputs;
 
-    dx_activation_grad(l, l->output, gout, d);
+    dx_activation_grad(m, l, l->output, gout, d);
     if (l->batch_normalize) dx_batchnorm_grad(l, l->n, spatial, d);
 
     float *gin = dx_grad_of(m, i - 1);
@@ -65,7 +72,7 @@ int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(l, l->output, gout, d);
+    dx_activation_grad(m, l, l->output, gout, d);
     if (l->batch_normalize) dx_batchnorm_grad(l, l->outputs, 1, d);
     cblas_sgemv(CblasRowMajor, CblasTrans, l->outputs, l->inputs, 1.f, l->weights, l->inputs, d, 1,
                 1.f, dx_grad_of(m, i - 1), 1);
@@ -79,7 +86,7 @@ int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err)
     layer act = *l;
     if (l->type == LOGXENT) act.activation = LOGISTIC;
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(&act, l->output, gout, d);
+    dx_activation_grad(m, &act, l->output, gout, d);
     float *gin = dx_grad_of(m, i - 1);
     for (int k = 0; k < l->outputs; ++k) gin[k] += d[k];
     return 0;

@@ -25,8 +25,10 @@ int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err);
 
-/* Shared by the layers that end in an activation: d = gout * f'(output). */
-void dx_activation_grad(const layer *l, const float *output, const float *gout, float *d);
+/* Shared by the layers that end in an activation: d = gout * f'(output), or at rectifiers the
+ * rule of m->backward_mode. */
+void dx_activation_grad(const dx_model *m, const layer *l, const float *output, const float *gout,
+                        float *d);
 /* Batch norm at inference: y = scale*(x - mean)/(sqrt(var) + 1e-6) + bias, so dy/dx is a
  * per-channel constant; d[c, :] *= scale[c]/(sqrt(var[c]) + 1e-6). */
 void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d);

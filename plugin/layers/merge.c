@@ -21,7 +21,7 @@ int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(l, l->output, gout, d);
+    dx_activation_grad(m, l, l->output, gout, d);
 
     int stride = l->w / l->out_w, sample = l->out_w / l->w;
     if (stride < 1) stride = 1;

@@ -1,28 +1,317 @@
-/* The gradient family: maps from d(score)/d(input), over the network input (c x h x w). */
+/* The gradient family: maps from d(score)/d(input) over the network input x (c x h x w).
+ * Unsigned maps reduce the channels by the largest magnitude (as saliency); attributions whose
+ * sign means something (input x gradient, Integrated Gradients) are summed over the channels. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include "io/image.h"
 #include "methods.h"
+
+/* Forward on x (net->inputs floats), then backward to the input: the gradient is in
+ * dx_grad_of(m, -1). */
+static int gradient_at(dx_model *m, const dx_target *t, const float *x, float *score, dx_error *err)
+{
+    dx_forward(m, x);
+    return dx_target_backward(m, t, -1, score, err);
+}
+
+static float *new_floats(size_t n, dx_error *err)
+{
+    float *p = calloc(n, sizeof(float));
+    if (!p) dx_set_error(err, "out of memory");
+    return p;
+}
+
+/* map[p] = max_c |v[c, p]| */
+static void max_abs_over_channels(const float *v, int c, int spatial, float *map)
+{
+    for (int p = 0; p < spatial; ++p) map[p] = 0.f;
+    for (int k = 0; k < c; ++k)
+        for (int p = 0; p < spatial; ++p) map[p] = fmaxf(map[p], fabsf(v[(size_t)k * spatial + p]));
+}
+
+static void set_native(dx_result *r, const network *net, float *map)
+{
+    r->native = map;
+    r->native_h = net->h;
+    r->native_w = net->w;
+    r->layer = -1;
+}
+
+/* The map over the input of an unsigned gradient (max |.| over channels). */
+static int unsigned_map(dx_result *r, const network *net, const float *v, dx_error *err)
+{
+    float *map = new_floats((size_t)net->h * net->w, err);
+    if (!map) return -1;
+    max_abs_over_channels(v, net->c, net->h * net->w, map);
+    set_native(r, net, map);
+    return 0;
+}
 
 /* Saliency (Simonyan et al.): max over the colour channels of |d(score)/dx|. */
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
     if (dx_target_backward(m, t, -1, NULL, err) != 0) return -1;
+    return unsigned_map(r, m->net, dx_grad_of(m, -1), err);
+}
+
+/* Input x gradient (Shrikumar et al.): sum over channels of x ⊙ d(score)/dx, signed. */
+int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    if (dx_target_backward(m, t, -1, NULL, err) != 0) return -1;
     const network *net = m->net;
     int spatial = net->h * net->w;
-    const float *g = dx_grad_of(m, -1);
-    float *map = calloc((size_t)spatial, sizeof(float));
-    if (!map) {
-        dx_set_error(err, "out of memory");
+    const float *g = dx_grad_of(m, -1), *x = dx_output_of(m, -1);
+    float *map = new_floats((size_t)spatial, err);
+    if (!map) return -1;
+    for (int k = 0; k < net->c; ++k)
+        for (int p = 0; p < spatial; ++p) map[p] += x[(size_t)k * spatial + p] * g[(size_t)k * spatial + p];
+    set_native(r, net, map);
+    r->signed_map = 1;
+    return 0;
+}
+
+/* x (c x h x w) blurred by a Gaussian of standard deviation sigma pixels, separably, with the
+ * edge pixels repeated beyond the border. */
+static int gaussian_blur(const float *x, int c, int h, int w, double sigma, float *out, dx_error *err)
+{
+    int radius = (int)ceil(3 * sigma);
+    float *kernel = new_floats((size_t)2 * radius + 1, err);
+    float *rows = new_floats((size_t)h * w, err);
+    if (!kernel || !rows) {
+        free(kernel);
+        free(rows);
         return -1;
     }
+    double total = 0;
+    for (int d = -radius; d <= radius; ++d) total += exp(-0.5 * d * d / (sigma * sigma));
+    for (int d = -radius; d <= radius; ++d) kernel[d + radius] = (float)(exp(-0.5 * d * d / (sigma * sigma)) / total);
+    for (int k = 0; k < c; ++k) {
+        const float *in = x + (size_t)k * h * w;
+        float *o = out + (size_t)k * h * w;
+        for (int y = 0; y < h; ++y)
+            for (int i = 0; i < w; ++i) {
+                float s = 0.f;
+                for (int d = -radius; d <= radius; ++d) {
+                    int j = i + d < 0 ? 0 : i + d >= w ? w - 1 : i + d;
+                    s += kernel[d + radius] * in[y * w + j];
+                }
+                rows[y * w + i] = s;
+            }
+        for (int y = 0; y < h; ++y)
+            for (int i = 0; i < w; ++i) {
+                float s = 0.f;
+                for (int d = -radius; d <= radius; ++d) {
+                    int j = y + d < 0 ? 0 : y + d >= h ? h - 1 : y + d;
+                    s += kernel[d + radius] * rows[j * w + i];
+                }
+                o[y * w + i] = s;
+            }
+    }
+    free(kernel);
+    free(rows);
+    return 0;
+}
+
+/* The Integrated Gradients baseline x' for input x, over the network frame. */
+static int make_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
+{
+    const network *net = m->net;
+    const char *spec = req->baseline ? req->baseline : "black";
+    if (!strcmp(spec, "black")) {
+        memset(base, 0, sizeof(float) * net->inputs);
+    } else if (!strcmp(spec, "blur")) {
+        return gaussian_blur(x, net->c, net->h, net->w, net->w / 16.0, base, err);
+    } else if (!strcmp(spec, "noise")) {
+        dx_rng rng;
+        dx_rng_init(&rng, req->seed);
+        for (int k = 0; k < net->inputs; ++k) base[k] = (float)dx_rng_uniform(&rng);
+    } else {
+        image photo;
+        if (dx_load_photo(spec, &photo, err) != 0) {
+            dx_error inner = *err;
+            dx_set_error(err, "-baseline %s", inner.msg);
+            return -1;
+        }
+        if (photo.c != net->c) {
+            dx_set_error(err, "-baseline %s: the image has %d channels, the model's input %d", spec,
+                         photo.c, net->c);
+            free_image(photo);
+            return -1;
+        }
+        image boxed = letterbox_image(photo, net->w, net->h); /* as the photo itself */
+        memcpy(base, boxed.data, sizeof(float) * net->inputs);
+        free_image(boxed);
+        free_image(photo);
+    }
+    return 0;
+}
+
+/* Integrated Gradients (Sundararajan et al.): attr = (x - x') ⊙ ∫_0^1 grad(x' + a (x - x')) da,
+ * the integral by the trapezoid rule over `steps` equal intervals (steps + 1 gradients). By
+ * completeness sum(attr) = f(x) - f(x'); the JSON reports both and the gap. The map is the
+ * attribution summed over channels. */
+int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    const network *net = m->net;
+    size_t n = (size_t)net->inputs;
+    int steps = req->steps > 0 ? req->steps : 1, spatial = net->h * net->w, rc = -1;
+    float *x = new_floats(n, err), *base = new_floats(n, err), *point = new_floats(n, err);
+    double *integral = calloc(n, sizeof(double));
+    float *map = new_floats((size_t)spatial, err);
+    if (!x || !base || !point || !integral || !map) {
+        dx_set_error(err, "out of memory");
+        goto release;
+    }
+    memcpy(x, dx_output_of(m, -1), sizeof(float) * n);
+    double f_x = dx_target_score(t, m), f_base = 0;
+    if (make_baseline(m, req, x, base, err) != 0) goto done;
+    for (int s = 0; s <= steps; ++s) {
+        float alpha = (float)s / steps, score;
+        for (size_t k = 0; k < n; ++k) point[k] = base[k] + alpha * (x[k] - base[k]);
+        if (gradient_at(m, t, point, &score, err) != 0) goto done;
+        if (s == 0) f_base = score;
+        double weight = (s == 0 || s == steps ? 0.5 : 1.0) / steps;
+        const float *g = dx_grad_of(m, -1);
+        for (size_t k = 0; k < n; ++k) integral[k] += weight * g[k];
+    }
+    double total = 0;
     for (int c = 0; c < net->c; ++c)
         for (int p = 0; p < spatial; ++p) {
-            float v = fabsf(g[(size_t)c * spatial + p]);
-            if (v > map[p]) map[p] = v;
+            size_t k = (size_t)c * spatial + p;
+            double attr = ((double)x[k] - base[k]) * integral[k];
+            map[p] += (float)attr;
+            total += attr;
         }
-    r->native = map;
-    r->native_h = net->h;
-    r->native_w = net->w;
-    r->layer = -1;
+    set_native(r, net, map);
+    map = NULL;
+    r->signed_map = 1;
+    dx_result_stat(r, "completeness_delta", fabs(total - (f_x - f_base)));
+    dx_result_stat(r, "attribution_sum", total);
+    dx_result_stat(r, "score_difference", f_x - f_base);
+    dx_result_stat(r, "baseline_score", f_base);
+    dx_result_stat(r, "steps", steps);
+    rc = 0;
+done:
+    dx_forward(m, x); /* back to the photo's forward state */
+release:
+    free(x);
+    free(base);
+    free(point);
+    free(integral);
+    free(map);
+    return rc;
+}
+
+typedef enum { SMOOTH_MEAN, SMOOTH_SQUARE, SMOOTH_VARIANCE } smooth_kind;
+
+/* The SmoothGrad family (Smilkov et al.; Adebayo et al. for VarGrad): gradients at `samples`
+ * copies of x plus Gaussian noise of sd = noise * (max(x) - min(x)), each draw from the seed.
+ * SmoothGrad: their mean; SmoothGrad²: the mean of their squares; VarGrad: their variance.
+ * Each map takes the largest magnitude over channels (SmoothGrad with noise 0 is saliency). */
+static int smooth_run(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r,
+                      smooth_kind kind, dx_error *err)
+{
+    const network *net = m->net;
+    size_t n = (size_t)net->inputs;
+    int samples = req->samples > 0 ? req->samples : 1, rc = -1;
+    float *x = new_floats(n, err), *point = new_floats(n, err), *v = new_floats(n, err);
+    double *sum = calloc(n, sizeof(double)), *sum_sq = calloc(n, sizeof(double));
+    if (!x || !point || !v || !sum || !sum_sq) {
+        dx_set_error(err, "out of memory");
+        goto release;
+    }
+    memcpy(x, dx_output_of(m, -1), sizeof(float) * n);
+    float lo = x[0], hi = x[0];
+    for (size_t k = 1; k < n; ++k) {
+        lo = fminf(lo, x[k]);
+        hi = fmaxf(hi, x[k]);
+    }
+    double sd = req->noise * (double)(hi - lo);
+    dx_rng rng;
+    dx_rng_init(&rng, req->seed);
+    for (int s = 0; s < samples; ++s) {
+        for (size_t k = 0; k < n; ++k) point[k] = x[k] + (float)(sd * dx_rng_normal(&rng));
+        if (gradient_at(m, t, point, NULL, err) != 0) goto done;
+        const float *g = dx_grad_of(m, -1);
+        for (size_t k = 0; k < n; ++k) {
+            sum[k] += g[k];
+            sum_sq[k] += (double)g[k] * g[k];
+        }
+    }
+    for (size_t k = 0; k < n; ++k) {
+        double mean = sum[k] / samples, mean_sq = sum_sq[k] / samples;
+        v[k] = (float)(kind == SMOOTH_MEAN ? mean : kind == SMOOTH_SQUARE ? mean_sq : fmax(mean_sq - mean * mean, 0));
+    }
+    rc = unsigned_map(r, net, v, err);
+    dx_result_stat(r, "samples", samples);
+    dx_result_stat(r, "noise_sd", sd);
+done:
+    dx_forward(m, x);
+release:
+    free(x);
+    free(point);
+    free(v);
+    free(sum);
+    free(sum_sq);
+    return rc;
+}
+
+int dx_method_smoothgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    return smooth_run(m, req, t, r, SMOOTH_MEAN, err);
+}
+
+int dx_method_smoothgrad2(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    return smooth_run(m, req, t, r, SMOOTH_SQUARE, err);
+}
+
+int dx_method_vargrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    return smooth_run(m, req, t, r, SMOOTH_VARIANCE, err);
+}
+
+/* The input "gradient" of a modified backward (the rectifiers' rule, see dx_backward_mode). */
+static int modified_backward(dx_model *m, const dx_target *t, dx_backward_mode mode, dx_error *err)
+{
+    m->backward_mode = mode;
+    int rc = dx_target_backward(m, t, -1, NULL, err);
+    m->backward_mode = DX_BACKWARD_GRADIENT;
+    return rc;
+}
+
+/* Guided backpropagation (Springenberg et al.): rectifiers pass only positive gradients, and
+ * only where their input is positive; max |.| over channels. */
+int dx_method_guidedbp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    if (modified_backward(m, t, DX_BACKWARD_GUIDED, err) != 0) return -1;
+    return unsigned_map(r, m->net, dx_grad_of(m, -1), err);
+}
+
+/* DeconvNet (Zeiler & Fergus): rectifiers pass the positive part of the gradient, whatever
+ * their input; max |.| over channels. */
+int dx_method_deconvnet(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    if (modified_backward(m, t, DX_BACKWARD_DECONV, err) != 0) return -1;
+    return unsigned_map(r, m->net, dx_grad_of(m, -1), err);
+}
+
+/* Guided Grad-CAM (Selvaraju et al.): the guided backprop map times the Grad-CAM map (at
+ * -layer, as gradcam) resized bilinearly to the input. */
+int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    dx_result cam;
+    memset(&cam, 0, sizeof cam);
+    if (dx_method_gradcam(m, req, t, &cam, err) != 0 || dx_method_guidedbp(m, req, t, r, err) != 0) {
+        dx_result_free(&cam);
+        return -1;
+    }
+    const network *net = m->net;
+    image up = resize_image(float_to_image(cam.native_w, cam.native_h, 1, cam.native), net->w, net->h);
+    for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up.data[p];
+    dx_result_stat(r, "gradcam_layer", cam.layer);
+    free_image(up);
+    dx_result_free(&cam);
     return 0;
 }

@@ -28,4 +28,12 @@ void dx_result_stat(dx_result *r, const char *name, double value);
 
 int dx_method_gradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_smoothgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_smoothgrad2(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_vargrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_guidedbp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_deconvnet(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 #endif

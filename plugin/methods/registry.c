@@ -13,6 +13,41 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
     [DX_METHOD_SALIENCY] = {"saliency", dx_method_saliency,
         "Saliency: the gradient of the target score with respect to the input pixels,\n"
         "max of |gradient| over the colour channels.\n"},
+    [DX_METHOD_INPUTXGRAD] = {"inputxgrad", dx_method_inputxgrad,
+        "Input x gradient: the input pixels times the gradient of the target score, summed\n"
+        "over the colour channels (signed).\n"},
+    [DX_METHOD_IG] = {"ig", dx_method_ig,
+        "Integrated Gradients: (x - x') times the mean gradient on the straight path from a\n"
+        "baseline x' to the input x (trapezoid rule), summed over the colour channels (signed).\n"
+        "The attributions add up to f(x) - f(x'); the JSON's method_stats give both and the gap.\n"
+        "  -steps N         intervals of the path (default 64; N + 1 forward/backward passes)\n"
+        "  -baseline B      black (zeros, default), blur (the input blurred by a Gaussian of\n"
+        "                   sigma = network width / 16 pixels), noise (uniform [0,1), from -seed)\n"
+        "                   or an image file (letterboxed as the photo)\n"},
+    [DX_METHOD_SMOOTHGRAD] = {"smoothgrad", dx_method_smoothgrad,
+        "SmoothGrad: the mean gradient over noisy copies of the input, max of |mean| over the\n"
+        "colour channels.\n"
+        "  -samples N       noisy copies (default 25)\n"
+        "  -noise S         Gaussian noise sd as a fraction of the input's range (default 0.15)\n"
+        "  -seed S          the noise draws\n"},
+    [DX_METHOD_SMOOTHGRAD2] = {"smoothgrad2", dx_method_smoothgrad2,
+        "SmoothGrad-squared: the mean squared gradient over noisy copies of the input, max over\n"
+        "the colour channels. Options as smoothgrad.\n"},
+    [DX_METHOD_VARGRAD] = {"vargrad", dx_method_vargrad,
+        "VarGrad: the variance of the gradient over noisy copies of the input, max over the\n"
+        "colour channels. Options as smoothgrad.\n"},
+    [DX_METHOD_GUIDEDBP] = {"guidedbp", dx_method_guidedbp,
+        "Guided backpropagation: the gradient with every rectifier (relu, leaky, ...) passing\n"
+        "only positive gradients and only where its input is positive (leaky: times its slope);\n"
+        "max of |.| over the colour channels.\n"},
+    [DX_METHOD_DECONVNET] = {"deconvnet", dx_method_deconvnet,
+        "DeconvNet: the gradient with every rectifier passing the positive part of the\n"
+        "gradient whatever its input; max of |.| over the colour channels.\n"},
+    [DX_METHOD_GUIDEDGRADCAM] = {"guidedgradcam", dx_method_guidedgradcam,
+        "Guided Grad-CAM: the guidedbp map times the Grad-CAM map resized bilinearly to the\n"
+        "input.\n"
+        "  -layer L[,L2..]  Grad-CAM's layer(s), as gradcam\n"
+        "  -relu 0|1        as gradcam\n"},
 };
 
 const dx_method_info *dx_method_info_of(dx_method m)

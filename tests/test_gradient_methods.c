@@ -1,0 +1,481 @@
+/* The gradient family (saliency, input x gradient, Integrated Gradients, SmoothGrad, SmoothGrad²,
+ * VarGrad, guided backprop, DeconvNet, guided Grad-CAM) against their defining properties:
+ * IG completeness on test and real models, IG = input x gradient on a linear model, guided
+ * backprop and DeconvNet never passing negative gradients through rectifiers, SmoothGrad at
+ * noise 0 = the gradient, determinism from the seed, and maps equal to a plain double-precision
+ * reimplementation of a tiny network. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+#include "helpers.h"
+
+static const dx_method gradient_methods[] = {
+    DX_METHOD_SALIENCY, DX_METHOD_INPUTXGRAD, DX_METHOD_IG, DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2,
+    DX_METHOD_VARGRAD, DX_METHOD_GUIDEDBP, DX_METHOD_DECONVNET, DX_METHOD_GUIDEDGRADCAM};
+#define N_GRADIENT_METHODS (int)(sizeof gradient_methods / sizeof *gradient_methods)
+
+static dx_model *open_text(const char *name, const char *cfg_text, uint64_t seed)
+{
+    const char *dir = temp_dir();
+    char cfg[256], weights[256];
+    snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
+    snprintf(weights, sizeof weights, "%s/%s.weights", dir, name);
+    write_text(cfg, cfg_text);
+    return open_random(cfg, weights, seed);
+}
+
+static dx_model *open_test_classifier(uint64_t seed)
+{
+    char cfg[1100], weights[256];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-classifier.cfg", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".");
+    snprintf(weights, sizeof weights, "%s/test-classifier.weights", temp_dir());
+    return open_random(cfg, weights, seed);
+}
+
+/* A w x h x c photo of uniform [0,1) pixels. */
+static image random_photo(int w, int h, int c, uint64_t seed)
+{
+    image im = make_image(w, h, c);
+    rng r = {seed * 7919 + 3};
+    for (int k = 0; k < w * h * c; ++k) im.data[k] = (float)rng_uniform(&r);
+    return im;
+}
+
+static void explain(dx_model *m, image photo, const dx_request *req, dx_result *r)
+{
+    dx_error err;
+    cr_assert_eq(dx_explain_image(m, photo, req, r, &err), 0, "%s: %s", dx_method_name(req->method), err.msg);
+}
+
+static double stat_of(const dx_result *r, const char *name)
+{
+    for (int k = 0; k < r->n_stats; ++k)
+        if (!strcmp(r->stats[k].name, name)) return r->stats[k].value;
+    cr_assert_fail("%s: no method stat '%s'", dx_method_name(r->method), name);
+    return NAN;
+}
+
+/* |sum(attr) - (f(x) - f(x'))| <= 1% of |f(x) - f(x')|, with the stats consistent with the map. */
+static void expect_complete(const char *what, const dx_result *r)
+{
+    double sum = stat_of(r, "attribution_sum"), diff = stat_of(r, "score_difference");
+    double delta = stat_of(r, "completeness_delta");
+    cr_log_info("%s: sum(attr) %.6g, f(x) - f(x') %.6g, delta %.3g (%.3f%%)", what, sum, diff, delta,
+                100 * delta / fabs(diff));
+    cr_expect(delta <= 0.01 * fabs(diff), "%s: attributions sum to %g, f(x) - f(x') = %g", what, sum, diff);
+    cr_expect(fabs(delta - fabs(sum - diff)) <= 1e-9 * fabs(diff), "%s: delta %g is not |%g - %g|", what, delta, sum, diff);
+    cr_expect(fabs(diff - (r->logit - stat_of(r, "baseline_score"))) <= 1e-5 * (fabs(r->logit) + 1),
+              "%s: the score difference is not f(x) - f(x')", what);
+    double map_sum = 0;
+    for (int p = 0; p < r->native_h * r->native_w; ++p) map_sum += r->native[p];
+    cr_expect(fabs(map_sum - sum) <= 1e-4 * (fabs(sum) + 1), "%s: the map sums to %g, the attributions to %g",
+              what, map_sum, sum);
+}
+
+Test(gradmethods, ig_completeness_test_model)
+{
+    dx_model *m = open_test_classifier(11);
+    image photo = random_photo(20, 13, 3, 1); /* letterboxed: a border of grey */
+    static const char *baselines[] = {"black", "blur", "noise"};
+    for (int b = 0; b < 3; ++b) {
+        dx_request req;
+        dx_request_init(&req);
+        req.method = DX_METHOD_IG;
+        req.steps = 256;
+        req.baseline = baselines[b];
+        dx_result r;
+        explain(m, photo, &req, &r);
+        char what[64];
+        snprintf(what, sizeof what, "test-classifier, %s baseline", baselines[b]);
+        expect_complete(what, &r);
+        dx_result_free(&r);
+    }
+    free_image(photo);
+    dx_close(m);
+}
+
+/* The real models: LeNet at 256 steps; Tiny Darknet (a 224x224 input: ~0.1 s a step) at the
+ * default 64 steps, where 1% still holds (measured 0.81% on dog.jpg; 0.18% at 256 steps). */
+Test(gradmethods, ig_completeness_real_models)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent");
+    char cfg[1200], weights[1200], photo[1200];
+    struct { const char *model, *image; int steps; } cases[] = {
+        {"mnist/mnist_lenet", "mnist/images/t_00000_c5.png", 256},
+        {"imagenet/tiny", "../images/dog.jpg", 64},
+    };
+    for (int c = 0; c < 2; ++c) {
+        snprintf(cfg, sizeof cfg, "%s/models/%s.cfg", shared, cases[c].model);
+        snprintf(weights, sizeof weights, "%s/models/%s.weights", shared, cases[c].model);
+        snprintf(photo, sizeof photo, "%s/models/%s", shared, cases[c].image);
+        dx_error err;
+        dx_model *m = dx_open(cfg, weights, NULL, &err);
+        cr_assert(m, "%s", err.msg);
+        dx_request req;
+        dx_request_init(&req);
+        req.method = DX_METHOD_IG;
+        req.steps = cases[c].steps;
+        dx_result r;
+        cr_assert_eq(dx_explain_file(m, photo, &req, &r, &err), 0, "%s", err.msg);
+        char what[128];
+        snprintf(what, sizeof what, "%s at %d steps", cases[c].model, cases[c].steps);
+        expect_complete(what, &r);
+        dx_result_free(&r);
+        dx_close(m);
+    }
+}
+
+/* The numbers after "key": in a JSON file. */
+static double json_number(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot read %s", path);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *at = strstr(text, quoted);
+    cr_assert(at, "%s has no %s", path, quoted);
+    return strtod(at + strlen(quoted), NULL);
+}
+
+Test(gradmethods, ig_stats_in_json)
+{
+    dx_model *m = open_test_classifier(12);
+    image photo = random_photo(16, 16, 3, 2);
+    dx_request req;
+    dx_request_init(&req);
+    req.method = DX_METHOD_IG;
+    req.steps = 16;
+    dx_result r;
+    explain(m, photo, &req, &r);
+    char prefix[256], json[300];
+    snprintf(prefix, sizeof prefix, "%s/ig", temp_dir());
+    snprintf(json, sizeof json, "%s.json", prefix);
+    dx_error err;
+    cr_assert_eq(dx_write_outputs(m, &r, prefix, NULL, &err), 0, "%s", err.msg);
+    static const char *keys[] = {"completeness_delta", "attribution_sum", "score_difference", "baseline_score"};
+    for (int k = 0; k < 4; ++k) {
+        double want = stat_of(&r, keys[k]), got = json_number(json, keys[k]);
+        cr_expect(fabs(got - want) <= 1e-6 * (fabs(want) + 1e-6), "%s: JSON %g, result %g", keys[k], got, want);
+    }
+    cr_expect_eq(json_number(json, "steps"), 16);
+    dx_result_free(&r);
+    free_image(photo);
+    dx_close(m);
+}
+
+/* For F(x) = w.x + b, IG from a black baseline is x ⊙ w at every step count: input x gradient. */
+Test(gradmethods, ig_equals_inputxgrad_on_linear_model)
+{
+    dx_model *m = open_text("linear",
+                            "[net]\nwidth=9\nheight=7\nchannels=3\n"
+                            "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=linear\n"
+                            "[connected]\noutput=5\nactivation=linear\n[softmax]\n", 3);
+    image photo = random_photo(9, 7, 3, 3);
+    dx_request req;
+    dx_request_init(&req);
+    req.class_id = 2;
+    dx_result ig, ixg;
+    req.method = DX_METHOD_IG;
+    req.steps = 3;
+    explain(m, photo, &req, &ig);
+    req.method = DX_METHOD_INPUTXGRAD;
+    explain(m, photo, &req, &ixg);
+    float peak = 0, worst = 0;
+    for (int p = 0; p < ig.native_h * ig.native_w; ++p) {
+        peak = fmaxf(peak, fabsf(ixg.native[p]));
+        worst = fmaxf(worst, fabsf(ig.native[p] - ixg.native[p]));
+    }
+    cr_log_info("linear model: |IG - input x gradient| <= %.3g of the peak", worst / peak);
+    cr_expect(peak > 0 && worst <= 1e-5 * peak, "IG and input x gradient differ by %g (peak %g)", worst, peak);
+    cr_expect(ig.signed_map && ixg.signed_map);
+    expect_complete("linear model", &ig);
+    dx_result_free(&ig);
+    dx_result_free(&ixg);
+    free_image(photo);
+    dx_close(m);
+}
+
+/* Rectifiers as their own layers, so that the gradient at a unit's input is a layer's buffer. */
+static const char *rectifier_cfg =
+    "[net]\nwidth=10\nheight=10\nchannels=3\n"
+    "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=linear\n"   /* 0 */
+    "[activation]\nactivation=relu\n"                                              /* 1 */
+    "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=linear\n"   /* 2 */
+    "[activation]\nactivation=leaky\n"                                             /* 3 */
+    "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\nactivation=relu\n"     /* 4 */
+    "[convolutional]\nfilters=7\nsize=1\nstride=1\nactivation=linear\n"          /* 5 */
+    "[avgpool]\n[softmax]\n";
+
+/* Counts negative and positive-input-but-zero-gradient entries of layer `unit`'s input gradient. */
+static void rectifier_signs(dx_model *m, int unit, int *negative, int *below_zero_passed)
+{
+    int n = dx_network(m)->layers[unit].outputs;
+    const float *g = m->grad[unit - 1], *in = dx_output_of(m, unit - 1);
+    *negative = *below_zero_passed = 0;
+    for (int k = 0; k < n; ++k) {
+        *negative += g[k] < 0;
+        *below_zero_passed += in[k] <= 0 && g[k] != 0;
+    }
+}
+
+Test(gradmethods, guided_and_deconv_pass_no_negative_gradients)
+{
+    dx_model *m = open_text("rectifiers", rectifier_cfg, 5);
+    image photo = random_photo(10, 10, 3, 5);
+    int negatives[3][2], passed[3][2];
+    dx_method methods[3] = {DX_METHOD_SALIENCY, DX_METHOD_GUIDEDBP, DX_METHOD_DECONVNET};
+    for (int k = 0; k < 3; ++k) {
+        dx_request req;
+        dx_request_init(&req);
+        req.method = methods[k];
+        dx_result r;
+        explain(m, photo, &req, &r);
+        /* the buffers hold the method's (last) backward */
+        rectifier_signs(m, 1, &negatives[k][0], &passed[k][0]);
+        rectifier_signs(m, 3, &negatives[k][1], &passed[k][1]);
+        dx_result_free(&r);
+    }
+    cr_log_info("negative gradients at relu/leaky inputs: gradient %d/%d, guided %d/%d, deconv %d/%d",
+                negatives[0][0], negatives[0][1], negatives[1][0], negatives[1][1], negatives[2][0], negatives[2][1]);
+    /* the true gradient has both signs, so the checks below can fail */
+    cr_expect(negatives[0][0] > 0 && negatives[0][1] > 0);
+    for (int u = 0; u < 2; ++u) {
+        cr_expect_eq(negatives[1][u], 0, "guided backprop passes %d negative gradients at rectifier %d",
+                     negatives[1][u], 2 * u + 1);
+        cr_expect_eq(negatives[2][u], 0, "DeconvNet passes %d negative gradients at rectifier %d",
+                     negatives[2][u], 2 * u + 1);
+    }
+    /* guided: the relu passes nothing where its input is negative; DeconvNet ignores the input;
+     * the leaky unit passes its slope times the gradient there (both rules) */
+    cr_expect_eq(passed[1][0], 0, "guided backprop passes gradient where the relu's input is <= 0");
+    cr_expect(passed[2][0] > 0, "DeconvNet should pass gradient whatever the relu's input");
+    cr_expect(passed[1][1] > 0 && passed[2][1] > 0);
+    free_image(photo);
+    dx_close(m);
+}
+
+/* The mode is restored: saliency after guided Grad-CAM is the plain gradient again. */
+Test(gradmethods, backward_mode_restored)
+{
+    dx_model *m = open_test_classifier(13);
+    image photo = random_photo(16, 16, 3, 6);
+    dx_request req;
+    dx_request_init(&req);
+    dx_result before, guided, after;
+    req.method = DX_METHOD_SALIENCY;
+    explain(m, photo, &req, &before);
+    req.method = DX_METHOD_GUIDEDGRADCAM;
+    explain(m, photo, &req, &guided);
+    req.method = DX_METHOD_SALIENCY;
+    explain(m, photo, &req, &after);
+    cr_expect_eq(memcmp(before.native, after.native, sizeof(float) * before.native_h * before.native_w), 0);
+    cr_expect_eq(m->backward_mode, DX_BACKWARD_GRADIENT);
+    dx_result_free(&before);
+    dx_result_free(&guided);
+    dx_result_free(&after);
+    free_image(photo);
+    dx_close(m);
+}
+
+/* With noise 0 every sample is the input: SmoothGrad is saliency, SmoothGrad² its square,
+ * VarGrad zero. */
+Test(gradmethods, smoothgrad_noise_zero_is_the_gradient)
+{
+    dx_model *m = open_test_classifier(14);
+    image photo = random_photo(16, 16, 3, 7);
+    dx_request req;
+    dx_request_init(&req);
+    req.samples = 3;
+    req.noise = 0;
+    dx_result sal, sg, sg2, var;
+    req.method = DX_METHOD_SALIENCY;
+    explain(m, photo, &req, &sal);
+    req.method = DX_METHOD_SMOOTHGRAD;
+    explain(m, photo, &req, &sg);
+    req.method = DX_METHOD_SMOOTHGRAD2;
+    explain(m, photo, &req, &sg2);
+    req.method = DX_METHOD_VARGRAD;
+    explain(m, photo, &req, &var);
+    int n = sal.native_h * sal.native_w, same = 0, square = 0, zero = 0;
+    float peak = 0;
+    for (int p = 0; p < n; ++p) {
+        peak = fmaxf(peak, sal.native[p]);
+        same += sg.native[p] == sal.native[p];
+        square += sg2.native[p] == sal.native[p] * sal.native[p];
+        zero += var.native[p] == 0.f;
+    }
+    cr_expect(peak > 0);
+    cr_expect_eq(same, n, "SmoothGrad at noise 0 differs from saliency at %d of %d pixels", n - same, n);
+    cr_expect_eq(square, n, "SmoothGrad² at noise 0 differs from saliency² at %d of %d pixels", n - square, n);
+    cr_expect_eq(zero, n, "VarGrad at noise 0 is non-zero at %d of %d pixels", n - zero, n);
+    dx_result_free(&sal);
+    dx_result_free(&sg);
+    dx_result_free(&sg2);
+    dx_result_free(&var);
+    free_image(photo);
+    dx_close(m);
+}
+
+/* Reads a whole file (malloc'd), its size in *len. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    char *data = malloc(*len);
+    cr_assert_eq(fread(data, 1, *len, f), *len);
+    fclose(f);
+    return data;
+}
+
+/* The .npy of a method with a seed, written under dir/name. */
+static char *npy_of(dx_model *m, image photo, dx_method method, unsigned long long seed, const char *dir,
+                    const char *name, size_t *len)
+{
+    dx_request req;
+    dx_request_init(&req);
+    req.method = method;
+    req.seed = seed;
+    req.samples = 4;
+    req.steps = 4;
+    req.baseline = "noise";
+    dx_result r;
+    explain(m, photo, &req, &r);
+    char prefix[300], path[320];
+    snprintf(prefix, sizeof prefix, "%s/%s", dir, name);
+    dx_error err;
+    cr_assert_eq(dx_write_outputs(m, &r, prefix, NULL, &err), 0, "%s", err.msg);
+    dx_result_free(&r);
+    snprintf(path, sizeof path, "%s.npy", prefix);
+    return slurp(path, len);
+}
+
+Test(gradmethods, seeded_methods_are_deterministic)
+{
+    dx_model *m = open_test_classifier(15);
+    image photo = random_photo(16, 16, 3, 8);
+    const char *dir = temp_dir();
+    dx_method seeded[] = {DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2, DX_METHOD_VARGRAD, DX_METHOD_IG};
+    for (int k = 0; k < 4; ++k) {
+        size_t la, lb, lc;
+        char *a = npy_of(m, photo, seeded[k], 5, dir, "a", &la);
+        char *b = npy_of(m, photo, seeded[k], 5, dir, "b", &lb);
+        char *c = npy_of(m, photo, seeded[k], 6, dir, "c", &lc);
+        cr_expect(la == lb && !memcmp(a, b, la), "%s: the same seed gives different .npy", dx_method_name(seeded[k]));
+        cr_expect(la == lc && memcmp(a, c, la), "%s: seeds 5 and 6 give the same .npy", dx_method_name(seeded[k]));
+        free(a);
+        free(b);
+        free(c);
+    }
+    free_image(photo);
+    dx_close(m);
+}
+
+Test(gradmethods, every_method_finite_shaped_and_class_sensitive)
+{
+    dx_model *m = open_test_classifier(16);
+    network *net = dx_network(m);
+    image photo = random_photo(23, 17, 3, 9);
+    for (int k = 0; k < N_GRADIENT_METHODS; ++k) {
+        const char *name = dx_method_name(gradient_methods[k]);
+        dx_result r[2];
+        for (int cls = 0; cls < 2; ++cls) {
+            dx_request req;
+            dx_request_init(&req);
+            req.method = gradient_methods[k];
+            req.class_id = cls;
+            req.steps = 8;
+            req.samples = 4;
+            explain(m, photo, &req, &r[cls]);
+        }
+        cr_expect(r[0].native_h == net->h && r[0].native_w == net->w && r[0].layer == -1,
+                  "%s: native map %dx%d at layer %d, not the input's %dx%d", name, r[0].native_h,
+                  r[0].native_w, r[0].layer, net->h, net->w);
+        cr_expect(r[0].h == photo.h && r[0].w == photo.w, "%s: map %dx%d, photo %dx%d", name, r[0].h, r[0].w,
+                  photo.h, photo.w);
+        int finite = 1;
+        float peak = 0, diff = 0;
+        for (int p = 0; p < net->h * net->w; ++p) {
+            finite &= isfinite(r[0].native[p]) && isfinite(r[1].native[p]);
+            peak = fmaxf(peak, fabsf(r[0].native[p]));
+            diff = fmaxf(diff, fabsf(r[0].native[p] - r[1].native[p]));
+        }
+        for (int p = 0; p < r[0].h * r[0].w; ++p) finite &= isfinite(r[0].map[p]);
+        cr_expect(finite, "%s: a map has non-finite values", name);
+        cr_expect(peak > 0, "%s: the map is zero", name);
+        cr_expect(diff > 1e-3 * peak, "%s: classes 0 and 1 give the same map", name);
+        dx_result_free(&r[0]);
+        dx_result_free(&r[1]);
+    }
+    free_image(photo);
+    dx_close(m);
+}
+
+Test(gradmethods, ig_baseline_file)
+{
+    dx_model *m = open_test_classifier(17);
+    image photo = random_photo(16, 16, 3, 10);
+    dx_request req;
+    dx_request_init(&req);
+    req.method = DX_METHOD_IG;
+    req.steps = 8;
+    req.baseline = "/usr/share/darknet/data/dog.jpg";
+    dx_result ig, direct;
+    explain(m, photo, &req, &ig);
+    /* f(x') is the score of that image explained as a photo (letterboxed the same way) */
+    dx_error err;
+    dx_request plain;
+    dx_request_init(&plain);
+    plain.method = DX_METHOD_SALIENCY;
+    plain.class_id = ig.class_id;
+    cr_assert_eq(dx_explain_file(m, req.baseline, &plain, &direct, &err), 0, "%s", err.msg);
+    cr_expect(fabs(stat_of(&ig, "baseline_score") - direct.logit) <= 1e-5 * (fabs(direct.logit) + 1),
+              "baseline score %g, the file's logit %g", stat_of(&ig, "baseline_score"), direct.logit);
+    dx_result_free(&ig);
+    dx_result_free(&direct);
+
+    req.baseline = "/nonexistent/baseline.png";
+    dx_result r;
+    cr_expect_eq(dx_explain_image(m, photo, &req, &r, &err), -1);
+    cr_expect(strstr(err.msg, "/nonexistent/baseline.png") && !strchr(err.msg, '\n'), "error: %s", err.msg);
+    free_image(photo);
+    dx_close(m);
+}
+
+Test(gradmethods, cli_bad_baseline_is_one_line)
+{
+    const char *cli = getenv("DX_CLI");
+    cr_assert(cli, "DX_CLI is not set (run through make test)");
+    const char *dir = temp_dir();
+    char cfg[1100], weights[300], out[300], err_path[300], cmd[4096];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/w.weights", dir);
+    snprintf(out, sizeof out, "%s/ig", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    dx_close(open_random(cfg, weights, 18));
+    snprintf(cmd, sizeof cmd, "%s ig %s %s /usr/share/darknet/data/dog.jpg -baseline %s/missing.png -out %s "
+             "2>%s >/dev/null", cli, cfg, weights, dir, out, err_path);
+    int status = system(cmd);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit status %d", WEXITSTATUS(status));
+    size_t len;
+    char *text = slurp(err_path, &len);
+    text = realloc(text, len + 1);
+    text[len] = 0;
+    cr_expect(strstr(text, "missing.png") && strchr(text, '\n') == text + len - 1, "stderr: %s", text);
+    cr_log_info("bad baseline: %s", text);
+    free(text);
+    char npy[320];
+    snprintf(npy, sizeof npy, "%s.npy", out);
+    cr_expect(access(npy, F_OK) != 0, "an output was written");
+}
