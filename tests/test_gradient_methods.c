@@ -479,3 +479,227 @@ Test(gradmethods, cli_bad_baseline_is_one_line)
     snprintf(npy, sizeof npy, "%s.npy", out);
     cr_expect(access(npy, F_OK) != 0, "an output was written");
 }
+
+/* The reference: a plain double-precision reimplementation of one tiny network, its forward and
+ * its three backward rules written out from the layers' weights, and every gradient method's map
+ * from those. x: 3x8x8 -> conv 3x3 leaky (4) -> conv 1x1 relu (5) -> global mean -> connected (6). */
+static const char *reference_cfg =
+    "[net]\nwidth=8\nheight=8\nchannels=3\n"
+    "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
+    "[convolutional]\nfilters=5\nsize=1\nstride=1\nactivation=relu\n"
+    "[avgpool]\n[connected]\noutput=6\nactivation=linear\n[softmax]\n";
+enum { RS = 8, RP = RS * RS, RC = 3, RF0 = 4, RF1 = 5, RK = 6 };
+
+typedef struct {
+    double u0[RF0][RP], u1[RF1][RP], h1[RF1][RP], logit[RK];
+} ref_state;
+
+static void ref_forward(const network *net, const double *x, ref_state *s)
+{
+    const layer *c0 = &net->layers[0], *c1 = &net->layers[1], *fc = &net->layers[3];
+    double h0[RF0][RP];
+    for (int f = 0; f < RF0; ++f)
+        for (int y = 0; y < RS; ++y)
+            for (int i = 0; i < RS; ++i) {
+                double u = c0->biases[f];
+                for (int c = 0; c < RC; ++c)
+                    for (int ky = 0; ky < 3; ++ky)
+                        for (int kx = 0; kx < 3; ++kx) {
+                            int yy = y + ky - 1, xx = i + kx - 1;
+                            if (yy >= 0 && yy < RS && xx >= 0 && xx < RS)
+                                u += c0->weights[((f * RC + c) * 3 + ky) * 3 + kx] * x[c * RP + yy * RS + xx];
+                        }
+                s->u0[f][y * RS + i] = u;
+                h0[f][y * RS + i] = u > 0 ? u : 0.1 * u;
+            }
+    double mean[RF1] = {0};
+    for (int j = 0; j < RF1; ++j)
+        for (int p = 0; p < RP; ++p) {
+            double u = c1->biases[j];
+            for (int f = 0; f < RF0; ++f) u += c1->weights[j * RF0 + f] * h0[f][p];
+            s->u1[j][p] = u;
+            s->h1[j][p] = u > 0 ? u : 0;
+            mean[j] += s->h1[j][p] / RP;
+        }
+    for (int k = 0; k < RK; ++k) {
+        s->logit[k] = fc->biases[k];
+        for (int j = 0; j < RF1; ++j) s->logit[k] += fc->weights[k * RF1 + j] * mean[j];
+    }
+}
+
+/* the backward through a rectifier with slope `neg` below 0, under each rule */
+static double ref_rule(dx_backward_mode mode, double g, double u, double neg)
+{
+    if (mode == DX_BACKWARD_DECONV) return g > 0 ? g : 0;
+    if (mode == DX_BACKWARD_GUIDED && g < 0) return 0;
+    return g * (u > 0 ? 1 : neg);
+}
+
+/* d logit[cls] / dx under a rule, at x */
+static void ref_gradient(const network *net, const double *x, int cls, dx_backward_mode mode, double *gx)
+{
+    const layer *c0 = &net->layers[0], *c1 = &net->layers[1], *fc = &net->layers[3];
+    ref_state s;
+    ref_forward(net, x, &s);
+    double gu1[RF1][RP], gu0[RF0][RP];
+    for (int j = 0; j < RF1; ++j)
+        for (int p = 0; p < RP; ++p) gu1[j][p] = ref_rule(mode, fc->weights[cls * RF1 + j] / RP, s.u1[j][p], 0);
+    for (int f = 0; f < RF0; ++f)
+        for (int p = 0; p < RP; ++p) {
+            double g = 0;
+            for (int j = 0; j < RF1; ++j) g += c1->weights[j * RF0 + f] * gu1[j][p];
+            gu0[f][p] = ref_rule(mode, g, s.u0[f][p], 0.1);
+        }
+    for (int k = 0; k < RC * RP; ++k) gx[k] = 0;
+    for (int f = 0; f < RF0; ++f)
+        for (int y = 0; y < RS; ++y)
+            for (int i = 0; i < RS; ++i)
+                for (int c = 0; c < RC; ++c)
+                    for (int ky = 0; ky < 3; ++ky)
+                        for (int kx = 0; kx < 3; ++kx) {
+                            int yy = y + ky - 1, xx = i + kx - 1;
+                            if (yy >= 0 && yy < RS && xx >= 0 && xx < RS)
+                                gx[c * RP + yy * RS + xx] += c0->weights[((f * RC + c) * 3 + ky) * 3 + kx] * gu0[f][y * RS + i];
+                        }
+}
+
+static void ref_max_abs(const double *v, double *map)
+{
+    for (int p = 0; p < RP; ++p) {
+        map[p] = 0;
+        for (int c = 0; c < RC; ++c) map[p] = fmax(map[p], fabs(v[c * RP + p]));
+    }
+}
+
+/* Gaussian blur, sigma pixels, as one 2-D sum with the edge pixels repeated */
+static void ref_blur(const double *x, double sigma, double *out)
+{
+    int radius = (int)ceil(3 * sigma);
+    double norm = 0;
+    for (int d = -radius; d <= radius; ++d) norm += exp(-0.5 * d * d / (sigma * sigma));
+    for (int c = 0; c < RC; ++c)
+        for (int y = 0; y < RS; ++y)
+            for (int i = 0; i < RS; ++i) {
+                double s = 0;
+                for (int dy = -radius; dy <= radius; ++dy)
+                    for (int dx = -radius; dx <= radius; ++dx) {
+                        int yy = y + dy < 0 ? 0 : y + dy >= RS ? RS - 1 : y + dy;
+                        int xx = i + dx < 0 ? 0 : i + dx >= RS ? RS - 1 : i + dx;
+                        s += exp(-0.5 * (dx * dx + dy * dy) / (sigma * sigma)) / (norm * norm) * x[c * RP + yy * RS + xx];
+                    }
+                out[c * RP + y * RS + i] = s;
+            }
+}
+
+/* The reference map of a method (as its help text defines it) for class cls at x. */
+static void ref_map(const network *net, const dx_request *req, int cls, const double *x, double *map)
+{
+    double g[RC * RP], acc[RC * RP] = {0}, acc_sq[RC * RP] = {0}, base[RC * RP], point[RC * RP];
+    switch (req->method) {
+    case DX_METHOD_SALIENCY:
+    case DX_METHOD_GUIDEDBP:
+    case DX_METHOD_DECONVNET:
+        ref_gradient(net, x, cls, req->method == DX_METHOD_SALIENCY ? DX_BACKWARD_GRADIENT
+                                  : req->method == DX_METHOD_GUIDEDBP ? DX_BACKWARD_GUIDED : DX_BACKWARD_DECONV, g);
+        ref_max_abs(g, map);
+        return;
+    case DX_METHOD_INPUTXGRAD:
+        ref_gradient(net, x, cls, DX_BACKWARD_GRADIENT, g);
+        for (int p = 0; p < RP; ++p) map[p] = 0;
+        for (int k = 0; k < RC * RP; ++k) map[k % RP] += x[k] * g[k];
+        return;
+    case DX_METHOD_IG:
+        if (!strcmp(req->baseline, "blur")) ref_blur(x, RS / 16.0, base);
+        else for (int k = 0; k < RC * RP; ++k) base[k] = 0;
+        for (int s = 0; s <= req->steps; ++s) {
+            double a = (double)s / req->steps;
+            for (int k = 0; k < RC * RP; ++k) point[k] = base[k] + a * (x[k] - base[k]);
+            ref_gradient(net, point, cls, DX_BACKWARD_GRADIENT, g);
+            for (int k = 0; k < RC * RP; ++k) acc[k] += (s == 0 || s == req->steps ? 0.5 : 1) * g[k] / req->steps;
+        }
+        for (int p = 0; p < RP; ++p) map[p] = 0;
+        for (int k = 0; k < RC * RP; ++k) map[k % RP] += (x[k] - base[k]) * acc[k];
+        return;
+    case DX_METHOD_SMOOTHGRAD:
+    case DX_METHOD_SMOOTHGRAD2:
+    case DX_METHOD_VARGRAD: {
+        double lo = x[0], hi = x[0];
+        for (int k = 0; k < RC * RP; ++k) lo = fmin(lo, x[k]), hi = fmax(hi, x[k]);
+        dx_rng r;
+        dx_rng_init(&r, req->seed); /* the documented draws: one N(0,1) per input value, in order */
+        for (int s = 0; s < req->samples; ++s) {
+            for (int k = 0; k < RC * RP; ++k) point[k] = x[k] + req->noise * (hi - lo) * dx_rng_normal(&r);
+            ref_gradient(net, point, cls, DX_BACKWARD_GRADIENT, g);
+            for (int k = 0; k < RC * RP; ++k) acc[k] += g[k] / req->samples, acc_sq[k] += g[k] * g[k] / req->samples;
+        }
+        for (int k = 0; k < RC * RP; ++k)
+            g[k] = req->method == DX_METHOD_SMOOTHGRAD ? acc[k] : req->method == DX_METHOD_SMOOTHGRAD2
+                   ? acc_sq[k] : acc_sq[k] - acc[k] * acc[k];
+        ref_max_abs(g, map);
+        return;
+    }
+    case DX_METHOD_GUIDEDGRADCAM: {
+        /* Grad-CAM at the 1x1 relu layer (8x8, the input's size): channel weights are the mean
+         * gradient, which through the global mean is fc weight / 64 */
+        ref_state s;
+        ref_forward(net, x, &s);
+        ref_gradient(net, x, cls, DX_BACKWARD_GUIDED, g);
+        ref_max_abs(g, map);
+        for (int p = 0; p < RP; ++p) {
+            double cam = 0;
+            for (int j = 0; j < RF1; ++j) cam += net->layers[3].weights[cls * RF1 + j] / RP * s.h1[j][p];
+            map[p] *= cam > 0 ? cam : 0;
+        }
+        return;
+    }
+    default:
+        cr_assert_fail("no reference for %s", dx_method_name(req->method));
+    }
+}
+
+Test(gradmethods, maps_equal_plain_reimplementation)
+{
+    dx_model *m = open_text("reference", reference_cfg, 21);
+    const network *net = dx_network(m);
+    image photo = random_photo(RS, RS, RC, 21);
+    struct { dx_method method; const char *baseline; } cases[] = {
+        {DX_METHOD_SALIENCY, NULL}, {DX_METHOD_INPUTXGRAD, NULL}, {DX_METHOD_IG, "black"},
+        {DX_METHOD_IG, "blur"}, {DX_METHOD_SMOOTHGRAD, NULL}, {DX_METHOD_SMOOTHGRAD2, NULL},
+        {DX_METHOD_VARGRAD, NULL}, {DX_METHOD_GUIDEDBP, NULL}, {DX_METHOD_DECONVNET, NULL},
+        {DX_METHOD_GUIDEDGRADCAM, NULL}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; ++c)
+        for (int cls = 1; cls <= 4; cls += 3) {
+            dx_request req;
+            dx_request_init(&req);
+            req.method = cases[c].method;
+            if (cases[c].baseline) req.baseline = cases[c].baseline;
+            req.class_id = cls;
+            req.steps = 16;
+            req.samples = 5;
+            req.noise = 0.2f;
+            req.seed = 77;
+            dx_result r;
+            explain(m, photo, &req, &r);
+            /* the letterbox of a photo of the network's size is the photo itself */
+            double x[RC * RP], want[RP];
+            const float *input = dx_output_of(m, -1);
+            for (int k = 0; k < RC * RP; ++k) {
+                cr_assert(fabsf(input[k] - photo.data[k]) <= 1e-6f);
+                x[k] = photo.data[k];
+            }
+            ref_map(net, &req, cls, x, want);
+            double peak = 0, worst = 0;
+            for (int p = 0; p < RP; ++p) {
+                peak = fmax(peak, fabs(want[p]));
+                worst = fmax(worst, fabs(r.native[p] - want[p]));
+            }
+            cr_log_info("%-13s %-5s class %d: max |plugin - reference| = %.2e of the peak %.3g",
+                        dx_method_name(req.method), cases[c].baseline ? cases[c].baseline : "", cls,
+                        worst / peak, peak);
+            cr_expect(peak > 0 && worst <= 1e-4 * peak, "%s class %d: the plugin's map differs from the "
+                      "reference by %g (peak %g)", dx_method_name(req.method), cls, worst, peak);
+            dx_result_free(&r);
+        }
+    free_image(photo);
+    dx_close(m);
+}
