@@ -36,7 +36,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench darknet
+.PHONY: all deps test clean readme-figure bench bench-gradient darknet
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -95,3 +95,13 @@ $(BENCH): $(BUILD)/tools/bench_engine.o $(STATIC_LIB)
 bench: $(BENCH)
 	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
 	  $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights 2>/dev/null; done
+
+BENCH_GRADIENT := $(BUILD)/bench-gradient
+$(BENCH_GRADIENT): $(BUILD)/tools/bench_gradient.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Each gradient-family method's cost as a ratio to one forward, on the classifiers in ../shared.
+bench-gradient: $(BENCH_GRADIENT)
+	@$(BENCH_GRADIENT) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights ../shared/images/dog.jpg 2>/dev/null
+	@$(BENCH_GRADIENT) ../shared/models/mnist/mnist_lenet.cfg ../shared/models/mnist/mnist_lenet.weights \
+	  ../shared/models/mnist/images/t_00000_c5.png 2>/dev/null
