@@ -13,6 +13,21 @@ int dx_forward(dx_model *m, const float *input)
     return 0;
 }
 
+void dx_forward_from(dx_model *m, int first)
+{
+    network net = *m->net; /* as network_predict runs it: inference, no truth, no deltas */
+    net.train = 0;
+    net.truth = 0;
+    net.delta = 0;
+    net.input = first > 0 ? net.layers[first - 1].output : m->input;
+    for (int i = first; i < net.n; ++i) {
+        net.index = i;
+        layer l = net.layers[i];
+        l.forward(l, net);
+        net.input = l.output;
+    }
+}
+
 const float *dx_output_of(const dx_model *m, int j)
 {
     return j < 0 ? m->input : m->net->layers[j].output;

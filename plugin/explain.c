@@ -15,6 +15,8 @@ void dx_request_init(dx_request *req)
     memset(req->layers, 0, sizeof req->layers);
     req->n_layers = 0;
     req->relu = 1;
+    req->eigen_smooth = 0;
+    req->aug_smooth = 0;
     req->seed = 1;
     req->batch = 1;
     req->steps = 64;

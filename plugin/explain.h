@@ -71,6 +71,15 @@ typedef enum {
     DX_METHOD_GUIDEDBP,      /* guided backpropagation: max over channels of |.| */
     DX_METHOD_DECONVNET,     /* DeconvNet: max over channels of |.| */
     DX_METHOD_GUIDEDGRADCAM, /* guided backprop map ⊙ Grad-CAM resized to the input */
+    DX_METHOD_CAM,          /* CAM: the class's weights of a global-average-pool head */
+    DX_METHOD_GRADCAMPP,    /* Grad-CAM++ (closed form for an exponential score) */
+    DX_METHOD_XGRADCAM,     /* XGrad-CAM: gradients weighted by normalised activations */
+    DX_METHOD_HIRESCAM,     /* HiResCAM: sum_k dS/dA_k ⊙ A_k */
+    DX_METHOD_LAYERCAM,     /* LayerCAM: sum_k ReLU(dS/dA_k) ⊙ A_k */
+    DX_METHOD_EIGENCAM,     /* Eigen-CAM: first principal component of A (class-agnostic) */
+    DX_METHOD_EIGENGRADCAM, /* EigenGrad-CAM: first principal component of dS/dA ⊙ A */
+    DX_METHOD_SCORECAM,     /* Score-CAM: softmax of the scores of the input masked by each channel */
+    DX_METHOD_ABLATIONCAM,  /* Ablation-CAM: relative score drop with each channel zeroed */
     DX_METHOD_COUNT
 } dx_method;
 
@@ -94,6 +103,8 @@ typedef struct {
     int layers[DX_MAX_LAYERS]; /* the layers whose maps are averaged (each resized to the finest) */
     int n_layers;   /* 0: dx_default_layer() */
     int relu;       /* clamp the map at 0 (default 1) */
+    int eigen_smooth; /* the map is the first principal component of the weighted activations */
+    int aug_smooth; /* average over a horizontal flip and a 1.1x zoom (4 passes), mapped back */
     /* methods that draw random numbers or run many forward passes */
     unsigned long long seed; /* every random draw comes from it (default 1): same seed, same map */
     int batch;      /* forward passes per batch (default 1) */

@@ -68,6 +68,9 @@ int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's outp
 
 /* engine.c — the inference-mode reverse pass. */
 int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on input (net->inputs) */
+/* Re-runs layers first..n-1 (through the hooks) on the outputs already below them, e.g. after a
+ * method edited layer first-1's output. */
+void dx_forward_from(dx_model *m, int first);
 const float *dx_output_of(const dx_model *m, int j); /* layer j's output; j < 0: the network input */
 float *dx_grad_of(dx_model *m, int j);               /* grad buffer of j (marks it touched); j < 0: input */
 /* Zeroes all gradients, places seed (layer top's outputs floats) at layer top and propagates it

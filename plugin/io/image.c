@@ -58,7 +58,7 @@ void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_le
     g->dy = (net_h - new_h) / 2;
 }
 
-static float sample_bilinear(const float *map, int h, int w, float y, float x)
+float dx_sample_bilinear(const float *map, int h, int w, float y, float x)
 {
     if (x < 0) x = 0;
     if (y < 0) y = 0;
@@ -86,7 +86,7 @@ float *dx_native_to_photo(const float *native, int native_h, int native_w, const
         float my = ny * fy - .5f;                      /* native-map cell coordinate */
         for (int x = 0; x < photo_w; ++x) {
             float nx = g->dx + (x + .5f) * sx;
-            map[(size_t)y * photo_w + x] = sample_bilinear(native, native_h, native_w, my, nx * fx - .5f);
+            map[(size_t)y * photo_w + x] = dx_sample_bilinear(native, native_h, native_w, my, nx * fx - .5f);
         }
     }
     return map;

@@ -20,4 +20,6 @@ void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_le
  * the letterbox border. Returns photo_h x photo_w floats (malloc'd). */
 float *dx_native_to_photo(const float *native, int native_h, int native_w, const dx_letterbox *g,
                           int photo_w, int photo_h);
+/* map (h x w) at the fractional cell coordinate (y, x), clamped to the edge cells. */
+float dx_sample_bilinear(const float *map, int h, int w, float y, float x);
 #endif

@@ -27,6 +27,15 @@ int dx_method_applies(const dx_model *m, dx_method method);
 void dx_result_stat(dx_result *r, const char *name, double value);
 
 int dx_method_gradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_cam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_gradcampp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_xgradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_hirescam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_layercam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_eigencam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_eigengradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_scorecam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_ablationcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);

@@ -3,13 +3,18 @@
 #include <string.h>
 #include "methods.h"
 
+#define CAM_OPTIONS                                                                         \
+    "  -layer L[,L2..]  the layer(s) (default: the last feature layer before the head);\n"      \
+    "                   several layers' maps are averaged at the finest resolution\n"          \
+    "  -relu 0|1        keep negative evidence with 0 (default 1)\n"                           \
+    "  -eigen_smooth    the first principal component of the weighted activations instead\n"  \
+    "                   of their channel sum\n"                                                 \
+    "  -aug_smooth      average the maps of the image, its mirror and their 1.1x zooms\n"
+
 static const dx_method_info registry[DX_METHOD_COUNT] = {
     [DX_METHOD_GRADCAM] = {"gradcam", dx_method_gradcam,
         "Grad-CAM: weighs each channel of a layer's feature map by the mean gradient of the\n"
-        "target score over it, sums, keeps the positive part.\n"
-        "  -layer L[,L2..]  the layer(s) (default: the last feature layer before the head);\n"
-        "                   several layers' maps are averaged at the finest resolution\n"
-        "  -relu 0|1        keep negative evidence with 0 (default 1)\n"},
+        "target score over it, sums, keeps the positive part.\n" CAM_OPTIONS},
     [DX_METHOD_SALIENCY] = {"saliency", dx_method_saliency,
         "Saliency: the gradient of the target score with respect to the input pixels,\n"
         "max of |gradient| over the colour channels.\n"},
@@ -48,6 +53,36 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "input.\n"
         "  -layer L[,L2..]  Grad-CAM's layer(s), as gradcam\n"
         "  -relu 0|1        as gradcam\n"},
+    [DX_METHOD_CAM] = {"cam", dx_method_cam,
+        "CAM (Zhou et al.): the map sum_k w_k A_k with w the target class's weights in a\n"
+        "global-average-pool head above the layer ([avgpool] with 1x1 linear [convolutional] or\n"
+        "linear [connected] layers, batch norm folded; the head's bias is left out). Other heads\n"
+        "are refused. Equals Grad-CAM times the layer's pixel count.\n" CAM_OPTIONS},
+    [DX_METHOD_GRADCAMPP] = {"gradcam++", dx_method_gradcampp,
+        "Grad-CAM++: channel weights sum_ij a_ij ReLU(g_ij) with the closed form\n"
+        "a = g^2 / (2 g^2 + sum_ij(A) g^3) of an exponential score (as pytorch-grad-cam; a = 0\n"
+        "where g = 0), g = d(score)/dA.\n" CAM_OPTIONS},
+    [DX_METHOD_XGRADCAM] = {"xgradcam", dx_method_xgradcam,
+        "XGrad-CAM: channel weights sum_ij g_ij A_ij / sum_ij A_ij.\n" CAM_OPTIONS},
+    [DX_METHOD_HIRESCAM] = {"hirescam", dx_method_hirescam,
+        "HiResCAM: sum over channels of the gradient times the activation, element-wise.\n" CAM_OPTIONS},
+    [DX_METHOD_LAYERCAM] = {"layercam", dx_method_layercam,
+        "LayerCAM: sum over channels of ReLU(gradient) times the activation, element-wise.\n" CAM_OPTIONS},
+    [DX_METHOD_EIGENCAM] = {"eigencam", dx_method_eigencam,
+        "Eigen-CAM: the first principal component of the layer's activations (pixels x channels,\n"
+        "centred over pixels), signed to correlate positively with their channel sum. Class-\n"
+        "agnostic: no gradient.\n" CAM_OPTIONS},
+    [DX_METHOD_EIGENGRADCAM] = {"eigengradcam", dx_method_eigengradcam,
+        "EigenGrad-CAM: the first principal component of gradient times activation, signed to\n"
+        "correlate positively with the HiResCAM map.\n" CAM_OPTIONS},
+    [DX_METHOD_SCORECAM] = {"scorecam", dx_method_scorecam,
+        "Score-CAM: each channel, upsampled to the input and min-max scaled, masks the input;\n"
+        "channel weights are the softmax over channels of the masked inputs' target scores (the\n"
+        "paper's score gains: its baseline cancels in the softmax). One forward per channel.\n"
+        CAM_OPTIONS "  -batch N         masked inputs scored per call (default 1)\n"},
+    [DX_METHOD_ABLATIONCAM] = {"ablationcam", dx_method_ablationcam,
+        "Ablation-CAM: channel weights (S - S_k) / S, S_k the target score with channel k of the\n"
+        "layer zeroed (the layers above it re-run, once per channel).\n" CAM_OPTIONS},
 };
 
 const dx_method_info *dx_method_info_of(dx_method m)
