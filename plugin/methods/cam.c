@@ -264,8 +264,10 @@ static int cam_explain(dx_model *m, const dx_request *req, const dx_target *t, d
         dx_result part = {0};
         if (cam_run(m, req, t, &part, method, err) != 0) goto done;
         if (!sum) {
-            *r = part; /* layer, size, sign */
-            r->native = NULL;
+            r->native_h = part.native_h;
+            r->native_w = part.native_w;
+            r->layer = part.layer;
+            r->signed_map = part.signed_map;
             sum = calloc((size_t)part.native_h * part.native_w, sizeof(float));
             count = calloc((size_t)part.native_h * part.native_w, sizeof(float));
             if (!sum || !count) {
