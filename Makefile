@@ -36,7 +36,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench bench-gradient darknet
+.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -105,3 +105,12 @@ bench-gradient: $(BENCH_GRADIENT)
 	@$(BENCH_GRADIENT) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights ../shared/images/dog.jpg 2>/dev/null
 	@$(BENCH_GRADIENT) ../shared/models/mnist/mnist_lenet.cfg ../shared/models/mnist/mnist_lenet.weights \
 	  ../shared/models/mnist/images/t_00000_c5.png 2>/dev/null
+BENCH_METHODS := $(BUILD)/bench-methods
+$(BENCH_METHODS): $(BUILD)/tools/bench_methods.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Each CAM method's time as a ratio to one forward (see tools/bench_methods.c). Tiny Darknet
+# only: the Yolo-Fastest detectors join when detector targets exist.
+bench-methods: $(BENCH_METHODS)
+	@$(BENCH_METHODS) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights \
+	  ../shared/images/dog.jpg 3 2>/dev/null
