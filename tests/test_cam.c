@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "io/image.h"
@@ -247,7 +248,7 @@ Test(cam, equals_plain_reimplementation, .timeout = 120)
         for (int k = 0; k <= N_LAYER_METHODS; ++k) {
             int smooth = k == N_LAYER_METHODS; /* last: Grad-CAM with -eigen_smooth */
             dx_method method = smooth ? DX_METHOD_GRADCAM : layer_methods[k];
-            dx_result r = explain(m, photo, (cam_ask){method, cls, 0, smooth, .n_layers = 1, .layers = {CAM_LAYER}});
+            dx_result r = explain(m, photo, (cam_ask){.method = method, .cls = cls, .relu = 0, .eigen_smooth = smooth, .n_layers = 1, .layers = {CAM_LAYER}});
             cr_assert_eq(r.native_h * r.native_w, S);
             /* the methods that re-run the network leave its forward state on the photo */
             cr_expect_eq(dx_output_of(m, m->head)[r.top[0].cls], r.top[0].prob, "%s", dx_method_name(method));
@@ -276,8 +277,8 @@ Test(cam, cam_equals_head_weights_and_gradcam_times_pixels)
         const layer *head = &net->layers[c == 0 ? 3 : 5];
         image photo = random_photo(NET, NET, 21);
         for (int cls = 0; cls < 5; ++cls) {
-            dx_result cam = explain(m, photo, (cam_ask){DX_METHOD_CAM, cls, 0});
-            dx_result grad = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, cls, 0});
+            dx_result cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = cls, .relu = 0});
+            dx_result grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = cls, .relu = 0});
             cr_assert_eq(cam.layer, CAM_LAYER, "%s: default layer %d", cfgs[c], cam.layer);
             float ref[S], scaled[S];
             network_predict(net, photo.data);
@@ -295,8 +296,8 @@ Test(cam, cam_equals_head_weights_and_gradcam_times_pixels)
             dx_result_free(&cam);
             dx_result_free(&grad);
             /* with the ReLU: the same up to the positive scale */
-            cam = explain(m, photo, (cam_ask){DX_METHOD_CAM, cls, 1});
-            grad = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, cls, 1});
+            cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = cls, .relu = 1});
+            grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = cls, .relu = 1});
             for (int p = 0; p < S; ++p) scaled[p] = grad.native[p] * S;
             cr_expect(rel_diff(scaled, cam.native, S) <= 1e-5);
             dx_result_free(&cam);
@@ -316,8 +317,8 @@ Test(cam, hirescam_equals_gradcam_when_gradient_is_constant)
         dx_model *m = open_test_cfg(cfgs[c], 7 + c);
         image photo = random_photo(NET, NET, 31);
         for (int cls = 0; cls < 5; ++cls) {
-            dx_result hi = explain(m, photo, (cam_ask){DX_METHOD_HIRESCAM, cls, 0});
-            dx_result grad = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, cls, 0});
+            dx_result hi = explain(m, photo, (cam_ask){.method = DX_METHOD_HIRESCAM, .cls = cls, .relu = 0});
+            dx_result grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = cls, .relu = 0});
             double d = rel_diff(hi.native, grad.native, S);
             cr_expect(d <= 1e-5, "%s class %d: HiResCAM differs from Grad-CAM by %.3g", cfgs[c], cls, d);
             dx_result_free(&hi);
@@ -354,8 +355,8 @@ Test(cam, every_method_finite_shaped_and_class_sensitive)
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 4);
     image photo = random_photo(NET, NET, 41);
     for (int k = 0; k < N_LAYER_METHODS; ++k) {
-        dx_result a = explain(m, photo, (cam_ask){layer_methods[k], 0, 0, .layers = {CAM_LAYER}, .n_layers = 1});
-        dx_result b = explain(m, photo, (cam_ask){layer_methods[k], 1, 0, .layers = {CAM_LAYER}, .n_layers = 1});
+        dx_result a = explain(m, photo, (cam_ask){.method = layer_methods[k], .cls = 0, .relu = 0, .layers = {CAM_LAYER}, .n_layers = 1});
+        dx_result b = explain(m, photo, (cam_ask){.method = layer_methods[k], .cls = 1, .relu = 0, .layers = {CAM_LAYER}, .n_layers = 1});
         const char *name = dx_method_name(layer_methods[k]);
         cr_expect(a.native_h == H && a.native_w == W && a.layer == CAM_LAYER && a.h == NET && a.w == NET, "%s", name);
         cr_expect(all_finite(a.native, S) && all_finite(a.map, NET * NET), "%s", name);
@@ -378,9 +379,9 @@ Test(cam, several_layers_are_averaged)
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
     image photo = random_photo(NET, NET, 51);
     for (int relu = 0; relu < 2; ++relu) {
-        dx_result both = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, 2, relu, .layers = {2, 0}, .n_layers = 2});
-        dx_result coarse = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, 2, relu, .layers = {2}, .n_layers = 1});
-        dx_result fine = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, 2, relu, .layers = {0}, .n_layers = 1});
+        dx_result both = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = 2, .relu = relu, .layers = {2, 0}, .n_layers = 2});
+        dx_result coarse = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = 2, .relu = relu, .layers = {2}, .n_layers = 1});
+        dx_result fine = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = 2, .relu = relu, .layers = {0}, .n_layers = 1});
         cr_assert_eq(both.native_h, NET);
         cr_assert_eq(both.layer, 0);
         float up[NET * NET], expected[NET * NET];
@@ -417,7 +418,7 @@ Test(cam, aug_smooth_commutes_with_the_mirror)
     dx_method methods[] = {DX_METHOD_GRADCAM, DX_METHOD_EIGENCAM, DX_METHOD_SCORECAM};
     for (int k = 0; k < 3; ++k)
         for (int aug = 0; aug < 2; ++aug) {
-            cam_ask ask = {methods[k], 1, 0, .aug_smooth = aug, .layers = {CAM_LAYER}, .n_layers = 1};
+            cam_ask ask = {.method = methods[k], .cls = 1, .relu = 0, .aug_smooth = aug, .layers = {CAM_LAYER}, .n_layers = 1};
             dx_result a = explain(m, photo, ask);
             cr_expect_eq(dx_output_of(m, m->head)[a.top[0].cls], a.top[0].prob, "%s aug %d: forward state not restored (%.9g vs %.9g)", dx_method_name(methods[k]), aug, dx_output_of(m, m->head)[a.top[0].cls], a.top[0].prob);
             dx_result b = explain(m, flipped, ask);
@@ -456,7 +457,7 @@ Test(cam, eigencam_wide_layer_equals_reference)
                     "[avgpool]\n[connected]\noutput=3\nactivation=linear\n[softmax]\ngroups=1\n");
     dx_model *m = open_random(cfg, weights, 9);
     image photo = random_photo(2, 2, 81);
-    dx_result r = explain(m, photo, (cam_ask){DX_METHOD_EIGENCAM, 0, 0});
+    dx_result r = explain(m, photo, (cam_ask){.method = DX_METHOD_EIGENCAM, .cls = 0, .relu = 0});
     cr_assert_eq(r.native_h * r.native_w, 4);
     network_predict(dx_network(m), photo.data);
     double x[8 * 4], map[4];
@@ -476,8 +477,8 @@ Test(cam, scorecam_batch_changes_nothing)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
     image photo = random_photo(NET, NET, 71);
-    dx_result one = explain(m, photo, (cam_ask){DX_METHOD_SCORECAM, 2, 0, .batch = 1, .layers = {CAM_LAYER}, .n_layers = 1});
-    dx_result three = explain(m, photo, (cam_ask){DX_METHOD_SCORECAM, 2, 0, .batch = 3, .layers = {CAM_LAYER}, .n_layers = 1});
+    dx_result one = explain(m, photo, (cam_ask){.method = DX_METHOD_SCORECAM, .cls = 2, .relu = 0, .batch = 1, .layers = {CAM_LAYER}, .n_layers = 1});
+    dx_result three = explain(m, photo, (cam_ask){.method = DX_METHOD_SCORECAM, .cls = 2, .relu = 0, .batch = 3, .layers = {CAM_LAYER}, .n_layers = 1});
     cr_expect(memcmp(one.native, three.native, sizeof(float) * S) == 0);
     dx_result_free(&one);
     dx_result_free(&three);
@@ -501,9 +502,9 @@ Test(cam, tiny_darknet_axioms, .timeout = 240)
     cr_assert(m, "%s", err.msg);
     image photo;
     cr_assert_eq(dx_load_photo("/usr/share/darknet/data/dog.jpg", &photo, &err), 0, "%s", err.msg);
-    dx_result cam = explain(m, photo, (cam_ask){DX_METHOD_CAM, -1, 0});
-    dx_result grad = explain(m, photo, (cam_ask){DX_METHOD_GRADCAM, -1, 0});
-    dx_result hi = explain(m, photo, (cam_ask){DX_METHOD_HIRESCAM, -1, 0});
+    dx_result cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = -1, .relu = 0});
+    dx_result grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = -1, .relu = 0});
+    dx_result hi = explain(m, photo, (cam_ask){.method = DX_METHOD_HIRESCAM, .cls = -1, .relu = 0});
     int n = cam.native_h * cam.native_w;
     cr_assert_eq(n, 196);
     float *scaled = malloc(sizeof(float) * n), *scaled_hi = malloc(sizeof(float) * n);
@@ -518,7 +519,7 @@ Test(cam, tiny_darknet_axioms, .timeout = 240)
     for (int k = 0; k < N_LAYER_METHODS; ++k) {
         dx_method method = layer_methods[k];
         int at = method == DX_METHOD_SCORECAM ? 0 : -1;
-        cam_ask ask = {method, -1, 0, .batch = 4, .layers = {at}, .n_layers = at >= 0};
+        cam_ask ask = {.method = method, .cls = -1, .relu = 0, .batch = 4, .layers = {at}, .n_layers = at >= 0};
         dx_result a = explain(m, photo, ask);
         ask.cls = 254; /* mountain bike */
         dx_result b = explain(m, photo, ask);
@@ -536,4 +537,35 @@ Test(cam, tiny_darknet_axioms, .timeout = 240)
     }
     free_image(photo);
     dx_close(m);
+}
+
+/* The command line: the new method names and options reach the request. */
+Test(cam, command_line_runs_every_cam_option, .timeout = 60)
+{
+    const char *dir = temp_dir();
+    char weights[256], photo_stem[256], cmd[2048];
+    snprintf(weights, sizeof weights, "%s/leaky.weights", dir);
+    snprintf(photo_stem, sizeof photo_stem, "%s/photo", dir);
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-gap-leaky.cfg", getenv("DX_ROOT"));
+    dx_close(open_random(cfg, weights, 3));
+    image photo = random_photo(NET, NET, 91);
+    save_image_options(photo, photo_stem, PNG, 0); /* photo_stem.png */
+    free_image(photo);
+    /* CAM needs a linear head: it explains layer 3 (under the avgpool); the others 2 and 0 averaged */
+    const char *runs[][2] = {{"cam", "-layer 3"}, {"gradcam++", "-layer 2,0 -eigen_smooth -aug_smooth"},
+                             {"scorecam", "-layer 2,0 -batch 3 -aug_smooth"}};
+    for (int k = 0; k < 3; ++k) {
+        snprintf(cmd, sizeof cmd, "%s %s %s %s %s.png %s -class 2 -relu 0 -out %s/out >/dev/null 2>%s/err",
+                 getenv("DX_CLI"), runs[k][0], cfg, weights, photo_stem, runs[k][1], dir, dir);
+        cr_expect_eq(system(cmd), 0, "%s failed: %s", runs[k][0], cmd);
+        snprintf(cmd, sizeof cmd, "%s/out.raw.npy", dir);
+        FILE *f = fopen(cmd, "rb");
+        cr_assert(f, "%s: no %s", runs[k][0], cmd);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f); /* the native map: 6x6 at layer 3, 12x12 with layer 0 among the layers */
+        fclose(f);
+        remove(cmd);
+        cr_expect(k == 0 ? size < 4 * 144 : size > 4 * 144, "%s: %ld bytes of native map", runs[k][0], size);
+    }
 }

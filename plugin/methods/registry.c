@@ -3,12 +3,12 @@
 #include <string.h>
 #include "methods.h"
 
-#define CAM_OPTIONS                                                                         \
-    "  -layer L[,L2..]  the layer(s) (default: the last feature layer before the head);\n"      \
-    "                   several layers' maps are averaged at the finest resolution\n"          \
-    "  -relu 0|1        keep negative evidence with 0 (default 1)\n"                           \
-    "  -eigen_smooth    the first principal component of the weighted activations instead\n"  \
-    "                   of their channel sum\n"                                                 \
+#define CAM_OPTIONS                                                                          \
+    "  -layer L[,L2..]  the layer(s) (default: the last feature layer before the head);\n"   \
+    "                   several layers' maps are averaged at the finest resolution\n"        \
+    "  -relu 0|1        keep negative evidence with 0 (default 1)\n"                         \
+    "  -eigen_smooth    the first principal component of the weighted activations instead\n" \
+    "                   of their channel sum\n"                                              \
     "  -aug_smooth      average the maps of the image, its mirror and their 1.1x zooms\n"
 
 static const dx_method_info registry[DX_METHOD_COUNT] = {
