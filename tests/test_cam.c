@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "io/image.h"
+#include "methods/methods.h"
 
 static dx_model *open_test_cfg(const char *name, uint64_t seed)
 {
@@ -275,6 +276,7 @@ Test(cam, cam_equals_head_weights_and_gradcam_times_pixels)
         dx_model *m = open_test_cfg(cfgs[c], 5 + c);
         network *net = dx_network(m);
         const layer *head = &net->layers[c == 0 ? 3 : 5];
+        cr_expect(dx_cam_applies(m), "%s: `all` would skip CAM", cfgs[c]);
         image photo = random_photo(NET, NET, 21);
         for (int cls = 0; cls < 5; ++cls) {
             dx_result cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = cls, .relu = 0});
@@ -344,7 +346,11 @@ Test(cam, cam_refuses_other_heads)
     cr_log_info("%s", err.msg);
     cr_expect(strstr(err.msg, "layer 3 [convolutional]") && strstr(err.msg, "global-average-pool"), "%s", err.msg);
     cr_expect(!strchr(err.msg, '\n'));
+    cr_expect(dx_cam_applies(m), "the default layer (3) is under a CAM head");
     free_image(photo);
+    dx_close(m);
+    m = open_test_cfg("test-detector.cfg", 1);
+    cr_expect(!dx_cam_applies(m), "`all` would run CAM on a detector");
     dx_close(m);
 }
 

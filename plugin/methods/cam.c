@@ -399,6 +399,34 @@ static double bn_factor(const layer *l, int f)
     return l->batch_normalize ? l->scales[f] / (sqrt(l->rolling_variance[f]) + .000001f) : 1.0;
 }
 
+/* What layer l is to CAM on the way down from the target: a linear map of the channels
+ * (CAM_LINEAR: a 1x1 linear [convolutional] anywhere, a linear [connected] above the pool), the
+ * global average pool, the identity ([dropout] at inference), or none of these. */
+enum { CAM_OTHER, CAM_LINEAR, CAM_POOL, CAM_IDENTITY };
+static int cam_head_layer(const layer *l, int below_pool)
+{
+    if (l->type == CONVOLUTIONAL && l->size == 1 && l->stride == 1 && l->groups == 1 &&
+        l->activation == LINEAR && l->out_h == l->h && l->out_w == l->w)
+        return CAM_LINEAR;
+    if (l->type == CONNECTED && l->activation == LINEAR && !below_pool) return CAM_LINEAR;
+    if (l->type == AVGPOOL && !below_pool) return CAM_POOL;
+    return l->type == DROPOUT ? CAM_IDENTITY : CAM_OTHER;
+}
+
+/* For `all`: the model's class target has a CAM head above the default layer. */
+int dx_cam_applies(const dx_model *m)
+{
+    int below_pool = 0, at = dx_default_layer(m);
+    LAYER_TYPE head = m->net->layers[m->head].type;
+    if (at < 0 || head == YOLO || head == REGION || head == DETECTION) return 0;
+    for (int i = dx_find_logit_layer(m); i > at; --i) {
+        int kind = cam_head_layer(&m->net->layers[i], below_pool);
+        if (kind == CAM_OTHER) return 0;
+        below_pool |= kind == CAM_POOL;
+    }
+    return below_pool;
+}
+
 /* CAM (Zhou et al.): the head between layer at and the target is linear in A's channel means:
  * score = sum_k w_k mean_ij(A_k) + bias. Walking it down from the target turns the target's
  * one-hot class into w: a [connected] or 1x1 [convolutional] (linear, batch norm folded) maps
@@ -408,36 +436,17 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
                        float *weights, dx_error *err)
 {
     const network *net = m->net;
-    int top = t->layer;
+    int top = t->layer, below_pool = 0;
     double *w = calloc((size_t)net->layers[top].outputs, sizeof(double));
     if (!w) {
         dx_set_error(err, "out of memory");
         return -1;
     }
     w[t->cls] = 1;
-    int pools = 0;
     for (int i = top; i > at; --i) {
         const layer *l = &net->layers[i];
-        int linear_conv = l->type == CONVOLUTIONAL && l->size == 1 && l->stride == 1 && l->groups == 1 &&
-                          l->activation == LINEAR && l->out_h == l->h && l->out_w == l->w;
-        int linear_connected = l->type == CONNECTED && l->activation == LINEAR && pools == 0;
-        if (l->type == AVGPOOL && pools == 0) {
-            pools = 1;
-        } else if (linear_conv || linear_connected) {
-            int outs = linear_conv ? l->n : l->outputs, ins = linear_conv ? l->c : l->inputs;
-            double *below = calloc((size_t)ins, sizeof(double));
-            if (!below) {
-                free(w);
-                dx_set_error(err, "out of memory");
-                return -1;
-            }
-            for (int f = 0; f < outs; ++f) {
-                double wf = w[f] * bn_factor(l, f);
-                for (int k = 0; k < ins; ++k) below[k] += wf * l->weights[(size_t)f * ins + k];
-            }
-            free(w);
-            w = below;
-        } else if (l->type != DROPOUT) {
+        int kind = cam_head_layer(l, below_pool);
+        if (kind == CAM_OTHER) {
             free(w);
             dx_set_error(err, "CAM needs a global-average-pool head between layer %d and the target "
                               "layer %d ([avgpool] with 1x1 linear [convolutional] below it or linear "
@@ -445,8 +454,23 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
                          at, top, i, dx_layer_type_name(l->type));
             return -1;
         }
+        below_pool |= kind == CAM_POOL;
+        if (kind != CAM_LINEAR) continue;
+        int outs = l->type == CONVOLUTIONAL ? l->n : l->outputs, ins = l->type == CONVOLUTIONAL ? l->c : l->inputs;
+        double *below = calloc((size_t)ins, sizeof(double));
+        if (!below) {
+            free(w);
+            dx_set_error(err, "out of memory");
+            return -1;
+        }
+        for (int f = 0; f < outs; ++f) {
+            double wf = w[f] * bn_factor(l, f);
+            for (int k = 0; k < ins; ++k) below[k] += wf * l->weights[(size_t)f * ins + k];
+        }
+        free(w);
+        w = below;
     }
-    if (!pools) {
+    if (!below_pool) {
         free(w);
         dx_set_error(err, "CAM needs an [avgpool] between layer %d and the target layer %d", at, top);
         return -1;

@@ -27,6 +27,7 @@ int dx_method_applies(const dx_model *m, dx_method method);
 void dx_result_stat(dx_result *r, const char *name, double value);
 
 int dx_method_gradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_cam_applies(const dx_model *m); /* a global-average-pool head for CAM */
 int dx_method_cam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_gradcampp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_xgradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);

@@ -57,7 +57,7 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "CAM (Zhou et al.): the map sum_k w_k A_k with w the target class's weights in a\n"
         "global-average-pool head above the layer ([avgpool] with 1x1 linear [convolutional] or\n"
         "linear [connected] layers, batch norm folded; the head's bias is left out). Other heads\n"
-        "are refused. Equals Grad-CAM times the layer's pixel count.\n" CAM_OPTIONS},
+        "are refused. Equals Grad-CAM times the layer's pixel count.\n" CAM_OPTIONS, dx_cam_applies},
     [DX_METHOD_GRADCAMPP] = {"gradcam++", dx_method_gradcampp,
         "Grad-CAM++: channel weights sum_ij a_ij ReLU(g_ij) with the closed form\n"
         "a = g^2 / (2 g^2 + sum_ij(A) g^3) of an exponential score (as pytorch-grad-cam; a = 0\n"
