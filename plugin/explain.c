@@ -23,6 +23,8 @@ void dx_request_init(dx_request *req)
     req->baseline = "black";
     req->samples = 25;
     req->noise = 0.15f;
+    req->lrp_composite = NULL;
+    req->lrp_rules = NULL;
 }
 
 static double now_ms(void)

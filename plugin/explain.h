@@ -80,6 +80,7 @@ typedef enum {
     DX_METHOD_EIGENGRADCAM, /* EigenGrad-CAM: first principal component of dS/dA ⊙ A */
     DX_METHOD_SCORECAM,     /* Score-CAM: softmax of the scores of the input masked by each channel */
     DX_METHOD_ABLATIONCAM,  /* Ablation-CAM: relative score drop with each channel zeroed */
+    DX_METHOD_LRP,      /* Layer-wise Relevance Propagation, signed, summed over channels */
     DX_METHOD_COUNT
 } dx_method;
 
@@ -113,6 +114,9 @@ typedef struct {
     const char *baseline; /* Integrated Gradients: "black" (default), "blur", "noise" or an image file */
     int samples;          /* SmoothGrad family: noisy copies of the input (default 25) */
     float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range (default 0.15) */
+    /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-gamma-box */
+    const char *lrp_composite;
+    const char *lrp_rules;
 } dx_request;
 
 void dx_request_init(dx_request *req);

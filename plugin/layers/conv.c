@@ -1,5 +1,7 @@
 /* [convolutional] and [connected]: the layers with weights, and batch norm at inference. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cblas.h>
 #include "layers.h"
 #include "darknet_exports.h"
@@ -90,4 +92,188 @@ int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err)
     float *gin = dx_grad_of(m, i - 1);
     for (int k = 0; k < l->outputs; ++k) gin[k] += d[k];
     return 0;
+}
+
+/* LRP of the layers with weights. A linear layer z = W a + b over a grouped convolution's
+ * geometry; a connected layer is a 1x1 convolution of its inputs on a 1x1 image. */
+typedef struct {
+    int c, h, w, n, groups, size, stride, pad, out_h, out_w;
+} lrp_geometry;
+
+/* z (n x out_h x out_w) += scale * conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
+static void lrp_conv_forward(const lrp_geometry *g, const float *in, const float *w, float scale,
+                             float *col, float *z)
+{
+    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
+    int k = g->size * g->size * group_in;
+    for (int grp = 0; grp < g->groups; ++grp) {
+        const float *in_g = in + (size_t)grp * group_in * g->h * g->w, *cols = in_g;
+        if (g->size != 1) {
+            im2col_cpu((float *)in_g, group_in, g->h, g->w, g->size, g->stride, g->pad, col);
+            cols = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, scale,
+                    w + (size_t)grp * group_out * k, k, cols, spatial, 1.f,
+                    z + (size_t)grp * group_out * spatial, spatial);
+    }
+}
+
+/* adj (c x h x w) = conv^T(s, w), the adjoint of lrp_conv_forward */
+static void lrp_conv_adjoint(const lrp_geometry *g, const float *w, const float *s, float *col,
+                             float *adj)
+{
+    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
+    int k = g->size * g->size * group_in;
+    memset(adj, 0, sizeof(float) * g->c * g->h * g->w);
+    for (int grp = 0; grp < g->groups; ++grp) {
+        const float *w_g = w + (size_t)grp * group_out * k, *s_g = s + (size_t)grp * group_out * spatial;
+        float *adj_g = adj + (size_t)grp * group_in * g->h * g->w;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w_g, k, s_g,
+                    spatial, 0.f, g->size == 1 ? adj_g : col, spatial);
+        if (g->size != 1) col2im_cpu(col, group_in, g->h, g->w, g->size, g->stride, g->pad, adj_g);
+    }
+}
+
+static float lrp_modify_weight(dx_weight_mod mod, float w, float gamma)
+{
+    switch (mod) {
+    case DX_W_SAME: return w;
+    case DX_W_POS: return w > 0.f ? w : 0.f;
+    case DX_W_NEG: return w < 0.f ? w : 0.f;
+    case DX_W_GAMMA_POS: return w + gamma * (w > 0.f ? w : 0.f);
+    case DX_W_GAMMA_NEG: return w + gamma * (w < 0.f ? w : 0.f);
+    case DX_W_SQUARE: return w * w;
+    case DX_W_ONES: return 1.f;
+    }
+    return w;
+}
+
+static float lrp_modify_bias(dx_bias_mod mod, float b, float gamma)
+{
+    switch (mod) {
+    case DX_B_SAME: return b;
+    case DX_B_POS: return b > 0.f ? b : 0.f;
+    case DX_B_NEG: return b < 0.f ? b : 0.f;
+    case DX_B_GAMMA_POS: return b + gamma * (b > 0.f ? b : 0.f);
+    case DX_B_GAMMA_NEG: return b + gamma * (b < 0.f ? b : 0.f);
+    case DX_B_NONE: return 0.f;
+    }
+    return b;
+}
+
+/* The input as a term sees it: a itself when unmodified, NULL when it is all zeros (the
+ * positive or negative part of an input without such values: the term contributes nothing). */
+static const float *lrp_modify_input(dx_input_mod mod, const dx_lrp_rule *r, const float *a,
+                                     size_t n, float *out)
+{
+    if (mod == DX_IN_SAME) return a;
+    int any = mod != DX_IN_POS && mod != DX_IN_NEG;
+    for (size_t k = 0; k < n; ++k) {
+        float v = a[k];
+        out[k] = mod == DX_IN_POS ? (v > 0.f ? v : 0.f) : mod == DX_IN_NEG ? (v < 0.f ? v : 0.f)
+               : mod == DX_IN_LOW ? r->low : mod == DX_IN_HIGH ? r->high : 1.f;
+        any |= out[k] != 0.f;
+    }
+    return any ? out : NULL;
+}
+
+/* Batch norm folded into the weights for relevance purposes: Darknet's inference forward is
+ * y_j = scale_j (conv_j - mean_j) / (sqrt(var_j) + 1e-6) + bias_j, i.e. W'_j = f_j W_j and
+ * b'_j = bias_j - f_j mean_j with f_j = scale_j / (sqrt(var_j) + 1e-6). The folded bias keeps
+ * its share of relevance (counted as absorbed), unlike a canonizer that drops it. */
+static void lrp_fold_batchnorm(const layer *l, int n, size_t per_output, float *w, float *b)
+{
+    for (int j = 0; j < n; ++j) {
+        float f = l->batch_normalize ? l->scales[j] / (float)(sqrt(l->rolling_variance[j]) + .000001f) : 1.f;
+        for (size_t k = 0; k < per_output; ++k) w[j * per_output + k] = f * l->weights[j * per_output + k];
+        b[j] = l->batch_normalize ? l->biases[j] - f * l->rolling_mean[j] : l->biases[j];
+    }
+}
+
+/* R_i += coef * sum_t scale_t in_t(a)_i (W_t^T s)_i per part, s = R / stab(z'): see lrp/lrp.h.
+ * The activation passes relevance through: the relevance of f(z_j) is that of z_j. */
+static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, const float *rout,
+                      dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    const dx_lrp_rule *rule = &p->rules[i];
+    dx_lrp_part parts[2];
+    int n_parts = dx_lrp_parts(rule, parts);
+    if (!n_parts) {
+        dx_set_error(err, "layer %d [%s]: the %s rule does not apply to a layer with weights", i,
+                     dx_layer_type_name(l->type), dx_rule_name(rule->kind));
+        return -1;
+    }
+    size_t in_len = (size_t)g->c * g->h * g->w, spatial = (size_t)g->out_h * g->out_w;
+    size_t out_len = (size_t)g->n * spatial, per_output = (size_t)g->size * g->size * (g->c / g->groups);
+    size_t weights = (size_t)g->n * per_output, col_len = g->size == 1 ? 0 : per_output * spatial;
+    /* folded W, b; 3 terms' weights and inputs; z', s; columns; the adjoint */
+    float *buf = malloc(sizeof(float) * (4 * weights + g->n + 4 * in_len + 3 * out_len + col_len));
+    if (!buf) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    float *w_fold = buf, *b_fold = w_fold + weights, *w_term = b_fold + g->n;
+    float *in_term = w_term + 3 * weights, *z = in_term + 3 * in_len, *s = z + out_len;
+    float *z_layer = s + out_len, *col = z_layer + out_len, *adj = col + col_len;
+    lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);
+
+    const float *a = dx_output_of(m, i - 1);
+    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    double total = 0, passed = 0;
+    for (size_t j = 0; j < out_len; ++j) total += rout[j];
+    if (n_parts == 2 && parts[0].where) { /* parts by the sign of the layer's own z = W a + b */
+        memset(z_layer, 0, sizeof(float) * out_len);
+        lrp_conv_forward(g, a, w_fold, 1.f, col, z_layer);
+        for (int j = 0; j < g->n; ++j)
+            for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) z_layer[q] += b_fold[j];
+    }
+    for (int pi = 0; pi < n_parts; ++pi) {
+        const dx_lrp_part *part = &parts[pi];
+        const float *in_t[3], *w_t[3];
+        memset(z, 0, sizeof(float) * out_len);
+        for (int t = 0; t < part->n_terms; ++t) {
+            in_t[t] = lrp_modify_input(part->terms[t].in, rule, a, in_len, in_term + t * in_len);
+            if (!in_t[t]) continue;
+            float *wt = w_term + t * weights;
+            for (size_t k = 0; k < weights; ++k) wt[k] = lrp_modify_weight(part->terms[t].w, w_fold[k], rule->gamma);
+            w_t[t] = wt;
+            lrp_conv_forward(g, in_t[t], w_t[t], part->terms[t].scale, col, z);
+        }
+        for (int j = 0; j < g->n; ++j) {
+            float b = lrp_modify_bias(part->bias, b_fold[j], rule->gamma);
+            for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) {
+                int mine = !part->where || (part->where > 0) == (z_layer[q] >= 0.f);
+                s[q] = mine ? dx_lrp_share(rout[q], z[q] + b, rule->epsilon) : 0.f;
+                passed += (double)part->coef * s[q] * z[q];
+            }
+        }
+        for (int t = 0; t < part->n_terms; ++t) {
+            if (!in_t[t]) continue;
+            lrp_conv_adjoint(g, w_t[t], s, col, adj);
+            float c = part->coef * part->terms[t].scale;
+            for (size_t k = 0; k < in_len; ++k) rin[k] += c * in_t[t][k] * adj[k];
+        }
+    }
+    p->absorbed += total - passed;
+    free(buf);
+    return 0;
+}
+
+int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    if (l->binary || l->xnor) {
+        dx_set_error(err, "layer %d [convolutional]: binary/xnor convolutions have no LRP rule", i);
+        return -1;
+    }
+    lrp_geometry g = {l->c, l->h, l->w, l->n, l->groups, l->size, l->stride, l->pad, l->out_h, l->out_w};
+    return lrp_linear(m, p, i, &g, rout, err);
+}
+
+int dx_lrp_connected(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    lrp_geometry g = {l->inputs, 1, 1, l->outputs, 1, 1, 1, 0, 1, 1};
+    return lrp_linear(m, p, i, &g, rout, err);
 }

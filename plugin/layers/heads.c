@@ -96,3 +96,15 @@ int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
     }
     return 0;
 }
+
+/* LRP through layers that keep the shape and act elementwise: [activation], [logistic],
+ * [dropout] (the identity at inference), and the heads [softmax], [yolo], [region]. An
+ * activation passes relevance through (the relevance of f(z_j) is that of z_j, as Zennit's
+ * Pass rule): relevance starts at the chosen output, e.g. a class logit below the softmax. */
+int dx_lrp_pass(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    for (int k = 0; k < l->outputs; ++k) rin[k] += rout[k];
+    return 0;
+}

@@ -7,6 +7,7 @@
 #ifndef DX_LAYERS_H
 #define DX_LAYERS_H
 #include "internal.h"
+#include "lrp/lrp.h"
 
 typedef int (*dx_backward_fn)(dx_model *m, int i, const float *gout, dx_error *err);
 
@@ -32,4 +33,21 @@ void dx_activation_grad(const dx_model *m, const layer *l, const float *output, 
 /* Batch norm at inference: y = scale*(x - mean)/(sqrt(var) + 1e-6) + bias, so dy/dx is a
  * per-channel constant; d[c, :] *= scale[c]/(sqrt(var[c]) + 1e-6). */
 void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d);
+
+/* LRP: each function receives rout = the relevance of layer i's outputs and ADDS each input's
+ * share into dx_lrp_rel_of(m, p, producer), with the layer's rule p->rules[i] (lrp/lrp.h).
+ * Relevance kept by biases and stabilisers goes to p->absorbed. */
+typedef int (*dx_lrp_fn)(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_layer_lrp(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+
+int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_connected(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_avgpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_upsample(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_reorg(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_crop(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_pass(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
 #endif

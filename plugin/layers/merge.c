@@ -44,3 +44,48 @@ int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
     for (int k = 0; k < l->outputs; ++k) gprev[k] += d[k];
     return 0;
 }
+
+/* LRP: each source gets its slice back (sources may be any layers below). */
+int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    int offset = 0;
+    for (int s = 0; s < l->n; ++s) {
+        float *rin = dx_lrp_rel_of(m, p, l->input_layers[s]);
+        for (int k = 0; k < l->input_sizes[s]; ++k) rin[k] += rout[offset + k];
+        offset += l->input_sizes[s];
+    }
+    return 0;
+}
+
+/* LRP: the activation passes relevance through; where the two inputs overlap, z = alpha*prev +
+ * beta*from is split in proportion to each input's contribution, R_prev = alpha*prev R / stab(z),
+ * R_from = beta*from R / stab(z) (Zennit's Sum rule); elsewhere out = prev takes all. */
+int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    int stride = l->w / l->out_w, sample = l->out_w / l->w;
+    if (stride < 1) stride = 1;
+    if (sample < 1) sample = 1;
+    int minw = l->w < l->out_w ? l->w : l->out_w;
+    int minh = l->h < l->out_h ? l->h : l->out_h;
+    int minc = l->c < l->out_c ? l->c : l->out_c;
+    const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->index);
+    float *r = dx_scratch(m, l->outputs);
+    for (int k = 0; k < l->outputs; ++k) r[k] = rout[k];
+    float *rfrom = dx_lrp_rel_of(m, p, l->index);
+    for (int k = 0; k < minc; ++k)
+        for (int y = 0; y < minh; ++y)
+            for (int x = 0; x < minw; ++x) {
+                int out_index = x * sample + l->out_w * (y * sample + l->out_h * k);
+                int from_index = x * stride + l->w * (y * stride + l->h * k);
+                float zp = l->alpha * prev[out_index], zf = l->beta * from[from_index];
+                float s = dx_lrp_share(r[out_index], zp + zf, p->rules[i].epsilon);
+                p->absorbed += r[out_index] - (double)s * (zp + zf);
+                rfrom[from_index] += s * zf;
+                r[out_index] = s * zp;
+            }
+    float *rprev = dx_lrp_rel_of(m, p, i - 1);
+    for (int k = 0; k < l->outputs; ++k) rprev[k] += r[k];
+    return 0;
+}

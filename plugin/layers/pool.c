@@ -2,33 +2,69 @@
 #include <float.h>
 #include "layers.h"
 
+/* The input index of the winner of output (k, y, x)'s window, exactly as Darknet's forward finds
+ * it (first strict max, window offset -pad/2, out-of-image cells never win); -1 for none. */
+static int maxpool_winner(const layer *l, const float *in, int k, int y, int x)
+{
+    int offset = -l->pad / 2, best_index = -1;
+    float best = -FLT_MAX;
+    for (int dy = 0; dy < l->size; ++dy) {
+        for (int dx = 0; dx < l->size; ++dx) {
+            int iy = offset + y * l->stride + dy, ix = offset + x * l->stride + dx;
+            if (iy < 0 || iy >= l->h || ix < 0 || ix >= l->w) continue;
+            int index = ix + l->w * (iy + l->h * k);
+            if (in[index] > best) { best = in[index]; best_index = index; }
+        }
+    }
+    return best_index;
+}
+
 /* in: c x h x w -> out: c x out_h x out_w. The winner of each window gets the gradient. The
- * argmax is recomputed from the input exactly as Darknet's forward finds it (first strict max,
- * window offset -pad/2, out-of-image cells never win), so it never depends on l.indexes being
- * current. */
+ * argmax is recomputed from the input, so it never depends on l.indexes being current. */
 int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     float *gin = dx_grad_of(m, i - 1);
-    int offset = -l->pad / 2;
-    for (int k = 0; k < l->c; ++k) {
-        for (int y = 0; y < l->out_h; ++y) {
+    for (int k = 0; k < l->c; ++k)
+        for (int y = 0; y < l->out_h; ++y)
             for (int x = 0; x < l->out_w; ++x) {
-                float best = -FLT_MAX;
-                int best_index = -1;
-                for (int dy = 0; dy < l->size; ++dy) {
-                    for (int dx = 0; dx < l->size; ++dx) {
-                        int iy = offset + y * l->stride + dy, ix = offset + x * l->stride + dx;
-                        if (iy < 0 || iy >= l->h || ix < 0 || ix >= l->w) continue;
-                        int index = ix + l->w * (iy + l->h * k);
-                        if (in[index] > best) { best = in[index]; best_index = index; }
-                    }
-                }
+                int best_index = maxpool_winner(l, in, k, y, x);
                 if (best_index >= 0) gin[best_index] += gout[x + l->out_w * (y + l->out_h * k)];
             }
-        }
-    }
+    return 0;
+}
+
+/* LRP: the winner takes all (rule wta, the default), or the window's in-image inputs share in
+ * proportion to their values (rule proportional: R_i = a_i R_j / stab(sum of the window)). */
+int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    const float *in = dx_output_of(m, i - 1);
+    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    int proportional = p->rules[i].kind == DX_RULE_PROPORTIONAL, offset = -l->pad / 2;
+    float eps = p->rules[i].epsilon;
+    for (int k = 0; k < l->c; ++k)
+        for (int y = 0; y < l->out_h; ++y)
+            for (int x = 0; x < l->out_w; ++x) {
+                float r = rout[x + l->out_w * (y + l->out_h * k)];
+                if (!proportional) {
+                    int best_index = maxpool_winner(l, in, k, y, x);
+                    if (best_index >= 0) rin[best_index] += r;
+                    else p->absorbed += r;
+                    continue;
+                }
+                int y0 = offset + y * l->stride, x0 = offset + x * l->stride;
+                double z = 0;
+                for (int iy = y0 < 0 ? 0 : y0; iy < y0 + l->size && iy < l->h; ++iy)
+                    for (int ix = x0 < 0 ? 0 : x0; ix < x0 + l->size && ix < l->w; ++ix)
+                        z += in[ix + l->w * (iy + l->h * k)];
+                float s = dx_lrp_share(r, (float)z, eps);
+                for (int iy = y0 < 0 ? 0 : y0; iy < y0 + l->size && iy < l->h; ++iy)
+                    for (int ix = x0 < 0 ? 0 : x0; ix < x0 + l->size && ix < l->w; ++ix)
+                        rin[ix + l->w * (iy + l->h * k)] += s * in[ix + l->w * (iy + l->h * k)];
+                p->absorbed += r - (double)s * (float)z;
+            }
     return 0;
 }
 
@@ -41,6 +77,25 @@ int dx_backward_avgpool(dx_model *m, int i, const float *gout, dx_error *err)
     for (int k = 0; k < l->c; ++k) {
         float share = gout[k] / spatial;
         for (int p = 0; p < spatial; ++p) gin[k * spatial + p] += share;
+    }
+    return 0;
+}
+
+/* LRP: the average is a linear layer with weights 1/N, so each input gets its contribution's
+ * share, R_i = (a_i / N) R_k / stab(z_k) (Zennit's Norm rule), conserved up to the stabiliser. */
+int dx_lrp_avgpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const layer *l = &m->net->layers[i];
+    const float *in = dx_output_of(m, i - 1);
+    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    int spatial = l->h * l->w;
+    for (int k = 0; k < l->c; ++k) {
+        const float *a = in + (size_t)k * spatial;
+        double sum = 0;
+        for (int q = 0; q < spatial; ++q) sum += a[q];
+        float z = (float)(sum / spatial), s = dx_lrp_share(rout[k], z, p->rules[i].epsilon);
+        for (int q = 0; q < spatial; ++q) rin[k * spatial + q] += s * a[q] / spatial;
+        p->absorbed += rout[k] - (double)s * z;
     }
     return 0;
 }

@@ -83,6 +83,14 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
     [DX_METHOD_ABLATIONCAM] = {"ablationcam", dx_method_ablationcam,
         "Ablation-CAM: channel weights (S - S_k) / S, S_k the target score with channel k of the\n"
         "layer zeroed (the layers above it re-run, once per channel).\n" CAM_OPTIONS},
+    [DX_METHOD_LRP] = {"lrp", dx_method_lrp,
+        "Layer-wise Relevance Propagation: the class logit redistributed layer by layer down to\n"
+        "the input (batch norm folded into the convolutions), summed over channels, signed.\n"
+        "  -composite NAME  epsilon-gamma-box (default), epsilon-plus or epsilon-plus-flat\n"
+        "  -rules SPEC      custom rules per layer range, e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01\n"
+        "                   (epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus\n"
+        "                   zb[=LOW/HIGH] flat w2 pass; [maxpool]: wta (default) or proportional)\n"
+        "  -layer L         the relevance at layer L's output instead of the input\n"},
 };
 
 const dx_method_info *dx_method_info_of(dx_method m)

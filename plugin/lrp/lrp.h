@@ -1,0 +1,91 @@
+/* Layer-wise Relevance Propagation: rules (small objects, as Zennit's), composites that map
+ * layers to rules, and the relevance walk. Each layer type's redistribution lives beside its
+ * inference backward in layers/ (conv.c, pool.c, ...) (dx_lrp_* in layers/layers.h).
+ *
+ * A linear layer (convolutional, connected; batch norm folded into W and b) computes
+ * z_j = sum_i a_i w_ij + b_j. A rule is one or two parts; a part is up to three terms
+ * (input modifier, weight modifier, scale) and a bias modifier, and may apply only to the
+ * outputs whose pre-activation z_j is >= 0 (or < 0). For each part p:
+ *   z'_j = sum_t scale_t sum_i in_t(a)_i w_t(W)_ij + bias_p(b)_j,   s_j = R_j / stab(z'_j)
+ *   R_i += coef_p sum_t scale_t in_t(a)_i sum_j w_t(W)_ij s_j
+ * with stab(z) = z + eps * sign(z) (sign(0) = +1; s = 0 where the denominator is 0). What a
+ * part does not pass down (the bias's and the stabiliser's share, and (1 - alpha + beta) R for
+ * alpha-beta) is counted in dx_lrp.absorbed, so that target = input + absorbed exactly. */
+#ifndef DX_LRP_H
+#define DX_LRP_H
+#include "internal.h"
+
+typedef enum {
+    DX_RULE_EPSILON,      /* LRP-ε: (a, w), bias b */
+    DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j > 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
+    DX_RULE_ALPHA_BETA,   /* α (a+ w+ + a- w-, b+) - β (a+ w- + a- w+, b-) */
+    DX_RULE_ZPLUS,        /* z+: (a+ w+ + a- w-), no bias */
+    DX_RULE_ZBOX,         /* zB: (a w - low w+ - high w-), no bias; the layer reading the input */
+    DX_RULE_FLAT,         /* flat: (1, 1): equal shares over the receptive field */
+    DX_RULE_WSQUARE,      /* w²: (1, w²) */
+    DX_RULE_PASS,         /* parameter-free layers: their exact or proportional redistribution */
+    DX_RULE_WTA,          /* [maxpool]: the window's winner takes all (the default) */
+    DX_RULE_PROPORTIONAL, /* [maxpool]: shares in proportion to the window's inputs */
+} dx_rule_kind;
+
+typedef struct {
+    dx_rule_kind kind;
+    float epsilon;      /* the stabiliser of every denominator (ε of LRP-ε; default 1e-6) */
+    float gamma;        /* LRP-γ (default 0.25) */
+    float alpha, beta;  /* alpha-beta */
+    float low, high;    /* zB bounds of the input (Darknet's input range: 0, 1) */
+} dx_lrp_rule;
+
+typedef enum { DX_IN_SAME, DX_IN_POS, DX_IN_NEG, DX_IN_LOW, DX_IN_HIGH, DX_IN_ONES } dx_input_mod;
+/* w, w+, w-, w + γ w+, w + γ w-, w², 1 (and the same for the bias, or none) */
+typedef enum { DX_W_SAME, DX_W_POS, DX_W_NEG, DX_W_GAMMA_POS, DX_W_GAMMA_NEG, DX_W_SQUARE, DX_W_ONES } dx_weight_mod;
+typedef enum { DX_B_SAME, DX_B_POS, DX_B_NEG, DX_B_GAMMA_POS, DX_B_GAMMA_NEG, DX_B_NONE } dx_bias_mod;
+
+typedef struct {
+    dx_input_mod in;
+    dx_weight_mod w;
+    float scale;
+} dx_lrp_term;
+
+typedef struct {
+    float coef;
+    dx_bias_mod bias;
+    int where;  /* 0: every output; +1: outputs whose pre-activation z_j >= 0; -1: z_j < 0 */
+    int n_terms;
+    dx_lrp_term terms[3];
+} dx_lrp_part;
+
+/* The parts of a linear layer's rule (1 or 2); 0 for rules that do not apply to linear layers. */
+int dx_lrp_parts(const dx_lrp_rule *r, dx_lrp_part parts[2]);
+const char *dx_rule_name(dx_rule_kind k);
+
+/* One rule per layer (malloc'd, m->n entries) from a composite name or a -rules spec (at most
+ * one of them; neither: epsilon-gamma-box). NULL with a one-line error naming the spec. */
+dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
+                              dx_error *err);
+
+/* The walk's state: one relevance buffer per layer output (allocated when first written). */
+typedef struct {
+    const dx_lrp_rule *rules;  /* one per layer */
+    float **rel;               /* rel[j]: relevance of layer j's outputs */
+    float *rel_input;          /* relevance of the network input */
+    unsigned char *touched;
+    double absorbed;           /* relevance kept by biases and stabilisers (see above) */
+} dx_lrp;
+
+/* Relevance buffer of layer j's outputs (j < 0: the network input); marks it touched. */
+float *dx_lrp_rel_of(const dx_model *m, dx_lrp *p, int j);
+/* Seeds R = d(score)/d(output) * output at t->layer (for a one-hot class target: the logit) and
+ * redistributes it down to layer stop's output (-1: the input). *seed_sum receives sum(seed);
+ * *bypass the relevance left in layers below stop that reached them without passing stop. */
+int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *seed_sum,
+                double *bypass, dx_error *err);
+void dx_lrp_free(const dx_model *m, dx_lrp *p);
+
+/* stab(z) = z + eps * sign(z), sign(0) = +1; returns R / stab(z), 0 where that is 0. */
+static inline float dx_lrp_share(float r, float z, float eps)
+{
+    float d = z + (z >= 0.f ? eps : -eps);
+    return d != 0.f ? r / d : 0.f;
+}
+#endif
