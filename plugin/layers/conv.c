@@ -100,9 +100,8 @@ typedef struct {
     int c, h, w, n, groups, size, stride, pad, out_h, out_w;
 } lrp_geometry;
 
-/* z (n x out_h x out_w) += scale * conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
-static void lrp_conv_forward(const lrp_geometry *g, const float *in, const float *w, float scale,
-                             float *col, float *z)
+/* z (n x out_h x out_w) += conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
+static void lrp_conv_forward(const lrp_geometry *g, const float *in, const float *w, float *col, float *z)
 {
     int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
     int k = g->size * g->size * group_in;
@@ -112,7 +111,7 @@ static void lrp_conv_forward(const lrp_geometry *g, const float *in, const float
             im2col_cpu((float *)in_g, group_in, g->h, g->w, g->size, g->stride, g->pad, col);
             cols = col;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, scale,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, 1.f,
                     w + (size_t)grp * group_out * k, k, cols, spatial, 1.f,
                     z + (size_t)grp * group_out * spatial, spatial);
     }
@@ -134,14 +133,13 @@ static void lrp_conv_adjoint(const lrp_geometry *g, const float *w, const float 
     }
 }
 
-static float lrp_modify_weight(dx_weight_mod mod, float w, float gamma)
+static float lrp_modify_weight(dx_weight_mod mod, float w)
 {
     switch (mod) {
     case DX_W_SAME: return w;
+    case DX_W_ABS: return fabsf(w);
     case DX_W_POS: return w > 0.f ? w : 0.f;
     case DX_W_NEG: return w < 0.f ? w : 0.f;
-    case DX_W_GAMMA_POS: return w + gamma * (w > 0.f ? w : 0.f);
-    case DX_W_GAMMA_NEG: return w + gamma * (w < 0.f ? w : 0.f);
     case DX_W_SQUARE: return w * w;
     case DX_W_ONES: return 1.f;
     }
@@ -161,17 +159,23 @@ static float lrp_modify_bias(dx_bias_mod mod, float b, float gamma)
     return b;
 }
 
-/* The input as a term sees it: a itself when unmodified, NULL when it is all zeros (the
- * positive or negative part of an input without such values: the term contributes nothing). */
+/* The input as a base sees it: a itself when unmodified, NULL when it is all zeros (the
+ * positive or negative part of an input without such values: the base contributes nothing). */
 static const float *lrp_modify_input(dx_input_mod mod, const dx_lrp_rule *r, const float *a,
                                      size_t n, float *out)
 {
     if (mod == DX_IN_SAME) return a;
-    int any = mod != DX_IN_POS && mod != DX_IN_NEG;
+    int any = 0;
     for (size_t k = 0; k < n; ++k) {
         float v = a[k];
-        out[k] = mod == DX_IN_POS ? (v > 0.f ? v : 0.f) : mod == DX_IN_NEG ? (v < 0.f ? v : 0.f)
-               : mod == DX_IN_LOW ? r->low : mod == DX_IN_HIGH ? r->high : 1.f;
+        switch (mod) {
+        case DX_IN_ABS: out[k] = fabsf(v); break;
+        case DX_IN_POS: out[k] = v > 0.f ? v : 0.f; break;
+        case DX_IN_NEG: out[k] = v < 0.f ? v : 0.f; break;
+        case DX_IN_LOW: out[k] = r->low; break;
+        case DX_IN_HIGH: out[k] = r->high; break;
+        default: out[k] = 1.f; break;
+        }
         any |= out[k] != 0.f;
     }
     return any ? out : NULL;
@@ -190,16 +194,15 @@ static void lrp_fold_batchnorm(const layer *l, int n, size_t per_output, float *
     }
 }
 
-/* R_i += coef * sum_t scale_t in_t(a)_i (W_t^T s)_i per part, s = R / stab(z'): see lrp/lrp.h.
- * The activation passes relevance through: the relevance of f(z_j) is that of z_j. */
+/* R_i += sum_t in_t(a)_i (W_t^T u_t)_i with u_t = sum_p coef_p c_pt s_p, s_p = R / stab(z'_p):
+ * see lrp/lrp.h. The activation passes relevance through: the relevance of f(z_j) is z_j's. */
 static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, const float *rout,
                       dx_error *err)
 {
     const layer *l = &m->net->layers[i];
     const dx_lrp_rule *rule = &p->rules[i];
-    dx_lrp_part parts[2];
-    int n_parts = dx_lrp_parts(rule, parts);
-    if (!n_parts) {
+    dx_lrp_form form;
+    if (dx_lrp_form_of(rule, &form) != 0) {
         dx_set_error(err, "layer %d [%s]: the %s rule does not apply to a layer with weights", i,
                      dx_layer_type_name(l->type), dx_rule_name(rule->kind));
         return -1;
@@ -207,56 +210,49 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
     size_t in_len = (size_t)g->c * g->h * g->w, spatial = (size_t)g->out_h * g->out_w;
     size_t out_len = (size_t)g->n * spatial, per_output = (size_t)g->size * g->size * (g->c / g->groups);
     size_t weights = (size_t)g->n * per_output, col_len = g->size == 1 ? 0 : per_output * spatial;
-    /* folded W, b; 3 terms' weights and inputs; z', s; columns; the adjoint */
-    float *buf = malloc(sizeof(float) * (4 * weights + g->n + 4 * in_len + 3 * out_len + col_len));
+    int nb = form.n_bases;
+    /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
+    float *buf = dx_lrp_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len);
     if (!buf) {
         dx_set_error(err, "out of memory");
         return -1;
     }
-    float *w_fold = buf, *b_fold = w_fold + weights, *w_term = b_fold + g->n;
-    float *in_term = w_term + 3 * weights, *z = in_term + 3 * in_len, *s = z + out_len;
-    float *z_layer = s + out_len, *col = z_layer + out_len, *adj = col + col_len;
+    float *w_fold = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
+    float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = u + nb * out_len, *adj = col + col_len;
     lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);
 
-    const float *a = dx_output_of(m, i - 1);
+    const float *a = dx_output_of(m, i - 1), *in_t[4];
     float *rin = dx_lrp_rel_of(m, p, i - 1);
-    double total = 0, passed = 0;
-    for (size_t j = 0; j < out_len; ++j) total += rout[j];
-    if (n_parts == 2 && parts[0].where) { /* parts by the sign of the layer's own z = W a + b */
-        memset(z_layer, 0, sizeof(float) * out_len);
-        lrp_conv_forward(g, a, w_fold, 1.f, col, z_layer);
-        for (int j = 0; j < g->n; ++j)
-            for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) z_layer[q] += b_fold[j];
+    memset(conv, 0, sizeof(float) * 2 * nb * out_len); /* and u */
+    for (int t = 0; t < nb; ++t) {
+        in_t[t] = lrp_modify_input(form.bases[t].in, rule, a, in_len, in_base + t * in_len);
+        float *w_t = w_base + t * weights;
+        for (size_t k = 0; k < weights; ++k) w_t[k] = lrp_modify_weight(form.bases[t].w, w_fold[k]);
+        if (in_t[t]) lrp_conv_forward(g, in_t[t], w_t, col, conv + t * out_len);
     }
-    for (int pi = 0; pi < n_parts; ++pi) {
-        const dx_lrp_part *part = &parts[pi];
-        const float *in_t[3], *w_t[3];
-        memset(z, 0, sizeof(float) * out_len);
-        for (int t = 0; t < part->n_terms; ++t) {
-            in_t[t] = lrp_modify_input(part->terms[t].in, rule, a, in_len, in_term + t * in_len);
-            if (!in_t[t]) continue;
-            float *wt = w_term + t * weights;
-            for (size_t k = 0; k < weights; ++k) wt[k] = lrp_modify_weight(part->terms[t].w, w_fold[k], rule->gamma);
-            w_t[t] = wt;
-            lrp_conv_forward(g, in_t[t], w_t[t], part->terms[t].scale, col, z);
-        }
+    double total = 0, passed = 0;
+    for (size_t q = 0; q < out_len; ++q) total += rout[q];
+    for (int pi = 0; pi < form.n_parts; ++pi) {
+        const dx_lrp_part *part = &form.parts[pi];
         for (int j = 0; j < g->n; ++j) {
             float b = lrp_modify_bias(part->bias, b_fold[j], rule->gamma);
             for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) {
-                int mine = !part->where || (part->where > 0) == (z_layer[q] >= 0.f);
-                s[q] = mine ? dx_lrp_share(rout[q], z[q] + b, rule->epsilon) : 0.f;
-                passed += (double)part->coef * s[q] * z[q];
+                /* bases[0] is (a, W) for the parts split by the sign of z = W a + b */
+                if (part->where && (part->where > 0) != (conv[q] + b_fold[j] >= 0.f)) continue;
+                float z = 0;
+                for (int t = 0; t < nb; ++t) z += part->c[t] * conv[t * out_len + q];
+                float s = dx_lrp_share(rout[q], z + b, rule->epsilon);
+                passed += (double)part->coef * s * z;
+                for (int t = 0; t < nb; ++t) u[t * out_len + q] += part->coef * part->c[t] * s;
             }
         }
-        for (int t = 0; t < part->n_terms; ++t) {
-            if (!in_t[t]) continue;
-            lrp_conv_adjoint(g, w_t[t], s, col, adj);
-            float c = part->coef * part->terms[t].scale;
-            for (size_t k = 0; k < in_len; ++k) rin[k] += c * in_t[t][k] * adj[k];
-        }
+    }
+    for (int t = 0; t < nb; ++t) {
+        if (!in_t[t]) continue;
+        lrp_conv_adjoint(g, w_base + t * weights, u + t * out_len, col, adj);
+        for (size_t k = 0; k < in_len; ++k) rin[k] += in_t[t][k] * adj[k];
     }
     p->absorbed += total - passed;
-    free(buf);
     return 0;
 }
 

@@ -3,11 +3,12 @@
  * inference backward in layers/ (conv.c, pool.c, ...) (dx_lrp_* in layers/layers.h).
  *
  * A linear layer (convolutional, connected; batch norm folded into W and b) computes
- * z_j = sum_i a_i w_ij + b_j. A rule is one or two parts; a part is up to three terms
- * (input modifier, weight modifier, scale) and a bias modifier, and may apply only to the
- * outputs whose pre-activation z_j is >= 0 (or < 0). For each part p:
- *   z'_j = sum_t scale_t sum_i in_t(a)_i w_t(W)_ij + bias_p(b)_j,   s_j = R_j / stab(z'_j)
- *   R_i += coef_p sum_t scale_t in_t(a)_i sum_j w_t(W)_ij s_j
+ * z_j = sum_i a_i w_ij + b_j. A rule is a form: up to four bases, each a convolution of a
+ * modified input with modified weights, B_t = conv(in_t(a), w_t(W)), and one or two parts.
+ * A part p combines the bases into its denominators and applies to every output, or only to
+ * those whose pre-activation z_j is >= 0 (or < 0):
+ *   z'_j = sum_t c_pt B_tj + bias_p(b)_j,   s_j = R_j / stab(z'_j)
+ *   R_i += sum_t in_t(a)_i sum_j w_t(W)_ij (sum_p coef_p c_pt s_pj)
  * with stab(z) = z + eps * sign(z) (sign(0) = +1; s = 0 where the denominator is 0). What a
  * part does not pass down (the bias's and the stabiliser's share, and (1 - alpha + beta) R for
  * alpha-beta) is counted in dx_lrp.absorbed, so that target = input + absorbed exactly. */
@@ -17,7 +18,7 @@
 
 typedef enum {
     DX_RULE_EPSILON,      /* LRP-ε: (a, w), bias b */
-    DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j > 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
+    DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j >= 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
     DX_RULE_ALPHA_BETA,   /* α (a+ w+ + a- w-, b+) - β (a+ w- + a- w+, b-) */
     DX_RULE_ZPLUS,        /* z+: (a+ w+ + a- w-), no bias */
     DX_RULE_ZBOX,         /* zB: (a w - low w+ - high w-), no bias; the layer reading the input */
@@ -36,27 +37,32 @@ typedef struct {
     float low, high;    /* zB bounds of the input (Darknet's input range: 0, 1) */
 } dx_lrp_rule;
 
-typedef enum { DX_IN_SAME, DX_IN_POS, DX_IN_NEG, DX_IN_LOW, DX_IN_HIGH, DX_IN_ONES } dx_input_mod;
-/* w, w+, w-, w + γ w+, w + γ w-, w², 1 (and the same for the bias, or none) */
-typedef enum { DX_W_SAME, DX_W_POS, DX_W_NEG, DX_W_GAMMA_POS, DX_W_GAMMA_NEG, DX_W_SQUARE, DX_W_ONES } dx_weight_mod;
+/* a, |a|, a+, a-, low, high, 1; w, |w|, w+, w-, w², 1; the bias b, b+, b-, b + γ b+, b + γ b-, 0 */
+typedef enum { DX_IN_SAME, DX_IN_ABS, DX_IN_POS, DX_IN_NEG, DX_IN_LOW, DX_IN_HIGH, DX_IN_ONES } dx_input_mod;
+typedef enum { DX_W_SAME, DX_W_ABS, DX_W_POS, DX_W_NEG, DX_W_SQUARE, DX_W_ONES } dx_weight_mod;
 typedef enum { DX_B_SAME, DX_B_POS, DX_B_NEG, DX_B_GAMMA_POS, DX_B_GAMMA_NEG, DX_B_NONE } dx_bias_mod;
 
 typedef struct {
     dx_input_mod in;
     dx_weight_mod w;
-    float scale;
-} dx_lrp_term;
+} dx_lrp_base;
 
 typedef struct {
     float coef;
     dx_bias_mod bias;
-    int where;  /* 0: every output; +1: outputs whose pre-activation z_j >= 0; -1: z_j < 0 */
-    int n_terms;
-    dx_lrp_term terms[3];
+    int where;   /* 0: every output; +1: outputs whose z_j >= 0; -1: z_j < 0 (bases[0] is then (a, w)) */
+    float c[4];  /* the weight of each base in the denominators */
 } dx_lrp_part;
 
-/* The parts of a linear layer's rule (1 or 2); 0 for rules that do not apply to linear layers. */
-int dx_lrp_parts(const dx_lrp_rule *r, dx_lrp_part parts[2]);
+typedef struct {
+    int n_bases, n_parts;
+    dx_lrp_base bases[4];
+    dx_lrp_part parts[2];
+} dx_lrp_form;
+
+/* The form of a linear layer's rule; 0 on success, -1 for rules that do not apply to layers
+ * with weights (pass, wta, proportional). */
+int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f);
 const char *dx_rule_name(dx_rule_kind k);
 
 /* One rule per layer (malloc'd, m->n entries) from a composite name or a -rules spec (at most
@@ -71,6 +77,8 @@ typedef struct {
     float *rel_input;          /* relevance of the network input */
     unsigned char *touched;
     double absorbed;           /* relevance kept by biases and stabilisers (see above) */
+    float *work;               /* per-layer temporaries, kept across layers (dx_lrp_work) */
+    size_t work_len;
 } dx_lrp;
 
 /* Relevance buffer of layer j's outputs (j < 0: the network input); marks it touched. */
@@ -81,6 +89,7 @@ float *dx_lrp_rel_of(const dx_model *m, dx_lrp *p, int j);
 int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *seed_sum,
                 double *bypass, dx_error *err);
 void dx_lrp_free(const dx_model *m, dx_lrp *p);
+float *dx_lrp_work(dx_lrp *p, size_t floats); /* NULL when out of memory */
 
 /* stab(z) = z + eps * sign(z), sign(0) = +1; returns R / stab(z), 0 where that is 0. */
 static inline float dx_lrp_share(float r, float z, float eps)

@@ -47,38 +47,40 @@ static dx_lrp_rule make_rule(dx_rule_kind kind, float p1, float p2)
     return r;
 }
 
-int dx_lrp_parts(const dx_lrp_rule *r, dx_lrp_part parts[2])
+/* Contributions z_ij = a_i w_ij split by sign: z_ij+ = a+ w+ + a- w-, z_ij- = a+ w- + a- w+
+ * (the four bases of alpha-beta, two of z+). γ uses |z_ij| = |a_i||w_ij| instead:
+ * z_ij + γ z_ij± = (1 + γ/2) z_ij ± γ/2 |a_i||w_ij|, two convolutions instead of four. */
+int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
 {
-    const dx_lrp_part plus = {1, DX_B_NONE, 0, 2, {{DX_IN_POS, DX_W_POS, 1}, {DX_IN_NEG, DX_W_NEG, 1}}};
+    const dx_lrp_base same = {DX_IN_SAME, DX_W_SAME}, pp = {DX_IN_POS, DX_W_POS}, nn = {DX_IN_NEG, DX_W_NEG};
+    float g = r->gamma;
     switch (r->kind) {
     case DX_RULE_EPSILON:
-        parts[0] = (dx_lrp_part){1, DX_B_SAME, 0, 1, {{DX_IN_SAME, DX_W_SAME, 1}}};
-        return 1;
-    case DX_RULE_GAMMA: /* positive contributions favoured where z > 0, negative where z < 0 */
-        parts[0] = (dx_lrp_part){1, DX_B_GAMMA_POS, +1, 2, {{DX_IN_POS, DX_W_GAMMA_POS, 1}, {DX_IN_NEG, DX_W_GAMMA_NEG, 1}}};
-        parts[1] = (dx_lrp_part){1, DX_B_GAMMA_NEG, -1, 2, {{DX_IN_POS, DX_W_GAMMA_NEG, 1}, {DX_IN_NEG, DX_W_GAMMA_POS, 1}}};
-        return 2;
-    case DX_RULE_ZPLUS:
-        parts[0] = plus;
-        return 1;
-    case DX_RULE_ALPHA_BETA:
-        parts[0] = plus;
-        parts[0].coef = r->alpha;
-        parts[0].bias = DX_B_POS;
-        parts[1] = (dx_lrp_part){-r->beta, DX_B_NEG, 0, 2, {{DX_IN_POS, DX_W_NEG, 1}, {DX_IN_NEG, DX_W_POS, 1}}};
-        return r->beta != 0.f ? 2 : 1;
-    case DX_RULE_ZBOX:
-        parts[0] = (dx_lrp_part){1, DX_B_NONE, 0, 3,
-                                 {{DX_IN_SAME, DX_W_SAME, 1}, {DX_IN_LOW, DX_W_POS, -1}, {DX_IN_HIGH, DX_W_NEG, -1}}};
-        return 1;
-    case DX_RULE_FLAT:
-        parts[0] = (dx_lrp_part){1, DX_B_NONE, 0, 1, {{DX_IN_ONES, DX_W_ONES, 1}}};
-        return 1;
-    case DX_RULE_WSQUARE:
-        parts[0] = (dx_lrp_part){1, DX_B_NONE, 0, 1, {{DX_IN_ONES, DX_W_SQUARE, 1}}};
-        return 1;
-    default:
+        *f = (dx_lrp_form){1, 1, {same}, {{1, DX_B_SAME, 0, {1}}}};
         return 0;
+    case DX_RULE_GAMMA:
+        *f = (dx_lrp_form){2, 2, {same, {DX_IN_ABS, DX_W_ABS}},
+                           {{1, DX_B_GAMMA_POS, +1, {1 + g / 2, g / 2}}, {1, DX_B_GAMMA_NEG, -1, {1 + g / 2, -g / 2}}}};
+        return 0;
+    case DX_RULE_ZPLUS:
+        *f = (dx_lrp_form){2, 1, {pp, nn}, {{1, DX_B_NONE, 0, {1, 1}}}};
+        return 0;
+    case DX_RULE_ALPHA_BETA:
+        *f = (dx_lrp_form){4, 2, {pp, nn, {DX_IN_POS, DX_W_NEG}, {DX_IN_NEG, DX_W_POS}},
+                           {{r->alpha, DX_B_POS, 0, {1, 1, 0, 0}}, {-r->beta, DX_B_NEG, 0, {0, 0, 1, 1}}}};
+        if (r->beta == 0.f) f->n_bases = 2, f->n_parts = 1;
+        return 0;
+    case DX_RULE_ZBOX:
+        *f = (dx_lrp_form){3, 1, {same, {DX_IN_LOW, DX_W_POS}, {DX_IN_HIGH, DX_W_NEG}}, {{1, DX_B_NONE, 0, {1, -1, -1}}}};
+        return 0;
+    case DX_RULE_FLAT:
+        *f = (dx_lrp_form){1, 1, {{DX_IN_ONES, DX_W_ONES}}, {{1, DX_B_NONE, 0, {1}}}};
+        return 0;
+    case DX_RULE_WSQUARE:
+        *f = (dx_lrp_form){1, 1, {{DX_IN_ONES, DX_W_SQUARE}}, {{1, DX_B_NONE, 0, {1}}}};
+        return 0;
+    default:
+        return -1;
     }
 }
 
@@ -228,10 +230,10 @@ static int check_rules(const dx_model *m, const char *spec, const dx_lrp_rule *r
 {
     for (int i = 0; i < m->n; ++i) {
         const layer *l = &m->net->layers[i];
-        dx_lrp_part parts[2];
+        dx_lrp_form form;
         dx_rule_kind k = rules[i].kind;
         const char *problem = NULL;
-        if (has_weights(l) && !dx_lrp_parts(&rules[i], parts)) problem = "applies to layers without weights";
+        if (has_weights(l) && dx_lrp_form_of(&rules[i], &form) != 0) problem = "applies to layers without weights";
         else if ((k == DX_RULE_WTA || k == DX_RULE_PROPORTIONAL) && l->type != MAXPOOL) problem = "applies to [maxpool] layers only";
         else if (k == DX_RULE_ZBOX && i != 0) problem = "uses the network input's bounds: it applies to layer 0 only";
         if (problem) {

@@ -16,6 +16,16 @@ float *dx_lrp_rel_of(const dx_model *m, dx_lrp *p, int j)
     return p->rel[j];
 }
 
+float *dx_lrp_work(dx_lrp *p, size_t floats)
+{
+    if (floats > p->work_len) {
+        free(p->work);
+        p->work = malloc(floats * sizeof(float));
+        p->work_len = p->work ? floats : 0;
+    }
+    return p->work;
+}
+
 int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *seed_sum,
                 double *bypass, dx_error *err)
 {
@@ -62,6 +72,9 @@ void dx_lrp_free(const dx_model *m, dx_lrp *p)
     free(p->rel);
     free(p->touched);
     free(p->rel_input);
+    free(p->work);
+    p->work = NULL;
+    p->work_len = 0;
     p->rel = NULL;
     p->touched = NULL;
     p->rel_input = NULL;
