@@ -1,6 +1,6 @@
 /* Layer-wise Relevance Propagation: rules (small objects, as Zennit's), composites that map
- * layers to rules, and the relevance walk. Each layer type's redistribution lives beside its
- * inference backward in layers/ (conv.c, pool.c, ...) (dx_lrp_* in layers/layers.h).
+ * layers to rules, and the relevance walk. Each layer type's redistribution (dx_lrp_* in
+ * layers/layers.h) lives beside its inference backward in layers/conv.c, pool.c, ...
  *
  * A linear layer (convolutional, connected; batch norm folded into W and b) computes
  * z_j = sum_i a_i w_ij + b_j. A rule is a form: up to four bases, each a convolution of a
