@@ -235,9 +235,9 @@ static void expect_close(double got, double want, double rel, const char *what)
  * run, the check is that target = input + absorbed. */
 static void check_conservation(dx_model *m, const dx_target *t, const char *name)
 {
-    static const struct { const char *spec; int conserves; } runs[] = {
+    static const struct { const char *spec; int conserves; } runs[] = { /* 2: conserves, with */
         {"0-:epsilon=1e-9", 1},                       /* LRP-ε, ε -> 0 */
-        {"0-:epsilon=1e-9,1:proportional", 1},        /* with the proportional maxpool (layer 1) */
+        {"0-:epsilon=1e-9", 2},                       /* the same with every maxpool proportional */
         {"0:zb,1-:gamma=0.25", 1},                    /* zB at the input, γ elsewhere */
         {"0:flat,1-:epsilon=1e-9", 1},
         {"0:w2,1-:gamma=1", 1},
@@ -246,10 +246,13 @@ static void check_conservation(dx_model *m, const dx_target *t, const char *name
     };
     float logit = dx_target_score(t, m);
     for (size_t k = 0; k < sizeof runs / sizeof *runs; ++k) {
-        const char *spec = runs[k].spec;
-        if (strstr(spec, "proportional") && dx_network(m)->layers[1].type != MAXPOOL) continue;
+        char spec[512];
+        snprintf(spec, sizeof spec, "%s", runs[k].spec);
+        for (int i = 0; runs[k].conserves == 2 && i < dx_network(m)->n; ++i)
+            if (dx_network(m)->layers[i].type == MAXPOOL)
+                snprintf(spec + strlen(spec), sizeof spec - strlen(spec), ",%d:proportional", i);
         lrp_sums s = run_lrp(m, t, spec, -1, NULL);
-        char what[256];
+        char what[768];
         snprintf(what, sizeof what, "%s, -rules %s: input relevance vs logit", name, spec);
         if (runs[k].conserves) expect_close(s.input, logit, 1e-3, what);
         snprintf(what, sizeof what, "%s, -rules %s: input + absorbed vs target", name, spec);
@@ -302,6 +305,33 @@ Test(lrp, accounting_with_biases)
     cr_expect(fabs(s.bypass) > 1e-3 * fabs(s.target), "layer 4's direct path carries no relevance");
     cr_expect(fabs(s.target - s.at_stop - s.absorbed - s.bypass) <= 1e-4 * scale,
               "layer 6: target %.8g != R %.8g + absorbed %.8g + bypass %.8g", s.target, s.at_stop, s.absorbed, s.bypass);
+    free(x);
+    dx_close(m);
+}
+
+/* test-region.cfg: [crop] (its shift of -1 is a bias: absorbed), a standalone [activation],
+ * [reorg] (a permutation), a two-source route and a [region] head: no biases, ε -> 0, and the
+ * account still closes, the crop's share being the only one absorbed. */
+Test(lrp, accounting_crop_reorg_region)
+{
+    char weights[256];
+    snprintf(weights, sizeof weights, "%s/net.weights", temp_dir());
+    dx_model *m = open_random(cfg_path("test-region.cfg"), weights, 8);
+    zero_biases(m);
+    float *x = uniform_input(m, 6);
+    dx_forward(m, x);
+    dx_target t = {.layer = 10, .eval = entry_eval};
+    const layer *l = &dx_network(m)->layers[10];
+    for (int k = 1; k < l->outputs; ++k)
+        if (fabsf(l->output[k]) > fabsf(l->output[t.cls])) t.cls = k;
+    /* the crop's output relevance R_c splits into 2a/(2a - 1) R_c (to the input) and the rest */
+    lrp_sums at_crop = run_lrp(m, &t, "0-:epsilon=1e-9", 0, NULL);
+    expect_close(at_crop.at_stop, at_crop.target, 1e-3, "region: relevance at the crop's output vs logit");
+    lrp_sums s = run_lrp(m, &t, "0-:epsilon=1e-9", -1, NULL);
+    expect_close(s.input + s.absorbed, s.target, 1e-4, "region: input + absorbed vs target");
+    cr_expect(fabs(s.absorbed) > 1e-3 * fabs(s.target), "the crop's shift absorbs nothing (%g)", s.absorbed);
+    cr_log_info("region: target %.6g, at the crop %.6g, input %.6g, absorbed %.6g", s.target, at_crop.at_stop,
+                s.input, s.absorbed);
     free(x);
     dx_close(m);
 }
