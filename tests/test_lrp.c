@@ -438,6 +438,40 @@ Test(lrp, rules_errors_name_the_spec)
     dx_close(m);
 }
 
+/* Through the API: a probability target still starts at the logit (and says so); the stats
+ * are the seed (= the logit), the map's sum and the absorbed relevance, and they close. */
+Test(lrp, api_probability_target_starts_at_the_logit)
+{
+    char weights[256];
+    snprintf(weights, sizeof weights, "%s/net.weights", temp_dir());
+    dx_model *m = open_random(cfg_path("test-lrp.cfg"), weights, 4);
+    image photo = make_image(20, 14, 3);
+    rng g = {17};
+    for (int k = 0; k < 20 * 14 * 3; ++k) photo.data[k] = (float)rng_uniform(&g);
+    dx_request req;
+    dx_request_init(&req);
+    req.method = DX_METHOD_LRP;
+    req.score = DX_SCORE_PROB;
+    req.lrp_rules = "0-:epsilon=0.01";
+    dx_result r;
+    dx_error err;
+    cr_assert_eq(dx_explain_image(m, photo, &req, &r, &err), 0, "%s", err.msg);
+    cr_expect_eq(r.score_kind, DX_SCORE_LOGIT);
+    cr_expect(r.signed_map && r.layer == -1 && r.native_h == 16 && r.native_w == 16);
+    cr_assert_eq(r.n_stats, 3);
+    cr_expect(!strcmp(r.stats[0].name, "relevance_target") && !strcmp(r.stats[1].name, "relevance_map") &&
+              !strcmp(r.stats[2].name, "relevance_absorbed"));
+    expect_close(r.stats[0].value, r.logit, 1e-6, "seed vs the logit");
+    double map = 0;
+    for (int q = 0; q < 16 * 16; ++q) map += r.native[q];
+    expect_close(r.stats[1].value, map, 1e-6, "relevance_map vs the map's sum");
+    cr_expect(fabs(r.stats[0].value - r.stats[1].value - r.stats[2].value) <=
+              1e-4 * (fabs(r.stats[0].value) + fabs(r.stats[2].value)), "the stats do not close");
+    dx_result_free(&r);
+    free_image(photo);
+    dx_close(m);
+}
+
 /* ---- the command line ---- */
 
 static int run_cli(const char *dir, const char *args, char *err_text, size_t len)

@@ -10,16 +10,24 @@
 
 int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
+    dx_target logit;
     if (m->net->layers[t->layer].type == SOFTMAX) {
-        dx_set_error(err, "lrp explains the class logit (pre-softmax): use -score logit");
-        return -1;
+        /* relevance starts at the class's logit, never at the softmax: -score prob does not
+         * apply, and the result says what was explained */
+        if (dx_class_target(m, t->cls, DX_SCORE_LOGIT, &logit, err) != 0) return -1;
+        t = &logit;
+        r->score_kind = DX_SCORE_LOGIT;
     }
     if (req->n_layers > 1) {
         dx_set_error(err, "lrp maps one layer's relevance: give one -layer, not %d", req->n_layers);
         return -1;
     }
     int stop = req->n_layers == 1 ? req->layers[0] : -1;
-    if (stop >= t->layer || stop >= m->n) {
+    if (stop >= m->n) {
+        dx_set_error(err, "layer %d does not exist: the model has layers 0..%d", stop, m->n - 1);
+        return -1;
+    }
+    if (stop >= t->layer) {
         dx_set_error(err, "layer %d is not below the target's layer %d", stop, t->layer);
         return -1;
     }
