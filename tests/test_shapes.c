@@ -14,11 +14,11 @@
 /* The held-out splits of `make models` (tools/train-models.sh): seed 2 classifier, 4 detector. */
 #define CLS_SEED 2
 #define DET_SEED 4
-#define CLS_TOP1_FLOOR 0.90      /* measured: see README, "The embedded models" */
-#define DET_RECALL_FLOOR 0.80
-#define DET_PRECISION_FLOOR 0.80
-#define GRADCAM_POINTING_FLOOR 0.80
-#define POINTING_MARGIN 0.40     /* Grad-CAM minus the random map's pointing accuracy */
+#define CLS_TOP1_FLOOR 0.85      /* measured with the committed weights: 0.923 */
+#define DET_RECALL_FLOOR 0.85     /* measured: 0.938 (270 of 288 objects) */
+#define DET_PRECISION_FLOOR 0.90  /* measured: 0.989 */
+#define GRADCAM_POINTING_FLOOR 0.90 /* measured: 0.987; the random map: 0.110 */
+#define POINTING_MARGIN 0.50     /* Grad-CAM minus the random map's pointing accuracy */
 
 static void project_path(const char *rel, char *out, size_t len)
 {

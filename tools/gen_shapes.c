@@ -1,11 +1,13 @@
 /* gen-shapes: a synthetic data set with Darknet's labels, deterministic from a seed.
  *
- *   gen-shapes DIR SPLIT SEED N SIZE MAX_OBJECTS
+ *   gen-shapes DIR SPLIT SEED N SIZE MAX_OBJECTS [ZOOM]
  *
  * writes DIR/SPLIT/NNNNN.png (SIZE x SIZE) with DIR/SPLIT/NNNNN.txt beside it (one Darknet
  * label "class cx cy w h" per object, relative), and DIR/SPLIT.list (the images, relative to
  * DIR). With MAX_OBJECTS 1 each image has one object and its class name is in the file name
- * (NNNNN_circle.png): Darknet's classifier finds an image's label as a substring of its path. */
+ * (NNNNN_circle.png): Darknet's classifier finds an image's label as a substring of its path.
+ * ZOOM > 1 writes each image ZOOM times larger, pixels repeated (for figures; the labels are
+ * relative, so they hold). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +17,19 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: gen-shapes DIR SPLIT SEED N SIZE MAX_OBJECTS\n");
+    fprintf(stderr, "usage: gen-shapes DIR SPLIT SEED N SIZE MAX_OBJECTS [ZOOM]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) return usage();
+    if (argc != 7 && argc != 8) return usage();
     const char *dir = argv[1], *split = argv[2];
     unsigned long long seed = strtoull(argv[3], NULL, 10);
     int n = atoi(argv[4]), size = atoi(argv[5]), max_objects = atoi(argv[6]);
-    if (n < 1 || size < 16 || max_objects < 1 || max_objects > SHAPES_MAX_OBJECTS) return usage();
+    int zoom = argc == 8 ? atoi(argv[7]) : 1;
+    if (n < 1 || size < 16 || max_objects < 1 || max_objects > SHAPES_MAX_OBJECTS || zoom < 1 || zoom > 16)
+        return usage();
 
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, split);
@@ -43,6 +47,15 @@ int main(int argc, char **argv)
         image im;
         shapes_object objs[SHAPES_MAX_OBJECTS];
         int count = shapes_draw(seed, i, size, max_objects, &im, objs);
+        if (zoom > 1) {
+            image big = make_image(size * zoom, size * zoom, 3);
+            for (int k = 0; k < 3; ++k)
+                for (int y = 0; y < big.h; ++y)
+                    for (int x = 0; x < big.w; ++x)
+                        big.data[(k * big.h + y) * big.w + x] = im.data[(k * size + y / zoom) * size + x / zoom];
+            free_image(im);
+            im = big;
+        }
         char stem[256], line[128];
         if (max_objects == 1) snprintf(stem, sizeof stem, "%s/%05d_%s", split, i, shapes_names[objs[0].cls]);
         else snprintf(stem, sizeof stem, "%s/%05d", split, i);
