@@ -15,7 +15,7 @@ rm -rf "$out"
 mkdir -p "$out"
 
 # The classifier: one shape per image decides the class; the map should cover it.
-"$gen" "$out" classifier-inputs 2 4 64 1 4   # 256 pixels wide: 64x64 shown 4x
+"$gen" "$out" classifier-inputs 2 6 64 1 4   # 256 pixels wide: 64x64 shown 4x
 written=0 failed=0
 for image in $(cat "$out/classifier-inputs.list"); do
     stem=$(basename "$image" .png)
@@ -28,7 +28,7 @@ for image in $(cat "$out/classifier-inputs.list"); do
         fi
     done
 done
-echo "classifier: $written maps ($methods) of 4 generated images in $out/classifier-*.png" \
+echo "classifier: $written maps ($methods) of 6 generated images in $out/classifier-*.png" \
      "(the true class is in the file name)"
 [ "$failed" -eq 0 ] || echo "classifier: $failed maps failed (the errors are above)"
 [ "$written" -gt 0 ]
