@@ -126,7 +126,7 @@ models: $(GEN)
 
 # Pointing game and energy-in-box of every method on generated images with known boxes.
 BENCH_GT := $(BUILD)/benchmark-gt
-BENCH_GT_N ?= 200
+BENCH_GT_N ?= 60
 $(BENCH_GT): $(BUILD)/tools/benchmark_gt.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
