@@ -29,14 +29,15 @@ LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h)
+HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tools/*.h)
 
 STATIC_LIB := $(BUILD)/libdarknet-explain.a
+GEN := $(BUILD)/gen-shapes
 SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet
+.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet demo models benchmark-gt
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -63,12 +64,12 @@ $(SHARED_LIB): $(LIB_OBJ)
 $(CLI): $(BUILD)/plugin/main.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJ) $(STATIC_LIB)
+$(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
 
 # Tests find the CLI and the project root through the environment.
-test: $(TEST_BIN) $(CLI)
+test: $(TEST_BIN) $(CLI) $(GEN)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
@@ -114,3 +115,26 @@ $(BENCH_METHODS): $(BUILD)/tools/bench_methods.o $(STATIC_LIB)
 bench-methods: $(BENCH_METHODS)
 	@$(BENCH_METHODS) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights \
 	  ../shared/images/dog.jpg 3 2>/dev/null
+
+# The embedded models (cfg/shapes-*): synthetic shapes (tools/gen_shapes.c), trained by Darknet.
+$(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Retrains cfg/shapes-classifier.weights and cfg/shapes-detector.weights with Darknet (CPU).
+models: $(GEN)
+	tools/train-models.sh $(GEN) $(BUILD)/shapes-train
+
+# Pointing game and energy-in-box of every method on generated images with known boxes.
+BENCH_GT := $(BUILD)/benchmark-gt
+BENCH_GT_N ?= 60
+$(BENCH_GT): $(BUILD)/tools/benchmark_gt.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+benchmark-gt: $(BENCH_GT)
+	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
+# The detector, per detection: the lead's step once methods take per-box targets.
+
+# Installs what is missing, builds, explains the embedded models on generated images: demo/*.png
+demo: deps
+	$(MAKE) all $(GEN)
+	tools/demo.sh $(BUILD)
