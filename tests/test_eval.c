@@ -281,6 +281,7 @@ Test(eval, randomisation_changes_gradient_maps, .timeout = 600)
             cr_log_warn("method %s is not in the registry yet: its sanity check is skipped", gradient_methods[k]);
             continue;
         }
+        req.steps = 8; /* Integrated Gradients: a coarse path keeps the 16 cascade steps cheap */
         dx_explainer ex = {dx_eval_method_explain, &req};
         cr_assert_eq(dx_eval_method_explain(&req, m, x.data, top, map, &err), 0, "%s", err.msg);
         dx_eval_sample s = {.input = x.data, .cls = top, .photo_scale = 1, .seed = 42};
@@ -360,7 +361,7 @@ Test(eval, tiny_darknet_methods_beat_random_map, .timeout = 900)
     }
     strcat(methods, "random");
     snprintf(args, sizeof args, "eval %s/models/imagenet/tiny.cfg %s/models/imagenet/tiny.weights -list list.txt "
-             "-methods %s -metrics deletion,insertion -steps 8 -out run", shared, shared, methods);
+             "-methods %s -metrics deletion,insertion -auc_steps 8 -ig_steps 16 -out run", shared, shared, methods);
     cr_assert_eq(run_cli(dir, args), 0, "the run failed (see %s/stderr.txt)", dir);
     snprintf(path, sizeof path, "%s/run/results.csv", dir);
     dx_eval_rows rows;
@@ -436,7 +437,7 @@ static const char *cli_fixture(void)
 
 #define CLI_RUN "eval net.cfg net.weights -list list.txt -methods gradcam,saliency,random,centre " \
     "-metrics deletion,insertion,pointing,ebpg,faithfulness,sensitivity,sparseness,complexity,road,aopc,randomisation " \
-    "-steps 16 -faith_runs 200 -faith_subset 20 -sens_samples 3 -aopc_steps 12 -aopc_patch 3 -png_width 32"
+    "-auc_steps 16 -faith_runs 200 -faith_subset 20 -sens_samples 3 -aopc_steps 12 -aopc_patch 3 -png_width 32"
 
 static void expect_same_file(const char *a, const char *b)
 {

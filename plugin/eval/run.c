@@ -35,6 +35,7 @@ typedef struct {
     const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
     int resume, png_width, verbose;
     dx_eval_options opt;
+    dx_request method; /* the methods' own options (method and class are set per map) */
     /* parsed */
     char *method_names[MAX_NAMES], *metric_names[MAX_NAMES];
     int n_methods, n_metrics;
@@ -64,7 +65,7 @@ static const eval_option options[] = {
     {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL, "continue the run in DIR (same options), adding only missing rows"},
     {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
     {"-score", OPT_CHOICE, AT(opt.score), 0, 0, "logit|prob", "logit|prob  f_c of the metrics (default logit; RISE: prob)"},
-    {"-steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each (default 224)"},
+    {"-auc_steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each (default 224)"},
     {"-del_substrate", OPT_CHOICE, AT(opt.deletion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  deletion substrate (default blur; RISE: mean)"},
     {"-ins_substrate", OPT_CHOICE, AT(opt.insertion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  insertion substrate (default blur)"},
     {"-tolerance", OPT_FLOAT, AT(opt.tolerance), 0, 1e6, NULL, "PX  pointing game tolerance in photo pixels (default 15)"},
@@ -75,6 +76,8 @@ static const eval_option options[] = {
     {"-road_fractions", OPT_INT, AT(opt.road_fractions), 1, 99, NULL, "F  ROAD: q = k/(F+1), k = 1..F (default 4: 20..80%)"},
     {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
     {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
+    {"-ig_steps", OPT_INT, AT(method.steps), 1, 100000, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
+    {"-samples", OPT_INT, AT(method.samples), 1, 100000, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
     {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call (default 16)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
     {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails (default 224)"},
@@ -335,6 +338,12 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
     dx_json_key(&j, "target"); dx_json_str(&j, "the top-1 class on the letterboxed image");
     dx_json_key(&j, "score"); dx_json_str(&j, o->score == DX_SCORE_PROB ? "softmax probability" : "logit");
     dx_json_key(&j, "seed"); dx_json_int(&j, (long)o->seed);
+    dx_json_key(&j, "method_options");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "steps"); dx_json_int(&j, a->method.steps);
+    dx_json_key(&j, "samples"); dx_json_int(&j, a->method.samples);
+    dx_json_key(&j, "other"); dx_json_str(&j, "each method's defaults (see darknet-explain <method> -h)");
+    dx_json_obj_end(&j);
     dx_json_key(&j, "methods");
     dx_json_arr_begin(&j);
     for (int k = 0; k < a->n_methods; ++k) dx_json_str(&j, a->method_names[k]);
@@ -586,8 +595,7 @@ static int run_image(run_ctx *c, int index, const char *path, const row_key *key
                 last = k;
             }
         if (first < 0) continue;
-        dx_request req;
-        dx_request_init(&req);
+        dx_request req = a->method;
         req.method = a->method_ids[i];
         req.seed = a->opt.seed;
         baseline_ctx base = {a->baselines[i], s.seed, g.dx + g.inner_w / 2.f, g.dy + g.inner_h / 2.f};
@@ -787,6 +795,7 @@ int dx_eval_cli(const char *program, int argc, char **argv)
     }
     eval_args a = {0};
     dx_eval_options_init(&a.opt);
+    dx_request_init(&a.method);
     a.metrics = "deletion,insertion";
     a.out = "eval-out";
     a.png_width = 224;
