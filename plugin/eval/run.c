@@ -77,6 +77,7 @@ static const eval_option options[] = {
     {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
     {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
     {"-ig_steps", OPT_INT, AT(method.steps), 1, 100000, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
+    {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the methods' own -baseline (Integrated Gradients: black|blur|noise|FILE)"},
     {"-samples", OPT_INT, AT(method.samples), 1, 100000, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
     {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call (default 16)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
@@ -342,6 +343,7 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
     dx_json_obj_begin(&j);
     dx_json_key(&j, "steps"); dx_json_int(&j, a->method.steps);
     dx_json_key(&j, "samples"); dx_json_int(&j, a->method.samples);
+    dx_json_key(&j, "baseline"); dx_json_str(&j, a->method.baseline ? a->method.baseline : "black");
     dx_json_key(&j, "other"); dx_json_str(&j, "each method's defaults (see darknet-explain <method> -h)");
     dx_json_obj_end(&j);
     dx_json_key(&j, "methods");
