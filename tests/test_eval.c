@@ -281,7 +281,7 @@ Test(eval, randomisation_changes_gradient_maps, .timeout = 600)
             cr_log_warn("method %s is not in the registry yet: its sanity check is skipped", gradient_methods[k]);
             continue;
         }
-        req.steps = 8; /* Integrated Gradients: a coarse path keeps the 16 cascade steps cheap */
+        req.steps = 4; /* Integrated Gradients: a coarse path keeps the 16 cascade steps cheap */
         dx_explainer ex = {dx_eval_method_explain, &req};
         cr_assert_eq(dx_eval_method_explain(&req, m, x.data, top, map, &err), 0, "%s", err.msg);
         dx_eval_sample s = {.input = x.data, .cls = top, .photo_scale = 1, .seed = 42};
