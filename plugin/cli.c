@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "explain.h"
 #include "methods/methods.h"
+#include "eval/eval.h"
 
 typedef struct {
     const char *cfg, *weights, *image, *out, *names;
@@ -85,6 +86,7 @@ static void usage(const char *program, FILE *f)
     fprintf(f, " all\noptions:\n");
     for (size_t k = 0; k < N_OPTIONS; ++k) fprintf(f, "  %-11s %s\n", options[k].flag, options[k].help);
     fprintf(f, "%s <method> -h    help for one method\n", program);
+    fprintf(f, "%s eval -h        evaluation runs: metrics over an image list (and eval-merge)\n", program);
 }
 
 static int parse_choice(const char *choices, const char *value, int *out)
@@ -336,6 +338,8 @@ int dx_cli_run(const char *program, int argc, char **argv)
         usage(program, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
+    if (!strcmp(argv[0], "eval")) return dx_eval_cli(program, argc, argv);
+    if (!strcmp(argv[0], "eval-merge")) return dx_eval_merge_cli(program, argc, argv);
     cli_args a = {0};
     dx_request_init(&a.req);
     int all = !strcmp(argv[0], "all");

@@ -1,0 +1,179 @@
+/* report.html: one static page (no script, no network) made from the rows of a run: the summary
+ * table (a row per metric, a column per method; the best mean in bold) and, per image, the photo
+ * and every method's map thumbnail (maps/, referenced relatively) with its metric values. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "eval/eval.h"
+#include "eval/results.h"
+
+static void html(FILE *f, const char *s)
+{
+    for (; *s; ++s) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* distinct values of a row field, in order of first appearance */
+typedef struct {
+    const char **names;
+    int n;
+} name_set;
+
+static void collect(const dx_eval_rows *rows, int by_method, name_set *set)
+{
+    set->names = malloc(sizeof(char *) * (rows->n + 1));
+    set->n = 0;
+    for (int k = 0; set->names && k < rows->n; ++k) {
+        const char *name = by_method ? rows->rows[k].method : rows->rows[k].metric;
+        int seen = 0;
+        for (int j = 0; j < set->n && !seen; ++j) seen = !strcmp(set->names[j], name);
+        if (!seen) set->names[set->n++] = name;
+    }
+}
+
+/* the metric a row name belongs to ("randomisation@12" -> randomisation) */
+static int metric_of(const char *name, dx_metric *id)
+{
+    char base[64];
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(name, "@"), name);
+    return dx_metric_from_name(base, id);
+}
+
+static void value(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.4g", v);
+    else fputs("&ndash;", f);
+}
+
+int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows *rows,
+                         unsigned long long seed, dx_error *err)
+{
+    char path[1100], part[1110];
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    snprintf(part, sizeof part, "%s.part", path);
+    FILE *f = fopen(part, "w");
+    if (!f) {
+        dx_set_error(err, "%s: cannot write: %s", part, strerror(errno));
+        return -1;
+    }
+    name_set methods, metrics;
+    collect(rows, 1, &methods);
+    collect(rows, 0, &metrics);
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
+    html(f, title);
+    fputs("</title>\n<style>\n"
+          "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
+          "table.summary{border-collapse:collapse;margin:1em 0}\n"
+          ".summary td,.summary th{border:1px solid #ccc;padding:.3em .6em;text-align:right}\n"
+          ".summary th:first-child,.summary td:first-child{text-align:left}\n"
+          ".ci{color:#777;font-size:80%}\n"
+          ".image{border-top:1px solid #ccc;padding:.6em 0}\n"
+          ".panels{display:flex;flex-wrap:wrap;gap:.8em}\n"
+          "figure{margin:0;font-size:80%}\nfigure img{display:block}\n"
+          "figure table td{padding:0 .4em 0 0}\n"
+          "</style></head><body>\n<h1>", f);
+    html(f, title);
+    fputs("</h1>\n<h2>Summary</h2>\n<p>Mean &plusmn; standard deviation over the images; below it the 95% "
+          "bootstrap interval of the mean and the number of images. The best mean of each metric is in bold "
+          "(&uarr; higher is better, &darr; lower).</p>\n<table class=\"summary\"><tr><th>metric</th>", f);
+    for (int i = 0; i < methods.n; ++i) {
+        fputs("<th>", f);
+        html(f, methods.names[i]);
+        fputs("</th>", f);
+    }
+    fputs("</tr>\n", f);
+    for (int k = 0; k < metrics.n; ++k) {
+        dx_metric id;
+        int known = metric_of(metrics.names[k], &id) == 0, higher = known && dx_metric_higher_is_better(id);
+        dx_eval_stat stats[methods.n > 0 ? methods.n : 1];
+        int best = -1;
+        for (int i = 0; i < methods.n; ++i) {
+            dx_eval_stat_of(rows, methods.names[i], metrics.names[k], seed, &stats[i]);
+            if (isfinite(stats[i].mean) &&
+                (best < 0 || (higher ? stats[i].mean > stats[best].mean : stats[i].mean < stats[best].mean)))
+                best = i;
+        }
+        fputs("<tr><td>", f);
+        html(f, metrics.names[k]);
+        fputs(known ? (higher ? " &uarr;" : " &darr;") : "", f);
+        fputs("</td>", f);
+        for (int i = 0; i < methods.n; ++i) {
+            fputs(i == best ? "<td><b>" : "<td>", f);
+            value(f, stats[i].mean);
+            fputs(" &plusmn; ", f);
+            value(f, stats[i].std);
+            fputs(i == best ? "</b>" : "", f);
+            fputs("<br><span class=\"ci\">[", f);
+            value(f, stats[i].lo);
+            fputs(", ", f);
+            value(f, stats[i].hi);
+            fprintf(f, "] n=%d</span></td>", stats[i].n);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n<h2>Images</h2>\n", f);
+    for (int start = 0; start < rows->n;) {
+        int end = start;
+        while (end < rows->n && rows->rows[end].image_index == rows->rows[start].image_index) ++end;
+        const dx_eval_row *first = &rows->rows[start];
+        char rel[256];
+        fprintf(f, "<div class=\"image\"><h3>#%d ", first->image_index);
+        html(f, first->image);
+        fprintf(f, " &mdash; class %d</h3>\n<div class=\"panels\">", first->cls);
+        dx_eval_map_path(rel, sizeof rel, first->image_index, "photo");
+        fprintf(f, "<figure><img src=\"%s\" alt=\"photo\"><figcaption>photo</figcaption></figure>\n", rel);
+        for (int i = 0; i < methods.n; ++i) {
+            dx_eval_map_path(rel, sizeof rel, first->image_index, methods.names[i]);
+            fputs("<figure><img src=\"", f);
+            html(f, rel);
+            fputs("\" alt=\"", f);
+            html(f, methods.names[i]);
+            fputs("\"><figcaption><b>", f);
+            html(f, methods.names[i]);
+            fputs("</b><table>", f);
+            for (int k = start; k < end; ++k) {
+                if (strcmp(rows->rows[k].method, methods.names[i]) != 0) continue;
+                fputs("<tr><td>", f);
+                html(f, rows->rows[k].metric);
+                fputs("</td><td>", f);
+                value(f, rows->rows[k].value);
+                fputs("</td></tr>", f);
+            }
+            fputs("</table></figcaption></figure>\n", f);
+        }
+        fputs("</div></div>\n", f);
+        start = end;
+    }
+    fputs("<h2>Metrics</h2>\n<dl>\n", f);
+    for (int id = 0; id < DX_METRIC_COUNT; ++id) { /* each metric of the rows once */
+        int present = 0;
+        for (int k = 0; k < metrics.n && !present; ++k) {
+            dx_metric of;
+            present = metric_of(metrics.names[k], &of) == 0 && of == (dx_metric)id;
+        }
+        if (!present) continue;
+        fprintf(f, "<dt>%s</dt><dd>", dx_metric_name((dx_metric)id));
+        html(f, dx_metric_definition((dx_metric)id));
+        fputs("</dd>\n", f);
+    }
+    fputs("</dl>\n<p>Parameters: run.json and summary.json beside this page; every row: results.csv.</p>\n"
+          "</body></html>\n", f);
+    free(methods.names);
+    free(metrics.names);
+    if (ferror(f) | (fclose(f) != 0) || rename(part, path) != 0) {
+        dx_set_error(err, "%s: write failed", path);
+        unlink(part);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,268 @@
+/* results.csv rows, their statistics and summary.json (see results.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "eval/results.h"
+#include "io/json.h"
+
+int dx_eval_rows_add(dx_eval_rows *rows, int image_index, const char *image, int cls, const char *method,
+                     const char *metric, double value)
+{
+    if (rows->n == rows->cap) {
+        int cap = rows->cap ? 2 * rows->cap : 256;
+        dx_eval_row *grown = realloc(rows->rows, sizeof(dx_eval_row) * cap);
+        if (!grown) return -1;
+        rows->rows = grown;
+        rows->cap = cap;
+    }
+    dx_eval_row *r = &rows->rows[rows->n];
+    r->image_index = image_index;
+    r->cls = cls;
+    r->value = value;
+    r->image = strdup(image);
+    r->method = strdup(method);
+    r->metric = strdup(metric);
+    if (!r->image || !r->method || !r->metric) {
+        free(r->image);
+        free(r->method);
+        free(r->metric);
+        return -1;
+    }
+    rows->n++;
+    return 0;
+}
+
+void dx_eval_rows_free(dx_eval_rows *rows)
+{
+    for (int k = 0; k < rows->n; ++k) {
+        free(rows->rows[k].image);
+        free(rows->rows[k].method);
+        free(rows->rows[k].metric);
+    }
+    free(rows->rows);
+    memset(rows, 0, sizeof *rows);
+}
+
+/* a CSV field: quoted (with "" for ") when it holds a comma, a quote or a line break */
+static void write_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; ++s) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void dx_eval_row_write(FILE *f, const dx_eval_row *r)
+{
+    fprintf(f, "%d,", r->image_index);
+    write_field(f, r->image);
+    fprintf(f, ",%d,", r->cls);
+    write_field(f, r->method);
+    fputc(',', f);
+    write_field(f, r->metric);
+    fprintf(f, ",%.9g\n", r->value);
+}
+
+/* Splits one line into at most max fields in place (quotes undone); returns the field count. */
+static int split_csv(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        if (n == max) return max + 1;
+        char *out = p;
+        fields[n++] = p;
+        if (*p == '"') {
+            char *in = p + 1;
+            for (;;) {
+                if (*in == 0) return -1;
+                if (*in == '"' && in[1] == '"') {
+                    *out++ = '"';
+                    in += 2;
+                } else if (*in == '"') {
+                    ++in;
+                    break;
+                } else {
+                    *out++ = *in++;
+                }
+            }
+            p = in;
+            if (*p != ',' && *p != 0) return -1;
+        } else {
+            while (*p && *p != ',') ++p;
+            out = p;
+        }
+        char sep = *p;
+        *out = 0;
+        if (sep == 0) return n;
+        p = p + 1;
+    }
+}
+
+int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes, dx_error *err)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        dx_set_error(err, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long complete = 0;
+    int lineno = 0, rc = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        ++lineno;
+        if (line[len - 1] != '\n') break; /* torn: the run was killed while writing it */
+        line[--len] = 0;
+        if (lineno == 1) {
+            if (strcmp(line, DX_EVAL_CSV_HEADER) != 0) {
+                dx_set_error(err, "%s: not a results.csv of darknet-explain eval (header '%s')", path,
+                             DX_EVAL_CSV_HEADER);
+                rc = -1;
+                break;
+            }
+        } else {
+            char *fields[6], *end_index, *end_cls, *end_value;
+            int n = split_csv(line, fields, 6);
+            long index = n == 6 ? strtol(fields[0], &end_index, 10) : 0;
+            long cls = n == 6 ? strtol(fields[2], &end_cls, 10) : 0;
+            double value = n == 6 ? strtod(fields[5], &end_value) : 0;
+            if (n != 6 || *end_index || *end_cls || *end_value || index < 0) {
+                dx_set_error(err, "%s:%d: not a row of 6 fields (%s)", path, lineno, DX_EVAL_CSV_HEADER);
+                rc = -1;
+                break;
+            }
+            if (dx_eval_rows_add(out, (int)index, fields[1], (int)cls, fields[3], fields[4], value) != 0) {
+                dx_set_error(err, "out of memory");
+                rc = -1;
+                break;
+            }
+        }
+        complete += len + 1;
+    }
+    free(line);
+    fclose(f);
+    if (rc != 0) dx_eval_rows_free(out);
+    else if (complete_bytes) *complete_bytes = complete;
+    return rc;
+}
+
+void dx_eval_map_path(char *out, size_t len, int image_index, const char *method)
+{
+    snprintf(out, len, "maps/%05d-%s.png", image_index, method);
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* mean, sample std, and the 2.5/97.5 percentiles of 1000 bootstrap means (seeded) */
+void dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *metric,
+                     unsigned long long seed, dx_eval_stat *s)
+{
+    enum { RESAMPLES = 1000 };
+    memset(s, 0, sizeof *s);
+    s->mean = s->std = s->lo = s->hi = NAN;
+    double *v = malloc(sizeof(double) * (rows->n + 1)), *means = malloc(sizeof(double) * RESAMPLES);
+    for (int k = 0; v && k < rows->n; ++k)
+        if (!strcmp(rows->rows[k].method, method) && !strcmp(rows->rows[k].metric, metric) &&
+            isfinite(rows->rows[k].value))
+            v[s->n++] = rows->rows[k].value;
+    if (s->n > 0 && means) {
+        double sum = 0, sq = 0;
+        for (int k = 0; k < s->n; ++k) sum += v[k];
+        s->mean = sum / s->n;
+        for (int k = 0; k < s->n; ++k) sq += (v[k] - s->mean) * (v[k] - s->mean);
+        s->std = s->n > 1 ? sqrt(sq / (s->n - 1)) : 0;
+        dx_rng r;
+        dx_rng_init(&r, seed);
+        for (int b = 0; b < RESAMPLES; ++b) {
+            double total = 0;
+            for (int k = 0; k < s->n; ++k) total += v[(int)(dx_rng_uniform(&r) * s->n)];
+            means[b] = total / s->n;
+        }
+        qsort(means, RESAMPLES, sizeof(double), by_double);
+        s->lo = means[(int)(0.025 * RESAMPLES)];
+        s->hi = means[(int)(0.975 * RESAMPLES) - 1];
+    }
+    free(v);
+    free(means);
+}
+
+/* index of the first row with this method (or metric), to list each once in order of appearance */
+static int first_of(const dx_eval_rows *rows, int k, int by_method)
+{
+    for (int j = 0; j < k; ++j)
+        if (!strcmp(by_method ? rows->rows[j].method : rows->rows[j].metric,
+                    by_method ? rows->rows[k].method : rows->rows[k].metric))
+            return 0;
+    return 1;
+}
+
+int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_rows *rows,
+                          unsigned long long seed, dx_error *err)
+{
+    char path[1100], part[1110];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    snprintf(part, sizeof part, "%s.part", path);
+    FILE *f = fopen(part, "w");
+    if (!f) {
+        dx_set_error(err, "%s: cannot write: %s", part, strerror(errno));
+        return -1;
+    }
+    size_t run_len = strlen(run_json);
+    while (run_len > 0 && run_json[run_len - 1] == '\n') --run_len;
+    int images = 0;
+    for (int k = 0; k < rows->n; ++k)
+        images += k == 0 || rows->rows[k].image_index != rows->rows[k - 1].image_index;
+    fprintf(f, "{\n\"run\": %.*s,\n\"images\": %d,\n\"bootstrap\": {\"resamples\": 1000, \"seed\": %llu, "
+               "\"interval\": \"95%% percentile of the resampled means\"},\n\"summary\": ",
+            (int)run_len, run_json, images, seed);
+    dx_json j;
+    dx_json_begin(&j, f);
+    dx_json_arr_begin(&j);
+    for (int a = 0; a < rows->n; ++a) {
+        if (!first_of(rows, a, 1)) continue;
+        for (int b = 0; b < rows->n; ++b) {
+            if (!first_of(rows, b, 0)) continue;
+            dx_eval_stat s;
+            dx_eval_stat_of(rows, rows->rows[a].method, rows->rows[b].metric, seed, &s);
+            int present = 0;
+            for (int k = 0; k < rows->n && !present; ++k)
+                present = !strcmp(rows->rows[k].method, rows->rows[a].method) &&
+                          !strcmp(rows->rows[k].metric, rows->rows[b].metric);
+            if (!present) continue;
+            dx_json_obj_begin(&j);
+            dx_json_key(&j, "method"); dx_json_str(&j, rows->rows[a].method);
+            dx_json_key(&j, "metric"); dx_json_str(&j, rows->rows[b].metric);
+            dx_json_key(&j, "n"); dx_json_int(&j, s.n);
+            dx_json_key(&j, "mean"); dx_json_num(&j, s.mean);
+            dx_json_key(&j, "std"); dx_json_num(&j, s.std);
+            dx_json_key(&j, "ci95");
+            dx_json_arr_begin(&j); dx_json_num(&j, s.lo); dx_json_num(&j, s.hi); dx_json_arr_end(&j);
+            dx_json_obj_end(&j);
+        }
+    }
+    dx_json_arr_end(&j);
+    int rc = dx_json_end(&j);
+    fputs("}\n", f);
+    if (fclose(f) != 0 || rc != 0 || rename(part, path) != 0) {
+        dx_set_error(err, "%s: write failed", path);
+        unlink(part);
+        return -1;
+    }
+    return 0;
+}

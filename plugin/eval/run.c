@@ -1,0 +1,962 @@
+/* darknet-explain eval <cfg> <weights> -list images.txt -methods a,b -metrics x,y [-out DIR]
+ *                     [-shard i/n] [-resume] ...
+ * darknet-explain eval-merge [-out DIR] SHARD_DIR...
+ *
+ * A run writes DIR/run.json (the configuration: model, list, methods, every metric's definition
+ * and parameters), DIR/results.csv (one row per image x method x metric, flushed row by row),
+ * DIR/maps/ (a thumbnail per image x method), then DIR/summary.json and DIR/report.html.
+ * Rows come in one fixed order (image, method, metric), and each value depends only on its
+ * image, method, metric and the seed: so -resume appends exactly the rows a killed run had not
+ * written, and shards merged by image index give the rows of a single run. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "internal.h"
+#include "eval/eval.h"
+#include "eval/results.h"
+#include "io/image.h"
+#include "io/json.h"
+#include "io/render.h"
+
+/* The baselines the run knows besides the registry's methods. */
+typedef enum { BASELINE_NONE, BASELINE_RANDOM, BASELINE_CENTRE } baseline_kind;
+static const char *const baseline_names[] = {NULL, "random", "centre"};
+
+#define MAX_NAMES 64
+
+typedef struct {
+    const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
+    int resume, png_width, verbose;
+    dx_eval_options opt;
+    dx_request method; /* the methods' own options (method and class are set per map) */
+    /* parsed */
+    char *method_names[MAX_NAMES], *metric_names[MAX_NAMES];
+    int n_methods, n_metrics;
+    dx_method method_ids[MAX_NAMES];
+    baseline_kind baselines[MAX_NAMES];
+    dx_metric metric_ids[MAX_NAMES];
+    int shard_index, shard_count;
+} eval_args;
+
+typedef enum { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_U64, OPT_TEXT, OPT_CHOICE } opt_kind;
+typedef struct {
+    const char *flag;
+    opt_kind kind;
+    size_t offset;
+    double lo, hi;
+    const char *choices;
+    const char *help;
+} eval_option;
+
+#define AT(field) offsetof(eval_args, field)
+static const eval_option options[] = {
+    {"-list", OPT_TEXT, AT(list), 0, 0, NULL, "FILE  the images, one path a line (blank and # lines skipped)"},
+    {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  methods to compare (and the baselines random, centre)"},
+    {"-metrics", OPT_TEXT, AT(metrics), 0, 0, NULL, "x,y,..  metrics (default deletion,insertion; see below)"},
+    {"-out", OPT_TEXT, AT(out), 0, 0, NULL, "DIR  output folder (default eval-out)"},
+    {"-shard", OPT_TEXT, AT(shard), 0, 0, NULL, "i/n  run only the images k with k mod n = i (0 <= i < n)"},
+    {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL, "continue the run in DIR (same options), adding only missing rows"},
+    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
+    {"-score", OPT_CHOICE, AT(opt.score), 0, 0, "logit|prob", "logit|prob  f_c of the metrics (default logit; RISE: prob)"},
+    {"-auc_steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each (default 224)"},
+    {"-del_substrate", OPT_CHOICE, AT(opt.deletion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  deletion substrate (default blur; RISE: mean)"},
+    {"-ins_substrate", OPT_CHOICE, AT(opt.insertion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  insertion substrate (default blur)"},
+    {"-tolerance", OPT_FLOAT, AT(opt.tolerance), 0, 1e6, NULL, "PX  pointing game tolerance in photo pixels (default 15)"},
+    {"-faith_runs", OPT_INT, AT(opt.faithfulness_runs), 2, 100000, NULL, "N  faithfulness: random subsets (default 100)"},
+    {"-faith_subset", OPT_INT, AT(opt.faithfulness_subset), 1, INT_MAX, NULL, "N  faithfulness: pixels per subset (default 224)"},
+    {"-sens_samples", OPT_INT, AT(opt.sensitivity_samples), 1, 100000, NULL, "N  max-sensitivity: perturbed inputs (default 10)"},
+    {"-sens_radius", OPT_FLOAT, AT(opt.sensitivity_radius), 0, 1, NULL, "R  max-sensitivity: noise U(-R,R) per input value (default 0.02)"},
+    {"-road_fractions", OPT_INT, AT(opt.road_fractions), 1, 99, NULL, "F  ROAD: q = k/(F+1), k = 1..F (default 4: 20..80%)"},
+    {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
+    {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
+    {"-ig_steps", OPT_INT, AT(method.steps), 1, 100000, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
+    {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the methods' own -baseline (Integrated Gradients: black|blur|noise|FILE)"},
+    {"-samples", OPT_INT, AT(method.samples), 1, 100000, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
+    {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call (default 16)"},
+    {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
+    {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails (default 224)"},
+    {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
+};
+#undef AT
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static void usage(const char *program, FILE *f)
+{
+    fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
+               "       %s eval-merge [-out DIR] DIR1 DIR2 ..   (the shards' folders)\noptions:\n",
+            program, program);
+    for (size_t k = 0; k < N_OPTIONS; ++k) fprintf(f, "  %-15s %s\n", options[k].flag, options[k].help);
+    fprintf(f, "metrics:\n");
+    for (int k = 0; k < DX_METRIC_COUNT; ++k)
+        fprintf(f, "  %-14s %s\n", dx_metric_name((dx_metric)k), dx_metric_definition((dx_metric)k));
+}
+
+static int parse_choice(const char *choices, const char *value, int *out)
+{
+    int index = 0;
+    size_t len = strlen(value);
+    for (const char *c = choices; *c; ++index) {
+        const char *bar = strchr(c, '|');
+        size_t n = bar ? (size_t)(bar - c) : strlen(c);
+        if (n == len && !strncmp(c, value, n)) {
+            *out = index;
+            return 0;
+        }
+        c += n + (bar != NULL);
+    }
+    return -1;
+}
+
+static int parse_option(const char *program, const eval_option *o, const char *value, eval_args *a)
+{
+    char *field = (char *)a + o->offset, *end;
+    errno = 0;
+    switch (o->kind) {
+    case OPT_FLAG: *(int *)field = 1; return 0;
+    case OPT_TEXT: *(const char **)field = value; return 0;
+    case OPT_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < o->lo || v > o->hi) break;
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case OPT_FLOAT: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= o->lo && v <= o->hi)) break;
+        *(float *)field = (float)v;
+        return 0;
+    }
+    case OPT_U64: {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (value[0] == '-' || errno || end == value || *end) break;
+        *(unsigned long long *)field = v;
+        return 0;
+    }
+    case OPT_CHOICE:
+        if (parse_choice(o->choices, value, (int *)field) == 0) return 0;
+        fprintf(stderr, "%s eval: %s takes one of %s, not '%s'\n", program, o->flag, o->choices, value);
+        return -1;
+    }
+    fprintf(stderr, "%s eval: %s takes %s from %g to %g, not '%s'\n", program, o->flag,
+            o->kind == OPT_FLOAT ? "a number" : "a whole number", o->lo, o->hi, value);
+    return -1;
+}
+
+/* Splits a comma list into names (strdup'd); -1 when empty or too long. */
+static int split_names(const char *list, char **names, int *count)
+{
+    int n = 0;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || n == MAX_NAMES) return -1;
+        names[n++] = strndup(p, len);
+        if (!comma) break;
+        p = comma + 1;
+    }
+    *count = n;
+    return 0;
+}
+
+static void free_args(eval_args *a)
+{
+    for (int k = 0; k < a->n_methods; ++k) free(a->method_names[k]);
+    for (int k = 0; k < a->n_metrics; ++k) free(a->metric_names[k]);
+}
+
+static int parse_args(const char *program, int argc, char **argv, eval_args *a)
+{
+    const char *positional[2];
+    int npos = 0;
+    for (int k = 1; k < argc; ++k) {
+        const char *arg = argv[k];
+        if (arg[0] != '-' || arg[1] == 0) {
+            if (npos == 2) {
+                fprintf(stderr, "%s eval: unexpected argument '%s'\n", program, arg);
+                return -1;
+            }
+            positional[npos++] = arg;
+            continue;
+        }
+        const eval_option *o = NULL;
+        for (size_t i = 0; i < N_OPTIONS && !o; ++i)
+            if (!strcmp(arg, options[i].flag)) o = &options[i];
+        if (!o) {
+            fprintf(stderr, "%s eval: unknown option '%s' (see %s eval -h)\n", program, arg, program);
+            return -1;
+        }
+        if (o->kind != OPT_FLAG && k + 1 >= argc) {
+            fprintf(stderr, "%s eval: %s needs a value\n", program, arg);
+            return -1;
+        }
+        if (parse_option(program, o, o->kind == OPT_FLAG ? NULL : argv[++k], a) != 0) return -1;
+    }
+    if (npos < 2 || !a->list || !a->methods) {
+        fprintf(stderr, "%s eval: needs <cfg> <weights> -list FILE -methods a,b,.. (see %s eval -h)\n", program,
+                program);
+        return -1;
+    }
+    a->cfg = positional[0];
+    a->weights = positional[1];
+    if (split_names(a->methods, a->method_names, &a->n_methods) != 0 ||
+        split_names(a->metrics, a->metric_names, &a->n_metrics) != 0) {
+        fprintf(stderr, "%s eval: -methods and -metrics take 1 to %d comma-separated names\n", program, MAX_NAMES);
+        return -1;
+    }
+    for (int k = 0; k < a->n_methods; ++k) {
+        a->baselines[k] = BASELINE_NONE;
+        if (dx_method_from_name(a->method_names[k], &a->method_ids[k]) == 0) continue;
+        for (int b = BASELINE_RANDOM; b <= BASELINE_CENTRE; ++b)
+            if (!strcmp(a->method_names[k], baseline_names[b])) a->baselines[k] = (baseline_kind)b;
+        if (a->baselines[k] == BASELINE_NONE) {
+            fprintf(stderr, "%s eval: unknown method '%s' (see %s -h; baselines: random, centre)\n", program,
+                    a->method_names[k], program);
+            return -1;
+        }
+    }
+    for (int k = 0; k < a->n_metrics; ++k)
+        if (dx_metric_from_name(a->metric_names[k], &a->metric_ids[k]) != 0) {
+            fprintf(stderr, "%s eval: unknown metric '%s' (see %s eval -h)\n", program, a->metric_names[k], program);
+            return -1;
+        }
+    a->shard_index = 0;
+    a->shard_count = 1;
+    if (a->shard) {
+        char *end;
+        long i = strtol(a->shard, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+        if (*end || n < 1 || n > 1000000 || i < 0 || i >= n) {
+            fprintf(stderr, "%s eval: -shard takes i/n with 0 <= i < n, not '%s'\n", program, a->shard);
+            return -1;
+        }
+        a->shard_index = (int)i;
+        a->shard_count = (int)n;
+    }
+    return 0;
+}
+
+/* ---- the list and the labels ---- */
+
+typedef struct {
+    char **paths;
+    int n;
+} image_list;
+
+static int read_list(const char *path, image_list *list, dx_error *err)
+{
+    memset(list, 0, sizeof *list);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        dx_set_error(err, "%s: cannot read the image list: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+        if (len == 0 || line[0] == '#') continue;
+        char **grown = realloc(list->paths, sizeof(char *) * (list->n + 1));
+        if (!grown) break;
+        list->paths = grown;
+        list->paths[list->n++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    if (list->n == 0) {
+        dx_set_error(err, "%s: the image list names no image", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
+ * to the photo. Converted to network-frame boxes through the letterbox geometry. Returns the
+ * number of boxes (0 when there is no label file), -1 on a malformed file. */
+static int read_labels(const char *image_path, const dx_letterbox *g, dx_box **boxes, dx_error *err)
+{
+    char path[1100];
+    const char *dot = strrchr(image_path, '.'), *slash = strrchr(image_path, '/');
+    int stem = dot && (!slash || dot > slash) ? (int)(dot - image_path) : (int)strlen(image_path);
+    snprintf(path, sizeof path, "%.*s.txt", stem, image_path);
+    *boxes = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, line = 0, cls;
+    float cx, cy, w, h;
+    char text[512];
+    while (fgets(text, sizeof text, f)) {
+        ++line;
+        char extra;
+        int fields = sscanf(text, "%d %f %f %f %f %c", &cls, &cx, &cy, &w, &h, &extra);
+        if (fields <= 0) continue; /* blank line */
+        if (fields != 5 || w <= 0 || h <= 0) {
+            dx_set_error(err, "%s:%d: a label line is 'class cx cy w h' (relative to the image)", path, line);
+            free(*boxes);
+            *boxes = NULL;
+            fclose(f);
+            return -1;
+        }
+        dx_box *grown = realloc(*boxes, sizeof(dx_box) * (n + 1));
+        if (!grown) break;
+        *boxes = grown;
+        (*boxes)[n++] = (dx_box){g->dx + (cx - w / 2) * g->inner_w, g->dy + (cy - h / 2) * g->inner_h,
+                                 g->dx + (cx + w / 2) * g->inner_w, g->dy + (cy + h / 2) * g->inner_h};
+    }
+    fclose(f);
+    return n;
+}
+
+/* ---- the run's configuration (run.json) ---- */
+
+static char *run_json(const eval_args *a, const dx_model *m, int list_images)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    const dx_eval_options *o = &a->opt;
+    static const char *const substrates[] = {"black", "blur (Gaussian 11x11, sigma 5, zero padding)",
+                                             "mean (each channel's mean over the image)"};
+    dx_json j;
+    dx_json_begin(&j, f);
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "tool"); dx_json_str(&j, "darknet-explain " DX_VERSION " eval");
+    dx_json_key(&j, "cfg"); dx_json_str(&j, a->cfg);
+    dx_json_key(&j, "weights"); dx_json_str(&j, a->weights);
+    dx_json_key(&j, "input_whc");
+    dx_json_arr_begin(&j); dx_json_int(&j, m->net->w); dx_json_int(&j, m->net->h); dx_json_int(&j, m->net->c); dx_json_arr_end(&j);
+    dx_json_key(&j, "list"); dx_json_str(&j, a->list);
+    dx_json_key(&j, "list_images"); dx_json_int(&j, list_images);
+    dx_json_key(&j, "frame"); dx_json_str(&j, "maps and perturbations over the network input (letterboxed, "
+                                              "net h x w); native maps resized bilinearly to it");
+    dx_json_key(&j, "target"); dx_json_str(&j, "the top-1 class on the letterboxed image");
+    dx_json_key(&j, "score"); dx_json_str(&j, o->score == DX_SCORE_PROB ? "softmax probability" : "logit");
+    dx_json_key(&j, "seed"); dx_json_int(&j, (long)o->seed);
+    dx_json_key(&j, "method_options");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "steps"); dx_json_int(&j, a->method.steps);
+    dx_json_key(&j, "samples"); dx_json_int(&j, a->method.samples);
+    dx_json_key(&j, "baseline"); dx_json_str(&j, a->method.baseline ? a->method.baseline : "black");
+    dx_json_key(&j, "other"); dx_json_str(&j, "each method's defaults (see darknet-explain <method> -h)");
+    dx_json_obj_end(&j);
+    dx_json_key(&j, "methods");
+    dx_json_arr_begin(&j);
+    for (int k = 0; k < a->n_methods; ++k) dx_json_str(&j, a->method_names[k]);
+    dx_json_arr_end(&j);
+    dx_json_key(&j, "baselines");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "random"); dx_json_str(&j, "i.i.d. U(0,1) per pixel, seeded by the seed and the image index");
+    dx_json_key(&j, "centre"); dx_json_str(&j, "minus the distance to the centre of the photo area");
+    dx_json_obj_end(&j);
+    dx_json_key(&j, "metrics");
+    dx_json_obj_begin(&j);
+    for (int k = 0; k < a->n_metrics; ++k) {
+        dx_metric id = a->metric_ids[k];
+        dx_json_key(&j, a->metric_names[k]);
+        dx_json_obj_begin(&j);
+        dx_json_key(&j, "definition"); dx_json_str(&j, dx_metric_definition(id));
+        dx_json_key(&j, "better"); dx_json_str(&j, dx_metric_higher_is_better(id) ? "higher" : "lower");
+        dx_json_key(&j, "parameters");
+        dx_json_obj_begin(&j);
+        switch (id) {
+        case DX_METRIC_DELETION:
+        case DX_METRIC_INSERTION:
+            dx_json_key(&j, "steps"); dx_json_int(&j, o->steps);
+            dx_json_key(&j, "substrate");
+            dx_json_str(&j, substrates[id == DX_METRIC_DELETION ? o->deletion_substrate : o->insertion_substrate]);
+            break;
+        case DX_METRIC_POINTING:
+            dx_json_key(&j, "tolerance_photo_pixels"); dx_json_num(&j, o->tolerance);
+            break;
+        case DX_METRIC_FAITHFULNESS:
+            dx_json_key(&j, "runs"); dx_json_int(&j, o->faithfulness_runs);
+            dx_json_key(&j, "subset_pixels"); dx_json_int(&j, o->faithfulness_subset);
+            dx_json_key(&j, "baseline"); dx_json_str(&j, "black");
+            break;
+        case DX_METRIC_SENSITIVITY:
+            dx_json_key(&j, "samples"); dx_json_int(&j, o->sensitivity_samples);
+            dx_json_key(&j, "radius"); dx_json_num(&j, o->sensitivity_radius);
+            dx_json_key(&j, "norm"); dx_json_str(&j, "Frobenius, relative to the map's");
+            break;
+        case DX_METRIC_ROAD:
+            dx_json_key(&j, "fractions"); dx_json_int(&j, o->road_fractions);
+            dx_json_key(&j, "noise_sigma"); dx_json_num(&j, 0.01);
+            break;
+        case DX_METRIC_AOPC:
+            dx_json_key(&j, "patch"); dx_json_int(&j, o->aopc_patch);
+            dx_json_key(&j, "steps"); dx_json_int(&j, o->aopc_steps);
+            break;
+        default: break;
+        }
+        dx_json_obj_end(&j);
+        dx_json_obj_end(&j);
+    }
+    dx_json_obj_end(&j);
+    dx_json_obj_end(&j);
+    int rc = dx_json_end(&j);
+    fclose(f);
+    if (rc != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[4096];
+    size_t n;
+    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, mem);
+    fclose(f);
+    if (mem) fclose(mem);
+    return text;
+}
+
+static int write_text_file(const char *path, const char *text, dx_error *err)
+{
+    char part[1200];
+    snprintf(part, sizeof part, "%s.part", path);
+    FILE *f = fopen(part, "w");
+    int ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(part, path) != 0) {
+        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
+        unlink(part);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- maps ---- */
+
+typedef struct {
+    baseline_kind kind;
+    unsigned long long seed;
+    float cx, cy; /* the centre of the photo area */
+} baseline_ctx;
+
+static int baseline_explain(void *ctx, dx_model *m, const float *input, int cls, float *map, dx_error *err)
+{
+    const baseline_ctx *b = ctx;
+    int w = m->net->w, h = m->net->h;
+    dx_rng r;
+    dx_rng_init(&r, b->seed);
+    for (int p = 0; p < w * h; ++p)
+        map[p] = b->kind == BASELINE_RANDOM ? (float)dx_rng_uniform(&r)
+                                            : -hypotf(p % w + .5f - b->cx, p / w + .5f - b->cy);
+    return 0;
+}
+
+/* The thumbnail: the photo area of the network input with the map over it, png_width wide. */
+static int write_thumbnail(const char *dir, int image_index, const char *method, const float *input,
+                           const float *map, int signed_map, const dx_model *m, const dx_letterbox *g,
+                           int png_width, dx_error *err)
+{
+    char rel[256], path[1400];
+    dx_eval_map_path(rel, sizeof rel, image_index, method);
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    const network *net = m->net;
+    image x = float_to_image(net->w, net->h, net->c, (float *)input);
+    image photo = crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
+    int w = png_width, h = (int)((double)g->inner_h * png_width / g->inner_w + .5);
+    if (h < 1) h = 1;
+    image small_photo = resize_image(photo, w, h);
+    free_image(photo);
+    int rc;
+    if (map) {
+        image area = crop_image(float_to_image(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
+        image small_map = resize_image(area, w, h);
+        rc = dx_render_overlay(small_photo, small_map.data, h, w, signed_map, NULL, NULL, NULL, path, err);
+        free_image(area);
+        free_image(small_map);
+    } else {
+        rc = dx_write_png(small_photo, path, err);
+    }
+    free_image(small_photo);
+    return rc;
+}
+
+/* ---- progress on stderr ---- */
+
+typedef struct {
+    int total, done, computed, tty;
+    double start;
+} progress;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void progress_show(progress *p)
+{
+    double elapsed = now_s() - p->start, rate = p->computed > 0 ? p->computed / elapsed : 0;
+    double eta = rate > 0 ? (p->total - p->done) / rate : 0;
+    char bar[31];
+    int filled = p->total ? 30 * p->done / p->total : 30;
+    for (int k = 0; k < 30; ++k) bar[k] = k < filled ? '#' : '.';
+    bar[30] = 0;
+    if (p->tty)
+        fprintf(stderr, "\r[%s] %d/%d images  %.2f img/s  ETA %.0fs ", bar, p->done, p->total, rate, eta);
+    else
+        fprintf(stderr, "eval: %d/%d images, %.2f img/s, ETA %.0fs\n", p->done, p->total, rate, eta);
+    if (p->tty && p->done == p->total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+    dx_eval_rows done; /* the rows a resumed run found (in order) */
+    int cursor;        /* rows of `done` matched so far */
+} resume_state;
+
+/* The rows this image owes, in order, as (method index, metric index, layer or -1). */
+typedef struct {
+    int method, metric, layer;
+    char name[64];
+} row_key;
+
+static int image_keys(const eval_args *a, int has_boxes, const int *rand_layers, int n_rand, row_key *keys)
+{
+    int n = 0;
+    for (int i = 0; i < a->n_methods; ++i)
+        for (int k = 0; k < a->n_metrics; ++k) {
+            dx_metric id = a->metric_ids[k];
+            if ((id == DX_METRIC_POINTING || id == DX_METRIC_EBPG) && !has_boxes) continue;
+            for (int l = 0; l < (id == DX_METRIC_RANDOMISATION ? n_rand : 1); ++l) {
+                keys[n] = (row_key){i, k, id == DX_METRIC_RANDOMISATION ? rand_layers[l] : -1, ""};
+                if (keys[n].layer >= 0) snprintf(keys[n].name, sizeof keys[n].name, "%s@%d", a->metric_names[k], keys[n].layer);
+                else snprintf(keys[n].name, sizeof keys[n].name, "%s", a->metric_names[k]);
+                ++n;
+            }
+        }
+    return n;
+}
+
+typedef struct {
+    const eval_args *a;
+    dx_model *m;
+    FILE *csv;
+    const char *dir;
+    int *rand_layers, n_rand;
+} run_ctx;
+
+/* Computes and appends the rows keys[from..n) of one image. */
+static int run_image(run_ctx *c, int index, const char *path, const row_key *keys, int from, int n,
+                     dx_error *err)
+{
+    const eval_args *a = c->a;
+    dx_model *m = c->m;
+    const network *net = m->net;
+    image photo;
+    if (dx_load_photo(path, &photo, err) != 0) return -1;
+    dx_letterbox g;
+    dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &g);
+    image boxed = letterbox_image(photo, net->w, net->h);
+    free_image(photo);
+    dx_box *boxes = NULL;
+    int n_boxes = read_labels(path, &g, &boxes, err), rc = n_boxes < 0 ? -1 : 0;
+    float *map = malloc(sizeof(float) * net->w * net->h);
+    double *corr = malloc(sizeof(double) * (c->n_rand > 0 ? c->n_rand : 1));
+    if (rc == 0 && (!map || !corr)) {
+        dx_set_error(err, "out of memory");
+        rc = -1;
+    }
+    /* the target: the top-1 class on the letterboxed image */
+    dx_forward(m, boxed.data);
+    const float *out = dx_output_of(m, m->head);
+    int cls = 0;
+    for (int k = 1; k < dx_class_count(m); ++k)
+        if (out[k] > out[cls]) cls = k;
+    dx_eval_sample s = {.input = boxed.data, .cls = cls, .boxes = boxes, .n_boxes = n_boxes > 0 ? n_boxes : 0,
+                        .photo_scale = (float)photo.w / g.inner_w, .inner_x = g.dx, .inner_y = g.dy,
+                        .inner_w = g.inner_w, .inner_h = g.inner_h,
+                        .seed = a->opt.seed * 1000003ULL + (unsigned long long)index};
+    if (rc == 0 && from == 0)
+        rc = write_thumbnail(c->dir, index, "photo", boxed.data, NULL, 0, m, &g, a->png_width, err);
+    for (int i = 0; i < a->n_methods && rc == 0; ++i) {
+        int first = -1, last = -1;
+        for (int k = from; k < n; ++k)
+            if (keys[k].method == i) {
+                if (first < 0) first = k;
+                last = k;
+            }
+        if (first < 0) continue;
+        dx_request req = a->method;
+        req.method = a->method_ids[i];
+        req.seed = a->opt.seed;
+        baseline_ctx base = {a->baselines[i], s.seed, g.dx + g.inner_w / 2.f, g.dy + g.inner_h / 2.f};
+        dx_explainer ex = a->baselines[i] ? (dx_explainer){baseline_explain, &base}
+                                          : (dx_explainer){dx_eval_method_explain, &req};
+        int signed_map = 0;
+        if (a->baselines[i]) {
+            rc = baseline_explain(&base, m, boxed.data, cls, map, err);
+        } else {
+            req.class_id = cls;
+            dx_result r;
+            rc = dx_explain_image(m, boxed, &req, &r, err);
+            if (rc == 0) {
+                memcpy(map, r.map, sizeof(float) * net->w * net->h);
+                signed_map = r.signed_map;
+                dx_result_free(&r);
+            }
+        }
+        if (rc == 0)
+            rc = write_thumbnail(c->dir, index, a->method_names[i], boxed.data, map, signed_map, m, &g,
+                                 a->png_width, err);
+        int randomised = 0;
+        for (int k = first; k <= last && rc == 0; ++k) {
+            dx_metric id = a->metric_ids[keys[k].metric];
+            double value;
+            if (id == DX_METRIC_RANDOMISATION) {
+                if (!randomised) rc = dx_eval_randomisation(m, &s, map, &ex, &a->opt, corr, c->n_rand, err);
+                randomised = 1;
+                int l = 0;
+                while (c->rand_layers[l] != keys[k].layer) ++l;
+                value = corr[l];
+            } else {
+                rc = dx_eval_metric(m, id, &s, map, &ex, &a->opt, &value, err);
+            }
+            if (rc != 0) break;
+            dx_eval_row row = {index, (char *)path, a->method_names[i], (char *)keys[k].name, cls, value};
+            dx_eval_row_write(c->csv, &row);
+            if (fflush(c->csv) != 0) {
+                dx_set_error(err, "%s/results.csv: write failed: %s", c->dir, strerror(errno));
+                rc = -1;
+            }
+        }
+        if (rc != 0) {
+            char prefix[1300];
+            snprintf(prefix, sizeof prefix, "%s (%s, %s)", path, a->method_names[i], err->msg);
+            dx_set_error(err, "%s", prefix);
+        }
+    }
+    free_image(boxed);
+    free(boxes);
+    free(map);
+    free(corr);
+    return rc;
+}
+
+/* Report title: the model and the list. */
+static void report_title(char *out, size_t len, const char *cfg, const char *list)
+{
+    snprintf(out, len, "darknet-explain eval: %s on %s", cfg, list);
+}
+
+static int run(const char *program, eval_args *a)
+{
+    dx_error err;
+    image_list list = {0};
+    char *config = NULL, path[1200];
+    dx_eval_rows done = {0};
+    FILE *csv = NULL;
+    int rc = 1, *rand_layers = NULL;
+    row_key *keys = NULL;
+    dx_open_options open_opt = {.names = a->names, .verbose = a->verbose};
+    dx_model *m = dx_open(a->cfg, a->weights, &open_opt, &err);
+    if (!m) goto fail;
+    LAYER_TYPE head = m->net->layers[m->head].type;
+    if (head == YOLO || head == REGION || head == DETECTION) {
+        dx_set_error(&err, "%s: a detector (output layer %d is [%s]): eval scores classifiers; for detectors "
+                           "the unit is a box, which needs per-box targets (not available yet)",
+                     a->cfg, m->head, dx_layer_type_name(head));
+        goto fail;
+    }
+    if (read_list(a->list, &list, &err) != 0) goto fail;
+    if (!(config = run_json(a, m, list.n))) {
+        dx_set_error(&err, "out of memory");
+        goto fail;
+    }
+    if (mkdir(a->out, 0777) != 0 && errno != EEXIST) {
+        dx_set_error(&err, "%s: cannot create the output folder: %s", a->out, strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/maps", a->out);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        dx_set_error(&err, "%s: cannot create: %s", path, strerror(errno));
+        goto fail;
+    }
+    /* results.csv: a fresh one, or (-resume) the same run's, cut after its last complete row */
+    char csv_path[1200], json_path[1200];
+    snprintf(csv_path, sizeof csv_path, "%s/results.csv", a->out);
+    snprintf(json_path, sizeof json_path, "%s/run.json", a->out);
+    if (a->resume && access(csv_path, F_OK) == 0) {
+        char *previous = slurp(json_path);
+        int same = previous && !strcmp(previous, config);
+        free(previous);
+        if (!same) {
+            dx_set_error(&err, "%s: a different run (options, model or list differ): cannot resume it", json_path);
+            goto fail;
+        }
+        long complete;
+        if (dx_eval_rows_read(csv_path, &done, &complete, &err) != 0) goto fail;
+        if (truncate(csv_path, complete) != 0 || !(csv = fopen(csv_path, "a"))) {
+            dx_set_error(&err, "%s: cannot append: %s", csv_path, strerror(errno));
+            goto fail;
+        }
+        if (complete == 0) fprintf(csv, "%s\n", DX_EVAL_CSV_HEADER);
+    } else {
+        if (!a->resume && access(csv_path, F_OK) == 0) {
+            dx_set_error(&err, "%s exists: pass -resume to continue that run, or choose another -out", csv_path);
+            goto fail;
+        }
+        if (write_text_file(json_path, config, &err) != 0) goto fail;
+        if (!(csv = fopen(csv_path, "w"))) {
+            dx_set_error(&err, "%s: cannot write: %s", csv_path, strerror(errno));
+            goto fail;
+        }
+        fprintf(csv, "%s\n", DX_EVAL_CSV_HEADER);
+    }
+    fflush(csv);
+
+    int n_rand = dx_eval_random_layers(m, NULL, 0);
+    rand_layers = malloc(sizeof(int) * (n_rand + 1));
+    keys = malloc(sizeof(row_key) * a->n_methods * (a->n_metrics + n_rand));
+    if (!rand_layers || !keys) {
+        dx_set_error(&err, "out of memory");
+        goto fail;
+    }
+    dx_eval_random_layers(m, rand_layers, n_rand);
+    run_ctx ctx = {a, m, csv, a->out, rand_layers, n_rand};
+    progress bar = {0, 0, 0, isatty(2), now_s()};
+    for (int k = a->shard_index; k < list.n; k += a->shard_count) bar.total++;
+    int cursor = 0;
+    for (int index = a->shard_index; index < list.n; index += a->shard_count) {
+        dx_letterbox unused = {0};
+        dx_box *boxes;
+        int n_boxes = read_labels(list.paths[index], &unused, &boxes, &err);
+        free(boxes);
+        if (n_boxes < 0) goto fail;
+        int n = image_keys(a, n_boxes > 0, rand_layers, n_rand, keys), from = 0;
+        while (from < n && cursor < done.n && done.rows[cursor].image_index == index &&
+               !strcmp(done.rows[cursor].method, a->method_names[keys[from].method]) &&
+               !strcmp(done.rows[cursor].metric, keys[from].name)) {
+            ++from;
+            ++cursor;
+        }
+        if (from < n && cursor < done.n) {
+            dx_set_error(&err, "%s: row %d is not the row this run writes next (image %d, %s, %s): cannot resume",
+                         csv_path, cursor + 2, index, a->method_names[keys[from].method], keys[from].name);
+            goto fail;
+        }
+        if (from < n && run_image(&ctx, index, list.paths[index], keys, from, n, &err) != 0) goto fail;
+        bar.done++;
+        bar.computed += from < n;
+        progress_show(&bar);
+    }
+    if (cursor < done.n) {
+        dx_set_error(&err, "%s: has rows this run does not write (row %d on): cannot resume", csv_path, cursor + 2);
+        goto fail;
+    }
+    fclose(csv);
+    csv = NULL;
+
+    dx_eval_rows_free(&done);
+    char title[1400];
+    report_title(title, sizeof title, a->cfg, a->list);
+    if (dx_eval_rows_read(csv_path, &done, NULL, &err) != 0 ||
+        dx_eval_write_summary(a->out, config, &done, a->opt.seed, &err) != 0 ||
+        dx_eval_write_report(a->out, title, &done, a->opt.seed, &err) != 0)
+        goto fail;
+    printf("wrote %s/results.csv (%d rows), %s/summary.json, %s/report.html\n", a->out, done.n, a->out, a->out);
+    rc = 0;
+fail:
+    if (rc != 0) fprintf(stderr, "%s eval: %s\n", program, err.msg);
+    if (csv) fclose(csv);
+    dx_eval_rows_free(&done);
+    for (int k = 0; k < list.n; ++k) free(list.paths[k]);
+    free(list.paths);
+    free(config);
+    free(rand_layers);
+    free(keys);
+    dx_close(m);
+    return rc;
+}
+
+int dx_eval_cli(const char *program, int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        usage(program, stdout);
+        return 0;
+    }
+    eval_args a = {0};
+    dx_eval_options_init(&a.opt);
+    dx_request_init(&a.method);
+    a.metrics = "deletion,insertion";
+    a.out = "eval-out";
+    a.png_width = 224;
+    int rc = parse_args(program, argc, argv, &a) == 0 ? run(program, &a) : 2;
+    free_args(&a);
+    return rc;
+}
+
+/* ---- eval-merge ---- */
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* by image index, and within an image in the shard's order (a stable sort) */
+static int by_image(const void *a, const void *b, void *rows)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    const dx_eval_row *r = rows;
+    if (r[i].image_index != r[j].image_index) return r[i].image_index < r[j].image_index ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+int dx_eval_merge_cli(const char *program, int argc, char **argv)
+{
+    const char *out = "eval-merged";
+    const char *dirs[1024];
+    int n_dirs = 0;
+    for (int k = 1; k < argc; ++k) {
+        if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
+            usage(program, stdout);
+            return 0;
+        }
+        if (!strcmp(argv[k], "-out") && k + 1 < argc) out = argv[++k];
+        else if (argv[k][0] == '-') {
+            fprintf(stderr, "%s eval-merge: unknown option '%s' (usage: eval-merge [-out DIR] DIR1 DIR2 ..)\n",
+                    program, argv[k]);
+            return 2;
+        } else if (n_dirs < 1024) dirs[n_dirs++] = argv[k];
+    }
+    if (n_dirs == 0) {
+        fprintf(stderr, "%s eval-merge: needs the shards' folders (usage: eval-merge [-out DIR] DIR1 DIR2 ..)\n",
+                program);
+        return 2;
+    }
+    dx_error err;
+    dx_eval_rows all = {0};
+    char *config = NULL, path[1400];
+    int rc = 1;
+    unsigned long long seed = 1;
+    for (int d = 0; d < n_dirs; ++d) {
+        snprintf(path, sizeof path, "%s/run.json", dirs[d]);
+        char *text = slurp(path);
+        if (!text) {
+            dx_set_error(&err, "%s: cannot read (not an eval output folder?)", path);
+            goto fail;
+        }
+        if (config && strcmp(config, text) != 0) {
+            free(text);
+            dx_set_error(&err, "%s: differs from %s/run.json: the shards are not of one run", path, dirs[0]);
+            goto fail;
+        }
+        if (!config) config = text;
+        else free(text);
+        dx_eval_rows rows;
+        snprintf(path, sizeof path, "%s/results.csv", dirs[d]);
+        if (dx_eval_rows_read(path, &rows, NULL, &err) != 0) goto fail;
+        for (int k = 0; k < rows.n; ++k) {
+            const dx_eval_row *r = &rows.rows[k];
+            for (int j = 0; j < all.n; ++j)
+                if (all.rows[j].image_index == r->image_index && !strcmp(all.rows[j].method, r->method) &&
+                    !strcmp(all.rows[j].metric, r->metric)) {
+                    dx_set_error(&err, "%s: image %d (%s, %s) is also in another shard", path, r->image_index,
+                                 r->method, r->metric);
+                    dx_eval_rows_free(&rows);
+                    goto fail;
+                }
+            dx_eval_rows_add(&all, r->image_index, r->image, r->cls, r->method, r->metric, r->value);
+        }
+        dx_eval_rows_free(&rows);
+    }
+    int *order = malloc(sizeof(int) * (all.n + 1));
+    dx_eval_row *sorted = malloc(sizeof(dx_eval_row) * (all.n + 1));
+    if (!order || !sorted) {
+        free(order);
+        free(sorted);
+        dx_set_error(&err, "out of memory");
+        goto fail;
+    }
+    for (int k = 0; k < all.n; ++k) order[k] = k;
+    qsort_r(order, all.n, sizeof(int), by_image, all.rows);
+    for (int k = 0; k < all.n; ++k) sorted[k] = all.rows[order[k]];
+    free(all.rows);
+    free(order);
+    all.rows = sorted;
+    all.cap = all.n + 1;
+    const char *seed_at = strstr(config, "\"seed\": ");
+    if (seed_at) seed = strtoull(seed_at + 8, NULL, 10);
+    snprintf(path, sizeof path, "%s/maps", out);
+    if ((mkdir(out, 0777) != 0 && errno != EEXIST) || (mkdir(path, 0777) != 0 && errno != EEXIST)) {
+        dx_set_error(&err, "%s: cannot create: %s", path, strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/run.json", out);
+    if (write_text_file(path, config, &err) != 0) goto fail;
+    snprintf(path, sizeof path, "%s/results.csv", out);
+    FILE *csv = fopen(path, "w");
+    if (!csv) {
+        dx_set_error(&err, "%s: cannot write: %s", path, strerror(errno));
+        goto fail;
+    }
+    fprintf(csv, "%s\n", DX_EVAL_CSV_HEADER);
+    for (int k = 0; k < all.n; ++k) dx_eval_row_write(csv, &all.rows[k]);
+    if (fclose(csv) != 0) {
+        dx_set_error(&err, "%s: write failed", path);
+        goto fail;
+    }
+    /* the thumbnails, from whichever shard made them */
+    for (int k = 0; k < all.n; ++k) {
+        if (k > 0 && all.rows[k].image_index == all.rows[k - 1].image_index &&
+            !strcmp(all.rows[k].method, all.rows[k - 1].method))
+            continue;
+        char rel[256], to[1400], from[1400];
+        for (int pass = 0; pass < 2; ++pass) {
+            if (pass == 1 && k > 0 && all.rows[k].image_index == all.rows[k - 1].image_index) break;
+            dx_eval_map_path(rel, sizeof rel, all.rows[k].image_index, pass ? "photo" : all.rows[k].method);
+            snprintf(to, sizeof to, "%s/%s", out, rel);
+            for (int d = 0; d < n_dirs; ++d) {
+                snprintf(from, sizeof from, "%s/%s", dirs[d], rel);
+                if (access(from, F_OK) == 0) {
+                    char a_real[PATH_MAX], b_real[PATH_MAX];
+                    int same = realpath(from, a_real) && realpath(to, b_real) && !strcmp(a_real, b_real);
+                    if (!same && copy_file(from, to) != 0) {
+                        dx_set_error(&err, "%s: cannot copy to %s", from, to);
+                        goto fail;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    char title[1400];
+    snprintf(title, sizeof title, "darknet-explain eval: %d shards merged", n_dirs);
+    if (dx_eval_write_summary(out, config, &all, seed, &err) != 0 ||
+        dx_eval_write_report(out, title, &all, seed, &err) != 0)
+        goto fail;
+    printf("wrote %s/results.csv (%d rows), %s/summary.json, %s/report.html\n", out, all.n, out, out);
+    rc = 0;
+fail:
+    if (rc != 0) fprintf(stderr, "%s eval-merge: %s\n", program, err.msg);
+    dx_eval_rows_free(&all);
+    free(config);
+    return rc;
+}

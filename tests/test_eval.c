@@ -1,0 +1,577 @@
+/* Evaluation metrics and runs: known answers on a model whose score is a hand-set linear
+ * function of the input (cfg/test-eval-linear.cfg), synthetic maps for the localisation and
+ * map statistics, Tiny Darknet on the shared photos (every real method beats a random map;
+ * randomising the weights changes gradient-method maps), and the command line: resume after
+ * SIGKILL and shards + merge give exactly the rows of one uninterrupted run. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+#include "helpers.h"
+#include "eval/eval.h"
+#include "eval/results.h"
+#include "io/image.h"
+#include "io/render.h"
+
+#define SIDE 8
+#define PIXELS (SIDE * SIDE)
+
+/* The linear model: logit_0 = sum_i w[i] x_i (w over the 3 x 8 x 8 input), logit_1 = 0. */
+static dx_model *linear_model(const float *w)
+{
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-eval-linear.cfg", getenv("DX_ROOT"));
+    dx_error err;
+    dx_model *m = dx_open(cfg, NULL, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    layer *l = &dx_network(m)->layers[0];
+    cr_assert_eq(l->inputs, 3 * PIXELS);
+    memset(l->biases, 0, sizeof(float) * 2);
+    memset(l->weights, 0, sizeof(float) * 2 * l->inputs);
+    memcpy(l->weights, w, sizeof(float) * l->inputs);
+    return m;
+}
+
+static dx_eval_options linear_options(void)
+{
+    dx_eval_options o;
+    dx_eval_options_init(&o);
+    o.score = DX_SCORE_LOGIT;
+    o.batch = 5; /* chunks that do not divide the step counts */
+    return o;
+}
+
+/* The plain deletion (insert = 0) / insertion AUC with a black substrate for a linear score:
+ * pixels in the given order, per_step at a time. */
+static double plain_auc(const float *w, const float *x, const int *order, int per_step, int insert)
+{
+    int n = (PIXELS + per_step - 1) / per_step;
+    double sum = 0, first = 0, last = 0;
+    for (int k = 0; k <= n; ++k) {
+        double f = 0;
+        for (int r = 0; r < PIXELS; ++r) {
+            int present = insert ? r < k * per_step : r >= k * per_step;
+            for (int c = 0; c < 3 && present; ++c) f += (double)w[c * PIXELS + order[r]] * x[c * PIXELS + order[r]];
+        }
+        sum += f;
+        if (k == 0) first = f;
+        last = f;
+    }
+    return (sum - (first + last) / 2) / n;
+}
+
+Test(eval, deletion_insertion_known_linear_model)
+{
+    float w[3 * PIXELS], x[3 * PIXELS], perfect[PIXELS], inverted[PIXELS];
+    int down[PIXELS], up[PIXELS];
+    for (int p = 0; p < PIXELS; ++p) {
+        for (int c = 0; c < 3; ++c) {
+            w[c * PIXELS + p] = (p + 1) / 64.f;
+            x[c * PIXELS + p] = 1.f;
+        }
+        perfect[p] = p + 1;      /* the contribution order */
+        inverted[p] = -(p + 1);
+        down[p] = PIXELS - 1 - p;
+        up[p] = p;
+    }
+    dx_model *m = linear_model(w);
+    dx_eval_options o = linear_options();
+    o.steps = 8; /* 8 pixels a step */
+    o.deletion_substrate = o.insertion_substrate = DX_SUBSTRATE_BLACK;
+    dx_eval_sample s = {.input = x, .cls = 0, .photo_scale = 1, .seed = 1};
+    dx_error err;
+    double del_perfect, del_inverted, ins_perfect, ins_inverted;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_DELETION, &s, perfect, NULL, &o, &del_perfect, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_DELETION, &s, inverted, NULL, &o, &del_inverted, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_INSERTION, &s, perfect, NULL, &o, &ins_perfect, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_INSERTION, &s, inverted, NULL, &o, &ins_inverted, &err), 0, "%s", err.msg);
+    double expect[4] = {plain_auc(w, x, down, 8, 0), plain_auc(w, x, up, 8, 0), plain_auc(w, x, down, 8, 1),
+                        plain_auc(w, x, up, 8, 1)};
+    double got[4] = {del_perfect, del_inverted, ins_perfect, ins_inverted};
+    for (int k = 0; k < 4; ++k)
+        cr_expect(fabs(got[k] - expect[k]) <= 1e-5 * fabs(expect[k]), "case %d: AUC %.8g, plain %.8g", k, got[k],
+                  expect[k]);
+    cr_expect_lt(del_perfect, del_inverted);
+    cr_expect_gt(ins_perfect, ins_inverted);
+    /* the same ordering with the blur substrate (deletion) and the mean (insertion) */
+    o.deletion_substrate = DX_SUBSTRATE_BLUR;
+    o.insertion_substrate = DX_SUBSTRATE_MEAN;
+    for (int k = 0; k < 3 * PIXELS; ++k) x[k] = 0.2f + 0.6f * ((k * 37) % 11) / 10.f; /* not constant */
+    for (int p = 0; p < PIXELS; ++p) perfect[p] = inverted[p] = 0;
+    for (int k = 0; k < 3 * PIXELS; ++k) perfect[k % PIXELS] += w[k] * x[k];
+    for (int p = 0; p < PIXELS; ++p) inverted[p] = -perfect[p];
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_DELETION, &s, perfect, NULL, &o, &del_perfect, &err), 0);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_DELETION, &s, inverted, NULL, &o, &del_inverted, &err), 0);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_INSERTION, &s, perfect, NULL, &o, &ins_perfect, &err), 0);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_INSERTION, &s, inverted, NULL, &o, &ins_inverted, &err), 0);
+    cr_expect_lt(del_perfect, del_inverted, "blur deletion: perfect %g, inverted %g", del_perfect, del_inverted);
+    cr_expect_gt(ins_perfect, ins_inverted, "mean insertion: perfect %g, inverted %g", ins_perfect, ins_inverted);
+    dx_close(m);
+}
+
+Test(eval, faithfulness_aopc_road_known_answers)
+{
+    float w[3 * PIXELS], x[3 * PIXELS], contribution[PIXELS] = {0}, inverted[PIXELS];
+    rng r = {7};
+    for (int k = 0; k < 3 * PIXELS; ++k) {
+        w[k] = (float)rng_normal(&r);
+        x[k] = (float)rng_uniform(&r);
+    }
+    dx_model *m = linear_model(w);
+    dx_eval_options o = linear_options();
+    o.faithfulness_runs = 40;
+    o.faithfulness_subset = 10;
+    dx_eval_sample s = {.input = x, .cls = 0, .photo_scale = 1, .seed = 3};
+    dx_error err;
+    /* for a linear score and a black baseline, f(x) - f(x with S black) = sum over S of w.x */
+    for (int k = 0; k < 3 * PIXELS; ++k) contribution[k % PIXELS] += w[k] * x[k];
+    for (int p = 0; p < PIXELS; ++p) inverted[p] = -contribution[p];
+    double faith, faith_inverted;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_FAITHFULNESS, &s, contribution, NULL, &o, &faith, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_FAITHFULNESS, &s, inverted, NULL, &o, &faith_inverted, &err), 0);
+    cr_expect_gt(faith, 1 - 1e-5, "faithfulness of the exact contributions: %.8f", faith);
+    cr_expect_lt(faith_inverted, -1 + 1e-5, "of their negation: %.8f", faith_inverted);
+
+    /* AOPC: a bright 3x3 square on black, the only pixels the score weighs; uniform noise
+     * replacing the square drops the score, replacing the background changes nothing */
+    for (int k = 0; k < 3 * PIXELS; ++k) {
+        int p = k % PIXELS, in_square = p / SIDE >= 3 && p / SIDE < 6 && p % SIDE >= 3 && p % SIDE < 6;
+        w[k] = in_square ? 1.f : 0.f;
+        x[k] = in_square ? 1.f : 0.f;
+    }
+    dx_close(m);
+    m = linear_model(w);
+    float square[PIXELS];
+    for (int p = 0; p < PIXELS; ++p) {
+        square[p] = x[p] + 0.001f * p; /* the square first; ties broken */
+        inverted[p] = -square[p];
+    }
+    o.aopc_patch = 1;
+    o.aopc_steps = 9;
+    double aopc, aopc_inverted, road_square, road_inverted;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_AOPC, &s, square, NULL, &o, &aopc, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_AOPC, &s, inverted, NULL, &o, &aopc_inverted, &err), 0);
+    cr_expect_eq(aopc_inverted, 0, "AOPC perturbing only the background: %g", aopc_inverted);
+    /* 27 values ~ U(0,1) replace 27 ones over the 9 steps: the mean drop is about 27/2 * 5/10 */
+    cr_expect(aopc > 4 && aopc < 9, "AOPC of the square first: %g", aopc);
+    /* ROAD: the square imputed from its black surroundings is 0 (+ noise): every MoRF step loses
+     * the score 27, no LeRF step (the bottom 80% is background) loses anything */
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_ROAD, &s, square, NULL, &o, &road_square, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_ROAD, &s, inverted, NULL, &o, &road_inverted, &err), 0);
+    cr_expect(fabs(road_square - 13.5) < 0.5, "ROAD of the square first: %g (27/2 expected)", road_square);
+    cr_expect_lt(road_inverted, 0, "ROAD of the inverted map: %g", road_inverted);
+    dx_close(m);
+}
+
+Test(eval, pointing_game_synthetic_maps)
+{
+    float w[3 * PIXELS] = {0}, x[3 * PIXELS] = {0}, map[PIXELS] = {0};
+    dx_model *m = linear_model(w);
+    dx_eval_options o = linear_options();
+    dx_error err;
+    map[1 * SIDE + 6] = 1; /* the peak at (6, 1): centre (6.5, 1.5) */
+    dx_box left = {0, 0, 4, 4}; /* 2.5 network pixels from the peak */
+    dx_eval_sample s = {.input = x, .cls = 0, .boxes = &left, .n_boxes = 1, .photo_scale = 5, .seed = 1};
+    double v;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect_eq(v, 1, "12.5 photo pixels away, tolerance 15: a hit");
+    s.photo_scale = 10;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect_eq(v, 0, "25 photo pixels away: a miss");
+    o.tolerance = 30;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect_eq(v, 1, "25 photo pixels away, tolerance 30: a hit");
+    o.tolerance = 15;
+    dx_box around = {6, 1, 7, 2};
+    s.boxes = &around;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect_eq(v, 1, "inside the box");
+    /* the maximum counts only inside the photo area: a letterbox border at rows 0-1 hides it */
+    s.inner_x = 0, s.inner_y = 2, s.inner_w = SIDE, s.inner_h = SIDE - 4;
+    map[5 * SIDE + 0] = 0.5f; /* the largest value inside the area, at (0, 5) */
+    s.boxes = &left;          /* 1.5 network pixels away: 15 photo pixels, not < 15 */
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect_eq(v, 0, "the strict tolerance");
+    s.photo_scale = 9.9f;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect_eq(v, 1, "14.85 photo pixels away");
+    s.n_boxes = 0;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
+    cr_expect(isnan(v), "no boxes: NaN, not a miss");
+
+    /* energy: 2 on the 16 box pixels, 1 on 16 others, 0 on the rest -> 16 / (16 + 8) */
+    dx_eval_sample e = {.input = x, .cls = 0, .boxes = &left, .n_boxes = 1, .photo_scale = 1, .seed = 1};
+    for (int p = 0; p < PIXELS; ++p) map[p] = (p / SIDE < 4 && p % SIDE < 4) ? 2 : (p / SIDE >= 4 && p % SIDE < 4) ? 1 : 0;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_EBPG, &e, map, NULL, &o, &v, &err), 0);
+    cr_expect(fabs(v - 2.0 / 3) < 1e-9, "EBPG %g, expected 2/3", v);
+    for (int p = 0; p < PIXELS; ++p) map[p] = (p / SIDE < 4 && p % SIDE < 4) ? 3 : -1;
+    cr_assert_eq(dx_eval_metric(m, DX_METRIC_EBPG, &e, map, NULL, &o, &v, &err), 0);
+    cr_expect(fabs(v - 1) < 1e-9, "all the energy in the box: %g", v);
+    dx_close(m);
+}
+
+Test(eval, gini_entropy_spearman_known_values)
+{
+    enum { D = 224 * 224 };
+    float *map = calloc(D, sizeof(float));
+    map[12345] = 3.f;
+    double gini = dx_eval_gini(map, D);
+    cr_expect(fabs(gini - (1 - 1.0 / D)) < 1e-9, "Gini of a one-hot map: %.8f (1 - 1/d = %.8f)", gini, 1 - 1.0 / D);
+    cr_expect_eq(dx_eval_entropy(map, D), 0);
+    for (int k = 0; k < D; ++k) map[k] = 0.7f;
+    cr_expect(fabs(dx_eval_gini(map, D)) < 1e-9, "Gini of a uniform map: %g", dx_eval_gini(map, D));
+    cr_expect(fabs(dx_eval_entropy(map, D) - log(D)) < 1e-9, "entropy %.10f, ln d %.10f", dx_eval_entropy(map, D), log(D));
+    for (int k = 0; k < D; ++k) map[k] = k < D / 2 ? 0.f : -2.f; /* |.|: half the pixels */
+    cr_expect(fabs(dx_eval_entropy(map, D) - log(D / 2)) < 1e-9);
+    cr_expect(fabs(dx_eval_gini(map, D) - 0.5) < 1e-9, "Gini of a half-on map: %g", dx_eval_gini(map, D));
+    free(map);
+
+    float a[6] = {1, 2, 3, 4, 5, 6}, sq[6], neg[6], tied[6] = {1, 1, 2, 2, 3, 3};
+    for (int k = 0; k < 6; ++k) {
+        sq[k] = a[k] * a[k] * a[k];
+        neg[k] = -a[k];
+    }
+    cr_expect(fabs(dx_eval_spearman(a, sq, 6) - 1) < 1e-12);
+    cr_expect(fabs(dx_eval_spearman(a, neg, 6) + 1) < 1e-12);
+    /* ties take their mean rank: ranks (1.5 1.5 3.5 3.5 5.5 5.5) against 1..6 */
+    double expect = 16.0 / sqrt(17.5 * 16.0);
+    cr_expect(fabs(dx_eval_spearman(a, tied, 6) - expect) < 1e-12, "%g vs %g", dx_eval_spearman(a, tied, 6), expect);
+}
+
+/* ---- Tiny Darknet on the shared photos ---- */
+
+static const char *const gradient_methods[] = {"saliency", "gradcam", "ig", "lrp"};
+
+Test(eval, randomisation_changes_gradient_maps, .timeout = 600)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent: the Tiny Darknet checks are skipped");
+    char cfg[1200], weights[1200], path[1200];
+    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
+    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
+    snprintf(path, sizeof path, "%s/images/eagle.jpg", shared);
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    network *net = dx_network(m);
+    image photo;
+    cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
+    image x = letterbox_image(photo, net->w, net->h);
+    free_image(photo);
+    int layers[64], n = dx_eval_random_layers(m, layers, 64);
+    cr_assert_eq(n, 16, "Tiny Darknet has 16 convolutional layers, found %d", n);
+    cr_expect_gt(layers[0], layers[n - 1], "top-down order");
+    dx_forward(m, x.data);
+    const float *probs = dx_output_of(m, dx_network(m)->n - 1);
+    int top = 0;
+    for (int k = 1; k < dx_class_count(m); ++k)
+        if (probs[k] > probs[top]) top = k;
+    int spatial = net->w * net->h;
+    float *map = malloc(sizeof(float) * spatial), *again = malloc(sizeof(float) * spatial);
+    double corr[64];
+    for (size_t k = 0; k < sizeof gradient_methods / sizeof *gradient_methods; ++k) {
+        dx_request req;
+        dx_request_init(&req);
+        if (dx_method_from_name(gradient_methods[k], &req.method) != 0) {
+            cr_log_warn("method %s is not in the registry yet: its sanity check is skipped", gradient_methods[k]);
+            continue;
+        }
+        req.steps = 4; /* Integrated Gradients: a coarse path keeps the 16 cascade steps cheap */
+        dx_explainer ex = {dx_eval_method_explain, &req};
+        cr_assert_eq(dx_eval_method_explain(&req, m, x.data, top, map, &err), 0, "%s", err.msg);
+        dx_eval_sample s = {.input = x.data, .cls = top, .photo_scale = 1, .seed = 42};
+        dx_eval_options o;
+        dx_eval_options_init(&o);
+        /* a few steps of the cascade: the top layer, the top half, all */
+        int steps[3] = {1, n / 2, n};
+        cr_assert_eq(dx_eval_randomisation(m, &s, map, &ex, &o, corr, n, &err), 0, "%s", err.msg);
+        cr_log_info("%s: Spearman after randomising the top 1 / %d / %d layers: %.3f %.3f %.3f", gradient_methods[k],
+                    steps[1], steps[2], corr[0], corr[steps[1] - 1], corr[n - 1]);
+        cr_expect_lt(corr[n - 1], 0.5, "%s: the map of the fully randomised model still correlates %.3f",
+                     gradient_methods[k], corr[n - 1]);
+        cr_expect_lt(corr[n - 1], corr[0], "%s: randomising more layers changes the map more", gradient_methods[k]);
+        /* the weights are back: the same map again, bit for bit */
+        cr_assert_eq(dx_eval_method_explain(&req, m, x.data, top, again, &err), 0);
+        cr_expect_eq(memcmp(map, again, sizeof(float) * spatial), 0, "%s: weights not restored", gradient_methods[k]);
+    }
+    free(map);
+    free(again);
+    free_image(x);
+    dx_close(m);
+}
+
+/* ---- the command line ---- */
+
+/* Runs `darknet-explain ARGS` in dir to completion; its exit code (128+signal if killed). */
+static int run_cli(const char *dir, const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && exec %s %s >>stdout.txt 2>>stderr.txt", dir, getenv("DX_CLI"), args);
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *text = malloc(n + 1);
+    text[fread(text, 1, n, f)] = 0;
+    fclose(f);
+    return text;
+}
+
+static int count_lines(const char *path)
+{
+    char *text = read_all(path);
+    int n = 0;
+    for (char *c = text; c && *c; ++c) n += *c == '\n';
+    free(text);
+    return n;
+}
+
+Test(eval, tiny_darknet_methods_beat_random_map, .timeout = 900)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent: the Tiny Darknet run is skipped");
+    const char *dir = temp_dir();
+    char path[1200], methods[256] = "", args[4096];
+    snprintf(path, sizeof path, "%s/list.txt", dir);
+    FILE *f = fopen(path, "w");
+    const char *photos[] = {"dog.jpg", "eagle.jpg", "squirrel_cls.jpg"};
+    for (int k = 0; k < 3; ++k) fprintf(f, "%s/images/%s\n", shared, photos[k]);
+    fclose(f);
+    const char *candidates[] = {"gradcam", "saliency", "ig", "lrp"};
+    for (int k = 0; k < 4; ++k) {
+        dx_method id;
+        if (dx_method_from_name(candidates[k], &id) == 0) {
+            strcat(methods, candidates[k]);
+            strcat(methods, ",");
+        } else {
+            cr_log_warn("method %s is not in the registry yet: not compared", candidates[k]);
+        }
+    }
+    strcat(methods, "random");
+    /* IG attributes f(x) - f(x'): with x' the substrate (blur) it explains exactly the change
+     * the curves measure; from its default black baseline it loses to the random map here
+     * (deletion 6.50 vs 6.10, insertion 6.41 vs 6.72, measured) */
+    snprintf(args, sizeof args, "eval %s/models/imagenet/tiny.cfg %s/models/imagenet/tiny.weights -list list.txt "
+             "-methods %s -metrics deletion,insertion -auc_steps 8 -ig_steps 16 -ig_baseline blur -out run",
+             shared, shared, methods);
+    cr_assert_eq(run_cli(dir, args), 0, "the run failed (see %s/stderr.txt)", dir);
+    snprintf(path, sizeof path, "%s/run/results.csv", dir);
+    dx_eval_rows rows;
+    dx_error err;
+    cr_assert_eq(dx_eval_rows_read(path, &rows, NULL, &err), 0, "%s", err.msg);
+    dx_eval_stat random_del, random_ins;
+    dx_eval_stat_of(&rows, "random", "deletion", 1, &random_del);
+    dx_eval_stat_of(&rows, "random", "insertion", 1, &random_ins);
+    cr_assert_eq(random_del.n, 3);
+    for (char *name = strtok(methods, ","); name; name = strtok(NULL, ",")) {
+        if (!strcmp(name, "random")) continue;
+        dx_eval_stat del, ins;
+        dx_eval_stat_of(&rows, name, "deletion", 1, &del);
+        dx_eval_stat_of(&rows, name, "insertion", 1, &ins);
+        cr_log_info("%s: deletion %.3f (random %.3f), insertion %.3f (random %.3f)", name, del.mean,
+                    random_del.mean, ins.mean, random_ins.mean);
+        cr_expect_eq(del.n, 3);
+        cr_expect_lt(del.mean, random_del.mean, "%s: deletion AUC %.3f, the random map's %.3f", name, del.mean,
+                     random_del.mean);
+        cr_expect_gt(ins.mean, random_ins.mean, "%s: insertion AUC %.3f, the random map's %.3f", name, ins.mean,
+                     random_ins.mean);
+    }
+    dx_eval_rows_free(&rows);
+    /* the outputs a reader needs: summary, report with every map, definitions */
+    snprintf(path, sizeof path, "%s/run/summary.json", dir);
+    char *summary = read_all(path);
+    cr_assert(summary);
+    cr_expect(strstr(summary, "\"ci95\""), "%s", summary);
+    cr_expect(strstr(summary, "RISE deletion"), "the metric definitions are in summary.json");
+    free(summary);
+    snprintf(path, sizeof path, "%s/run/report.html", dir);
+    char *report = read_all(path);
+    cr_assert(report);
+    cr_expect(strstr(report, "src=\"maps/00002-random.png\""));
+    cr_expect(!strstr(report, "http"), "the report refers to nothing online");
+    free(report);
+    snprintf(path, sizeof path, "%s/run/maps/00002-gradcam.png", dir);
+    cr_expect(access(path, R_OK) == 0, "no %s", path);
+}
+
+/* A test classifier with random weights and 14 small photos (some with a label file). */
+static const char *cli_fixture(void)
+{
+    const char *dir = temp_dir();
+    char path[512], cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/cfg/test-classifier.cfg %s/net.cfg", getenv("DX_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/net.cfg", dir);
+    char weights[512];
+    snprintf(weights, sizeof weights, "%s/net.weights", dir);
+    dx_close(open_random(path, weights, 3));
+    snprintf(path, sizeof path, "%s/list.txt", dir);
+    FILE *list = fopen(path, "w");
+    fputs("# the photos\n", list);
+    rng r = {11};
+    for (int k = 0; k < 14; ++k) {
+        int w = 18 + k % 5 * 3, h = 16 + k % 3 * 4;
+        image photo = make_image(w, h, 3);
+        for (int i = 0; i < w * h * 3; ++i) photo.data[i] = (float)rng_uniform(&r);
+        snprintf(path, sizeof path, "%s/p%02d.png", dir, k);
+        dx_error err;
+        cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
+        free_image(photo);
+        fprintf(list, "p%02d.png\n", k);
+        if (k % 3 == 0) {
+            snprintf(path, sizeof path, "%s/p%02d.txt", dir, k);
+            write_text(path, "0 0.3 0.4 0.2 0.3\n1 0.7 0.7 0.2 0.2\n");
+        }
+    }
+    fclose(list);
+    return dir;
+}
+
+#define CLI_RUN "eval net.cfg net.weights -list list.txt -methods gradcam,saliency,random,centre " \
+    "-metrics deletion,insertion,pointing,ebpg,faithfulness,sensitivity,sparseness,complexity,road,aopc,randomisation " \
+    "-auc_steps 16 -faith_runs 200 -faith_subset 20 -sens_samples 3 -aopc_steps 12 -aopc_patch 3 -png_width 32"
+
+static void expect_same_file(const char *a, const char *b)
+{
+    char *x = read_all(a), *y = read_all(b);
+    cr_assert(x && y, "%s or %s is missing", a, b);
+    int same = !strcmp(x, y);
+    if (!same) { /* the first differing line, for the log */
+        int line = 1;
+        const char *p = x, *q = y;
+        while (*p && *p == *q) line += *p++ == '\n', ++q;
+        cr_log_error("%s and %s differ at line %d", a, b, line);
+    }
+    cr_expect(same, "%s differs from %s", b, a);
+    free(x);
+    free(y);
+}
+
+Test(eval, resume_after_sigkill_gives_the_same_rows, .timeout = 600)
+{
+    const char *dir = cli_fixture();
+    char path[1200], ref[1200], killed[1200], cmd[8192];
+    cr_assert_eq(run_cli(dir, CLI_RUN " -out whole"), 0, "see %s/stderr.txt", dir);
+    snprintf(ref, sizeof ref, "%s/whole/results.csv", dir);
+    int rows = count_lines(ref);
+    cr_assert_gt(rows, 300);
+    char *stderr_text;
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    cr_assert((stderr_text = read_all(path)));
+    cr_expect(strstr(stderr_text, "eval: 14/14 images"), "progress lines when stderr is no terminal: %s", stderr_text);
+    free(stderr_text);
+
+    /* the same run, killed once a third of its rows are written, then resumed */
+    snprintf(killed, sizeof killed, "%s/killed/results.csv", dir);
+    snprintf(cmd, sizeof cmd, "cd %s && exec %s %s -out killed >/dev/null 2>/dev/null", dir, getenv("DX_CLI"), CLI_RUN);
+    pid_t child = fork();
+    cr_assert_neq(child, -1);
+    if (child == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int status, written = 0;
+    while (waitpid(child, &status, WNOHANG) == 0 && (written = count_lines(killed)) < rows / 3) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    cr_assert(WIFSIGNALED(status), "the run ended before it could be killed (%d of %d rows)", written, rows);
+    written = count_lines(killed);
+    cr_log_info("killed after %d of %d rows", written, rows);
+    cr_assert_lt(written, rows);
+    /* a row torn by the kill: the resumed run must drop it */
+    FILE *f = fopen(killed, "a");
+    fputs("5,p05.png,1,saliency,delet", f);
+    fclose(f);
+    cr_assert_eq(run_cli(dir, CLI_RUN " -out killed -resume"), 0, "see %s/stderr.txt", dir);
+    expect_same_file(ref, killed);
+    /* resuming a finished run adds nothing; a different run is refused */
+    cr_assert_eq(run_cli(dir, CLI_RUN " -out killed -resume"), 0);
+    expect_same_file(ref, killed);
+    cr_expect_eq(run_cli(dir, CLI_RUN " -seed 2 -out killed -resume"), 1);
+    cr_expect_eq(run_cli(dir, CLI_RUN " -out killed"), 1, "an existing run is not overwritten without -resume");
+    expect_same_file(ref, killed);
+}
+
+Test(eval, shards_merged_equal_one_run, .timeout = 600)
+{
+    const char *dir = cli_fixture();
+    cr_assert_eq(run_cli(dir, CLI_RUN " -out whole"), 0, "see %s/stderr.txt", dir);
+    for (int i = 0; i < 3; ++i) {
+        char args[2048];
+        snprintf(args, sizeof args, "%s -shard %d/3 -out shard%d", CLI_RUN, i, i);
+        cr_assert_eq(run_cli(dir, args), 0, "shard %d: see %s/stderr.txt", i, dir);
+    }
+    char a[1200], b[1200];
+    snprintf(a, sizeof a, "%s/shard1/results.csv", dir);
+    dx_eval_rows rows;
+    dx_error err;
+    cr_assert_eq(dx_eval_rows_read(a, &rows, NULL, &err), 0, "%s", err.msg);
+    int images = 0;
+    for (int k = 0; k < rows.n; ++k) {
+        cr_expect_eq(rows.rows[k].image_index % 3, 1, "shard 1/3 holds images 1, 4, 7, ..");
+        images += k == 0 || rows.rows[k].image_index != rows.rows[k - 1].image_index;
+    }
+    cr_expect_eq(images, 5);
+    dx_eval_rows_free(&rows);
+    cr_assert_eq(run_cli(dir, "eval-merge -out merged shard2 shard0 shard1"), 0, "see %s/stderr.txt", dir);
+    const char *files[] = {"results.csv", "summary.json", "run.json", "maps/00013-centre.png", "maps/00004-photo.png"};
+    for (int k = 0; k < 5; ++k) {
+        snprintf(a, sizeof a, "%s/whole/%s", dir, files[k]);
+        snprintf(b, sizeof b, "%s/merged/%s", dir, files[k]);
+        expect_same_file(a, b);
+    }
+    /* overlapping shards are refused */
+    cr_expect_eq(run_cli(dir, "eval-merge -out twice shard0 shard0"), 1);
+}
+
+Test(eval, command_line_errors)
+{
+    const char *dir = cli_fixture();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/cfg/test-detector.cfg %s/det.cfg", getenv("DX_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0);
+    char det_cfg[1200], det_weights[1200];
+    snprintf(det_cfg, sizeof det_cfg, "%s/det.cfg", dir);
+    snprintf(det_weights, sizeof det_weights, "%s/det.weights", dir);
+    dx_close(open_random(det_cfg, det_weights, 5));
+    struct {
+        const char *args;
+        int code;
+        const char *says;
+    } cases[] = {
+        {"eval net.cfg net.weights -list list.txt -methods gradcam,nosuch", 2, "unknown method 'nosuch'"},
+        {"eval net.cfg net.weights -list list.txt -methods gradcam -metrics deletion,nosuch", 2, "unknown metric 'nosuch'"},
+        {"eval net.cfg net.weights -list list.txt -methods gradcam -shard 3/3", 2, "-shard takes i/n"},
+        {"eval net.cfg net.weights -methods gradcam", 2, "needs <cfg> <weights> -list"},
+        {"eval net.cfg net.weights -list missing.txt -methods gradcam -out e1", 1, "missing.txt"},
+        {"eval det.cfg det.weights -list list.txt -methods gradcam -out e2", 1, "per-box targets"},
+        {"eval-merge -out m nothere", 1, "nothere/run.json"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/stderr.txt", dir);
+        unlink(path);
+        int code = run_cli(dir, cases[k].args);
+        char *err = read_all(path);
+        cr_expect_eq(code, cases[k].code, "`%s`: exit %d: %s", cases[k].args, code, err);
+        cr_expect(err && strstr(err, cases[k].says), "`%s`: stderr '%s' does not say '%s'", cases[k].args, err,
+                  cases[k].says);
+        cr_expect_eq(count_lines(path), 1, "`%s`: one line on stderr: %s", cases[k].args, err);
+        free(err);
+    }
+}
