@@ -83,6 +83,14 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
     [DX_METHOD_ABLATIONCAM] = {"ablationcam", dx_method_ablationcam,
         "Ablation-CAM: channel weights (S - S_k) / S, S_k the target score with channel k of the\n"
         "layer zeroed (the layers above it re-run, once per channel).\n" CAM_OPTIONS},
+    [DX_METHOD_DRISE] = {"drise", dx_method_drise,
+        "D-RISE (detectors only): random masks multiply the input; each masked input is weighted\n"
+        "by its best proposal's similarity to the box (IoU x class-vector cosine x objectness);\n"
+        "the map is the weighted mean mask. One forward per mask.\n"
+        "  -masks N   masks (default 1000)\n"
+        "  -cell C    mask grid cell in network-input pixels (default 16)\n"
+        "  -p P       probability a cell is kept (default .5)\n"
+        "  -seed S    the masks' seed (default 1)\n", dx_is_detector},
 };
 
 const dx_method_info *dx_method_info_of(dx_method m)
