@@ -13,6 +13,7 @@
 typedef struct {
     const char *cfg, *weights, *image, *out, *names;
     const char *methods; /* `all`: the methods to run */
+    const char *boxes, *region; /* detectors: -boxes all, -region x,y,w,h */
     dx_request req;
     dx_output_options output;
     int verbose, timing;
@@ -62,6 +63,18 @@ static const cli_option options[] = {
     {"-samples", OPT_INT, AT(req.samples), 1, 100000, NULL, "N  smoothgrad, smoothgrad2, vargrad: noisy copies (default 25)"},
     {"-noise", OPT_FLOAT, AT(req.noise), 0, 10, NULL,
      "S  smoothgrad, smoothgrad2, vargrad: noise sd / input range (default 0.15)"},
+    {"-box", OPT_INT, AT(req.box), 0, INT_MAX, NULL, "K  detectors: explain box K (default 0, the highest score)"},
+    {"-boxes", OPT_TEXT, AT(boxes), 0, 0, NULL, "all  detectors: explain every box above -thresh"},
+    {"-target", OPT_CHOICE, AT(req.box_target), 0, 0, "score|class|obj|x|y|w|h",
+     "score|class|obj|x|y|w|h  detectors: what a box's map explains (default score = obj x class)"},
+    {"-thresh", OPT_FLOAT, AT(req.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
+    {"-hier", OPT_FLOAT, AT(req.hier), 0, 1, NULL, "T  detectors: hierarchy threshold, as Darknet's (default .5)"},
+    {"-nms", OPT_FLOAT, AT(req.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
+    {"-region", OPT_TEXT, AT(region), 0, 0, NULL,
+     "x,y,w,h  detectors: explain the anchor best matching this photo region, even below -thresh"},
+    {"-masks", OPT_INT, AT(req.masks), 1, 1000000, NULL, "N  drise: random masks (default 1000)"},
+    {"-cell", OPT_INT, AT(req.mask_cell), 1, 4096, NULL, "C  drise: mask grid cell in network-input pixels (default 16)"},
+    {"-p", OPT_FLOAT, AT(req.mask_p), 0.001, 0.999, NULL, "P  drise: probability a mask cell is kept (default .5)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
      "PREFIX  write PREFIX.png, .npy, .raw.npy, .json (default: <image name>_<method> here)"},
@@ -215,6 +228,22 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
         fprintf(stderr, "%s: %s needs <cfg> <weights> <image> (see %s -h)\n", program, argv[0], program);
         return -1;
     }
+    if (a->boxes && strcmp(a->boxes, "all")) {
+        fprintf(stderr, "%s: -boxes takes all, not '%s'\n", program, a->boxes);
+        return -1;
+    }
+    if (a->boxes) a->req.box = DX_ALL_BOXES;
+    if (a->region) {
+        float *r = a->req.region;
+        char tail;
+        if (sscanf(a->region, "%f,%f,%f,%f%c", &r[0], &r[1], &r[2], &r[3], &tail) != 4 || !(r[2] > 0) ||
+            !(r[3] > 0)) {
+            fprintf(stderr, "%s: -region takes x,y,w,h in photo pixels with w, h > 0, not '%s'\n", program,
+                    a->region);
+            return -1;
+        }
+        a->req.use_region = 1;
+    }
     a->cfg = positional[0];
     a->weights = positional[1];
     a->image = positional[2];
@@ -332,6 +361,32 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a)
     return rc;
 }
 
+/* Detectors: the boxes' maps and the JSON; no box above -thresh is not an error (the JSON
+ * says so, exit 0). */
+static int run_detector(dx_model *m, const cli_args *a, const char *method, dx_error *err)
+{
+    dx_box_explanations e;
+    if (dx_explain_boxes_file(m, a->image, &a->req, &e, err) != 0) return -1;
+    char prefix[1024];
+    if (a->out) snprintf(prefix, sizeof prefix, "%s", a->out);
+    else default_prefix(a->image, method, prefix, sizeof prefix);
+    int rc = dx_write_box_outputs(m, &e, prefix, &a->output, err);
+    if (rc == 0 && e.n == 0)
+        printf("%s: no detection above -thresh %g; wrote %s.json\n", a->image, a->req.thresh, prefix);
+    for (int k = 0; rc == 0 && k < e.n; ++k) {
+        const dx_detection *d = &e.results[k].box;
+        char stem[32];
+        if (a->req.use_region) snprintf(stem, sizeof stem, "region");
+        else snprintf(stem, sizeof stem, "box%d", a->req.box >= 0 ? a->req.box : k);
+        printf("%s: %s %s %.2f%% at %.0f,%.0f %.0fx%.0f (layer %d anchor %d cell %d,%d); wrote %s_%s.png %s_%s.npy\n",
+               a->image, stem, dx_class_name(m, d->cls), 100 * d->score, d->x, d->y, d->w, d->h, d->layer,
+               d->anchor, d->row, d->col, prefix, stem, prefix, stem);
+    }
+    if (rc == 0 && e.n > 0) printf("wrote %s_boxes.png %s.json\n", prefix, prefix);
+    dx_box_explanations_free(&e);
+    return rc;
+}
+
 int dx_cli_run(const char *program, int argc, char **argv)
 {
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
@@ -370,7 +425,13 @@ int dx_cli_run(const char *program, int argc, char **argv)
     dx_set_layer_timing(m, a.timing);
     const char *warnings = dx_warnings(m);
     if (*warnings) fprintf(stderr, "%s", warnings);
-    int rc = all ? explain_all(program, m, &a) : explain_one(program, m, &a, argv[0]);
+    int rc;
+    if (dx_is_detector(m) && !all) {
+        rc = run_detector(m, &a, argv[0], &err);
+        if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
+    } else {
+        rc = all ? explain_all(program, m, &a) : explain_one(program, m, &a, argv[0]);
+    }
     dx_close(m);
     return rc == 0 ? 0 : 1;
 }

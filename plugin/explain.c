@@ -25,6 +25,16 @@ void dx_request_init(dx_request *req)
     req->noise = 0.15f;
     req->lrp_composite = NULL;
     req->lrp_rules = NULL;
+    req->box = 0;
+    req->box_target = DX_BOX_SCORE;
+    req->thresh = .5f;
+    req->hier = .5f;
+    req->nms = .45f;
+    req->use_region = 0;
+    memset(req->region, 0, sizeof req->region);
+    req->masks = 1000;
+    req->mask_cell = 16;
+    req->mask_p = .5f;
 }
 
 static double now_ms(void)
@@ -34,41 +44,83 @@ static double now_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static int check_classifier(const dx_model *m, dx_error *err)
+/* Runs the method for target t on the forward already run on photo, and maps its native map
+ * onto the photo's pixels. */
+static int run_method(dx_model *m, image photo, const dx_request *req, const dx_target *t,
+                      dx_result *r, dx_error *err)
 {
-    LAYER_TYPE t = m->net->layers[m->head].type;
-    if (t == YOLO || t == REGION || t == DETECTION) {
-        dx_set_error(err, "%s: a detector (output layer %d is [%s]); class targets apply to "
-                          "classifiers, per-box targets are not available yet",
-                     m->cfg_path, m->head, dx_layer_type_name(t));
+    const dx_method_info *method = dx_method_info_of(req->method);
+    double t0 = now_ms();
+    m->ms_backward = 0;
+    if (method->run(m, req, t, r, err) != 0) return -1;
+    r->ms_method = now_ms() - t0;
+    r->ms_backward = m->ms_backward;
+
+    dx_letterbox g;
+    dx_letterbox_geometry(photo.w, photo.h, m->net->w, m->net->h, &g);
+    r->map = dx_native_to_photo(r->native, r->native_h, r->native_w, &g, photo.w, photo.h);
+    r->h = photo.h;
+    r->w = photo.w;
+    if (!r->map) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    r->map_min = r->map_max = r->map[0];
+    for (int k = 1; k < r->h * r->w; ++k) {
+        if (r->map[k] < r->map_min) r->map_min = r->map[k];
+        if (r->map[k] > r->map_max) r->map_max = r->map[k];
+    }
+    return 0;
+}
+
+static int check_request(const dx_model *m, image photo, const dx_request *req, dx_error *err)
+{
+    if (!dx_method_info_of(req->method)) {
+        dx_set_error(err, "unknown method %d", (int)req->method);
+        return -1;
+    }
+    if (photo.c != m->net->c) {
+        dx_set_error(err, "the image has %d channels, the model's input %d", photo.c, m->net->c);
         return -1;
     }
     return 0;
 }
 
+/* as `darknet classifier predict` and `darknet detector test`: letterbox, then forward */
+static double letterbox_forward(dx_model *m, image photo)
+{
+    image boxed = letterbox_image(photo, m->net->w, m->net->h);
+    double t0 = now_ms();
+    dx_forward(m, boxed.data);
+    double ms = now_ms() - t0;
+    free_image(boxed);
+    return ms;
+}
+
 int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *r, dx_error *err)
 {
     memset(r, 0, sizeof *r);
-    const dx_method_info *method = dx_method_info_of(req->method);
-    if (!method) {
-        dx_set_error(err, "unknown method %d", (int)req->method);
-        return -1;
-    }
-    if (check_classifier(m, err) != 0) return -1;
-    network *net = m->net;
-    if (photo.c != net->c) {
-        dx_set_error(err, "the image has %d channels, the model's input %d", photo.c, net->c);
-        return -1;
+    if (check_request(m, photo, req, err) != 0) return -1;
+    if (dx_is_detector(m)) {
+        if (req->box < 0 && !req->use_region) {
+            dx_set_error(err, "dx_explain_image explains one box: box %d; use dx_explain_boxes for all",
+                         req->box);
+            return -1;
+        }
+        dx_box_explanations e;
+        if (dx_explain_boxes(m, photo, req, &e, err) != 0) return -1;
+        if (e.n == 0) {
+            dx_set_error(err, "no detection above -thresh %g: no box %d to explain", req->thresh, req->box);
+            dx_box_explanations_free(&e);
+            return -1;
+        }
+        *r = e.results[0];
+        free(e.results);
+        return 0;
     }
     r->method = req->method;
     r->photo = copy_image(photo);
-
-    /* as `darknet classifier predict`: letterbox to the network size, then forward */
-    image boxed = letterbox_image(photo, net->w, net->h);
-    double t0 = now_ms();
-    dx_forward(m, boxed.data);
-    r->ms_forward = now_ms() - t0;
-    free_image(boxed);
+    r->ms_forward = letterbox_forward(m, photo);
 
     const float *probs = dx_output_of(m, m->head);
     int classes = dx_class_count(m);
@@ -86,31 +138,109 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
     if (dx_class_target(m, r->class_id, req->score, &target, err) != 0) goto fail;
     r->logit = dx_output_of(m, dx_find_logit_layer(m))[r->class_id];
     r->prob = probs[r->class_id];
-
-    t0 = now_ms();
-    m->ms_backward = 0;
-    if (method->run(m, req, &target, r, err) != 0) goto fail;
-    r->ms_method = now_ms() - t0;
-    r->ms_backward = m->ms_backward;
-
-    dx_letterbox g;
-    dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &g);
-    r->map = dx_native_to_photo(r->native, r->native_h, r->native_w, &g, photo.w, photo.h);
-    r->h = photo.h;
-    r->w = photo.w;
-    if (!r->map) {
-        dx_set_error(err, "out of memory");
-        goto fail;
-    }
-    r->map_min = r->map_max = r->map[0];
-    for (int k = 1; k < r->h * r->w; ++k) {
-        if (r->map[k] < r->map_min) r->map_min = r->map[k];
-        if (r->map[k] > r->map_max) r->map_max = r->map[k];
-    }
+    if (run_method(m, photo, req, &target, r, err) != 0) goto fail;
     return 0;
 fail:
     dx_result_free(r);
     return -1;
+}
+
+int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detection **boxes, int *n,
+                    dx_error *err)
+{
+    *boxes = NULL;
+    *n = 0;
+    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
+    letterbox_forward(m, photo);
+    return dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err);
+}
+
+int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *e,
+                     dx_error *err)
+{
+    memset(e, 0, sizeof *e);
+    e->req = *req;
+    e->photo_w = photo.w;
+    e->photo_h = photo.h;
+    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
+    double ms_forward = letterbox_forward(m, photo);
+    dx_detection *boxes = NULL;
+    int n = 0;
+    if (req->use_region) {
+        boxes = malloc(sizeof *boxes);
+        if (!boxes || dx_region_box(m, photo.w, photo.h, req->region, boxes, err) != 0) goto fail;
+        n = 1;
+        if (req->class_id >= 0) { /* the region's anchor, for the class asked */
+            dx_target t;
+            boxes[0].cls = req->class_id;
+            if (dx_box_target_of(m, &boxes[0], DX_BOX_CLASS, &t, err) != 0) goto fail;
+            boxes[0].class_prob = dx_target_score(&t, m);
+            boxes[0].score = boxes[0].objectness * boxes[0].class_prob;
+        }
+    } else {
+        if (dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, &boxes, &n, err) != 0)
+            goto fail;
+        if (req->box >= 0 && n > 0) {
+            if (req->box >= n) {
+                dx_set_error(err, "box %d does not exist: %d box%s detected above -thresh %g (0..%d)",
+                             req->box, n, n == 1 ? "" : "es", req->thresh, n - 1);
+                goto fail;
+            }
+            boxes[0] = boxes[req->box];
+            n = 1;
+        }
+    }
+    e->results = n ? calloc(n, sizeof *e->results) : NULL;
+    if (n && !e->results) {
+        dx_set_error(err, "out of memory");
+        goto fail;
+    }
+    /* one forward for every box: each method leaves the forward state as it found it */
+    for (int k = 0; k < n; ++k) {
+        dx_result *r = &e->results[k];
+        e->n = k + 1;
+        r->method = req->method;
+        r->photo = copy_image(photo);
+        r->ms_forward = ms_forward;
+        r->has_box = 1;
+        r->box = boxes[k];
+        r->box_target = req->box_target;
+        r->class_id = boxes[k].cls;
+        r->prob = boxes[k].score;
+        dx_target target;
+        if (dx_box_target_of(m, &boxes[k], req->box_target, &target, err) != 0) goto fail;
+        r->logit = dx_target_score(&target, m);
+        if (run_method(m, photo, req, &target, r, err) != 0) goto fail;
+    }
+    free(boxes);
+    return 0;
+fail:
+    free(boxes);
+    dx_box_explanations_free(e);
+    return -1;
+}
+
+int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
+                          dx_box_explanations *e, dx_error *err)
+{
+    memset(e, 0, sizeof *e);
+    image photo;
+    if (dx_load_photo(image_path, &photo, err) != 0) return -1;
+    int rc = dx_explain_boxes(m, photo, req, e, err);
+    free_image(photo);
+    if (rc == 0) {
+        snprintf(e->image_path, sizeof e->image_path, "%s", image_path);
+        for (int k = 0; k < e->n; ++k)
+            snprintf(e->results[k].image_path, sizeof e->results[k].image_path, "%s", image_path);
+    }
+    return rc;
+}
+
+void dx_box_explanations_free(dx_box_explanations *e)
+{
+    for (int k = 0; k < e->n; ++k) dx_result_free(&e->results[k]);
+    free(e->results);
+    memset(e, 0, sizeof *e);
 }
 
 int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, dx_result *r,

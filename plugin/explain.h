@@ -52,7 +52,8 @@ network *dx_network(dx_model *m);             /* the Darknet network, batch 1 */
 const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
 int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
 const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
-int dx_default_layer(const dx_model *m);      /* the layer CAM methods use by default, see README */
+int dx_default_layer(const dx_model *m);
+int dx_is_detector(const dx_model *m);        /* its output layer is [yolo], [region] or [detection] */      /* the layer CAM methods use by default, see README */
 /* Per-layer forward timing through the hooks (off by default); the mean milliseconds of each
  * layer's Darknet forward since timing was switched on (-1 for no such layer). */
 void dx_set_layer_timing(dx_model *m, int on);
@@ -81,6 +82,7 @@ typedef enum {
     DX_METHOD_SCORECAM,     /* Score-CAM: softmax of the scores of the input masked by each channel */
     DX_METHOD_ABLATIONCAM,  /* Ablation-CAM: relative score drop with each channel zeroed */
     DX_METHOD_LRP,      /* Layer-wise Relevance Propagation, signed, summed over channels */
+    DX_METHOD_DRISE,    /* D-RISE (detectors): masks weighted by the best proposal's similarity to the box */
     DX_METHOD_COUNT
 } dx_method;
 
@@ -94,6 +96,19 @@ typedef enum {
 } dx_score;
 
 #define DX_MAX_LAYERS 8
+#define DX_ALL_BOXES (-1)
+
+/* Detectors: what a box target explains, from the head's outputs at the box's cell and anchor
+ * (see README "YOLO detectors"). */
+typedef enum {
+    DX_BOX_SCORE, /* objectness x class probability (default: Darknet's score of the box) */
+    DX_BOX_CLASS, /* the class probability alone */
+    DX_BOX_OBJ,   /* the objectness alone */
+    DX_BOX_X,     /* the box centre's x, as a fraction of the network input's width */
+    DX_BOX_Y,     /* ... its y, of the height */
+    DX_BOX_W,     /* the box width, as a fraction of the network input's width */
+    DX_BOX_H      /* ... its height */
+} dx_box_target;
 
 typedef struct {
     dx_method method;
@@ -117,6 +132,16 @@ typedef struct {
     /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-gamma-box */
     const char *lrp_composite;
     const char *lrp_rules;
+    /* detectors ([yolo]/[region] heads) */
+    int box;        /* the detection to explain (0: the highest score, default); DX_ALL_BOXES */
+    dx_box_target box_target;
+    float thresh, hier, nms; /* as `darknet detector test`: .5, .5, .45 (nms 0: none) */
+    int use_region; /* explain region[] (x, y, w, h in photo pixels) instead of a detection: */
+    float region[4];/* the anchor and cell whose box overlaps it most, even below thresh */
+    /* D-RISE */
+    int masks;      /* random masks (default 1000) */
+    int mask_cell;  /* mask grid cell, in network-input pixels (default 16) */
+    float mask_p;   /* probability that a cell is kept (default .5) */
 } dx_request;
 
 void dx_request_init(dx_request *req);
@@ -125,6 +150,19 @@ typedef struct {
     int cls;
     float prob; /* the model's output for that class (softmax probability for classifiers) */
 } dx_prediction;
+
+/* One detected box, decoded as Darknet's get_network_boxes(relative=1) + do_nms_sort, with
+ * where it came from. A detection scoring above thresh for several classes is several boxes. */
+typedef struct {
+    box bbox;            /* Darknet's box: centre and size as fractions of the photo */
+    float x, y, w, h;    /* the same in the photo's pixels: top-left corner, width, height */
+    int cls;
+    float score;         /* objectness x class probability, as Darknet reports it */
+    float objectness, class_prob;
+    int layer;           /* the [yolo]/[region] layer */
+    int anchor;          /* the anchor within that layer (0..n-1; [yolo]: the mask's slot) */
+    int row, col;        /* the cell of the layer's grid */
+} dx_detection;
 
 typedef struct {
     dx_method method;
@@ -154,6 +192,10 @@ typedef struct {
     int n_stats;
     image photo;          /* a copy of the photo (RGB planar, [0,1]) for rendering */
     char image_path[1024];
+    /* detectors: the box explained (prob = its score, logit = the box target's value) */
+    int has_box;
+    dx_detection box;
+    dx_box_target box_target;
 } dx_result;
 
 /* Loads the image (checked first: a missing, corrupt or non-image file is an error, never a
@@ -163,6 +205,28 @@ int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, 
 /* The same for an image already in memory (Darknet's image: planar RGB in [0,1]). */
 int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *out, dx_error *err);
 void dx_result_free(dx_result *r);
+
+/* Detectors: letterbox, forward, and the boxes above req->thresh after NMS, highest score
+ * first (*boxes malloc'd, NULL when *n is 0). */
+int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detection **boxes, int *n,
+                    dx_error *err);
+
+/* Detectors: explains the box req->box, every box (DX_ALL_BOXES), or the region's best anchor
+ * (req->use_region), all from one forward. No detection above thresh is not an error: n = 0.
+ * dx_explain_image on a detector explains the single box req->box (an error if there is none). */
+typedef struct {
+    dx_result *results;
+    int n;
+    int photo_w, photo_h;
+    char image_path[1024];
+    dx_request req;
+} dx_box_explanations;
+
+int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *out,
+                     dx_error *err);
+int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
+                          dx_box_explanations *out, dx_error *err);
+void dx_box_explanations_free(dx_box_explanations *e);
 
 typedef struct {
     int png_width; /* draw the PNG this wide (0: the photo's width); the .npy keep full resolution */
@@ -180,6 +244,12 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
  * width, at most 320). Written beside PATH and renamed: on failure nothing is left. */
 int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
                    const dx_output_options *opt, dx_error *err);
+/* Detectors: PREFIX_boxK.png (box K's map with the box, its label and score), PREFIX_boxK.npy
+ * (the map at image resolution), PREFIX_boxes.png (every box and its map in its own colour) and
+ * PREFIX.json (the boxes, where each came from, each one's files; "boxes": [] when none was
+ * detected). All or nothing, as dx_write_outputs. */
+int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
+                         const dx_output_options *opt, dx_error *err);
 
 #ifdef __cplusplus
 }

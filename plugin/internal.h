@@ -92,11 +92,18 @@ struct dx_target {
      * d(score)/d(output of layer) into seed (all of the layer's outputs floats). */
     float (*eval)(const dx_target *t, const dx_model *m, float *seed);
     int cls;     /* class targets: the class (an index into layer's outputs) */
+    /* box targets: layer is the [yolo]/[region] head; the anchor and cell of the box */
+    int anchor, row, col;
+    dx_box_target box_kind;
 };
 
 int dx_find_logit_layer(const dx_model *m);  /* the layer whose outputs are the class scores */
 /* The target "class cls of a classifier": its logit, or its probability (kind). */
 int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_error *err);
+/* The target "box d of a detector" (see dx_box_target); its score is a function of the raw
+ * outputs of the head at d's anchor and cell. */
+int dx_box_target_of(const dx_model *m, const dx_detection *d, dx_box_target kind, dx_target *t,
+                     dx_error *err);
 /* The score of the current forward state. */
 float dx_target_score(const dx_target *t, const dx_model *m);
 /* Seeds the backward with the target's gradient at the current forward state and propagates it
@@ -106,6 +113,27 @@ int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, 
  * one's score. Leaves the model's forward state on the last of them. */
 int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
                     dx_error *err);
+
+/* detect.c — the boxes of the current forward state, decoded as Darknet does. */
+/* 0 with the supported heads, else -1 naming what is not supported ([detection], tree=). */
+int dx_check_detector(const dx_model *m, dx_error *err);
+/* The boxes above thresh after NMS (nms 0: none) for a photo of photo_w x photo_h pixels,
+ * highest score first; *boxes malloc'd (NULL when none). */
+int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, float hier, float nms,
+                    dx_detection **boxes, int *n, dx_error *err);
+/* The anchor and cell whose box overlaps region (x, y, w, h in photo pixels) most, whatever its
+ * score; its class is the anchor's most probable one. */
+int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float region[4],
+                  dx_detection *out, dx_error *err);
+/* A head's decoded outputs at (anchor, cell = row * l->w + col), from its current forward state:
+ * the box as fractions of the network input, the objectness (1 for [region] background=1),
+ * a class's probability. */
+box dx_head_box(const layer *l, int anchor, int row, int col, int net_w, int net_h);
+float dx_head_objectness(const layer *l, int anchor, int cell);
+float dx_head_class_prob(const layer *l, int anchor, int cell, int cls);
+/* The layer CAM methods use for a target at layer top: for a detector's head, the last feature
+ * layer feeding it; otherwise dx_default_layer. */
+int dx_default_layer_for(const dx_model *m, int top);
 
 /* rng.c — the one source of random numbers (xoshiro256**, seeded by splitmix64): a method seeded
  * with dx_request.seed draws the same numbers on every machine. */

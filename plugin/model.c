@@ -371,3 +371,15 @@ int dx_default_layer(const dx_model *m)
     }
     return -1;
 }
+
+int dx_default_layer_for(const dx_model *m, int top)
+{
+    LAYER_TYPE t = top >= 0 && top < m->n ? m->net->layers[top].type : BLANK;
+    if (t != YOLO && t != REGION) return dx_default_layer(m);
+    for (int i = top - 1; i >= 0; --i) {
+        const layer *l = &m->net->layers[i];
+        if (is_head(l->type)) break;
+        if (l->out_h * l->out_w > 1 && !remixes_channels(l)) return i;
+    }
+    return -1;
+}

@@ -19,6 +19,54 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* "tool", "method", "model" and "image", the members every JSON starts with */
+static void json_header(dx_json *j, const dx_model *m, dx_method method, const char *image_path, int w,
+                        int h, const char *preprocessing)
+{
+    const network *net = m->net;
+    dx_json_key(j, "tool"); dx_json_str(j, "darknet-explain " DX_VERSION);
+    dx_json_key(j, "method"); dx_json_str(j, dx_method_name(method));
+    dx_json_key(j, "model");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "cfg"); dx_json_str(j, m->cfg_path);
+    dx_json_key(j, "weights"); dx_json_str(j, m->weights_path);
+    dx_json_key(j, "input_whc");
+    dx_json_arr_begin(j); dx_json_int(j, net->w); dx_json_int(j, net->h); dx_json_int(j, net->c); dx_json_arr_end(j);
+    dx_json_key(j, "layers"); dx_json_int(j, m->n);
+    dx_json_obj_end(j);
+    dx_json_key(j, "image");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "path"); dx_json_str(j, image_path);
+    dx_json_key(j, "width"); dx_json_int(j, w);
+    dx_json_key(j, "height"); dx_json_int(j, h);
+    dx_json_key(j, "preprocessing"); dx_json_str(j, preprocessing);
+    dx_json_obj_end(j);
+}
+
+static const char *const box_target_names[] = {"score", "class", "obj", "x", "y", "w", "h"};
+
+/* a detection's members: where it is, what it is, where it came from */
+static void json_box(dx_json *j, const dx_model *m, const dx_detection *d)
+{
+    dx_json_key(j, "x"); dx_json_num(j, d->x);
+    dx_json_key(j, "y"); dx_json_num(j, d->y);
+    dx_json_key(j, "w"); dx_json_num(j, d->w);
+    dx_json_key(j, "h"); dx_json_num(j, d->h);
+    dx_json_key(j, "class"); dx_json_int(j, d->cls);
+    dx_json_key(j, "name"); dx_json_str(j, dx_class_name(m, d->cls));
+    dx_json_key(j, "score"); dx_json_num(j, d->score);
+    dx_json_key(j, "objectness"); dx_json_num(j, d->objectness);
+    dx_json_key(j, "class_probability"); dx_json_num(j, d->class_prob);
+    dx_json_key(j, "head");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "layer"); dx_json_int(j, d->layer);
+    dx_json_key(j, "type"); dx_json_str(j, dx_layer_type_name(m->net->layers[d->layer].type));
+    dx_json_key(j, "anchor"); dx_json_int(j, d->anchor);
+    dx_json_key(j, "row"); dx_json_int(j, d->row);
+    dx_json_key(j, "col"); dx_json_int(j, d->col);
+    dx_json_obj_end(j);
+}
+
 static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COUNT][1100],
                       const char *path, dx_error *err)
 {
@@ -31,23 +79,8 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_obj_begin(&j);
-    dx_json_key(&j, "tool"); dx_json_str(&j, "darknet-explain " DX_VERSION);
-    dx_json_key(&j, "method"); dx_json_str(&j, dx_method_name(r->method));
-    dx_json_key(&j, "model");
-    dx_json_obj_begin(&j);
-    dx_json_key(&j, "cfg"); dx_json_str(&j, m->cfg_path);
-    dx_json_key(&j, "weights"); dx_json_str(&j, m->weights_path);
-    dx_json_key(&j, "input_whc");
-    dx_json_arr_begin(&j); dx_json_int(&j, net->w); dx_json_int(&j, net->h); dx_json_int(&j, net->c); dx_json_arr_end(&j);
-    dx_json_key(&j, "layers"); dx_json_int(&j, m->n);
-    dx_json_obj_end(&j);
-    dx_json_key(&j, "image");
-    dx_json_obj_begin(&j);
-    dx_json_key(&j, "path"); dx_json_str(&j, r->image_path);
-    dx_json_key(&j, "width"); dx_json_int(&j, r->w);
-    dx_json_key(&j, "height"); dx_json_int(&j, r->h);
-    dx_json_key(&j, "preprocessing"); dx_json_str(&j, "letterbox (as darknet classifier predict)");
-    dx_json_obj_end(&j);
+    json_header(&j, m, r->method, r->image_path, r->w, r->h,
+                r->has_box ? "letterbox (as darknet detector test)" : "letterbox (as darknet classifier predict)");
     dx_json_key(&j, "target");
     dx_json_obj_begin(&j);
     dx_json_key(&j, "class"); dx_json_int(&j, r->class_id);
@@ -55,6 +88,13 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "score"); dx_json_str(&j, r->score_kind == DX_SCORE_PROB ? "probability" : "logit");
     dx_json_key(&j, "logit"); dx_json_num(&j, r->logit);
     dx_json_key(&j, "probability"); dx_json_num(&j, r->prob);
+    if (r->has_box) {
+        dx_json_key(&j, "box_target"); dx_json_str(&j, box_target_names[r->box_target]);
+        dx_json_key(&j, "box");
+        dx_json_obj_begin(&j);
+        json_box(&j, m, &r->box);
+        dx_json_obj_end(&j);
+    }
     dx_json_obj_end(&j);
     dx_json_key(&j, "layer");
     if (r->layer < 0) {
@@ -125,17 +165,33 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     return 0;
 }
 
-/* The overlay, drawn at the photo's size or scaled down to png_width. */
-static int write_overlay(const dx_result *r, int png_width, const char *title, const char *lo_label,
-                         const char *hi_label, const char *path, dx_error *err)
+/* The label of a box: "name 94%" */
+static void detection_label(const dx_model *m, const dx_detection *d, char *out, size_t len)
 {
+    snprintf(out, len, "%s %.0f%%", dx_class_name(m, d->cls), 100.f * d->score);
+}
+
+/* The overlay, drawn at the photo's size or scaled down to png_width; with r's box if it has one. */
+static int write_overlay(const dx_model *m, const dx_result *r, int png_width, const char *title,
+                         const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+{
+    char label[160];
+    dx_render_box box = {0};
+    if (r->has_box) {
+        detection_label(m, &r->box, label, sizeof label);
+        box = (dx_render_box){r->box.x, r->box.y, r->box.w, r->box.h, {1, 1, 1}, label}; /* white: not in jet */
+    }
     if (png_width <= 0 || png_width >= r->w)
-        return dx_render_overlay(r->photo, r->map, r->h, r->w, r->signed_map, title, lo_label, hi_label, path, err);
+        return dx_render_overlay_boxes(r->photo, r->map, r->h, r->w, r->signed_map, &box, r->has_box, title,
+                                       lo_label, hi_label, path, err);
     int h = (int)((double)r->h * png_width / r->w + .5);
     if (h < 1) h = 1;
+    float sx = (float)png_width / r->w, sy = (float)h / r->h;
+    box.x *= sx, box.w *= sx, box.y *= sy, box.h *= sy;
     image photo = resize_image(r->photo, png_width, h);
     image map = resize_image(float_to_image(r->w, r->h, 1, r->map), png_width, h);
-    int rc = dx_render_overlay(photo, map.data, h, png_width, r->signed_map, title, lo_label, hi_label, path, err);
+    int rc = dx_render_overlay_boxes(photo, map.data, h, png_width, r->signed_map, &box, r->has_box, title,
+                                     lo_label, hi_label, path, err);
     free_image(photo);
     free_image(map);
     return rc;
@@ -164,7 +220,7 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
     snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
 
     int map_shape[2] = {r->h, r->w}, native_shape[2] = {r->native_h, r->native_w};
-    int rc = write_overlay(r, opt ? opt->png_width : 0, title, lo_label, hi_label, parts[OUT_PNG], err);
+    int rc = write_overlay(m, r, opt ? opt->png_width : 0, title, lo_label, hi_label, parts[OUT_PNG], err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
     if (rc == 0) rc = write_json(m, r, finals, parts[OUT_JSON], err);
@@ -238,5 +294,211 @@ done:
     free(signs);
     free(labels);
     free_image(photo);
+    return rc;
+}
+
+/* ---- detectors: one map per box ---- */
+
+/* The name stem of result k: box<K> with K the box's index among the detections, or region. */
+static void box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
+{
+    if (e->req.use_region) snprintf(out, len, "region");
+    else snprintf(out, len, "box%d", e->req.box >= 0 ? e->req.box : k);
+}
+
+static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, char (*finals)[1100],
+                            int has_combined, const char *path, dx_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    dx_json j;
+    dx_json_begin(&j, f);
+    dx_json_obj_begin(&j);
+    json_header(&j, m, e->req.method, e->image_path, e->photo_w, e->photo_h,
+                "letterbox (as darknet detector test)");
+    dx_json_key(&j, "detection");
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "thresh"); dx_json_num(&j, e->req.thresh);
+    dx_json_key(&j, "hier"); dx_json_num(&j, e->req.hier);
+    dx_json_key(&j, "nms"); dx_json_num(&j, e->req.nms);
+    dx_json_key(&j, "box_target"); dx_json_str(&j, box_target_names[e->req.box_target]);
+    dx_json_key(&j, "region");
+    if (e->req.use_region) {
+        dx_json_arr_begin(&j);
+        for (int k = 0; k < 4; ++k) dx_json_num(&j, e->req.region[k]);
+        dx_json_arr_end(&j);
+    } else {
+        dx_json_null(&j);
+    }
+    dx_json_key(&j, "box_frame"); dx_json_str(&j, "x, y: top-left corner, w, h: size, in the photo's pixels");
+    dx_json_obj_end(&j);
+    if (e->n == 0) {
+        char note[128];
+        snprintf(note, sizeof note, "no detection above thresh %g", e->req.thresh);
+        dx_json_key(&j, "note"); dx_json_str(&j, note);
+    }
+    dx_json_key(&j, "boxes");
+    dx_json_arr_begin(&j);
+    for (int k = 0; k < e->n; ++k) {
+        const dx_result *r = &e->results[k];
+        char stem[32];
+        box_stem(e, k, stem, sizeof stem);
+        dx_json_obj_begin(&j);
+        dx_json_key(&j, "id"); dx_json_str(&j, stem);
+        json_box(&j, m, &r->box);
+        dx_json_key(&j, "target_value"); dx_json_num(&j, r->logit);
+        dx_json_key(&j, "map_layer");
+        if (r->layer < 0) dx_json_null(&j);
+        else dx_json_int(&j, r->layer);
+        dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
+        dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
+        dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
+        dx_json_key(&j, "overlay_png"); dx_json_str(&j, base_name(finals[2 * k]));
+        dx_json_key(&j, "map_npy"); dx_json_str(&j, base_name(finals[2 * k + 1]));
+        if (r->n_stats > 0) {
+            dx_json_key(&j, "method_stats");
+            dx_json_obj_begin(&j);
+            for (int s = 0; s < r->n_stats; ++s) {
+                dx_json_key(&j, r->stats[s].name);
+                dx_json_num(&j, r->stats[s].value);
+            }
+            dx_json_obj_end(&j);
+        }
+        dx_json_key(&j, "timings_ms");
+        dx_json_obj_begin(&j);
+        dx_json_key(&j, "backward"); dx_json_num(&j, r->ms_backward);
+        dx_json_key(&j, "method"); dx_json_num(&j, r->ms_method);
+        dx_json_obj_end(&j);
+        dx_json_obj_end(&j);
+    }
+    dx_json_arr_end(&j);
+    dx_json_key(&j, "boxes_png");
+    if (has_combined) dx_json_str(&j, base_name(finals[2 * e->n]));
+    else dx_json_null(&j);
+    dx_json_key(&j, "map_frame"); dx_json_str(&j, "the photo's pixels (letterbox border removed, bilinear)");
+    dx_json_key(&j, "forward_ms"); dx_json_num(&j, e->n ? e->results[0].ms_forward : 0);
+    dx_json_obj_end(&j);
+    int rc = dx_json_end(&j);
+    if (fclose(f) != 0 || rc != 0) {
+        dx_set_error(err, "%s: write failed", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The combined figure, at the photo's size or png_width. */
+static int write_combined(const dx_model *m, const dx_box_explanations *e, int png_width, const char *path,
+                          dx_error *err)
+{
+    int n = e->n, w = e->photo_w, h = e->photo_h;
+    float sx = 1, sy = 1;
+    if (png_width > 0 && png_width < w) {
+        h = (int)((double)h * png_width / w + .5);
+        h = h < 1 ? 1 : h;
+        sx = (float)png_width / w;
+        sy = (float)h / e->photo_h;
+        w = png_width;
+    }
+    dx_render_box *boxes = calloc(n, sizeof *boxes);
+    char (*labels)[160] = calloc(n, sizeof *labels);
+    const float **maps = calloc(n, sizeof *maps);
+    image *resized = calloc(n, sizeof *resized);
+    int rc = -1;
+    if (!boxes || !labels || !maps || !resized) {
+        dx_set_error(err, "%s: out of memory", path);
+        goto done;
+    }
+    for (int k = 0; k < n; ++k) {
+        const dx_result *r = &e->results[k];
+        char stem[32];
+        box_stem(e, k, stem, sizeof stem);
+        detection_label(m, &r->box, labels[k], sizeof labels[k]);
+        snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
+        boxes[k] = (dx_render_box){r->box.x * sx, r->box.y * sy, r->box.w * sx, r->box.h * sy, {0, 0, 0}, labels[k]};
+        dx_box_colour(k, boxes[k].rgb);
+        if (w != e->photo_w) {
+            resized[k] = resize_image(float_to_image(r->w, r->h, 1, r->map), w, h);
+            maps[k] = resized[k].data;
+        } else {
+            maps[k] = r->map;
+        }
+    }
+    image photo = w != e->photo_w ? resize_image(e->results[0].photo, w, h) : e->results[0].photo;
+    char title[160];
+    snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
+    rc = dx_render_box_maps(photo, maps, boxes, n, title, path, err);
+    if (w != e->photo_w) free_image(photo);
+done:
+    for (int k = 0; resized && k < n; ++k)
+        if (resized[k].data) free_image(resized[k]);
+    free(resized);
+    free(maps);
+    free(labels);
+    free(boxes);
+    return rc;
+}
+
+int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
+                         const dx_output_options *opt, dx_error *err)
+{
+    if (strlen(prefix) >= 1024) {
+        dx_set_error(err, "%.60s...: output prefix longer than 1023 characters", prefix);
+        return -1;
+    }
+    /* files: per box .png and .npy, then the combined .png (when there are boxes), the .json */
+    int has_combined = e->n > 0, count = 2 * e->n + has_combined + 1;
+    char (*finals)[1100] = calloc(count, sizeof *finals), (*parts)[1100] = calloc(count, sizeof *parts);
+    if (!finals || !parts) {
+        free(finals);
+        free(parts);
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < e->n; ++k) {
+        char stem[32];
+        box_stem(e, k, stem, sizeof stem);
+        snprintf(finals[2 * k], sizeof finals[0], "%s_%s.png", prefix, stem);
+        snprintf(finals[2 * k + 1], sizeof finals[0], "%s_%s.npy", prefix, stem);
+    }
+    if (has_combined) snprintf(finals[2 * e->n], sizeof finals[0], "%s_boxes.png", prefix);
+    snprintf(finals[count - 1], sizeof finals[0], "%s.json", prefix);
+    for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%.1090s.part", finals[k]);
+
+    int png_width = opt ? opt->png_width : 0, rc = 0;
+    for (int k = 0; k < e->n && rc == 0; ++k) {
+        const dx_result *r = &e->results[k];
+        char stem[32], title[256], lo_label[32], hi_label[32];
+        box_stem(e, k, stem, sizeof stem);
+        snprintf(title, sizeof title, "%s  %s: %s %.1f%%  target %s  %s", dx_method_name(r->method), stem,
+                 dx_class_name(m, r->box.cls), 100.f * r->box.score, box_target_names[r->box_target],
+                 r->layer >= 0 ? "" : "input");
+        if (r->layer >= 0) snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
+        snprintf(lo_label, sizeof lo_label, "%.3g", r->map_min);
+        snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
+        int shape[2] = {r->h, r->w};
+        rc = write_overlay(m, r, png_width, title, lo_label, hi_label, parts[2 * k], err);
+        if (rc == 0) rc = dx_npy_write(parts[2 * k + 1], r->map, 2, shape, err);
+    }
+    if (rc == 0 && has_combined) rc = write_combined(m, e, png_width, parts[2 * e->n], err);
+    if (rc == 0) rc = write_boxes_json(m, e, finals, has_combined, parts[count - 1], err);
+    int renamed = 0;
+    while (rc == 0 && renamed < count) {
+        if (rename(parts[renamed], finals[renamed]) != 0) {
+            dx_set_error(err, "%s: cannot write: %s", finals[renamed], strerror(errno));
+            rc = -1;
+        } else {
+            ++renamed;
+        }
+    }
+    if (rc != 0) /* leave no part and no mix of old and new outputs */
+        for (int k = 0; k < count; ++k) {
+            unlink(parts[k]);
+            if (k < renamed) unlink(finals[k]);
+        }
+    free(finals);
+    free(parts);
     return rc;
 }

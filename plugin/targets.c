@@ -3,6 +3,7 @@
  * paper's y^c, not saturated when the model is confident, and not mixed with the other
  * classes' scores as the softmax probability's gradient is. -score prob explains the
  * probability instead (the softmax's Jacobian is applied by its backward). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -36,6 +37,87 @@ int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_
     t->layer = kind == DX_SCORE_PROB ? m->head : dx_find_logit_layer(m);
     t->eval = class_eval;
     t->cls = cls;
+    return 0;
+}
+
+/* Box targets, from the head's output at the box's anchor and cell (Darknet's forward has
+ * already applied the logistic / softmax there, and the head's backward applies their
+ * derivatives, so the seed is the derivative with respect to those outputs):
+ *   score = objectness x class probability     seed: obj entry = prob, class entry = obj
+ *   class, obj: that entry                     seed: 1 there
+ *   x = (col + out_x) / grid width             seed: 1 / grid width (y alike)
+ *   w = exp(out_w) x anchor width / net width  seed: w (h alike; [region] anchors are in cells)
+ * [region] with background=1 has objectness 1 (a constant: its seed is 0). */
+static float box_eval(const dx_target *t, const dx_model *m, float *seed)
+{
+    const layer *l = &m->net->layers[t->layer];
+    int coords = l->type == YOLO ? 4 : l->coords, plane = l->w * l->h;
+    int base = t->anchor * (coords + 1 + l->classes) * plane + t->row * l->w + t->col;
+    int obj_at = base + coords * plane, cls_at = base + (coords + 1 + t->cls) * plane;
+    int constant_obj = l->type == REGION && l->background;
+    float obj = constant_obj ? 1.f : l->output[obj_at], prob = l->output[cls_at];
+    if (seed) memset(seed, 0, sizeof(float) * l->outputs);
+    float score = 0;
+    switch (t->box_kind) {
+    case DX_BOX_SCORE:
+        score = obj * prob;
+        if (seed) {
+            if (!constant_obj) seed[obj_at] = prob;
+            seed[cls_at] = obj;
+        }
+        break;
+    case DX_BOX_CLASS:
+        score = prob;
+        if (seed) seed[cls_at] = 1.f;
+        break;
+    case DX_BOX_OBJ:
+        score = obj;
+        if (seed && !constant_obj) seed[obj_at] = 1.f;
+        break;
+    case DX_BOX_X:
+    case DX_BOX_Y: {
+        int is_y = t->box_kind == DX_BOX_Y, grid = is_y ? l->h : l->w;
+        int at = base + is_y * plane;
+        score = ((is_y ? t->row : t->col) + l->output[at]) / grid;
+        if (seed) seed[at] = 1.f / grid;
+        break;
+    }
+    case DX_BOX_W:
+    case DX_BOX_H: {
+        int is_h = t->box_kind == DX_BOX_H, at = base + (2 + is_h) * plane;
+        int anchor = l->type == YOLO ? l->mask[t->anchor] : t->anchor;
+        float size = l->type == YOLO ? (is_h ? m->net->h : m->net->w) : (is_h ? l->h : l->w);
+        score = expf(l->output[at]) * l->biases[2 * anchor + is_h] / size;
+        if (seed) seed[at] = score;
+        break;
+    }
+    }
+    return score;
+}
+
+int dx_box_target_of(const dx_model *m, const dx_detection *d, dx_box_target kind, dx_target *t,
+                     dx_error *err)
+{
+    const layer *l = d->layer >= 0 && d->layer < m->n ? &m->net->layers[d->layer] : NULL;
+    if (!l || (l->type != YOLO && l->type != REGION)) {
+        dx_set_error(err, "box target: layer %d is not a [yolo] or [region] head", d->layer);
+        return -1;
+    }
+    if (d->anchor < 0 || d->anchor >= l->n || d->row < 0 || d->row >= l->h || d->col < 0 ||
+        d->col >= l->w || d->cls < 0 || d->cls >= l->classes || (unsigned)kind > DX_BOX_H) {
+        dx_set_error(err, "box target: anchor %d, cell (%d, %d), class %d, target %d out of range for "
+                          "layer %d (%d anchors, %dx%d cells, %d classes)", d->anchor, d->row, d->col,
+                     d->cls, (int)kind, d->layer, l->n, l->h, l->w, l->classes);
+        return -1;
+    }
+    memset(t, 0, sizeof *t);
+    t->layer = d->layer;
+    t->eval = box_eval;
+    t->cls = d->cls;
+    t->anchor = d->anchor;
+    t->row = d->row;
+    t->col = d->col;
+    t->box_kind = kind;
     return 0;
 }
 

@@ -249,7 +249,8 @@ Test(cli, bad_files)
     cr_expect(access(path, F_OK) != 0, "Darknet's bad.list was written");
 }
 
-Test(cli, detector_needs_box_targets)
+/* detectors take the box path (tests/test_detector.c); its errors are one line too */
+Test(cli, detector_errors)
 {
     const char *dir = fixture();
     char cfg[512], cmd[1024];
@@ -259,5 +260,6 @@ Test(cli, detector_needs_box_targets)
     char weights[512];
     snprintf(weights, sizeof weights, "%s/bad.weights", dir);
     dx_close(open_random(cfg, weights, 2));
-    expect_error(dir, "gradcam bad.cfg bad.weights photo.png", 1, "a detector");
+    expect_error(dir, "gradcam bad.cfg bad.weights photo.png -region 0,0,10,10 -layer 40", 1, "layer 40 does not exist");
+    expect_error(dir, "drise bad.cfg bad.weights photo.png -region 0,0,10,10 -masks 0", 2, "-masks takes a whole number from 1");
 }

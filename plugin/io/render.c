@@ -193,7 +193,7 @@ typedef struct {
 } figure_layout;
 
 static figure_layout layout_figure(int photo_w, int photo_h, const font *fnt, const char *title,
-                                   const char *lo_label, const char *hi_label)
+                                   const char *lo_label, const char *hi_label, int with_bar)
 {
     figure_layout L;
     L.pad = fnt->height / 4 > 4 ? fnt->height / 4 : 4;
@@ -201,7 +201,7 @@ static figure_layout layout_figure(int photo_w, int photo_h, const font *fnt, co
     L.body_h = photo_h > 2 * fnt->height ? photo_h : 2 * fnt->height;
     L.photo_x = L.pad;
     L.bar_x = L.photo_x + photo_w + L.pad;
-    L.bar_w = fnt->height > BAR_MIN_WIDTH ? fnt->height : BAR_MIN_WIDTH;
+    L.bar_w = !with_bar ? 0 : fnt->height > BAR_MIN_WIDTH ? fnt->height : BAR_MIN_WIDTH;
     L.label_x = L.bar_x + L.bar_w + L.pad / 2;
     int lo_w = text_width(fnt, lo_label), hi_w = text_width(fnt, hi_label);
     int right = L.label_x + (lo_w > hi_w ? lo_w : hi_w) + L.pad;
@@ -243,29 +243,74 @@ static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rg
 }
 
 /* Draws the photo with the map blended over it (alpha OVERLAY_ALPHA), top-left at (x0, y0);
- * the map (photo.h x photo.w) is scaled by display_scale. */
+ * the map (photo.h x photo.w) is scaled by display_scale. map NULL: the photo alone. */
 static void blend_map(image canvas, int x0, int y0, image photo, const float *map, int signed_map)
 {
     int w = photo.w, h = photo.h;
     dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
-    float offset, scale;
-    display_scale(map, (size_t)w * h, signed_map, &offset, &scale);
+    float offset = 0, scale = 0, alpha = map ? OVERLAY_ALPHA : 0.f;
+    if (map) display_scale(map, (size_t)w * h, signed_map, &offset, &scale);
     size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)canvas.w * canvas.h;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             size_t p = (size_t)y * w + x;
-            float colour[3];
-            dx_colormap(cm, offset + scale * map[p], colour);
+            float colour[3] = {0, 0, 0};
+            if (map) dx_colormap(cm, offset + scale * map[p], colour);
             size_t q = (size_t)(y0 + y) * canvas.w + x0 + x;
             for (int k = 0; k < 3; ++k) {
                 float under = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
-                canvas.data[k * canvas_plane + q] = (1 - OVERLAY_ALPHA) * under + OVERLAY_ALPHA * colour[k];
+                canvas.data[k * canvas_plane + q] = (1 - alpha) * under + alpha * colour[k];
             }
         }
 }
 
-int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
-                      const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+/* Box outlines (about 1/250 of the photo's height thick) and labels, in the photo's frame at
+ * (x0, y0) of the canvas, clipped to the photo. */
+static void draw_boxes(image canvas, int x0, int y0, int photo_w, int photo_h, const font *fnt,
+                       const dx_render_box *boxes, int nboxes)
+{
+    int thick = photo_h / 250 > 2 ? photo_h / 250 : 2;
+    for (int b = 0; b < nboxes; ++b) {
+        const dx_render_box *bx = &boxes[b];
+        int left = (int)floorf(bx->x), top = (int)floorf(bx->y);
+        int right = (int)ceilf(bx->x + bx->w) - 1, bottom = (int)ceilf(bx->y + bx->h) - 1;
+        left = left < 0 ? 0 : left;
+        top = top < 0 ? 0 : top;
+        right = right >= photo_w ? photo_w - 1 : right;
+        bottom = bottom >= photo_h ? photo_h - 1 : bottom;
+        if (left > right || top > bottom) continue;
+        int tw = right - left + 1 < thick ? right - left + 1 : thick;
+        int th = bottom - top + 1 < thick ? bottom - top + 1 : thick;
+        fill_rect(canvas, x0 + left, y0 + top, right - left + 1, th, bx->rgb);
+        fill_rect(canvas, x0 + left, y0 + bottom - th + 1, right - left + 1, th, bx->rgb);
+        fill_rect(canvas, x0 + left, y0 + top, tw, bottom - top + 1, bx->rgb);
+        fill_rect(canvas, x0 + right - tw + 1, y0 + top, tw, bottom - top + 1, bx->rgb);
+        if (!bx->label || !fnt->height) continue;
+        /* the label above the box, or inside it at the photo's top edge; clipped at the right */
+        int lw = text_width(fnt, bx->label) + 4, lh = fnt->height;
+        int ly = top - lh >= 0 ? top - lh : top;
+        if (lw > photo_w - left) lw = photo_w - left;
+        if (lh > photo_h - ly) lh = photo_h - ly;
+        fill_rect(canvas, x0 + left, y0 + ly, lw, lh, bx->rgb);
+        static const float ink[3] = {0, 0, 0};
+        draw_text(canvas, fnt, bx->label, x0 + left + 2, y0 + ly, ink);
+    }
+}
+
+void dx_box_colour(int k, float rgb[3])
+{
+    /* Tableau 10, bright enough for black label text */
+    static const unsigned char palette[10][3] = {
+        {78, 121, 167}, {242, 142, 43}, {225, 87, 89}, {118, 183, 178}, {89, 161, 79},
+        {237, 201, 72}, {176, 122, 161}, {255, 157, 167}, {156, 117, 95}, {186, 176, 172}};
+    for (int c = 0; c < 3; ++c) rgb[c] = palette[k % 10][c] / 255.f;
+}
+
+/* The figure: title, the photo with the map blended over it (map NULL: the photo alone, no
+ * colour bar), the boxes. */
+static int render_figure(image photo, const float *map, int h, int w, int signed_map,
+                         const dx_render_box *boxes, int nboxes, const char *title,
+                         const char *lo_label, const char *hi_label, const char *path, dx_error *err)
 {
     if (h != photo.h || w != photo.w) {
         dx_set_error(err, "%s: the map is %dx%d but the photo is %dx%d", path, w, h, photo.w, photo.h);
@@ -276,14 +321,23 @@ int dx_render_overlay(image photo, const float *map, int h, int w, int signed_ma
                      photo.w, photo.h, photo.c);
         return -1;
     }
-    const char *texts[3] = {title ? title : "", lo_label ? lo_label : "", hi_label ? hi_label : ""};
+    const char **texts = malloc(sizeof(char *) * (3 + nboxes));
+    if (!texts) {
+        dx_set_error(err, "%s: out of memory", path);
+        return -1;
+    }
+    texts[0] = title ? title : "";
+    texts[1] = map && lo_label ? lo_label : "";
+    texts[2] = map && hi_label ? hi_label : "";
+    for (int b = 0; b < nboxes; ++b) texts[3 + b] = boxes[b].label ? boxes[b].label : "";
     font fnt;
-    font_load(&fnt, glyph_size_for(photo.h), texts, 3);
-    figure_layout L = layout_figure(w, h, &fnt, texts[0], texts[1], texts[2]);
+    font_load(&fnt, glyph_size_for(photo.h), texts, 3 + nboxes);
+    figure_layout L = layout_figure(w, h, &fnt, texts[0], texts[1], texts[2], map != NULL);
 
     image canvas = {L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
     if (!canvas.data) {
         font_free(&fnt);
+        free(texts);
         dx_set_error(err, "%s: out of memory for a %dx%d figure", path, L.w, L.h);
         return -1;
     }
@@ -292,16 +346,18 @@ int dx_render_overlay(image photo, const float *map, int h, int w, int signed_ma
     dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
     blend_map(canvas, L.photo_x, L.title_h, photo, map, signed_map);
 
-    for (int row = 0; row < L.body_h; ++row) {
+    for (int row = 0; map && row < L.body_h; ++row) {
         float colour[3];
         dx_colormap(cm, L.body_h > 1 ? 1 - (float)row / (L.body_h - 1) : 1, colour);
         fill_rect(canvas, L.bar_x, L.title_h + row, L.bar_w, 1, colour);
     }
+    draw_boxes(canvas, L.photo_x, L.title_h, w, h, &fnt, boxes, nboxes);
 
     draw_text(canvas, &fnt, texts[0], L.pad, L.pad, TEXT_COLOUR);
     draw_text(canvas, &fnt, texts[2], L.label_x, L.title_h, TEXT_COLOUR);
     draw_text(canvas, &fnt, texts[1], L.label_x, L.title_h + L.body_h - fnt.height, TEXT_COLOUR);
     font_free(&fnt);
+    free(texts);
 
     int rc = dx_write_png(canvas, path, err);
     free(canvas.data);
@@ -353,5 +409,52 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
     free(texts);
     int rc = dx_write_png(canvas, path, err);
     free(canvas.data);
+    return rc;
+}
+
+int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
+                      const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+{
+    return render_figure(photo, map, h, w, signed_map, NULL, 0, title, lo_label, hi_label, path, err);
+}
+
+int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
+                            const dx_render_box *boxes, int nboxes, const char *title,
+                            const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+{
+    return render_figure(photo, map, h, w, signed_map, boxes, nboxes, title, lo_label, hi_label, path, err);
+}
+
+int dx_render_box_maps(image photo, const float *const *maps, const dx_render_box *boxes, int nboxes,
+                       const char *title, const char *path, dx_error *err)
+{
+    size_t plane = (size_t)photo.w * photo.h;
+    image tinted = make_image(photo.w, photo.h, 3);
+    float *peak = calloc(nboxes ? nboxes : 1, sizeof(float));
+    if (!tinted.data || !peak) {
+        free(peak);
+        free_image(tinted);
+        dx_set_error(err, "%s: out of memory", path);
+        return -1;
+    }
+    for (int b = 0; b < nboxes; ++b)
+        for (size_t p = 0; p < plane; ++p)
+            if (maps[b][p] > peak[b]) peak[b] = maps[b][p];
+    for (size_t p = 0; p < plane; ++p) {
+        int strongest = -1;
+        float value = 0;
+        for (int b = 0; b < nboxes; ++b)
+            if (peak[b] > 0 && maps[b][p] / peak[b] > value) value = maps[b][p] / peak[b], strongest = b;
+        float alpha = strongest < 0 ? 0.f : 0.6f * value;
+        float rgb[3] = {0, 0, 0};
+        if (strongest >= 0) rgb[0] = boxes[strongest].rgb[0], rgb[1] = boxes[strongest].rgb[1], rgb[2] = boxes[strongest].rgb[2];
+        for (int k = 0; k < 3; ++k) {
+            float under = photo.data[(photo.c == 3 ? k : 0) * plane + p];
+            tinted.data[k * plane + p] = (1 - alpha) * under + alpha * rgb[k];
+        }
+    }
+    free(peak);
+    int rc = render_figure(tinted, NULL, photo.h, photo.w, 0, boxes, nboxes, title, NULL, NULL, path, err);
+    free_image(tinted);
     return rc;
 }

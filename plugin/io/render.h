@@ -28,6 +28,26 @@ int dx_render_overlay(image photo, const float *map, int h, int w, int signed_ma
 int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
                     const char *const *labels, int n, const char *title, const char *path,
                     dx_error *err);
+/* A box drawn over the photo: its outline and, above it, a label on the box's colour. */
+typedef struct {
+    float x, y, w, h;   /* top-left corner and size in the photo's pixels */
+    float rgb[3];
+    const char *label;  /* may be NULL */
+} dx_render_box;
+
+/* The colour of box k: a palette of distinct colours, repeating. */
+void dx_box_colour(int k, float rgb[3]);
+
+/* dx_render_overlay with boxes drawn over the photo. */
+int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
+                            const dx_render_box *boxes, int nboxes, const char *title,
+                            const char *lo_label, const char *hi_label, const char *path, dx_error *err);
+
+/* Every box's map in the box's colour: each map (h x w, the photo's size) scaled to its own
+ * maximum, each pixel tinted by the box whose scaled map is largest there (by that value), and
+ * the boxes drawn over it. No colour bar. */
+int dx_render_box_maps(image photo, const float *const *maps, const dx_render_box *boxes, int nboxes,
+                       const char *title, const char *path, dx_error *err);
 
 /* Writes a Darknet image (planar, values in [0,1], clamped; 3 channels RGB or 1 grey) as an
  * 8-bit RGB PNG. Returns 0, or -1 with a message naming path; no partial file is left. */

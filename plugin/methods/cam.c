@@ -26,7 +26,7 @@ typedef struct {
 
 static int cam_layer(const dx_model *m, int requested, const dx_target *t, dx_error *err)
 {
-    int index = requested >= 0 ? requested : dx_default_layer(m);
+    int index = requested >= 0 ? requested : dx_default_layer_for(m, t->layer);
     if (index < 0 || index >= m->n) {
         dx_set_error(err, "layer %d does not exist: the model has layers 0..%d", requested, m->n - 1);
         return -1;

@@ -37,6 +37,7 @@ int dx_method_eigencam(dx_model *m, const dx_request *req, const dx_target *t, d
 int dx_method_eigengradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_scorecam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ablationcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);

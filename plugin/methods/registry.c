@@ -91,6 +91,14 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "                   (epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus\n"
         "                   zb[=LOW/HIGH] flat w2 pass; [maxpool]: wta (default) or proportional)\n"
         "  -layer L         the relevance at layer L's output instead of the input\n"},
+    [DX_METHOD_DRISE] = {"drise", dx_method_drise,
+        "D-RISE (detectors only): random masks multiply the input; each masked input is weighted\n"
+        "by its best proposal's similarity to the box (IoU x class-vector cosine x objectness);\n"
+        "the map is the weighted mean mask. One forward per mask.\n"
+        "  -masks N   masks (default 1000)\n"
+        "  -cell C    mask grid cell in network-input pixels (default 16)\n"
+        "  -p P       probability a cell is kept (default .5)\n"
+        "  -seed S    the masks' seed (default 1)\n", dx_is_detector},
 };
 
 const dx_method_info *dx_method_info_of(dx_method m)

@@ -1,0 +1,265 @@
+/* Detection: the boxes of the current forward state, decoded from the [yolo] and [region] heads
+ * as `darknet detector test` does (get_network_boxes with relative=1: the letterbox undone,
+ * then do_nms_sort), keeping for each box the head, anchor and cell that produced it so that a
+ * target can be built on exactly those outputs. A head's output already holds the logistic /
+ * softmax of Darknet's forward: objectness, class probabilities and x, y offsets are read as
+ * they are, w and h are the raw log-scale values. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "io/image.h"
+
+int dx_is_detector(const dx_model *m)
+{
+    LAYER_TYPE t = m->net->layers[m->head].type;
+    return t == YOLO || t == REGION || t == DETECTION;
+}
+
+int dx_check_detector(const dx_model *m, dx_error *err)
+{
+    int heads = 0;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &m->net->layers[i];
+        if (l->type == DETECTION) {
+            dx_set_error(err, "%s: layer %d is a YOLOv1 [detection] head; only [yolo] and [region] heads "
+                              "are supported", m->cfg_path, i);
+            return -1;
+        }
+        if (l->type == REGION && l->softmax_tree) {
+            dx_set_error(err, "%s: layer %d [region] with a tree= hierarchy is not supported", m->cfg_path, i);
+            return -1;
+        }
+        heads += l->type == YOLO || l->type == REGION;
+    }
+    if (!heads) {
+        dx_set_error(err, "%s: not a detector (no [yolo] or [region] layer)", m->cfg_path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Entries per anchor: x, y, w, h (+ [region]'s extra coords), objectness, classes. */
+static int coords_of(const layer *l) { return l->type == YOLO ? 4 : l->coords; }
+
+static int entry(const layer *l, int anchor, int e, int cell)
+{
+    int plane = l->w * l->h;
+    return anchor * (coords_of(l) + 1 + l->classes) * plane + e * plane + cell;
+}
+
+/* [yolo] anchors are in input pixels (through the layer's mask), [region] anchors in grid cells. */
+box dx_head_box(const layer *l, int anchor, int row, int col, int net_w, int net_h)
+{
+    const float *out = l->output;
+    int cell = row * l->w + col;
+    box b;
+    b.x = (col + out[entry(l, anchor, 0, cell)]) / l->w;
+    b.y = (row + out[entry(l, anchor, 1, cell)]) / l->h;
+    if (l->type == YOLO) {
+        int a = l->mask[anchor];
+        b.w = exp(out[entry(l, anchor, 2, cell)]) * l->biases[2 * a] / net_w;
+        b.h = exp(out[entry(l, anchor, 3, cell)]) * l->biases[2 * a + 1] / net_h;
+    } else {
+        b.w = exp(out[entry(l, anchor, 2, cell)]) * l->biases[2 * anchor] / l->w;
+        b.h = exp(out[entry(l, anchor, 3, cell)]) * l->biases[2 * anchor + 1] / l->h;
+    }
+    return b;
+}
+
+/* From the network input's frame to the photo's (the letterbox border removed), with
+ * Darknet's float/double arithmetic so that boxes agree to the last bits. */
+static box photo_box(box b, int photo_w, int photo_h, int net_w, int net_h)
+{
+    dx_letterbox g;
+    dx_letterbox_geometry(photo_w, photo_h, net_w, net_h, &g);
+    b.x = (b.x - (net_w - g.inner_w) / 2. / net_w) / ((float)g.inner_w / net_w);
+    b.y = (b.y - (net_h - g.inner_h) / 2. / net_h) / ((float)g.inner_h / net_h);
+    b.w *= (float)net_w / g.inner_w;
+    b.h *= (float)net_h / g.inner_h;
+    return b;
+}
+
+float dx_head_objectness(const layer *l, int anchor, int cell)
+{
+    return l->type == REGION && l->background ? 1.f : l->output[entry(l, anchor, coords_of(l), cell)];
+}
+
+float dx_head_class_prob(const layer *l, int anchor, int cell, int cls)
+{
+    return l->output[entry(l, anchor, coords_of(l) + 1 + cls, cell)];
+}
+
+static void to_pixels(dx_detection *d, int photo_w, int photo_h)
+{
+    d->x = (d->bbox.x - d->bbox.w / 2) * photo_w;
+    d->y = (d->bbox.y - d->bbox.h / 2) * photo_h;
+    d->w = d->bbox.w * photo_w;
+    d->h = d->bbox.h * photo_h;
+}
+
+/* A proposal above thresh: its box and its per-class scores (0 below thresh or suppressed). */
+typedef struct {
+    dx_detection where; /* bbox, objectness, layer, anchor, row, col */
+    float *prob;        /* classes */
+} proposal;
+
+typedef struct {
+    const proposal *props;
+    int cls;
+} class_key;
+
+/* higher score of class cls first; ties in proposal order */
+static int by_class_score(const void *a, const void *b, void *ctx)
+{
+    const class_key *key = ctx;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    float pa = key->props[ia].prob[key->cls], pb = key->props[ib].prob[key->cls];
+    if (pa != pb) return pa < pb ? 1 : -1;
+    return (ia > ib) - (ia < ib);
+}
+
+/* highest score first; ties by head, anchor, cell, class */
+static int by_score(const void *a, const void *b)
+{
+    const dx_detection *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    int keys[2][5] = {{x->layer, x->row, x->col, x->anchor, x->cls}, {y->layer, y->row, y->col, y->anchor, y->cls}};
+    for (int k = 0; k < 5; ++k)
+        if (keys[0][k] != keys[1][k]) return keys[0][k] < keys[1][k] ? -1 : 1;
+    return 0;
+}
+
+int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, float hier, float nms,
+                    dx_detection **boxes, int *n, dx_error *err)
+{
+    (void)hier; /* Darknet uses it only for tree= hierarchies, which dx_check_detector refuses */
+    *boxes = NULL;
+    *n = 0;
+    if (dx_check_detector(m, err) != 0) return -1;
+    const network *net = m->net;
+    int classes = net->layers[m->head].classes, total = 0;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &net->layers[i];
+        if (l->type == YOLO || l->type == REGION) total += l->w * l->h * l->n;
+    }
+    proposal *props = calloc(total, sizeof *props);
+    float *probs = calloc((size_t)total * classes, sizeof(float));
+    if (!props || !probs) {
+        free(props);
+        free(probs);
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    /* as get_yolo_detections / get_region_detections: a proposal where objectness > thresh,
+     * its class scores objectness x probability where that is > thresh */
+    int count = 0;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &net->layers[i];
+        if (l->type != YOLO && l->type != REGION) continue;
+        for (int cell = 0; cell < l->w * l->h; ++cell)
+            for (int a = 0; a < l->n; ++a) {
+                float obj = dx_head_objectness(l, a, cell);
+                if (!(obj > thresh)) continue;
+                proposal *p = &props[count];
+                p->prob = probs + (size_t)count * classes;
+                ++count;
+                dx_detection *d = &p->where;
+                d->layer = i;
+                d->anchor = a;
+                d->row = cell / l->w;
+                d->col = cell % l->w;
+                d->objectness = obj;
+                d->bbox = photo_box(dx_head_box(l, a, d->row, d->col, net->w, net->h), photo_w, photo_h,
+                                    net->w, net->h);
+                for (int k = 0; k < l->classes && k < classes; ++k) {
+                    float prob = obj * dx_head_class_prob(l, a, cell, k);
+                    p->prob[k] = prob > thresh ? prob : 0;
+                }
+            }
+    }
+    /* as do_nms_sort: per class, highest score first, a box suppresses the later ones it
+     * overlaps by IoU > nms */
+    int *order = malloc(sizeof(int) * (count ? count : 1));
+    for (int k = 0; nms > 0 && k < classes; ++k) {
+        int listed = 0;
+        for (int c = 0; c < count; ++c)
+            if (props[c].prob[k] > 0) order[listed++] = c;
+        class_key key = {props, k};
+        qsort_r(order, listed, sizeof(int), by_class_score, &key);
+        for (int s = 0; s < listed; ++s) {
+            const proposal *keep = &props[order[s]];
+            if (keep->prob[k] == 0) continue;
+            for (int t = s + 1; t < listed; ++t)
+                if (box_iou(keep->where.bbox, props[order[t]].where.bbox) > nms) props[order[t]].prob[k] = 0;
+        }
+    }
+    free(order);
+    int found = 0;
+    for (int c = 0; c < count; ++c)
+        for (int k = 0; k < classes; ++k) found += props[c].prob[k] > 0;
+    dx_detection *out = found ? malloc(sizeof *out * found) : NULL;
+    if (found && !out) {
+        free(props);
+        free(probs);
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    int next = 0;
+    for (int c = 0; c < count; ++c)
+        for (int k = 0; k < classes; ++k) {
+            if (!(props[c].prob[k] > 0)) continue;
+            dx_detection *d = &out[next++];
+            *d = props[c].where;
+            d->cls = k;
+            d->score = props[c].prob[k];
+            d->class_prob = dx_head_class_prob(&net->layers[d->layer], d->anchor, d->row * net->layers[d->layer].w + d->col, k);
+        }
+    free(props);
+    free(probs);
+    if (found) qsort(out, found, sizeof *out, by_score);
+    for (int s = 0; s < found; ++s) to_pixels(&out[s], photo_w, photo_h);
+    *boxes = out;
+    *n = found;
+    return 0;
+}
+
+int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float region[4],
+                  dx_detection *out, dx_error *err)
+{
+    if (dx_check_detector(m, err) != 0) return -1;
+    if (!(region[2] > 0 && region[3] > 0)) {
+        dx_set_error(err, "region %g,%g,%g,%g: width and height must be > 0", region[0], region[1],
+                     region[2], region[3]);
+        return -1;
+    }
+    const network *net = m->net;
+    box want = {(region[0] + region[2] / 2) / photo_w, (region[1] + region[3] / 2) / photo_h,
+                region[2] / photo_w, region[3] / photo_h};
+    float best_iou = -1;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &net->layers[i];
+        if (l->type != YOLO && l->type != REGION) continue;
+        for (int cell = 0; cell < l->w * l->h; ++cell)
+            for (int a = 0; a < l->n; ++a) {
+                int row = cell / l->w, col = cell % l->w;
+                box b = photo_box(dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h, net->w, net->h);
+                float iou = box_iou(b, want);
+                if (!(iou > best_iou)) continue;
+                best_iou = iou;
+                memset(out, 0, sizeof *out);
+                out->bbox = b;
+                out->layer = i;
+                out->anchor = a;
+                out->row = row;
+                out->col = col;
+                out->objectness = dx_head_objectness(l, a, cell);
+                for (int k = 1; k < l->classes; ++k)
+                    if (dx_head_class_prob(l, a, cell, k) > dx_head_class_prob(l, a, cell, out->cls)) out->cls = k;
+                out->class_prob = dx_head_class_prob(l, a, cell, out->cls);
+                out->score = out->objectness * out->class_prob;
+            }
+    }
+    to_pixels(out, photo_w, photo_h);
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* D-RISE (Petsiuk et al., "Black-box Explanation of Object Detectors via Saliency Maps", CVPR
+ * 2021): a black-box map for one detected box. N random masks M_i (RISE's: a coarse grid of
+ * cells kept with probability p, upsampled bilinearly, shifted by a random offset under one
+ * cell) multiply the network input; each masked input's weight is the best similarity of any of
+ * its proposals (every anchor and cell of every head, before thresholds and NMS) to the target
+ * box:  s = IoU(target box, proposal box) x cos(one-hot target class, proposal class
+ * probabilities) x proposal objectness.  map = sum_i w_i M_i / (N p), over the network input. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "methods.h"
+
+/* One mask, net_h x net_w: grid cells (cell x cell input pixels) kept with probability p,
+ * bilinear between cell centres, shifted by (shift_x, shift_y) in [0, cell). */
+static void draw_mask(dx_rng *rng, int net_w, int net_h, int cell, float p, float *grid, float *mask)
+{
+    int gw = (net_w + cell - 1) / cell + 1, gh = (net_h + cell - 1) / cell + 1;
+    for (int k = 0; k < gw * gh; ++k) grid[k] = dx_rng_uniform(rng) < p ? 1.f : 0.f;
+    float shift_x = (float)(dx_rng_uniform(rng) * cell), shift_y = (float)(dx_rng_uniform(rng) * cell);
+    for (int y = 0; y < net_h; ++y) {
+        float gy = (y + shift_y + .5f) / cell - .5f;
+        gy = gy < 0 ? 0 : gy > gh - 1 ? gh - 1 : gy;
+        int y0 = (int)gy, y1 = y0 + 1 < gh ? y0 + 1 : y0;
+        float fy = gy - y0;
+        for (int x = 0; x < net_w; ++x) {
+            float gx = (x + shift_x + .5f) / cell - .5f;
+            gx = gx < 0 ? 0 : gx > gw - 1 ? gw - 1 : gx;
+            int x0 = (int)gx, x1 = x0 + 1 < gw ? x0 + 1 : x0;
+            float fx = gx - x0;
+            float top = grid[y0 * gw + x0] * (1 - fx) + grid[y0 * gw + x1] * fx;
+            float bottom = grid[y1 * gw + x0] * (1 - fx) + grid[y1 * gw + x1] * fx;
+            mask[y * net_w + x] = top * (1 - fy) + bottom * fy;
+        }
+    }
+}
+
+/* max over the current forward's proposals of IoU x class cosine x objectness */
+static float best_similarity(const dx_model *m, box target, int cls)
+{
+    const network *net = m->net;
+    float best = 0;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &net->layers[i];
+        if (l->type != YOLO && l->type != REGION) continue;
+        for (int cell = 0; cell < l->w * l->h; ++cell)
+            for (int a = 0; a < l->n; ++a) {
+                float obj = dx_head_objectness(l, a, cell);
+                if (!(obj > best)) continue; /* s <= obj: it cannot win */
+                float iou = box_iou(target, dx_head_box(l, a, cell / l->w, cell % l->w, net->w, net->h));
+                if (!(iou * obj > best)) continue;
+                double norm = 0;
+                for (int k = 0; k < l->classes; ++k) {
+                    float pk = dx_head_class_prob(l, a, cell, k);
+                    norm += (double)pk * pk;
+                }
+                float s = norm > 0 ? iou * obj * (float)(dx_head_class_prob(l, a, cell, cls) / sqrt(norm)) : 0;
+                if (s > best) best = s;
+            }
+    }
+    return best;
+}
+
+int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    network *net = m->net;
+    const layer *head = &net->layers[t->layer];
+    if (head->type != YOLO && head->type != REGION) {
+        dx_set_error(err, "drise explains a detector's boxes; %s ends in [%s]", m->cfg_path,
+                     dx_layer_type_name(head->type));
+        return -1;
+    }
+    if (req->masks < 1 || req->mask_cell < 1 || !(req->mask_p > 0 && req->mask_p < 1)) {
+        dx_set_error(err, "drise: -masks %d, -cell %d, -p %g: need masks >= 1, cell >= 1, 0 < p < 1",
+                     req->masks, req->mask_cell, req->mask_p);
+        return -1;
+    }
+    int plane = net->w * net->h, cell = req->mask_cell;
+    box target = dx_head_box(head, t->anchor, t->row, t->col, net->w, net->h);
+    size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
+    float *original = malloc(sizeof(float) * net->inputs), *masked = malloc(sizeof(float) * net->inputs);
+    float *mask = malloc(sizeof(float) * plane), *grid = malloc(sizeof(float) * grid_len);
+    double *sum = calloc(plane, sizeof(double));
+    float *map = malloc(sizeof(float) * plane);
+    int rc = -1;
+    if (!original || !masked || !mask || !grid || !sum || !map) {
+        dx_set_error(err, "out of memory");
+        goto done;
+    }
+    memcpy(original, dx_output_of(m, -1), sizeof(float) * net->inputs);
+    dx_rng rng;
+    dx_rng_init(&rng, req->seed);
+    double weights = 0;
+    /* one forward per mask: the model is loaded at batch 1 */
+    for (int i = 0; i < req->masks; ++i) {
+        draw_mask(&rng, net->w, net->h, cell, req->mask_p, grid, mask);
+        for (int c = 0; c < net->c; ++c)
+            for (int p = 0; p < plane; ++p) masked[c * plane + p] = original[c * plane + p] * mask[p];
+        dx_forward(m, masked);
+        float w = best_similarity(m, target, t->cls);
+        weights += w;
+        for (int p = 0; p < plane; ++p) sum[p] += w * mask[p];
+    }
+    dx_forward(m, original); /* the caller's forward state, as it was */
+    for (int p = 0; p < plane; ++p) map[p] = (float)(sum[p] / ((double)req->masks * req->mask_p));
+    r->native = map;
+    map = NULL;
+    r->native_h = net->h;
+    r->native_w = net->w;
+    r->layer = -1;
+    dx_result_stat(r, "masks", req->masks);
+    dx_result_stat(r, "mean_weight", weights / req->masks);
+    rc = 0;
+done:
+    free(original);
+    free(masked);
+    free(mask);
+    free(grid);
+    free(sum);
+    free(map);
+    return rc;
+}
