@@ -21,10 +21,18 @@ void dx_request_init(dx_request *req)
     req->batch = 1;
     req->steps = 64;
     req->baseline = "black";
-    req->samples = 25;
+    req->samples = 0;
     req->noise = 0.15f;
     req->lrp_composite = NULL;
     req->lrp_rules = NULL;
+    req->occlude = DX_OCCLUDE_BLACK;
+    req->window = 32;
+    req->stride = 16;
+    req->masks = 300;
+    req->cell = 7;
+    req->keep_prob = 0.5f;
+    req->segments = 50;
+    req->kernel_width = 0.25f;
 }
 
 static double now_ms(void)
