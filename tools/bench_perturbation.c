@@ -72,7 +72,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", dx_method_name(methods[k]), err.msg);
             return 1;
         }
-        double forwards = stat_or(&r, "forwards", methods[k] == DX_METHOD_RISE ? req.masks : req.samples);
+        double forwards = stat_or(&r, "forwards", 0);
         printf("%s,%s,%.0f,%.2f,%.2f,%.4f,%.1f,%.1f\n", model, dx_method_name(methods[k]), forwards, seconds,
                cpu_seconds, cpu_seconds / forwards, seconds / forward_wall, cpu_seconds / forward_cpu);
         fflush(stdout);

@@ -280,6 +280,7 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, dx_re
     r->native_h = h;
     r->native_w = w;
     r->layer = -1;
+    dx_result_stat(r, "forwards", n);
     rc = 0;
 done:
     free(x);

@@ -217,6 +217,7 @@ int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, dx_re
     dx_result_stat(r, "intercept", intercept);
     dx_result_stat(r, "r2", spread > 0 ? 1 - residual / spread : 1);
     dx_result_stat(r, "segments", K);
+    dx_result_stat(r, "forwards", s.rows);
     rc = 0;
 done:
     coalitions_free(&s);
