@@ -273,22 +273,22 @@ Test(perturbation, superpixel_methods_score_the_real_model_and_shap_is_efficient
     int plane = net->h * net->w;
     image photo = random_photo(net->w, net->h, 32);
     float *base = malloc(sizeof(float) * net->inputs);
-    for (int k = 0; k < 3; ++k) {
-        double mean = 0;
-        for (int p = 0; p < plane; ++p) mean += photo.data[k * plane + p];
-        for (int p = 0; p < plane; ++p) base[k * plane + p] = (float)(mean / plane);
-    }
     dx_request req;
     dx_request_init(&req);
-    req.occlude = DX_OCCLUDE_MEAN;
     req.segments = 10;
     req.samples = 150;
     req.batch = 16;
     int labels[16 * 16];
     dx_error err;
     int segments = dx_slic(photo.data, 3, net->h, net->w, req.segments, DX_SLIC_COMPACTNESS, labels, &err);
-    for (int method = DX_METHOD_LIME; method <= DX_METHOD_KERNELSHAP; ++method) {
-        req.method = (dx_method)method;
+    for (int run = 0; run < 4; ++run) {
+        req.method = run % 2 ? DX_METHOD_KERNELSHAP : DX_METHOD_LIME;
+        req.occlude = run < 2 ? DX_OCCLUDE_MEAN : DX_OCCLUDE_BLACK;
+        for (int k = 0; k < 3; ++k) { /* the baseline, computed here */
+            double mean = 0;
+            for (int p = 0; p < plane; ++p) mean += photo.data[k * plane + p];
+            for (int p = 0; p < plane; ++p) base[k * plane + p] = req.occlude == DX_OCCLUDE_MEAN ? (float)(mean / plane) : 0.f;
+        }
         dx_result r = explain(m, photo, &req);
         float fx = logit_of(m, photo.data, r.class_id), fb = logit_of(m, base, r.class_id);
         double tol = 1e-5 * fmax(1, fabs(fx) + fabs(fb));
