@@ -40,6 +40,7 @@ TEST_BIN := $(BUILD)/tests/run-tests
 .PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet demo models benchmark-gt
 .PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet
 .PHONY: all deps test clean readme-figure bench bench-gradient bench-perturbation darknet
+.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
