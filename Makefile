@@ -37,10 +37,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet demo models benchmark-gt
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-perturbation darknet
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet
+.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
