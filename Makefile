@@ -37,7 +37,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods darknet demo models benchmark-gt
+.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -138,3 +138,11 @@ benchmark-gt: $(BENCH_GT)
 demo: deps
 	$(MAKE) all $(GEN)
 	tools/demo.sh $(BUILD)
+BENCH_PERTURB := $(BUILD)/bench-perturbation
+$(BENCH_PERTURB): $(BUILD)/tools/bench_perturbation.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Occlusion, RISE, LIME, KernelSHAP at their defaults on Tiny Darknet and dog.jpg, as CSV.
+bench-perturbation: $(BENCH_PERTURB)
+	@$(BENCH_PERTURB) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights \
+	  /usr/share/darknet/data/dog.jpg 2>/dev/null

@@ -21,7 +21,7 @@ void dx_request_init(dx_request *req)
     req->batch = 1;
     req->steps = 64;
     req->baseline = "black";
-    req->samples = 25;
+    req->samples = 0;
     req->noise = 0.15f;
     req->lrp_composite = NULL;
     req->lrp_rules = NULL;
@@ -32,9 +32,14 @@ void dx_request_init(dx_request *req)
     req->nms = .45f;
     req->use_region = 0;
     memset(req->region, 0, sizeof req->region);
-    req->masks = 1000;
-    req->mask_cell = 16;
-    req->mask_p = .5f;
+    req->occlude = DX_OCCLUDE_BLACK;
+    req->window = 32;
+    req->stride = 16;
+    req->masks = 0;  /* the method's own default */
+    req->cell = 0;
+    req->keep_prob = 0.5f;
+    req->segments = 50;
+    req->kernel_width = 0.25f;
 }
 
 static double now_ms(void)

@@ -83,6 +83,10 @@ typedef enum {
     DX_METHOD_ABLATIONCAM,  /* Ablation-CAM: relative score drop with each channel zeroed */
     DX_METHOD_LRP,      /* Layer-wise Relevance Propagation, signed, summed over channels */
     DX_METHOD_DRISE,    /* D-RISE (detectors): masks weighted by the best proposal's similarity to the box */
+    DX_METHOD_OCCLUSION,  /* score drop when a sliding window is replaced by a baseline */
+    DX_METHOD_RISE,       /* score-weighted average of random smooth masks (Petsiuk et al.) */
+    DX_METHOD_LIME,       /* weighted ridge regression on superpixels present/absent (Ribeiro et al.) */
+    DX_METHOD_KERNELSHAP, /* Shapley values of superpixels by the Shapley kernel (Lundberg & Lee) */
     DX_METHOD_COUNT
 } dx_method;
 
@@ -110,6 +114,13 @@ typedef enum {
     DX_BOX_H      /* ... its height */
 } dx_box_target;
 
+/* What replaces the pixels a perturbation method removes. */
+typedef enum {
+    DX_OCCLUDE_BLACK, /* zeros (RISE's image x mask) */
+    DX_OCCLUDE_MEAN,  /* each channel's mean over the network input */
+    DX_OCCLUDE_BLUR   /* the input blurred (Gaussian, sigma = 1/16 of its smaller side) */
+} dx_occlude;
+
 typedef struct {
     dx_method method;
     /* the target */
@@ -127,7 +138,8 @@ typedef struct {
     /* gradient methods */
     int steps;            /* Integrated Gradients: trapezoid intervals on the path (default 64) */
     const char *baseline; /* Integrated Gradients: "black" (default), "blur", "noise" or an image file */
-    int samples;          /* SmoothGrad family: noisy copies of the input (default 25) */
+    int samples;          /* SmoothGrad family: noisy copies of the input; LIME, KernelSHAP: perturbed
+                           * inputs (0, the default: 25 and 400) */
     float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range (default 0.15) */
     /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-gamma-box */
     const char *lrp_composite;
@@ -138,10 +150,14 @@ typedef struct {
     float thresh, hier, nms; /* as `darknet detector test`: .5, .5, .45 (nms 0: none) */
     int use_region; /* explain region[] (x, y, w, h in photo pixels) instead of a detection: */
     float region[4];/* the anchor and cell whose box overlaps it most, even below thresh */
-    /* D-RISE */
-    int masks;      /* random masks (default 1000) */
-    int mask_cell;  /* mask grid cell, in network-input pixels (default 16) */
-    float mask_p;   /* probability that a cell is kept (default .5) */
+    /* perturbation methods; sizes are network-input pixels */
+    dx_occlude occlude; /* what removed pixels become (default black) */
+    int window, stride; /* occlusion: square window and its step (default 32, 16) */
+    int masks;          /* RISE, D-RISE: random masks (0: 300 for RISE, 1000 for D-RISE) */
+    int cell;           /* RISE, D-RISE: mask grid cells per side (0: 7 for RISE, 20 for D-RISE) */
+    float keep_prob;    /* RISE, D-RISE: probability that a grid cell is kept (default 0.5) */
+    int segments;       /* LIME, KernelSHAP: SLIC superpixels asked for (default 50) */
+    float kernel_width; /* LIME: width of the kernel on cosine distance (default 0.25) */
 } dx_request;
 
 void dx_request_init(dx_request *req);

@@ -562,7 +562,7 @@ Test(detector, drise_is_seeded_and_restores_the_forward)
     req.use_region = 1; /* random weights: no box clears a threshold, a region always has an anchor */
     req.region[0] = 10, req.region[1] = 8, req.region[2] = 20, req.region[3] = 16;
     req.masks = 40;
-    req.mask_cell = 4;
+    req.cell = 8; /* 4-pixel cells on the 32x32 toy input */
     dx_result a, b, c;
     dx_error err;
     cr_assert_eq(dx_explain_image(m, photo, &req, &a, &err), 0, "%s", err.msg);

@@ -60,6 +60,9 @@ static float best_similarity(const dx_model *m, box target, int cls)
     return best;
 }
 
+#define DRISE_MASKS 1000
+#define DRISE_CELLS 20 /* grid cells per side: 16-pixel cells on a 320x320 input */
+
 int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
     network *net = m->net;
@@ -69,12 +72,14 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_r
                      dx_layer_type_name(head->type));
         return -1;
     }
-    if (req->masks < 1 || req->mask_cell < 1 || !(req->mask_p > 0 && req->mask_p < 1)) {
+    int masks = req->masks ? req->masks : DRISE_MASKS, cells = req->cell ? req->cell : DRISE_CELLS;
+    if (masks < 1 || cells < 1 || !(req->keep_prob > 0 && req->keep_prob < 1)) {
         dx_set_error(err, "drise: -masks %d, -cell %d, -p %g: need masks >= 1, cell >= 1, 0 < p < 1",
-                     req->masks, req->mask_cell, req->mask_p);
+                     masks, cells, req->keep_prob);
         return -1;
     }
-    int plane = net->w * net->h, cell = req->mask_cell;
+    int side = net->w > net->h ? net->w : net->h;
+    int plane = net->w * net->h, cell = (side + cells - 1) / cells; /* in network-input pixels */
     box target = dx_head_box(head, t->anchor, t->row, t->col, net->w, net->h);
     size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
     float *original = malloc(sizeof(float) * net->inputs), *masked = malloc(sizeof(float) * net->inputs);
@@ -91,8 +96,8 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_r
     dx_rng_init(&rng, req->seed);
     double weights = 0;
     /* one forward per mask: the model is loaded at batch 1 */
-    for (int i = 0; i < req->masks; ++i) {
-        draw_mask(&rng, net->w, net->h, cell, req->mask_p, grid, mask);
+    for (int i = 0; i < masks; ++i) {
+        draw_mask(&rng, net->w, net->h, cell, req->keep_prob, grid, mask);
         for (int c = 0; c < net->c; ++c)
             for (int p = 0; p < plane; ++p) masked[c * plane + p] = original[c * plane + p] * mask[p];
         dx_forward(m, masked);
@@ -101,14 +106,14 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_r
         for (int p = 0; p < plane; ++p) sum[p] += w * mask[p];
     }
     dx_forward(m, original); /* the caller's forward state, as it was */
-    for (int p = 0; p < plane; ++p) map[p] = (float)(sum[p] / ((double)req->masks * req->mask_p));
+    for (int p = 0; p < plane; ++p) map[p] = (float)(sum[p] / ((double)masks * req->keep_prob));
     r->native = map;
     map = NULL;
     r->native_h = net->h;
     r->native_w = net->w;
     r->layer = -1;
-    dx_result_stat(r, "masks", req->masks);
-    dx_result_stat(r, "mean_weight", weights / req->masks);
+    dx_result_stat(r, "masks", masks);
+    dx_result_stat(r, "mean_weight", weights / masks);
     rc = 0;
 done:
     free(original);

@@ -214,7 +214,7 @@ static int smooth_run(dx_model *m, const dx_request *req, const dx_target *t, dx
 {
     const network *net = m->net;
     size_t n = (size_t)net->inputs;
-    int samples = req->samples > 0 ? req->samples : 1, rc = -1;
+    int samples = req->samples > 0 ? req->samples : 25, rc = -1;
     float *x = new_floats(n, err), *point = new_floats(n, err), *v = new_floats(n, err);
     double *sum = calloc(n, sizeof(double)), *sum_sq = calloc(n, sizeof(double));
     if (!x || !point || !v || !sum || !sum_sq) {

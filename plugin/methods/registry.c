@@ -96,9 +96,41 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "by its best proposal's similarity to the box (IoU x class-vector cosine x objectness);\n"
         "the map is the weighted mean mask. One forward per mask.\n"
         "  -masks N   masks (default 1000)\n"
-        "  -cell C    mask grid cell in network-input pixels (default 16)\n"
+        "  -cell s    mask grid cells per side (default 20)\n"
         "  -p P       probability a cell is kept (default .5)\n"
         "  -seed S    the masks' seed (default 1)\n", dx_is_detector},
+    [DX_METHOD_OCCLUSION] = {"occlusion", dx_method_occlusion,
+        "Occlusion (Zeiler & Fergus): slides a square window over the network input, replaces it\n"
+        "by the baseline, and maps each pixel to the mean score drop of the windows covering it\n"
+        "(signed). Windows start every S pixels, the last flush with the far edge.\n"
+        "  -window W        window side in network-input pixels (default 32)\n"
+        "  -stride S        step between windows (default 16)\n"
+        "  -occlude black|mean|blur  the baseline (default black)\n"
+        "  -batch N         perturbed inputs per scoring call\n"},
+    [DX_METHOD_RISE] = {"rise", dx_method_rise,
+        "RISE (Petsiuk et al.): N random masks, each an s x s grid of cells kept with probability p,\n"
+        "upsampled bilinearly and shifted at random; map = sum_i score(x*M_i + b*(1-M_i)) M_i / (N p).\n"
+        "  -masks N         masks (default 300)\n"
+        "  -cell s          grid cells per side (default 7)\n"
+        "  -p P             keep probability (default 0.5)\n"
+        "  -occlude black|mean|blur  b (default black: the paper's x*M)\n"
+        "  -seed S, -batch N\n"},
+    [DX_METHOD_LIME] = {"lime", dx_method_lime,
+        "LIME (Ribeiro et al.): SLIC superpixels switched on/off at random (off = baseline),\n"
+        "samples weighted by sqrt(exp(-d^2/w^2)) of their cosine distance d to the photo, weighted\n"
+        "ridge regression (alpha 1, with intercept); each pixel gets its superpixel's\n"
+        "coefficient (signed). method_stats: f_x, f_baseline, intercept, r2.\n"
+        "  -segments K      superpixels asked for (default 50; SLIC compactness 10)\n"
+        "  -samples N       perturbed inputs (default 400)\n"
+        "  -kernel_width w  (default 0.25)\n"
+        "  -occlude black|mean|blur, -seed S, -batch N\n"},
+    [DX_METHOD_KERNELSHAP] = {"kernelshap", dx_method_kernelshap,
+        "KernelSHAP (Lundberg & Lee): Shapley values of SLIC superpixels (absent = baseline) by\n"
+        "regression with the Shapley kernel on paired coalitions, constrained so that they sum\n"
+        "exactly to f(x) - f(baseline) (signed). method_stats: f_x, f_baseline, efficiency_gap.\n"
+        "  -segments K      superpixels asked for (default 50)\n"
+        "  -samples N       coalitions scored besides the full and the empty one (default 400)\n"
+        "  -occlude black|mean|blur, -seed S, -batch N\n"},
 };
 
 const dx_method_info *dx_method_info_of(dx_method m)

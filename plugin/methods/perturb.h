@@ -1,0 +1,24 @@
+/* What the perturbation methods share: perturbation.c (occlusion, RISE, the scoring loop and
+ * the baselines), superpixels.c (SLIC), surrogate.c (LIME, KernelSHAP). Images here are in the
+ * network frame: c x h x w planar floats. */
+#ifndef DX_PERTURB_H
+#define DX_PERTURB_H
+#include "methods.h"
+
+/* The image that replaces removed pixels (c x h x w, written to out). */
+void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out);
+
+/* Writes perturbed input k (net->inputs floats) into input. */
+typedef void (*dx_fill_fn)(void *ctx, int k, float *input);
+
+/* Scores n perturbed inputs, req->batch per dx_score_inputs call, into scores[n]; then runs the
+ * forward again on `original` so that the model's state is back on it. */
+int dx_score_perturbed(dx_model *m, const dx_target *t, const dx_request *req, const float *original,
+                       int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err);
+
+/* SLIC superpixels (superpixels.c): about k connected segments of the image (c x h x w in
+ * [0, 1]); labels (h x w) in 0..n-1. Returns n, or -1 (out of memory). */
+int dx_slic(const float *image, int c, int h, int w, int k, float compactness, int *labels, dx_error *err);
+#define DX_SLIC_COMPACTNESS 10.f /* as skimage's slic in Lab: colour and distance weigh alike */
+
+#endif

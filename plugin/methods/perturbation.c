@@ -1,0 +1,299 @@
+/* Perturbation methods that need no surrogate model: occlusion and RISE. Both score many
+ * perturbed copies of the network input (c x h x w, letterboxed) through dx_score_inputs and
+ * build their map over that frame. Also the baselines and the scoring loop every perturbation
+ * method uses (perturb.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "perturb.h"
+
+/* Separable Gaussian blur of one h x w plane, edges clamped; tmp holds h*w floats. */
+static void blur_plane(const float *in, int h, int w, float sigma, float *tmp, float *out)
+{
+    int radius = (int)ceilf(3 * sigma);
+    float *kernel = malloc(sizeof(float) * (2 * radius + 1));
+    if (!kernel) abort();
+    double sum = 0;
+    for (int d = -radius; d <= radius; ++d) sum += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
+    for (int d = 0; d <= 2 * radius; ++d) kernel[d] /= (float)sum;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            float v = 0;
+            for (int d = -radius; d <= radius; ++d) {
+                int xs = x + d < 0 ? 0 : x + d >= w ? w - 1 : x + d;
+                v += kernel[d + radius] * in[y * w + xs];
+            }
+            tmp[y * w + x] = v;
+        }
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            float v = 0;
+            for (int d = -radius; d <= radius; ++d) {
+                int ys = y + d < 0 ? 0 : y + d >= h ? h - 1 : y + d;
+                v += kernel[d + radius] * tmp[ys * w + x];
+            }
+            out[y * w + x] = v;
+        }
+    free(kernel);
+}
+
+void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out)
+{
+    size_t plane = (size_t)h * w;
+    if (kind == DX_OCCLUDE_BLACK) {
+        memset(out, 0, sizeof(float) * plane * c);
+    } else if (kind == DX_OCCLUDE_MEAN) {
+        for (int k = 0; k < c; ++k) {
+            double sum = 0;
+            for (size_t p = 0; p < plane; ++p) sum += x[k * plane + p];
+            for (size_t p = 0; p < plane; ++p) out[k * plane + p] = (float)(sum / plane);
+        }
+    } else {
+        float *tmp = malloc(sizeof(float) * plane);
+        if (!tmp) abort();
+        float sigma = (h < w ? h : w) / 16.f;
+        for (int k = 0; k < c; ++k) blur_plane(x + k * plane, h, w, sigma > 0.5f ? sigma : 0.5f, tmp, out + k * plane);
+        free(tmp);
+    }
+}
+
+int dx_score_perturbed(dx_model *m, const dx_target *t, const dx_request *req, const float *original,
+                       int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err)
+{
+    if (req->batch < 1) {
+        dx_set_error(err, "batch %d: perturbation methods need a batch of at least 1", req->batch);
+        return -1;
+    }
+    size_t inputs = (size_t)m->net->inputs;
+    int batch = req->batch < n ? req->batch : n;
+    float *buf = batch > 0 ? malloc(sizeof(float) * inputs * batch) : NULL;
+    if (batch > 0 && !buf) {
+        dx_set_error(err, "out of memory for a batch of %d inputs", batch);
+        return -1;
+    }
+    int rc = 0;
+    for (int start = 0; start < n && rc == 0; start += batch) {
+        int count = n - start < batch ? n - start : batch;
+        for (int j = 0; j < count; ++j) fill(ctx, start + j, buf + j * inputs);
+        rc = dx_score_inputs(m, t, buf, count, scores + start, err);
+    }
+    free(buf);
+    dx_forward(m, original);
+    return rc;
+}
+
+/* ---- occlusion ---- */
+
+/* Window starts along an axis of n pixels: 0, S, 2S, ... and a last one flush with the far edge,
+ * so every pixel is covered and no two windows are the same. Returns their count. */
+static int window_starts(int n, int window, int stride, int *starts)
+{
+    int count = 0;
+    for (int p = 0;; p += stride) {
+        if (p + window >= n) {
+            starts[count++] = n > window ? n - window : 0;
+            return count;
+        }
+        starts[count++] = p;
+    }
+}
+
+typedef struct {
+    const float *x, *base;
+    int c, h, w, wh, ww;  /* frame; window height and width (clipped to the frame) */
+    const int *ys, *xs;   /* each scored window's top-left corner */
+} occlusion_ctx;
+
+static void occlusion_fill(void *ctx, int k, float *input)
+{
+    const occlusion_ctx *o = ctx;
+    size_t plane = (size_t)o->h * o->w;
+    memcpy(input, o->x, sizeof(float) * plane * o->c);
+    for (int c = 0; c < o->c; ++c)
+        for (int y = o->ys[k]; y < o->ys[k] + o->wh; ++y) {
+            size_t at = c * plane + (size_t)y * o->w + o->xs[k];
+            memcpy(input + at, o->base + at, sizeof(float) * o->ww);
+        }
+}
+
+/* A window whose pixels already equal the baseline changes nothing: its score drop is 0. */
+static int window_is_baseline(const occlusion_ctx *o, int y0, int x0)
+{
+    size_t plane = (size_t)o->h * o->w;
+    for (int c = 0; c < o->c; ++c)
+        for (int y = y0; y < y0 + o->wh; ++y)
+            for (int x = x0; x < x0 + o->ww; ++x)
+                if (o->x[c * plane + (size_t)y * o->w + x] != o->base[c * plane + (size_t)y * o->w + x]) return 0;
+    return 1;
+}
+
+/* map(p) = mean over the windows covering p of score(x) - score(x with the window replaced). */
+int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    if (req->window < 1 || req->stride < 1) {
+        dx_set_error(err, "occlusion: window %d and stride %d must be at least 1", req->window, req->stride);
+        return -1;
+    }
+    const network *net = m->net;
+    int c = net->c, h = net->h, w = net->w;
+    size_t plane = (size_t)h * w;
+    float score_x = dx_target_score(t, m);
+    float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
+    int *row_starts = malloc(sizeof(int) * (h + 1)), *col_starts = malloc(sizeof(int) * (w + 1));
+    int ny = row_starts ? window_starts(h, req->window, req->stride, row_starts) : 0;
+    int nx = col_starts ? window_starts(w, req->window, req->stride, col_starts) : 0;
+    int *ys = malloc(sizeof(int) * ny * nx), *xs = malloc(sizeof(int) * ny * nx);
+    float *scores = malloc(sizeof(float) * ny * nx);
+    float *sum = calloc(plane, sizeof(float)), *count = calloc(plane, sizeof(float));
+    int rc = -1;
+    if (!x || !base || !row_starts || !col_starts || !ys || !xs || !scores || !sum || !count) {
+        dx_set_error(err, "out of memory");
+        goto done;
+    }
+    memcpy(x, m->input, sizeof(float) * plane * c);
+    dx_baseline_image(x, c, h, w, req->occlude, base);
+    occlusion_ctx o = {x, base, c, h, w, req->window < h ? req->window : h, req->window < w ? req->window : w, ys, xs};
+    int scored = 0, windows = ny * nx;
+    for (int i = 0; i < ny; ++i)
+        for (int j = 0; j < nx; ++j) {
+            if (!window_is_baseline(&o, row_starts[i], col_starts[j])) {
+                ys[scored] = row_starts[i];
+                xs[scored++] = col_starts[j];
+            }
+            for (int y = row_starts[i]; y < row_starts[i] + o.wh; ++y)
+                for (int xx = col_starts[j]; xx < col_starts[j] + o.ww; ++xx) count[(size_t)y * w + xx] += 1;
+        }
+    if (dx_score_perturbed(m, t, req, x, scored, occlusion_fill, &o, scores, err) != 0) goto done;
+    for (int k = 0; k < scored; ++k)
+        for (int y = ys[k]; y < ys[k] + o.wh; ++y)
+            for (int xx = xs[k]; xx < xs[k] + o.ww; ++xx) sum[(size_t)y * w + xx] += score_x - scores[k];
+    for (size_t p = 0; p < plane; ++p) sum[p] /= count[p];
+    r->native = sum;
+    sum = NULL;
+    r->native_h = h;
+    r->native_w = w;
+    r->layer = -1;
+    r->signed_map = 1;
+    dx_result_stat(r, "windows", windows);
+    dx_result_stat(r, "forwards", scored);
+    rc = 0;
+done:
+    free(x);
+    free(base);
+    free(row_starts);
+    free(col_starts);
+    free(ys);
+    free(xs);
+    free(scores);
+    free(sum);
+    free(count);
+    return rc;
+}
+
+/* ---- RISE ---- */
+
+typedef struct {
+    const float *x, *base;
+    int c, h, w;
+    int s, cell_h, cell_w;       /* grid cells per side; one cell's size after upsampling */
+    const unsigned char *grids;  /* n x s x s: 1 = kept */
+    const int *shifts;           /* n x 2: the crop's offset (y, x) into the upsampled grid */
+    float *mask;                 /* h x w: the mask being built */
+} rise_ctx;
+
+/* Mask k: grid k upsampled bilinearly (pixel centres, edges clamped) to (s+1) cells per side,
+ * cropped to h x w at its shift. */
+static void rise_mask(const rise_ctx *rc, int k, float *mask)
+{
+    const unsigned char *grid = rc->grids + (size_t)k * rc->s * rc->s;
+    int s = rc->s;
+    float scale_y = (float)s / ((s + 1) * rc->cell_h), scale_x = (float)s / ((s + 1) * rc->cell_w);
+    for (int y = 0; y < rc->h; ++y) {
+        float sy = (y + rc->shifts[2 * k] + 0.5f) * scale_y - 0.5f;
+        sy = sy < 0 ? 0 : sy > s - 1 ? s - 1 : sy;
+        int y0 = (int)sy, y1 = y0 + 1 < s ? y0 + 1 : y0;
+        float fy = sy - y0;
+        for (int x = 0; x < rc->w; ++x) {
+            float sx = (x + rc->shifts[2 * k + 1] + 0.5f) * scale_x - 0.5f;
+            sx = sx < 0 ? 0 : sx > s - 1 ? s - 1 : sx;
+            int x0 = (int)sx, x1 = x0 + 1 < s ? x0 + 1 : x0;
+            float fx = sx - x0;
+            float top = (1 - fx) * grid[y0 * s + x0] + fx * grid[y0 * s + x1];
+            float bottom = (1 - fx) * grid[y1 * s + x0] + fx * grid[y1 * s + x1];
+            mask[y * rc->w + x] = (1 - fy) * top + fy * bottom;
+        }
+    }
+}
+
+static void rise_fill(void *ctx, int k, float *input)
+{
+    rise_ctx *rc = ctx;
+    size_t plane = (size_t)rc->h * rc->w;
+    rise_mask(rc, k, rc->mask);
+    for (int c = 0; c < rc->c; ++c)
+        for (size_t p = 0; p < plane; ++p) {
+            size_t i = c * plane + p;
+            input[i] = rc->base[i] + rc->mask[p] * (rc->x[i] - rc->base[i]);
+        }
+}
+
+#define RISE_MASKS 300 /* default: about 25 s per image for Tiny Darknet on 2 cores */
+#define RISE_CELLS 7   /* the paper's grid */
+
+/* map = sum_i score(x * M_i + b * (1 - M_i)) M_i / (N p) */
+int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+{
+    int n = req->masks ? req->masks : RISE_MASKS, s = req->cell ? req->cell : RISE_CELLS;
+    if (n < 1 || s < 1 || !(req->keep_prob > 0 && req->keep_prob <= 1)) {
+        dx_set_error(err, "rise: masks %d and cell %d must be at least 1 and p %g in (0, 1]", n, s,
+                     req->keep_prob);
+        return -1;
+    }
+    const network *net = m->net;
+    int c = net->c, h = net->h, w = net->w;
+    size_t plane = (size_t)h * w;
+    float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
+    unsigned char *grids = malloc((size_t)n * s * s);
+    int *shifts = malloc(sizeof(int) * 2 * n);
+    float *mask = malloc(sizeof(float) * plane), *scores = malloc(sizeof(float) * n);
+    double *acc = calloc(plane, sizeof(double));
+    float *map = malloc(sizeof(float) * plane);
+    int rc = -1;
+    if (!x || !base || !grids || !shifts || !mask || !scores || !acc || !map) {
+        dx_set_error(err, "out of memory for %d RISE masks", n);
+        goto done;
+    }
+    memcpy(x, m->input, sizeof(float) * plane * c);
+    dx_baseline_image(x, c, h, w, req->occlude, base);
+    rise_ctx ctx = {x, base, c, h, w, s, (h + s - 1) / s, (w + s - 1) / s, grids, shifts, mask};
+    dx_rng rng;
+    dx_rng_init(&rng, req->seed);
+    for (int k = 0; k < n; ++k) {
+        for (int i = 0; i < s * s; ++i) grids[(size_t)k * s * s + i] = dx_rng_uniform(&rng) < req->keep_prob;
+        shifts[2 * k] = (int)(dx_rng_uniform(&rng) * ctx.cell_h);
+        shifts[2 * k + 1] = (int)(dx_rng_uniform(&rng) * ctx.cell_w);
+    }
+    if (dx_score_perturbed(m, t, req, x, n, rise_fill, &ctx, scores, err) != 0) goto done;
+    for (int k = 0; k < n; ++k) {
+        rise_mask(&ctx, k, mask);
+        for (size_t p = 0; p < plane; ++p) acc[p] += (double)scores[k] * mask[p];
+    }
+    for (size_t p = 0; p < plane; ++p) map[p] = (float)(acc[p] / ((double)n * req->keep_prob));
+    r->native = map;
+    map = NULL;
+    r->native_h = h;
+    r->native_w = w;
+    r->layer = -1;
+    dx_result_stat(r, "forwards", n);
+    rc = 0;
+done:
+    free(x);
+    free(base);
+    free(grids);
+    free(shifts);
+    free(mask);
+    free(scores);
+    free(acc);
+    free(map);
+    return rc;
+}

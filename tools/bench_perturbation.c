@@ -1,0 +1,85 @@
+/* Benchmark: the perturbation methods at their default settings on one model and photo.
+ *   build/bench-perturbation CFG WEIGHTS IMAGE [BATCH]
+ * Prints CSV: one row per method, after a row for the forward itself (median of 5): forwards
+ * run, wall seconds, CPU seconds of the process (on a shared machine the wall clock measures
+ * the neighbours too; CPU time does not, and Debian's Darknet forward runs on one thread), and
+ * both per forward and as multiples of one forward. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "internal.h"
+
+static double clock_s(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int ascending(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double stat_or(const dx_result *r, const char *name, double fallback)
+{
+    for (int k = 0; k < r->n_stats; ++k)
+        if (!strcmp(r->stats[k].name, name)) return r->stats[k].value;
+    return fallback;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s CFG WEIGHTS IMAGE [BATCH]\n", argv[0]);
+        return 2;
+    }
+    dx_error err;
+    dx_model *m = dx_open(argv[1], argv[2], NULL, &err);
+    if (!m) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    const char *model = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
+    network *net = dx_network(m);
+    image photo = load_image_color(argv[3], 0, 0);
+    image boxed = letterbox_image(photo, net->w, net->h);
+    double wall[5], cpu[5];
+    for (int k = 0; k < 5; ++k) {
+        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        dx_forward(m, boxed.data);
+        wall[k] = clock_s(CLOCK_MONOTONIC) - w0;
+        cpu[k] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    }
+    qsort(wall, 5, sizeof(double), ascending);
+    qsort(cpu, 5, sizeof(double), ascending);
+    double forward_wall = wall[2], forward_cpu = cpu[2];
+    printf("model,method,forwards,wall_s,cpu_s,cpu_s_per_forward,wall_forward_multiple,cpu_forward_multiple\n");
+    printf("%s,forward,1,%.3f,%.3f,%.4f,1.0,1.0\n", model, forward_wall, forward_cpu, forward_cpu);
+    const dx_method methods[] = {DX_METHOD_OCCLUSION, DX_METHOD_RISE, DX_METHOD_LIME, DX_METHOD_KERNELSHAP};
+    for (size_t k = 0; k < sizeof methods / sizeof *methods; ++k) {
+        dx_request req;
+        dx_request_init(&req);
+        req.method = methods[k];
+        if (argc > 4) req.batch = atoi(argv[4]);
+        dx_result r;
+        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        int rc = dx_explain_image(m, photo, &req, &r, &err);
+        double seconds = clock_s(CLOCK_MONOTONIC) - w0, cpu_seconds = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        if (rc != 0) {
+            fprintf(stderr, "%s: %s\n", dx_method_name(methods[k]), err.msg);
+            return 1;
+        }
+        double forwards = stat_or(&r, "forwards", 0);
+        printf("%s,%s,%.0f,%.2f,%.2f,%.4f,%.1f,%.1f\n", model, dx_method_name(methods[k]), forwards, seconds,
+               cpu_seconds, cpu_seconds / forwards, seconds / forward_wall, cpu_seconds / forward_cpu);
+        fflush(stdout);
+        dx_result_free(&r);
+    }
+    free_image(boxed);
+    free_image(photo);
+    dx_close(m);
+    return 0;
+}
