@@ -89,6 +89,7 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
 
     t0 = now_ms();
     m->ms_backward = 0;
+    m->score_batch = req->batch;
     if (method->run(m, req, &target, r, err) != 0) goto fail;
     r->ms_method = now_ms() - t0;
     r->ms_backward = m->ms_backward;
