@@ -1,9 +1,11 @@
-/* A BLAS-backed gemm_cpu for Darknet's forward. Debian's libdarknet.so calls gemm_cpu through
- * its PLT, so this definition (in the CLI, the test binary, or libdarknet-explain.so when it is
- * linked before libdarknet.so) is the one the dynamic linker binds Darknet's calls to.
- * Darknet's own is kept reachable (dlsym RTLD_NEXT) for dx_set_blas(0) / DX_BLAS=0.
- * Weak: where Darknet's gemm.c is linked statically into the same executable (the patched
- * ./darknet), its definition takes over and the link still succeeds.
+/* A BLAS-backed gemm_cpu for Darknet's forward. Debian's libdarknet.so calls gemm and gemm_cpu
+ * through its PLT, so these definitions (in the CLI, the test binary, or libdarknet-explain.so
+ * when it is linked before libdarknet.so) are the ones the dynamic linker binds Darknet's calls
+ * to. Darknet's own is kept reachable (dlsym RTLD_NEXT) for dx_set_blas(0) / DX_BLAS=0.
+ * In the patched ./darknet, Darknet's objects are linked statically after the plugin's: they
+ * reference only gemm and gemm_cpu from Darknet's gemm.o, both defined here, so that member is
+ * never pulled in and BLAS is used there too (with no Darknet gemm to switch back to). Weak, so
+ * that a build which does link Darknet's gemm.o (e.g. a GPU build) takes Darknet's and links.
  *
  * Threads: Debian's Darknet forward is single-threaded (no OpenMP) and the plugin's own loops
  * are too, so OpenBLAS's pool is the only parallelism: it is sized to the online cores once
@@ -62,4 +64,11 @@ __attribute__((weak)) void gemm_cpu(int TA, int TB, int M, int N, int K, float A
     __atomic_fetch_add(&blas_calls, 1, __ATOMIC_RELAXED);
     cblas_sgemm(CblasRowMajor, TA ? CblasTrans : CblasNoTrans, TB ? CblasTrans : CblasNoTrans, M, N,
                 K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
+}
+
+/* Darknet's gemm is gemm_cpu on the CPU */
+__attribute__((weak)) void gemm(int TA, int TB, int M, int N, int K, float ALPHA, float *A, int lda,
+                                float *B, int ldb, float BETA, float *C, int ldc)
+{
+    gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
 }

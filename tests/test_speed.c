@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "io/image.h"
@@ -103,6 +104,18 @@ Test(speed, blas_gemm_is_what_darknet_calls, .timeout = 120)
     cr_assert_eq(system(cmd), 0, "cannot link against the shared library: %s", cmd);
     cr_assert_eq(gemm_bound_to(bin, "libdarknet-explain.so"), 1,
                  "a program linked with libdarknet-explain.so does not interpose gemm_cpu");
+
+    /* the patched ./darknet (when built): Darknet's gemm.o is left out of the static link, so
+     * its gemm_nn is absent and gemm/gemm_cpu are the plugin's */
+    char darknet[1200];
+    snprintf(darknet, sizeof darknet, "%s/darknet", getenv("DX_ROOT"));
+    if (access(darknet, X_OK) != 0) return;
+    snprintf(cmd, sizeof cmd, "nm %s | grep -cE ' (gemm_nn|gemm_tt)$'", darknet);
+    FILE *p = popen(cmd, "r");
+    int darknet_gemm = -1;
+    cr_assert(p && fscanf(p, "%d", &darknet_gemm) == 1);
+    pclose(p);
+    cr_expect_eq(darknet_gemm, 0, "./darknet links Darknet's own gemm code");
 }
 
 static void top5(const float *p, int n, int *out)
