@@ -69,7 +69,7 @@ $(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
 
 # Tests find the CLI and the project root through the environment.
-test: $(TEST_BIN) $(CLI) $(GEN)
+test: $(TEST_BIN) $(CLI) $(SHARED_LIB) $(GEN)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
@@ -88,14 +88,17 @@ clean:
 readme-figure: $(CLI)
 	tools/readme-figure.sh
 
-BENCH := $(BUILD)/bench-engine
-$(BENCH): $(BUILD)/tools/bench_engine.o $(STATIC_LIB)
+BENCH := $(BUILD)/bench
+$(BENCH): $(BUILD)/tools/bench.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# Ratios to Darknet's own forward on the real models in ../shared (see tools/bench_engine.c).
+# Forward with Darknet's gemm / BLAS / grouped stand-ins, explaining cost as multiples of a
+# forward, batched scoring, peak memory on the real models in ../shared (see tools/bench.c);
+# appends to $(BUILD)/bench.csv. BENCH_ROUNDS: runs per median.
+BENCH_ROUNDS ?= 9
 bench: $(BENCH)
 	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
-	  $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights 2>/dev/null; done
+	  nice $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights $(BENCH_ROUNDS) $(BUILD)/bench.csv || exit 1; done
 
 BENCH_GRADIENT := $(BUILD)/bench-gradient
 $(BENCH_GRADIENT): $(BUILD)/tools/bench_gradient.o $(STATIC_LIB)

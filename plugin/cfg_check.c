@@ -1328,24 +1328,28 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Writes the text with [net]'s batch and subdivisions set to 1: lines that set them are
- * replaced, missing ones are added right after the [net] line, all other bytes are kept. */
-static int write_batch1(int fd, const char *text, size_t len, const net_lines *net)
+/* Writes the text with [net]'s batch set to `batch` and subdivisions to 1: lines that set them
+ * are replaced, missing ones are added right after the [net] line, all other bytes are kept. */
+static int write_batch(int fd, const char *text, size_t len, const net_lines *net, int batch)
 {
+    char values[2][16];
+    snprintf(values[0], sizeof values[0], "=%d", batch); /* BATCH_KEYS order: batch, subdivisions */
+    snprintf(values[1], sizeof values[1], "=1");
     if (write_all(fd, text, (size_t)(net->body - text))) return -1;
     if (net->body[-1] != '\n' && write_all(fd, "\n", 1)) return -1;
     for (int k = 0; k < 2; ++k)
         if (!net->has[k] && (write_all(fd, BATCH_KEYS[k], strlen(BATCH_KEYS[k])) ||
-                             write_all(fd, "=1\n", 3)))
+                             write_all(fd, values[k], strlen(values[k])) || write_all(fd, "\n", 1)))
             return -1;
     for (const char *line = net->body, *next; line < net->end; line = next) {
         const char *end = line_end(line, net->end, &next);
-        const char *replaced = NULL;
+        int replaced = -1;
         for (int k = 0; k < 2; ++k)
-            if (sets_key(line, end, BATCH_KEYS[k])) replaced = BATCH_KEYS[k];
-        if (!replaced) {
+            if (sets_key(line, end, BATCH_KEYS[k])) replaced = k;
+        if (replaced < 0) {
             if (write_all(fd, line, (size_t)(next - line))) return -1;
-        } else if (write_all(fd, replaced, strlen(replaced)) || write_all(fd, "=1", 2) ||
+        } else if (write_all(fd, BATCH_KEYS[replaced], strlen(BATCH_KEYS[replaced])) ||
+                   write_all(fd, values[replaced], strlen(values[replaced])) ||
                    (end < next && write_all(fd, "\n", 1))) {
             return -1;
         }
@@ -1354,6 +1358,11 @@ static int write_batch1(int fd, const char *text, size_t len, const net_lines *n
 }
 
 int dx_cfg_batch1_copy(const char *cfg_path, char *path_out, size_t path_len, dx_error *err)
+{
+    return dx_cfg_batch_copy(cfg_path, 1, path_out, path_len, err);
+}
+
+int dx_cfg_batch_copy(const char *cfg_path, int batch, char *path_out, size_t path_len, dx_error *err)
 {
     size_t len;
     char *text = read_text(cfg_path, &len, err);
@@ -1364,16 +1373,16 @@ int dx_cfg_batch1_copy(const char *cfg_path, char *path_out, size_t path_len, dx
         dx_set_error(err, "%s: not a Darknet cfg: the first section is not [net] or [network]",
                      cfg_path);
     } else if ((fd = memfd_create("darknet-explain-cfg", MFD_CLOEXEC)) < 0) {
-        dx_set_error(err, "%s: cannot create the batch-1 copy: %s", cfg_path, strerror(errno));
-    } else if (write_batch1(fd, text, len, &net) != 0) {
-        dx_set_error(err, "%s: cannot write the batch-1 copy: %s", cfg_path, strerror(errno));
+        dx_set_error(err, "%s: cannot create the batch-%d copy: %s", cfg_path, batch, strerror(errno));
+    } else if (write_batch(fd, text, len, &net, batch) != 0) {
+        dx_set_error(err, "%s: cannot write the batch-%d copy: %s", cfg_path, batch, strerror(errno));
     } else {
         int n = snprintf(path_out, path_len, "/proc/self/fd/%d", fd);
         if (n > 0 && (size_t)n < path_len) {
             free(text);
             return fd;
         }
-        dx_set_error(err, "%s: the path buffer is too small for the batch-1 copy's path", cfg_path);
+        dx_set_error(err, "%s: the path buffer is too small for the batch-%d copy's path", cfg_path, batch);
     }
     if (fd >= 0) close(fd);
     free(text);

@@ -13,4 +13,8 @@ void im2col_cpu(float *data_im, int channels, int height, int width, int ksize, 
 /* adds the columns back into the image (the adjoint of im2col_cpu) */
 void col2im_cpu(float *data_col, int channels, int height, int width, int ksize, int stride,
                 int pad, float *data_im);
+/* Darknet's inference batch norm (rolling statistics when net.train is 0) and bias, exactly
+ * as forward_convolutional_layer applies them */
+void forward_batchnorm_layer(layer l, network net);
+void add_bias(float *output, float *biases, int batch, int n, int size);
 #endif

@@ -57,6 +57,7 @@ static int run_method(dx_model *m, image photo, const dx_request *req, const dx_
     const dx_method_info *method = dx_method_info_of(req->method);
     double t0 = now_ms();
     m->ms_backward = 0;
+    m->score_batch = req->batch;
     if (method->run(m, req, t, r, err) != 0) return -1;
     r->ms_method = now_ms() - t0;
     r->ms_backward = m->ms_backward;

@@ -1,8 +1,9 @@
 /* Forward hooks: after load, every layer's forward pointer is wrapped. The wrapper calls
  * Darknet's own forward (the forward is Darknet's, unchanged) and then does what the running
  * method asked for: keep a copy of the layer's output, time the layer. With nothing asked it
- * costs one table look-up per layer. It is also where a faster forward for a layer type can
- * later stand in for Darknet's. */
+ * costs one table look-up per layer. It is also where a faster forward stands in for Darknet's
+ * on a layer type Darknet computes slowly (grouped/depthwise convolutions: one small gemm per
+ * group); the stand-in's outputs equal Darknet's (tests/test_speed.c). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,8 @@ static void hooked_forward(layer l, network net)
     dx_model *m = model_of(net.layers);
     dx_hook *h = &m->hooks[net.index];
     double t0 = m->timing ? now_ms() : 0;
-    h->darknet_forward(l, net);
+    if (m->fast_layers && h->fast_forward) h->fast_forward(l, net);
+    else h->darknet_forward(l, net);
     if (m->timing) {
         h->ms_total += now_ms() - t0;
         h->calls++;
@@ -65,9 +67,14 @@ int dx_hooks_install(dx_model *m, dx_error *err)
         dx_set_error(err, "more than %d models open at once", DX_MAX_MODELS);
         return -1;
     }
+    const char *env = getenv("DX_FAST_LAYERS");
+    m->fast_layers = !(env && strcmp(env, "0") == 0);
     for (int i = 0; i < m->n; ++i) {
-        m->hooks[i].darknet_forward = m->net->layers[i].forward;
-        m->net->layers[i].forward = hooked_forward;
+        layer *l = &m->net->layers[i];
+        m->hooks[i].darknet_forward = l->forward;
+        if (l->type == CONVOLUTIONAL && l->groups > 1 && !l->xnor && !l->binary)
+            m->hooks[i].fast_forward = dx_forward_grouped_convolutional;
+        l->forward = hooked_forward;
     }
     return 0;
 }
@@ -111,4 +118,10 @@ double dx_layer_forward_ms(const dx_model *m, int i)
 {
     if (i < 0 || i >= m->n) return -1;
     return m->hooks[i].calls ? m->hooks[i].ms_total / m->hooks[i].calls : 0;
+}
+
+void dx_set_fast_layers(dx_model *m, int on)
+{
+    m->fast_layers = on != 0;
+    if (m->batched) m->batched->fast_layers = m->fast_layers;
 }

@@ -9,6 +9,7 @@
 /* One layer's hook state (hooks.c). */
 typedef struct {
     void (*darknet_forward)(struct layer, struct network); /* Darknet's own forward */
+    void (*fast_forward)(struct layer, struct network);    /* the plugin's stand-in, or NULL */
     float *capture;     /* when non-NULL, the layer's output is copied here after each forward */
     double ms_total;    /* accumulated forward time while timing is on */
     long calls;
@@ -31,6 +32,9 @@ struct dx_model {
     int n;                    /* layers */
     dx_hook *hooks;           /* one per layer */
     int timing;               /* per-layer timing on/off */
+    int fast_layers;          /* run the hooks' fast_forward stand-ins (dx_set_fast_layers) */
+    int score_batch;          /* inputs per forward in dx_score_inputs (dx_request.batch) */
+    struct dx_model *batched; /* its batch-N copy of the network (NULL until needed) */
     float *input;             /* the network input of the last forward (net->inputs floats) */
     /* Reverse pass (engine.c): d(target)/d(layer output), plugin-owned, one buffer per layer. */
     float **grad;
@@ -56,15 +60,23 @@ int dx_cfg_check(const char *cfg_path, char *warnings, size_t warnings_len, dx_e
 /* Writes a copy of the cfg with batch=1 and subdivisions=1 to an anonymous file; returns its
  * fd (caller closes) and the /proc path to pass to Darknet. */
 int dx_cfg_batch1_copy(const char *cfg_path, char *path_out, size_t path_len, dx_error *err);
+int dx_cfg_batch_copy(const char *cfg_path, int batch, char *path_out, size_t path_len, dx_error *err);
 
 /* model.c */
 long dx_weights_floats(const network *net); /* floats the weights file must hold after its header */
 const char *dx_layer_type_name(LAYER_TYPE t);
+/* m's network again at batch N, same parameters and hooks, input buffer for N inputs */
+dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err);
 
 /* hooks.c */
 int dx_hooks_install(dx_model *m, dx_error *err);
 void dx_hooks_remove(dx_model *m);
 int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's output (0 on success) */
+/* layers/conv.c: grouped/depthwise convolution forward, equal to Darknet's (hooks.c uses it) */
+void dx_forward_grouped_convolutional(layer l, network net);
+
+/* gemm.c: gemm_cpu calls that went to BLAS since start (the interposition is really taken) */
+long dx_blas_gemm_calls(void);
 
 /* engine.c — the inference-mode reverse pass. */
 int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on input (net->inputs) */
@@ -110,7 +122,8 @@ float dx_target_score(const dx_target *t, const dx_model *m);
  * down to layer stop (-1: the input); *score (may be NULL) receives the score. */
 int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, dx_error *err);
 /* Runs the network on n inputs (the network frame, net->inputs floats each) and writes each
- * one's score. Leaves the model's forward state on the last of them. */
+ * one's score, m->score_batch inputs per forward pass (scoring.c). Leaves the model's forward
+ * state on the last of them. */
 int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
                     dx_error *err);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "internal.h"
@@ -309,15 +310,62 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
     }
     if (opt->names && load_names(m, opt->names, err) != 0) goto fail;
     if (model_setup(m, err) != 0) goto fail;
+    dx_blas(); /* decides DX_BLAS and sizes OpenBLAS's threads now (and links gemm.c in) */
     return m;
 fail:
     dx_close(m);
     return 0;
 }
 
+/* A copy of m's network at batch N with m's parameters, passed through Darknet's own weights
+ * format in an anonymous file (so any layer type Darknet saves is copied, and a model opened
+ * without weights gets the same random ones), hooked like m. Its input buffer holds N inputs. */
+dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
+{
+    dx_model *b = calloc(1, sizeof *b);
+    if (!b) {
+        dx_set_error(err, "out of memory");
+        return 0;
+    }
+    snprintf(b->cfg_path, sizeof b->cfg_path, "%s", m->cfg_path);
+    snprintf(b->weights_path, sizeof b->weights_path, "%s", m->weights_path);
+    char cfg_copy[64], weights_copy[64];
+    int cfg_fd = dx_cfg_batch_copy(m->cfg_path, batch, cfg_copy, sizeof cfg_copy, err);
+    if (cfg_fd < 0) goto fail;
+    int weights_fd = memfd_create("darknet-explain-weights", MFD_CLOEXEC);
+    if (weights_fd < 0) {
+        close(cfg_fd);
+        dx_set_error(err, "%s: cannot create the batch-%d copy's weights: %s", m->cfg_path, batch,
+                     strerror(errno));
+        goto fail;
+    }
+    snprintf(weights_copy, sizeof weights_copy, "/proc/self/fd/%d", weights_fd);
+    int saved = silence_stderr();
+    b->net = parse_network_cfg(cfg_copy);
+    b->net->gpu_index = -1;
+    save_weights(m->net, weights_copy);
+    load_weights(b->net, weights_copy);
+    restore_stderr(saved);
+    close(cfg_fd);
+    close(weights_fd);
+    if (model_setup(b, err) != 0) goto fail;
+    float *input = realloc(b->input, sizeof(float) * b->net->inputs * batch);
+    if (!input) {
+        dx_set_error(err, "%s: out of memory for a batch of %d inputs", m->cfg_path, batch);
+        goto fail;
+    }
+    b->input = input;
+    b->fast_layers = m->fast_layers;
+    return b;
+fail:
+    dx_close(b);
+    return 0;
+}
+
 void dx_close(dx_model *m)
 {
     if (!m) return;
+    dx_close(m->batched);
     dx_hooks_remove(m);
     if (m->net) {
         for (int i = 0; i < m->n; ++i) free(m->grad ? m->grad[i] : 0);

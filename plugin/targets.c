@@ -137,13 +137,3 @@ int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, 
     free(seed);
     return rc;
 }
-
-int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
-                    dx_error *err)
-{
-    for (int k = 0; k < n; ++k) {
-        dx_forward(m, inputs + (size_t)k * m->net->inputs);
-        scores[k] = dx_target_score(t, m);
-    }
-    return 0;
-}

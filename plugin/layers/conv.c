@@ -69,6 +69,47 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
     return 0;
 }
 
+/* Forward of a grouped (e.g. depthwise) convolution, standing in for Darknet's through the
+ * hooks. Darknet runs im2col plus one gemm per group and image, thousands of tiny products
+ * on depthwise layers; this is the same sum done in place, term by term in gemm_nn's order
+ * (k = input channel, ky, kx; padding terms are zeros and skipped), then Darknet's own batch
+ * norm (frozen statistics), bias and activation.
+ * in: batch x c x h x w -> out: batch x n x out_h x out_w; weights: n x (c/groups) x size x size. */
+void dx_forward_grouped_convolutional(layer l, network net)
+{
+    int group_out = l.n / l.groups, group_in = l.c / l.groups;
+    int s = l.stride, size = l.size;
+    size_t spatial = (size_t)l.out_h * l.out_w, plane = (size_t)l.h * l.w;
+    memset(l.output, 0, sizeof(float) * l.outputs * l.batch);
+    for (int b = 0; b < l.batch; ++b)
+        for (int o = 0; o < l.n; ++o) {
+            float *out = l.output + ((size_t)b * l.n + o) * spatial;
+            const float *w = l.weights + (size_t)o * group_in * size * size;
+            const float *in_g = net.input + ((size_t)b * l.c + (size_t)(o / group_out) * group_in) * plane;
+            for (int ci = 0; ci < group_in; ++ci)
+                for (int ky = 0; ky < size; ++ky)
+                    for (int kx = 0; kx < size; ++kx) {
+                        float wk = w[(ci * size + ky) * size + kx];
+                        /* output columns whose input column x*s - pad + kx is inside the image */
+                        int x0 = l.pad > kx ? (l.pad - kx + s - 1) / s : 0;
+                        int last = l.w - 1 + l.pad - kx;
+                        int x1 = last < 0 ? 0 : last / s + 1;
+                        if (x1 > l.out_w) x1 = l.out_w;
+                        int shift = kx - l.pad;
+                        for (int y = 0; y < l.out_h; ++y) {
+                            int iy = y * s - l.pad + ky;
+                            if (iy < 0 || iy >= l.h) continue;
+                            const float *row = in_g + ci * plane + (size_t)iy * l.w;
+                            float *orow = out + (size_t)y * l.out_w;
+                            for (int x = x0; x < x1; ++x) orow[x] += wk * row[x * s + shift];
+                        }
+                    }
+        }
+    if (l.batch_normalize) forward_batchnorm_layer(l, net);
+    else add_bias(l.output, l.biases, l.batch, l.n, (int)spatial);
+    activate_array(l.output, l.outputs * l.batch, l.activation);
+}
+
 /* in: inputs -> out: outputs; weights: outputs x inputs. gin += W^T (gout * act' * bn). */
 int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err)
 {

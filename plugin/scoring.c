@@ -1,0 +1,60 @@
+/* Scoring many inputs (the perturbation methods' inner loop): the network runs on
+ * m->score_batch inputs per forward pass through a batch-N copy of the model, and the target
+ * is evaluated on each batch item through a view of the model whose layer outputs point at
+ * that item, so every target's eval works unchanged. */
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static int score_one_by_one(dx_model *m, const dx_target *t, const float *inputs, int n,
+                            float *scores)
+{
+    for (int k = 0; k < n; ++k) {
+        dx_forward(m, inputs + (size_t)k * m->net->inputs);
+        scores[k] = dx_target_score(t, m);
+    }
+    return 0;
+}
+
+int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
+                    dx_error *err)
+{
+    int batch = m->score_batch < n ? m->score_batch : n;
+    if (batch <= 1) return score_one_by_one(m, t, inputs, n, scores);
+    if (m->batched && m->batched->net->batch != batch) {
+        dx_close(m->batched);
+        m->batched = 0;
+    }
+    if (!m->batched && !(m->batched = dx_open_batch_copy(m, batch, err))) return -1;
+    dx_model *b = m->batched;
+    size_t per_input = (size_t)m->net->inputs;
+    /* the view: item k of b, as a batch-1 model */
+    layer *items = malloc(sizeof(layer) * b->n);
+    if (!items) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    memcpy(items, b->net->layers, sizeof(layer) * b->n);
+    network item_net = *b->net;
+    item_net.layers = items;
+    item_net.batch = 1;
+    dx_model item = *b;
+    item.net = &item_net;
+    for (int first = 0; first < n; first += batch) {
+        int count = n - first < batch ? n - first : batch; /* a short last batch leaves old slots */
+        memcpy(b->input, inputs + first * per_input, sizeof(float) * per_input * count);
+        network_predict(b->net, b->input);
+        for (int k = 0; k < count; ++k) {
+            for (int i = 0; i < b->n; ++i) {
+                items[i].output = b->net->layers[i].output + (size_t)k * items[i].outputs;
+                items[i].batch = 1;
+            }
+            item.input = b->input + k * per_input;
+            scores[first + k] = dx_target_score(t, &item);
+        }
+    }
+    free(items);
+    /* the batch-1 model's forward state on the last input, as the contract says */
+    dx_forward(m, inputs + (size_t)(n - 1) * per_input);
+    return 0;
+}

@@ -1,0 +1,268 @@
+/* Benchmark (not a test): what the speed work buys and what explaining costs, on a real model.
+ *   build/bench CFG WEIGHTS [ROUNDS [CSV [PHOTO]]]
+ * The variants run in turn within each round (ROUNDS rounds, default 9), so a change in the
+ * machine's load hits them alike; times are medians over rounds and every ratio is the median
+ * of the per-round ratios. One row per run is appended to CSV (default build/bench.csv).
+ *   forward: Darknet's own gemm; BLAS gemm_cpu; BLAS + grouped-convolution stand-ins (default)
+ *   hooks overhead: hooked forward / the same network loaded by Darknet alone (same gemm)
+ *   backward to the input / forward; Grad-CAM (forward + backward to the CAM layer) / forward;
+ *   for classifiers, the whole API call dx_explain_image(Grad-CAM) on PHOTO / forward
+ *   scoring: dx_score_inputs per input at batch 1 and at batch 8
+ *   peak resident memory (getrusage): the model with Grad-CAM, then with the batch copy too */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "internal.h"
+#include "io/image.h"
+
+#define SCORE_INPUTS 16
+#define SCORE_BATCH 8
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, compare);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct bench bench;
+typedef void (*step_fn)(bench *b);
+
+struct bench {
+    dx_model *m;
+    network *plain;
+    float *x, *seed, *inputs, *scores;
+    int top, cam_layer;
+    dx_target target;
+    image photo;
+};
+
+/* one thing timed: a step under a gemm and stand-in setting */
+typedef struct {
+    step_fn step;
+    int blas, fast, score_batch;
+} variant;
+
+#define MAX_ROUNDS 64
+#define MAX_VARIANTS 8
+
+/* t[r][v]: seconds of variant v in round r (after one warm-up round) */
+static void interleaved(bench *b, int rounds, int nv, const variant *v, double t[][MAX_VARIANTS])
+{
+    for (int r = -1; r < rounds; ++r)
+        for (int k = 0; k < nv; ++k) {
+            dx_set_blas(v[k].blas);
+            dx_set_fast_layers(b->m, v[k].fast);
+            b->m->score_batch = v[k].score_batch;
+            double t0 = now();
+            v[k].step(b);
+            if (r >= 0) t[r][k] = now() - t0;
+        }
+    dx_set_blas(1);
+    dx_set_fast_layers(b->m, 1);
+}
+
+static double median_time(double t[][MAX_VARIANTS], int rounds, int v)
+{
+    double x[MAX_ROUNDS];
+    for (int r = 0; r < rounds; ++r) x[r] = t[r][v];
+    return median(x, rounds);
+}
+
+/* median over rounds of t[a] / t[b] */
+static double median_ratio(double t[][MAX_VARIANTS], int rounds, int a, int b)
+{
+    double x[MAX_ROUNDS];
+    for (int r = 0; r < rounds; ++r) x[r] = t[r][a] / t[r][b];
+    return median(x, rounds);
+}
+
+static void fail(const dx_error *err)
+{
+    fprintf(stderr, "bench: %s\n", err->msg);
+    exit(1);
+}
+
+static void plain_forward(bench *b) { network_predict(b->plain, b->x); }
+static void forward(bench *b) { dx_forward(b->m, b->x); }
+static void backward_to(bench *b, int stop)
+{
+    dx_error err;
+    if (dx_backward(b->m, b->top, b->seed, stop, &err) != 0) fail(&err);
+}
+static void input_gradient(bench *b)
+{
+    forward(b);
+    backward_to(b, -1);
+}
+static void gradcam(bench *b)
+{
+    forward(b);
+    backward_to(b, b->cam_layer);
+}
+static void gradcam_api(bench *b)
+{
+    dx_request req;
+    dx_request_init(&req);
+    dx_result r;
+    dx_error err;
+    if (dx_explain_image(b->m, b->photo, &req, &r, &err) != 0) fail(&err);
+    dx_result_free(&r);
+}
+static void score(bench *b)
+{
+    dx_error err;
+    if (dx_score_inputs(b->m, &b->target, b->inputs, SCORE_INPUTS, b->scores, &err) != 0) fail(&err);
+}
+
+/* a score of the head's outputs that any model has: the first output */
+static float first_output(const dx_target *t, const dx_model *m, float *seed)
+{
+    const layer *l = &m->net->layers[t->layer];
+    if (seed) {
+        memset(seed, 0, sizeof(float) * l->outputs);
+        seed[0] = 1;
+    }
+    return l->output[0];
+}
+
+static network *load_plain(const char *cfg, const char *weights)
+{
+    dx_error err;
+    char batch1[64];
+    int fd = dx_cfg_batch1_copy(cfg, batch1, sizeof batch1, &err);
+    if (fd < 0) fail(&err);
+    fflush(stderr);
+    int saved = dup(2);
+    if (!freopen("/dev/null", "w", stderr)) exit(1);
+    network *net = load_network(batch1, (char *)weights, 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    return net;
+}
+
+enum { DARKNET, PLAIN, BLAS, FAST, INPUT_GRAD, GRADCAM, GRADCAM_API };
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s CFG WEIGHTS [ROUNDS [CSV [PHOTO]]]\n", argv[0]);
+        return 2;
+    }
+    int rounds = argc > 3 ? atoi(argv[3]) : 9;
+    if (rounds < 1 || rounds > MAX_ROUNDS) rounds = 9;
+    const char *csv = argc > 4 ? argv[4] : "build/bench.csv";
+    const char *photo = argc > 5 ? argv[5] : "/usr/share/darknet/data/dog.jpg";
+    dx_error err;
+    bench b = {0};
+    if (!(b.m = dx_open(argv[1], argv[2], NULL, &err))) fail(&err);
+    network *net = dx_network(b.m);
+    b.x = malloc(sizeof(float) * net->inputs);
+    for (int k = 0; k < net->inputs; ++k) b.x[k] = (float)(k % 255) / 255;
+    b.top = b.m->head;
+    b.seed = calloc(net->layers[b.top].outputs, sizeof(float));
+    b.seed[0] = 1;
+    b.cam_layer = dx_default_layer(b.m);
+    int classifier = net->layers[b.m->head].type == SOFTMAX;
+    if (classifier && dx_load_photo(photo, &b.photo, &err) != 0) fail(&err);
+    int grouped = 0;
+    for (int i = 0; i < b.m->n; ++i) grouped += b.m->hooks[i].fast_forward != NULL;
+
+    /* the model alone (one network, Grad-CAM's buffers), before the bench loads more copies */
+    gradcam(&b);
+    if (classifier) gradcam_api(&b);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double peak_mb = ru.ru_maxrss / 1024.0;
+
+    b.plain = load_plain(argv[1], argv[2]);
+    static double t[MAX_ROUNDS][MAX_VARIANTS];
+    const variant forwards[] = {
+        [DARKNET] = {forward, 0, 0, 1},      [PLAIN] = {plain_forward, 0, 0, 1},
+        [BLAS] = {forward, 1, 0, 1},         [FAST] = {forward, 1, 1, 1},
+        [INPUT_GRAD] = {input_gradient, 1, 1, 1}, [GRADCAM] = {gradcam, 1, 1, 1},
+        [GRADCAM_API] = {gradcam_api, 1, 1, 1},
+    };
+    interleaved(&b, rounds, classifier ? GRADCAM_API + 1 : GRADCAM + 1, forwards, t);
+    double darknet = median_time(t, rounds, DARKNET), blas = median_time(t, rounds, BLAS),
+           fast = median_time(t, rounds, FAST);
+    double blas_speedup = median_ratio(t, rounds, DARKNET, BLAS);
+    double grouped_speedup = median_ratio(t, rounds, BLAS, FAST);
+    double total_speedup = median_ratio(t, rounds, DARKNET, FAST);
+    double hooks = median_ratio(t, rounds, DARKNET, PLAIN);
+    double to_input = median_ratio(t, rounds, INPUT_GRAD, FAST) - 1; /* backward alone */
+    double cam = median_ratio(t, rounds, GRADCAM, FAST);
+    double cam_api = classifier ? median_ratio(t, rounds, GRADCAM_API, FAST) : 0;
+    free_network(b.plain);
+    if (classifier) free_image(b.photo);
+
+    b.inputs = malloc(sizeof(float) * net->inputs * SCORE_INPUTS);
+    b.scores = malloc(sizeof(float) * SCORE_INPUTS);
+    for (size_t k = 0; k < (size_t)net->inputs * SCORE_INPUTS; ++k) b.inputs[k] = (float)(k % 251) / 251;
+    b.target = (dx_target){.layer = b.m->head, .eval = first_output};
+    const variant scoring[] = {{score, 1, 1, 1}, {score, 1, 1, SCORE_BATCH}};
+    int score_rounds = rounds < 3 ? rounds : 3;
+    interleaved(&b, score_rounds, 2, scoring, t);
+    double score1 = median_time(t, score_rounds, 0) / SCORE_INPUTS;
+    double score_n = median_time(t, score_rounds, 1) / SCORE_INPUTS;
+    double batch_speedup = median_ratio(t, score_rounds, 0, 1);
+    getrusage(RUSAGE_SELF, &ru);
+    double peak_batch_mb = ru.ru_maxrss / 1024.0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    printf("%s (%ld cores, %d rounds)\n", argv[1], cores, rounds);
+    printf("  forward, Darknet's gemm                 %8.1f ms\n", 1e3 * darknet);
+    printf("  forward, BLAS gemm_cpu                  %8.1f ms  (x%.2f)\n", 1e3 * blas, blas_speedup);
+    printf("  forward, BLAS + %2d grouped stand-ins    %8.1f ms  (x%.2f over BLAS, x%.2f overall)\n",
+           grouped, 1e3 * fast, grouped_speedup, total_speedup);
+    printf("  hooks overhead (hooked / plain Darknet)    %6.3f\n", hooks);
+    printf("  backward to the input / forward            %6.3f\n", to_input);
+    printf("  Grad-CAM at layer %3d / forward            %6.3f  (forward + backward)\n", b.cam_layer, cam);
+    if (classifier) printf("  dx_explain_image Grad-CAM / forward        %6.3f  (letterbox, map, top-5 included)\n", cam_api);
+    printf("  scoring per input: batch 1 %.1f ms, batch %d %.1f ms  (x%.2f)\n", 1e3 * score1,
+           SCORE_BATCH, 1e3 * score_n, batch_speedup);
+    printf("  peak resident memory                    %8.1f MB  (%.1f MB with the batch-%d copy)\n",
+           peak_mb, peak_batch_mb, SCORE_BATCH);
+
+    struct stat st;
+    int fresh = stat(csv, &st) != 0;
+    FILE *f = fopen(csv, "a");
+    if (!f) {
+        fprintf(stderr, "bench: %s: cannot append\n", csv);
+        return 1;
+    }
+    if (fresh)
+        fprintf(f, "time,cfg,cores,rounds,forward_darknet_ms,forward_blas_ms,forward_fast_ms,blas_speedup,"
+                   "grouped_layers,grouped_speedup,total_speedup,hooks_overhead,backward_input_over_forward,"
+                   "gradcam_over_forward,gradcam_api_over_forward,score_batch1_ms,score_batch%d_ms,"
+                   "batch_speedup,peak_rss_mb,peak_rss_with_batch_mb\n", SCORE_BATCH);
+    fprintf(f, "%ld,%s,%ld,%d,%.2f,%.2f,%.2f,%.3f,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.1f,%.1f\n",
+            (long)time(NULL), argv[1], cores, rounds, 1e3 * darknet, 1e3 * blas, 1e3 * fast,
+            blas_speedup, grouped, grouped_speedup, total_speedup, hooks, to_input, cam, cam_api,
+            1e3 * score1, 1e3 * score_n, batch_speedup, peak_mb, peak_batch_mb);
+    fclose(f);
+    free(b.x);
+    free(b.seed);
+    free(b.inputs);
+    free(b.scores);
+    dx_close(b.m);
+    return 0;
+}
