@@ -25,13 +25,15 @@ done
 echo "classifier: $panels generated images explained with every method: $out/classifier-*_panel.png" \
      "(side by side), $out/classifier-*_<method>.png (one each); the true class is in the file name"
 
-# The detector: explanations per detected box need per-box targets, which dx_explain does not
-# take yet; this step says so (with darknet-explain's own message) until it does.
+# The detector: one map per detected box, the boxes drawn, for a gradient, a CAM and a
+# black-box method.
 "$gen" "$out" detector-inputs 4 2 64 3 4
-image=$out/$(head -n 1 "$out/detector-inputs.list")
-if msg=$("$cli" gradcam cfg/shapes-detector.cfg cfg/shapes-detector.weights "$image" \
-             -names cfg/shapes.names -out "$out/detector-gradcam" 2>&1 >/dev/null); then
-    echo "detector: $out/detector-gradcam.png"
-else
-    echo "detector: not explained yet ($msg); its inputs are in $out/detector-inputs/"
-fi
+for image in $(cat "$out/detector-inputs.list"); do
+    stem=$(basename "$image" .png)
+    for method in ${DEMO_DETECTOR_METHODS:-gradcam lrp drise}; do
+        "$cli" "$method" cfg/shapes-detector.cfg cfg/shapes-detector.weights "$out/$image" \
+            -names cfg/shapes.names -boxes all -out "$out/detector-$stem-$method" >/dev/null
+    done
+done
+echo "detector: every box of ${DEMO_DETECTOR_METHODS:-gradcam lrp drise} on generated images:" \
+     "$out/detector-*_boxes.png (all boxes), $out/detector-*_boxK.png (one box each)"
