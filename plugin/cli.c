@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "options.h"
 #include "explain.h"
 #include "methods/methods.h"
 #include "eval/eval.h"
@@ -20,27 +21,8 @@ typedef struct {
 } cli_args;
 
 /* The options, one row each: the parser, the usage text and the checks come from this table. */
-typedef enum {
-    OPT_FLAG,   /* no value: sets an int to 1 */
-    OPT_INT,    /* a whole number in [lo, hi] */
-    OPT_FLOAT,  /* a number in [lo, hi] */
-    OPT_U64,    /* a whole number >= 0 (seeds) */
-    OPT_TEXT,   /* a string (a path, a spec) */
-    OPT_CHOICE, /* one of the '|'-separated words of `choices`; stores its index as an int */
-    OPT_LAYERS  /* L or L1,L2,..: into req.layers / req.n_layers */
-} opt_kind;
-
-typedef struct {
-    const char *flag;
-    opt_kind kind;
-    size_t offset; /* into cli_args */
-    double lo, hi;
-    const char *choices;
-    const char *help;
-} cli_option;
-
 #define AT(field) offsetof(cli_args, field)
-static const cli_option options[] = {
+static const dx_option options[] = {
     {"-class", OPT_INT, AT(req.class_id), 0, INT_MAX, NULL, "N  class to explain (default: the top-1 class)"},
     {"-score", OPT_CHOICE, AT(req.score), 0, 0, "logit|prob",
      "logit|prob  explain the pre-softmax logit (default) or the probability"},
@@ -105,133 +87,16 @@ static void usage(const char *program, FILE *f)
     fprintf(f, "usage: %s <method> <cfg> <weights> <image> [options]\nmethods:", program);
     for (int k = 0; k < DX_METHOD_COUNT; ++k) fprintf(f, " %s", dx_method_name((dx_method)k));
     fprintf(f, " all\noptions:\n");
-    for (size_t k = 0; k < N_OPTIONS; ++k) fprintf(f, "  %-11s %s\n", options[k].flag, options[k].help);
+    dx_options_usage(f, options, N_OPTIONS, 11);
     fprintf(f, "%s <method> -h    help for one method\n", program);
     fprintf(f, "%s eval -h        evaluation runs: metrics over an image list (and eval-merge)\n", program);
-}
-
-static int parse_choice(const char *choices, const char *value, int *out)
-{
-    int index = 0;
-    size_t len = strlen(value);
-    for (const char *c = choices; *c; ++index) {
-        const char *bar = strchr(c, '|');
-        size_t n = bar ? (size_t)(bar - c) : strlen(c);
-        if (n == len && !strncmp(c, value, n)) {
-            *out = index;
-            return 0;
-        }
-        c += n + (bar != NULL);
-    }
-    return -1;
-}
-
-static int parse_layers(const char *value, int *layers, int *count)
-{
-    int n = 0;
-    const char *p = value;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (errno || end == p || v < 0 || v > INT_MAX || n == DX_MAX_LAYERS) return -1;
-        layers[n++] = (int)v;
-        if (*end == 0) break;
-        if (*end != ',') return -1;
-        p = end + 1;
-    }
-    *count = n;
-    return 0;
-}
-
-/* Parses one option's value into a; 0 on success, else prints the one-line reason. */
-static int parse_option(const char *program, const cli_option *o, const char *value, cli_args *a)
-{
-    char *field = (char *)a + o->offset, *end;
-    errno = 0;
-    switch (o->kind) {
-    case OPT_FLAG:
-        *(int *)field = 1;
-        return 0;
-    case OPT_INT: {
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < o->lo || v > o->hi) break;
-        *(int *)field = (int)v;
-        return 0;
-    }
-    case OPT_FLOAT: {
-        double v = strtod(value, &end);
-        if (errno || end == value || *end || !(v >= o->lo && v <= o->hi)) break;
-        *(float *)field = (float)v;
-        return 0;
-    }
-    case OPT_U64: {
-        if (value[0] == '-') break;
-        unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end) break;
-        *(unsigned long long *)field = v;
-        return 0;
-    }
-    case OPT_TEXT:
-        *(const char **)field = value;
-        return 0;
-    case OPT_CHOICE:
-        if (parse_choice(o->choices, value, (int *)field) == 0) return 0;
-        fprintf(stderr, "%s: %s takes ", program, o->flag);
-        for (const char *c = o->choices; *c;) { /* "a|b|c" -> "a, b or c" */
-            const char *bar = strchr(c, '|');
-            size_t n = bar ? (size_t)(bar - c) : strlen(c);
-            fprintf(stderr, "%.*s%s", (int)n, c, !bar ? "" : strchr(bar + 1, '|') ? ", " : " or ");
-            c += n + (bar != NULL);
-        }
-        fprintf(stderr, ", not '%s'\n", value);
-        return -1;
-    case OPT_LAYERS:
-        if (parse_layers(value, a->req.layers, &a->req.n_layers) == 0) return 0;
-        fprintf(stderr, "%s: %s takes a layer index or up to %d comma-separated indices, not '%s'\n",
-                program, o->flag, DX_MAX_LAYERS, value);
-        return -1;
-    }
-    if (o->kind == OPT_U64)
-        fprintf(stderr, "%s: %s takes a whole number >= 0, not '%s'\n", program, o->flag, value);
-    else if (o->kind == OPT_INT && o->hi == INT_MAX)
-        fprintf(stderr, "%s: %s takes a whole number >= %g, not '%s'\n", program, o->flag, o->lo, value);
-    else if (o->kind == OPT_INT)
-        fprintf(stderr, "%s: %s takes a whole number from %g to %g, not '%s'\n", program, o->flag, o->lo,
-                o->hi, value);
-    else
-        fprintf(stderr, "%s: %s takes a number from %g to %g, not '%s'\n", program, o->flag, o->lo, o->hi,
-                value);
-    return -1;
 }
 
 static int parse_args(const char *program, int argc, char **argv, cli_args *a)
 {
     const char *positional[3];
-    int npos = 0;
-    for (int k = 1; k < argc; ++k) {
-        const char *arg = argv[k];
-        if (arg[0] != '-' || arg[1] == 0) {
-            if (npos == 3) {
-                fprintf(stderr, "%s: unexpected argument '%s'\n", program, arg);
-                return -1;
-            }
-            positional[npos++] = arg;
-            continue;
-        }
-        const cli_option *o = NULL;
-        for (size_t i = 0; i < N_OPTIONS && !o; ++i)
-            if (!strcmp(arg, options[i].flag)) o = &options[i];
-        if (!o) {
-            fprintf(stderr, "%s: unknown option '%s' (see %s -h)\n", program, arg, program);
-            return -1;
-        }
-        if (o->kind != OPT_FLAG && k + 1 >= argc) {
-            fprintf(stderr, "%s: %s needs a value\n", program, arg);
-            return -1;
-        }
-        if (parse_option(program, o, o->kind == OPT_FLAG ? NULL : argv[++k], a) != 0) return -1;
-    }
+    int npos;
+    if (dx_options_parse(program, options, N_OPTIONS, argc, argv, a, positional, 3, &npos) != 0) return -1;
     if (npos < 3) {
         fprintf(stderr, "%s: %s needs <cfg> <weights> <image> (see %s -h)\n", program, argv[0], program);
         return -1;

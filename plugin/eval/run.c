@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
+#include "options.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/image.h"
@@ -45,18 +46,8 @@ typedef struct {
     int shard_index, shard_count;
 } eval_args;
 
-typedef enum { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_U64, OPT_TEXT, OPT_CHOICE } opt_kind;
-typedef struct {
-    const char *flag;
-    opt_kind kind;
-    size_t offset;
-    double lo, hi;
-    const char *choices;
-    const char *help;
-} eval_option;
-
 #define AT(field) offsetof(eval_args, field)
-static const eval_option options[] = {
+static const dx_option options[] = {
     {"-list", OPT_TEXT, AT(list), 0, 0, NULL, "FILE  the images, one path a line (blank and # lines skipped)"},
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  methods to compare (and the baselines random, centre)"},
     {"-metrics", OPT_TEXT, AT(metrics), 0, 0, NULL, "x,y,..  metrics (default deletion,insertion; see below)"},
@@ -92,61 +83,10 @@ static void usage(const char *program, FILE *f)
     fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
                "       %s eval-merge [-out DIR] DIR1 DIR2 ..   (the shards' folders)\noptions:\n",
             program, program);
-    for (size_t k = 0; k < N_OPTIONS; ++k) fprintf(f, "  %-15s %s\n", options[k].flag, options[k].help);
+    dx_options_usage(f, options, N_OPTIONS, 15);
     fprintf(f, "metrics:\n");
     for (int k = 0; k < DX_METRIC_COUNT; ++k)
         fprintf(f, "  %-14s %s\n", dx_metric_name((dx_metric)k), dx_metric_definition((dx_metric)k));
-}
-
-static int parse_choice(const char *choices, const char *value, int *out)
-{
-    int index = 0;
-    size_t len = strlen(value);
-    for (const char *c = choices; *c; ++index) {
-        const char *bar = strchr(c, '|');
-        size_t n = bar ? (size_t)(bar - c) : strlen(c);
-        if (n == len && !strncmp(c, value, n)) {
-            *out = index;
-            return 0;
-        }
-        c += n + (bar != NULL);
-    }
-    return -1;
-}
-
-static int parse_option(const char *program, const eval_option *o, const char *value, eval_args *a)
-{
-    char *field = (char *)a + o->offset, *end;
-    errno = 0;
-    switch (o->kind) {
-    case OPT_FLAG: *(int *)field = 1; return 0;
-    case OPT_TEXT: *(const char **)field = value; return 0;
-    case OPT_INT: {
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < o->lo || v > o->hi) break;
-        *(int *)field = (int)v;
-        return 0;
-    }
-    case OPT_FLOAT: {
-        double v = strtod(value, &end);
-        if (errno || end == value || *end || !(v >= o->lo && v <= o->hi)) break;
-        *(float *)field = (float)v;
-        return 0;
-    }
-    case OPT_U64: {
-        unsigned long long v = strtoull(value, &end, 10);
-        if (value[0] == '-' || errno || end == value || *end) break;
-        *(unsigned long long *)field = v;
-        return 0;
-    }
-    case OPT_CHOICE:
-        if (parse_choice(o->choices, value, (int *)field) == 0) return 0;
-        fprintf(stderr, "%s eval: %s takes one of %s, not '%s'\n", program, o->flag, o->choices, value);
-        return -1;
-    }
-    fprintf(stderr, "%s eval: %s takes %s from %g to %g, not '%s'\n", program, o->flag,
-            o->kind == OPT_FLOAT ? "a number" : "a whole number", o->lo, o->hi, value);
-    return -1;
 }
 
 /* Splits a comma list into names (strdup'd); -1 when empty or too long. */
@@ -174,30 +114,10 @@ static void free_args(eval_args *a)
 static int parse_args(const char *program, int argc, char **argv, eval_args *a)
 {
     const char *positional[2];
-    int npos = 0;
-    for (int k = 1; k < argc; ++k) {
-        const char *arg = argv[k];
-        if (arg[0] != '-' || arg[1] == 0) {
-            if (npos == 2) {
-                fprintf(stderr, "%s eval: unexpected argument '%s'\n", program, arg);
-                return -1;
-            }
-            positional[npos++] = arg;
-            continue;
-        }
-        const eval_option *o = NULL;
-        for (size_t i = 0; i < N_OPTIONS && !o; ++i)
-            if (!strcmp(arg, options[i].flag)) o = &options[i];
-        if (!o) {
-            fprintf(stderr, "%s eval: unknown option '%s' (see %s eval -h)\n", program, arg, program);
-            return -1;
-        }
-        if (o->kind != OPT_FLAG && k + 1 >= argc) {
-            fprintf(stderr, "%s eval: %s needs a value\n", program, arg);
-            return -1;
-        }
-        if (parse_option(program, o, o->kind == OPT_FLAG ? NULL : argv[++k], a) != 0) return -1;
-    }
+    int npos;
+    char who[256];
+    snprintf(who, sizeof who, "%s eval", program);
+    if (dx_options_parse(who, options, N_OPTIONS, argc, argv, a, positional, 2, &npos) != 0) return -1;
     if (npos < 2 || !a->list || !a->methods) {
         fprintf(stderr, "%s eval: needs <cfg> <weights> -list FILE -methods a,b,.. (see %s eval -h)\n", program,
                 program);

@@ -1,0 +1,142 @@
+/* The option tables' parser (see options.h). */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "explain.h"
+#include "options.h"
+
+/* OPT_LAYERS writes dx_request's layers[] and the count that follows it */
+#define N_LAYERS_AFTER_LAYERS (offsetof(dx_request, n_layers) - offsetof(dx_request, layers))
+_Static_assert(offsetof(dx_request, n_layers) - offsetof(dx_request, layers) == sizeof(int) * DX_MAX_LAYERS,
+               "dx_request.n_layers must follow layers[]");
+
+static int parse_choice(const char *choices, const char *value, int *out)
+{
+    int index = 0;
+    size_t len = strlen(value);
+    for (const char *c = choices; *c; ++index) {
+        const char *bar = strchr(c, '|');
+        size_t n = bar ? (size_t)(bar - c) : strlen(c);
+        if (n == len && !strncmp(c, value, n)) {
+            *out = index;
+            return 0;
+        }
+        c += n + (bar != NULL);
+    }
+    return -1;
+}
+
+static int parse_layers(const char *value, int *layers, int *count)
+{
+    int n = 0;
+    const char *p = value;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 0 || v > INT_MAX || n == DX_MAX_LAYERS) return -1;
+        layers[n++] = (int)v;
+        if (*end == 0) break;
+        if (*end != ',') return -1;
+        p = end + 1;
+    }
+    *count = n;
+    return 0;
+}
+
+/* Parses one option's value into args; 0 on success, else prints the one-line reason. */
+static int parse_option(const char *who, const dx_option *o, const char *value, void *args)
+{
+    char *field = (char *)args + o->offset, *end;
+    errno = 0;
+    switch (o->kind) {
+    case OPT_FLAG:
+        *(int *)field = 1;
+        return 0;
+    case OPT_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < o->lo || v > o->hi) break;
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case OPT_FLOAT: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= o->lo && v <= o->hi)) break;
+        *(float *)field = (float)v;
+        return 0;
+    }
+    case OPT_U64: {
+        if (value[0] == '-') break;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || end == value || *end) break;
+        *(unsigned long long *)field = v;
+        return 0;
+    }
+    case OPT_TEXT:
+        *(const char **)field = value;
+        return 0;
+    case OPT_CHOICE:
+        if (parse_choice(o->choices, value, (int *)field) == 0) return 0;
+        fprintf(stderr, "%s: %s takes ", who, o->flag);
+        for (const char *c = o->choices; *c;) { /* "a|b|c" -> "a, b or c" */
+            const char *bar = strchr(c, '|');
+            size_t n = bar ? (size_t)(bar - c) : strlen(c);
+            fprintf(stderr, "%.*s%s", (int)n, c, !bar ? "" : strchr(bar + 1, '|') ? ", " : " or ");
+            c += n + (bar != NULL);
+        }
+        fprintf(stderr, ", not '%s'\n", value);
+        return -1;
+    case OPT_LAYERS:
+        if (parse_layers(value, (int *)field, (int *)(field + N_LAYERS_AFTER_LAYERS)) == 0) return 0;
+        fprintf(stderr, "%s: %s takes a layer index or up to %d comma-separated indices, not '%s'\n", who,
+                o->flag, DX_MAX_LAYERS, value);
+        return -1;
+    }
+    if (o->kind == OPT_U64)
+        fprintf(stderr, "%s: %s takes a whole number >= 0, not '%s'\n", who, o->flag, value);
+    else if (o->kind == OPT_INT && o->hi == INT_MAX)
+        fprintf(stderr, "%s: %s takes a whole number >= %g, not '%s'\n", who, o->flag, o->lo, value);
+    else if (o->kind == OPT_INT)
+        fprintf(stderr, "%s: %s takes a whole number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi,
+                value);
+    else
+        fprintf(stderr, "%s: %s takes a number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi, value);
+    return -1;
+}
+
+int dx_options_parse(const char *who, const dx_option *options, size_t n_options, int argc, char **argv,
+                     void *args, const char **positional, int max_positional, int *npos)
+{
+    *npos = 0;
+    for (int k = 1; k < argc; ++k) {
+        const char *arg = argv[k];
+        if (arg[0] != '-' || arg[1] == 0) {
+            if (*npos == max_positional) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n", who, arg);
+                return -1;
+            }
+            positional[(*npos)++] = arg;
+            continue;
+        }
+        const dx_option *o = NULL;
+        for (size_t i = 0; i < n_options && !o; ++i)
+            if (!strcmp(arg, options[i].flag)) o = &options[i];
+        if (!o) {
+            fprintf(stderr, "%s: unknown option '%s' (see %s -h)\n", who, arg, who);
+            return -1;
+        }
+        if (o->kind != OPT_FLAG && k + 1 >= argc) {
+            fprintf(stderr, "%s: %s needs a value\n", who, arg);
+            return -1;
+        }
+        if (parse_option(who, o, o->kind == OPT_FLAG ? NULL : argv[++k], args) != 0) return -1;
+    }
+    return 0;
+}
+
+void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width)
+{
+    for (size_t k = 0; k < n_options; ++k) fprintf(f, "  %-*s %s\n", flag_width, options[k].flag, options[k].help);
+}

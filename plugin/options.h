@@ -1,0 +1,34 @@
+/* Command-line options as rows of a table (flag, kind, where the value goes, bounds, help): one
+ * parser, one set of messages, for `darknet-explain <method>` and `darknet-explain eval`. */
+#ifndef DX_OPTIONS_H
+#define DX_OPTIONS_H
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum {
+    OPT_FLAG,   /* no value: sets an int to 1 */
+    OPT_INT,    /* a whole number in [lo, hi] */
+    OPT_FLOAT,  /* a number in [lo, hi] */
+    OPT_U64,    /* a whole number >= 0 (seeds) */
+    OPT_TEXT,   /* a string (a path, a spec) */
+    OPT_CHOICE, /* one of the '|'-separated words of `choices`; stores its index as an int */
+    OPT_LAYERS  /* L or L1,L2,..: into a dx_request's layers[] and n_layers (offset of layers) */
+} dx_opt_kind;
+
+typedef struct {
+    const char *flag;
+    dx_opt_kind kind;
+    size_t offset; /* of the field in the caller's argument struct */
+    double lo, hi;
+    const char *choices;
+    const char *help;
+} dx_option;
+
+/* Parses argv[1..argc-1] into args: options by the table, the other words into positional (at
+ * most max_positional; *npos receives how many). On a bad word prints one line
+ * "<who>: what is wrong (see <who> -h)" on stderr and returns -1. */
+int dx_options_parse(const char *who, const dx_option *options, size_t n_options, int argc, char **argv,
+                     void *args, const char **positional, int max_positional, int *npos);
+/* One line per option: flag and help. */
+void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width);
+#endif
