@@ -130,11 +130,14 @@ models: $(GEN)
 # Pointing game and energy-in-box of every method on generated images with known boxes.
 BENCH_GT := $(BUILD)/benchmark-gt
 BENCH_GT_N ?= 60
+BENCH_GT_DETECTOR_N ?= 30
 $(BENCH_GT): $(BUILD)/tools/benchmark_gt.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 benchmark-gt: $(BENCH_GT)
 	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
+	@echo
+	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # Installs what is missing, builds, explains the embedded models on generated images: demo/*.png
