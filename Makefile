@@ -118,6 +118,8 @@ $(BENCH_METHODS): $(BUILD)/tools/bench_methods.o $(STATIC_LIB)
 bench-methods: $(BENCH_METHODS)
 	@$(BENCH_METHODS) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights \
 	  ../shared/images/dog.jpg 3 2>/dev/null
+	@for m in yolo-fastest-1.1 yolo-fastest-1.1-xl; do $(BENCH_METHODS) ../shared/models/coco/$$m.cfg \
+	  ../shared/models/coco/$$m.weights ../shared/images/dog.jpg 3 2>/dev/null; done
 
 # The embedded models (cfg/shapes-*): synthetic shapes (tools/gen_shapes.c), trained by Darknet.
 $(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(STATIC_LIB)

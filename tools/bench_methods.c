@@ -4,7 +4,8 @@
  * (the explain call minus its forward on the photo) divided by the best forward time. Each is
  * the best of ROUNDS explain calls (default 3); Score-CAM and Ablation-CAM, which run one
  * forward (or the layers above the CAM layer) per channel, run once. BATCH is Score-CAM's
- * -batch (default 1). Classifiers only until detector targets exist. */
+ * -batch (default 1). On a detector the target is box 0 (the highest score) and the CAM layer
+ * the last feature layer feeding its head. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,8 @@ int main(int argc, char **argv)
         double t = now_ms() - t0;
         if (t < forward) forward = t;
     }
-    printf("%s: forward %.1f ms (best of %d), CAM layer %d\n", argv[1], forward, rounds + 2, dx_default_layer(m));
+    printf("%s: forward %.1f ms (best of %d)%s\n", argv[1], forward, rounds + 2,
+           dx_is_detector(m) ? ", target: box 0" : "");
     printf("  %-26s %s\n", "method", "time / forward");
     const struct { dx_method method; int eigen_smooth, aug_smooth; } runs[] = {
         {DX_METHOD_CAM, 0, 0},      {DX_METHOD_GRADCAM, 0, 0},      {DX_METHOD_GRADCAMPP, 0, 0},
