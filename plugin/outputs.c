@@ -197,6 +197,28 @@ static int write_overlay(const dx_model *m, const dx_result *r, int png_width, c
     return rc;
 }
 
+/* All or nothing: when rc is 0, renames each part to its final name; on any failure (rc != 0
+ * on entry or a failed rename) removes every part and the finals already renamed, so that no
+ * part and no mix of old and new outputs is left. Returns the resulting rc. */
+static int commit_parts(char (*parts)[1110], char (*finals)[1100], int count, int rc, dx_error *err)
+{
+    int renamed = 0;
+    while (rc == 0 && renamed < count) {
+        if (rename(parts[renamed], finals[renamed]) != 0) {
+            dx_set_error(err, "%s: cannot write: %s", finals[renamed], strerror(errno));
+            rc = -1;
+        } else {
+            ++renamed;
+        }
+    }
+    if (rc != 0)
+        for (int k = 0; k < count; ++k) {
+            unlink(parts[k]);
+            if (k < renamed) unlink(finals[k]);
+        }
+    return rc;
+}
+
 int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
                      const dx_output_options *opt, dx_error *err)
 {
@@ -224,21 +246,7 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
     if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
     if (rc == 0) rc = write_json(m, r, finals, parts[OUT_JSON], err);
-    int renamed = 0;
-    while (rc == 0 && renamed < OUT_COUNT) {
-        if (rename(parts[renamed], finals[renamed]) != 0) {
-            dx_set_error(err, "%s: cannot write: %s", finals[renamed], strerror(errno));
-            rc = -1;
-        } else {
-            ++renamed;
-        }
-    }
-    if (rc != 0) /* leave no part and no mix of old and new outputs */
-        for (int k = 0; k < OUT_COUNT; ++k) {
-            unlink(parts[k]);
-            if (k < renamed) unlink(finals[k]);
-        }
-    return rc;
+    return commit_parts(parts, finals, OUT_COUNT, rc, err);
 }
 
 int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
@@ -450,7 +458,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     /* files: per box .png and .npy, then the combined .png (when there are boxes), the .json */
     int has_combined = e->n > 0, count = 2 * e->n + has_combined + 1;
-    char (*finals)[1100] = calloc(count, sizeof *finals), (*parts)[1100] = calloc(count, sizeof *parts);
+    char (*finals)[1100] = calloc(count, sizeof *finals), (*parts)[1110] = calloc(count, sizeof *parts);
     if (!finals || !parts) {
         free(finals);
         free(parts);
@@ -465,7 +473,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     if (has_combined) snprintf(finals[2 * e->n], sizeof finals[0], "%s_boxes.png", prefix);
     snprintf(finals[count - 1], sizeof finals[0], "%s.json", prefix);
-    for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%.1090s.part", finals[k]);
+    for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%s.part", finals[k]);
 
     int png_width = opt ? opt->png_width : 0, rc = 0;
     for (int k = 0; k < e->n && rc == 0; ++k) {
@@ -484,20 +492,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     if (rc == 0 && has_combined) rc = write_combined(m, e, png_width, parts[2 * e->n], err);
     if (rc == 0) rc = write_boxes_json(m, e, finals, has_combined, parts[count - 1], err);
-    int renamed = 0;
-    while (rc == 0 && renamed < count) {
-        if (rename(parts[renamed], finals[renamed]) != 0) {
-            dx_set_error(err, "%s: cannot write: %s", finals[renamed], strerror(errno));
-            rc = -1;
-        } else {
-            ++renamed;
-        }
-    }
-    if (rc != 0) /* leave no part and no mix of old and new outputs */
-        for (int k = 0; k < count; ++k) {
-            unlink(parts[k]);
-            if (k < renamed) unlink(finals[k]);
-        }
+    rc = commit_parts(parts, finals, count, rc, err);
     free(finals);
     free(parts);
     return rc;
