@@ -6,6 +6,13 @@
 #include <time.h>
 #include "internal.h"
 
+double dx_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 int dx_forward(dx_model *m, const float *input)
 {
     if (input != m->input) memcpy(m->input, input, sizeof(float) * m->net->inputs);
@@ -66,8 +73,7 @@ int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err
         if (m->touched[j]) memset(m->grad[j], 0, sizeof(float) * m->net->layers[j].outputs);
         m->touched[j] = 0;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = dx_now_ms();
     memset(m->grad_input, 0, sizeof(float) * m->net->inputs);
     memcpy(dx_grad_of(m, top), seed, sizeof(float) * m->net->layers[top].outputs);
     /* Layers are in topological order: once every layer above `stop` has been walked, the
@@ -76,7 +82,6 @@ int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err
         if (!m->touched[i]) continue;
         if (dx_layer_backward(m, i, m->grad[i], err) != 0) return -1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    m->ms_backward += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    m->ms_backward += dx_now_ms() - t0;
     return 0;
 }

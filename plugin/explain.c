@@ -42,24 +42,17 @@ void dx_request_init(dx_request *req)
     req->kernel_width = 0.25f;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 /* Runs the method for target t on the forward already run on photo, and maps its native map
  * onto the photo's pixels. */
 static int run_method(dx_model *m, image photo, const dx_request *req, const dx_target *t,
                       dx_result *r, dx_error *err)
 {
     const dx_method_info *method = dx_method_info_of(req->method);
-    double t0 = now_ms();
+    double t0 = dx_now_ms();
     m->ms_backward = 0;
     m->score_batch = req->batch;
     if (method->run(m, req, t, r, err) != 0) return -1;
-    r->ms_method = now_ms() - t0;
+    r->ms_method = dx_now_ms() - t0;
     r->ms_backward = m->ms_backward;
 
     dx_letterbox g;
@@ -96,9 +89,9 @@ static int check_request(const dx_model *m, image photo, const dx_request *req, 
 static double letterbox_forward(dx_model *m, image photo)
 {
     image boxed = letterbox_image(photo, m->net->w, m->net->h);
-    double t0 = now_ms();
+    double t0 = dx_now_ms();
     dx_forward(m, boxed.data);
-    double ms = now_ms() - t0;
+    double ms = dx_now_ms() - t0;
     free_image(boxed);
     return ms;
 }

@@ -26,22 +26,15 @@ static dx_model *model_of(const layer *layers)
     return found;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 static void hooked_forward(layer l, network net)
 {
     dx_model *m = model_of(net.layers);
     dx_hook *h = &m->hooks[net.index];
-    double t0 = m->timing ? now_ms() : 0;
+    double t0 = m->timing ? dx_now_ms() : 0;
     if (m->fast_layers && h->fast_forward) h->fast_forward(l, net);
     else h->darknet_forward(l, net);
     if (m->timing) {
-        h->ms_total += now_ms() - t0;
+        h->ms_total += dx_now_ms() - t0;
         h->calls++;
     }
     if (h->capture) memcpy(h->capture, l.output, sizeof(float) * l.outputs);

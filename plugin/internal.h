@@ -79,6 +79,7 @@ void dx_forward_grouped_convolutional(layer l, network net);
 long dx_blas_gemm_calls(void);
 
 /* engine.c — the inference-mode reverse pass. */
+double dx_now_ms(void);                         /* monotonic clock, milliseconds */
 int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on input (net->inputs) */
 /* Re-runs layers first..n-1 (through the hooks) on the outputs already below them, e.g. after a
  * method edited layer first-1's output. */

@@ -415,16 +415,9 @@ typedef struct {
     double start;
 } progress;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static void progress_show(progress *p)
 {
-    double elapsed = now_s() - p->start, rate = p->computed > 0 ? p->computed / elapsed : 0;
+    double elapsed = (dx_now_ms() / 1e3) - p->start, rate = p->computed > 0 ? p->computed / elapsed : 0;
     double eta = rate > 0 ? (p->total - p->done) / rate : 0;
     char bar[31];
     int filled = p->total ? 30 * p->done / p->total : 30;
@@ -654,7 +647,7 @@ static int run(const char *program, eval_args *a)
     }
     dx_eval_random_layers(m, rand_layers, n_rand);
     run_ctx ctx = {a, m, csv, a->out, rand_layers, n_rand};
-    progress bar = {0, 0, 0, isatty(2), now_s()};
+    progress bar = {0, 0, 0, isatty(2), (dx_now_ms() / 1e3)};
     for (int k = a->shard_index; k < list.n; k += a->shard_count) bar.total++;
     int cursor = 0;
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {

@@ -42,8 +42,7 @@ int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *se
         dx_set_error(err, "out of memory");
         return -1;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = dx_now_ms();
     /* R = d(score)/d(output) * output: for a one-hot class target, the class's logit */
     float *seed = dx_lrp_rel_of(m, p, t->layer);
     const float *out = dx_output_of(m, t->layer);
@@ -61,8 +60,7 @@ int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *se
     for (int j = 0; j < stop; ++j)
         if (p->touched[j])
             for (int k = 0; k < m->net->layers[j].outputs; ++k) *bypass += p->rel[j][k];
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    m->ms_backward += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    m->ms_backward += dx_now_ms() - t0;
     return 0;
 }
 
