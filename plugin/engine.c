@@ -20,19 +20,22 @@ int dx_forward(dx_model *m, const float *input)
     return 0;
 }
 
-void dx_forward_from(dx_model *m, int first)
+/* As network_predict runs a layer: inference, no truth, no deltas, the input below it. */
+void dx_forward_layer(dx_model *m, int i)
 {
-    network net = *m->net; /* as network_predict runs it: inference, no truth, no deltas */
+    network net = *m->net;
     net.train = 0;
     net.truth = 0;
     net.delta = 0;
-    net.input = first > 0 ? net.layers[first - 1].output : m->input;
-    for (int i = first; i < net.n; ++i) {
-        net.index = i;
-        layer l = net.layers[i];
-        l.forward(l, net);
-        net.input = l.output;
-    }
+    net.index = i;
+    net.input = i > 0 ? net.layers[i - 1].output : m->input;
+    layer l = net.layers[i];
+    l.forward(l, net);
+}
+
+void dx_forward_from(dx_model *m, int first)
+{
+    for (int i = first; i < m->n; ++i) dx_forward_layer(m, i);
 }
 
 const float *dx_output_of(const dx_model *m, int j)

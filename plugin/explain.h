@@ -59,13 +59,17 @@ int dx_is_detector(const dx_model *m);        /* its output layer is [yolo], [re
 void dx_set_layer_timing(dx_model *m, int on);
 double dx_layer_forward_ms(const dx_model *m, int layer);
 
-/* Speed switches, both on by default; off only to measure against Darknet's own forward.
+/* Speed switches, all on by default; off only to measure against Darknet's own forward.
  * BLAS: Darknet's gemm_cpu is replaced by OpenBLAS's sgemm for every model in the process
  * (environment: DX_BLAS=0 turns it off). Fast layers: grouped/depthwise convolutions run the
  * plugin's direct forward instead of Darknet's per-group gemms (DX_FAST_LAYERS=0). */
 void dx_set_blas(int on);
 int dx_blas(void);
 void dx_set_fast_layers(dx_model *m, int on);
+/* Incremental inference: occlusion (at batch 1) recomputes in each layer only the outputs its
+ * window reaches, and runs the rest of the network (from the first layer that mixes all positions)
+ * whole (DX_INCREMENTAL=0 turns it off). */
+void dx_set_incremental(dx_model *m, int on);
 
 /* The methods. Each is one entry of the registry (methods/registry.c): a name for the command
  * line, the function that computes it, and its help text. */

@@ -62,6 +62,8 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     }
     const char *env = getenv("DX_FAST_LAYERS");
     m->fast_layers = !(env && strcmp(env, "0") == 0);
+    env = getenv("DX_INCREMENTAL");
+    m->incremental = !(env && strcmp(env, "0") == 0);
     for (int i = 0; i < m->n; ++i) {
         layer *l = &m->net->layers[i];
         m->hooks[i].darknet_forward = l->forward;
@@ -117,4 +119,9 @@ void dx_set_fast_layers(dx_model *m, int on)
 {
     m->fast_layers = on != 0;
     if (m->batched) m->batched->fast_layers = m->fast_layers;
+}
+
+void dx_set_incremental(dx_model *m, int on)
+{
+    m->incremental = on != 0;
 }

@@ -33,6 +33,7 @@ struct dx_model {
     dx_hook *hooks;           /* one per layer */
     int timing;               /* per-layer timing on/off */
     int fast_layers;          /* run the hooks' fast_forward stand-ins (dx_set_fast_layers) */
+    int incremental;          /* occlusion recomputes only what a window reaches (dx_set_incremental) */
     int score_batch;          /* inputs per forward in dx_score_inputs (dx_request.batch) */
     struct dx_model *batched; /* its batch-N copy of the network (NULL until needed) */
     float *input;             /* the network input of the last forward (net->inputs floats) */
@@ -84,12 +85,28 @@ int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on 
 /* Re-runs layers first..n-1 (through the hooks) on the outputs already below them, e.g. after a
  * method edited layer first-1's output. */
 void dx_forward_from(dx_model *m, int first);
+void dx_forward_layer(dx_model *m, int i); /* re-runs layer i (through its hook) on what is below it */
 const float *dx_output_of(const dx_model *m, int j); /* layer j's output; j < 0: the network input */
 float *dx_grad_of(dx_model *m, int j);               /* grad buffer of j (marks it touched); j < 0: input */
 /* Zeroes all gradients, places seed (layer top's outputs floats) at layer top and propagates it
  * down until the gradient of layer stop's output is complete (stop = -1: the network input). */
 int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err);
 float *dx_scratch(dx_model *m, size_t floats);
+
+/* incremental.c — incremental inference (occlusion): after a forward on a clean input, forwards
+ * on inputs that differ from it inside one rectangle recompute only the outputs it reaches. */
+typedef struct {
+    int y0, x0, y1, x1; /* rows y0..y1-1, columns x0..x1-1 of every channel; empty when y0 >= y1 */
+} dx_rect;
+typedef struct dx_incremental dx_incremental;
+/* Keeps a copy of every layer's output of the model's current (clean) forward state. */
+dx_incremental *dx_incremental_begin(dx_model *m, dx_error *err);
+/* The caller changed m->input inside `changed` only: brings every layer's output up to date.
+ * Returns how many layer outputs it recomputed (a full forward: the sum of all layers' outputs). */
+long dx_incremental_forward(dx_incremental *inc, dx_rect changed);
+/* Back to the clean forward state (input included), copying back only what the last forward changed. */
+void dx_incremental_restore(dx_incremental *inc);
+void dx_incremental_end(dx_incremental *inc);
 
 /* layers/: one backward per Darknet layer type (see layers/layers.h). */
 int dx_layer_backward(dx_model *m, int i, const float *gout, dx_error *err);

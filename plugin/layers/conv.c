@@ -110,6 +110,53 @@ void dx_forward_grouped_convolutional(layer l, network net)
     activate_array(l.output, l.outputs * l.batch, l.activation);
 }
 
+/* Incremental inference: the outputs in rectangle r only. The column matrix of r's windows,
+ * one gemm per group, then Darknet's inference batch norm, bias and activation in the same
+ * expressions as its forward (normalize_cpu, scale_bias, add_bias, activate_array).
+ * in: c x h x w -> out[:, r]: n x rh x rw; column matrix: (c/groups)*size*size x rh*rw. */
+void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
+{
+    const layer *l = &m->net->layers[i];
+    const float *in = dx_output_of(m, i - 1);
+    int rh = r.y1 - r.y0, rw = r.x1 - r.x0, cols = rh * rw, size = l->size;
+    int group_out = l->n / l->groups, group_in = l->c / l->groups, k = group_in * size * size;
+    float *col = dx_scratch(m, (size_t)k * cols + (size_t)l->n * cols), *z = col + (size_t)k * cols;
+    for (int g = 0; g < l->groups; ++g) {
+        const float *in_g = in + (size_t)g * group_in * l->h * l->w;
+        for (int row = 0; row < k; ++row) {
+            int ci = row / (size * size), ky = row / size % size, kx = row % size;
+            const float *plane = in_g + (size_t)ci * l->h * l->w;
+            float *dst = col + (size_t)row * cols;
+            for (int y = r.y0; y < r.y1; ++y) {
+                int iy = y * l->stride - l->pad + ky;
+                for (int x = r.x0; x < r.x1; ++x) {
+                    int ix = x * l->stride - l->pad + kx;
+                    *dst++ = iy < 0 || iy >= l->h || ix < 0 || ix >= l->w ? 0.f : plane[iy * l->w + ix];
+                }
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, cols, k, 1.f,
+                    l->weights + (size_t)g * (l->nweights / l->groups), k, col, cols, 0.f,
+                    z + (size_t)g * group_out * cols, cols);
+    }
+    for (int o = 0; o < l->n; ++o) {
+        float *zo = z + (size_t)o * cols;
+        for (int p = 0; p < cols; ++p) {
+            float v = zo[p];
+            if (l->batch_normalize) {
+                v = (v - l->rolling_mean[o]) / (sqrt(l->rolling_variance[o]) + .000001f);
+                v *= l->scales[o];
+            }
+            zo[p] = v + l->biases[o];
+        }
+    }
+    activate_array(z, l->n * cols, l->activation);
+    for (int o = 0; o < l->n; ++o)
+        for (int y = r.y0; y < r.y1; ++y)
+            memcpy(l->output + ((size_t)o * l->out_h + y) * l->out_w + r.x0, z + (size_t)o * cols + (size_t)(y - r.y0) * rw,
+                   sizeof(float) * rw);
+}
+
 /* in: inputs -> out: outputs; weights: outputs x inputs. gin += W^T (gout * act' * bn). */
 int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err)
 {

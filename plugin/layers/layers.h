@@ -26,6 +26,19 @@ int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err);
 
+/* Incremental inference (incremental.c): layer i's outputs inside rectangle r (all channels),
+ * recomputed from its current inputs exactly as Darknet's forward computes them there. */
+typedef void (*dx_region_forward_fn)(dx_model *m, int i, dx_rect r);
+int dx_layer_has_region_forward(const layer *l);
+void dx_layer_forward_region(dx_model *m, int i, dx_rect r);
+
+void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r);
+void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r);
+void dx_forward_region_route(dx_model *m, int i, dx_rect r);
+void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r);
+void dx_forward_region_upsample(dx_model *m, int i, dx_rect r);
+void dx_forward_region_none(dx_model *m, int i, dx_rect r); /* [dropout] at inference: nothing to do */
+
 /* Shared by the layers that end in an activation: d = gout * f'(output), or at rectifiers the
  * rule of m->backward_mode. */
 void dx_activation_grad(const dx_model *m, const layer *l, const float *output, const float *gout,

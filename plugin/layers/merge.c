@@ -1,5 +1,7 @@
 /* [route] and [shortcut]: the layers that read other layers than the one below. */
+#include <string.h>
 #include "layers.h"
+#include "darknet_exports.h"
 
 /* out = concat(layers[input_layers[0]].output, ...): each source gets its slice back. */
 int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
@@ -12,6 +14,34 @@ int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
         offset += l->input_sizes[s];
     }
     return 0;
+}
+
+/* Incremental inference: rectangle r of each source's channels (sources as large as the output). */
+void dx_forward_region_route(dx_model *m, int i, dx_rect r)
+{
+    const layer *l = &m->net->layers[i];
+    int plane = l->out_h * l->out_w, channel = 0;
+    for (int s = 0; s < l->n; ++s) {
+        const float *src = dx_output_of(m, l->input_layers[s]);
+        for (int k = 0; k < l->input_sizes[s] / plane; ++k, ++channel)
+            for (int y = r.y0; y < r.y1; ++y)
+                memcpy(l->output + (size_t)channel * plane + (size_t)y * l->out_w + r.x0,
+                       src + (size_t)k * plane + (size_t)y * l->out_w + r.x0, sizeof(float) * (r.x1 - r.x0));
+    }
+}
+
+/* Incremental inference, for a shortcut whose two inputs have the output's shape: rectangle r
+ * of f(alpha*prev + beta*from). */
+void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r)
+{
+    const layer *l = &m->net->layers[i];
+    const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->index);
+    for (int k = 0; k < l->out_c; ++k)
+        for (int y = r.y0; y < r.y1; ++y) {
+            size_t at = ((size_t)k * l->out_h + y) * l->out_w + r.x0;
+            for (int x = 0; x < r.x1 - r.x0; ++x) l->output[at + x] = l->alpha * prev[at + x] + l->beta * from[at + x];
+            activate_array(l->output + at, r.x1 - r.x0, l->activation);
+        }
 }
 
 /* out = f(alpha*prev + beta*from) where the two overlap (Darknet's shortcut_cpu: the from layer

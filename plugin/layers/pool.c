@@ -19,6 +19,20 @@ static int maxpool_winner(const layer *l, const float *in, int k, int y, int x)
     return best_index;
 }
 
+/* Incremental inference: the outputs in rectangle r, each its window's maximum (Darknet's
+ * forward; l.indexes is not kept up to date, the backward recomputes the winners). */
+void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r)
+{
+    const layer *l = &m->net->layers[i];
+    const float *in = dx_output_of(m, i - 1);
+    for (int k = 0; k < l->c; ++k)
+        for (int y = r.y0; y < r.y1; ++y)
+            for (int x = r.x0; x < r.x1; ++x) {
+                int best_index = maxpool_winner(l, in, k, y, x);
+                l->output[x + l->out_w * (y + l->out_h * k)] = best_index >= 0 ? in[best_index] : -FLT_MAX;
+            }
+}
+
 /* in: c x h x w -> out: c x out_h x out_w. The winner of each window gets the gradient. The
  * argmax is recomputed from the input, so it never depends on l.indexes being current. */
 int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err)

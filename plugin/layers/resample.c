@@ -13,6 +13,23 @@ static void upsample_adjoint(const layer *l, const float *gout, float factor, fl
                     factor * gout[k * l->w * l->h * s * s + y * l->w * s + x];
 }
 
+/* Incremental inference: rectangle r of scale * nearest(in). */
+void dx_forward_region_upsample(dx_model *m, int i, dx_rect r)
+{
+    const layer *l = &m->net->layers[i];
+    const float *in = dx_output_of(m, i - 1);
+    int s = l->stride;
+    for (int k = 0; k < l->c; ++k)
+        for (int y = r.y0; y < r.y1; ++y)
+            for (int x = r.x0; x < r.x1; ++x)
+                l->output[((size_t)k * l->out_h + y) * l->out_w + x] = l->scale * in[((size_t)k * l->h + y / s) * l->w + x / s];
+}
+
+/* [dropout] is the identity at inference (its output is its input's buffer): nothing to compute. */
+void dx_forward_region_none(dx_model *m, int i, dx_rect r)
+{
+}
+
 static int upsample_check(const layer *l, int i, dx_error *err)
 {
     if (!l->reverse) return 0;

@@ -68,3 +68,27 @@ size_t dx_layer_scratch_floats(const layer *l)
         return (size_t)l->outputs + (size_t)l->size * l->size * (l->c / l->groups) * l->out_h * l->out_w;
     return (size_t)l->outputs;
 }
+
+/* The layer types incremental inference recomputes by region; the others are run whole. */
+static dx_region_forward_fn region_forward_for(const layer *l)
+{
+    switch (l->type) {
+    case CONVOLUTIONAL: return l->xnor || l->binary ? 0 : dx_forward_region_convolutional;
+    case MAXPOOL: return dx_forward_region_maxpool;
+    case ROUTE: return dx_forward_region_route;
+    case SHORTCUT: return dx_forward_region_shortcut;
+    case UPSAMPLE: return l->reverse ? 0 : dx_forward_region_upsample;
+    case DROPOUT: return dx_forward_region_none;
+    default: return 0;
+    }
+}
+
+int dx_layer_has_region_forward(const layer *l)
+{
+    return region_forward_for(l) != 0;
+}
+
+void dx_layer_forward_region(dx_model *m, int i, dx_rect r)
+{
+    region_forward_for(&m->net->layers[i])(m, i, r);
+}

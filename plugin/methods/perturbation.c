@@ -104,16 +104,39 @@ typedef struct {
     const int *ys, *xs;   /* each scored window's top-left corner */
 } occlusion_ctx;
 
-static void occlusion_fill(void *ctx, int k, float *input)
+/* Window k of an input that is x elsewhere: the baseline's pixels. */
+static void paste_window(const occlusion_ctx *o, int k, float *input)
 {
-    const occlusion_ctx *o = ctx;
     size_t plane = (size_t)o->h * o->w;
-    memcpy(input, o->x, sizeof(float) * plane * o->c);
     for (int c = 0; c < o->c; ++c)
         for (int y = o->ys[k]; y < o->ys[k] + o->wh; ++y) {
             size_t at = c * plane + (size_t)y * o->w + o->xs[k];
             memcpy(input + at, o->base + at, sizeof(float) * o->ww);
         }
+}
+
+static void occlusion_fill(void *ctx, int k, float *input)
+{
+    const occlusion_ctx *o = ctx;
+    memcpy(input, o->x, sizeof(float) * o->h * o->w * o->c);
+    paste_window(o, k, input);
+}
+
+/* Scores the n windows by incremental inference from the model's forward state on x: each
+ * forward recomputes only what its window reaches, then the clean state is copied back. */
+static int score_windows_incrementally(dx_model *m, const dx_target *t, const occlusion_ctx *o, int n,
+                                       float *scores, dx_error *err)
+{
+    dx_incremental *inc = dx_incremental_begin(m, err);
+    if (!inc) return -1;
+    for (int k = 0; k < n; ++k) {
+        paste_window(o, k, m->input);
+        dx_incremental_forward(inc, (dx_rect){o->ys[k], o->xs[k], o->ys[k] + o->wh, o->xs[k] + o->ww});
+        scores[k] = dx_target_score(t, m);
+        dx_incremental_restore(inc);
+    }
+    dx_incremental_end(inc);
+    return 0;
 }
 
 /* A window whose pixels already equal the baseline changes nothing: its score drop is 0. */
@@ -163,7 +186,9 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
             for (int y = row_starts[i]; y < row_starts[i] + o.wh; ++y)
                 for (int xx = col_starts[j]; xx < col_starts[j] + o.ww; ++xx) count[(size_t)y * w + xx] += 1;
         }
-    if (dx_score_perturbed(m, t, req, x, scored, occlusion_fill, &o, scores, err) != 0) goto done;
+    if (req->batch == 1 && m->incremental ? score_windows_incrementally(m, t, &o, scored, scores, err)
+                                          : dx_score_perturbed(m, t, req, x, scored, occlusion_fill, &o, scores, err))
+        goto done;
     for (int k = 0; k < scored; ++k)
         for (int y = ys[k]; y < ys[k] + o.wh; ++y)
             for (int xx = xs[k]; xx < xs[k] + o.ww; ++xx) sum[(size_t)y * w + xx] += score_x - scores[k];
@@ -176,6 +201,7 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
     r->signed_map = 1;
     dx_result_stat(r, "windows", windows);
     dx_result_stat(r, "forwards", scored);
+    dx_result_stat(r, "incremental", req->batch == 1 && m->incremental);
     rc = 0;
 done:
     free(x);
