@@ -8,30 +8,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "methods.h"
+#include "perturb.h"
 
 /* One mask, net_h x net_w: grid cells (cell x cell input pixels) kept with probability p,
- * bilinear between cell centres, shifted by (shift_x, shift_y) in [0, cell). */
-static void draw_mask(dx_rng *rng, int net_w, int net_h, int cell, float p, float *grid, float *mask)
+ * shifted by (shift_x, shift_y) in [0, cell). */
+static void draw_mask(dx_rng *rng, int net_w, int net_h, int cell, float p, unsigned char *grid, float *mask)
 {
     int gw = (net_w + cell - 1) / cell + 1, gh = (net_h + cell - 1) / cell + 1;
-    for (int k = 0; k < gw * gh; ++k) grid[k] = dx_rng_uniform(rng) < p ? 1.f : 0.f;
+    for (int k = 0; k < gw * gh; ++k) grid[k] = dx_rng_uniform(rng) < p;
     float shift_x = (float)(dx_rng_uniform(rng) * cell), shift_y = (float)(dx_rng_uniform(rng) * cell);
-    for (int y = 0; y < net_h; ++y) {
-        float gy = (y + shift_y + .5f) / cell - .5f;
-        gy = gy < 0 ? 0 : gy > gh - 1 ? gh - 1 : gy;
-        int y0 = (int)gy, y1 = y0 + 1 < gh ? y0 + 1 : y0;
-        float fy = gy - y0;
-        for (int x = 0; x < net_w; ++x) {
-            float gx = (x + shift_x + .5f) / cell - .5f;
-            gx = gx < 0 ? 0 : gx > gw - 1 ? gw - 1 : gx;
-            int x0 = (int)gx, x1 = x0 + 1 < gw ? x0 + 1 : x0;
-            float fx = gx - x0;
-            float top = grid[y0 * gw + x0] * (1 - fx) + grid[y0 * gw + x1] * fx;
-            float bottom = grid[y1 * gw + x0] * (1 - fx) + grid[y1 * gw + x1] * fx;
-            mask[y * net_w + x] = top * (1 - fy) + bottom * fy;
-        }
-    }
+    dx_upsample_mask(grid, gh, gw, (float)cell, (float)cell, shift_y, shift_x, net_h, net_w, mask);
 }
 
 /* max over the current forward's proposals of IoU x class cosine x objectness */
@@ -83,7 +69,8 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_r
     box target = dx_head_box(head, t->anchor, t->row, t->col, net->w, net->h);
     size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
     float *original = malloc(sizeof(float) * net->inputs), *masked = malloc(sizeof(float) * net->inputs);
-    float *mask = malloc(sizeof(float) * plane), *grid = malloc(sizeof(float) * grid_len);
+    float *mask = malloc(sizeof(float) * plane);
+    unsigned char *grid = malloc(grid_len);
     double *sum = calloc(plane, sizeof(double));
     float *map = malloc(sizeof(float) * plane);
     int rc = -1;

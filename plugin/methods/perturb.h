@@ -8,6 +8,12 @@
 /* The image that replaces removed pixels (c x h x w, written to out). */
 void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out);
 
+/* A RISE mask (h x w, in [0, 1]): a gh x gw grid of kept (1) and removed (0) cells, each
+ * cell_h x cell_w pixels, bilinear between cell centres (edges clamped), shifted by
+ * (shift_y, shift_x) pixels into the grid. */
+void dx_upsample_mask(const unsigned char *grid, int gh, int gw, float cell_h, float cell_w, float shift_y,
+                      float shift_x, int h, int w, float *mask);
+
 /* Writes perturbed input k (net->inputs floats) into input. */
 typedef void (*dx_fill_fn)(void *ctx, int k, float *input);
 

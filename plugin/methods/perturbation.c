@@ -227,28 +227,33 @@ typedef struct {
     float *mask;                 /* h x w: the mask being built */
 } rise_ctx;
 
-/* Mask k: grid k upsampled bilinearly (pixel centres, edges clamped) to (s+1) cells per side,
- * cropped to h x w at its shift. */
-static void rise_mask(const rise_ctx *rc, int k, float *mask)
+void dx_upsample_mask(const unsigned char *grid, int gh, int gw, float cell_h, float cell_w, float shift_y,
+                      float shift_x, int h, int w, float *mask)
 {
-    const unsigned char *grid = rc->grids + (size_t)k * rc->s * rc->s;
-    int s = rc->s;
-    float scale_y = (float)s / ((s + 1) * rc->cell_h), scale_x = (float)s / ((s + 1) * rc->cell_w);
-    for (int y = 0; y < rc->h; ++y) {
-        float sy = (y + rc->shifts[2 * k] + 0.5f) * scale_y - 0.5f;
-        sy = sy < 0 ? 0 : sy > s - 1 ? s - 1 : sy;
-        int y0 = (int)sy, y1 = y0 + 1 < s ? y0 + 1 : y0;
-        float fy = sy - y0;
-        for (int x = 0; x < rc->w; ++x) {
-            float sx = (x + rc->shifts[2 * k + 1] + 0.5f) * scale_x - 0.5f;
-            sx = sx < 0 ? 0 : sx > s - 1 ? s - 1 : sx;
-            int x0 = (int)sx, x1 = x0 + 1 < s ? x0 + 1 : x0;
-            float fx = sx - x0;
-            float top = (1 - fx) * grid[y0 * s + x0] + fx * grid[y0 * s + x1];
-            float bottom = (1 - fx) * grid[y1 * s + x0] + fx * grid[y1 * s + x1];
-            mask[y * rc->w + x] = (1 - fy) * top + fy * bottom;
+    for (int y = 0; y < h; ++y) {
+        float gy = (y + shift_y + .5f) / cell_h - .5f;
+        gy = gy < 0 ? 0 : gy > gh - 1 ? gh - 1 : gy;
+        int y0 = (int)gy, y1 = y0 + 1 < gh ? y0 + 1 : y0;
+        float fy = gy - y0;
+        for (int x = 0; x < w; ++x) {
+            float gx = (x + shift_x + .5f) / cell_w - .5f;
+            gx = gx < 0 ? 0 : gx > gw - 1 ? gw - 1 : gx;
+            int x0 = (int)gx, x1 = x0 + 1 < gw ? x0 + 1 : x0;
+            float fx = gx - x0;
+            float top = (1 - fx) * grid[y0 * gw + x0] + fx * grid[y0 * gw + x1];
+            float bottom = (1 - fx) * grid[y1 * gw + x0] + fx * grid[y1 * gw + x1];
+            mask[y * w + x] = (1 - fy) * top + fy * bottom;
         }
     }
+}
+
+/* Mask k: grid k (s x s) upsampled to (s+1) cells of cell_h x cell_w per side, cropped to h x w
+ * at its shift, as the RISE paper's code does. */
+static void rise_mask(const rise_ctx *rc, int k, float *mask)
+{
+    float s = (float)rc->s;
+    dx_upsample_mask(rc->grids + (size_t)k * rc->s * rc->s, rc->s, rc->s, (s + 1) * rc->cell_h / s,
+                     (s + 1) * rc->cell_w / s, (float)rc->shifts[2 * k], (float)rc->shifts[2 * k + 1], rc->h, rc->w, mask);
 }
 
 static void rise_fill(void *ctx, int k, float *input)
