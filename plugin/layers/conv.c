@@ -69,49 +69,76 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
     return 0;
 }
 
-/* Forward of a grouped (e.g. depthwise) convolution, standing in for Darknet's through the
- * hooks. Darknet runs im2col plus one gemm per group and image, thousands of tiny products
- * on depthwise layers; this is the same sum done in place, term by term in gemm_nn's order
- * (k = input channel, ky, kx; padding terms are zeros and skipped), then Darknet's own batch
- * norm (frozen statistics), bias and activation.
- * in: batch x c x h x w -> out: batch x n x out_h x out_w; weights: n x (c/groups) x size x size. */
-void dx_forward_grouped_convolutional(layer l, network net)
+/* Darknet's activate_array, with the common activations inlined (Darknet calls a function with
+ * a switch per element, a third of an incremental forward's time); the same expressions as
+ * Darknet's activations.h, so the results are identical. */
+void dx_activate(float *x, int n, ACTIVATION a)
 {
-    int group_out = l.n / l.groups, group_in = l.c / l.groups;
-    int s = l.stride, size = l.size;
-    size_t spatial = (size_t)l.out_h * l.out_w, plane = (size_t)l.h * l.w;
-    memset(l.output, 0, sizeof(float) * l.outputs * l.batch);
-    for (int b = 0; b < l.batch; ++b)
-        for (int o = 0; o < l.n; ++o) {
-            float *out = l.output + ((size_t)b * l.n + o) * spatial;
-            const float *w = l.weights + (size_t)o * group_in * size * size;
-            const float *in_g = net.input + ((size_t)b * l.c + (size_t)(o / group_out) * group_in) * plane;
-            for (int ci = 0; ci < group_in; ++ci)
-                for (int ky = 0; ky < size; ++ky)
-                    for (int kx = 0; kx < size; ++kx) {
-                        float wk = w[(ci * size + ky) * size + kx];
-                        /* output columns whose input column x*s - pad + kx is inside the image */
-                        int x0 = l.pad > kx ? (l.pad - kx + s - 1) / s : 0;
-                        int last = l.w - 1 + l.pad - kx;
-                        int x1 = last < 0 ? 0 : last / s + 1;
-                        if (x1 > l.out_w) x1 = l.out_w;
-                        int shift = kx - l.pad;
-                        for (int y = 0; y < l.out_h; ++y) {
-                            int iy = y * s - l.pad + ky;
-                            if (iy < 0 || iy >= l.h) continue;
-                            const float *row = in_g + ci * plane + (size_t)iy * l.w;
-                            float *orow = out + (size_t)y * l.out_w;
-                            for (int x = x0; x < x1; ++x) orow[x] += wk * row[x * s + shift];
-                        }
-                    }
+    switch (a) {
+    case LINEAR: return;
+    case LEAKY:
+        for (int k = 0; k < n; ++k) {
+            float v = x[k], negative = (float)(.1 * v); /* in double, as Darknet's .1*x */
+            x[k] = v > 0 ? v : negative;
         }
-    if (l.batch_normalize) forward_batchnorm_layer(l, net);
-    else add_bias(l.output, l.biases, l.batch, l.n, (int)spatial);
-    activate_array(l.output, l.outputs * l.batch, l.activation);
+        return;
+    case RELU: for (int k = 0; k < n; ++k) x[k] = x[k] * (x[k] > 0); return;
+    default: activate_array(x, n, a);
+    }
 }
 
-/* Incremental inference: the outputs in rectangle r only. The column matrix of r's windows,
- * one gemm per group, then Darknet's inference batch norm, bias and activation in the same
+/* A grouped (e.g. depthwise) convolution's sums over the outputs in rectangle r, done in place
+ * term by term in gemm_nn's order (k = input channel, ky, kx; padding terms are zeros and
+ * skipped): Darknet's im2col and one gemm per group add the same terms in the same order.
+ * in: c x h x w -> z: n x rh x rw (overwritten); weights: n x (c/groups) x size x size. */
+static void grouped_sums(const layer *l, const float *in, dx_rect r, float *z)
+{
+    int group_out = l->n / l->groups, group_in = l->c / l->groups;
+    int s = l->stride, size = l->size, rw = r.x1 - r.x0;
+    size_t plane = (size_t)l->h * l->w, cols = (size_t)(r.y1 - r.y0) * rw;
+    memset(z, 0, sizeof(float) * l->n * cols);
+    for (int o = 0; o < l->n; ++o) {
+        float *out = z + o * cols;
+        const float *w = l->weights + (size_t)o * group_in * size * size;
+        const float *in_g = in + (size_t)(o / group_out) * group_in * plane;
+        for (int ci = 0; ci < group_in; ++ci)
+            for (int ky = 0; ky < size; ++ky)
+                for (int kx = 0; kx < size; ++kx) {
+                    float wk = w[(ci * size + ky) * size + kx];
+                    /* output columns whose input column x*s - pad + kx is inside the image */
+                    int x0 = l->pad > kx ? (l->pad - kx + s - 1) / s : 0;
+                    int last = l->w - 1 + l->pad - kx;
+                    int x1 = last < 0 ? 0 : last / s + 1;
+                    if (x0 < r.x0) x0 = r.x0;
+                    if (x1 > r.x1) x1 = r.x1;
+                    int shift = kx - l->pad;
+                    for (int y = r.y0; y < r.y1; ++y) {
+                        int iy = y * s - l->pad + ky;
+                        if (iy < 0 || iy >= l->h) continue;
+                        const float *row = in_g + ci * plane + (size_t)iy * l->w;
+                        float *orow = out + (size_t)(y - r.y0) * rw - r.x0;
+                        for (int x = x0; x < x1; ++x) orow[x] += wk * row[x * s + shift];
+                    }
+                }
+    }
+}
+
+/* Forward of a grouped convolution, standing in for Darknet's through the hooks (Darknet runs
+ * im2col plus one gemm per group and image, thousands of tiny products on depthwise layers):
+ * the sums in place, then Darknet's own batch norm (frozen statistics), bias and activation.
+ * in: batch x c x h x w -> out: batch x n x out_h x out_w. */
+void dx_forward_grouped_convolutional(layer l, network net)
+{
+    dx_rect whole = {0, 0, l.out_h, l.out_w};
+    for (int b = 0; b < l.batch; ++b)
+        grouped_sums(&l, net.input + (size_t)b * l.inputs, whole, l.output + (size_t)b * l.outputs);
+    if (l.batch_normalize) forward_batchnorm_layer(l, net);
+    else add_bias(l.output, l.biases, l.batch, l.n, l.out_h * l.out_w);
+    dx_activate(l.output, l.outputs * l.batch, l.activation);
+}
+
+/* Incremental inference: the outputs in rectangle r only. The column matrix of r's windows and
+ * one gemm (grouped convolutions: their sums in place, as the stand-in above), then Darknet's inference batch norm, bias and activation in the same
  * expressions as its forward (normalize_cpu, scale_bias, add_bias, activate_array).
  * in: c x h x w -> out[:, r]: n x rh x rw; column matrix: (c/groups)*size*size x rh*rw. */
 void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
@@ -119,13 +146,14 @@ void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
     const layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     int rh = r.y1 - r.y0, rw = r.x1 - r.x0, cols = rh * rw, size = l->size;
-    int group_out = l->n / l->groups, group_in = l->c / l->groups, k = group_in * size * size;
+    int k = l->groups > 1 ? 0 : l->c * size * size; /* rows of the column matrix */
     float *col = dx_scratch(m, (size_t)k * cols + (size_t)l->n * cols), *z = col + (size_t)k * cols;
-    for (int g = 0; g < l->groups; ++g) {
-        const float *in_g = in + (size_t)g * group_in * l->h * l->w;
+    if (l->groups > 1) {
+        grouped_sums(l, in, r, z);
+    } else {
         for (int row = 0; row < k; ++row) {
             int ci = row / (size * size), ky = row / size % size, kx = row % size;
-            const float *plane = in_g + (size_t)ci * l->h * l->w;
+            const float *plane = in + (size_t)ci * l->h * l->w;
             float *dst = col + (size_t)row * cols;
             for (int y = r.y0; y < r.y1; ++y) {
                 int iy = y * l->stride - l->pad + ky;
@@ -135,22 +163,16 @@ void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
                 }
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, cols, k, 1.f,
-                    l->weights + (size_t)g * (l->nweights / l->groups), k, col, cols, 0.f,
-                    z + (size_t)g * group_out * cols, cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->n, cols, k, 1.f, l->weights, k, col, cols,
+                    0.f, z, cols);
     }
     for (int o = 0; o < l->n; ++o) {
-        float *zo = z + (size_t)o * cols;
-        for (int p = 0; p < cols; ++p) {
-            float v = zo[p];
-            if (l->batch_normalize) {
-                v = (v - l->rolling_mean[o]) / (sqrt(l->rolling_variance[o]) + .000001f);
-                v *= l->scales[o];
-            }
-            zo[p] = v + l->biases[o];
-        }
+        float *zo = z + (size_t)o * cols, mean = l->batch_normalize ? l->rolling_mean[o] : 0, bias = l->biases[o];
+        float scale = l->batch_normalize ? l->scales[o] : 1;
+        double sd = l->batch_normalize ? sqrt(l->rolling_variance[o]) + .000001f : 1;
+        for (int p = 0; p < cols; ++p) zo[p] = l->batch_normalize ? (float)((zo[p] - mean) / sd) * scale + bias : zo[p] + bias;
     }
-    activate_array(z, l->n * cols, l->activation);
+    dx_activate(z, l->n * cols, l->activation);
     for (int o = 0; o < l->n; ++o)
         for (int y = r.y0; y < r.y1; ++y)
             memcpy(l->output + ((size_t)o * l->out_h + y) * l->out_w + r.x0, z + (size_t)o * cols + (size_t)(y - r.y0) * rw,

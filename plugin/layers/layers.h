@@ -39,6 +39,9 @@ void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r);
 void dx_forward_region_upsample(dx_model *m, int i, dx_rect r);
 void dx_forward_region_none(dx_model *m, int i, dx_rect r); /* [dropout] at inference: nothing to do */
 
+/* Darknet's activate_array, faster for linear, leaky and relu (same results). */
+void dx_activate(float *x, int n, ACTIVATION a);
+
 /* Shared by the layers that end in an activation: d = gout * f'(output), or at rectifiers the
  * rule of m->backward_mode. */
 void dx_activation_grad(const dx_model *m, const layer *l, const float *output, const float *gout,

@@ -1,7 +1,6 @@
 /* [route] and [shortcut]: the layers that read other layers than the one below. */
 #include <string.h>
 #include "layers.h"
-#include "darknet_exports.h"
 
 /* out = concat(layers[input_layers[0]].output, ...): each source gets its slice back. */
 int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
@@ -40,7 +39,7 @@ void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r)
         for (int y = r.y0; y < r.y1; ++y) {
             size_t at = ((size_t)k * l->out_h + y) * l->out_w + r.x0;
             for (int x = 0; x < r.x1 - r.x0; ++x) l->output[at + x] = l->alpha * prev[at + x] + l->beta * from[at + x];
-            activate_array(l->output + at, r.x1 - r.x0, l->activation);
+            dx_activate(l->output + at, r.x1 - r.x0, l->activation);
         }
 }
 
