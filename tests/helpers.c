@@ -200,3 +200,18 @@ const char *shared_dir(void)
     snprintf(probe, sizeof probe, "%s/models/imagenet/tiny.weights", path);
     return access(probe, R_OK) == 0 ? path : NULL;
 }
+
+dx_model *open_shared_model(const char *name, const char *names)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
+    char cfg[1200], weights[1200], names_path[1200];
+    snprintf(cfg, sizeof cfg, "%s/models/%s.cfg", shared, name);
+    snprintf(weights, sizeof weights, "%s/models/%s.weights", shared, name);
+    snprintf(names_path, sizeof names_path, "%s/models/%s", shared, names ? names : "");
+    dx_open_options opt = {.names = names ? names_path : NULL};
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, &opt, &err);
+    cr_assert(m, "%s", err.msg);
+    return m;
+}

@@ -44,4 +44,7 @@ float *analytic_input_grad(dx_model *m, int top, const float *proj, const float 
 
 /* The shared-models folder (../shared next to the project), or NULL when it is absent. */
 const char *shared_dir(void);
+/* A model of ../shared/models by name ("imagenet/tiny"), with a names file there (may be NULL);
+ * skips the test when ../shared is absent. */
+dx_model *open_shared_model(const char *name, const char *names);
 #endif

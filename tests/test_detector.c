@@ -17,17 +17,9 @@
 
 static dx_model *open_shared(const char *name)
 {
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
-    char c[1200], w[1200], names[1200];
-    snprintf(c, sizeof c, "%s/models/coco/%s.cfg", shared, name);
-    snprintf(w, sizeof w, "%s/models/coco/%s.weights", shared, name);
-    snprintf(names, sizeof names, "%s/models/coco/coco.names", shared);
-    dx_error err;
-    dx_open_options opt = {.names = names};
-    dx_model *m = dx_open(c, w, &opt, &err);
-    cr_assert(m, "%s", err.msg);
-    return m;
+    char path[256];
+    snprintf(path, sizeof path, "coco/%s", name);
+    return open_shared_model(path, "coco/coco.names");
 }
 
 /* The photos (jpg/png) of a folder, sorted; returns their count. */

@@ -115,37 +115,28 @@ static void check_rects(dx_model *m, const float *x, double tolerance, double sm
     }
 }
 
-Test(incremental, classifier_layers_equal_a_full_forward)
+static void check_test_cfg(const char *file, uint64_t seed)
 {
-    dx_model *m = open_test_cfg("test-classifier.cfg", 31);
-    float *x = random_input(m, 32);
+    dx_model *m = open_test_cfg(file, seed);
+    float *x = random_input(m, seed + 1);
     check_rects(m, x, 1e-5, 0.6);
     free(x);
     dx_close(m);
+}
+
+Test(incremental, classifier_layers_equal_a_full_forward)
+{
+    check_test_cfg("test-classifier.cfg", 31);
 }
 
 Test(incremental, detector_layers_equal_a_full_forward)
 {
-    dx_model *m = open_test_cfg("test-detector.cfg", 41);
-    float *x = random_input(m, 42);
-    check_rects(m, x, 1e-5, 0.6);
-    free(x);
-    dx_close(m);
+    check_test_cfg("test-detector.cfg", 41);
 }
 
 static void check_shared(const char *model, double small_fraction_bound)
 {
-    const char *shared = shared_dir();
-    if (!shared) {
-        cr_skip_test("../shared is absent: no real models to check incremental inference on");
-        return;
-    }
-    char cfg[1200], weights[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/%s.cfg", shared, model);
-    snprintf(weights, sizeof weights, "%s/models/%s.weights", shared, model);
-    dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
+    dx_model *m = open_shared_model(model, NULL);
     float *x = random_input(m, 51);
     int h = m->net->h, w = m->net->w;
     /* occlusion's default window (32 px) inside the photo, and one at the corner */

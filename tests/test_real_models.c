@@ -10,19 +10,6 @@
 #include "helpers.h"
 #include "io/image.h"
 
-static dx_model *open_shared(const char *cfg, const char *weights)
-{
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
-    char c[1200], w[1200];
-    snprintf(c, sizeof c, "%s/%s", shared, cfg);
-    snprintf(w, sizeof w, "%s/%s", shared, weights);
-    dx_error err;
-    dx_model *m = dx_open(c, w, NULL, &err);
-    cr_assert(m, "%s", err.msg);
-    return m;
-}
-
 static float *letterboxed_photo(dx_model *m, const char *name, dx_letterbox *box)
 {
     char path[1200];
@@ -105,7 +92,7 @@ static void directional_checks(dx_model *m, int top, const float *proj, const fl
 
 Test(real_model, tiny_darknet_logit_gradient, .timeout = 300)
 {
-    dx_model *m = open_shared("models/imagenet/tiny.cfg", "models/imagenet/tiny.weights");
+    dx_model *m = open_shared_model("imagenet/tiny", NULL);
     dx_letterbox box;
     float *x = letterboxed_photo(m, "dog.jpg", &box);
     dx_forward(m, x);
@@ -124,7 +111,7 @@ Test(real_model, tiny_darknet_logit_gradient, .timeout = 300)
 
 Test(real_model, yolo_fastest_head_gradient, .timeout = 300)
 {
-    dx_model *m = open_shared("models/coco/yolo-fastest-1.1.cfg", "models/coco/yolo-fastest-1.1.weights");
+    dx_model *m = open_shared_model("coco/yolo-fastest-1.1", NULL);
     dx_letterbox box;
     float *x = letterboxed_photo(m, "person.jpg", &box);
     dx_forward(m, x);

@@ -10,19 +10,6 @@
 #include "helpers.h"
 #include "io/image.h"
 
-static dx_model *open_shared_model(const char *name)
-{
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
-    char cfg[1200], weights[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/%s.cfg", shared, name);
-    snprintf(weights, sizeof weights, "%s/models/%s.weights", shared, name);
-    dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
-    return m;
-}
-
 static float *letterboxed(dx_model *m, const char *path)
 {
     image photo;
@@ -137,7 +124,7 @@ static const char *const photos[] = {"dog.jpg", "eagle.jpg", "giraffe.jpg", "hor
 
 Test(speed, blas_forward_gives_darknets_top5, .timeout = 240)
 {
-    dx_model *m = open_shared_model("imagenet/tiny");
+    dx_model *m = open_shared_model("imagenet/tiny", NULL);
     int classes = dx_class_count(m);
     float *own = malloc(sizeof(float) * classes);
     double worst = 0;
@@ -184,7 +171,7 @@ static dets detect(dx_model *m, image photo, const float *x)
 
 Test(speed, blas_forward_gives_darknets_detections, .timeout = 240)
 {
-    dx_model *m = open_shared_model("coco/yolo-fastest-1.1");
+    dx_model *m = open_shared_model("coco/yolo-fastest-1.1", NULL);
     int classes = m->net->layers[m->head].classes, compared = 0;
     for (size_t p = 0; p < sizeof photos / sizeof *photos; ++p) {
         char path[1200];
@@ -272,9 +259,9 @@ Test(speed, grouped_conv_equals_darknets_forward, .timeout = 240)
     int count = 2;
     if (shared_dir()) {
         models[2].name = "yolo-fastest-1.1";
-        models[2].m = open_shared_model("coco/yolo-fastest-1.1");
+        models[2].m = open_shared_model("coco/yolo-fastest-1.1", NULL);
         models[3].name = "yolo-fastest-1.1-xl";
-        models[3].m = open_shared_model("coco/yolo-fastest-1.1-xl");
+        models[3].m = open_shared_model("coco/yolo-fastest-1.1-xl", NULL);
         count = 4;
     } else {
         cr_log_warn("../shared is absent: Yolo-Fastest models skipped\n");
@@ -357,7 +344,7 @@ Test(speed, batched_scores_equal_one_by_one, .timeout = 240)
     dx_close(m);
 
     if (!shared_dir()) cr_skip_test("../shared is absent: Yolo-Fastest skipped");
-    m = open_shared_model("coco/yolo-fastest-1.1");
+    m = open_shared_model("coco/yolo-fastest-1.1", NULL);
     dx_target two = {.layer = m->head, .eval = two_layer_eval, .cls = m->head / 2};
     check_batched_scores(m, &two, 5, 4, "yolo-fastest-1.1, two layers' outputs");
     dx_close(m);
