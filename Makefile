@@ -113,8 +113,8 @@ BENCH_METHODS := $(BUILD)/bench-methods
 $(BENCH_METHODS): $(BUILD)/tools/bench_methods.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# Each CAM method's time as a ratio to one forward (see tools/bench_methods.c). Tiny Darknet
-# only: the Yolo-Fastest detectors join when detector targets exist.
+# Each CAM method's time as a ratio to one forward (see tools/bench_methods.c): Tiny Darknet, and
+# the Yolo-Fastest detectors on their first box.
 bench-methods: $(BENCH_METHODS)
 	@$(BENCH_METHODS) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights \
 	  ../shared/images/dog.jpg 3 2>/dev/null
@@ -150,7 +150,10 @@ BENCH_PERTURB := $(BUILD)/bench-perturbation
 $(BENCH_PERTURB): $(BUILD)/tools/bench_perturbation.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# Occlusion, RISE, LIME, KernelSHAP at their defaults on Tiny Darknet and dog.jpg, as CSV.
+# Occlusion (incremental and by full forwards), RISE, LIME, KernelSHAP at their defaults on
+# dog.jpg, as CSV: Tiny Darknet, and Yolo-Fastest 1.1 on its first box.
 bench-perturbation: $(BENCH_PERTURB)
 	@$(BENCH_PERTURB) ../shared/models/imagenet/tiny.cfg ../shared/models/imagenet/tiny.weights \
 	  /usr/share/darknet/data/dog.jpg 2>/dev/null
+	@$(BENCH_PERTURB) ../shared/models/coco/yolo-fastest-1.1.cfg ../shared/models/coco/yolo-fastest-1.1.weights \
+	  /usr/share/darknet/data/dog.jpg 2>/dev/null | tail -n +2
