@@ -77,8 +77,8 @@ static dx_rect reach(const dx_incremental *inc, int i, int *whole)
             r = union_of(r, c);
         }
         if (l->type == SHORTCUT && (l->w != l->out_w || l->h != l->out_h || l->c != l->out_c)) any_whole = !is_empty(r) || any_whole;
-        *whole = any_whole || !has_geometry(l);
-        return *whole || is_empty(r) ? none : r;
+        *whole = any_whole || (!is_empty(r) && !has_geometry(l));
+        return *whole ? none : r;
     }
     if (!below_whole && is_empty(below)) return none;
     if (!below_whole && has_geometry(l) && dx_layer_has_region_forward(l)) {
