@@ -286,6 +286,47 @@ Test(gradmethods, backward_mode_restored)
     dx_close(m);
 }
 
+/* Guided Grad-CAM = guided backprop x the Grad-CAM map of a coarser layer, upsampled here with
+ * pixel centres aligned: map(y, x) at ((y + .5) * h / H - .5, (x + .5) * w / W - .5), clamped. */
+Test(gradmethods, guided_gradcam_upsamples_with_pixel_centres)
+{
+    dx_model *m = open_test_classifier(15);
+    image photo = random_photo(16, 16, 3, 8);
+    dx_request req;
+    dx_request_init(&req);
+    dx_result cam, guided, both;
+    req.method = DX_METHOD_GRADCAM;
+    explain(m, photo, &req, &cam);
+    req.method = DX_METHOD_GUIDEDBP;
+    explain(m, photo, &req, &guided);
+    req.method = DX_METHOD_GUIDEDGRADCAM;
+    explain(m, photo, &req, &both);
+    int H = both.native_h, W = both.native_w, h = cam.native_h, w = cam.native_w;
+    cr_assert(h < H && w < W, "the Grad-CAM layer (%dx%d) is not coarser than the input (%dx%d)", h, w, H, W);
+    double worst = 0, scale = 0;
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) {
+            double sy = fmin(fmax((y + .5) * h / H - .5, 0), h - 1), sx = fmin(fmax((x + .5) * w / W - .5, 0), w - 1);
+            int y0 = (int)sy, x0 = (int)sx, y1 = y0 + 1 < h ? y0 + 1 : y0, x1 = x0 + 1 < w ? x0 + 1 : x0;
+            double fy = sy - y0, fx = sx - x0;
+            const float *c = cam.native;
+            double up = (1 - fy) * ((1 - fx) * c[y0 * w + x0] + fx * c[y0 * w + x1]) +
+                        fy * ((1 - fx) * c[y1 * w + x0] + fx * c[y1 * w + x1]);
+            double expected = guided.native[y * W + x] * up;
+            worst = fmax(worst, fabs(both.native[y * W + x] - expected));
+            scale = fmax(scale, fabs(expected));
+        }
+    cr_log_info("guided Grad-CAM (%dx%d CAM on %dx%d): max |map - guided x upsampled CAM| = %.3g (scale %.3g)",
+                h, w, H, W, worst, scale);
+    cr_expect(scale > 0);
+    cr_expect(worst <= 1e-5 * scale, "differs by %.3g (scale %.3g)", worst, scale);
+    dx_result_free(&cam);
+    dx_result_free(&guided);
+    dx_result_free(&both);
+    free_image(photo);
+    dx_close(m);
+}
+
 /* With noise 0 every sample is the input: SmoothGrad is saliency, SmoothGrad² its square,
  * VarGrad zero. */
 Test(gradmethods, smoothgrad_noise_zero_is_the_gradient)

@@ -298,7 +298,7 @@ int dx_method_deconvnet(dx_model *m, const dx_request *req, const dx_target *t, 
 }
 
 /* Guided Grad-CAM (Selvaraju et al.): the guided backprop map times the Grad-CAM map (at
- * -layer, as gradcam) resized bilinearly to the input. */
+ * -layer, as gradcam) resized bilinearly to the input, pixel centres aligned. */
 int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
     dx_result cam;
@@ -308,10 +308,17 @@ int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target 
         return -1;
     }
     const network *net = m->net;
-    image up = resize_image(float_to_image(cam.native_w, cam.native_h, 1, cam.native), net->w, net->h);
-    for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up.data[p];
+    /* the whole frame onto the input: dx_native_to_photo with an empty letterbox (pixel centres
+     * aligned, as CAM maps are drawn on the photo) */
+    dx_letterbox frame = {.net_w = net->w, .net_h = net->h, .inner_w = net->w, .inner_h = net->h};
+    float *up = dx_native_to_photo(cam.native, cam.native_h, cam.native_w, &frame, net->w, net->h);
     dx_result_stat(r, "gradcam_layer", cam.layer);
-    free_image(up);
     dx_result_free(&cam);
+    if (!up) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up[p];
+    free(up);
     return 0;
 }
