@@ -42,32 +42,33 @@ void dx_request_init(dx_request *req)
     req->kernel_width = 0.25f;
 }
 
-/* Runs the method for target t on the forward already run on photo, and maps its native map
- * onto the photo's pixels. */
-static int run_method(dx_model *m, image photo, const dx_request *req, const dx_target *t,
+/* Runs the method for targets t[0..n) on the forward already run on photo (the perturbation
+ * methods score all of them on each perturbed forward; their time is shared out evenly), and
+ * maps each native map onto the photo's pixels. */
+static int run_method(dx_model *m, image photo, const dx_request *req, const dx_target *t, int n,
                       dx_result *r, dx_error *err)
 {
-    const dx_method_info *method = dx_method_info_of(req->method);
     double t0 = dx_now_ms();
     m->ms_backward = 0;
     m->score_batch = req->batch;
-    if (method->run(m, req, t, r, err) != 0) return -1;
-    r->ms_method = dx_now_ms() - t0;
-    r->ms_backward = m->ms_backward;
-
+    if (dx_run_method(m, req, t, n, r, err) != 0) return -1;
     dx_letterbox g;
     dx_letterbox_geometry(photo.w, photo.h, m->net->w, m->net->h, &g);
-    r->map = dx_native_to_photo(r->native, r->native_h, r->native_w, &g, photo.w, photo.h);
-    r->h = photo.h;
-    r->w = photo.w;
-    if (!r->map) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
-    r->map_min = r->map_max = r->map[0];
-    for (int k = 1; k < r->h * r->w; ++k) {
-        if (r->map[k] < r->map_min) r->map_min = r->map[k];
-        if (r->map[k] > r->map_max) r->map_max = r->map[k];
+    for (int k = 0; k < n; ++k) {
+        r[k].ms_method = (dx_now_ms() - t0) / n;
+        r[k].ms_backward = m->ms_backward / n;
+        r[k].map = dx_native_to_photo(r[k].native, r[k].native_h, r[k].native_w, &g, photo.w, photo.h);
+        r[k].h = photo.h;
+        r[k].w = photo.w;
+        if (!r[k].map) {
+            dx_set_error(err, "out of memory");
+            return -1;
+        }
+        r[k].map_min = r[k].map_max = r[k].map[0];
+        for (int p = 1; p < r[k].h * r[k].w; ++p) {
+            if (r[k].map[p] < r[k].map_min) r[k].map_min = r[k].map[p];
+            if (r[k].map[p] > r[k].map_max) r[k].map_max = r[k].map[p];
+        }
     }
     return 0;
 }
@@ -137,7 +138,7 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
     if (dx_class_target(m, r->class_id, req->score, &target, err) != 0) goto fail;
     r->logit = dx_output_of(m, dx_find_logit_layer(m))[r->class_id];
     r->prob = probs[r->class_id];
-    if (run_method(m, photo, req, &target, r, err) != 0) goto fail;
+    if (run_method(m, photo, req, &target, 1, r, err) != 0) goto fail;
     return 0;
 fail:
     dx_result_free(r);
@@ -164,6 +165,7 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
     double ms_forward = letterbox_forward(m, photo);
     dx_detection *boxes = NULL;
+    dx_target *targets = NULL;
     int n = 0;
     if (req->use_region) {
         boxes = malloc(sizeof *boxes);
@@ -194,10 +196,14 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
         dx_set_error(err, "out of memory");
         goto fail;
     }
-    /* one forward for every box: each method leaves the forward state as it found it */
+    targets = n ? malloc(sizeof *targets * n) : NULL;
+    if (n && !targets) {
+        dx_set_error(err, "out of memory");
+        goto fail;
+    }
+    e->n = n;
     for (int k = 0; k < n; ++k) {
         dx_result *r = &e->results[k];
-        e->n = k + 1;
         r->method = req->method;
         r->photo = copy_image(photo);
         r->ms_forward = ms_forward;
@@ -206,14 +212,16 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
         r->box_target = req->box_target;
         r->class_id = boxes[k].cls;
         r->prob = boxes[k].score;
-        dx_target target;
-        if (dx_box_target_of(m, &boxes[k], req->box_target, &target, err) != 0) goto fail;
-        r->logit = dx_target_score(&target, m);
-        if (run_method(m, photo, req, &target, r, err) != 0) goto fail;
+        if (dx_box_target_of(m, &boxes[k], req->box_target, &targets[k], err) != 0) goto fail;
+        r->logit = dx_target_score(&targets[k], m);
     }
+    /* one forward for every box: each method leaves the forward state as it found it */
+    if (n && run_method(m, photo, req, targets, n, e->results, err) != 0) goto fail;
+    free(targets);
     free(boxes);
     return 0;
 fail:
+    free(targets);
     free(boxes);
     dx_box_explanations_free(e);
     return -1;

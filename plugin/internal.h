@@ -144,6 +144,11 @@ int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, 
  * state on the last of them. */
 int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
                     dx_error *err);
+/* The same for n_targets targets on each input: scores[k * n_targets + j] is target j on input k. */
+int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, const float *inputs, int n,
+                            float *scores, dx_error *err);
+/* scores[j] = the score of target j of the current forward state */
+void dx_target_scores(const dx_target *t, int n_targets, const dx_model *m, float *scores);
 
 /* detect.c — the boxes of the current forward state, decoded as Darknet does. */
 /* 0 with the supported heads, else -1 naming what is not supported ([detection], tree=). */

@@ -1,17 +1,23 @@
 /* Scoring many inputs (the perturbation methods' inner loop): the network runs on
- * m->score_batch inputs per forward pass through a batch-N copy of the model, and the target
- * is evaluated on each batch item through a view of the model whose layer outputs point at
- * that item, so every target's eval works unchanged. */
+ * m->score_batch inputs per forward pass through a batch-N copy of the model, and the targets
+ * are evaluated on each batch item through a view of the model whose layer outputs point at
+ * that item, so every target's eval works unchanged. Several targets (the boxes of one photo)
+ * share each forward. */
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 
-static int score_one_by_one(dx_model *m, const dx_target *t, const float *inputs, int n,
+void dx_target_scores(const dx_target *t, int n_targets, const dx_model *m, float *scores)
+{
+    for (int j = 0; j < n_targets; ++j) scores[j] = dx_target_score(&t[j], m);
+}
+
+static int score_one_by_one(dx_model *m, const dx_target *t, int n_targets, const float *inputs, int n,
                             float *scores)
 {
     for (int k = 0; k < n; ++k) {
         dx_forward(m, inputs + (size_t)k * m->net->inputs);
-        scores[k] = dx_target_score(t, m);
+        dx_target_scores(t, n_targets, m, scores + (size_t)k * n_targets);
     }
     return 0;
 }
@@ -19,8 +25,14 @@ static int score_one_by_one(dx_model *m, const dx_target *t, const float *inputs
 int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
                     dx_error *err)
 {
+    return dx_score_inputs_targets(m, t, 1, inputs, n, scores, err);
+}
+
+int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, const float *inputs, int n,
+                            float *scores, dx_error *err)
+{
     int batch = m->score_batch < n ? m->score_batch : n;
-    if (batch <= 1) return score_one_by_one(m, t, inputs, n, scores);
+    if (batch <= 1) return score_one_by_one(m, t, n_targets, inputs, n, scores);
     if (m->batched && m->batched->net->batch != batch) {
         dx_close(m->batched);
         m->batched = 0;
@@ -50,7 +62,7 @@ int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n,
                 items[i].batch = 1;
             }
             item.input = b->input + k * per_input;
-            scores[first + k] = dx_target_score(t, &item);
+            dx_target_scores(t, n_targets, &item, scores + (size_t)(first + k) * n_targets);
         }
     }
     free(items);

@@ -327,7 +327,8 @@ static image shared_photo(const char *name)
 }
 
 /* All boxes from one forward equal each box explained on its own (so the methods leave the
- * forward state as they found it), for a CAM and a gradient method. */
+ * forward state as they found it), for a CAM and a gradient method (the perturbation methods,
+ * which score all boxes on each perturbed forward: tests/test_shapes.c). */
 Test(detector, all_boxes_equal_each_box_alone, .timeout = 300)
 {
     dx_model *m = open_shared("yolo-fastest-1.1-xl");

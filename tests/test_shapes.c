@@ -313,3 +313,63 @@ Test(shapes, detector_recall_and_precision_on_held_out_images)
     cr_assert(precision >= DET_PRECISION_FLOOR, "precision %.3f < %.2f", precision, DET_PRECISION_FLOOR);
     dx_close(m);
 }
+
+/* The perturbation methods score every box of a photo on each perturbed forward: each box's map
+ * equals the map of that box explained alone, and says it shared the forwards. */
+Test(shapes, perturbation_methods_score_all_boxes_together)
+{
+    dx_model *m = open_shapes("detector");
+    image im = {0};
+    dx_detection *boxes = NULL;
+    int n = 0, index = 0;
+    dx_request req;
+    dx_request_init(&req);
+    dx_error err;
+    for (; index < 20 && n < 2; ++index) { /* the first held-out image with two detections */
+        shapes_object objs[SHAPES_MAX_OBJECTS];
+        if (im.data) free_image(im);
+        free(boxes);
+        shapes_draw(DET_SEED, index, 64, 3, &im, objs);
+        cr_assert_eq(dx_detect_image(m, im, &req, &boxes, &n, &err), 0, "%s", err.msg);
+    }
+    cr_assert_geq(n, 2, "no image with two detections among the first 20");
+    const dx_method methods[] = {DX_METHOD_OCCLUSION, DX_METHOD_RISE, DX_METHOD_LIME, DX_METHOD_KERNELSHAP,
+                                 DX_METHOD_DRISE};
+    for (int k = 0; k < 5; ++k) {
+        req.method = methods[k];
+        req.window = 12;
+        req.stride = 6;
+        req.masks = 60;
+        req.samples = 80;
+        req.segments = 12;
+        req.box = DX_ALL_BOXES;
+        dx_box_explanations all;
+        cr_assert_eq(dx_explain_boxes(m, im, &req, &all, &err), 0, "%s", err.msg);
+        cr_assert_eq(all.n, n);
+        for (int b = 0; b < n; ++b) {
+            const dx_result *r = &all.results[b];
+            double shared = 0;
+            for (int s = 0; s < r->n_stats; ++s)
+                if (!strcmp(r->stats[s].name, "targets_per_forward")) shared = r->stats[s].value;
+            cr_expect_eq(shared, n, "%s box %d: scored with %g targets per forward, not %d",
+                         dx_method_name(methods[k]), b, shared, n);
+            req.box = b;
+            dx_result one;
+            cr_assert_eq(dx_explain_image(m, im, &req, &one, &err), 0, "%s", err.msg);
+            double diff = 0, peak = 0;
+            for (int p = 0; p < r->h * r->w; ++p) {
+                diff = fmax(diff, fabs(one.map[p] - r->map[p]));
+                peak = fmax(peak, fabs(r->map[p]));
+            }
+            cr_expect(peak > 0 && diff <= 1e-6 * peak, "%s box %d: maps differ by %g (peak %g)",
+                      dx_method_name(methods[k]), b, diff, peak);
+            dx_result_free(&one);
+            req.box = DX_ALL_BOXES;
+        }
+        dx_box_explanations_free(&all);
+    }
+    cr_log_info("image %d: %d boxes, five perturbation methods: all boxes together = each alone", index - 1, n);
+    free(boxes);
+    free_image(im);
+    dx_close(m);
+}

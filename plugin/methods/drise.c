@@ -49,14 +49,18 @@ static float best_similarity(const dx_model *m, box target, int cls)
 #define DRISE_MASKS 1000
 #define DRISE_CELLS 20 /* grid cells per side: 16-pixel cells on a 320x320 input */
 
-int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+/* Every target from the same masks: one forward per mask, then each box's best similarity. */
+int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
+                    dx_error *err)
 {
     network *net = m->net;
-    const layer *head = &net->layers[t->layer];
-    if (head->type != YOLO && head->type != REGION) {
-        dx_set_error(err, "drise explains a detector's boxes; %s ends in [%s]", m->cfg_path,
-                     dx_layer_type_name(head->type));
-        return -1;
+    for (int j = 0; j < n_targets; ++j) {
+        const layer *head = &net->layers[t[j].layer];
+        if (head->type != YOLO && head->type != REGION) {
+            dx_set_error(err, "drise explains a detector's boxes; %s ends in [%s]", m->cfg_path,
+                         dx_layer_type_name(head->type));
+            return -1;
+        }
     }
     int masks = req->masks ? req->masks : DRISE_MASKS, cells = req->cell ? req->cell : DRISE_CELLS;
     if (masks < 1 || cells < 1 || !(req->keep_prob > 0 && req->keep_prob < 1)) {
@@ -66,48 +70,49 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_r
     }
     int side = net->w > net->h ? net->w : net->h;
     int plane = net->w * net->h, cell = (side + cells - 1) / cells; /* in network-input pixels */
-    box target = dx_head_box(head, t->anchor, t->row, t->col, net->w, net->h);
     size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
     float *original = malloc(sizeof(float) * net->inputs), *masked = malloc(sizeof(float) * net->inputs);
     float *mask = malloc(sizeof(float) * plane);
     unsigned char *grid = malloc(grid_len);
-    double *sum = calloc(plane, sizeof(double));
-    float *map = malloc(sizeof(float) * plane);
+    box *targets = malloc(sizeof(box) * n_targets);
+    double *sum = calloc((size_t)plane * n_targets, sizeof(double)), *weights = calloc(n_targets, sizeof(double));
     int rc = -1;
-    if (!original || !masked || !mask || !grid || !sum || !map) {
+    if (!original || !masked || !mask || !grid || !targets || !sum || !weights) {
         dx_set_error(err, "out of memory");
         goto done;
     }
+    if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
+    for (int j = 0; j < n_targets; ++j)
+        targets[j] = dx_head_box(&net->layers[t[j].layer], t[j].anchor, t[j].row, t[j].col, net->w, net->h);
     memcpy(original, dx_output_of(m, -1), sizeof(float) * net->inputs);
     dx_rng rng;
     dx_rng_init(&rng, req->seed);
-    double weights = 0;
     /* one forward per mask: the model is loaded at batch 1 */
     for (int i = 0; i < masks; ++i) {
         draw_mask(&rng, net->w, net->h, cell, req->keep_prob, grid, mask);
         for (int c = 0; c < net->c; ++c)
             for (int p = 0; p < plane; ++p) masked[c * plane + p] = original[c * plane + p] * mask[p];
         dx_forward(m, masked);
-        float w = best_similarity(m, target, t->cls);
-        weights += w;
-        for (int p = 0; p < plane; ++p) sum[p] += w * mask[p];
+        for (int j = 0; j < n_targets; ++j) {
+            float w = best_similarity(m, targets[j], t[j].cls);
+            weights[j] += w;
+            for (int p = 0; p < plane; ++p) sum[(size_t)plane * j + p] += w * mask[p];
+        }
     }
     dx_forward(m, original); /* the caller's forward state, as it was */
-    for (int p = 0; p < plane; ++p) map[p] = (float)(sum[p] / ((double)masks * req->keep_prob));
-    r->native = map;
-    map = NULL;
-    r->native_h = net->h;
-    r->native_w = net->w;
-    r->layer = -1;
-    dx_result_stat(r, "masks", masks);
-    dx_result_stat(r, "mean_weight", weights / masks);
+    for (int j = 0; j < n_targets; ++j) {
+        for (int p = 0; p < plane; ++p) r[j].native[p] = (float)(sum[(size_t)plane * j + p] / ((double)masks * req->keep_prob));
+        dx_result_stat(&r[j], "masks", masks);
+        dx_result_stat(&r[j], "mean_weight", weights[j] / masks);
+    }
     rc = 0;
 done:
     free(original);
     free(masked);
     free(mask);
     free(grid);
+    free(targets);
     free(sum);
-    free(map);
+    free(weights);
     return rc;
 }

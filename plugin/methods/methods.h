@@ -10,18 +10,28 @@
 typedef int (*dx_method_fn)(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r,
                             dx_error *err);
 
+/* A method that explains several targets (the boxes of one photo) from the same perturbed
+ * forwards: t[0..n) and r[0..n); on failure the caller frees the results. */
+typedef int (*dx_method_targets_fn)(dx_model *m, const dx_request *req, const dx_target *t, int n,
+                                    dx_result *r, dx_error *err);
+
 typedef struct {
     const char *name;  /* on the command line */
-    dx_method_fn run;
+    dx_method_fn run;  /* one target (NULL when run_targets is set) */
     const char *help;  /* what it computes, then its own options, for `<method> -h` */
     /* whether `all` runs it on this model (NULL: every model); an explicit request still runs
      * it and gets the method's own error */
     int (*applies)(const dx_model *m);
+    dx_method_targets_fn run_targets; /* all targets at once */
 } dx_method_info;
 
 const dx_method_info *dx_method_info_of(dx_method m); /* NULL for no such method */
 
 int dx_method_applies(const dx_model *m, dx_method method);
+
+/* Runs req->method for targets t[0..n) into r[0..n): at once where the method scores all
+ * targets on each forward, else one by one. */
+int dx_run_method(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r, dx_error *err);
 
 /* Appends a named number to r->stats (ignored beyond DX_MAX_STATS). */
 void dx_result_stat(dx_result *r, const char *name, double value);
@@ -37,7 +47,8 @@ int dx_method_eigencam(dx_model *m, const dx_request *req, const dx_target *t, d
 int dx_method_eigengradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_scorecam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ablationcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
-int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r,
+                     dx_error *err);
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
@@ -48,8 +59,12 @@ int dx_method_guidedbp(dx_model *m, const dx_request *req, const dx_target *t, d
 int dx_method_deconvnet(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
-int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
-int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
-int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
-int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r,
+                         dx_error *err);
+int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r,
+                    dx_error *err);
+int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r,
+                    dx_error *err);
+int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r,
+                          dx_error *err);
 #endif

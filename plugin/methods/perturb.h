@@ -17,10 +17,15 @@ void dx_upsample_mask(const unsigned char *grid, int gh, int gw, float cell_h, f
 /* Writes perturbed input k (net->inputs floats) into input. */
 typedef void (*dx_fill_fn)(void *ctx, int k, float *input);
 
-/* Scores n perturbed inputs, req->batch per dx_score_inputs call, into scores[n]; then runs the
- * forward again on `original` so that the model's state is back on it. */
-int dx_score_perturbed(dx_model *m, const dx_target *t, const dx_request *req, const float *original,
-                       int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err);
+/* Scores n perturbed inputs for n_targets targets, req->batch inputs per forward, into
+ * scores[k * n_targets + j]; then runs the forward again on `original` so that the model's
+ * state is back on it. */
+int dx_score_perturbed(dx_model *m, const dx_target *t, int n_targets, const dx_request *req,
+                       const float *original, int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err);
+
+/* Gives each of the n_targets results a zeroed map over the network input (r[j].native; the
+ * caller's dx_result_free frees it), native size, layer -1 and signed_map. */
+int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int signed_map, dx_error *err);
 
 /* SLIC superpixels (superpixels.c): about k connected segments of the image (c x h x w in
  * [0, 1]); labels (h x w) in 0..n-1. Returns n, or -1 (out of memory). */

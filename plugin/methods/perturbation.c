@@ -57,8 +57,25 @@ void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, flo
     }
 }
 
-int dx_score_perturbed(dx_model *m, const dx_target *t, const dx_request *req, const float *original,
-                       int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err)
+int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int signed_map, dx_error *err)
+{
+    size_t plane = (size_t)m->net->h * m->net->w;
+    for (int j = 0; j < n_targets; ++j) {
+        if (!(r[j].native = calloc(plane, sizeof(float)))) {
+            dx_set_error(err, "out of memory for %d maps", n_targets);
+            return -1;
+        }
+        r[j].native_h = m->net->h;
+        r[j].native_w = m->net->w;
+        r[j].layer = -1;
+        r[j].signed_map = signed_map;
+        if (n_targets > 1) dx_result_stat(&r[j], "targets_per_forward", n_targets);
+    }
+    return 0;
+}
+
+int dx_score_perturbed(dx_model *m, const dx_target *t, int n_targets, const dx_request *req,
+                       const float *original, int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err)
 {
     if (req->batch < 1) {
         dx_set_error(err, "batch %d: perturbation methods need a batch of at least 1", req->batch);
@@ -75,7 +92,7 @@ int dx_score_perturbed(dx_model *m, const dx_target *t, const dx_request *req, c
     for (int start = 0; start < n && rc == 0; start += batch) {
         int count = n - start < batch ? n - start : batch;
         for (int j = 0; j < count; ++j) fill(ctx, start + j, buf + j * inputs);
-        rc = dx_score_inputs(m, t, buf, count, scores + start, err);
+        rc = dx_score_inputs_targets(m, t, n_targets, buf, count, scores + (size_t)start * n_targets, err);
     }
     free(buf);
     dx_forward(m, original);
@@ -123,16 +140,17 @@ static void occlusion_fill(void *ctx, int k, float *input)
 }
 
 /* Scores the n windows by incremental inference from the model's forward state on x: each
- * forward recomputes only what its window reaches, then the clean state is copied back. */
-static int score_windows_incrementally(dx_model *m, const dx_target *t, const occlusion_ctx *o, int n,
-                                       float *scores, dx_error *err)
+ * forward recomputes only what its window reaches, then the clean state is copied back.
+ * scores: n x n_targets. */
+static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_targets, const occlusion_ctx *o,
+                                       int n, float *scores, dx_error *err)
 {
     dx_incremental *inc = dx_incremental_begin(m, err);
     if (!inc) return -1;
     for (int k = 0; k < n; ++k) {
         paste_window(o, k, m->input);
         dx_incremental_forward(inc, (dx_rect){o->ys[k], o->xs[k], o->ys[k] + o->wh, o->xs[k] + o->ww});
-        scores[k] = dx_target_score(t, m);
+        dx_target_scores(t, n_targets, m, scores + (size_t)k * n_targets);
         dx_incremental_restore(inc);
     }
     dx_incremental_end(inc);
@@ -150,8 +168,10 @@ static int window_is_baseline(const occlusion_ctx *o, int y0, int x0)
     return 1;
 }
 
-/* map(p) = mean over the windows covering p of score(x) - score(x with the window replaced). */
-int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+/* map(p) = mean over the windows covering p of score(x) - score(x with the window replaced);
+ * every target scored on each window. */
+int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
+                        dx_error *err)
 {
     if (req->window < 1 || req->stride < 1) {
         dx_set_error(err, "occlusion: window %d and stride %d must be at least 1", req->window, req->stride);
@@ -160,23 +180,25 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
     const network *net = m->net;
     int c = net->c, h = net->h, w = net->w;
     size_t plane = (size_t)h * w;
-    float score_x = dx_target_score(t, m);
     float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
+    float *score_x = malloc(sizeof(float) * n_targets);
     int *row_starts = malloc(sizeof(int) * (h + 1)), *col_starts = malloc(sizeof(int) * (w + 1));
     int ny = row_starts ? window_starts(h, req->window, req->stride, row_starts) : 0;
     int nx = col_starts ? window_starts(w, req->window, req->stride, col_starts) : 0;
     int *ys = malloc(sizeof(int) * ny * nx), *xs = malloc(sizeof(int) * ny * nx);
-    float *scores = malloc(sizeof(float) * ny * nx);
-    float *sum = calloc(plane, sizeof(float)), *count = calloc(plane, sizeof(float));
+    float *scores = malloc(sizeof(float) * ny * nx * n_targets);
+    float *count = calloc(plane, sizeof(float));
     int rc = -1;
-    if (!x || !base || !row_starts || !col_starts || !ys || !xs || !scores || !sum || !count) {
+    if (!x || !base || !score_x || !row_starts || !col_starts || !ys || !xs || !scores || !count) {
         dx_set_error(err, "out of memory");
         goto done;
     }
+    if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
+    dx_target_scores(t, n_targets, m, score_x);
     memcpy(x, m->input, sizeof(float) * plane * c);
     dx_baseline_image(x, c, h, w, req->occlude, base);
     occlusion_ctx o = {x, base, c, h, w, req->window < h ? req->window : h, req->window < w ? req->window : w, ys, xs};
-    int scored = 0, windows = ny * nx;
+    int scored = 0, windows = ny * nx, incremental = req->batch == 1 && m->incremental;
     for (int i = 0; i < ny; ++i)
         for (int j = 0; j < nx; ++j) {
             if (!window_is_baseline(&o, row_starts[i], col_starts[j])) {
@@ -186,32 +208,30 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
             for (int y = row_starts[i]; y < row_starts[i] + o.wh; ++y)
                 for (int xx = col_starts[j]; xx < col_starts[j] + o.ww; ++xx) count[(size_t)y * w + xx] += 1;
         }
-    if (req->batch == 1 && m->incremental ? score_windows_incrementally(m, t, &o, scored, scores, err)
-                                          : dx_score_perturbed(m, t, req, x, scored, occlusion_fill, &o, scores, err))
+    if (incremental ? score_windows_incrementally(m, t, n_targets, &o, scored, scores, err)
+                    : dx_score_perturbed(m, t, n_targets, req, x, scored, occlusion_fill, &o, scores, err))
         goto done;
-    for (int k = 0; k < scored; ++k)
-        for (int y = ys[k]; y < ys[k] + o.wh; ++y)
-            for (int xx = xs[k]; xx < xs[k] + o.ww; ++xx) sum[(size_t)y * w + xx] += score_x - scores[k];
-    for (size_t p = 0; p < plane; ++p) sum[p] /= count[p];
-    r->native = sum;
-    sum = NULL;
-    r->native_h = h;
-    r->native_w = w;
-    r->layer = -1;
-    r->signed_map = 1;
-    dx_result_stat(r, "windows", windows);
-    dx_result_stat(r, "forwards", scored);
-    dx_result_stat(r, "incremental", req->batch == 1 && m->incremental);
+    for (int j = 0; j < n_targets; ++j) {
+        float *sum = r[j].native;
+        for (int k = 0; k < scored; ++k)
+            for (int y = ys[k]; y < ys[k] + o.wh; ++y)
+                for (int xx = xs[k]; xx < xs[k] + o.ww; ++xx)
+                    sum[(size_t)y * w + xx] += score_x[j] - scores[(size_t)k * n_targets + j];
+        for (size_t p = 0; p < plane; ++p) sum[p] /= count[p];
+        dx_result_stat(&r[j], "windows", windows);
+        dx_result_stat(&r[j], "forwards", scored);
+        dx_result_stat(&r[j], "incremental", incremental);
+    }
     rc = 0;
 done:
     free(x);
     free(base);
+    free(score_x);
     free(row_starts);
     free(col_starts);
     free(ys);
     free(xs);
     free(scores);
-    free(sum);
     free(count);
     return rc;
 }
@@ -271,8 +291,9 @@ static void rise_fill(void *ctx, int k, float *input)
 #define RISE_MASKS 300 /* default: about 25 s per image for Tiny Darknet on 2 cores */
 #define RISE_CELLS 7   /* the paper's grid */
 
-/* map = sum_i score(x * M_i + b * (1 - M_i)) M_i / (N p) */
-int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+/* map = sum_i score(x * M_i + b * (1 - M_i)) M_i / (N p), for every target from the same masks */
+int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
+                   dx_error *err)
 {
     int n = req->masks ? req->masks : RISE_MASKS, s = req->cell ? req->cell : RISE_CELLS;
     if (n < 1 || s < 1 || !(req->keep_prob > 0 && req->keep_prob <= 1)) {
@@ -286,14 +307,14 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, dx_re
     float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
     unsigned char *grids = malloc((size_t)n * s * s);
     int *shifts = malloc(sizeof(int) * 2 * n);
-    float *mask = malloc(sizeof(float) * plane), *scores = malloc(sizeof(float) * n);
-    double *acc = calloc(plane, sizeof(double));
-    float *map = malloc(sizeof(float) * plane);
+    float *mask = malloc(sizeof(float) * plane), *scores = malloc(sizeof(float) * n * n_targets);
+    double *acc = calloc(plane * n_targets, sizeof(double));
     int rc = -1;
-    if (!x || !base || !grids || !shifts || !mask || !scores || !acc || !map) {
+    if (!x || !base || !grids || !shifts || !mask || !scores || !acc) {
         dx_set_error(err, "out of memory for %d RISE masks", n);
         goto done;
     }
+    if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     memcpy(x, m->input, sizeof(float) * plane * c);
     dx_baseline_image(x, c, h, w, req->occlude, base);
     rise_ctx ctx = {x, base, c, h, w, s, (h + s - 1) / s, (w + s - 1) / s, grids, shifts, mask};
@@ -304,18 +325,18 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, dx_re
         shifts[2 * k] = (int)(dx_rng_uniform(&rng) * ctx.cell_h);
         shifts[2 * k + 1] = (int)(dx_rng_uniform(&rng) * ctx.cell_w);
     }
-    if (dx_score_perturbed(m, t, req, x, n, rise_fill, &ctx, scores, err) != 0) goto done;
+    if (dx_score_perturbed(m, t, n_targets, req, x, n, rise_fill, &ctx, scores, err) != 0) goto done;
     for (int k = 0; k < n; ++k) {
         rise_mask(&ctx, k, mask);
-        for (size_t p = 0; p < plane; ++p) acc[p] += (double)scores[k] * mask[p];
+        for (int j = 0; j < n_targets; ++j) {
+            double score = scores[(size_t)k * n_targets + j], *acc_j = acc + plane * j;
+            for (size_t p = 0; p < plane; ++p) acc_j[p] += score * mask[p];
+        }
     }
-    for (size_t p = 0; p < plane; ++p) map[p] = (float)(acc[p] / ((double)n * req->keep_prob));
-    r->native = map;
-    map = NULL;
-    r->native_h = h;
-    r->native_w = w;
-    r->layer = -1;
-    dx_result_stat(r, "forwards", n);
+    for (int j = 0; j < n_targets; ++j) {
+        for (size_t p = 0; p < plane; ++p) r[j].native[p] = (float)(acc[plane * j + p] / ((double)n * req->keep_prob));
+        dx_result_stat(&r[j], "forwards", n);
+    }
     rc = 0;
 done:
     free(x);
@@ -325,6 +346,5 @@ done:
     free(mask);
     free(scores);
     free(acc);
-    free(map);
     return rc;
 }

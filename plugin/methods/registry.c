@@ -91,15 +91,15 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "                   (epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus\n"
         "                   zb[=LOW/HIGH] flat w2 pass; [maxpool]: wta (default) or proportional)\n"
         "  -layer L         the relevance at layer L's output instead of the input\n"},
-    [DX_METHOD_DRISE] = {"drise", dx_method_drise,
+    [DX_METHOD_DRISE] = {"drise", .run_targets = dx_method_drise, .help =
         "D-RISE (detectors only): random masks multiply the input; each masked input is weighted\n"
         "by its best proposal's similarity to the box (IoU x class-vector cosine x objectness);\n"
         "the map is the weighted mean mask. One forward per mask.\n"
         "  -masks N   masks (default 1000)\n"
         "  -cell s    mask grid cells per side (default 20)\n"
         "  -p P       probability a cell is kept (default .5)\n"
-        "  -seed S    the masks' seed (default 1)\n", dx_is_detector},
-    [DX_METHOD_OCCLUSION] = {"occlusion", dx_method_occlusion,
+        "  -seed S    the masks' seed (default 1)\n", .applies = dx_is_detector},
+    [DX_METHOD_OCCLUSION] = {"occlusion", .run_targets = dx_method_occlusion, .help =
         "Occlusion (Zeiler & Fergus): slides a square window over the network input, replaces it\n"
         "by the baseline, and maps each pixel to the mean score drop of the windows covering it\n"
         "(signed). Windows start every S pixels, the last flush with the far edge.\n"
@@ -107,7 +107,7 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "  -stride S        step between windows (default 16)\n"
         "  -occlude black|mean|blur  the baseline (default black)\n"
         "  -batch N         perturbed inputs per scoring call\n"},
-    [DX_METHOD_RISE] = {"rise", dx_method_rise,
+    [DX_METHOD_RISE] = {"rise", .run_targets = dx_method_rise, .help =
         "RISE (Petsiuk et al.): N random masks, each an s x s grid of cells kept with probability p,\n"
         "upsampled bilinearly and shifted at random; map = sum_i score(x*M_i + b*(1-M_i)) M_i / (N p).\n"
         "  -masks N         masks (default 300)\n"
@@ -115,7 +115,7 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "  -p P             keep probability (default 0.5)\n"
         "  -occlude black|mean|blur  b (default black: the paper's x*M)\n"
         "  -seed S, -batch N\n"},
-    [DX_METHOD_LIME] = {"lime", dx_method_lime,
+    [DX_METHOD_LIME] = {"lime", .run_targets = dx_method_lime, .help =
         "LIME (Ribeiro et al.): SLIC superpixels switched on/off at random (off = baseline),\n"
         "samples weighted by sqrt(exp(-d^2/w^2)) of their cosine distance d to the photo, weighted\n"
         "ridge regression (alpha 1, with intercept); each pixel gets its superpixel's\n"
@@ -124,7 +124,7 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "  -samples N       perturbed inputs (default 400)\n"
         "  -kernel_width w  (default 0.25)\n"
         "  -occlude black|mean|blur, -seed S, -batch N\n"},
-    [DX_METHOD_KERNELSHAP] = {"kernelshap", dx_method_kernelshap,
+    [DX_METHOD_KERNELSHAP] = {"kernelshap", .run_targets = dx_method_kernelshap, .help =
         "KernelSHAP (Lundberg & Lee): Shapley values of SLIC superpixels (absent = baseline) by\n"
         "regression with the Shapley kernel on paired coalitions, constrained so that they sum\n"
         "exactly to f(x) - f(baseline) (signed). method_stats: f_x, f_baseline, efficiency_gap.\n"
@@ -142,6 +142,15 @@ int dx_method_applies(const dx_model *m, dx_method method)
 {
     const dx_method_info *info = dx_method_info_of(method);
     return info && (!info->applies || info->applies(m));
+}
+
+int dx_run_method(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r, dx_error *err)
+{
+    const dx_method_info *info = dx_method_info_of(req->method);
+    if (info->run_targets) return info->run_targets(m, req, t, n, r, err);
+    for (int k = 0; k < n; ++k)
+        if (info->run(m, req, &t[k], &r[k], err) != 0) return -1;
+    return 0;
 }
 
 const char *dx_method_name(dx_method m) { return (unsigned)m < DX_METHOD_COUNT ? registry[m].name : "?"; }

@@ -16,7 +16,8 @@ typedef struct {
     int *labels;     /* h x w superpixel of each pixel */
     int segments;
     unsigned char *z; /* coalitions: rows x segments */
-    float *scores;    /* one per row */
+    int targets;      /* scored on every row */
+    float *scores;    /* rows x targets */
     double *weights;  /* one per row */
     int rows;
 } coalitions;
@@ -42,8 +43,9 @@ static void coalitions_free(coalitions *s)
     free(s->weights);
 }
 
-/* The input, its baseline and its superpixels; room for `rows` coalitions. */
-static int coalitions_init(const dx_model *m, const dx_request *req, int rows, coalitions *s, dx_error *err)
+/* The input, its baseline and its superpixels; room for `rows` coalitions of `targets` scores. */
+static int coalitions_init(const dx_model *m, const dx_request *req, int rows, int targets, coalitions *s,
+                           dx_error *err)
 {
     const network *net = m->net;
     memset(s, 0, sizeof *s);
@@ -58,8 +60,9 @@ static int coalitions_init(const dx_model *m, const dx_request *req, int rows, c
     s->segments = dx_slic(s->x, s->c, net->h, net->w, req->segments, DX_SLIC_COMPACTNESS, s->labels, err);
     if (s->segments < 1) return -1; /* dx_slic said why */
     s->rows = rows;
+    s->targets = targets;
     s->z = calloc((size_t)rows * s->segments, 1);
-    s->scores = malloc(sizeof(float) * rows);
+    s->scores = malloc(sizeof(float) * rows * targets);
     s->weights = malloc(sizeof(double) * rows);
     if (!s->z || !s->scores || !s->weights) goto oom;
     return 0;
@@ -68,22 +71,14 @@ oom:
     return -1;
 }
 
-/* Each pixel gets its superpixel's coefficient: the native map over the network input. */
-static int coefficient_map(const dx_model *m, const coalitions *s, const double *coef, dx_result *r, dx_error *err)
+/* Each pixel gets its superpixel's coefficient (r->native from dx_perturbation_maps). */
+static void coefficient_map(const coalitions *s, const double *coef, dx_result *r)
 {
-    float *map = malloc(sizeof(float) * s->plane);
-    if (!map) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
-    for (size_t p = 0; p < s->plane; ++p) map[p] = (float)coef[s->labels[p]];
-    r->native = map;
-    r->native_h = m->net->h;
-    r->native_w = m->net->w;
-    r->layer = -1;
-    r->signed_map = 1;
-    return 0;
+    for (size_t p = 0; p < s->plane; ++p) r->native[p] = (float)coef[s->labels[p]];
 }
+
+/* Target j's score on row i. */
+static double score_of(const coalitions *s, int i, int j) { return s->scores[(size_t)i * s->targets + j]; }
 
 /* Solves A x = b (A n x n symmetric positive definite, overwritten by its Cholesky factor L,
  * b by x). Returns -1 when A is not positive definite. */
@@ -147,20 +142,22 @@ static int weighted_least_squares(const coalitions *s, int from, int n, row_fn r
 typedef struct {
     const double *zmean; /* the weighted means the regression is centred on */
     double ymean;
+    int target;          /* whose scores are regressed */
 } lime_centre;
 
 static void lime_row(const coalitions *s, int i, const void *ctx, double *design, double *y)
 {
     const lime_centre *lc = ctx;
     for (int j = 0; j < s->segments; ++j) design[j] = s->z[(size_t)i * s->segments + j] - lc->zmean[j];
-    *y = s->scores[i] - lc->ymean;
+    *y = score_of(s, i, lc->target) - lc->ymean;
 }
 
 /* Rows: the photo (all superpixels), the baseline (none), then superpixels kept with
  * probability 1/2 each, as lime_image samples. Weight sqrt(exp(-d^2 / width^2)) of the cosine
  * distance d = 1 - sqrt(kept / K) to the photo (1 for the empty row). Ridge regression with
  * alpha 1 and an intercept (sklearn's Ridge, as LIME): centred on the weighted means. */
-int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
+                   dx_error *err)
 {
     int samples = req->samples > 0 ? req->samples : DEFAULT_SAMPLES;
     if (samples < 2 || !(req->kernel_width > 0)) {
@@ -171,14 +168,15 @@ int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, dx_re
     coalitions s;
     double *zmean = NULL, *coef = NULL;
     int rc = -1;
-    if (coalitions_init(m, req, samples, &s, err) != 0) goto done;
+    if (coalitions_init(m, req, samples, n_targets, &s, err) != 0) goto done;
     int K = s.segments;
     dx_rng rng;
     dx_rng_init(&rng, req->seed);
     memset(s.z, 1, (size_t)K);
     for (int i = 2; i < s.rows; ++i)
         for (int j = 0; j < K; ++j) s.z[(size_t)i * K + j] = dx_rng_uniform(&rng) < 0.5;
-    if (dx_score_perturbed(m, t, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
+    if (dx_score_perturbed(m, t, n_targets, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
+    if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
 
     zmean = calloc(K, sizeof(double));
     coef = malloc(sizeof(double) * K);
@@ -186,38 +184,42 @@ int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, dx_re
         dx_set_error(err, "out of memory");
         goto done;
     }
-    double wsum = 0, ymean = 0;
+    double wsum = 0;
     for (int i = 0; i < s.rows; ++i) {
         int kept = 0;
         for (int j = 0; j < K; ++j) kept += s.z[(size_t)i * K + j];
         double d = kept ? 1 - sqrt((double)kept / K) : 1;
         s.weights[i] = sqrt(exp(-d * d / ((double)req->kernel_width * req->kernel_width)));
         wsum += s.weights[i];
-        ymean += s.weights[i] * s.scores[i];
         for (int j = 0; j < K; ++j) zmean[j] += s.weights[i] * s.z[(size_t)i * K + j];
     }
-    ymean /= wsum;
     for (int j = 0; j < K; ++j) zmean[j] /= wsum;
-    lime_centre centre = {zmean, ymean};
-    if (weighted_least_squares(&s, 0, K, lime_row, &centre, 1.0, coef) != 0) {
-        dx_set_error(err, "lime: the ridge system is not positive definite");
-        goto done;
+    for (int target = 0; target < n_targets; ++target) {
+        double ymean = 0;
+        for (int i = 0; i < s.rows; ++i) ymean += s.weights[i] * score_of(&s, i, target);
+        ymean /= wsum;
+        lime_centre centre = {zmean, ymean, target};
+        if (weighted_least_squares(&s, 0, K, lime_row, &centre, 1.0, coef) != 0) {
+            dx_set_error(err, "lime: the ridge system is not positive definite");
+            goto done;
+        }
+        double intercept = ymean, residual = 0, spread = 0;
+        for (int j = 0; j < K; ++j) intercept -= zmean[j] * coef[j];
+        for (int i = 0; i < s.rows; ++i) {
+            double fit = intercept, y = score_of(&s, i, target);
+            for (int j = 0; j < K; ++j) fit += coef[j] * s.z[(size_t)i * K + j];
+            residual += s.weights[i] * (y - fit) * (y - fit);
+            spread += s.weights[i] * (y - ymean) * (y - ymean);
+        }
+        dx_result *rt = &r[target];
+        coefficient_map(&s, coef, rt);
+        dx_result_stat(rt, "f_x", score_of(&s, 0, target));
+        dx_result_stat(rt, "f_baseline", score_of(&s, 1, target));
+        dx_result_stat(rt, "intercept", intercept);
+        dx_result_stat(rt, "r2", spread > 0 ? 1 - residual / spread : 1);
+        dx_result_stat(rt, "segments", K);
+        dx_result_stat(rt, "forwards", s.rows);
     }
-    double intercept = ymean, residual = 0, spread = 0;
-    for (int j = 0; j < K; ++j) intercept -= zmean[j] * coef[j];
-    for (int i = 0; i < s.rows; ++i) {
-        double fit = intercept;
-        for (int j = 0; j < K; ++j) fit += coef[j] * s.z[(size_t)i * K + j];
-        residual += s.weights[i] * (s.scores[i] - fit) * (s.scores[i] - fit);
-        spread += s.weights[i] * (s.scores[i] - ymean) * (s.scores[i] - ymean);
-    }
-    if (coefficient_map(m, &s, coef, r, err) != 0) goto done;
-    dx_result_stat(r, "f_x", s.scores[0]);
-    dx_result_stat(r, "f_baseline", s.scores[1]);
-    dx_result_stat(r, "intercept", intercept);
-    dx_result_stat(r, "r2", spread > 0 ? 1 - residual / spread : 1);
-    dx_result_stat(r, "segments", K);
-    dx_result_stat(r, "forwards", s.rows);
     rc = 0;
 done:
     coalitions_free(&s);
@@ -316,7 +318,8 @@ static void shap_coalitions(coalitions *s, int budget, dx_rng *rng)
 
 typedef struct {
     double gap; /* f(x) - f(baseline) */
-    float fb;
+    double fb;
+    int target; /* whose scores are regressed */
 } shap_target;
 
 /* Efficiency eliminates the last superpixel: phi_last = gap - sum of the others, so the row is
@@ -327,51 +330,55 @@ static void shap_row(const coalitions *s, int i, const void *ctx, double *design
     const unsigned char *z = s->z + (size_t)i * s->segments;
     int last = s->segments - 1;
     for (int j = 0; j < last; ++j) design[j] = (double)z[j] - z[last];
-    *y = (double)s->scores[i] - st->fb - z[last] * st->gap;
+    *y = score_of(s, i, st->target) - st->fb - z[last] * st->gap;
 }
 
-int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
+int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
+                         dx_error *err)
 {
     int samples = req->samples > 0 ? req->samples : DEFAULT_SAMPLES;
     coalitions s;
     double *phi = NULL;
     int rc = -1;
-    if (coalitions_init(m, req, 2 + samples, &s, err) != 0) goto done;
+    if (coalitions_init(m, req, 2 + samples, n_targets, &s, err) != 0) goto done;
     int M = s.segments;
     dx_rng rng;
     dx_rng_init(&rng, req->seed);
     memset(s.z, 1, (size_t)M); /* row 0: the photo; row 1: the baseline */
     s.rows = 2;
     if (M > 1) shap_coalitions(&s, samples, &rng);
-    if (dx_score_perturbed(m, t, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
-    shap_target st = {(double)s.scores[0] - s.scores[1], s.scores[1]};
-    phi = calloc(M, sizeof(double));
+    if (dx_score_perturbed(m, t, n_targets, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
+    if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
+    phi = malloc(sizeof(double) * M);
     if (!phi) {
         dx_set_error(err, "out of memory");
         goto done;
     }
-    if (M > 1) {
-        /* A ridge of 1e-9 of the largest kernel weight keeps the solve defined; the
-         * efficiency constraint holds exactly whatever it is. */
-        double wmax = 0;
-        for (int i = 2; i < s.rows; ++i) wmax = s.weights[i] > wmax ? s.weights[i] : wmax;
-        if (weighted_least_squares(&s, 2, M - 1, shap_row, &st, 1e-9 * wmax, phi) != 0) {
+    /* A ridge of 1e-9 of the largest kernel weight keeps the solve defined; the efficiency
+     * constraint holds exactly whatever it is. */
+    double wmax = 0;
+    for (int i = 2; i < s.rows; ++i) wmax = s.weights[i] > wmax ? s.weights[i] : wmax;
+    for (int target = 0; target < n_targets; ++target) {
+        shap_target st = {score_of(&s, 0, target) - score_of(&s, 1, target), score_of(&s, 1, target), target};
+        memset(phi, 0, sizeof(double) * M);
+        if (M > 1 && weighted_least_squares(&s, 2, M - 1, shap_row, &st, 1e-9 * wmax, phi) != 0) {
             dx_set_error(err, "kernelshap: %d coalitions do not determine %d superpixels; raise -samples",
                          s.rows - 2, M);
             goto done;
         }
+        double rest = st.gap;
+        for (int j = 0; j < M - 1; ++j) rest -= phi[j];
+        phi[M - 1] = rest;
+        double sum = 0; /* of the map's values, one per superpixel */
+        for (int j = 0; j < M; ++j) sum += (float)phi[j];
+        dx_result *rt = &r[target];
+        coefficient_map(&s, phi, rt);
+        dx_result_stat(rt, "f_x", score_of(&s, 0, target));
+        dx_result_stat(rt, "f_baseline", score_of(&s, 1, target));
+        dx_result_stat(rt, "efficiency_gap", sum - st.gap);
+        dx_result_stat(rt, "segments", M);
+        dx_result_stat(rt, "forwards", s.rows);
     }
-    double rest = st.gap;
-    for (int j = 0; j < M - 1; ++j) rest -= phi[j];
-    phi[M - 1] = rest;
-    double sum = 0; /* of the map's values, one per superpixel */
-    for (int j = 0; j < M; ++j) sum += (float)phi[j];
-    if (coefficient_map(m, &s, phi, r, err) != 0) goto done;
-    dx_result_stat(r, "f_x", s.scores[0]);
-    dx_result_stat(r, "f_baseline", s.scores[1]);
-    dx_result_stat(r, "efficiency_gap", sum - st.gap);
-    dx_result_stat(r, "segments", M);
-    dx_result_stat(r, "forwards", s.rows);
     rc = 0;
 done:
     coalitions_free(&s);
