@@ -154,6 +154,34 @@ int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detectio
     return dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err);
 }
 
+/* Explains box d on the forward already run on photo (r is zeroed by the caller). */
+static int explain_box(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+                       double ms_forward, dx_result *r, dx_error *err)
+{
+    r->method = req->method;
+    r->photo = copy_image(photo);
+    r->ms_forward = ms_forward;
+    r->has_box = 1;
+    r->box = *d;
+    r->box_target = req->box_target;
+    r->class_id = d->cls;
+    r->prob = d->score;
+    dx_target target;
+    if (dx_box_target_of(m, d, req->box_target, &target, err) != 0) return -1;
+    r->logit = dx_target_score(&target, m);
+    return run_method(m, photo, req, &target, r, err);
+}
+
+int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+                         dx_result *r, dx_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
+    if (explain_box(m, photo, req, d, letterbox_forward(m, photo), r, err) == 0) return 0;
+    dx_result_free(r);
+    return -1;
+}
+
 int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *e,
                      dx_error *err)
 {
@@ -196,20 +224,8 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
     }
     /* one forward for every box: each method leaves the forward state as it found it */
     for (int k = 0; k < n; ++k) {
-        dx_result *r = &e->results[k];
         e->n = k + 1;
-        r->method = req->method;
-        r->photo = copy_image(photo);
-        r->ms_forward = ms_forward;
-        r->has_box = 1;
-        r->box = boxes[k];
-        r->box_target = req->box_target;
-        r->class_id = boxes[k].cls;
-        r->prob = boxes[k].score;
-        dx_target target;
-        if (dx_box_target_of(m, &boxes[k], req->box_target, &target, err) != 0) goto fail;
-        r->logit = dx_target_score(&target, m);
-        if (run_method(m, photo, req, &target, r, err) != 0) goto fail;
+        if (explain_box(m, photo, req, &boxes[k], ms_forward, &e->results[k], err) != 0) goto fail;
     }
     free(boxes);
     return 0;
