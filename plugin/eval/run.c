@@ -761,6 +761,15 @@ static int run(const char *program, eval_args *a)
     run_ctx ctx = {a, m, csv, a->out, rand_layers, n_rand};
     progress bar = {0, 0, 0, isatty(2), (dx_now_ms() / 1e3)};
     for (int k = a->shard_index; k < list.n; k += a->shard_count) bar.total++;
+    for (int index = a->shard_index; index < list.n; index += a->shard_count) {
+        /* every label file is read before the first image: a malformed one stops the run at once */
+        dx_letterbox unused = {0};
+        dx_box *labels;
+        int *classes;
+        if (read_labels(list.paths[index], &unused, &labels, &classes, &err) < 0) goto fail;
+        free(labels);
+        free(classes);
+    }
     int cursor = 0;
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {
         /* the keys need the forward (a detector's boxes): done rows are matched after it */
