@@ -7,8 +7,8 @@
  * network-frame pixels; distances of the pointing game are converted to photo pixels with
  * photo_scale (photo pixels per network pixel), so its tolerance means what the papers mean.
  *
- * A C program scores its own maps with dx_eval_metric (a model, the network input, the class,
- * the map); max-sensitivity and the randomisation check also need an explainer callback that
+ * A C program scores its own maps with dx_eval_metric (a model, the network input, the class or
+ * a detected box, the map); max-sensitivity and the randomisation check also need an explainer callback that
  * recomputes a map (dx_eval_method_explainer wraps any registered method). */
 #ifndef DX_EVAL_H
 #define DX_EVAL_H
