@@ -155,6 +155,37 @@ int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detectio
     return dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err);
 }
 
+/* Box d's result fields and target on the forward already run on photo (r is zeroed by the
+ * caller); the method runs afterwards, for all boxes at once. */
+static int box_result(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+                      double ms_forward, dx_result *r, dx_target *target, dx_error *err)
+{
+    r->method = req->method;
+    r->photo = copy_image(photo);
+    r->ms_forward = ms_forward;
+    r->has_box = 1;
+    r->box = *d;
+    r->box_target = req->box_target;
+    r->class_id = d->cls;
+    r->prob = d->score;
+    if (dx_box_target_of(m, d, req->box_target, target, err) != 0) return -1;
+    r->logit = dx_target_score(target, m);
+    return 0;
+}
+
+int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+                         dx_result *r, dx_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
+    dx_target target;
+    if (box_result(m, photo, req, d, letterbox_forward(m, photo), r, &target, err) == 0 &&
+        run_method(m, photo, req, &target, 1, r, err) == 0)
+        return 0;
+    dx_result_free(r);
+    return -1;
+}
+
 int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *e,
                      dx_error *err)
 {
@@ -203,17 +234,7 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
     }
     e->n = n;
     for (int k = 0; k < n; ++k) {
-        dx_result *r = &e->results[k];
-        r->method = req->method;
-        r->photo = copy_image(photo);
-        r->ms_forward = ms_forward;
-        r->has_box = 1;
-        r->box = boxes[k];
-        r->box_target = req->box_target;
-        r->class_id = boxes[k].cls;
-        r->prob = boxes[k].score;
-        if (dx_box_target_of(m, &boxes[k], req->box_target, &targets[k], err) != 0) goto fail;
-        r->logit = dx_target_score(&targets[k], m);
+        if (box_result(m, photo, req, &boxes[k], ms_forward, &e->results[k], &targets[k], err) != 0) goto fail;
     }
     /* one forward for every box: each method leaves the forward state as it found it */
     if (n && run_method(m, photo, req, targets, n, e->results, err) != 0) goto fail;

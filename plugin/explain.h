@@ -254,6 +254,11 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
                      dx_error *err);
 int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
                           dx_box_explanations *out, dx_error *err);
+/* Detectors: explains detection d's head, anchor, cell and class (req->box_target of them) on
+ * photo, whatever its score there: d may come from another input or from the model before a
+ * change of its weights. out->box is d as given; out->logit the target's value on photo. */
+int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+                         dx_result *out, dx_error *err);
 void dx_box_explanations_free(dx_box_explanations *e);
 
 typedef struct {

@@ -7,8 +7,8 @@
  * network-frame pixels; distances of the pointing game are converted to photo pixels with
  * photo_scale (photo pixels per network pixel), so its tolerance means what the papers mean.
  *
- * A C program scores its own maps with dx_eval_metric (a model, the network input, the class,
- * the map); max-sensitivity and the randomisation check also need an explainer callback that
+ * A C program scores its own maps with dx_eval_metric (a model, the network input, the class or
+ * a detected box, the map); max-sensitivity and the randomisation check also need an explainer callback that
  * recomputes a map (dx_eval_method_explainer wraps any registered method). */
 #ifndef DX_EVAL_H
 #define DX_EVAL_H
@@ -61,10 +61,15 @@ typedef struct {
     float x0, y0, x1, y1; /* network-frame pixels, x1/y1 exclusive */
 } dx_box;
 
+/* The target f_c: a classifier's class cls (its logit or probability, dx_eval_options.score),
+ * or a detector's box (box != NULL): its score objectness x class probability at the box's
+ * head, anchor and cell (DX_BOX_SCORE), re-read there on every perturbed input. */
 typedef struct {
     const float *input;   /* the network input x: net c x h x w */
-    int cls;              /* the class whose score is f_c */
-    const dx_box *boxes;  /* ground truth (may be NULL) */
+    int cls;              /* the class whose score is f_c (a detector's: box->cls) */
+    const dx_detection *box; /* detectors: the detected box explained; NULL for classifiers */
+    /* ground truth (may be NULL); for a box, only the label matched to it (dx_eval_match_label) */
+    const dx_box *boxes;
     int n_boxes;
     float photo_scale;    /* photo pixels per network pixel (1 if the input is the photo) */
     /* the photo's area inside the network frame (the letterbox inner region); the pointing game
@@ -73,15 +78,26 @@ typedef struct {
     unsigned long long seed; /* random draws of this sample (the run derives it per image) */
 } dx_eval_sample;
 
-/* Recomputes a map (net h x w) for class cls on a network input; 0 or -1 with err. */
+/* Recomputes a map (net h x w) on a network input for the sample's target: class cls, or for a
+ * detector the box's head, anchor, cell and class (box != NULL), whatever its score there;
+ * 0 or -1 with err. */
 typedef struct {
-    int (*explain)(void *ctx, dx_model *m, const float *input, int cls, float *map, dx_error *err);
+    int (*explain)(void *ctx, dx_model *m, const float *input, int cls, const dx_detection *box,
+                   float *map, dx_error *err);
     void *ctx;
 } dx_explainer;
 
 /* ctx for dx_eval_method_explainer: a request whose method is run (class_id is overwritten). */
-int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls, float *map,
-                           dx_error *err);
+int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls,
+                           const dx_detection *box, float *map, dx_error *err);
+
+/* The ground truth of a detected box (both in the same frame): among the labels of class cls,
+ * the one with the highest IoU with det, if that IoU is >= DX_EVAL_MATCH_IOU (ties: the first).
+ * Returns its index, or -1 (unmatched: the box's pointing values are NaN); *iou (may be NULL)
+ * receives the best IoU over the labels of class cls (0 when there is none). */
+#define DX_EVAL_MATCH_IOU 0.5
+int dx_eval_match_label(const dx_box *det, int cls, const dx_box *labels, const int *label_classes, int n,
+                        double *iou);
 
 /* One metric of one map: *value (NaN when the metric does not apply, e.g. no boxes). The
  * model's forward state is left on an arbitrary input. explainer may be NULL for the metrics

@@ -106,7 +106,9 @@ static int scorer_open(scorer *sc, dx_model *m, const dx_eval_sample *s, const d
                        double *out, dx_error *err)
 {
     memset(sc, 0, sizeof *sc);
-    if (dx_class_target(m, s->cls, o->score, &sc->target, err) != 0) return -1;
+    int rc = s->box ? dx_box_target_of(m, s->box, DX_BOX_SCORE, &sc->target, err)
+                    : dx_class_target(m, s->cls, o->score, &sc->target, err);
+    if (rc != 0) return -1;
     sc->m = m;
     sc->cap = o->batch > 0 ? o->batch : 1;
     sc->buf = malloc(sizeof(float) * m->net->inputs * sc->cap);
@@ -299,6 +301,31 @@ static double pointing(const network *net, const dx_eval_sample *s, const float 
     return 0;
 }
 
+static double iou(const dx_box *a, const dx_box *b)
+{
+    double w = fmin(a->x1, b->x1) - fmax(a->x0, b->x0), h = fmin(a->y1, b->y1) - fmax(a->y0, b->y0);
+    if (w <= 0 || h <= 0) return 0;
+    double both = w * h;
+    return both / ((double)(a->x1 - a->x0) * (a->y1 - a->y0) + (double)(b->x1 - b->x0) * (b->y1 - b->y0) - both);
+}
+
+int dx_eval_match_label(const dx_box *det, int cls, const dx_box *labels, const int *label_classes, int n,
+                        double *best_iou)
+{
+    int best = -1;
+    double best_value = 0;
+    for (int k = 0; k < n; ++k) {
+        if (label_classes[k] != cls) continue;
+        double v = iou(det, &labels[k]);
+        if (best < 0 || v > best_value) {
+            best = k;
+            best_value = v;
+        }
+    }
+    if (best_iou) *best_iou = best_value;
+    return best >= 0 && best_value >= DX_EVAL_MATCH_IOU ? best : -1;
+}
+
 static double energy_pointing(const network *net, const dx_eval_sample *s, const float *map)
 {
     if (s->n_boxes <= 0) return NAN;
@@ -472,7 +499,7 @@ static int sensitivity(dx_model *m, const dx_eval_sample *s, const float *map, c
     for (int k = 0; k < o->sensitivity_samples && rc == 0; ++k) {
         for (int i = 0; i < net->inputs; ++i)
             x[i] = s->input[i] + (float)((2 * dx_rng_uniform(&r) - 1) * o->sensitivity_radius);
-        rc = ex->explain(ex->ctx, m, x, s->cls, other, err);
+        rc = ex->explain(ex->ctx, m, x, s->cls, s->box, other, err);
         double diff = 0;
         for (int p = 0; p < spatial && rc == 0; ++p) diff += ((double)other[p] - map[p]) * ((double)other[p] - map[p]);
         if (rc == 0 && sqrt(diff) > worst) worst = sqrt(diff);
@@ -711,7 +738,7 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
         }
         memcpy(saved[drawn], l->weights, sizeof(float) * count);
         for (long i = 0; i < count; ++i) l->weights[i] = (float)(dx_rng_normal(&r) * sqrt(2.0 / fan_in));
-        rc = explainer->explain(explainer->ctx, m, s->input, s->cls, other, err);
+        rc = explainer->explain(explainer->ctx, m, s->input, s->cls, s->box, other, err);
         if (rc == 0) corr[drawn] = dx_eval_spearman(map, other, spatial);
     }
     for (int k = 0; k < drawn; ++k) { /* restore, also after a failure */
@@ -725,14 +752,16 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
     return rc;
 }
 
-int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls, float *map, dx_error *err)
+int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls, const dx_detection *box,
+                           float *map, dx_error *err)
 {
     const network *net = m->net;
     dx_request req = *(const dx_request *)request;
     req.class_id = cls;
     image im = float_to_image(net->w, net->h, net->c, (float *)input);
     dx_result r;
-    if (dx_explain_image(m, im, &req, &r, err) != 0) return -1;
+    if ((box ? dx_explain_detection(m, im, &req, box, &r, err) : dx_explain_image(m, im, &req, &r, err)) != 0)
+        return -1;
     /* the photo is the network input: r.map is the native map resized to the network frame */
     memcpy(map, r.map, sizeof(float) * net->w * net->h);
     dx_result_free(&r);

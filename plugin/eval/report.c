@@ -55,6 +55,32 @@ static void value(FILE *f, double v)
     else fputs("&ndash;", f);
 }
 
+/* every method's thumbnail and values for the rows [from, to) of one image and box */
+static void method_figures(FILE *f, const dx_eval_rows *rows, int from, int to, const name_set *methods)
+{
+    const dx_eval_row *first = &rows->rows[from];
+    char rel[256];
+    for (int i = 0; i < methods->n; ++i) {
+        dx_eval_map_path(rel, sizeof rel, first->image_index, first->box, methods->names[i]);
+        fputs("<figure><img src=\"", f);
+        html(f, rel);
+        fputs("\" alt=\"", f);
+        html(f, methods->names[i]);
+        fputs("\"><figcaption><b>", f);
+        html(f, methods->names[i]);
+        fputs("</b><table>", f);
+        for (int k = from; k < to; ++k) {
+            if (strcmp(rows->rows[k].method, methods->names[i]) != 0) continue;
+            fputs("<tr><td>", f);
+            html(f, rows->rows[k].metric);
+            fputs("</td><td>", f);
+            value(f, rows->rows[k].value);
+            fputs("</td></tr>", f);
+        }
+        fputs("</table></figcaption></figure>\n", f);
+    }
+}
+
 int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows *rows,
                          unsigned long long seed, dx_error *err)
 {
@@ -83,9 +109,11 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
           "figure table td{padding:0 .4em 0 0}\n"
           "</style></head><body>\n<h1>", f);
     html(f, title);
-    fputs("</h1>\n<h2>Summary</h2>\n<p>Mean &plusmn; standard deviation over the images; below it the 95% "
-          "bootstrap interval of the mean and the number of images. The best mean of each metric is in bold "
-          "(&uarr; higher is better, &darr; lower).</p>\n<table class=\"summary\"><tr><th>metric</th>", f);
+    const char *unit = rows->boxes ? "detected boxes" : "images";
+    fprintf(f, "</h1>\n<h2>Summary</h2>\n<p>Mean &plusmn; standard deviation over the %s; below it the 95%% "
+               "bootstrap interval of the mean and the number of %s%s. The best mean of each metric is in bold "
+               "(&uarr; higher is better, &darr; lower).</p>\n<table class=\"summary\"><tr><th>metric</th>",
+            unit, unit, rows->boxes ? " with a value (no matched label: no pointing value)" : "");
     for (int i = 0; i < methods.n; ++i) {
         fputs("<th>", f);
         html(f, methods.names[i]);
@@ -123,33 +151,25 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
     }
     fputs("</table>\n<h2>Images</h2>\n", f);
     for (int start = 0; start < rows->n;) {
-        int end = start;
-        while (end < rows->n && rows->rows[end].image_index == rows->rows[start].image_index) ++end;
+        int end = start, boxes = 0;
+        for (; end < rows->n && rows->rows[end].image_index == rows->rows[start].image_index; ++end)
+            boxes += end == start || rows->rows[end].box != rows->rows[end - 1].box;
         const dx_eval_row *first = &rows->rows[start];
         char rel[256];
         fprintf(f, "<div class=\"image\"><h3>#%d ", first->image_index);
         html(f, first->image);
-        fprintf(f, " &mdash; class %d</h3>\n<div class=\"panels\">", first->cls);
-        dx_eval_map_path(rel, sizeof rel, first->image_index, "photo");
+        if (rows->boxes) fprintf(f, " &mdash; %d box%s</h3>\n<div class=\"panels\">", boxes, boxes == 1 ? "" : "es");
+        else fprintf(f, " &mdash; class %d</h3>\n<div class=\"panels\">", first->cls);
+        dx_eval_map_path(rel, sizeof rel, first->image_index, -1, "photo");
         fprintf(f, "<figure><img src=\"%s\" alt=\"photo\"><figcaption>photo</figcaption></figure>\n", rel);
-        for (int i = 0; i < methods.n; ++i) {
-            dx_eval_map_path(rel, sizeof rel, first->image_index, methods.names[i]);
-            fputs("<figure><img src=\"", f);
-            html(f, rel);
-            fputs("\" alt=\"", f);
-            html(f, methods.names[i]);
-            fputs("\"><figcaption><b>", f);
-            html(f, methods.names[i]);
-            fputs("</b><table>", f);
-            for (int k = start; k < end; ++k) {
-                if (strcmp(rows->rows[k].method, methods.names[i]) != 0) continue;
-                fputs("<tr><td>", f);
-                html(f, rows->rows[k].metric);
-                fputs("</td><td>", f);
-                value(f, rows->rows[k].value);
-                fputs("</td></tr>", f);
-            }
-            fputs("</table></figcaption></figure>\n", f);
+        /* a detector's boxes one panel row each, the box drawn on its thumbnails */
+        for (int from = start, to; from < end; from = to) {
+            const dx_eval_row *box = &rows->rows[from];
+            for (to = from; to < end && rows->rows[to].box == box->box; ++to) {}
+            if (rows->boxes)
+                fprintf(f, "</div>\n<h4>box %d: class %d, score %.3f, at %.0f,%.0f %.0fx%.0f</h4>\n"
+                           "<div class=\"panels\">", box->box, box->cls, box->score, box->x, box->y, box->w, box->h);
+            method_figures(f, rows, from, to, &methods);
         }
         fputs("</div></div>\n", f);
         start = end;

@@ -1,5 +1,6 @@
 /* results.csv rows, their statistics and summary.json (see results.h). */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +9,7 @@
 #include "eval/results.h"
 #include "io/json.h"
 
-int dx_eval_rows_add(dx_eval_rows *rows, int image_index, const char *image, int cls, const char *method,
-                     const char *metric, double value)
+int dx_eval_rows_add(dx_eval_rows *rows, const dx_eval_row *from)
 {
     if (rows->n == rows->cap) {
         int cap = rows->cap ? 2 * rows->cap : 256;
@@ -19,12 +19,10 @@ int dx_eval_rows_add(dx_eval_rows *rows, int image_index, const char *image, int
         rows->cap = cap;
     }
     dx_eval_row *r = &rows->rows[rows->n];
-    r->image_index = image_index;
-    r->cls = cls;
-    r->value = value;
-    r->image = strdup(image);
-    r->method = strdup(method);
-    r->metric = strdup(metric);
+    *r = *from;
+    r->image = strdup(from->image);
+    r->method = strdup(from->method);
+    r->metric = strdup(from->metric);
     if (!r->image || !r->method || !r->metric) {
         free(r->image);
         free(r->method);
@@ -61,11 +59,14 @@ static void write_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-void dx_eval_row_write(FILE *f, const dx_eval_row *r)
+const char *dx_eval_csv_header(int boxes) { return boxes ? DX_EVAL_CSV_HEADER_BOXES : DX_EVAL_CSV_HEADER; }
+
+void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes)
 {
     fprintf(f, "%d,", r->image_index);
     write_field(f, r->image);
-    fprintf(f, ",%d,", r->cls);
+    if (boxes) fprintf(f, ",%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,", r->box, r->cls, r->score, r->x, r->y, r->w, r->h);
+    else fprintf(f, ",%d,", r->cls);
     write_field(f, r->method);
     fputc(',', f);
     write_field(f, r->metric);
@@ -108,6 +109,37 @@ static int split_csv(char *line, char **fields, int max)
     }
 }
 
+/* One line's fields into r (its strings point into line); the box columns sit between image
+ * and class. 0, or -1 when a field is missing or not a number. */
+static int parse_row(char *line, int boxes, dx_eval_row *r)
+{
+    enum { FIELDS = 12 };
+    char *f[FIELDS], *end;
+    int n = split_csv(line, f, FIELDS), at = 2;
+    if (n != (boxes ? 12 : 6)) return -1;
+    memset(r, 0, sizeof *r);
+    r->image = f[1];
+    long index = strtol(f[0], &end, 10);
+    int ok = *f[0] && !*end && index >= 0 && index <= INT_MAX;
+    r->image_index = (int)index;
+    r->box = -1;
+    if (boxes) {
+        r->box = (int)strtol(f[at], &end, 10);
+        ok = ok && *f[at++] && !*end;
+    }
+    r->cls = (int)strtol(f[at], &end, 10);
+    ok = ok && *f[at++] && !*end;
+    float *box_values[5] = {&r->score, &r->x, &r->y, &r->w, &r->h};
+    for (int k = 0; boxes && k < 5; ++k) {
+        *box_values[k] = strtof(f[at], &end);
+        ok = ok && *f[at++] && !*end;
+    }
+    r->method = f[at++];
+    r->metric = f[at++];
+    r->value = strtod(f[at], &end);
+    return ok && *f[at] && !*end ? 0 : -1;
+}
+
 int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes, dx_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -121,33 +153,28 @@ int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes,
     ssize_t len;
     long complete = 0;
     int lineno = 0, rc = 0;
+    dx_eval_row row;
     while ((len = getline(&line, &cap, f)) > 0) {
         ++lineno;
         if (line[len - 1] != '\n') break; /* torn: the run was killed while writing it */
         line[--len] = 0;
         if (lineno == 1) {
-            if (strcmp(line, DX_EVAL_CSV_HEADER) != 0) {
-                dx_set_error(err, "%s: not a results.csv of darknet-explain eval (header '%s')", path,
-                             DX_EVAL_CSV_HEADER);
+            out->boxes = !strcmp(line, DX_EVAL_CSV_HEADER_BOXES);
+            if (!out->boxes && strcmp(line, DX_EVAL_CSV_HEADER) != 0) {
+                dx_set_error(err, "%s: not a results.csv of darknet-explain eval (header '%s' or '%s')", path,
+                             DX_EVAL_CSV_HEADER, DX_EVAL_CSV_HEADER_BOXES);
                 rc = -1;
                 break;
             }
-        } else {
-            char *fields[6], *end_index, *end_cls, *end_value;
-            int n = split_csv(line, fields, 6);
-            long index = n == 6 ? strtol(fields[0], &end_index, 10) : 0;
-            long cls = n == 6 ? strtol(fields[2], &end_cls, 10) : 0;
-            double value = n == 6 ? strtod(fields[5], &end_value) : 0;
-            if (n != 6 || *end_index || *end_cls || *end_value || index < 0) {
-                dx_set_error(err, "%s:%d: not a row of 6 fields (%s)", path, lineno, DX_EVAL_CSV_HEADER);
-                rc = -1;
-                break;
-            }
-            if (dx_eval_rows_add(out, (int)index, fields[1], (int)cls, fields[3], fields[4], value) != 0) {
-                dx_set_error(err, "out of memory");
-                rc = -1;
-                break;
-            }
+        } else if (parse_row(line, out->boxes, &row) != 0) {
+            dx_set_error(err, "%s:%d: not a row of %d fields (%s)", path, lineno, out->boxes ? 12 : 6,
+                         dx_eval_csv_header(out->boxes));
+            rc = -1;
+            break;
+        } else if (dx_eval_rows_add(out, &row) != 0) {
+            dx_set_error(err, "out of memory");
+            rc = -1;
+            break;
         }
         complete += len + 1;
     }
@@ -158,9 +185,10 @@ int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes,
     return rc;
 }
 
-void dx_eval_map_path(char *out, size_t len, int image_index, const char *method)
+void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method)
 {
-    snprintf(out, len, "maps/%05d-%s.png", image_index, method);
+    if (box < 0) snprintf(out, len, "maps/%05d-%s.png", image_index, method);
+    else snprintf(out, len, "maps/%05d-box%d-%s.png", image_index, box, method);
 }
 
 static int by_double(const void *a, const void *b)
@@ -225,12 +253,16 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
     }
     size_t run_len = strlen(run_json);
     while (run_len > 0 && run_json[run_len - 1] == '\n') --run_len;
-    int images = 0;
-    for (int k = 0; k < rows->n; ++k)
-        images += k == 0 || rows->rows[k].image_index != rows->rows[k - 1].image_index;
-    fprintf(f, "{\n\"run\": %.*s,\n\"images\": %d,\n\"bootstrap\": {\"resamples\": 1000, \"seed\": %llu, "
-               "\"interval\": \"95%% percentile of the resampled means\"},\n\"summary\": ",
-            (int)run_len, run_json, images, seed);
+    int images = 0, boxes = 0;
+    for (int k = 0; k < rows->n; ++k) {
+        int new_image = k == 0 || rows->rows[k].image_index != rows->rows[k - 1].image_index;
+        images += new_image;
+        boxes += new_image || rows->rows[k].box != rows->rows[k - 1].box;
+    }
+    fprintf(f, "{\n\"run\": %.*s,\n\"images\": %d,\n", (int)run_len, run_json, images);
+    if (rows->boxes) fprintf(f, "\"boxes\": %d,\n", boxes);
+    fprintf(f, "\"bootstrap\": {\"resamples\": 1000, \"seed\": %llu, "
+               "\"interval\": \"95%% percentile of the resampled means\"},\n\"summary\": ", seed);
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_arr_begin(&j);

@@ -4,32 +4,39 @@
 #define DX_EVAL_RESULTS_H
 #include "internal.h"
 
-/* results.csv: image_index,image,class,method,metric,value (one row per image x method x metric) */
+/* results.csv: one row per image x method x metric (classifiers) or image x box x method x
+ * metric (detectors, with the box columns). */
 typedef struct {
     int image_index; /* the image's line in the list (0-based, blank and # lines not counted) */
     char *image, *method, *metric;
-    int cls;
+    int box;         /* detectors: the box's rank in its image (0: the highest score); -1: none */
+    int cls;         /* the class explained (a detector's: the box's) */
+    float score;     /* detectors: the box's score (objectness x class probability) */
+    float x, y, w, h;/* detectors: the box in photo pixels (top-left corner, size) */
     double value;
 } dx_eval_row;
 
 typedef struct {
     dx_eval_row *rows;
     int n, cap;
+    int boxes;       /* the rows are a detector's: the CSV has the box columns */
 } dx_eval_rows;
 
 #define DX_EVAL_CSV_HEADER "image_index,image,class,method,metric,value"
+#define DX_EVAL_CSV_HEADER_BOXES "image_index,image,box,class,score,x,y,w,h,method,metric,value"
 
 /* Reads path's complete rows; a last line without its newline (a run killed while writing) is
  * dropped, and *complete_bytes (may be NULL) receives the length up to the last complete row. */
 int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes, dx_error *err);
-int dx_eval_rows_add(dx_eval_rows *rows, int image_index, const char *image, int cls, const char *method,
-                     const char *metric, double value);
+/* Appends a copy of r (its strings duplicated). */
+int dx_eval_rows_add(dx_eval_rows *rows, const dx_eval_row *r);
 void dx_eval_rows_free(dx_eval_rows *rows);
-/* One CSV line (with its newline) for a row. */
-void dx_eval_row_write(FILE *f, const dx_eval_row *r);
+/* The header line (without its newline), and one CSV line (with its newline) for a row. */
+const char *dx_eval_csv_header(int boxes);
+void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes);
 
-/* The map thumbnail of an image and a method, relative to the output folder. */
-void dx_eval_map_path(char *out, size_t len, int image_index, const char *method);
+/* The map thumbnail of an image, a box (-1: none) and a method, relative to the output folder. */
+void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method);
 
 /* summary.json: run_json (the run's configuration, a JSON object's text) followed by mean, std
  * and a seeded 95% bootstrap interval per method x metric. Written atomically. */

@@ -3,11 +3,13 @@
  * darknet-explain eval-merge [-out DIR] SHARD_DIR...
  *
  * A run writes DIR/run.json (the configuration: model, list, methods, every metric's definition
- * and parameters), DIR/results.csv (one row per image x method x metric, flushed row by row),
- * DIR/maps/ (a thumbnail per image x method), then DIR/summary.json and DIR/report.html.
- * Rows come in one fixed order (image, method, metric), and each value depends only on its
- * image, method, metric and the seed: so -resume appends exactly the rows a killed run had not
- * written, and shards merged by image index give the rows of a single run. */
+ * and parameters), DIR/results.csv (one row per image x method x metric, flushed row by row; for
+ * a detector per image x detected box x method x metric), DIR/maps/ (a thumbnail per image (x box)
+ * x method), then DIR/summary.json and DIR/report.html.
+ * Rows come in one fixed order (image, box, method, metric), and each value depends only on its
+ * image, box, method, metric and the seed: so -resume appends exactly the rows a killed run had
+ * not written (an image's boxes are decoded again to know its rows), and shards merged by image
+ * index give the rows of a single run. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -34,7 +36,7 @@ static const char *const baseline_names[] = {NULL, "random", "centre"};
 
 typedef struct {
     const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
-    int resume, png_width, verbose;
+    int resume, png_width, verbose, max_boxes;
     dx_eval_options opt;
     dx_request method; /* the methods' own options (method and class are set per map) */
     /* parsed */
@@ -70,6 +72,9 @@ static const dx_option options[] = {
     {"-ig_steps", OPT_INT, AT(method.steps), 1, 100000, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
     {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the methods' own -baseline (Integrated Gradients: black|blur|noise|FILE)"},
     {"-samples", OPT_INT, AT(method.samples), 1, 100000, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
+    {"-thresh", OPT_FLOAT, AT(method.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
+    {"-nms", OPT_FLOAT, AT(method.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
+    {"-max_boxes", OPT_INT, AT(max_boxes), 1, 100000, NULL, "N  detectors: the N highest-scoring boxes of an image (default 10)"},
     {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call (default 16)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
     {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails (default 224)"},
@@ -196,16 +201,25 @@ static int read_list(const char *path, image_list *list, dx_error *err)
     return 0;
 }
 
+/* A box given by its centre and size as fractions of the photo, in the network frame. */
+static dx_box network_box(const dx_letterbox *g, float cx, float cy, float w, float h)
+{
+    return (dx_box){g->dx + (cx - w / 2) * g->inner_w, g->dy + (cy - h / 2) * g->inner_h,
+                    g->dx + (cx + w / 2) * g->inner_w, g->dy + (cy + h / 2) * g->inner_h};
+}
+
 /* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
- * to the photo. Converted to network-frame boxes through the letterbox geometry. Returns the
- * number of boxes (0 when there is no label file), -1 on a malformed file. */
-static int read_labels(const char *image_path, const dx_letterbox *g, dx_box **boxes, dx_error *err)
+ * to the photo. Converted to network-frame boxes through the letterbox geometry, with their
+ * classes. Returns the number of boxes (0 when there is no label file), -1 on a malformed file. */
+static int read_labels(const char *image_path, const dx_letterbox *g, dx_box **boxes, int **classes,
+                       dx_error *err)
 {
     char path[1100];
     const char *dot = strrchr(image_path, '.'), *slash = strrchr(image_path, '/');
     int stem = dot && (!slash || dot > slash) ? (int)(dot - image_path) : (int)strlen(image_path);
     snprintf(path, sizeof path, "%.*s.txt", stem, image_path);
     *boxes = NULL;
+    *classes = NULL;
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int n = 0, line = 0, cls;
@@ -216,18 +230,22 @@ static int read_labels(const char *image_path, const dx_letterbox *g, dx_box **b
         char extra;
         int fields = sscanf(text, "%d %f %f %f %f %c", &cls, &cx, &cy, &w, &h, &extra);
         if (fields <= 0) continue; /* blank line */
-        if (fields != 5 || w <= 0 || h <= 0) {
+        if (fields != 5 || w <= 0 || h <= 0 || cls < 0) {
             dx_set_error(err, "%s:%d: a label line is 'class cx cy w h' (relative to the image)", path, line);
             free(*boxes);
+            free(*classes);
             *boxes = NULL;
+            *classes = NULL;
             fclose(f);
             return -1;
         }
         dx_box *grown = realloc(*boxes, sizeof(dx_box) * (n + 1));
-        if (!grown) break;
-        *boxes = grown;
-        (*boxes)[n++] = (dx_box){g->dx + (cx - w / 2) * g->inner_w, g->dy + (cy - h / 2) * g->inner_h,
-                                 g->dx + (cx + w / 2) * g->inner_w, g->dy + (cy + h / 2) * g->inner_h};
+        if (grown) *boxes = grown;
+        int *grown_classes = grown ? realloc(*classes, sizeof(int) * (n + 1)) : NULL;
+        if (!grown_classes) break;
+        *classes = grown_classes;
+        (*classes)[n] = cls;
+        (*boxes)[n++] = network_box(g, cx, cy, w, h);
     }
     fclose(f);
     return n;
@@ -256,8 +274,20 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
     dx_json_key(&j, "list_images"); dx_json_int(&j, list_images);
     dx_json_key(&j, "frame"); dx_json_str(&j, "maps and perturbations over the network input (letterboxed, "
                                               "net h x w); native maps resized bilinearly to it");
-    dx_json_key(&j, "target"); dx_json_str(&j, "the top-1 class on the letterboxed image");
-    dx_json_key(&j, "score"); dx_json_str(&j, o->score == DX_SCORE_PROB ? "softmax probability" : "logit");
+    int detector = dx_is_detector(m);
+    if (detector) {
+        dx_json_key(&j, "target");
+        dx_json_str(&j, "each detected box (as darknet detector test: score > thresh after NMS), the max_boxes "
+                        "highest scores of an image; a row per image x box x method x metric");
+        dx_json_key(&j, "score");
+        dx_json_str(&j, "the box's score, objectness x class probability, at its head, anchor and cell");
+        dx_json_key(&j, "thresh"); dx_json_num(&j, a->method.thresh);
+        dx_json_key(&j, "nms"); dx_json_num(&j, a->method.nms);
+        dx_json_key(&j, "max_boxes"); dx_json_int(&j, a->max_boxes);
+    } else {
+        dx_json_key(&j, "target"); dx_json_str(&j, "the top-1 class on the letterboxed image");
+        dx_json_key(&j, "score"); dx_json_str(&j, o->score == DX_SCORE_PROB ? "softmax probability" : "logit");
+    }
     dx_json_key(&j, "seed"); dx_json_int(&j, (long)o->seed);
     dx_json_key(&j, "method_options");
     dx_json_obj_begin(&j);
@@ -293,7 +323,16 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
             dx_json_str(&j, substrates[id == DX_METRIC_DELETION ? o->deletion_substrate : o->insertion_substrate]);
             break;
         case DX_METRIC_POINTING:
-            dx_json_key(&j, "tolerance_photo_pixels"); dx_json_num(&j, o->tolerance);
+        case DX_METRIC_EBPG:
+            if (id == DX_METRIC_POINTING) {
+                dx_json_key(&j, "tolerance_photo_pixels");
+                dx_json_num(&j, o->tolerance);
+            }
+            if (detector) {
+                dx_json_key(&j, "ground_truth");
+                dx_json_str(&j, "the label matched to the box: of the box's class, the highest IoU with it, "
+                                "if that IoU >= 0.5; no such label: NaN (left out of the summary)");
+            }
             break;
         case DX_METRIC_FAITHFULNESS:
             dx_json_key(&j, "runs"); dx_json_int(&j, o->faithfulness_runs);
@@ -367,8 +406,10 @@ typedef struct {
     float cx, cy; /* the centre of the photo area */
 } baseline_ctx;
 
-static int baseline_explain(void *ctx, dx_model *m, const float *input, int cls, float *map, dx_error *err)
+static int baseline_explain(void *ctx, dx_model *m, const float *input, int cls, const dx_detection *box,
+                            float *map, dx_error *err)
 {
+    (void)input, (void)cls, (void)box, (void)err; /* a baseline ignores the target */
     const baseline_ctx *b = ctx;
     int w = m->net->w, h = m->net->h;
     dx_rng r;
@@ -379,13 +420,14 @@ static int baseline_explain(void *ctx, dx_model *m, const float *input, int cls,
     return 0;
 }
 
-/* The thumbnail: the photo area of the network input with the map over it, png_width wide. */
-static int write_thumbnail(const char *dir, int image_index, const char *method, const float *input,
+/* The thumbnail: the photo area of the network input with the map over it, png_width wide;
+ * boxes (network-frame pixels) drawn over it. */
+static int write_thumbnail(const char *dir, int image_index, int box, const char *method, const float *input,
                            const float *map, int signed_map, const dx_model *m, const dx_letterbox *g,
-                           int png_width, dx_error *err)
+                           int png_width, const dx_render_box *boxes, int n_boxes, dx_error *err)
 {
     char rel[256], path[1400];
-    dx_eval_map_path(rel, sizeof rel, image_index, method);
+    dx_eval_map_path(rel, sizeof rel, image_index, box, method);
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     const network *net = m->net;
     image x = float_to_image(net->w, net->h, net->c, (float *)input);
@@ -398,7 +440,18 @@ static int write_thumbnail(const char *dir, int image_index, const char *method,
     if (map) {
         image area = crop_image(float_to_image(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
         image small_map = resize_image(area, w, h);
-        rc = dx_render_overlay(small_photo, small_map.data, h, w, signed_map, NULL, NULL, NULL, path, err);
+        dx_render_box drawn[n_boxes > 0 ? n_boxes : 1];
+        float scale = (float)w / g->inner_w; /* network pixels to thumbnail pixels */
+        for (int k = 0; k < n_boxes; ++k) {
+            drawn[k] = boxes[k];
+            drawn[k].x = (boxes[k].x - g->dx) * scale;
+            drawn[k].y = (boxes[k].y - g->dy) * scale;
+            drawn[k].w = boxes[k].w * scale;
+            drawn[k].h = boxes[k].h * scale;
+        }
+        rc = n_boxes ? dx_render_overlay_boxes(small_photo, small_map.data, h, w, signed_map, drawn, n_boxes,
+                                               NULL, NULL, NULL, path, err)
+                     : dx_render_overlay(small_photo, small_map.data, h, w, signed_map, NULL, NULL, NULL, path, err);
         free_image(area);
         free_image(small_map);
     } else {
@@ -433,32 +486,88 @@ static void progress_show(progress *p)
 
 /* ---- the run ---- */
 
+/* One image of the list, letterboxed and run once: its labels and what is explained. */
 typedef struct {
-    dx_eval_rows done; /* the rows a resumed run found (in order) */
-    int cursor;        /* rows of `done` matched so far */
-} resume_state;
+    image boxed;            /* the network input */
+    dx_letterbox g;
+    float photo_scale;      /* photo pixels per network pixel */
+    dx_box *labels;         /* ground truth, network frame */
+    int *label_classes, n_labels;
+    int cls;                /* classifiers: the top-1 class */
+    dx_detection *dets;     /* detectors: the boxes explained, highest score first */
+    int n_dets;
+} image_state;
 
-/* The rows this image owes, in order, as (method index, metric index, layer or -1). */
+static void image_state_free(image_state *st)
+{
+    if (st->boxed.data) free_image(st->boxed);
+    free(st->labels);
+    free(st->label_classes);
+    free(st->dets);
+    memset(st, 0, sizeof *st);
+}
+
+/* Loads and letterboxes the image, reads its labels and runs the forward: the top-1 class of a
+ * classifier, or a detector's boxes (at most max_boxes). */
+static int image_prepare(const eval_args *a, dx_model *m, const char *path, image_state *st, dx_error *err)
+{
+    const network *net = m->net;
+    memset(st, 0, sizeof *st);
+    image photo;
+    if (dx_load_photo(path, &photo, err) != 0) return -1;
+    dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &st->g);
+    st->photo_scale = (float)photo.w / st->g.inner_w;
+    st->boxed = letterbox_image(photo, net->w, net->h);
+    int photo_w = photo.w, photo_h = photo.h;
+    free_image(photo);
+    st->n_labels = read_labels(path, &st->g, &st->labels, &st->label_classes, err);
+    if (st->n_labels < 0) {
+        image_state_free(st);
+        return -1;
+    }
+    dx_forward(m, st->boxed.data);
+    if (dx_is_detector(m)) {
+        if (dx_decode_boxes(m, photo_w, photo_h, a->method.thresh, a->method.hier, a->method.nms, &st->dets,
+                            &st->n_dets, err) != 0) {
+            image_state_free(st);
+            return -1;
+        }
+        if (st->n_dets > a->max_boxes) st->n_dets = a->max_boxes;
+        return 0;
+    }
+    const float *out = dx_output_of(m, m->head);
+    for (int k = 1; k < dx_class_count(m); ++k)
+        if (out[k] > out[st->cls]) st->cls = k;
+    return 0;
+}
+
+/* The rows an image owes, in order: per box (one unit, box -1, for a classifier), per method,
+ * per metric (randomisation: per layer). */
 typedef struct {
-    int method, metric, layer;
+    int box, method, metric, layer;
     char name[64];
 } row_key;
 
-static int image_keys(const eval_args *a, int has_boxes, const int *rand_layers, int n_rand, row_key *keys)
+/* Its keys (malloc'd) and their count in *n; NULL when out of memory. */
+static row_key *image_keys(const eval_args *a, const image_state *st, int detector, const int *rand_layers,
+                           int n_rand, int *n)
 {
-    int n = 0;
-    for (int i = 0; i < a->n_methods; ++i)
-        for (int k = 0; k < a->n_metrics; ++k) {
-            dx_metric id = a->metric_ids[k];
-            if ((id == DX_METRIC_POINTING || id == DX_METRIC_EBPG) && !has_boxes) continue;
-            for (int l = 0; l < (id == DX_METRIC_RANDOMISATION ? n_rand : 1); ++l) {
-                keys[n] = (row_key){i, k, id == DX_METRIC_RANDOMISATION ? rand_layers[l] : -1, ""};
-                if (keys[n].layer >= 0) snprintf(keys[n].name, sizeof keys[n].name, "%s@%d", a->metric_names[k], keys[n].layer);
-                else snprintf(keys[n].name, sizeof keys[n].name, "%s", a->metric_names[k]);
-                ++n;
+    int units = detector ? st->n_dets : 1;
+    row_key *keys = malloc(sizeof(row_key) * ((size_t)units * a->n_methods * (a->n_metrics + n_rand) + 1));
+    *n = 0;
+    for (int u = 0; keys && u < units; ++u)
+        for (int i = 0; i < a->n_methods; ++i)
+            for (int k = 0; k < a->n_metrics; ++k) {
+                dx_metric id = a->metric_ids[k];
+                if ((id == DX_METRIC_POINTING || id == DX_METRIC_EBPG) && st->n_labels == 0) continue;
+                for (int l = 0; l < (id == DX_METRIC_RANDOMISATION ? n_rand : 1); ++l) {
+                    row_key *key = &keys[(*n)++];
+                    *key = (row_key){detector ? u : -1, i, k, id == DX_METRIC_RANDOMISATION ? rand_layers[l] : -1, ""};
+                    if (key->layer >= 0) snprintf(key->name, sizeof key->name, "%s@%d", a->metric_names[k], key->layer);
+                    else snprintf(key->name, sizeof key->name, "%s", a->metric_names[k]);
+                }
             }
-        }
-    return n;
+    return keys;
 }
 
 typedef struct {
@@ -469,98 +578,107 @@ typedef struct {
     int *rand_layers, n_rand;
 } run_ctx;
 
-/* Computes and appends the rows keys[from..n) of one image. */
-static int run_image(run_ctx *c, int index, const char *path, const row_key *keys, int from, int n,
-                     dx_error *err)
+/* Computes the map of one box (or the image) and method and appends its rows keys[0..n). */
+static int run_map(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys, int n,
+                   double *corr, float *map, dx_error *err)
 {
     const eval_args *a = c->a;
     dx_model *m = c->m;
-    const network *net = m->net;
-    image photo;
-    if (dx_load_photo(path, &photo, err) != 0) return -1;
-    dx_letterbox g;
-    dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &g);
-    image boxed = letterbox_image(photo, net->w, net->h);
-    free_image(photo);
-    dx_box *boxes = NULL;
-    int n_boxes = read_labels(path, &g, &boxes, err), rc = n_boxes < 0 ? -1 : 0;
+    const dx_letterbox *g = &st->g;
+    int box = keys[0].box, i = keys[0].method, rc = 0;
+    const dx_detection *det = box >= 0 ? &st->dets[box] : NULL;
+    dx_eval_sample s = {.input = st->boxed.data, .cls = det ? det->cls : st->cls, .box = det,
+                        .boxes = st->labels, .n_boxes = st->n_labels, .photo_scale = st->photo_scale,
+                        .inner_x = g->dx, .inner_y = g->dy, .inner_w = g->inner_w, .inner_h = g->inner_h,
+                        .seed = a->opt.seed * 1000003ULL + (unsigned long long)index +
+                                ((unsigned long long)(box + 1) << 40)};
+    dx_eval_row row = {.image_index = index, .image = (char *)path, .method = a->method_names[i], .box = box,
+                       .cls = s.cls};
+    dx_render_box drawn[2];
+    char label[96];
+    int n_drawn = 0;
+    if (det) { /* the box's ground truth is its matched label alone; the thumbnail shows both */
+        dx_box frame = network_box(g, det->bbox.x, det->bbox.y, det->bbox.w, det->bbox.h);
+        int match = dx_eval_match_label(&frame, det->cls, st->labels, st->label_classes, st->n_labels, NULL);
+        s.boxes = match >= 0 ? &st->labels[match] : NULL;
+        s.n_boxes = match >= 0;
+        row.score = det->score, row.x = det->x, row.y = det->y, row.w = det->w, row.h = det->h;
+        if (match >= 0) { /* white, under the box */
+            const dx_box *t = &st->labels[match];
+            drawn[n_drawn++] = (dx_render_box){t->x0, t->y0, t->x1 - t->x0, t->y1 - t->y0, {1, 1, 1}, NULL};
+        }
+        snprintf(label, sizeof label, "%s %.2f", dx_class_name(m, det->cls), det->score);
+        drawn[n_drawn] = (dx_render_box){frame.x0, frame.y0, frame.x1 - frame.x0, frame.y1 - frame.y0, {0}, label};
+        dx_box_colour(1, drawn[n_drawn++].rgb);
+    }
+    dx_request req = a->method;
+    req.method = a->method_ids[i];
+    req.seed = a->opt.seed;
+    req.class_id = s.cls;
+    baseline_ctx base = {a->baselines[i], s.seed, g->dx + g->inner_w / 2.f, g->dy + g->inner_h / 2.f};
+    dx_explainer ex = a->baselines[i] ? (dx_explainer){baseline_explain, &base}
+                                      : (dx_explainer){dx_eval_method_explain, &req};
+    int signed_map = 0;
+    if (a->baselines[i]) {
+        rc = baseline_explain(&base, m, s.input, s.cls, det, map, err);
+    } else {
+        dx_result r;
+        rc = det ? dx_explain_detection(m, st->boxed, &req, det, &r, err) : dx_explain_image(m, st->boxed, &req, &r, err);
+        if (rc == 0) {
+            memcpy(map, r.map, sizeof(float) * m->net->w * m->net->h);
+            signed_map = r.signed_map;
+            dx_result_free(&r);
+        }
+    }
+    if (rc == 0)
+        rc = write_thumbnail(c->dir, index, box, a->method_names[i], s.input, map, signed_map, m, g, a->png_width,
+                             drawn, n_drawn, err);
+    int randomised = 0;
+    for (int k = 0; k < n && rc == 0; ++k) {
+        dx_metric id = a->metric_ids[keys[k].metric];
+        if (id == DX_METRIC_RANDOMISATION) {
+            if (!randomised) rc = dx_eval_randomisation(m, &s, map, &ex, &a->opt, corr, c->n_rand, err);
+            randomised = 1;
+            int l = 0;
+            while (c->rand_layers[l] != keys[k].layer) ++l;
+            row.value = corr[l];
+        } else {
+            rc = dx_eval_metric(m, id, &s, map, &ex, &a->opt, &row.value, err);
+        }
+        if (rc != 0) break;
+        row.metric = (char *)keys[k].name;
+        dx_eval_row_write(c->csv, &row, det != NULL);
+        if (fflush(c->csv) != 0) {
+            dx_set_error(err, "%s/results.csv: write failed: %s", c->dir, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        char prefix[1300];
+        if (det) snprintf(prefix, sizeof prefix, "%s (box %d, %s, %s)", path, box, a->method_names[i], err->msg);
+        else snprintf(prefix, sizeof prefix, "%s (%s, %s)", path, a->method_names[i], err->msg);
+        dx_set_error(err, "%s", prefix);
+    }
+    return rc;
+}
+
+/* Computes and appends the rows keys[from..n) of one image, a map per run of keys of the same
+ * box and method. */
+static int run_image(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys,
+                     int from, int n, dx_error *err)
+{
+    const network *net = c->m->net;
     float *map = malloc(sizeof(float) * net->w * net->h);
     double *corr = malloc(sizeof(double) * (c->n_rand > 0 ? c->n_rand : 1));
-    if (rc == 0 && (!map || !corr)) {
-        dx_set_error(err, "out of memory");
-        rc = -1;
-    }
-    /* the target: the top-1 class on the letterboxed image */
-    dx_forward(m, boxed.data);
-    const float *out = dx_output_of(m, m->head);
-    int cls = 0;
-    for (int k = 1; k < dx_class_count(m); ++k)
-        if (out[k] > out[cls]) cls = k;
-    dx_eval_sample s = {.input = boxed.data, .cls = cls, .boxes = boxes, .n_boxes = n_boxes > 0 ? n_boxes : 0,
-                        .photo_scale = (float)photo.w / g.inner_w, .inner_x = g.dx, .inner_y = g.dy,
-                        .inner_w = g.inner_w, .inner_h = g.inner_h,
-                        .seed = a->opt.seed * 1000003ULL + (unsigned long long)index};
+    int rc = map && corr ? 0 : -1;
+    if (rc != 0) dx_set_error(err, "out of memory");
     if (rc == 0 && from == 0)
-        rc = write_thumbnail(c->dir, index, "photo", boxed.data, NULL, 0, m, &g, a->png_width, err);
-    for (int i = 0; i < a->n_methods && rc == 0; ++i) {
-        int first = -1, last = -1;
-        for (int k = from; k < n; ++k)
-            if (keys[k].method == i) {
-                if (first < 0) first = k;
-                last = k;
-            }
-        if (first < 0) continue;
-        dx_request req = a->method;
-        req.method = a->method_ids[i];
-        req.seed = a->opt.seed;
-        baseline_ctx base = {a->baselines[i], s.seed, g.dx + g.inner_w / 2.f, g.dy + g.inner_h / 2.f};
-        dx_explainer ex = a->baselines[i] ? (dx_explainer){baseline_explain, &base}
-                                          : (dx_explainer){dx_eval_method_explain, &req};
-        int signed_map = 0;
-        if (a->baselines[i]) {
-            rc = baseline_explain(&base, m, boxed.data, cls, map, err);
-        } else {
-            req.class_id = cls;
-            dx_result r;
-            rc = dx_explain_image(m, boxed, &req, &r, err);
-            if (rc == 0) {
-                memcpy(map, r.map, sizeof(float) * net->w * net->h);
-                signed_map = r.signed_map;
-                dx_result_free(&r);
-            }
-        }
-        if (rc == 0)
-            rc = write_thumbnail(c->dir, index, a->method_names[i], boxed.data, map, signed_map, m, &g,
-                                 a->png_width, err);
-        int randomised = 0;
-        for (int k = first; k <= last && rc == 0; ++k) {
-            dx_metric id = a->metric_ids[keys[k].metric];
-            double value;
-            if (id == DX_METRIC_RANDOMISATION) {
-                if (!randomised) rc = dx_eval_randomisation(m, &s, map, &ex, &a->opt, corr, c->n_rand, err);
-                randomised = 1;
-                int l = 0;
-                while (c->rand_layers[l] != keys[k].layer) ++l;
-                value = corr[l];
-            } else {
-                rc = dx_eval_metric(m, id, &s, map, &ex, &a->opt, &value, err);
-            }
-            if (rc != 0) break;
-            dx_eval_row row = {index, (char *)path, a->method_names[i], (char *)keys[k].name, cls, value};
-            dx_eval_row_write(c->csv, &row);
-            if (fflush(c->csv) != 0) {
-                dx_set_error(err, "%s/results.csv: write failed: %s", c->dir, strerror(errno));
-                rc = -1;
-            }
-        }
-        if (rc != 0) {
-            char prefix[1300];
-            snprintf(prefix, sizeof prefix, "%s (%s, %s)", path, a->method_names[i], err->msg);
-            dx_set_error(err, "%s", prefix);
-        }
+        rc = write_thumbnail(c->dir, index, -1, "photo", st->boxed.data, NULL, 0, c->m, &st->g, c->a->png_width,
+                             NULL, 0, err);
+    for (int k = from, end; k < n && rc == 0; k = end) {
+        for (end = k; end < n && keys[end].box == keys[k].box && keys[end].method == keys[k].method; ++end) {}
+        rc = run_map(c, index, path, st, keys + k, end - k, corr, map, err);
     }
-    free_image(boxed);
-    free(boxes);
     free(map);
     free(corr);
     return rc;
@@ -584,13 +702,8 @@ static int run(const char *program, eval_args *a)
     dx_open_options open_opt = {.names = a->names, .verbose = a->verbose};
     dx_model *m = dx_open(a->cfg, a->weights, &open_opt, &err);
     if (!m) goto fail;
-    LAYER_TYPE head = m->net->layers[m->head].type;
-    if (head == YOLO || head == REGION || head == DETECTION) {
-        dx_set_error(&err, "%s: a detector (output layer %d is [%s]): eval scores classifiers; for detectors "
-                           "the unit is a box, which needs per-box targets (not available yet)",
-                     a->cfg, m->head, dx_layer_type_name(head));
-        goto fail;
-    }
+    int detector = dx_is_detector(m);
+    if (detector && dx_check_detector(m, &err) != 0) goto fail;
     if (read_list(a->list, &list, &err) != 0) goto fail;
     if (!(config = run_json(a, m, list.n))) {
         dx_set_error(&err, "out of memory");
@@ -623,7 +736,7 @@ static int run(const char *program, eval_args *a)
             dx_set_error(&err, "%s: cannot append: %s", csv_path, strerror(errno));
             goto fail;
         }
-        if (complete == 0) fprintf(csv, "%s\n", DX_EVAL_CSV_HEADER);
+        if (complete == 0) fprintf(csv, "%s\n", dx_eval_csv_header(detector));
     } else {
         if (!a->resume && access(csv_path, F_OK) == 0) {
             dx_set_error(&err, "%s exists: pass -resume to continue that run, or choose another -out", csv_path);
@@ -634,14 +747,13 @@ static int run(const char *program, eval_args *a)
             dx_set_error(&err, "%s: cannot write: %s", csv_path, strerror(errno));
             goto fail;
         }
-        fprintf(csv, "%s\n", DX_EVAL_CSV_HEADER);
+        fprintf(csv, "%s\n", dx_eval_csv_header(detector));
     }
     fflush(csv);
 
     int n_rand = dx_eval_random_layers(m, NULL, 0);
     rand_layers = malloc(sizeof(int) * (n_rand + 1));
-    keys = malloc(sizeof(row_key) * a->n_methods * (a->n_metrics + n_rand));
-    if (!rand_layers || !keys) {
+    if (!rand_layers) {
         dx_set_error(&err, "out of memory");
         goto fail;
     }
@@ -649,26 +761,46 @@ static int run(const char *program, eval_args *a)
     run_ctx ctx = {a, m, csv, a->out, rand_layers, n_rand};
     progress bar = {0, 0, 0, isatty(2), (dx_now_ms() / 1e3)};
     for (int k = a->shard_index; k < list.n; k += a->shard_count) bar.total++;
+    for (int index = a->shard_index; index < list.n; index += a->shard_count) {
+        /* every label file is read before the first image: a malformed one stops the run at once */
+        dx_letterbox unused = {0};
+        dx_box *labels;
+        int *classes;
+        if (read_labels(list.paths[index], &unused, &labels, &classes, &err) < 0) goto fail;
+        free(labels);
+        free(classes);
+    }
     int cursor = 0;
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {
-        dx_letterbox unused = {0};
-        dx_box *boxes;
-        int n_boxes = read_labels(list.paths[index], &unused, &boxes, &err);
-        free(boxes);
-        if (n_boxes < 0) goto fail;
-        int n = image_keys(a, n_boxes > 0, rand_layers, n_rand, keys), from = 0;
+        /* the keys need the forward (a detector's boxes): done rows are matched after it */
+        image_state st;
+        if (image_prepare(a, m, list.paths[index], &st, &err) != 0) goto fail;
+        int n, from = 0;
+        keys = image_keys(a, &st, detector, rand_layers, n_rand, &n);
+        if (!keys) {
+            image_state_free(&st);
+            dx_set_error(&err, "out of memory");
+            goto fail;
+        }
         while (from < n && cursor < done.n && done.rows[cursor].image_index == index &&
+               done.rows[cursor].box == keys[from].box &&
                !strcmp(done.rows[cursor].method, a->method_names[keys[from].method]) &&
                !strcmp(done.rows[cursor].metric, keys[from].name)) {
             ++from;
             ++cursor;
         }
         if (from < n && cursor < done.n) {
-            dx_set_error(&err, "%s: row %d is not the row this run writes next (image %d, %s, %s): cannot resume",
-                         csv_path, cursor + 2, index, a->method_names[keys[from].method], keys[from].name);
+            dx_set_error(&err, "%s: row %d is not the row this run writes next (image %d, box %d, %s, %s): cannot "
+                         "resume", csv_path, cursor + 2, index, keys[from].box, a->method_names[keys[from].method],
+                         keys[from].name);
+            image_state_free(&st);
             goto fail;
         }
-        if (from < n && run_image(&ctx, index, list.paths[index], keys, from, n, &err) != 0) goto fail;
+        int rc_image = from < n ? run_image(&ctx, index, list.paths[index], &st, keys, from, n, &err) : 0;
+        image_state_free(&st);
+        free(keys);
+        keys = NULL;
+        if (rc_image != 0) goto fail;
         bar.done++;
         bar.computed += from < n;
         progress_show(&bar);
@@ -714,6 +846,7 @@ int dx_eval_cli(const char *program, int argc, char **argv)
     a.metrics = "deletion,insertion";
     a.out = "eval-out";
     a.png_width = 224;
+    a.max_boxes = 10;
     int rc = parse_args(program, argc, argv, &a) == 0 ? run(program, &a) : 2;
     free_args(&a);
     return rc;
@@ -786,17 +919,22 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
         dx_eval_rows rows;
         snprintf(path, sizeof path, "%s/results.csv", dirs[d]);
         if (dx_eval_rows_read(path, &rows, NULL, &err) != 0) goto fail;
+        all.boxes = rows.boxes; /* the same for every shard: their run.json are the same */
         for (int k = 0; k < rows.n; ++k) {
             const dx_eval_row *r = &rows.rows[k];
             for (int j = 0; j < all.n; ++j)
-                if (all.rows[j].image_index == r->image_index && !strcmp(all.rows[j].method, r->method) &&
-                    !strcmp(all.rows[j].metric, r->metric)) {
+                if (all.rows[j].image_index == r->image_index && all.rows[j].box == r->box &&
+                    !strcmp(all.rows[j].method, r->method) && !strcmp(all.rows[j].metric, r->metric)) {
                     dx_set_error(&err, "%s: image %d (%s, %s) is also in another shard", path, r->image_index,
                                  r->method, r->metric);
                     dx_eval_rows_free(&rows);
                     goto fail;
                 }
-            dx_eval_rows_add(&all, r->image_index, r->image, r->cls, r->method, r->metric, r->value);
+            if (dx_eval_rows_add(&all, r) != 0) {
+                dx_set_error(&err, "out of memory");
+                dx_eval_rows_free(&rows);
+                goto fail;
+            }
         }
         dx_eval_rows_free(&rows);
     }
@@ -830,21 +968,22 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
         dx_set_error(&err, "%s: cannot write: %s", path, strerror(errno));
         goto fail;
     }
-    fprintf(csv, "%s\n", DX_EVAL_CSV_HEADER);
-    for (int k = 0; k < all.n; ++k) dx_eval_row_write(csv, &all.rows[k]);
+    fprintf(csv, "%s\n", dx_eval_csv_header(all.boxes));
+    for (int k = 0; k < all.n; ++k) dx_eval_row_write(csv, &all.rows[k], all.boxes);
     if (fclose(csv) != 0) {
         dx_set_error(&err, "%s: write failed", path);
         goto fail;
     }
     /* the thumbnails, from whichever shard made them */
     for (int k = 0; k < all.n; ++k) {
-        if (k > 0 && all.rows[k].image_index == all.rows[k - 1].image_index &&
-            !strcmp(all.rows[k].method, all.rows[k - 1].method))
-            continue;
+        const dx_eval_row *r = &all.rows[k], *before = k > 0 ? r - 1 : NULL;
+        int same_image = before && r->image_index == before->image_index;
+        if (same_image && r->box == before->box && !strcmp(r->method, before->method)) continue;
         char rel[256], to[1400], from[1400];
         for (int pass = 0; pass < 2; ++pass) {
-            if (pass == 1 && k > 0 && all.rows[k].image_index == all.rows[k - 1].image_index) break;
-            dx_eval_map_path(rel, sizeof rel, all.rows[k].image_index, pass ? "photo" : all.rows[k].method);
+            if (pass == 1 && same_image) break;
+            if (pass == 1) dx_eval_map_path(rel, sizeof rel, r->image_index, -1, "photo");
+            else dx_eval_map_path(rel, sizeof rel, r->image_index, r->box, r->method);
             snprintf(to, sizeof to, "%s/%s", out, rel);
             for (int d = 0; d < n_dirs; ++d) {
                 snprintf(from, sizeof from, "%s/%s", dirs[d], rel);
