@@ -215,3 +215,25 @@ dx_model *open_shared_model(const char *name, const char *names)
     cr_assert(m, "%s", err.msg);
     return m;
 }
+
+void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all)
+{
+    dx_request one_box = *req;
+    for (int b = 0; b < all->n; ++b) {
+        one_box.box = b;
+        dx_result one;
+        dx_error err;
+        cr_assert_eq(dx_explain_image(m, photo, &one_box, &one, &err), 0, "%s", err.msg);
+        const dx_result *r = &all->results[b];
+        cr_expect(one.has_box && one.box.layer == r->box.layer && one.box.cls == r->box.cls &&
+                  one.box.score == r->box.score, "%s box %d: not the same box alone", dx_method_name(req->method), b);
+        double diff = 0, peak = 0;
+        for (int p = 0; p < r->h * r->w; ++p) {
+            diff = fmax(diff, fabs(one.map[p] - r->map[p]));
+            peak = fmax(peak, fabs(r->map[p]));
+        }
+        cr_expect(peak > 0 && diff <= 1e-6 * peak, "%s box %d: maps differ by %g (peak %g)",
+                  dx_method_name(req->method), b, diff, peak);
+        dx_result_free(&one);
+    }
+}

@@ -47,4 +47,8 @@ const char *shared_dir(void);
 /* A model of ../shared/models by name ("imagenet/tiny"), with a names file there (may be NULL);
  * skips the test when ../shared is absent. */
 dx_model *open_shared_model(const char *name, const char *names);
+
+/* Each box of `all` (dx_explain_boxes with req) explained alone: the same box, the same map
+ * within 1e-6 of its peak. */
+void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all);
 #endif

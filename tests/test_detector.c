@@ -343,22 +343,7 @@ Test(detector, all_boxes_equal_each_box_alone, .timeout = 300)
         dx_error err;
         cr_assert_eq(dx_explain_boxes(m, photo, &req, &all, &err), 0, "%s", err.msg);
         cr_assert_eq(all.n, 3, "dog.jpg: %d boxes (Darknet: dog, car, bicycle)", all.n);
-        for (int b = 0; b < all.n; ++b) {
-            req.box = b;
-            dx_result one;
-            cr_assert_eq(dx_explain_image(m, photo, &req, &one, &err), 0, "%s", err.msg);
-            const dx_result *r = &all.results[b];
-            cr_expect(one.has_box && one.box.layer == r->box.layer && one.box.cls == r->box.cls &&
-                      one.box.score == r->box.score);
-            double diff = 0, peak = 0;
-            for (int p = 0; p < r->h * r->w; ++p) {
-                diff = fmax(diff, fabs(one.map[p] - r->map[p]));
-                peak = fmax(peak, fabs(r->map[p]));
-            }
-            cr_expect(peak > 0 && diff <= 1e-6 * peak, "%s box %d: maps differ by %g (peak %g)",
-                      dx_method_name(methods[k]), b, diff, peak);
-            dx_result_free(&one);
-        }
+        expect_each_box_alone(m, photo, &req, &all);
         dx_box_explanations_free(&all);
     }
     /* the boxes of Darknet's own `detector test` on this photo */

@@ -353,19 +353,8 @@ Test(shapes, perturbation_methods_score_all_boxes_together)
                 if (!strcmp(r->stats[s].name, "targets_per_forward")) shared = r->stats[s].value;
             cr_expect_eq(shared, n, "%s box %d: scored with %g targets per forward, not %d",
                          dx_method_name(methods[k]), b, shared, n);
-            req.box = b;
-            dx_result one;
-            cr_assert_eq(dx_explain_image(m, im, &req, &one, &err), 0, "%s", err.msg);
-            double diff = 0, peak = 0;
-            for (int p = 0; p < r->h * r->w; ++p) {
-                diff = fmax(diff, fabs(one.map[p] - r->map[p]));
-                peak = fmax(peak, fabs(r->map[p]));
-            }
-            cr_expect(peak > 0 && diff <= 1e-6 * peak, "%s box %d: maps differ by %g (peak %g)",
-                      dx_method_name(methods[k]), b, diff, peak);
-            dx_result_free(&one);
-            req.box = DX_ALL_BOXES;
         }
+        expect_each_box_alone(m, im, &req, &all);
         dx_box_explanations_free(&all);
     }
     cr_log_info("image %d: %d boxes, five perturbation methods: all boxes together = each alone", index - 1, n);
