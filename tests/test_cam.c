@@ -498,14 +498,8 @@ Test(cam, scorecam_batch_changes_nothing)
  * class-sensitive. */
 Test(cam, tiny_darknet_axioms, .timeout = 240)
 {
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
-    char cfg[1200], weights[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
+    dx_model *m = open_shared_model("imagenet/tiny", NULL);
     dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
     image photo;
     cr_assert_eq(dx_load_photo("/usr/share/darknet/data/dog.jpg", &photo, &err), 0, "%s", err.msg);
     dx_result cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = -1, .relu = 0});

@@ -10,16 +10,8 @@
 
 static dx_model *open_tiny(char *names, size_t len)
 {
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
-    char cfg[1200], weights[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
-    snprintf(names, len, "%s/models/imagenet/imagenet.shortnames.list", shared);
-    dx_error err;
-    dx_open_options opt = {.names = names};
-    dx_model *m = dx_open(cfg, weights, &opt, &err);
-    cr_assert(m, "%s", err.msg);
+    dx_model *m = open_shared_model("imagenet/tiny", "imagenet/imagenet.shortnames.list");
+    snprintf(names, len, "%s/models/imagenet/imagenet.shortnames.list", shared_dir());
     return m;
 }
 
@@ -145,21 +137,16 @@ Test(classifier, gradcam_depends_on_the_class, .timeout = 120)
  * Darknet, and resolves under Debian's /usr/share/darknet. */
 Test(classifier, names_from_a_data_file)
 {
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent");
-    char cfg[1200], weights[1200], data[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
-    snprintf(data, sizeof data, "%s/models/imagenet/imagenet1k.data", shared);
-    dx_error err;
-    dx_open_options opt = {.names = data};
-    dx_model *m = dx_open(cfg, weights, &opt, &err);
-    cr_assert(m, "%s", err.msg);
+    dx_model *m = open_shared_model("imagenet/tiny", "imagenet/imagenet1k.data");
     cr_expect_str_eq(dx_class_name(m, 14), "malamute");
     cr_expect_str_eq(dx_class_name(m, 254), "mountain bike");
     cr_expect_str_eq(dx_class_name(m, 30000), "class 30000"); /* the list has 21842 names */
     dx_close(m);
-    opt.names = "/nonexistent/names.list";
+    char cfg[1200], weights[1200];
+    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared_dir());
+    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared_dir());
+    dx_open_options opt = {.names = "/nonexistent/names.list"};
+    dx_error err;
     cr_expect_null(dx_open(cfg, weights, &opt, &err));
     cr_expect(strstr(err.msg, "/nonexistent/names.list: cannot open names"), "%s", err.msg);
 }

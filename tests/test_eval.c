@@ -252,15 +252,10 @@ static const char *const gradient_methods[] = {"saliency", "gradcam", "ig", "lrp
 
 Test(eval, randomisation_changes_gradient_maps, .timeout = 600)
 {
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: the Tiny Darknet checks are skipped");
-    char cfg[1200], weights[1200], path[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
-    snprintf(path, sizeof path, "%s/images/eagle.jpg", shared);
+    dx_model *m = open_shared_model("imagenet/tiny", NULL);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/images/eagle.jpg", shared_dir());
     dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
     network *net = dx_network(m);
     image photo;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);

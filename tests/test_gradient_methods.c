@@ -104,18 +104,15 @@ Test(gradmethods, ig_completeness_real_models)
 {
     const char *shared = shared_dir();
     if (!shared) cr_skip_test("../shared is absent");
-    char cfg[1200], weights[1200], photo[1200];
+    char photo[1200];
     struct { const char *model, *image; int steps; } cases[] = {
         {"mnist/mnist_lenet", "mnist/images/t_00000_c5.png", 256},
         {"imagenet/tiny", "../images/dog.jpg", 64},
     };
     for (int c = 0; c < 2; ++c) {
-        snprintf(cfg, sizeof cfg, "%s/models/%s.cfg", shared, cases[c].model);
-        snprintf(weights, sizeof weights, "%s/models/%s.weights", shared, cases[c].model);
         snprintf(photo, sizeof photo, "%s/models/%s", shared, cases[c].image);
         dx_error err;
-        dx_model *m = dx_open(cfg, weights, NULL, &err);
-        cr_assert(m, "%s", err.msg);
+        dx_model *m = open_shared_model(cases[c].model, NULL);
         dx_request req;
         dx_request_init(&req);
         req.method = DX_METHOD_IG;

@@ -553,18 +553,10 @@ static void expect_accounting(const dx_result *r, const char *what)
 
 Test(lrp, real_tiny_darknet)
 {
-    const char *shared = shared_dir();
-    if (!shared) {
-        cr_log_warn("../shared is absent: skipping the Tiny Darknet LRP check");
-        return;
-    }
-    char cfg[1200], weights[1200], photo[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
-    snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared);
+    dx_model *m = open_shared_model("imagenet/tiny", NULL);
+    char photo[1200];
+    snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared_dir());
     dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_LRP;
@@ -579,18 +571,10 @@ Test(lrp, real_tiny_darknet)
 
 Test(lrp, real_yolo_fastest)
 {
-    const char *shared = shared_dir();
-    if (!shared) {
-        cr_log_warn("../shared is absent: skipping the Yolo-Fastest LRP check");
-        return;
-    }
-    char cfg[1200], weights[1200], photo_path[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/coco/yolo-fastest-1.1.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/coco/yolo-fastest-1.1.weights", shared);
-    snprintf(photo_path, sizeof photo_path, "%s/images/person.jpg", shared);
+    dx_model *m = open_shared_model("coco/yolo-fastest-1.1", NULL);
+    char photo_path[1200];
+    snprintf(photo_path, sizeof photo_path, "%s/images/person.jpg", shared_dir());
     dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
     image photo;
     cr_assert_eq(dx_load_photo(photo_path, &photo, &err), 0, "%s", err.msg);
     network *net = dx_network(m);

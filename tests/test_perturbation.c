@@ -428,14 +428,8 @@ Test(perturbation, seeded_methods_are_deterministic)
  * lie mostly on the dog. Floors measured: see the log lines. */
 Test(perturbation, tiny_darknet_maps_find_the_dog, .timeout = 300)
 {
-    const char *shared = shared_dir();
-    if (!shared) cr_skip_test("../shared is absent: real-model checks skipped");
-    char cfg[1200], weights[1200];
-    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
-    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
+    dx_model *m = open_shared_model("imagenet/tiny", NULL);
     dx_error err;
-    dx_model *m = dx_open(cfg, weights, NULL, &err);
-    cr_assert(m, "%s", err.msg);
     dx_request req;
     dx_request_init(&req);
     req.window = 56;
