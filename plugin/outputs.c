@@ -67,6 +67,19 @@ static void json_box(dx_json *j, const dx_model *m, const dx_detection *d)
     dx_json_obj_end(j);
 }
 
+/* "method_stats": what the method reports about its run (none: no key) */
+static void json_method_stats(dx_json *j, const dx_result *r)
+{
+    if (r->n_stats == 0) return;
+    dx_json_key(j, "method_stats");
+    dx_json_obj_begin(j);
+    for (int k = 0; k < r->n_stats; ++k) {
+        dx_json_key(j, r->stats[k].name);
+        dx_json_num(j, r->stats[k].value);
+    }
+    dx_json_obj_end(j);
+}
+
 static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COUNT][1100],
                       const char *path, dx_error *err)
 {
@@ -135,15 +148,7 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
     dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
     dx_json_obj_end(&j);
-    if (r->n_stats > 0) {
-        dx_json_key(&j, "method_stats");
-        dx_json_obj_begin(&j);
-        for (int k = 0; k < r->n_stats; ++k) {
-            dx_json_key(&j, r->stats[k].name);
-            dx_json_num(&j, r->stats[k].value);
-        }
-        dx_json_obj_end(&j);
-    }
+    json_method_stats(&j, r);
     dx_json_key(&j, "timings_ms");
     dx_json_obj_begin(&j);
     dx_json_key(&j, "forward"); dx_json_num(&j, r->ms_forward);
@@ -366,15 +371,7 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
         dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
         dx_json_key(&j, "overlay_png"); dx_json_str(&j, base_name(finals[2 * k]));
         dx_json_key(&j, "map_npy"); dx_json_str(&j, base_name(finals[2 * k + 1]));
-        if (r->n_stats > 0) {
-            dx_json_key(&j, "method_stats");
-            dx_json_obj_begin(&j);
-            for (int s = 0; s < r->n_stats; ++s) {
-                dx_json_key(&j, r->stats[s].name);
-                dx_json_num(&j, r->stats[s].value);
-            }
-            dx_json_obj_end(&j);
-        }
+        json_method_stats(&j, r);
         dx_json_key(&j, "timings_ms");
         dx_json_obj_begin(&j);
         dx_json_key(&j, "backward"); dx_json_num(&j, r->ms_backward);
