@@ -3,6 +3,9 @@
  * build their map over that frame. Also the baselines and the scoring loop every perturbation
  * method uses (perturb.h). */
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include "perturb.h"
@@ -139,22 +142,72 @@ static void occlusion_fill(void *ctx, int k, float *input)
     paste_window(o, k, input);
 }
 
-/* Scores the n windows by incremental inference from the model's forward state on x: each
- * forward recomputes only what its window reaches, then the clean state is copied back.
- * scores: n x n_targets. */
-static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_targets, const occlusion_ctx *o,
-                                       int n, float *scores, dx_error *err)
+/* Windows k = first, first + step, ... of n, by incremental inference from model m's forward
+ * state on x: each forward recomputes only what its window reaches, then the clean state is
+ * copied back. scores: n x n_targets. */
+typedef struct {
+    dx_model *m;
+    const dx_target *t;
+    int n_targets;
+    const occlusion_ctx *o;
+    int first, step, n;
+    float *scores;
+    dx_error err;
+    int rc;
+} window_worker;
+
+static void *score_windows(void *arg)
 {
-    dx_incremental *inc = dx_incremental_begin(m, err);
-    if (!inc) return -1;
-    for (int k = 0; k < n; ++k) {
-        paste_window(o, k, m->input);
-        dx_incremental_forward(inc, (dx_rect){o->ys[k], o->xs[k], o->ys[k] + o->wh, o->xs[k] + o->ww});
-        dx_target_scores(t, n_targets, m, scores + (size_t)k * n_targets);
+    window_worker *w = arg;
+    dx_model *m = w->m;
+    if (memcmp(m->input, w->o->x, sizeof(float) * m->net->inputs) != 0) dx_forward(m, w->o->x);
+    dx_incremental *inc = dx_incremental_begin(m, &w->err);
+    w->rc = inc ? 0 : -1;
+    for (int k = w->first; inc && k < w->n; k += w->step) {
+        paste_window(w->o, k, m->input);
+        dx_incremental_forward(inc, (dx_rect){w->o->ys[k], w->o->xs[k], w->o->ys[k] + w->o->wh, w->o->xs[k] + w->o->ww});
+        dx_target_scores(w->t, w->n_targets, m, w->scores + (size_t)k * w->n_targets);
         dx_incremental_restore(inc);
     }
     dx_incremental_end(inc);
-    return 0;
+    return NULL;
+}
+
+#define OCCLUSION_THREADS 4 /* at most; one per online core */
+
+/* The windows spread over one thread per core (at most OCCLUSION_THREADS), each with its own copy
+ * of the network: an incremental forward's products are too small for OpenBLAS's threads (they
+ * only spin), so BLAS runs single-threaded meanwhile and the windows run in parallel. */
+static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_targets, const occlusion_ctx *o,
+                                       int n, float *scores, dx_error *err)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cores < 1 ? 1 : cores > OCCLUSION_THREADS ? OCCLUSION_THREADS : (int)cores;
+    if (threads > n) threads = n > 0 ? n : 1;
+    window_worker workers[OCCLUSION_THREADS];
+    pthread_t ids[OCCLUSION_THREADS];
+    int started = 1, rc = 0, blas_threads = openblas_get_num_threads();
+    for (int w = 0; w < threads; ++w) {
+        workers[w] = (window_worker){w ? NULL : m, t, n_targets, o, w, threads, n, scores, {{0}}, 0};
+        if (w && !(workers[w].m = dx_open_batch_copy(m, 1, err))) return -1;
+    }
+    openblas_set_num_threads(1);
+    for (int w = 1; w < threads; ++w, ++started)
+        if (pthread_create(&ids[w], NULL, score_windows, &workers[w]) != 0) break;
+    score_windows(&workers[0]);
+    for (int w = 1; w < threads; ++w) {
+        if (w < started) pthread_join(ids[w], NULL);
+        else score_windows(&workers[w]); /* no thread: this one does its share */
+    }
+    openblas_set_num_threads(blas_threads);
+    for (int w = 0; w < threads; ++w) {
+        if (workers[w].rc != 0 && rc == 0) {
+            *err = workers[w].err;
+            rc = -1;
+        }
+        if (w) dx_close(workers[w].m);
+    }
+    return rc;
 }
 
 /* A window whose pixels already equal the baseline changes nothing: its score drop is 0. */
