@@ -189,7 +189,10 @@ static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_ta
     int started = 1, rc = 0, blas_threads = openblas_get_num_threads();
     for (int w = 0; w < threads; ++w) {
         workers[w] = (window_worker){w ? NULL : m, t, n_targets, o, w, threads, n, scores, {{0}}, 0};
-        if (w && !(workers[w].m = dx_open_batch_copy(m, 1, err))) return -1;
+        if (w && !(workers[w].m = dx_open_batch_copy(m, 1, err))) {
+            while (--w > 0) dx_close(workers[w].m);
+            return -1;
+        }
     }
     openblas_set_num_threads(1);
     for (int w = 1; w < threads; ++w, ++started)
