@@ -84,14 +84,9 @@ static void method_figures(FILE *f, const dx_eval_rows *rows, int from, int to, 
 int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows *rows,
                          unsigned long long seed, dx_error *err)
 {
-    char path[1100], part[1110];
-    snprintf(path, sizeof path, "%s/report.html", dir);
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "w");
-    if (!f) {
-        dx_set_error(err, "%s: cannot write: %s", part, strerror(errno));
-        return -1;
-    }
+    dx_eval_file out;
+    if (dx_eval_file_open(&out, dir, "report.html", err) != 0) return -1;
+    FILE *f = out.f;
     name_set methods, metrics;
     collect(rows, 1, &methods);
     collect(rows, 0, &metrics);
@@ -190,10 +185,5 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
           "</body></html>\n", f);
     free(methods.names);
     free(metrics.names);
-    if (ferror(f) | (fclose(f) != 0) || rename(part, path) != 0) {
-        dx_set_error(err, "%s: write failed", path);
-        unlink(part);
-        return -1;
-    }
-    return 0;
+    return dx_eval_file_commit(&out, 1, err);
 }

@@ -240,17 +240,32 @@ static int first_of(const dx_eval_rows *rows, int k, int by_method)
     return 1;
 }
 
+int dx_eval_file_open(dx_eval_file *out, const char *dir, const char *name, dx_error *err)
+{
+    snprintf(out->path, sizeof out->path, "%s/%s", dir, name);
+    snprintf(out->part, sizeof out->part, "%s.part", out->path);
+    if ((out->f = fopen(out->part, "w"))) return 0;
+    dx_set_error(err, "%s: cannot write: %s", out->part, strerror(errno));
+    return -1;
+}
+
+int dx_eval_file_commit(dx_eval_file *out, int ok, dx_error *err)
+{
+    ok = ok && !ferror(out->f);
+    if (fclose(out->f) != 0) ok = 0;
+    out->f = NULL;
+    if (ok && rename(out->part, out->path) == 0) return 0;
+    dx_set_error(err, "%s: write failed", out->path);
+    unlink(out->part);
+    return -1;
+}
+
 int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_rows *rows,
                           unsigned long long seed, dx_error *err)
 {
-    char path[1100], part[1110];
-    snprintf(path, sizeof path, "%s/summary.json", dir);
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "w");
-    if (!f) {
-        dx_set_error(err, "%s: cannot write: %s", part, strerror(errno));
-        return -1;
-    }
+    dx_eval_file out;
+    if (dx_eval_file_open(&out, dir, "summary.json", err) != 0) return -1;
+    FILE *f = out.f;
     size_t run_len = strlen(run_json);
     while (run_len > 0 && run_json[run_len - 1] == '\n') --run_len;
     int images = 0, boxes = 0;
@@ -291,10 +306,5 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
     dx_json_arr_end(&j);
     int rc = dx_json_end(&j);
     fputs("}\n", f);
-    if (fclose(f) != 0 || rc != 0 || rename(part, path) != 0) {
-        dx_set_error(err, "%s: write failed", path);
-        unlink(part);
-        return -1;
-    }
-    return 0;
+    return dx_eval_file_commit(&out, rc == 0, err);
 }

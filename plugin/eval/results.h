@@ -38,6 +38,17 @@ void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes);
 /* The map thumbnail of an image, a box (-1: none) and a method, relative to the output folder. */
 void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method);
 
+/* An output file written atomically: opened as PATH.part, renamed to PATH on commit. */
+typedef struct {
+    FILE *f;
+    char path[1100], part[1110];
+} dx_eval_file;
+/* Opens dir/name.part for writing; 0, or -1 with err naming it. */
+int dx_eval_file_open(dx_eval_file *out, const char *dir, const char *name, dx_error *err);
+/* Closes it and renames it over dir/name when ok and every write succeeded; otherwise removes
+ * the part file and returns -1 with err. */
+int dx_eval_file_commit(dx_eval_file *out, int ok, dx_error *err);
+
 /* summary.json: run_json (the run's configuration, a JSON object's text) followed by mean, std
  * and a seeded 95% bootstrap interval per method x metric. Written atomically. */
 int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_rows *rows,

@@ -383,19 +383,12 @@ static char *slurp(const char *path)
     return text;
 }
 
-static int write_text_file(const char *path, const char *text, dx_error *err)
+/* dir/run.json, atomically */
+static int write_run_json(const char *dir, const char *text, dx_error *err)
 {
-    char part[1200];
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "w");
-    int ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok || rename(part, path) != 0) {
-        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
-        unlink(part);
-        return -1;
-    }
-    return 0;
+    dx_eval_file out;
+    if (dx_eval_file_open(&out, dir, "run.json", err) != 0) return -1;
+    return dx_eval_file_commit(&out, fputs(text, out.f) >= 0, err);
 }
 
 /* ---- maps ---- */
@@ -742,7 +735,7 @@ static int run(const char *program, eval_args *a)
             dx_set_error(&err, "%s exists: pass -resume to continue that run, or choose another -out", csv_path);
             goto fail;
         }
-        if (write_text_file(json_path, config, &err) != 0) goto fail;
+        if (write_run_json(a->out, config, &err) != 0) goto fail;
         if (!(csv = fopen(csv_path, "w"))) {
             dx_set_error(&err, "%s: cannot write: %s", csv_path, strerror(errno));
             goto fail;
@@ -960,8 +953,7 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
         dx_set_error(&err, "%s: cannot create: %s", path, strerror(errno));
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/run.json", out);
-    if (write_text_file(path, config, &err) != 0) goto fail;
+    if (write_run_json(out, config, &err) != 0) goto fail;
     snprintf(path, sizeof path, "%s/results.csv", out);
     FILE *csv = fopen(path, "w");
     if (!csv) {
