@@ -10,6 +10,22 @@
 #include <string.h>
 #include "perturb.h"
 
+/* One pass of a separable filter: lines x len values, value i of line k at k*line_step + i*step;
+ * edges clamped. */
+static void filter_lines(const float *in, int lines, int len, int line_step, int step, const float *kernel,
+                         int radius, float *out)
+{
+    for (int k = 0; k < lines; ++k)
+        for (int i = 0; i < len; ++i) {
+            float v = 0;
+            for (int d = -radius; d <= radius; ++d) {
+                int at = i + d < 0 ? 0 : i + d >= len ? len - 1 : i + d;
+                v += kernel[d + radius] * in[(size_t)k * line_step + (size_t)at * step];
+            }
+            out[(size_t)k * line_step + (size_t)i * step] = v;
+        }
+}
+
 /* Separable Gaussian blur of one h x w plane, edges clamped; tmp holds h*w floats. */
 static void blur_plane(const float *in, int h, int w, float sigma, float *tmp, float *out)
 {
@@ -19,24 +35,8 @@ static void blur_plane(const float *in, int h, int w, float sigma, float *tmp, f
     double sum = 0;
     for (int d = -radius; d <= radius; ++d) sum += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
     for (int d = 0; d <= 2 * radius; ++d) kernel[d] /= (float)sum;
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            float v = 0;
-            for (int d = -radius; d <= radius; ++d) {
-                int xs = x + d < 0 ? 0 : x + d >= w ? w - 1 : x + d;
-                v += kernel[d + radius] * in[y * w + xs];
-            }
-            tmp[y * w + x] = v;
-        }
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            float v = 0;
-            for (int d = -radius; d <= radius; ++d) {
-                int ys = y + d < 0 ? 0 : y + d >= h ? h - 1 : y + d;
-                v += kernel[d + radius] * tmp[ys * w + x];
-            }
-            out[y * w + x] = v;
-        }
+    filter_lines(in, h, w, w, 1, kernel, radius, tmp);  /* rows */
+    filter_lines(tmp, w, h, 1, w, kernel, radius, out); /* columns */
     free(kernel);
 }
 
