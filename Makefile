@@ -1,7 +1,7 @@
 # darknet-explain — build, test and demo.
 #   make deps            install Debian's packages this project needs (idempotent)
 #   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
-#   make test            build and run the Criterion suite
+#   make test            build and run the Criterion suite (FILTER='speed/*': one suite)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
 
 DARKNET_DIR ?= /usr/lib/darknet
@@ -73,7 +73,7 @@ test: $(TEST_BIN) $(CLI) $(SHARED_LIB) $(GEN)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
-	  $(TEST_BIN) -j2 --short-filename
+	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
 
 # ./darknet with `darknet explain` (patches/ applied to Debian's darknet source package, or to
 # DARKNET_SRC); DARKNET_FLAGS go to Darknet's own make, e.g. DARKNET_FLAGS="GPU=1 CUDNN=1".
