@@ -37,7 +37,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
+.PHONY: all deps test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -141,6 +141,10 @@ benchmark-gt: $(BENCH_GT)
 	@echo
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
 # The detector, per detection: the lead's step once methods take per-box targets.
+
+# The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.
+faults: all $(GEN)
+	tools/faults.sh $(BUILD)
 
 # Installs what is missing, builds, explains the embedded models on generated images: demo/*.png
 demo: deps
