@@ -206,3 +206,52 @@ Test(darknet_patch, a_patch_that_does_not_apply_is_named)
     cr_expect(strstr(out, "patches/0001-explain-subcommand.patch does not apply to"), "%s", out);
     cr_expect(strstr(out, "Hunk #1 FAILED"), "%s", out);
 }
+
+/* Runs root/tools/build-darknet.sh on tree with extra arguments; returns its stdout and stderr. */
+static char *build_own_tree(const char *root, const char *tree, const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/tools/build-darknet.sh %s %s 2>&1", root, tree, args);
+    return capture(cmd);
+}
+
+/* A tree of your own (DARKNET_SRC): built with OpenCV when pkg-config finds it, OPENCV= decides
+ * instead, changed arguments start from a clean tree, and the steps are printed. The tree is the
+ * old side of patches/ (what they need to apply) and a Makefile whose targets record OPENCV;
+ * the project is a copy of tools/ and patches/ without darknet-src/, as in a fresh checkout. */
+Test(darknet_patch, own_tree_opencv_and_flags)
+{
+    const char *dir = temp_dir(), *dx_root = getenv("DX_ROOT");
+    char root[512], tree[512], path[600], cmd[8192];
+    snprintf(root, sizeof root, "%s/project", dir);
+    snprintf(tree, sizeof tree, "%s/tree", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/tools %s/patches %s/examples && cp %s/tools/build-darknet.sh %s/tools/ && "
+             "cp %s/patches/*.patch %s/patches/ && printf 'ifeq (1,1)\\n' > %s/Makefile && "
+             "awk -v dir=%s 'FNR == 1 {f = \"\"} /^\\+\\+\\+ b\\//{f = dir \"/\" substr($2, 3); next} "
+             "/^(---|@@)/{next} f && /^[ -]/{print substr($0, 2) >> f}' %s/patches/*.patch && "
+             "printf 'obj:\\n\\tmkdir -p obj\\ndarknet clean:\\n\\t@echo $@ OPENCV=$(OPENCV) >> made.txt\\n' >> %s/Makefile",
+             root, root, tree, dx_root, root, dx_root, root, tree, tree, dx_root, tree);
+    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+    int found = system("command -v pkg-config >/dev/null && "
+                       "{ pkg-config --exists opencv4 || pkg-config --exists opencv; }") == 0;
+
+    char expected[2048];
+    char *out = build_own_tree(root, tree, "");
+    snprintf(expected, sizeof expected,
+             "build-darknet: applying patches/ to %s...\n"
+             "build-darknet: building with OPENCV=%d (log: darknet-src/build.log)...\n"
+             "built ./darknet (from %s)\n", tree, found, tree);
+    cr_expect_str_eq(out, expected);
+    snprintf(path, sizeof path, "%s/darknet-src/build.log", root);
+    cr_expect_eq(access(path, R_OK), 0, "no darknet-src/build.log");
+    out = build_own_tree(root, tree, ""); /* patched, same arguments: nothing cleaned */
+    out = build_own_tree(root, tree, "OPENCV=0");
+    cr_expect(strstr(out, "building with OPENCV=0"), "%s", out);
+    snprintf(path, sizeof path, "%s/made.txt", tree);
+    char *made = slurp(path);
+    snprintf(expected, sizeof expected,
+             "darknet OPENCV=%d\ndarknet OPENCV=%d\nclean OPENCV=0\ndarknet OPENCV=0\n", found, found);
+    cr_expect_str_eq(made, expected);
+    free(made);
+}
