@@ -31,21 +31,6 @@ static int files_equal(const char *a, const char *b)
     return system(cmd) == 0;
 }
 
-/* The whole file, NUL-terminated (caller frees). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *text = malloc(n + 1);
-    cr_assert_eq(fread(text, 1, n, f), (size_t)n);
-    text[n] = 0;
-    fclose(f);
-    return text;
-}
-
 /* JPEGs (where stb and OpenCV's libjpeg can decode differently) and PNGs. */
 static const char *const photos[] = {"dog.jpg", "eagle.jpg", "person.jpg", "horses.jpg",
                                      "coffee.png", "chelsea.png", "astronaut.png"};
@@ -77,7 +62,7 @@ static void expect_same_explanations(const char *darknet, const char *cli, const
             }
             snprintf(a, sizeof a, "%s/inside/map.json", dir);
             snprintf(b, sizeof b, "%s/outside/map.json", dir);
-            char *ja = slurp(a), *jb = slurp(b);
+            char *ja = read_text(a), *jb = read_text(b);
             char *ta = strstr(ja, "\"timings_ms\""), *tb = strstr(jb, "\"timings_ms\"");
             cr_assert(ta && tb, "%s %s: no timings_ms in the JSON", methods[k], photos[i]);
             *ta = *tb = 0;
@@ -249,7 +234,7 @@ Test(darknet_patch, own_tree_opencv_and_flags)
     out = build_own_tree(root, tree, "OPENCV=0");
     cr_expect(strstr(out, "building with OPENCV=0"), "%s", out);
     snprintf(path, sizeof path, "%s/made.txt", tree);
-    char *made = slurp(path);
+    char *made = read_text(path);
     snprintf(expected, sizeof expected,
              "darknet OPENCV=%d\ndarknet OPENCV=%d\nclean OPENCV=0\ndarknet OPENCV=0\n", found, found);
     cr_expect_str_eq(made, expected);
