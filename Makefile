@@ -6,6 +6,7 @@
 
 DARKNET_DIR ?= /usr/lib/darknet
 DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
+DARKNET_DEB_PACKAGES := libopencv-dev
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -37,18 +38,28 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
+.PHONY: all deps deps-darknet test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# $(call install_missing,PACKAGES): apt-get installs those of PACKAGES that are not installed.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	else echo "deps: all of $(DEB_PACKAGES) are installed"; fi
+	else echo "$@: all of $(1) are installed"; fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
+# Only make darknet needs these (tools/build-darknet.sh runs this when OpenCV is missing):
+# Debian builds its darknet with OpenCV, ./darknet too. libopencv-dev is large (~80 MB).
+deps-darknet:
+	$(call install_missing,$(DARKNET_DEB_PACKAGES))
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -76,7 +87,8 @@ test: $(TEST_BIN) $(CLI) $(SHARED_LIB) $(GEN)
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
 
 # ./darknet with `darknet explain` (patches/ applied to Debian's darknet source package, or to
-# DARKNET_SRC); DARKNET_FLAGS go to Darknet's own make, e.g. DARKNET_FLAGS="GPU=1 CUDNN=1".
+# DARKNET_SRC), with OpenCV as Debian's own build; DARKNET_FLAGS go to Darknet's own make, e.g.
+# DARKNET_FLAGS="GPU=1 CUDNN=1" or "OPENCV=0".
 DARKNET_SRC ?=
 DARKNET_FLAGS ?=
 darknet:

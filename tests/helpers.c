@@ -28,6 +28,20 @@ void write_text(const char *path, const char *text)
     fclose(f);
 }
 
+char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *text = malloc(n + 1);
+    cr_assert_eq(fread(text, 1, n, f), (size_t)n, "cannot read %s", path);
+    text[n] = 0;
+    fclose(f);
+    return text;
+}
+
 const char *temp_dir(void)
 {
     static __thread char dir[64];

@@ -11,6 +11,8 @@ double rng_normal(rng *r);
 
 /* Writes a file at path holding cfg_text; returns path (static storage per call site's buffer). */
 void write_text(const char *path, const char *text);
+/* The whole file at path, NUL-terminated, malloc'd (the caller frees); asserts it can be read. */
+char *read_text(const char *path);
 /* A fresh temporary directory (removed at exit is not needed: /tmp). */
 const char *temp_dir(void);
 
