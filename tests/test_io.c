@@ -836,3 +836,49 @@ Test(render, unwritable_path_leaves_no_file)
     free(map);
     free(photo.data);
 }
+
+/* Boxes whose geometry is not finite are not drawn (a NaN edge used to become a full-height
+ * outline, and float -> int of an infinite edge is undefined behaviour); a finite box far larger
+ * than the photo is drawn clamped to its edges. */
+Test(render, boxes_not_finite_are_skipped_and_huge_ones_clamped)
+{
+    char plain_path[128], odd_path[128], huge_path[128];
+    dx_error err = {{0}};
+    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
+    scratch_path(plain_path, sizeof plain_path, "plain.png");
+    scratch_path(odd_path, sizeof odd_path, "odd.png");
+    scratch_path(huge_path, sizeof huge_path, "huge.png");
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, PHOTO_H, PHOTO_W, 0, NULL, 0, "t", "0", "1", plain_path, &err),
+                 0, "%s", err.msg);
+    const dx_render_box odd[] = {
+        {4, -INFINITY, 0, INFINITY, {0, 1, 0}, NULL}, /* the box of issue #14: y = -inf, h = inf */
+        {4, NAN, 10, 10, {0, 1, 0}, NULL},
+        {NAN, 4, 10, 10, {0, 1, 0}, NULL},
+        {4, 4, INFINITY, 10, {0, 1, 0}, NULL},
+    };
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, PHOTO_H, PHOTO_W, 0, odd, 4, "t", "0", "1", odd_path, &err), 0,
+                 "%s", err.msg);
+    loaded_png plain = load_png(plain_path), skipped = load_png(odd_path);
+    cr_assert(plain.w == skipped.w && plain.h == skipped.h);
+    int differ = 0;
+    for (int k = 0; k < 3 * plain.w * plain.h; ++k) differ += plain.px[k] != skipped.px[k];
+    cr_expect_eq(differ, 0, "%d bytes differ: a box that is not finite was drawn", differ);
+
+    const dx_render_box huge = {-1e30f, -1e30f, 3e30f, 3e30f, {0, 1, 0}, NULL};
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, PHOTO_H, PHOTO_W, 0, &huge, 1, "t", "0", "1", huge_path, &err),
+                 0, "%s", err.msg);
+    loaded_png clamped = load_png(huge_path);
+    int ox, oy; /* jet(0) over grey, as in unsigned_blob_figure */
+    find_overlay(&plain, 70, 70, 128, &ox, &oy);
+    int corners[4][2] = {{0, 0}, {PHOTO_W - 1, 0}, {0, PHOTO_H - 1}, {PHOTO_W - 1, PHOTO_H - 1}};
+    for (int k = 0; k < 4; ++k)
+        cr_expect(near(pixel_at(&clamped, ox + corners[k][0], oy + corners[k][1]), 0, 255, 0),
+                  "the photo's corner %d,%d is not on the outline", corners[k][0], corners[k][1]);
+    cr_expect(near(pixel_at(&clamped, ox + PHOTO_W / 2, oy + PHOTO_H / 2), 70, 70, 128), "the inside was filled");
+    stbi_image_free(plain.px);
+    stbi_image_free(skipped.px);
+    stbi_image_free(clamped.px);
+    free(map);
+    free(photo.data);
+}

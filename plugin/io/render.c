@@ -264,16 +264,26 @@ static void blend_map(image canvas, int x0, int y0, image photo, const float *ma
         }
 }
 
+/* v clamped to [lo, hi] before it becomes an int (a float outside int's range would be
+ * undefined behaviour); NaN gives lo. */
+static int clamp_to_int(float v, int lo, int hi)
+{
+    return v > lo ? (v < hi ? (int)v : hi) : lo;
+}
+
 /* Box outlines (about 1/250 of the photo's height thick) and labels, in the photo's frame at
- * (x0, y0) of the canvas, clipped to the photo. */
+ * (x0, y0) of the canvas, clipped to the photo. A box whose geometry is not finite is not drawn. */
 static void draw_boxes(image canvas, int x0, int y0, int photo_w, int photo_h, const font *fnt,
                        const dx_render_box *boxes, int nboxes)
 {
     int thick = photo_h / 250 > 2 ? photo_h / 250 : 2;
     for (int b = 0; b < nboxes; ++b) {
         const dx_render_box *bx = &boxes[b];
-        int left = (int)floorf(bx->x), top = (int)floorf(bx->y);
-        int right = (int)ceilf(bx->x + bx->w) - 1, bottom = (int)ceilf(bx->y + bx->h) - 1;
+        if (!isfinite(bx->x) || !isfinite(bx->y) || !isfinite(bx->w) || !isfinite(bx->h)) continue;
+        /* one pixel beyond the photo on either side still means "clipped" */
+        int left = clamp_to_int(floorf(bx->x), -1, photo_w), top = clamp_to_int(floorf(bx->y), -1, photo_h);
+        int right = clamp_to_int(ceilf(bx->x + bx->w), -1, photo_w + 1) - 1;
+        int bottom = clamp_to_int(ceilf(bx->y + bx->h), -1, photo_h + 1) - 1;
         left = left < 0 ? 0 : left;
         top = top < 0 ? 0 : top;
         right = right >= photo_w ? photo_w - 1 : right;
