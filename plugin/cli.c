@@ -1,6 +1,7 @@
 /* darknet-explain <method> <cfg> <weights> <image> [-class N] [-layer L] [-out PREFIX] ... */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,8 @@ static const dx_option options[] = {
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
      "PREFIX  write PREFIX.png, .npy, .raw.npy, .json (default: <image name>_<method> here)"},
-    {"-png_width", OPT_INT, AT(output.png_width), 1, 100000, NULL, "W  draw the PNG W pixels wide (default: the photo's)"},
+    {"-png_width", OPT_INT, AT(output.png_width), DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX, NULL,
+     "W  draw the photo in the PNG W pixels wide, enlarged or shrunk (default: its own width)"},
     {"-timing", OPT_FLAG, AT(timing), 0, 0, NULL, "add each layer's forward time to the JSON"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's own layer table and loading messages"},
 };
@@ -80,7 +82,7 @@ static const dx_option options[] = {
     "PREFIX_<method>.png/.npy/.raw.npy/.json and a side-by-side panel PREFIX_panel.png with\n" \
     "each method's name under its map (PREFIX: -out, default the image's name).\n" \
     "  -methods a,b,..  the methods (default: every method that applies to the model)\n" \
-    "  -png_width W     the panel's tiles W pixels wide (default: the photo's, at most 320)\n"
+    "  -png_width W     the panel's tiles W pixels wide, 16 to 4096 (default: the photo's, at most 320)\n"
 
 static void usage(const char *program, FILE *f)
 {
@@ -109,10 +111,10 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
     if (a->region) {
         float *r = a->req.region;
         char tail;
-        if (sscanf(a->region, "%f,%f,%f,%f%c", &r[0], &r[1], &r[2], &r[3], &tail) != 4 || !(r[2] > 0) ||
-            !(r[3] > 0)) {
-            fprintf(stderr, "%s: -region takes x,y,w,h in photo pixels with w, h > 0, not '%s'\n", program,
-                    a->region);
+        if (sscanf(a->region, "%f,%f,%f,%f%c", &r[0], &r[1], &r[2], &r[3], &tail) != 4 || !isfinite(r[0]) ||
+            !isfinite(r[1]) || !isfinite(r[2]) || !isfinite(r[3]) || !(r[2] > 0) || !(r[3] > 0)) {
+            fprintf(stderr, "%s: -region takes x,y,w,h in photo pixels, finite numbers with w, h > 0, not '%s'\n",
+                    program, a->region);
             return -1;
         }
         a->req.use_region = 1;

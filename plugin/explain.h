@@ -261,8 +261,14 @@ int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const 
                          dx_result *out, dx_error *err);
 void dx_box_explanations_free(dx_box_explanations *e);
 
+/* The photo in a PNG is drawn png_width pixels wide, enlarged or shrunk (bilinear), its height in
+ * proportion (at least 2, at most DX_PNG_HEIGHT_MAX pixels); 0: at the photo's own size. */
+#define DX_PNG_WIDTH_MIN 16
+#define DX_PNG_WIDTH_MAX 4096
+#define DX_PNG_HEIGHT_MAX 16384
+
 typedef struct {
-    int png_width; /* draw the PNG this wide (0: the photo's width); the .npy keep full resolution */
+    int png_width; /* 0 or DX_PNG_WIDTH_MIN..DX_PNG_WIDTH_MAX (else an error); the .npy keep full resolution */
 } dx_output_options;
 
 /* Writes PREFIX.png (heat map over the photo, with a title and a colour bar), PREFIX.npy (the

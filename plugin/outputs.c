@@ -1,6 +1,7 @@
 /* The standard outputs of one explanation: PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json.
  * Written beside their final names (".part") and renamed only when all four succeeded. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,30 +177,89 @@ static void detection_label(const dx_model *m, const dx_detection *d, char *out,
     snprintf(out, len, "%s %.0f%%", dx_class_name(m, d->cls), 100.f * d->score);
 }
 
-/* The overlay, drawn at the photo's size or scaled down to png_width; with r's box if it has one. */
+/* The size a photo_w x photo_h photo is drawn at, `width` pixels wide (0: its own size), and
+ * the factors from photo pixels to drawn pixels. */
+typedef struct {
+    int w, h;
+    float sx, sy;
+} drawing;
+
+/* The height follows the aspect ratio, at least 2 pixels: Darknet's resize_image divides by
+ * w - 1 and h - 1. */
+static int drawing_size(int photo_w, int photo_h, int width, drawing *d, dx_error *err)
+{
+    d->w = photo_w;
+    d->h = photo_h;
+    if (width != 0 && width != photo_w) {
+        if (width < DX_PNG_WIDTH_MIN || width > DX_PNG_WIDTH_MAX) {
+            dx_set_error(err, "png_width %d: must be 0 (the photo's width) or from %d to %d", width,
+                         DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX);
+            return -1;
+        }
+        double h = (double)photo_h * width / photo_w + .5;
+        if (h > DX_PNG_HEIGHT_MAX) {
+            dx_set_error(err, "png_width %d: the %dx%d photo would be drawn %.0f pixels tall (at most %d)", width,
+                         photo_w, photo_h, h, DX_PNG_HEIGHT_MAX);
+            return -1;
+        }
+        d->w = width;
+        d->h = h < 2 ? 2 : (int)h;
+    }
+    d->sx = (float)d->w / photo_w;
+    d->sy = (float)d->h / photo_h;
+    return 0;
+}
+
+/* im at the drawing's size (bilinear), a new image in any case */
+static image drawn(image im, const drawing *d)
+{
+    return im.w == d->w && im.h == d->h ? copy_image(im) : resize_image(im, d->w, d->h);
+}
+
+/* A box in photo pixels, in the drawing's pixels. */
+static dx_render_box drawn_box(const dx_detection *b, const drawing *d, const char *label)
+{
+    return (dx_render_box){b->x * d->sx, b->y * d->sy, b->w * d->sx, b->h * d->sy, {1, 1, 1}, label};
+}
+
+/* The overlay at png_width (0: the photo's size); with r's box if it has one. */
 static int write_overlay(const dx_model *m, const dx_result *r, int png_width, const char *title,
                          const char *lo_label, const char *hi_label, const char *path, dx_error *err)
 {
+    drawing d;
+    if (drawing_size(r->w, r->h, png_width, &d, err) != 0) return -1;
     char label[160];
     dx_render_box box = {0};
     if (r->has_box) {
         detection_label(m, &r->box, label, sizeof label);
-        box = (dx_render_box){r->box.x, r->box.y, r->box.w, r->box.h, {1, 1, 1}, label}; /* white: not in jet */
+        box = drawn_box(&r->box, &d, label); /* white: not in jet */
     }
-    if (png_width <= 0 || png_width >= r->w)
-        return dx_render_overlay_boxes(r->photo, r->map, r->h, r->w, r->signed_map, &box, r->has_box, title,
-                                       lo_label, hi_label, path, err);
-    int h = (int)((double)r->h * png_width / r->w + .5);
-    if (h < 1) h = 1;
-    float sx = (float)png_width / r->w, sy = (float)h / r->h;
-    box.x *= sx, box.w *= sx, box.y *= sy, box.h *= sy;
-    image photo = resize_image(r->photo, png_width, h);
-    image map = resize_image(float_to_image(r->w, r->h, 1, r->map), png_width, h);
-    int rc = dx_render_overlay_boxes(photo, map.data, h, png_width, r->signed_map, &box, r->has_box, title,
-                                     lo_label, hi_label, path, err);
+    image photo = drawn(r->photo, &d);
+    image map = drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+    int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, lo_label,
+                                     hi_label, path, err);
     free_image(photo);
     free_image(map);
     return rc;
+}
+
+/* The map (and the native map, and the box) of r are finite: never a figure or a JSON of
+ * NaN. explain.c refuses such results; this guards the API's writers against any other. */
+static int check_finite_result(const dx_result *r, const char *path, dx_error *err)
+{
+    long bad = dx_count_nonfinite(r->map, (size_t)r->h * r->w) +
+               dx_count_nonfinite(r->native, (size_t)r->native_h * r->native_w);
+    if (bad) {
+        dx_set_error(err, "%s: the map holds %ld non-finite values (NaN or inf); nothing written", path, bad);
+        return -1;
+    }
+    const dx_detection *b = &r->box;
+    if (r->has_box && !(isfinite(b->x) && isfinite(b->y) && isfinite(b->w) && isfinite(b->h))) {
+        dx_set_error(err, "%s: the box is not finite (x %g, y %g, w %g, h %g); nothing written", path, b->x, b->y,
+                     b->w, b->h);
+        return -1;
+    }
+    return 0;
 }
 
 /* All or nothing: when rc is 0, renames each part to its final name; on any failure (rc != 0
@@ -237,6 +297,7 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
             snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]) >= (int)sizeof parts[k])
             return -1;
     }
+    if (check_finite_result(r, prefix, err) != 0) return -1;
     char title[256], lo_label[32], hi_label[32];
     snprintf(title, sizeof title, "%s  %s %.1f%%  %s", dx_method_name(r->method),
              dx_class_name(m, r->class_id), 100.f * r->prob,
@@ -267,10 +328,12 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         return -1;
     }
     const dx_result *first = &results[0];
-    int width = opt && opt->png_width > 0 ? opt->png_width : first->w < 320 ? first->w : 320;
-    int height = (int)((double)first->h * width / first->w + .5);
-    if (height < 1) height = 1;
-    image photo = resize_image(first->photo, width, height);
+    drawing d;
+    int width = opt && opt->png_width != 0 ? opt->png_width : first->w < 320 ? 0 : 320;
+    if (drawing_size(first->w, first->h, width, &d, err) != 0) return -1;
+    for (int k = 0; k < n; ++k)
+        if (check_finite_result(&results[k], path, err) != 0) return -1;
+    image photo = drawn(first->photo, &d);
     image *maps = calloc((size_t)n, sizeof(image));
     const float **planes = calloc((size_t)n, sizeof(float *));
     int *signs = calloc((size_t)n, sizeof(int));
@@ -285,7 +348,7 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
             dx_set_error(err, "%s: the explanations are of photos of different sizes", path);
             goto done;
         }
-        maps[k] = resize_image(float_to_image(first->w, first->h, 1, results[k].map), width, height);
+        maps[k] = drawn(float_to_image(first->w, first->h, 1, results[k].map), &d);
         planes[k] = maps[k].data;
         signs[k] = results[k].signed_map;
         labels[k] = dx_method_name(results[k].method);
@@ -394,19 +457,13 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
     return 0;
 }
 
-/* The combined figure, at the photo's size or png_width. */
+/* The combined figure, at png_width (0: the photo's size). */
 static int write_combined(const dx_model *m, const dx_box_explanations *e, int png_width, const char *path,
                           dx_error *err)
 {
-    int n = e->n, w = e->photo_w, h = e->photo_h;
-    float sx = 1, sy = 1;
-    if (png_width > 0 && png_width < w) {
-        h = (int)((double)h * png_width / w + .5);
-        h = h < 1 ? 1 : h;
-        sx = (float)png_width / w;
-        sy = (float)h / e->photo_h;
-        w = png_width;
-    }
+    int n = e->n;
+    drawing d;
+    if (drawing_size(e->photo_w, e->photo_h, png_width, &d, err) != 0) return -1;
     dx_render_box *boxes = calloc(n, sizeof *boxes);
     char (*labels)[160] = calloc(n, sizeof *labels);
     const float **maps = calloc(n, sizeof *maps);
@@ -422,20 +479,16 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
         box_stem(e, k, stem, sizeof stem);
         detection_label(m, &r->box, labels[k], sizeof labels[k]);
         snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
-        boxes[k] = (dx_render_box){r->box.x * sx, r->box.y * sy, r->box.w * sx, r->box.h * sy, {0, 0, 0}, labels[k]};
+        boxes[k] = drawn_box(&r->box, &d, labels[k]);
         dx_box_colour(k, boxes[k].rgb);
-        if (w != e->photo_w) {
-            resized[k] = resize_image(float_to_image(r->w, r->h, 1, r->map), w, h);
-            maps[k] = resized[k].data;
-        } else {
-            maps[k] = r->map;
-        }
+        resized[k] = drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+        maps[k] = resized[k].data;
     }
-    image photo = w != e->photo_w ? resize_image(e->results[0].photo, w, h) : e->results[0].photo;
+    image photo = drawn(e->results[0].photo, &d);
     char title[160];
     snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
     rc = dx_render_box_maps(photo, maps, boxes, n, title, path, err);
-    if (w != e->photo_w) free_image(photo);
+    free_image(photo);
 done:
     for (int k = 0; resized && k < n; ++k)
         if (resized[k].data) free_image(resized[k]);
@@ -473,6 +526,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%s.part", finals[k]);
 
     int png_width = opt ? opt->png_width : 0, rc = 0;
+    for (int k = 0; k < e->n && rc == 0; ++k) rc = check_finite_result(&e->results[k], prefix, err);
     for (int k = 0; k < e->n && rc == 0; ++k) {
         const dx_result *r = &e->results[k];
         char stem[32], title[256], lo_label[32], hi_label[32];
