@@ -241,6 +241,22 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
     return 0;
 }
 
+void dx_best_score(const dx_model *m, float *score, int *cls)
+{
+    *score = 0;
+    *cls = -1;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &m->net->layers[i];
+        if (l->type != YOLO && l->type != REGION) continue;
+        for (int cell = 0; cell < l->w * l->h; ++cell)
+            for (int a = 0; a < l->n; ++a)
+                for (int k = 0; k < l->classes; ++k) {
+                    float s = dx_head_objectness(l, a, cell) * dx_head_class_prob(l, a, cell, k);
+                    if (s > *score || *cls < 0) *score = s, *cls = k;
+                }
+    }
+}
+
 int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float region[4],
                   dx_detection *out, dx_error *err)
 {

@@ -138,7 +138,8 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
         dx_box_explanations e;
         if (dx_explain_boxes(m, photo, req, &e, err) != 0) return -1;
         if (e.n == 0) {
-            dx_set_error(err, "no detection above -thresh %g: no box %d to explain", req->thresh, req->box);
+            dx_set_error(err, "no detection above -thresh %g (the best score is %g, %s): no box %d to explain",
+                         req->thresh, e.best_score, dx_class_name(m, e.best_class), req->box);
             dx_box_explanations_free(&e);
             return -1;
         }
@@ -234,6 +235,7 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
         letterbox_forward(m, photo, &ms_forward, err) != 0)
         return -1;
+    dx_best_score(m, &e->best_score, &e->best_class);
     dx_detection *boxes = NULL;
     dx_target *targets = NULL;
     int n = 0;

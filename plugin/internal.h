@@ -164,6 +164,9 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
  * out; -1 when region is not finite (or w, h <= 0) or no anchor is left. */
 int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float region[4],
                   dx_detection *out, dx_error *err);
+/* The highest objectness x class probability of the current forward state over every head,
+ * anchor, cell and class, and its class (-1 and 0 without a head). */
+void dx_best_score(const dx_model *m, float *score, int *cls);
 /* A head's decoded outputs at (anchor, cell = row * l->w + col), from its current forward state:
  * the box as fractions of the network input, the objectness (1 for [region] background=1),
  * a class's probability. */

@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "io/json.h"
 #include "io/npy.h"
+#include "io/drawing.h"
 #include "io/render.h"
 
 enum { OUT_PNG, OUT_MAP, OUT_NATIVE, OUT_JSON, OUT_COUNT };
@@ -81,8 +82,23 @@ static void json_method_stats(dx_json *j, const dx_result *r)
     dx_json_obj_end(j);
 }
 
-static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COUNT][1100],
-                      const char *path, dx_error *err)
+/* "map_blank" (every value of the map is the same, e.g. 0 after a ReLU: nothing to see) and
+ * "png": what the PNG's colours mean */
+static void json_display(dx_json *j, const dx_result *r, const dx_png_display *d)
+{
+    dx_json_key(j, "map_blank"); dx_json_bool(j, r->map_min == r->map_max);
+    dx_json_key(j, "png");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "scale");
+    dx_json_arr_begin(j); dx_json_num(j, d->scale.lo); dx_json_num(j, d->scale.hi); dx_json_arr_end(j);
+    dx_json_key(j, "clip_percentile"); dx_json_num(j, d->scale.clip_percentile);
+    dx_json_key(j, "clipped"); dx_json_bool(j, d->scale.clipped);
+    dx_json_key(j, "opacity"); dx_json_num(j, d->opacity);
+    dx_json_obj_end(j);
+}
+
+static int write_json(const dx_model *m, const dx_result *r, const dx_png_display *display,
+                      char finals[OUT_COUNT][1100], const char *path, dx_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -148,6 +164,7 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
     dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
     dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
+    json_display(&j, r, display);
     dx_json_obj_end(&j);
     json_method_stats(&j, r);
     dx_json_key(&j, "timings_ms");
@@ -177,89 +194,32 @@ static void detection_label(const dx_model *m, const dx_detection *d, char *out,
     snprintf(out, len, "%s %.0f%%", dx_class_name(m, d->cls), 100.f * d->score);
 }
 
-/* The size a photo_w x photo_h photo is drawn at, `width` pixels wide (0: its own size), and
- * the factors from photo pixels to drawn pixels. */
-typedef struct {
-    int w, h;
-    float sx, sy;
-} drawing;
-
-/* The height follows the aspect ratio, at least 2 pixels: Darknet's resize_image divides by
- * w - 1 and h - 1. */
-static int drawing_size(int photo_w, int photo_h, int width, drawing *d, dx_error *err)
-{
-    d->w = photo_w;
-    d->h = photo_h;
-    if (width != 0 && width != photo_w) {
-        if (width < DX_PNG_WIDTH_MIN || width > DX_PNG_WIDTH_MAX) {
-            dx_set_error(err, "png_width %d: must be 0 (the photo's width) or from %d to %d", width,
-                         DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX);
-            return -1;
-        }
-        double h = (double)photo_h * width / photo_w + .5;
-        if (h > DX_PNG_HEIGHT_MAX) {
-            dx_set_error(err, "png_width %d: the %dx%d photo would be drawn %.0f pixels tall (at most %d)", width,
-                         photo_w, photo_h, h, DX_PNG_HEIGHT_MAX);
-            return -1;
-        }
-        d->w = width;
-        d->h = h < 2 ? 2 : (int)h;
-    }
-    d->sx = (float)d->w / photo_w;
-    d->sy = (float)d->h / photo_h;
-    return 0;
-}
-
-/* im at the drawing's size (bilinear), a new image in any case */
-static image drawn(image im, const drawing *d)
-{
-    return im.w == d->w && im.h == d->h ? copy_image(im) : resize_image(im, d->w, d->h);
-}
-
 /* A box in photo pixels, in the drawing's pixels. */
-static dx_render_box drawn_box(const dx_detection *b, const drawing *d, const char *label)
+static dx_render_box drawn_box(const dx_detection *b, const dx_drawing *d, const char *label)
 {
     return (dx_render_box){b->x * d->sx, b->y * d->sy, b->w * d->sx, b->h * d->sy, {1, 1, 1}, label};
 }
 
 /* The overlay at png_width (0: the photo's size); with r's box if it has one. */
-static int write_overlay(const dx_model *m, const dx_result *r, int png_width, const char *title,
-                         const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+static int write_overlay(const dx_model *m, const dx_result *r, int png_width, const dx_png_display *display,
+                         const char *title, const char *path, dx_error *err)
 {
-    drawing d;
-    if (drawing_size(r->w, r->h, png_width, &d, err) != 0) return -1;
+    dx_drawing d;
+    if (dx_drawing_size(r->w, r->h, png_width, &d, err) != 0) return -1;
     char label[160];
     dx_render_box box = {0};
     if (r->has_box) {
         detection_label(m, &r->box, label, sizeof label);
         box = drawn_box(&r->box, &d, label); /* white: not in jet */
     }
-    image photo = drawn(r->photo, &d);
-    image map = drawn(float_to_image(r->w, r->h, 1, r->map), &d);
-    int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, lo_label,
-                                     hi_label, path, err);
+    image photo = dx_drawn(r->photo, &d);
+    image map = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+    dx_render_style style = {.opacity = display->opacity, .scale = &display->scale};
+    int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, &style,
+                                     path, err);
     free_image(photo);
     free_image(map);
     return rc;
-}
-
-/* The map (and the native map, and the box) of r are finite: never a figure or a JSON of
- * NaN. explain.c refuses such results; this guards the API's writers against any other. */
-static int check_finite_result(const dx_result *r, const char *path, dx_error *err)
-{
-    long bad = dx_count_nonfinite(r->map, (size_t)r->h * r->w) +
-               dx_count_nonfinite(r->native, (size_t)r->native_h * r->native_w);
-    if (bad) {
-        dx_set_error(err, "%s: the map holds %ld non-finite values (NaN or inf); nothing written", path, bad);
-        return -1;
-    }
-    const dx_detection *b = &r->box;
-    if (r->has_box && !(isfinite(b->x) && isfinite(b->y) && isfinite(b->w) && isfinite(b->h))) {
-        dx_set_error(err, "%s: the box is not finite (x %g, y %g, w %g, h %g); nothing written", path, b->x, b->y,
-                     b->w, b->h);
-        return -1;
-    }
-    return 0;
 }
 
 /* All or nothing: when rc is 0, renames each part to its final name; on any failure (rc != 0
@@ -297,21 +257,21 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
             snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]) >= (int)sizeof parts[k])
             return -1;
     }
-    if (check_finite_result(r, prefix, err) != 0) return -1;
-    char title[256], lo_label[32], hi_label[32];
+    if (dx_check_output_options(opt, err) != 0 || dx_check_finite_result(r, prefix, err) != 0) return -1;
+    char title[256];
     snprintf(title, sizeof title, "%s  %s %.1f%%  %s", dx_method_name(r->method),
              dx_class_name(m, r->class_id), 100.f * r->prob,
              r->layer >= 0 ? "" : "input");
     if (r->layer >= 0)
         snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
-    snprintf(lo_label, sizeof lo_label, "%.3g", r->map_min);
-    snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
+    dx_png_display display;
+    dx_png_display_of(r, opt, &display);
 
     int map_shape[2] = {r->h, r->w}, native_shape[2] = {r->native_h, r->native_w};
-    int rc = write_overlay(m, r, opt ? opt->png_width : 0, title, lo_label, hi_label, parts[OUT_PNG], err);
+    int rc = write_overlay(m, r, opt ? opt->png_width : 0, &display, title, parts[OUT_PNG], err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
-    if (rc == 0) rc = write_json(m, r, finals, parts[OUT_JSON], err);
+    if (rc == 0) rc = write_json(m, r, &display, finals, parts[OUT_JSON], err);
     return commit_parts(parts, finals, OUT_COUNT, rc, err);
 }
 
@@ -328,18 +288,20 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         return -1;
     }
     const dx_result *first = &results[0];
-    drawing d;
+    dx_drawing d;
     int width = opt && opt->png_width != 0 ? opt->png_width : first->w < 320 ? 0 : 320;
-    if (drawing_size(first->w, first->h, width, &d, err) != 0) return -1;
+    if (dx_check_output_options(opt, err) != 0 || dx_drawing_size(first->w, first->h, width, &d, err) != 0) return -1;
     for (int k = 0; k < n; ++k)
-        if (check_finite_result(&results[k], path, err) != 0) return -1;
-    image photo = drawn(first->photo, &d);
+        if (dx_check_finite_result(&results[k], path, err) != 0) return -1;
+    image photo = dx_drawn(first->photo, &d);
     image *maps = calloc((size_t)n, sizeof(image));
     const float **planes = calloc((size_t)n, sizeof(float *));
     int *signs = calloc((size_t)n, sizeof(int));
     const char **labels = calloc((size_t)n, sizeof(char *));
+    dx_png_display *displays = calloc((size_t)n, sizeof *displays);
+    dx_render_style *styles = calloc((size_t)n, sizeof *styles);
     int rc = -1;
-    if (!maps || !planes || !signs || !labels) {
+    if (!maps || !planes || !signs || !labels || !displays || !styles) {
         dx_set_error(err, "%s: out of memory", path);
         goto done;
     }
@@ -348,15 +310,17 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
             dx_set_error(err, "%s: the explanations are of photos of different sizes", path);
             goto done;
         }
-        maps[k] = drawn(float_to_image(first->w, first->h, 1, results[k].map), &d);
+        maps[k] = dx_drawn(float_to_image(first->w, first->h, 1, results[k].map), &d);
         planes[k] = maps[k].data;
         signs[k] = results[k].signed_map;
         labels[k] = dx_method_name(results[k].method);
+        dx_png_display_of(&results[k], opt, &displays[k]);
+        styles[k] = (dx_render_style){.opacity = displays[k].opacity, .scale = &displays[k].scale};
     }
     char title[256];
     snprintf(title, sizeof title, "%.120s  %.100s %.1f%%", base_name(first->image_path),
              dx_class_name(m, first->class_id), 100.f * first->prob);
-    rc = dx_render_panel(photo, planes, signs, labels, n, title, part, err);
+    rc = dx_render_panel(photo, planes, signs, styles, labels, n, title, part, err);
     if (rc == 0 && rename(part, path) != 0) {
         dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
         unlink(part);
@@ -369,6 +333,8 @@ done:
     free(planes);
     free(signs);
     free(labels);
+    free(displays);
+    free(styles);
     free_image(photo);
     return rc;
 }
@@ -382,8 +348,8 @@ static void box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
     else snprintf(out, len, "box%d", e->req.box >= 0 ? e->req.box : k);
 }
 
-static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, char (*finals)[1100],
-                            int has_combined, const char *path, dx_error *err)
+static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, const dx_png_display *displays,
+                            char (*finals)[1100], int has_combined, const char *path, dx_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -410,6 +376,12 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
         dx_json_null(&j);
     }
     dx_json_key(&j, "box_frame"); dx_json_str(&j, "x, y: top-left corner, w, h: size, in the photo's pixels");
+    dx_json_key(&j, "best"); /* the best score of any anchor, cell and class: how far below thresh */
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "score"); dx_json_num(&j, e->best_score);
+    dx_json_key(&j, "class"); dx_json_int(&j, e->best_class);
+    dx_json_key(&j, "name"); dx_json_str(&j, dx_class_name(m, e->best_class));
+    dx_json_obj_end(&j);
     dx_json_obj_end(&j);
     if (e->n == 0) {
         char note[128];
@@ -432,6 +404,7 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
         dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
         dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
         dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
+        json_display(&j, r, &displays[k]);
         dx_json_key(&j, "overlay_png"); dx_json_str(&j, base_name(finals[2 * k]));
         dx_json_key(&j, "map_npy"); dx_json_str(&j, base_name(finals[2 * k + 1]));
         json_method_stats(&j, r);
@@ -462,8 +435,8 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
                           dx_error *err)
 {
     int n = e->n;
-    drawing d;
-    if (drawing_size(e->photo_w, e->photo_h, png_width, &d, err) != 0) return -1;
+    dx_drawing d;
+    if (dx_drawing_size(e->photo_w, e->photo_h, png_width, &d, err) != 0) return -1;
     dx_render_box *boxes = calloc(n, sizeof *boxes);
     char (*labels)[160] = calloc(n, sizeof *labels);
     const float **maps = calloc(n, sizeof *maps);
@@ -481,10 +454,10 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
         snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
         boxes[k] = drawn_box(&r->box, &d, labels[k]);
         dx_box_colour(k, boxes[k].rgb);
-        resized[k] = drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+        resized[k] = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
         maps[k] = resized[k].data;
     }
-    image photo = drawn(e->results[0].photo, &d);
+    image photo = dx_drawn(e->results[0].photo, &d);
     char title[160];
     snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
     rc = dx_render_box_maps(photo, maps, boxes, n, title, path, err);
@@ -525,25 +498,30 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     snprintf(finals[count - 1], sizeof finals[0], "%s.json", prefix);
     for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%s.part", finals[k]);
 
-    int png_width = opt ? opt->png_width : 0, rc = 0;
-    for (int k = 0; k < e->n && rc == 0; ++k) rc = check_finite_result(&e->results[k], prefix, err);
+    int png_width = opt ? opt->png_width : 0, rc = dx_check_output_options(opt, err);
+    dx_png_display *displays = calloc(e->n ? e->n : 1, sizeof *displays);
+    if (!displays) {
+        dx_set_error(err, "out of memory");
+        rc = -1;
+    }
+    for (int k = 0; k < e->n && rc == 0; ++k) rc = dx_check_finite_result(&e->results[k], prefix, err);
     for (int k = 0; k < e->n && rc == 0; ++k) {
         const dx_result *r = &e->results[k];
-        char stem[32], title[256], lo_label[32], hi_label[32];
+        char stem[32], title[256];
         box_stem(e, k, stem, sizeof stem);
         snprintf(title, sizeof title, "%s  %s: %s %.1f%%  target %s  %s", dx_method_name(r->method), stem,
                  dx_class_name(m, r->box.cls), 100.f * r->box.score, box_target_names[r->box_target],
                  r->layer >= 0 ? "" : "input");
         if (r->layer >= 0) snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
-        snprintf(lo_label, sizeof lo_label, "%.3g", r->map_min);
-        snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
+        dx_png_display_of(r, opt, &displays[k]);
         int shape[2] = {r->h, r->w};
-        rc = write_overlay(m, r, png_width, title, lo_label, hi_label, parts[2 * k], err);
+        rc = write_overlay(m, r, png_width, &displays[k], title, parts[2 * k], err);
         if (rc == 0) rc = dx_npy_write(parts[2 * k + 1], r->map, 2, shape, err);
     }
     if (rc == 0 && has_combined) rc = write_combined(m, e, png_width, parts[2 * e->n], err);
-    if (rc == 0) rc = write_boxes_json(m, e, finals, has_combined, parts[count - 1], err);
+    if (rc == 0) rc = write_boxes_json(m, e, displays, finals, has_combined, parts[count - 1], err);
     rc = commit_parts(parts, finals, count, rc, err);
+    free(displays);
     free(finals);
     free(parts);
     return rc;

@@ -321,7 +321,7 @@ Test(cli, png_width_is_checked_and_honoured)
     cr_expect_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 }
 
-/* The library refuses the same widths (API callers skip the option table). */
+/* The library refuses the same widths, opacities and clips (API callers skip the option table). */
 Test(cli, png_width_out_of_range_is_refused_by_the_library)
 {
     const char *dir = fixture();
@@ -343,6 +343,13 @@ Test(cli, png_width_out_of_range_is_refused_by_the_library)
         cr_expect_eq(dx_write_outputs(m, &r, prefix, &opt, &err), -1, "png_width %d accepted", bad[k]);
         cr_expect(strstr(err.msg, "png_width"), "%s", err.msg);
         cr_expect_eq(dx_write_panel(m, &r, 1, prefix, &opt, &err), -1, "panel: png_width %d accepted", bad[k]);
+    }
+    dx_output_options bad_style[] = {{.png_opacity = 1.5f}, {.png_opacity = -0.2f}, {.png_opacity = NAN},
+                                     {.png_clip = 20}, {.png_clip = 101}, {.png_clip = NAN}};
+    for (size_t k = 0; k < sizeof bad_style / sizeof *bad_style; ++k) {
+        cr_expect_eq(dx_write_outputs(m, &r, prefix, &bad_style[k], &err), -1, "opacity %g, clip %g accepted",
+                     bad_style[k].png_opacity, bad_style[k].png_clip);
+        cr_expect(strstr(err.msg, "png_opacity") || strstr(err.msg, "png_clip"), "%s", err.msg);
     }
     cr_expect_eq(stray_files(dir), 0);
     dx_result_free(&r);
@@ -468,4 +475,141 @@ Test(cli, detector_boxes_not_finite_are_refused)
     copy_weights_replacing(weights, bad, 0, floats, NAN);
     expect_nonfinite_error(dir, "gradcam bad.cfg bad.weights notimage.jpg -region 20,20,10,10 -out x",
                            "bad.weights: layer 0 (convolutional) has", "non-finite values (NaN or inf)");
+}
+
+/* The map at photo resolution from PREFIX.npy (128-byte header), malloc'd; n receives its size. */
+static float *read_map_npy(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "no %s", path);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    *n = (size_t)(size - 128) / 4;
+    float *map = malloc(size - 128);
+    fseek(f, 128, SEEK_SET);
+    cr_assert_eq(fread(map, 4, *n, f), *n);
+    fclose(f);
+    return map;
+}
+
+/* the number after `"key": ` (or `"key": [`) in text, from offset `nth` of the array */
+static double json_number(const char *text, const char *key, int nth)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\": ", key);
+    const char *p = strstr(text, quoted);
+    cr_assert(p, "no %s in %s", key, text);
+    p += strlen(quoted);
+    if (*p == '[') ++p;
+    for (int k = 0; k < nth; ++k) p = strchr(p, ',') + 1;
+    return strtod(p, NULL);
+}
+
+/* The PNG's scale, as the JSON reports it (the figure's bar is labelled with it): by default
+ * clipped at 98% of the mass for pixel-level and signed maps, computed on the full-resolution
+ * map; -png_clip 100 gives the map's extremes; the .npy stays raw. */
+Test(cli, png_scale_is_reported_and_clipped_by_default)
+{
+    const char *dir = fixture();
+    static const struct {
+        const char *method, *args;
+        int signed_map;
+        float clip;
+    } runs[] = {
+        {"saliency", "", 0, 98}, {"inputxgrad", "", 1, 98}, {"saliency", "-png_clip 100", 0, 100},
+        {"inputxgrad", "-png_clip 90 -png_opacity 0.7", 1, 90}, {"gradcam", "-layer 5", 0, 100},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; ++k) {
+        char cmd[256], path[512], json[8192];
+        snprintf(cmd, sizeof cmd, "%s net.cfg net.weights photo.png -out s%zu %s", runs[k].method, k, runs[k].args);
+        run_result r = run(dir, cmd);
+        cr_assert_eq(r.status, 0, "`%s`: %s", cmd, r.err);
+        snprintf(path, sizeof path, "%s/s%zu.json", dir, k);
+        slurp(path, json, sizeof json);
+        snprintf(path, sizeof path, "%s/s%zu.npy", dir, k);
+        size_t n;
+        float *map = read_map_npy(path, &n);
+        dx_map_scale want;
+        dx_map_scale_of(map, n, runs[k].signed_map, runs[k].clip, &want);
+        float lo = (float)json_number(json, "scale", 0), hi = (float)json_number(json, "scale", 1);
+        cr_expect(lo == want.lo && hi == want.hi, "`%s`: the JSON's scale %g..%g, computed %g..%g", cmd, lo, hi,
+                  want.lo, want.hi);
+        cr_expect_eq(json_number(json, "clip_percentile", 0), runs[k].clip, "`%s`", cmd);
+        cr_expect(strstr(json, want.clipped ? "\"clipped\": true" : "\"clipped\": false"), "`%s`: %s", cmd, json);
+        float max = -INFINITY;
+        for (size_t i = 0; i < n; ++i) max = fmaxf(max, map[i]);
+        cr_expect_eq((float)json_number(json, "map_max", 0), max, "`%s`: the .npy is not the raw map", cmd);
+        if (runs[k].clip < 100 && !runs[k].signed_map)
+            cr_expect(want.clipped && hi < max, "`%s`: the default clipping changed nothing (%g of %g)", cmd, hi, max);
+        free(map);
+    }
+    char path[512], json[8192];
+    snprintf(path, sizeof path, "%s/s3.json", dir);
+    slurp(path, json, sizeof json);
+    cr_expect_float_eq(json_number(json, "opacity", 0), 0.7, 1e-6);
+    snprintf(path, sizeof path, "rm %s/s[0-9]*", dir);
+    cr_assert_eq(system(path), 0);
+    expect_error(dir, "saliency net.cfg net.weights photo.png -png_opacity 0", 2, "-png_opacity takes a number from 0.01 to 1");
+    expect_error(dir, "saliency net.cfg net.weights photo.png -png_opacity 1.5", 2, "-png_opacity takes a number");
+    expect_error(dir, "saliency net.cfg net.weights photo.png -png_opacity nan", 2, "-png_opacity takes a number");
+    expect_error(dir, "saliency net.cfg net.weights photo.png -png_clip 49", 2, "-png_clip takes a number from 50 to 100");
+    expect_error(dir, "saliency net.cfg net.weights photo.png -png_clip 101", 2, "-png_clip takes a number");
+    expect_error(dir, "saliency net.cfg net.weights photo.png -png_clip x", 2, "-png_clip takes a number");
+}
+
+/* A map that is 0 everywhere after the ReLU (a weak target: the shapes detector's anchor at an
+ * empty corner) gets one note line on stderr suggesting -relu 0 and "map_blank" in the JSON,
+ * exit 0; no detection above -thresh names the best score there was, and its class. */
+Test(cli, blank_maps_and_misses_are_explained)
+{
+    const char *dir = fixture();
+    char cfg[512], weights[512], png[512], cmd[1400], path[512], json[16384];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-detector.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-detector.weights", getenv("DX_ROOT"));
+    image photo;
+    shapes_object objs[SHAPES_MAX_OBJECTS];
+    shapes_draw(4, 0, 64, 2, &photo, objs);
+    snprintf(png, sizeof png, "%s/notimage.jpg", dir);
+    dx_error err;
+    cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
+
+    snprintf(cmd, sizeof cmd, "gradcam %s %s notimage.jpg -region 0,0,10,10 -out blank", cfg, weights);
+    run_result r = run(dir, cmd);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_expect_eq(r.err_lines, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "darknet-explain: note: the gradcam map of region is 0 everywhere") &&
+              strstr(r.err, "-relu 0"), "%s", r.err);
+    snprintf(path, sizeof path, "%s/blank.json", dir);
+    slurp(path, json, sizeof json);
+    cr_expect(strstr(json, "\"map_blank\": true"), "%s", json);
+    snprintf(cmd, sizeof cmd, "gradcam %s %s notimage.jpg -region 0,0,10,10 -relu 0 -out signed", cfg, weights);
+    r = run(dir, cmd);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_expect_str_eq(r.err, "", "with -relu 0");
+    slurp(strcat(strcpy(path, dir), "/signed.json"), json, sizeof json);
+    cr_expect(strstr(json, "\"map_blank\": false"), "%s", json);
+
+    /* the best score, by the library's own decoding at threshold 0 without NMS */
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    dx_request req;
+    dx_request_init(&req);
+    req.thresh = 0;
+    req.nms = 0;
+    dx_detection *boxes;
+    int n;
+    cr_assert_eq(dx_detect_image(m, photo, &req, &boxes, &n, &err), 0, "%s", err.msg);
+    cr_assert_gt(n, 0);
+    char want[256];
+    snprintf(want, sizeof want, "notimage.jpg: no detection above -thresh 1 (the best score is %.2f%%, class %d); "
+             "wrote miss.json\n", 100 * boxes[0].score, boxes[0].cls);
+    snprintf(cmd, sizeof cmd, "gradcam %s %s notimage.jpg -thresh 1 -out miss", cfg, weights);
+    r = run(dir, cmd);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_expect_str_eq(r.out, want);
+    slurp(strcat(strcpy(path, dir), "/miss.json"), json, sizeof json);
+    cr_expect_eq((float)json_number(json, "score", 0), boxes[0].score, "%s", json);
+    free(boxes);
+    free_image(photo);
+    dx_close(m);
 }

@@ -209,6 +209,7 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
     r->native_w = w;
     r->layer = finest;
     r->signed_map = !req->relu;
+    r->relu = req->relu;
     return 0;
 }
 

@@ -323,5 +323,6 @@ int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target 
     }
     for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up[p];
     free(up);
+    r->relu = req->relu;
     return 0;
 }
