@@ -74,8 +74,8 @@ static const dx_option options[] = {
     {"-png_opacity", OPT_FLOAT, AT(output.png_opacity), 0.01, 1, NULL,
      "A  the map's weight over the photo in the PNG, 0.01 to 1 (default 0.45)"},
     {"-png_clip", OPT_FLOAT, AT(output.png_clip), DX_PNG_CLIP_MIN, 100, NULL,
-     "P  the PNG's colour scale ends where P% of the map's mass lies below (Captum's 100 - outlier_perc), "
-     "50 to 100; 100: the map's extremes (default 98 for signed and pixel-level maps, 100 for CAM maps)"},
+     "P  the PNG's colour scale ends at the P-th percentile of the map's mass, 50 to 100 (Captum's "
+     "100 - outlier_perc; default 98 for signed and pixel-level maps, 100 = none for CAM maps)"},
     {"-timing", OPT_FLAG, AT(timing), 0, 0, NULL, "add each layer's forward time to the JSON"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's own layer table and loading messages"},
 };
