@@ -1,6 +1,7 @@
 /* darknet-explain <method> <cfg> <weights> <image> [-class N] [-layer L] [-out PREFIX] ... */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,13 @@ static const dx_option options[] = {
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
      "PREFIX  write PREFIX.png, .npy, .raw.npy, .json (default: <image name>_<method> here)"},
-    {"-png_width", OPT_INT, AT(output.png_width), 1, 100000, NULL, "W  draw the PNG W pixels wide (default: the photo's)"},
+    {"-png_width", OPT_INT, AT(output.png_width), DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX, NULL,
+     "W  draw the photo in the PNG W pixels wide, enlarged or shrunk (default: its own width)"},
+    {"-png_opacity", OPT_FLOAT, AT(output.png_opacity), 0.01, 1, NULL,
+     "A  the map's weight over the photo in the PNG, 0.01 to 1 (default 0.45)"},
+    {"-png_clip", OPT_FLOAT, AT(output.png_clip), DX_PNG_CLIP_MIN, 100, NULL,
+     "P  the PNG's colour scale ends at the P-th percentile of the map's mass, 50 to 100 (Captum's "
+     "100 - outlier_perc; default 98 for signed and pixel-level maps, 100 = none for CAM maps)"},
     {"-timing", OPT_FLAG, AT(timing), 0, 0, NULL, "add each layer's forward time to the JSON"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's own layer table and loading messages"},
 };
@@ -80,7 +87,7 @@ static const dx_option options[] = {
     "PREFIX_<method>.png/.npy/.raw.npy/.json and a side-by-side panel PREFIX_panel.png with\n" \
     "each method's name under its map (PREFIX: -out, default the image's name).\n" \
     "  -methods a,b,..  the methods (default: every method that applies to the model)\n" \
-    "  -png_width W     the panel's tiles W pixels wide (default: the photo's, at most 320)\n"
+    "  -png_width W     the panel's tiles W pixels wide, 16 to 4096 (default: the photo's, at most 320)\n"
 
 static void usage(const char *program, FILE *f)
 {
@@ -109,10 +116,10 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
     if (a->region) {
         float *r = a->req.region;
         char tail;
-        if (sscanf(a->region, "%f,%f,%f,%f%c", &r[0], &r[1], &r[2], &r[3], &tail) != 4 || !(r[2] > 0) ||
-            !(r[3] > 0)) {
-            fprintf(stderr, "%s: -region takes x,y,w,h in photo pixels with w, h > 0, not '%s'\n", program,
-                    a->region);
+        if (sscanf(a->region, "%f,%f,%f,%f%c", &r[0], &r[1], &r[2], &r[3], &tail) != 4 || !isfinite(r[0]) ||
+            !isfinite(r[1]) || !isfinite(r[2]) || !isfinite(r[3]) || !(r[2] > 0) || !(r[3] > 0)) {
+            fprintf(stderr, "%s: -region takes x,y,w,h in photo pixels, finite numbers with w, h > 0, not '%s'\n",
+                    program, a->region);
             return -1;
         }
         a->req.use_region = 1;
@@ -141,6 +148,37 @@ static void print_target(const cli_args *a, const dx_model *m, const dx_result *
         printf("%s: class %d %.2f%%\n", a->image, r->class_id, 100 * r->prob);
 }
 
+/* The maps of a run that hold one value everywhere (blank figures, a "0 ... 0" bar): named in
+ * one note line on stderr, which the exit status ignores. */
+typedef struct {
+    char names[512];
+    int count;
+    int relu_zeros; /* every one is 0 after a ReLU */
+} blank_maps;
+
+static void blank_add(blank_maps *b, const dx_result *r, const char *name)
+{
+    if (r->map_min != r->map_max) return;
+    size_t used = strlen(b->names);
+    snprintf(b->names + used, sizeof b->names - used, "%s%s", b->count ? ", " : "", name);
+    b->relu_zeros = (b->count == 0 || b->relu_zeros) && r->relu && r->map_max == 0;
+    ++b->count;
+}
+
+/* "the [METHOD ]map(s) of NAMES is/are ..." */
+static void blank_note(const char *program, const blank_maps *b, const char *method)
+{
+    if (!b->count) return;
+    int one = b->count == 1;
+    fprintf(stderr, "%s: note: the %s%s%s of %s %s ", program, method ? method : "", method ? " " : "",
+            one ? "map" : "maps", b->names, one ? "is" : "are");
+    if (b->relu_zeros)
+        fprintf(stderr, "0 everywhere: no positive evidence at the layer survives the ReLU (a weak target); "
+                        "-relu 0 shows the negative evidence\n");
+    else
+        fprintf(stderr, "the same value everywhere: nothing to see\n");
+}
+
 static int explain_one(const char *program, dx_model *m, const cli_args *a, const char *method_name)
 {
     dx_error err;
@@ -154,6 +192,9 @@ static int explain_one(const char *program, dx_model *m, const cli_args *a, cons
         if (rc == 0) {
             print_target(a, m, &r);
             printf("wrote %s.png %s.npy %s.raw.npy %s.json\n", prefix, prefix, prefix, prefix);
+            blank_maps blank = {.count = 0};
+            blank_add(&blank, &r, method_name);
+            blank_note(program, &blank, NULL);
         }
         dx_result_free(&r);
     }
@@ -211,6 +252,7 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a)
         rc = dx_explain_file(m, a->image, &req, &results[done], &err);
         if (rc != 0) done--; /* results[done] was freed by the failed call */
     }
+    blank_maps blank = {.count = 0};
     for (int k = 0; k < n && rc == 0; ++k) {
         char prefix[1100];
         snprintf(prefix, sizeof prefix, "%s_%s", stem, dx_method_name(methods[k]));
@@ -218,6 +260,7 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a)
         if (rc == 0)
             printf("%s (%.0f ms): wrote %s.png %s.npy %s.raw.npy %s.json\n", dx_method_name(methods[k]),
                    results[k].ms_method, prefix, prefix, prefix, prefix);
+        blank_add(&blank, &results[k], dx_method_name(methods[k]));
     }
     if (rc == 0) {
         char panel[1100];
@@ -226,6 +269,7 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a)
         if (rc == 0) {
             print_target(a, m, &results[0]);
             printf("wrote %s\n", panel);
+            blank_note(program, &blank, NULL);
         }
     }
     if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
@@ -236,7 +280,7 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a)
 
 /* Detectors: the boxes' maps and the JSON; no box above -thresh is not an error (the JSON
  * says so, exit 0). */
-static int run_detector(dx_model *m, const cli_args *a, const char *method, dx_error *err)
+static int run_detector(const char *program, dx_model *m, const cli_args *a, const char *method, dx_error *err)
 {
     dx_box_explanations e;
     if (dx_explain_boxes_file(m, a->image, &a->req, &e, err) != 0) return -1;
@@ -245,7 +289,9 @@ static int run_detector(dx_model *m, const cli_args *a, const char *method, dx_e
     else default_prefix(a->image, method, prefix, sizeof prefix);
     int rc = dx_write_box_outputs(m, &e, prefix, &a->output, err);
     if (rc == 0 && e.n == 0)
-        printf("%s: no detection above -thresh %g; wrote %s.json\n", a->image, a->req.thresh, prefix);
+        printf("%s: no detection above -thresh %g (the best score is %.2f%%, %s); wrote %s.json\n", a->image,
+               a->req.thresh, 100 * e.best_score, dx_class_name(m, e.best_class), prefix);
+    blank_maps blank = {.count = 0};
     for (int k = 0; rc == 0 && k < e.n; ++k) {
         const dx_detection *d = &e.results[k].box;
         char stem[32];
@@ -254,8 +300,10 @@ static int run_detector(dx_model *m, const cli_args *a, const char *method, dx_e
         printf("%s: %s %s %.2f%% at %.0f,%.0f %.0fx%.0f (layer %d anchor %d cell %d,%d); wrote %s_%s.png %s_%s.npy\n",
                a->image, stem, dx_class_name(m, d->cls), 100 * d->score, d->x, d->y, d->w, d->h, d->layer,
                d->anchor, d->row, d->col, prefix, stem, prefix, stem);
+        blank_add(&blank, &e.results[k], stem);
     }
     if (rc == 0 && e.n > 0) printf("wrote %s_boxes.png %s.json\n", prefix, prefix);
+    if (rc == 0) blank_note(program, &blank, method);
     dx_box_explanations_free(&e);
     return rc;
 }
@@ -300,7 +348,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
     if (*warnings) fprintf(stderr, "%s", warnings);
     int rc;
     if (dx_is_detector(m) && !all) {
-        rc = run_detector(m, &a, argv[0], &err);
+        rc = run_detector(program, m, &a, argv[0], &err);
         if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
     } else {
         rc = all ? explain_all(program, m, &a) : explain_one(program, m, &a, argv[0]);

@@ -98,6 +98,13 @@ static void to_pixels(dx_detection *d, int photo_w, int photo_h)
     d->h = d->bbox.h * photo_h;
 }
 
+/* A head's outputs are finite (explain.c checks every forward) but w and h are exp() of them:
+ * a large raw value gives an infinite box, which is never drawn or written. */
+static int is_finite_box(const dx_detection *d)
+{
+    return isfinite(d->x) && isfinite(d->y) && isfinite(d->w) && isfinite(d->h);
+}
+
 /* A proposal above thresh: its box and its per-class scores (0 below thresh or suppressed). */
 typedef struct {
     dx_detection where; /* bbox, objectness, layer, anchor, row, col */
@@ -218,48 +225,84 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
     free(props);
     free(probs);
     if (found) qsort(out, found, sizeof *out, by_score);
-    for (int s = 0; s < found; ++s) to_pixels(&out[s], photo_w, photo_h);
+    for (int s = 0; s < found; ++s) {
+        const dx_detection *d = &out[s];
+        to_pixels(&out[s], photo_w, photo_h);
+        if (!is_finite_box(d)) {
+            dx_set_error(err, "%s: the detection at layer %d anchor %d cell %d,%d (score %g) has a box that is "
+                              "not finite (x %g, y %g, w %g, h %g): the head's outputs overflow",
+                         dx_model_file(m), d->layer, d->anchor, d->row, d->col, d->score, d->x, d->y, d->w, d->h);
+            free(out);
+            return -1;
+        }
+    }
     *boxes = out;
     *n = found;
     return 0;
+}
+
+void dx_best_score(const dx_model *m, float *score, int *cls)
+{
+    *score = 0;
+    *cls = -1;
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &m->net->layers[i];
+        if (l->type != YOLO && l->type != REGION) continue;
+        for (int cell = 0; cell < l->w * l->h; ++cell)
+            for (int a = 0; a < l->n; ++a)
+                for (int k = 0; k < l->classes; ++k) {
+                    float s = dx_head_objectness(l, a, cell) * dx_head_class_prob(l, a, cell, k);
+                    if (s > *score || *cls < 0) *score = s, *cls = k;
+                }
+    }
 }
 
 int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float region[4],
                   dx_detection *out, dx_error *err)
 {
     if (dx_check_detector(m, err) != 0) return -1;
-    if (!(region[2] > 0 && region[3] > 0)) {
-        dx_set_error(err, "region %g,%g,%g,%g: width and height must be > 0", region[0], region[1],
-                     region[2], region[3]);
+    if (!(region[2] > 0 && region[3] > 0) || !isfinite(region[0]) || !isfinite(region[1]) ||
+        !isfinite(region[2]) || !isfinite(region[3])) {
+        dx_set_error(err, "region %g,%g,%g,%g: width and height must be > 0 and every value finite", region[0],
+                     region[1], region[2], region[3]);
         return -1;
     }
     const network *net = m->net;
     box want = {(region[0] + region[2] / 2) / photo_w, (region[1] + region[3] / 2) / photo_h,
                 region[2] / photo_w, region[3] / photo_h};
+    /* anchors whose box is not finite (their IoU is NaN) are no candidates; when none is left,
+     * there is no box to return */
     float best_iou = -1;
+    dx_detection best = {0};
     for (int i = 0; i < m->n; ++i) {
         const layer *l = &net->layers[i];
         if (l->type != YOLO && l->type != REGION) continue;
         for (int cell = 0; cell < l->w * l->h; ++cell)
             for (int a = 0; a < l->n; ++a) {
                 int row = cell / l->w, col = cell % l->w;
-                box b = photo_box(dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h, net->w, net->h);
-                float iou = box_iou(b, want);
-                if (!(iou > best_iou)) continue;
+                dx_detection d = {.bbox = photo_box(dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h,
+                                                    net->w, net->h)};
+                to_pixels(&d, photo_w, photo_h);
+                float iou = box_iou(d.bbox, want);
+                if (!is_finite_box(&d) || !(iou > best_iou)) continue;
                 best_iou = iou;
-                memset(out, 0, sizeof *out);
-                out->bbox = b;
-                out->layer = i;
-                out->anchor = a;
-                out->row = row;
-                out->col = col;
-                out->objectness = dx_head_objectness(l, a, cell);
+                d.layer = i;
+                d.anchor = a;
+                d.row = row;
+                d.col = col;
+                d.objectness = dx_head_objectness(l, a, cell);
                 for (int k = 1; k < l->classes; ++k)
-                    if (dx_head_class_prob(l, a, cell, k) > dx_head_class_prob(l, a, cell, out->cls)) out->cls = k;
-                out->class_prob = dx_head_class_prob(l, a, cell, out->cls);
-                out->score = out->objectness * out->class_prob;
+                    if (dx_head_class_prob(l, a, cell, k) > dx_head_class_prob(l, a, cell, d.cls)) d.cls = k;
+                d.class_prob = dx_head_class_prob(l, a, cell, d.cls);
+                d.score = d.objectness * d.class_prob;
+                best = d;
             }
     }
-    to_pixels(out, photo_w, photo_h);
+    if (best_iou < 0) {
+        dx_set_error(err, "%s: region %g,%g,%g,%g: no anchor has a finite box to match it", dx_model_file(m),
+                     region[0], region[1], region[2], region[3]);
+        return -1;
+    }
+    *out = best;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* The reverse pass: Darknet computes the forward; the plugin owns every gradient buffer and
  * walks the layers from the target down, in inference mode (frozen batch norm, dropout as the
  * identity, no weight gradients). Darknet's backward pointers are never called. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,5 +87,16 @@ int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err
         if (dx_layer_backward(m, i, m->grad[i], err) != 0) return -1;
     }
     m->ms_backward += dx_now_ms() - t0;
+    /* a gradient that overflowed would reach the maps as NaN, which a ReLU or a max turns into 0 */
+    const float *g = stop < 0 ? m->grad_input : m->touched[stop] ? m->grad[stop] : NULL;
+    long bad = dx_count_nonfinite(g, (size_t)(stop < 0 ? m->net->inputs : m->net->layers[stop].outputs));
+    if (bad) {
+        char where[32] = "the input";
+        if (stop >= 0) snprintf(where, sizeof where, "layer %d", stop);
+        dx_set_error(err, "%s: the gradient reaching %s holds %ld non-finite values (NaN or inf): the backward "
+                          "from layer %d overflows",
+                     dx_model_file(m), where, bad, top);
+        return -1;
+    }
     return 0;
 }

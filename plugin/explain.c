@@ -1,5 +1,6 @@
 /* The API's explain call: image -> letterbox -> Darknet's forward -> target -> method -> map
  * over the photo. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,14 @@ static int run_method(dx_model *m, image photo, const dx_request *req, const dx_
             dx_set_error(err, "out of memory");
             return -1;
         }
+        size_t native = (size_t)r[k].native_h * r[k].native_w, photo_px = (size_t)r[k].h * r[k].w;
+        long bad = dx_count_nonfinite(r[k].native, native) + dx_count_nonfinite(r[k].map, photo_px);
+        if (bad) { /* the forward was finite: the method's gradients or scores overflowed */
+            dx_set_error(err, "%s: the %s map holds %ld non-finite values (NaN or inf): its gradients or "
+                              "scores overflow; no map written",
+                         dx_model_file(m), dx_method_name(req->method), bad);
+            return -1;
+        }
         r[k].map_min = r[k].map_max = r[k].map[0];
         for (int p = 1; p < r[k].h * r[k].w; ++p) {
             if (r[k].map[p] < r[k].map_min) r[k].map_min = r[k].map[p];
@@ -86,15 +95,34 @@ static int check_request(const dx_model *m, image photo, const dx_request *req, 
     return 0;
 }
 
-/* as `darknet classifier predict` and `darknet detector test`: letterbox, then forward */
-static double letterbox_forward(dx_model *m, image photo)
+/* Every layer's output of the current forward state is finite; else -1 naming the first layer
+ * with NaN or inf (non-finite weights, or an overflow), so that no score, box or map computed
+ * from them is reported. */
+static int check_finite_forward(const dx_model *m, dx_error *err)
+{
+    for (int i = 0; i < m->n; ++i) {
+        const layer *l = &m->net->layers[i];
+        long bad = dx_count_nonfinite(l->output, (size_t)l->outputs);
+        if (bad) {
+            dx_set_error(err, "%s: layer %d (%s) outputs %ld non-finite values (NaN or inf) of %d: non-finite "
+                              "weights or an overflow; nothing explained",
+                         dx_model_file(m), i, dx_layer_type_name(l->type), bad, l->outputs);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* as `darknet classifier predict` and `darknet detector test`: letterbox, then forward, whose
+ * wall-clock time goes to *ms; -1 when the forward is not finite */
+static int letterbox_forward(dx_model *m, image photo, double *ms, dx_error *err)
 {
     image boxed = letterbox_image(photo, m->net->w, m->net->h);
     double t0 = dx_now_ms();
     dx_forward(m, boxed.data);
-    double ms = dx_now_ms() - t0;
+    *ms = dx_now_ms() - t0;
     free_image(boxed);
-    return ms;
+    return check_finite_forward(m, err);
 }
 
 int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *r, dx_error *err)
@@ -110,7 +138,8 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
         dx_box_explanations e;
         if (dx_explain_boxes(m, photo, req, &e, err) != 0) return -1;
         if (e.n == 0) {
-            dx_set_error(err, "no detection above -thresh %g: no box %d to explain", req->thresh, req->box);
+            dx_set_error(err, "no detection above -thresh %g (the best score is %g, %s): no box %d to explain",
+                         req->thresh, e.best_score, dx_class_name(m, e.best_class), req->box);
             dx_box_explanations_free(&e);
             return -1;
         }
@@ -120,7 +149,7 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
     }
     r->method = req->method;
     r->photo = copy_image(photo);
-    r->ms_forward = letterbox_forward(m, photo);
+    if (letterbox_forward(m, photo, &r->ms_forward, err) != 0) goto fail;
 
     const float *probs = dx_output_of(m, m->head);
     int classes = dx_class_count(m);
@@ -150,8 +179,10 @@ int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detectio
 {
     *boxes = NULL;
     *n = 0;
-    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
-    letterbox_forward(m, photo);
+    double ms;
+    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
+        letterbox_forward(m, photo, &ms, err) != 0)
+        return -1;
     return dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err);
 }
 
@@ -170,6 +201,12 @@ static int box_result(dx_model *m, image photo, const dx_request *req, const dx_
     r->prob = d->score;
     if (dx_box_target_of(m, d, req->box_target, target, err) != 0) return -1;
     r->logit = dx_target_score(target, m);
+    if (!isfinite(r->logit)) { /* finite outputs, but w and h are exp() of them */
+        dx_set_error(err, "%s: box at layer %d anchor %d cell %d,%d: its target's value is %g: the head's "
+                          "outputs overflow",
+                     dx_model_file(m), d->layer, d->anchor, d->row, d->col, r->logit);
+        return -1;
+    }
     return 0;
 }
 
@@ -179,7 +216,8 @@ int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const 
     memset(r, 0, sizeof *r);
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
     dx_target target;
-    if (box_result(m, photo, req, d, letterbox_forward(m, photo), r, &target, err) == 0 &&
+    double ms;
+    if (letterbox_forward(m, photo, &ms, err) == 0 && box_result(m, photo, req, d, ms, r, &target, err) == 0 &&
         run_method(m, photo, req, &target, 1, r, err) == 0)
         return 0;
     dx_result_free(r);
@@ -193,8 +231,11 @@ int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_exp
     e->req = *req;
     e->photo_w = photo.w;
     e->photo_h = photo.h;
-    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
-    double ms_forward = letterbox_forward(m, photo);
+    double ms_forward;
+    if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
+        letterbox_forward(m, photo, &ms_forward, err) != 0)
+        return -1;
+    dx_best_score(m, &e->best_score, &e->best_class);
     dx_detection *boxes = NULL;
     dx_target *targets = NULL;
     int n = 0;

@@ -211,6 +211,8 @@ typedef struct {
     int ntop;
     double ms_forward, ms_backward, ms_method; /* wall-clock milliseconds */
     int signed_map;       /* the map's sign is meaningful (drawn with a diverging colour map) */
+    int relu;             /* the map was clamped at 0 (CAM methods and guided Grad-CAM with relu 1):
+                           * all 0 means no positive evidence at the layer */
     /* What a method reports beside its map (e.g. Integrated Gradients' completeness delta),
      * written to the JSON under "method_stats". */
     struct {
@@ -248,6 +250,10 @@ typedef struct {
     int photo_w, photo_h;
     char image_path[1024];
     dx_request req;
+    /* the highest objectness x class probability of any anchor, cell and class on the photo
+     * (above thresh or not, before NMS) and its class: how far from thresh the best guess was */
+    float best_score;
+    int best_class;
 } dx_box_explanations;
 
 int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *out,
@@ -261,8 +267,23 @@ int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const 
                          dx_result *out, dx_error *err);
 void dx_box_explanations_free(dx_box_explanations *e);
 
+/* The photo in a PNG is drawn png_width pixels wide, enlarged or shrunk (bilinear), its height in
+ * proportion (at least 2, at most DX_PNG_HEIGHT_MAX pixels); 0: at the photo's own size. */
+#define DX_PNG_WIDTH_MIN 16
+#define DX_PNG_WIDTH_MAX 4096
+#define DX_PNG_HEIGHT_MAX 16384
+
+/* The PNG's colour scale ends at the percentile P of the map's mass (Captum's visualize_image_attr
+ * with outlier_perc = 100 - P: the largest values holding 100 - P % of the total are drawn in
+ * the end's colour); the .npy stay raw. */
+#define DX_PNG_CLIP_DEFAULT 98.f /* for signed maps and maps at the input's resolution */
+#define DX_PNG_CLIP_MIN 50.f
+
 typedef struct {
-    int png_width; /* draw the PNG this wide (0: the photo's width); the .npy keep full resolution */
+    int png_width;     /* 0 or DX_PNG_WIDTH_MIN..DX_PNG_WIDTH_MAX (else an error); the .npy keep full resolution */
+    float png_opacity; /* the map's weight over the photo, (0, 1]; 0: 0.45 */
+    float png_clip;    /* DX_PNG_CLIP_MIN..100 (100: no clipping); 0: DX_PNG_CLIP_DEFAULT for signed maps
+                        * and maps at the input's resolution, 100 for maps at a layer's (CAM methods) */
 } dx_output_options;
 
 /* Writes PREFIX.png (heat map over the photo, with a title and a colour bar), PREFIX.npy (the

@@ -66,6 +66,8 @@ int dx_cfg_batch_copy(const char *cfg_path, int batch, char *path_out, size_t pa
 /* model.c */
 long dx_weights_floats(const network *net); /* floats the weights file must hold after its header */
 const char *dx_layer_type_name(LAYER_TYPE t);
+long dx_count_nonfinite(const float *v, size_t n); /* NaN and inf among v[0..n) */
+const char *dx_model_file(const dx_model *m);     /* the weights path, or the cfg's without weights */
 /* m's network again at batch N, same parameters and hooks, input buffer for N inputs */
 dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err);
 
@@ -154,13 +156,17 @@ void dx_target_scores(const dx_target *t, int n_targets, const dx_model *m, floa
 /* 0 with the supported heads, else -1 naming what is not supported ([detection], tree=). */
 int dx_check_detector(const dx_model *m, dx_error *err);
 /* The boxes above thresh after NMS (nms 0: none) for a photo of photo_w x photo_h pixels,
- * highest score first; *boxes malloc'd (NULL when none). */
+ * highest score first; *boxes malloc'd (NULL when none). -1 when a box's geometry is not finite. */
 int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, float hier, float nms,
                     dx_detection **boxes, int *n, dx_error *err);
 /* The anchor and cell whose box overlaps region (x, y, w, h in photo pixels) most, whatever its
- * score; its class is the anchor's most probable one. */
+ * score; its class is the anchor's most probable one. Anchors whose box is not finite are left
+ * out; -1 when region is not finite (or w, h <= 0) or no anchor is left. */
 int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float region[4],
                   dx_detection *out, dx_error *err);
+/* The highest objectness x class probability of the current forward state over every head,
+ * anchor, cell and class, and its class (-1 and 0 without a head). */
+void dx_best_score(const dx_model *m, float *score, int *cls);
 /* A head's decoded outputs at (anchor, cell = row * l->w + col), from its current forward state:
  * the box as fractions of the network input, the objectness (1 for [region] background=1),
  * a class's probability. */

@@ -3,6 +3,7 @@
  * exactly, install the hooks. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,76 @@ static int check_weights(const char *path, const network *net, dx_error *err)
         return -1;
     }
     return 0;
+}
+
+long dx_count_nonfinite(const float *v, size_t n)
+{
+    long bad = 0;
+    for (size_t k = 0; v && k < n; ++k) bad += !isfinite(v[k]);
+    return bad;
+}
+
+const char *dx_model_file(const dx_model *m) { return *m->weights_path ? m->weights_path : m->cfg_path; }
+
+static long nonfinite_batchnorm(const layer *l, int n)
+{
+    return dx_count_nonfinite(l->scales, n) + dx_count_nonfinite(l->rolling_mean, n) +
+           dx_count_nonfinite(l->rolling_variance, n);
+}
+
+/* Non-finite values (NaN, inf) among a layer's parameters as Darknet holds them after
+ * load_weights: the arrays dx_weights_floats counts in the file. */
+static long nonfinite_params(const layer *l)
+{
+    switch (l->type) {
+    case CONVOLUTIONAL: case DECONVOLUTIONAL:
+        return dx_count_nonfinite(l->weights, l->nweights) + dx_count_nonfinite(l->biases, l->n) +
+               (l->batch_normalize ? nonfinite_batchnorm(l, l->n) : 0);
+    case CONNECTED:
+        return dx_count_nonfinite(l->weights, (size_t)l->inputs * l->outputs) +
+               dx_count_nonfinite(l->biases, l->outputs) +
+               (l->batch_normalize ? nonfinite_batchnorm(l, l->outputs) : 0);
+    case BATCHNORM: return nonfinite_batchnorm(l, l->c);
+    case LOCAL:
+        return dx_count_nonfinite(l->weights, (size_t)l->size * l->size * l->c * l->n * l->out_w * l->out_h) +
+               dx_count_nonfinite(l->biases, l->outputs);
+    case CRNN: case RNN:
+        return nonfinite_params(l->input_layer) + nonfinite_params(l->self_layer) +
+               nonfinite_params(l->output_layer);
+    case LSTM:
+        return nonfinite_params(l->wi) + nonfinite_params(l->wf) + nonfinite_params(l->wo) +
+               nonfinite_params(l->wg) + nonfinite_params(l->ui) + nonfinite_params(l->uf) +
+               nonfinite_params(l->uo) + nonfinite_params(l->ug);
+    case GRU:
+        return nonfinite_params(l->wz) + nonfinite_params(l->wr) + nonfinite_params(l->wh) +
+               nonfinite_params(l->uz) + nonfinite_params(l->ur) + nonfinite_params(l->uh);
+    default: return 0;
+    }
+}
+
+/* A weights file of the right size can still hold NaN or inf (a diverged training, a corrupt
+ * copy). Not an error by itself (a layer nothing reads does no harm); the forward check in
+ * explain.c stops any explanation they reach. One warning line for the whole file, naming the
+ * first such layer. */
+static void warn_nonfinite_weights(dx_model *m)
+{
+    int first = -1, layers = 0;
+    long first_count = 0, total = 0;
+    for (int i = 0; i < m->net->n; ++i) {
+        long bad = nonfinite_params(&m->net->layers[i]);
+        if (!bad) continue;
+        if (first < 0) first = i, first_count = bad;
+        ++layers;
+        total += bad;
+    }
+    if (first < 0) return;
+    char line[512], more[160] = "";
+    if (layers > 1)
+        snprintf(more, sizeof more, " (%ld in %d layers)", total, layers);
+    int n = snprintf(line, sizeof line, "%s: layer %d (%s) has %ld non-finite weights (NaN or inf)%s\n",
+                     m->weights_path, first, dx_layer_type_name(m->net->layers[first].type), first_count, more);
+    size_t used = strlen(m->warnings);
+    if (n > 0 && used + (size_t)n < sizeof m->warnings) memcpy(m->warnings + used, line, (size_t)n + 1);
 }
 
 /* Darknet prints its layer table and loading messages to stderr; the plugin's users get them
@@ -307,6 +378,7 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
         saved = opt->verbose ? -1 : silence_stderr();
         load_weights(m->net, m->weights_path);
         restore_stderr(saved);
+        warn_nonfinite_weights(m);
     }
     if (opt->names && load_names(m, opt->names, err) != 0) goto fail;
     if (model_setup(m, err) != 0) goto fail;

@@ -1,6 +1,7 @@
 /* The standard outputs of one explanation: PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json.
  * Written beside their final names (".part") and renamed only when all four succeeded. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "internal.h"
 #include "io/json.h"
 #include "io/npy.h"
+#include "io/drawing.h"
 #include "io/render.h"
 
 enum { OUT_PNG, OUT_MAP, OUT_NATIVE, OUT_JSON, OUT_COUNT };
@@ -80,8 +82,23 @@ static void json_method_stats(dx_json *j, const dx_result *r)
     dx_json_obj_end(j);
 }
 
-static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COUNT][1100],
-                      const char *path, dx_error *err)
+/* "map_blank" (every value of the map is the same, e.g. 0 after a ReLU: nothing to see) and
+ * "png": what the PNG's colours mean */
+static void json_display(dx_json *j, const dx_result *r, const dx_png_display *d)
+{
+    dx_json_key(j, "map_blank"); dx_json_bool(j, r->map_min == r->map_max);
+    dx_json_key(j, "png");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "scale");
+    dx_json_arr_begin(j); dx_json_num(j, d->scale.lo); dx_json_num(j, d->scale.hi); dx_json_arr_end(j);
+    dx_json_key(j, "clip_percentile"); dx_json_num(j, d->scale.clip_percentile);
+    dx_json_key(j, "clipped"); dx_json_bool(j, d->scale.clipped);
+    dx_json_key(j, "opacity"); dx_json_num(j, d->opacity);
+    dx_json_obj_end(j);
+}
+
+static int write_json(const dx_model *m, const dx_result *r, const dx_png_display *display,
+                      char finals[OUT_COUNT][1100], const char *path, dx_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -147,6 +164,7 @@ static int write_json(const dx_model *m, const dx_result *r, char finals[OUT_COU
     dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
     dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
     dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
+    json_display(&j, r, display);
     dx_json_obj_end(&j);
     json_method_stats(&j, r);
     dx_json_key(&j, "timings_ms");
@@ -176,27 +194,29 @@ static void detection_label(const dx_model *m, const dx_detection *d, char *out,
     snprintf(out, len, "%s %.0f%%", dx_class_name(m, d->cls), 100.f * d->score);
 }
 
-/* The overlay, drawn at the photo's size or scaled down to png_width; with r's box if it has one. */
-static int write_overlay(const dx_model *m, const dx_result *r, int png_width, const char *title,
-                         const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+/* A box in photo pixels, in the drawing's pixels. */
+static dx_render_box drawn_box(const dx_detection *b, const dx_drawing *d, const char *label)
 {
+    return (dx_render_box){b->x * d->sx, b->y * d->sy, b->w * d->sx, b->h * d->sy, {1, 1, 1}, label};
+}
+
+/* The overlay at png_width (0: the photo's size); with r's box if it has one. */
+static int write_overlay(const dx_model *m, const dx_result *r, int png_width, const dx_png_display *display,
+                         const char *title, const char *path, dx_error *err)
+{
+    dx_drawing d;
+    if (dx_drawing_size(r->w, r->h, png_width, &d, err) != 0) return -1;
     char label[160];
     dx_render_box box = {0};
     if (r->has_box) {
         detection_label(m, &r->box, label, sizeof label);
-        box = (dx_render_box){r->box.x, r->box.y, r->box.w, r->box.h, {1, 1, 1}, label}; /* white: not in jet */
+        box = drawn_box(&r->box, &d, label); /* white: not in jet */
     }
-    if (png_width <= 0 || png_width >= r->w)
-        return dx_render_overlay_boxes(r->photo, r->map, r->h, r->w, r->signed_map, &box, r->has_box, title,
-                                       lo_label, hi_label, path, err);
-    int h = (int)((double)r->h * png_width / r->w + .5);
-    if (h < 1) h = 1;
-    float sx = (float)png_width / r->w, sy = (float)h / r->h;
-    box.x *= sx, box.w *= sx, box.y *= sy, box.h *= sy;
-    image photo = resize_image(r->photo, png_width, h);
-    image map = resize_image(float_to_image(r->w, r->h, 1, r->map), png_width, h);
-    int rc = dx_render_overlay_boxes(photo, map.data, h, png_width, r->signed_map, &box, r->has_box, title,
-                                     lo_label, hi_label, path, err);
+    image photo = dx_drawn(r->photo, &d);
+    image map = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+    dx_render_style style = {.opacity = display->opacity, .scale = &display->scale};
+    int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, &style,
+                                     path, err);
     free_image(photo);
     free_image(map);
     return rc;
@@ -237,20 +257,21 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
             snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]) >= (int)sizeof parts[k])
             return -1;
     }
-    char title[256], lo_label[32], hi_label[32];
+    if (dx_check_output_options(opt, err) != 0 || dx_check_finite_result(r, prefix, err) != 0) return -1;
+    char title[256];
     snprintf(title, sizeof title, "%s  %s %.1f%%  %s", dx_method_name(r->method),
              dx_class_name(m, r->class_id), 100.f * r->prob,
              r->layer >= 0 ? "" : "input");
     if (r->layer >= 0)
         snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
-    snprintf(lo_label, sizeof lo_label, "%.3g", r->map_min);
-    snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
+    dx_png_display display;
+    dx_png_display_of(r, opt, &display);
 
     int map_shape[2] = {r->h, r->w}, native_shape[2] = {r->native_h, r->native_w};
-    int rc = write_overlay(m, r, opt ? opt->png_width : 0, title, lo_label, hi_label, parts[OUT_PNG], err);
+    int rc = write_overlay(m, r, opt ? opt->png_width : 0, &display, title, parts[OUT_PNG], err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
-    if (rc == 0) rc = write_json(m, r, finals, parts[OUT_JSON], err);
+    if (rc == 0) rc = write_json(m, r, &display, finals, parts[OUT_JSON], err);
     return commit_parts(parts, finals, OUT_COUNT, rc, err);
 }
 
@@ -267,16 +288,20 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         return -1;
     }
     const dx_result *first = &results[0];
-    int width = opt && opt->png_width > 0 ? opt->png_width : first->w < 320 ? first->w : 320;
-    int height = (int)((double)first->h * width / first->w + .5);
-    if (height < 1) height = 1;
-    image photo = resize_image(first->photo, width, height);
+    dx_drawing d;
+    int width = opt && opt->png_width != 0 ? opt->png_width : first->w < 320 ? 0 : 320;
+    if (dx_check_output_options(opt, err) != 0 || dx_drawing_size(first->w, first->h, width, &d, err) != 0) return -1;
+    for (int k = 0; k < n; ++k)
+        if (dx_check_finite_result(&results[k], path, err) != 0) return -1;
+    image photo = dx_drawn(first->photo, &d);
     image *maps = calloc((size_t)n, sizeof(image));
     const float **planes = calloc((size_t)n, sizeof(float *));
     int *signs = calloc((size_t)n, sizeof(int));
     const char **labels = calloc((size_t)n, sizeof(char *));
+    dx_png_display *displays = calloc((size_t)n, sizeof *displays);
+    dx_render_style *styles = calloc((size_t)n, sizeof *styles);
     int rc = -1;
-    if (!maps || !planes || !signs || !labels) {
+    if (!maps || !planes || !signs || !labels || !displays || !styles) {
         dx_set_error(err, "%s: out of memory", path);
         goto done;
     }
@@ -285,15 +310,17 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
             dx_set_error(err, "%s: the explanations are of photos of different sizes", path);
             goto done;
         }
-        maps[k] = resize_image(float_to_image(first->w, first->h, 1, results[k].map), width, height);
+        maps[k] = dx_drawn(float_to_image(first->w, first->h, 1, results[k].map), &d);
         planes[k] = maps[k].data;
         signs[k] = results[k].signed_map;
         labels[k] = dx_method_name(results[k].method);
+        dx_png_display_of(&results[k], opt, &displays[k]);
+        styles[k] = (dx_render_style){.opacity = displays[k].opacity, .scale = &displays[k].scale};
     }
     char title[256];
     snprintf(title, sizeof title, "%.120s  %.100s %.1f%%", base_name(first->image_path),
              dx_class_name(m, first->class_id), 100.f * first->prob);
-    rc = dx_render_panel(photo, planes, signs, labels, n, title, part, err);
+    rc = dx_render_panel(photo, planes, signs, styles, labels, n, title, part, err);
     if (rc == 0 && rename(part, path) != 0) {
         dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
         unlink(part);
@@ -306,6 +333,8 @@ done:
     free(planes);
     free(signs);
     free(labels);
+    free(displays);
+    free(styles);
     free_image(photo);
     return rc;
 }
@@ -319,8 +348,8 @@ static void box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
     else snprintf(out, len, "box%d", e->req.box >= 0 ? e->req.box : k);
 }
 
-static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, char (*finals)[1100],
-                            int has_combined, const char *path, dx_error *err)
+static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, const dx_png_display *displays,
+                            char (*finals)[1100], int has_combined, const char *path, dx_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -347,6 +376,12 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
         dx_json_null(&j);
     }
     dx_json_key(&j, "box_frame"); dx_json_str(&j, "x, y: top-left corner, w, h: size, in the photo's pixels");
+    dx_json_key(&j, "best"); /* the best score of any anchor, cell and class: how far below thresh */
+    dx_json_obj_begin(&j);
+    dx_json_key(&j, "score"); dx_json_num(&j, e->best_score);
+    dx_json_key(&j, "class"); dx_json_int(&j, e->best_class);
+    dx_json_key(&j, "name"); dx_json_str(&j, dx_class_name(m, e->best_class));
+    dx_json_obj_end(&j);
     dx_json_obj_end(&j);
     if (e->n == 0) {
         char note[128];
@@ -369,6 +404,7 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
         dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
         dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
         dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
+        json_display(&j, r, &displays[k]);
         dx_json_key(&j, "overlay_png"); dx_json_str(&j, base_name(finals[2 * k]));
         dx_json_key(&j, "map_npy"); dx_json_str(&j, base_name(finals[2 * k + 1]));
         json_method_stats(&j, r);
@@ -394,19 +430,13 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, cha
     return 0;
 }
 
-/* The combined figure, at the photo's size or png_width. */
+/* The combined figure, at png_width (0: the photo's size). */
 static int write_combined(const dx_model *m, const dx_box_explanations *e, int png_width, const char *path,
                           dx_error *err)
 {
-    int n = e->n, w = e->photo_w, h = e->photo_h;
-    float sx = 1, sy = 1;
-    if (png_width > 0 && png_width < w) {
-        h = (int)((double)h * png_width / w + .5);
-        h = h < 1 ? 1 : h;
-        sx = (float)png_width / w;
-        sy = (float)h / e->photo_h;
-        w = png_width;
-    }
+    int n = e->n;
+    dx_drawing d;
+    if (dx_drawing_size(e->photo_w, e->photo_h, png_width, &d, err) != 0) return -1;
     dx_render_box *boxes = calloc(n, sizeof *boxes);
     char (*labels)[160] = calloc(n, sizeof *labels);
     const float **maps = calloc(n, sizeof *maps);
@@ -422,20 +452,16 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
         box_stem(e, k, stem, sizeof stem);
         detection_label(m, &r->box, labels[k], sizeof labels[k]);
         snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
-        boxes[k] = (dx_render_box){r->box.x * sx, r->box.y * sy, r->box.w * sx, r->box.h * sy, {0, 0, 0}, labels[k]};
+        boxes[k] = drawn_box(&r->box, &d, labels[k]);
         dx_box_colour(k, boxes[k].rgb);
-        if (w != e->photo_w) {
-            resized[k] = resize_image(float_to_image(r->w, r->h, 1, r->map), w, h);
-            maps[k] = resized[k].data;
-        } else {
-            maps[k] = r->map;
-        }
+        resized[k] = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+        maps[k] = resized[k].data;
     }
-    image photo = w != e->photo_w ? resize_image(e->results[0].photo, w, h) : e->results[0].photo;
+    image photo = dx_drawn(e->results[0].photo, &d);
     char title[160];
     snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
     rc = dx_render_box_maps(photo, maps, boxes, n, title, path, err);
-    if (w != e->photo_w) free_image(photo);
+    free_image(photo);
 done:
     for (int k = 0; resized && k < n; ++k)
         if (resized[k].data) free_image(resized[k]);
@@ -472,24 +498,30 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     snprintf(finals[count - 1], sizeof finals[0], "%s.json", prefix);
     for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%s.part", finals[k]);
 
-    int png_width = opt ? opt->png_width : 0, rc = 0;
+    int png_width = opt ? opt->png_width : 0, rc = dx_check_output_options(opt, err);
+    dx_png_display *displays = calloc(e->n ? e->n : 1, sizeof *displays);
+    if (!displays) {
+        dx_set_error(err, "out of memory");
+        rc = -1;
+    }
+    for (int k = 0; k < e->n && rc == 0; ++k) rc = dx_check_finite_result(&e->results[k], prefix, err);
     for (int k = 0; k < e->n && rc == 0; ++k) {
         const dx_result *r = &e->results[k];
-        char stem[32], title[256], lo_label[32], hi_label[32];
+        char stem[32], title[256];
         box_stem(e, k, stem, sizeof stem);
         snprintf(title, sizeof title, "%s  %s: %s %.1f%%  target %s  %s", dx_method_name(r->method), stem,
                  dx_class_name(m, r->box.cls), 100.f * r->box.score, box_target_names[r->box_target],
                  r->layer >= 0 ? "" : "input");
         if (r->layer >= 0) snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
-        snprintf(lo_label, sizeof lo_label, "%.3g", r->map_min);
-        snprintf(hi_label, sizeof hi_label, "%.3g", r->map_max);
+        dx_png_display_of(r, opt, &displays[k]);
         int shape[2] = {r->h, r->w};
-        rc = write_overlay(m, r, png_width, title, lo_label, hi_label, parts[2 * k], err);
+        rc = write_overlay(m, r, png_width, &displays[k], title, parts[2 * k], err);
         if (rc == 0) rc = dx_npy_write(parts[2 * k + 1], r->map, 2, shape, err);
     }
     if (rc == 0 && has_combined) rc = write_combined(m, e, png_width, parts[2 * e->n], err);
-    if (rc == 0) rc = write_boxes_json(m, e, finals, has_combined, parts[count - 1], err);
+    if (rc == 0) rc = write_boxes_json(m, e, displays, finals, has_combined, parts[count - 1], err);
     rc = commit_parts(parts, finals, count, rc, err);
+    free(displays);
     free(finals);
     free(parts);
     return rc;

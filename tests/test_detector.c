@@ -480,10 +480,27 @@ Test(detector, cli_no_detection_one_box_region_and_errors, .timeout = 300)
 {
     const char *dir = temp_dir();
     char out[8192], err[8192], json[65536], path[1200];
-    /* nothing scores above 1: exit 0, a JSON with no boxes, no figure */
+    /* nothing scores above 1: exit 0, a JSON with no boxes, no figure; the line names the best
+     * score (the first box at threshold 0 without NMS) */
+    dx_model *m = open_shared("yolo-fastest-1.1-xl");
+    image photo = shared_photo("dog.jpg");
+    dx_request req;
+    dx_request_init(&req);
+    req.thresh = 0;
+    req.nms = 0;
+    dx_detection *boxes;
+    int n;
+    dx_error error;
+    cr_assert_eq(dx_detect_image(m, photo, &req, &boxes, &n, &error), 0, "%s", error.msg);
+    char want[256];
+    snprintf(want, sizeof want, "no detection above -thresh 1 (the best score is %.2f%%, %s); wrote none.json",
+             100 * boxes[0].score, dx_class_name(m, boxes[0].cls));
+    free(boxes);
+    free_image(photo);
+    dx_close(m);
     int status = run_cli(dir, "-thresh 1 -out none", out, err);
     cr_expect_eq(status, 0, "exit %d: %s", status, err);
-    cr_expect(strstr(out, "no detection above -thresh 1; wrote none.json"), "%s", out);
+    cr_expect(strstr(out, want), "'%s' does not say '%s'", out, want);
     snprintf(path, sizeof path, "%s/none.json", dir);
     slurp(path, json, sizeof json);
     cr_expect(strstr(json, "\"boxes\": []"), "%s", json);

@@ -705,7 +705,7 @@ Test(render, unsigned_blob_figure)
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     add_blob(map, PHOTO_W, PHOTO_H, BLOB_X, BLOB_Y, 1);
     scratch_path(path, sizeof path, "fig.png");
-    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 0, "gradcam cat 91%", "0", "1.00", path, &err),
+    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 0, "gradcam cat 91%", NULL, path, &err),
                  0, "%s", err.msg);
     loaded_png fig = load_png(path);
     cr_assert_gt(fig.w, PHOTO_W + 20, "figure %dx%d", fig.w, fig.h);
@@ -770,7 +770,7 @@ Test(render, signed_map_uses_the_diverging_colours)
     add_blob(map, PHOTO_W, PHOTO_H, BLOB_X, BLOB_Y, 3);
     add_blob(map, PHOTO_W, PHOTO_H, 12, 30, -2);
     scratch_path(path, sizeof path, "signed.png");
-    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 1, "saliency", "-3", "3", path, &err), 0,
+    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 1, "saliency", NULL, path, &err), 0,
                  "%s", err.msg);
     loaded_png fig = load_png(path);
     /* a zero-valued point is white over grey: 0.55 * 0.5 + 0.45 * 1 = 0.725 */
@@ -797,7 +797,7 @@ Test(render, tiny_photo_still_gets_readable_text)
     float map[48] = {0};
     map[3 * 8 + 4] = 1;
     scratch_path(path, sizeof path, "tiny.png");
-    cr_assert_eq(dx_render_overlay(photo, map, 6, 8, 0, "a long title for a tiny photo", "0", "1", path, &err),
+    cr_assert_eq(dx_render_overlay(photo, map, 6, 8, 0, "a long title for a tiny photo", NULL, path, &err),
                  0, "%s", err.msg);
     loaded_png fig = load_png(path);
     if (glyphs_installed()) {
@@ -816,7 +816,7 @@ Test(render, mismatched_map_is_refused)
     image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     scratch_path(path, sizeof path, "bad.png");
-    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_W, PHOTO_H, 0, "t", "0", "1", path, &err), -1);
+    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_W, PHOTO_H, 0, "t", NULL, path, &err), -1);
     cr_assert_not_null(strstr(err.msg, path), "message: %s", err.msg);
     cr_assert_not(exists(path));
     free(map);
@@ -830,9 +830,160 @@ Test(render, unwritable_path_leaves_no_file)
     image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     scratch_path(path, sizeof path, "no-such-dir/fig.png");
-    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 0, NULL, NULL, NULL, path, &err), -1);
+    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 0, NULL, NULL, path, &err), -1);
     cr_assert_not_null(strstr(err.msg, path), "message: %s", err.msg);
     cr_assert_not(exists(path));
+    free(map);
+    free(photo.data);
+}
+
+/* Boxes whose geometry is not finite are not drawn (a NaN edge used to become a full-height
+ * outline, and float -> int of an infinite edge is undefined behaviour); a finite box far larger
+ * than the photo is drawn clamped to its edges. */
+Test(render, boxes_not_finite_are_skipped_and_huge_ones_clamped)
+{
+    char plain_path[128], odd_path[128], huge_path[128];
+    dx_error err = {{0}};
+    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
+    scratch_path(plain_path, sizeof plain_path, "plain.png");
+    scratch_path(odd_path, sizeof odd_path, "odd.png");
+    scratch_path(huge_path, sizeof huge_path, "huge.png");
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, PHOTO_H, PHOTO_W, 0, NULL, 0, "t", NULL, plain_path, &err),
+                 0, "%s", err.msg);
+    const dx_render_box odd[] = {
+        {4, -INFINITY, 0, INFINITY, {0, 1, 0}, NULL}, /* the box of issue #14: y = -inf, h = inf */
+        {4, NAN, 10, 10, {0, 1, 0}, NULL},
+        {NAN, 4, 10, 10, {0, 1, 0}, NULL},
+        {4, 4, INFINITY, 10, {0, 1, 0}, NULL},
+    };
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, PHOTO_H, PHOTO_W, 0, odd, 4, "t", NULL, odd_path, &err), 0,
+                 "%s", err.msg);
+    loaded_png plain = load_png(plain_path), skipped = load_png(odd_path);
+    cr_assert(plain.w == skipped.w && plain.h == skipped.h);
+    int differ = 0;
+    for (int k = 0; k < 3 * plain.w * plain.h; ++k) differ += plain.px[k] != skipped.px[k];
+    cr_expect_eq(differ, 0, "%d bytes differ: a box that is not finite was drawn", differ);
+
+    const dx_render_box huge = {-1e30f, -1e30f, 3e30f, 3e30f, {0, 1, 0}, NULL};
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, PHOTO_H, PHOTO_W, 0, &huge, 1, "t", NULL, huge_path, &err),
+                 0, "%s", err.msg);
+    loaded_png clamped = load_png(huge_path);
+    int ox, oy; /* jet(0) over grey, as in unsigned_blob_figure */
+    find_overlay(&plain, 70, 70, 128, &ox, &oy);
+    int corners[4][2] = {{0, 0}, {PHOTO_W - 1, 0}, {0, PHOTO_H - 1}, {PHOTO_W - 1, PHOTO_H - 1}};
+    for (int k = 0; k < 4; ++k)
+        cr_expect(near(pixel_at(&clamped, ox + corners[k][0], oy + corners[k][1]), 0, 255, 0),
+                  "the photo's corner %d,%d is not on the outline", corners[k][0], corners[k][1]);
+    cr_expect(near(pixel_at(&clamped, ox + PHOTO_W / 2, oy + PHOTO_H / 2), 70, 70, 128), "the inside was filled");
+    stbi_image_free(plain.px);
+    stbi_image_free(skipped.px);
+    stbi_image_free(clamped.px);
+    free(map);
+    free(photo.data);
+}
+
+/* ---------------------------------------------------------------- the scale a map is drawn on */
+
+/* Signed maps are drawn on -M..M, M = max|v|, and the bar says so: a map of -0.0895..0 had its
+ * red end labelled "0", an all-positive occlusion map its deep blue end "0.105". */
+Test(render, signed_scale_labels_are_the_drawn_ends)
+{
+    float negative[3] = {-0.0895f, -0.02f, 0}, positive[3] = {0.105f, 2.f, 5.23f};
+    dx_map_scale s;
+    char lo[32], hi[32];
+    dx_map_scale_of(negative, 3, 1, 100, &s);
+    dx_map_scale_labels(&s, 1, lo, hi);
+    cr_expect(s.lo == -0.0895f && s.hi == 0.0895f && !s.clipped, "scale %g..%g", s.lo, s.hi);
+    cr_expect_str_eq(lo, "-0.0895");
+    cr_expect_str_eq(hi, "0.0895");
+    dx_map_scale_of(positive, 3, 1, 100, &s);
+    dx_map_scale_labels(&s, 1, lo, hi);
+    cr_expect_str_eq(lo, "-5.23");
+    cr_expect_str_eq(hi, "5.23");
+    dx_map_scale_of(positive, 3, 0, 100, &s); /* unsigned: min..max */
+    dx_map_scale_labels(&s, 0, lo, hi);
+    cr_expect_str_eq(lo, "0.105");
+    cr_expect_str_eq(hi, "5.23");
+    cr_expect_float_eq(dx_map_scale_position(&s, 0, 0.105f), 0, 1e-6);
+    cr_expect_float_eq(dx_map_scale_position(&s, 0, 5.23f), 1, 1e-6);
+}
+
+/* Clipping as Captum's visualize_image_attr (outlier_perc = 100 - P): values 1..1000 sum to
+ * 500500; the smallest k with 1 + .. + k >= 98% of it is 990 (989 falls short). */
+Test(render, clipping_at_the_mass_percentile)
+{
+    enum { N = 1000 };
+    float up[N], alternating[N], offset[N];
+    long need = (long)(0.98 * (N * (N + 1) / 2.0) + 0.999999), k = 0;
+    while (k * (k + 1) / 2 < need) ++k;
+    cr_assert_eq(k, 990);
+    for (int i = 0; i < N; ++i) {
+        up[(i * 7919) % N] = i + 1; /* in no particular order */
+        alternating[i] = i % 2 ? -(float)(i + 1) : (float)(i + 1);
+        offset[i] = 5.f + (i + 1);
+    }
+    dx_map_scale s;
+    char lo[32], hi[32];
+    dx_map_scale_of(up, N, 0, 98, &s);
+    cr_expect(s.clipped && s.lo == 1 && s.hi == 990, "unsigned: %g..%g clipped %d", s.lo, s.hi, s.clipped);
+    dx_map_scale_labels(&s, 0, lo, hi);
+    cr_expect_str_eq(hi, ">=990");
+    cr_expect_str_eq(lo, "1");
+    dx_map_scale_of(alternating, N, 1, 98, &s);
+    cr_expect(s.clipped && s.lo == -990 && s.hi == 990, "signed: %g..%g", s.lo, s.hi);
+    dx_map_scale_labels(&s, 1, lo, hi);
+    cr_expect_str_eq(lo, "<=-990");
+    cr_expect_str_eq(hi, ">=990");
+    /* unsigned maps clip v - min: 0..999 here, the threshold 989 (0 + .. + 989 >= 98% of 499500) */
+    dx_map_scale_of(offset, N, 0, 98, &s);
+    cr_expect(s.lo == 6 && s.hi == 6 + 989, "offset: %g..%g", s.lo, s.hi);
+    dx_map_scale_of(up, N, 0, 100, &s);
+    cr_expect(!s.clipped && s.hi == N, "no clipping: %g..%g", s.lo, s.hi);
+    /* a threshold within one colour step of the maximum is no clipping */
+    float flat[N];
+    for (int i = 0; i < N; ++i) flat[i] = 1000 + (i == 0) * 0.5f;
+    dx_map_scale_of(flat, N, 0, 98, &s);
+    cr_expect(!s.clipped && s.hi == 1000.5f, "%g clipped %d", s.hi, s.clipped);
+}
+
+/* The figure's colours follow the scale it is given (the one its bar is labelled with), at the
+ * given opacity: a clipped map's values beyond the end take the end's colour. */
+Test(render, pixels_follow_the_given_scale_and_opacity)
+{
+    char path[128];
+    dx_error err = {{0}};
+    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
+    for (int y = 0; y < PHOTO_H; ++y)
+        for (int x = 0; x < PHOTO_W; ++x) map[y * PHOTO_W + x] = x < PHOTO_W / 2 ? 1.f : 4.f;
+    map[(PHOTO_H - 1) * PHOTO_W] = -8.f; /* the bottom-left pixel */
+    dx_map_scale s = {-2, 2, 1, 90};
+    dx_render_style style = {.opacity = 0.8f, .scale = &s};
+    scratch_path(path, sizeof path, "scaled.png");
+    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 1, "t", &style, path, &err), 0, "%s", err.msg);
+    loaded_png fig = load_png(path);
+    float half[3], end[3], start[3]; /* 1 is half-way to the red end; 4 beyond it; -8 beyond the blue end */
+    dx_colormap(DX_CMAP_DIVERGING, 0.75f, half);
+    dx_colormap(DX_CMAP_DIVERGING, 1, end);
+    dx_colormap(DX_CMAP_DIVERGING, 0, start);
+    int rgb_half[3], rgb_end[3], rgb_start[3];
+    for (int k = 0; k < 3; ++k) {
+        rgb_half[k] = (int)((0.2f * 0.5f + 0.8f * half[k]) * 255 + 0.5f);
+        rgb_end[k] = (int)((0.2f * 0.5f + 0.8f * end[k]) * 255 + 0.5f);
+        rgb_start[k] = (int)((0.2f * 0.5f + 0.8f * start[k]) * 255 + 0.5f);
+    }
+    int ox, oy;
+    find_overlay(&fig, rgb_half[0], rgb_half[1], rgb_half[2], &ox, &oy); /* the photo's top-left corner */
+    const unsigned char *beyond = pixel_at(&fig, ox + PHOTO_W - 10, oy + 10);
+    const unsigned char *below = pixel_at(&fig, ox, oy + PHOTO_H - 1);
+    cr_expect(near(beyond, rgb_end[0], rgb_end[1], rgb_end[2]), "v = 4 > 2: (%d, %d, %d), not the end's colour",
+              beyond[0], beyond[1], beyond[2]);
+    cr_expect(near(below, rgb_start[0], rgb_start[1], rgb_start[2]), "v = -8 < -2: (%d, %d, %d), not the low end's",
+              below[0], below[1], below[2]);
+    /* the v = 1 half is the overlay found: the photo starts at the figure's left margin */
+    cr_expect(ox > 0 && ox < 16 && oy > 0, "the v = 1 colour first appears at %d, %d", ox, oy);
+    stbi_image_free(fig.px);
     free(map);
     free(photo.data);
 }

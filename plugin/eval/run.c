@@ -442,9 +442,10 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
             drawn[k].w = boxes[k].w * scale;
             drawn[k].h = boxes[k].h * scale;
         }
+        const dx_render_style thumbnail = {.no_labels = 1};
         rc = n_boxes ? dx_render_overlay_boxes(small_photo, small_map.data, h, w, signed_map, drawn, n_boxes,
-                                               NULL, NULL, NULL, path, err)
-                     : dx_render_overlay(small_photo, small_map.data, h, w, signed_map, NULL, NULL, NULL, path, err);
+                                               NULL, &thumbnail, path, err)
+                     : dx_render_overlay(small_photo, small_map.data, h, w, signed_map, NULL, &thumbnail, path, err);
         free_image(area);
         free_image(small_map);
     } else {

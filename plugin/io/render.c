@@ -1,5 +1,6 @@
-/* Heat-map figures: colour maps, the overlay, a colour bar, text drawn with Darknet's glyph
- * images, and PNG output through stb_image_write. */
+/* Heat-map figures: colour maps, the scale a map is drawn on, the overlay, a colour bar, text
+ * drawn with Darknet's glyph images, and PNG output through stb_image_write. The default
+ * opacity, DX_RENDER_OPACITY = 0.45, is near pytorch-grad-cam's show_cam_on_image (0.5). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +18,6 @@
 #define GLYPH_LAST 126
 #define GLYPH_SIZE_MAX 7
 
-#define OVERLAY_ALPHA 0.45f  /* the colour's weight over the photo (pytorch-grad-cam's show_cam_on_image: 0.5) */
 #define BAR_MIN_WIDTH 20
 #define PANEL_COLUMNS 4  /* maps per row of a panel */
 static const float BACKGROUND[3] = {0.12f, 0.12f, 0.12f};
@@ -211,27 +211,70 @@ static figure_layout layout_figure(int photo_w, int photo_h, const font *fnt, co
     return L;
 }
 
-/* The display scale t = offset + scale * v of a map: unsigned maps min..max onto 0..1
- * (a constant map onto 0), signed maps -max|v|..max|v| onto 0..1 with 0 at 0.5. Non-finite
- * values are ignored. */
-static void display_scale(const float *map, size_t n, int signed_map, float *offset, float *scale)
+static int by_value(const void *a, const void *b)
 {
-    if (signed_map) {
-        float max_abs = 0;
-        for (size_t i = 0; i < n; ++i)
-            if (fabsf(map[i]) > max_abs && isfinite(map[i])) max_abs = fabsf(map[i]);
-        *offset = 0.5f;
-        *scale = max_abs > 0 ? 0.5f / max_abs : 0;
-        return;
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Captum's _cumulative_sum_threshold: values (>= 0) in increasing order, the first whose running
+ * sum reaches percentile% of the total. Sorts values in place. */
+static float cumulative_threshold(float *values, size_t n, float percentile)
+{
+    qsort(values, n, sizeof *values, by_value);
+    double total = 0, running = 0;
+    for (size_t i = 0; i < n; ++i) total += values[i];
+    for (size_t i = 0; i < n; ++i) {
+        running += values[i];
+        if (running >= total * 0.01 * percentile) return values[i];
     }
-    float lo = INFINITY, hi = -INFINITY;
+    return n ? values[n - 1] : 0;
+}
+
+void dx_map_scale_of(const float *map, size_t n, int signed_map, float clip_percentile, dx_map_scale *s)
+{
+    float lo = INFINITY, hi = -INFINITY, max_abs = 0;
+    size_t finite = 0;
     for (size_t i = 0; i < n; ++i) {
         if (!isfinite(map[i])) continue;
-        if (map[i] < lo) lo = map[i];
-        if (map[i] > hi) hi = map[i];
+        ++finite;
+        lo = fminf(lo, map[i]);
+        hi = fmaxf(hi, map[i]);
+        max_abs = fmaxf(max_abs, fabsf(map[i]));
     }
-    *scale = hi > lo ? 1 / (hi - lo) : 0;
-    *offset = hi > lo ? -lo * *scale : 0;
+    if (!finite) lo = hi = 0;
+    if (signed_map) lo = -max_abs, hi = max_abs;
+    s->clip_percentile = clip_percentile > 0 && clip_percentile < 100 ? clip_percentile : 100;
+    s->clipped = 0;
+    float *values = s->clip_percentile < 100 && finite ? malloc(sizeof(float) * finite) : NULL;
+    if (values) { /* without memory the map is drawn unclipped */
+        size_t k = 0;
+        for (size_t i = 0; i < n; ++i)
+            if (isfinite(map[i])) values[k++] = signed_map ? fabsf(map[i]) : map[i] - lo;
+        float end = cumulative_threshold(values, finite, s->clip_percentile);
+        free(values);
+        /* an end moved in by less than one of the PNG's 256 colour steps changes nothing drawn */
+        float clipped_hi = signed_map ? end : lo + end, step = (hi - (signed_map ? 0 : lo)) / 256;
+        if (clipped_hi < hi - step) {
+            s->clipped = 1;
+            hi = clipped_hi;
+            if (signed_map) lo = -end;
+        }
+    }
+    s->lo = lo;
+    s->hi = hi;
+}
+
+void dx_map_scale_labels(const dx_map_scale *s, int signed_map, char lo[32], char hi[32])
+{
+    snprintf(hi, 32, "%s%.3g", s->clipped ? ">=" : "", s->hi);
+    snprintf(lo, 32, "%s%.3g", s->clipped && signed_map ? "<=" : "", s->lo);
+}
+
+float dx_map_scale_position(const dx_map_scale *s, int signed_map, float v)
+{
+    if (signed_map) return s->hi > 0 ? 0.5f + 0.5f * v / s->hi : 0.5f;
+    return s->hi > s->lo ? (v - s->lo) / (s->hi - s->lo) : 0.f;
 }
 
 static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rgb[3])
@@ -242,20 +285,29 @@ static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rg
             for (int k = 0; k < 3; ++k) canvas.data[k * plane + (size_t)y * canvas.w + x] = rgb[k];
 }
 
-/* Draws the photo with the map blended over it (alpha OVERLAY_ALPHA), top-left at (x0, y0);
- * the map (photo.h x photo.w) is scaled by display_scale. map NULL: the photo alone. */
-static void blend_map(image canvas, int x0, int y0, image photo, const float *map, int signed_map)
+/* The opacity and the scale a style asks for, the scale of the map itself when it names none. */
+static void style_of(const dx_render_style *style, const float *map, size_t n, int signed_map, float *opacity,
+                     dx_map_scale *scale)
+{
+    *opacity = style && style->opacity > 0 ? fminf(style->opacity, 1.f) : DX_RENDER_OPACITY;
+    if (style && style->scale) *scale = *style->scale;
+    else dx_map_scale_of(map, map ? n : 0, signed_map, 100, scale);
+}
+
+/* Draws the photo with the map blended over it (opacity: the map's weight), top-left at (x0,
+ * y0); the map (photo.h x photo.w) coloured on scale. map NULL: the photo alone. */
+static void blend_map(image canvas, int x0, int y0, image photo, const float *map, int signed_map,
+                      float opacity, const dx_map_scale *scale)
 {
     int w = photo.w, h = photo.h;
     dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
-    float offset = 0, scale = 0, alpha = map ? OVERLAY_ALPHA : 0.f;
-    if (map) display_scale(map, (size_t)w * h, signed_map, &offset, &scale);
+    float alpha = map ? opacity : 0.f;
     size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)canvas.w * canvas.h;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             size_t p = (size_t)y * w + x;
             float colour[3] = {0, 0, 0};
-            if (map) dx_colormap(cm, offset + scale * map[p], colour);
+            if (map) dx_colormap(cm, dx_map_scale_position(scale, signed_map, map[p]), colour);
             size_t q = (size_t)(y0 + y) * canvas.w + x0 + x;
             for (int k = 0; k < 3; ++k) {
                 float under = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
@@ -264,16 +316,26 @@ static void blend_map(image canvas, int x0, int y0, image photo, const float *ma
         }
 }
 
+/* v clamped to [lo, hi] before it becomes an int (a float outside int's range would be
+ * undefined behaviour); NaN gives lo. */
+static int clamp_to_int(float v, int lo, int hi)
+{
+    return v > lo ? (v < hi ? (int)v : hi) : lo;
+}
+
 /* Box outlines (about 1/250 of the photo's height thick) and labels, in the photo's frame at
- * (x0, y0) of the canvas, clipped to the photo. */
+ * (x0, y0) of the canvas, clipped to the photo. A box whose geometry is not finite is not drawn. */
 static void draw_boxes(image canvas, int x0, int y0, int photo_w, int photo_h, const font *fnt,
                        const dx_render_box *boxes, int nboxes)
 {
     int thick = photo_h / 250 > 2 ? photo_h / 250 : 2;
     for (int b = 0; b < nboxes; ++b) {
         const dx_render_box *bx = &boxes[b];
-        int left = (int)floorf(bx->x), top = (int)floorf(bx->y);
-        int right = (int)ceilf(bx->x + bx->w) - 1, bottom = (int)ceilf(bx->y + bx->h) - 1;
+        if (!isfinite(bx->x) || !isfinite(bx->y) || !isfinite(bx->w) || !isfinite(bx->h)) continue;
+        /* one pixel beyond the photo on either side still means "clipped" */
+        int left = clamp_to_int(floorf(bx->x), -1, photo_w), top = clamp_to_int(floorf(bx->y), -1, photo_h);
+        int right = clamp_to_int(ceilf(bx->x + bx->w), -1, photo_w + 1) - 1;
+        int bottom = clamp_to_int(ceilf(bx->y + bx->h), -1, photo_h + 1) - 1;
         left = left < 0 ? 0 : left;
         top = top < 0 ? 0 : top;
         right = right >= photo_w ? photo_w - 1 : right;
@@ -310,7 +372,7 @@ void dx_box_colour(int k, float rgb[3])
  * colour bar), the boxes. */
 static int render_figure(image photo, const float *map, int h, int w, int signed_map,
                          const dx_render_box *boxes, int nboxes, const char *title,
-                         const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+                         const dx_render_style *style, const char *path, dx_error *err)
 {
     if (h != photo.h || w != photo.w) {
         dx_set_error(err, "%s: the map is %dx%d but the photo is %dx%d", path, w, h, photo.w, photo.h);
@@ -321,14 +383,19 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
                      photo.w, photo.h, photo.c);
         return -1;
     }
+    float opacity;
+    dx_map_scale scale;
+    char lo_label[32] = "", hi_label[32] = "";
+    style_of(style, map, (size_t)w * h, signed_map, &opacity, &scale);
+    if (map && !(style && style->no_labels)) dx_map_scale_labels(&scale, signed_map, lo_label, hi_label);
     const char **texts = malloc(sizeof(char *) * (3 + nboxes));
     if (!texts) {
         dx_set_error(err, "%s: out of memory", path);
         return -1;
     }
     texts[0] = title ? title : "";
-    texts[1] = map && lo_label ? lo_label : "";
-    texts[2] = map && hi_label ? hi_label : "";
+    texts[1] = lo_label;
+    texts[2] = hi_label;
     for (int b = 0; b < nboxes; ++b) texts[3 + b] = boxes[b].label ? boxes[b].label : "";
     font fnt;
     font_load(&fnt, glyph_size_for(photo.h), texts, 3 + nboxes);
@@ -344,7 +411,7 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
     fill_rect(canvas, 0, 0, L.w, L.h, BACKGROUND);
 
     dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
-    blend_map(canvas, L.photo_x, L.title_h, photo, map, signed_map);
+    blend_map(canvas, L.photo_x, L.title_h, photo, map, signed_map, opacity, &scale);
 
     for (int row = 0; map && row < L.body_h; ++row) {
         float colour[3];
@@ -365,8 +432,8 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
 }
 
 int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
-                    const char *const *labels, int n, const char *title, const char *path,
-                    dx_error *err)
+                    const dx_render_style *styles, const char *const *labels, int n, const char *title,
+                    const char *path, dx_error *err)
 {
     if (n <= 0 || photo.w <= 0 || photo.h <= 0 || (photo.c != 1 && photo.c != 3)) {
         dx_set_error(err, "%s: cannot draw a panel of %d maps over a %dx%dx%d photo", path, n,
@@ -400,7 +467,10 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
     draw_text(canvas, &fnt, texts[0], pad, pad, TEXT_COLOUR);
     for (int k = 0; k < n; ++k) {
         int x0 = pad + (k % columns) * tile_w, y0 = title_h + (k / columns) * tile_h;
-        blend_map(canvas, x0, y0, photo, maps[k], signed_maps[k]);
+        float opacity;
+        dx_map_scale scale;
+        style_of(styles ? &styles[k] : NULL, maps[k], (size_t)photo.w * photo.h, signed_maps[k], &opacity, &scale);
+        blend_map(canvas, x0, y0, photo, maps[k], signed_maps[k], opacity, &scale);
         int label_x = x0 + (photo.w - text_width(&fnt, texts[k + 1])) / 2;
         draw_text(canvas, &fnt, texts[k + 1], label_x > x0 ? label_x : x0, y0 + photo.h + pad / 2,
                   TEXT_COLOUR);
@@ -413,16 +483,16 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
 }
 
 int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
-                      const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+                      const dx_render_style *style, const char *path, dx_error *err)
 {
-    return render_figure(photo, map, h, w, signed_map, NULL, 0, title, lo_label, hi_label, path, err);
+    return render_figure(photo, map, h, w, signed_map, NULL, 0, title, style, path, err);
 }
 
 int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
                             const dx_render_box *boxes, int nboxes, const char *title,
-                            const char *lo_label, const char *hi_label, const char *path, dx_error *err)
+                            const dx_render_style *style, const char *path, dx_error *err)
 {
-    return render_figure(photo, map, h, w, signed_map, boxes, nboxes, title, lo_label, hi_label, path, err);
+    return render_figure(photo, map, h, w, signed_map, boxes, nboxes, title, style, path, err);
 }
 
 int dx_render_box_maps(image photo, const float *const *maps, const dx_render_box *boxes, int nboxes,
@@ -454,7 +524,7 @@ int dx_render_box_maps(image photo, const float *const *maps, const dx_render_bo
         }
     }
     free(peak);
-    int rc = render_figure(tinted, NULL, photo.h, photo.w, 0, boxes, nboxes, title, NULL, NULL, path, err);
+    int rc = render_figure(tinted, NULL, photo.h, photo.w, 0, boxes, nboxes, title, NULL, path, err);
     free_image(tinted);
     return rc;
 }

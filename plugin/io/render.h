@@ -11,23 +11,55 @@ typedef enum {
 /* The colour (RGB in [0,1]) of t in [0,1] (clamped; NaN counts as 0). */
 void dx_colormap(dx_cmap cm, float t, float rgb[3]);
 
+#define DX_RENDER_OPACITY 0.45f /* the map's colour's weight over the photo by default */
+
+/* The map values drawn at the colour map's ends: lo at t = 0, hi at t = 1. Unsigned maps run
+ * JET from lo to hi; signed maps run DIVERGING from lo = -hi to hi, 0 white. Values beyond the
+ * ends are drawn in the ends' colours. */
+typedef struct {
+    float lo, hi;
+    int clipped;           /* the percentile moved the ends in (by more than 1/256 of the range) */
+    float clip_percentile; /* the percentile the ends were clipped at (100: none) */
+} dx_map_scale;
+
+/* The scale of a map (n values; non-finite ones ignored). Without clipping (clip_percentile
+ * 100, or 0): unsigned min..max, signed -M..M with M = max|v|. With clip_percentile P < 100 the
+ * high end (and, for signed maps, the low end) moves in to Captum's threshold
+ * (visualize_image_attr, outlier_perc = 100 - P): the smallest value whose running sum, values
+ * in increasing order, reaches P% of their total, of |v| for signed maps and of v - min for
+ * unsigned maps; unless that moves the end by less than 1/256 of the range (one colour step of
+ * the PNG), when the scale stays unclipped. A constant map: lo = hi. */
+void dx_map_scale_of(const float *map, size_t n, int signed_map, float clip_percentile, dx_map_scale *s);
+/* The colour bar's labels for s: the ends' values (%.3g); a clipped end is marked ">=" / "<=". */
+void dx_map_scale_labels(const dx_map_scale *s, int signed_map, char lo[32], char hi[32]);
+/* Where v lies on s, 0..1 (beyond the ends: outside it, which dx_colormap clamps). */
+float dx_map_scale_position(const dx_map_scale *s, int signed_map, float v);
+
+/* How a figure draws its map. A zeroed style is the default. */
+typedef struct {
+    float opacity;             /* the map's colour's weight over the photo, (0, 1]; 0: DX_RENDER_OPACITY */
+    const dx_map_scale *scale; /* the scale (e.g. of the map at full resolution, clipped); NULL: the
+                                * drawn map's own, unclipped */
+    int no_labels;             /* leave the colour bar unlabelled */
+} dx_render_style;
+
 /* Writes a figure to path: the title on a dark bar at the top, below it the photo with the
- * map (h x w row-major, the photo's size) blended over it with alpha 0.45, and to the right a
- * vertical colour bar (high end at the top) labelled hi_label at its top and lo_label at its
- * bottom. Unsigned maps use JET scaled min..max; signed maps (signed_map != 0) use DIVERGING
- * with 0 white and +-max|v| at the ends. The photo is drawn at full resolution; the text uses
- * Darknet's glyph images and is left out if they are missing. title and labels may be NULL.
- * Returns 0, or -1 with a message naming path; on failure no partial file is left. */
+ * map (h x w row-major, the photo's size) blended over it (style's opacity), and to the right a
+ * vertical colour bar (high end at the top) labelled with the scale's ends (dx_map_scale_labels)
+ * at its top and bottom. Unsigned maps use JET, signed maps (signed_map != 0) DIVERGING, on the
+ * style's scale. The photo is drawn at full resolution; the text uses Darknet's glyph images and
+ * is left out if they are missing. title and style may be NULL. Returns 0, or -1 with a message
+ * naming path; on failure no partial file is left. */
 int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
-                      const char *lo_label, const char *hi_label, const char *path, dx_error *err);
+                      const dx_render_style *style, const char *path, dx_error *err);
 
 /* Writes a panel to path: the title on top, then the photo n times, each with one map blended
- * over it (maps[k]: photo.h x photo.w; signed_maps[k] as for dx_render_overlay; each map
- * scaled on its own) and labels[k] centred under it, PANEL_COLUMNS tiles per row. Returns 0,
+ * over it (maps[k]: photo.h x photo.w; signed_maps[k] and styles[k] as for dx_render_overlay;
+ * styles may be NULL) and labels[k] centred under it, PANEL_COLUMNS tiles per row. Returns 0,
  * or -1 with a message naming path; on failure no partial file is left. */
 int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
-                    const char *const *labels, int n, const char *title, const char *path,
-                    dx_error *err);
+                    const dx_render_style *styles, const char *const *labels, int n, const char *title,
+                    const char *path, dx_error *err);
 /* A box drawn over the photo: its outline and, above it, a label on the box's colour. */
 typedef struct {
     float x, y, w, h;   /* top-left corner and size in the photo's pixels */
@@ -41,7 +73,7 @@ void dx_box_colour(int k, float rgb[3]);
 /* dx_render_overlay with boxes drawn over the photo. */
 int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
                             const dx_render_box *boxes, int nboxes, const char *title,
-                            const char *lo_label, const char *hi_label, const char *path, dx_error *err);
+                            const dx_render_style *style, const char *path, dx_error *err);
 
 /* Every box's map in the box's colour: each map (h x w, the photo's size) scaled to its own
  * maximum, each pixel tinted by the box whose scaled map is largest there (by that value), and

@@ -143,8 +143,8 @@ static float *cam_map(dx_model *m, const dx_request *req, const dx_target *t, in
     } else {
         for (size_t i = 0; i < size; ++i) map[i % spatial] += weighted[i];
     }
-    if (req->relu)
-        for (size_t p = 0; p < spatial; ++p) map[p] = map[p] > 0.f ? map[p] : 0.f;
+    if (req->relu) /* NaN stays NaN (not 0): the map check reports it */
+        for (size_t p = 0; p < spatial; ++p) map[p] = map[p] < 0.f ? 0.f : map[p];
     free(weighted);
     return map;
 fail:
@@ -209,6 +209,7 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
     r->native_w = w;
     r->layer = finest;
     r->signed_map = !req->relu;
+    r->relu = req->relu;
     return 0;
 }
 

@@ -22,12 +22,15 @@ static float *new_floats(size_t n, dx_error *err)
     return p;
 }
 
-/* map[p] = max_c |v[c, p]| */
+/* map[p] = max_c |v[c, p]|; NaN wins (fmaxf would drop it): the map check reports it */
 static void max_abs_over_channels(const float *v, int c, int spatial, float *map)
 {
     for (int p = 0; p < spatial; ++p) map[p] = 0.f;
     for (int k = 0; k < c; ++k)
-        for (int p = 0; p < spatial; ++p) map[p] = fmaxf(map[p], fabsf(v[(size_t)k * spatial + p]));
+        for (int p = 0; p < spatial; ++p) {
+            float a = fabsf(v[(size_t)k * spatial + p]);
+            if (a > map[p] || isnan(a)) map[p] = a;
+        }
 }
 
 static void set_native(dx_result *r, const network *net, float *map)
@@ -320,5 +323,6 @@ int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target 
     }
     for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up[p];
     free(up);
+    r->relu = req->relu;
     return 0;
 }
