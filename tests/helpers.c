@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,22 @@ run_result run_dx(const char *dir, const char *args)
     read_text(path, r.err, sizeof r.err);
     for (char *c = r.err; *c; ++c) r.err_lines += *c == '\n';
     return r;
+}
+
+int spawn_dx(const char *dir, const char *const *argv)
+{
+    cr_assert(argv[0], "DX_CLI is not set (run through make test)");
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(127);
+        int out = open("stdout.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
 }
 
 int stray_files(const char *dir)

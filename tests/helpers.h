@@ -60,6 +60,9 @@ typedef struct {
     int err_lines;
 } run_result;
 run_result run_dx(const char *dir, const char *args);
+/* Starts the command in the background in dir with argv (argv[0] $DX_CLI, NULL-terminated), its
+ * streams to dir/stdout.txt and dir/stderr.txt; returns its pid. */
+int spawn_dx(const char *dir, const char *const *argv);
 /* A fresh directory with the project's test classifier (net.cfg), random net.weights and a
  * 40x30 photo.png (a bright square on grey). */
 const char *classifier_fixture(void);

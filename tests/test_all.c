@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
@@ -125,4 +128,171 @@ Test(all, a_failed_rename_leaves_nothing)
     expect_one_error_line(&r, "multi_panel.png: cannot write: ");
     cr_expect_eq(entries(dir, "multi_"), 1, "only the folder multi_panel.png may stay");
     cr_expect_eq(entries(dir, ".multi"), 0, "a staging folder stayed");
+}
+
+/* ---- progress, -resume ---- */
+
+/* "[k/n] method S s" lines on stderr, one per method; how many name "kept". */
+static int progress_lines(const char *err, const char *const *methods, int n, int *kept)
+{
+    int lines = 0;
+    *kept = 0;
+    for (const char *line = err; *line; ++lines) {
+        int k, total;
+        char name[64], rest[64];
+        cr_assert_eq(sscanf(line, "[%d/%d] %63s %63s", &k, &total, name, rest), 4, "line %d: %.80s", lines, line);
+        cr_expect_eq(k, lines + 1);
+        cr_expect_eq(total, n);
+        cr_expect_str_eq(name, methods[lines < n ? lines : 0]);
+        double seconds;
+        if (!strcmp(rest, "kept")) ++*kept;
+        else cr_expect(sscanf(rest, "%lf", &seconds) == 1 && seconds >= 0, "line %d: %.80s", lines, line);
+        const char *next = strchr(line, '\n');
+        line = next ? next + 1 : line + strlen(line);
+    }
+    return lines;
+}
+
+Test(all, shows_progress_per_method)
+{
+    const char *dir = classifier_fixture();
+    run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    static const char *const methods[] = {"gradcam", "saliency"};
+    int kept;
+    cr_expect_eq(progress_lines(r.err, methods, 2, &kept), 2, "stderr: %s", r.err);
+    cr_expect_eq(kept, 0);
+}
+
+static int same_bytes(const char *a, const char *b)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}
+
+/* The JSON without its "timings_ms" member (the one thing two runs of a method differ in). */
+static void json_without_timings(const char *path, char *out, size_t len)
+{
+    read_text(path, out, len);
+    char *t = strstr(out, "\"timings_ms\"");
+    cr_assert(t, "%s has no timings_ms", path);
+    char *end = strchr(t, '}');
+    cr_assert(end);
+    memmove(t, end + 1, strlen(end + 1) + 1);
+}
+
+/* Waits (two minutes at most) for path to exist while pid runs; 1 if it showed. */
+static int wait_for(const char *path, pid_t pid)
+{
+    struct timespec ms = {0, 1000000};
+    for (int k = 0; k < 120000; ++k) {
+        if (access(path, F_OK) == 0) return 1;
+        if (waitpid(pid, NULL, WNOHANG) == pid) return 0;
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+static const char *const resume_methods[] = {"gradcam", "cam", "rise", "lrp"};
+
+/* Killed by SIGTERM once two of four methods are finished (rise, the slow one, runs), then `all
+ * ... -resume`: the finished ones are kept, not recomputed (their files are the interrupted run's,
+ * timings included), the others are computed, and every output equals an uninterrupted run's. */
+Test(all, resume_after_sigterm_keeps_the_finished_methods, .timeout = 600)
+{
+    char dir[64], path[512], other[512];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    shapes_photo(dir, "photo.png", 3, 1, 120, 1);
+    char model[1024], args[2048];
+    snprintf(model, sizeof model, "%s", shapes_model("classifier"));
+    static const char *const common = "photo.png -methods gradcam,cam,rise,lrp -masks 300";
+    snprintf(path, sizeof path, "%s/ref", dir);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    snprintf(args, sizeof args, "all %s %s -out ref/m", model, common);
+    run_result r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    const char *cfg = strtok(model, " "), *weights = strtok(NULL, " ");
+    const char *argv[] = {getenv("DX_CLI"), "all", cfg, weights, "photo.png", "-methods", "gradcam,cam,rise,lrp",
+                          "-masks", "300", "-out", "out/m", NULL};
+    pid_t pid = spawn_dx(dir, argv);
+    snprintf(path, sizeof path, "%s/out/.m_all.part/.cam.done", dir);
+    int seen = wait_for(path, pid);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(seen, "cam never finished");
+    cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %#x", status);
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_expect_eq(entries(path, "m_"), 0, "outputs of an interrupted run");
+    int finished = 0;
+    static char staged[4][8192];
+    for (int i = 0; i < 4; ++i) {
+        snprintf(path, sizeof path, "%s/out/.m_all.part/.%s.done", dir, resume_methods[i]);
+        finished += access(path, F_OK) == 0;
+        snprintf(path, sizeof path, "%s/out/.m_all.part/m_%s.json", dir, resume_methods[i]);
+        read_text(path, staged[i], sizeof staged[i]);
+    }
+    cr_assert(finished >= 2 && finished < 4, "%d methods finished", finished);
+    snprintf(path, sizeof path, "%s/out/.m_all.part", dir);
+    cr_expect_eq(entries(path, "m_rise.png"), 0, "rise's part file stayed");
+
+    snprintf(args, sizeof args, "all %s %s %s -out out/m -resume", cfg, weights, common);
+    r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    int kept;
+    cr_expect_eq(progress_lines(r.err, resume_methods, 4, &kept), 4, "stderr: %s", r.err);
+    cr_expect_eq(kept, finished, "stderr: %s", r.err);
+    for (int i = 0; i < 4; ++i) {
+        static const char *const suffixes[] = {".png", ".npy", ".raw.npy"};
+        for (int k = 0; k < 3; ++k) {
+            snprintf(path, sizeof path, "%s/out/m_%s%s", dir, resume_methods[i], suffixes[k]);
+            snprintf(other, sizeof other, "%s/ref/m_%s%s", dir, resume_methods[i], suffixes[k]);
+            cr_expect(same_bytes(path, other), "%s differs from %s", path, other);
+        }
+        static char json[8192], ref[8192];
+        snprintf(path, sizeof path, "%s/out/m_%s.json", dir, resume_methods[i]);
+        snprintf(other, sizeof other, "%s/ref/m_%s.json", dir, resume_methods[i]);
+        if (i < finished) {
+            read_text(path, json, sizeof json);
+            cr_expect_str_eq(json, staged[i], "%s was recomputed", path);
+        }
+        json_without_timings(path, json, sizeof json);
+        json_without_timings(other, ref, sizeof ref);
+        cr_expect_str_eq(json, ref, "%s differs from %s beyond its timings", path, other);
+    }
+    snprintf(path, sizeof path, "%s/out/m_panel.png", dir);
+    snprintf(other, sizeof other, "%s/ref/m_panel.png", dir);
+    cr_expect(same_bytes(path, other), "%s differs from %s", path, other);
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_expect_eq(entries(path, ".m_all"), 0, "the staging folder stayed");
+}
+
+/* -resume reuses only a run of the same parameters; without -resume a leftover is started over. */
+Test(all, resume_refuses_other_parameters)
+{
+    char dir[64], stage[256], marker[300];
+    snprintf(dir, sizeof dir, "%s", classifier_fixture());
+    snprintf(stage, sizeof stage, "%s/.multi_all.part", dir);
+    cr_assert_eq(mkdir(stage, 0777), 0);
+    snprintf(marker, sizeof marker, "%s/.params", stage);
+    FILE *f = fopen(marker, "w");
+    cr_assert(f);
+    fputs("darknet-explain (another command)\n", f);
+    fclose(f);
+    run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi -resume");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    expect_one_error_line(&r, ".multi_all.part: left by `all` with other options or input files: cannot resume");
+    cr_expect_eq(access(marker, F_OK), 0, "the other run's staging folder was touched");
+    cr_expect_eq(entries(dir, "multi_"), 0);
+    r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(entries(dir, "multi_"), 9, "four files per method and the panel");
+    cr_expect_eq(entries(dir, ".multi_all"), 0, "the staging folder stayed");
+    r = run_dx(dir, "gradcam net.cfg net.weights photo.png -resume");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "-resume goes with 'all'"), "%s", r.err);
 }

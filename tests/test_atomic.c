@@ -3,7 +3,6 @@
  * standard outputs, `all` and eval's run.json, summary.json and report.html go through it. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,25 +198,6 @@ static int has_part(const char *dir)
     return found;
 }
 
-/* Runs the CLI in dir with argv (NULL-terminated) in the background, its streams to
- * stdout.txt and stderr.txt; returns its pid. */
-static pid_t spawn_cli(const char *dir, const char *const *argv)
-{
-    const char *cli = getenv("DX_CLI");
-    cr_assert(cli, "DX_CLI is not set (run through make test)");
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        if (chdir(dir) != 0) _exit(127);
-        int out = open("stdout.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
-        execv(cli, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 /* Sends sig to pid as soon as a part file shows in dir; returns the child's wait status. */
 static int kill_when_writing(pid_t pid, const char *dir, int sig, int *seen)
 {
@@ -261,7 +241,7 @@ Test(atomic, the_command_killed_while_writing_leaves_nothing, .timeout = 300)
         big_photo(dir);
         const char *cli = getenv("DX_CLI");
         const char *argv[] = {cli, "gradcam", "net.cfg", "net.weights", "photo.png", "-out", "big", NULL};
-        int seen, status = kill_when_writing(spawn_cli(dir, argv), dir, sigs[s], &seen);
+        int seen, status = kill_when_writing(spawn_dx(dir, argv), dir, sigs[s], &seen);
         cr_assert(seen, "no part file showed while the command ran (status %#x)", status);
         cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == sigs[s], "signal %d: status %#x", sigs[s], status);
         cr_expect_eq(stray_files(dir), 0, "signal %d left files behind", sigs[s]);
