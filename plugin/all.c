@@ -335,6 +335,9 @@ static void print_summary(const dx_model *m, const all_run *r, const method_maps
                    stem, name);
         else if (maps[0].n == 0)
             printf("%s: wrote %s_%s.json\n", name, stem, name);
+        else if (maps[0].n == 1)
+            printf("%s: wrote %s_%s_box0.png %s_%s_box0.npy %s_%s_boxes.png %s_%s.json\n", name, stem, name, stem,
+                   name, stem, name, stem, name);
         else
             printf("%s: wrote %s_%s_box0..%d.png/.npy %s_%s_boxes.png %s_%s.json\n", name, stem, name, maps[0].n - 1,
                    stem, name, stem, name);

@@ -269,8 +269,11 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         labels[k] = dx_method_name(results[k].method);
     }
     char title[256];
-    snprintf(title, sizeof title, "%.120s  %.100s %.1f%%", base_name(first->image_path),
+    snprintf(title, sizeof title, "%.120s  %.60s %.1f%%", base_name(first->image_path),
              dx_class_name(m, first->class_id), 100.f * first->prob);
+    if (first->has_box) /* which box the maps explain */
+        snprintf(title + strlen(title), sizeof title - strlen(title), " at %.0f,%.0f %.0fx%.0f", first->box.x,
+                 first->box.y, first->box.w, first->box.h);
     rc = dx_render_panel(photo, planes, signs, labels, n, title, part, err);
 done:
     for (int k = 0; k < n && maps; ++k)

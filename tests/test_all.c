@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
+#include <stb_image.h>
 #include "io/render.h"
 #include "../tools/shapes.h"
 
@@ -295,4 +296,92 @@ Test(all, resume_refuses_other_parameters)
     r = run_dx(dir, "gradcam net.cfg net.weights photo.png -resume");
     cr_expect_eq(r.status, 2);
     cr_expect(strstr(r.err, "-resume goes with 'all'"), "%s", r.err);
+}
+
+/* ---- detectors: -boxes all ---- */
+
+/* The first image of a shapes set with two boxes or more above -thresh, as dir/photo.png. */
+static int two_box_photo(const char *dir)
+{
+    char cfg[1024], weights[1024];
+    snprintf(cfg, sizeof cfg, "%s", shapes_model("detector"));
+    *strchr(cfg, ' ') = 0;
+    snprintf(weights, sizeof weights, "%s", strchr(shapes_model("detector"), ' ') + 1);
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    for (int index = 0; index < 50; ++index) {
+        image photo;
+        shapes_object objs[SHAPES_MAX_OBJECTS];
+        shapes_draw(5, index, 128, 3, &photo, objs);
+        dx_request req;
+        dx_request_init(&req);
+        dx_detection *boxes;
+        int n;
+        cr_assert_eq(dx_detect_image(m, photo, &req, &boxes, &n, &err), 0, "%s", err.msg);
+        free(boxes);
+        if (n >= 2) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/photo.png", dir);
+            cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
+            free_image(photo);
+            dx_close(m);
+            return n;
+        }
+        free_image(photo);
+    }
+    cr_assert_fail("no image of the shapes set 5 has two boxes");
+    return 0;
+}
+
+/* Each method's box outputs (as the method alone writes them) and a panel per box. */
+Test(all, boxes_all_on_a_detector, .timeout = 300)
+{
+    char dir[64], path[512], other[512], args[2048];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    int n = two_box_photo(dir);
+    static const char *const methods[] = {"gradcam", "saliency"};
+    snprintf(args, sizeof args, "all %s photo.png -boxes all -methods gradcam,saliency -out d", shapes_model("detector"));
+    run_result r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    for (int i = 0; i < 2; ++i) {
+        snprintf(args, sizeof args, "%s %s photo.png -boxes all -out single_%s", methods[i], shapes_model("detector"),
+                 methods[i]);
+        run_result alone = run_dx(dir, args);
+        cr_assert_eq(alone.status, 0, "%s", alone.err);
+        for (int k = 0; k <= n; ++k)
+            for (int npy = 0; npy < (k < n ? 2 : 1); ++npy) {
+                char name[64];
+                if (k < n) snprintf(name, sizeof name, "%s_box%d.%s", methods[i], k, npy ? "npy" : "png");
+                else snprintf(name, sizeof name, "%s_boxes.png", methods[i]);
+                snprintf(path, sizeof path, "%s/d_%s", dir, name);
+                snprintf(other, sizeof other, "%s/single_%s", dir, name);
+                cr_expect(same_bytes(path, other), "%s differs from %s", path, other);
+            }
+        snprintf(path, sizeof path, "%s/d_%s.json", dir, methods[i]);
+        cr_expect_eq(access(path, R_OK), 0, "no %s", path);
+    }
+    for (int k = 0; k < n; ++k) {
+        snprintf(path, sizeof path, "%s/d_panel_box%d.png", dir, k);
+        int w, h, channels;
+        cr_expect(stbi_info(path, &w, &h, &channels), "%s is not a PNG", path);
+        cr_expect(w >= 2 * 128, "%s is %d wide: not a tile per method", path, w);
+        char line[64];
+        snprintf(line, sizeof line, "box%d ", k);
+        cr_expect(strstr(r.out, line) && strstr(r.out, path + strlen(dir) + 1), "stdout: %s", r.out);
+    }
+    snprintf(path, sizeof path, "%s/d_panel_box0.png", dir);
+    snprintf(other, sizeof other, "%s/d_panel_box1.png", dir);
+    cr_expect_not(same_bytes(path, other), "the boxes' panels are the same");
+    cr_expect_eq(entries(dir, "d_"), 2 * (2 * n + 2) + n, "box maps, the boxes' figure, the JSON per method; a panel per box");
+    cr_expect_eq(entries(dir, ".d_"), 0, "the staging folder stayed");
+
+    /* all or nothing: the last panel's name is taken */
+    snprintf(path, sizeof path, "%s/e_panel_box%d.png", dir, n - 1);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    snprintf(args, sizeof args, "all %s photo.png -boxes all -methods gradcam,saliency -out e", shapes_model("detector"));
+    r = run_dx(dir, args);
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    expect_one_error_line(&r, "cannot write");
+    cr_expect_eq(entries(dir, "e_"), 1, "only the folder may stay");
 }
