@@ -311,10 +311,14 @@ static int commit(const all_run *r, dx_error *err)
         return -1;
     }
     dx_atomic_set set = {0};
+    size_t base_len = strlen(r->base);
     int rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        /* the outputs are BASE_*; the markers and .params have no '_' after their '.' */
         size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || (len > 5 && !strcmp(e->d_name + len - 5, ".part"))) continue;
+        if (strncmp(e->d_name, r->base, base_len) || e->d_name[base_len] != '_' ||
+            (len > 5 && !strcmp(e->d_name + len - 5, ".part")))
+            continue;
         snprintf(path, sizeof path, "%s/%s", r->stage, e->d_name);
         snprintf(final, sizeof final, "%s%s", r->dir, e->d_name);
         rc = dx_atomic_adopt(&set, path, final, err);

@@ -165,6 +165,16 @@ Test(all, shows_progress_per_method)
     cr_expect_eq(kept, 0);
 }
 
+/* A prefix that starts with a dot: its files are told from the staging folder's own. */
+Test(all, a_hidden_prefix)
+{
+    const char *dir = classifier_fixture();
+    run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out .hid");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(entries(dir, ".hid_"), 9, "four files per method and the panel");
+    cr_expect_eq(entries(dir, ".hid_all"), 0, "the staging folder stayed");
+}
+
 static int same_bytes(const char *a, const char *b)
 {
     char cmd[1200];
