@@ -38,16 +38,21 @@ static void shapes_photo(const char *dir, const char *name, int seed, int index,
     free_image(photo);
 }
 
-/* Entries of dir (hidden ones too) whose name starts with prefix, each logged. */
+/* The entries of the last entries() call, for messages. */
+static char listed[4096];
+
+/* Entries of dir (hidden ones too) whose name starts with prefix; their names into listed. */
 static int entries(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
     cr_assert(d, "cannot list %s", dir);
     int n = 0;
+    listed[0] = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || strncmp(e->d_name, prefix, strlen(prefix)))
             continue;
-        cr_log_warn("%s/%s", dir, e->d_name);
+        size_t used = strlen(listed);
+        snprintf(listed + used, sizeof listed - used, " %s", e->d_name);
         n++;
     }
     closedir(d);
@@ -116,7 +121,7 @@ Test(all, a_full_disk_leaves_nothing, .timeout = 300)
               r.err, first, all, cmd);
     cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     expect_one_error_line(&r, strerror(ENOSPC));
-    cr_expect_eq(left, 0, "%d files left on the full file system", left);
+    cr_expect_eq(left, 0, "%d files left on the full file system:%s", left, listed);
 }
 
 /* The last rename fails (the panel's name is taken by a folder): the methods' files already
@@ -130,8 +135,8 @@ Test(all, a_failed_rename_leaves_nothing)
     run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
     cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     expect_one_error_line(&r, "multi_panel.png: cannot write: ");
-    cr_expect_eq(entries(dir, "multi_"), 1, "only the folder multi_panel.png may stay");
-    cr_expect_eq(entries(dir, ".multi"), 0, "a staging folder stayed");
+    cr_expect_eq(entries(dir, "multi_"), 1, "only the folder multi_panel.png may stay:%s", listed);
+    cr_expect_eq(entries(dir, ".multi"), 0, "a staging folder stayed:%s", listed);
 }
 
 /* ---- progress, -resume ---- */
@@ -174,8 +179,8 @@ Test(all, a_hidden_prefix)
     const char *dir = classifier_fixture();
     run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out .hid");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect_eq(entries(dir, ".hid_"), 9, "four files per method and the panel");
-    cr_expect_eq(entries(dir, ".hid_all"), 0, "the staging folder stayed");
+    cr_expect_eq(entries(dir, ".hid_"), 9, "four files per method and the panel:%s", listed);
+    cr_expect_eq(entries(dir, ".hid_all"), 0, "the staging folder stayed:%s", listed);
 }
 
 static int same_bytes(const char *a, const char *b)
@@ -241,7 +246,7 @@ Test(all, resume_after_sigterm_keeps_the_finished_methods, .timeout = 600)
     cr_assert(seen, "cam never finished");
     cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %#x", status);
     snprintf(path, sizeof path, "%s/out", dir);
-    cr_expect_eq(entries(path, "m_"), 0, "outputs of an interrupted run");
+    cr_expect_eq(entries(path, "m_"), 0, "outputs of an interrupted run:%s", listed);
     int finished = 0;
     static char staged[4][8192];
     for (int i = 0; i < 4; ++i) {
@@ -252,7 +257,7 @@ Test(all, resume_after_sigterm_keeps_the_finished_methods, .timeout = 600)
     }
     cr_assert(finished >= 2 && finished < 4, "%d methods finished", finished);
     snprintf(path, sizeof path, "%s/out/.m_all.part", dir);
-    cr_expect_eq(entries(path, "m_rise.png"), 0, "rise's part file stayed");
+    cr_expect_eq(entries(path, "m_rise.png"), 0, "rise's part file stayed:%s", listed);
 
     snprintf(args, sizeof args, "all %s %s %s -out out/m -resume", cfg, weights, common);
     r = run_dx(dir, args);
@@ -282,7 +287,7 @@ Test(all, resume_after_sigterm_keeps_the_finished_methods, .timeout = 600)
     snprintf(other, sizeof other, "%s/ref/m_panel.png", dir);
     cr_expect(same_bytes(path, other), "%s differs from %s", path, other);
     snprintf(path, sizeof path, "%s/out", dir);
-    cr_expect_eq(entries(path, ".m_all"), 0, "the staging folder stayed");
+    cr_expect_eq(entries(path, ".m_all"), 0, "the staging folder stayed:%s", listed);
 }
 
 /* -resume reuses only a run of the same parameters; without -resume a leftover is started over. */
@@ -301,11 +306,11 @@ Test(all, resume_refuses_other_parameters)
     cr_expect_eq(r.status, 1, "%s", r.err);
     expect_one_error_line(&r, ".multi_all.part: left by `all` with other options or input files: cannot resume");
     cr_expect_eq(access(marker, F_OK), 0, "the other run's staging folder was touched");
-    cr_expect_eq(entries(dir, "multi_"), 0);
+    cr_expect_eq(entries(dir, "multi_"), 0, "%s", listed);
     r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
     cr_expect_eq(r.status, 0, "%s", r.err);
-    cr_expect_eq(entries(dir, "multi_"), 9, "four files per method and the panel");
-    cr_expect_eq(entries(dir, ".multi_all"), 0, "the staging folder stayed");
+    cr_expect_eq(entries(dir, "multi_"), 9, "four files per method and the panel:%s", listed);
+    cr_expect_eq(entries(dir, ".multi_all"), 0, "the staging folder stayed:%s", listed);
     r = run_dx(dir, "gradcam net.cfg net.weights photo.png -resume");
     cr_expect_eq(r.status, 2);
     cr_expect(strstr(r.err, "-resume goes with 'all'"), "%s", r.err);
@@ -386,8 +391,9 @@ Test(all, boxes_all_on_a_detector, .timeout = 300)
     snprintf(path, sizeof path, "%s/d_panel_box0.png", dir);
     snprintf(other, sizeof other, "%s/d_panel_box1.png", dir);
     cr_expect_not(same_bytes(path, other), "the boxes' panels are the same");
-    cr_expect_eq(entries(dir, "d_"), 2 * (2 * n + 2) + n, "box maps, the boxes' figure, the JSON per method; a panel per box");
-    cr_expect_eq(entries(dir, ".d_"), 0, "the staging folder stayed");
+    cr_expect_eq(entries(dir, "d_"), 2 * (2 * n + 2) + n,
+                 "per method the box maps, the boxes' figure and the JSON; a panel per box:%s", listed);
+    cr_expect_eq(entries(dir, ".d_"), 0, "the staging folder stayed:%s", listed);
 
     /* all or nothing: the last panel's name is taken */
     snprintf(path, sizeof path, "%s/e_panel_box%d.png", dir, n - 1);
@@ -396,5 +402,5 @@ Test(all, boxes_all_on_a_detector, .timeout = 300)
     r = run_dx(dir, args);
     cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     expect_one_error_line(&r, "cannot write");
-    cr_expect_eq(entries(dir, "e_"), 1, "only the folder may stay");
+    cr_expect_eq(entries(dir, "e_"), 1, "only the folder may stay:%s", listed);
 }
