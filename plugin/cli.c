@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "all.h"
 #include "cli.h"
 #include "options.h"
 #include "explain.h"
@@ -18,7 +19,7 @@ typedef struct {
     const char *boxes, *region; /* detectors: -boxes all, -region x,y,w,h */
     dx_request req;
     dx_output_options output;
-    int verbose, timing;
+    int verbose, timing, resume;
 } cli_args;
 
 /* The options, one row each: the parser, the usage text and the checks come from this table. */
@@ -40,6 +41,8 @@ static const dx_option options[] = {
     {"-seed", OPT_U64, AT(req.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
     {"-batch", OPT_INT, AT(req.batch), 1, 4096, NULL, "N  forward passes per batch for many-pass methods (default 1)"},
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  with 'all': the methods to run (default: every one that applies)"},
+    {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL,
+     "with 'all': keep the methods an interrupted run of the same command finished"},
     {"-steps", OPT_INT, AT(req.steps), 1, 100000, NULL, "N  ig: intervals of the path (default 64)"},
     {"-baseline", OPT_TEXT, AT(req.baseline), 0, 0, NULL,
      "B  ig: black (default), blur, noise or an image file"},
@@ -85,9 +88,13 @@ static const dx_option options[] = {
 #define ALL_HELP \
     "all: several methods on one image in one model load. Writes each method's outputs as\n" \
     "PREFIX_<method>.png/.npy/.raw.npy/.json and a side-by-side panel PREFIX_panel.png with\n" \
-    "each method's name under its map (PREFIX: -out, default the image's name).\n" \
+    "each method's name under its map (PREFIX: -out, default the image's name); with -boxes all\n" \
+    "on a detector each method's box outputs and a panel per box, PREFIX_panel_boxK.png.\n" \
+    "All files appear at the end, or none. Progress on stderr, one line per method.\n" \
     "  -methods a,b,..  the methods (default: every method that applies to the model)\n" \
-    "  -png_width W     the panel's tiles W pixels wide, 16 to 4096 (default: the photo's, at most 320)\n"
+    "  -png_width W     the panel's tiles W pixels wide, 16 to 4096 (default: the photo's, at most 320)\n" \
+    "  -resume          keep the methods an interrupted run of the same command finished\n" \
+    "                   (kept in the hidden folder .PREFIX_all.part beside the outputs)\n"
 
 static void usage(const char *program, FILE *f)
 {
@@ -140,23 +147,15 @@ static void default_prefix(const char *image, const char *method, char *out, siz
     snprintf(out, len, "%.*s_%s", stem, name, method);
 }
 
-static void print_target(const cli_args *a, const dx_model *m, const dx_result *r)
+void dx_cli_print_target(const char *image, int names, const dx_model *m, const dx_result *r)
 {
-    if (a->names)
-        printf("%s: %s %.2f%% (class %d)\n", a->image, dx_class_name(m, r->class_id), 100 * r->prob, r->class_id);
+    if (names)
+        printf("%s: %s %.2f%% (class %d)\n", image, dx_class_name(m, r->class_id), 100 * r->prob, r->class_id);
     else
-        printf("%s: class %d %.2f%%\n", a->image, r->class_id, 100 * r->prob);
+        printf("%s: class %d %.2f%%\n", image, r->class_id, 100 * r->prob);
 }
 
-/* The maps of a run that hold one value everywhere (blank figures, a "0 ... 0" bar): named in
- * one note line on stderr, which the exit status ignores. */
-typedef struct {
-    char names[512];
-    int count;
-    int relu_zeros; /* every one is 0 after a ReLU */
-} blank_maps;
-
-static void blank_add(blank_maps *b, const dx_result *r, const char *name)
+void dx_blank_add(dx_blank_maps *b, const dx_result *r, const char *name)
 {
     if (r->map_min != r->map_max) return;
     size_t used = strlen(b->names);
@@ -165,8 +164,7 @@ static void blank_add(blank_maps *b, const dx_result *r, const char *name)
     ++b->count;
 }
 
-/* "the [METHOD ]map(s) of NAMES is/are ..." */
-static void blank_note(const char *program, const blank_maps *b, const char *method)
+void dx_blank_note(const char *program, const dx_blank_maps *b, const char *method)
 {
     if (!b->count) return;
     int one = b->count == 1;
@@ -190,11 +188,11 @@ static int explain_one(const char *program, dx_model *m, const cli_args *a, cons
         else default_prefix(a->image, method_name, prefix, sizeof prefix);
         rc = dx_write_outputs(m, &r, prefix, &a->output, &err);
         if (rc == 0) {
-            print_target(a, m, &r);
+            dx_cli_print_target(a->image, a->names != NULL, m, &r);
             printf("wrote %s.png %s.npy %s.raw.npy %s.json\n", prefix, prefix, prefix, prefix);
-            blank_maps blank = {.count = 0};
-            blank_add(&blank, &r, method_name);
-            blank_note(program, &blank, NULL);
+            dx_blank_maps blank = {.count = 0};
+            dx_blank_add(&blank, &r, method_name);
+            dx_blank_note(program, &blank, NULL);
         }
         dx_result_free(&r);
     }
@@ -227,9 +225,8 @@ static int methods_to_run(const char *program, const dx_model *m, const char *li
     return n;
 }
 
-/* `all`: several methods on one image, one model load; each method's outputs as PREFIX_<method>
- * and a panel PREFIX_panel.png. Nothing is written unless every method succeeded. */
-static int explain_all(const char *program, dx_model *m, const cli_args *a)
+/* `all` (all.c): the methods, the output stem (-out, or the image's name), the command line. */
+static int explain_all(const char *program, dx_model *m, const cli_args *a, int argc, char **argv)
 {
     dx_method methods[DX_METHOD_COUNT];
     int n = methods_to_run(program, m, a->methods, methods);
@@ -237,44 +234,16 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a)
         if (n == 0) fprintf(stderr, "%s: no method applies to %s\n", program, a->cfg);
         return -1;
     }
-    dx_result *results = calloc((size_t)n, sizeof *results);
-    if (!results) return -1;
-    dx_error err;
-    int done = 0, rc = 0;
     char stem[1024];
     if (a->out) snprintf(stem, sizeof stem, "%s", a->out);
     else default_prefix(a->image, "", stem, sizeof stem);
     size_t stem_len = strlen(stem);
     if (!a->out && stem_len && stem[stem_len - 1] == '_') stem[--stem_len] = 0;
-    for (; done < n && rc == 0; ++done) {
-        dx_request req = a->req;
-        req.method = methods[done];
-        rc = dx_explain_file(m, a->image, &req, &results[done], &err);
-        if (rc != 0) done--; /* results[done] was freed by the failed call */
-    }
-    blank_maps blank = {.count = 0};
-    for (int k = 0; k < n && rc == 0; ++k) {
-        char prefix[1100];
-        snprintf(prefix, sizeof prefix, "%s_%s", stem, dx_method_name(methods[k]));
-        rc = dx_write_outputs(m, &results[k], prefix, &a->output, &err);
-        if (rc == 0)
-            printf("%s (%.0f ms): wrote %s.png %s.npy %s.raw.npy %s.json\n", dx_method_name(methods[k]),
-                   results[k].ms_method, prefix, prefix, prefix, prefix);
-        blank_add(&blank, &results[k], dx_method_name(methods[k]));
-    }
-    if (rc == 0) {
-        char panel[1100];
-        snprintf(panel, sizeof panel, "%s_panel.png", stem);
-        rc = dx_write_panel(m, results, n, panel, &a->output, &err);
-        if (rc == 0) {
-            print_target(a, m, &results[0]);
-            printf("wrote %s\n", panel);
-            blank_note(program, &blank, NULL);
-        }
-    }
+    dx_all_args all = {program, a->cfg, a->weights, a->image, stem, methods, n, a->req, a->output, a->resume,
+                       argc, argv, a->names != NULL};
+    dx_error err;
+    int rc = dx_all_run(m, &all, &err);
     if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
-    for (int k = 0; k < done; ++k) dx_result_free(&results[k]);
-    free(results);
     return rc;
 }
 
@@ -291,7 +260,7 @@ static int run_detector(const char *program, dx_model *m, const cli_args *a, con
     if (rc == 0 && e.n == 0)
         printf("%s: no detection above -thresh %g (the best score is %.2f%%, %s); wrote %s.json\n", a->image,
                a->req.thresh, 100 * e.best_score, dx_class_name(m, e.best_class), prefix);
-    blank_maps blank = {.count = 0};
+    dx_blank_maps blank = {.count = 0};
     for (int k = 0; rc == 0 && k < e.n; ++k) {
         const dx_detection *d = &e.results[k].box;
         char stem[32];
@@ -300,10 +269,10 @@ static int run_detector(const char *program, dx_model *m, const cli_args *a, con
         printf("%s: %s %s %.2f%% at %.0f,%.0f %.0fx%.0f (layer %d anchor %d cell %d,%d); wrote %s_%s.png %s_%s.npy\n",
                a->image, stem, dx_class_name(m, d->cls), 100 * d->score, d->x, d->y, d->w, d->h, d->layer,
                d->anchor, d->row, d->col, prefix, stem, prefix, stem);
-        blank_add(&blank, &e.results[k], stem);
+        dx_blank_add(&blank, &e.results[k], stem);
     }
     if (rc == 0 && e.n > 0) printf("wrote %s_boxes.png %s.json\n", prefix, prefix);
-    if (rc == 0) blank_note(program, &blank, method);
+    if (rc == 0) dx_blank_note(program, &blank, method);
     dx_box_explanations_free(&e);
     return rc;
 }
@@ -329,8 +298,9 @@ int dx_cli_run(const char *program, int argc, char **argv)
         return 0;
     }
     if (parse_args(program, argc, argv, &a) != 0) return 2;
-    if (a.methods && !all) {
-        fprintf(stderr, "%s: -methods goes with 'all', not with '%s'\n", program, argv[0]);
+    if ((a.methods || a.resume) && !all) {
+        fprintf(stderr, "%s: %s goes with 'all', not with '%s'\n", program, a.methods ? "-methods" : "-resume",
+                argv[0]);
         return 2;
     }
     dx_method listed[DX_METHOD_COUNT];
@@ -351,7 +321,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
         rc = run_detector(program, m, &a, argv[0], &err);
         if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
     } else {
-        rc = all ? explain_all(program, m, &a) : explain_one(program, m, &a, argv[0]);
+        rc = all ? explain_all(program, m, &a, argc, argv) : explain_one(program, m, &a, argv[0]);
     }
     dx_close(m);
     return rc == 0 ? 0 : 1;

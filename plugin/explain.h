@@ -288,14 +288,17 @@ typedef struct {
 
 /* Writes PREFIX.png (heat map over the photo, with a title and a colour bar), PREFIX.npy (the
  * map at image resolution, float32), PREFIX.raw.npy (the native map) and PREFIX.json (model,
- * image, target, layer, top-k, timings; per-layer forward times when layer timing is on). All or nothing: files are written beside their final
- * names and renamed at the end; on failure none is left behind. opt may be NULL. */
+ * image, target, layer, top-k, timings; per-layer forward times when layer timing is on). All or
+ * nothing: files are written beside their final names (.part) and renamed at the end; on failure
+ * none is left behind, and SIGINT, SIGTERM or SIGHUP meanwhile (where their action is the
+ * default) remove the part files before the process dies of the signal. opt may be NULL. */
 int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
                      const dx_output_options *opt, dx_error *err);
 
 /* Writes PATH: a panel of several explanations of the same photo side by side (each map
  * scaled on its own, its method's name under it), tiles opt->png_width wide (0: the photo's
- * width, at most 320). Written beside PATH and renamed: on failure nothing is left. */
+ * width, at most 320); the title names the photo, the first one's class and probability (a
+ * box's: its class, score and place). Written beside PATH and renamed: on failure nothing is left. */
 int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
                    const dx_output_options *opt, dx_error *err);
 /* Detectors: PREFIX_boxK.png (box K's map with the box, its label and score), PREFIX_boxK.npy

@@ -1,12 +1,13 @@
 /* The standard outputs of one explanation: PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json.
- * Written beside their final names (".part") and renamed only when all four succeeded. */
+ * Each call's files are one set of the atomic writer (io/atomic.h): written beside their final
+ * names (".part") and renamed only when all of them succeeded. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "internal.h"
+#include "io/atomic.h"
 #include "io/json.h"
 #include "io/npy.h"
 #include "io/drawing.h"
@@ -222,42 +223,21 @@ static int write_overlay(const dx_model *m, const dx_result *r, int png_width, c
     return rc;
 }
 
-/* All or nothing: when rc is 0, renames each part to its final name; on any failure (rc != 0
- * on entry or a failed rename) removes every part and the finals already renamed, so that no
- * part and no mix of old and new outputs is left. Returns the resulting rc. */
-static int commit_parts(char (*parts)[1110], char (*finals)[1100], int count, int rc, dx_error *err)
-{
-    int renamed = 0;
-    while (rc == 0 && renamed < count) {
-        if (rename(parts[renamed], finals[renamed]) != 0) {
-            dx_set_error(err, "%s: cannot write: %s", finals[renamed], strerror(errno));
-            rc = -1;
-        } else {
-            ++renamed;
-        }
-    }
-    if (rc != 0)
-        for (int k = 0; k < count; ++k) {
-            unlink(parts[k]);
-            if (k < renamed) unlink(finals[k]);
-        }
-    return rc;
-}
-
 int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
                      const dx_output_options *opt, dx_error *err)
 {
-    char finals[OUT_COUNT][1100], parts[OUT_COUNT][1110];
+    char finals[OUT_COUNT][1100];
     if (strlen(prefix) >= 1024) {
         dx_set_error(err, "%.60s...: output prefix longer than 1023 characters", prefix);
         return -1;
     }
-    for (int k = 0; k < OUT_COUNT; ++k) { /* both fit: the prefix is shorter than 1024 */
-        if (snprintf(finals[k], sizeof finals[k], "%s%s", prefix, suffixes[k]) >= (int)sizeof finals[k] ||
-            snprintf(parts[k], sizeof parts[k], "%s.part", finals[k]) >= (int)sizeof parts[k])
-            return -1;
-    }
     if (dx_check_output_options(opt, err) != 0 || dx_check_finite_result(r, prefix, err) != 0) return -1;
+    dx_atomic_set set = {0};
+    const char *parts[OUT_COUNT];
+    for (int k = 0; k < OUT_COUNT; ++k) { /* fits: the prefix is shorter than 1024 */
+        snprintf(finals[k], sizeof finals[k], "%s%s", prefix, suffixes[k]);
+        if (!(parts[k] = dx_atomic_add(&set, finals[k], err))) return dx_atomic_commit(&set, -1, err);
+    }
     char title[256];
     snprintf(title, sizeof title, "%s  %s %.1f%%  %s", dx_method_name(r->method),
              dx_class_name(m, r->class_id), 100.f * r->prob,
@@ -272,7 +252,7 @@ int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
     if (rc == 0) rc = dx_npy_write(parts[OUT_MAP], r->map, 2, map_shape, err);
     if (rc == 0) rc = dx_npy_write(parts[OUT_NATIVE], r->native, 2, native_shape, err);
     if (rc == 0) rc = write_json(m, r, &display, finals, parts[OUT_JSON], err);
-    return commit_parts(parts, finals, OUT_COUNT, rc, err);
+    return dx_atomic_commit(&set, rc, err);
 }
 
 int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
@@ -282,17 +262,15 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         dx_set_error(err, "%s: a panel needs at least one explanation", path);
         return -1;
     }
-    char part[1100];
-    if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part) {
-        dx_set_error(err, "%.60s...: output path too long", path);
-        return -1;
-    }
     const dx_result *first = &results[0];
     dx_drawing d;
     int width = opt && opt->png_width != 0 ? opt->png_width : first->w < 320 ? 0 : 320;
     if (dx_check_output_options(opt, err) != 0 || dx_drawing_size(first->w, first->h, width, &d, err) != 0) return -1;
     for (int k = 0; k < n; ++k)
         if (dx_check_finite_result(&results[k], path, err) != 0) return -1;
+    dx_atomic_set set = {0};
+    const char *part = dx_atomic_add(&set, path, err);
+    if (!part) return -1;
     image photo = dx_drawn(first->photo, &d);
     image *maps = calloc((size_t)n, sizeof(image));
     const float **planes = calloc((size_t)n, sizeof(float *));
@@ -318,14 +296,12 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         styles[k] = (dx_render_style){.opacity = displays[k].opacity, .scale = &displays[k].scale};
     }
     char title[256];
-    snprintf(title, sizeof title, "%.120s  %.100s %.1f%%", base_name(first->image_path),
+    snprintf(title, sizeof title, "%.120s  %.60s %.1f%%", base_name(first->image_path),
              dx_class_name(m, first->class_id), 100.f * first->prob);
+    if (first->has_box) /* which box the maps explain */
+        snprintf(title + strlen(title), sizeof title - strlen(title), " at %.0f,%.0f %.0fx%.0f", first->box.x,
+                 first->box.y, first->box.w, first->box.h);
     rc = dx_render_panel(photo, planes, signs, styles, labels, n, title, part, err);
-    if (rc == 0 && rename(part, path) != 0) {
-        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
-        unlink(part);
-        rc = -1;
-    }
 done:
     for (int k = 0; k < n && maps; ++k)
         if (maps[k].data) free_image(maps[k]);
@@ -336,7 +312,7 @@ done:
     free(displays);
     free(styles);
     free_image(photo);
-    return rc;
+    return dx_atomic_commit(&set, rc, err);
 }
 
 /* ---- detectors: one map per box ---- */
@@ -481,7 +457,8 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     /* files: per box .png and .npy, then the combined .png (when there are boxes), the .json */
     int has_combined = e->n > 0, count = 2 * e->n + has_combined + 1;
-    char (*finals)[1100] = calloc(count, sizeof *finals), (*parts)[1110] = calloc(count, sizeof *parts);
+    char (*finals)[1100] = calloc(count, sizeof *finals);
+    const char **parts = calloc(count, sizeof *parts);
     if (!finals || !parts) {
         free(finals);
         free(parts);
@@ -496,11 +473,12 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     if (has_combined) snprintf(finals[2 * e->n], sizeof finals[0], "%s_boxes.png", prefix);
     snprintf(finals[count - 1], sizeof finals[0], "%s.json", prefix);
-    for (int k = 0; k < count; ++k) snprintf(parts[k], sizeof parts[0], "%s.part", finals[k]);
-
+    dx_atomic_set set = {0};
     int png_width = opt ? opt->png_width : 0, rc = dx_check_output_options(opt, err);
+    for (int k = 0; k < count && rc == 0; ++k)
+        if (!(parts[k] = dx_atomic_add(&set, finals[k], err))) rc = -1;
     dx_png_display *displays = calloc(e->n ? e->n : 1, sizeof *displays);
-    if (!displays) {
+    if (!displays && rc == 0) {
         dx_set_error(err, "out of memory");
         rc = -1;
     }
@@ -520,7 +498,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     if (rc == 0 && has_combined) rc = write_combined(m, e, png_width, parts[2 * e->n], err);
     if (rc == 0) rc = write_boxes_json(m, e, displays, finals, has_combined, parts[count - 1], err);
-    rc = commit_parts(parts, finals, count, rc, err);
+    rc = dx_atomic_commit(&set, rc, err);
     free(displays);
     free(finals);
     free(parts);

@@ -1,10 +1,14 @@
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
+#include "io/render.h"
 
 double rng_uniform(rng *r)
 {
@@ -250,4 +254,88 @@ void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, cons
                   dx_method_name(req->method), b, diff, peak);
         dx_result_free(&one);
     }
+}
+
+void read_text_into(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
+run_result run_dx(const char *dir, const char *args)
+{
+    const char *cli = getenv("DX_CLI");
+    cr_assert(cli, "DX_CLI is not set (run through make test)");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s >stdout.txt 2>stderr.txt", dir, cli, args);
+    int status = system(cmd);
+    run_result r = {0};
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/stdout.txt", dir);
+    read_text_into(path, r.out, sizeof r.out);
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    read_text_into(path, r.err, sizeof r.err);
+    for (char *c = r.err; *c; ++c) r.err_lines += *c == '\n';
+    return r;
+}
+
+int spawn_dx(const char *dir, const char *const *argv)
+{
+    cr_assert(argv[0], "DX_CLI is not set (run through make test)");
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(127);
+        int out = open("stdout.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int stray_files(const char *dir)
+{
+    static const char *const known[] = {".", "..", "stdout.txt", "stderr.txt", "net.cfg", "net.weights",
+                                        "photo.png", "bad.cfg", "bad.weights", "notimage.jpg"};
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot list %s", dir);
+    int stray = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof known / sizeof *known; ++k) is_known |= !strcmp(e->d_name, known[k]);
+        if (!is_known) {
+            cr_log_warn("stray file %s/%s", dir, e->d_name);
+            stray++;
+        }
+    }
+    closedir(d);
+    return stray;
+}
+
+const char *classifier_fixture(void)
+{
+    const char *dir = temp_dir();
+    char cfg[256], weights[256], cmd[1024];
+    snprintf(cfg, sizeof cfg, "%s/net.cfg", dir);
+    snprintf(weights, sizeof weights, "%s/net.weights", dir);
+    snprintf(cmd, sizeof cmd, "cp %s/cfg/test-classifier.cfg %s", getenv("DX_ROOT"), cfg);
+    cr_assert_eq(system(cmd), 0);
+    dx_close(open_random(cfg, weights, 1));
+    /* a 40x30 photo: a bright square on grey */
+    image photo = make_image(40, 30, 3);
+    for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < 30; ++y)
+            for (int x = 0; x < 40; ++x)
+                photo.data[c * 1200 + y * 40 + x] = (x > 10 && x < 25 && y > 5 && y < 20) ? 0.9f : 0.4f;
+    char png[256];
+    snprintf(png, sizeof png, "%s/photo.png", dir);
+    dx_error err;
+    cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
+    free_image(photo);
+    return dir;
 }

@@ -53,4 +53,23 @@ dx_model *open_shared_model(const char *name, const char *names);
 /* Each box of `all` (dx_explain_boxes with req) explained alone: the same box, the same map
  * within 1e-6 of its peak. */
 void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all);
+
+/* The darknet-explain command ($DX_CLI) run through the shell in dir with args: its exit code
+ * (128 + the signal when killed), what it printed, how many lines on stderr. */
+typedef struct {
+    int status;
+    char out[8192], err[8192];
+    int err_lines;
+} run_result;
+run_result run_dx(const char *dir, const char *args);
+/* Starts the command in the background in dir with argv (argv[0] $DX_CLI, NULL-terminated), its
+ * streams to dir/stdout.txt and dir/stderr.txt; returns its pid. */
+int spawn_dx(const char *dir, const char *const *argv);
+/* A fresh directory with the project's test classifier (net.cfg), random net.weights and a
+ * 40x30 photo.png (a bright square on grey). */
+const char *classifier_fixture(void);
+/* Files in dir other than the fixtures' inputs and the captured streams, each logged. */
+int stray_files(const char *dir);
+/* path's text (at most len - 1 bytes, NUL-terminated; "" when it cannot be read) */
+void read_text_into(const char *path, char *buf, size_t len);
 #endif

@@ -1,11 +1,9 @@
 /* The darknet-explain command: outputs on success; on bad input a one-line error naming the
  * file and what is wrong, a non-zero exit, no crash and no output file left behind. Several of
  * these inputs make Darknet itself exit(0), abort or segfault; the plugin checks first. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
@@ -14,85 +12,9 @@
 #include "../tools/shapes.h"
 #include <math.h>
 
-typedef struct {
-    int status;        /* exit code, or 128+signal */
-    char out[8192], err[8192];
-    int err_lines;
-} run_result;
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-}
-
-/* runs `darknet-explain ARGS` in dir */
-static run_result run(const char *dir, const char *args)
-{
-    const char *cli = getenv("DX_CLI");
-    cr_assert(cli, "DX_CLI is not set (run through make test)");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >stdout.txt 2>stderr.txt", dir, cli, args);
-    int status = system(cmd);
-    run_result r = {0};
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/stdout.txt", dir);
-    slurp(path, r.out, sizeof r.out);
-    snprintf(path, sizeof path, "%s/stderr.txt", dir);
-    slurp(path, r.err, sizeof r.err);
-    for (char *c = r.err; *c; ++c) r.err_lines += *c == '\n';
-    return r;
-}
-
-/* files in dir other than the inputs the test put there and the captured streams */
-static int stray_files(const char *dir)
-{
-    static const char *const known[] = {".", "..", "stdout.txt", "stderr.txt", "net.cfg", "net.weights",
-                                        "photo.png", "bad.cfg", "bad.weights", "notimage.jpg"};
-    DIR *d = opendir(dir);
-    int stray = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        int is_known = 0;
-        for (size_t k = 0; k < sizeof known / sizeof *known; ++k) is_known |= !strcmp(e->d_name, known[k]);
-        if (!is_known) {
-            cr_log_warn("stray file %s/%s", dir, e->d_name);
-            stray++;
-        }
-    }
-    closedir(d);
-    return stray;
-}
-
-/* A directory with the project's test classifier, random weights and a small photo. */
-static const char *fixture(void)
-{
-    const char *dir = temp_dir();
-    char cfg[256], weights[256], cmd[1024];
-    snprintf(cfg, sizeof cfg, "%s/net.cfg", dir);
-    snprintf(weights, sizeof weights, "%s/net.weights", dir);
-    snprintf(cmd, sizeof cmd, "cp %s/cfg/test-classifier.cfg %s", getenv("DX_ROOT"), cfg);
-    cr_assert_eq(system(cmd), 0);
-    dx_close(open_random(cfg, weights, 1));
-    /* a 40x30 photo: a bright square on grey */
-    image photo = make_image(40, 30, 3);
-    for (int c = 0; c < 3; ++c)
-        for (int y = 0; y < 30; ++y)
-            for (int x = 0; x < 40; ++x)
-                photo.data[c * 1200 + y * 40 + x] = (x > 10 && x < 25 && y > 5 && y < 20) ? 0.9f : 0.4f;
-    char png[256];
-    snprintf(png, sizeof png, "%s/photo.png", dir);
-    dx_error err;
-    cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
-    free_image(photo);
-    return dir;
-}
-
 static void expect_error(const char *dir, const char *args, int code, const char *needle)
 {
-    run_result r = run(dir, args);
+    run_result r = run_dx(dir, args);
     cr_expect_eq(r.status, code, "`%s`: exit %d, expected %d; stderr: %s", args, r.status, code, r.err);
     cr_expect_eq(r.err_lines, 1, "`%s`: %d lines on stderr, expected one: %s", args, r.err_lines, r.err);
     cr_expect(strncmp(r.err, "darknet-explain: ", 17) == 0, "`%s`: stderr is '%s'", args, r.err);
@@ -102,14 +24,14 @@ static void expect_error(const char *dir, const char *args, int code, const char
 
 Test(cli, writes_the_four_outputs)
 {
-    const char *dir = fixture();
-    run_result r = run(dir, "gradcam net.cfg net.weights photo.png -out expl -layer 5");
+    const char *dir = classifier_fixture();
+    run_result r = run_dx(dir, "gradcam net.cfg net.weights photo.png -out expl -layer 5");
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_expect_str_eq(r.err, "");
     cr_expect(strstr(r.out, "wrote expl.png expl.npy expl.raw.npy expl.json"), "%s", r.out);
     char path[512], json[8192];
     snprintf(path, sizeof path, "%s/expl.json", dir);
-    slurp(path, json, sizeof json);
+    read_text_into(path, json, sizeof json);
     cr_expect(strstr(json, "\"method\": \"gradcam\""), "%s", json);
     cr_expect(strstr(json, "\"index\": 5"), "%s", json);
     cr_expect(strstr(json, "\"map_shape_hw\": [\n      30,\n      40\n    ]"), "%s", json);
@@ -121,7 +43,7 @@ Test(cli, writes_the_four_outputs)
     fclose(f);
     cr_expect_eq(size, 128 + 4 * 30 * 40, "expl.npy has %ld bytes", size);
     /* the default prefix: <image name>_<method> */
-    r = run(dir, "saliency net.cfg net.weights photo.png");
+    r = run_dx(dir, "saliency net.cfg net.weights photo.png");
     cr_assert_eq(r.status, 0, "%s", r.err);
     snprintf(path, sizeof path, "%s/photo_saliency.png", dir);
     cr_expect(access(path, R_OK) == 0, "no %s", path);
@@ -138,11 +60,11 @@ static int files_equal(const char *a, const char *b)
  * and a panel with one tile per method. */
 Test(cli, all_writes_each_method_and_a_panel)
 {
-    const char *dir = fixture();
-    run_result r = run(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
+    const char *dir = classifier_fixture();
+    run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency -layer 5 -out multi");
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_expect(strstr(r.out, "wrote multi_panel.png"), "%s", r.out);
-    r = run(dir, "gradcam net.cfg net.weights photo.png -layer 5 -out single");
+    r = run_dx(dir, "gradcam net.cfg net.weights photo.png -layer 5 -out single");
     cr_assert_eq(r.status, 0, "%s", r.err);
     char a[512], b[512];
     static const char *const suffixes[] = {".npy", ".raw.npy", ".json", ".png"};
@@ -168,13 +90,13 @@ Test(cli, all_writes_each_method_and_a_panel)
 Test(cli, usage_and_help)
 {
     const char *dir = temp_dir();
-    run_result r = run(dir, "");
+    run_result r = run_dx(dir, "");
     cr_expect_eq(r.status, 2);
     cr_expect(strstr(r.err, "usage: darknet-explain <method>"), "%s", r.err);
-    r = run(dir, "-h");
+    r = run_dx(dir, "-h");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "methods: gradcam saliency"), "%s", r.out);
-    r = run(dir, "gradcam -h");
+    r = run_dx(dir, "gradcam -h");
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "Grad-CAM"), "%s", r.out);
     cr_expect(strstr(r.out, "-layer L"), "%s", r.out);
@@ -182,7 +104,7 @@ Test(cli, usage_and_help)
 
 Test(cli, bad_options)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     expect_error(dir, "nosuchmethod net.cfg net.weights photo.png", 2, "unknown method 'nosuchmethod'");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -class abc", 2, "-class takes a whole number");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -class -3", 2, "-class takes a whole number");
@@ -199,7 +121,7 @@ Test(cli, bad_options)
 
 Test(cli, bad_targets)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     expect_error(dir, "gradcam net.cfg net.weights photo.png -class 6", 1, "class 6 is out of range: the model has 6 classes");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -layer 40", 1, "layer 40 does not exist");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -layer 11", 1, "layer 11 [avgpool] has no spatial extent");
@@ -208,7 +130,7 @@ Test(cli, bad_targets)
 
 Test(cli, bad_files)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char path[512];
     expect_error(dir, "gradcam missing.cfg net.weights photo.png", 1, "missing.cfg");
     /* binary garbage as a cfg */
@@ -254,7 +176,7 @@ Test(cli, bad_files)
 /* detectors take the box path (tests/test_detector.c); its errors are one line too */
 Test(cli, detector_errors)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char cfg[512], cmd[1024];
     snprintf(cfg, sizeof cfg, "%s/bad.cfg", dir);
     snprintf(cmd, sizeof cmd, "cp %s/cfg/test-detector.cfg %s", getenv("DX_ROOT"), cfg);
@@ -288,7 +210,7 @@ static int colour_bar_left(const char *path)
  * (it divides by h - 1); the range is refused, any width in it is honoured, enlarging too. */
 Test(cli, png_width_is_checked_and_honoured)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     expect_error(dir, "gradcam net.cfg net.weights photo.png -png_width 1", 2, "-png_width takes a whole number from 16 to 4096");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -png_width 15", 2, "-png_width takes a whole number from 16");
     expect_error(dir, "gradcam net.cfg net.weights photo.png -png_width 4097", 2, "-png_width takes a whole number");
@@ -297,7 +219,7 @@ Test(cli, png_width_is_checked_and_honoured)
     for (int k = 0; k < 3; ++k) {
         char cmd[256], path[512];
         snprintf(cmd, sizeof cmd, "gradcam net.cfg net.weights photo.png -out w%d %s", k, args[k]);
-        run_result r = run(dir, cmd);
+        run_result r = run_dx(dir, cmd);
         cr_assert_eq(r.status, 0, "`%s`: exit %d: %s", cmd, r.status, r.err);
         snprintf(path, sizeof path, "%s/w%d.png", dir, k);
         bar[k] = colour_bar_left(path);
@@ -315,16 +237,16 @@ Test(cli, png_width_is_checked_and_honoured)
     dx_error err;
     cr_assert_eq(dx_write_png(wide, png, &err), 0, "%s", err.msg);
     free_image(wide);
-    run_result r = run(dir, "gradcam net.cfg net.weights wide.png -png_width 16 -out thin");
+    run_result r = run_dx(dir, "gradcam net.cfg net.weights wide.png -png_width 16 -out thin");
     cr_expect_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-    r = run(dir, "all net.cfg net.weights wide.png -methods gradcam -png_width 16 -out thin");
+    r = run_dx(dir, "all net.cfg net.weights wide.png -methods gradcam -png_width 16 -out thin");
     cr_expect_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 }
 
 /* The library refuses the same widths, opacities and clips (API callers skip the option table). */
 Test(cli, png_width_out_of_range_is_refused_by_the_library)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char cfg[512], weights[512], photo[512], prefix[512];
     snprintf(cfg, sizeof cfg, "%s/net.cfg", dir);
     snprintf(weights, sizeof weights, "%s/net.weights", dir);
@@ -360,7 +282,7 @@ Test(cli, png_width_out_of_range_is_refused_by_the_library)
  * leave its output unset). */
 Test(cli, region_not_finite_is_refused)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char cfg[512], cmd[1024], weights[512];
     snprintf(cfg, sizeof cfg, "%s/bad.cfg", dir);
     snprintf(cmd, sizeof cmd, "cp %s/cfg/test-detector.cfg %s", getenv("DX_ROOT"), cfg);
@@ -397,7 +319,7 @@ static long copy_weights_replacing(const char *src, const char *dst, long first,
 /* stderr is the weights warning, then one error line; exit 1, no file left */
 static void expect_nonfinite_error(const char *dir, const char *args, const char *warning, const char *needle)
 {
-    run_result r = run(dir, args);
+    run_result r = run_dx(dir, args);
     cr_expect_eq(r.status, 1, "`%s`: exit %d, expected 1; stderr: %s", args, r.status, r.err);
     cr_expect_eq(r.err_lines, 2, "`%s`: %d lines on stderr, expected the warning and the error: %s", args,
                  r.err_lines, r.err);
@@ -414,7 +336,7 @@ static void expect_nonfinite_error(const char *dir, const char *args, const char
  * maps of zeros or of NaN). */
 Test(cli, nonfinite_weights_are_diagnosed)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char net[512], bad[512];
     snprintf(net, sizeof net, "%s/net.weights", dir);
     snprintf(bad, sizeof bad, "%s/bad.weights", dir);
@@ -443,7 +365,7 @@ Test(cli, nonfinite_weights_are_diagnosed)
  * line. The same weights all NaN, with -region, fail at the forward. */
 Test(cli, detector_boxes_not_finite_are_refused)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char weights[512], bad[512], cfg[512], cmd[1024], png[512];
     snprintf(weights, sizeof weights, "%s/cfg/shapes-detector.weights", getenv("DX_ROOT"));
     snprintf(cfg, sizeof cfg, "%s/cfg/shapes-detector.cfg", getenv("DX_ROOT"));
@@ -462,7 +384,7 @@ Test(cli, detector_boxes_not_finite_are_refused)
     long floats = copy_weights_replacing(weights, bad, 0, 0, 0);
     snprintf(cmd, sizeof cmd, "cp %s %s/net.weights", weights, dir);
     cr_assert_eq(system(cmd), 0);
-    run_result r = run(dir, "gradcam bad.cfg net.weights notimage.jpg -out ok");
+    run_result r = run_dx(dir, "gradcam bad.cfg net.weights notimage.jpg -out ok");
     cr_assert_eq(r.status, 0, "the shipped weights: exit %d: %s", r.status, r.err);
     cr_assert(strstr(r.out, "box0"), "the shipped weights find no box: %s", r.out);
     snprintf(cmd, sizeof cmd, "rm %s/ok*", dir);
@@ -510,7 +432,7 @@ static double json_number(const char *text, const char *key, int nth)
  * map; -png_clip 100 gives the map's extremes; the .npy stays raw. */
 Test(cli, png_scale_is_reported_and_clipped_by_default)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     static const struct {
         const char *method, *args;
         int signed_map;
@@ -522,10 +444,10 @@ Test(cli, png_scale_is_reported_and_clipped_by_default)
     for (size_t k = 0; k < sizeof runs / sizeof *runs; ++k) {
         char cmd[256], path[512], json[8192];
         snprintf(cmd, sizeof cmd, "%s net.cfg net.weights photo.png -out s%zu %s", runs[k].method, k, runs[k].args);
-        run_result r = run(dir, cmd);
+        run_result r = run_dx(dir, cmd);
         cr_assert_eq(r.status, 0, "`%s`: %s", cmd, r.err);
         snprintf(path, sizeof path, "%s/s%zu.json", dir, k);
-        slurp(path, json, sizeof json);
+        read_text_into(path, json, sizeof json);
         snprintf(path, sizeof path, "%s/s%zu.npy", dir, k);
         size_t n;
         float *map = read_map_npy(path, &n);
@@ -545,7 +467,7 @@ Test(cli, png_scale_is_reported_and_clipped_by_default)
     }
     char path[512], json[8192];
     snprintf(path, sizeof path, "%s/s3.json", dir);
-    slurp(path, json, sizeof json);
+    read_text_into(path, json, sizeof json);
     cr_expect_float_eq(json_number(json, "opacity", 0), 0.7, 1e-6);
     snprintf(path, sizeof path, "rm %s/s[0-9]*", dir);
     cr_assert_eq(system(path), 0);
@@ -562,7 +484,7 @@ Test(cli, png_scale_is_reported_and_clipped_by_default)
  * exit 0; no detection above -thresh names the best score there was, and its class. */
 Test(cli, blank_maps_and_misses_are_explained)
 {
-    const char *dir = fixture();
+    const char *dir = classifier_fixture();
     char cfg[512], weights[512], png[512], cmd[1400], path[512], json[16384];
     snprintf(cfg, sizeof cfg, "%s/cfg/shapes-detector.cfg", getenv("DX_ROOT"));
     snprintf(weights, sizeof weights, "%s/cfg/shapes-detector.weights", getenv("DX_ROOT"));
@@ -574,19 +496,19 @@ Test(cli, blank_maps_and_misses_are_explained)
     cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
 
     snprintf(cmd, sizeof cmd, "gradcam %s %s notimage.jpg -region 0,0,10,10 -out blank", cfg, weights);
-    run_result r = run(dir, cmd);
+    run_result r = run_dx(dir, cmd);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_expect_eq(r.err_lines, 1, "%s", r.err);
     cr_expect(strstr(r.err, "darknet-explain: note: the gradcam map of region is 0 everywhere") &&
               strstr(r.err, "-relu 0"), "%s", r.err);
     snprintf(path, sizeof path, "%s/blank.json", dir);
-    slurp(path, json, sizeof json);
+    read_text_into(path, json, sizeof json);
     cr_expect(strstr(json, "\"map_blank\": true"), "%s", json);
     snprintf(cmd, sizeof cmd, "gradcam %s %s notimage.jpg -region 0,0,10,10 -relu 0 -out signed", cfg, weights);
-    r = run(dir, cmd);
+    r = run_dx(dir, cmd);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_expect_str_eq(r.err, "", "with -relu 0");
-    slurp(strcat(strcpy(path, dir), "/signed.json"), json, sizeof json);
+    read_text_into(strcat(strcpy(path, dir), "/signed.json"), json, sizeof json);
     cr_expect(strstr(json, "\"map_blank\": false"), "%s", json);
 
     /* the best score, by the library's own decoding at threshold 0 without NMS */
@@ -604,10 +526,10 @@ Test(cli, blank_maps_and_misses_are_explained)
     snprintf(want, sizeof want, "notimage.jpg: no detection above -thresh 1 (the best score is %.2f%%, class %d); "
              "wrote miss.json\n", 100 * boxes[0].score, boxes[0].cls);
     snprintf(cmd, sizeof cmd, "gradcam %s %s notimage.jpg -thresh 1 -out miss", cfg, weights);
-    r = run(dir, cmd);
+    r = run_dx(dir, cmd);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_expect_str_eq(r.out, want);
-    slurp(strcat(strcpy(path, dir), "/miss.json"), json, sizeof json);
+    read_text_into(strcat(strcpy(path, dir), "/miss.json"), json, sizeof json);
     cr_expect_eq((float)json_number(json, "score", 0), boxes[0].score, "%s", json);
     free(boxes);
     free_image(photo);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "eval/results.h"
 #include "io/json.h"
 
@@ -242,22 +241,17 @@ static int first_of(const dx_eval_rows *rows, int k, int by_method)
 
 int dx_eval_file_open(dx_eval_file *out, const char *dir, const char *name, dx_error *err)
 {
-    snprintf(out->path, sizeof out->path, "%s/%s", dir, name);
-    snprintf(out->part, sizeof out->part, "%s.part", out->path);
-    if ((out->f = fopen(out->part, "w"))) return 0;
-    dx_set_error(err, "%s: cannot write: %s", out->part, strerror(errno));
-    return -1;
+    char path[1100];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+        dx_set_error(err, "%.60s...: output folder path too long", dir);
+        return -1;
+    }
+    return dx_atomic_fopen(out, path, err);
 }
 
 int dx_eval_file_commit(dx_eval_file *out, int ok, dx_error *err)
 {
-    ok = ok && !ferror(out->f);
-    if (fclose(out->f) != 0) ok = 0;
-    out->f = NULL;
-    if (ok && rename(out->part, out->path) == 0) return 0;
-    dx_set_error(err, "%s: write failed", out->path);
-    unlink(out->part);
-    return -1;
+    return dx_atomic_fclose(out, ok, err);
 }
 
 int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_rows *rows,

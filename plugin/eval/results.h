@@ -3,6 +3,7 @@
 #ifndef DX_EVAL_RESULTS_H
 #define DX_EVAL_RESULTS_H
 #include "internal.h"
+#include "io/atomic.h"
 
 /* results.csv: one row per image x method x metric (classifiers) or image x box x method x
  * metric (detectors, with the box columns). */
@@ -38,12 +39,10 @@ void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes);
 /* The map thumbnail of an image, a box (-1: none) and a method, relative to the output folder. */
 void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method);
 
-/* An output file written atomically: opened as PATH.part, renamed to PATH on commit. */
-typedef struct {
-    FILE *f;
-    char path[1100], part[1110];
-} dx_eval_file;
-/* Opens dir/name.part for writing; 0, or -1 with err naming it. */
+/* An output file of the run folder, written through the atomic writer (io/atomic.h): as
+ * dir/name.part, renamed over dir/name on commit, removed on failure or a signal. */
+typedef dx_atomic_file dx_eval_file;
+/* Opens dir/name.part for writing (out->f); 0, or -1 with err naming it. */
 int dx_eval_file_open(dx_eval_file *out, const char *dir, const char *name, dx_error *err);
 /* Closes it and renames it over dir/name when ok and every write succeeded; otherwise removes
  * the part file and returns -1 with err. */

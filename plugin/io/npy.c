@@ -105,3 +105,35 @@ int dx_npy_write(const char *path, const float *data, int ndim, const int *shape
     write_f4_le(&out, data, count);
     return dx_out_close(&out, err);
 }
+
+int dx_npy_read(const char *path, float *data, int ndim, const int *shape, dx_error *err)
+{
+    if (ndim < 0 || ndim > DX_NPY_MAX_DIMS) {
+        dx_set_error(err, "%s: cannot read a %d-dimensional array", path, ndim);
+        return -1;
+    }
+    size_t count = 1;
+    for (int k = 0; k < ndim; ++k) count *= (size_t)(shape[k] > 0 ? shape[k] : 0);
+    char expected[NPY_HEADER_MAX], header[NPY_HEADER_MAX];
+    size_t header_len = (size_t)npy_header(expected, ndim, shape);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dx_set_error(err, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    int ok = fread(header, 1, header_len, f) == header_len && !memcmp(header, expected, header_len);
+    unsigned char bytes[CHUNK_FLOATS * 4];
+    for (size_t start = 0; ok && start < count; start += CHUNK_FLOATS) {
+        size_t n = count - start < CHUNK_FLOATS ? count - start : CHUNK_FLOATS;
+        ok = fread(bytes, 4, n, f) == n;
+        for (size_t i = 0; ok && i < n; ++i) {
+            uint32_t bits = 0;
+            for (int b = 0; b < 4; ++b) bits |= (uint32_t)bytes[4 * i + b] << (8 * b);
+            memcpy(&data[start + i], &bits, 4);
+        }
+    }
+    ok = ok && fgetc(f) == EOF;
+    fclose(f);
+    if (!ok) dx_set_error(err, "%s: not the float32 array of this shape that dx_npy_write writes", path);
+    return ok ? 0 : -1;
+}

@@ -10,6 +10,9 @@
 /* Writes data (C order, shape[0] x ... x shape[ndim-1] floats) as NPY 1.0, dtype '<f4'.
  * Returns 0, or -1 with a message naming path; on failure no partial file is left. */
 int dx_npy_write(const char *path, const float *data, int ndim, const int *shape, dx_error *err);
+/* Reads back into data a file dx_npy_write wrote with this shape (its exact header, its count of
+ * values, little-endian float32). Returns 0, or -1 with a message naming path. */
+int dx_npy_read(const char *path, float *data, int ndim, const int *shape, dx_error *err);
 
 /* An output file whose every write failure is noticed, removed if it fails (only when it is a
  * regular file: never a device or a pipe the caller named). */
