@@ -52,7 +52,7 @@ void dx_eval_count(const dx_eval_rows *rows, dx_eval_counts *c);
 /* Whether two rows are of one unit of one image (their box, label and miss agree). */
 int dx_eval_same_unit(const dx_eval_row *a, const dx_eval_row *b);
 
-/* The progress line of a run (no line end), exposed for tests: done of total images, of which
+/* The progress line of a run (run.c; no line end), exposed for tests: done of total images, of which
  * `computed` in this process in `seconds` (the rate and ETA come from those alone: images a
  * resumed run found in results.csv cost nothing); img/s, or s/img when slower than 1 img/s; tty:
  * with a bar. */
