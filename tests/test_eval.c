@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -457,9 +458,10 @@ static void expect_same_file(const char *a, const char *b)
     free(y);
 }
 
-/* Starts `darknet-explain ARGS` in dir and kills it (SIGKILL) once csv holds `lines` lines;
- * asserts it was killed before writing all `total`. */
-static void kill_when_written(const char *dir, const char *args, const char *csv, int lines, int total)
+/* Starts `darknet-explain ARGS` in dir (the process itself: sh execs it) and returns once csv
+ * holds `lines` lines or the run has ended (then *ended is set, with its status). */
+static pid_t start_until_written(const char *dir, const char *args, const char *csv, int lines, int *ended,
+                                 int *status)
 {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cd %s && exec %s %s >/dev/null 2>/dev/null", dir, getenv("DX_CLI"), args);
@@ -469,13 +471,24 @@ static void kill_when_written(const char *dir, const char *args, const char *csv
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    int status, written = 0;
-    while (waitpid(child, &status, WNOHANG) == 0 && (written = count_lines(csv)) < lines) {
+    while (!(*ended = waitpid(child, status, WNOHANG) != 0) && count_lines(csv) < lines) {
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
-    kill(child, SIGKILL);
-    waitpid(child, &status, 0);
+    return child;
+}
+
+/* Starts `darknet-explain ARGS` in dir and kills it (SIGKILL) once csv holds `lines` lines;
+ * asserts it was killed before writing all `total`. */
+static void kill_when_written(const char *dir, const char *args, const char *csv, int lines, int total)
+{
+    int status, ended;
+    pid_t child = start_until_written(dir, args, csv, lines, &ended, &status);
+    int written = count_lines(csv);
+    if (!ended) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+    }
     cr_assert(WIFSIGNALED(status), "the run ended before it could be killed (%d of %d rows)", written, total);
     written = count_lines(csv);
     cr_log_info("killed after %d of %d rows", written, total);
@@ -545,6 +558,89 @@ Test(eval, shards_merged_equal_one_run, .timeout = 600)
     cr_expect_eq(run_cli(dir, "eval-merge -out twice shard0 shard0"), 1);
 }
 
+/* Issue #14: two runs writing one folder duplicated rows. A second run there, while the first
+ * holds it (stopped, mid-run), is refused; the first then writes exactly an uninterrupted run. */
+Test(eval, second_run_on_the_same_folder_is_refused, .timeout = 600)
+{
+    const char *dir = cli_fixture();
+    char ref[1200], both[1200], path[1200], expect[256];
+    cr_assert_eq(run_cli(dir, CLI_RUN " -out whole"), 0, "see %s/stderr.txt", dir);
+    snprintf(ref, sizeof ref, "%s/whole/results.csv", dir);
+    snprintf(both, sizeof both, "%s/both/results.csv", dir);
+    int total = count_lines(ref), status, ended;
+    pid_t first = start_until_written(dir, CLI_RUN " -out both", both, total / 4, &ended, &status);
+    cr_assert(!ended, "the first run ended before a second could start");
+    kill(first, SIGSTOP);
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    unlink(path);
+    int code = run_cli(dir, CLI_RUN " -out both -resume"), code_fresh = run_cli(dir, CLI_RUN " -out both");
+    kill(first, SIGCONT);
+    waitpid(first, &status, 0);
+    char *text = read_all(path);
+    snprintf(expect, sizeof expect, "both: another eval is writing this folder (pid %d)\n", (int)first);
+    cr_expect_eq(code, 1, "the second run (-resume): exit %d: %s", code, text);
+    cr_expect_eq(code_fresh, 1, "the second run (without -resume): exit %d", code_fresh);
+    cr_expect(text && strstr(text, expect), "stderr '%s' does not say '%s'", text, expect);
+    cr_expect_eq(count_lines(path), 2, "one line each: %s", text);
+    free(text);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the first run: status %#x", status);
+    expect_same_file(ref, both);
+    /* the hold ends with the run: the folder can be resumed (nothing to add), no lock file left */
+    cr_expect_eq(run_cli(dir, CLI_RUN " -out both -resume"), 0, "see %s/stderr.txt", dir);
+    expect_same_file(ref, both);
+    snprintf(path, sizeof path, "%s/both/.eval.lock", dir);
+    cr_expect_neq(access(path, F_OK), 0, "%s is left behind", path);
+}
+
+/* Issue #22: a bad path was reported after the images before it were done. Every image of the
+ * list is checked first: the run stops with one line and creates nothing. */
+Test(eval, every_image_is_checked_before_the_first)
+{
+    const char *dir = cli_fixture();
+    char path[1200], text[64];
+    snprintf(path, sizeof path, "%s/notimage.png", dir);
+    write_text(path, "not a PNG at all\n");
+    snprintf(path, sizeof path, "%s/p00.png", dir);
+    FILE *f = fopen(path, "rb");
+    size_t n = fread(text, 1, 20, f); /* the signature and half the IHDR chunk */
+    fclose(f);
+    snprintf(path, sizeof path, "%s/short.png", dir);
+    f = fopen(path, "wb");
+    fwrite(text, 1, n, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/folder.png", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/locked.png", dir);
+    write_text(path, "");
+    chmod(path, 0);
+    struct {
+        const char *image, *says;
+    } cases[] = {
+        {"nothere.png", "nothere.png: cannot open image"},
+        {"notimage.png", "notimage.png: not a readable image"},
+        {"short.png", "short.png: not a readable image"},
+        {"folder.png", "folder.png: not a regular file"},
+        {"locked.png", "locked.png: cannot read"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        if (k == 4 && geteuid() == 0) continue; /* root reads it anyway */
+        snprintf(path, sizeof path, "%s/bad.txt", dir);
+        FILE *list = fopen(path, "w");
+        fprintf(list, "p00.png\np01.png\np02.png\n%s\n", cases[k].image);
+        fclose(list);
+        snprintf(path, sizeof path, "%s/stderr.txt", dir);
+        unlink(path);
+        int code = run_cli(dir, "eval net.cfg net.weights -list bad.txt -methods gradcam,random -out checked");
+        char *err = read_all(path);
+        cr_expect_eq(code, 1, "%s: exit %d: %s", cases[k].image, code, err);
+        cr_expect(err && strstr(err, cases[k].says), "stderr '%s' does not say '%s'", err, cases[k].says);
+        cr_expect_eq(count_lines(path), 1, "one line on stderr: %s", err);
+        free(err);
+        snprintf(path, sizeof path, "%s/checked", dir);
+        cr_expect_neq(access(path, F_OK), 0, "%s: the run created %s", cases[k].image, path);
+    }
+}
+
 Test(eval, command_line_errors)
 {
     const char *dir = cli_fixture();
@@ -603,8 +699,9 @@ Test(eval, detector_label_matching_rule)
 
 #define DET_IMAGES 8
 #define DET_MAX_BOXES 2
-#define DET_RUN "eval det.cfg det.weights -list list.txt -methods gradcam,random -metrics deletion,insertion," \
-    "pointing,ebpg -auc_steps 16 -tolerance 0.5 -max_boxes 2 -png_width 64"
+#define DET_OPTIONS "-methods gradcam,random -metrics deletion,insertion,pointing,ebpg -auc_steps 16 -tolerance 0.5 " \
+    "-max_boxes 2 -png_width 64"
+#define DET_RUN "eval det.cfg det.weights -list list.txt " DET_OPTIONS
 /* Grad-CAM's pointing game over the matched boxes of this run (tolerance 0.5: the maximum's pixel
  * in the box): 0.833 measured (10 of 12; README's benchmark-gt: 0.818 over 55 detections, so a
  * floor well under it); the random map's 0.083 is about a box's share of the image */
@@ -663,7 +760,7 @@ Test(eval, detector_run_every_box_and_gradcam_beats_random, .timeout = 300)
     cr_assert(m, "%s", err.msg);
     dx_request req;
     dx_request_init(&req);
-    int at = 0, unmatched = 0, matched = 0;
+    int at = 0, unmatched = 0, matched = 0, misses = 0;
     for (int i = 0; i < DET_IMAGES; ++i) {
         image im;
         snprintf(path, sizeof path, "%s/s%d.png", dir, i);
@@ -690,7 +787,11 @@ Test(eval, detector_run_every_box_and_gradcam_beats_random, .timeout = 300)
                 }
             }
         free(dets);
+        /* then the labels no box matched (detector_reports_misses checks which) */
+        for (; at < rows.n && rows.rows[at].image_index == i && rows.rows[at].miss != DX_EVAL_DETECTED; ++at, ++misses)
+            cr_expect(rows.rows[at].miss == DX_EVAL_MISSED_LABEL && isnan(rows.rows[at].value), "row %d", at);
     }
+    cr_expect_geq(misses, 8, "image 2's labels name other classes: missed");
     cr_expect_eq(at, rows.n, "rows beyond the detected boxes");
     dx_close(m);
     dx_eval_stat gc[4], rnd[4];
@@ -757,4 +858,218 @@ Test(eval, detector_malformed_label_is_one_line_error)
     cr_expect(text && strstr(text, "s1.txt:2: a label line is 'class cx cy w h'"), "stderr: %s", text);
     cr_expect_eq(count_lines(path), 1, "one line on stderr: %s", text);
     free(text);
+}
+
+/* Issue #14: a NaN width was accepted (the random map's pointing game counted it a hit), and a
+ * bad label left results.csv and run.json behind, so the corrected command was refused. Every
+ * label of the run is checked first; a bad one stops it with one line, creating nothing. */
+Test(eval, bad_label_values_stop_before_anything_is_written, .timeout = 300)
+{
+    const char *dir = detector_fixture();
+    char path[1200], labels[1200], kept[1200], says[128];
+    snprintf(path, sizeof path, "%s/two.txt", dir);
+    write_text(path, "s0.png\ns5.png\n");
+    snprintf(labels, sizeof labels, "%s/s5.txt", dir);
+    char *good = read_all(labels);
+    int line = count_lines(labels) + 1;
+    snprintf(kept, sizeof kept, "%s/kept", dir); /* a folder the user made: left as it was, empty */
+    cr_assert_eq(mkdir(kept, 0777), 0);
+    const char *cases[][2] = {
+        {"0 0.5 0.5 nan 0.2", "fractions of the image"}, {"0 0.5 0.5 0.2 inf", "fractions of the image"},
+        {"0 1.5 0.5 0.2 0.2", "fractions of the image"}, {"0 0.5 -0.1 0.2 0.2", "fractions of the image"},
+        {"0 0.5 0.5 0 0.2", "fractions of the image"},   {"0 0.5 0.5 0.2 1.2", "fractions of the image"},
+        {"4 0.5 0.5 0.2 0.2", "class 4: the model has 4 classes (0..3)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        char *text = malloc(strlen(good) + 64);
+        sprintf(text, "%s%s\n", good, cases[k][0]);
+        write_text(labels, text);
+        free(text);
+        for (int in_kept = 0; in_kept < 2; ++in_kept) {
+            snprintf(path, sizeof path, "%s/stderr.txt", dir);
+            unlink(path);
+            int code = run_cli(dir, in_kept ? "eval det.cfg det.weights -list two.txt " DET_OPTIONS " -out kept"
+                                            : "eval det.cfg det.weights -list two.txt " DET_OPTIONS " -out bad");
+            char *err = read_all(path);
+            snprintf(says, sizeof says, "s5.txt:%d: ", line);
+            cr_expect_eq(code, 1, "'%s': exit %d: %s", cases[k][0], code, err);
+            cr_expect(err && strstr(err, says) && strstr(err, cases[k][1]), "'%s': stderr '%s' does not say '%s' "
+                      "and '%s'", cases[k][0], err, says, cases[k][1]);
+            cr_expect_eq(count_lines(path), 1, "one line on stderr: %s", err);
+            free(err);
+        }
+        snprintf(path, sizeof path, "%s/bad", dir);
+        cr_expect_neq(access(path, F_OK), 0, "'%s': the run created %s", cases[k][0], path);
+        snprintf(path, sizeof path, "cd %s && [ -z \"$(ls -A kept)\" ]", dir);
+        cr_expect_eq(system(path), 0, "'%s': the run wrote into kept/", cases[k][0]);
+    }
+    /* the label corrected, the same commands run */
+    write_text(labels, good);
+    free(good);
+    cr_expect_eq(run_cli(dir, "eval det.cfg det.weights -list two.txt " DET_OPTIONS " -out bad"), 0,
+                 "see %s/stderr.txt", dir);
+    cr_expect_eq(run_cli(dir, "eval det.cfg det.weights -list two.txt " DET_OPTIONS " -out kept"), 0,
+                 "see %s/stderr.txt", dir);
+}
+
+/* Issue #22: the progress line said 0.00 img/s for slow images and ETA 0s on resume. */
+Test(eval, progress_line_rate_and_eta)
+{
+    char text[160];
+    /* 2 images computed in 9 s: 4.5 s/img, 8 left */
+    dx_eval_progress_text(text, sizeof text, 2, 10, 2, 9.0, 0);
+    cr_expect_str_eq(text, "eval: 2/10 images, 4.5 s/img, ETA 36s");
+    /* resumed: 5 found in results.csv, then 1 computed in 0.25 s; the ETA counts 4 images */
+    dx_eval_progress_text(text, sizeof text, 6, 10, 1, 0.25, 0);
+    cr_expect_str_eq(text, "eval: 6/10 images, 4.00 img/s, ETA 1s");
+    dx_eval_progress_text(text, sizeof text, 5, 10, 0, 0, 0);
+    cr_expect_str_eq(text, "eval: 5/10 images (already in results.csv)");
+    dx_eval_progress_text(text, sizeof text, 1, 1000, 1, 106, 0);
+    cr_expect_str_eq(text, "eval: 1/1000 images, 106.0 s/img, ETA 29h24m");
+    dx_eval_progress_text(text, sizeof text, 3, 10, 3, 300, 1);
+    cr_expect_str_eq(text, "[#########.....................] 3/10 images, 100.0 s/img, ETA 11m40s");
+}
+
+/* What eval owes one image of a detector: its boxes (the library's decoding; the first
+ * DET_MAX_BOXES explained) with their labels, then its misses. */
+typedef struct {
+    int box, label, cls;
+    dx_eval_miss miss;
+    float x, y, w, h; /* photo pixels: the box, or the missed label */
+} det_unit;
+
+static int expected_units(dx_model *m, const char *dir, const char *name, det_unit *units, int max)
+{
+    char path[1200];
+    image im;
+    dx_error err;
+    dx_request req;
+    dx_request_init(&req);
+    snprintf(path, sizeof path, "%s/%s.png", dir, name);
+    cr_assert_eq(dx_load_photo(path, &im, &err), 0, "%s", err.msg);
+    dx_detection *dets;
+    int n_dets, n_labels = 0, n = 0, classes[16], matched[16] = {0};
+    cr_assert_eq(dx_detect_image(m, im, &req, &dets, &n_dets, &err), 0, "%s", err.msg);
+    dx_box labels[16];
+    float cx, cy, w, h;
+    snprintf(path, sizeof path, "%s/%s.txt", dir, name);
+    FILE *f = fopen(path, "r");
+    while (f && n_labels < 16 && fscanf(f, "%d %f %f %f %f", &classes[n_labels], &cx, &cy, &w, &h) == 5)
+        labels[n_labels++] =
+            (dx_box){(cx - w / 2) * im.w, (cy - h / 2) * im.h, (cx + w / 2) * im.w, (cy + h / 2) * im.h};
+    if (f) fclose(f);
+    for (int b = 0; b < n_dets; ++b) {
+        dx_box frame = {dets[b].x, dets[b].y, dets[b].x + dets[b].w, dets[b].y + dets[b].h};
+        int label = dx_eval_match_label(&frame, dets[b].cls, labels, classes, n_labels, NULL);
+        if (label >= 0) matched[label] = 1;
+        if (b < DET_MAX_BOXES && n < max)
+            units[n++] =
+                (det_unit){b, label, dets[b].cls, DX_EVAL_DETECTED, dets[b].x, dets[b].y, dets[b].w, dets[b].h};
+    }
+    if (n_dets == 0 && n < max) units[n++] = (det_unit){-1, -1, -1, DX_EVAL_NO_DETECTION, NAN, NAN, NAN, NAN};
+    for (int j = 0; j < n_labels && n < max; ++j)
+        if (!matched[j])
+            units[n++] = (det_unit){-1, j, classes[j], DX_EVAL_MISSED_LABEL, labels[j].x0, labels[j].y0,
+                                   labels[j].x1 - labels[j].x0, labels[j].y1 - labels[j].y0};
+    free(dets);
+    free_image(im);
+    return n;
+}
+
+/* Issue #22: an image without a box above -thresh was absent from the rows and the report, missed
+ * labels went unreported, and -names was not used. Every image has rows: its boxes, then an image
+ * without a box and each label no box matched, NaN values; the summary counts them. */
+Test(eval, detector_reports_misses, .timeout = 300)
+{
+    const char *dir = detector_fixture();
+    char path[1200], cmd[1400];
+    image blank = make_image(64, 64, 3); /* grey, nothing on it, but a label: a square */
+    for (int k = 0; k < 64 * 64 * 3; ++k) blank.data[k] = 0.5f;
+    dx_error err;
+    snprintf(path, sizeof path, "%s/blank.png", dir);
+    cr_assert_eq(dx_write_png(blank, path, &err), 0, "%s", err.msg);
+    free_image(blank);
+    snprintf(path, sizeof path, "%s/blank.txt", dir);
+    write_text(path, "1 0.5 0.5 0.3 0.3\n");
+    snprintf(path, sizeof path, "%s/s3.txt", dir); /* a cross where there is none */
+    FILE *f = fopen(path, "a");
+    fputs("3 0.9 0.9 0.15 0.15\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/misses.txt", dir);
+    write_text(path, "s2.png\nblank.png\ns3.png\n");
+    snprintf(cmd, sizeof cmd, "cp %s/cfg/shapes.names %s/names.txt", getenv("DX_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0);
+#define MISS_RUN "eval det.cfg det.weights -list misses.txt -names names.txt " DET_OPTIONS
+    cr_assert_eq(run_cli(dir, MISS_RUN " -out whole"), 0, "see %s/stderr.txt", dir);
+    snprintf(path, sizeof path, "%s/whole/results.csv", dir);
+    dx_eval_rows rows;
+    cr_assert_eq(dx_eval_rows_read(path, &rows, NULL, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/det.cfg", dir);
+    char weights[1200];
+    snprintf(weights, sizeof weights, "%s/det.weights", dir);
+    dx_model *m = dx_open(path, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    const char *names[3] = {"s2", "blank", "s3"};
+    int at = 0, boxes = 0, matched = 0, missed = 0, no_detection = 0;
+    for (int i = 0; i < 3; ++i) {
+        det_unit units[16];
+        int n = expected_units(m, dir, names[i], units, 16);
+        if (i == 1) cr_assert(n == 2 && units[0].miss == DX_EVAL_NO_DETECTION, "the blank image: no box");
+        for (int u = 0; u < n; ++u) {
+            const det_unit *e = &units[u];
+            boxes += e->miss == DX_EVAL_DETECTED;
+            matched += e->miss == DX_EVAL_DETECTED && e->label >= 0;
+            missed += e->miss == DX_EVAL_MISSED_LABEL;
+            no_detection += e->miss == DX_EVAL_NO_DETECTION;
+            for (int k = 0; k < 8; ++k, ++at) {
+                cr_assert_lt(at, rows.n, "%s unit %d: rows missing", names[i], u);
+                const dx_eval_row *r = &rows.rows[at];
+                const char *name = e->cls >= 0 ? shapes_names[e->cls] : "";
+                cr_expect(r->image_index == i && r->box == e->box && r->label == e->label && r->miss == e->miss &&
+                              r->cls == e->cls && !strcmp(r->class_name, name),
+                          "row %d: image %d box %d label %d miss %d class %d '%s', expected %d %d %d %d %d '%s'", at,
+                          r->image_index, r->box, r->label, r->miss, r->cls, r->class_name, i, e->box, e->label,
+                          e->miss, e->cls, name);
+                float got[4] = {r->x, r->y, r->w, r->h}, want[4] = {e->x, e->y, e->w, e->h};
+                for (int c = 0; c < 4; ++c)
+                    cr_expect(isnan(want[c]) ? isnan(got[c]) : fabsf(got[c] - want[c]) < 1e-3f,
+                              "row %d: coordinate %d %g, expected %g", at, c, got[c], want[c]);
+                if (e->miss) cr_expect(isnan(r->value) && isnan(r->score), "row %d: a miss has no values", at);
+            }
+        }
+    }
+    cr_expect_eq(at, rows.n, "rows beyond the units");
+    cr_expect_eq(no_detection, 1);
+    cr_expect_geq(missed, 3, "image 2's labels, the blank's, the cross added to s3");
+    dx_eval_rows_free(&rows);
+    dx_close(m);
+    /* the counts in summary.json; the report shows the misses and the names */
+    snprintf(path, sizeof path, "%s/whole/summary.json", dir);
+    char *text = read_all(path), expect[256];
+    cr_assert(text);
+    snprintf(expect, sizeof expect, "\"images\": 3,\n\"boxes\": %d,\n\"boxes_matched\": %d,\n\"labels_missed\": %d,\n"
+             "\"images_without_detection\": 1,", boxes, matched, missed);
+    cr_expect(strstr(text, expect), "summary.json does not say\n%s", expect);
+    free(text);
+    snprintf(path, sizeof path, "%s/whole/report.html", dir);
+    text = read_all(path);
+    cr_assert(text);
+    cr_expect(strstr(text, "<h4>no detection above the threshold</h4>"));
+    cr_expect(strstr(text, "<h4>missed label 0: square (class 1), at 22,22 19x19</h4>"));
+    cr_expect(strstr(text, "<h4>box 0: circle (class 0)") || strstr(text, "<h4>box 0: square (class 1)") ||
+              strstr(text, "<h4>box 0: triangle (class 2)") || strstr(text, "<h4>box 0: cross (class 3)"));
+    cr_expect(!strstr(text, "maps/00001-gradcam"), "no map for the blank image's misses");
+    cr_expect(strstr(text, "maps/00001-photo.png"), "the blank image is shown");
+    free(text);
+    /* in two shards, merged: the same rows and summary */
+    cr_assert_eq(run_cli(dir, MISS_RUN " -shard 0/2 -out shard0"), 0, "see %s/stderr.txt", dir);
+    cr_assert_eq(run_cli(dir, MISS_RUN " -shard 1/2 -out shard1"), 0, "see %s/stderr.txt", dir);
+    cr_assert_eq(run_cli(dir, "eval-merge -out merged shard1 shard0"), 0, "see %s/stderr.txt", dir);
+    const char *files[] = {"results.csv", "summary.json", "maps/00001-photo.png"};
+    for (int k = 0; k < 3; ++k) {
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%s/whole/%s", dir, files[k]);
+        snprintf(b, sizeof b, "%s/merged/%s", dir, files[k]);
+        expect_same_file(a, b);
+    }
 }

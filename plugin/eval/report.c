@@ -55,6 +55,15 @@ static void value(FILE *f, double v)
     else fputs("&ndash;", f);
 }
 
+/* a row's class: its name, and its number when the name is not just that ("class N") */
+static void class_of(FILE *f, const dx_eval_row *r)
+{
+    char plain[32];
+    snprintf(plain, sizeof plain, "class %d", r->cls);
+    html(f, r->class_name);
+    if (strcmp(r->class_name, plain) != 0) fprintf(f, " (class %d)", r->cls);
+}
+
 /* every method's thumbnail and values for the rows [from, to) of one image and box */
 static void method_figures(FILE *f, const dx_eval_rows *rows, int from, int to, const name_set *methods)
 {
@@ -109,6 +118,12 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
                "bootstrap interval of the mean and the number of %s%s. The best mean of each metric is in bold "
                "(&uarr; higher is better, &darr; lower).</p>\n<table class=\"summary\"><tr><th>metric</th>",
             unit, unit, rows->boxes ? " with a value (no matched label: no pointing value)" : "");
+    dx_eval_counts c;
+    dx_eval_count(rows, &c);
+    if (rows->boxes)
+        fprintf(f, "<p>%d images: %d detected boxes scored, %d of them matched to a label; %d labels missed (no "
+                   "box above the threshold matched them); %d images without a box.</p>\n",
+                c.images, c.boxes, c.matched, c.missed_labels, c.no_detection);
     for (int i = 0; i < methods.n; ++i) {
         fputs("<th>", f);
         html(f, methods.names[i]);
@@ -148,23 +163,39 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
     for (int start = 0; start < rows->n;) {
         int end = start, boxes = 0;
         for (; end < rows->n && rows->rows[end].image_index == rows->rows[start].image_index; ++end)
-            boxes += end == start || rows->rows[end].box != rows->rows[end - 1].box;
+            boxes += rows->rows[end].miss == DX_EVAL_DETECTED &&
+                     (end == start || !dx_eval_same_unit(&rows->rows[end], &rows->rows[end - 1]));
         const dx_eval_row *first = &rows->rows[start];
         char rel[256];
         fprintf(f, "<div class=\"image\"><h3>#%d ", first->image_index);
         html(f, first->image);
-        if (rows->boxes) fprintf(f, " &mdash; %d box%s</h3>\n<div class=\"panels\">", boxes, boxes == 1 ? "" : "es");
-        else fprintf(f, " &mdash; class %d</h3>\n<div class=\"panels\">", first->cls);
+        fputs(" &mdash; ", f);
+        if (rows->boxes) fprintf(f, "%d box%s", boxes, boxes == 1 ? "" : "es");
+        else class_of(f, first);
+        fputs("</h3>\n<div class=\"panels\">", f);
         dx_eval_map_path(rel, sizeof rel, first->image_index, -1, "photo");
         fprintf(f, "<figure><img src=\"%s\" alt=\"photo\"><figcaption>photo</figcaption></figure>\n", rel);
-        /* a detector's boxes one panel row each, the box drawn on its thumbnails */
+        /* a detector's units one panel row each: a box, drawn on its thumbnails; a miss, no map */
         for (int from = start, to; from < end; from = to) {
-            const dx_eval_row *box = &rows->rows[from];
-            for (to = from; to < end && rows->rows[to].box == box->box; ++to) {}
-            if (rows->boxes)
-                fprintf(f, "</div>\n<h4>box %d: class %d, score %.3f, at %.0f,%.0f %.0fx%.0f</h4>\n"
-                           "<div class=\"panels\">", box->box, box->cls, box->score, box->x, box->y, box->w, box->h);
-            method_figures(f, rows, from, to, &methods);
+            const dx_eval_row *unit = &rows->rows[from];
+            for (to = from; to < end && dx_eval_same_unit(&rows->rows[to], unit); ++to) {}
+            if (!rows->boxes) {
+                method_figures(f, rows, from, to, &methods);
+                continue;
+            }
+            fputs("</div>\n<h4>", f);
+            if (unit->miss == DX_EVAL_NO_DETECTION) {
+                fputs("no detection above the threshold", f);
+            } else {
+                if (unit->miss == DX_EVAL_MISSED_LABEL) fprintf(f, "missed label %d: ", unit->label);
+                else fprintf(f, "box %d: ", unit->box);
+                class_of(f, unit);
+                if (unit->miss == DX_EVAL_DETECTED) fprintf(f, ", score %.3f", unit->score);
+                fprintf(f, ", at %.0f,%.0f %.0fx%.0f", unit->x, unit->y, unit->w, unit->h);
+                if (unit->miss == DX_EVAL_DETECTED && unit->label >= 0) fprintf(f, ", label %d", unit->label);
+            }
+            fputs("</h4>\n<div class=\"panels\">", f);
+            if (unit->miss == DX_EVAL_DETECTED) method_figures(f, rows, from, to, &methods);
         }
         fputs("</div></div>\n", f);
         start = end;

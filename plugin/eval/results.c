@@ -22,10 +22,12 @@ int dx_eval_rows_add(dx_eval_rows *rows, const dx_eval_row *from)
     r->image = strdup(from->image);
     r->method = strdup(from->method);
     r->metric = strdup(from->metric);
-    if (!r->image || !r->method || !r->metric) {
+    r->class_name = strdup(from->class_name);
+    if (!r->image || !r->method || !r->metric || !r->class_name) {
         free(r->image);
         free(r->method);
         free(r->metric);
+        free(r->class_name);
         return -1;
     }
     rows->n++;
@@ -38,6 +40,7 @@ void dx_eval_rows_free(dx_eval_rows *rows)
         free(rows->rows[k].image);
         free(rows->rows[k].method);
         free(rows->rows[k].metric);
+        free(rows->rows[k].class_name);
     }
     free(rows->rows);
     memset(rows, 0, sizeof *rows);
@@ -60,12 +63,18 @@ static void write_field(FILE *f, const char *s)
 
 const char *dx_eval_csv_header(int boxes) { return boxes ? DX_EVAL_CSV_HEADER_BOXES : DX_EVAL_CSV_HEADER; }
 
+static const char *const miss_names[] = {"", "no_detection", "missed_label"};
+
 void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes)
 {
     fprintf(f, "%d,", r->image_index);
     write_field(f, r->image);
-    if (boxes) fprintf(f, ",%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,", r->box, r->cls, r->score, r->x, r->y, r->w, r->h);
-    else fprintf(f, ",%d,", r->cls);
+    if (boxes) fprintf(f, ",%d", r->box);
+    fprintf(f, ",%d,", r->cls);
+    write_field(f, r->class_name);
+    if (boxes)
+        fprintf(f, ",%.9g,%.9g,%.9g,%.9g,%.9g,%d,%s", r->score, r->x, r->y, r->w, r->h, r->label, miss_names[r->miss]);
+    fputc(',', f);
     write_field(f, r->method);
     fputc(',', f);
     write_field(f, r->metric);
@@ -108,30 +117,42 @@ static int split_csv(char *line, char **fields, int max)
     }
 }
 
-/* One line's fields into r (its strings point into line); the box columns sit between image
- * and class. 0, or -1 when a field is missing or not a number. */
+/* An integer field: 1 when s is one, in *out. */
+static int int_field(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    *out = (int)v;
+    return *s && !*end && v >= INT_MIN && v <= INT_MAX;
+}
+
+/* One line's fields into r (its strings point into line); the box columns, as in the header.
+ * 0, or -1 when a field is missing or not a number. */
 static int parse_row(char *line, int boxes, dx_eval_row *r)
 {
-    enum { FIELDS = 12 };
+    enum { FIELDS = 15 };
     char *f[FIELDS], *end;
     int n = split_csv(line, f, FIELDS), at = 2;
-    if (n != (boxes ? 12 : 6)) return -1;
+    if (n != (boxes ? 15 : 7)) return -1;
     memset(r, 0, sizeof *r);
     r->image = f[1];
-    long index = strtol(f[0], &end, 10);
-    int ok = *f[0] && !*end && index >= 0 && index <= INT_MAX;
-    r->image_index = (int)index;
-    r->box = -1;
-    if (boxes) {
-        r->box = (int)strtol(f[at], &end, 10);
-        ok = ok && *f[at++] && !*end;
-    }
-    r->cls = (int)strtol(f[at], &end, 10);
-    ok = ok && *f[at++] && !*end;
+    int ok = int_field(f[0], &r->image_index) && r->image_index >= 0;
+    r->box = r->label = -1;
+    if (boxes) ok = ok && int_field(f[at++], &r->box);
+    ok = ok && int_field(f[at++], &r->cls);
+    r->class_name = f[at++];
     float *box_values[5] = {&r->score, &r->x, &r->y, &r->w, &r->h};
     for (int k = 0; boxes && k < 5; ++k) {
         *box_values[k] = strtof(f[at], &end);
         ok = ok && *f[at++] && !*end;
+    }
+    if (boxes) {
+        ok = ok && int_field(f[at++], &r->label);
+        int miss = 0;
+        while (miss < 3 && strcmp(f[at], miss_names[miss]) != 0) ++miss;
+        ok = ok && miss < 3;
+        r->miss = (dx_eval_miss)miss;
+        ++at;
     }
     r->method = f[at++];
     r->metric = f[at++];
@@ -166,7 +187,7 @@ int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes,
                 break;
             }
         } else if (parse_row(line, out->boxes, &row) != 0) {
-            dx_set_error(err, "%s:%d: not a row of %d fields (%s)", path, lineno, out->boxes ? 12 : 6,
+            dx_set_error(err, "%s:%d: not a row of %d fields (%s)", path, lineno, out->boxes ? 15 : 7,
                          dx_eval_csv_header(out->boxes));
             rc = -1;
             break;
@@ -182,6 +203,25 @@ int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes,
     if (rc != 0) dx_eval_rows_free(out);
     else if (complete_bytes) *complete_bytes = complete;
     return rc;
+}
+
+int dx_eval_same_unit(const dx_eval_row *a, const dx_eval_row *b)
+{
+    return a->image_index == b->image_index && a->box == b->box && a->label == b->label && a->miss == b->miss;
+}
+
+void dx_eval_count(const dx_eval_rows *rows, dx_eval_counts *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int k = 0; k < rows->n; ++k) {
+        const dx_eval_row *r = &rows->rows[k];
+        if (k > 0 && dx_eval_same_unit(r, r - 1)) continue;
+        c->images += k == 0 || r->image_index != r[-1].image_index;
+        c->boxes += rows->boxes && r->miss == DX_EVAL_DETECTED;
+        c->matched += rows->boxes && r->miss == DX_EVAL_DETECTED && r->label >= 0;
+        c->missed_labels += r->miss == DX_EVAL_MISSED_LABEL;
+        c->no_detection += r->miss == DX_EVAL_NO_DETECTION;
+    }
 }
 
 void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method)
@@ -262,14 +302,12 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
     FILE *f = out.f;
     size_t run_len = strlen(run_json);
     while (run_len > 0 && run_json[run_len - 1] == '\n') --run_len;
-    int images = 0, boxes = 0;
-    for (int k = 0; k < rows->n; ++k) {
-        int new_image = k == 0 || rows->rows[k].image_index != rows->rows[k - 1].image_index;
-        images += new_image;
-        boxes += new_image || rows->rows[k].box != rows->rows[k - 1].box;
-    }
-    fprintf(f, "{\n\"run\": %.*s,\n\"images\": %d,\n", (int)run_len, run_json, images);
-    if (rows->boxes) fprintf(f, "\"boxes\": %d,\n", boxes);
+    dx_eval_counts c;
+    dx_eval_count(rows, &c);
+    fprintf(f, "{\n\"run\": %.*s,\n\"images\": %d,\n", (int)run_len, run_json, c.images);
+    if (rows->boxes)
+        fprintf(f, "\"boxes\": %d,\n\"boxes_matched\": %d,\n\"labels_missed\": %d,\n"
+                   "\"images_without_detection\": %d,\n", c.boxes, c.matched, c.missed_labels, c.no_detection);
     fprintf(f, "\"bootstrap\": {\"resamples\": 1000, \"seed\": %llu, "
                "\"interval\": \"95%% percentile of the resampled means\"},\n\"summary\": ", seed);
     dx_json j;

@@ -5,15 +5,23 @@
 #include "internal.h"
 #include "io/atomic.h"
 
-/* results.csv: one row per image x method x metric (classifiers) or image x box x method x
- * metric (detectors, with the box columns). */
+/* A detector's unit: a detected box, scored; or what the detector missed, whose rows have no
+ * map and every value NaN: an image without any box above the threshold, a label no box matched. */
+typedef enum { DX_EVAL_DETECTED, DX_EVAL_NO_DETECTION, DX_EVAL_MISSED_LABEL } dx_eval_miss;
+
+/* results.csv: one row per image x method x metric (classifiers) or unit x method x metric
+ * (detectors, with the box columns; an image's units: its boxes, then its misses). */
 typedef struct {
     int image_index; /* the image's line in the list (0-based, blank and # lines not counted) */
     char *image, *method, *metric;
-    int box;         /* detectors: the box's rank in its image (0: the highest score); -1: none */
-    int cls;         /* the class explained (a detector's: the box's) */
-    float score;     /* detectors: the box's score (objectness x class probability) */
-    float x, y, w, h;/* detectors: the box in photo pixels (top-left corner, size) */
+    int box;         /* detectors: the box's rank in its image (0: the highest score); -1: none, a miss */
+    int cls;         /* the class explained (a detector's: the box's or missed label's); -1: none */
+    char *class_name;/* its name (-names; "class N" without), "" for none */
+    float score;     /* detectors: the box's score (objectness x class probability); NaN for a miss */
+    float x, y, w, h;/* detectors: the box or missed label in photo pixels (top-left corner, size); NaN: none */
+    int label;       /* detectors: the label matched to the box, or the missed label (its index among the
+                      * label file's boxes, 0-based); -1: none */
+    dx_eval_miss miss; /* detectors: written as "", "no_detection", "missed_label" */
     double value;
 } dx_eval_row;
 
@@ -23,8 +31,8 @@ typedef struct {
     int boxes;       /* the rows are a detector's: the CSV has the box columns */
 } dx_eval_rows;
 
-#define DX_EVAL_CSV_HEADER "image_index,image,class,method,metric,value"
-#define DX_EVAL_CSV_HEADER_BOXES "image_index,image,box,class,score,x,y,w,h,method,metric,value"
+#define DX_EVAL_CSV_HEADER "image_index,image,class,class_name,method,metric,value"
+#define DX_EVAL_CSV_HEADER_BOXES "image_index,image,box,class,class_name,score,x,y,w,h,label,miss,method,metric,value"
 
 /* Reads path's complete rows; a last line without its newline (a run killed while writing) is
  * dropped, and *complete_bytes (may be NULL) receives the length up to the last complete row. */
@@ -35,6 +43,21 @@ void dx_eval_rows_free(dx_eval_rows *rows);
 /* The header line (without its newline), and one CSV line (with its newline) for a row. */
 const char *dx_eval_csv_header(int boxes);
 void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes);
+
+/* What the rows hold, each unit (image, box, label) counted once: images; a detector's boxes
+ * scored, those matched to a label, labels missed and images without a box. */
+typedef struct {
+    int images, boxes, matched, missed_labels, no_detection;
+} dx_eval_counts;
+void dx_eval_count(const dx_eval_rows *rows, dx_eval_counts *c);
+/* Whether two rows are of one unit of one image (their box, label and miss agree). */
+int dx_eval_same_unit(const dx_eval_row *a, const dx_eval_row *b);
+
+/* The progress line of a run (run.c; no line end), exposed for tests: done of total images, of which
+ * `computed` in this process in `seconds` (the rate and ETA come from those alone: images a
+ * resumed run found in results.csv cost nothing); img/s, or s/img when slower than 1 img/s; tty:
+ * with a bar. */
+void dx_eval_progress_text(char *out, size_t len, int done, int total, int computed, double seconds, int tty);
 
 /* The map thumbnail of an image, a box (-1: none) and a method, relative to the output folder. */
 void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method);

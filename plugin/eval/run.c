@@ -2,21 +2,24 @@
  *                     [-shard i/n] [-resume] ...
  * darknet-explain eval-merge [-out DIR] SHARD_DIR...
  *
- * A run writes DIR/run.json (the configuration: model, list, methods, every metric's definition
- * and parameters), DIR/results.csv (one row per image x method x metric, flushed row by row; for
- * a detector per image x detected box x method x metric), DIR/maps/ (a thumbnail per image (x box)
- * x method), then DIR/summary.json and DIR/report.html.
+ * A run checks every image and label file of its list first, holds DIR (a lock) while it writes
+ * DIR/run.json (the configuration: model, list, methods, every metric's definition and
+ * parameters), DIR/results.csv (one row per image x method x metric, flushed row by row; for a
+ * detector per image x unit x method x metric, a unit being a detected box or a miss),
+ * DIR/maps/ (a thumbnail per image (x box) x method), then DIR/summary.json and DIR/report.html.
  * Rows come in one fixed order (image, box, method, metric), and each value depends only on its
  * image, box, method, metric and the seed: so -resume appends exactly the rows a killed run had
  * not written (an image's boxes are decoded again to know its rows), and shards merged by image
  * index give the rows of a single run. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,11 +211,18 @@ static dx_box network_box(const dx_letterbox *g, float cx, float cy, float w, fl
                     g->dx + (cx + w / 2) * g->inner_w, g->dy + (cy + h / 2) * g->inner_h};
 }
 
+/* The classes a label may name: a detector's head's, or the classifier's outputs. */
+static int model_classes(const dx_model *m)
+{
+    return dx_is_detector(m) ? m->net->layers[m->head].classes : dx_class_count(m);
+}
+
 /* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
- * to the photo. Converted to network-frame boxes through the letterbox geometry, with their
- * classes. Returns the number of boxes (0 when there is no label file), -1 on a malformed file. */
-static int read_labels(const char *image_path, const dx_letterbox *g, dx_box **boxes, int **classes,
-                       dx_error *err)
+ * to the photo (cx, cy, w, h in [0,1], w and h > 0; class one of the model's n_classes).
+ * Converted to network-frame boxes through the letterbox geometry, with their classes. Returns
+ * the number of boxes (0 when there is no label file), -1 on a malformed file. */
+static int read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_box **boxes,
+                       int **classes, dx_error *err)
 {
     char path[1100];
     const char *dot = strrchr(image_path, '.'), *slash = strrchr(image_path, '/');
@@ -222,16 +232,29 @@ static int read_labels(const char *image_path, const dx_letterbox *g, dx_box **b
     *classes = NULL;
     FILE *f = fopen(path, "r");
     if (!f) return 0;
-    int n = 0, line = 0, cls;
-    float cx, cy, w, h;
+    int n = 0, line = 0, cls = 0;
+    float cx = 0, cy = 0, w = 0, h = 0;
     char text[512];
     while (fgets(text, sizeof text, f)) {
         ++line;
         char extra;
+        int len = (int)strcspn(text, "\r\n");
+        if (text[strspn(text, " \t\r\n")] == 0) continue; /* blank line */
         int fields = sscanf(text, "%d %f %f %f %f %c", &cls, &cx, &cy, &w, &h, &extra);
-        if (fields <= 0) continue; /* blank line */
-        if (fields != 5 || w <= 0 || h <= 0 || cls < 0) {
+        /* the comparisons are false for NaN */
+        int fractions = cx >= 0 && cx <= 1 && cy >= 0 && cy <= 1 && w > 0 && w <= 1 && h > 0 && h <= 1;
+        int ok = 0;
+        if (fields != 5)
             dx_set_error(err, "%s:%d: a label line is 'class cx cy w h' (relative to the image)", path, line);
+        else if (!fractions)
+            dx_set_error(err, "%s:%d: '%.*s': cx cy w h are fractions of the image (in [0,1]; w, h > 0)", path,
+                         line, len, text);
+        else if (cls < 0 || cls >= n_classes)
+            dx_set_error(err, "%s:%d: class %d: the model has %d classes (0..%d)", path, line, cls, n_classes,
+                         n_classes - 1);
+        else
+            ok = 1;
+        if (!ok) {
             free(*boxes);
             free(*classes);
             *boxes = NULL;
@@ -272,13 +295,15 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
     dx_json_arr_begin(&j); dx_json_int(&j, m->net->w); dx_json_int(&j, m->net->h); dx_json_int(&j, m->net->c); dx_json_arr_end(&j);
     dx_json_key(&j, "list"); dx_json_str(&j, a->list);
     dx_json_key(&j, "list_images"); dx_json_int(&j, list_images);
+    dx_json_key(&j, "names"); dx_json_str(&j, a->names); /* the rows' class_name */
     dx_json_key(&j, "frame"); dx_json_str(&j, "maps and perturbations over the network input (letterboxed, "
                                               "net h x w); native maps resized bilinearly to it");
     int detector = dx_is_detector(m);
     if (detector) {
         dx_json_key(&j, "target");
         dx_json_str(&j, "each detected box (as darknet detector test: score > thresh after NMS), the max_boxes "
-                        "highest scores of an image; a row per image x box x method x metric");
+                        "highest scores of an image; a row per image x box x method x metric; then the misses, "
+                        "every value NaN: an image without a box, each label no box matched");
         dx_json_key(&j, "score");
         dx_json_str(&j, "the box's score, objectness x class probability, at its head, anchor and cell");
         dx_json_key(&j, "thresh"); dx_json_num(&j, a->method.thresh);
@@ -457,24 +482,37 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
 
 /* ---- progress on stderr ---- */
 
+void dx_eval_progress_text(char *out, size_t len, int done, int total, int computed, double seconds, int tty)
+{
+    char rate[64] = " (already in results.csv)";
+    if (computed > 0) {
+        double per = seconds / computed;
+        long left = lround(per * (total - done));
+        int at = per < 1 ? snprintf(rate, sizeof rate, ", %.2f img/s", computed / fmax(seconds, 1e-9))
+                         : snprintf(rate, sizeof rate, ", %.1f s/img", per);
+        if (left < 60) snprintf(rate + at, sizeof rate - at, ", ETA %lds", left);
+        else if (left < 3600) snprintf(rate + at, sizeof rate - at, ", ETA %ldm%02lds", left / 60, left % 60);
+        else snprintf(rate + at, sizeof rate - at, ", ETA %ldh%02ldm", left / 3600, left % 3600 / 60);
+    }
+    char bar[31];
+    int filled = total ? 30 * done / total : 30;
+    for (int k = 0; k < 30; ++k) bar[k] = k < filled ? '#' : '.';
+    bar[30] = 0;
+    if (tty) snprintf(out, len, "[%s] %d/%d images%s", bar, done, total, rate);
+    else snprintf(out, len, "eval: %d/%d images%s", done, total, rate);
+}
+
 typedef struct {
     int total, done, computed, tty;
-    double start;
+    double seconds; /* spent on the computed images */
 } progress;
 
 static void progress_show(progress *p)
 {
-    double elapsed = (dx_now_ms() / 1e3) - p->start, rate = p->computed > 0 ? p->computed / elapsed : 0;
-    double eta = rate > 0 ? (p->total - p->done) / rate : 0;
-    char bar[31];
-    int filled = p->total ? 30 * p->done / p->total : 30;
-    for (int k = 0; k < 30; ++k) bar[k] = k < filled ? '#' : '.';
-    bar[30] = 0;
-    if (p->tty)
-        fprintf(stderr, "\r[%s] %d/%d images  %.2f img/s  ETA %.0fs ", bar, p->done, p->total, rate, eta);
-    else
-        fprintf(stderr, "eval: %d/%d images, %.2f img/s, ETA %.0fs\n", p->done, p->total, rate, eta);
-    if (p->tty && p->done == p->total) fputc('\n', stderr);
+    char text[160];
+    dx_eval_progress_text(text, sizeof text, p->done, p->total, p->computed, p->seconds, p->tty);
+    if (p->tty) fprintf(stderr, "\r%-78s%s", text, p->done == p->total ? "\n" : "");
+    else fprintf(stderr, "%s\n", text);
     fflush(stderr);
 }
 
@@ -484,12 +522,14 @@ static void progress_show(progress *p)
 typedef struct {
     image boxed;            /* the network input */
     dx_letterbox g;
+    int photo_w, photo_h;
     float photo_scale;      /* photo pixels per network pixel */
     dx_box *labels;         /* ground truth, network frame */
     int *label_classes, n_labels;
     int cls;                /* classifiers: the top-1 class */
-    dx_detection *dets;     /* detectors: the boxes explained, highest score first */
-    int n_dets;
+    dx_detection *dets;     /* detectors: every box above the threshold, highest score first */
+    int n_dets, n_all;      /* the first n_dets (max_boxes) are explained, of n_all */
+    int *match;             /* per box of n_all: its label (dx_eval_match_label), -1 none */
 } image_state;
 
 static void image_state_free(image_state *st)
@@ -498,7 +538,14 @@ static void image_state_free(image_state *st)
     free(st->labels);
     free(st->label_classes);
     free(st->dets);
+    free(st->match);
     memset(st, 0, sizeof *st);
+}
+
+/* A box given by Darknet's relative centre and size, in the network frame. */
+static dx_box detection_box(const dx_letterbox *g, const dx_detection *d)
+{
+    return network_box(g, d->bbox.x, d->bbox.y, d->bbox.w, d->bbox.h);
 }
 
 /* Loads and letterboxes the image, reads its labels and runs the forward: the top-1 class of a
@@ -512,21 +559,32 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &st->g);
     st->photo_scale = (float)photo.w / st->g.inner_w;
     st->boxed = letterbox_image(photo, net->w, net->h);
-    int photo_w = photo.w, photo_h = photo.h;
+    st->photo_w = photo.w;
+    st->photo_h = photo.h;
     free_image(photo);
-    st->n_labels = read_labels(path, &st->g, &st->labels, &st->label_classes, err);
+    st->n_labels = read_labels(path, &st->g, model_classes(m), &st->labels, &st->label_classes, err);
     if (st->n_labels < 0) {
         image_state_free(st);
         return -1;
     }
     dx_forward(m, st->boxed.data);
     if (dx_is_detector(m)) {
-        if (dx_decode_boxes(m, photo_w, photo_h, a->method.thresh, a->method.hier, a->method.nms, &st->dets,
-                            &st->n_dets, err) != 0) {
+        int rc = dx_decode_boxes(m, st->photo_w, st->photo_h, a->method.thresh, a->method.hier, a->method.nms,
+                                 &st->dets, &st->n_all, err);
+        if (rc == 0 && !(st->match = malloc(sizeof(int) * (st->n_all + 1)))) {
+            dx_set_error(err, "out of memory");
+            rc = -1;
+        }
+        if (rc != 0) {
             image_state_free(st);
             return -1;
         }
-        if (st->n_dets > a->max_boxes) st->n_dets = a->max_boxes;
+        for (int k = 0; k < st->n_all; ++k) {
+            dx_box frame = detection_box(&st->g, &st->dets[k]);
+            st->match[k] = dx_eval_match_label(&frame, st->dets[k].cls, st->labels, st->label_classes, st->n_labels,
+                                               NULL);
+        }
+        st->n_dets = st->n_all < a->max_boxes ? st->n_all : a->max_boxes;
         return 0;
     }
     const float *out = dx_output_of(m, m->head);
@@ -535,10 +593,12 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     return 0;
 }
 
-/* The rows an image owes, in order: per box (one unit, box -1, for a classifier), per method,
- * per metric (randomisation: per layer). */
+/* The rows an image owes, in order: per unit (a classifier's image, box -1; a detector's boxes
+ * explained, then its misses: the image when no box is above the threshold, each label no box
+ * above it matched), per method, per metric (randomisation: per layer). */
 typedef struct {
-    int box, method, metric, layer;
+    int box, label, method, metric, layer;
+    dx_eval_miss miss;
     char name[64];
 } row_key;
 
@@ -546,21 +606,34 @@ typedef struct {
 static row_key *image_keys(const eval_args *a, const image_state *st, int detector, const int *rand_layers,
                            int n_rand, int *n)
 {
-    int units = detector ? st->n_dets : 1;
+    int units = detector ? st->n_dets + (st->n_all == 0) + st->n_labels : 1;
     row_key *keys = malloc(sizeof(row_key) * ((size_t)units * a->n_methods * (a->n_metrics + n_rand) + 1));
     *n = 0;
-    for (int u = 0; keys && u < units; ++u)
-        for (int i = 0; i < a->n_methods; ++i)
+    for (int u = 0; keys && u < units; ++u) {
+        int box = -1, label = -1, matched = 0;
+        dx_eval_miss miss = DX_EVAL_DETECTED;
+        if (detector && u < st->n_dets) {
+            box = u;
+            label = st->match[u];
+        } else if (detector && u == st->n_dets && st->n_all == 0) {
+            miss = DX_EVAL_NO_DETECTION;
+        } else if (detector) {
+            label = u - st->n_dets - (st->n_all == 0);
+            for (int d = 0; d < st->n_all && !matched; ++d) matched = st->match[d] == label;
+            miss = DX_EVAL_MISSED_LABEL;
+        }
+        for (int i = 0; i < a->n_methods && !matched; ++i)
             for (int k = 0; k < a->n_metrics; ++k) {
                 dx_metric id = a->metric_ids[k];
                 if ((id == DX_METRIC_POINTING || id == DX_METRIC_EBPG) && st->n_labels == 0) continue;
                 for (int l = 0; l < (id == DX_METRIC_RANDOMISATION ? n_rand : 1); ++l) {
                     row_key *key = &keys[(*n)++];
-                    *key = (row_key){detector ? u : -1, i, k, id == DX_METRIC_RANDOMISATION ? rand_layers[l] : -1, ""};
+                    *key = (row_key){box, label, i, k, id == DX_METRIC_RANDOMISATION ? rand_layers[l] : -1, miss, ""};
                     if (key->layer >= 0) snprintf(key->name, sizeof key->name, "%s@%d", a->metric_names[k], key->layer);
                     else snprintf(key->name, sizeof key->name, "%s", a->metric_names[k]);
                 }
             }
+    }
     return keys;
 }
 
@@ -572,37 +645,64 @@ typedef struct {
     int *rand_layers, n_rand;
 } run_ctx;
 
-/* Computes the map of one box (or the image) and method and appends its rows keys[0..n). */
+/* Appends one row to results.csv, flushed. */
+static int append_row(run_ctx *c, const dx_eval_row *row, dx_error *err)
+{
+    dx_eval_row_write(c->csv, row, dx_is_detector(c->m));
+    if (fflush(c->csv) == 0) return 0;
+    dx_set_error(err, "%s/results.csv: write failed: %s", c->dir, strerror(errno));
+    return -1;
+}
+
+/* Computes the map of one unit (a box, or the image) and method and appends its rows keys[0..n);
+ * a miss has no map: its rows say what was missed, every value NaN. */
 static int run_map(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys, int n,
                    double *corr, float *map, dx_error *err)
 {
     const eval_args *a = c->a;
     dx_model *m = c->m;
     const dx_letterbox *g = &st->g;
-    int box = keys[0].box, i = keys[0].method, rc = 0;
+    int box = keys[0].box, i = keys[0].method, label = keys[0].label, rc = 0;
     const dx_detection *det = box >= 0 ? &st->dets[box] : NULL;
-    dx_eval_sample s = {.input = st->boxed.data, .cls = det ? det->cls : st->cls, .box = det,
+    const dx_box *missed = keys[0].miss == DX_EVAL_MISSED_LABEL ? &st->labels[label] : NULL;
+    int cls = det ? det->cls : missed ? st->label_classes[label] : keys[0].miss ? -1 : st->cls;
+    char name[256];
+    snprintf(name, sizeof name, "%s", cls >= 0 ? dx_class_name(m, cls) : "");
+    dx_eval_row row = {.image_index = index, .image = (char *)path, .method = a->method_names[i], .box = box,
+                       .cls = cls, .class_name = name, .label = label, .miss = keys[0].miss};
+    if (keys[0].miss) {
+        float sx = (float)st->photo_w / g->inner_w, sy = (float)st->photo_h / g->inner_h;
+        row.score = row.x = row.y = row.w = row.h = NAN;
+        row.value = NAN;
+        if (missed) { /* in photo pixels, as a detected box */
+            row.x = (missed->x0 - g->dx) * sx, row.y = (missed->y0 - g->dy) * sy;
+            row.w = (missed->x1 - missed->x0) * sx, row.h = (missed->y1 - missed->y0) * sy;
+        }
+        for (int k = 0; k < n && rc == 0; ++k) {
+            row.metric = (char *)keys[k].name;
+            rc = append_row(c, &row, err);
+        }
+        return rc;
+    }
+    dx_eval_sample s = {.input = st->boxed.data, .cls = cls, .box = det,
                         .boxes = st->labels, .n_boxes = st->n_labels, .photo_scale = st->photo_scale,
                         .inner_x = g->dx, .inner_y = g->dy, .inner_w = g->inner_w, .inner_h = g->inner_h,
                         .seed = a->opt.seed * 1000003ULL + (unsigned long long)index +
                                 ((unsigned long long)(box + 1) << 40)};
-    dx_eval_row row = {.image_index = index, .image = (char *)path, .method = a->method_names[i], .box = box,
-                       .cls = s.cls};
     dx_render_box drawn[2];
-    char label[96];
+    char caption[300];
     int n_drawn = 0;
     if (det) { /* the box's ground truth is its matched label alone; the thumbnail shows both */
-        dx_box frame = network_box(g, det->bbox.x, det->bbox.y, det->bbox.w, det->bbox.h);
-        int match = dx_eval_match_label(&frame, det->cls, st->labels, st->label_classes, st->n_labels, NULL);
-        s.boxes = match >= 0 ? &st->labels[match] : NULL;
-        s.n_boxes = match >= 0;
+        dx_box frame = detection_box(g, det);
+        s.boxes = label >= 0 ? &st->labels[label] : NULL;
+        s.n_boxes = label >= 0;
         row.score = det->score, row.x = det->x, row.y = det->y, row.w = det->w, row.h = det->h;
-        if (match >= 0) { /* white, under the box */
-            const dx_box *t = &st->labels[match];
+        if (label >= 0) { /* white, under the box */
+            const dx_box *t = &st->labels[label];
             drawn[n_drawn++] = (dx_render_box){t->x0, t->y0, t->x1 - t->x0, t->y1 - t->y0, {1, 1, 1}, NULL};
         }
-        snprintf(label, sizeof label, "%s %.2f", dx_class_name(m, det->cls), det->score);
-        drawn[n_drawn] = (dx_render_box){frame.x0, frame.y0, frame.x1 - frame.x0, frame.y1 - frame.y0, {0}, label};
+        snprintf(caption, sizeof caption, "%s %.2f", name, det->score);
+        drawn[n_drawn] = (dx_render_box){frame.x0, frame.y0, frame.x1 - frame.x0, frame.y1 - frame.y0, {0}, caption};
         dx_box_colour(1, drawn[n_drawn++].rgb);
     }
     dx_request req = a->method;
@@ -641,11 +741,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
         }
         if (rc != 0) break;
         row.metric = (char *)keys[k].name;
-        dx_eval_row_write(c->csv, &row, det != NULL);
-        if (fflush(c->csv) != 0) {
-            dx_set_error(err, "%s/results.csv: write failed: %s", c->dir, strerror(errno));
-            rc = -1;
-        }
+        rc = append_row(c, &row, err);
     }
     if (rc != 0) {
         char prefix[1300];
@@ -657,7 +753,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
 }
 
 /* Computes and appends the rows keys[from..n) of one image, a map per run of keys of the same
- * box and method. */
+ * unit and method. */
 static int run_image(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys,
                      int from, int n, dx_error *err)
 {
@@ -670,7 +766,9 @@ static int run_image(run_ctx *c, int index, const char *path, const image_state 
         rc = write_thumbnail(c->dir, index, -1, "photo", st->boxed.data, NULL, 0, c->m, &st->g, c->a->png_width,
                              NULL, 0, err);
     for (int k = from, end; k < n && rc == 0; k = end) {
-        for (end = k; end < n && keys[end].box == keys[k].box && keys[end].method == keys[k].method; ++end) {}
+        for (end = k; end < n && keys[end].box == keys[k].box && keys[end].label == keys[k].label &&
+                      keys[end].method == keys[k].method;
+             ++end) {}
         rc = run_map(c, index, path, st, keys + k, end - k, corr, map, err);
     }
     free(map);
@@ -684,38 +782,101 @@ static void report_title(char *out, size_t len, const char *cfg, const char *lis
     snprintf(out, len, "darknet-explain eval: %s on %s", cfg, list);
 }
 
+/* ---- the output folder ---- */
+
+/* The run's hold on its output folder, for the whole run: flock(LOCK_EX | LOCK_NB) on
+ * DIR/.eval.lock, which holds the holder's pid. The kernel releases it however the process ends
+ * (a killed run's file is harmless); a finishing run removes the file while it still holds it, so
+ * a run that locked a file since removed tries again on the new one. Returns the descriptor, or
+ * -1 with err (another run holds it: its pid). */
+static int lock_folder(const char *dir, char *path, size_t len, dx_error *err)
+{
+    snprintf(path, len, "%s/.eval.lock", dir);
+    for (;;) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            dx_set_error(err, "%s: cannot create: %s", path, strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int busy = errno == EWOULDBLOCK, pid = 0;
+            char text[24], who[40] = "";
+            /* the holder writes its pid just after it locks: give it a moment */
+            for (int tries = 0; busy && pid <= 0 && tries < 50; ++tries) {
+                ssize_t n = pread(fd, text, sizeof text - 1, 0);
+                text[n > 0 ? n : 0] = 0;
+                if ((pid = atoi(text)) <= 0) nanosleep(&(struct timespec){0, 10000000}, NULL);
+            }
+            if (pid > 0) snprintf(who, sizeof who, " (pid %d)", pid);
+            if (busy) dx_set_error(err, "%s: another eval is writing this folder%s", dir, who);
+            else dx_set_error(err, "%s: cannot lock: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+            char text[24];
+            int n = snprintf(text, sizeof text, "%d\n", (int)getpid());
+            if (ftruncate(fd, 0) == 0 && pwrite(fd, text, n, 0) == n) return fd;
+            dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
+            unlink(path);
+            close(fd);
+            return -1;
+        }
+        close(fd);
+    }
+}
+
+/* Every image of the run (this shard's) and its label file, before the first is explained: a
+ * missing, unreadable or non-image path or a bad label stops the run before it writes anything. */
+static int check_inputs(const eval_args *a, const dx_model *m, const image_list *list, dx_error *err)
+{
+    for (int index = a->shard_index; index < list->n; index += a->shard_count) {
+        dx_letterbox unused = {0};
+        dx_box *labels;
+        int *classes;
+        if (dx_check_photo(list->paths[index], err) != 0 ||
+            read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)
+            return -1;
+        free(labels);
+        free(classes);
+    }
+    return 0;
+}
+
 static int run(const char *program, eval_args *a)
 {
     dx_error err;
     image_list list = {0};
-    char *config = NULL, path[1200];
+    char *config = NULL, maps[1200], csv_path[1200], json_path[1200], lock_path[1200];
     dx_eval_rows done = {0};
     FILE *csv = NULL;
-    int rc = 1, *rand_layers = NULL;
+    int rc = 1, *rand_layers = NULL, lock = -1, created_out = 0, created_maps = 0, fresh = 0, started = 0;
+    long complete = -1; /* -resume: the length of results.csv's complete rows */
     row_key *keys = NULL;
+    snprintf(maps, sizeof maps, "%s/maps", a->out);
+    snprintf(csv_path, sizeof csv_path, "%s/results.csv", a->out);
+    snprintf(json_path, sizeof json_path, "%s/run.json", a->out);
     dx_open_options open_opt = {.names = a->names, .verbose = a->verbose};
     dx_model *m = dx_open(a->cfg, a->weights, &open_opt, &err);
     if (!m) goto fail;
     int detector = dx_is_detector(m);
     if (detector && dx_check_detector(m, &err) != 0) goto fail;
     if (read_list(a->list, &list, &err) != 0) goto fail;
-    if (!(config = run_json(a, m, list.n))) {
+    int n_rand = dx_eval_random_layers(m, NULL, 0);
+    rand_layers = malloc(sizeof(int) * (n_rand + 1));
+    if (!(config = run_json(a, m, list.n)) || !rand_layers) {
         dx_set_error(&err, "out of memory");
         goto fail;
     }
-    if (mkdir(a->out, 0777) != 0 && errno != EEXIST) {
+    dx_eval_random_layers(m, rand_layers, n_rand);
+    if (check_inputs(a, m, &list, &err) != 0) goto fail;
+    if (!(created_out = mkdir(a->out, 0777) == 0) && errno != EEXIST) {
         dx_set_error(&err, "%s: cannot create the output folder: %s", a->out, strerror(errno));
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/maps", a->out);
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        dx_set_error(&err, "%s: cannot create: %s", path, strerror(errno));
-        goto fail;
-    }
+    if ((lock = lock_folder(a->out, lock_path, sizeof lock_path, &err)) < 0) goto fail;
     /* results.csv: a fresh one, or (-resume) the same run's, cut after its last complete row */
-    char csv_path[1200], json_path[1200];
-    snprintf(csv_path, sizeof csv_path, "%s/results.csv", a->out);
-    snprintf(json_path, sizeof json_path, "%s/run.json", a->out);
     if (a->resume && access(csv_path, F_OK) == 0) {
         char *previous = slurp(json_path);
         int same = previous && !strcmp(previous, config);
@@ -724,18 +885,23 @@ static int run(const char *program, eval_args *a)
             dx_set_error(&err, "%s: a different run (options, model or list differ): cannot resume it", json_path);
             goto fail;
         }
-        long complete;
         if (dx_eval_rows_read(csv_path, &done, &complete, &err) != 0) goto fail;
+    } else if (access(csv_path, F_OK) == 0) {
+        dx_set_error(&err, "%s exists: pass -resume to continue that run, or choose another -out", csv_path);
+        goto fail;
+    }
+    if (!(created_maps = mkdir(maps, 0777) == 0) && errno != EEXIST) {
+        dx_set_error(&err, "%s: cannot create: %s", maps, strerror(errno));
+        goto fail;
+    }
+    if (complete >= 0) {
         if (truncate(csv_path, complete) != 0 || !(csv = fopen(csv_path, "a"))) {
             dx_set_error(&err, "%s: cannot append: %s", csv_path, strerror(errno));
             goto fail;
         }
         if (complete == 0) fprintf(csv, "%s\n", dx_eval_csv_header(detector));
     } else {
-        if (!a->resume && access(csv_path, F_OK) == 0) {
-            dx_set_error(&err, "%s exists: pass -resume to continue that run, or choose another -out", csv_path);
-            goto fail;
-        }
+        fresh = 1;
         if (write_run_json(a->out, config, &err) != 0) goto fail;
         if (!(csv = fopen(csv_path, "w"))) {
             dx_set_error(&err, "%s: cannot write: %s", csv_path, strerror(errno));
@@ -743,30 +909,19 @@ static int run(const char *program, eval_args *a)
         }
         fprintf(csv, "%s\n", dx_eval_csv_header(detector));
     }
-    fflush(csv);
-
-    int n_rand = dx_eval_random_layers(m, NULL, 0);
-    rand_layers = malloc(sizeof(int) * (n_rand + 1));
-    if (!rand_layers) {
-        dx_set_error(&err, "out of memory");
+    if (fflush(csv) != 0) {
+        dx_set_error(&err, "%s: write failed: %s", csv_path, strerror(errno));
         goto fail;
     }
-    dx_eval_random_layers(m, rand_layers, n_rand);
+
+    started = 1;
     run_ctx ctx = {a, m, csv, a->out, rand_layers, n_rand};
-    progress bar = {0, 0, 0, isatty(2), (dx_now_ms() / 1e3)};
+    progress bar = {0, 0, 0, isatty(2), 0};
     for (int k = a->shard_index; k < list.n; k += a->shard_count) bar.total++;
-    for (int index = a->shard_index; index < list.n; index += a->shard_count) {
-        /* every label file is read before the first image: a malformed one stops the run at once */
-        dx_letterbox unused = {0};
-        dx_box *labels;
-        int *classes;
-        if (read_labels(list.paths[index], &unused, &labels, &classes, &err) < 0) goto fail;
-        free(labels);
-        free(classes);
-    }
     int cursor = 0;
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {
         /* the keys need the forward (a detector's boxes): done rows are matched after it */
+        double t0 = dx_now_ms();
         image_state st;
         if (image_prepare(a, m, list.paths[index], &st, &err) != 0) goto fail;
         int n, from = 0;
@@ -777,7 +932,7 @@ static int run(const char *program, eval_args *a)
             goto fail;
         }
         while (from < n && cursor < done.n && done.rows[cursor].image_index == index &&
-               done.rows[cursor].box == keys[from].box &&
+               done.rows[cursor].box == keys[from].box && done.rows[cursor].label == keys[from].label &&
                !strcmp(done.rows[cursor].method, a->method_names[keys[from].method]) &&
                !strcmp(done.rows[cursor].metric, keys[from].name)) {
             ++from;
@@ -796,7 +951,10 @@ static int run(const char *program, eval_args *a)
         keys = NULL;
         if (rc_image != 0) goto fail;
         bar.done++;
-        bar.computed += from < n;
+        if (from < n) {
+            bar.computed++;
+            bar.seconds += (dx_now_ms() - t0) / 1e3;
+        }
         progress_show(&bar);
     }
     if (cursor < done.n) {
@@ -818,6 +976,12 @@ static int run(const char *program, eval_args *a)
 fail:
     if (rc != 0) fprintf(stderr, "%s eval: %s\n", program, err.msg);
     if (csv) fclose(csv);
+    if (rc != 0 && !started) { /* a failed start leaves the folder as it found it */
+        if (fresh) unlink(csv_path), unlink(json_path);
+        if (created_maps) rmdir(maps);
+    }
+    if (lock >= 0) unlink(lock_path), close(lock);
+    if (rc != 0 && !started && created_out) rmdir(a->out);
     dx_eval_rows_free(&done);
     for (int k = 0; k < list.n; ++k) free(list.paths[k]);
     free(list.paths);
@@ -917,8 +1081,8 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
         for (int k = 0; k < rows.n; ++k) {
             const dx_eval_row *r = &rows.rows[k];
             for (int j = 0; j < all.n; ++j)
-                if (all.rows[j].image_index == r->image_index && all.rows[j].box == r->box &&
-                    !strcmp(all.rows[j].method, r->method) && !strcmp(all.rows[j].metric, r->metric)) {
+                if (dx_eval_same_unit(&all.rows[j], r) && !strcmp(all.rows[j].method, r->method) &&
+                    !strcmp(all.rows[j].metric, r->metric)) {
                     dx_set_error(&err, "%s: image %d (%s, %s) is also in another shard", path, r->image_index,
                                  r->method, r->metric);
                     dx_eval_rows_free(&rows);
@@ -971,9 +1135,9 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
     for (int k = 0; k < all.n; ++k) {
         const dx_eval_row *r = &all.rows[k], *before = k > 0 ? r - 1 : NULL;
         int same_image = before && r->image_index == before->image_index;
-        if (same_image && r->box == before->box && !strcmp(r->method, before->method)) continue;
+        if (same_image && dx_eval_same_unit(r, before) && !strcmp(r->method, before->method)) continue;
         char rel[256], to[1400], from[1400];
-        for (int pass = 0; pass < 2; ++pass) {
+        for (int pass = r->miss ? 1 : 0; pass < 2; ++pass) { /* a miss has no map */
             if (pass == 1 && same_image) break;
             if (pass == 1) dx_eval_map_path(rel, sizeof rel, r->image_index, -1, "photo");
             else dx_eval_map_path(rel, sizeof rel, r->image_index, r->box, r->method);

@@ -7,7 +7,7 @@
 #include <stb_image.h>
 #include "io/image.h"
 
-int dx_load_photo(const char *path, image *out, dx_error *err)
+int dx_check_photo(const char *path, dx_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -18,6 +18,23 @@ int dx_load_photo(const char *path, image *out, dx_error *err)
         dx_set_error(err, "%s: not a regular file", path);
         return -1;
     }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dx_set_error(err, "%s: cannot read image: %s", path, strerror(errno));
+        return -1;
+    }
+    int w, h, c, ok = stbi_info_from_file(f, &w, &h, &c);
+    fclose(f);
+    if (!ok) {
+        dx_set_error(err, "%s: not a readable image (%s)", path, stbi_failure_reason());
+        return -1;
+    }
+    return 0;
+}
+
+int dx_load_photo(const char *path, image *out, dx_error *err)
+{
+    if (dx_check_photo(path, err) != 0) return -1;
     /* Darknet's loader (OpenCV in Debian's build) returns a 10x10 image and appends to
      * ./bad.list when it cannot decode; decode fully with stb first so that a corrupt or
      * non-image file is an error here. Darknet's loader is still the one used, so the pixels

@@ -6,6 +6,10 @@
 /* Loads an image with Darknet's loader after checking that it decodes (never a crash, never
  * Darknet's silent 10x10 placeholder). */
 int dx_load_photo(const char *path, image *out, dx_error *err);
+/* The cheap part of that check, for a whole list before its first image: a regular, readable
+ * file whose header is an image's (stb reads the header only; the pixels are not decoded).
+ * 0, or -1 with err naming the file. */
+int dx_check_photo(const char *path, dx_error *err);
 
 /* Where Darknet's letterbox_image puts a photo inside the network input. */
 typedef struct {
