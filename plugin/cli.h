@@ -7,4 +7,6 @@
 int dx_cli_run(const char *program, int argc, char **argv);
 /* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
 void run_explain(int argc, char **argv);
+/* Ends the process with exit code rc (see cli.c for when it skips the exit handlers). */
+void dx_cli_exit(int rc) __attribute__((noreturn));
 #endif

@@ -507,7 +507,7 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     const network *net = m->net;
     memset(st, 0, sizeof *st);
     image photo;
-    if (dx_load_photo(path, &photo, err) != 0) return -1;
+    if (dx_load_photo_max(path, m->max_pixels, &photo, err) != 0) return -1;
     dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &st->g);
     st->photo_scale = (float)photo.w / st->g.inner_w;
     st->boxed = letterbox_image(photo, net->w, net->h);
