@@ -97,9 +97,9 @@ static int parse_option(const char *who, const dx_option *o, const char *value, 
     if (OPT_KIND(o) == OPT_U64)
         fprintf(stderr, "%s: %s takes a whole number >= 0, not '%s'\n", who, o->flag, value);
     else if (OPT_KIND(o) == OPT_INT && o->hi == INT_MAX)
-        fprintf(stderr, "%s: %s takes a whole number >= %g, not '%s'\n", who, o->flag, o->lo, value);
-    else if (OPT_KIND(o) == OPT_INT)
-        fprintf(stderr, "%s: %s takes a whole number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi,
+        fprintf(stderr, "%s: %s takes a whole number >= %.0f, not '%s'\n", who, o->flag, o->lo, value);
+    else if (OPT_KIND(o) == OPT_INT) /* %.0f: 1000000, not %g's 1e+06 */
+        fprintf(stderr, "%s: %s takes a whole number from %.0f to %.0f, not '%s'\n", who, o->flag, o->lo, o->hi,
                 value);
     else
         fprintf(stderr, "%s: %s takes a number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi, value);

@@ -257,7 +257,7 @@ int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *e
     dims d;
     int rc = check_kind(path, f, head, n, st.st_size, &kind, &d, err);
     if (rc == 0 && (d.w > OPENCV_MAX_SIDE || d.h > OPENCV_MAX_SIDE || (double)d.w * d.h > max_pixels)) {
-        dx_set_error(err, "%s: %dx%d pixels (%.1f megapixels) is more than -max_pixels %ld%s", path, d.w, d.h,
+        dx_set_error(err, "%s: %dx%d pixels (%.3g megapixels) is more than -max_pixels %ld%s", path, d.w, d.h,
                      (double)d.w * d.h / 1e6, max_pixels,
                      d.w > OPENCV_MAX_SIDE || d.h > OPENCV_MAX_SIDE ? " or a side OpenCV reads (1048576)" : "");
         rc = -1;
