@@ -47,7 +47,8 @@ static double address_space_used(void)
     return pages < 0 ? -1 : pages * (double)sysconf(_SC_PAGESIZE);
 }
 
-double dx_memory_room(const char **limited_by)
+/* The room under the address-space limit, and (with_available) in the available memory. */
+static double room_in(int with_available, const char **limited_by)
 {
     double room = 1e300;
     *limited_by = "no limit";
@@ -61,13 +62,15 @@ double dx_memory_room(const char **limited_by)
     }
     /* What the kernel expects it can still hand out without swapping; past it the process is
      * thrashing or OOM-killed rather than refused. */
-    double available = meminfo_bytes("MemAvailable"), swap = meminfo_bytes("SwapFree");
+    double available = with_available ? meminfo_bytes("MemAvailable") : -1, swap = meminfo_bytes("SwapFree");
     if (available >= 0 && available + (swap > 0 ? swap : 0) < room) {
         room = available + (swap > 0 ? swap : 0);
         *limited_by = "the available memory (MemAvailable)";
     }
     return room < 0 ? 0 : room;
 }
+
+double dx_memory_room(const char **limited_by) { return room_in(1, limited_by); }
 
 int dx_memory_check(double bytes, const char *subject, const char *what, dx_error *err)
 {
@@ -93,6 +96,13 @@ static void map_blas_buffers(int threads)
     free(c);
 }
 
+int dx_blas_threads_fit(int wanted)
+{
+    const char *limited_by; /* the buffers take address space; most of it is never touched */
+    double fit = (room_in(0, &limited_by) - SLACK_BYTES) / BLAS_THREAD_BYTES;
+    return fit < 0 ? 0 : fit < wanted ? (int)fit : wanted;
+}
+
 static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
 static int blas_ready;
 
@@ -104,30 +114,22 @@ int dx_blas_reserve(const char *subject, dx_error *err)
         /* One thread per online core unless OPENBLAS_NUM_THREADS says otherwise; never more
          * threads than the address space holds buffers for. */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        int threads = getenv("OPENBLAS_NUM_THREADS") ? openblas_get_num_threads() : cores > 0 ? (int)cores : 1;
-        const char *limited_by;
-        double room = dx_memory_room(&limited_by) - SLACK_BYTES;
-        int fit = room > 0 ? (int)(room / BLAS_THREAD_BYTES) : 0;
+        int fit = dx_blas_threads_fit(getenv("OPENBLAS_NUM_THREADS") ? openblas_get_num_threads()
+                                      : cores > 0 ? (int)cores : 1);
         if (fit < 1) {
+            const char *limited_by;
+            double room = room_in(0, &limited_by);
             dx_set_error(err, "%s: OpenBLAS needs about %.0f MiB of memory for its buffer, but %s leaves "
-                         "%.0f MiB", subject, (BLAS_THREAD_BYTES + SLACK_BYTES) / MIB, limited_by,
-                         (room + SLACK_BYTES) / MIB);
+                         "%.0f MiB", subject, (BLAS_THREAD_BYTES + SLACK_BYTES) / MIB, limited_by, room / MIB);
             rc = -1;
         } else {
-            openblas_set_num_threads(threads < fit ? threads : fit);
-            map_blas_buffers(threads < fit ? threads : fit);
+            openblas_set_num_threads(fit);
+            map_blas_buffers(fit);
             blas_ready = 1;
         }
     }
     pthread_mutex_unlock(&blas_lock);
     return rc;
-}
-
-int dx_blas_threads_fit(int wanted)
-{
-    const char *limited_by;
-    double fit = (dx_memory_room(&limited_by) - SLACK_BYTES) / BLAS_THREAD_BYTES;
-    return fit < 0 ? 0 : fit < wanted ? (int)fit : wanted;
 }
 
 int dx_blas_may_hang(void)
