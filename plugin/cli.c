@@ -181,13 +181,14 @@ static int check_out(const char *program, cli_args *a)
         fprintf(stderr, "%s: -out takes a file prefix or a directory ending in '/', not ''\n", program);
         return 2;
     }
-    if (len >= 900) {
-        fprintf(stderr, "%s: -out %.60s...: longer than 900 characters\n", program, a->out);
+    if (len > 700) { /* DIR/ + an image name (at most 255) + _method stays under the writers' 1024 */
+        fprintf(stderr, "%s: -out %.60s...: longer than 700 characters\n", program, a->out);
         return 2;
     }
     struct stat st;
-    if (a->out[len - 1] == '/' || (stat(a->out, &st) == 0 && S_ISDIR(st.st_mode))) {
-        if (stat(a->out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    int is_dir = stat(a->out, &st) == 0 && S_ISDIR(st.st_mode);
+    if (a->out[len - 1] == '/' || is_dir) {
+        if (!is_dir) {
             fprintf(stderr, "%s: -out %s: no such directory\n", program, a->out);
             return 1;
         }

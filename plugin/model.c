@@ -235,21 +235,21 @@ static int names_path_from_data(const char *data_path, char **lines, int count, 
 {
     static const char *const keys[] = {"names", "labels"};
     for (int key = 0; key < 2; ++key) {
-            const char *v = data_value(lines, count, keys[key]);
-            if (!v) continue;
-            const char *dir_end = strrchr(data_path, '/');
-            char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
-            snprintf(candidates[0], sizeof candidates[0], "%s", v);
-            snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
-                     dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
-            snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
-            for (int c = 0; c < 3; ++c)
-                if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
-                    snprintf(out, len, "%s", candidates[c]);
-                    return 0;
-                }
-            snprintf(out, len, "%s", v);
-            return -1;
+        const char *v = data_value(lines, count, keys[key]);
+        if (!v) continue;
+        const char *dir_end = strrchr(data_path, '/');
+        char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
+        snprintf(candidates[0], sizeof candidates[0], "%s", v);
+        snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
+                 dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
+        snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
+        for (int c = 0; c < 3; ++c)
+            if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
+                snprintf(out, len, "%s", candidates[c]);
+                return 0;
+            }
+        snprintf(out, len, "%s", v);
+        return -1;
     }
     return 1;
 }

@@ -214,7 +214,7 @@ static int check_content(const char *path, FILE *f, const unsigned char *head, s
 {
     char reason[96];
     dims d;
-    const char *why = kind == DX_KIND_PNM ? (rewind(f), pnm_check(f, size, 1, &d))
+    const char *why = kind == DX_KIND_PNM ? pnm_check(f, size, 1, &d)
                     : kind == DX_KIND_BMP ? bmp_check(head, n, size)
                     : kind == DX_KIND_PNG ? png_check(f, reason, sizeof reason) : NULL;
     if (!why && kind != DX_KIND_PNM) {
