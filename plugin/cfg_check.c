@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "internal.h"
+#include "io/sniff.h"
 
 #define CFG_MAX_BYTES (16L << 20)            /* far beyond any real cfg; refuses reading a huge file */
 #define LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024) /* one layer's buffers at batch 1 */
@@ -273,6 +274,7 @@ typedef struct {
     char *warnings;
     size_t warnings_len;
     dx_error *err;
+    dx_cfg_size *size; /* receives the network's size when not NULL */
 } cfg;
 
 __attribute__((format(printf, 3, 4)))
@@ -1220,10 +1222,15 @@ static int check_network(cfg *c)
                              &layers[index], &cost) ||
                  check_budget(c, s, index, &layers[index], &cost);
         workspace.reserved = fmax(workspace.reserved, cost.reserved);
+        if (c->size && !failed) {
+            c->size->outputs += layers[index].outputs;
+            c->size->weights += cost.weights;
+        }
         if (cost.workspace > workspace.needed)
             workspace = (shared_workspace){workspace.reserved, cost.workspace, s, index};
     }
     free(layers);
+    if (c->size) c->size->workspace = workspace.reserved;
     if (!failed && workspace.needed > workspace.reserved)
         return fail(c, workspace.neediest->line, "layer %d %s writes %.0f floats of im2col workspace "
                     "but Debian's Darknet allocates only %.0f for the network (it under-reserves for "
@@ -1235,7 +1242,19 @@ static int check_network(cfg *c)
 
 int dx_cfg_check(const char *cfg_path, char *warnings, size_t warnings_len, dx_error *err)
 {
-    cfg c = {.path = cfg_path, .warnings = warnings, .warnings_len = warnings_len, .err = err};
+    return dx_cfg_check_size(cfg_path, warnings, warnings_len, NULL, err);
+}
+
+int dx_cfg_check_size(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
+                      dx_error *err)
+{
+    cfg c = {.path = cfg_path, .warnings = warnings, .warnings_len = warnings_len, .err = err, .size = size};
+    if (size) *size = (dx_cfg_size){0, 0, 0};
+    /* A photo or the weights given where the cfg belongs (arguments in the wrong order) is named as
+     * what it is, not as a cfg with odd line endings or bytes. */
+    dx_file_kind kind = dx_sniff_file(cfg_path);
+    if (dx_kind_is_image(kind) || kind == DX_KIND_WEIGHTS)
+        return fail(&c, 0, "this is %s, not a Darknet cfg", dx_kind_description(kind));
     size_t len;
     c.text = read_text(cfg_path, &len, err);
     if (!c.text) return -1;

@@ -6,28 +6,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "all.h"
 #include "cli.h"
 #include "options.h"
-#include "explain.h"
+#include "internal.h"
 #include "methods/methods.h"
 #include "eval/eval.h"
+#include "io/sniff.h"
 
 typedef struct {
     const char *cfg, *weights, *image, *out, *names;
     const char *methods; /* `all`: the methods to run */
     const char *boxes, *region; /* detectors: -boxes all, -region x,y,w,h */
+    const char *class_text; /* -class N or NAME, resolved once the names are loaded */
+    const char *out_dir;    /* -out DIR/ (or an existing directory): the usual names, in DIR */
     dx_request req;
     dx_output_options output;
-    int verbose, timing, resume;
+    int verbose, timing, resume, max_pixels;
 } cli_args;
 
 /* The options, one row each: the parser, the usage text and the checks come from this table. */
 #define AT(field) offsetof(cli_args, field)
 static const dx_option options[] = {
-    {"-class", OPT_INT, AT(req.class_id), 0, INT_MAX, NULL, "N  class to explain (default: the top-1 class)"},
-    {"-score", OPT_CHOICE, AT(req.score), 0, 0, "logit|prob",
-     "logit|prob  explain the pre-softmax logit (default) or the probability"},
+    {"-class", OPT_TEXT, AT(class_text), 0, 0, NULL,
+     "N|NAME  class to explain, by number or by its name in -names (default: the top-1 class)"},
+    {"-score", OPT_CLASSIFIERS | OPT_CHOICE, AT(req.score), 0, 0, "logit|prob",
+     "logit|prob  classifiers: explain the pre-softmax logit (default) or the probability"},
     {"-layer", OPT_LAYERS, AT(req.layers), 0, INT_MAX, NULL,
      "L[,L2..]  CAM methods: the layer(s) (default: see README); lrp: map layer L's relevance"},
     {"-relu", OPT_INT, AT(req.relu), 0, 1, NULL, "0|1  CAM methods: keep negative evidence with 0 (default 1)"},
@@ -43,35 +49,38 @@ static const dx_option options[] = {
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  with 'all': the methods to run (default: every one that applies)"},
     {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL,
      "with 'all': keep the methods an interrupted run of the same command finished"},
-    {"-steps", OPT_INT, AT(req.steps), 1, 100000, NULL, "N  ig: intervals of the path (default 64)"},
+    {"-steps", OPT_INT, AT(req.steps), 1, DX_MAX_STEPS, NULL, "N  ig: intervals of the path (default 64)"},
     {"-baseline", OPT_TEXT, AT(req.baseline), 0, 0, NULL,
      "B  ig: black (default), blur, noise or an image file"},
-    {"-samples", OPT_INT, AT(req.samples), 1, 1000000, NULL,
+    {"-samples", OPT_INT, AT(req.samples), 1, DX_MAX_SAMPLES, NULL,
      "N  smoothgrad, smoothgrad2, vargrad: noisy copies (default 25); lime, kernelshap: perturbed inputs (default 400)"},
     {"-noise", OPT_FLOAT, AT(req.noise), 0, 10, NULL,
      "S  smoothgrad, smoothgrad2, vargrad: noise sd / input range (default 0.15)"},
-    {"-box", OPT_INT, AT(req.box), 0, INT_MAX, NULL, "K  detectors: explain box K (default 0, the highest score)"},
-    {"-boxes", OPT_TEXT, AT(boxes), 0, 0, NULL, "all  detectors: explain every box above -thresh"},
-    {"-target", OPT_CHOICE, AT(req.box_target), 0, 0, "score|class|obj|x|y|w|h",
+    {"-box", OPT_DETECTORS | OPT_INT, AT(req.box), 0, INT_MAX, NULL, "K  detectors: explain box K (default 0, the highest score)"},
+    {"-boxes", OPT_DETECTORS | OPT_TEXT, AT(boxes), 0, 0, NULL, "all  detectors: explain every box above -thresh"},
+    {"-target", OPT_DETECTORS | OPT_CHOICE, AT(req.box_target), 0, 0, "score|class|obj|x|y|w|h",
      "score|class|obj|x|y|w|h  detectors: what a box's map explains (default score = obj x class)"},
-    {"-thresh", OPT_FLOAT, AT(req.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
-    {"-hier", OPT_FLOAT, AT(req.hier), 0, 1, NULL, "T  detectors: hierarchy threshold, as Darknet's (default .5)"},
-    {"-nms", OPT_FLOAT, AT(req.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
-    {"-region", OPT_TEXT, AT(region), 0, 0, NULL,
+    {"-thresh", OPT_DETECTORS | OPT_FLOAT, AT(req.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
+    {"-hier", OPT_DETECTORS | OPT_FLOAT, AT(req.hier), 0, 1, NULL, "T  detectors: hierarchy threshold, as Darknet's (default .5)"},
+    {"-nms", OPT_DETECTORS | OPT_FLOAT, AT(req.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
+    {"-region", OPT_DETECTORS | OPT_TEXT, AT(region), 0, 0, NULL,
      "x,y,w,h  detectors: explain the anchor best matching this photo region, even below -thresh"},
     {"-occlude", OPT_CHOICE, AT(req.occlude), 0, 0, "black|mean|blur",
      "black|mean|blur  perturbation methods: what removed pixels become (default black)"},
     {"-window", OPT_INT, AT(req.window), 1, 100000, NULL, "W  occlusion: window side, network-input pixels (default 32)"},
     {"-stride", OPT_INT, AT(req.stride), 1, 100000, NULL, "S  occlusion: window step (default 16)"},
-    {"-masks", OPT_INT, AT(req.masks), 1, 1000000, NULL, "N  rise, drise: random masks (default: rise 300, drise 1000)"},
+    {"-masks", OPT_INT, AT(req.masks), 1, DX_MAX_MASKS, NULL, "N  rise, drise: random masks (default: rise 300, drise 1000)"},
     {"-cell", OPT_INT, AT(req.cell), 1, 1000, NULL, "s  rise, drise: mask grid cells per side (default: rise 7, drise 20)"},
     {"-p", OPT_FLOAT, AT(req.keep_prob), 0.01, 1, NULL, "P  rise, drise: probability a cell is kept (default 0.5)"},
-    {"-segments", OPT_INT, AT(req.segments), 1, 10000, NULL, "K  LIME, KernelSHAP: SLIC superpixels (default 50)"},
+    {"-segments", OPT_INT, AT(req.segments), 1, DX_MAX_SEGMENTS, NULL, "K  LIME, KernelSHAP: SLIC superpixels (default 50)"},
     {"-kernel_width", OPT_FLOAT, AT(req.kernel_width), 1e-3, 100, NULL,
      "w  LIME: kernel width on cosine distance (default 0.25)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
-     "PREFIX  write PREFIX.png, .npy, .raw.npy, .json (default: <image name>_<method> here)"},
+     "PREFIX|DIR/  write PREFIX.png, .npy, .raw.npy, .json, or the default names into DIR (default: "
+     "<image name>_<method> here)"},
+    {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL,
+     "N  refuse photos of more than N pixels, before decoding them (default 50000000)"},
     {"-png_width", OPT_INT, AT(output.png_width), DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX, NULL,
      "W  draw the photo in the PNG W pixels wide, enlarged or shrunk (default: its own width)"},
     {"-png_opacity", OPT_FLOAT, AT(output.png_opacity), 0.01, 1, NULL,
@@ -106,6 +115,17 @@ static void usage(const char *program, FILE *f)
     fprintf(f, "%s eval -h        evaluation runs: metrics over an image list (and eval-merge)\n", program);
 }
 
+/* -class N: a whole number >= 0 (0), or -1 when the text is not one (a class name, perhaps) */
+static int class_number(const char *text, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 0 || v > INT_MAX || !(*text >= '0' && *text <= '9')) return -1;
+    *out = (int)v;
+    return 0;
+}
+
 static int parse_args(const char *program, int argc, char **argv, cli_args *a)
 {
     const char *positional[3];
@@ -131,20 +151,89 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
         }
         a->req.use_region = 1;
     }
+    if (a->class_text && class_number(a->class_text, &a->req.class_id) != 0 && !a->names) {
+        fprintf(stderr, "%s: -class takes a whole number >= 0, or a class name with -names, not '%s'\n", program,
+                a->class_text);
+        return -1;
+    }
     a->cfg = positional[0];
     a->weights = positional[1];
     a->image = positional[2];
     return 0;
 }
 
-/* <image name without extension>_<method>, in the current directory */
-static void default_prefix(const char *image, const char *method, char *out, size_t len)
+/* Files given in the wrong order are named as what they are: a photo where the cfg belongs would
+ * otherwise read as a cfg with Windows line endings (the PNG signature holds "\r\n"), a photo
+ * where the weights belong as weights of the wrong size. */
+static int check_roles(const char *program, const cli_args *a)
 {
-    const char *slash = strrchr(image, '/');
-    const char *name = slash ? slash + 1 : image;
+    const struct {
+        const char *path, *role;
+        dx_file_kind wrong[2]; /* besides images */
+    } files[] = {{a->cfg, "a .cfg", {DX_KIND_WEIGHTS, DX_KIND_WEIGHTS}},
+                 {a->weights, "a .weights file", {DX_KIND_CFG, DX_KIND_CFG}},
+                 {a->image, "an image", {DX_KIND_CFG, DX_KIND_WEIGHTS}}};
+    for (int k = 0; k < 3; ++k) {
+        dx_file_kind kind = dx_sniff_file(files[k].path);
+        int wrong = (k < 2 && dx_kind_is_image(kind)) || kind == files[k].wrong[0] || kind == files[k].wrong[1];
+        if (!wrong) continue;
+        fprintf(stderr, "%s: %s: this is %s, not %s (usage: %s METHOD CFG WEIGHTS IMAGE)\n", program,
+                files[k].path, dx_kind_description(kind), files[k].role, program);
+        return -1;
+    }
+    return 0;
+}
+
+/* -out PREFIX: its directory must exist (checked before the model loads). -out DIR/, or a PREFIX
+ * that names an existing directory: the default names, in DIR. Returns 2 (usage), 1 (a missing
+ * directory) or 0. */
+static int check_out(const char *program, cli_args *a)
+{
+    if (!a->out) return 0;
+    size_t len = strlen(a->out);
+    if (len == 0) {
+        fprintf(stderr, "%s: -out takes a file prefix or a directory ending in '/', not ''\n", program);
+        return 2;
+    }
+    if (len > 700) { /* DIR/ + an image name (at most 255) + _method stays under the writers' 1024 */
+        fprintf(stderr, "%s: -out %.60s...: longer than 700 characters\n", program, a->out);
+        return 2;
+    }
+    struct stat st;
+    int is_dir = stat(a->out, &st) == 0 && S_ISDIR(st.st_mode);
+    if (a->out[len - 1] == '/' || is_dir) {
+        if (!is_dir) {
+            fprintf(stderr, "%s: -out %s: no such directory\n", program, a->out);
+            return 1;
+        }
+        a->out_dir = a->out;
+        return 0;
+    }
+    const char *slash = strrchr(a->out, '/');
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - a->out) + 1 : 2, slash ? a->out : "./");
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: -out %s: no such directory %s\n", program, a->out, dir);
+        return 1;
+    }
+    return 0;
+}
+
+/* The output prefix: -out PREFIX, else <out dir or here>/<image name without extension>_<method>
+ * (method "" for `all`: the image name alone). */
+static void output_prefix(const cli_args *a, const char *method, char *out, size_t len)
+{
+    if (a->out && !a->out_dir) {
+        snprintf(out, len, "%s", a->out);
+        return;
+    }
+    const char *slash = strrchr(a->image, '/');
+    const char *name = slash ? slash + 1 : a->image;
     const char *dot = strrchr(name, '.');
     int stem = dot && dot != name ? (int)(dot - name) : (int)strlen(name);
-    snprintf(out, len, "%.*s_%s", stem, name, method);
+    const char *dir = a->out_dir ? a->out_dir : "";
+    const char *sep = *dir && dir[strlen(dir) - 1] != '/' ? "/" : "";
+    snprintf(out, len, "%s%s%.*s%s%s", dir, sep, stem, name, *method ? "_" : "", method);
 }
 
 void dx_cli_print_target(const char *image, int names, const dx_model *m, const dx_result *r)
@@ -184,8 +273,7 @@ static int explain_one(const char *program, dx_model *m, const cli_args *a, cons
     int rc = dx_explain_file(m, a->image, &a->req, &r, &err);
     if (rc == 0) {
         char prefix[1024];
-        if (a->out) snprintf(prefix, sizeof prefix, "%s", a->out);
-        else default_prefix(a->image, method_name, prefix, sizeof prefix);
+        output_prefix(a, method_name, prefix, sizeof prefix);
         rc = dx_write_outputs(m, &r, prefix, &a->output, &err);
         if (rc == 0) {
             dx_cli_print_target(a->image, a->names != NULL, m, &r);
@@ -235,10 +323,7 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a, int 
         return -1;
     }
     char stem[1024];
-    if (a->out) snprintf(stem, sizeof stem, "%s", a->out);
-    else default_prefix(a->image, "", stem, sizeof stem);
-    size_t stem_len = strlen(stem);
-    if (!a->out && stem_len && stem[stem_len - 1] == '_') stem[--stem_len] = 0;
+    output_prefix(a, "", stem, sizeof stem);
     dx_all_args all = {program, a->cfg, a->weights, a->image, stem, methods, n, a->req, a->output, a->resume,
                        argc, argv, a->names != NULL};
     dx_error err;
@@ -254,8 +339,7 @@ static int run_detector(const char *program, dx_model *m, const cli_args *a, con
     dx_box_explanations e;
     if (dx_explain_boxes_file(m, a->image, &a->req, &e, err) != 0) return -1;
     char prefix[1024];
-    if (a->out) snprintf(prefix, sizeof prefix, "%s", a->out);
-    else default_prefix(a->image, method, prefix, sizeof prefix);
+    output_prefix(a, method, prefix, sizeof prefix);
     int rc = dx_write_box_outputs(m, &e, prefix, &a->output, err);
     if (rc == 0 && e.n == 0)
         printf("%s: no detection above -thresh %g (the best score is %.2f%%, %s); wrote %s.json\n", a->image,
@@ -275,6 +359,44 @@ static int run_detector(const char *program, dx_model *m, const cli_args *a, con
     if (rc == 0) dx_blank_note(program, &blank, method);
     dx_box_explanations_free(&e);
     return rc;
+}
+
+/* Options that mean nothing for this model are refused, not ignored: the detectors' on a
+ * classifier, -score on a detector (its boxes have -target), and -class on a detector unless it
+ * picks the class of a -region. */
+static int check_scope(const char *program, const dx_model *m, const cli_args *a, int argc, char **argv)
+{
+    int detector = dx_is_detector(m);
+    const dx_option *o =
+        dx_options_out_of_scope(options, N_OPTIONS, argc, argv, detector ? OPT_DETECTORS : OPT_CLASSIFIERS);
+    if (o) {
+        fprintf(stderr, "%s: %s is for %s, and %s is a %s\n", program, o->flag,
+                OPT_SCOPE(o) & OPT_DETECTORS ? "detectors" : "classifiers", a->cfg, detector ? "detector" : "classifier");
+        return -1;
+    }
+    if (detector && a->class_text && !a->region) {
+        fprintf(stderr, "%s: -class goes with -region on a detector: %s explains its detected boxes (-box K, "
+                "-boxes all)\n", program, a->cfg);
+        return -1;
+    }
+    return 0;
+}
+
+/* -class NAME: the class of that name in -names (exactly one). */
+static int resolve_class(const char *program, const dx_model *m, cli_args *a)
+{
+    if (!a->class_text || class_number(a->class_text, &a->req.class_id) == 0) return 0;
+    int matches, cls = dx_class_from_name(m, a->class_text, &matches);
+    if (matches == 1) {
+        a->req.class_id = cls;
+        return 0;
+    }
+    if (matches == 0)
+        fprintf(stderr, "%s: -class '%s': no class of that name in %s\n", program, a->class_text, a->names);
+    else
+        fprintf(stderr, "%s: -class '%s': %d classes of %s have that name (the first is %d); give its number\n",
+                program, a->class_text, matches, a->names, cls);
+    return -1;
 }
 
 int dx_cli_run(const char *program, int argc, char **argv)
@@ -305,13 +427,20 @@ int dx_cli_run(const char *program, int argc, char **argv)
     }
     dx_method listed[DX_METHOD_COUNT];
     if (a.methods && methods_to_run(program, NULL, a.methods, listed) <= 0) return 2;
+    if (check_roles(program, &a) != 0) return 2;
+    int out_rc = check_out(program, &a);
+    if (out_rc != 0) return out_rc;
 
     dx_error err;
-    dx_open_options opt = {.names = a.names, .verbose = a.verbose};
+    dx_open_options opt = {.names = a.names, .verbose = a.verbose, .max_pixels = a.max_pixels};
     dx_model *m = dx_open(a.cfg, a.weights, &opt, &err);
     if (!m) {
         fprintf(stderr, "%s: %s\n", program, err.msg);
         return 1;
+    }
+    if (check_scope(program, m, &a, argc, argv) != 0 || resolve_class(program, m, &a) != 0) {
+        dx_close(m);
+        return 2;
     }
     dx_set_layer_timing(m, a.timing);
     const char *warnings = dx_warnings(m);
@@ -331,5 +460,17 @@ int dx_cli_run(const char *program, int argc, char **argv)
  * dispatcher passes its whole argv (argv[1] is "explain"). */
 void run_explain(int argc, char **argv)
 {
-    exit(dx_cli_run("darknet explain", argc - 2, argv + 2));
+    dx_cli_exit(dx_cli_run("darknet explain", argc - 2, argv + 2));
+}
+
+void dx_cli_exit(int rc)
+{
+    /* Under an address-space limit too tight for one more OpenBLAS buffer, the pool threads
+     * OpenBLAS started before main may be stuck in blas_memory_alloc (it retries a failed mapping
+     * forever), and its exit handler joins them: the process would never end. */
+    if (dx_blas_may_hang()) {
+        fflush(NULL);
+        _exit(rc);
+    }
+    exit(rc);
 }

@@ -23,4 +23,6 @@ void dx_blank_note(const char *program, const dx_blank_maps *b, const char *meth
 
 /* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
 void run_explain(int argc, char **argv);
+/* Ends the process with exit code rc (see cli.c for when it skips the exit handlers). */
+void dx_cli_exit(int rc) __attribute__((noreturn));
 #endif

@@ -148,7 +148,7 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
         return 0;
     }
     r->method = req->method;
-    r->photo = copy_image(photo);
+    if (dx_copy_photo(photo, &r->photo, err) != 0) return -1;
     if (letterbox_forward(m, photo, &r->ms_forward, err) != 0) goto fail;
 
     const float *probs = dx_output_of(m, m->head);
@@ -192,7 +192,7 @@ static int box_result(dx_model *m, image photo, const dx_request *req, const dx_
                       double ms_forward, dx_result *r, dx_target *target, dx_error *err)
 {
     r->method = req->method;
-    r->photo = copy_image(photo);
+    if (dx_copy_photo(photo, &r->photo, err) != 0) return -1;
     r->ms_forward = ms_forward;
     r->has_box = 1;
     r->box = *d;
@@ -294,7 +294,7 @@ int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request 
 {
     memset(e, 0, sizeof *e);
     image photo;
-    if (dx_load_photo(image_path, &photo, err) != 0) return -1;
+    if (dx_load_photo_max(image_path, m->max_pixels, &photo, err) != 0) return -1;
     int rc = dx_explain_boxes(m, photo, req, e, err);
     free_image(photo);
     if (rc == 0) {
@@ -317,7 +317,7 @@ int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, 
 {
     memset(r, 0, sizeof *r);
     image photo;
-    if (dx_load_photo(image_path, &photo, err) != 0) return -1;
+    if (dx_load_photo_max(image_path, m->max_pixels, &photo, err) != 0) return -1;
     int rc = dx_explain_image(m, photo, req, r, err);
     free_image(photo);
     if (rc == 0) snprintf(r->image_path, sizeof r->image_path, "%s", image_path);

@@ -36,9 +36,14 @@ typedef struct {
     char msg[512];
 } dx_error;
 
+#define DX_DEFAULT_MAX_PIXELS 50000000L /* photos larger than 50 megapixels are refused */
+
 typedef struct {
-    const char *names; /* class names: a names/labels list or a .data file with names=; NULL: none */
+    const char *names; /* class names: a names/labels list or a .data file with names=; NULL: none.
+                        * Refused when it names fewer classes than the model has (or its .data file
+                        * says classes= another number) */
     int verbose;       /* let Darknet print its layer table and loading messages to stderr */
+    long max_pixels;   /* photos with more pixels are refused before decoding (0: DX_DEFAULT_MAX_PIXELS) */
 } dx_open_options;
 
 /* Validates the cfg text (refusing cfgs Darknet would silently compute differently, e.g. an
@@ -52,6 +57,8 @@ network *dx_network(dx_model *m);             /* the Darknet network, batch 1 */
 const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
 int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
 const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
+/* The first class named `name` in the names list (-1 when none); *matches: how many have the name. */
+int dx_class_from_name(const dx_model *m, const char *name, int *matches);
 int dx_default_layer(const dx_model *m);
 int dx_is_detector(const dx_model *m);        /* its output layer is [yolo], [region] or [detection] */      /* the layer CAM methods use by default, see README */
 /* Per-layer forward timing through the hooks (off by default); the mean milliseconds of each

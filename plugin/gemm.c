@@ -8,14 +8,13 @@
  * that a build which does link Darknet's gemm.o (e.g. a GPU build) takes Darknet's and links.
  *
  * Threads: Debian's Darknet forward is single-threaded (no OpenMP) and the plugin's own loops
- * are too, so OpenBLAS's pool is the only parallelism: it is sized to the online cores once
- * (OPENBLAS_NUM_THREADS, when set, wins), never one pool per caller. */
+ * are too, so OpenBLAS's pool is the only parallelism: dx_blas_reserve (memory.c) sizes it once,
+ * when the first model opens, to the online cores and the memory its buffers need. */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "internal.h"
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, float *, int, float *, int, float, float *, int);
@@ -31,10 +30,6 @@ static void setup(void)
     const char *env = getenv("DX_BLAS");
     if (__atomic_load_n(&blas_on, __ATOMIC_RELAXED) < 0)
         __atomic_store_n(&blas_on, !(env && strcmp(env, "0") == 0), __ATOMIC_RELAXED);
-    if (!getenv("OPENBLAS_NUM_THREADS")) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        openblas_set_num_threads(cores > 0 ? (int)cores : 1);
-    }
 }
 
 void dx_set_blas(int on)

@@ -25,8 +25,17 @@ typedef enum {
     DX_BACKWARD_DECONV    /* DeconvNet: d = max(gout, 0), whatever the forward was */
 } dx_backward_mode;
 
+/* A network's size as cfg_check.c estimates it, in floats at batch 1 (see check_budget). */
+typedef struct {
+    double outputs;   /* all layers' outputs */
+    double weights;   /* all layers' parameters */
+    double workspace; /* the im2col workspace Darknet allocates once for the network */
+} dx_cfg_size;
+
 struct dx_model {
     network *net;
+    dx_cfg_size size;         /* what the cfg check estimated (for the memory checks of copies) */
+    long max_pixels;          /* photos with more pixels are refused (dx_open_options.max_pixels) */
     char cfg_path[1024];
     char weights_path[1024];
     int n;                    /* layers */
@@ -58,12 +67,35 @@ void dx_set_error(dx_error *err, const char *fmt, ...) __attribute__((format(pri
  * -1 with "PATH:LINE: what is wrong" otherwise. Harmless oddities (keys Darknet ignores) are
  * appended to warnings (one per line, may be NULL). */
 int dx_cfg_check(const char *cfg_path, char *warnings, size_t warnings_len, dx_error *err);
+/* dx_cfg_check that also fills *size (when it returns 0). */
+int dx_cfg_check_size(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
+                      dx_error *err);
 /* Writes a copy of the cfg with batch=1 and subdivisions=1 to an anonymous file; returns its
  * fd (caller closes) and the /proc path to pass to Darknet. */
 int dx_cfg_batch1_copy(const char *cfg_path, char *path_out, size_t path_len, dx_error *err);
 int dx_cfg_batch_copy(const char *cfg_path, int batch, char *path_out, size_t path_len, dx_error *err);
 
+/* memory.c — checks before allocations nobody can check afterwards (Darknet's callocs, OpenBLAS's
+ * buffers). Bytes the process can still allocate: the smaller of what RLIMIT_AS leaves above the
+ * mapped address space and the available memory; *limited_by says which. */
+double dx_memory_room(const char **limited_by);
+/* 0 when `bytes` (and some slack) fit in dx_memory_room, else -1 with "SUBJECT: WHAT needs about N
+ * MiB of memory, but ... leaves M MiB". */
+int dx_memory_check(double bytes, const char *subject, const char *what, dx_error *err);
+/* Sizes OpenBLAS's thread pool to the online cores (OPENBLAS_NUM_THREADS wins) but never more
+ * threads than the address space has room for their buffers, and maps those buffers now (once per
+ * process). -1 when not even one fits. */
+int dx_blas_reserve(const char *subject, dx_error *err);
+/* How many of `wanted` more threads running OpenBLAS calls have room for their buffers. */
+int dx_blas_threads_fit(int wanted);
+/* The address-space limit leaves no room for one more OpenBLAS buffer: a pool thread may be stuck
+ * mapping its own (and exit() would wait for it forever). */
+int dx_blas_may_hang(void);
+
 /* model.c */
+/* Darknet's messages go to /dev/null in between (restore takes what silence returned). */
+int dx_silence_stderr(void);
+void dx_restore_stderr(int saved);
 long dx_weights_floats(const network *net); /* floats the weights file must hold after its header */
 const char *dx_layer_type_name(LAYER_TYPE t);
 long dx_count_nonfinite(const float *v, size_t n); /* NaN and inf among v[0..n) */

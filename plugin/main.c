@@ -3,5 +3,5 @@
 
 int main(int argc, char **argv)
 {
-    return dx_cli_run("darknet-explain", argc - 1, argv + 1);
+    dx_cli_exit(dx_cli_run("darknet-explain", argc - 1, argv + 1));
 }

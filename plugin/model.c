@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "internal.h"
+#include "io/sniff.h"
 
 const char *dx_layer_type_name(LAYER_TYPE t)
 {
@@ -106,6 +107,16 @@ static long weights_header_bytes(FILE *f)
     if (fread(version, sizeof(int), 3, f) != 3) return -1;
     int wide = (version[0] * 10 + version[1]) >= 2 && version[0] < 1000 && version[1] < 1000;
     return 12 + (wide ? 8 : 4);
+}
+
+/* An image or a cfg where the weights belong (arguments in the wrong order) is named as such,
+ * not reported as weights of the wrong size. */
+static int check_weights_kind(const char *path, dx_error *err)
+{
+    dx_file_kind kind = dx_sniff_file(path);
+    if (!dx_kind_is_image(kind) && kind != DX_KIND_CFG) return 0;
+    dx_set_error(err, "%s: this is %s, not Darknet weights", path, dx_kind_description(kind));
+    return -1;
 }
 
 static int check_weights(const char *path, const network *net, dx_error *err)
@@ -211,7 +222,7 @@ static void warn_nonfinite_weights(dx_model *m)
 
 /* Darknet prints its layer table and loading messages to stderr; the plugin's users get them
  * only when they ask (-verbose). */
-static int silence_stderr(void)
+int dx_silence_stderr(void)
 {
     fflush(stderr);
     int saved = dup(2);
@@ -223,7 +234,7 @@ static int silence_stderr(void)
     return saved;
 }
 
-static void restore_stderr(int saved)
+void dx_restore_stderr(int saved)
 {
     if (saved < 0) return;
     fflush(stderr);
@@ -233,31 +244,60 @@ static void restore_stderr(int saved)
 
 /* Class names: a names list (one per line) or a .data file whose names=/labels= points to one
  * (relative paths are tried as given, beside the .data file, and under Debian's /usr/share/darknet). */
+static void free_lines(char **lines, int count)
+{
+    for (int k = 0; k < count; ++k) free(lines[k]);
+    free(lines);
+}
+
+/* The file's lines without their line ends; -1 with errno when it cannot be read (ENOMEM: out of
+ * memory). */
 static int read_lines(const char *path, char ***lines_out, int *count_out)
 {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     char **lines = 0;
-    int count = 0, cap = 0;
+    int count = 0, cap = 0, failed = 0;
     char buf[4096];
-    while (fgets(buf, sizeof buf, f)) {
+    while (!failed && fgets(buf, sizeof buf, f)) {
         buf[strcspn(buf, "\r\n")] = 0;
         if (count == cap) {
+            char **bigger = realloc(lines, (cap ? 2 * cap : 256) * sizeof(char *));
+            if (!bigger) {
+                failed = ENOMEM;
+                break;
+            }
+            lines = bigger;
             cap = cap ? 2 * cap : 256;
-            lines = realloc(lines, cap * sizeof(char *));
         }
-        lines[count++] = strdup(buf);
+        if ((lines[count] = strdup(buf))) ++count;
+        else failed = ENOMEM;
     }
+    if (!failed && ferror(f)) failed = errno ? errno : EIO;
     fclose(f);
+    if (failed) {
+        free_lines(lines, count);
+        errno = failed;
+        return -1;
+    }
     *lines_out = lines;
     *count_out = count;
     return 0;
 }
 
-static void free_lines(char **lines, int count)
+/* The value of a .data file's `key = value` line (the first), or NULL. */
+static const char *data_value(char **lines, int count, const char *key)
 {
-    for (int k = 0; k < count; ++k) free(lines[k]);
-    free(lines);
+    size_t key_len = strlen(key);
+    for (int k = 0; k < count; ++k) {
+        if (strncmp(lines[k], key, key_len)) continue;
+        const char *v = lines[k] + key_len;
+        while (*v == ' ') ++v;
+        if (*v++ != '=') continue;
+        while (*v == ' ') ++v;
+        return v;
+    }
+    return NULL;
 }
 
 /* Darknet's precedence: names=, else labels=. Returns 0 with the resolved path, -1 when the
@@ -265,31 +305,38 @@ static void free_lines(char **lines, int count)
 static int names_path_from_data(const char *data_path, char **lines, int count, char *out, size_t len)
 {
     static const char *const keys[] = {"names", "labels"};
-    for (int key = 0; key < 2; ++key)
-        for (int k = 0; k < count; ++k) {
-            size_t key_len = strlen(keys[key]);
-            if (strncmp(lines[k], keys[key], key_len)) continue;
-            const char *v = lines[k] + key_len;
-            while (*v == ' ') ++v;
-            if (*v++ != '=') continue;
-            while (*v == ' ') ++v;
-            const char *dir_end = strrchr(data_path, '/');
-            char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
-            snprintf(candidates[0], sizeof candidates[0], "%s", v);
-            snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
-                     dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
-            snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
-            for (int c = 0; c < 3; ++c)
-                if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
-                    snprintf(out, len, "%s", candidates[c]);
-                    return 0;
-                }
-            snprintf(out, len, "%s", v);
-            return -1;
-        }
+    for (int key = 0; key < 2; ++key) {
+        const char *v = data_value(lines, count, keys[key]);
+        if (!v) continue;
+        const char *dir_end = strrchr(data_path, '/');
+        char candidates[3][6000]; /* the .data path < 1024, the line < 4096 */
+        snprintf(candidates[0], sizeof candidates[0], "%s", v);
+        snprintf(candidates[1], sizeof candidates[1], "%.*s/%s",
+                 dir_end ? (int)(dir_end - data_path) : 1, dir_end ? data_path : ".", v);
+        snprintf(candidates[2], sizeof candidates[2], "/usr/share/darknet/%s", v);
+        for (int c = 0; c < 3; ++c)
+            if (strlen(candidates[c]) < len && access(candidates[c], R_OK) == 0) {
+                snprintf(out, len, "%s", candidates[c]);
+                return 0;
+            }
+        snprintf(out, len, "%s", v);
+        return -1;
+    }
     return 1;
 }
 
+/* Classes of the model's output: a detector head's classes=, else the head's outputs. */
+static int model_classes(const dx_model *m)
+{
+    const layer *head = &m->net->layers[m->head];
+    return head->type == YOLO || head->type == REGION || head->type == DETECTION ? head->classes : head->outputs;
+}
+
+/* The names must be the model's: a list shorter than its classes, or a .data file whose classes=
+ * says another number, belongs to another model (its names would label the classes wrongly). A
+ * longer list is Darknet's convention for ImageNet: the 1000-class models are named by the first
+ * 1000 lines of the 21842-line imagenet.shortnames.list, so longer lists are taken as Darknet
+ * takes them. */
 static int load_names(dx_model *m, const char *path, dx_error *err)
 {
     char **lines;
@@ -300,17 +347,42 @@ static int load_names(dx_model *m, const char *path, dx_error *err)
     }
     char list_path[1024];
     int from_data = names_path_from_data(path, lines, count, list_path, sizeof list_path);
+    int classes = model_classes(m);
     if (from_data <= 0) {
+        const char *declared = data_value(lines, count, "classes");
+        int declared_classes = declared ? atoi(declared) : classes;
         free_lines(lines, count);
         if (from_data < 0 || read_lines(list_path, &lines, &count) != 0) {
             dx_set_error(err, "%s: its names list %s cannot be opened; pass the names list itself",
                          path, list_path);
             return -1;
         }
+        if (declared_classes != classes) {
+            free_lines(lines, count);
+            dx_set_error(err, "%s: says classes=%d, but the model has %d classes", path, declared_classes,
+                         classes);
+            return -1;
+        }
     }
+    while (count > 0 && !lines[count - 1][0]) free(lines[--count]); /* trailing blank lines */
+    if (count < classes) {
+        free_lines(lines, count);
+        dx_set_error(err, "%s: %d names, but the model has %d classes: the names are another model's",
+                     from_data <= 0 ? list_path : path, count, classes);
+        return -1;
+    }
+    for (int k = classes; k < count; ++k) free(lines[k]); /* never a class of this model */
     m->names = lines;
-    m->n_names = count;
+    m->n_names = classes;
     return 0;
+}
+
+/* What Darknet allocates for the network at `batch` (check_budget's estimate: an output, its delta
+ * and two more per output, the weights and their updates, the shared workspace) and the plugin's
+ * reverse pass besides (a gradient per output), in bytes. */
+static double network_bytes(const dx_cfg_size *s, int batch)
+{
+    return sizeof(float) * ((4.0 * batch + 1) * s->outputs + 2 * s->weights + s->workspace);
 }
 
 static int model_setup(dx_model *m, dx_error *err)
@@ -356,8 +428,20 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
             return 0;
         }
     char warnings[4096] = "";
-    if (dx_cfg_check(cfg, warnings, sizeof warnings, err) != 0) return 0;
+    dx_cfg_size size;
+    if (dx_cfg_check_size(cfg, warnings, sizeof warnings, &size, err) != 0) return 0;
+    if (weights && check_weights_kind(weights, err) != 0) return 0;
+    /* Darknet's make_*_layer functions do not check their callocs (a failure is a SIGSEGV), and
+     * OpenBLAS hangs when it cannot map its buffers: both must fit before Darknet starts. */
+    if (dx_blas_reserve(cfg, err) != 0 || dx_memory_check(network_bytes(&size, 1), cfg, "the network", err) != 0)
+        return 0;
     dx_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        dx_set_error(err, "%s: out of memory", cfg);
+        return 0;
+    }
+    m->size = size;
+    m->max_pixels = opt->max_pixels > 0 ? opt->max_pixels : DX_DEFAULT_MAX_PIXELS;
     snprintf(m->cfg_path, sizeof m->cfg_path, "%s", cfg);
     snprintf(m->warnings, sizeof m->warnings, "%s", warnings);
     if (weights) snprintf(m->weights_path, sizeof m->weights_path, "%s", weights);
@@ -365,9 +449,9 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
     char batch1_path[64];
     int fd = dx_cfg_batch1_copy(cfg, batch1_path, sizeof batch1_path, err);
     if (fd < 0) goto fail;
-    int saved = opt->verbose ? -1 : silence_stderr();
+    int saved = opt->verbose ? -1 : dx_silence_stderr();
     m->net = parse_network_cfg(batch1_path);
-    restore_stderr(saved);
+    dx_restore_stderr(saved);
     close(fd);
     /* In a GPU build of Darknet the forward would run on the GPU and leave l.output stale; the
      * plugin reads every layer's output on the CPU, so the network runs on the CPU path. */
@@ -375,14 +459,14 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
 
     if (weights) {
         if (check_weights(weights, m->net, err) != 0) goto fail;
-        saved = opt->verbose ? -1 : silence_stderr();
+        saved = opt->verbose ? -1 : dx_silence_stderr();
         load_weights(m->net, m->weights_path);
-        restore_stderr(saved);
+        dx_restore_stderr(saved);
         warn_nonfinite_weights(m);
     }
-    if (opt->names && load_names(m, opt->names, err) != 0) goto fail;
     if (model_setup(m, err) != 0) goto fail;
-    dx_blas(); /* decides DX_BLAS and sizes OpenBLAS's threads now (and links gemm.c in) */
+    if (opt->names && load_names(m, opt->names, err) != 0) goto fail;
+    dx_blas(); /* decides DX_BLAS now (and links gemm.c in) */
     return m;
 fail:
     dx_close(m);
@@ -394,11 +478,16 @@ fail:
  * without weights gets the same random ones), hooked like m. Its input buffer holds N inputs. */
 dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
 {
+    char what[64];
+    snprintf(what, sizeof what, "a batch-%d copy of the network", batch);
+    if (dx_memory_check(network_bytes(&m->size, batch), m->cfg_path, what, err) != 0) return 0;
     dx_model *b = calloc(1, sizeof *b);
     if (!b) {
         dx_set_error(err, "out of memory");
         return 0;
     }
+    b->size = m->size;
+    b->max_pixels = m->max_pixels;
     snprintf(b->cfg_path, sizeof b->cfg_path, "%s", m->cfg_path);
     snprintf(b->weights_path, sizeof b->weights_path, "%s", m->weights_path);
     char cfg_copy[64], weights_copy[64];
@@ -412,12 +501,12 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
         goto fail;
     }
     snprintf(weights_copy, sizeof weights_copy, "/proc/self/fd/%d", weights_fd);
-    int saved = silence_stderr();
+    int saved = dx_silence_stderr();
     b->net = parse_network_cfg(cfg_copy);
     b->net->gpu_index = -1;
     save_weights(m->net, weights_copy);
     load_weights(b->net, weights_copy);
-    restore_stderr(saved);
+    dx_restore_stderr(saved);
     close(cfg_fd);
     close(weights_fd);
     if (model_setup(b, err) != 0) goto fail;
@@ -464,6 +553,15 @@ const char *dx_class_name(const dx_model *m, int cls)
     if (cls >= 0 && cls < m->n_names) return m->names[cls];
     snprintf(fallback, sizeof fallback, "class %d", cls);
     return fallback;
+}
+
+int dx_class_from_name(const dx_model *m, const char *name, int *matches)
+{
+    int first = -1;
+    *matches = 0;
+    for (int k = 0; k < m->n_names; ++k)
+        if (!strcmp(m->names[k], name) && (*matches)++ == 0) first = k;
+    return first;
 }
 
 /* A layer that only remixes the channels below it at each pixel: a linear 1x1 convolution

@@ -51,7 +51,7 @@ static int parse_option(const char *who, const dx_option *o, const char *value, 
 {
     char *field = (char *)args + o->offset, *end;
     errno = 0;
-    switch (o->kind) {
+    switch (OPT_KIND(o)) {
     case OPT_FLAG:
         *(int *)field = 1;
         return 0;
@@ -94,16 +94,26 @@ static int parse_option(const char *who, const dx_option *o, const char *value, 
                 o->flag, DX_MAX_LAYERS, value);
         return -1;
     }
-    if (o->kind == OPT_U64)
+    if (OPT_KIND(o) == OPT_U64)
         fprintf(stderr, "%s: %s takes a whole number >= 0, not '%s'\n", who, o->flag, value);
-    else if (o->kind == OPT_INT && o->hi == INT_MAX)
-        fprintf(stderr, "%s: %s takes a whole number >= %g, not '%s'\n", who, o->flag, o->lo, value);
-    else if (o->kind == OPT_INT)
-        fprintf(stderr, "%s: %s takes a whole number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi,
+    else if (OPT_KIND(o) == OPT_INT && o->hi == INT_MAX)
+        fprintf(stderr, "%s: %s takes a whole number >= %.0f, not '%s'\n", who, o->flag, o->lo, value);
+    else if (OPT_KIND(o) == OPT_INT) /* %.0f: 1000000, not %g's 1e+06 */
+        fprintf(stderr, "%s: %s takes a whole number from %.0f to %.0f, not '%s'\n", who, o->flag, o->lo, o->hi,
                 value);
     else
         fprintf(stderr, "%s: %s takes a number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi, value);
     return -1;
+}
+
+/* The option argv word `arg` names, or NULL; *is_option says whether it is an option word at all
+ * (a lone "-" is a positional argument). */
+static const dx_option *option_named(const dx_option *options, size_t n_options, const char *arg, int *is_option)
+{
+    *is_option = arg[0] == '-' && arg[1] != 0;
+    for (size_t i = 0; *is_option && i < n_options; ++i)
+        if (!strcmp(arg, options[i].flag)) return &options[i];
+    return NULL;
 }
 
 int dx_options_parse(const char *who, const dx_option *options, size_t n_options, int argc, char **argv,
@@ -112,7 +122,9 @@ int dx_options_parse(const char *who, const dx_option *options, size_t n_options
     *npos = 0;
     for (int k = 1; k < argc; ++k) {
         const char *arg = argv[k];
-        if (arg[0] != '-' || arg[1] == 0) {
+        int is_option;
+        const dx_option *o = option_named(options, n_options, arg, &is_option);
+        if (!is_option) {
             if (*npos == max_positional) {
                 fprintf(stderr, "%s: unexpected argument '%s'\n", who, arg);
                 return -1;
@@ -120,20 +132,30 @@ int dx_options_parse(const char *who, const dx_option *options, size_t n_options
             positional[(*npos)++] = arg;
             continue;
         }
-        const dx_option *o = NULL;
-        for (size_t i = 0; i < n_options && !o; ++i)
-            if (!strcmp(arg, options[i].flag)) o = &options[i];
         if (!o) {
             fprintf(stderr, "%s: unknown option '%s' (see %s -h)\n", who, arg, who);
             return -1;
         }
-        if (o->kind != OPT_FLAG && k + 1 >= argc) {
+        if (OPT_KIND(o) != OPT_FLAG && k + 1 >= argc) {
             fprintf(stderr, "%s: %s needs a value\n", who, arg);
             return -1;
         }
-        if (parse_option(who, o, o->kind == OPT_FLAG ? NULL : argv[++k], args) != 0) return -1;
+        if (parse_option(who, o, OPT_KIND(o) == OPT_FLAG ? NULL : argv[++k], args) != 0) return -1;
     }
     return 0;
+}
+
+const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_options, int argc, char **argv,
+                                         dx_opt_kind models)
+{
+    for (int k = 1; k < argc; ++k) {
+        int is_option;
+        const dx_option *o = option_named(options, n_options, argv[k], &is_option);
+        if (!o) continue;
+        if (OPT_SCOPE(o) && !(OPT_SCOPE(o) & models)) return o;
+        if (OPT_KIND(o) != OPT_FLAG) ++k; /* its value */
+    }
+    return NULL;
 }
 
 void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width)

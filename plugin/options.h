@@ -12,8 +12,21 @@ typedef enum {
     OPT_U64,    /* a whole number >= 0 (seeds) */
     OPT_TEXT,   /* a string (a path, a spec) */
     OPT_CHOICE, /* one of the '|'-separated words of `choices`; stores its index as an int */
-    OPT_LAYERS  /* L or L1,L2,..: into a dx_request's layers[] and n_layers (offset of layers) */
+    OPT_LAYERS, /* L or L1,L2,..: into a dx_request's layers[] and n_layers (offset of layers) */
+    /* Or-ed into a kind: the option means something only for these models; given for another, it
+     * is refused rather than silently ignored (dx_options_out_of_scope). */
+    OPT_DETECTORS = 0x100,  /* [yolo]/[region] heads */
+    OPT_CLASSIFIERS = 0x200
 } dx_opt_kind;
+#define OPT_KIND(o) ((o)->kind & 0xff)
+#define OPT_SCOPE(o) ((o)->kind & (OPT_DETECTORS | OPT_CLASSIFIERS))
+
+/* Upper bounds of the options that set how many passes a method runs (at these, a method takes
+ * minutes on a small model; more is a typo or a mistake), for `darknet-explain` and `eval` alike. */
+#define DX_MAX_STEPS 1000     /* Integrated Gradients' path intervals (default 64) */
+#define DX_MAX_SAMPLES 10000  /* SmoothGrad's noisy copies, LIME's and KernelSHAP's perturbed inputs */
+#define DX_MAX_MASKS 10000    /* RISE's and D-RISE's masks (default 300, 1000) */
+#define DX_MAX_SEGMENTS 1000  /* LIME's and KernelSHAP's superpixels (default 50) */
 
 typedef struct {
     const char *flag;
@@ -29,6 +42,10 @@ typedef struct {
  * "<who>: what is wrong (see <who> -h)" on stderr and returns -1. */
 int dx_options_parse(const char *who, const dx_option *options, size_t n_options, int argc, char **argv,
                      void *args, const char **positional, int max_positional, int *npos);
+/* The first option of argv (as dx_options_parse accepted it) whose scope leaves out `models`
+ * (OPT_DETECTORS or OPT_CLASSIFIERS), or NULL. */
+const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_options, int argc, char **argv,
+                                         dx_opt_kind models);
 /* One line per option: flag and help. */
 void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width);
 #endif

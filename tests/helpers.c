@@ -1,10 +1,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
@@ -282,6 +285,62 @@ run_result run_dx(const char *dir, const char *args)
     return r;
 }
 
+static void read_capture(int fd, char *buf, size_t len)
+{
+    ssize_t n = pread(fd, buf, len - 1, 0);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+}
+
+cli_result spawn_cli(const char *dir, const char *const *args, long long as_limit, int timeout_s)
+{
+    const char *cli = getenv("DX_CLI");
+    cr_assert(cli, "DX_CLI is not set (run through make test)");
+    char out_path[] = "/tmp/dx-cli-out-XXXXXX", err_path[] = "/tmp/dx-cli-err-XXXXXX";
+    int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+    cr_assert(out_fd >= 0 && err_fd >= 0);
+    unlink(out_path);
+    unlink(err_path);
+    const char *argv[64] = {"darknet-explain"};
+    int argc = 1;
+    for (; args[argc - 1]; ++argc) {
+        cr_assert(argc < 63);
+        argv[argc] = args[argc - 1];
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {(rlim_t)as_limit, (rlim_t)as_limit};
+        if (chdir(dir) != 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0 ||
+            (as_limit > 0 && setrlimit(RLIMIT_AS, &rl) != 0))
+            _exit(125);
+        execv(cli, (char *const *)argv);
+        _exit(126);
+    }
+    cli_result r = {0};
+    int status = 0;
+    for (;;) {
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (t1.tv_sec - t0.tv_sec >= timeout_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            r.status = -1;
+            break;
+        }
+        usleep(20000);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r.seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (r.status == 0) r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    read_capture(out_fd, r.out, sizeof r.out);
+    read_capture(err_fd, r.err, sizeof r.err);
+    for (char *c = r.err; *c; ++c) r.err_lines += *c == '\n';
+    return r;
+}
+
 int spawn_dx(const char *dir, const char *const *argv)
 {
     cr_assert(argv[0], "DX_CLI is not set (run through make test)");
@@ -300,15 +359,20 @@ int spawn_dx(const char *dir, const char *const *argv)
 
 int stray_files(const char *dir)
 {
-    static const char *const known[] = {".", "..", "stdout.txt", "stderr.txt", "net.cfg", "net.weights",
-                                        "photo.png", "bad.cfg", "bad.weights", "notimage.jpg"};
+    static const char *const known[] = {"stdout.txt", "stderr.txt", "net.cfg", "net.weights", "photo.png",
+                                        "bad.cfg", "bad.weights", "notimage.jpg", NULL};
+    return stray_files_in(dir, known);
+}
+
+int stray_files_in(const char *dir, const char *const *keep)
+{
     DIR *d = opendir(dir);
     cr_assert(d, "cannot list %s", dir);
     int stray = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        int is_known = 0;
-        for (size_t k = 0; k < sizeof known / sizeof *known; ++k) is_known |= !strcmp(e->d_name, known[k]);
-        if (!is_known) {
+        int kept = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+        for (int k = 0; keep[k] && !kept; ++k) kept = !strcmp(e->d_name, keep[k]);
+        if (!kept) {
             cr_log_warn("stray file %s/%s", dir, e->d_name);
             stray++;
         }

@@ -50,6 +50,19 @@ const char *shared_dir(void);
  * skips the test when ../shared is absent. */
 dx_model *open_shared_model(const char *name, const char *names);
 
+/* darknet-explain ($DX_CLI) run as a child in dir with args (NULL-terminated, without the program
+ * name), stdout and stderr captured outside dir; as_limit > 0: under that RLIMIT_AS (bytes); killed
+ * after timeout_s seconds. */
+typedef struct {
+    int status;     /* the exit code; 128 + the signal when one ended it; -1 when it timed out */
+    char out[8192], err[8192];
+    int err_lines;
+    double seconds;
+} cli_result;
+cli_result spawn_cli(const char *dir, const char *const *args, long long as_limit, int timeout_s);
+/* Files in dir other than those named in keep (NULL-terminated); each is logged. */
+int stray_files_in(const char *dir, const char *const *keep);
+
 /* Each box of `all` (dx_explain_boxes with req) explained alone: the same box, the same map
  * within 1e-6 of its peak. */
 void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all);

@@ -111,6 +111,18 @@ Test(cfg_check, binary_garbage)
     expect_refused_bytes(elf, sizeof elf - 1, 0, "not a Darknet cfg: it holds binary data");
 }
 
+/* A photo or weights where the cfg belongs (arguments in the wrong order) is named as what it is:
+ * the PNG signature holds "\r\n" and read as a Windows line ending. */
+Test(cfg_check, image_or_weights_instead_of_a_cfg)
+{
+    static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+    expect_refused_bytes(png, sizeof png - 1, 0, "this is a PNG image, not a Darknet cfg");
+    static const char jpeg[] = "\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+    expect_refused_bytes(jpeg, sizeof jpeg - 1, 0, "this is a JPEG image, not a Darknet cfg");
+    static const char weights[] = "\0\0\0\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x12\x34\x56\x78";
+    expect_refused_bytes(weights, sizeof weights - 1, 0, "this is a Darknet weights file, not a Darknet cfg");
+}
+
 Test(cfg_check, first_section_not_net)
 {
     expect_refused("# detector\n" CONV8, 2,

@@ -527,7 +527,7 @@ Test(detector, cli_no_detection_one_box_region_and_errors, .timeout = 300)
         {"-target size -out x", "-target takes score, class, obj, x, y, w or h", 2},
         {"-region 1,2,3 -out x", "-region takes x,y,w,h", 2},
         {"-thresh 2 -out x", "-thresh takes a number from 0 to 1", 2},
-        {"-boxes all -out no/such/dir/x", "no/such/dir/x_box0.png", 1},
+        {"-boxes all -out no/such/dir/x", "-out no/such/dir/x: no such directory no/such/dir/", 1}, /* before loading */
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; ++k) {
         status = run_cli(dir, bad[k].args, out, err);

@@ -39,7 +39,7 @@ static const char *const baseline_names[] = {NULL, "random", "centre"};
 
 typedef struct {
     const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
-    int resume, png_width, verbose, max_boxes;
+    int resume, png_width, verbose, max_boxes, max_pixels;
     dx_eval_options opt;
     dx_request method; /* the methods' own options (method and class are set per map) */
     /* parsed */
@@ -72,9 +72,9 @@ static const dx_option options[] = {
     {"-road_fractions", OPT_INT, AT(opt.road_fractions), 1, 99, NULL, "F  ROAD: q = k/(F+1), k = 1..F (default 4: 20..80%)"},
     {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
     {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
-    {"-ig_steps", OPT_INT, AT(method.steps), 1, 100000, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
+    {"-ig_steps", OPT_INT, AT(method.steps), 1, DX_MAX_STEPS, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
     {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the methods' own -baseline (Integrated Gradients: black|blur|noise|FILE)"},
-    {"-samples", OPT_INT, AT(method.samples), 1, 100000, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
+    {"-samples", OPT_INT, AT(method.samples), 1, DX_MAX_SAMPLES, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
     {"-thresh", OPT_FLOAT, AT(method.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
     {"-nms", OPT_FLOAT, AT(method.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
     {"-max_boxes", OPT_INT, AT(max_boxes), 1, 100000, NULL, "N  detectors: the N highest-scoring boxes of an image (default 10)"},
@@ -82,6 +82,7 @@ static const dx_option options[] = {
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
     {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails (default 224)"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
+    {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL, "N  refuse images of more than N pixels (default 50000000)"},
 };
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -555,7 +556,7 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     const network *net = m->net;
     memset(st, 0, sizeof *st);
     image photo;
-    if (dx_load_photo(path, &photo, err) != 0) return -1;
+    if (dx_load_photo_max(path, m->max_pixels, &photo, err) != 0) return -1;
     dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &st->g);
     st->photo_scale = (float)photo.w / st->g.inner_w;
     st->boxed = letterbox_image(photo, net->w, net->h);
@@ -835,7 +836,7 @@ static int check_inputs(const eval_args *a, const dx_model *m, const image_list 
         dx_letterbox unused = {0};
         dx_box *labels;
         int *classes;
-        if (dx_check_photo(list->paths[index], err) != 0 ||
+        if (dx_check_photo(list->paths[index], a->max_pixels, err) != 0 ||
             read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)
             return -1;
         free(labels);
@@ -857,7 +858,7 @@ static int run(const char *program, eval_args *a)
     snprintf(maps, sizeof maps, "%s/maps", a->out);
     snprintf(csv_path, sizeof csv_path, "%s/results.csv", a->out);
     snprintf(json_path, sizeof json_path, "%s/run.json", a->out);
-    dx_open_options open_opt = {.names = a->names, .verbose = a->verbose};
+    dx_open_options open_opt = {.names = a->names, .verbose = a->verbose, .max_pixels = a->max_pixels};
     dx_model *m = dx_open(a->cfg, a->weights, &open_opt, &err);
     if (!m) goto fail;
     int detector = dx_is_detector(m);

@@ -1,58 +1,328 @@
-/* Photos in and maps back out: loading with a check first, and the letterbox geometry. */
+/* Photos in and maps back out: loading with the checks first, and the letterbox geometry. */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <stb_image.h>
 #include "io/image.h"
+#include "io/sniff.h"
 
-int dx_check_photo(const char *path, dx_error *err)
+/* Memory a photo costs while it is explained, per pixel: Darknet's float image (12 bytes) and the
+ * result's copy of it (12), the map on its pixels (4) and its resampling (4), the PNG rendering
+ * (a float image and its bytes, about 15); the decoding before (stb's check, then OpenCV's 8-bit
+ * Mat next to Darknet's floats) peaks lower. */
+#define PHOTO_BYTES_PER_PIXEL 48
+/* imread refuses wider or taller images (OpenCV's CV_IO_MAX_IMAGE_WIDTH/HEIGHT defaults). */
+#define OPENCV_MAX_SIDE (1 << 20)
+
+/* ---- structure checks: what stb's decoder lets through and OpenCV's refuses ---- */
+
+/* One number of a PNM header or ASCII raster as OpenCV's ReadNumber reads it: whitespace and '#'
+ * comments (to the end of the line) skipped, then at most max_digits digits (0: any); anything else
+ * is an error. The byte after the digits is consumed, as OpenCV does, unless max_digits stopped it.
+ * Returns 0 with *value, -1 on a stray byte, end of file or a value above INT_MAX. */
+static int pnm_number(FILE *f, int max_digits, long *value)
 {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        dx_set_error(err, "%s: cannot open image: %s", path, strerror(errno));
-        return -1;
+    int c = getc(f);
+    for (;;) {
+        if (c == '#') {
+            while (c != '\n' && c != '\r' && c != EOF) c = getc(f);
+            if (c == EOF) return -1;
+            c = getc(f);
+        } else if (c != EOF && isspace(c)) {
+            c = getc(f);
+        } else {
+            break;
+        }
     }
-    if (!S_ISREG(st.st_mode)) {
-        dx_set_error(err, "%s: not a regular file", path);
-        return -1;
+    if (c == EOF || !isdigit(c)) return -1;
+    long v = 0;
+    for (int digits = 1;; ++digits) {
+        v = v * 10 + (c - '0');
+        if (v > INT_MAX) return -1;
+        if (max_digits && digits >= max_digits) break;
+        c = getc(f);
+        if (c == EOF || !isdigit(c)) {
+            if (c == EOF) return -1; /* OpenCV's stream throws at its end */
+            break;
+        }
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dx_set_error(err, "%s: cannot read image: %s", path, strerror(errno));
-        return -1;
-    }
-    int w, h, c, ok = stbi_info_from_file(f, &w, &h, &c);
-    fclose(f);
-    if (!ok) {
-        dx_set_error(err, "%s: not a readable image (%s)", path, stbi_failure_reason());
-        return -1;
-    }
+    *value = v;
     return 0;
+}
+
+typedef struct {
+    int w, h;
+} dims;
+
+/* P1-P6 as OpenCV's PxMDecoder reads them (stb reads only P5 and P6, and decodes a raster cut
+ * short without a word): the header, then the whole raster, binary by its size, ASCII number by
+ * number. A bare header is enough for *d; full is 0 for that. */
+static const char *pnm_check(FILE *f, long long file_size, int full, dims *d)
+{
+    if (fseek(f, 1, SEEK_SET) != 0) return "PPM/PGM: cannot read its header";
+    int type = getc(f) - '0'; /* the signature was checked: 1..6 */
+    long w, h, maxval = 1;
+    if (pnm_number(f, 0, &w) || pnm_number(f, 0, &h) || (type != 1 && type != 4 && pnm_number(f, 0, &maxval)))
+        return "PPM/PGM: malformed header";
+    if (w < 1 || h < 1) return "PPM/PGM: zero width or height";
+    if (maxval < 1 || maxval > 65535) return "PPM/PGM: maxval must be 1 to 65535";
+    d->w = (int)w;
+    d->h = (int)h;
+    if (!full) return NULL;
+    int channels = type == 3 || type == 6 ? 3 : 1, sample_bytes = maxval > 255 ? 2 : 1;
+    if (type >= 4) {
+        long long row = type == 4 ? (w + 7) / 8 : (long long)w * channels * sample_bytes;
+        if (file_size - ftell(f) < row * h) return "PPM/PGM: the raster is cut short";
+        return NULL;
+    }
+    long long samples = (long long)w * h * channels;
+    for (long long k = 0; k < samples; ++k) {
+        long v;
+        if (pnm_number(f, type == 1 ? 1 : 0, &v)) return "PPM/PGM: the ASCII raster is cut short or malformed";
+    }
+    return NULL;
+}
+
+static uint32_t le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+
+/* stb decodes a BMP cut short as if the missing rows were black; OpenCV refuses it. The raster of
+ * an uncompressed BMP (BI_RGB, BI_BITFIELDS) must be all there. */
+static const char *bmp_check(const unsigned char *head, size_t n, long long file_size)
+{
+    if (n < 30) return "BMP: header cut short";
+    uint32_t offset = le32(head + 10), header = le32(head + 14);
+    long long w, h;
+    unsigned bpp, compression = 0;
+    if (header == 12) {
+        w = head[18] | head[19] << 8;
+        h = head[20] | head[21] << 8;
+        bpp = head[24] | head[25] << 8;
+    } else {
+        if (n < 34) return "BMP: header cut short";
+        w = (int32_t)le32(head + 18);
+        h = (int32_t)le32(head + 22);
+        bpp = head[28] | head[29] << 8;
+        compression = le32(head + 30);
+    }
+    if (h < 0) h = -h;
+    long long stride = (w * bpp + 31) / 32 * 4;
+    if ((compression == 0 || compression == 3) && w > 0 && offset + stride * h > file_size)
+        return "BMP: the pixel data is cut short";
+    return NULL;
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void make_crc_table(void)
+{
+    for (uint32_t k = 0; k < 256; ++k) {
+        uint32_t c = k;
+        for (int b = 0; b < 8; ++b) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        crc_table[k] = c;
+    }
+}
+
+uint32_t dx_crc32(uint32_t crc, const unsigned char *p, size_t n)
+{
+    pthread_once(&crc_once, make_crc_table);
+    uint32_t c = ~crc;
+    for (size_t i = 0; i < n; ++i) c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+
+/* libpng refuses a critical chunk whose CRC is wrong and critical chunks it does not know (Apple's
+ * CgBI variant, which stb reads); stb checks neither. Walks the chunks up to IEND. */
+static const char *png_check(FILE *f, char *reason, size_t len)
+{
+    if (fseek(f, 8, SEEK_SET) != 0) return "PNG: cannot read its chunks";
+    for (;;) {
+        unsigned char hdr[8], buf[8192], tail[4];
+        if (fread(hdr, 1, 8, f) != 8) return "PNG: cut short before IEND";
+        uint32_t length = be32(hdr), crc = dx_crc32(0, hdr + 4, 4);
+        if (length > 0x7fffffffu) return "PNG: malformed chunk length";
+        for (uint32_t left = length; left > 0;) {
+            size_t want = left < sizeof buf ? left : sizeof buf;
+            if (fread(buf, 1, want, f) != want) return "PNG: cut short before IEND";
+            crc = dx_crc32(crc, buf, want);
+            left -= (uint32_t)want;
+        }
+        if (fread(tail, 1, 4, f) != 4) return "PNG: cut short before IEND";
+        int critical = !(hdr[4] & 0x20);
+        static const char *const known[] = {"IHDR", "PLTE", "IDAT", "IEND"};
+        int is_known = 0;
+        for (int k = 0; k < 4; ++k) is_known |= !memcmp(hdr + 4, known[k], 4);
+        if (critical && !is_known) {
+            snprintf(reason, len, "PNG: unknown critical chunk %.4s", (const char *)hdr + 4);
+            return reason;
+        }
+        if (critical && crc != be32(tail)) {
+            snprintf(reason, len, "PNG: CRC error in chunk %.4s", (const char *)hdr + 4);
+            return reason;
+        }
+        if (!memcmp(hdr + 4, "IEND", 4)) return NULL;
+    }
+}
+
+/* ---- loading ---- */
+
+/* The file's kind is one Debian's OpenCV reads; *d its size. Refuses, naming what the file is. */
+static int check_kind(const char *path, FILE *f, const unsigned char *head, size_t n, long long size,
+                      dx_file_kind *kind, dims *d, dx_error *err)
+{
+    *kind = dx_sniff(head, n);
+    switch (*kind) {
+    case DX_KIND_JPEG: case DX_KIND_PNG: case DX_KIND_BMP:
+        rewind(f);
+        if (stbi_info_from_file(f, &d->w, &d->h, &(int){0})) return 0;
+        dx_set_error(err, "%s: not a readable image (%s: %s)", path, dx_kind_name(*kind), stbi_failure_reason());
+        return -1;
+    case DX_KIND_PNM: {
+        const char *why = pnm_check(f, size, 0, d);
+        if (!why) return 0;
+        dx_set_error(err, "%s: not a readable image (%s)", path, why);
+        return -1;
+    }
+    case DX_KIND_CFG: case DX_KIND_WEIGHTS:
+        dx_set_error(err, "%s: this is %s, not an image", path, dx_kind_description(*kind));
+        return -1;
+    case DX_KIND_UNKNOWN:
+        /* stb's only format without a signature */
+        rewind(f);
+        if (stbi_info_from_file(f, &(int){0}, &(int){0}, &(int){0})) {
+            dx_set_error(err, "%s: TGA images are not supported (JPEG, PNG, BMP, PPM/PGM)", path);
+            return -1;
+        }
+        dx_set_error(err, "%s: not a readable image (not a JPEG, PNG, BMP or PPM/PGM file)", path);
+        return -1;
+    default:
+        dx_set_error(err, "%s: %s images are not supported (JPEG, PNG, BMP, PPM/PGM)", path, dx_kind_name(*kind));
+        return -1;
+    }
+}
+
+/* The file's structure is whole and (decode) its pixels decode: OpenCV's reading cannot fail on
+ * it afterwards. */
+static int check_content(const char *path, FILE *f, const unsigned char *head, size_t n, long long size,
+                         dx_file_kind kind, int decode, dx_error *err)
+{
+    char reason[96];
+    dims d;
+    const char *why = kind == DX_KIND_PNM ? pnm_check(f, size, 1, &d)
+                    : kind == DX_KIND_BMP ? bmp_check(head, n, size)
+                    : kind == DX_KIND_PNG ? png_check(f, reason, sizeof reason) : NULL;
+    if (!why && decode && kind != DX_KIND_PNM) {
+        rewind(f);
+        unsigned char *pixels = stbi_load_from_file(f, &d.w, &d.h, &(int){0}, 3);
+        if (!pixels) {
+            snprintf(reason, sizeof reason, "%s: %s", dx_kind_name(kind), stbi_failure_reason());
+            why = reason;
+        }
+        stbi_image_free(pixels);
+    }
+    if (!why) return 0;
+    dx_set_error(err, "%s: not a readable image (%s)", path, why);
+    return -1;
 }
 
 int dx_load_photo(const char *path, image *out, dx_error *err)
 {
-    if (dx_check_photo(path, err) != 0) return -1;
-    /* Darknet's loader (OpenCV in Debian's build) returns a 10x10 image and appends to
-     * ./bad.list when it cannot decode; decode fully with stb first so that a corrupt or
-     * non-image file is an error here. Darknet's loader is still the one used, so the pixels
-     * are exactly those `darknet classifier predict` sees. */
-    int w, h, c;
-    unsigned char *pixels = stbi_load(path, &w, &h, &c, 3);
-    if (!pixels) {
-        dx_set_error(err, "%s: not a readable image (%s)", path, stbi_failure_reason());
+    return dx_load_photo_max(path, DX_DEFAULT_MAX_PIXELS, out, err);
+}
+
+/* Opens path and checks it: a regular file, a format both stb and OpenCV read, at most max_pixels
+ * pixels, memory to explain it, its structure whole, and (decode) its pixels decode. 0 with *out
+ * open (the caller closes it) and the photo's size in *d, or -1 with err naming the file. */
+static int open_photo(const char *path, long max_pixels, int decode, FILE **out, dims *d, dx_error *err)
+{
+    if (max_pixels <= 0) max_pixels = DX_DEFAULT_MAX_PIXELS;
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        dx_set_error(err, "%s: cannot open image: %s", path, strerror(errno));
+        if (f) fclose(f);
         return -1;
     }
-    stbi_image_free(pixels);
-    image im = load_image_color((char *)path, 0, 0);
-    if (im.w != w || im.h != h) {
+    if (!S_ISREG(st.st_mode)) {
+        dx_set_error(err, "%s: not a regular file", path);
+        fclose(f);
+        return -1;
+    }
+    unsigned char head[DX_SNIFF_BYTES];
+    size_t n = fread(head, 1, sizeof head, f);
+    dx_file_kind kind;
+    int rc = check_kind(path, f, head, n, st.st_size, &kind, d, err);
+    if (rc == 0 && (d->w > OPENCV_MAX_SIDE || d->h > OPENCV_MAX_SIDE || (double)d->w * d->h > max_pixels)) {
+        dx_set_error(err, "%s: %dx%d pixels (%.3g megapixels) is more than -max_pixels %ld%s", path, d->w, d->h,
+                     (double)d->w * d->h / 1e6, max_pixels,
+                     d->w > OPENCV_MAX_SIDE || d->h > OPENCV_MAX_SIDE ? " or a side OpenCV reads (1048576)" : "");
+        rc = -1;
+    }
+    if (rc == 0) {
+        char what[64];
+        snprintf(what, sizeof what, "explaining a %dx%d photo", d->w, d->h);
+        rc = dx_memory_check((double)d->w * d->h * PHOTO_BYTES_PER_PIXEL, path, what, err);
+    }
+    if (rc == 0) rc = check_content(path, f, head, n, st.st_size, kind, decode, err);
+    if (rc != 0) {
+        fclose(f);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
+int dx_check_photo(const char *path, long max_pixels, dx_error *err)
+{
+    FILE *f;
+    dims d;
+    if (open_photo(path, max_pixels, 0, &f, &d, err) != 0) return -1;
+    fclose(f);
+    return 0;
+}
+
+int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *err)
+{
+    FILE *f;
+    dims d;
+    if (open_photo(path, max_pixels, 1, &f, &d, err) != 0) return -1;
+    /* Darknet's loader (OpenCV's imread in Debian's build) is the one whose pixels are used, so they
+     * are exactly those `darknet classifier predict` sees. It gets the open file as /proc/self/fd/N:
+     * the file checked is the file read, and the name it would paste into its shell command
+     * (`echo NAME >> bad.list`) and a 256-byte buffer on failure is short and harmless. Its own
+     * messages (libpng's and libjpeg's warnings) are not the plugin's to show. */
+    char fd_path[64];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fileno(f));
+    int saved = dx_silence_stderr();
+    image im = load_image_color(fd_path, 0, 0);
+    dx_restore_stderr(saved);
+    fclose(f);
+    /* EXIF orientation: OpenCV turns the photo, stb does not */
+    if (!(im.w == d.w && im.h == d.h) && !(im.w == d.h && im.h == d.w)) {
         free_image(im);
-        dx_set_error(err, "%s: Darknet's image loader could not decode it (stb reads %dx%d)", path, w, h);
+        dx_set_error(err, "%s: Darknet's image loader could not decode it (stb reads %dx%d)", path, d.w, d.h);
         return -1;
     }
     *out = im;
+    return 0;
+}
+
+int dx_copy_photo(image photo, image *copy, dx_error *err)
+{
+    /* copy_image does not check its calloc; the copy comes with a map on its pixels */
+    char subject[64];
+    snprintf(subject, sizeof subject, "the %dx%d photo", photo.w, photo.h);
+    if (dx_memory_check((double)photo.w * photo.h * (photo.c + 1) * sizeof(float), subject,
+                        "a copy of it and its map", err) != 0)
+        return -1;
+    *copy = copy_image(photo);
     return 0;
 }
 

@@ -1,15 +1,24 @@
 /* Photos in, maps back onto photos. */
 #ifndef DX_IO_IMAGE_H
 #define DX_IO_IMAGE_H
+#include <stdint.h>
 #include "internal.h"
 
-/* Loads an image with Darknet's loader after checking that it decodes (never a crash, never
- * Darknet's silent 10x10 placeholder). */
+/* Loads a photo with Darknet's loader, after checks that make sure it can: a JPEG, PNG, BMP or
+ * PPM/PGM (sniffed from its bytes; other formats are refused by name), at most max_pixels pixels
+ * (<= 0: DX_DEFAULT_MAX_PIXELS), memory enough to explain it, and the whole file decodes. Never a
+ * crash, never Darknet's silent 10x10 placeholder and its ./bad.list. */
+int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *err);
+/* The same with DX_DEFAULT_MAX_PIXELS. */
 int dx_load_photo(const char *path, image *out, dx_error *err);
-/* The cheap part of that check, for a whole list before its first image: a regular, readable
- * file whose header is an image's (stb reads the header only; the pixels are not decoded).
- * 0, or -1 with err naming the file. */
-int dx_check_photo(const char *path, dx_error *err);
+/* The checks of dx_load_photo_max short of decoding the pixels (the format, the pixel budget, the
+ * memory, the file's structure), for a whole list before its first image: 0, or -1 with err
+ * naming the file. */
+int dx_check_photo(const char *path, long max_pixels, dx_error *err);
+/* CRC-32 as PNG and zlib compute it, continuing from crc (0 to start). */
+uint32_t dx_crc32(uint32_t crc, const unsigned char *p, size_t n);
+/* copy_image after checking that the copy (and a map on its pixels) fits in memory. */
+int dx_copy_photo(image photo, image *copy, dx_error *err);
 
 /* Where Darknet's letterbox_image puts a photo inside the network input. */
 typedef struct {

@@ -195,7 +195,9 @@ static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_ta
         }
     }
     openblas_set_num_threads(1);
-    for (int w = 1; w < threads; ++w, ++started)
+    /* each thread's first sgemm maps an OpenBLAS buffer (memory.c): no more threads than fit */
+    int spawn = 1 + dx_blas_threads_fit(threads - 1);
+    for (int w = 1; w < spawn; ++w, ++started)
         if (pthread_create(&ids[w], NULL, score_windows, &workers[w]) != 0) break;
     score_windows(&workers[0]);
     for (int w = 1; w < threads; ++w) {
