@@ -257,7 +257,8 @@ class Result:
                     "probability": self.prob, "layer": self.layer, "predictions": self.top,
                     "method_stats": self.stats, "map": self.map, "native": self.native}
         d = {"id": self.id, **self.box, "target_value": self.logit, "map_layer": self.layer,
-             "map_min": self.map_min, "map_max": self.map_max, "signed": self.signed}
+             "map_min": self.map_min, "map_max": self.map_max, "signed": self.signed,
+             "map_blank": self.map_min == self.map_max}
         if self.stats:
             d["method_stats"] = self.stats
         d.update(map=self.map, native=self.native)
