@@ -145,7 +145,7 @@ class Model:
         self.default_layer = lib.dx_default_layer(handle)
 
     def close(self):
-        if self.handle:
+        if getattr(self, "handle", None):
             lib.dx_close(self.handle)
             self.handle = None
 

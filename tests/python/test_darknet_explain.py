@@ -73,18 +73,19 @@ class Case(unittest.TestCase):
 class Maps(Case):
     """(1) Python's maps equal the CLI's .npy and .raw.npy bit for bit, on the embedded
     classifier, with options that change the maps."""
-    CASES = [("gradcam", {"class_": 0}), ("saliency", {}),
-             ("ig", {"baseline": "noise", "seed": 7, "steps": 16}),
-             ("lrp", {"composite": "epsilon-plus"}),
-             ("occlusion", {"window": 16, "stride": 8, "occlude": "mean"})]
+    CASES = [("gradcam", {"class_": 0}, ["-class", "0"]), ("saliency", {}, []),
+             ("ig", {"baseline": "noise", "seed": 7, "steps": 16}, ["-baseline", "noise", "-seed", "7", "-steps", "16"]),
+             ("lrp", {"composite": "epsilon-plus"}, ["-composite", "epsilon-plus"]),
+             ("occlusion", {"window": 16, "stride": 8, "occlude": "mean"},
+              ["-window", "16", "-stride", "8", "-occlude", "mean"])]
 
     def test_maps_equal_the_cli(self):
         image = gen_shapes(self.dir, "cls", 3, 1, 64, 1)[0]
         model = dx.Model(*CLASSIFIER, names=NAMES)
-        for method, options in self.CASES:
+        for method, options, words in self.CASES:
             with self.subTest(method=method):
                 prefix = os.path.join(self.dir, method)
-                words = dx.option_words(options)
+                self.assertEqual(dx.option_words(options), words)
                 self.cli([method, *CLASSIFIER, image, "-names", NAMES, "-out", prefix, *words])
                 e = model.explain(image, method, **options)
                 for mine, suffix in ((e.map, ".npy"), (e.native, ".raw.npy")):
@@ -193,16 +194,18 @@ class Errors(Case):
 
     def test_messages_equal_the_cli(self):
         model = dx.Model(*CLASSIFIER)
-        cases = [({"layer": "x"}, "gradcam", self.image), ({"foo": 1}, "gradcam", self.image),
-                 ({"boxes": "some"}, "gradcam", self.image), ({"region": "1,2,3"}, "gradcam", self.image),
-                 ({"score": "odds"}, "gradcam", self.image), ({"steps": 0}, "ig", self.image),
-                 ({"layer": 999}, "gradcam", self.image), ({"class_": 99}, "gradcam", self.image),
-                 ({}, "nomethod", self.image), ({}, "gradcam", os.path.join(self.dir, "missing.png")),
-                 ({}, "gradcam", self.text)]
-        for options, method, image in cases:
+        image, missing = self.image, os.path.join(self.dir, "missing.png")
+        cases = [("gradcam", image, {"layer": "x"}, ["-layer", "x"]), ("gradcam", image, {"foo": 1}, ["-foo", "1"]),
+                 ("gradcam", image, {"boxes": "some"}, ["-boxes", "some"]),
+                 ("gradcam", image, {"region": (1, 2, 3)}, ["-region", "1,2,3"]),
+                 ("gradcam", image, {"score": "odds"}, ["-score", "odds"]), ("ig", image, {"steps": 0}, ["-steps", "0"]),
+                 ("gradcam", image, {"layer": 999}, ["-layer", "999"]),
+                 ("gradcam", image, {"class_": 99}, ["-class", "99"]), ("nomethod", image, {}, []),
+                 ("gradcam", missing, {}, []), ("gradcam", self.text, {}, [])]
+        for method, image, options, words in cases:
             with self.subTest(options=options, method=method, image=image):
-                self.same_error([method, *CLASSIFIER, image, *dx.option_words(options)],
-                                lambda: model.explain(image, method, **options))
+                self.assertEqual(dx.option_words(options), words)
+                self.same_error([method, *CLASSIFIER, image, *words], lambda: model.explain(image, method, **options))
 
     def test_open_and_write_errors(self):
         missing = os.path.join(self.dir, "missing.cfg")
