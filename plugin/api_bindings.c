@@ -198,7 +198,8 @@ int dx_explain_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_e
     }
     x->boxes = dx_is_detector(m);
     /* as the CLI: dx_explain_file, dx_explain_boxes_file, each naming the results' image */
-    int rc = x->boxes ? dx_explain_boxes(m, p->im, req, &x->e, err) : dx_explain_image(m, p->im, req, &x->one, err);
+    int rc = x->boxes ? dx_explain_boxes(m, p->im, req, &x->e, err)
+                      : dx_explain_image(m, p->im, req, &x->one, err);
     if (rc != 0) {
         free(x);
         return -1;
@@ -244,7 +245,8 @@ float dx_explanation_best_score(const dx_explanation *x, int *cls)
 int dx_explanation_write(const dx_model *m, const dx_explanation *x, const char *prefix,
                          const dx_output_options *opt, dx_error *err)
 {
-    return x->boxes ? dx_write_box_outputs(m, &x->e, prefix, opt, err) : dx_write_outputs(m, &x->one, prefix, opt, err);
+    return x->boxes ? dx_write_box_outputs(m, &x->e, prefix, opt, err)
+                    : dx_write_outputs(m, &x->one, prefix, opt, err);
 }
 
 void dx_explanation_free(dx_explanation *x)
@@ -294,7 +296,8 @@ _Static_assert(sizeof(dx_method) == sizeof(int) && sizeof(dx_score) == sizeof(in
 #define D(name, kind) {#name, kind, offsetof(dx_detection, name)}
 static const field detection_fields[] = {
     D(x, F_FLOAT), D(y, F_FLOAT), D(w, F_FLOAT), D(h, F_FLOAT), D(cls, F_INT), D(score, F_FLOAT),
-    D(objectness, F_FLOAT), D(class_prob, F_FLOAT), D(layer, F_INT), D(anchor, F_INT), D(row, F_INT), D(col, F_INT),
+    D(objectness, F_FLOAT), D(class_prob, F_FLOAT), D(layer, F_INT), D(anchor, F_INT), D(row, F_INT),
+    D(col, F_INT),
 };
 #undef D
 

@@ -82,3 +82,8 @@ Test(python, module_is_the_cli, .timeout = 300)
 {
     run_python_tests("Module");
 }
+
+Test(python, docs_examples_run, .timeout = 300)
+{
+    run_python_tests("Docs");
+}

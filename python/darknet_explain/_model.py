@@ -64,8 +64,11 @@ def _number(getter, handle, name):
 
 
 def _floats(pointer, h, w):
-    """A copy of h x w floats at pointer, as a float32 array"""
-    return np.ctypeslib.as_array(pointer, shape=(h, w)).copy() if h and w else np.zeros((h, w), np.float32)
+    """A copy of the h x w floats at pointer, as a float32 array"""
+    out = np.empty((h, w), np.float32)
+    if out.size:
+        ctypes.memmove(out.ctypes.data, pointer, out.nbytes)
+    return out
 
 
 def _planes(pixels):

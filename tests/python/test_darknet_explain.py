@@ -5,6 +5,7 @@ Run by tests/test_python.c (one Criterion test per class) with DX_CLI, DX_ROOT a
 by hand: DX_CLI=$PWD/build/darknet-explain DX_ROOT=$PWD PYTHONPATH=python:tests/python \
 /usr/bin/python3 -m unittest -v test_darknet_explain
 """
+import doctest
 import json
 import os
 import shutil
@@ -258,6 +259,24 @@ class Module(Case):
                 self.assertEqual(py[2], cli[2].replace("darknet-explain", self.PROGRAM))
         help_cli, help_py = run(["-h"], self.dir), run(["-h"], self.dir, self.module())
         self.assertEqual(help_py[1], help_cli[1].replace("darknet-explain", self.PROGRAM))
+
+
+class Docs(Case):
+    """The examples of docs/python.md run as written, on the images it says how to make."""
+
+    def test_examples(self):
+        gen_shapes(self.dir, "photos", 3, 1, 64, 1)
+        gen_shapes(self.dir, "scenes", 7, 1, 96, 3)
+        os.symlink(os.path.join(ROOT, "cfg"), os.path.join(self.dir, "cfg"))
+        here = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            failed, tried = doctest.testfile(os.path.join(ROOT, "docs", "python.md"), module_relative=False,
+                                             optionflags=doctest.ELLIPSIS)
+        finally:
+            os.chdir(here)
+        self.assertGreater(tried, 10)
+        self.assertEqual(failed, 0)
 
 
 if __name__ == "__main__":
