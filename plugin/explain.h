@@ -336,7 +336,8 @@ dx_photo *dx_photo_from_planes(const float *chw, int c, int h, int w, const char
 void dx_photo_free(dx_photo *p);
 
 /* What the command line computes for one method: a classifier's class (dx_explain_image) or a
- * detector's box, boxes or region (dx_explain_boxes), as req says. */
+ * detector's box, boxes or region (dx_explain_boxes), as req says. x keeps a copy of req whose
+ * text values point into req's words: free req after x. */
 typedef struct dx_explanation dx_explanation;
 int dx_explain_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_explanation **out,
                      dx_error *err);

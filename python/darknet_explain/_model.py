@@ -184,7 +184,7 @@ class Model:
         handle, err = ctypes.c_void_p(), error_buffer()
         if lib.dx_explain_photo(self._open_handle(), photo.handle, request.handle, ctypes.byref(handle), err) != 0:
             _raise(err)
-        return Explanation(self, handle)
+        return Explanation(self, handle, request)
 
     def detect(self, image, name="<array>", **options):
         """A detector's boxes above -thresh after NMS (options thresh, hier, nms), highest score
@@ -278,8 +278,9 @@ class Explanation:
     best_class then say how far the best guess was). A classifier's map, native and the
     other Result attributes are also the Explanation's."""
 
-    def __init__(self, model, handle):
+    def __init__(self, model, handle, request):
         self.model, self.handle = model, handle
+        self._request = request  # the C explanation's copy of the request points into its words
         self.is_boxes = bool(lib.dx_explanation_is_boxes(handle))
         self.results = [Result(model, handle, k) for k in range(lib.dx_explanation_count(handle))]
         cls = ctypes.c_int()
