@@ -79,9 +79,12 @@ $(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
 
-# Tests find the CLI and the project root through the environment.
+# Tests find the CLI, the project root, the shared library and Debian's python3 (with
+# python3-numpy; the python suite) through the environment.
+PYTHON ?= /usr/bin/python3
 test: $(TEST_BIN) $(CLI) $(SHARED_LIB) $(GEN)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
+	  DX_LIB=$(abspath $(SHARED_LIB)) DX_PYTHON=$(PYTHON) \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')

@@ -91,7 +91,6 @@ static const dx_option options[] = {
     {"-timing", OPT_FLAG, AT(timing), 0, 0, NULL, "add each layer's forward time to the JSON"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's own layer table and loading messages"},
 };
-#undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 #define ALL_HELP \
@@ -126,17 +125,15 @@ static int class_number(const char *text, int *out)
     return 0;
 }
 
-static int parse_args(const char *program, int argc, char **argv, cli_args *a)
+/* The table's options, then -boxes, -region and -class checked; positional words into
+ * positional[3]. Each error is one line on errs. */
+static int parse_options(FILE *errs, const char *program, int argc, char **argv, cli_args *a,
+                         const char **positional, int *npos)
 {
-    const char *positional[3];
-    int npos;
-    if (dx_options_parse(program, options, N_OPTIONS, argc, argv, a, positional, 3, &npos) != 0) return -1;
-    if (npos < 3) {
-        fprintf(stderr, "%s: %s needs <cfg> <weights> <image> (see %s -h)\n", program, argv[0], program);
+    if (dx_options_parse_to(errs, program, options, N_OPTIONS, argc, argv, a, positional, 3, npos) != 0)
         return -1;
-    }
     if (a->boxes && strcmp(a->boxes, "all")) {
-        fprintf(stderr, "%s: -boxes takes all, not '%s'\n", program, a->boxes);
+        fprintf(errs, "%s: -boxes takes all, not '%s'\n", program, a->boxes);
         return -1;
     }
     if (a->boxes) a->req.box = DX_ALL_BOXES;
@@ -145,15 +142,27 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
         char tail;
         if (sscanf(a->region, "%f,%f,%f,%f%c", &r[0], &r[1], &r[2], &r[3], &tail) != 4 || !isfinite(r[0]) ||
             !isfinite(r[1]) || !isfinite(r[2]) || !isfinite(r[3]) || !(r[2] > 0) || !(r[3] > 0)) {
-            fprintf(stderr, "%s: -region takes x,y,w,h in photo pixels, finite numbers with w, h > 0, not '%s'\n",
+            fprintf(errs, "%s: -region takes x,y,w,h in photo pixels, finite numbers with w, h > 0, not '%s'\n",
                     program, a->region);
             return -1;
         }
         a->req.use_region = 1;
     }
     if (a->class_text && class_number(a->class_text, &a->req.class_id) != 0 && !a->names) {
-        fprintf(stderr, "%s: -class takes a whole number >= 0, or a class name with -names, not '%s'\n", program,
+        fprintf(errs, "%s: -class takes a whole number >= 0, or a class name with -names, not '%s'\n", program,
                 a->class_text);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_args(const char *program, int argc, char **argv, cli_args *a)
+{
+    const char *positional[3];
+    int npos;
+    if (parse_options(stderr, program, argc, argv, a, positional, &npos) != 0) return -1;
+    if (npos < 3) {
+        fprintf(stderr, "%s: %s needs <cfg> <weights> <image> (see %s -h)\n", program, argv[0], program);
         return -1;
     }
     a->cfg = positional[0];
@@ -161,6 +170,67 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
     a->image = positional[2];
     return 0;
 }
+
+/* Which call of the string API an option belongs to; -out, -methods, -resume: none (the CLI's own). */
+static int scope_of(const dx_option *o)
+{
+    size_t at = o->offset;
+    if ((at >= AT(req) && at < AT(req) + sizeof(dx_request)) || at == AT(boxes) || at == AT(region) ||
+        at == AT(class_text))
+        return DX_ARGS_REQUEST;
+    if (at >= AT(output) && at < AT(output) + sizeof(dx_output_options)) return DX_ARGS_OUTPUT;
+    if (at == AT(names) || at == AT(verbose) || at == AT(timing) || at == AT(max_pixels)) return DX_ARGS_OPEN;
+    return -1;
+}
+
+static const dx_option *find_option(const char *flag)
+{
+    for (size_t k = 0; k < N_OPTIONS; ++k)
+        if (!strcmp(flag, options[k].flag)) return &options[k];
+    return NULL;
+}
+
+int dx_cli_option_takes_value(const char *flag)
+{
+    const dx_option *o = find_option(flag);
+    return o ? OPT_KIND(o) != OPT_FLAG : -1;
+}
+
+int dx_cli_parse_scope(FILE *errs, const char *who, dx_args_scope scope, int argc, char **argv, dx_args *out)
+{
+    static const char *const calls[] = {"opening the model", "an explanation", "writing the outputs"};
+    for (int k = 1; k < argc; ++k) { /* an option of another call: named before any value is parsed */
+        const dx_option *o = find_option(argv[k]);
+        if (!o) continue;
+        int s = scope_of(o);
+        if (s != (int)scope) {
+            fprintf(errs, "%s: %s goes with %s, not with %s\n", who, o->flag,
+                    s < 0 ? "the command line" : calls[s], calls[scope]);
+            return -1;
+        }
+        k += OPT_KIND(o) != OPT_FLAG;
+    }
+    cli_args a = {0};
+    dx_request_init(&a.req);
+    if (scope == DX_ARGS_REQUEST && dx_method_from_name(argv[0], &a.req.method) != 0) {
+        fprintf(errs, "%s: unknown method '%s' (see %s -h)\n", who, argv[0], who);
+        return -1;
+    }
+    const char *positional[3];
+    int npos;
+    if (parse_options(errs, who, argc, argv, &a, positional, &npos) != 0) return -1;
+    if (npos > 0) {
+        fprintf(errs, "%s: unexpected argument '%s'\n", who, positional[0]);
+        return -1;
+    }
+    out->req = a.req;
+    out->output = a.output;
+    out->open = (dx_open_options){.names = a.names, .verbose = a.verbose, .max_pixels = a.max_pixels};
+    out->timing = a.timing;
+    return 0;
+}
+
+#undef AT
 
 /* Files given in the wrong order are named as what they are: a photo where the cfg belongs would
  * otherwise read as a cfg with Windows line endings (the PNG signature holds "\r\n"), a photo
@@ -209,12 +279,18 @@ static int check_out(const char *program, cli_args *a)
         a->out_dir = a->out;
         return 0;
     }
-    const char *slash = strrchr(a->out, '/');
+    return dx_cli_check_out_dir(stderr, program, a->out) == 0 ? 0 : 1;
+}
+
+int dx_cli_check_out_dir(FILE *errs, const char *who, const char *prefix)
+{
+    const char *slash = strrchr(prefix, '/');
     char dir[1024];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - a->out) + 1 : 2, slash ? a->out : "./");
+    struct stat st;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - prefix) + 1 : 2, slash ? prefix : "./");
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "%s: -out %s: no such directory %s\n", program, a->out, dir);
-        return 1;
+        fprintf(errs, "%s: -out %s: no such directory %s\n", who, prefix, dir);
+        return -1;
     }
     return 0;
 }

@@ -2,6 +2,7 @@
  * patched Darknet: one parser, one implementation, two front doors. */
 #ifndef DX_CLI_H
 #define DX_CLI_H
+#include <stdio.h>
 #include "explain.h"
 
 /* argv[0] is the method name (or -h); returns the process exit code: 0 success, 1 failure,
@@ -20,6 +21,29 @@ typedef struct {
 } dx_blank_maps;
 void dx_blank_add(dx_blank_maps *b, const dx_result *r, const char *name);
 void dx_blank_note(const char *program, const dx_blank_maps *b, const char *method);
+
+/* The string API's side of the command line (api_bindings.c): the options of one library call,
+ * parsed by the CLI's own table and checks. */
+typedef enum {
+    DX_ARGS_OPEN,    /* dx_open: -names, -verbose, -timing, -max_pixels */
+    DX_ARGS_REQUEST, /* an explanation: the dx_request options, -class, -boxes, -region */
+    DX_ARGS_OUTPUT   /* dx_write_outputs: -png_width, -png_opacity, -png_clip */
+} dx_args_scope;
+typedef struct {
+    dx_request req;        /* DX_ARGS_REQUEST */
+    dx_output_options output; /* DX_ARGS_OUTPUT */
+    dx_open_options open;  /* DX_ARGS_OPEN, with timing */
+    int timing;
+} dx_args;
+/* argv[0] is the method's name (DX_ARGS_REQUEST) or unused, argv[1..argc-1] the options of the
+ * scope (an option of another call is refused, so is a positional word); text values point into
+ * argv. Returns 0, or -1 with one line "who: what is wrong" on errs (the CLI's usage errors). */
+int dx_cli_parse_scope(FILE *errs, const char *who, dx_args_scope scope, int argc, char **argv, dx_args *out);
+/* -out PREFIX's directory exists: 0, or -1 with one line "who: -out PREFIX: no such directory
+ * DIR" on errs (the CLI checks it before the model loads, the string API before it writes). */
+int dx_cli_check_out_dir(FILE *errs, const char *who, const char *prefix);
+/* 1: the option takes a value, 0: a bare flag, -1: no such option */
+int dx_cli_option_takes_value(const char *flag);
 
 /* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
 void run_explain(int argc, char **argv);

@@ -315,6 +315,74 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
 int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
                          const dx_output_options *opt, dx_error *err);
 
+/* ---- The string API, for bindings (python/darknet_explain) ----
+ * Options are the command line's words, parsed by its own table with its checks and messages
+ * ("-layer", "5", "-boxes", "all"); results are read through accessors: a binding depends on no
+ * struct's layout. Errors are the line the CLI prints, without its "darknet-explain: " prefix.
+ * Each *_parse error is a usage error (the CLI's exit status 2); the others, status 1. */
+
+/* The option words of one call: argv[0..argc-1] (no method, no positional word). */
+dx_model *dx_open_args(const char *cfg, const char *weights, int argc, const char *const *argv,
+                       dx_error *err);          /* -names FILE, -verbose, -timing */
+/* method: a dx_method_name; the request's text values are its own copies. *out: free with
+ * dx_request_free. */
+int dx_request_parse(const char *method, int argc, const char *const *argv, dx_request **out,
+                     dx_error *err);
+void dx_request_free(dx_request *req);
+int dx_output_options_parse(int argc, const char *const *argv, dx_output_options **out,
+                            dx_error *err);     /* -png_width, -png_opacity, -png_clip */
+void dx_output_options_free(dx_output_options *opt);
+int dx_option_takes_value(const char *flag);    /* 1: "-flag VALUE", 0: a bare "-flag", -1: none such */
+int dx_method_count(void);                      /* DX_METHOD_COUNT: dx_method_name(0..count-1) */
+
+/* A photo to explain: loaded as dx_explain_file loads one, or Darknet's planes (c x h x w floats
+ * in [0, 1], RGB, copied; `name` stands for the path in the JSON and the messages). */
+typedef struct dx_photo dx_photo;
+dx_photo *dx_photo_load(const char *path, dx_error *err);
+dx_photo *dx_photo_from_planes(const float *chw, int c, int h, int w, const char *name, dx_error *err);
+void dx_photo_free(dx_photo *p);
+
+/* What the command line computes for one method: a classifier's class (dx_explain_image) or a
+ * detector's box, boxes or region (dx_explain_boxes), as req says. x keeps a copy of req whose
+ * text values point into req's words: free req after x. */
+typedef struct dx_explanation dx_explanation;
+int dx_explain_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_explanation **out,
+                     dx_error *err);
+int dx_explanation_count(const dx_explanation *x); /* results: 1, or the boxes explained (0: none) */
+int dx_explanation_is_boxes(const dx_explanation *x);
+const dx_result *dx_explanation_result(const dx_explanation *x, int k); /* NULL out of range */
+/* Result k's name in the detector JSON's "id" and file names: "box<K>" or "region" */
+const char *dx_explanation_box_id(const dx_explanation *x, int k, char *buf, int len);
+/* Detectors: the best objectness x class probability on the photo, above -thresh or not */
+float dx_explanation_best_score(const dx_explanation *x, int *cls);
+/* The command line's files: dx_write_outputs or dx_write_box_outputs (opt may be NULL). */
+int dx_explanation_write(const dx_model *m, const dx_explanation *x, const char *prefix,
+                         const dx_output_options *opt, dx_error *err);
+void dx_explanation_free(dx_explanation *x);
+
+/* A result's member by its name in dx_result ("class_id", "prob", "logit", "layer", "h", "w",
+ * "native_h", "native_w", "map_min", "map_max", "signed_map", "relu", "score_kind", "method",
+ * "ntop", "n_stats", "has_box", "box_target", "ms_forward", "ms_backward", "ms_method"): 0, or -1
+ * for no such name. Floats and ints are exact in a double. */
+int dx_result_number(const dx_result *r, const char *name, double *value);
+const float *dx_result_map(const dx_result *r);    /* h x w floats, row-major, the photo's pixels */
+const float *dx_result_native(const dx_result *r); /* native_h x native_w floats, the network frame */
+int dx_result_top(const dx_result *r, int k, int *cls, float *prob);  /* 0 for k < ntop, else -1 */
+const char *dx_result_stat_at(const dx_result *r, int k, double *value); /* name, or NULL past n_stats */
+const dx_detection *dx_result_box(const dx_result *r); /* the box explained; NULL for a class */
+
+/* Detectors: the boxes dx_detect_image finds (req: -thresh, -hier, -nms). */
+typedef struct dx_detections dx_detections;
+int dx_detect_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_detections **out,
+                    dx_error *err);
+int dx_detections_count(const dx_detections *d);
+const dx_detection *dx_detections_at(const dx_detections *d, int k); /* NULL out of range */
+void dx_detections_free(dx_detections *d);
+/* A detection's member by its name in dx_detection ("x", "y", "w", "h", "cls", "score",
+ * "objectness", "class_prob", "layer", "anchor", "row", "col"): 0, or -1 for no such name. */
+int dx_detection_number(const dx_detection *d, const char *name, double *value);
+const char *dx_layer_type(const dx_model *m, int layer); /* Darknet's name of its type; NULL: no such layer */
+
 #ifdef __cplusplus
 }
 #endif

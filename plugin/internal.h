@@ -209,6 +209,10 @@ float dx_head_class_prob(const layer *l, int anchor, int cell, int cls);
  * layer feeding it; otherwise dx_default_layer. */
 int dx_default_layer_for(const dx_model *m, int top);
 
+/* outputs.c: the name stem of explanation k of e in file names and the JSON's "id": box<K> with
+ * K the box's index among the detections, or region */
+void dx_box_stem(const dx_box_explanations *e, int k, char *out, size_t len);
+
 /* rng.c — the one source of random numbers (xoshiro256**, seeded by splitmix64): a method seeded
  * with dx_request.seed draws the same numbers on every machine. */
 typedef struct {

@@ -47,7 +47,7 @@ static int parse_layers(const char *value, int *layers, int *count)
 }
 
 /* Parses one option's value into args; 0 on success, else prints the one-line reason. */
-static int parse_option(const char *who, const dx_option *o, const char *value, void *args)
+static int parse_option(FILE *errs, const char *who, const dx_option *o, const char *value, void *args)
 {
     char *field = (char *)args + o->offset, *end;
     errno = 0;
@@ -79,30 +79,30 @@ static int parse_option(const char *who, const dx_option *o, const char *value, 
         return 0;
     case OPT_CHOICE:
         if (parse_choice(o->choices, value, (int *)field) == 0) return 0;
-        fprintf(stderr, "%s: %s takes ", who, o->flag);
+        fprintf(errs, "%s: %s takes ", who, o->flag);
         for (const char *c = o->choices; *c;) { /* "a|b|c" -> "a, b or c" */
             const char *bar = strchr(c, '|');
             size_t n = bar ? (size_t)(bar - c) : strlen(c);
-            fprintf(stderr, "%.*s%s", (int)n, c, !bar ? "" : strchr(bar + 1, '|') ? ", " : " or ");
+            fprintf(errs, "%.*s%s", (int)n, c, !bar ? "" : strchr(bar + 1, '|') ? ", " : " or ");
             c += n + (bar != NULL);
         }
-        fprintf(stderr, ", not '%s'\n", value);
+        fprintf(errs, ", not '%s'\n", value);
         return -1;
     case OPT_LAYERS:
         if (parse_layers(value, (int *)field, (int *)(field + N_LAYERS_AFTER_LAYERS)) == 0) return 0;
-        fprintf(stderr, "%s: %s takes a layer index or up to %d comma-separated indices, not '%s'\n", who,
+        fprintf(errs, "%s: %s takes a layer index or up to %d comma-separated indices, not '%s'\n", who,
                 o->flag, DX_MAX_LAYERS, value);
         return -1;
     }
     if (OPT_KIND(o) == OPT_U64)
-        fprintf(stderr, "%s: %s takes a whole number >= 0, not '%s'\n", who, o->flag, value);
+        fprintf(errs, "%s: %s takes a whole number >= 0, not '%s'\n", who, o->flag, value);
     else if (OPT_KIND(o) == OPT_INT && o->hi == INT_MAX)
-        fprintf(stderr, "%s: %s takes a whole number >= %.0f, not '%s'\n", who, o->flag, o->lo, value);
+        fprintf(errs, "%s: %s takes a whole number >= %.0f, not '%s'\n", who, o->flag, o->lo, value);
     else if (OPT_KIND(o) == OPT_INT) /* %.0f: 1000000, not %g's 1e+06 */
-        fprintf(stderr, "%s: %s takes a whole number from %.0f to %.0f, not '%s'\n", who, o->flag, o->lo, o->hi,
+        fprintf(errs, "%s: %s takes a whole number from %.0f to %.0f, not '%s'\n", who, o->flag, o->lo, o->hi,
                 value);
     else
-        fprintf(stderr, "%s: %s takes a number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi, value);
+        fprintf(errs, "%s: %s takes a number from %g to %g, not '%s'\n", who, o->flag, o->lo, o->hi, value);
     return -1;
 }
 
@@ -119,6 +119,12 @@ static const dx_option *option_named(const dx_option *options, size_t n_options,
 int dx_options_parse(const char *who, const dx_option *options, size_t n_options, int argc, char **argv,
                      void *args, const char **positional, int max_positional, int *npos)
 {
+    return dx_options_parse_to(stderr, who, options, n_options, argc, argv, args, positional, max_positional, npos);
+}
+
+int dx_options_parse_to(FILE *errs, const char *who, const dx_option *options, size_t n_options, int argc,
+                        char **argv, void *args, const char **positional, int max_positional, int *npos)
+{
     *npos = 0;
     for (int k = 1; k < argc; ++k) {
         const char *arg = argv[k];
@@ -126,21 +132,21 @@ int dx_options_parse(const char *who, const dx_option *options, size_t n_options
         const dx_option *o = option_named(options, n_options, arg, &is_option);
         if (!is_option) {
             if (*npos == max_positional) {
-                fprintf(stderr, "%s: unexpected argument '%s'\n", who, arg);
+                fprintf(errs, "%s: unexpected argument '%s'\n", who, arg);
                 return -1;
             }
             positional[(*npos)++] = arg;
             continue;
         }
         if (!o) {
-            fprintf(stderr, "%s: unknown option '%s' (see %s -h)\n", who, arg, who);
+            fprintf(errs, "%s: unknown option '%s' (see %s -h)\n", who, arg, who);
             return -1;
         }
         if (OPT_KIND(o) != OPT_FLAG && k + 1 >= argc) {
-            fprintf(stderr, "%s: %s needs a value\n", who, arg);
+            fprintf(errs, "%s: %s needs a value\n", who, arg);
             return -1;
         }
-        if (parse_option(who, o, OPT_KIND(o) == OPT_FLAG ? NULL : argv[++k], args) != 0) return -1;
+        if (parse_option(errs, who, o, OPT_KIND(o) == OPT_FLAG ? NULL : argv[++k], args) != 0) return -1;
     }
     return 0;
 }

@@ -46,6 +46,9 @@ int dx_options_parse(const char *who, const dx_option *options, size_t n_options
  * (OPT_DETECTORS or OPT_CLASSIFIERS), or NULL. */
 const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_options, int argc, char **argv,
                                          dx_opt_kind models);
+/* The same with the line on errs (the library's string API, api_args.c, keeps it for dx_error). */
+int dx_options_parse_to(FILE *errs, const char *who, const dx_option *options, size_t n_options, int argc,
+                        char **argv, void *args, const char **positional, int max_positional, int *npos);
 /* One line per option: flag and help. */
 void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width);
 #endif

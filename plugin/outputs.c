@@ -318,7 +318,7 @@ done:
 /* ---- detectors: one map per box ---- */
 
 /* The name stem of result k: box<K> with K the box's index among the detections, or region. */
-static void box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
+void dx_box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
 {
     if (e->req.use_region) snprintf(out, len, "region");
     else snprintf(out, len, "box%d", e->req.box >= 0 ? e->req.box : k);
@@ -369,7 +369,7 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, con
     for (int k = 0; k < e->n; ++k) {
         const dx_result *r = &e->results[k];
         char stem[32];
-        box_stem(e, k, stem, sizeof stem);
+        dx_box_stem(e, k, stem, sizeof stem);
         dx_json_obj_begin(&j);
         dx_json_key(&j, "id"); dx_json_str(&j, stem);
         json_box(&j, m, &r->box);
@@ -425,7 +425,7 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
     for (int k = 0; k < n; ++k) {
         const dx_result *r = &e->results[k];
         char stem[32];
-        box_stem(e, k, stem, sizeof stem);
+        dx_box_stem(e, k, stem, sizeof stem);
         detection_label(m, &r->box, labels[k], sizeof labels[k]);
         snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
         boxes[k] = drawn_box(&r->box, &d, labels[k]);
@@ -467,7 +467,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     }
     for (int k = 0; k < e->n; ++k) {
         char stem[32];
-        box_stem(e, k, stem, sizeof stem);
+        dx_box_stem(e, k, stem, sizeof stem);
         snprintf(finals[2 * k], sizeof finals[0], "%s_%s.png", prefix, stem);
         snprintf(finals[2 * k + 1], sizeof finals[0], "%s_%s.npy", prefix, stem);
     }
@@ -486,7 +486,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
     for (int k = 0; k < e->n && rc == 0; ++k) {
         const dx_result *r = &e->results[k];
         char stem[32], title[256];
-        box_stem(e, k, stem, sizeof stem);
+        dx_box_stem(e, k, stem, sizeof stem);
         snprintf(title, sizeof title, "%s  %s: %s %.1f%%  target %s  %s", dx_method_name(r->method), stem,
                  dx_class_name(m, r->box.cls), 100.f * r->box.score, box_target_names[r->box_target],
                  r->layer >= 0 ? "" : "input");
