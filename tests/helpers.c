@@ -1,7 +1,9 @@
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
@@ -236,4 +238,36 @@ void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, cons
                   dx_method_name(req->method), b, diff, peak);
         dx_result_free(&one);
     }
+}
+
+/* ---- a scratch directory per test: Criterion runs each test in a process of its own ---- */
+
+static char scratch[64];
+
+void make_scratch(void)
+{
+    strcpy(scratch, "/tmp/dx-test-io-XXXXXX");
+    cr_assert_not_null(mkdtemp(scratch));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void remove_scratch(void)
+{
+    nftw(scratch, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *scratch_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", scratch, name);
+    return buf;
+}
+
+int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
 }

@@ -51,4 +51,11 @@ dx_model *open_shared_model(const char *name, const char *names);
 /* Each box of `all` (dx_explain_boxes with req) explained alone: the same box, the same map
  * within 1e-6 of its peak. */
 void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all);
+
+/* A scratch directory for each test (a suite's .init = make_scratch, .fini = remove_scratch,
+ * which removes it and all in it); scratch_path writes the path of `name` in it to buf. */
+void make_scratch(void);
+void remove_scratch(void);
+const char *scratch_path(char *buf, size_t size, const char *name);
+int exists(const char *path); /* the path names something (stat succeeds) */
 #endif
