@@ -11,6 +11,7 @@
 #include "io/labels.h"
 #include "io/render.h"
 #include "helpers.h"
+#include "../tools/shapes.h"
 
 TestSuite(render, .init = make_scratch, .fini = remove_scratch);
 
@@ -385,4 +386,330 @@ Test(render, pixels_follow_the_given_scale_and_opacity)
     stbi_image_free(fig.px);
     free(map);
     free(photo.data);
+}
+
+/* ---------------------------------------------------------------- the boxes' labels */
+
+TestSuite(labels);
+
+static int intersect(const dx_irect *a, const dx_irect *b)
+{
+    return a->x < b->x + b->w && b->x < a->x + a->w && a->y < b->y + b->h && b->y < a->y + a->h;
+}
+
+/* how far apart a and b are along x and along y (0: they overlap along that axis) */
+static void gaps(const dx_irect *a, const dx_irect *b, int *gx, int *gy)
+{
+    int left = b->x - (a->x + a->w), right = a->x - (b->x + b->w);
+    int up = b->y - (a->y + a->h), down = a->y - (b->y + b->h);
+    *gx = left > right ? (left > 0 ? left : 0) : (right > 0 ? right : 0);
+    *gy = up > down ? (up > 0 ? up : 0) : (down > 0 ? down : 0);
+}
+
+static int uniform_int(rng *r, int lo, int hi) { return lo + (int)(rng_uniform(r) * (hi - lo + 1)); }
+
+/* Random sets of 1..30 boxes (some reaching beyond the image, some labels wider than it, some
+ * absent) in images of several sizes: every placed label is inside the image, apart from every
+ * other placed label and near its box (within the shifts the search makes); the others are
+ * the legend's, as many as the return value says; a missing label is neither. */
+Test(labels, random_sets_are_inside_apart_and_near)
+{
+    static const int sizes[][2] = {{64, 48}, {320, 240}, {1360, 900}, {100, 800}, {17, 9}};
+    rng r = {12345};
+    int placed = 0, legend = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; ++s)
+        for (int trial = 0; trial < 60; ++trial) {
+            int W = sizes[s][0], H = sizes[s][1], n = uniform_int(&r, 1, 30), height = uniform_int(&r, 2, H / 4 + 2);
+            dx_irect boxes[30];
+            int lw[30], lh[30];
+            dx_label_place out[30];
+            for (int k = 0; k < n; ++k) {
+                boxes[k] = (dx_irect){uniform_int(&r, -W / 4, W), uniform_int(&r, -H / 4, H), uniform_int(&r, 0, W / 2),
+                                      uniform_int(&r, 0, H / 2)};
+                int kind = uniform_int(&r, 0, 19);
+                lw[k] = kind == 0 ? 0 : kind == 1 ? W + uniform_int(&r, 1, 50) : uniform_int(&r, 1, W / 2 + 1);
+                lh[k] = height;
+            }
+            int returned = dx_place_labels(W, H, boxes, lw, lh, n, out), counted = 0;
+            for (int k = 0; k < n; ++k) {
+                const dx_irect *at = &out[k].at;
+                if (!lw[k]) {
+                    cr_expect(!out[k].placed && !at->w, "%dx%d trial %d: box %d has no label but got one", W, H, trial, k);
+                    continue;
+                }
+                cr_expect(at->w == lw[k] && at->h == lh[k], "label %d is %dx%d, asked %dx%d", k, at->w, at->h, lw[k], lh[k]);
+                if (!out[k].placed) {
+                    ++counted;
+                    continue;
+                }
+                ++placed;
+                cr_expect(at->x >= 0 && at->y >= 0 && at->x + at->w <= W && at->y + at->h <= H,
+                          "%dx%d trial %d: label %d at %d,%d %dx%d leaves the image", W, H, trial, k, at->x, at->y, at->w, at->h);
+                dx_irect box = boxes[k]; /* clipped to the image, as the search sees it */
+                int x1 = box.x + box.w < W ? box.x + box.w : W, y1 = box.y + box.h < H ? box.y + box.h : H;
+                box.x = box.x < 0 ? 0 : box.x > W ? W : box.x;
+                box.y = box.y < 0 ? 0 : box.y > H ? H : box.y;
+                box.w = x1 > box.x ? x1 - box.x : 0;
+                box.h = y1 > box.y ? y1 - box.y : 0;
+                int gx, gy;
+                gaps(at, &box, &gx, &gy);
+                cr_expect(gx <= at->w + 4 && gy <= DX_LABEL_SHIFT_ROWS * at->h + 6,
+                          "%dx%d trial %d: label %d is %d, %d px from its box", W, H, trial, k, gx, gy);
+                for (int j = 0; j < k; ++j)
+                    cr_expect(!out[j].placed || !intersect(at, &out[j].at), "%dx%d trial %d: labels %d and %d intersect",
+                              W, H, trial, j, k);
+            }
+            cr_expect_eq(returned, counted, "%dx%d trial %d", W, H, trial);
+            legend += counted;
+        }
+    cr_log_info("%d labels placed, %d in the legend", placed, legend);
+    cr_expect(placed > legend && legend > 0, "%d placed, %d in the legend: both ways were not exercised", placed,
+              legend);
+}
+
+/* The first candidates, in the order the issue asks: above the box's top-left corner; with no
+ * room above, inside it if that hides little of it (a large box), else below it (a small one);
+ * below it when a label already sits above; a label wider than the image goes to the legend;
+ * one at the photo's right edge is pushed left, never cut. */
+Test(labels, first_candidates)
+{
+    const dx_irect box = {100, 100, 50, 40}, top = {100, 0, 150, 120}, small_top = {100, 0, 50, 40};
+    const dx_irect right = {300, 100, 20, 20};
+    const dx_irect twins[2] = {box, box};
+    int w[2] = {60, 60}, h[2] = {12, 12};
+    dx_label_place out[2];
+    cr_expect_eq(dx_place_labels(320, 240, &box, w, h, 1, out), 0);
+    cr_expect(out[0].placed && out[0].at.x == 100 && out[0].at.y == 88, "above: %d,%d", out[0].at.x, out[0].at.y);
+    dx_place_labels(320, 240, &top, w, h, 1, out);
+    cr_expect(out[0].placed && out[0].at.x == 100 && out[0].at.y == 0, "inside: %d,%d", out[0].at.x, out[0].at.y);
+    dx_place_labels(320, 240, &small_top, w, h, 1, out);
+    cr_expect(out[0].placed && out[0].at.x == 100 && out[0].at.y == 40, "below: %d,%d", out[0].at.x, out[0].at.y);
+    dx_place_labels(320, 240, twins, w, h, 2, out);
+    cr_expect(out[1].placed && out[1].at.x == 100 && out[1].at.y == 140, "below: %d,%d", out[1].at.x, out[1].at.y);
+    dx_place_labels(320, 240, &right, w, h, 1, out);
+    cr_expect(out[0].placed && out[0].at.x == 260 && out[0].at.y == 88, "pushed left: %d,%d", out[0].at.x, out[0].at.y);
+    int wide = 321;
+    cr_expect_eq(dx_place_labels(320, 240, &box, &wide, h, 1, out), 1);
+    cr_expect(!out[0].placed && out[0].at.w == 321, "a label wider than the image was placed");
+}
+
+/* The pixels of label rectangle at: every one on the line from the box's colour to the ink's
+ * (opaque: nothing of the photo or the map shows through), most of them the box's colour, and
+ * some ink. */
+static void expect_label_pixels(const loaded_png *fig, const dx_irect *at, const float rgb[3], const char *what)
+{
+    int c[3], ink = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2] > 0.5f ? 0 : 255;
+    for (int k = 0; k < 3; ++k) c[k] = (int)(rgb[k] * 255 + 0.5f);
+    int background = 0, inked = 0, stray = 0;
+    for (int y = at->y; y < at->y + at->h; ++y)
+        for (int x = at->x; x < at->x + at->w; ++x) {
+            const unsigned char *px = pixel_at(fig, x, y);
+            /* the blend t of the ink over the box's colour, from the channel that moves most */
+            int most = 0;
+            for (int k = 1; k < 3; ++k) most = abs(ink - c[k]) > abs(ink - c[most]) ? k : most;
+            float t = (float)(px[most] - c[most]) / (ink - c[most]);
+            int off = 0;
+            for (int k = 0; k < 3; ++k) off |= fabsf(px[k] - (c[k] + t * (ink - c[k]))) > 3;
+            stray += off || t < -0.02f || t > 1.02f;
+            background += near(px, c[0], c[1], c[2]);
+            inked += t > 0.8f;
+        }
+    int area = at->w * at->h;
+    cr_expect_eq(stray, 0, "%s: %d of %d pixels are neither the box's colour nor its ink", what, stray, area);
+    cr_expect_gt(background, area * 2 / 5, "%s: %d of %d pixels are the box's colour", what, background, area);
+    cr_expect_gt(inked, 10, "%s: no text (%d inked pixels)", what, inked);
+}
+
+static int glyphs_installed_for_labels(void)
+{
+    return access("/usr/share/darknet/data/labels/65_0.png", R_OK) == 0 &&
+           access("/usr/share/darknet/data/labels/65_1.png", R_OK) == 0;
+}
+
+/* A figure's labels are drawn where dx_render_label_layout says, opaque on their box's colour
+ * with white text on dark colours and black on light ones; crowded boxes' labels do not
+ * overlap; one at the photo's top edge is inside the photo; one wider than the photo goes to the
+ * legend under it. The old labels were translucent to nothing but cut at the photo's edge and
+ * drawn over each other. */
+Test(render, labels_are_opaque_on_their_box_colour)
+{
+    if (!glyphs_installed_for_labels()) cr_skip_test("Darknet's glyphs are not installed");
+    enum { W = 320, H = 240, N = 6 };
+    char path[128];
+    dx_error err = {{0}};
+    image photo = grey_photo(W, H);
+    float *map = calloc(W * H, sizeof(float));
+    add_blob(map, W, H, 120, 120, 1);
+    dx_render_box boxes[N] = {
+        {100, 100, 50, 40, {0}, "dog 94% (box0)"},  {100, 100, 50, 40, {0}, "cat 60% (box1)"},
+        {104, 96, 40, 40, {0}, "bird 33% (box2)"},  {200, 0, 60, 30, {0}, "kite 81% (box3)"},
+        {290, 200, 30, 40, {0}, "person 99% (box4)"},
+        {10, 10, 20, 20, {0}, "a label far too long for a photo of three hundred and twenty pixels (box5)"}};
+    for (int k = 0; k < N; ++k) dx_box_colour(k, boxes[k].rgb);
+    scratch_path(path, sizeof path, "labels.png");
+    cr_assert_eq(dx_render_overlay_boxes(photo, map, H, W, 0, boxes, N, "t", NULL, path, &err), 0, "%s", err.msg);
+    dx_label_place places[N];
+    int ox, oy;
+    cr_assert_eq(dx_render_label_layout(W, H, boxes, N, &ox, &oy, places), 0);
+    loaded_png fig = load_png(path);
+    int fx, fy; /* jet(0) over grey, as in unsigned_blob_figure */
+    find_overlay(&fig, 70, 70, 128, &fx, &fy);
+    cr_expect(fx == ox && fy == oy, "the photo is at %d,%d, the layout says %d,%d", fx, fy, ox, oy);
+    for (int k = 0; k < N; ++k) {
+        const dx_irect *at = &places[k].at;
+        cr_assert_gt(at->w, 0, "label %d not drawn", k);
+        cr_assert(at->x >= 0 && at->y >= 0 && at->x + at->w <= fig.w && at->y + at->h <= fig.h,
+                  "label %d leaves the figure", k);
+        if (k < N - 1)
+            cr_expect(places[k].placed && at->x >= ox && at->y >= oy && at->x + at->w <= ox + W && at->y + at->h <= oy + H,
+                      "label %d at %d,%d is not in the photo", k, at->x, at->y);
+        else
+            cr_expect(!places[k].placed && at->y >= oy + H, "the long label at %d,%d is not under the photo", at->x, at->y);
+        for (int j = 0; j < k; ++j) cr_expect_not(intersect(at, &places[j].at), "labels %d and %d intersect", j, k);
+        char what[32];
+        snprintf(what, sizeof what, "label %d", k);
+        expect_label_pixels(&fig, at, boxes[k].rgb, what);
+    }
+    /* box 0's blue takes white text, box 5's yellow black */
+    cr_expect_gt(bright_pixels(&fig, places[0].at.x, places[0].at.y, places[0].at.x + places[0].at.w,
+                               places[0].at.y + places[0].at.h), 10, "no white text on blue");
+    stbi_image_free(fig.px);
+    free(map);
+    free(photo.data);
+}
+
+/* ---------------------------------------------------------------- the command line's combined figure */
+
+/* the number after key (e.g. "\"x\": ") at or after from */
+static double number_after(const char *from, const char *key)
+{
+    const char *p = strstr(from, key);
+    cr_assert(p, "no %s in the JSON", key);
+    return strtod(p + strlen(key), NULL);
+}
+
+/* Box k of PREFIX.json as the combined figure draws it: its place, its colour, its label. */
+typedef struct {
+    dx_render_box box;
+    char label[160];
+} figure_box;
+
+static int read_boxes_json(const char *path, figure_box *out, int cap)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "no %s", path);
+    static char json[1 << 16];
+    json[fread(json, 1, sizeof json - 1, f)] = 0;
+    fclose(f);
+    const char *p = strstr(json, "\"boxes\": [");
+    cr_assert(p, "no boxes in %s", path);
+    int n = 0;
+    while ((p = strstr(p, "\"id\": \"")) && n < cap) {
+        char id[32], name[64];
+        cr_assert_eq(sscanf(p, "\"id\": \"%31[^\"]\"", id), 1);
+        cr_assert_eq(sscanf(strstr(p, "\"name\": \""), "\"name\": \"%63[^\"]\"", name), 1);
+        figure_box *b = &out[n];
+        b->box = (dx_render_box){(float)number_after(p, "\"x\": "), (float)number_after(p, "\"y\": "),
+                                 (float)number_after(p, "\"w\": "), (float)number_after(p, "\"h\": "), {0}, b->label};
+        snprintf(b->label, sizeof b->label, "%s %.0f%% (%s)", name, 100.f * (float)number_after(p, "\"score\": "), id);
+        dx_box_colour(n++, b->box.rgb);
+        ++p;
+    }
+    return n;
+}
+
+static int greyish(const unsigned char *px) { return abs(px[0] - px[1]) <= 1 && abs(px[1] - px[2]) <= 1; }
+
+/* distance from (x, y) to the box, in pixels (0 inside) */
+static float box_distance(const dx_render_box *b, float x, float y)
+{
+    float dx = fmaxf(fmaxf(b->x - x, x - (b->x + b->w)), 0), dy = fmaxf(fmaxf(b->y - y, y - (b->y + b->h)), 0);
+    return sqrtf(dx * dx + dy * dy);
+}
+
+/* Checks the combined figure PREFIX_boxes.png of a photo_w x photo_h photo against PREFIX.json:
+ * every label where dx_render_label_layout puts it, opaque on its box's colour, none
+ * intersecting another; the photo grey outside the boxes' windows (a quarter of the larger side
+ * around each box); some box's inside tinted. Returns how many labels went to the legend. */
+static int check_combined(const char *dir, const char *prefix, int photo_w, int photo_h)
+{
+    char path[512];
+    figure_box boxes[16];
+    snprintf(path, sizeof path, "%s/%s.json", dir, prefix);
+    int n = read_boxes_json(path, boxes, 16);
+    cr_assert_geq(n, 3, "%s: %d boxes, a multi-object photo was wanted", path, n);
+    dx_render_box drawn[16];
+    for (int k = 0; k < n; ++k) drawn[k] = boxes[k].box;
+    dx_label_place places[16];
+    int ox, oy, legend = 0, tinted_boxes = 0;
+    cr_assert_eq(dx_render_label_layout(photo_w, photo_h, drawn, n, &ox, &oy, places), 0);
+    snprintf(path, sizeof path, "%s/%s_boxes.png", dir, prefix);
+    loaded_png fig = load_png(path);
+    for (int k = 0; k < n; ++k) {
+        const dx_irect *at = &places[k].at;
+        cr_assert(at->w > 0 && at->x + at->w <= fig.w && at->y + at->h <= fig.h, "%s: label %d", path, k);
+        legend += !places[k].placed;
+        for (int j = 0; j < k; ++j) cr_expect_not(intersect(at, &places[j].at), "%s: labels %d and %d intersect", path, j, k);
+        expect_label_pixels(&fig, at, drawn[k].rgb, boxes[k].label);
+    }
+    int coloured_far = 0;
+    for (int y = 0; y < photo_h; ++y)
+        for (int x = 0; x < photo_w; ++x) {
+            int far = 1, in_label = 0;
+            for (int k = 0; k < n && far; ++k) {
+                const dx_render_box *b = &drawn[k];
+                far = box_distance(b, x + .5f, y + .5f) > fmaxf(4, 0.25f * fmaxf(b->w, b->h)) + 2;
+            }
+            for (int k = 0; k < n; ++k) {
+                const dx_irect *at = &places[k].at;
+                in_label |= ox + x >= at->x && ox + x < at->x + at->w && oy + y >= at->y && oy + y < at->y + at->h;
+            }
+            coloured_far += far && !in_label && !greyish(pixel_at(&fig, ox + x, oy + y));
+        }
+    cr_expect_eq(coloured_far, 0, "%s: %d pixels far from every box are tinted", path, coloured_far);
+    for (int k = 0; k < n; ++k) {
+        const dx_render_box *b = &drawn[k];
+        int inside = 0, tinted = 0, inset = 4;
+        for (int y = (int)b->y + inset; y < (int)(b->y + b->h) - inset; ++y)
+            for (int x = (int)b->x + inset; x < (int)(b->x + b->w) - inset; ++x, ++inside)
+                tinted += !greyish(pixel_at(&fig, ox + x, oy + y));
+        tinted_boxes += inside && tinted * 10 > inside;
+    }
+    cr_expect_gt(tinted_boxes, 0, "%s: no box's map shows", path);
+    stbi_image_free(fig.px);
+    return legend;
+}
+
+/* The command line (D-RISE, whose maps are nowhere 0: the old figure tinted every pixel by some
+ * box) on the shipped shapes detector and a photo of four shapes: the combined figure's labels
+ * sit where the layout says, on their boxes' colours, apart; the maps are shown around the boxes
+ * only. At 256 px the labels fit in the photo; at the detector's own 64 px, where no label
+ * fits, they are all listed in the legend under it. */
+Test(render, command_line_combined_figure)
+{
+    if (!glyphs_installed_for_labels()) cr_skip_test("Darknet's glyphs are not installed");
+    const char *cli = getenv("DX_CLI"), *root = getenv("DX_ROOT");
+    cr_assert(cli && root, "DX_CLI and DX_ROOT are not set (run through make test)");
+    image small;
+    shapes_object objs[SHAPES_MAX_OBJECTS];
+    int index = 0;
+    while (shapes_draw(5, index, 64, 4, &small, objs) < 4) free_image(small), ++index;
+    image big = resize_image(small, 256, 256);
+    char dir[256], path[512], cmd[2048];
+    scratch_path(dir, sizeof dir, "");
+    dx_error err;
+    cr_assert_eq(dx_write_png(small, scratch_path(path, sizeof path, "small.png"), &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_write_png(big, scratch_path(path, sizeof path, "big.png"), &err), 0, "%s", err.msg);
+    for (int k = 0; k < 2; ++k) {
+        const char *name = k ? "small" : "big";
+        snprintf(cmd, sizeof cmd, "cd %s && %s drise %s/cfg/shapes-detector.cfg %s/cfg/shapes-detector.weights %s.png "
+                 "-boxes all -thresh .25 -masks 64 -out %s >/dev/null 2>&1", dir, cli, root, root, name, name);
+        cr_assert_eq(system(cmd), 0, "`%s` failed", cmd);
+    }
+    cr_expect_eq(check_combined(dir, "big", 256, 256), 0, "labels went to the legend of the 256-px figure");
+    figure_box boxes[16];
+    int n = read_boxes_json(scratch_path(path, sizeof path, "small.json"), boxes, 16);
+    cr_expect_eq(check_combined(dir, "small", 64, 64), n, "labels were placed in the 64-px photo");
+    free_image(small);
+    free_image(big);
 }

@@ -335,13 +335,16 @@ static int load_label_font(dx_font *lfnt, int photo_h, const dx_render_box *boxe
     return 0;
 }
 
-int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, dx_label_place *out)
+int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, int *photo_x, int *photo_y,
+                           dx_label_place *out)
 {
     dx_font fnt, lfnt;
     if (load_label_font(&lfnt, photo_h, boxes, n) != 0) return -1;
     dx_font_load(&fnt, dx_title_glyph_size(photo_h), NULL, 0);
     figure_layout L = layout_frame(photo_h, &fnt);
     int legend_w, legend_h, rc = layout_labels(&L, photo_w, photo_h, &lfnt, boxes, n, out, &legend_w, &legend_h);
+    *photo_x = L.photo_x;
+    *photo_y = L.title_h;
     dx_font_free(&fnt);
     dx_font_free(&lfnt);
     return rc;

@@ -79,12 +79,13 @@ int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int sig
                             const dx_render_style *style, const char *path, dx_error *err);
 
 /* Where a figure of a photo_w x photo_h photo (dx_render_overlay_boxes, dx_render_box_maps)
- * draws the labels of boxes, in the figure's pixels: placed in the photo by dx_place_labels
- * (boxes clamped to the photo, label k its text's width plus a margin each side, one glyph
- * high), or else in a legend strip under the photo, rows from the left. out[k].at.w == 0: no
- * label drawn (none, an empty one, a box not drawn, or no glyphs installed). Returns 0, or -1
- * out of memory. */
-int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, dx_label_place *out);
+ * draws the photo (its top-left corner: *photo_x, *photo_y) and the labels of boxes, in the
+ * figure's pixels: placed in the photo by dx_place_labels (boxes clamped to the photo, label k
+ * its text's width plus a margin each side, one glyph high), or else in a legend strip under
+ * the photo, rows from the left. out[k].at.w == 0: no label drawn (none, an empty one, a box
+ * not drawn, or no glyphs installed). Returns 0, or -1 out of memory. */
+int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, int *photo_x, int *photo_y,
+                           dx_label_place *out);
 
 /* The combined figure of a detector's boxes: the photo in grey; over it each box's map in the
  * box's colour, weighted toward its own box (weight 1 inside it, falling linearly to 0 at a
