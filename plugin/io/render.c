@@ -352,7 +352,7 @@ int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes,
 
 void dx_box_colour(int k, float rgb[3])
 {
-    /* Tableau 10, bright enough for black label text */
+    /* Tableau 10: ten distinct mid-bright colours; a label on one takes black or white text */
     static const unsigned char palette[10][3] = {
         {78, 121, 167}, {242, 142, 43}, {225, 87, 89}, {118, 183, 178}, {89, 161, 79},
         {237, 201, 72}, {176, 122, 161}, {255, 157, 167}, {156, 117, 95}, {186, 176, 172}};
