@@ -119,6 +119,16 @@ static int check_weights_kind(const char *path, dx_error *err)
     return -1;
 }
 
+/* Darknet's load_convolutional_weights, which also loads [deconvolutional] layers, reads
+ * c / groups * n * size * size weights; make_deconvolutional_layer leaves groups at 0 (a SIGFPE
+ * in the loader and in dx_weights_floats). A deconvolution is never grouped: groups 1 makes the
+ * loader read its c * n * size * size weights (its nweights), as save_weights writes them. */
+static void ungroup_deconvolutions(network *net)
+{
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].type == DECONVOLUTIONAL && net->layers[i].groups == 0) net->layers[i].groups = 1;
+}
+
 static int check_weights(const char *path, const network *net, dx_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -453,6 +463,7 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
     m->net = parse_network_cfg(batch1_path);
     dx_restore_stderr(saved);
     close(fd);
+    ungroup_deconvolutions(m->net);
     /* In a GPU build of Darknet the forward would run on the GPU and leave l.output stale; the
      * plugin reads every layer's output on the CPU, so the network runs on the CPU path. */
     m->net->gpu_index = -1;
@@ -504,6 +515,7 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
     int saved = dx_silence_stderr();
     b->net = parse_network_cfg(cfg_copy);
     b->net->gpu_index = -1;
+    ungroup_deconvolutions(b->net);
     save_weights(m->net, weights_copy);
     load_weights(b->net, weights_copy);
     dx_restore_stderr(saved);

@@ -406,9 +406,10 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, con
     return 0;
 }
 
-/* The combined figure, at png_width (0: the photo's size). */
-static int write_combined(const dx_model *m, const dx_box_explanations *e, int png_width, const char *path,
-                          dx_error *err)
+/* The combined figure, at png_width (0: the photo's size); each box's map on the scale of its
+ * own figure (displays[k]). */
+static int write_combined(const dx_model *m, const dx_box_explanations *e, const dx_png_display *displays,
+                          int png_width, const char *path, dx_error *err)
 {
     int n = e->n;
     dx_drawing d;
@@ -417,8 +418,10 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
     char (*labels)[160] = calloc(n, sizeof *labels);
     const float **maps = calloc(n, sizeof *maps);
     image *resized = calloc(n, sizeof *resized);
+    int *signs = calloc(n, sizeof *signs);
+    dx_map_scale *scales = calloc(n, sizeof *scales);
     int rc = -1;
-    if (!boxes || !labels || !maps || !resized) {
+    if (!boxes || !labels || !maps || !resized || !signs || !scales) {
         dx_set_error(err, "%s: out of memory", path);
         goto done;
     }
@@ -432,11 +435,13 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, int p
         dx_box_colour(k, boxes[k].rgb);
         resized[k] = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
         maps[k] = resized[k].data;
+        signs[k] = r->signed_map;
+        scales[k] = displays[k].scale;
     }
     image photo = dx_drawn(e->results[0].photo, &d);
     char title[160];
     snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
-    rc = dx_render_box_maps(photo, maps, boxes, n, title, path, err);
+    rc = dx_render_box_maps(photo, maps, signs, scales, boxes, n, title, path, err);
     free_image(photo);
 done:
     for (int k = 0; resized && k < n; ++k)
@@ -445,6 +450,8 @@ done:
     free(maps);
     free(labels);
     free(boxes);
+    free(signs);
+    free(scales);
     return rc;
 }
 
@@ -496,7 +503,7 @@ int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const 
         rc = write_overlay(m, r, png_width, &displays[k], title, parts[2 * k], err);
         if (rc == 0) rc = dx_npy_write(parts[2 * k + 1], r->map, 2, shape, err);
     }
-    if (rc == 0 && has_combined) rc = write_combined(m, e, png_width, parts[2 * e->n], err);
+    if (rc == 0 && has_combined) rc = write_combined(m, e, displays, png_width, parts[2 * e->n], err);
     if (rc == 0) rc = write_boxes_json(m, e, displays, finals, has_combined, parts[count - 1], err);
     rc = dx_atomic_commit(&set, rc, err);
     free(displays);

@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
@@ -402,4 +404,36 @@ const char *classifier_fixture(void)
     cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
     free_image(photo);
     return dir;
+}
+
+/* ---- a scratch directory per test: Criterion runs each test in a process of its own ---- */
+
+static char scratch[64];
+
+void make_scratch(void)
+{
+    strcpy(scratch, "/tmp/dx-test-io-XXXXXX");
+    cr_assert_not_null(mkdtemp(scratch));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void remove_scratch(void)
+{
+    nftw(scratch, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *scratch_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", scratch, name);
+    return buf;
+}
+
+int exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
 }

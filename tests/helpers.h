@@ -85,4 +85,10 @@ const char *classifier_fixture(void);
 int stray_files(const char *dir);
 /* path's text (at most len - 1 bytes, NUL-terminated; "" when it cannot be read) */
 void read_text_into(const char *path, char *buf, size_t len);
+/* A scratch directory for each test (a suite's .init = make_scratch, .fini = remove_scratch,
+ * which removes it and all in it); scratch_path writes the path of `name` in it to buf. */
+void make_scratch(void);
+void remove_scratch(void);
+const char *scratch_path(char *buf, size_t size, const char *name);
+int exists(const char *path); /* the path names something (lstat succeeds: a dangling link too) */
 #endif

@@ -17,12 +17,6 @@
 #include "io/atomic.h"
 #include "io/render.h"
 
-static int exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
 static void put_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

@@ -6,17 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stb_image.h>
 #include <stb_image_write.h>
 #include "io/npy.h"
+#include "io/labels.h"
 #include "io/render.h"
-
-/* Darknet's glyphs: GLYPH_DIR/<ascii>_<size>.png for the printable ASCII characters and
- * sizes 0..7, grayscale, black ink on white, all glyphs of one size equally tall. */
-#define GLYPH_DIR "/usr/share/darknet/data/labels"
-#define GLYPH_FIRST 32
-#define GLYPH_LAST 126
-#define GLYPH_SIZE_MAX 7
+#include "io/text.h"
 
 #define BAR_MIN_WIDTH 20
 #define PANEL_COLUMNS 4  /* maps per row of a panel */
@@ -86,100 +80,6 @@ int dx_write_png(image im, const char *path, dx_error *err)
     return dx_out_close(&out, err);
 }
 
-/* ---- text ---- */
-
-typedef struct {
-    int w, h;
-    unsigned char *paper; /* 255 where the glyph is blank, 0 where fully inked */
-} glyph;
-
-typedef struct {
-    glyph glyphs[GLYPH_LAST - GLYPH_FIRST + 1]; /* only those the texts use are loaded */
-    int height;                                 /* 0 when no text can be drawn */
-    int overlap;                                /* columns neighbouring glyphs share */
-} font;
-
-/* The glyph slot for byte c of a UTF-8 string: printable ASCII as itself, the lead byte of
- * a non-ASCII character as '?', its continuation bytes as nothing (-1). */
-static int glyph_slot(unsigned char c)
-{
-    if (c >= 0x80 && c < 0xC0) return -1;
-    if (c < GLYPH_FIRST || c > GLYPH_LAST) c = '?';
-    return c - GLYPH_FIRST;
-}
-
-static void font_free(font *fnt)
-{
-    for (int i = 0; i <= GLYPH_LAST - GLYPH_FIRST; ++i) stbi_image_free(fnt->glyphs[i].paper);
-    memset(fnt, 0, sizeof *fnt);
-}
-
-/* Loads the glyphs of one size that the texts need. If any is missing or unreadable, the font
- * is left empty (height 0) and the figure goes without text. */
-static void font_load(font *fnt, int size, const char *const *texts, int ntexts)
-{
-    memset(fnt, 0, sizeof *fnt);
-    for (int t = 0; t < ntexts; ++t)
-        for (const unsigned char *s = (const unsigned char *)texts[t]; *s; ++s) {
-            int slot = glyph_slot(*s);
-            if (slot < 0 || fnt->glyphs[slot].paper) continue;
-            char path[256];
-            snprintf(path, sizeof path, GLYPH_DIR "/%d_%d.png", slot + GLYPH_FIRST, size);
-            glyph *g = &fnt->glyphs[slot];
-            int channels;
-            g->paper = stbi_load(path, &g->w, &g->h, &channels, 1);
-            if (!g->paper) {
-                font_free(fnt);
-                return;
-            }
-            if (g->h > fnt->height) fnt->height = g->h;
-        }
-    fnt->overlap = size / 2 + 1; /* Darknet's get_label tiles its glyphs this tightly */
-}
-
-static int text_width(const font *fnt, const char *text)
-{
-    int width = 0;
-    for (const unsigned char *s = (const unsigned char *)text; *s; ++s) {
-        int slot = glyph_slot(*s);
-        if (slot < 0 || !fnt->glyphs[slot].paper) continue;
-        width += fnt->glyphs[slot].w - (width ? fnt->overlap : 0);
-    }
-    return width;
-}
-
-/* Draws text with its top-left corner at (x, y), ink blended over what is there. */
-static void draw_text(image canvas, const font *fnt, const char *text, int x, int y,
-                      const float colour[3])
-{
-    size_t plane = (size_t)canvas.w * canvas.h;
-    int pen = x;
-    for (const unsigned char *s = (const unsigned char *)text; *s; ++s) {
-        int slot = glyph_slot(*s);
-        if (slot < 0 || !fnt->glyphs[slot].paper) continue;
-        const glyph *g = &fnt->glyphs[slot];
-        if (pen > x) pen -= fnt->overlap;
-        for (int gy = 0; gy < g->h; ++gy)
-            for (int gx = 0; gx < g->w; ++gx) {
-                int cx = pen + gx, cy = y + gy;
-                if (cx < 0 || cy < 0 || cx >= canvas.w || cy >= canvas.h) continue;
-                float ink = 1 - g->paper[gy * g->w + gx] / 255.0f;
-                size_t p = (size_t)cy * canvas.w + cx;
-                for (int k = 0; k < 3; ++k)
-                    canvas.data[k * plane + p] += ink * (colour[k] - canvas.data[k * plane + p]);
-            }
-        pen += g->w;
-    }
-}
-
-/* The glyph size for a photo of this height: about 1/16 of it in cell height (the cells of
- * size s are about 11 + 10 s pixels tall), never the tiny size 0. */
-static int glyph_size_for(int photo_h)
-{
-    int size = (photo_h / 16 - 11) / 10;
-    return size < 1 ? 1 : size > GLYPH_SIZE_MAX ? GLYPH_SIZE_MAX : size;
-}
-
 /* ---- the figure ---- */
 
 typedef struct {
@@ -187,28 +87,39 @@ typedef struct {
     int title_h;     /* the title bar; the body starts below it */
     int body_h;      /* the photo's height, or more so that both bar labels fit */
     int photo_x;
+    int legend_y;    /* the top of the legend strip under the body (labels that fit nowhere in the photo) */
     int bar_x, bar_w;
     int label_x;
     int w, h;        /* the whole figure */
 } figure_layout;
 
-static figure_layout layout_figure(int photo_w, int photo_h, const font *fnt, const char *title,
-                                   const char *lo_label, const char *hi_label, int with_bar)
+/* The title bar, the body, the photo's place and where a legend would start (fnt: the title's). */
+static figure_layout layout_frame(int photo_h, const dx_font *fnt)
 {
-    figure_layout L;
+    figure_layout L = {0};
     L.pad = fnt->height / 4 > 4 ? fnt->height / 4 : 4;
     L.title_h = fnt->height + 2 * L.pad;
     L.body_h = photo_h > 2 * fnt->height ? photo_h : 2 * fnt->height;
     L.photo_x = L.pad;
-    L.bar_x = L.photo_x + photo_w + L.pad;
-    L.bar_w = !with_bar ? 0 : fnt->height > BAR_MIN_WIDTH ? fnt->height : BAR_MIN_WIDTH;
-    L.label_x = L.bar_x + L.bar_w + L.pad / 2;
-    int lo_w = text_width(fnt, lo_label), hi_w = text_width(fnt, hi_label);
-    int right = L.label_x + (lo_w > hi_w ? lo_w : hi_w) + L.pad;
-    int title_right = L.pad + text_width(fnt, title) + L.pad;
-    L.w = right > title_right ? right : title_right;
-    L.h = L.title_h + L.body_h + L.pad;
+    L.legend_y = L.title_h + L.body_h + L.pad;
     return L;
+}
+
+/* The colour bar right of the photo and the figure's size, for a legend strip of legend_w x
+ * legend_h (0 x 0: none). */
+static void layout_sides(figure_layout *L, int photo_w, const dx_font *fnt, const char *title, const char *lo_label,
+                         const char *hi_label, int with_bar, int legend_w, int legend_h)
+{
+    L->bar_x = L->photo_x + photo_w + L->pad;
+    L->bar_w = !with_bar ? 0 : fnt->height > BAR_MIN_WIDTH ? fnt->height : BAR_MIN_WIDTH;
+    L->label_x = L->bar_x + L->bar_w + L->pad / 2;
+    int lo_w = dx_text_width(fnt, lo_label), hi_w = dx_text_width(fnt, hi_label);
+    int right = L->label_x + (lo_w > hi_w ? lo_w : hi_w) + L->pad;
+    int title_right = L->pad + dx_text_width(fnt, title) + L->pad;
+    int legend_right = L->photo_x + legend_w + L->pad;
+    L->w = right > title_right ? right : title_right;
+    L->w = L->w > legend_right ? L->w : legend_right;
+    L->h = L->legend_y + (legend_h ? legend_h + L->pad : 0);
 }
 
 static int by_value(const void *a, const void *b)
@@ -323,45 +234,125 @@ static int clamp_to_int(float v, int lo, int hi)
     return v > lo ? (v < hi ? (int)v : hi) : lo;
 }
 
-/* Box outlines (about 1/250 of the photo's height thick) and labels, in the photo's frame at
- * (x0, y0) of the canvas, clipped to the photo. A box whose geometry is not finite is not drawn. */
-static void draw_boxes(image canvas, int x0, int y0, int photo_w, int photo_h, const font *fnt,
-                       const dx_render_box *boxes, int nboxes)
+/* The pixels box bx covers in a photo_w x photo_h photo, clamped to it; -1 when its geometry
+ * is not finite or it covers none (it is not drawn). */
+static int box_pixels(const dx_render_box *bx, int photo_w, int photo_h, dx_irect *r)
+{
+    if (!isfinite(bx->x) || !isfinite(bx->y) || !isfinite(bx->w) || !isfinite(bx->h)) return -1;
+    /* one pixel beyond the photo on either side still means "clipped" */
+    int left = clamp_to_int(floorf(bx->x), -1, photo_w), top = clamp_to_int(floorf(bx->y), -1, photo_h);
+    int right = clamp_to_int(ceilf(bx->x + bx->w), -1, photo_w + 1) - 1;
+    int bottom = clamp_to_int(ceilf(bx->y + bx->h), -1, photo_h + 1) - 1;
+    left = left < 0 ? 0 : left;
+    top = top < 0 ? 0 : top;
+    right = right >= photo_w ? photo_w - 1 : right;
+    bottom = bottom >= photo_h ? photo_h - 1 : bottom;
+    if (left > right || top > bottom) return -1;
+    *r = (dx_irect){left, top, right - left + 1, bottom - top + 1};
+    return 0;
+}
+
+/* Box outlines (about 1/250 of the photo's height thick), in the photo's frame at (x0, y0) of
+ * the canvas, clipped to the photo. */
+static void draw_outlines(image canvas, int x0, int y0, int photo_w, int photo_h, const dx_render_box *boxes,
+                          int nboxes)
 {
     int thick = photo_h / 250 > 2 ? photo_h / 250 : 2;
     for (int b = 0; b < nboxes; ++b) {
-        const dx_render_box *bx = &boxes[b];
-        if (!isfinite(bx->x) || !isfinite(bx->y) || !isfinite(bx->w) || !isfinite(bx->h)) continue;
-        /* one pixel beyond the photo on either side still means "clipped" */
-        int left = clamp_to_int(floorf(bx->x), -1, photo_w), top = clamp_to_int(floorf(bx->y), -1, photo_h);
-        int right = clamp_to_int(ceilf(bx->x + bx->w), -1, photo_w + 1) - 1;
-        int bottom = clamp_to_int(ceilf(bx->y + bx->h), -1, photo_h + 1) - 1;
-        left = left < 0 ? 0 : left;
-        top = top < 0 ? 0 : top;
-        right = right >= photo_w ? photo_w - 1 : right;
-        bottom = bottom >= photo_h ? photo_h - 1 : bottom;
-        if (left > right || top > bottom) continue;
-        int tw = right - left + 1 < thick ? right - left + 1 : thick;
-        int th = bottom - top + 1 < thick ? bottom - top + 1 : thick;
-        fill_rect(canvas, x0 + left, y0 + top, right - left + 1, th, bx->rgb);
-        fill_rect(canvas, x0 + left, y0 + bottom - th + 1, right - left + 1, th, bx->rgb);
-        fill_rect(canvas, x0 + left, y0 + top, tw, bottom - top + 1, bx->rgb);
-        fill_rect(canvas, x0 + right - tw + 1, y0 + top, tw, bottom - top + 1, bx->rgb);
-        if (!bx->label || !fnt->height) continue;
-        /* the label above the box, or inside it at the photo's top edge; clipped at the right */
-        int lw = text_width(fnt, bx->label) + 4, lh = fnt->height;
-        int ly = top - lh >= 0 ? top - lh : top;
-        if (lw > photo_w - left) lw = photo_w - left;
-        if (lh > photo_h - ly) lh = photo_h - ly;
-        fill_rect(canvas, x0 + left, y0 + ly, lw, lh, bx->rgb);
-        static const float ink[3] = {0, 0, 0};
-        draw_text(canvas, fnt, bx->label, x0 + left + 2, y0 + ly, ink);
+        dx_irect r;
+        if (box_pixels(&boxes[b], photo_w, photo_h, &r) != 0) continue;
+        int tw = r.w < thick ? r.w : thick, th = r.h < thick ? r.h : thick, left = x0 + r.x, top = y0 + r.y;
+        fill_rect(canvas, left, top, r.w, th, boxes[b].rgb);
+        fill_rect(canvas, left, top + r.h - th, r.w, th, boxes[b].rgb);
+        fill_rect(canvas, left, top, tw, r.h, boxes[b].rgb);
+        fill_rect(canvas, left + r.w - tw, top, tw, r.h, boxes[b].rgb);
     }
+}
+
+/* the margin left and right of a label's text */
+static int label_margin(const dx_font *lfnt) { return 1 + lfnt->height / 10; }
+
+/* The boxes' labels (in lfnt, on a margin each side) in the figure's pixels: in the photo where
+ * dx_place_labels finds them a place, else in the legend strip under the body, in rows from the
+ * left no wider than the photo (or the label). legend_w x legend_h: the strip's size (0 x 0
+ * without one). Returns 0, or -1 out of memory. */
+static int layout_labels(const figure_layout *L, int photo_w, int photo_h, const dx_font *lfnt,
+                         const dx_render_box *boxes, int n, dx_label_place *places, int *legend_w, int *legend_h)
+{
+    dx_irect *rects = calloc(n ? n : 1, sizeof *rects);
+    int *lw = calloc(n ? n : 1, sizeof *lw), *lh = calloc(n ? n : 1, sizeof *lh);
+    if (!rects || !lw || !lh) {
+        free(rects), free(lw), free(lh);
+        return -1;
+    }
+    for (int k = 0; k < n; ++k) {
+        int drawn = box_pixels(&boxes[k], photo_w, photo_h, &rects[k]) == 0;
+        if (drawn && boxes[k].label && *boxes[k].label && lfnt->height)
+            lw[k] = dx_text_width(lfnt, boxes[k].label) + 2 * label_margin(lfnt), lh[k] = lfnt->height;
+    }
+    dx_place_labels(photo_w, photo_h, rects, lw, lh, n, places);
+    int gap = L->pad / 2, x = 0, y = 0;
+    *legend_w = *legend_h = 0;
+    for (int k = 0; k < n; ++k) {
+        dx_irect *at = &places[k].at;
+        if (places[k].placed) {
+            at->x += L->photo_x, at->y += L->title_h;
+        } else if (at->w) {
+            if (x > 0 && x + at->w > photo_w) x = 0, y += at->h + gap;
+            at->x = L->photo_x + x, at->y = L->legend_y + y;
+            x += at->w + gap;
+            *legend_w = x - gap > *legend_w ? x - gap : *legend_w;
+            *legend_h = y + at->h;
+        }
+    }
+    free(rects), free(lw), free(lh);
+    return 0;
+}
+
+/* Each label on its box's colour, the text black or white, whichever contrasts more. */
+static void draw_labels(image canvas, const dx_font *lfnt, const dx_render_box *boxes, const dx_label_place *places,
+                        int n)
+{
+    static const float black[3] = {0, 0, 0}, white[3] = {1, 1, 1};
+    for (int k = 0; k < n; ++k) {
+        const dx_irect *at = &places[k].at;
+        if (!at->w) continue;
+        const float *rgb = boxes[k].rgb;
+        fill_rect(canvas, at->x, at->y, at->w, at->h, rgb);
+        const float *ink = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2] > 0.5f ? black : white; /* luma */
+        dx_draw_text(canvas, lfnt, boxes[k].label, at->x + label_margin(lfnt), at->y, ink);
+    }
+}
+
+/* The font of the boxes' labels; -1 out of memory. */
+static int load_label_font(dx_font *lfnt, int photo_h, const dx_render_box *boxes, int n)
+{
+    const char **texts = calloc(n ? n : 1, sizeof *texts);
+    if (!texts) return -1;
+    for (int k = 0; k < n; ++k) texts[k] = boxes[k].label ? boxes[k].label : "";
+    dx_font_load(lfnt, dx_label_glyph_size(photo_h), texts, n);
+    free(texts);
+    return 0;
+}
+
+int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, int *photo_x, int *photo_y,
+                           dx_label_place *out)
+{
+    dx_font fnt, lfnt;
+    if (load_label_font(&lfnt, photo_h, boxes, n) != 0) return -1;
+    dx_font_load(&fnt, dx_title_glyph_size(photo_h), NULL, 0);
+    figure_layout L = layout_frame(photo_h, &fnt);
+    int legend_w, legend_h, rc = layout_labels(&L, photo_w, photo_h, &lfnt, boxes, n, out, &legend_w, &legend_h);
+    *photo_x = L.photo_x;
+    *photo_y = L.title_h;
+    dx_font_free(&fnt);
+    dx_font_free(&lfnt);
+    return rc;
 }
 
 void dx_box_colour(int k, float rgb[3])
 {
-    /* Tableau 10, bright enough for black label text */
+    /* Tableau 10: ten distinct mid-bright colours; a label on one takes black or white text */
     static const unsigned char palette[10][3] = {
         {78, 121, 167}, {242, 142, 43}, {225, 87, 89}, {118, 183, 178}, {89, 161, 79},
         {237, 201, 72}, {176, 122, 161}, {255, 157, 167}, {156, 117, 95}, {186, 176, 172}};
@@ -388,24 +379,28 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
     char lo_label[32] = "", hi_label[32] = "";
     style_of(style, map, (size_t)w * h, signed_map, &opacity, &scale);
     if (map && !(style && style->no_labels)) dx_map_scale_labels(&scale, signed_map, lo_label, hi_label);
-    const char **texts = malloc(sizeof(char *) * (3 + nboxes));
-    if (!texts) {
+    const char *texts[3] = {title ? title : "", lo_label, hi_label};
+    dx_font fnt, lfnt;
+    dx_label_place *places = calloc(nboxes ? nboxes : 1, sizeof *places);
+    if (!places || load_label_font(&lfnt, h, boxes, nboxes) != 0) {
+        free(places);
         dx_set_error(err, "%s: out of memory", path);
         return -1;
     }
-    texts[0] = title ? title : "";
-    texts[1] = lo_label;
-    texts[2] = hi_label;
-    for (int b = 0; b < nboxes; ++b) texts[3 + b] = boxes[b].label ? boxes[b].label : "";
-    font fnt;
-    font_load(&fnt, glyph_size_for(photo.h), texts, 3 + nboxes);
-    figure_layout L = layout_figure(w, h, &fnt, texts[0], texts[1], texts[2], map != NULL);
-
-    image canvas = {L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
+    dx_font_load(&fnt, dx_title_glyph_size(photo.h), texts, 3);
+    figure_layout L = layout_frame(h, &fnt);
+    int legend_w, legend_h, laid_out = layout_labels(&L, w, h, &lfnt, boxes, nboxes, places, &legend_w, &legend_h) == 0;
+    image canvas = {0, 0, 3, NULL};
+    if (laid_out) {
+        layout_sides(&L, w, &fnt, texts[0], texts[1], texts[2], map != NULL, legend_w, legend_h);
+        canvas = (image){L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
+    }
     if (!canvas.data) {
-        font_free(&fnt);
-        free(texts);
-        dx_set_error(err, "%s: out of memory for a %dx%d figure", path, L.w, L.h);
+        dx_font_free(&fnt);
+        dx_font_free(&lfnt);
+        free(places);
+        if (laid_out) dx_set_error(err, "%s: out of memory for a %dx%d figure", path, L.w, L.h);
+        else dx_set_error(err, "%s: out of memory", path);
         return -1;
     }
     fill_rect(canvas, 0, 0, L.w, L.h, BACKGROUND);
@@ -418,13 +413,15 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
         dx_colormap(cm, L.body_h > 1 ? 1 - (float)row / (L.body_h - 1) : 1, colour);
         fill_rect(canvas, L.bar_x, L.title_h + row, L.bar_w, 1, colour);
     }
-    draw_boxes(canvas, L.photo_x, L.title_h, w, h, &fnt, boxes, nboxes);
+    draw_outlines(canvas, L.photo_x, L.title_h, w, h, boxes, nboxes);
+    draw_labels(canvas, &lfnt, boxes, places, nboxes);
 
-    draw_text(canvas, &fnt, texts[0], L.pad, L.pad, TEXT_COLOUR);
-    draw_text(canvas, &fnt, texts[2], L.label_x, L.title_h, TEXT_COLOUR);
-    draw_text(canvas, &fnt, texts[1], L.label_x, L.title_h + L.body_h - fnt.height, TEXT_COLOUR);
-    font_free(&fnt);
-    free(texts);
+    dx_draw_text(canvas, &fnt, texts[0], L.pad, L.pad, TEXT_COLOUR);
+    dx_draw_text(canvas, &fnt, texts[2], L.label_x, L.title_h, TEXT_COLOUR);
+    dx_draw_text(canvas, &fnt, texts[1], L.label_x, L.title_h + L.body_h - fnt.height, TEXT_COLOUR);
+    dx_font_free(&fnt);
+    dx_font_free(&lfnt);
+    free(places);
 
     int rc = dx_write_png(canvas, path, err);
     free(canvas.data);
@@ -447,35 +444,35 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
     }
     texts[0] = title ? title : "";
     for (int k = 0; k < n; ++k) texts[k + 1] = labels[k] ? labels[k] : "";
-    font fnt;
-    font_load(&fnt, glyph_size_for(photo.h), texts, n + 1);
+    dx_font fnt;
+    dx_font_load(&fnt, dx_title_glyph_size(photo.h), texts, n + 1);
     int columns = n < PANEL_COLUMNS ? n : PANEL_COLUMNS, rows = (n + columns - 1) / columns;
     int pad = fnt.height / 4 > 4 ? fnt.height / 4 : 4;
     int title_h = fnt.height + 2 * pad, label_h = fnt.height + pad;
     int tile_w = photo.w + pad, tile_h = photo.h + label_h + pad;
-    int title_w = 2 * pad + text_width(&fnt, texts[0]);
+    int title_w = 2 * pad + dx_text_width(&fnt, texts[0]);
     image canvas = {columns * tile_w + pad, title_h + rows * tile_h, 3, NULL};
     if (canvas.w < title_w) canvas.w = title_w;
     canvas.data = calloc((size_t)canvas.w * canvas.h * 3, sizeof(float));
     if (!canvas.data) {
-        font_free(&fnt);
+        dx_font_free(&fnt);
         free(texts);
         dx_set_error(err, "%s: out of memory for a %dx%d panel", path, canvas.w, canvas.h);
         return -1;
     }
     fill_rect(canvas, 0, 0, canvas.w, canvas.h, BACKGROUND);
-    draw_text(canvas, &fnt, texts[0], pad, pad, TEXT_COLOUR);
+    dx_draw_text(canvas, &fnt, texts[0], pad, pad, TEXT_COLOUR);
     for (int k = 0; k < n; ++k) {
         int x0 = pad + (k % columns) * tile_w, y0 = title_h + (k / columns) * tile_h;
         float opacity;
         dx_map_scale scale;
         style_of(styles ? &styles[k] : NULL, maps[k], (size_t)photo.w * photo.h, signed_maps[k], &opacity, &scale);
         blend_map(canvas, x0, y0, photo, maps[k], signed_maps[k], opacity, &scale);
-        int label_x = x0 + (photo.w - text_width(&fnt, texts[k + 1])) / 2;
-        draw_text(canvas, &fnt, texts[k + 1], label_x > x0 ? label_x : x0, y0 + photo.h + pad / 2,
+        int label_x = x0 + (photo.w - dx_text_width(&fnt, texts[k + 1])) / 2;
+        dx_draw_text(canvas, &fnt, texts[k + 1], label_x > x0 ? label_x : x0, y0 + photo.h + pad / 2,
                   TEXT_COLOUR);
     }
-    font_free(&fnt);
+    dx_font_free(&fnt);
     free(texts);
     int rc = dx_write_png(canvas, path, err);
     free(canvas.data);
@@ -495,36 +492,88 @@ int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int sig
     return render_figure(photo, map, h, w, signed_map, boxes, nboxes, title, style, path, err);
 }
 
-int dx_render_box_maps(image photo, const float *const *maps, const dx_render_box *boxes, int nboxes,
-                       const char *title, const char *path, dx_error *err)
+/* A box's map weighs 1 inside the box, falling linearly to 0 at this share of the box's larger
+ * side outside it (at least MIN_MARGIN pixels): the combined figure shows each box's evidence on
+ * and around its object, not a patchwork of every map's far-off values. */
+#define WINDOW_MARGIN 0.25f
+#define MIN_MARGIN 4.f
+#define TINT_OPACITY 0.75f /* the tint's weight where a map is at its scale's high end */
+
+/* The median of a map's finite values, to 1/1024 of their range (a histogram). */
+static float map_median(const float *map, size_t n)
 {
-    size_t plane = (size_t)photo.w * photo.h;
-    image tinted = make_image(photo.w, photo.h, 3);
-    float *peak = calloc(nboxes ? nboxes : 1, sizeof(float));
-    if (!tinted.data || !peak) {
-        free(peak);
+    enum { BINS = 1024 };
+    float lo = INFINITY, hi = -INFINITY;
+    size_t count[BINS] = {0}, finite = 0, below = 0;
+    for (size_t p = 0; p < n; ++p)
+        if (isfinite(map[p])) lo = fminf(lo, map[p]), hi = fmaxf(hi, map[p]), ++finite;
+    if (!finite || hi <= lo) return finite ? lo : 0;
+    for (size_t p = 0; p < n; ++p)
+        if (isfinite(map[p])) ++count[clamp_to_int((map[p] - lo) / (hi - lo) * BINS, 0, BINS - 1)];
+    int bin = 0;
+    while (bin < BINS - 1 && (below += count[bin]) < (finite + 1) / 2) ++bin;
+    return lo + (bin + 0.5f) * (hi - lo) / BINS;
+}
+
+/* Box b's tint over its window: how far its map lies from its typical value (the larger of
+ * its median and the scale's low end, or 0 for signed maps) toward the scale's high end, times
+ * the window's weight; where it exceeds strength[p], box b takes pixel p. The median as the
+ * base keeps a map whose every value is raised (D-RISE's mean mask score) from tinting its
+ * whole window. */
+static void tint_box(int b, const dx_irect *r, const float *map, int signed_map, const dx_map_scale *scale, int w,
+                     int h, float *strength, int *owner)
+{
+    float base = fmaxf(map_median(map, (size_t)w * h), signed_map ? 0.f : scale->lo);
+    float margin = fmaxf(MIN_MARGIN, WINDOW_MARGIN * (r->w > r->h ? r->w : r->h));
+    int x0 = clamp_to_int(r->x - margin, 0, w), x1 = clamp_to_int(r->x + r->w + margin, 0, w);
+    int y0 = clamp_to_int(r->y - margin, 0, h), y1 = clamp_to_int(r->y + r->h + margin, 0, h);
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x) {
+            float dx = x < r->x ? r->x - x : x >= r->x + r->w ? x - (r->x + r->w - 1) : 0;
+            float dy = y < r->y ? r->y - y : y >= r->y + r->h ? y - (r->y + r->h - 1) : 0;
+            float weight = 1 - sqrtf(dx * dx + dy * dy) / margin;
+            size_t p = (size_t)y * w + x;
+            float t = scale->hi > base ? clamp01((map[p] - base) / (scale->hi - base)) * weight : 0.f;
+            if (t > strength[p]) strength[p] = t, owner[p] = b;
+        }
+}
+
+int dx_render_box_maps(image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
+                       const dx_render_box *boxes, int nboxes, const char *title, const char *path, dx_error *err)
+{
+    int w = photo.w, h = photo.h;
+    if (w <= 0 || h <= 0 || (photo.c != 1 && photo.c != 3)) {
+        dx_set_error(err, "%s: cannot draw over a %dx%dx%d photo (RGB or grey needed)", path, w, h, photo.c);
+        return -1;
+    }
+    size_t plane = (size_t)w * h;
+    image tinted = make_image(w, h, 3);
+    float *strength = calloc(plane, sizeof *strength);
+    int *owner = calloc(plane, sizeof *owner);
+    if (!tinted.data || !strength || !owner) {
+        free(strength);
+        free(owner);
         free_image(tinted);
         dx_set_error(err, "%s: out of memory", path);
         return -1;
     }
-    for (int b = 0; b < nboxes; ++b)
-        for (size_t p = 0; p < plane; ++p)
-            if (maps[b][p] > peak[b]) peak[b] = maps[b][p];
-    for (size_t p = 0; p < plane; ++p) {
-        int strongest = -1;
-        float value = 0;
-        for (int b = 0; b < nboxes; ++b)
-            if (peak[b] > 0 && maps[b][p] / peak[b] > value) value = maps[b][p] / peak[b], strongest = b;
-        float alpha = strongest < 0 ? 0.f : 0.6f * value;
-        float rgb[3] = {0, 0, 0};
-        if (strongest >= 0) rgb[0] = boxes[strongest].rgb[0], rgb[1] = boxes[strongest].rgb[1], rgb[2] = boxes[strongest].rgb[2];
-        for (int k = 0; k < 3; ++k) {
-            float under = photo.data[(photo.c == 3 ? k : 0) * plane + p];
-            tinted.data[k * plane + p] = (1 - alpha) * under + alpha * rgb[k];
-        }
+    for (int b = 0; b < nboxes; ++b) {
+        dx_irect r;
+        if (box_pixels(&boxes[b], w, h, &r) != 0) continue;
+        dx_map_scale own;
+        if (!scales) dx_map_scale_of(maps[b], plane, signed_maps[b], 100, &own);
+        tint_box(b, &r, maps[b], signed_maps[b], scales ? &scales[b] : &own, w, h, strength, owner);
     }
-    free(peak);
-    int rc = render_figure(tinted, NULL, photo.h, photo.w, 0, boxes, nboxes, title, NULL, path, err);
+    /* the photo in grey (luma), so that the boxes' colours stand out */
+    const float *rgb = photo.data, *g = photo.data + (photo.c == 3 ? plane : 0), *bl = photo.data + (photo.c == 3 ? 2 * plane : 0);
+    for (size_t p = 0; p < plane; ++p) {
+        float grey = 0.299f * rgb[p] + 0.587f * g[p] + 0.114f * bl[p], alpha = TINT_OPACITY * strength[p];
+        for (int k = 0; k < 3; ++k)
+            tinted.data[k * plane + p] = (1 - alpha) * grey + alpha * (alpha > 0 ? boxes[owner[p]].rgb[k] : 0);
+    }
+    free(strength);
+    free(owner);
+    int rc = render_figure(tinted, NULL, h, w, 0, boxes, nboxes, title, NULL, path, err);
     free_image(tinted);
     return rc;
 }

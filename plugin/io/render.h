@@ -2,6 +2,7 @@
 #ifndef DX_IO_RENDER_H
 #define DX_IO_RENDER_H
 #include "internal.h"
+#include "io/labels.h"
 
 typedef enum {
     DX_CMAP_JET,       /* OpenCV's COLORMAP_JET: dark blue - cyan - yellow - dark red */
@@ -60,7 +61,8 @@ int dx_render_overlay(image photo, const float *map, int h, int w, int signed_ma
 int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
                     const dx_render_style *styles, const char *const *labels, int n, const char *title,
                     const char *path, dx_error *err);
-/* A box drawn over the photo: its outline and, above it, a label on the box's colour. */
+/* A box drawn over the photo: its outline and its label, on the box's colour in black or white
+ * text (whichever contrasts more), where dx_render_label_layout puts it. */
 typedef struct {
     float x, y, w, h;   /* top-left corner and size in the photo's pixels */
     float rgb[3];
@@ -70,16 +72,30 @@ typedef struct {
 /* The colour of box k: a palette of distinct colours, repeating. */
 void dx_box_colour(int k, float rgb[3]);
 
-/* dx_render_overlay with boxes drawn over the photo. */
+/* dx_render_overlay with boxes drawn over the photo (map may be NULL: the photo alone, no bar).
+ * The labels are in glyphs about 1/25 of the photo's height (dx_label_glyph_size). */
 int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
                             const dx_render_box *boxes, int nboxes, const char *title,
                             const dx_render_style *style, const char *path, dx_error *err);
 
-/* Every box's map in the box's colour: each map (h x w, the photo's size) scaled to its own
- * maximum, each pixel tinted by the box whose scaled map is largest there (by that value), and
- * the boxes drawn over it. No colour bar. */
-int dx_render_box_maps(image photo, const float *const *maps, const dx_render_box *boxes, int nboxes,
-                       const char *title, const char *path, dx_error *err);
+/* Where a figure of a photo_w x photo_h photo (dx_render_overlay_boxes, dx_render_box_maps)
+ * draws the photo (its top-left corner: *photo_x, *photo_y) and the labels of boxes, in the
+ * figure's pixels: placed in the photo by dx_place_labels (boxes clamped to the photo, label k
+ * its text's width plus a margin each side, one glyph high), or else in a legend strip under
+ * the photo, rows from the left. out[k].at.w == 0: no label drawn (none, an empty one, a box
+ * not drawn, or no glyphs installed). Returns 0, or -1 out of memory. */
+int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, int *photo_x, int *photo_y,
+                           dx_label_place *out);
+
+/* The combined figure of a detector's boxes: the photo in grey; over it each box's map in the
+ * box's colour, weighted toward its own box (weight 1 inside it, falling linearly to 0 at a
+ * quarter of its larger side outside it): a map's tint is its position on scales[k] (NULL: each
+ * map's own unclipped scale; signed maps: the positive half, 0..hi) times the weight; each
+ * pixel takes the strongest tint there, blended at 0.75 x its strength; the boxes and labels
+ * over it. maps[k]: photo.h x photo.w. No colour bar. Returns 0, or -1 with a message naming
+ * path; no partial file is left. */
+int dx_render_box_maps(image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
+                       const dx_render_box *boxes, int nboxes, const char *title, const char *path, dx_error *err);
 
 /* Writes a Darknet image (planar, values in [0,1], clamped; 3 channels RGB or 1 grey) as an
  * 8-bit RGB PNG. Returns 0, or -1 with a message naming path; no partial file is left. */
