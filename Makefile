@@ -160,11 +160,13 @@ uninstall:
 	  if [ -d $$d ]; then rmdir $$d || exit 1; fi; done
 	@$(LDCONFIG)
 
-# make deb: darknet-explain_<version>_<arch>.deb here, built in DEB_BUILD with Debian's build flags
-# and tools (tools/deb/build.sh: dpkg-buildflags, make install, dpkg-shlibdeps, dpkg-deb).
+# make deb [DEB_DIR=.]: darknet-explain_<version>_<arch>.deb in DEB_DIR, built in DEB_BUILD with
+# Debian's build flags and tools (tools/deb/build.sh: dpkg-buildflags, make install,
+# dpkg-shlibdeps, dpkg-deb).
 DEB_BUILD := build-deb
+DEB_DIR ?= .
 deb:
-	MAKE="$(MAKE)" tools/deb/build.sh $(DEB_BUILD) $(VERSION)
+	MAKE="$(MAKE)" tools/deb/build.sh $(DEB_BUILD) $(VERSION) $(DEB_DIR)
 
 readme-figure: $(CLI)
 	tools/readme-figure.sh

@@ -72,4 +72,7 @@ const char *classifier_fixture(void);
 int stray_files(const char *dir);
 /* path's text (at most len - 1 bytes, NUL-terminated; "" when it cannot be read) */
 void read_text_into(const char *path, char *buf, size_t len);
+/* The C API example of $DX_ROOT/README.md: the first ```c block after the "## The C API"
+ * heading (static storage). */
+const char *readme_c_api_example(void);
 #endif

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make deb: darknet-explain_<version>_<arch>.deb in the project's root, with Debian's own tools and
+# make deb: darknet-explain_<version>_<arch>.deb in OUT (default the project's root), with Debian's own tools and
 # no debian/ folder in the tree. The tree is built in BUILD with dpkg-buildflags' flags (Debian's
 # hardening), installed by `make install` into BUILD/deb/debian/darknet-explain (debhelper's
 # layout, so that dpkg-shlibdeps reads it as a package's files), stripped and compressed as
@@ -9,10 +9,11 @@
 # tools/deb/changelog is the package's history: its last entry must carry explain.h's version,
 # and its date and maintainer are the package's (SOURCE_DATE_EPOCH: the same tree gives the same
 # bytes).
-# usage (from the project's root): MAKE=make tools/deb/build.sh BUILD VERSION
+# usage (from the project's root): MAKE=make tools/deb/build.sh BUILD VERSION [OUT]
 set -eu
 build=$1
 version=$2
+out=${3:-.}
 deb=tools/deb
 package=darknet-explain
 die() {
@@ -37,8 +38,10 @@ stb=$(dpkg-query -W -f '${source:Package} (= ${source:Version})' libstb-dev 2>/d
 
 work=$build/deb
 root=$work/debian/$package
-rm -rf "$work" "${package}_${version}_$arch.deb"
-out=$(pwd)
+[ -d "$out" ] || die "$out: no such folder"
+deb_file=$out/${package}_${version}_$arch.deb
+rm -rf "$work" "$deb_file"
+trap 'rm -f "$deb_file"' EXIT # a failed build leaves no package behind
 
 DEB_BUILD_MAINT_OPTIONS=hardening=+all # bookworm's default lacks only bindnow
 export DEB_BUILD_MAINT_OPTIONS
@@ -51,7 +54,7 @@ flags="$CFLAGS $CPPFLAGS $LDFLAGS"
 [ "$(cat "$build/flags" 2>/dev/null)" = "$flags" ] || rm -rf "$build"
 mkdir -p "$root/DEBIAN"
 echo "$flags" >"$build/flags"
-${MAKE:-make} BUILD="$build" SANITIZE=0 install DESTDIR="$out/$root" PREFIX=/usr LIBDIR=/usr/lib/$multiarch
+${MAKE:-make} BUILD="$build" SANITIZE=0 install DESTDIR="$(pwd)/$root" PREFIX=/usr LIBDIR=/usr/lib/$multiarch
 
 # debhelper's dh_strip, dh_compress, dh_installdocs, dh_installchangelogs, dh_lintian, dh_makeshlibs,
 # dh_md5sums
@@ -84,4 +87,5 @@ size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
     -e "s|@SIZE@|$size|" -e "s|@DEPENDS@|$depends|" -e "s|@BUILT_USING@|$stb|" \
     $deb/control.in >"$root/DEBIAN/control"
-dpkg-deb --root-owner-group -Zxz --build "$root" "${package}_${version}_$arch.deb"
+dpkg-deb --root-owner-group -Zxz --build "$root" "$deb_file"
+trap - EXIT
