@@ -74,7 +74,15 @@ $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(STATIC_LIB): $(LIB_OBJ)
+# The static library holds the stb objects it uses (from Debian's libstb.a), as the shared one
+# does: a program linking it gets this stb, not the older copy inside libdarknet.so, whatever
+# the order of its -l flags (pkg-config --static puts Libs.private last).
+STB_OBJ := $(BUILD)/stb/stb_image.o $(BUILD)/stb/stb_image_write.o
+$(STB_OBJ):
+	@mkdir -p $(dir $@)
+	cd $(dir $@) && ar x $(shell $(CC) -print-file-name=libstb.a) $(notdir $@)
+
+$(STATIC_LIB): $(LIB_OBJ) $(STB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -112,7 +112,7 @@ static void sanitizer_flags(char *out, size_t len)
 
 Test(install, stage_example_uninstall, .timeout = 600)
 {
-    if (!have("make pkg-config readelf ldd")) cr_skip_test("needs make, pkg-config, readelf, ldd");
+    if (!have("make pkg-config readelf ldd nm")) cr_skip_test("needs make, pkg-config, binutils, ldd");
     cr_assert(getenv("DX_ROOT") && getenv("DX_CC") && getenv("DX_CFLAGS"), "run through make test");
     const char *dir = classifier_fixture();
     char stage[512], out[16384], expected[2048];
@@ -147,6 +147,21 @@ Test(install, stage_example_uninstall, .timeout = 600)
     snprintf(lib_dir, sizeof lib_dir, "%s/usr/local/lib", stage);
     sanitizer_flags(san, sizeof san);
     build_and_run_example(dir, pc_dir, prefix, lib_dir, san);
+    /* linked with the staged static library instead, as docs/install.md says: nothing to load
+     * but Darknet's and the system's libraries */
+    char out2[8192];
+    cr_assert_eq(sh(out, sizeof out, "cd %s && %s %s example.c -o example-static $(PKG_CONFIG_PATH=%s pkg-config "
+                    "--define-variable=prefix=%s --cflags darknet-explain) %s/libdarknet-explain.a "
+                    "-L/usr/lib/darknet -Wl,-rpath,/usr/lib/darknet -ldarknet -lopenblas -lm -lpthread",
+                    dir, getenv("DX_CC"), san, pc_dir, prefix, lib_dir), 0, "static link: %s", out);
+    cr_assert_eq(sh(out, sizeof out, "cd %s && ./example-static net.cfg net.weights photo.png && ldd ./example-static", dir), 0,
+                 "%s", out);
+    cr_assert_eq(sh(out2, sizeof out2, "cd %s && LD_LIBRARY_PATH=%s ./example net.cfg net.weights photo.png", dir, lib_dir), 0);
+    cr_expect_eq(strncmp(out, out2, strlen(out2)), 0, "static: %s\nshared: %s", out, out2);
+    cr_expect(!strstr(out, "libdarknet-explain"), "the static example loads %s", strstr(out, "libdarknet-explain"));
+    /* with the library's own stb, not the older copy libdarknet.so exports */
+    cr_assert_eq(sh(out, sizeof out, "nm %s/example-static | grep -E ' stbi_load$'", dir), 0);
+    cr_expect(strstr(out, " T stbi_load"), "the static example takes stbi_load from Darknet: %s", out);
     /* the installed program */
     cr_assert_eq(sh(out, sizeof out, "cd %s && %s/usr/local/bin/darknet-explain gradcam net.cfg net.weights photo.png -out cli",
                     dir, stage), 0, "the installed darknet-explain: %s", out);
