@@ -3,6 +3,8 @@
 #   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
 #   make test            build and run the Criterion suite (FILTER='speed/*': one suite)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
+#   make install         PREFIX=/usr/local, DESTDIR honoured (docs/install.md); make uninstall
+#   make deb             darknet-explain_<version>_<arch>.deb with Debian's tools (tools/deb/)
 
 DARKNET_DIR ?= /usr/lib/darknet
 DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
@@ -32,14 +34,21 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tools/*.h)
 
+# explain.h's DX_VERSION: the shared library's name and soname, the .pc, the man page, the .deb
+VERSION := $(shell sed -n 's/.*define DX_VERSION "\(.*\)"/\1/p' plugin/explain.h)
+SONAME := libdarknet-explain.so.$(firstword $(subst ., ,$(VERSION)))
+
 STATIC_LIB := $(BUILD)/libdarknet-explain.a
 GEN := $(BUILD)/gen-shapes
+SHARED_REAL := $(BUILD)/libdarknet-explain.so.$(VERSION)
 SHARED_LIB := $(BUILD)/libdarknet-explain.so
+GEN_MAN := $(BUILD)/gen-man
+MAN_PAGE := $(BUILD)/darknet-explain.1
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps deps-darknet test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
-all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
+.PHONY: all deps deps-darknet test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
+all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES): apt-get installs those of PACKAGES that are not installed.
 define install_missing
@@ -65,12 +74,24 @@ $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(STATIC_LIB): $(LIB_OBJ)
+# The static library holds the stb objects it uses (from Debian's libstb.a), as the shared one
+# does: a program linking it gets this stb, not the older copy inside libdarknet.so, whatever
+# the order of its -l flags (pkg-config --static puts Libs.private last).
+STB_OBJ := $(BUILD)/stb/stb_image.o $(BUILD)/stb/stb_image_write.o
+$(STB_OBJ):
+	@mkdir -p $(dir $@)
+	cd $(dir $@) && ar x $(shell $(CC) -print-file-name=libstb.a) $(notdir $@)
+
+$(STATIC_LIB): $(LIB_OBJ) $(STB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(SHARED_LIB): $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) -Wl,--exclude-libs,libstb.a $(LDLIBS)
+$(SHARED_REAL): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS) -Wl,--exclude-libs,libstb.a $(LDLIBS)
+
+# the soname link (what programs load) and the development link (what -ldarknet-explain finds)
+$(BUILD)/$(SONAME) $(SHARED_LIB): $(SHARED_REAL)
+	ln -sf $(notdir $<) $@
 
 $(CLI): $(BUILD)/plugin/main.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
@@ -80,11 +101,13 @@ $(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
 
 # Tests find the CLI, the project root, the shared library and Debian's python3 (with
-# python3-numpy; the python suite) through the environment.
+# python3-numpy; the python suite) through the environment; tests/test_install.c runs DX_MAKE's
+# install/uninstall/deb (on what this build made).
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BIN) $(CLI) $(SHARED_LIB) $(GEN)
+test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LIB=$(abspath $(SHARED_LIB)) DX_PYTHON=$(PYTHON) \
+	  DX_MAKE="$(MAKE) --no-print-directory -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
@@ -98,7 +121,63 @@ darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
 
 clean:
-	rm -rf build build-san darknet-src darknet
+	rm -rf build build-san $(DEB_BUILD) darknet-src darknet darknet-explain_*.deb
+
+# The man page, written by tools/man.c from the tables -h prints; dated by SOURCE_DATE_EPOCH, else
+# the last commit (make deb sets it from tools/deb/changelog), so a rebuild gives the same page.
+MAN_DATE = $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%Y-%m-%d)
+$(GEN_MAN): $(BUILD)/tools/man.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(MAN_PAGE): $(GEN_MAN)
+	$(GEN_MAN) "$(MAN_DATE)" > $@.part && mv $@.part $@
+man: $(MAN_PAGE)
+
+# make install [PREFIX=/usr/local] [DESTDIR=/stage]: the program, both libraries (the shared one
+# with its soname and development links), the public headers in include/darknet-explain/ (as
+# the sources include them: explain.h, eval/eval.h), darknet-explain.pc, the man page and the
+# README. make uninstall (same PREFIX, DESTDIR) removes exactly INSTALLED.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/darknet-explain
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PUBLIC_HEADERS := explain.h eval/eval.h
+INSTALLED = $(BINDIR)/darknet-explain $(LIBDIR)/libdarknet-explain.a $(LIBDIR)/$(notdir $(SHARED_REAL)) \
+  $(LIBDIR)/$(SONAME) $(LIBDIR)/libdarknet-explain.so $(PUBLIC_HEADERS:%=$(INCLUDEDIR)/darknet-explain/%) \
+  $(PKGCONFIGDIR)/darknet-explain.pc $(MANDIR)/man1/darknet-explain.1 $(DOCDIR)/README.md
+# the running system's linker cache, when installing into it as root
+LDCONFIG = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+install: all $(MAN_PAGE)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/darknet-explain/eval \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/darknet-explain
+	install -m 644 $(STATIC_LIB) $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/libdarknet-explain.so
+	for h in $(PUBLIC_HEADERS); do install -m 644 plugin/$$h $(DESTDIR)$(INCLUDEDIR)/darknet-explain/$$h || exit 1; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	  -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' -e 's|@DARKNET_DIR@|$(DARKNET_DIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' tools/darknet-explain.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/darknet-explain.pc
+	install -m 644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man1/darknet-explain.1
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	@$(LDCONFIG)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@for d in $(DESTDIR)$(INCLUDEDIR)/darknet-explain/eval $(DESTDIR)$(INCLUDEDIR)/darknet-explain $(DESTDIR)$(DOCDIR); do \
+	  if [ -d $$d ]; then rmdir $$d || exit 1; fi; done
+	@$(LDCONFIG)
+
+# make deb [DEB_DIR=.]: darknet-explain_<version>_<arch>.deb in DEB_DIR, built in DEB_BUILD with
+# Debian's build flags and tools (tools/deb/build.sh: dpkg-buildflags, make install,
+# dpkg-shlibdeps, dpkg-deb).
+DEB_BUILD := build-deb
+DEB_DIR ?= .
+deb:
+	MAKE="$(MAKE)" tools/deb/build.sh $(DEB_BUILD) $(VERSION) $(DEB_DIR)
 
 readme-figure: $(CLI)
 	tools/readme-figure.sh

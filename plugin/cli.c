@@ -104,6 +104,14 @@ static const dx_option options[] = {
     "  -resume          keep the methods an interrupted run of the same command finished\n" \
     "                   (kept in the hidden folder .PREFIX_all.part beside the outputs)\n"
 
+const dx_option *dx_cli_option_table(size_t *n)
+{
+    *n = N_OPTIONS;
+    return options;
+}
+
+const char *dx_cli_all_help(void) { return ALL_HELP; }
+
 static void usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s <method> <cfg> <weights> <image> [options]\nmethods:", program);

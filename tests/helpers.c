@@ -437,3 +437,24 @@ int exists(const char *path)
     struct stat st;
     return lstat(path, &st) == 0;
 }
+
+const char *readme_c_api_example(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/README.md", getenv("DX_ROOT"));
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "no README.md");
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    char *section = strstr(text, "## The C API");
+    cr_assert(section, "README.md has no '## The C API' section");
+    char *start = strstr(section, "```c\n");
+    cr_assert(start);
+    start += 5;
+    char *end = strstr(start, "```");
+    cr_assert(end);
+    *end = 0;
+    return start;
+}

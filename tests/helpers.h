@@ -91,4 +91,7 @@ void make_scratch(void);
 void remove_scratch(void);
 const char *scratch_path(char *buf, size_t size, const char *name);
 int exists(const char *path); /* the path names something (lstat succeeds: a dangling link too) */
+/* The C API example of $DX_ROOT/README.md: the first ```c block after the "## The C API"
+ * heading (static storage). */
+const char *readme_c_api_example(void);
 #endif

@@ -8,33 +8,11 @@
 #include "helpers.h"
 #include "io/render.h"
 
-/* the first ```c block after the "## The C API" heading */
-static char *readme_example(void)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/README.md", getenv("DX_ROOT"));
-    FILE *f = fopen(path, "r");
-    cr_assert(f, "no README.md");
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
-    char *section = strstr(text, "## The C API");
-    cr_assert(section, "README.md has no '## The C API' section");
-    char *start = strstr(section, "```c\n");
-    cr_assert(start);
-    start += 5;
-    char *end = strstr(start, "```");
-    cr_assert(end);
-    *end = 0;
-    return start;
-}
-
 Test(api, readme_example_compiles_and_runs, .timeout = 120)
 {
     const char *cc = getenv("DX_CC"), *cflags = getenv("DX_CFLAGS"), *ldflags = getenv("DX_LDFLAGS");
     cr_assert(cc && cflags && ldflags, "run through make test");
-    const char *code = readme_example();
+    const char *code = readme_c_api_example();
     int lines = 0;
     for (const char *c = code; *c; ++c) lines += *c == '\n';
     cr_expect(lines <= 20, "the README example has %d lines", lines);

@@ -87,6 +87,12 @@ static const dx_option options[] = {
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+const dx_option *dx_eval_option_table(size_t *n)
+{
+    *n = N_OPTIONS;
+    return options;
+}
+
 static void usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
