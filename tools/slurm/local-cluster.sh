@@ -20,47 +20,56 @@ dir=$(cd "$2" && pwd) || { echo "$0: $2: no such directory" >&2; exit 1; }
 conf=$dir/slurm.conf
 export SLURM_CONF=$conf
 
-# The pids of the processes this cluster started, read from its pid files.
-pid_of() { [ -s "$dir/$1.pid" ] && cat "$dir/$1.pid" || true; }
+# The pid of a process this cluster started, from its pid file, if that process still runs
+# with this cluster's folder in its command line (not a reused pid).
+pid_of() {
+  local pid
+  [ -s "$dir/$1.pid" ] || return 0
+  pid=$(cat "$dir/$1.pid")
+  if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$dir"; then echo "$pid"; fi
+}
 
-# Ends pid (TERM, then KILL after 5 s) and waits until it is gone.
-end_pid() {
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+# Ends the pids given (TERM, then KILL to those left after 5 s) and waits until they are gone.
+end_pids() {
+  local pid left
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq 50); do
+    left=()
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
+    [ ${#left[@]} -gt 0 ] || return 0
+    set -- "${left[@]}"
+    sleep 0.1
+  done
+  kill -KILL "$@" 2>/dev/null || true
 }
 
 # Job steps (slurmstepd) and the jobs' processes outlive slurmd. They are this cluster's when
 # their environment names this cluster's slurm.conf and they are a step or carry a job id; the
 # caller's own processes (which may have SLURM_CONF set too) are left alone.
 job_pids() {
-  local p pid env mine=" $$ $BASHPID " up=$BASHPID
+  local p pid mine=" $$ $BASHPID " up=$BASHPID
   while [ "$up" -gt 1 ]; do
     up=$(awk '{print $4}' "/proc/$up/stat" 2>/dev/null || echo 1)
     mine+="$up "
   done
-  for p in /proc/[0-9]*; do
+  while read -r p; do
+    p=${p%/environ}
     pid=${p#/proc/}
     [[ $mine != *" $pid "* ]] || continue
-    env=$(tr '\0' '\n' 2>/dev/null <"$p/environ") || continue
-    grep -qxF "SLURM_CONF=$conf" <<<"$env" || continue
-    if [[ $(cat "$p/comm" 2>/dev/null) == slurmstepd ]] || grep -q '^SLURM_JOB_ID=' <<<"$env"; then
+    if [[ $(cat "$p/comm" 2>/dev/null) == slurmstepd ]] || grep -qz '^SLURM_JOB_ID=' "$p/environ" 2>/dev/null; then
       echo "$pid"
     fi
-  done
+  done < <(grep -lzxF "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null)
 }
 
 stop() {
-  local pid
-  if [ -n "$(pid_of slurmctld)" ] && kill -0 "$(pid_of slurmctld)" 2>/dev/null; then
-    scancel --quiet -u "$(id -un)" 2>/dev/null || true
-  fi
-  for pid in $(pid_of slurmd) $(pid_of slurmctld); do end_pid "$pid"; done
-  for pid in $(job_pids); do end_pid "$pid"; done
-  end_pid "$(pid_of munged)" 2>/dev/null || true
-  [ "$(pid_of watchdog)" = "${DX_WATCHDOG:-}" ] || end_pid "$(pid_of watchdog)" 2>/dev/null || true
+  local watchdog
+  if [ -n "$(pid_of slurmctld)" ]; then scancel --quiet -u "$(id -un)" 2>/dev/null || true; fi
+  watchdog=$(pid_of watchdog)
+  [ "$watchdog" != "${DX_WATCHDOG:-}" ] || watchdog=
+  # shellcheck disable=SC2046,SC2086 # lists of pids, maybe empty
+  end_pids $(pid_of slurmd) $(pid_of slurmctld) $(job_pids) $(pid_of munged) $watchdog
   rm -f "$dir"/*.pid
 }
 
@@ -132,13 +141,14 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
   munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
     --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munge/seed" \
-    || failed munged
-  slurmctld -f "$conf" -i || failed slurmctld
+    2>>"$dir/munged.log" || failed munged
+  slurmctld -f "$conf" -i 2>>"$dir/slurmctld.log" || failed slurmctld
   wait_for scontrol ping || failed slurmctld
-  slurmd -f "$conf" -N localhost || failed slurmd
+  slurmd -f "$conf" -N localhost 2>>"$dir/slurmd.log" || failed slurmd
   wait_for node_idle || failed slurmd
   if [ -n "$owner" ]; then
     # setsid: the watchdog is no member of the caller's process group or session
+    # shellcheck disable=SC2016 # expanded by the watchdog's own shell
     setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; DX_WATCHDOG=$$ exec "$2" stop "$3"' \
       watchdog "$owner" "$0" "$dir" </dev/null >/dev/null 2>&1 &
     echo $! >"$dir/watchdog.pid"

@@ -15,7 +15,7 @@ usage: $0 [-n SHARDS] [-o OUT] [-p PARTITION] [-t TIME] [-c CPUS] [--wait] [--] 
   -p PARTITION  partition of both jobs (default \$DX_PARTITION, else the cluster's default)
   -t TIME       time limit of each job, e.g. 2:00:00 (default \$DX_TIME, else the partition's)
   -c CPUS       CPUs per task (default \$DX_CPUS or 1)
-  --wait        return when the merge job has ended, with its exit status
+  --wait        return when the merge job has ended: status 0 only if it completed
 Without CFG ..., the eval arguments are \$DX_CFG \$DX_WEIGHTS -list \$DX_LIST [-methods \$DX_METHODS]
 [-metrics \$DX_METRICS] \$DX_EVAL_ARGS. \$DX_SBATCH_ARGS: more sbatch options for both jobs
 (e.g. "--account=lab --qos=low"). \$DX_BIN: the darknet-explain binary (default: the one on
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ $# -eq 0 ]; then
-  [ -n "${DX_CFG:-}" ] && [ -n "${DX_WEIGHTS:-}" ] && [ -n "${DX_LIST:-}" ] || usage
+  if [ -z "${DX_CFG:-}" ] || [ -z "${DX_WEIGHTS:-}" ] || [ -z "${DX_LIST:-}" ]; then usage; fi
   set -- "$DX_CFG" "$DX_WEIGHTS" -list "$DX_LIST"
   [ -z "${DX_METHODS:-}" ] || set -- "$@" -methods "$DX_METHODS"
   [ -z "${DX_METRICS:-}" ] || set -- "$@" -metrics "$DX_METRICS"
@@ -85,27 +85,36 @@ array=$(sbatch --parsable "${common[@]}" --array="0-$((shards - 1))" --output="$
   "$here/eval-array.sbatch" "$shards" "$out" "$@")
 array=${array%%;*} # --parsable: "id" or "id;cluster"
 echo "eval array job $array: $shards shards into $out/shard-0 .. shard-$((shards - 1)) (logs: $out/logs)"
-merge=(sbatch --parsable "${common[@]}" --dependency="afterok:$array" --kill-on-invalid-dep=yes
-  --output="$out/logs/merge.log")
-if [ "$wait" = 0 ]; then
-  id=$("${merge[@]}" "$here/eval-merge.sbatch" "$shards" "$out")
-  echo "merge job ${id%%;*} (after $array succeeds) writes $out/results.csv, summary.json, report.html"
-  exit 0
-fi
-# sbatch --wait exits when the job ends, with its exit status, but also with 0 for a merge job
-# cancelled because a shard failed: its state says which
-exec 3< <("${merge[@]}" --wait "$here/eval-merge.sbatch" "$shards" "$out")
-waiting=$!
-read -r id <&3 || true
+id=$(sbatch --parsable "${common[@]}" --dependency="afterok:$array" --kill-on-invalid-dep=yes \
+  --output="$out/logs/merge.log" "$here/eval-merge.sbatch" "$shards" "$out")
 id=${id%%;*}
-[ -z "$id" ] || echo "merge job $id (after $array succeeds) writes $out/results.csv, summary.json, report.html; waiting"
-status=0
-wait "$waiting" || status=$?
-exec 3<&-
-state=$([ -z "$id" ] || scontrol -o show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' || true)
-if [ "$status" != 0 ] || { [ -n "$state" ] && [ "$state" != JobState=COMPLETED ]; }; then
+echo "merge job $id (after $array succeeds) writes $out/results.csv, summary.json, report.html"
+[ "$wait" = 1 ] || exit 0
+
+# The merge job's state once it has ended (polled every 1, 2, .. 10 s; sbatch --wait polls
+# every 2, 8, 32 s and exits 0 for a job cancelled before it ran). A job the controller no
+# longer shows (purged MinJobAge after it ended; or the controller is unreachable for a minute)
+# is UNKNOWN.
+final_state() {
+  local delay=1 unseen=0 state
+  while :; do
+    state=$(scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n 1 || true)
+    state=${state#JobState=}
+    case $state in
+      COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
+        echo "$state"; return ;;
+      '') unseen=$((unseen + delay)); [ "$unseen" -lt 60 ] || { echo UNKNOWN; return; } ;;
+      *) unseen=0 ;;
+    esac
+    sleep "$delay"
+    [ "$delay" -ge 10 ] || delay=$((delay + 1))
+  done
+}
+echo "waiting for job $id"
+state=$(final_state "$id")
+if [ "$state" != COMPLETED ]; then
   failed=$(scontrol -o show job "$array" 2>/dev/null | grep -vE 'JobState=(COMPLETED|PENDING|RUNNING)' |
     grep -o 'ArrayTaskId=[0-9]*' | cut -d= -f2 | sort -n | tr '\n' ' ' || true)
-  die "the merge job ${id:-(not submitted)} did not succeed (exit $status${state:+, $state})${failed:+; shards that failed: ${failed% }}: see $out/logs"
+  die "the merge job $id ended $state${failed:+; shards that failed: ${failed% }}: see $out/logs"
 fi
 echo "done: $out/results.csv"
