@@ -170,10 +170,12 @@ Test(cluster, slurm_array_and_merge_equal_one_run, .fini = stop_cluster, .timeou
     snprintf(path, sizeof path, "%s/submit.out", dir);
     read_text_into(path, text, sizeof text);
     cr_assert_eq(sscanf(text, "eval array job %d", &array), 1, "submit.sh printed: %s", text);
-    /* requeued, a task waits 120 s (Slurm's BeginTime): once it is pending, start it now */
+    /* Slurm revokes a requeued task's credential and holds the task back until it has expired
+     * (BeginTime: 120 s); a start within the second of the requeue would be refused as revoked
+     * (measured), so once it is pending the test starts it 2 s later */
     snprintf(cmd, sizeof cmd,
              "scontrol requeue %d_1 && for k in $(seq 300); do "
-             "if [ \"$(squeue -h -j %d_1 -o %%r)\" = BeginTime ]; then exec scontrol update JobId=%d_1 StartTime=now; fi; "
+             "if [ \"$(squeue -h -j %d_1 -o %%r)\" = BeginTime ]; then sleep 2; exec scontrol update JobId=%d_1 StartTime=now; fi; "
              "sleep 0.1; done; exit 1", array, array, array);
     cr_assert_eq(run_in(dir, cmd), 0, "requeueing shard 1 failed: see %s/stderr.txt", dir);
     snprintf(path, sizeof path, "%s/submit.status", dir);
