@@ -96,15 +96,15 @@ echo "merge job $id (after $array succeeds) writes $out/results.csv, summary.jso
 # longer shows (purged MinJobAge after it ended; or the controller is unreachable for a minute)
 # is UNKNOWN.
 final_state() {
-  local delay=1 unseen=0 state
+  local delay=1 seen=$SECONDS state
   while :; do
     state=$(scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n 1 || true)
     state=${state#JobState=}
     case $state in
       COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
         echo "$state"; return ;;
-      '') unseen=$((unseen + delay)); [ "$unseen" -lt 60 ] || { echo UNKNOWN; return; } ;;
-      *) unseen=0 ;;
+      '') [ $((SECONDS - seen)) -lt 60 ] || { echo UNKNOWN; return; } ;;
+      *) seen=$SECONDS ;;
     esac
     sleep "$delay"
     [ "$delay" -ge 10 ] || delay=$((delay + 1))
