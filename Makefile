@@ -9,6 +9,9 @@
 DARKNET_DIR ?= /usr/lib/darknet
 DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
 DARKNET_DEB_PACKAGES := libopencv-dev
+# Slurm's daemons and client (tools/slurm/, tests/test_slurm.c start a single-node Slurm) and GNU
+# parallel (docs/cluster.md's way without a scheduler); without recommends (~3 MB, ~13 MB installed)
+SLURM_DEB_PACKAGES := slurmctld slurmd slurm-client munge parallel
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -47,10 +50,11 @@ MAN_PAGE := $(BUILD)/darknet-explain.1
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps deps-darknet test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
+.PHONY: all deps deps-darknet deps-slurm test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
-# $(call install_missing,PACKAGES): apt-get installs those of PACKAGES that are not installed.
+# $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
+# installed.
 define install_missing
 	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -58,7 +62,7 @@ define install_missing
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2) $$missing >/dev/null; \
 	else echo "$@: all of $(1) are installed"; fi
 endef
 
@@ -69,6 +73,11 @@ deps:
 # Debian builds its darknet with OpenCV, ./darknet too. libopencv-dev is large (~80 MB).
 deps-darknet:
 	$(call install_missing,$(DARKNET_DEB_PACKAGES))
+
+# Only the cluster tests need these (they skip without them). They start their own daemons with
+# their own config; with systemd, Debian also enables munge.service and slurm*.service.
+deps-slurm:
+	$(call install_missing,$(SLURM_DEB_PACKAGES),--no-install-recommends)
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -51,6 +51,21 @@ char *read_text(const char *path)
     return text;
 }
 
+void expect_same_file(const char *a, const char *b)
+{
+    char *x = read_text(a), *y = read_text(b);
+    int same = !strcmp(x, y);
+    if (!same) { /* the first differing line, for the log */
+        int line = 1;
+        const char *p = x, *q = y;
+        while (*p && *p == *q) line += *p++ == '\n', ++q;
+        cr_log_error("%s and %s differ at line %d", a, b, line);
+    }
+    cr_expect(same, "%s differs from %s", b, a);
+    free(x);
+    free(y);
+}
+
 const char *temp_dir(void)
 {
     static __thread char dir[64];

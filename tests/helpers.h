@@ -83,6 +83,9 @@ int spawn_dx(const char *dir, const char *const *argv);
 const char *classifier_fixture(void);
 /* Files in dir other than the fixtures' inputs and the captured streams, each logged. */
 int stray_files(const char *dir);
+/* Expects the files a and b to hold the same text (the first differing line is logged); asserts
+ * both can be read. */
+void expect_same_file(const char *a, const char *b);
 /* path's text (at most len - 1 bytes, NUL-terminated; "" when it cannot be read) */
 void read_text_into(const char *path, char *buf, size_t len);
 /* A scratch directory for each test (a suite's .init = make_scratch, .fini = remove_scratch,

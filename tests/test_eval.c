@@ -442,22 +442,6 @@ static const char *cli_fixture(void)
     "-metrics deletion,insertion,pointing,ebpg,faithfulness,sensitivity,sparseness,complexity,road,aopc,randomisation " \
     "-auc_steps 16 -faith_runs 200 -faith_subset 20 -sens_samples 3 -aopc_steps 12 -aopc_patch 3 -png_width 32"
 
-static void expect_same_file(const char *a, const char *b)
-{
-    char *x = read_all(a), *y = read_all(b);
-    cr_assert(x && y, "%s or %s is missing", a, b);
-    int same = !strcmp(x, y);
-    if (!same) { /* the first differing line, for the log */
-        int line = 1;
-        const char *p = x, *q = y;
-        while (*p && *p == *q) line += *p++ == '\n', ++q;
-        cr_log_error("%s and %s differ at line %d", a, b, line);
-    }
-    cr_expect(same, "%s differs from %s", b, a);
-    free(x);
-    free(y);
-}
-
 /* Starts `darknet-explain ARGS` in dir (the process itself: sh execs it) and returns once csv
  * holds `lines` lines or the run has ended (then *ended is set, with its status). */
 static pid_t start_until_written(const char *dir, const char *args, const char *csv, int lines, int *ended,
