@@ -400,6 +400,9 @@ Test(eval, tiny_darknet_methods_beat_random_map, .timeout = 900)
     cr_assert(report);
     cr_expect(strstr(report, "src=\"maps/00002-random.png\""));
     cr_expect(!strstr(report, "http"), "the report refers to nothing online");
+    /* issue #22: the report says what each metric is and in which units */
+    cr_expect(strstr(report, "<dt>deletion</dt><dd>RISE deletion"), "the report does not define deletion");
+    cr_expect(strstr(report, "in its units"), "the report does not say the AUCs' units");
     free(report);
     snprintf(path, sizeof path, "%s/run/maps/00002-gradcam.png", dir);
     cr_expect(access(path, R_OK) == 0, "no %s", path);
@@ -805,6 +808,8 @@ Test(eval, detector_run_every_box_and_gradcam_beats_random, .timeout = 300)
     cr_assert(text);
     cr_expect(strstr(text, "src=\"maps/00001-box0-gradcam.png\""));
     cr_expect(strstr(text, "<h4>box 0: class "));
+    cr_expect(strstr(text, "<dt>deletion</dt><dd>RISE deletion"), "the report does not define deletion");
+    cr_expect(strstr(text, "a detector's box score"), "the report does not say what the AUCs are of");
     free(text);
     snprintf(path, sizeof path, "%s/whole/maps/00001-box0-random.png", dir);
     cr_expect(access(path, R_OK) == 0, "no %s", path);

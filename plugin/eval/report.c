@@ -159,7 +159,20 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         }
         fputs("</tr>\n", f);
     }
-    fputs("</table>\n<h2>Images</h2>\n", f);
+    fputs("</table>\n<h2>Definitions</h2>\n<p>f_c is the score explained: a classifier's class logit "
+          "(default) or probability (<code>-score prob</code>), a detector's box score (run.json says which). "
+          "Deletion, insertion, AOPC and faithfulness are in its units: AUCs are its mean over the steps, "
+          "AOPC a mean drop of it.</p>\n<dl>", f);
+    for (int k = 0; k < metrics.n; ++k) {
+        dx_metric id;
+        if (metric_of(metrics.names[k], &id) != 0) continue; /* randomisation@L rows: see run.json */
+        fputs("<dt>", f);
+        html(f, metrics.names[k]);
+        fputs("</dt><dd>", f);
+        html(f, dx_metric_definition(id));
+        fputs("</dd>\n", f);
+    }
+    fputs("</dl>\n<h2>Images</h2>\n", f);
     for (int start = 0; start < rows->n;) {
         int end = start, boxes = 0;
         for (; end < rows->n && rows->rows[end].image_index == rows->rows[start].image_index; ++end)
