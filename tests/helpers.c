@@ -97,17 +97,23 @@ static void put_bn(FILE *f, rng *r, int n)
     put(f, r, n, 0.5, 1.5);   /* rolling variance */
 }
 
+FILE *create_weights_file(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot write %s", path);
+    int header[3] = {0, 2, 0};
+    uint64_t seen = 0;
+    fwrite(header, sizeof(int), 3, f);
+    fwrite(&seen, sizeof seen, 1, f);
+    return f;
+}
+
 dx_model *open_random(const char *cfg, const char *weights_out, uint64_t seed)
 {
     dx_error err;
     dx_model *shape = dx_open(cfg, NULL, NULL, &err);
     cr_assert(shape, "%s", err.msg);
-    FILE *f = fopen(weights_out, "wb");
-    cr_assert(f);
-    int header[3] = {0, 2, 0};
-    uint64_t seen = 0;
-    fwrite(header, sizeof(int), 3, f);
-    fwrite(&seen, sizeof seen, 1, f);
+    FILE *f = create_weights_file(weights_out);
     rng r = {seed * 2654435761ULL + 1};
     network *net = dx_network(shape);
     for (int i = 0; i < net->n; ++i) {

@@ -20,6 +20,9 @@ const char *temp_dir(void);
  * biases ~ U(-0.1, 0.1), batch-norm scales ~ U(0.5, 1.5), means ~ U(-0.1, 0.1),
  * variances ~ U(0.5, 1.5). The weights file is written to weights_out. */
 dx_model *open_random(const char *cfg, const char *weights_out, uint64_t seed);
+/* A new weights file at path with Darknet's 0.2 header (major 0, minor 2, revision 0, 64-bit
+ * seen 0), open for the floats that follow; asserts it can be written. */
+FILE *create_weights_file(const char *path);
 
 /* f(x) = sum_k proj[k] * output_k of layer `top`, in double */
 double projected_output(dx_model *m, int top, const float *proj, const float *x);

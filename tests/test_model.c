@@ -30,12 +30,7 @@ static void write_deconv_net(int count, char *cfg, char *weights, size_t len)
     snprintf(cfg, len, "%s/net.cfg", dir);
     snprintf(weights, len, "%s/net.weights", dir);
     write_text(cfg, DECONV_NET);
-    FILE *f = fopen(weights, "wb");
-    cr_assert(f);
-    int header[3] = {0, 2, 0};
-    long long seen = 0;
-    fwrite(header, sizeof(int), 3, f);
-    fwrite(&seen, sizeof seen, 1, f);
+    FILE *f = create_weights_file(weights);
     for (int k = 0; k < count; ++k) {
         float v = value_of(k);
         fwrite(&v, 4, 1, f);

@@ -28,12 +28,7 @@ static void write_linear_net(float conv_weight, char *cfg, char *weights, size_t
     snprintf(cfg, len, "%s/net.cfg", dir);
     snprintf(weights, len, "%s/net.weights", dir);
     write_text(cfg, LINEAR_NET);
-    FILE *f = fopen(weights, "wb");
-    cr_assert(f);
-    int header[3] = {0, 2, 0};
-    long long seen = 0;
-    fwrite(header, sizeof(int), 3, f);
-    fwrite(&seen, sizeof seen, 1, f);
+    FILE *f = create_weights_file(weights);
     float zero = 0, one = 1;
     for (int layer = 0; layer < 2; ++layer) {
         for (int k = 0; k < 4; ++k) fwrite(&zero, 4, 1, f);                    /* biases */
