@@ -3,9 +3,16 @@
 #   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
 #   make test            build and run the Criterion suite
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
+#   make fuzz            AFL++ on one parser (FUZZ_TARGET=cfg|weights|image|options|lists,
+#                        FUZZ_SECONDS=300), then its findings (docs/fuzzing.md)
 
 DARKNET_DIR ?= /usr/lib/darknet
 DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
+# afl++ pulls in clang: installed by `make fuzz` only
+FUZZ_PACKAGES := afl++
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+DEB_PACKAGES += $(FUZZ_PACKAGES)
+endif
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -29,7 +36,7 @@ LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tools/*.h)
+HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tests/fuzz/*.h tools/*.h)
 
 STATIC_LIB := $(BUILD)/libdarknet-explain.a
 GEN := $(BUILD)/gen-shapes
@@ -37,7 +44,7 @@ SHARED_LIB := $(BUILD)/libdarknet-explain.so
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps test clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
+.PHONY: all deps test fuzz fuzz-build clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 deps:
@@ -64,7 +71,8 @@ $(SHARED_LIB): $(LIB_OBJ)
 $(CLI): $(BUILD)/plugin/main.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(STATIC_LIB)
+# tests/fuzz/targets.c: the fuzz harnesses' bodies, which the corpus replay runs too
+$(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(BUILD)/tests/fuzz/targets.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
 
@@ -82,8 +90,30 @@ DARKNET_FLAGS ?=
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
 
+# AFL++ (docs/fuzzing.md): the harness build-fuzz/dx-fuzz is the library and tests/fuzz/ built
+# with afl-clang-fast (afl-cc, afl-gcc-fast) under ASan + UBSan; `make fuzz` runs FUZZ_TARGET for
+# FUZZ_SECONDS at nice 19 from its seeds (resuming build-fuzz/out/TARGET when it exists) and
+# prints the findings. `make test` replays every corpus file (tests/test_fuzz_replay.c).
+FUZZ_BUILD := build-fuzz
+FUZZ_TARGET ?= cfg
+FUZZ_SECONDS ?= 300
+FUZZ_CC = $(shell command -v afl-clang-fast || command -v afl-cc || command -v afl-gcc-fast)
+# the cfg checker's per-layer budget in the harness: 64 MiB instead of 4 GiB (docs/fuzzing.md)
+FUZZ_CFLAGS := -O1 -g -Wno-missing-field-initializers -DDX_LAYER_MAX_BYTES=67108864.0
+
+$(BUILD)/dx-fuzz: $(BUILD)/tests/fuzz/afl_main.o $(BUILD)/tests/fuzz/targets.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+fuzz-build:
+	@test -n "$(FUZZ_CC)" || { echo "fuzz: no afl-clang-fast, afl-cc or afl-gcc-fast (make fuzz installs afl++)"; exit 1; }
+	CFLAGS="$(FUZZ_CFLAGS)" $(MAKE) BUILD=$(FUZZ_BUILD) SANITIZE=1 CC="$(FUZZ_CC)" $(FUZZ_BUILD)/dx-fuzz
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGET) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-san darknet-src darknet
+	rm -rf build build-san build-fuzz darknet-src darknet
 
 readme-figure: $(CLI)
 	tools/readme-figure.sh

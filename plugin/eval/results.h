@@ -3,6 +3,23 @@
 #ifndef DX_EVAL_RESULTS_H
 #define DX_EVAL_RESULTS_H
 #include "internal.h"
+#include "eval/eval.h"
+#include "io/image.h"
+
+/* The image list (run.c): one path a line; blank lines, lines starting with '#' and trailing
+ * blanks and line ends are skipped. 0 with list->paths (each malloc'd) and list->n >= 1, or -1
+ * with err naming the file (missing, unreadable, or naming no image). */
+typedef struct {
+    char **paths;
+    int n;
+} dx_eval_list;
+int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err);
+/* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
+ * to the photo. Converted to network-frame boxes through the letterbox geometry g, with their
+ * classes (*boxes and *classes malloc'd, NULL when none). Returns the number of boxes (0 when
+ * there is no label file), -1 with err naming the file and line on a malformed one. */
+int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, dx_box **boxes, int **classes,
+                        dx_error *err);
 
 /* results.csv: one row per image x method x metric (classifiers) or image x box x method x
  * metric (detectors, with the box columns). */
