@@ -1,7 +1,7 @@
 #!/bin/sh
 # make fuzz: tests/fuzz/run.sh BUILD TARGET SECONDS
 # Runs afl-fuzz on one target for SECONDS at nice 19 (one process: the machine is shared), from
-# the target's seeds and regression inputs (cfg: also the project's cfg/*.cfg), resuming
+# the target's seeds and regression inputs (the cfg seeds link the project's cfg/*.cfg), resuming
 # BUILD/out/TARGET when a previous run left it; then prints the totals and replays each crash and
 # hang with the harness, which names what broke (the sanitizer's or the harness's own line).
 set -eu

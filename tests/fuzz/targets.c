@@ -36,7 +36,7 @@ static const char *const OWN_FILES[] = {INPUT, LIST, LABELS, CAPTURE};
 #define MAX_ARGS 256
 
 static char work_dir[512];
-static char fixed_cfg[1100];  /* the weights target's cfg */
+static char fixed_cfg[PATH_MAX + 32]; /* the weights target's cfg */
 static pid_t owner;           /* the process that made work_dir (removes it at exit) */
 static int real_stderr = -1, real_stdout = -1, null_fd = -1, capture_fd = -1;
 static volatile int inside;   /* a target is running */
