@@ -32,7 +32,9 @@ else
 fi
 echo "fuzz: $target for ${seconds}s (afl-fuzz log: $out/afl.log)"
 mkdir -p "$out"
-nice -n 19 afl-fuzz -V "$seconds" -t 2000 -m none -i "$input" -o "$out" -- "$harness" "$target" \
+dict=
+[ -f "tests/fuzz/$target/dict" ] && dict="-x tests/fuzz/$target/dict"
+nice -n 19 afl-fuzz -V "$seconds" -t 2000 -m none $dict -i "$input" -o "$out" -- "$harness" "$target" \
     >"$out/afl.log" 2>&1 || { tail -20 "$out/afl.log"; exit 1; }
 
 stats=$out/default/fuzzer_stats
