@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +71,32 @@ static void remove_work_dir(void)
     rmdir(work_dir);
 }
 
+/* While a target runs stderr goes to the capture file: on a crash, what it holds (the
+ * sanitizer's report, Darknet's last words) is copied to the real stderr. */
+static void dump_capture(void)
+{
+    if (!inside || capture_fd < 0) return;
+    char buf[4096];
+    ssize_t n;
+    for (off_t at = 0; (n = pread(capture_fd, buf, sizeof buf, at)) > 0; at += n)
+        if (write(real_stderr, buf, (size_t)n) < 0) break;
+}
+
+static void on_fatal_signal(int sig)
+{
+    dump_capture();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* the sanitizers' hook, present in sanitized builds only */
+void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
 static void at_exit(void)
 {
     if (inside) {
         static const char what[] = "fuzz: exit() called while a target ran (Darknet's exit on bad input?)\n";
+        dump_capture();
         if (write(real_stderr, what, sizeof what - 1) < 0) {}
         abort();
     }
@@ -96,6 +119,8 @@ int dx_fuzz_init(const char *root)
     }
     owner = getpid();
     atexit(at_exit);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(dump_capture);
+    signal(SIGABRT, on_fatal_signal); /* assert() in Darknet, or the harness's own abort */
     real_stderr = dup(2);
     real_stdout = dup(1);
     null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
