@@ -102,6 +102,7 @@ FUZZ_CC = $(shell command -v afl-clang-fast || command -v afl-cc || command -v a
 FUZZ_CFLAGS := -O1 -g -Wno-missing-field-initializers -DDX_LAYER_MAX_BYTES=67108864.0
 
 $(BUILD)/tests/fuzz/stb_image.o: CFLAGS += -w
+$(BUILD)/tests/fuzz/afl_main.o: CPPFLAGS += -DDX_FUZZ_ROOT='"$(CURDIR)"'
 $(BUILD)/dx-fuzz: $(BUILD)/tests/fuzz/afl_main.o $(BUILD)/tests/fuzz/targets.o $(BUILD)/tests/fuzz/stb_image.o \
                   $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
