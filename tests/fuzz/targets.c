@@ -147,7 +147,8 @@ static void capture_begin(void)
 {
     fflush(stdout);
     fflush(stderr);
-    if (ftruncate(capture_fd, 0) != 0) {}
+    /* fd 2 shares capture_fd's offset: back to 0, or the next run's text lands after a hole */
+    if (ftruncate(capture_fd, 0) != 0 || lseek(capture_fd, 0, SEEK_SET) != 0) {}
     dup2(null_fd, 1);
     dup2(capture_fd, 2);
 }
