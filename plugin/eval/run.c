@@ -216,18 +216,20 @@ int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, dx_box **
     if (!f) return 0;
     int n = 0, line = 0, cls;
     float cx, cy, w, h;
-    char text[512];
-    while (fgets(text, sizeof text, f)) {
+    char *text = NULL; /* a whole line, however long */
+    size_t cap = 0;
+    while (getline(&text, &cap, f) >= 0) {
         ++line;
         char extra;
         int fields = sscanf(text, "%d %f %f %f %f %c", &cls, &cx, &cy, &w, &h, &extra);
-        if (fields <= 0) continue; /* blank line */
+        if (fields == EOF) continue; /* blank line (0: a line that does not start with a class) */
         if (fields != 5 || w <= 0 || h <= 0 || cls < 0) {
             dx_set_error(err, "%s:%d: a label line is 'class cx cy w h' (relative to the image)", path, line);
             free(*boxes);
             free(*classes);
             *boxes = NULL;
             *classes = NULL;
+            free(text);
             fclose(f);
             return -1;
         }
@@ -239,6 +241,7 @@ int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, dx_box **
         (*classes)[n] = cls;
         (*boxes)[n++] = network_box(g, cx, cy, w, h);
     }
+    free(text);
     fclose(f);
     return n;
 }
