@@ -5,6 +5,8 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
 #   make install         PREFIX=/usr/local, DESTDIR honoured (docs/install.md); make uninstall
 #   make deb             darknet-explain_<version>_<arch>.deb with Debian's tools (tools/deb/)
+#   make fuzz            AFL++ on one parser (FUZZ_TARGET=cfg|weights|image|options|lists,
+#                        FUZZ_SECONDS=300), then its findings (docs/fuzzing.md)
 
 DARKNET_DIR ?= /usr/lib/darknet
 DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
@@ -12,6 +14,11 @@ DARKNET_DEB_PACKAGES := libopencv-dev
 # Slurm's daemons and client (tools/slurm/, tests/test_slurm.c start a single-node Slurm) and GNU
 # parallel (docs/cluster.md's way without a scheduler); without recommends (~3 MB, ~13 MB installed)
 SLURM_DEB_PACKAGES := slurmctld slurmd slurm-client munge parallel
+# afl++ pulls in clang: installed by `make fuzz` only
+FUZZ_PACKAGES := afl++
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+DEB_PACKAGES += $(FUZZ_PACKAGES)
+endif
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -35,7 +42,7 @@ LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tools/*.h)
+HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tests/fuzz/*.h tools/*.h)
 
 # explain.h's DX_VERSION: the shared library's name and soname, the .pc, the man page, the .deb
 VERSION := $(shell sed -n 's/.*define DX_VERSION "\(.*\)"/\1/p' plugin/explain.h)
@@ -50,7 +57,7 @@ MAN_PAGE := $(BUILD)/darknet-explain.1
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps deps-darknet deps-slurm test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
+.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -105,7 +112,8 @@ $(BUILD)/$(SONAME) $(SHARED_LIB): $(SHARED_REAL)
 $(CLI): $(BUILD)/plugin/main.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(STATIC_LIB)
+# tests/fuzz/targets.c: the fuzz harnesses' bodies, which the corpus replay runs too
+$(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(BUILD)/tests/fuzz/targets.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
 
@@ -129,8 +137,33 @@ DARKNET_FLAGS ?=
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
 
+# AFL++ (docs/fuzzing.md): the harness build-fuzz/dx-fuzz is the library and tests/fuzz/ built
+# with afl-clang-fast (afl-cc, afl-gcc-fast) under ASan + UBSan; `make fuzz` runs FUZZ_TARGET for
+# FUZZ_SECONDS at nice 19 from its seeds (resuming build-fuzz/out/TARGET when it exists) and
+# prints the findings. `make test` replays every corpus file (tests/test_fuzz_replay.c).
+FUZZ_BUILD := build-fuzz
+FUZZ_TARGET ?= cfg
+FUZZ_SECONDS ?= 300
+FUZZ_CC = $(shell command -v afl-clang-fast || command -v afl-cc || command -v afl-gcc-fast)
+# the cfg checker's per-layer budget in the harness: 64 MiB instead of 4 GiB (docs/fuzzing.md)
+FUZZ_CFLAGS := -O1 -g -Wno-missing-field-initializers -DDX_LAYER_MAX_BYTES=67108864.0
+
+$(BUILD)/tests/fuzz/stb_image.o: CFLAGS += -w
+$(BUILD)/tests/fuzz/afl_main.o: CPPFLAGS += -DDX_FUZZ_ROOT='"$(CURDIR)"'
+$(BUILD)/dx-fuzz: $(BUILD)/tests/fuzz/afl_main.o $(BUILD)/tests/fuzz/targets.o $(BUILD)/tests/fuzz/stb_image.o \
+                  $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+fuzz-build:
+	@test -n "$(FUZZ_CC)" || { echo "fuzz: no afl-clang-fast, afl-cc or afl-gcc-fast (make fuzz installs afl++)"; exit 1; }
+	CFLAGS="$(FUZZ_CFLAGS)" $(MAKE) BUILD=$(FUZZ_BUILD) SANITIZE=1 CC="$(FUZZ_CC)" $(FUZZ_BUILD)/dx-fuzz
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGET) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-san $(DEB_BUILD) darknet-src darknet darknet-explain_*.deb
+	rm -rf build build-san build-fuzz $(DEB_BUILD) darknet-src darknet darknet-explain_*.deb
 
 # The man page, written by tools/man.c from the tables -h prints; dated by SOURCE_DATE_EPOCH, else
 # the last commit (make deb sets it from tools/deb/changelog), so a rebuild gives the same page.

@@ -23,7 +23,12 @@
 #include "io/sniff.h"
 
 #define CFG_MAX_BYTES (16L << 20)            /* far beyond any real cfg; refuses reading a huge file */
-#define LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024) /* one layer's buffers at batch 1 */
+/* One layer's buffers at batch 1. The fuzz harness builds with a smaller budget, so that the
+ * networks it hands Darknet stay small enough to parse thousands a second (docs/fuzzing.md). */
+#ifndef DX_LAYER_MAX_BYTES
+#define DX_LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024)
+#endif
+#define LAYER_MAX_BYTES DX_LAYER_MAX_BYTES
 /* Multiply-adds (or comparisons) of one layer's forward pass: minutes on a CPU, some 500 times
  * the largest layer of yolov3 at 608x608. */
 #define LAYER_MAX_OPS 1e12
@@ -1179,8 +1184,9 @@ static int check_budget(const cfg *c, const section *s, int index, const shape *
     double bytes = 4.0 * (4.0 * out->outputs + 2.0 * cost->weights + cost->workspace);
     if (bytes > LAYER_MAX_BYTES)
         return fail(c, s->line, "layer %d %s is too large: it would need %.3g GiB at batch 1 (%lld "
-                    "outputs, %.3g weights); the limit is 4 GiB per layer", index, s->type,
-                    bytes / (1024.0 * 1024 * 1024), out->outputs, cost->weights);
+                    "outputs, %.3g weights); the limit is %.3g GiB per layer", index, s->type,
+                    bytes / (1024.0 * 1024 * 1024), out->outputs, cost->weights,
+                    LAYER_MAX_BYTES / (1024.0 * 1024 * 1024));
     if (cost->ops > LAYER_MAX_OPS)
         return fail(c, s->line, "layer %d %s is too large: it would take %.3g operations per image "
                     "(the limit is %.0e)", index, s->type, cost->ops, LAYER_MAX_OPS);

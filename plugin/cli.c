@@ -483,37 +483,55 @@ static int resolve_class(const char *program, const dx_model *m, cli_args *a)
     return -1;
 }
 
-int dx_cli_run(const char *program, int argc, char **argv)
+/* Everything dx_cli_run does before it opens a file: -1 when it goes on with *a and *all, else
+ * the exit code (help printed, or a one-line usage error). */
+static int prepare(const char *program, int argc, char **argv, cli_args *a, int *all)
 {
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
         usage(program, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    if (!strcmp(argv[0], "eval")) return dx_eval_cli(program, argc, argv);
-    if (!strcmp(argv[0], "eval-merge")) return dx_eval_merge_cli(program, argc, argv);
-    cli_args a = {0};
-    dx_request_init(&a.req);
-    int all = !strcmp(argv[0], "all");
-    if (!all && dx_method_from_name(argv[0], &a.req.method) != 0) {
+    *a = (cli_args){0};
+    dx_request_init(&a->req);
+    *all = !strcmp(argv[0], "all");
+    if (!*all && dx_method_from_name(argv[0], &a->req.method) != 0) {
         fprintf(stderr, "%s: unknown method '%s' (see %s -h)\n", program, argv[0], program);
         return 2;
     }
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("usage: %s %s <cfg> <weights> <image> [options]\n%s(and the options of every method: %s -h)\n",
-               program, argv[0], all ? ALL_HELP : dx_method_help(a.req.method), program);
+               program, argv[0], *all ? ALL_HELP : dx_method_help(a->req.method), program);
         return 0;
     }
-    if (parse_args(program, argc, argv, &a) != 0) return 2;
-    if ((a.methods || a.resume) && !all) {
-        fprintf(stderr, "%s: %s goes with 'all', not with '%s'\n", program, a.methods ? "-methods" : "-resume",
+    if (parse_args(program, argc, argv, a) != 0) return 2;
+    if ((a->methods || a->resume) && !*all) {
+        fprintf(stderr, "%s: %s goes with 'all', not with '%s'\n", program, a->methods ? "-methods" : "-resume",
                 argv[0]);
         return 2;
     }
     dx_method listed[DX_METHOD_COUNT];
-    if (a.methods && methods_to_run(program, NULL, a.methods, listed) <= 0) return 2;
+    if (a->methods && methods_to_run(program, NULL, a->methods, listed) <= 0) return 2;
+    return -1;
+}
+
+int dx_cli_check_args(const char *program, int argc, char **argv)
+{
+    if (argc >= 1 && !strcmp(argv[0], "eval")) return dx_eval_check_args(program, argc, argv);
+    if (argc >= 1 && !strcmp(argv[0], "eval-merge")) return dx_eval_merge_check_args(program, argc, argv);
+    cli_args a;
+    int all;
+    return prepare(program, argc, argv, &a, &all);
+}
+
+int dx_cli_run(const char *program, int argc, char **argv)
+{
+    if (argc >= 1 && !strcmp(argv[0], "eval")) return dx_eval_cli(program, argc, argv);
+    if (argc >= 1 && !strcmp(argv[0], "eval-merge")) return dx_eval_merge_cli(program, argc, argv);
+    cli_args a;
+    int all, rc = prepare(program, argc, argv, &a, &all);
+    if (rc >= 0) return rc;
     if (check_roles(program, &a) != 0) return 2;
-    int out_rc = check_out(program, &a);
-    if (out_rc != 0) return out_rc;
+    if ((rc = check_out(program, &a)) != 0) return rc;
 
     dx_error err;
     dx_open_options opt = {.names = a.names, .verbose = a.verbose, .max_pixels = a.max_pixels};
@@ -529,7 +547,6 @@ int dx_cli_run(const char *program, int argc, char **argv)
     dx_set_layer_timing(m, a.timing);
     const char *warnings = dx_warnings(m);
     if (*warnings) fprintf(stderr, "%s", warnings);
-    int rc;
     if (dx_is_detector(m) && !all) {
         rc = run_detector(program, m, &a, argv[0], &err);
         if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);

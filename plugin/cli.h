@@ -45,6 +45,10 @@ int dx_cli_check_out_dir(FILE *errs, const char *who, const char *prefix);
 /* 1: the option takes a value, 0: a bare flag, -1: no such option */
 int dx_cli_option_takes_value(const char *flag);
 
+/* What dx_cli_run does with argv before it opens or writes anything (eval and eval-merge too):
+ * -1 when it would go on to open files, else its exit code (0 after printing help, 2 after a
+ * one-line usage error on stderr). */
+int dx_cli_check_args(const char *program, int argc, char **argv);
 /* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
 void run_explain(int argc, char **argv);
 /* Ends the process with exit code rc (see cli.c for when it skips the exit handlers). */

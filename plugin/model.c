@@ -105,7 +105,10 @@ static long weights_header_bytes(FILE *f)
 {
     int version[3];
     if (fread(version, sizeof(int), 3, f) != 3) return -1;
-    int wide = (version[0] * 10 + version[1]) >= 2 && version[0] < 1000 && version[1] < 1000;
+    /* Darknet computes major * 10 + minor in int, which wraps in its build: the same sum here,
+     * wrapped without the overflow (unsigned arithmetic, converted back as gcc and clang do) */
+    int sum = (int)((unsigned)version[0] * 10u + (unsigned)version[1]);
+    int wide = sum >= 2 && version[0] < 1000 && version[1] < 1000;
     return 12 + (wide ? 8 : 4);
 }
 

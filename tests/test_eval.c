@@ -1062,3 +1062,44 @@ Test(eval, detector_reports_misses, .timeout = 300)
         expect_same_file(a, b);
     }
 }
+
+/* A label line is read whole, however long: a stray word after 600 blanks is still on line 1
+ * (read in 511-byte pieces, the first piece parsed as a valid label and the rest, starting with
+ * blanks, was skipped as a blank line), and the next line keeps its number. Only blank lines are
+ * skipped: one that does not start with a class number is an error. */
+Test(eval, label_line_read_whole)
+{
+    const char *dir = temp_dir();
+    char image[1100], labels[1100], text[1200];
+    snprintf(image, sizeof image, "%s/long.png", dir);
+    snprintf(labels, sizeof labels, "%s/long.txt", dir);
+    dx_letterbox g;
+    dx_letterbox_geometry(64, 64, 64, 64, &g);
+    dx_box *boxes;
+    int *classes;
+    dx_error err;
+
+    snprintf(text, sizeof text, "0 0.5 0.5 0.2 0.3%600sx\n", "");
+    write_text(labels, text);
+    cr_expect_eq(dx_eval_read_labels(image, &g, 4, &boxes, &classes, &err), -1, "a stray word on line 1 is accepted");
+    cr_expect(strstr(err.msg, "long.txt:1:"), "%s", err.msg);
+
+    snprintf(text, sizeof text, "0 0.5 0.5 0.2 0.3%600s\n1 0.5 0.5 0.2\n", "");
+    write_text(labels, text);
+    cr_expect_eq(dx_eval_read_labels(image, &g, 4, &boxes, &classes, &err), -1);
+    cr_expect(strstr(err.msg, "long.txt:2:"), "the second line is line 2: %s", err.msg);
+
+    /* a line that does not start with a class is no blank line */
+    write_text(labels, "\n0 0.5 0.5 0.2 0.3\ncar 0.5 0.5 0.2 0.3\n");
+    cr_expect_eq(dx_eval_read_labels(image, &g, 4, &boxes, &classes, &err), -1, "a class name is accepted");
+    cr_expect(strstr(err.msg, "long.txt:3:"), "%s", err.msg);
+
+    snprintf(text, sizeof text, "0 0.5 0.5 0.2 0.3%600s\n \t\n2 0.25 0.25 0.5 0.5\n", "");
+    write_text(labels, text);
+    cr_assert_eq(dx_eval_read_labels(image, &g, 4, &boxes, &classes, &err), 2, "%s", err.msg);
+    cr_expect_eq(classes[1], 2);
+    cr_expect_float_eq(boxes[1].x0, 0, 1e-4);
+    cr_expect_float_eq(boxes[1].x1, 32, 1e-4);
+    free(boxes);
+    free(classes);
+}

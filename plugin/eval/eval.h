@@ -129,4 +129,8 @@ double dx_eval_auc(const double *scores, int n); /* (sum p_k - (p_0 + p_n)/2) / 
 /* The command line: `eval` and `eval-merge` (argv[0] is the subcommand); exit codes as dx_cli_run. */
 int dx_eval_cli(const char *program, int argc, char **argv);
 int dx_eval_merge_cli(const char *program, int argc, char **argv);
+/* Their command lines parsed and checked, nothing opened or written: -1 when the command would go
+ * on, else its exit code (0 after printing help, 2 after a one-line usage error on stderr). */
+int dx_eval_check_args(const char *program, int argc, char **argv);
+int dx_eval_merge_check_args(const char *program, int argc, char **argv);
 #endif

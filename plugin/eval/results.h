@@ -4,6 +4,25 @@
 #define DX_EVAL_RESULTS_H
 #include "internal.h"
 #include "io/atomic.h"
+#include "eval/eval.h"
+#include "io/image.h"
+
+/* The image list (run.c): one path a line; blank lines, lines starting with '#' and trailing
+ * blanks and line ends are skipped. 0 with list->paths (each malloc'd) and list->n >= 1, or -1
+ * with err naming the file (missing, unreadable, or naming no image). */
+typedef struct {
+    char **paths;
+    int n;
+} dx_eval_list;
+int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err);
+/* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
+ * to the photo (cx, cy, w, h in [0,1], w and h > 0; class one of the model's n_classes), a line
+ * read whole however long; blank lines skipped. Converted to network-frame boxes through the
+ * letterbox geometry g, with their classes (*boxes and *classes malloc'd, NULL when none).
+ * Returns the number of boxes (0 when there is no label file), -1 with err naming the file and
+ * line on a malformed one. */
+int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_box **boxes,
+                        int **classes, dx_error *err);
 
 /* A detector's unit: a detected box, scored; or what the detector missed, whose rows have no
  * map and every value NaN: an image without any box above the threshold, a label no box matched. */

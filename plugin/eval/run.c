@@ -178,12 +178,7 @@ static int parse_args(const char *program, int argc, char **argv, eval_args *a)
 
 /* ---- the list and the labels ---- */
 
-typedef struct {
-    char **paths;
-    int n;
-} image_list;
-
-static int read_list(const char *path, image_list *list, dx_error *err)
+int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err)
 {
     memset(list, 0, sizeof *list);
     FILE *f = fopen(path, "r");
@@ -224,12 +219,8 @@ static int model_classes(const dx_model *m)
     return dx_is_detector(m) ? m->net->layers[m->head].classes : dx_class_count(m);
 }
 
-/* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
- * to the photo (cx, cy, w, h in [0,1], w and h > 0; class one of the model's n_classes).
- * Converted to network-frame boxes through the letterbox geometry, with their classes. Returns
- * the number of boxes (0 when there is no label file), -1 on a malformed file. */
-static int read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_box **boxes,
-                       int **classes, dx_error *err)
+int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_box **boxes,
+                        int **classes, dx_error *err)
 {
     char path[1100];
     const char *dot = strrchr(image_path, '.'), *slash = strrchr(image_path, '/');
@@ -241,8 +232,9 @@ static int read_labels(const char *image_path, const dx_letterbox *g, int n_clas
     if (!f) return 0;
     int n = 0, line = 0, cls = 0;
     float cx = 0, cy = 0, w = 0, h = 0;
-    char text[512];
-    while (fgets(text, sizeof text, f)) {
+    char *text = NULL; /* a whole line, however long */
+    size_t cap = 0;
+    while (getline(&text, &cap, f) >= 0) {
         ++line;
         char extra;
         int len = (int)strcspn(text, "\r\n");
@@ -266,6 +258,7 @@ static int read_labels(const char *image_path, const dx_letterbox *g, int n_clas
             free(*classes);
             *boxes = NULL;
             *classes = NULL;
+            free(text);
             fclose(f);
             return -1;
         }
@@ -277,6 +270,7 @@ static int read_labels(const char *image_path, const dx_letterbox *g, int n_clas
         (*classes)[n] = cls;
         (*boxes)[n++] = network_box(g, cx, cy, w, h);
     }
+    free(text);
     fclose(f);
     return n;
 }
@@ -569,7 +563,7 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     st->photo_w = photo.w;
     st->photo_h = photo.h;
     free_image(photo);
-    st->n_labels = read_labels(path, &st->g, model_classes(m), &st->labels, &st->label_classes, err);
+    st->n_labels = dx_eval_read_labels(path, &st->g, model_classes(m), &st->labels, &st->label_classes, err);
     if (st->n_labels < 0) {
         image_state_free(st);
         return -1;
@@ -836,14 +830,14 @@ static int lock_folder(const char *dir, char *path, size_t len, dx_error *err)
 
 /* Every image of the run (this shard's) and its label file, before the first is explained: a
  * missing, unreadable or non-image path or a bad label stops the run before it writes anything. */
-static int check_inputs(const eval_args *a, const dx_model *m, const image_list *list, dx_error *err)
+static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_list *list, dx_error *err)
 {
     for (int index = a->shard_index; index < list->n; index += a->shard_count) {
         dx_letterbox unused = {0};
         dx_box *labels;
         int *classes;
         if (dx_check_photo(list->paths[index], a->max_pixels, err) != 0 ||
-            read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)
+            dx_eval_read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)
             return -1;
         free(labels);
         free(classes);
@@ -854,7 +848,7 @@ static int check_inputs(const eval_args *a, const dx_model *m, const image_list 
 static int run(const char *program, eval_args *a)
 {
     dx_error err;
-    image_list list = {0};
+    dx_eval_list list = {0};
     char *config = NULL, maps[1200], csv_path[1200], json_path[1200], lock_path[1200];
     dx_eval_rows done = {0};
     FILE *csv = NULL;
@@ -869,7 +863,7 @@ static int run(const char *program, eval_args *a)
     if (!m) goto fail;
     int detector = dx_is_detector(m);
     if (detector && dx_check_detector(m, &err) != 0) goto fail;
-    if (read_list(a->list, &list, &err) != 0) goto fail;
+    if (dx_eval_read_list(a->list, &list, &err) != 0) goto fail;
     int n_rand = dx_eval_random_layers(m, NULL, 0);
     rand_layers = malloc(sizeof(int) * (n_rand + 1));
     if (!(config = run_json(a, m, list.n)) || !rand_layers) {
@@ -999,20 +993,37 @@ fail:
     return rc;
 }
 
-int dx_eval_cli(const char *program, int argc, char **argv)
+/* eval's arguments, defaults first, parsed and checked: -1 when the run goes on with *a, else the
+ * exit code (help printed, or a one-line usage error). The caller frees *a with free_args. */
+static int eval_prepare(const char *program, int argc, char **argv, eval_args *a)
 {
+    *a = (eval_args){0};
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         usage(program, stdout);
         return 0;
     }
-    eval_args a = {0};
-    dx_eval_options_init(&a.opt);
-    dx_request_init(&a.method);
-    a.metrics = "deletion,insertion";
-    a.out = "eval-out";
-    a.png_width = 224;
-    a.max_boxes = 10;
-    int rc = parse_args(program, argc, argv, &a) == 0 ? run(program, &a) : 2;
+    dx_eval_options_init(&a->opt);
+    dx_request_init(&a->method);
+    a->metrics = "deletion,insertion";
+    a->out = "eval-out";
+    a->png_width = 224;
+    a->max_boxes = 10;
+    return parse_args(program, argc, argv, a) == 0 ? -1 : 2;
+}
+
+int dx_eval_check_args(const char *program, int argc, char **argv)
+{
+    eval_args a;
+    int rc = eval_prepare(program, argc, argv, &a);
+    free_args(&a);
+    return rc;
+}
+
+int dx_eval_cli(const char *program, int argc, char **argv)
+{
+    eval_args a;
+    int rc = eval_prepare(program, argc, argv, &a);
+    if (rc < 0) rc = run(program, &a);
     free_args(&a);
     return rc;
 }
@@ -1040,28 +1051,47 @@ static int by_image(const void *a, const void *b, void *rows)
     return (i > j) - (i < j);
 }
 
-int dx_eval_merge_cli(const char *program, int argc, char **argv)
+#define MAX_SHARDS 1024
+
+/* eval-merge's arguments: -1 when the merge goes on with *out and dirs[0..*n_dirs-1], else the
+ * exit code (help printed, or a one-line usage error). */
+static int merge_prepare(const char *program, int argc, char **argv, const char **out, const char **dirs,
+                         int *n_dirs)
 {
-    const char *out = "eval-merged";
-    const char *dirs[1024];
-    int n_dirs = 0;
+    *out = "eval-merged";
+    *n_dirs = 0;
     for (int k = 1; k < argc; ++k) {
         if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
             usage(program, stdout);
             return 0;
         }
-        if (!strcmp(argv[k], "-out") && k + 1 < argc) out = argv[++k];
+        if (!strcmp(argv[k], "-out") && k + 1 < argc) *out = argv[++k];
         else if (argv[k][0] == '-') {
             fprintf(stderr, "%s eval-merge: unknown option '%s' (usage: eval-merge [-out DIR] DIR1 DIR2 ..)\n",
                     program, argv[k]);
             return 2;
-        } else if (n_dirs < 1024) dirs[n_dirs++] = argv[k];
+        } else if (*n_dirs < MAX_SHARDS) dirs[(*n_dirs)++] = argv[k];
     }
-    if (n_dirs == 0) {
+    if (*n_dirs == 0) {
         fprintf(stderr, "%s eval-merge: needs the shards' folders (usage: eval-merge [-out DIR] DIR1 DIR2 ..)\n",
                 program);
         return 2;
     }
+    return -1;
+}
+
+int dx_eval_merge_check_args(const char *program, int argc, char **argv)
+{
+    const char *out, *dirs[MAX_SHARDS];
+    int n_dirs;
+    return merge_prepare(program, argc, argv, &out, dirs, &n_dirs);
+}
+
+int dx_eval_merge_cli(const char *program, int argc, char **argv)
+{
+    const char *out, *dirs[MAX_SHARDS];
+    int n_dirs, prepared = merge_prepare(program, argc, argv, &out, dirs, &n_dirs);
+    if (prepared >= 0) return prepared;
     dx_error err;
     dx_eval_rows all = {0};
     char *config = NULL, path[1400];
