@@ -382,7 +382,7 @@ int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
     r.base = slash ? slash + 1 : a->stem;
     snprintf(r.dir, sizeof r.dir, "%.*s", (int)(r.base - a->stem), a->stem);
     snprintf(r.stage, sizeof r.stage, "%s.%s_all.part", r.dir, r.base);
-    if (dx_load_photo(a->image, &r.photo, err) != 0) return -1;
+    if (dx_load_model_photo(m, a->image, &r.photo, err) != 0) return -1;
     method_maps *maps = calloc(a->n_methods, sizeof *maps);
     int resumed, rc = maps ? open_stage(&r, &resumed, err) : -1;
     if (!maps) dx_set_error(err, "out of memory");

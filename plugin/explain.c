@@ -117,6 +117,7 @@ static int check_finite_forward(const dx_model *m, dx_error *err)
  * wall-clock time goes to *ms; -1 when the forward is not finite */
 static int letterbox_forward(dx_model *m, image photo, double *ms, dx_error *err)
 {
+    if (dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
     image boxed = letterbox_image(photo, m->net->w, m->net->h);
     double t0 = dx_now_ms();
     dx_forward(m, boxed.data);
@@ -294,7 +295,7 @@ int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request 
 {
     memset(e, 0, sizeof *e);
     image photo;
-    if (dx_load_photo_max(image_path, m->max_pixels, &photo, err) != 0) return -1;
+    if (dx_load_model_photo(m, image_path, &photo, err) != 0) return -1;
     int rc = dx_explain_boxes(m, photo, req, e, err);
     free_image(photo);
     if (rc == 0) {
@@ -317,7 +318,7 @@ int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, 
 {
     memset(r, 0, sizeof *r);
     image photo;
-    if (dx_load_photo_max(image_path, m->max_pixels, &photo, err) != 0) return -1;
+    if (dx_load_model_photo(m, image_path, &photo, err) != 0) return -1;
     int rc = dx_explain_image(m, photo, req, r, err);
     free_image(photo);
     if (rc == 0) snprintf(r->image_path, sizeof r->image_path, "%s", image_path);

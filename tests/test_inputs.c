@@ -479,3 +479,93 @@ Test(inputs, class_by_name)
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) expect_refused(dir, cases[k].args, 0, 2, cases[k].needle,
                        (const char *const[]){"o.png", "o.npy", "o.raw.npy", "o.json", NULL});
 }
+
+/* Fuzzing (tests/fuzz/cfg/regressions/height-1-letterbox.cfg): a photo that Darknet's letterbox
+ * resizes to 1 pixel high (16x1 on a 16x16 network) or 0 (a 2000x9 banner) became NaN, or a read
+ * far outside the image (its resize_image divides by the new height - 1): the classifier printed
+ * "-nan%" and wrote NaN maps. Refused before any forward, naming the file; 2 rows work. */
+Test(inputs, photo_too_thin_for_the_letterbox_is_refused)
+{
+    const char *dir = fixture();
+    const int sizes[3][2] = {{16, 1}, {2000, 9}, {16, 2}};
+    const char *names[3] = {"row.png", "banner.png", "two-rows.png"};
+    for (int k = 0; k < 3; ++k) {
+        image im = make_image(sizes[k][0], sizes[k][1], 3);
+        for (int i = 0; i < im.w * im.h * 3; ++i) im.data[i] = (float)(i % 11) / 11;
+        char path[512];
+        path_in(path, sizeof path, dir, names[k]);
+        dx_error err;
+        cr_assert_eq(dx_write_png(im, path, &err), 0, "%s", err.msg);
+        free_image(im);
+    }
+    const char *const keep[] = {"row.png", "banner.png", "two-rows.png", NULL};
+    const char *row[] = {"gradcam", "net.cfg", "net.weights", "row.png", NULL};
+    expect_refused(dir, row, 0, 1, "row.png: 16x1, letterboxed into the 16x16 network, would be 16x1 pixels", keep);
+    const char *banner[] = {"saliency", "det.cfg", "det.weights", "banner.png", NULL};
+    expect_refused(dir, banner, 0, 1, "banner.png: 2000x9, letterboxed into the", keep);
+    const char *all[] = {"all", "net.cfg", "net.weights", "banner.png", "-methods", "gradcam,saliency", NULL};
+    expect_refused(dir, all, 0, 1, "banner.png: 2000x9, letterboxed into the 16x16 network, would be 16x0 pixels",
+                   keep);
+    /* eval refuses it before its first image: nothing written */
+    char list[512];
+    path_in(list, sizeof list, dir, "list.txt");
+    FILE *f = fopen(list, "w");
+    fputs("photo.png\nbanner.png\n", f);
+    fclose(f);
+    const char *eval[] = {"eval", "net.cfg", "net.weights", "-list", "list.txt", "-methods", "gradcam", "-metrics",
+                          "deletion", "-out", "run", NULL};
+    cli_result e = spawn_cli(dir, eval, 0, 120);
+    cr_expect_eq(e.status, 1, "eval: exit %d: %s", e.status, e.err);
+    cr_expect_eq(e.err_lines, 1, "%s", e.err);
+    cr_expect(strstr(e.err, "darknet-explain eval: banner.png: 2000x9, letterboxed"), "%s", e.err);
+    const char *keep_list[32] = {"row.png", "banner.png", "two-rows.png", "list.txt"};
+    for (int k = 0; INPUTS[k]; ++k) keep_list[4 + k] = INPUTS[k];
+    cr_expect_eq(stray_files_in(dir, keep_list), 0, "eval left files behind");
+    unlink(list);
+    /* the library's own entry (no file name) refuses it too */
+    dx_error err;
+    char cfg[512], weights[512];
+    path_in(cfg, sizeof cfg, dir, "net.cfg");
+    path_in(weights, sizeof weights, dir, "net.weights");
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    image thin = make_image(16, 1, 3);
+    dx_request req;
+    dx_request_init(&req);
+    dx_result r;
+    cr_expect_eq(dx_explain_image(m, thin, &req, &r, &err), -1);
+    cr_expect(strstr(err.msg, "the 16x1 photo: 16x1, letterboxed"), "%s", err.msg);
+    free_image(thin);
+    dx_close(m);
+    /* two rows: explained, finite */
+    const char *two[] = {"gradcam", "net.cfg", "net.weights", "two-rows.png", "-out", "two", NULL};
+    cli_result ok = expect_success(dir, two);
+    cr_expect(!strstr(ok.out, "nan"), "%s", ok.out);
+}
+
+/* `all` read its photo with the default pixel budget, not -max_pixels. */
+Test(inputs, all_keeps_the_pixel_budget)
+{
+    const char *dir = fixture();
+    const char *small[] = {"all", "net.cfg", "net.weights", "photo.png", "-methods", "gradcam", "-max_pixels", "1199",
+                           NULL};
+    expect_refused(dir, small, 0, 1, "photo.png: 40x30 pixels (0.0012 megapixels) is more than -max_pixels 1199", NULL);
+}
+
+/* Fuzzing (tests/fuzz/image/regressions/png-chunk-type-newline.png): stb names an unknown critical
+ * PNG chunk by its four raw type bytes, here a line break, and the error came out on two lines. A
+ * file name with a line break in it did the same. Every message is one line. */
+Test(inputs, error_messages_are_one_line)
+{
+    const char *dir = fixture();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp %s/tests/fuzz/image/regressions/png-chunk-type-newline.png '%s/new\nline.png'",
+             getenv("DX_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0);
+    const char *args[] = {"gradcam", "net.cfg", "net.weights", "new\nline.png", NULL};
+    expect_refused(dir, args, 0, 1, "darknet-explain: new?line.png: ", (const char *const[]){"new\nline.png", NULL});
+    /* stb's reason for that chunk, as dx_load_photo quotes it */
+    dx_error err;
+    dx_set_error(&err, "%s: not a readable image (PNG: %s)", "x.png", "\n\x01\x7f\t");
+    cr_expect_str_eq(err.msg, "x.png: not a readable image (PNG: ?\?\?\?)");
+}

@@ -452,7 +452,7 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     image x = float_to_image(net->w, net->h, net->c, (float *)input);
     image photo = crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
     int w = png_width, h = (int)((double)g->inner_h * png_width / g->inner_w + .5);
-    if (h < 1) h = 1;
+    if (h < 2) h = 2; /* Darknet's resize_image divides by h - 1 */
     image small_photo = resize_image(photo, w, h);
     free_image(photo);
     int rc;
@@ -556,7 +556,7 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     const network *net = m->net;
     memset(st, 0, sizeof *st);
     image photo;
-    if (dx_load_photo_max(path, m->max_pixels, &photo, err) != 0) return -1;
+    if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
     dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &st->g);
     st->photo_scale = (float)photo.w / st->g.inner_w;
     st->boxed = letterbox_image(photo, net->w, net->h);
@@ -836,7 +836,7 @@ static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_lis
         dx_letterbox unused = {0};
         dx_box *labels;
         int *classes;
-        if (dx_check_photo(list->paths[index], a->max_pixels, err) != 0 ||
+        if (dx_check_model_photo(m, list->paths[index], err) != 0 ||
             dx_eval_read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)
             return -1;
         free(labels);

@@ -279,13 +279,13 @@ static int open_photo(const char *path, long max_pixels, int decode, FILE **out,
     return 0;
 }
 
-int dx_check_photo(const char *path, long max_pixels, dx_error *err)
+int dx_check_model_photo(const dx_model *m, const char *path, dx_error *err)
 {
     FILE *f;
     dims d;
-    if (open_photo(path, max_pixels, 0, &f, &d, err) != 0) return -1;
+    if (open_photo(path, m->max_pixels, 0, &f, &d, err) != 0) return -1;
     fclose(f);
-    return 0;
+    return dx_letterbox_check(d.w, d.h, m->net->w, m->net->h, path, err);
 }
 
 int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *err)
@@ -343,6 +343,27 @@ void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_le
     g->inner_h = new_h;
     g->dx = (net_w - new_w) / 2;
     g->dy = (net_h - new_h) / 2;
+}
+
+int dx_load_model_photo(const dx_model *m, const char *path, image *out, dx_error *err)
+{
+    if (dx_load_photo_max(path, m->max_pixels, out, err) != 0) return -1;
+    if (dx_letterbox_check(out->w, out->h, m->net->w, m->net->h, path, err) == 0) return 0;
+    free_image(*out);
+    return -1;
+}
+
+int dx_letterbox_check(int photo_w, int photo_h, int net_w, int net_h, const char *who, dx_error *err)
+{
+    dx_letterbox g;
+    dx_letterbox_geometry(photo_w, photo_h, net_w, net_h, &g);
+    if (g.inner_w >= 1 && g.inner_h >= 2) return 0;
+    char photo[64];
+    snprintf(photo, sizeof photo, "the %dx%d photo", photo_w, photo_h);
+    dx_set_error(err, "%s: %dx%d, letterboxed into the %dx%d network, would be %dx%d pixels: Darknet's "
+                      "resize needs at least 1 column and 2 rows (crop the photo nearer to the network's shape)",
+                 who ? who : photo, photo_w, photo_h, net_w, net_h, g.inner_w, g.inner_h);
+    return -1;
 }
 
 float dx_sample_bilinear(const float *map, int h, int w, float y, float x)

@@ -9,12 +9,15 @@
  * (<= 0: DX_DEFAULT_MAX_PIXELS), memory enough to explain it, and the whole file decodes. Never a
  * crash, never Darknet's silent 10x10 placeholder and its ./bad.list. */
 int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *err);
+/* dx_load_photo_max with the model's -max_pixels, and a photo its letterbox can take
+ * (dx_letterbox_check); errors name the file. */
+int dx_load_model_photo(const dx_model *m, const char *path, image *out, dx_error *err);
 /* The same with DX_DEFAULT_MAX_PIXELS. */
 int dx_load_photo(const char *path, image *out, dx_error *err);
-/* The checks of dx_load_photo_max short of decoding the pixels (the format, the pixel budget, the
- * memory, the file's structure), for a whole list before its first image: 0, or -1 with err
- * naming the file. */
-int dx_check_photo(const char *path, long max_pixels, dx_error *err);
+/* The checks of dx_load_model_photo short of decoding the pixels (the format, the model's pixel
+ * budget, memory, the file's structure, the letterbox at the size the header gives), for a whole
+ * list before its first image: 0, or -1 with err naming the file. */
+int dx_check_model_photo(const dx_model *m, const char *path, dx_error *err);
 /* CRC-32 as PNG and zlib compute it, continuing from crc (0 to start). */
 uint32_t dx_crc32(uint32_t crc, const unsigned char *p, size_t n);
 /* copy_image after checking that the copy (and a map on its pixels) fits in memory. */
@@ -28,6 +31,11 @@ typedef struct {
 } dx_letterbox;
 
 void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_letterbox *g);
+/* Whether Darknet's letterbox_image can resize a photo_w x photo_h photo into the network: not
+ * when the resized photo would be under 1 pixel wide or 2 high (its resize_image divides by the
+ * new height - 1: a 1-pixel-high photo becomes NaN, or a read far outside the image). 0, or -1
+ * with err naming who (the photo's path; NULL: "the WxH photo") and the sizes. */
+int dx_letterbox_check(int photo_w, int photo_h, int net_w, int net_h, const char *who, dx_error *err);
 
 /* Resamples a map over the network frame (any resolution) onto the photo's pixels, dropping
  * the letterbox border. Returns photo_h x photo_w floats (malloc'd). */

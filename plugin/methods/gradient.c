@@ -131,7 +131,7 @@ static int make_baseline(const dx_model *m, const dx_request *req, const float *
         for (int k = 0; k < net->inputs; ++k) base[k] = (float)dx_rng_uniform(&rng);
     } else {
         image photo;
-        if (dx_load_photo_max(spec, m->max_pixels, &photo, err) != 0) {
+        if (dx_load_model_photo(m, spec, &photo, err) != 0) {
             dx_error inner = *err;
             dx_set_error(err, "-baseline %s", inner.msg);
             return -1;
