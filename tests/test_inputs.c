@@ -569,3 +569,49 @@ Test(inputs, error_messages_are_one_line)
     dx_set_error(&err, "%s: not a readable image (PNG: %s)", "x.png", "\n\x01\x7f\t");
     cr_expect_str_eq(err.msg, "x.png: not a readable image (PNG: ?\?\?\?)");
 }
+
+/* rgb.jpg (a baseline JPEG) with a DHT segment inserted before its EOI: one of n_codes codes */
+static void write_jpeg_with_dht(const char *dir, const char *name, int n_codes)
+{
+    unsigned char jpeg[65536], dht[4 + 17 + 300] = {0xff, 0xc4};
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/fuzz/image/seeds/rgb.jpg", getenv("DX_ROOT"));
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    size_t n = fread(jpeg, 1, sizeof jpeg, f);
+    fclose(f);
+    cr_assert(n > 4 && jpeg[n - 2] == 0xff && jpeg[n - 1] == 0xd9);
+    int length = 2 + 17 + n_codes;
+    dht[2] = length >> 8;
+    dht[3] = length & 0xff;
+    dht[4] = 0x10; /* an AC table, index 0 */
+    dht[5 + 15] = n_codes > 255 ? 255 : n_codes; /* the counts of 16-bit codes, then of 15-bit ones */
+    dht[5 + 14] = n_codes > 255 ? n_codes - 255 : 0;
+    unsigned char out[65536 + sizeof dht];
+    memcpy(out, jpeg, n - 2);
+    memcpy(out + n - 2, dht, 2 + length);
+    memcpy(out + n + length, jpeg + n - 2, 2);
+    write_bytes(dir, name, out, n + length + 2);
+}
+
+/* Fuzzing (tests/fuzz/image/regressions/stb-build-huffman-index-257.jpg): stb built a Huffman
+ * table of more than 256 codes, writing past its arrays (UBSan); libjpeg refuses such a table. The
+ * check walks every segment, also after a scan's entropy-coded data, and refuses it first. */
+Test(inputs, jpeg_huffman_table_of_more_than_256_codes_is_refused)
+{
+    const char *dir = fixture();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp %s/tests/fuzz/image/regressions/stb-build-huffman-index-257.jpg %s/fuzzed.jpg",
+             getenv("DX_ROOT"), dir);
+    cr_assert_eq(system(cmd), 0);
+    write_jpeg_with_dht(dir, "late-257.jpg", 257);
+    write_jpeg_with_dht(dir, "late-256.jpg", 256);
+    const char *const keep[] = {"fuzzed.jpg", "late-257.jpg", "late-256.jpg", NULL};
+    const char *fuzzed[] = {"gradcam", "net.cfg", "net.weights", "fuzzed.jpg", NULL};
+    expect_refused(dir, fuzzed, 0, 1, "fuzzed.jpg: not a readable image (JPEG: bogus Huffman table definition", keep);
+    const char *late[] = {"gradcam", "net.cfg", "net.weights", "late-257.jpg", NULL};
+    expect_refused(dir, late, 0, 1, "late-257.jpg: not a readable image (JPEG: bogus Huffman table definition", keep);
+    /* 256 codes after the scan: a table libjpeg takes; the photo is explained */
+    const char *ok[] = {"gradcam", "net.cfg", "net.weights", "late-256.jpg", "-out", "ok", NULL};
+    expect_success(dir, ok);
+}

@@ -118,6 +118,44 @@ static const char *bmp_check(const unsigned char *head, size_t n, long long file
     return NULL;
 }
 
+/* stb builds a Huffman table from a DHT segment whose code counts sum over 256 (writing past its
+ * table, found by fuzzing: tests/fuzz/image/regressions/stb-build-huffman-index-257.jpg); libjpeg
+ * refuses such a table ("Bogus Huffman table definition"), and a table index over 3. Walks every
+ * marker segment, through the entropy-coded data of each scan, to EOI or the end of the file. */
+static const char *jpeg_check(FILE *f)
+{
+    if (fseek(f, 2, SEEK_SET) != 0) return "JPEG: cannot read its segments";
+    int c;
+    for (;;) {
+        /* the next marker: 0xFF, fill bytes, a code; between them entropy-coded data, where 0xFF 0x00
+         * (a stuffed byte) and the restart markers RST0-7 do not end the scan */
+        do c = getc(f);
+        while (c != EOF && c != 0xff);
+        while (c == 0xff) c = getc(f);
+        if (c == EOF || c == 0xd9) return NULL; /* cut short: the decoders judge that */
+        if (c == 0x00 || (c >= 0xd0 && c <= 0xd7) || c == 0x01) continue;
+        int hi = getc(f), lo = getc(f);
+        if (lo == EOF) return NULL;
+        long length = (hi << 8 | lo) - 2;
+        if (length < 0) return "JPEG: malformed segment length";
+        if (c != 0xc4) {
+            if (fseek(f, length, SEEK_CUR) != 0) return NULL;
+            continue;
+        }
+        while (length > 0) {
+            unsigned char counts[17];
+            if (length < 17 || fread(counts, 1, 17, f) != 17) return "JPEG: bogus Huffman table definition";
+            if ((counts[0] & 0x0f) > 3) return "JPEG: Huffman table index over 3";
+            long n = 0;
+            for (int k = 1; k <= 16; ++k) n += counts[k];
+            length -= 17;
+            if (n > 256 || n > length) return "JPEG: bogus Huffman table definition (more than 256 codes)";
+            if (fseek(f, n, SEEK_CUR) != 0) return NULL;
+            length -= n;
+        }
+    }
+}
+
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
@@ -217,7 +255,8 @@ static int check_content(const char *path, FILE *f, const unsigned char *head, s
     dims d;
     const char *why = kind == DX_KIND_PNM ? pnm_check(f, size, 1, &d)
                     : kind == DX_KIND_BMP ? bmp_check(head, n, size)
-                    : kind == DX_KIND_PNG ? png_check(f, reason, sizeof reason) : NULL;
+                    : kind == DX_KIND_PNG ? png_check(f, reason, sizeof reason)
+                    : kind == DX_KIND_JPEG ? jpeg_check(f) : NULL;
     if (!why && decode && kind != DX_KIND_PNM) {
         rewind(f);
         unsigned char *pixels = stbi_load_from_file(f, &d.w, &d.h, &(int){0}, 3);
