@@ -13,8 +13,9 @@ in=$root/$build/in/$target
 [ -x "$harness" ] || { echo "fuzz: $harness is missing (make fuzz-build)"; exit 1; }
 [ -d "tests/fuzz/$target/seeds" ] || { echo "fuzz: no target '$target' (cfg weights image options lists)"; exit 2; }
 
-# the private directories the harness makes (targets.c: dx_fuzz_init), out of the repository
-export TMPDIR=$root/$build/tmp
+# the private directories the harness makes (targets.c: dx_fuzz_init), out of the repository; one
+# per target, so that several targets can run at once
+export TMPDIR=$root/$build/tmp/$target
 rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 export DX_ROOT=$root OPENBLAS_NUM_THREADS=1 DX_BLAS=1
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1
