@@ -47,22 +47,13 @@ const float *dx_output_of(const dx_model *m, int j)
 float *dx_grad_of(dx_model *m, int j)
 {
     if (j < 0) return m->grad_input;
-    if (!m->grad[j]) {
-        m->grad[j] = calloc((size_t)m->net->layers[j].outputs, sizeof(float));
-        if (!m->grad[j]) abort(); /* out of memory: nothing sensible to return */
-    }
     m->touched[j] = 1;
     return m->grad[j];
 }
 
 float *dx_scratch(dx_model *m, size_t floats)
 {
-    if (floats > m->scratch_len) {
-        free(m->scratch);
-        m->scratch = malloc(floats * sizeof(float));
-        if (!m->scratch) abort();
-        m->scratch_len = floats;
-    }
+    (void)floats; /* within m->scratch_len: dx_layer_scratch_floats */
     return m->scratch;
 }
 
@@ -73,6 +64,7 @@ int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err
                      top, stop, m->n - 1);
         return -1;
     }
+    if (dx_reserve_reverse(m, m->grad, top, stop, err) != 0) return -1;
     for (int j = 0; j < m->n; ++j) {
         if (m->touched[j]) memset(m->grad[j], 0, sizeof(float) * m->net->layers[j].outputs);
         m->touched[j] = 0;

@@ -67,10 +67,10 @@ static dx_rect reach(const dx_incremental *inc, int i, int *whole)
     dx_rect below = changed_of(inc, i - 1, &below_whole);
     *whole = 0;
     if (l->type == ROUTE || l->type == SHORTCUT) {
-        int sources = l->type == ROUTE ? l->n : 2, any_whole = 0;
+        int sources = dx_layer_source_count(l), any_whole = 0;
         dx_rect r = none;
         for (int s = 0; s < sources; ++s) {
-            int j = l->type == ROUTE ? l->input_layers[s] : s == 0 ? i - 1 : l->index, w;
+            int j = dx_layer_source(l, i, s), w;
             dx_rect c = changed_of(inc, j, &w);
             const layer *src = &inc->m->net->layers[j];
             if (w || (!is_empty(c) && (src->out_w != l->out_w || src->out_h != l->out_h))) any_whole = 1;

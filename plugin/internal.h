@@ -121,10 +121,14 @@ int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on 
 void dx_forward_from(dx_model *m, int first);
 void dx_forward_layer(dx_model *m, int i); /* re-runs layer i (through its hook) on what is below it */
 const float *dx_output_of(const dx_model *m, int j); /* layer j's output; j < 0: the network input */
-float *dx_grad_of(dx_model *m, int j);               /* grad buffer of j (marks it touched); j < 0: input */
+/* grad buffer of j (marks it touched); j < 0: input. Layers above the stop of the current or
+ * last dx_backward, their sources and stop itself (dx_reserve_reverse made them). */
+float *dx_grad_of(dx_model *m, int j);
 /* Zeroes all gradients, places seed (layer top's outputs floats) at layer top and propagates it
  * down until the gradient of layer stop's output is complete (stop = -1: the network input). */
 int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err);
+/* The model's per-layer temporaries: floats <= dx_layer_scratch_floats of the calling layer (dx_open
+ * sized it for the largest). */
 float *dx_scratch(dx_model *m, size_t floats);
 
 /* incremental.c — incremental inference (occlusion): after a forward on a clean input, forwards
@@ -144,7 +148,16 @@ void dx_incremental_end(dx_incremental *inc);
 
 /* layers/: one backward per Darknet layer type (see layers/layers.h). */
 int dx_layer_backward(dx_model *m, int i, const float *gout, dx_error *err);
+/* The temporaries layer l's backward and region forward take from dx_scratch, in floats. */
 size_t dx_layer_scratch_floats(const layer *l);
+/* The layers whose outputs layer i reads: dx_layer_source(l, i, s) for s < dx_layer_source_count(l)
+ * (-1: the network input). */
+int dx_layer_source_count(const layer *l);
+int dx_layer_source(const layer *l, int i, int s);
+/* Before a reverse pass from top down to stop writes into bufs (m->n buffers of each layer's
+ * outputs, NULL until needed): allocates (zeroed) those it may touch, the layers (stop, top],
+ * their sources and stop, so that nothing is allocated during the pass. 0, or -1 with err. */
+int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_error *err);
 
 /* targets.c — what a method explains: a differentiable score of the model's current forward
  * state, a function of one layer's output. The method never needs to know whether it is a

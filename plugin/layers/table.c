@@ -1,4 +1,5 @@
 /* Which backward each Darknet layer type uses. Types missing here cannot be differentiated. */
+#include <stdlib.h>
 #include "layers.h"
 
 static dx_backward_fn backward_for(LAYER_TYPE t)
@@ -64,9 +65,39 @@ int dx_layer_lrp(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err
 
 size_t dx_layer_scratch_floats(const layer *l)
 {
-    if (l->type == CONVOLUTIONAL && l->size != 1)
+    /* a convolution's backward: outputs, then (size > 1) the column matrix; its region forward
+     * (groups 1): the column matrix of a rectangle, then its outputs, at most the same for a 1x1 */
+    if (l->type == CONVOLUTIONAL)
         return (size_t)l->outputs + (size_t)l->size * l->size * (l->c / l->groups) * l->out_h * l->out_w;
     return (size_t)l->outputs;
+}
+
+int dx_layer_source_count(const layer *l)
+{
+    return l->type == ROUTE ? l->n : l->type == SHORTCUT ? 2 : 1;
+}
+
+int dx_layer_source(const layer *l, int i, int s)
+{
+    return l->type == ROUTE ? l->input_layers[s] : l->type == SHORTCUT && s == 1 ? l->index : i - 1;
+}
+
+int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_error *err)
+{
+    for (int i = top; i >= stop && i >= 0; --i) {
+        const layer *l = &m->net->layers[i];
+        int n = i > stop ? dx_layer_source_count(l) : 0;
+        for (int s = -1; s < n; ++s) {
+            int j = s < 0 ? i : dx_layer_source(l, i, s);
+            if (j < 0 || bufs[j]) continue;
+            if (!(bufs[j] = calloc((size_t)m->net->layers[j].outputs, sizeof(float)))) {
+                dx_set_error(err, "%s: out of memory for the reverse pass's buffer of layer %d (%d floats)",
+                             dx_model_file(m), j, m->net->layers[j].outputs);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* The layer types incremental inference recomputes by region; the others are run whole. */

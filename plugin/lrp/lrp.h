@@ -81,7 +81,8 @@ typedef struct {
     size_t work_len;
 } dx_lrp;
 
-/* Relevance buffer of layer j's outputs (j < 0: the network input); marks it touched. */
+/* Relevance buffer of layer j's outputs (j < 0: the network input), one dx_lrp_walk reserved (the
+ * layers above its stop, their sources, stop); marks it touched. */
 float *dx_lrp_rel_of(const dx_model *m, dx_lrp *p, int j);
 /* Seeds R = d(score)/d(output) * output at t->layer (for a one-hot class target: the logit) and
  * redistributes it down to layer stop's output (-1: the input). *seed_sum receives sum(seed);

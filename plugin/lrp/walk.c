@@ -8,11 +8,7 @@
 float *dx_lrp_rel_of(const dx_model *m, dx_lrp *p, int j)
 {
     if (j < 0) return p->rel_input;
-    if (!p->rel[j]) {
-        p->rel[j] = calloc((size_t)m->net->layers[j].outputs, sizeof(float));
-        if (!p->rel[j]) abort(); /* out of memory: nothing sensible to return */
-    }
-    p->touched[j] = 1;
+    p->touched[j] = 1; /* p->rel[j] exists: dx_lrp_walk reserved it */
     return p->rel[j];
 }
 
@@ -42,6 +38,7 @@ int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *se
         dx_set_error(err, "out of memory");
         return -1;
     }
+    if (dx_reserve_reverse(m, p->rel, t->layer, stop, err) != 0) return -1;
     double t0 = dx_now_ms();
     /* R = d(score)/d(output) * output: for a one-hot class target, the class's logit */
     float *seed = dx_lrp_rel_of(m, p, t->layer);

@@ -5,8 +5,9 @@
 #define DX_PERTURB_H
 #include "methods.h"
 
-/* The image that replaces removed pixels (c x h x w, written to out). */
-void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out);
+/* The image that replaces removed pixels (c x h x w, written to out): 0, or -1 with err when a
+ * blur's temporaries do not fit in memory. */
+int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out, dx_error *err);
 
 /* A RISE mask (h x w, in [0, 1]): a gh x gw grid of kept (1) and removed (0) cells, each
  * cell_h x cell_w pixels, bilinear between cell centres (edges clamped), shifted by

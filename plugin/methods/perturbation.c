@@ -26,21 +26,19 @@ static void filter_lines(const float *in, int lines, int len, int line_step, int
         }
 }
 
-/* Separable Gaussian blur of one h x w plane, edges clamped; tmp holds h*w floats. */
-static void blur_plane(const float *in, int h, int w, float sigma, float *tmp, float *out)
+/* Separable Gaussian blur of one h x w plane, edges clamped; tmp holds h*w floats, kernel
+ * 2 * ceil(3 sigma) + 1. */
+static void blur_plane(const float *in, int h, int w, float sigma, float *tmp, float *kernel, float *out)
 {
     int radius = (int)ceilf(3 * sigma);
-    float *kernel = malloc(sizeof(float) * (2 * radius + 1));
-    if (!kernel) abort();
     double sum = 0;
     for (int d = -radius; d <= radius; ++d) sum += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
     for (int d = 0; d <= 2 * radius; ++d) kernel[d] /= (float)sum;
     filter_lines(in, h, w, w, 1, kernel, radius, tmp);  /* rows */
     filter_lines(tmp, w, h, 1, w, kernel, radius, out); /* columns */
-    free(kernel);
 }
 
-void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out)
+int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out, dx_error *err)
 {
     size_t plane = (size_t)h * w;
     if (kind == DX_OCCLUDE_BLACK) {
@@ -52,12 +50,20 @@ void dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, flo
             for (size_t p = 0; p < plane; ++p) out[k * plane + p] = (float)(sum / plane);
         }
     } else {
-        float *tmp = malloc(sizeof(float) * plane);
-        if (!tmp) abort();
         float sigma = (h < w ? h : w) / 16.f;
-        for (int k = 0; k < c; ++k) blur_plane(x + k * plane, h, w, sigma > 0.5f ? sigma : 0.5f, tmp, out + k * plane);
+        if (sigma < 0.5f) sigma = 0.5f;
+        float *tmp = malloc(sizeof(float) * plane), *kernel = malloc(sizeof(float) * (2 * (int)ceilf(3 * sigma) + 1));
+        if (!tmp || !kernel) {
+            free(tmp);
+            free(kernel);
+            dx_set_error(err, "out of memory for the blurred baseline (%dx%d)", w, h);
+            return -1;
+        }
+        for (int k = 0; k < c; ++k) blur_plane(x + k * plane, h, w, sigma, tmp, kernel, out + k * plane);
         free(tmp);
+        free(kernel);
     }
+    return 0;
 }
 
 int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int signed_map, dx_error *err)
@@ -254,7 +260,7 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
     if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
     dx_target_scores(t, n_targets, m, score_x);
     memcpy(x, m->input, sizeof(float) * plane * c);
-    dx_baseline_image(x, c, h, w, req->occlude, base);
+    if (dx_baseline_image(x, c, h, w, req->occlude, base, err) != 0) goto done;
     occlusion_ctx o = {x, base, c, h, w, req->window < h ? req->window : h, req->window < w ? req->window : w, ys, xs};
     int scored = 0, windows = ny * nx, incremental = req->batch == 1 && m->incremental;
     for (int i = 0; i < ny; ++i)
@@ -374,7 +380,7 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n
     }
     if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     memcpy(x, m->input, sizeof(float) * plane * c);
-    dx_baseline_image(x, c, h, w, req->occlude, base);
+    if (dx_baseline_image(x, c, h, w, req->occlude, base, err) != 0) goto done;
     rise_ctx ctx = {x, base, c, h, w, s, (h + s - 1) / s, (w + s - 1) / s, grids, shifts, mask};
     dx_rng rng;
     dx_rng_init(&rng, req->seed);

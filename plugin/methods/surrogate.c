@@ -56,7 +56,7 @@ static int coalitions_init(const dx_model *m, const dx_request *req, int rows, i
     s->labels = malloc(sizeof(int) * s->plane);
     if (!s->x || !s->base || !s->labels) goto oom;
     memcpy(s->x, m->input, sizeof(float) * s->plane * s->c);
-    dx_baseline_image(s->x, s->c, net->h, net->w, req->occlude, s->base);
+    if (dx_baseline_image(s->x, s->c, net->h, net->w, req->occlude, s->base, err) != 0) return -1;
     s->segments = dx_slic(s->x, s->c, net->h, net->w, req->segments, DX_SLIC_COMPACTNESS, s->labels, err);
     if (s->segments < 1) return -1; /* dx_slic said why */
     s->rows = rows;
@@ -108,14 +108,19 @@ static int cholesky_solve(double *A, double *b, int n)
 
 /* Weighted least squares over rows [from, rows): minimises
  * sum_i w_i (y_i - design_i . coef)^2 + ridge |coef|^2, with design_i (n floats) and y_i given
- * by the callbacks. Returns -1 when the normal equations are singular. */
+ * by the callbacks. Returns -1 when the normal equations are singular, -2 when the n x n system
+ * does not fit in memory. */
 typedef void (*row_fn)(const coalitions *s, int i, const void *ctx, double *design, double *y);
 
 static int weighted_least_squares(const coalitions *s, int from, int n, row_fn row, const void *ctx,
                                   double ridge, double *coef)
 {
     double *A = calloc((size_t)n * n, sizeof(double)), *design = malloc(sizeof(double) * (n > 0 ? n : 1));
-    if (!A || !design) abort();
+    if (!A || !design) {
+        free(A);
+        free(design);
+        return -2;
+    }
     memset(coef, 0, sizeof(double) * n);
     for (int i = from; i < s->rows; ++i) {
         double y;
@@ -199,8 +204,10 @@ int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, int n
         for (int i = 0; i < s.rows; ++i) ymean += s.weights[i] * score_of(&s, i, target);
         ymean /= wsum;
         lime_centre centre = {zmean, ymean, target};
-        if (weighted_least_squares(&s, 0, K, lime_row, &centre, 1.0, coef) != 0) {
-            dx_set_error(err, "lime: the ridge system is not positive definite");
+        int solved = weighted_least_squares(&s, 0, K, lime_row, &centre, 1.0, coef);
+        if (solved != 0) {
+            dx_set_error(err, solved == -2 ? "lime: out of memory for the %dx%d regression"
+                                           : "lime: the ridge system is not positive definite", K, K);
             goto done;
         }
         double intercept = ymean, residual = 0, spread = 0;
@@ -250,14 +257,21 @@ static void add_coalition(coalitions *s, const unsigned char *kept, int compleme
  * paired, the largest) up, each enumerated completely while the budget covers its share of the
  * Shapley kernel's weight, with weight (kernel weight of the size) / (coalitions of the size);
  * the rest of the budget draws sizes in proportion to the remaining kernel weight, a random
- * coalition of that size and its complement, weights rescaled to that remaining weight. */
-static void shap_coalitions(coalitions *s, int budget, dx_rng *rng)
+ * coalition of that size and its complement, weights rescaled to that remaining weight. Returns
+ * 0, or -1 when its temporaries do not fit in memory. */
+static int shap_coalitions(coalitions *s, int budget, dx_rng *rng)
 {
     int M = s->segments, sizes = M / 2, paired = (M - 1) / 2; /* sizes: ceil((M-1)/2) */
     double *kernel = malloc(sizeof(double) * (sizes + 1)), *remaining = malloc(sizeof(double) * (sizes + 1));
     unsigned char *kept = malloc(M);
     int *index = malloc(sizeof(int) * M);
-    if (!kernel || !remaining || !kept || !index) abort();
+    if (!kernel || !remaining || !kept || !index) {
+        free(kernel);
+        free(remaining);
+        free(kept);
+        free(index);
+        return -1;
+    }
     double total = 0;
     for (int k = 1; k <= sizes; ++k) {
         kernel[k] = (M - 1.0) / (k * (double)(M - k)) * (k <= paired ? 2 : 1);
@@ -314,6 +328,7 @@ static void shap_coalitions(coalitions *s, int budget, dx_rng *rng)
     free(remaining);
     free(kept);
     free(index);
+    return 0;
 }
 
 typedef struct {
@@ -346,7 +361,10 @@ int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t,
     dx_rng_init(&rng, req->seed);
     memset(s.z, 1, (size_t)M); /* row 0: the photo; row 1: the baseline */
     s.rows = 2;
-    if (M > 1) shap_coalitions(&s, samples, &rng);
+    if (M > 1 && shap_coalitions(&s, samples, &rng) != 0) {
+        dx_set_error(err, "kernelshap: out of memory for %d superpixels", M);
+        goto done;
+    }
     if (dx_score_perturbed(m, t, n_targets, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
     if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
     phi = malloc(sizeof(double) * M);
@@ -361,7 +379,12 @@ int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t,
     for (int target = 0; target < n_targets; ++target) {
         shap_target st = {score_of(&s, 0, target) - score_of(&s, 1, target), score_of(&s, 1, target), target};
         memset(phi, 0, sizeof(double) * M);
-        if (M > 1 && weighted_least_squares(&s, 2, M - 1, shap_row, &st, 1e-9 * wmax, phi) != 0) {
+        int solved = M > 1 ? weighted_least_squares(&s, 2, M - 1, shap_row, &st, 1e-9 * wmax, phi) : 0;
+        if (solved == -2) {
+            dx_set_error(err, "kernelshap: out of memory for the %dx%d regression", M - 1, M - 1);
+            goto done;
+        }
+        if (solved != 0) {
             dx_set_error(err, "kernelshap: %d coalitions do not determine %d superpixels; raise -samples",
                          s.rows - 2, M);
             goto done;
