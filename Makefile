@@ -9,7 +9,7 @@
 #                        FUZZ_SECONDS=300), then its findings (docs/fuzzing.md)
 
 DARKNET_DIR ?= /usr/lib/darknet
-DEB_PACKAGES := darknet libstb-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
+DEB_PACKAGES := darknet libstb-dev libjpeg-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
 DARKNET_DEB_PACKAGES := libopencv-dev
 # Slurm's daemons and client (tools/slurm/, tests/test_slurm.c start a single-node Slurm) and GNU
 # parallel (docs/cluster.md's way without a scheduler); without recommends (~3 MB, ~13 MB installed)
@@ -34,7 +34,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(SANFLAGS)
 CPPFLAGS += -Iplugin -I$(DARKNET_DIR)/include -I/usr/include/stb
 # stb before Darknet: libdarknet.so carries its own older copy of stb_image
-LDLIBS := -l:libstb.a -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -lopenblas -lm -lpthread
+LDLIBS := -l:libstb.a -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -ljpeg -lopenblas -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c plugin/lrp/*.c plugin/eval/*.c)

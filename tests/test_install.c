@@ -152,7 +152,7 @@ Test(install, stage_example_uninstall, .timeout = 600)
     char out2[8192];
     cr_assert_eq(sh(out, sizeof out, "cd %s && %s %s example.c -o example-static $(PKG_CONFIG_PATH=%s pkg-config "
                     "--define-variable=prefix=%s --cflags darknet-explain) %s/libdarknet-explain.a "
-                    "-L/usr/lib/darknet -Wl,-rpath,/usr/lib/darknet -ldarknet -lopenblas -lm -lpthread",
+                    "-L/usr/lib/darknet -Wl,-rpath,/usr/lib/darknet -ldarknet -ljpeg -lopenblas -lm -lpthread",
                     dir, getenv("DX_CC"), san, pc_dir, prefix, lib_dir), 0, "static link: %s", out);
     cr_assert_eq(sh(out, sizeof out, "cd %s && ./example-static net.cfg net.weights photo.png && ldd ./example-static", dir), 0,
                  "%s", out);
@@ -273,14 +273,15 @@ Test(install, deb, .timeout = 900)
     cr_assert_eq(sh(out, sizeof out, "dpkg-deb -f %s Package Version Architecture", deb), 0);
     snprintf(want, sizeof want, "Package: darknet-explain\nVersion: %s\nArchitecture: %s\n", v, arch);
     cr_expect_str_eq(out, want);
-    /* Depends: libc6 and OpenBLAS as dpkg-shlibdeps finds them; the installed Darknet's upstream
+    /* Depends: libc6, libjpeg and OpenBLAS as dpkg-shlibdeps finds them; the installed Darknet's upstream
      * snapshot, whose darknet.h the plugin was compiled with */
     char darknet[256];
     cr_assert_eq(sh(darknet, sizeof darknet, "dpkg-query -W -f '${Version}' darknet"), 0);
     *strrchr(darknet, '-') = 0;
     cr_assert_eq(sh(out, sizeof out, "dpkg-deb -f %s Depends", deb), 0);
     snprintf(want, sizeof want, "darknet (>= %s), darknet (<< %s+)", darknet, darknet);
-    cr_expect(strstr(out, "libc6 (>= ") && strstr(out, "libopenblas0") && strstr(out, want), "Depends: %s", out);
+    cr_expect(strstr(out, "libc6 (>= ") && strstr(out, "libopenblas0") && strstr(out, "libjpeg62-turbo") && strstr(out, want),
+              "Depends: %s", out);
 
     /* unpacked: checksums, the program, the README's example against its headers and library */
     snprintf(x, sizeof x, "%s/x", dir);

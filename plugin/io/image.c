@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <stb_image.h>
 #include "io/image.h"
+#include "io/jpeg.h"
 #include "io/sniff.h"
 
 /* Memory a photo costs while it is explained, per pixel: Darknet's float image (12 bytes) and the
@@ -19,6 +20,8 @@
 #define PHOTO_BYTES_PER_PIXEL 48
 /* imread refuses wider or taller images (OpenCV's CV_IO_MAX_IMAGE_WIDTH/HEIGHT defaults). */
 #define OPENCV_MAX_SIDE (1 << 20)
+/* a failure's reason: a format's name and its decoder's message (libjpeg's are at most 200) */
+#define REASON_MAX 240
 
 /* ---- structure checks: what stb's decoder lets through and OpenCV's refuses ---- */
 
@@ -118,44 +121,6 @@ static const char *bmp_check(const unsigned char *head, size_t n, long long file
     return NULL;
 }
 
-/* stb builds a Huffman table from a DHT segment whose code counts sum over 256 (writing past its
- * table, found by fuzzing: tests/fuzz/image/regressions/stb-build-huffman-index-257.jpg); libjpeg
- * refuses such a table ("Bogus Huffman table definition"), and a table index over 3. Walks every
- * marker segment, through the entropy-coded data of each scan, to EOI or the end of the file. */
-static const char *jpeg_check(FILE *f)
-{
-    if (fseek(f, 2, SEEK_SET) != 0) return "JPEG: cannot read its segments";
-    int c;
-    for (;;) {
-        /* the next marker: 0xFF, fill bytes, a code; between them entropy-coded data, where 0xFF 0x00
-         * (a stuffed byte) and the restart markers RST0-7 do not end the scan */
-        do c = getc(f);
-        while (c != EOF && c != 0xff);
-        while (c == 0xff) c = getc(f);
-        if (c == EOF || c == 0xd9) return NULL; /* cut short: the decoders judge that */
-        if (c == 0x00 || (c >= 0xd0 && c <= 0xd7) || c == 0x01) continue;
-        int hi = getc(f), lo = getc(f);
-        if (lo == EOF) return NULL;
-        long length = (hi << 8 | lo) - 2;
-        if (length < 0) return "JPEG: malformed segment length";
-        if (c != 0xc4) {
-            if (fseek(f, length, SEEK_CUR) != 0) return NULL;
-            continue;
-        }
-        while (length > 0) {
-            unsigned char counts[17];
-            if (length < 17 || fread(counts, 1, 17, f) != 17) return "JPEG: bogus Huffman table definition";
-            if ((counts[0] & 0x0f) > 3) return "JPEG: Huffman table index over 3";
-            long n = 0;
-            for (int k = 1; k <= 16; ++k) n += counts[k];
-            length -= 17;
-            if (n > 256 || n > length) return "JPEG: bogus Huffman table definition (more than 256 codes)";
-            if (fseek(f, n, SEEK_CUR) != 0) return NULL;
-            length -= n;
-        }
-    }
-}
-
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
@@ -217,7 +182,14 @@ static int check_kind(const char *path, FILE *f, const unsigned char *head, size
 {
     *kind = dx_sniff(head, n);
     switch (*kind) {
-    case DX_KIND_JPEG: case DX_KIND_PNG: case DX_KIND_BMP:
+    case DX_KIND_JPEG: {
+        char reason[REASON_MAX];
+        const char *why = dx_jpeg_check(f, 0, &d->w, &d->h, reason, sizeof reason);
+        if (!why) return 0;
+        dx_set_error(err, "%s: not a readable image (%s)", path, why);
+        return -1;
+    }
+    case DX_KIND_PNG: case DX_KIND_BMP:
         rewind(f);
         if (stbi_info_from_file(f, &d->w, &d->h, &(int){0})) return 0;
         dx_set_error(err, "%s: not a readable image (%s: %s)", path, dx_kind_name(*kind), stbi_failure_reason());
@@ -251,13 +223,14 @@ static int check_kind(const char *path, FILE *f, const unsigned char *head, size
 static int check_content(const char *path, FILE *f, const unsigned char *head, size_t n, long long size,
                          dx_file_kind kind, int decode, dx_error *err)
 {
-    char reason[96];
+    char reason[REASON_MAX];
     dims d;
     const char *why = kind == DX_KIND_PNM ? pnm_check(f, size, 1, &d)
                     : kind == DX_KIND_BMP ? bmp_check(head, n, size)
                     : kind == DX_KIND_PNG ? png_check(f, reason, sizeof reason)
-                    : kind == DX_KIND_JPEG ? jpeg_check(f) : NULL;
-    if (!why && decode && kind != DX_KIND_PNM) {
+                    : kind == DX_KIND_JPEG && decode ? dx_jpeg_check(f, 1, &d.w, &d.h, reason, sizeof reason) : NULL;
+    /* stb decodes the formats whose structure checks are not the real decoder's */
+    if (!why && decode && kind != DX_KIND_PNM && kind != DX_KIND_JPEG) {
         rewind(f);
         unsigned char *pixels = stbi_load_from_file(f, &d.w, &d.h, &(int){0}, 3);
         if (!pixels) {
