@@ -8,7 +8,7 @@
 # Yolo-Fastest-XL from ../shared for the memory row when it is there).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build}
+build=$(cd "${1:-$root/build}" && pwd) || exit 1
 cli=$build/darknet-explain
 gen=$build/gen-shapes
 [ -x "$cli" ] && [ -x "$gen" ] || { echo "faults: build $cli and $gen first (make all $gen)" >&2; exit 1; }
@@ -29,6 +29,12 @@ def png(path, w, h):
     open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
                            + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
 png(f'{work}/huge.png', 12000, 12000)
+png(f'{work}/banner.png', 2000, 9)
+# a critical chunk of unknown type, the type's first byte a line break (as fuzzing found)
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+open(f'{work}/chunk.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 2, 2, 8, 2, 0, 0, 0))
+                                      + chunk(b'\nxyz', b'') + chunk(b'IDAT', zlib.compress(bytes(14)))
+                                      + chunk(b'IEND', b''))
 open(f'{work}/x.gif', 'wb').write(b'GIF89a\x02\x00\x02\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x00\x00\x02\x00\x02\x00\x00\x02\x02D\x01\x00;')
 open(f'{work}/x.tga', 'wb').write(bytes([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 24, 0]) + bytes(12))
 open(f'{work}/x.pgm', 'wb').write(b'P5\n64 64\n65535\n' + bytes(1000))
@@ -78,6 +84,11 @@ row "weights of the right size, all NaN" 1 run gradcam "$cls_cfg" "$work/nan.wei
 row "GIF photo" 1 run gradcam "$cls_cfg" "$cls_w" "$work/x.gif"
 row "TGA photo" 1 run gradcam "$cls_cfg" "$cls_w" "$work/x.tga"
 row "truncated 16-bit PGM photo" 1 run gradcam "$cls_cfg" "$cls_w" "$work/x.pgm"
+# found by fuzzing (docs/fuzzing.md): the inputs are the regression corpus's
+fuzzed=$root/tests/fuzz/image/regressions
+row "a JPEG stb decodes and libjpeg (OpenCV's, Darknet's) refuses" 1 run gradcam "$cls_cfg" "$cls_w" "$fuzzed/stb-decodes-libjpeg-refuses.jpg"
+row "a PNG with a critical chunk whose type holds a line break" 1 run gradcam "$cls_cfg" "$cls_w" "$work/chunk.png"
+row "a 2000×9 banner (letterboxed to 64×0 pixels)" 1 run gradcam "$cls_cfg" "$cls_w" "$work/banner.png"
 row "12000×12000 PNG under a 3 GB address-space limit" 1 \
     bash -c 'ulimit -v 3000000; exec timeout '$limit' "$0" "$@"' "$cli" gradcam "$cls_cfg" "$cls_w" "$work/huge.png" -out "$work/out/x"
 if [ -f "$root/../shared/models/coco/yolo-fastest-1.1-xl.weights" ]; then
