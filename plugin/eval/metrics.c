@@ -6,6 +6,7 @@
 #include <string.h>
 #include "internal.h"
 #include "eval/eval.h"
+#include "methods/baseline.h"
 
 static const struct {
     const char *name;
@@ -168,46 +169,11 @@ static int *order_desc(const float *key, int n)
 }
 
 /* The substrate x~ for x (c x h x w): black = 0; mean = each channel's mean; blur = Gaussian
- * 11x11, sigma 5, separable, zero padding (the RISE code's blur). */
-static void make_substrate(const float *x, int c, int h, int w, dx_substrate kind, float *out)
+ * 11x11, sigma 5, separable, zero padding (the RISE code's blur). 0, or -1 with err. */
+static int make_substrate(const float *x, int c, int h, int w, dx_substrate kind, float *out, dx_error *err)
 {
-    size_t spatial = (size_t)h * w;
-    if (kind == DX_SUBSTRATE_BLACK) {
-        memset(out, 0, sizeof(float) * spatial * c);
-        return;
-    }
-    if (kind == DX_SUBSTRATE_MEAN) {
-        for (int ch = 0; ch < c; ++ch) {
-            double sum = 0;
-            for (size_t p = 0; p < spatial; ++p) sum += x[ch * spatial + p];
-            for (size_t p = 0; p < spatial; ++p) out[ch * spatial + p] = (float)(sum / spatial);
-        }
-        return;
-    }
-    enum { R = 5 };
-    float kernel[2 * R + 1], total = 0;
-    for (int k = -R; k <= R; ++k) total += kernel[k + R] = expf(-(float)(k * k) / (2 * 5.f * 5.f));
-    for (int k = 0; k <= 2 * R; ++k) kernel[k] /= total;
-    float *rows = malloc(sizeof(float) * spatial);
-    for (int ch = 0; ch < c; ++ch) {
-        const float *in = x + ch * spatial;
-        float *o = out + ch * spatial;
-        for (int y = 0; y < h; ++y) /* horizontal pass */
-            for (int xx = 0; xx < w; ++xx) {
-                float v = 0;
-                for (int k = -R; k <= R; ++k)
-                    if (xx + k >= 0 && xx + k < w) v += kernel[k + R] * in[y * w + xx + k];
-                rows[y * w + xx] = v;
-            }
-        for (int y = 0; y < h; ++y) /* vertical pass */
-            for (int xx = 0; xx < w; ++xx) {
-                float v = 0;
-                for (int k = -R; k <= R; ++k)
-                    if (y + k >= 0 && y + k < h) v += kernel[k + R] * rows[(y + k) * w + xx];
-                o[y * w + xx] = v;
-            }
-    }
-    free(rows);
+    if (kind == DX_SUBSTRATE_BLUR) return dx_gaussian_blur(x, c, h, w, 5.f, 5, DX_EDGE_ZERO, out, err);
+    return dx_baseline_image(x, c, h, w, kind == DX_SUBSTRATE_MEAN ? DX_OCCLUDE_MEAN : DX_OCCLUDE_BLACK, out, err);
 }
 
 static void copy_pixel(float *dst, const float *src, int c, size_t spatial, int p)
@@ -244,7 +210,9 @@ int dx_eval_curve(dx_model *m, const dx_eval_sample *s, const float *map, int in
         dx_set_error(err, "out of memory");
         goto done;
     }
-    make_substrate(s->input, c, net->h, net->w, insert ? o->insertion_substrate : o->deletion_substrate, substrate);
+    if (make_substrate(s->input, c, net->h, net->w, insert ? o->insertion_substrate : o->deletion_substrate,
+                       substrate, err) != 0)
+        goto done;
     const float *from = insert ? s->input : substrate; /* where replaced pixels come from */
     memcpy(cur, insert ? substrate : s->input, sizeof(float) * net->inputs);
     if (scorer_open(&sc, m, s, o, scores, err) != 0) goto done;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/image.h"
+#include "methods/baseline.h"
 #include "methods.h"
 
 /* Forward on x (net->inputs floats), then backward to the input: the gradient is in
@@ -74,48 +75,6 @@ int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t,
     return 0;
 }
 
-/* x (c x h x w) blurred by a Gaussian of standard deviation sigma pixels, separably, with the
- * edge pixels repeated beyond the border. */
-static int gaussian_blur(const float *x, int c, int h, int w, double sigma, float *out, dx_error *err)
-{
-    int radius = (int)ceil(3 * sigma);
-    float *kernel = new_floats((size_t)2 * radius + 1, err);
-    float *rows = new_floats((size_t)h * w, err);
-    if (!kernel || !rows) {
-        free(kernel);
-        free(rows);
-        return -1;
-    }
-    double total = 0;
-    for (int d = -radius; d <= radius; ++d) total += exp(-0.5 * d * d / (sigma * sigma));
-    for (int d = -radius; d <= radius; ++d) kernel[d + radius] = (float)(exp(-0.5 * d * d / (sigma * sigma)) / total);
-    for (int k = 0; k < c; ++k) {
-        const float *in = x + (size_t)k * h * w;
-        float *o = out + (size_t)k * h * w;
-        for (int y = 0; y < h; ++y)
-            for (int i = 0; i < w; ++i) {
-                float s = 0.f;
-                for (int d = -radius; d <= radius; ++d) {
-                    int j = i + d < 0 ? 0 : i + d >= w ? w - 1 : i + d;
-                    s += kernel[d + radius] * in[y * w + j];
-                }
-                rows[y * w + i] = s;
-            }
-        for (int y = 0; y < h; ++y)
-            for (int i = 0; i < w; ++i) {
-                float s = 0.f;
-                for (int d = -radius; d <= radius; ++d) {
-                    int j = y + d < 0 ? 0 : y + d >= h ? h - 1 : y + d;
-                    s += kernel[d + radius] * rows[j * w + i];
-                }
-                o[y * w + i] = s;
-            }
-    }
-    free(kernel);
-    free(rows);
-    return 0;
-}
-
 /* The Integrated Gradients baseline x' for input x, over the network frame. */
 static int make_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
 {
@@ -124,7 +83,8 @@ static int make_baseline(const dx_model *m, const dx_request *req, const float *
     if (!strcmp(spec, "black")) {
         memset(base, 0, sizeof(float) * net->inputs);
     } else if (!strcmp(spec, "blur")) {
-        return gaussian_blur(x, net->c, net->h, net->w, net->w / 16.0, base, err);
+        float sigma = net->w / 16.f;
+        return dx_gaussian_blur(x, net->c, net->h, net->w, sigma, (int)ceilf(3 * sigma), DX_EDGE_CLAMP, base, err);
     } else if (!strcmp(spec, "noise")) {
         dx_rng rng;
         dx_rng_init(&rng, req->seed);

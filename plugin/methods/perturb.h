@@ -1,13 +1,10 @@
 /* What the perturbation methods share: perturbation.c (occlusion, RISE, the scoring loop and
- * the baselines), superpixels.c (SLIC), surrogate.c (LIME, KernelSHAP). Images here are in the
+ * the scoring loop), baseline.c (the baselines), superpixels.c (SLIC), surrogate.c (LIME, KernelSHAP). Images here are in the
  * network frame: c x h x w planar floats. */
 #ifndef DX_PERTURB_H
 #define DX_PERTURB_H
 #include "methods.h"
 
-/* The image that replaces removed pixels (c x h x w, written to out): 0, or -1 with err when a
- * blur's temporaries do not fit in memory. */
-int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out, dx_error *err);
 
 /* A RISE mask (h x w, in [0, 1]): a gh x gw grid of kept (1) and removed (0) cells, each
  * cell_h x cell_w pixels, bilinear between cell centres (edges clamped), shifted by

@@ -1,70 +1,15 @@
 /* Perturbation methods that need no surrogate model: occlusion and RISE. Both score many
  * perturbed copies of the network input (c x h x w, letterboxed) through dx_score_inputs and
- * build their map over that frame. Also the baselines and the scoring loop every perturbation
- * method uses (perturb.h). */
+ * build their map over that frame. Also the scoring loop every perturbation method uses
+ * (perturb.h). */
 #include <math.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include "methods/baseline.h"
 #include "perturb.h"
-
-/* One pass of a separable filter: lines x len values, value i of line k at k*line_step + i*step;
- * edges clamped. */
-static void filter_lines(const float *in, int lines, int len, int line_step, int step, const float *kernel,
-                         int radius, float *out)
-{
-    for (int k = 0; k < lines; ++k)
-        for (int i = 0; i < len; ++i) {
-            float v = 0;
-            for (int d = -radius; d <= radius; ++d) {
-                int at = i + d < 0 ? 0 : i + d >= len ? len - 1 : i + d;
-                v += kernel[d + radius] * in[(size_t)k * line_step + (size_t)at * step];
-            }
-            out[(size_t)k * line_step + (size_t)i * step] = v;
-        }
-}
-
-/* Separable Gaussian blur of one h x w plane, edges clamped; tmp holds h*w floats, kernel
- * 2 * ceil(3 sigma) + 1. */
-static void blur_plane(const float *in, int h, int w, float sigma, float *tmp, float *kernel, float *out)
-{
-    int radius = (int)ceilf(3 * sigma);
-    double sum = 0;
-    for (int d = -radius; d <= radius; ++d) sum += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
-    for (int d = 0; d <= 2 * radius; ++d) kernel[d] /= (float)sum;
-    filter_lines(in, h, w, w, 1, kernel, radius, tmp);  /* rows */
-    filter_lines(tmp, w, h, 1, w, kernel, radius, out); /* columns */
-}
-
-int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out, dx_error *err)
-{
-    size_t plane = (size_t)h * w;
-    if (kind == DX_OCCLUDE_BLACK) {
-        memset(out, 0, sizeof(float) * plane * c);
-    } else if (kind == DX_OCCLUDE_MEAN) {
-        for (int k = 0; k < c; ++k) {
-            double sum = 0;
-            for (size_t p = 0; p < plane; ++p) sum += x[k * plane + p];
-            for (size_t p = 0; p < plane; ++p) out[k * plane + p] = (float)(sum / plane);
-        }
-    } else {
-        float sigma = (h < w ? h : w) / 16.f;
-        if (sigma < 0.5f) sigma = 0.5f;
-        float *tmp = malloc(sizeof(float) * plane), *kernel = malloc(sizeof(float) * (2 * (int)ceilf(3 * sigma) + 1));
-        if (!tmp || !kernel) {
-            free(tmp);
-            free(kernel);
-            dx_set_error(err, "out of memory for the blurred baseline (%dx%d)", w, h);
-            return -1;
-        }
-        for (int k = 0; k < c; ++k) blur_plane(x + k * plane, h, w, sigma, tmp, kernel, out + k * plane);
-        free(tmp);
-        free(kernel);
-    }
-    return 0;
-}
 
 int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int signed_map, dx_error *err)
 {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "methods/baseline.h"
 #include "perturb.h"
 
 #define DEFAULT_SAMPLES 400 /* when req->samples is 0 */

@@ -1,0 +1,66 @@
+/* The images that stand in for removed pixels (baseline.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "methods/baseline.h"
+
+/* One pass of the separable filter: lines x len values, value i of line k at k*line_step + i*step. */
+static void filter_lines(const float *in, int lines, int len, int line_step, int step, const float *kernel,
+                         int radius, dx_edge edge, float *out)
+{
+    for (int k = 0; k < lines; ++k)
+        for (int i = 0; i < len; ++i) {
+            float v = 0;
+            for (int d = -radius; d <= radius; ++d) {
+                int at = i + d;
+                if (at < 0 || at >= len) {
+                    if (edge == DX_EDGE_ZERO) continue;
+                    at = at < 0 ? 0 : len - 1;
+                }
+                v += kernel[d + radius] * in[(size_t)k * line_step + (size_t)at * step];
+            }
+            out[(size_t)k * line_step + (size_t)i * step] = v;
+        }
+}
+
+int dx_gaussian_blur(const float *x, int c, int h, int w, float sigma, int radius, dx_edge edge, float *out,
+                     dx_error *err)
+{
+    size_t plane = (size_t)h * w;
+    float *kernel = malloc(sizeof(float) * (2 * (size_t)radius + 1)), *rows = malloc(sizeof(float) * plane);
+    if (!kernel || !rows) {
+        free(kernel);
+        free(rows);
+        dx_set_error(err, "out of memory for a %dx%d blur", w, h);
+        return -1;
+    }
+    double total = 0;
+    for (int d = -radius; d <= radius; ++d) total += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
+    for (int d = 0; d <= 2 * radius; ++d) kernel[d] = (float)(kernel[d] / total);
+    for (int k = 0; k < c; ++k) {
+        filter_lines(x + k * plane, h, w, w, 1, kernel, radius, edge, rows);       /* along each row */
+        filter_lines(rows, w, h, 1, w, kernel, radius, edge, out + k * plane);     /* along each column */
+    }
+    free(kernel);
+    free(rows);
+    return 0;
+}
+
+int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, float *out, dx_error *err)
+{
+    size_t plane = (size_t)h * w;
+    if (kind == DX_OCCLUDE_BLACK) {
+        memset(out, 0, sizeof(float) * plane * c);
+    } else if (kind == DX_OCCLUDE_MEAN) {
+        for (int k = 0; k < c; ++k) {
+            double sum = 0;
+            for (size_t p = 0; p < plane; ++p) sum += x[k * plane + p];
+            for (size_t p = 0; p < plane; ++p) out[k * plane + p] = (float)(sum / plane);
+        }
+    } else {
+        float sigma = (h < w ? h : w) / 16.f;
+        if (sigma < 0.5f) sigma = 0.5f;
+        return dx_gaussian_blur(x, c, h, w, sigma, (int)ceilf(3 * sigma), DX_EDGE_CLAMP, out, err);
+    }
+    return 0;
+}
