@@ -35,7 +35,9 @@ static const dx_option options[] = {
     {"-score", OPT_CLASSIFIERS | OPT_CHOICE, AT(req.score), 0, 0, "logit|prob",
      "logit|prob  classifiers: explain the pre-softmax logit (default) or the probability"},
     {"-layer", OPT_LAYERS, AT(req.layers), 0, INT_MAX, NULL,
-     "L[,L2..]  CAM methods: the layer(s) (default: see README); lrp: map layer L's relevance"},
+     "L[,L2..]|auto  CAM methods: the layer(s) (default: see README), averaged; auto: per target, its head's "
+     "default layer and the last layer of each coarser-than-1/8 resolution feeding it (multi-scale, as "
+     "LayerCAM fuses stages); lrp: map layer L's relevance"},
     {"-relu", OPT_INT, AT(req.relu), 0, 1, NULL, "0|1  CAM methods: keep negative evidence with 0 (default 1)"},
     {"-eigen_smooth", OPT_FLAG, AT(req.eigen_smooth), 0, 0, NULL,
      "CAM methods: the map is the first principal component of the weighted activations"},
