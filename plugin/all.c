@@ -23,6 +23,7 @@
 typedef struct {
     float *map;        /* photo h x w, owned */
     int signed_map;
+    int layer;         /* the map's layer, or -1 at the input: how the panel draws it (dx_png_display_of) */
     int class_id;
     float prob;        /* classifiers: the class's probability; boxes: the box's score */
     int has_box;
@@ -174,8 +175,8 @@ static int load_kept(const all_run *r, dx_method method, method_maps *mm)
         tile *t = &mm->tiles[k];
         dx_detection *b = &t->box;
         dx_error ignored;
-        ok = fscanf(f, " tile %d %d %f %d %f %f %f %f", &t->signed_map, &t->class_id, &t->prob, &t->has_box, &b->x,
-                    &b->y, &b->w, &b->h) == 8 &&
+        ok = fscanf(f, " tile %d %d %f %d %f %f %f %f %d", &t->signed_map, &t->class_id, &t->prob, &t->has_box, &b->x,
+                    &b->y, &b->w, &b->h, &t->layer) == 9 &&
              (t->map = malloc(sizeof(float) * shape[0] * shape[1]));
         b->cls = t->class_id;
         b->score = t->prob;
@@ -190,7 +191,7 @@ static int load_kept(const all_run *r, dx_method method, method_maps *mm)
 /* Keeps what the panels need of an explanation (its map taken over). */
 static void keep_tile(dx_result *res, tile *t)
 {
-    *t = (tile){res->map, res->signed_map, res->class_id, res->prob, res->has_box, res->box};
+    *t = (tile){res->map, res->signed_map, res->layer, res->class_id, res->prob, res->has_box, res->box};
     res->map = NULL;
 }
 
@@ -207,8 +208,8 @@ static int write_marker(const all_run *r, dx_method method, const method_maps *m
     fprintf(f, "maps %d\n", mm->n);
     for (int k = 0; k < mm->n; ++k) { /* hexadecimal floats: read back exactly */
         const tile *t = &mm->tiles[k];
-        fprintf(f, "tile %d %d %a %d %a %a %a %a\n", t->signed_map, t->class_id, t->prob, t->has_box, t->box.x,
-                t->box.y, t->box.w, t->box.h);
+        fprintf(f, "tile %d %d %a %d %a %a %a %a %d\n", t->signed_map, t->class_id, t->prob, t->has_box, t->box.x,
+                t->box.y, t->box.w, t->box.h, t->layer);
     }
     int rc = fclose(f) == 0 ? 0 : -1;
     marker_path(r, method, path, sizeof path);
@@ -291,6 +292,7 @@ static int write_panels(const dx_model *m, const all_run *r, const method_maps *
             v->h = r->photo.h;
             v->w = r->photo.w;
             v->signed_map = t->signed_map;
+            v->layer = t->layer;
             v->class_id = t->class_id;
             v->prob = t->prob;
             v->has_box = t->has_box;

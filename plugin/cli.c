@@ -35,14 +35,16 @@ static const dx_option options[] = {
     {"-score", OPT_CLASSIFIERS | OPT_CHOICE, AT(req.score), 0, 0, "logit|prob",
      "logit|prob  classifiers: explain the pre-softmax logit (default) or the probability"},
     {"-layer", OPT_LAYERS, AT(req.layers), 0, INT_MAX, NULL,
-     "L[,L2..]  CAM methods: the layer(s) (default: see README); lrp: map layer L's relevance"},
+     "L[,L2..]|auto  CAM methods: the layer(s) (default: see README), averaged; auto: per target, its head's "
+     "default layer and the last layer of each coarser-than-1/8 resolution feeding it (multi-scale, as "
+     "LayerCAM fuses stages); lrp: map layer L's relevance"},
     {"-relu", OPT_INT, AT(req.relu), 0, 1, NULL, "0|1  CAM methods: keep negative evidence with 0 (default 1)"},
     {"-eigen_smooth", OPT_FLAG, AT(req.eigen_smooth), 0, 0, NULL,
      "CAM methods: the map is the first principal component of the weighted activations"},
     {"-aug_smooth", OPT_FLAG, AT(req.aug_smooth), 0, 0, NULL,
      "CAM methods: average the maps of a horizontal flip and a 1.1x zoom"},
     {"-composite", OPT_TEXT, AT(req.lrp_composite), 0, 0, NULL,
-     "NAME  lrp: epsilon-gamma-box (default), epsilon-plus or epsilon-plus-flat"},
+     "NAME  lrp: epsilon-plus-flat (default), epsilon-plus or epsilon-gamma-box"},
     {"-rules", OPT_TEXT, AT(req.lrp_rules), 0, 0, NULL, "SPEC  lrp: rules per layer range, e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01"},
     {"-seed", OPT_U64, AT(req.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
     {"-batch", OPT_INT, AT(req.batch), 1, 4096, NULL, "N  forward passes per batch for many-pass methods (default 1)"},

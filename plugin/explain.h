@@ -119,6 +119,7 @@ typedef enum {
 } dx_score;
 
 #define DX_MAX_LAYERS 8
+#define DX_LAYERS_AUTO (-1) /* dx_request.n_layers for -layer auto: several resolutions feeding the target's head */
 #define DX_ALL_BOXES (-1)
 
 /* Detectors: what a box target explains, from the head's outputs at the box's cell and anchor
@@ -147,7 +148,7 @@ typedef struct {
     dx_score score;
     /* CAM methods */
     int layers[DX_MAX_LAYERS]; /* the layers whose maps are averaged (each resized to the finest) */
-    int n_layers;   /* 0: dx_default_layer() */
+    int n_layers;   /* 0: dx_default_layer(); DX_LAYERS_AUTO: the target's multi-scale set (-layer auto) */
     int relu;       /* clamp the map at 0 (default 1) */
     int eigen_smooth; /* the map is the first principal component of the weighted activations */
     int aug_smooth; /* average over a horizontal flip and a 1.1x zoom (4 passes), mapped back */
@@ -160,7 +161,7 @@ typedef struct {
     int samples;          /* SmoothGrad family: noisy copies of the input; LIME, KernelSHAP: perturbed
                            * inputs (0, the default: 25 and 400) */
     float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range (default 0.15) */
-    /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-gamma-box */
+    /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-plus-flat */
     const char *lrp_composite;
     const char *lrp_rules;
     /* detectors ([yolo]/[region] heads) */

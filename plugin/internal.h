@@ -221,6 +221,13 @@ float dx_head_class_prob(const layer *l, int anchor, int cell, int cls);
 /* The layer CAM methods use for a target at layer top: for a detector's head, the last feature
  * layer feeding it; otherwise dx_default_layer. */
 int dx_default_layer_for(const dx_model *m, int top);
+/* -layer auto (targets.c): the layers whose CAM maps are averaged for a target at layer top, as
+ * multi-scale LayerCAM fuses a network's stages: dx_default_layer_for(top), then, among the
+ * layers whose output reaches it (through [route] and [shortcut] inputs), the last of each
+ * other resolution no finer than 1/8 of the network input's width (a YOLO head's P3..P5 and
+ * coarser). Fills layers (at most DX_MAX_LAYERS, from the top down); returns their count, or -1
+ * with a message. */
+int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err);
 
 /* outputs.c: the name stem of explanation k of e in file names and the JSON's "id": box<K> with
  * K the box's index among the detections, or region */

@@ -30,6 +30,10 @@ static int parse_choice(const char *choices, const char *value, int *out)
 
 static int parse_layers(const char *value, int *layers, int *count)
 {
+    if (!strcmp(value, "auto")) {
+        *count = DX_LAYERS_AUTO;
+        return 0;
+    }
     int n = 0;
     const char *p = value;
     for (;;) {
@@ -90,7 +94,7 @@ static int parse_option(FILE *errs, const char *who, const dx_option *o, const c
         return -1;
     case OPT_LAYERS:
         if (parse_layers(value, (int *)field, (int *)(field + N_LAYERS_AFTER_LAYERS)) == 0) return 0;
-        fprintf(errs, "%s: %s takes a layer index or up to %d comma-separated indices, not '%s'\n", who,
+        fprintf(errs, "%s: %s takes a layer index, up to %d comma-separated indices or auto, not '%s'\n", who,
                 o->flag, DX_MAX_LAYERS, value);
         return -1;
     }

@@ -94,6 +94,7 @@ static void json_display(dx_json *j, const dx_result *r, const dx_png_display *d
     dx_json_arr_begin(j); dx_json_num(j, d->scale.lo); dx_json_num(j, d->scale.hi); dx_json_arr_end(j);
     dx_json_key(j, "clip_percentile"); dx_json_num(j, d->scale.clip_percentile);
     dx_json_key(j, "clipped"); dx_json_bool(j, d->scale.clipped);
+    dx_json_key(j, "blend"); dx_json_str(j, d->fade ? "fade" : "constant");
     dx_json_key(j, "opacity"); dx_json_num(j, d->opacity);
     dx_json_obj_end(j);
 }
@@ -215,7 +216,7 @@ static int write_overlay(const dx_model *m, const dx_result *r, int png_width, c
     }
     image photo = dx_drawn(r->photo, &d);
     image map = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
-    dx_render_style style = {.opacity = display->opacity, .scale = &display->scale};
+    dx_render_style style = {.opacity = display->opacity, .fade = display->fade, .scale = &display->scale};
     int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, &style,
                                      path, err);
     free_image(photo);
@@ -293,7 +294,8 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
         signs[k] = results[k].signed_map;
         labels[k] = dx_method_name(results[k].method);
         dx_png_display_of(&results[k], opt, &displays[k]);
-        styles[k] = (dx_render_style){.opacity = displays[k].opacity, .scale = &displays[k].scale};
+        styles[k] = (dx_render_style){.opacity = displays[k].opacity, .fade = displays[k].fade,
+                                       .scale = &displays[k].scale};
     }
     char title[256];
     snprintf(title, sizeof title, "%.120s  %.60s %.1f%%", base_name(first->image_path),

@@ -137,3 +137,38 @@ int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, 
     free(seed);
     return rc;
 }
+
+int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
+{
+    int start = dx_default_layer_for(m, top);
+    if (start < 0) {
+        dx_set_error(err, "-layer auto: no layer with a feature map feeds layer %d", top);
+        return -1;
+    }
+    const network *net = m->net;
+    char *feeds = calloc((size_t)start + 1, 1); /* feeds[i]: layer i's output reaches `start` */
+    if (!feeds) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    feeds[start] = 1;
+    int n = 0;
+    for (int i = start; i >= 0 && n < DX_MAX_LAYERS; --i) {
+        if (!feeds[i]) continue;
+        const layer *l = &net->layers[i];
+        if (l->type == ROUTE) {
+            for (int s = 0; s < l->n; ++s)
+                if (l->input_layers[s] >= 0 && l->input_layers[s] < i) feeds[l->input_layers[s]] = 1;
+        } else if (i > 0) {
+            feeds[i - 1] = 1;
+            if (l->type == SHORTCUT && l->index >= 0 && l->index < i) feeds[l->index] = 1;
+        }
+        /* the last layer of each resolution from stride 8 down (YOLO's P3..P5 and coarser) */
+        int keep = i == start || (l->out_w * l->out_h > 1 && l->out_w * 8 <= net->w);
+        for (int k = 0; k < n && keep; ++k)
+            keep = net->layers[layers[k]].out_w != l->out_w || net->layers[layers[k]].out_h != l->out_h;
+        if (keep) layers[n++] = i;
+    }
+    free(feeds);
+    return n;
+}

@@ -100,4 +100,6 @@ int exists(const char *path); /* the path names something (lstat succeeds: a dan
 /* The C API example of $DX_ROOT/README.md: the first ```c block after the "## The C API"
  * heading (static storage). */
 const char *readme_c_api_example(void);
+/* bilinear resize from h x w to h2 x w2, pixel centres aligned, edges clamped */
+void resize_centres(const float *src, int h, int w, float *dst, int h2, int w2);
 #endif

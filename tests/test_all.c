@@ -404,3 +404,45 @@ Test(all, boxes_all_on_a_detector, .timeout = 300)
     expect_one_error_line(&r, "cannot write");
     cr_expect_eq(entries(dir, "e_"), 1, "only the folder may stay:%s", listed);
 }
+
+/* Where the w x h block of b (row stride bw) at (bx, by) lies in a (row stride aw, aw x ah),
+ * pixel for pixel; 0 when it does not. */
+static int find_block(const unsigned char *a, int aw, int ah, const unsigned char *b, int bw, int bx, int by, int w,
+                      int h)
+{
+    for (int y = 0; y + h <= ah; ++y)
+        for (int x = 0; x + w <= aw; ++x) {
+            int same = 1;
+            for (int r = 0; r < h && same; ++r)
+                same = !memcmp(a + 3 * ((size_t)(y + r) * aw + x), b + 3 * ((size_t)(by + r) * bw + bx), 3 * (size_t)w);
+            if (same) return 1;
+        }
+    return 0;
+}
+
+/* Each map of the panel is drawn as its method's own figure draws it (the same scale, blend and
+ * opacity): a pixel-level map's tile was drawn as a CAM map's (unclipped, a constant blend)
+ * because the panel did not know its layer. */
+Test(all, panel_tiles_are_the_methods_figures)
+{
+    const char *dir = classifier_fixture();
+    static const char *const methods[] = {"gradcam", "saliency", "inputxgrad"};
+    run_result r = run_dx(dir, "all net.cfg net.weights photo.png -methods gradcam,saliency,inputxgrad -out p");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char path[512];
+    int pw, ph, c, fw, fh, px, py;
+    snprintf(path, sizeof path, "%s/p_panel.png", dir);
+    unsigned char *panel = stbi_load(path, &pw, &ph, &c, 3);
+    cr_assert_not_null(panel, "%s", path);
+    dx_label_place none;
+    cr_assert_eq(dx_render_label_layout(40, 30, NULL, 0, &px, &py, &none), 0); /* the fixture's photo is 40x30 */
+    for (int k = 0; k < 3; ++k) {
+        snprintf(path, sizeof path, "%s/p_%s.png", dir, methods[k]);
+        unsigned char *fig = stbi_load(path, &fw, &fh, &c, 3);
+        cr_assert_not_null(fig, "%s", path);
+        cr_expect(find_block(panel, pw, ph, fig, fw, px, py, 40, 30), "%s: its figure's map is not in the panel",
+                  methods[k]);
+        stbi_image_free(fig);
+    }
+    stbi_image_free(panel);
+}

@@ -147,19 +147,6 @@ static void reference_component(const double *x, int c, int s, double *map)
     free(centred), free(cov), free(v), free(next);
 }
 
-/* bilinear resize from h x w to H2 x W2, pixel centres aligned, edges clamped */
-static void resize_centres(const float *src, int h, int w, float *dst, int h2, int w2)
-{
-    for (int y = 0; y < h2; ++y)
-        for (int x = 0; x < w2; ++x) {
-            double sy = fmin(fmax((y + .5) * h / h2 - .5, 0), h - 1), sx = fmin(fmax((x + .5) * w / w2 - .5, 0), w - 1);
-            int y0 = (int)sy, x0 = (int)sx, y1 = y0 + 1 < h ? y0 + 1 : y0, x1 = x0 + 1 < w ? x0 + 1 : x0;
-            double fy = sy - y0, fx = sx - x0;
-            dst[y * w2 + x] = (float)((1 - fy) * ((1 - fx) * src[y0 * w + x0] + fx * src[y0 * w + x1]) +
-                                      fy * ((1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1]));
-        }
-}
-
 static double logit_of(network *net, const float *input, int cls)
 {
     network_predict(net, (float *)input);

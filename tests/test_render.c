@@ -161,11 +161,32 @@ Test(render, unsigned_blob_figure)
     free(photo.data);
 }
 
-Test(render, signed_map_uses_the_diverging_colours)
+/* An orange photo: its grey (the fading blend's ground) differs from every channel of it. */
+static image orange_photo(int w, int h)
+{
+    image photo = {w, h, 3, malloc(sizeof(float) * 3 * w * h)};
+    for (int i = 0; i < w * h; ++i) photo.data[i] = 1.f, photo.data[w * h + i] = 0.5f, photo.data[2 * w * h + i] = 0.f;
+    return photo;
+}
+
+/* The fading blend as render.h states it, for a value of strength s (clamped to [0, 1]) in
+ * `colour` over a photo pixel `under`: grey 0.1 + 0.8 luma under it, the colour's weight
+ * opacity x s. In 8 bits. */
+static void faded(const float under[3], const float colour[3], float opacity, float s, int out[3])
+{
+    float grey = 0.1f + 0.8f * (0.299f * under[0] + 0.587f * under[1] + 0.114f * under[2]);
+    float alpha = opacity * (s < 0 ? 0 : s > 1 ? 1 : s);
+    for (int k = 0; k < 3; ++k) out[k] = (int)(((1 - alpha) * grey + alpha * colour[k]) * 255 + 0.5f);
+}
+
+/* Signed maps fade: the photo in grey where the map is 0, the red end for positive values and
+ * the blue end for negative ones, weighted by |v| / max|v| (the default scale) times the default
+ * opacity, 0.85. The old constant blend drew every weak value as a white wash at 0.45. */
+Test(render, signed_map_fades_over_the_grey_photo)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    image photo = orange_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     add_blob(map, PHOTO_W, PHOTO_H, BLOB_X, BLOB_Y, 3);
     add_blob(map, PHOTO_W, PHOTO_H, 12, 30, -2);
@@ -173,17 +194,29 @@ Test(render, signed_map_uses_the_diverging_colours)
     cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 1, "saliency", NULL, path, &err), 0,
                  "%s", err.msg);
     loaded_png fig = load_png(path);
-    /* a zero-valued point is white over grey: 0.55 * 0.5 + 0.45 * 1 = 0.725 */
+    const float orange[3] = {1, 0.5f, 0};
+    float red[3], blue[3];
+    dx_colormap(DX_CMAP_DIVERGING, 1, red);
+    dx_colormap(DX_CMAP_DIVERGING, 0, blue);
+    int zero[3];
+    faded(orange, red, 0.85f, 0, zero);
+    cr_assert(zero[0] == zero[1] && zero[1] == zero[2] && zero[0] > 140 && zero[0] < 150, "grey %d", zero[0]);
     int ox, oy;
-    find_overlay(&fig, 185, 185, 185, &ox, &oy);
+    find_overlay(&fig, zero[0], zero[1], zero[2], &ox, &oy); /* the photo's top-left corner: v ~ 0 */
+    int worst = 0;
+    for (int y = 0; y < PHOTO_H; ++y)
+        for (int x = 0; x < PHOTO_W; ++x) {
+            float v = map[y * PHOTO_W + x];
+            int want[3];
+            faded(orange, v > 0 ? red : blue, 0.85f, fabsf(v) / 3, want);
+            const unsigned char *got = pixel_at(&fig, ox + x, oy + y);
+            for (int k = 0; k < 3; ++k) worst = abs(got[k] - want[k]) > worst ? abs(got[k] - want[k]) : worst;
+        }
+    cr_expect_leq(worst, 2, "a pixel is %d levels off the fading blend", worst);
     const unsigned char *positive = pixel_at(&fig, ox + BLOB_X, oy + BLOB_Y);
     const unsigned char *negative = pixel_at(&fig, ox + 12, oy + 30);
-    cr_assert(positive[0] > positive[2] + 40, "positive (%d, %d, %d) is red", positive[0], positive[1], positive[2]);
-    cr_assert(negative[2] > negative[0] + 40, "negative (%d, %d, %d) is blue", negative[0], negative[1], negative[2]);
-    /* +-max|v| are the ends: the negative peak (-2 of 3) is not fully saturated */
-    float end_blue[3];
-    dx_colormap(DX_CMAP_DIVERGING, 0, end_blue);
-    cr_assert_gt(negative[0], (int)(0.55f * 128 + 0.45f * 255 * end_blue[0]) + 5);
+    cr_expect(positive[0] > positive[2] + 80, "positive (%d, %d, %d) is red", positive[0], positive[1], positive[2]);
+    cr_expect(negative[2] > negative[0] + 60, "negative (%d, %d, %d) is blue", negative[0], negative[1], negative[2]);
     stbi_image_free(fig.px);
     free(map);
     free(photo.data);
@@ -348,7 +381,9 @@ Test(render, clipping_at_the_mass_percentile)
 }
 
 /* The figure's colours follow the scale it is given (the one its bar is labelled with), at the
- * given opacity: a clipped map's values beyond the end take the end's colour. */
+ * given opacity: a clipped map's values beyond the end take the end's colour at full weight; the
+ * bar shows each value as drawn over mid-grey, from the red end at its top through the grey of
+ * 0 to the blue end at its bottom. */
 Test(render, pixels_follow_the_given_scale_and_opacity)
 {
     char path[128];
@@ -363,16 +398,15 @@ Test(render, pixels_follow_the_given_scale_and_opacity)
     scratch_path(path, sizeof path, "scaled.png");
     cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 1, "t", &style, path, &err), 0, "%s", err.msg);
     loaded_png fig = load_png(path);
-    float half[3], end[3], start[3]; /* 1 is half-way to the red end; 4 beyond it; -8 beyond the blue end */
-    dx_colormap(DX_CMAP_DIVERGING, 0.75f, half);
-    dx_colormap(DX_CMAP_DIVERGING, 1, end);
-    dx_colormap(DX_CMAP_DIVERGING, 0, start);
-    int rgb_half[3], rgb_end[3], rgb_start[3];
-    for (int k = 0; k < 3; ++k) {
-        rgb_half[k] = (int)((0.2f * 0.5f + 0.8f * half[k]) * 255 + 0.5f);
-        rgb_end[k] = (int)((0.2f * 0.5f + 0.8f * end[k]) * 255 + 0.5f);
-        rgb_start[k] = (int)((0.2f * 0.5f + 0.8f * start[k]) * 255 + 0.5f);
-    }
+    const float grey[3] = {0.5f, 0.5f, 0.5f};
+    float red[3], blue[3];
+    dx_colormap(DX_CMAP_DIVERGING, 1, red);
+    dx_colormap(DX_CMAP_DIVERGING, 0, blue);
+    int rgb_half[3], rgb_end[3], rgb_start[3], rgb_zero[3]; /* 1 is half-way to the red end; 4 beyond it; -8 beyond the blue end */
+    faded(grey, red, 0.8f, 0.5f, rgb_half);
+    faded(grey, red, 0.8f, 1, rgb_end);
+    faded(grey, blue, 0.8f, 1, rgb_start);
+    faded(grey, red, 0.8f, 0, rgb_zero);
     int ox, oy;
     find_overlay(&fig, rgb_half[0], rgb_half[1], rgb_half[2], &ox, &oy); /* the photo's top-left corner */
     const unsigned char *beyond = pixel_at(&fig, ox + PHOTO_W - 10, oy + 10);
@@ -383,6 +417,56 @@ Test(render, pixels_follow_the_given_scale_and_opacity)
               below[0], below[1], below[2]);
     /* the v = 1 half is the overlay found: the photo starts at the figure's left margin */
     cr_expect(ox > 0 && ox < 16 && oy > 0, "the v = 1 colour first appears at %d, %d", ox, oy);
+    /* the bar: the first column right of the photo that is not background */
+    const unsigned char *background = pixel_at(&fig, 0, 0);
+    int bar_x = ox + PHOTO_W;
+    while (bar_x < fig.w && near(pixel_at(&fig, bar_x, oy), background[0], background[1], background[2])) ++bar_x;
+    cr_assert_lt(bar_x, fig.w, "no colour bar right of the overlay");
+    int bar_bottom = oy;
+    while (bar_bottom + 1 < fig.h && !near(pixel_at(&fig, bar_x, bar_bottom + 1), background[0], background[1], background[2]))
+        ++bar_bottom;
+    const unsigned char *top = pixel_at(&fig, bar_x, oy), *low = pixel_at(&fig, bar_x, bar_bottom);
+    const unsigned char *middle = pixel_at(&fig, bar_x, (oy + bar_bottom) / 2);
+    cr_expect(near(top, rgb_end[0], rgb_end[1], rgb_end[2]), "bar top (%d, %d, %d)", top[0], top[1], top[2]);
+    cr_expect(near(low, rgb_start[0], rgb_start[1], rgb_start[2]), "bar bottom (%d, %d, %d)", low[0], low[1], low[2]);
+    cr_expect(abs(middle[0] - rgb_zero[0]) <= 6 && abs(middle[2] - rgb_zero[2]) <= 6, "bar middle (%d, %d, %d) is grey",
+              middle[0], middle[1], middle[2]);
+    stbi_image_free(fig.px);
+    free(map);
+    free(photo.data);
+}
+
+/* An unsigned map fades when its style says so: JET at its position on the scale, weighted by
+ * that position (0 at lo: the grey photo; the opacity at hi), over the photo in grey. Without
+ * fade it keeps the constant blend (unsigned_blob_figure). */
+Test(render, unsigned_map_fades_when_asked)
+{
+    char path[128];
+    dx_error err = {{0}};
+    image photo = orange_photo(PHOTO_W, PHOTO_H);
+    float *map = malloc(sizeof(float) * PHOTO_W * PHOTO_H);
+    for (int y = 0; y < PHOTO_H; ++y)
+        for (int x = 0; x < PHOTO_W; ++x) /* 0 on the left quarter, then up to 1 at the right edge */
+            map[y * PHOTO_W + x] = x < PHOTO_W / 4 ? 0.f : (float)(x - PHOTO_W / 4) / (PHOTO_W - 1 - PHOTO_W / 4);
+    dx_render_style style = {.fade = 1};
+    scratch_path(path, sizeof path, "fade.png");
+    cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 0, "t", &style, path, &err), 0, "%s", err.msg);
+    loaded_png fig = load_png(path);
+    const float orange[3] = {1, 0.5f, 0};
+    int zero[3];
+    faded(orange, orange, 0.85f, 0, zero);
+    int ox, oy;
+    find_overlay(&fig, zero[0], zero[1], zero[2], &ox, &oy);
+    int worst = 0;
+    for (int x = 0; x < PHOTO_W; ++x) {
+        float jet[3];
+        dx_colormap(DX_CMAP_JET, map[x], jet);
+        int want[3];
+        faded(orange, jet, 0.85f, map[x], want);
+        const unsigned char *got = pixel_at(&fig, ox + x, oy + PHOTO_H / 2);
+        for (int k = 0; k < 3; ++k) worst = abs(got[k] - want[k]) > worst ? abs(got[k] - want[k]) : worst;
+    }
+    cr_expect_leq(worst, 2, "a pixel is %d levels off the fading blend", worst);
     stbi_image_free(fig.px);
     free(map);
     free(photo.data);

@@ -6,8 +6,8 @@ int dx_check_output_options(const dx_output_options *opt, dx_error *err)
 {
     if (!opt) return 0;
     if (!(opt->png_opacity >= 0 && opt->png_opacity <= 1)) {
-        dx_set_error(err, "png_opacity %g: must be 0 (the default, %g) or in (0, 1]", opt->png_opacity,
-                     DX_RENDER_OPACITY);
+        dx_set_error(err, "png_opacity %g: must be 0 (the default, %g or %g fading) or in (0, 1]", opt->png_opacity,
+                     DX_RENDER_OPACITY, DX_RENDER_FADE_OPACITY);
         return -1;
     }
     if (!(opt->png_clip == 0 || (opt->png_clip >= DX_PNG_CLIP_MIN && opt->png_clip <= 100))) {
@@ -67,5 +67,6 @@ void dx_png_display_of(const dx_result *r, const dx_output_options *opt, dx_png_
 {
     float clip = opt && opt->png_clip > 0 ? opt->png_clip : r->signed_map || r->layer < 0 ? DX_PNG_CLIP_DEFAULT : 100;
     dx_map_scale_of(r->map, (size_t)r->h * r->w, r->signed_map, clip, &d->scale);
-    d->opacity = opt && opt->png_opacity > 0 ? opt->png_opacity : DX_RENDER_OPACITY;
+    d->fade = r->signed_map || r->layer < 0;
+    d->opacity = opt && opt->png_opacity > 0 ? opt->png_opacity : d->fade ? DX_RENDER_FADE_OPACITY : DX_RENDER_OPACITY;
 }

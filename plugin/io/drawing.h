@@ -26,15 +26,19 @@ int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error
 image dx_drawn(image im, const dx_drawing *d);
 
 /* How a result's PNG colours its map: the scale of the full-resolution map (a thumbnail's
- * colours mean the same values as the full figure's) and the opacity. */
+ * colours mean the same values as the full figure's), the blend and its opacity (render.h's
+ * dx_render_style). */
 typedef struct {
     dx_map_scale scale;
+    int fade;
     float opacity;
 } dx_png_display;
 
 /* opt's clip and opacity, or the defaults: the scale of signed maps and of maps at the input's
  * resolution clipped at DX_PNG_CLIP_DEFAULT (a few extreme pixels would otherwise leave the
  * rest of such a map near the scale's middle: a blank-looking figure); maps at a layer's
- * resolution (CAM methods) are smooth and drawn unclipped. */
+ * resolution (CAM methods) are smooth and drawn unclipped. Signed maps and maps at the input's
+ * resolution fade (their weak values leave the photo visible, in grey); CAM maps are blended
+ * at a constant opacity. */
 void dx_png_display_of(const dx_result *r, const dx_output_options *opt, dx_png_display *d);
 #endif

@@ -196,35 +196,75 @@ static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rg
             for (int k = 0; k < 3; ++k) canvas.data[k * plane + (size_t)y * canvas.w + x] = rgb[k];
 }
 
-/* The opacity and the scale a style asks for, the scale of the map itself when it names none. */
-static void style_of(const dx_render_style *style, const float *map, size_t n, int signed_map, float *opacity,
-                     dx_map_scale *scale)
+/* How a style draws a map (see dx_render_style): its blend, its opacity and its scale (the
+ * map's own, unclipped, when the style names none). */
+typedef struct {
+    int signed_map, fade;
+    float opacity;
+    dx_map_scale scale;
+} map_drawing;
+
+static map_drawing drawing_of(const dx_render_style *style, const float *map, size_t n, int signed_map)
 {
-    *opacity = style && style->opacity > 0 ? fminf(style->opacity, 1.f) : DX_RENDER_OPACITY;
-    if (style && style->scale) *scale = *style->scale;
-    else dx_map_scale_of(map, map ? n : 0, signed_map, 100, scale);
+    map_drawing d = {.signed_map = signed_map, .fade = signed_map || (style && style->fade)};
+    d.opacity = style && style->opacity > 0 ? fminf(style->opacity, 1.f)
+              : d.fade ? DX_RENDER_FADE_OPACITY : DX_RENDER_OPACITY;
+    if (style && style->scale) d.scale = *style->scale;
+    else dx_map_scale_of(map, map ? n : 0, signed_map, 100, &d.scale);
+    return d;
 }
 
-/* Draws the photo with the map blended over it (opacity: the map's weight), top-left at (x0,
- * y0); the map (photo.h x photo.w) coloured on scale. map NULL: the photo alone. */
-static void blend_map(image canvas, int x0, int y0, image photo, const float *map, int signed_map,
-                      float opacity, const dx_map_scale *scale)
+/* What a fading blend draws under the colours: the photo's luma L as 0.1 + 0.8 L */
+static float faded_grey(const float under[3])
+{
+    return 0.1f + 0.8f * (0.299f * under[0] + 0.587f * under[1] + 0.114f * under[2]);
+}
+
+/* The drawn colour of map value v over the photo's pixel `under` (RGB), as d says. */
+static void map_pixel(const map_drawing *d, float v, const float under[3], float out[3])
+{
+    float t = dx_map_scale_position(&d->scale, d->signed_map, v), colour[3], alpha = d->opacity;
+    float base[3] = {under[0], under[1], under[2]};
+    if (d->fade) {
+        alpha *= clamp01(d->signed_map ? fabsf(2 * t - 1) : t); /* NaN: 0, the bare photo */
+        if (d->signed_map) t = t < 0.5f ? 0.f : 1.f;
+        base[0] = base[1] = base[2] = faded_grey(under);
+    }
+    dx_colormap(d->signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET, t, colour);
+    for (int k = 0; k < 3; ++k) out[k] = (1 - alpha) * base[k] + alpha * colour[k];
+}
+
+/* Draws the photo with the map blended over it, top-left at (x0, y0); the map (photo.h x
+ * photo.w) drawn as d says. map NULL: the photo alone. */
+static void blend_map(image canvas, int x0, int y0, image photo, const float *map, const map_drawing *d)
 {
     int w = photo.w, h = photo.h;
-    dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
-    float alpha = map ? opacity : 0.f;
     size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)canvas.w * canvas.h;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
-            size_t p = (size_t)y * w + x;
-            float colour[3] = {0, 0, 0};
-            if (map) dx_colormap(cm, dx_map_scale_position(scale, signed_map, map[p]), colour);
-            size_t q = (size_t)(y0 + y) * canvas.w + x0 + x;
-            for (int k = 0; k < 3; ++k) {
-                float under = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
-                canvas.data[k * canvas_plane + q] = (1 - alpha) * under + alpha * colour[k];
-            }
+            size_t p = (size_t)y * w + x, q = (size_t)(y0 + y) * canvas.w + x0 + x;
+            float under[3], out[3];
+            for (int k = 0; k < 3; ++k) under[k] = photo.data[(photo.c == 3 ? k : 0) * photo_plane + p];
+            if (map) map_pixel(d, map[p], under, out);
+            for (int k = 0; k < 3; ++k) canvas.data[k * canvas_plane + q] = map ? out[k] : under[k];
         }
+}
+
+/* The colour bar, bar_h pixels high, the scale's high end at the top: a constant blend's
+ * colour map as it is; a fading blend's values as they are drawn over a mid-grey pixel. */
+static void draw_bar(image canvas, int x0, int y0, int bar_w, int bar_h, const map_drawing *d)
+{
+    static const float mid_grey[3] = {0.5f, 0.5f, 0.5f};
+    const dx_map_scale *s = &d->scale;
+    for (int row = 0; row < bar_h; ++row) {
+        float t = bar_h > 1 ? 1 - (float)row / (bar_h - 1) : 1, colour[3];
+        if (d->fade) { /* the value at t: lo + t (hi - lo) */
+            map_pixel(d, s->lo + t * (s->hi - s->lo), mid_grey, colour);
+        } else {
+            dx_colormap(d->signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET, t, colour);
+        }
+        fill_rect(canvas, x0, y0 + row, bar_w, 1, colour);
+    }
 }
 
 /* v clamped to [lo, hi] before it becomes an int (a float outside int's range would be
@@ -374,11 +414,9 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
                      photo.w, photo.h, photo.c);
         return -1;
     }
-    float opacity;
-    dx_map_scale scale;
     char lo_label[32] = "", hi_label[32] = "";
-    style_of(style, map, (size_t)w * h, signed_map, &opacity, &scale);
-    if (map && !(style && style->no_labels)) dx_map_scale_labels(&scale, signed_map, lo_label, hi_label);
+    map_drawing drawing = drawing_of(style, map, (size_t)w * h, signed_map);
+    if (map && !(style && style->no_labels)) dx_map_scale_labels(&drawing.scale, signed_map, lo_label, hi_label);
     const char *texts[3] = {title ? title : "", lo_label, hi_label};
     dx_font fnt, lfnt;
     dx_label_place *places = calloc(nboxes ? nboxes : 1, sizeof *places);
@@ -405,14 +443,8 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
     }
     fill_rect(canvas, 0, 0, L.w, L.h, BACKGROUND);
 
-    dx_cmap cm = signed_map ? DX_CMAP_DIVERGING : DX_CMAP_JET;
-    blend_map(canvas, L.photo_x, L.title_h, photo, map, signed_map, opacity, &scale);
-
-    for (int row = 0; map && row < L.body_h; ++row) {
-        float colour[3];
-        dx_colormap(cm, L.body_h > 1 ? 1 - (float)row / (L.body_h - 1) : 1, colour);
-        fill_rect(canvas, L.bar_x, L.title_h + row, L.bar_w, 1, colour);
-    }
+    blend_map(canvas, L.photo_x, L.title_h, photo, map, &drawing);
+    if (map) draw_bar(canvas, L.bar_x, L.title_h, L.bar_w, L.body_h, &drawing);
     draw_outlines(canvas, L.photo_x, L.title_h, w, h, boxes, nboxes);
     draw_labels(canvas, &lfnt, boxes, places, nboxes);
 
@@ -464,10 +496,9 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
     dx_draw_text(canvas, &fnt, texts[0], pad, pad, TEXT_COLOUR);
     for (int k = 0; k < n; ++k) {
         int x0 = pad + (k % columns) * tile_w, y0 = title_h + (k / columns) * tile_h;
-        float opacity;
-        dx_map_scale scale;
-        style_of(styles ? &styles[k] : NULL, maps[k], (size_t)photo.w * photo.h, signed_maps[k], &opacity, &scale);
-        blend_map(canvas, x0, y0, photo, maps[k], signed_maps[k], opacity, &scale);
+        map_drawing drawing = drawing_of(styles ? &styles[k] : NULL, maps[k], (size_t)photo.w * photo.h,
+                                         signed_maps[k]);
+        blend_map(canvas, x0, y0, photo, maps[k], &drawing);
         int label_x = x0 + (photo.w - dx_text_width(&fnt, texts[k + 1])) / 2;
         dx_draw_text(canvas, &fnt, texts[k + 1], label_x > x0 ? label_x : x0, y0 + photo.h + pad / 2,
                   TEXT_COLOUR);

@@ -6,17 +6,18 @@
 
 typedef enum {
     DX_CMAP_JET,       /* OpenCV's COLORMAP_JET: dark blue - cyan - yellow - dark red */
-    DX_CMAP_DIVERGING  /* blue - white - red, white at t = 0.5: for signed maps */
+    DX_CMAP_DIVERGING  /* blue - white - red, white at t = 0.5 (signed maps are drawn in its ends) */
 } dx_cmap;
 
 /* The colour (RGB in [0,1]) of t in [0,1] (clamped; NaN counts as 0). */
 void dx_colormap(dx_cmap cm, float t, float rgb[3]);
 
-#define DX_RENDER_OPACITY 0.45f /* the map's colour's weight over the photo by default */
+#define DX_RENDER_OPACITY 0.45f      /* a constant blend's weight of the map's colour over the photo */
+#define DX_RENDER_FADE_OPACITY 0.85f /* a fading blend's weight at the scale's ends (see dx_render_style) */
 
 /* The map values drawn at the colour map's ends: lo at t = 0, hi at t = 1. Unsigned maps run
- * JET from lo to hi; signed maps run DIVERGING from lo = -hi to hi, 0 white. Values beyond the
- * ends are drawn in the ends' colours. */
+ * JET from lo to hi; signed maps run from lo = -hi (blue) to hi (red), 0 the bare photo (see
+ * dx_render_style). Values beyond the ends are drawn in the ends' colours. */
 typedef struct {
     float lo, hi;
     int clipped;           /* the percentile moved the ends in (by more than 1/256 of the range) */
@@ -36,19 +37,33 @@ void dx_map_scale_labels(const dx_map_scale *s, int signed_map, char lo[32], cha
 /* Where v lies on s, 0..1 (beyond the ends: outside it, which dx_colormap clamps). */
 float dx_map_scale_position(const dx_map_scale *s, int signed_map, float v);
 
-/* How a figure draws its map. A zeroed style is the default. */
+/* How a figure draws its map. A zeroed style is the default.
+ * Constant blend (unsigned maps unless fade is set): every pixel is (1 - opacity) x the photo +
+ * opacity x the colour of its value (JET), so a map drawn on a smooth CAM looks as
+ * pytorch-grad-cam's show_cam_on_image.
+ * Fading blend (signed maps always, unsigned maps with fade): the photo is drawn in grey (luma
+ * L as 0.1 + 0.8 L: no pure white or black under the colours) and the weight of the colour
+ * grows with the value's strength s in [0, 1]: |v| / the scale's end for signed maps (0 at 0,
+ * 1 at and beyond +-end), (v - lo) / (hi - lo) for unsigned maps; the weight is opacity x s.
+ * A signed map's colour is the DIVERGING end of its sign (red for, blue against), so weak
+ * evidence leaves the photo visible and strong evidence stands out in full colour on any photo
+ * (a constant blend of white-centred colours washed every weak value white over the photo).
+ * An unsigned map's colour stays JET at its position. The colour bar then shows each value as
+ * it is drawn over a mid-grey pixel. */
 typedef struct {
-    float opacity;             /* the map's colour's weight over the photo, (0, 1]; 0: DX_RENDER_OPACITY */
+    float opacity;             /* the colour's weight over the photo (fading: at full strength), (0, 1];
+                                * 0: DX_RENDER_OPACITY, or DX_RENDER_FADE_OPACITY when fading */
+    int fade;                  /* unsigned maps: a fading blend (signed maps always fade) */
     const dx_map_scale *scale; /* the scale (e.g. of the map at full resolution, clipped); NULL: the
                                 * drawn map's own, unclipped */
     int no_labels;             /* leave the colour bar unlabelled */
 } dx_render_style;
 
 /* Writes a figure to path: the title on a dark bar at the top, below it the photo with the
- * map (h x w row-major, the photo's size) blended over it (style's opacity), and to the right a
+ * map (h x w row-major, the photo's size) blended over it (as the style says), and to the right a
  * vertical colour bar (high end at the top) labelled with the scale's ends (dx_map_scale_labels)
- * at its top and bottom. Unsigned maps use JET, signed maps (signed_map != 0) DIVERGING, on the
- * style's scale. The photo is drawn at full resolution; the text uses Darknet's glyph images and
+ * at its top and bottom. Unsigned maps use JET, signed maps (signed_map != 0) DIVERGING's ends, on
+ * the style's scale. The photo is drawn at full resolution; the text uses Darknet's glyph images and
  * is left out if they are missing. title and style may be NULL. Returns 0, or -1 with a message
  * naming path; on failure no partial file is left. */
 int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,

@@ -66,7 +66,7 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f);
 const char *dx_rule_name(dx_rule_kind k);
 
 /* One rule per layer (malloc'd, m->n entries) from a composite name or a -rules spec (at most
- * one of them; neither: epsilon-gamma-box). NULL with a one-line error naming the spec. */
+ * one of them; neither: epsilon-plus-flat). NULL with a one-line error naming the spec. */
 dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
                               dx_error *err);
 

@@ -264,11 +264,14 @@ dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const ch
         }
         return rules;
     }
-    const char *name = composite ? composite : "epsilon-gamma-box";
+    /* the default: Kohlbrenner et al. 2020's best practice (and Zennit's example), whose maps
+     * on real models keep their relevance and spread it (docs/maps.md: epsilon-gamma-box let
+     * 0.4% of Yolo-Fastest's reach the input, 71% of that in 5% of the pixels: a faint map) */
+    const char *name = composite ? composite : "epsilon-plus-flat";
     int c = 0;
     while (c < N_COMPOSITES && strcmp(composites[c].name, name)) ++c;
     if (c == N_COMPOSITES) {
-        dx_set_error(err, "-composite '%s': no such composite (epsilon-plus, epsilon-plus-flat, epsilon-gamma-box)", name);
+        dx_set_error(err, "-composite '%s': no such composite (epsilon-plus-flat, epsilon-plus, epsilon-gamma-box)", name);
         free(rules);
         return NULL;
     }

@@ -5,7 +5,8 @@
  * (-layer 8,12) each layer's map is scaled to [-1, 1] by its largest magnitude, resized
  * bilinearly (pixel centres aligned, as the map is drawn on the photo) to the finest layer's
  * resolution, and the maps are averaged (as pytorch-grad-cam aggregates target layers, which
- * min-max scales them instead: we keep zero and the sign meaningful). -aug_smooth averages
+ * min-max scales them instead: we keep zero and the sign meaningful); -layer auto picks them per
+ * target (dx_auto_layers: a head's default layer and its inputs' coarser resolutions). -aug_smooth averages
  * the maps of 4 variants of the network input (identity, mirror, 1.1x zoom about the centre,
  * both), each mapped back to the original frame. */
 #include <math.h>
@@ -166,9 +167,11 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
                    const cam_method *method, dx_error *err)
 {
     int n = req->n_layers > 0 ? req->n_layers : 1;
-    int at[DX_MAX_LAYERS], finest = -1;
+    int at[DX_MAX_LAYERS], finest = -1, asked[DX_MAX_LAYERS];
+    if (req->n_layers == DX_LAYERS_AUTO && (n = dx_auto_layers(m, t->layer, asked, err)) < 0) return -1;
     for (int k = 0; k < n; ++k) {
-        at[k] = cam_layer(m, req->n_layers > 0 ? req->layers[k] : -1, t, err);
+        at[k] = cam_layer(m, req->n_layers == DX_LAYERS_AUTO ? asked[k] : req->n_layers > 0 ? req->layers[k] : -1,
+                          t, err);
         if (at[k] < 0) return -1;
         const layer *l = &m->net->layers[at[k]];
         if (finest < 0 || l->out_h * l->out_w > m->net->layers[finest].out_h * m->net->layers[finest].out_w)

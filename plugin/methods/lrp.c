@@ -18,6 +18,10 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
         t = &logit;
         r->score_kind = DX_SCORE_LOGIT;
     }
+    if (req->n_layers == DX_LAYERS_AUTO) {
+        dx_set_error(err, "-layer auto is for CAM methods: lrp maps one layer's relevance, give -layer L");
+        return -1;
+    }
     if (req->n_layers > 1) {
         dx_set_error(err, "lrp maps one layer's relevance: give one -layer, not %d", req->n_layers);
         return -1;

@@ -86,7 +86,7 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
     [DX_METHOD_LRP] = {"lrp", dx_method_lrp,
         "Layer-wise Relevance Propagation: the class logit redistributed layer by layer down to\n"
         "the input (batch norm folded into the convolutions), summed over channels, signed.\n"
-        "  -composite NAME  epsilon-gamma-box (default), epsilon-plus or epsilon-plus-flat\n"
+        "  -composite NAME  epsilon-plus-flat (default), epsilon-plus or epsilon-gamma-box\n"
         "  -rules SPEC      custom rules per layer range, e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01\n"
         "                   (epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus\n"
         "                   zb[=LOW/HIGH] flat w2 pass; [maxpool]: wta (default) or proportional)\n"
