@@ -125,7 +125,7 @@ static void expect_request_error(const char *method, int argc, const char *const
 Test(bindings, request_parse_errors)
 {
     expect_request_error("gradcam", 2, (const char *[]){"-layer", "x"},
-                         "-layer takes a layer index or up to 8 comma-separated indices, not 'x'");
+                         "-layer takes a layer index, up to 8 comma-separated indices or auto, not 'x'");
     expect_request_error("gradcam", 2, (const char *[]){"-png_width", "20"},
                          "-png_width goes with writing the outputs, not with an explanation");
     expect_request_error("gradcam", 2, (const char *[]){"-out", "x"},
