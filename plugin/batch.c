@@ -124,7 +124,7 @@ static int name_photos(batch_run *b, dx_error *err)
     if (rc != 0) dx_set_error(err, "out of memory");
     if (rc == 0) sort_by_stem(b->photos, order, n);
     for (int k = 1; k < n && rc == 0; ++k) {
-        int first = order[k - 1] < order[k] ? order[k - 1] : order[k], second = order[k - 1] ^ order[k] ^ first;
+        int x = order[k - 1], y = order[k], first = x < y ? x : y, second = x < y ? y : x;
         if (strcmp(b->photos[first].stem, b->photos[second].stem)) continue;
         dx_set_error(err, "%s:%d and line %d: both photos' outputs would be named %s_*: rename one", b->a->list,
                      b->list->lines[first], b->list->lines[second], b->photos[first].stem);
@@ -288,8 +288,8 @@ static int explain_photo(dx_model *m, const batch_run *b, int index, photo *p, d
     p->n = 0;
     if (a->all) {
         dx_all_found found = {0};
-        dx_all_args all = {a->program, a->cfg,   a->weights, path,     stem,    a->methods, a->n_methods,
-                           a->req,     a->output, a->resume, a->argc, a->argv, a->names,   1, &found};
+        dx_all_args all = {a->program, a->cfg, a->weights, path, stem, a->methods, a->n_methods, a->req,
+                           a->output, a->resume, a->argc, a->argv, a->names, 1, &found};
         if (dx_all_run(m, &all, err) != 0) return -1;
         *p = (photo){p->stem, 0, found.photo_w, found.photo_h, found.targets, found.n};
         return 0;

@@ -176,12 +176,12 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
     const char *positional[3];
     int npos;
     if (parse_options(stderr, program, argc, argv, a, positional, &npos) != 0) return -1;
-    const char *wrong = a->list && npos == 3       ? "-list FILE replaces <image>: give one or the other"
-                        : a->list && !a->outdir    ? "-list needs -outdir DIR, the folder of the outputs"
-                        : a->list && a->out        ? "-out names one image's outputs; with -list, -outdir DIR"
-                        : !a->list && a->outdir    ? "-outdir goes with -list (one image's outputs: -out DIR/)"
-                        : a->outdir && strlen(a->outdir) > 700 ? "-outdir: longer than 700 characters"
-                                                   : NULL;
+    const char *wrong = NULL; /* -list and -outdir go together, in place of <image> and -out */
+    if (a->list && npos == 3) wrong = "-list FILE replaces <image>: give one or the other";
+    else if (a->list && !a->outdir) wrong = "-list needs -outdir DIR, the folder of the outputs";
+    else if (a->list && a->out) wrong = "-out names one image's outputs; with -list, -outdir DIR";
+    else if (!a->list && a->outdir) wrong = "-outdir goes with -list (one image's outputs: -out DIR/)";
+    else if (a->outdir && strlen(a->outdir) > 700) wrong = "-outdir: longer than 700 characters";
     if (wrong) {
         fprintf(stderr, "%s: %s\n", program, wrong);
         return -1;
@@ -441,8 +441,8 @@ static int run_batch(const char *program, dx_model *m, const cli_args *a, int al
     int n = all ? methods_to_run(program, m, a->methods, methods) : 1;
     if (n == 0) fprintf(stderr, "%s: no method applies to %s\n", program, a->cfg);
     if (n <= 0) return -1;
-    dx_batch_args b = {program, argv[0], a->cfg,     a->weights, a->list,          a->outdir, methods, n,   all,
-                       a->req,  a->output, a->resume, a->names != NULL, argc, argv};
+    dx_batch_args b = {program, argv[0], a->cfg, a->weights, a->list, a->outdir, methods, n, all, a->req,
+                       a->output, a->resume, a->names != NULL, argc, argv};
     return dx_batch_run(m, &b);
 }
 
