@@ -336,6 +336,16 @@ static int explain_photo(dx_model *m, const batch_run *b, int index, photo *p, d
     return rc;
 }
 
+/* An error of one photo's explanation names it, as the single-photo run's need not. */
+static void name_photo(dx_error *err, const char *path)
+{
+    size_t len = strlen(path);
+    if (!strncmp(err->msg, path, len) && err->msg[len] == ':') return;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    dx_set_error(err, "%s: %s", path, msg);
+}
+
 /* ---- the summaries ---- */
 
 /* detections.json: COCO's dataset layout (info, images, categories, annotations), each
@@ -552,7 +562,10 @@ int dx_batch_run(dx_model *m, const dx_batch_args *a)
             continue;
         }
         double t0 = dx_now_ms();
-        if (explain_photo(m, &b, k, p, &err) != 0) goto done;
+        if (explain_photo(m, &b, k, p, &err) != 0) {
+            name_photo(&err, list.paths[k]);
+            goto done;
+        }
         write_record(log, k, p);
         if (fflush(log) != 0) {
             dx_set_error(&err, "%s: write failed: %s", log_path, strerror(errno));

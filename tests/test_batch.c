@@ -564,3 +564,17 @@ Test(batch, option_mistakes_are_usage_errors)
         cr_expect(!exists(path), "%s: nothing written", cases[k].args);
     }
 }
+
+/* A photo that fails after the run started is named (a single-photo run's message need not):
+ * `all -box 0` finds no box 0 above -thresh 1 on the first photo. */
+Test(batch, a_failing_photo_is_named)
+{
+    const char *dir = photos_fixture();
+    char args[4096];
+    snprintf(args, sizeof args, "all %s -list list.txt -outdir out -methods gradcam -thresh 1",
+             shapes_model("detector"));
+    run_result r = run_dx(dir, args);
+    cr_expect_eq(r.status, 1);
+    cr_expect_eq(r.err_lines, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "darknet-explain: a/p0.png: no detection above -thresh 1"), "%s", r.err);
+}
