@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "internal.h"
 #include "io/atomic.h"
+#include "io/folder.h"
 #include "io/image.h"
 #include "io/npy.h"
 
@@ -80,21 +81,8 @@ static char *read_text_file(const char *path)
 /* What -resume compares: the command line without -resume, and the input files' identities. */
 static char *parameters(const dx_all_args *a)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return NULL;
-    fprintf(f, "darknet-explain %s\n", DX_VERSION);
-    for (int k = 0; k < a->argc; ++k)
-        if (strcmp(a->argv[k], "-resume")) fprintf(f, "arg %s\n", a->argv[k]);
     const char *files[] = {a->cfg, a->weights, a->image};
-    for (int k = 0; k < 3; ++k) {
-        struct stat st;
-        if (stat(files[k], &st) == 0)
-            fprintf(f, "file %s %lld %lld.%09ld\n", files[k], (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                    st.st_mtim.tv_nsec);
-    }
-    return fclose(f) == 0 ? text : (free(text), NULL);
+    return dx_run_parameters(a->argc, a->argv, files, 3);
 }
 
 /* text into path, atomically */
@@ -373,6 +361,22 @@ static void print_summary(const dx_model *m, const all_run *r, const method_maps
     }
 }
 
+/* *found: the photo's size and the first method's targets */
+static int report_found(const all_run *r, const method_maps *first, dx_all_found *found, dx_error *err)
+{
+    *found = (dx_all_found){r->photo.w, r->photo.h, first->n ? malloc(sizeof *found->targets * first->n) : NULL,
+                            first->n};
+    if (first->n && !found->targets) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < first->n; ++k) {
+        const tile *t = &first->tiles[k];
+        found->targets[k] = (dx_all_target){t->class_id, t->prob, t->has_box, t->box.x, t->box.y, t->box.w, t->box.h};
+    }
+    return 0;
+}
+
 int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
 {
     all_run r = {.a = a, .boxes = dx_is_detector(m) && a->req.box == DX_ALL_BOXES && !a->req.use_region};
@@ -396,19 +400,21 @@ int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
     for (int i = 0; rc == 0 && i < a->n_methods; ++i) {
         const char *name = dx_method_name(a->methods[i]);
         if (resumed && load_kept(&r, a->methods[i], &maps[i])) {
-            fprintf(stderr, "[%d/%d] %s kept from the interrupted run\n", i + 1, a->n_methods, name);
+            if (!a->quiet) fprintf(stderr, "[%d/%d] %s kept from the interrupted run\n", i + 1, a->n_methods, name);
             continue;
         }
         double t0 = dx_now_ms();
         dx_blank_maps blank = {.count = 0};
         rc = compute(m, &r, a->methods[i], &maps[i], &blank, err);
-        if (rc == 0) fprintf(stderr, "[%d/%d] %s %.1f s\n", i + 1, a->n_methods, name, (dx_now_ms() - t0) / 1e3);
+        if (rc == 0 && !a->quiet)
+            fprintf(stderr, "[%d/%d] %s %.1f s\n", i + 1, a->n_methods, name, (dx_now_ms() - t0) / 1e3);
         if (rc == 0) dx_blank_note(a->program, &blank, name);
     }
     if (rc == 0 && (!r.boxes || maps[0].n > 0)) rc = write_panels(m, &r, maps, err);
     if (rc == 0) rc = commit(&r, err);
     remove_stage(r.stage);
-    if (rc == 0) print_summary(m, &r, maps);
+    if (rc == 0 && a->found) rc = report_found(&r, &maps[0], a->found, err);
+    if (rc == 0 && !a->quiet) print_summary(m, &r, maps);
     for (int i = 0; i < a->n_methods; ++i) free_maps(&maps[i]);
     free(maps);
     free_image(r.photo);

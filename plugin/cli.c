@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "all.h"
+#include "batch.h"
 #include "cli.h"
 #include "options.h"
 #include "internal.h"
@@ -22,6 +23,7 @@ typedef struct {
     const char *boxes, *region; /* detectors: -boxes all, -region x,y,w,h */
     const char *class_text; /* -class N or NAME, resolved once the names are loaded */
     const char *out_dir;    /* -out DIR/ (or an existing directory): the usual names, in DIR */
+    const char *list, *outdir; /* -list FILE -outdir DIR: every photo of FILE (batch.c) */
     dx_request req;
     dx_output_options output;
     int verbose, timing, resume, max_pixels;
@@ -50,7 +52,7 @@ static const dx_option options[] = {
     {"-batch", OPT_INT, AT(req.batch), 1, 4096, NULL, "N  forward passes per batch for many-pass methods (default 1)"},
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  with 'all': the methods to run (default: every one that applies)"},
     {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL,
-     "with 'all': keep the methods an interrupted run of the same command finished"},
+     "with -list: keep the photos an interrupted run of the same command finished; with 'all': its methods"},
     {"-steps", OPT_INT, AT(req.steps), 1, DX_MAX_STEPS, NULL, "N  ig: intervals of the path (default 64)"},
     {"-baseline", OPT_TEXT, AT(req.baseline), 0, 0, NULL,
      "B  ig: black (default), blur, noise or an image file"},
@@ -81,6 +83,10 @@ static const dx_option options[] = {
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
      "PREFIX|DIR/  write PREFIX.png, .npy, .raw.npy, .json, or the default names into DIR (default: "
      "<image name>_<method> here)"},
+    {"-list", OPT_TEXT, AT(list), 0, 0, NULL,
+     "FILE  instead of <image>: every photo of FILE (one path a line), one model load (docs/batch.md)"},
+    {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL,
+     "DIR  with -list: each photo's outputs, named as -out DIR/ names them, and detections.json or results.csv"},
     {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL,
      "N  refuse photos of more than N pixels, before decoding them (default 50000000)"},
     {"-png_width", OPT_INT, AT(output.png_width), DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX, NULL,
@@ -116,7 +122,8 @@ const char *dx_cli_all_help(void) { return ALL_HELP; }
 
 static void usage(const char *program, FILE *f)
 {
-    fprintf(f, "usage: %s <method> <cfg> <weights> <image> [options]\nmethods:", program);
+    fprintf(f, "usage: %s <method> <cfg> <weights> <image> [options]\n"
+               "       %s <method> <cfg> <weights> -list FILE -outdir DIR [options]\nmethods:", program, program);
     for (int k = 0; k < DX_METHOD_COUNT; ++k) fprintf(f, " %s", dx_method_name((dx_method)k));
     fprintf(f, " all\noptions:\n");
     dx_options_usage(f, options, N_OPTIONS, 11);
@@ -171,13 +178,24 @@ static int parse_args(const char *program, int argc, char **argv, cli_args *a)
     const char *positional[3];
     int npos;
     if (parse_options(stderr, program, argc, argv, a, positional, &npos) != 0) return -1;
-    if (npos < 3) {
-        fprintf(stderr, "%s: %s needs <cfg> <weights> <image> (see %s -h)\n", program, argv[0], program);
+    const char *wrong = NULL; /* -list and -outdir go together, in place of <image> and -out */
+    if (a->list && npos == 3) wrong = "-list FILE replaces <image>: give one or the other";
+    else if (a->list && !a->outdir) wrong = "-list needs -outdir DIR, the folder of the outputs";
+    else if (a->list && a->out) wrong = "-out names one image's outputs; with -list, -outdir DIR";
+    else if (!a->list && a->outdir) wrong = "-outdir goes with -list (one image's outputs: -out DIR/)";
+    else if (a->outdir && strlen(a->outdir) > 700) wrong = "-outdir: longer than 700 characters";
+    if (wrong) {
+        fprintf(stderr, "%s: %s\n", program, wrong);
+        return -1;
+    }
+    if (npos < (a->list ? 2 : 3)) {
+        fprintf(stderr, "%s: %s needs <cfg> <weights> %s (see %s -h)\n", program, argv[0],
+                a->list ? "-list FILE -outdir DIR" : "<image>, or -list FILE -outdir DIR", program);
         return -1;
     }
     a->cfg = positional[0];
     a->weights = positional[1];
-    a->image = positional[2];
+    a->image = a->list ? NULL : positional[2];
     return 0;
 }
 
@@ -253,7 +271,7 @@ static int check_roles(const char *program, const cli_args *a)
     } files[] = {{a->cfg, "a .cfg", {DX_KIND_WEIGHTS, DX_KIND_WEIGHTS}},
                  {a->weights, "a .weights file", {DX_KIND_CFG, DX_KIND_CFG}},
                  {a->image, "an image", {DX_KIND_CFG, DX_KIND_WEIGHTS}}};
-    for (int k = 0; k < 3; ++k) {
+    for (int k = 0; k < (a->image ? 3 : 2); ++k) {
         dx_file_kind kind = dx_sniff_file(files[k].path);
         int wrong = (k < 2 && dx_kind_is_image(kind)) || kind == files[k].wrong[0] || kind == files[k].wrong[1];
         if (!wrong) continue;
@@ -411,11 +429,23 @@ static int explain_all(const char *program, dx_model *m, const cli_args *a, int 
     char stem[1024];
     output_prefix(a, "", stem, sizeof stem);
     dx_all_args all = {program, a->cfg, a->weights, a->image, stem, methods, n, a->req, a->output, a->resume,
-                       argc, argv, a->names != NULL};
+                       argc, argv, a->names != NULL, 0, NULL};
     dx_error err;
     int rc = dx_all_run(m, &all, &err);
     if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
     return rc;
+}
+
+/* -list (batch.c): the method, or the methods `all` runs, on every photo of the list. */
+static int run_batch(const char *program, dx_model *m, const cli_args *a, int all, int argc, char **argv)
+{
+    dx_method methods[DX_METHOD_COUNT] = {a->req.method};
+    int n = all ? methods_to_run(program, m, a->methods, methods) : 1;
+    if (n == 0) fprintf(stderr, "%s: no method applies to %s\n", program, a->cfg);
+    if (n <= 0) return -1;
+    dx_batch_args b = {program, argv[0], a->cfg, a->weights, a->list, a->outdir, methods, n, all, a->req,
+                       a->output, a->resume, a->names != NULL, argc, argv};
+    return dx_batch_run(m, &b);
 }
 
 /* Detectors: the boxes' maps and the JSON; no box above -thresh is not an error (the JSON
@@ -506,9 +536,9 @@ static int prepare(const char *program, int argc, char **argv, cli_args *a, int 
         return 0;
     }
     if (parse_args(program, argc, argv, a) != 0) return 2;
-    if ((a->methods || a->resume) && !*all) {
-        fprintf(stderr, "%s: %s goes with 'all', not with '%s'\n", program, a->methods ? "-methods" : "-resume",
-                argv[0]);
+    if ((a->methods || (a->resume && !a->list)) && !*all) {
+        fprintf(stderr, "%s: %s goes with 'all'%s, not with '%s' alone\n", program, a->methods ? "-methods" : "-resume",
+                a->methods ? "" : " or -list", argv[0]);
         return 2;
     }
     dx_method listed[DX_METHOD_COUNT];
@@ -549,7 +579,9 @@ int dx_cli_run(const char *program, int argc, char **argv)
     dx_set_layer_timing(m, a.timing);
     const char *warnings = dx_warnings(m);
     if (*warnings) fprintf(stderr, "%s", warnings);
-    if (dx_is_detector(m) && !all) {
+    if (a.list) {
+        rc = run_batch(program, m, &a, all, argc, argv);
+    } else if (dx_is_detector(m) && !all) {
         rc = run_detector(program, m, &a, argv[0], &err);
         if (rc != 0) fprintf(stderr, "%s: %s\n", program, err.msg);
     } else {

@@ -88,6 +88,8 @@ int main(int argc, char **argv)
     puts(".B darknet\\-explain\n.I method cfg weights image\n.RI [ options ]\n.br");
     puts(".B darknet\\-explain all\n.I cfg weights image\n.RB [ \\-methods\n.IR a,b,.. ]\n"
          ".RB [ \\-resume ]\n.RI [ options ]\n.br");
+    puts(".B darknet\\-explain\n.RI [ method | \\fBall\\fP ]\n.I cfg weights\n.B \\-list\n.I FILE\n"
+         ".B \\-outdir\n.I DIR\n.RB [ \\-resume ]\n.RI [ options ]\n.br");
     puts(".B darknet\\-explain eval\n.I cfg weights\n.B \\-list\n.I FILE\n.B \\-methods\n.I a,b,..\n"
          ".RI [ options ]\n.br");
     puts(".B darknet\\-explain eval\\-merge\n.RB [ \\-out\n.IR DIR ]\n.I DIR1 DIR2 ...\n.br");

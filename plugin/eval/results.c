@@ -46,8 +46,7 @@ void dx_eval_rows_free(dx_eval_rows *rows)
     memset(rows, 0, sizeof *rows);
 }
 
-/* a CSV field: quoted (with "" for ") when it holds a comma, a quote or a line break */
-static void write_field(FILE *f, const char *s)
+void dx_csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -68,16 +67,16 @@ static const char *const miss_names[] = {"", "no_detection", "missed_label"};
 void dx_eval_row_write(FILE *f, const dx_eval_row *r, int boxes)
 {
     fprintf(f, "%d,", r->image_index);
-    write_field(f, r->image);
+    dx_csv_field(f, r->image);
     if (boxes) fprintf(f, ",%d", r->box);
     fprintf(f, ",%d,", r->cls);
-    write_field(f, r->class_name);
+    dx_csv_field(f, r->class_name);
     if (boxes)
         fprintf(f, ",%.9g,%.9g,%.9g,%.9g,%.9g,%d,%s", r->score, r->x, r->y, r->w, r->h, r->label, miss_names[r->miss]);
     fputc(',', f);
-    write_field(f, r->method);
+    dx_csv_field(f, r->method);
     fputc(',', f);
-    write_field(f, r->metric);
+    dx_csv_field(f, r->metric);
     fprintf(f, ",%.9g\n", r->value);
 }
 

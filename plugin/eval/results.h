@@ -9,12 +9,15 @@
 
 /* The image list (run.c): one path a line; blank lines, lines starting with '#' and trailing
  * blanks and line ends are skipped. 0 with list->paths (each malloc'd) and list->n >= 1, or -1
- * with err naming the file (missing, unreadable, or naming no image). */
+ * with err naming the file (missing, unreadable, or naming no image). Free with
+ * dx_eval_list_free. */
 typedef struct {
     char **paths;
+    int *lines;      /* each path's line number in the file (1-based), for messages */
     int n;
 } dx_eval_list;
 int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err);
+void dx_eval_list_free(dx_eval_list *list);
 /* Darknet's label file beside the image (same name, .txt): "class cx cy w h" per line, relative
  * to the photo (cx, cy, w, h in [0,1], w and h > 0; class one of the model's n_classes), a line
  * read whole however long; blank lines skipped. Converted to network-frame boxes through the
@@ -72,11 +75,12 @@ void dx_eval_count(const dx_eval_rows *rows, dx_eval_counts *c);
 /* Whether two rows are of one unit of one image (their box, label and miss agree). */
 int dx_eval_same_unit(const dx_eval_row *a, const dx_eval_row *b);
 
-/* The progress line of a run (run.c; no line end), exposed for tests: done of total images, of which
- * `computed` in this process in `seconds` (the rate and ETA come from those alone: images a
- * resumed run found in results.csv cost nothing); img/s, or s/img when slower than 1 img/s; tty:
- * with a bar. */
+/* eval's progress line (run.c; no line end), exposed for tests: dx_progress_text (io/folder.h) of
+ * "eval", the images a resumed run found in results.csv "already in results.csv". */
 void dx_eval_progress_text(char *out, size_t len, int done, int total, int computed, double seconds, int tty);
+
+/* One CSV field: quoted (with "" for ") when it holds a comma, a quote or a line break. */
+void dx_csv_field(FILE *f, const char *s);
 
 /* The map thumbnail of an image, a box (-1: none) and a method, relative to the output folder. */
 void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method);

@@ -27,6 +27,7 @@
 #include "options.h"
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "io/folder.h"
 #include "io/image.h"
 #include "io/json.h"
 #include "io/render.h"
@@ -189,21 +190,33 @@ int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    for (int number = 1; (len = getline(&line, &cap, f)) >= 0; ++number) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
         if (len == 0 || line[0] == '#') continue;
         char **grown = realloc(list->paths, sizeof(char *) * (list->n + 1));
-        if (!grown) break;
-        list->paths = grown;
+        if (grown) list->paths = grown;
+        int *grown_lines = grown ? realloc(list->lines, sizeof(int) * (list->n + 1)) : NULL;
+        if (!grown_lines) break;
+        list->lines = grown_lines;
+        list->lines[list->n] = number;
         list->paths[list->n++] = strdup(line);
     }
     free(line);
     fclose(f);
     if (list->n == 0) {
         dx_set_error(err, "%s: the image list names no image", path);
+        dx_eval_list_free(list);
         return -1;
     }
     return 0;
+}
+
+void dx_eval_list_free(dx_eval_list *list)
+{
+    for (int k = 0; k < list->n; ++k) free(list->paths[k]);
+    free(list->paths);
+    free(list->lines);
+    memset(list, 0, sizeof *list);
 }
 
 /* A box given by its centre and size as fractions of the photo, in the network frame. */
@@ -485,36 +498,7 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
 
 void dx_eval_progress_text(char *out, size_t len, int done, int total, int computed, double seconds, int tty)
 {
-    char rate[64] = " (already in results.csv)";
-    if (computed > 0) {
-        double per = seconds / computed;
-        long left = lround(per * (total - done));
-        int at = per < 1 ? snprintf(rate, sizeof rate, ", %.2f img/s", computed / fmax(seconds, 1e-9))
-                         : snprintf(rate, sizeof rate, ", %.1f s/img", per);
-        if (left < 60) snprintf(rate + at, sizeof rate - at, ", ETA %lds", left);
-        else if (left < 3600) snprintf(rate + at, sizeof rate - at, ", ETA %ldm%02lds", left / 60, left % 60);
-        else snprintf(rate + at, sizeof rate - at, ", ETA %ldh%02ldm", left / 3600, left % 3600 / 60);
-    }
-    char bar[31];
-    int filled = total ? 30 * done / total : 30;
-    for (int k = 0; k < 30; ++k) bar[k] = k < filled ? '#' : '.';
-    bar[30] = 0;
-    if (tty) snprintf(out, len, "[%s] %d/%d images%s", bar, done, total, rate);
-    else snprintf(out, len, "eval: %d/%d images%s", done, total, rate);
-}
-
-typedef struct {
-    int total, done, computed, tty;
-    double seconds; /* spent on the computed images */
-} progress;
-
-static void progress_show(progress *p)
-{
-    char text[160];
-    dx_eval_progress_text(text, sizeof text, p->done, p->total, p->computed, p->seconds, p->tty);
-    if (p->tty) fprintf(stderr, "\r%-78s%s", text, p->done == p->total ? "\n" : "");
-    else fprintf(stderr, "%s\n", text);
-    fflush(stderr);
+    dx_progress_text(out, len, "eval", "already in results.csv", done, total, computed, seconds, tty);
 }
 
 /* ---- the run ---- */
@@ -785,49 +769,6 @@ static void report_title(char *out, size_t len, const char *cfg, const char *lis
 
 /* ---- the output folder ---- */
 
-/* The run's hold on its output folder, for the whole run: flock(LOCK_EX | LOCK_NB) on
- * DIR/.eval.lock, which holds the holder's pid. The kernel releases it however the process ends
- * (a killed run's file is harmless); a finishing run removes the file while it still holds it, so
- * a run that locked a file since removed tries again on the new one. Returns the descriptor, or
- * -1 with err (another run holds it: its pid). */
-static int lock_folder(const char *dir, char *path, size_t len, dx_error *err)
-{
-    snprintf(path, len, "%s/.eval.lock", dir);
-    for (;;) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            dx_set_error(err, "%s: cannot create: %s", path, strerror(errno));
-            return -1;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int busy = errno == EWOULDBLOCK, pid = 0;
-            char text[24], who[40] = "";
-            /* the holder writes its pid just after it locks: give it a moment */
-            for (int tries = 0; busy && pid <= 0 && tries < 50; ++tries) {
-                ssize_t n = pread(fd, text, sizeof text - 1, 0);
-                text[n > 0 ? n : 0] = 0;
-                if ((pid = atoi(text)) <= 0) nanosleep(&(struct timespec){0, 10000000}, NULL);
-            }
-            if (pid > 0) snprintf(who, sizeof who, " (pid %d)", pid);
-            if (busy) dx_set_error(err, "%s: another eval is writing this folder%s", dir, who);
-            else dx_set_error(err, "%s: cannot lock: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        struct stat held, now;
-        if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
-            char text[24];
-            int n = snprintf(text, sizeof text, "%d\n", (int)getpid());
-            if (ftruncate(fd, 0) == 0 && pwrite(fd, text, n, 0) == n) return fd;
-            dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
-            unlink(path);
-            close(fd);
-            return -1;
-        }
-        close(fd);
-    }
-}
-
 /* Every image of the run (this shard's) and its label file, before the first is explained: a
  * missing, unreadable or non-image path or a bad label stops the run before it writes anything. */
 static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_list *list, dx_error *err)
@@ -876,7 +817,7 @@ static int run(const char *program, eval_args *a)
         dx_set_error(&err, "%s: cannot create the output folder: %s", a->out, strerror(errno));
         goto fail;
     }
-    if ((lock = lock_folder(a->out, lock_path, sizeof lock_path, &err)) < 0) goto fail;
+    if ((lock = dx_lock_folder(a->out, ".eval.lock", "eval", lock_path, sizeof lock_path, &err)) < 0) goto fail;
     /* results.csv: a fresh one, or (-resume) the same run's, cut after its last complete row */
     if (a->resume && access(csv_path, F_OK) == 0) {
         char *previous = slurp(json_path);
@@ -917,7 +858,7 @@ static int run(const char *program, eval_args *a)
 
     started = 1;
     run_ctx ctx = {a, m, csv, a->out, rand_layers, n_rand};
-    progress bar = {0, 0, 0, isatty(2), 0};
+    dx_progress bar = {"eval", "already in results.csv", 0, 0, 0, isatty(2), 0};
     for (int k = a->shard_index; k < list.n; k += a->shard_count) bar.total++;
     int cursor = 0;
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {
@@ -956,7 +897,7 @@ static int run(const char *program, eval_args *a)
             bar.computed++;
             bar.seconds += (dx_now_ms() - t0) / 1e3;
         }
-        progress_show(&bar);
+        dx_progress_show(&bar);
     }
     if (cursor < done.n) {
         dx_set_error(&err, "%s: has rows this run does not write (row %d on): cannot resume", csv_path, cursor + 2);
@@ -981,11 +922,10 @@ fail:
         if (fresh) unlink(csv_path), unlink(json_path);
         if (created_maps) rmdir(maps);
     }
-    if (lock >= 0) unlink(lock_path), close(lock);
+    dx_unlock_folder(lock, lock_path);
     if (rc != 0 && !started && created_out) rmdir(a->out);
     dx_eval_rows_free(&done);
-    for (int k = 0; k < list.n; ++k) free(list.paths[k]);
-    free(list.paths);
+    dx_eval_list_free(&list);
     free(config);
     free(rand_layers);
     free(keys);

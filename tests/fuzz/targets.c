@@ -345,8 +345,7 @@ static dx_fuzz_outcome run_lists(const unsigned char *data, size_t size, char *m
             free(boxes);
             free(classes);
         }
-        for (int k = 0; k < list.n; ++k) free(list.paths[k]);
-        free(list.paths);
+        dx_eval_list_free(&list);
     }
     if (nul) remove(LABELS);
     return rc < 0 ? refused(err.msg, msg, len) : DX_FUZZ_ACCEPTED;
