@@ -5,12 +5,14 @@
  * SIGKILL and shards + merge give exactly the rows of one uninterrupted run. Detectors: the
  * label matching rule by hand, and runs of the embedded shapes detector on generated images
  * (every box has its rows; Grad-CAM beats a random map; resume and shards; a bad label). */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -541,8 +543,28 @@ Test(eval, shards_merged_equal_one_run, .timeout = 600)
         snprintf(b, sizeof b, "%s/merged/%s", dir, files[k]);
         expect_same_file(a, b);
     }
+    snprintf(a, sizeof a, "%s/merged/.eval.lock", dir);
+    cr_expect_neq(access(a, F_OK), 0, "the merge left %s", a);
     /* overlapping shards are refused */
     cr_expect_eq(run_cli(dir, "eval-merge -out twice shard0 shard0"), 1);
+
+    /* a merge into a folder an eval holds is refused (it wrote there unlocked): one line, the
+     * folder as it was */
+    int held = open(a, O_RDWR | O_CREAT, 0666);
+    cr_assert(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0, "cannot hold %s", a);
+    cr_assert(dprintf(held, "%d\n", (int)getpid()) > 0);
+    snprintf(b, sizeof b, "%s/stderr.txt", dir);
+    unlink(b);
+    cr_expect_eq(run_cli(dir, "eval-merge -out merged shard2 shard0 shard1"), 1);
+    char *said = read_all(b), expect[128];
+    snprintf(expect, sizeof expect, "merged: another eval is writing this folder (pid %d)\n", (int)getpid());
+    cr_expect(said && strstr(said, expect) && count_lines(b) == 1, "stderr: %s", said);
+    free(said);
+    close(held);
+    unlink(a);
+    snprintf(a, sizeof a, "%s/whole/results.csv", dir);
+    snprintf(b, sizeof b, "%s/merged/results.csv", dir);
+    expect_same_file(a, b);
 }
 
 /* Issue #14: two runs writing one folder duplicated rows. A second run there, while the first

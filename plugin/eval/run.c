@@ -1034,8 +1034,8 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
     if (prepared >= 0) return prepared;
     dx_error err;
     dx_eval_rows all = {0};
-    char *config = NULL, path[1400];
-    int rc = 1;
+    char *config = NULL, path[1400], lock_path[1400];
+    int rc = 1, lock = -1;
     unsigned long long seed = 1;
     for (int d = 0; d < n_dirs; ++d) {
         snprintf(path, sizeof path, "%s/run.json", dirs[d]);
@@ -1095,19 +1095,14 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
         dx_set_error(&err, "%s: cannot create: %s", path, strerror(errno));
         goto fail;
     }
+    /* the merged folder is held as an eval's: no eval nor another merge writes it meanwhile */
+    if ((lock = dx_lock_folder(out, ".eval.lock", "eval", lock_path, sizeof lock_path, &err)) < 0) goto fail;
     if (write_run_json(out, config, &err) != 0) goto fail;
-    snprintf(path, sizeof path, "%s/results.csv", out);
-    FILE *csv = fopen(path, "w");
-    if (!csv) {
-        dx_set_error(&err, "%s: cannot write: %s", path, strerror(errno));
-        goto fail;
-    }
-    fprintf(csv, "%s\n", dx_eval_csv_header(all.boxes));
-    for (int k = 0; k < all.n; ++k) dx_eval_row_write(csv, &all.rows[k], all.boxes);
-    if (fclose(csv) != 0) {
-        dx_set_error(&err, "%s: write failed", path);
-        goto fail;
-    }
+    dx_eval_file csv;
+    if (dx_eval_file_open(&csv, out, "results.csv", &err) != 0) goto fail;
+    fprintf(csv.f, "%s\n", dx_eval_csv_header(all.boxes));
+    for (int k = 0; k < all.n; ++k) dx_eval_row_write(csv.f, &all.rows[k], all.boxes);
+    if (dx_eval_file_commit(&csv, 1, &err) != 0) goto fail;
     /* the thumbnails, from whichever shard made them */
     for (int k = 0; k < all.n; ++k) {
         const dx_eval_row *r = &all.rows[k], *before = k > 0 ? r - 1 : NULL;
@@ -1142,6 +1137,7 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
     rc = 0;
 fail:
     if (rc != 0) fprintf(stderr, "%s eval-merge: %s\n", program, err.msg);
+    dx_unlock_folder(lock, lock_path);
     dx_eval_rows_free(&all);
     free(config);
     return rc;
