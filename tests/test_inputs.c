@@ -631,22 +631,25 @@ Test(inputs, jpeg_judged_by_the_decoder_darknet_uses)
 
 /* Fuzzing (tests/fuzz/image/regressions/bmp-*.bmp): BMPs stb decodes and OpenCV's BmpDecoder
  * refuses (an unknown compression, a width or height of 0, a palette of over 256 colours): Darknet's
- * loader failed and wrote ./bad.list. The header is read by OpenCV's rules before any decoder. */
+ * loader failed and wrote ./bad.list. The header is read by OpenCV's rules before any decoder; sides
+ * over OpenCV's limit go to the size check (the raster's size overflowed before). */
 Test(inputs, bmp_read_by_opencvs_rules)
 {
     const char *dir = fixture();
     const char *cases[][2] = {{"bmp-compression-unknown.bmp", "BMP: a pixel format or compression"},
                               {"bmp-width-0.bmp", "BMP: zero or negative width, or zero height"},
                               {"bmp-height-0.bmp", "BMP: zero or negative width, or zero height"},
-                              {"bmp-palette-of-1402627500.bmp", "BMP: a palette of more than 256 colours"}};
-    const char *keep[5] = {0};
+                              {"bmp-palette-of-1402627500.bmp", "BMP: a palette of more than 256 colours"},
+                              /* 1872017665 x 1747057880: the raster's size overflowed the check (UBSan) */
+                              {"bmp-raster-size-overflow.bmp", "1872017665x1747057880 pixels"}};
+    const char *keep[6] = {0};
     char cmd[1200];
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < 5; ++k) {
         keep[k] = cases[k][0];
         snprintf(cmd, sizeof cmd, "cp %s/tests/fuzz/image/regressions/%s %s/", getenv("DX_ROOT"), cases[k][0], dir);
         cr_assert_eq(system(cmd), 0, "%s", cmd);
     }
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < 5; ++k) {
         const char *args[] = {"gradcam", "net.cfg", "net.weights", cases[k][0], NULL};
         expect_refused(dir, args, 0, 1, cases[k][1], keep);
     }

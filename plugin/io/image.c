@@ -140,6 +140,11 @@ static const char *bmp_check(const unsigned char *head, size_t n, long long file
     }
     if (after_header + colours > file_size) return "BMP: the palette is cut short";
     if (h < 0) h = -h;
+    if (w > OPENCV_MAX_SIDE || h > OPENCV_MAX_SIDE) { /* refused by the size check, in its words */
+        d->w = (int)(w < INT_MAX ? w : INT_MAX);
+        d->h = (int)(h < INT_MAX ? h : INT_MAX);
+        return NULL;
+    }
     long long stride = ((w * bpp + 7) / 8 + 3) & ~3LL;
     if (offset + stride * h > file_size) return "BMP: the pixel data is cut short";
     d->w = (int)w;
