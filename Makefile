@@ -37,7 +37,10 @@ CPPFLAGS += -Iplugin -I$(DARKNET_DIR)/include -I/usr/include/stb
 LDLIBS := -l:libstb.a -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -ljpeg -lopenblas -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
-LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c plugin/lrp/*.c plugin/eval/*.c)
+# The Darknet the plugin is built for (plugin/backends/BACKEND*.c): pjreddie = Debian's libdarknet.
+BACKEND ?= pjreddie
+LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c plugin/lrp/*.c plugin/eval/*.c) \
+           $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)

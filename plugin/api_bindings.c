@@ -361,7 +361,7 @@ int dx_detection_number(const dx_detection *d, const char *name, double *value)
 
 const char *dx_layer_type(const dx_model *m, int layer)
 {
-    return layer >= 0 && layer < m->n ? dx_layer_type_name(m->net->layers[layer].type) : NULL;
+    return layer >= 0 && layer < m->n ? m->net->layers[layer].type_name : NULL;
 }
 
 /* ---- detections ---- */

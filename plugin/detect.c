@@ -12,25 +12,25 @@
 
 int dx_is_detector(const dx_model *m)
 {
-    LAYER_TYPE t = m->net->layers[m->head].type;
-    return t == YOLO || t == REGION || t == DETECTION;
+    dx_layer_kind t = m->net->layers[m->head].type;
+    return t == DX_LAYER_YOLO || t == DX_LAYER_REGION || t == DX_LAYER_DETECTION;
 }
 
 int dx_check_detector(const dx_model *m, dx_error *err)
 {
     int heads = 0;
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &m->net->layers[i];
-        if (l->type == DETECTION) {
+        const dx_layer *l = &m->net->layers[i];
+        if (l->type == DX_LAYER_DETECTION) {
             dx_set_error(err, "%s: layer %d is a YOLOv1 [detection] head; only [yolo] and [region] heads "
                               "are supported", m->cfg_path, i);
             return -1;
         }
-        if (l->type == REGION && l->softmax_tree) {
+        if (l->type == DX_LAYER_REGION && l->tree_groups) {
             dx_set_error(err, "%s: layer %d [region] with a tree= hierarchy is not supported", m->cfg_path, i);
             return -1;
         }
-        heads += l->type == YOLO || l->type == REGION;
+        heads += l->type == DX_LAYER_YOLO || l->type == DX_LAYER_REGION;
     }
     if (!heads) {
         dx_set_error(err, "%s: not a detector (no [yolo] or [region] layer)", m->cfg_path);
@@ -39,30 +39,29 @@ int dx_check_detector(const dx_model *m, dx_error *err)
     return 0;
 }
 
-/* Entries per anchor: x, y, w, h (+ [region]'s extra coords), objectness, classes. */
-static int coords_of(const layer *l) { return l->type == YOLO ? 4 : l->coords; }
+int dx_head_coords(const dx_layer *l) { return l->type == DX_LAYER_YOLO ? 4 : l->coords; }
 
-static int entry(const layer *l, int anchor, int e, int cell)
+int dx_head_entry(const dx_layer *l, int anchor, int e, int cell)
 {
     int plane = l->w * l->h;
-    return anchor * (coords_of(l) + 1 + l->classes) * plane + e * plane + cell;
+    return anchor * (dx_head_coords(l) + 1 + l->classes) * plane + e * plane + cell;
 }
 
 /* [yolo] anchors are in input pixels (through the layer's mask), [region] anchors in grid cells. */
-box dx_head_box(const layer *l, int anchor, int row, int col, int net_w, int net_h)
+box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int net_h)
 {
     const float *out = l->output;
     int cell = row * l->w + col;
     box b;
-    b.x = (col + out[entry(l, anchor, 0, cell)]) / l->w;
-    b.y = (row + out[entry(l, anchor, 1, cell)]) / l->h;
-    if (l->type == YOLO) {
+    b.x = (col + out[dx_head_entry(l, anchor, 0, cell)]) / l->w;
+    b.y = (row + out[dx_head_entry(l, anchor, 1, cell)]) / l->h;
+    if (l->type == DX_LAYER_YOLO) {
         int a = l->mask[anchor];
-        b.w = exp(out[entry(l, anchor, 2, cell)]) * l->biases[2 * a] / net_w;
-        b.h = exp(out[entry(l, anchor, 3, cell)]) * l->biases[2 * a + 1] / net_h;
+        b.w = exp(out[dx_head_entry(l, anchor, 2, cell)]) * l->biases[2 * a] / net_w;
+        b.h = exp(out[dx_head_entry(l, anchor, 3, cell)]) * l->biases[2 * a + 1] / net_h;
     } else {
-        b.w = exp(out[entry(l, anchor, 2, cell)]) * l->biases[2 * anchor] / l->w;
-        b.h = exp(out[entry(l, anchor, 3, cell)]) * l->biases[2 * anchor + 1] / l->h;
+        b.w = exp(out[dx_head_entry(l, anchor, 2, cell)]) * l->biases[2 * anchor] / l->w;
+        b.h = exp(out[dx_head_entry(l, anchor, 3, cell)]) * l->biases[2 * anchor + 1] / l->h;
     }
     return b;
 }
@@ -80,14 +79,14 @@ static box photo_box(box b, int photo_w, int photo_h, int net_w, int net_h)
     return b;
 }
 
-float dx_head_objectness(const layer *l, int anchor, int cell)
+float dx_head_objectness(const dx_layer *l, int anchor, int cell)
 {
-    return l->type == REGION && l->background ? 1.f : l->output[entry(l, anchor, coords_of(l), cell)];
+    return l->type == DX_LAYER_REGION && l->background ? 1.f : l->output[dx_head_entry(l, anchor, dx_head_coords(l), cell)];
 }
 
-float dx_head_class_prob(const layer *l, int anchor, int cell, int cls)
+float dx_head_class_prob(const dx_layer *l, int anchor, int cell, int cls)
 {
-    return l->output[entry(l, anchor, coords_of(l) + 1 + cls, cell)];
+    return l->output[dx_head_entry(l, anchor, dx_head_coords(l) + 1 + cls, cell)];
 }
 
 static void to_pixels(dx_detection *d, int photo_w, int photo_h)
@@ -144,11 +143,11 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
     *boxes = NULL;
     *n = 0;
     if (dx_check_detector(m, err) != 0) return -1;
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int classes = net->layers[m->head].classes, total = 0;
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
-        if (l->type == YOLO || l->type == REGION) total += l->w * l->h * l->n;
+        const dx_layer *l = &net->layers[i];
+        if (l->type == DX_LAYER_YOLO || l->type == DX_LAYER_REGION) total += l->w * l->h * l->n;
     }
     proposal *props = calloc(total, sizeof *props);
     float *probs = calloc((size_t)total * classes, sizeof(float));
@@ -162,8 +161,8 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
      * its class scores objectness x probability where that is > thresh */
     int count = 0;
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
-        if (l->type != YOLO && l->type != REGION) continue;
+        const dx_layer *l = &net->layers[i];
+        if (l->type != DX_LAYER_YOLO && l->type != DX_LAYER_REGION) continue;
         for (int cell = 0; cell < l->w * l->h; ++cell)
             for (int a = 0; a < l->n; ++a) {
                 float obj = dx_head_objectness(l, a, cell);
@@ -246,8 +245,8 @@ void dx_best_score(const dx_model *m, float *score, int *cls)
     *score = 0;
     *cls = -1;
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &m->net->layers[i];
-        if (l->type != YOLO && l->type != REGION) continue;
+        const dx_layer *l = &m->net->layers[i];
+        if (l->type != DX_LAYER_YOLO && l->type != DX_LAYER_REGION) continue;
         for (int cell = 0; cell < l->w * l->h; ++cell)
             for (int a = 0; a < l->n; ++a)
                 for (int k = 0; k < l->classes; ++k) {
@@ -267,7 +266,7 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
                      region[1], region[2], region[3]);
         return -1;
     }
-    const network *net = m->net;
+    const dx_net *net = m->net;
     box want = {(region[0] + region[2] / 2) / photo_w, (region[1] + region[3] / 2) / photo_h,
                 region[2] / photo_w, region[3] / photo_h};
     /* anchors whose box is not finite (their IoU is NaN) are no candidates; when none is left,
@@ -275,8 +274,8 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
     float best_iou = -1;
     dx_detection best = {0};
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
-        if (l->type != YOLO && l->type != REGION) continue;
+        const dx_layer *l = &net->layers[i];
+        if (l->type != DX_LAYER_YOLO && l->type != DX_LAYER_REGION) continue;
         for (int cell = 0; cell < l->w * l->h; ++cell)
             for (int a = 0; a < l->n; ++a) {
                 int row = cell / l->w, col = cell % l->w;

@@ -17,21 +17,13 @@ double dx_now_ms(void)
 int dx_forward(dx_model *m, const float *input)
 {
     if (input != m->input) memcpy(m->input, input, sizeof(float) * m->net->inputs);
-    network_predict(m->net, m->input);
+    dx_backend_forward(m->net, m->input);
     return 0;
 }
 
-/* As network_predict runs a layer: inference, no truth, no deltas, the input below it. */
 void dx_forward_layer(dx_model *m, int i)
 {
-    network net = *m->net;
-    net.train = 0;
-    net.truth = 0;
-    net.delta = 0;
-    net.index = i;
-    net.input = i > 0 ? net.layers[i - 1].output : m->input;
-    layer l = net.layers[i];
-    l.forward(l, net);
+    dx_backend_forward_layer(m->net, i, i > 0 ? m->net->layers[i - 1].output : m->input);
 }
 
 void dx_forward_from(dx_model *m, int first)

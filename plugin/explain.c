@@ -101,12 +101,12 @@ static int check_request(const dx_model *m, image photo, const dx_request *req, 
 static int check_finite_forward(const dx_model *m, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         long bad = dx_count_nonfinite(l->output, (size_t)l->outputs);
         if (bad) {
             dx_set_error(err, "%s: layer %d (%s) outputs %ld non-finite values (NaN or inf) of %d: non-finite "
                               "weights or an overflow; nothing explained",
-                         dx_model_file(m), i, dx_layer_type_name(l->type), bad, l->outputs);
+                         dx_model_file(m), i, l->type_name, bad, l->outputs);
             return -1;
         }
     }

@@ -32,7 +32,7 @@ extern "C" {
 
 typedef struct dx_model dx_model;
 
-typedef struct {
+typedef struct dx_error {
     char msg[512];
 } dx_error;
 

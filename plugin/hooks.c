@@ -1,43 +1,26 @@
-/* Forward hooks: after load, every layer's forward pointer is wrapped. The wrapper calls
- * Darknet's own forward (the forward is Darknet's, unchanged) and then does what the running
+/* Forward hooks: the backend calls hooked_forward in place of every layer's forward. It calls
+ * the Darknet's own forward (the forward is Darknet's, unchanged) and then does what the running
  * method asked for: keep a copy of the layer's output, time the layer. With nothing asked it
  * costs one table look-up per layer. It is also where a faster forward stands in for Darknet's
  * on a layer type Darknet computes slowly (grouped/depthwise convolutions: one small gemm per
  * group); the stand-in's outputs equal Darknet's (tests/test_speed.c). */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "internal.h"
 
-/* Darknet passes the layer and the network by value, so the wrapper finds its model through
- * the network's layer array, which is unique per loaded network. */
-#define DX_MAX_MODELS 64
-static struct { const layer *layers; dx_model *model; } registry[DX_MAX_MODELS];
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static dx_model *model_of(const layer *layers)
+static void hooked_forward(void *owner, int i, dx_layer_call *call)
 {
-    dx_model *found = 0;
-    pthread_mutex_lock(&registry_lock);
-    for (int k = 0; k < DX_MAX_MODELS && !found; ++k)
-        if (registry[k].layers == layers) found = registry[k].model;
-    pthread_mutex_unlock(&registry_lock);
-    return found;
-}
-
-static void hooked_forward(layer l, network net)
-{
-    dx_model *m = model_of(net.layers);
-    dx_hook *h = &m->hooks[net.index];
+    dx_model *m = owner;
+    dx_hook *h = &m->hooks[i];
     double t0 = m->timing ? dx_now_ms() : 0;
-    if (m->fast_layers && h->fast_forward) h->fast_forward(l, net);
-    else h->darknet_forward(l, net);
+    if (m->fast_layers && h->fast_forward) h->fast_forward(m, i, dx_backend_call_input(call));
+    else dx_backend_call_darknet(call);
     if (m->timing) {
         h->ms_total += dx_now_ms() - t0;
         h->calls++;
     }
-    if (h->capture) memcpy(h->capture, l.output, sizeof(float) * l.outputs);
+    if (h->capture) memcpy(h->capture, m->net->layers[i].output, sizeof(float) * m->net->layers[i].outputs);
 }
 
 int dx_hooks_install(dx_model *m, dx_error *err)
@@ -47,44 +30,24 @@ int dx_hooks_install(dx_model *m, dx_error *err)
         dx_set_error(err, "out of memory");
         return -1;
     }
-    pthread_mutex_lock(&registry_lock);
-    int slot = -1;
-    for (int k = 0; k < DX_MAX_MODELS && slot < 0; ++k)
-        if (!registry[k].layers) slot = k;
-    if (slot >= 0) {
-        registry[slot].layers = m->net->layers;
-        registry[slot].model = m;
-    }
-    pthread_mutex_unlock(&registry_lock);
-    if (slot < 0) {
-        dx_set_error(err, "more than %d models open at once", DX_MAX_MODELS);
-        return -1;
-    }
     const char *env = getenv("DX_FAST_LAYERS");
     m->fast_layers = !(env && strcmp(env, "0") == 0);
     env = getenv("DX_INCREMENTAL");
     m->incremental = !(env && strcmp(env, "0") == 0);
     for (int i = 0; i < m->n; ++i) {
-        layer *l = &m->net->layers[i];
-        m->hooks[i].darknet_forward = l->forward;
-        if (l->type == CONVOLUTIONAL && l->groups > 1 && !l->xnor && !l->binary)
+        const dx_layer *l = &m->net->layers[i];
+        if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1)
             m->hooks[i].fast_forward = dx_forward_grouped_convolutional;
-        l->forward = hooked_forward;
     }
+    dx_backend_set_hook(m->net, hooked_forward, m);
     return 0;
 }
 
 void dx_hooks_remove(dx_model *m)
 {
     if (!m->hooks) return;
-    for (int i = 0; i < m->n; ++i) {
-        m->net->layers[i].forward = m->hooks[i].darknet_forward;
-        free(m->hooks[i].capture);
-    }
-    pthread_mutex_lock(&registry_lock);
-    for (int k = 0; k < DX_MAX_MODELS; ++k)
-        if (registry[k].model == m) registry[k].layers = 0, registry[k].model = 0;
-    pthread_mutex_unlock(&registry_lock);
+    dx_backend_set_hook(m->net, 0, 0);
+    for (int i = 0; i < m->n; ++i) free(m->hooks[i].capture);
     free(m->hooks);
     m->hooks = 0;
 }

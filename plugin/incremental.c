@@ -6,8 +6,8 @@
  * Outputs outside the rectangles keep their clean values, so the result equals a full forward
  * up to the summation order of the matrix products (tests/test_incremental.c).
  *
- * The geometry of each layer type is here; the arithmetic of a region is beside the layer's
- * backward in layers/ (dx_layer_forward_region). */
+ * The walk is here; each layer type's reach and the arithmetic of a region are beside the
+ * layer's backward in layers/ (its row of the table, layers/table.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "layers/layers.h"
@@ -32,9 +32,7 @@ static dx_rect union_of(dx_rect a, dx_rect b)
 
 static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* Output rows y read input rows y*stride + offset .. + size - 1: the outputs whose window meets
- * the changed input rows (and columns), clipped to the output. */
-static dx_rect window_reach(dx_rect in, int size, int stride, int offset, int out_h, int out_w)
+dx_rect dx_window_reach(dx_rect in, int size, int stride, int offset, int out_h, int out_w)
 {
     dx_rect r = {floor_div(in.y0 - offset - size + 1 + stride - 1, stride), floor_div(in.x0 - offset - size + 1 + stride - 1, stride),
                  floor_div(in.y1 - 1 - offset, stride) + 1, floor_div(in.x1 - 1 - offset, stride) + 1};
@@ -53,7 +51,7 @@ static dx_rect changed_of(const dx_incremental *inc, int j, int *whole)
 }
 
 /* Whether layer i's output is a c x h x w image the rectangles can index. */
-static int has_geometry(const layer *l)
+static int has_geometry(const dx_layer *l)
 {
     return l->out_h > 0 && l->out_w > 0 && (long)l->out_c * l->out_h * l->out_w == l->outputs;
 }
@@ -61,35 +59,28 @@ static int has_geometry(const layer *l)
 /* What changed in layer i's output, from what changed below it: a rectangle, or *whole. */
 static dx_rect reach(const dx_incremental *inc, int i, int *whole)
 {
-    const layer *l = &inc->m->net->layers[i];
+    const dx_layer *l = &inc->m->net->layers[i];
     dx_rect none = {0, 0, 0, 0};
     int below_whole;
     dx_rect below = changed_of(inc, i - 1, &below_whole);
     *whole = 0;
-    if (l->type == ROUTE || l->type == SHORTCUT) {
+    if (l->type == DX_LAYER_ROUTE || l->type == DX_LAYER_SHORTCUT) {
         int sources = dx_layer_source_count(l), any_whole = 0;
         dx_rect r = none;
         for (int s = 0; s < sources; ++s) {
             int j = dx_layer_source(l, i, s), w;
             dx_rect c = changed_of(inc, j, &w);
-            const layer *src = &inc->m->net->layers[j];
+            const dx_layer *src = &inc->m->net->layers[j];
             if (w || (!is_empty(c) && (src->out_w != l->out_w || src->out_h != l->out_h))) any_whole = 1;
             r = union_of(r, c);
         }
-        if (l->type == SHORTCUT && (l->w != l->out_w || l->h != l->out_h || l->c != l->out_c)) any_whole = !is_empty(r) || any_whole;
+        if (l->type == DX_LAYER_SHORTCUT && (l->w != l->out_w || l->h != l->out_h || l->c != l->out_c)) any_whole = !is_empty(r) || any_whole;
         *whole = any_whole || (!is_empty(r) && !has_geometry(l));
         return *whole ? none : r;
     }
     if (!below_whole && is_empty(below)) return none;
-    if (!below_whole && has_geometry(l) && dx_layer_has_region_forward(l)) {
-        switch (l->type) {
-        case CONVOLUTIONAL: return window_reach(below, l->size, l->stride, -l->pad, l->out_h, l->out_w);
-        case MAXPOOL: return window_reach(below, l->size, l->stride, -(l->pad / 2), l->out_h, l->out_w);
-        case UPSAMPLE: return (dx_rect){below.y0 * l->stride, below.x0 * l->stride, below.y1 * l->stride, below.x1 * l->stride};
-        case DROPOUT: return below;
-        default: break;
-        }
-    }
+    if (!below_whole && has_geometry(l) && dx_layer_has_region_forward(l) && dx_layer_ops_of(l)->reach)
+        return dx_layer_ops_of(l)->reach(l, below);
     *whole = 1;
     return none;
 }
@@ -107,7 +98,7 @@ dx_incremental *dx_incremental_begin(dx_model *m, dx_error *err)
     }
     int ok = inc && inc->clean_input && inc->clean && inc->changed && inc->whole;
     for (int i = 0; ok && i < n; ++i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         ok = (inc->clean[i] = malloc(sizeof(float) * l->outputs)) != NULL;
         if (ok) memcpy(inc->clean[i], l->output, sizeof(float) * l->outputs);
     }
@@ -131,7 +122,7 @@ long dx_incremental_forward(dx_incremental *inc, dx_rect changed)
         dx_rect r = reach(inc, i, &whole);
         inc->changed[i + 1] = r;
         inc->whole[i + 1] = (unsigned char)whole;
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         if (whole || (r.y0 == 0 && r.x0 == 0 && r.y1 == l->out_h && r.x1 == l->out_w)) {
             inc->whole[i + 1] = 1;
             dx_forward_layer(m, i);
@@ -157,10 +148,10 @@ static void copy_rect(float *dst, const float *src, int c, int h, int w, dx_rect
 void dx_incremental_restore(dx_incremental *inc)
 {
     dx_model *m = inc->m;
-    const network *net = m->net;
+    const dx_net *net = m->net;
     copy_rect(m->input, inc->clean_input, net->c, net->h, net->w, inc->changed[0]);
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
+        const dx_layer *l = &net->layers[i];
         if (inc->whole[i + 1]) memcpy(l->output, inc->clean[i], sizeof(float) * l->outputs);
         else if (!is_empty(inc->changed[i + 1])) copy_rect(l->output, inc->clean[i], l->out_c, l->out_h, l->out_w, inc->changed[i + 1]);
         inc->changed[i + 1] = (dx_rect){0, 0, 0, 0};

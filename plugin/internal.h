@@ -5,11 +5,15 @@
 #include <stddef.h>
 #include <stdarg.h>
 #include "explain.h"
+#include "backends/backend.h"
+
+/* A forward standing in for the Darknet's on layer i of m: reads input (batch x inputs floats),
+ * writes the layer's output buffer, equal to the Darknet's forward. */
+typedef void (*dx_fast_forward_fn)(dx_model *m, int i, const float *input);
 
 /* One layer's hook state (hooks.c). */
 typedef struct {
-    void (*darknet_forward)(struct layer, struct network); /* Darknet's own forward */
-    void (*fast_forward)(struct layer, struct network);    /* the plugin's stand-in, or NULL */
+    dx_fast_forward_fn fast_forward; /* the plugin's stand-in, or NULL: the Darknet's own */
     float *capture;     /* when non-NULL, the layer's output is copied here after each forward */
     double ms_total;    /* accumulated forward time while timing is on */
     long calls;
@@ -29,17 +33,17 @@ typedef enum {
 typedef struct {
     double outputs;   /* all layers' outputs */
     double weights;   /* all layers' parameters */
-    double workspace; /* the im2col workspace Darknet allocates once for the network */
+    double workspace; /* the im2col workspace Darknet allocates once for the dx_net */
 } dx_cfg_size;
 
 struct dx_model {
-    network *net;
+    dx_net *net;
     dx_cfg_size size;         /* what the cfg check estimated (for the memory checks of copies) */
     long max_pixels;          /* photos with more pixels are refused (dx_open_options.max_pixels) */
     char cfg_path[1024];
     char weights_path[1024];
     int n;                    /* layers */
-    dx_hook *hooks;           /* one per layer */
+    dx_hook *hooks;           /* one per dx_layer */
     int timing;               /* per-layer timing on/off */
     int fast_layers;          /* run the hooks' fast_forward stand-ins (dx_set_fast_layers) */
     int incremental;          /* occlusion recomputes only what a window reaches (dx_set_incremental) */
@@ -96,8 +100,6 @@ int dx_blas_may_hang(void);
 /* Darknet's messages go to /dev/null in between (restore takes what silence returned). */
 int dx_silence_stderr(void);
 void dx_restore_stderr(int saved);
-long dx_weights_floats(const network *net); /* floats the weights file must hold after its header */
-const char *dx_layer_type_name(LAYER_TYPE t);
 long dx_count_nonfinite(const float *v, size_t n); /* NaN and inf among v[0..n) */
 const char *dx_model_file(const dx_model *m);     /* the weights path, or the cfg's without weights */
 /* m's network again at batch N, same parameters and hooks, input buffer for N inputs */
@@ -108,9 +110,10 @@ int dx_hooks_install(dx_model *m, dx_error *err);
 void dx_hooks_remove(dx_model *m);
 int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's output (0 on success) */
 /* layers/conv.c: grouped/depthwise convolution forward, equal to Darknet's (hooks.c uses it) */
-void dx_forward_grouped_convolutional(layer l, network net);
+void dx_forward_grouped_convolutional(dx_model *m, int i, const float *input);
 
-/* gemm.c: gemm_cpu calls that went to BLAS since start (the interposition is really taken) */
+/* backends/pjreddie_gemm.c: gemm_cpu calls that went to BLAS since start (the interposition is
+ * really taken) */
 long dx_blas_gemm_calls(void);
 
 /* engine.c — the inference-mode reverse pass. */
@@ -149,11 +152,11 @@ void dx_incremental_end(dx_incremental *inc);
 /* layers/: one backward per Darknet layer type (see layers/layers.h). */
 int dx_layer_backward(dx_model *m, int i, const float *gout, dx_error *err);
 /* The temporaries layer l's backward and region forward take from dx_scratch, in floats. */
-size_t dx_layer_scratch_floats(const layer *l);
+size_t dx_layer_scratch_floats(const dx_layer *l);
 /* The layers whose outputs layer i reads: dx_layer_source(l, i, s) for s < dx_layer_source_count(l)
  * (-1: the network input). */
-int dx_layer_source_count(const layer *l);
-int dx_layer_source(const layer *l, int i, int s);
+int dx_layer_source_count(const dx_layer *l);
+int dx_layer_source(const dx_layer *l, int i, int s);
 /* Before a reverse pass from top down to stop writes into bufs (m->n buffers of each layer's
  * outputs, NULL until needed): allocates (zeroed) those it may touch, the layers (stop, top],
  * their sources and stop, so that nothing is allocated during the pass. 0, or -1 with err. */
@@ -212,19 +215,23 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
 /* The highest objectness x class probability of the current forward state over every head,
  * anchor, cell and class, and its class (-1 and 0 without a head). */
 void dx_best_score(const dx_model *m, float *score, int *cls);
+/* A head's layout: per anchor, planes x, y, w, h (+ [region]'s extra coords), objectness, classes;
+ * dx_head_entry is the index of plane e of anchor at cell (row * l->w + col) in its output. */
+int dx_head_coords(const dx_layer *l);
+int dx_head_entry(const dx_layer *l, int anchor, int e, int cell);
 /* A head's decoded outputs at (anchor, cell = row * l->w + col), from its current forward state:
  * the box as fractions of the network input, the objectness (1 for [region] background=1),
  * a class's probability. */
-box dx_head_box(const layer *l, int anchor, int row, int col, int net_w, int net_h);
-float dx_head_objectness(const layer *l, int anchor, int cell);
-float dx_head_class_prob(const layer *l, int anchor, int cell, int cls);
+box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int net_h);
+float dx_head_objectness(const dx_layer *l, int anchor, int cell);
+float dx_head_class_prob(const dx_layer *l, int anchor, int cell, int cls);
 /* The layer CAM methods use for a target at layer top: for a detector's head, the last feature
  * layer feeding it; otherwise dx_default_layer. */
 int dx_default_layer_for(const dx_model *m, int top);
 /* -layer auto (targets.c): the layers whose CAM maps are averaged for a target at layer top, as
  * multi-scale LayerCAM fuses a network's stages: dx_default_layer_for(top), then, among the
  * layers whose output reaches it (through [route] and [shortcut] inputs), the last of each
- * other resolution no finer than 1/8 of the network input's width (a YOLO head's P3..P5 and
+ * other resolution no finer than 1/8 of the network input's width (a DX_LAYER_YOLO head's P3..P5 and
  * coarser). Fills layers (at most DX_MAX_LAYERS, from the top down); returns their count, or -1
  * with a message. */
 int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err);

@@ -1,5 +1,5 @@
 /* Opening a model: validate the files before Darknet sees them (Darknet exits or crashes on
- * many bad files), load a batch-1 copy with Debian's libdarknet, check the weights size
+ * many bad files), load a batch-1 copy with the backend's Darknet, check the weights size
  * exactly, install the hooks. */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,105 +13,6 @@
 #include "internal.h"
 #include "io/sniff.h"
 
-const char *dx_layer_type_name(LAYER_TYPE t)
-{
-    switch (t) {
-    case CONVOLUTIONAL: return "convolutional";
-    case DECONVOLUTIONAL: return "deconvolutional";
-    case CONNECTED: return "connected";
-    case MAXPOOL: return "maxpool";
-    case SOFTMAX: return "softmax";
-    case DETECTION: return "detection";
-    case DROPOUT: return "dropout";
-    case CROP: return "crop";
-    case ROUTE: return "route";
-    case COST: return "cost";
-    case NORMALIZATION: return "normalization";
-    case AVGPOOL: return "avgpool";
-    case LOCAL: return "local";
-    case SHORTCUT: return "shortcut";
-    case ACTIVE: return "activation";
-    case RNN: return "rnn";
-    case GRU: return "gru";
-    case LSTM: return "lstm";
-    case CRNN: return "crnn";
-    case BATCHNORM: return "batchnorm";
-    case NETWORK: return "network";
-    case XNOR: return "xnor";
-    case REGION: return "region";
-    case YOLO: return "yolo";
-    case ISEG: return "iseg";
-    case REORG: return "reorg";
-    case UPSAMPLE: return "upsample";
-    case LOGXENT: return "logistic";
-    case L2NORM: return "l2norm";
-    case BLANK: return "blank";
-    }
-    return "unknown";
-}
-
-/* Floats load_weights reads for each layer type (parser.c's load_*_weights). */
-static long conv_floats(const layer *l)
-{
-    long n = l->numload ? l->numload : l->n;
-    return n + (l->batch_normalize && !l->dontloadscales ? 3 * n : 0) +
-           (long)l->c / l->groups * n * l->size * l->size;
-}
-
-static long connected_floats(const layer *l)
-{
-    return l->outputs + (long)l->outputs * l->inputs +
-           (l->batch_normalize && !l->dontloadscales ? 3L * l->outputs : 0);
-}
-
-long dx_weights_floats(const network *net)
-{
-    long total = 0;
-    for (int i = 0; i < net->n; ++i) {
-        const layer *l = &net->layers[i];
-        if (l->dontload) continue;
-        switch (l->type) {
-        case CONVOLUTIONAL: case DECONVOLUTIONAL: total += conv_floats(l); break;
-        case CONNECTED: total += connected_floats(l); break;
-        case BATCHNORM: total += 3L * l->c; break;
-        case CRNN:
-            total += conv_floats(l->input_layer) + conv_floats(l->self_layer) + conv_floats(l->output_layer);
-            break;
-        case RNN:
-            total += connected_floats(l->input_layer) + connected_floats(l->self_layer) +
-                     connected_floats(l->output_layer);
-            break;
-        case LSTM:
-            total += connected_floats(l->wi) + connected_floats(l->wf) + connected_floats(l->wo) +
-                     connected_floats(l->wg) + connected_floats(l->ui) + connected_floats(l->uf) +
-                     connected_floats(l->uo) + connected_floats(l->ug);
-            break;
-        case GRU:
-            total += connected_floats(l->wz) + connected_floats(l->wr) + connected_floats(l->wh) +
-                     connected_floats(l->uz) + connected_floats(l->ur) + connected_floats(l->uh);
-            break;
-        case LOCAL:
-            total += l->outputs + (long)l->size * l->size * l->c * l->n * l->out_w * l->out_h;
-            break;
-        default: break;
-        }
-    }
-    return total;
-}
-
-/* The header is 3 int32 (major, minor, revision) and `seen`, whose width pjreddie's loader
- * decides from the version. Returns the header size, or -1 when the file is too short. */
-static long weights_header_bytes(FILE *f)
-{
-    int version[3];
-    if (fread(version, sizeof(int), 3, f) != 3) return -1;
-    /* Darknet computes major * 10 + minor in int, which wraps in its build: the same sum here,
-     * wrapped without the overflow (unsigned arithmetic, converted back as gcc and clang do) */
-    int sum = (int)((unsigned)version[0] * 10u + (unsigned)version[1]);
-    int wide = sum >= 2 && version[0] < 1000 && version[1] < 1000;
-    return 12 + (wide ? 8 : 4);
-}
-
 /* An image or a cfg where the weights belong (arguments in the wrong order) is named as such,
  * not reported as weights of the wrong size. */
 static int check_weights_kind(const char *path, dx_error *err)
@@ -120,47 +21,6 @@ static int check_weights_kind(const char *path, dx_error *err)
     if (!dx_kind_is_image(kind) && kind != DX_KIND_CFG) return 0;
     dx_set_error(err, "%s: this is %s, not Darknet weights", path, dx_kind_description(kind));
     return -1;
-}
-
-/* Darknet's load_convolutional_weights, which also loads [deconvolutional] layers, reads
- * c / groups * n * size * size weights; make_deconvolutional_layer leaves groups at 0 (a SIGFPE
- * in the loader and in dx_weights_floats). A deconvolution is never grouped: groups 1 makes the
- * loader read its c * n * size * size weights (its nweights), as save_weights writes them. */
-static void ungroup_deconvolutions(network *net)
-{
-    for (int i = 0; i < net->n; ++i)
-        if (net->layers[i].type == DECONVOLUTIONAL && net->layers[i].groups == 0) net->layers[i].groups = 1;
-}
-
-static int check_weights(const char *path, const network *net, dx_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dx_set_error(err, "%s: cannot open weights: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    long header = weights_header_bytes(f);
-    int stat_ok = fstat(fileno(f), &st) == 0;
-    fclose(f);
-    if (!stat_ok || !S_ISREG(st.st_mode)) {
-        dx_set_error(err, "%s: not a regular file", path);
-        return -1;
-    }
-    long need = dx_weights_floats(net) * (long)sizeof(float);
-    if (header < 0 || st.st_size < header) {
-        dx_set_error(err, "%s: truncated weights: %ld bytes, shorter than the 20-byte header", path,
-                     (long)st.st_size);
-        return -1;
-    }
-    if (st.st_size - header != need) {
-        dx_set_error(err, "%s: %s weights: the file holds %ld bytes of weights, the cfg needs %ld "
-                          "(%ld floats); cfg and weights do not match",
-                     path, st.st_size - header < need ? "truncated" : "oversized",
-                     (long)(st.st_size - header), need, need / 4);
-        return -1;
-    }
-    return 0;
 }
 
 long dx_count_nonfinite(const float *v, size_t n)
@@ -172,42 +32,6 @@ long dx_count_nonfinite(const float *v, size_t n)
 
 const char *dx_model_file(const dx_model *m) { return *m->weights_path ? m->weights_path : m->cfg_path; }
 
-static long nonfinite_batchnorm(const layer *l, int n)
-{
-    return dx_count_nonfinite(l->scales, n) + dx_count_nonfinite(l->rolling_mean, n) +
-           dx_count_nonfinite(l->rolling_variance, n);
-}
-
-/* Non-finite values (NaN, inf) among a layer's parameters as Darknet holds them after
- * load_weights: the arrays dx_weights_floats counts in the file. */
-static long nonfinite_params(const layer *l)
-{
-    switch (l->type) {
-    case CONVOLUTIONAL: case DECONVOLUTIONAL:
-        return dx_count_nonfinite(l->weights, l->nweights) + dx_count_nonfinite(l->biases, l->n) +
-               (l->batch_normalize ? nonfinite_batchnorm(l, l->n) : 0);
-    case CONNECTED:
-        return dx_count_nonfinite(l->weights, (size_t)l->inputs * l->outputs) +
-               dx_count_nonfinite(l->biases, l->outputs) +
-               (l->batch_normalize ? nonfinite_batchnorm(l, l->outputs) : 0);
-    case BATCHNORM: return nonfinite_batchnorm(l, l->c);
-    case LOCAL:
-        return dx_count_nonfinite(l->weights, (size_t)l->size * l->size * l->c * l->n * l->out_w * l->out_h) +
-               dx_count_nonfinite(l->biases, l->outputs);
-    case CRNN: case RNN:
-        return nonfinite_params(l->input_layer) + nonfinite_params(l->self_layer) +
-               nonfinite_params(l->output_layer);
-    case LSTM:
-        return nonfinite_params(l->wi) + nonfinite_params(l->wf) + nonfinite_params(l->wo) +
-               nonfinite_params(l->wg) + nonfinite_params(l->ui) + nonfinite_params(l->uf) +
-               nonfinite_params(l->uo) + nonfinite_params(l->ug);
-    case GRU:
-        return nonfinite_params(l->wz) + nonfinite_params(l->wr) + nonfinite_params(l->wh) +
-               nonfinite_params(l->uz) + nonfinite_params(l->ur) + nonfinite_params(l->uh);
-    default: return 0;
-    }
-}
-
 /* A weights file of the right size can still hold NaN or inf (a diverged training, a corrupt
  * copy). Not an error by itself (a layer nothing reads does no harm); the forward check in
  * explain.c stops any explanation they reach. One warning line for the whole file, naming the
@@ -217,7 +41,7 @@ static void warn_nonfinite_weights(dx_model *m)
     int first = -1, layers = 0;
     long first_count = 0, total = 0;
     for (int i = 0; i < m->net->n; ++i) {
-        long bad = nonfinite_params(&m->net->layers[i]);
+        long bad = dx_backend_nonfinite_params(m->net, i);
         if (!bad) continue;
         if (first < 0) first = i, first_count = bad;
         ++layers;
@@ -228,7 +52,7 @@ static void warn_nonfinite_weights(dx_model *m)
     if (layers > 1)
         snprintf(more, sizeof more, " (%ld in %d layers)", total, layers);
     int n = snprintf(line, sizeof line, "%s: layer %d (%s) has %ld non-finite weights (NaN or inf)%s\n",
-                     m->weights_path, first, dx_layer_type_name(m->net->layers[first].type), first_count, more);
+                     m->weights_path, first, m->net->layers[first].type_name, first_count, more);
     size_t used = strlen(m->warnings);
     if (n > 0 && used + (size_t)n < sizeof m->warnings) memcpy(m->warnings + used, line, (size_t)n + 1);
 }
@@ -341,8 +165,8 @@ static int names_path_from_data(const char *data_path, char **lines, int count, 
 /* Classes of the model's output: a detector head's classes=, else the head's outputs. */
 static int model_classes(const dx_model *m)
 {
-    const layer *head = &m->net->layers[m->head];
-    return head->type == YOLO || head->type == REGION || head->type == DETECTION ? head->classes : head->outputs;
+    const dx_layer *head = &m->net->layers[m->head];
+    return head->type == DX_LAYER_YOLO || head->type == DX_LAYER_REGION || head->type == DX_LAYER_DETECTION ? head->classes : head->outputs;
 }
 
 /* The names must be the model's: a list shorter than its classes, or a .data file whose classes=
@@ -400,10 +224,10 @@ static double network_bytes(const dx_cfg_size *s, int batch)
 
 static int model_setup(dx_model *m, dx_error *err)
 {
-    network *net = m->net;
+    dx_net *net = m->net;
     m->n = net->n;
     m->head = net->n - 1;
-    while (m->head > 0 && net->layers[m->head].type == COST) --m->head;
+    while (m->head > 0 && net->layers[m->head].type == DX_LAYER_COST) --m->head;
     m->input = calloc(net->inputs, sizeof(float));
     m->grad = calloc(net->n, sizeof(float *));
     m->grad_input = calloc(net->inputs, sizeof(float));
@@ -462,25 +286,18 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
     char batch1_path[64];
     int fd = dx_cfg_batch1_copy(cfg, batch1_path, sizeof batch1_path, err);
     if (fd < 0) goto fail;
-    int saved = opt->verbose ? -1 : dx_silence_stderr();
-    m->net = parse_network_cfg(batch1_path);
-    dx_restore_stderr(saved);
+    m->net = dx_backend_parse(batch1_path, opt->verbose, err);
     close(fd);
-    ungroup_deconvolutions(m->net);
-    /* In a GPU build of Darknet the forward would run on the GPU and leave l.output stale; the
-     * plugin reads every layer's output on the CPU, so the network runs on the CPU path. */
-    m->net->gpu_index = -1;
-
+    if (!m->net) goto fail;
     if (weights) {
-        if (check_weights(weights, m->net, err) != 0) goto fail;
-        saved = opt->verbose ? -1 : dx_silence_stderr();
-        load_weights(m->net, m->weights_path);
-        dx_restore_stderr(saved);
+        if (dx_backend_check_weights(weights, m->net, err) != 0 ||
+            dx_backend_load_weights(m->net, m->weights_path, opt->verbose, err) != 0)
+            goto fail;
         warn_nonfinite_weights(m);
     }
     if (model_setup(m, err) != 0) goto fail;
     if (opt->names && load_names(m, opt->names, err) != 0) goto fail;
-    dx_blas(); /* decides DX_BLAS now (and links gemm.c in) */
+    dx_blas(); /* decides DX_BLAS now (and links the backend's gemm in) */
     return m;
 fail:
     dx_close(m);
@@ -515,15 +332,12 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
         goto fail;
     }
     snprintf(weights_copy, sizeof weights_copy, "/proc/self/fd/%d", weights_fd);
-    int saved = dx_silence_stderr();
-    b->net = parse_network_cfg(cfg_copy);
-    b->net->gpu_index = -1;
-    ungroup_deconvolutions(b->net);
-    save_weights(m->net, weights_copy);
-    load_weights(b->net, weights_copy);
-    dx_restore_stderr(saved);
+    b->net = dx_backend_parse(cfg_copy, 0, err);
+    int copied = b->net && dx_backend_save_weights(m->net, weights_copy, err) == 0 &&
+                 dx_backend_load_weights(b->net, weights_copy, 0, err) == 0;
     close(cfg_fd);
     close(weights_fd);
+    if (!copied) goto fail;
     if (model_setup(b, err) != 0) goto fail;
     float *input = realloc(b->input, sizeof(float) * b->net->inputs * batch);
     if (!input) {
@@ -545,7 +359,7 @@ void dx_close(dx_model *m)
     dx_hooks_remove(m);
     if (m->net) {
         for (int i = 0; i < m->n; ++i) free(m->grad ? m->grad[i] : 0);
-        free_network(m->net);
+        dx_backend_free(m->net);
     }
     free(m->grad);
     free(m->grad_input);
@@ -555,8 +369,6 @@ void dx_close(dx_model *m)
     free_lines(m->names, m->n_names);
     free(m);
 }
-
-network *dx_network(dx_model *m) { return m->net; }
 
 const char *dx_warnings(const dx_model *m) { return m->warnings; }
 
@@ -581,16 +393,16 @@ int dx_class_from_name(const dx_model *m, const char *name, int *matches)
 
 /* A layer that only remixes the channels below it at each pixel: a linear 1x1 convolution
  * (a class-score map) or dropout. */
-static int remixes_channels(const layer *l)
+static int remixes_channels(const dx_layer *l)
 {
-    return l->type == DROPOUT ||
-           (l->type == CONVOLUTIONAL && l->size == 1 && l->activation == LINEAR && l->stride == 1);
+    return l->type == DX_LAYER_DROPOUT ||
+           (l->type == DX_LAYER_CONVOLUTIONAL && l->size == 1 && l->activation == DX_ACT_LINEAR && l->stride == 1);
 }
 
-static int is_head(LAYER_TYPE t)
+static int is_head(dx_layer_kind t)
 {
-    return t == AVGPOOL || t == CONNECTED || t == SOFTMAX || t == YOLO || t == REGION ||
-           t == DETECTION || t == COST;
+    return t == DX_LAYER_AVGPOOL || t == DX_LAYER_CONNECTED || t == DX_LAYER_SOFTMAX || t == DX_LAYER_YOLO || t == DX_LAYER_REGION ||
+           t == DX_LAYER_DETECTION || t == DX_LAYER_COST;
 }
 
 int dx_default_layer(const dx_model *m)
@@ -599,7 +411,7 @@ int dx_default_layer(const dx_model *m)
     for (int i = 0; i < m->n; ++i)
         if (is_head(m->net->layers[i].type)) { first_head = i; break; }
     for (int i = first_head - 1; i >= 0; --i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         if (l->out_h * l->out_w > 1 && !remixes_channels(l)) return i;
     }
     return -1;
@@ -607,10 +419,10 @@ int dx_default_layer(const dx_model *m)
 
 int dx_default_layer_for(const dx_model *m, int top)
 {
-    LAYER_TYPE t = top >= 0 && top < m->n ? m->net->layers[top].type : BLANK;
-    if (t != YOLO && t != REGION) return dx_default_layer(m);
+    dx_layer_kind t = top >= 0 && top < m->n ? m->net->layers[top].type : DX_LAYER_BLANK;
+    if (t != DX_LAYER_YOLO && t != DX_LAYER_REGION) return dx_default_layer(m);
     for (int i = top - 1; i >= 0; --i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         if (is_head(l->type)) break;
         if (l->out_h * l->out_w > 1 && !remixes_channels(l)) return i;
     }

@@ -26,7 +26,7 @@ static const char *base_name(const char *path)
 static void json_header(dx_json *j, const dx_model *m, dx_method method, const char *image_path, int w,
                         int h, const char *preprocessing)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     dx_json_key(j, "tool"); dx_json_str(j, "darknet-explain " DX_VERSION);
     dx_json_key(j, "method"); dx_json_str(j, dx_method_name(method));
     dx_json_key(j, "model");
@@ -63,7 +63,7 @@ static void json_box(dx_json *j, const dx_model *m, const dx_detection *d)
     dx_json_key(j, "head");
     dx_json_obj_begin(j);
     dx_json_key(j, "layer"); dx_json_int(j, d->layer);
-    dx_json_key(j, "type"); dx_json_str(j, dx_layer_type_name(m->net->layers[d->layer].type));
+    dx_json_key(j, "type"); dx_json_str(j, m->net->layers[d->layer].type_name);
     dx_json_key(j, "anchor"); dx_json_int(j, d->anchor);
     dx_json_key(j, "row"); dx_json_int(j, d->row);
     dx_json_key(j, "col"); dx_json_int(j, d->col);
@@ -107,7 +107,7 @@ static int write_json(const dx_model *m, const dx_result *r, const dx_png_displa
         dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
-    const network *net = m->net;
+    const dx_net *net = m->net;
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_obj_begin(&j);
@@ -132,10 +132,10 @@ static int write_json(const dx_model *m, const dx_result *r, const dx_png_displa
     if (r->layer < 0) {
         dx_json_null(&j);
     } else {
-        const layer *l = &net->layers[r->layer];
+        const dx_layer *l = &net->layers[r->layer];
         dx_json_obj_begin(&j);
         dx_json_key(&j, "index"); dx_json_int(&j, r->layer);
-        dx_json_key(&j, "type"); dx_json_str(&j, dx_layer_type_name(l->type));
+        dx_json_key(&j, "type"); dx_json_str(&j, l->type_name);
         dx_json_key(&j, "output_chw");
         dx_json_arr_begin(&j); dx_json_int(&j, l->out_c); dx_json_int(&j, l->out_h); dx_json_int(&j, l->out_w); dx_json_arr_end(&j);
         dx_json_obj_end(&j);

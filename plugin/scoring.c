@@ -41,13 +41,13 @@ int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, cons
     dx_model *b = m->batched;
     size_t per_input = (size_t)m->net->inputs;
     /* the view: item k of b, as a batch-1 model */
-    layer *items = malloc(sizeof(layer) * b->n);
+    dx_layer *items = malloc(sizeof(dx_layer) * b->n);
     if (!items) {
         dx_set_error(err, "out of memory");
         return -1;
     }
-    memcpy(items, b->net->layers, sizeof(layer) * b->n);
-    network item_net = *b->net;
+    memcpy(items, b->net->layers, sizeof(dx_layer) * b->n);
+    dx_net item_net = *b->net;
     item_net.layers = items;
     item_net.batch = 1;
     dx_model item = *b;
@@ -55,7 +55,7 @@ int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, cons
     for (int first = 0; first < n; first += batch) {
         int count = n - first < batch ? n - first : batch; /* a short last batch leaves old slots */
         memcpy(b->input, inputs + first * per_input, sizeof(float) * per_input * count);
-        network_predict(b->net, b->input);
+        dx_backend_forward(b->net, b->input);
         for (int k = 0; k < count; ++k) {
             for (int i = 0; i < b->n; ++i) {
                 items[i].output = b->net->layers[i].output + (size_t)k * items[i].outputs;

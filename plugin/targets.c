@@ -10,14 +10,14 @@
 
 int dx_find_logit_layer(const dx_model *m)
 {
-    if (m->net->layers[m->head].type == SOFTMAX && m->head > 0) return m->head - 1;
+    if (m->net->layers[m->head].type == DX_LAYER_SOFTMAX && m->head > 0) return m->head - 1;
     return m->head;
 }
 
 /* score = output[cls]; seed = one-hot */
 static float class_eval(const dx_target *t, const dx_model *m, float *seed)
 {
-    const layer *l = &m->net->layers[t->layer];
+    const dx_layer *l = &m->net->layers[t->layer];
     if (seed) {
         memset(seed, 0, sizeof(float) * l->outputs);
         seed[t->cls] = 1.f;
@@ -50,11 +50,11 @@ int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_
  * [region] with background=1 has objectness 1 (a constant: its seed is 0). */
 static float box_eval(const dx_target *t, const dx_model *m, float *seed)
 {
-    const layer *l = &m->net->layers[t->layer];
-    int coords = l->type == YOLO ? 4 : l->coords, plane = l->w * l->h;
-    int base = t->anchor * (coords + 1 + l->classes) * plane + t->row * l->w + t->col;
-    int obj_at = base + coords * plane, cls_at = base + (coords + 1 + t->cls) * plane;
-    int constant_obj = l->type == REGION && l->background;
+    const dx_layer *l = &m->net->layers[t->layer];
+    int coords = dx_head_coords(l), cell = t->row * l->w + t->col;
+    int base = dx_head_entry(l, t->anchor, 0, cell), plane = l->w * l->h;
+    int obj_at = dx_head_entry(l, t->anchor, coords, cell), cls_at = dx_head_entry(l, t->anchor, coords + 1 + t->cls, cell);
+    int constant_obj = l->type == DX_LAYER_REGION && l->background;
     float obj = constant_obj ? 1.f : l->output[obj_at], prob = l->output[cls_at];
     if (seed) memset(seed, 0, sizeof(float) * l->outputs);
     float score = 0;
@@ -85,8 +85,8 @@ static float box_eval(const dx_target *t, const dx_model *m, float *seed)
     case DX_BOX_W:
     case DX_BOX_H: {
         int is_h = t->box_kind == DX_BOX_H, at = base + (2 + is_h) * plane;
-        int anchor = l->type == YOLO ? l->mask[t->anchor] : t->anchor;
-        float size = l->type == YOLO ? (is_h ? m->net->h : m->net->w) : (is_h ? l->h : l->w);
+        int anchor = l->type == DX_LAYER_YOLO ? l->mask[t->anchor] : t->anchor;
+        float size = l->type == DX_LAYER_YOLO ? (is_h ? m->net->h : m->net->w) : (is_h ? l->h : l->w);
         score = expf(l->output[at]) * l->biases[2 * anchor + is_h] / size;
         if (seed) seed[at] = score;
         break;
@@ -98,8 +98,8 @@ static float box_eval(const dx_target *t, const dx_model *m, float *seed)
 int dx_box_target_of(const dx_model *m, const dx_detection *d, dx_box_target kind, dx_target *t,
                      dx_error *err)
 {
-    const layer *l = d->layer >= 0 && d->layer < m->n ? &m->net->layers[d->layer] : NULL;
-    if (!l || (l->type != YOLO && l->type != REGION)) {
+    const dx_layer *l = d->layer >= 0 && d->layer < m->n ? &m->net->layers[d->layer] : NULL;
+    if (!l || (l->type != DX_LAYER_YOLO && l->type != DX_LAYER_REGION)) {
         dx_set_error(err, "box target: layer %d is not a [yolo] or [region] head", d->layer);
         return -1;
     }
@@ -145,7 +145,7 @@ int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
         dx_set_error(err, "-layer auto: no layer with a feature map feeds layer %d", top);
         return -1;
     }
-    const network *net = m->net;
+    const dx_net *net = m->net;
     char *feeds = calloc((size_t)start + 1, 1); /* feeds[i]: layer i's output reaches `start` */
     if (!feeds) {
         dx_set_error(err, "out of memory");
@@ -155,15 +155,16 @@ int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
     int n = 0;
     for (int i = start; i >= 0 && n < DX_MAX_LAYERS; --i) {
         if (!feeds[i]) continue;
-        const layer *l = &net->layers[i];
-        if (l->type == ROUTE) {
+        const dx_layer *l = &net->layers[i];
+        if (l->type == DX_LAYER_ROUTE) {
             for (int s = 0; s < l->n; ++s)
                 if (l->input_layers[s] >= 0 && l->input_layers[s] < i) feeds[l->input_layers[s]] = 1;
         } else if (i > 0) {
             feeds[i - 1] = 1;
-            if (l->type == SHORTCUT && l->index >= 0 && l->index < i) feeds[l->index] = 1;
+            for (int s = 0; l->type == DX_LAYER_SHORTCUT && s < l->n; ++s)
+                if (l->input_layers[s] >= 0 && l->input_layers[s] < i) feeds[l->input_layers[s]] = 1;
         }
-        /* the last layer of each resolution from stride 8 down (YOLO's P3..P5 and coarser) */
+        /* the last layer of each resolution from stride 8 down (a YOLO head's P3..P5 and coarser) */
         int keep = i == start || (l->out_w * l->out_h > 1 && l->out_w * 8 <= net->w);
         for (int k = 0; k < n && keep; ++k)
             keep = net->layers[layers[k]].out_w != l->out_w || net->layers[layers[k]].out_h != l->out_h;

@@ -23,7 +23,7 @@ static long total_outputs(const dx_model *m)
  * clean state. Returns the fraction of outputs the incremental forward recomputed. */
 static double check_rect(dx_model *m, const float *x, dx_rect r, double tolerance, uint64_t seed)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int plane = net->h * net->w;
     dx_error err;
     dx_forward(m, x);
@@ -39,13 +39,13 @@ static double check_rect(dx_model *m, const float *x, dx_rect r, double toleranc
 
     float **incremental = malloc(sizeof(float *) * m->n);
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
+        const dx_layer *l = &net->layers[i];
         incremental[i] = malloc(sizeof(float) * l->outputs);
         memcpy(incremental[i], l->output, sizeof(float) * l->outputs);
     }
     dx_forward(m, changed); /* the full forward on the same input */
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
+        const dx_layer *l = &net->layers[i];
         double worst = 0, scale = 0;
         for (int k = 0; k < l->outputs; ++k) {
             worst = fmax(worst, fabs(incremental[i][k] - l->output[k]));
@@ -62,7 +62,7 @@ static double check_rect(dx_model *m, const float *x, dx_rect r, double toleranc
     dx_forward(m, x);
     float **clean = malloc(sizeof(float *) * m->n);
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
+        const dx_layer *l = &net->layers[i];
         clean[i] = malloc(sizeof(float) * l->outputs);
         memcpy(clean[i], l->output, sizeof(float) * l->outputs);
     }
@@ -74,7 +74,7 @@ static double check_rect(dx_model *m, const float *x, dx_rect r, double toleranc
     dx_incremental_restore(inc);
     cr_expect_eq(memcmp(m->input, x, sizeof(float) * net->inputs), 0, "restore left the changed input");
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
+        const dx_layer *l = &net->layers[i];
         cr_expect_eq(memcmp(clean[i], l->output, sizeof(float) * l->outputs), 0, "layer %d not restored exactly", i);
         free(clean[i]);
     }

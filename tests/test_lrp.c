@@ -47,7 +47,7 @@ static float *uniform_input(dx_model *m, uint64_t seed)
 /* score = one entry of a layer's output (a class logit, or a class logit of one YOLO box) */
 static float entry_eval(const dx_target *t, const dx_model *m, float *seed)
 {
-    const layer *l = &m->net->layers[t->layer];
+    const dx_layer *l = &m->net->layers[t->layer];
     if (seed) {
         memset(seed, 0, sizeof(float) * l->outputs);
         seed[t->cls] = 1.f;

@@ -54,7 +54,7 @@ Test(speed, blas_gemm_is_what_darknet_calls, .timeout = 120)
     snprintf(weights, sizeof weights, "%s/speed.weights", temp_dir());
     dx_model *m = open_random(cfg, weights, 5);
     float *x = calloc(m->net->inputs, sizeof(float));
-    /* this test binary: Darknet's forward goes through gemm.c */
+    /* this test binary: Darknet's forward goes through backends/pjreddie_gemm.c */
     dx_set_blas(1);
     long before = dx_blas_gemm_calls();
     dx_forward(m, x);
@@ -163,7 +163,7 @@ static dets detect(dx_model *m, image photo, const float *x)
 {
     dx_forward(m, x);
     dets r;
-    r.d = get_network_boxes(m->net, photo.w, photo.h, .5f, .5f, 0, 1, &r.n);
+    r.d = get_network_boxes(dx_network(m), photo.w, photo.h, .5f, .5f, 0, 1, &r.n);
     int classes = m->net->layers[m->head].classes;
     do_nms_sort(r.d, r.n, classes, .45f);
     return r;
@@ -216,15 +216,15 @@ static double grouped_layers_diff(dx_model *m, const float *x, int *layers)
     *layers = 0;
     for (int i = 0; i < m->n; ++i) {
         if (!m->hooks[i].fast_forward) continue;
-        layer l = m->net->layers[i];
-        network net = *m->net;
-        net.input = i > 0 ? m->net->layers[i - 1].output : m->input;
-        size_t n = (size_t)l.outputs * l.batch;
+        const dx_layer *l = &m->net->layers[i];
+        size_t n = (size_t)l->outputs * l->batch;
         float *darknet = malloc(sizeof(float) * n);
-        m->hooks[i].darknet_forward(l, net);
-        memcpy(darknet, l.output, sizeof(float) * n);
-        m->hooks[i].fast_forward(l, net);
-        worst = fmax(worst, rel_diff(l.output, darknet, n));
+        dx_set_fast_layers(m, 0);
+        dx_forward_layer(m, i);
+        memcpy(darknet, l->output, sizeof(float) * n);
+        dx_set_fast_layers(m, 1);
+        dx_forward_layer(m, i);
+        worst = fmax(worst, rel_diff(l->output, darknet, n));
         free(darknet);
         ++*layers;
     }
@@ -298,7 +298,7 @@ Test(speed, grouped_conv_equals_darknets_forward_yolo_fastest, .timeout = 240)
 /* a score of two layers' outputs, so the batched view must place both at the right item */
 static float two_layer_eval(const dx_target *t, const dx_model *m, float *seed)
 {
-    const layer *top = &m->net->layers[t->layer], *below = &m->net->layers[t->cls];
+    const dx_layer *top = &m->net->layers[t->layer], *below = &m->net->layers[t->cls];
     return top->output[top->outputs / 3] + 0.5f * below->output[below->outputs - 1] + m->input[7];
 }
 

@@ -198,7 +198,7 @@ double dx_eval_auc(const double *p, int n)
 int dx_eval_curve(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
                   const dx_eval_options *o, double *scores, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int spatial = net->h * net->w, c = net->c;
     int steps = o->steps < 1 ? 1 : o->steps > spatial ? spatial : o->steps;
     int per_step = (spatial + steps - 1) / steps, n = (spatial + per_step - 1) / per_step;
@@ -243,7 +243,7 @@ static int curve_auc(dx_model *m, const dx_eval_sample *s, const float *map, int
 
 /* ---- localisation ---- */
 
-static void inner_area(const network *net, const dx_eval_sample *s, int *x0, int *y0, int *w, int *h)
+static void inner_area(const dx_net *net, const dx_eval_sample *s, int *x0, int *y0, int *w, int *h)
 {
     int whole = s->inner_w <= 0 || s->inner_h <= 0;
     *x0 = whole ? 0 : s->inner_x;
@@ -252,7 +252,7 @@ static void inner_area(const network *net, const dx_eval_sample *s, int *x0, int
     *h = whole ? net->h : s->inner_h;
 }
 
-static double pointing(const network *net, const dx_eval_sample *s, const float *map, float tolerance)
+static double pointing(const dx_net *net, const dx_eval_sample *s, const float *map, float tolerance)
 {
     if (s->n_boxes <= 0) return NAN;
     int x0, y0, w, h, best = -1;
@@ -294,7 +294,7 @@ int dx_eval_match_label(const dx_box *det, int cls, const dx_box *labels, const 
     return best >= 0 && best_value >= DX_EVAL_MATCH_IOU ? best : -1;
 }
 
-static double energy_pointing(const network *net, const dx_eval_sample *s, const float *map)
+static double energy_pointing(const dx_net *net, const dx_eval_sample *s, const float *map)
 {
     if (s->n_boxes <= 0) return NAN;
     int x0, y0, w, h;
@@ -408,7 +408,7 @@ double dx_eval_spearman(const float *a, const float *b, int n)
 static int faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
                         double *value, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int spatial = net->h * net->w, runs = o->faithfulness_runs;
     int subset = o->faithfulness_subset < spatial ? o->faithfulness_subset : spatial;
     double *scores = malloc(sizeof(double) * (runs + 1)), *attr = malloc(sizeof(double) * runs);
@@ -453,7 +453,7 @@ done:
 static int sensitivity(dx_model *m, const dx_eval_sample *s, const float *map, const dx_explainer *ex,
                        const dx_eval_options *o, double *value, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int spatial = net->h * net->w, rc = 0;
     float *x = malloc(sizeof(float) * net->inputs), *other = malloc(sizeof(float) * spatial);
     if (!x || !other) {
@@ -545,7 +545,7 @@ static int impute(float *x, int c, int h, int w, const unsigned char *unknown, d
 static int road(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
                 double *value, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int spatial = net->h * net->w, fractions = o->road_fractions;
     int *order = order_desc(map, spatial);
     unsigned char *unknown = malloc(spatial);
@@ -588,7 +588,7 @@ done:
 static int aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
                 double *value, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int patch = o->aopc_patch > 0 ? o->aopc_patch : 1, spatial = net->h * net->w;
     int gw = (net->w + patch - 1) / patch, gh = (net->h + patch - 1) / patch, regions = gw * gh;
     int steps = o->aopc_steps < regions ? o->aopc_steps : regions;
@@ -657,13 +657,13 @@ int dx_eval_metric(dx_model *m, dx_metric k, const dx_eval_sample *s, const floa
 
 /* ---- model-parameter randomisation ---- */
 
-static long layer_weights(const layer *l, long *fan_in)
+static long layer_weights(const dx_layer *l, long *fan_in)
 {
-    if (l->type == CONVOLUTIONAL) {
+    if (l->type == DX_LAYER_CONVOLUTIONAL) {
         *fan_in = (long)l->c / l->groups * l->size * l->size;
         return *fan_in * l->n;
     }
-    if (l->type == CONNECTED) {
+    if (l->type == DX_LAYER_CONNECTED) {
         *fan_in = l->inputs;
         return (long)l->inputs * l->outputs;
     }
@@ -697,7 +697,7 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
     dx_rng r;
     sample_rng(&r, s, DX_METRIC_RANDOMISATION);
     for (; drawn < n && rc == 0; ++drawn) {
-        layer *l = &m->net->layers[layers[drawn]];
+        dx_layer *l = &m->net->layers[layers[drawn]];
         long fan_in, count = layer_weights(l, &fan_in);
         if (!(saved[drawn] = malloc(sizeof(float) * count))) {
             dx_set_error(err, "out of memory");
@@ -723,7 +723,7 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
 int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls, const dx_detection *box,
                            float *map, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     dx_request req = *(const dx_request *)request;
     req.class_id = cls;
     image im = float_to_image(net->w, net->h, net->c, (float *)input);

@@ -461,7 +461,7 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     char rel[256], path[1400];
     dx_eval_map_path(rel, sizeof rel, image_index, box, method);
     snprintf(path, sizeof path, "%s/%s", dir, rel);
-    const network *net = m->net;
+    const dx_net *net = m->net;
     image x = float_to_image(net->w, net->h, net->c, (float *)input);
     image photo = crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
     int w = png_width, h = (int)((double)g->inner_h * png_width / g->inner_w + .5);
@@ -537,7 +537,7 @@ static dx_box detection_box(const dx_letterbox *g, const dx_detection *d)
  * classifier, or a detector's boxes (at most max_boxes). */
 static int image_prepare(const eval_args *a, dx_model *m, const char *path, image_state *st, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     memset(st, 0, sizeof *st);
     image photo;
     if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
@@ -742,7 +742,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
 static int run_image(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys,
                      int from, int n, dx_error *err)
 {
-    const network *net = c->m->net;
+    const dx_net *net = c->m->net;
     float *map = malloc(sizeof(float) * net->w * net->h);
     double *corr = malloc(sizeof(double) * (c->n_rand > 0 ? c->n_rand : 1));
     int rc = map && corr ? 0 : -1;

@@ -4,41 +4,59 @@
 #include <string.h>
 #include <cblas.h>
 #include "layers.h"
-#include "darknet_exports.h"
 
-static int is_rectifier(ACTIVATION a)
+static int is_rectifier(dx_activation a)
 {
-    return a == RELU || a == LEAKY || a == RELIE || a == RAMP || a == ELU || a == SELU;
+    return a == DX_ACT_RELU || a == DX_ACT_LEAKY || a == DX_ACT_RELIE || a == DX_ACT_RAMP || a == DX_ACT_ELU || a == DX_ACT_SELU;
 }
 
-void dx_activation_grad(const dx_model *m, const layer *l, const float *output, const float *gout,
+void dx_activation_grad(const dx_model *m, const dx_layer *l, const float *output, const float *gout,
                         float *d)
 {
     int n = l->outputs;
     dx_backward_mode mode = is_rectifier(l->activation) ? m->backward_mode : DX_BACKWARD_GRADIENT;
     for (int k = 0; k < n; ++k) d[k] = mode == DX_BACKWARD_GRADIENT || gout[k] > 0.f ? gout[k] : 0.f;
-    if (mode != DX_BACKWARD_DECONV) gradient_array(output, n, l->activation, d);
+    if (mode != DX_BACKWARD_DECONV) dx_backend_gradient(output, l->activation_input, n, l->activation, d);
 }
 
-void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d)
+double dx_bn_divisor(const dx_layer *l, int k)
+{
+    return l->bn_form == DX_BN_SQRT_PLUS_EPS ? sqrt(l->rolling_variance[k]) + .000001f
+                                             : sqrt(l->rolling_variance[k] + .00001f);
+}
+
+void dx_bn_bias_forward(const dx_layer *l, float *x, int batch, int n, int spatial)
+{
+    for (int b = 0; b < batch; ++b)
+        for (int k = 0; k < n; ++k) {
+            float *xk = x + ((size_t)b * n + k) * spatial;
+            if (l->batch_normalize) {
+                double divisor = dx_bn_divisor(l, k);
+                for (int p = 0; p < spatial; ++p) xk[p] = (float)((xk[p] - l->rolling_mean[k]) / divisor);
+                for (int p = 0; p < spatial; ++p) xk[p] *= l->scales[k];
+            }
+            for (int p = 0; p < spatial; ++p) xk[p] += l->biases[k];
+        }
+}
+
+void dx_batchnorm_grad(const dx_layer *l, int channels, int spatial, float *d)
 {
     for (int c = 0; c < channels; ++c) {
-        /* the same expression as Darknet's normalize_cpu, so the factor matches its forward */
-        float factor = l->scales[c] / (float)(sqrt(l->rolling_variance[c]) + .000001f);
+        /* the same expression as the Darknet's forward, so the factor matches it */
+        float factor = l->scales[c] / (float)dx_bn_divisor(l, c);
         float *dc = d + (size_t)c * spatial;
         for (int k = 0; k < spatial; ++k) dc[k] *= factor;
     }
 }
 
 /* in: c x h x w -> out: n x out_h x out_w; weights: n x (c/groups) x size x size.
- * d = gout * act' * bn; then per group gin_g += col2im(W_g^T d_g). For 1x1 kernels Darknet's
- * forward uses the input itself as the column matrix (cfg checking refuses 1x1 kernels with a
- * stride or padding, which it would compute wrongly), so the adjoint writes straight into the
- * input gradient. */
+ * d = gout * act' * bn; then per group gin_g += col2im(W_g^T d_g). A 1x1 kernel with stride 1
+ * and no padding has the input itself as its column matrix, so the adjoint writes straight into
+ * the input gradient. */
 int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
-    if (l->binary || l->xnor) {
+    const dx_layer *l = &m->net->layers[i];
+    if (l->binary) {
         dx_set_error(err, "layer %d [convolutional]: binary/xnor convolutions are not differentiable", i);
         return -1;
     }
@@ -46,7 +64,9 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
     int group_out = l->n / l->groups;                 /* output channels per group */
     int group_in = l->c / l->groups;                  /* input channels per group */
     int k = l->size * l->size * group_in;             /* rows of the column matrix */
-    float *d = dx_scratch(m, (size_t)l->outputs + (l->size == 1 ? 0 : (size_t)k * spatial));
+    dx_conv_geometry geo = dx_conv_geometry_of(l);
+    int direct = l->size == 1 && l->stride_x == 1 && l->stride_y == 1 && l->pad == 0;
+    float *d = dx_scratch(m, (size_t)l->outputs + (direct ? 0 : (size_t)k * spatial));
     float *col = d + l->outputs;
 
     dx_activation_grad(m, l, l->output, gout, d);
@@ -57,13 +77,13 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
         const float *w = l->weights + (size_t)g * (l->nweights / l->groups);
         const float *dg = d + (size_t)g * group_out * spatial;
         float *gin_g = gin + (size_t)g * group_in * l->h * l->w;
-        if (l->size == 1) {
+        if (direct) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w, k,
                         dg, spatial, 1.f, gin_g, spatial);
         } else {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w, k,
                         dg, spatial, 0.f, col, spatial);
-            col2im_cpu(col, group_in, l->h, l->w, l->size, l->stride, l->pad, gin_g);
+            dx_col2im_add(col, &geo, gin_g);
         }
     }
     return 0;
@@ -72,18 +92,18 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
 /* Darknet's activate_array, with the common activations inlined (Darknet calls a function with
  * a switch per element, a third of an incremental forward's time); the same expressions as
  * Darknet's activations.h, so the results are identical. */
-void dx_activate(float *x, int n, ACTIVATION a)
+void dx_activate(float *x, int n, dx_activation a)
 {
     switch (a) {
-    case LINEAR: return;
-    case LEAKY:
+    case DX_ACT_LINEAR: return;
+    case DX_ACT_LEAKY:
         for (int k = 0; k < n; ++k) {
             float v = x[k], negative = (float)(.1 * v); /* in double, as Darknet's .1*x */
             x[k] = v > 0 ? v : negative;
         }
         return;
-    case RELU: for (int k = 0; k < n; ++k) x[k] = x[k] * (x[k] > 0); return;
-    default: activate_array(x, n, a);
+    case DX_ACT_RELU: for (int k = 0; k < n; ++k) x[k] = x[k] * (x[k] > 0); return;
+    default: dx_backend_activate(x, n, a);
     }
 }
 
@@ -91,7 +111,7 @@ void dx_activate(float *x, int n, ACTIVATION a)
  * term by term in gemm_nn's order (k = input channel, ky, kx; padding terms are zeros and
  * skipped): Darknet's im2col and one gemm per group add the same terms in the same order.
  * in: c x h x w -> z: n x rh x rw (overwritten); weights: n x (c/groups) x size x size. */
-static void grouped_sums(const layer *l, const float *in, dx_rect r, float *z)
+static void grouped_sums(const dx_layer *l, const float *in, dx_rect r, float *z)
 {
     int group_out = l->n / l->groups, group_in = l->c / l->groups;
     int s = l->stride, size = l->size, rw = r.x1 - r.x0;
@@ -127,14 +147,14 @@ static void grouped_sums(const layer *l, const float *in, dx_rect r, float *z)
  * im2col plus one gemm per group and image, thousands of tiny products on depthwise layers):
  * the sums in place, then Darknet's own batch norm (frozen statistics), bias and activation.
  * in: batch x c x h x w -> out: batch x n x out_h x out_w. */
-void dx_forward_grouped_convolutional(layer l, network net)
+void dx_forward_grouped_convolutional(dx_model *m, int i, const float *input)
 {
-    dx_rect whole = {0, 0, l.out_h, l.out_w};
-    for (int b = 0; b < l.batch; ++b)
-        grouped_sums(&l, net.input + (size_t)b * l.inputs, whole, l.output + (size_t)b * l.outputs);
-    if (l.batch_normalize) forward_batchnorm_layer(l, net);
-    else add_bias(l.output, l.biases, l.batch, l.n, l.out_h * l.out_w);
-    dx_activate(l.output, l.outputs * l.batch, l.activation);
+    const dx_layer *l = &m->net->layers[i];
+    dx_rect whole = {0, 0, l->out_h, l->out_w};
+    for (int b = 0; b < l->batch; ++b)
+        grouped_sums(l, input + (size_t)b * l->inputs, whole, l->output + (size_t)b * l->outputs);
+    dx_bn_bias_forward(l, l->output, l->batch, l->n, l->out_h * l->out_w);
+    dx_activate(l->output, l->outputs * l->batch, l->activation);
 }
 
 /* Incremental inference: the outputs in rectangle r only. The column matrix of r's windows and
@@ -143,7 +163,7 @@ void dx_forward_grouped_convolutional(layer l, network net)
  * in: c x h x w -> out[:, r]: n x rh x rw; column matrix: (c/groups)*size*size x rh*rw. */
 void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     int rh = r.y1 - r.y0, rw = r.x1 - r.x0, cols = rh * rw, size = l->size;
     int k = l->groups > 1 ? 0 : l->c * size * size; /* rows of the column matrix */
@@ -169,7 +189,7 @@ void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
     for (int o = 0; o < l->n; ++o) {
         float *zo = z + (size_t)o * cols, mean = l->batch_normalize ? l->rolling_mean[o] : 0, bias = l->biases[o];
         float scale = l->batch_normalize ? l->scales[o] : 1;
-        double sd = l->batch_normalize ? sqrt(l->rolling_variance[o]) + .000001f : 1;
+        double sd = l->batch_normalize ? dx_bn_divisor(l, o) : 1;
         for (int p = 0; p < cols; ++p) zo[p] = l->batch_normalize ? (float)((zo[p] - mean) / sd) * scale + bias : zo[p] + bias;
     }
     dx_activate(z, l->n * cols, l->activation);
@@ -179,10 +199,15 @@ void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r)
                    sizeof(float) * rw);
 }
 
+dx_rect dx_reach_convolutional(const dx_layer *l, dx_rect below)
+{
+    return dx_window_reach(below, l->size, l->stride, -l->pad, l->out_h, l->out_w);
+}
+
 /* in: inputs -> out: outputs; weights: outputs x inputs. gin += W^T (gout * act' * bn). */
 int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
     dx_activation_grad(m, l, l->output, gout, d);
     if (l->batch_normalize) dx_batchnorm_grad(l, l->outputs, 1, d);
@@ -191,14 +216,13 @@ int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err)
     return 0;
 }
 
-/* [activation] and [logistic]: out = f(in), same shape. */
+/* [activation] and [logistic] (whose activation the backend gives as logistic): out = f(in),
+ * same shape. */
 int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
-    layer act = *l;
-    if (l->type == LOGXENT) act.activation = LOGISTIC;
+    const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(m, &act, l->output, gout, d);
+    dx_activation_grad(m, l, l->output, gout, d);
     float *gin = dx_grad_of(m, i - 1);
     for (int k = 0; k < l->outputs; ++k) gin[k] += d[k];
     return 0;
@@ -207,7 +231,8 @@ int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err)
 /* LRP of the layers with weights. A linear layer z = W a + b over a grouped convolution's
  * geometry; a connected layer is a 1x1 convolution of its inputs on a 1x1 image. */
 typedef struct {
-    int c, h, w, n, groups, size, stride, pad, out_h, out_w;
+    dx_conv_geometry conv; /* one group's */
+    int c, h, w, n, groups, size, out_h, out_w;
 } lrp_geometry;
 
 /* z (n x out_h x out_w) += conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
@@ -217,8 +242,8 @@ static void lrp_conv_forward(const lrp_geometry *g, const float *in, const float
     int k = g->size * g->size * group_in;
     for (int grp = 0; grp < g->groups; ++grp) {
         const float *in_g = in + (size_t)grp * group_in * g->h * g->w, *cols = in_g;
-        if (g->size != 1) {
-            im2col_cpu((float *)in_g, group_in, g->h, g->w, g->size, g->stride, g->pad, col);
+        if (col) {
+            dx_im2col(in_g, &g->conv, col);
             cols = col;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, 1.f,
@@ -238,8 +263,8 @@ static void lrp_conv_adjoint(const lrp_geometry *g, const float *w, const float 
         const float *w_g = w + (size_t)grp * group_out * k, *s_g = s + (size_t)grp * group_out * spatial;
         float *adj_g = adj + (size_t)grp * group_in * g->h * g->w;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w_g, k, s_g,
-                    spatial, 0.f, g->size == 1 ? adj_g : col, spatial);
-        if (g->size != 1) col2im_cpu(col, group_in, g->h, g->w, g->size, g->stride, g->pad, adj_g);
+                    spatial, 0.f, col ? col : adj_g, spatial);
+        if (col) dx_col2im_add(col, &g->conv, adj_g);
     }
 }
 
@@ -295,10 +320,10 @@ static const float *lrp_modify_input(dx_input_mod mod, const dx_lrp_rule *r, con
  * y_j = scale_j (conv_j - mean_j) / (sqrt(var_j) + 1e-6) + bias_j, i.e. W'_j = f_j W_j and
  * b'_j = bias_j - f_j mean_j with f_j = scale_j / (sqrt(var_j) + 1e-6). The folded bias keeps
  * its share of relevance (counted as absorbed), unlike a canonizer that drops it. */
-static void lrp_fold_batchnorm(const layer *l, int n, size_t per_output, float *w, float *b)
+static void lrp_fold_batchnorm(const dx_layer *l, int n, size_t per_output, float *w, float *b)
 {
     for (int j = 0; j < n; ++j) {
-        float f = l->batch_normalize ? l->scales[j] / (float)(sqrt(l->rolling_variance[j]) + .000001f) : 1.f;
+        float f = l->batch_normalize ? l->scales[j] / (float)dx_bn_divisor(l, j) : 1.f;
         for (size_t k = 0; k < per_output; ++k) w[j * per_output + k] = f * l->weights[j * per_output + k];
         b[j] = l->batch_normalize ? l->biases[j] - f * l->rolling_mean[j] : l->biases[j];
     }
@@ -309,17 +334,18 @@ static void lrp_fold_batchnorm(const layer *l, int n, size_t per_output, float *
 static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, const float *rout,
                       dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const dx_lrp_rule *rule = &p->rules[i];
     dx_lrp_form form;
     if (dx_lrp_form_of(rule, &form) != 0) {
         dx_set_error(err, "layer %d [%s]: the %s rule does not apply to a layer with weights", i,
-                     dx_layer_type_name(l->type), dx_rule_name(rule->kind));
+                     l->type_name, dx_rule_name(rule->kind));
         return -1;
     }
     size_t in_len = (size_t)g->c * g->h * g->w, spatial = (size_t)g->out_h * g->out_w;
     size_t out_len = (size_t)g->n * spatial, per_output = (size_t)g->size * g->size * (g->c / g->groups);
-    size_t weights = (size_t)g->n * per_output, col_len = g->size == 1 ? 0 : per_output * spatial;
+    int direct = g->size == 1 && g->conv.stride_x == 1 && g->conv.stride_y == 1 && g->conv.pad == 0;
+    size_t weights = (size_t)g->n * per_output, col_len = direct ? 0 : per_output * spatial;
     int nb = form.n_bases;
     /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
     float *buf = dx_lrp_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len);
@@ -328,7 +354,8 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
         return -1;
     }
     float *w_fold = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
-    float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = u + nb * out_len, *adj = col + col_len;
+    float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;
+    float *adj = u + nb * out_len + col_len;
     lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);
 
     const float *a = dx_output_of(m, i - 1), *in_t[4];
@@ -368,18 +395,18 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
 
 int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
-    if (l->binary || l->xnor) {
+    const dx_layer *l = &m->net->layers[i];
+    if (l->binary) {
         dx_set_error(err, "layer %d [convolutional]: binary/xnor convolutions have no LRP rule", i);
         return -1;
     }
-    lrp_geometry g = {l->c, l->h, l->w, l->n, l->groups, l->size, l->stride, l->pad, l->out_h, l->out_w};
+    lrp_geometry g = {dx_conv_geometry_of(l), l->c, l->h, l->w, l->n, l->groups, l->size, l->out_h, l->out_w};
     return lrp_linear(m, p, i, &g, rout, err);
 }
 
 int dx_lrp_connected(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
-    lrp_geometry g = {l->inputs, 1, 1, l->outputs, 1, 1, 1, 0, 1, 1};
+    const dx_layer *l = &m->net->layers[i];
+    lrp_geometry g = {{l->inputs, 1, 1, 1, 1, 1, 0, 1, 1, 1}, l->inputs, 1, 1, l->outputs, 1, 1, 1, 1};
     return lrp_linear(m, p, i, &g, rout, err);
 }

@@ -2,7 +2,6 @@
  * identity (it assumes the training loss already put a logit-space delta there); here each is
  * the true Jacobian of its inference forward, so a target may be a probability or a logit. */
 #include "layers.h"
-#include "darknet_exports.h"
 
 /* y = softmax(x / temp) over n values spaced stride apart: gx += y * (gy - <y, gy>) / temp */
 static void softmax_grad(const float *y, const float *gy, int n, int stride, float temp, float *gx)
@@ -16,12 +15,12 @@ static void softmax_grad(const float *y, const float *gy, int n, int stride, flo
 /* in: inputs -> out: inputs, softmax over `groups` equal slices (or the tree's groups). */
 int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *gin = dx_grad_of(m, i - 1);
-    if (l->softmax_tree) {
+    if (l->tree_groups) {
         int offset = 0;
-        for (int g = 0; g < l->softmax_tree->groups; ++g) {
-            int n = l->softmax_tree->group_size[g];
+        for (int g = 0; g < l->tree_groups; ++g) {
+            int n = l->tree_group_size[g];
             softmax_grad(l->output + offset, gout + offset, n, 1, l->temperature, gin + offset);
             offset += n;
         }
@@ -48,7 +47,7 @@ static void copy_planes_grad(const float *gy, int count, float *gx)
  * the classes; w and h pass through. */
 int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *gin = dx_grad_of(m, i - 1);
     int plane = l->w * l->h, per_anchor = (4 + 1 + l->classes) * plane;
     for (int a = 0; a < l->n; ++a) {
@@ -66,8 +65,8 @@ int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err)
  * (softmax=1, with the background plane when background=1) or logistic. */
 int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
-    if (l->softmax_tree) {
+    const dx_layer *l = &m->net->layers[i];
+    if (l->tree_groups) {
         dx_set_error(err, "layer %d [region] with a tree= hierarchy is not supported", i);
         return -1;
     }
@@ -103,7 +102,7 @@ int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
  * Pass rule): relevance starts at the chosen output, e.g. a class logit below the softmax. */
 int dx_lrp_pass(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *rin = dx_lrp_rel_of(m, p, i - 1);
     for (int k = 0; k < l->outputs; ++k) rin[k] += rout[k];
     return 0;

@@ -29,8 +29,17 @@ int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err);
 /* Incremental inference (incremental.c): layer i's outputs inside rectangle r (all channels),
  * recomputed from its current inputs exactly as Darknet's forward computes them there. */
 typedef void (*dx_region_forward_fn)(dx_model *m, int i, dx_rect r);
-int dx_layer_has_region_forward(const layer *l);
+int dx_layer_has_region_forward(const dx_layer *l);
 void dx_layer_forward_region(dx_model *m, int i, dx_rect r);
+/* The outputs of layer l a change inside `below` (its input's rectangle) reaches. */
+typedef dx_rect (*dx_reach_fn)(const dx_layer *l, dx_rect below);
+dx_rect dx_reach_convolutional(const dx_layer *l, dx_rect below);
+dx_rect dx_reach_maxpool(const dx_layer *l, dx_rect below);
+dx_rect dx_reach_upsample(const dx_layer *l, dx_rect below);
+dx_rect dx_reach_same(const dx_layer *l, dx_rect below);
+/* Output rows y read input rows y*stride + offset .. + size - 1: the outputs whose window meets
+ * the changed input rows (and columns), clipped to the output (incremental.c). */
+dx_rect dx_window_reach(dx_rect in, int size, int stride, int offset, int out_h, int out_w);
 
 void dx_forward_region_convolutional(dx_model *m, int i, dx_rect r);
 void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r);
@@ -40,20 +49,46 @@ void dx_forward_region_upsample(dx_model *m, int i, dx_rect r);
 void dx_forward_region_none(dx_model *m, int i, dx_rect r); /* [dropout] at inference: nothing to do */
 
 /* Darknet's activate_array, faster for linear, leaky and relu (same results). */
-void dx_activate(float *x, int n, ACTIVATION a);
+void dx_activate(float *x, int n, dx_activation a);
+
+/* One group of a convolution (columns.c): c input channels of h x w, a size x size kernel. */
+typedef struct {
+    int c, h, w, size, stride_y, stride_x, pad, dilation, out_h, out_w;
+} dx_conv_geometry;
+dx_conv_geometry dx_conv_geometry_of(const dx_layer *l); /* c: the input channels of one group */
+/* col ((c*size*size) x (out_h*out_w)) = the columns of in (c x h x w) */
+void dx_im2col(const float *in, const dx_conv_geometry *g, float *col);
+/* in += the adjoint of dx_im2col applied to col */
+void dx_col2im_add(const float *col, const dx_conv_geometry *g, float *in);
+/* A layer's batch norm at inference divides channel k by this, in the Darknet's own expression
+ * (double, as Darknet's normalize_cpu computes it). */
+double dx_bn_divisor(const dx_layer *l, int k);
+/* x (batch x n x spatial) = bn(x) + bias (bias alone without batch norm), as the Darknet's
+ * forward_batchnorm_layer + add_bias compute them at inference. */
+void dx_bn_bias_forward(const dx_layer *l, float *x, int batch, int n, int spatial);
 
 /* Shared by the layers that end in an activation: d = gout * f'(output), or at rectifiers the
  * rule of m->backward_mode. */
-void dx_activation_grad(const dx_model *m, const layer *l, const float *output, const float *gout,
+void dx_activation_grad(const dx_model *m, const dx_layer *l, const float *output, const float *gout,
                         float *d);
 /* Batch norm at inference: y = scale*(x - mean)/(sqrt(var) + 1e-6) + bias, so dy/dx is a
  * per-channel constant; d[c, :] *= scale[c]/(sqrt(var[c]) + 1e-6). */
-void dx_batchnorm_grad(const layer *l, int channels, int spatial, float *d);
+void dx_batchnorm_grad(const dx_layer *l, int channels, int spatial, float *d);
+
+/* A layer type's row in the one table (table.c); a type without one has all NULL. Route and
+ * shortcut have no reach: incremental.c joins their sources' rectangles. */
+typedef int (*dx_lrp_fn)(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+typedef struct {
+    dx_backward_fn backward;
+    dx_lrp_fn lrp;
+    dx_region_forward_fn region_forward;
+    dx_reach_fn reach;
+} dx_layer_ops;
+const dx_layer_ops *dx_layer_ops_of(const dx_layer *l);
 
 /* LRP: each function receives rout = the relevance of layer i's outputs and ADDS each input's
  * share into dx_lrp_rel_of(m, p, producer), with the layer's rule p->rules[i] (lrp/lrp.h).
  * Relevance kept by biases and stabilisers goes to p->absorbed. */
-typedef int (*dx_lrp_fn)(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
 int dx_layer_lrp(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
 
 int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);

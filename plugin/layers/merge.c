@@ -5,7 +5,7 @@
 /* out = concat(layers[input_layers[0]].output, ...): each source gets its slice back. */
 int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     int offset = 0;
     for (int s = 0; s < l->n; ++s) {
         float *gin = dx_grad_of(m, l->input_layers[s]);
@@ -18,7 +18,7 @@ int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
 /* Incremental inference: rectangle r of each source's channels (sources as large as the output). */
 void dx_forward_region_route(dx_model *m, int i, dx_rect r)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     int plane = l->out_h * l->out_w, channel = 0;
     for (int s = 0; s < l->n; ++s) {
         const float *src = dx_output_of(m, l->input_layers[s]);
@@ -33,8 +33,8 @@ void dx_forward_region_route(dx_model *m, int i, dx_rect r)
  * of f(alpha*prev + beta*from). */
 void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r)
 {
-    const layer *l = &m->net->layers[i];
-    const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->index);
+    const dx_layer *l = &m->net->layers[i];
+    const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->input_layers[0]);
     for (int k = 0; k < l->out_c; ++k)
         for (int y = r.y0; y < r.y1; ++y) {
             size_t at = ((size_t)k * l->out_h + y) * l->out_w + r.x0;
@@ -48,7 +48,7 @@ void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r)
  * out = f(prev) elsewhere. prev: out_c x out_h x out_w; from: c x h x w. */
 int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
     dx_activation_grad(m, l, l->output, gout, d);
 
@@ -60,7 +60,7 @@ int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
     int minc = l->c < l->out_c ? l->c : l->out_c;
 
     float *gprev = dx_grad_of(m, i - 1);
-    float *gfrom = dx_grad_of(m, l->index);
+    float *gfrom = dx_grad_of(m, l->input_layers[0]);
     /* gfrom first: when index == i-1 the two buffers are the same and both terms add up */
     for (int k = 0; k < minc; ++k)
         for (int y = 0; y < minh; ++y)
@@ -77,7 +77,7 @@ int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
 /* LRP: each source gets its slice back (sources may be any layers below). */
 int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     int offset = 0;
     for (int s = 0; s < l->n; ++s) {
         float *rin = dx_lrp_rel_of(m, p, l->input_layers[s]);
@@ -92,17 +92,17 @@ int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err
  * R_from = beta*from R / stab(z) (Zennit's Sum rule); elsewhere out = prev takes all. */
 int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     int stride = l->w / l->out_w, sample = l->out_w / l->w;
     if (stride < 1) stride = 1;
     if (sample < 1) sample = 1;
     int minw = l->w < l->out_w ? l->w : l->out_w;
     int minh = l->h < l->out_h ? l->h : l->out_h;
     int minc = l->c < l->out_c ? l->c : l->out_c;
-    const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->index);
+    const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->input_layers[0]);
     float *r = dx_scratch(m, l->outputs);
     for (int k = 0; k < l->outputs; ++k) r[k] = rout[k];
-    float *rfrom = dx_lrp_rel_of(m, p, l->index);
+    float *rfrom = dx_lrp_rel_of(m, p, l->input_layers[0]);
     for (int k = 0; k < minc; ++k)
         for (int y = 0; y < minh; ++y)
             for (int x = 0; x < minw; ++x) {

@@ -4,7 +4,7 @@
 
 /* The input index of the winner of output (k, y, x)'s window, exactly as Darknet's forward finds
  * it (first strict max, window offset -pad/2, out-of-image cells never win); -1 for none. */
-static int maxpool_winner(const layer *l, const float *in, int k, int y, int x)
+static int maxpool_winner(const dx_layer *l, const float *in, int k, int y, int x)
 {
     int offset = -l->pad / 2, best_index = -1;
     float best = -FLT_MAX;
@@ -23,7 +23,7 @@ static int maxpool_winner(const layer *l, const float *in, int k, int y, int x)
  * forward; l.indexes is not kept up to date, the backward recomputes the winners). */
 void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     for (int k = 0; k < l->c; ++k)
         for (int y = r.y0; y < r.y1; ++y)
@@ -33,11 +33,16 @@ void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r)
             }
 }
 
+dx_rect dx_reach_maxpool(const dx_layer *l, dx_rect below)
+{
+    return dx_window_reach(below, l->size, l->stride, -(l->pad / 2), l->out_h, l->out_w);
+}
+
 /* in: c x h x w -> out: c x out_h x out_w. The winner of each window gets the gradient. The
  * argmax is recomputed from the input, so it never depends on l.indexes being current. */
 int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     float *gin = dx_grad_of(m, i - 1);
     for (int k = 0; k < l->c; ++k)
@@ -53,7 +58,7 @@ int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err)
  * proportion to their values (rule proportional: R_i = a_i R_j / stab(sum of the window)). */
 int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     float *rin = dx_lrp_rel_of(m, p, i - 1);
     int proportional = p->rules[i].kind == DX_RULE_PROPORTIONAL, offset = -l->pad / 2;
@@ -85,7 +90,7 @@ int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *e
 /* in: c x h x w -> out: c (global average). */
 int dx_backward_avgpool(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *gin = dx_grad_of(m, i - 1);
     int spatial = l->h * l->w;
     for (int k = 0; k < l->c; ++k) {
@@ -99,7 +104,7 @@ int dx_backward_avgpool(dx_model *m, int i, const float *gout, dx_error *err)
  * share, R_i = (a_i / N) R_k / stab(z_k) (Zennit's Norm rule), conserved up to the stabiliser. */
 int dx_lrp_avgpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     float *rin = dx_lrp_rel_of(m, p, i - 1);
     int spatial = l->h * l->w;

@@ -3,7 +3,7 @@
 
 /* gin[nearest source] += factor * gout over an upsample's output (in: c x h x w -> out:
  * c x h*stride x w*stride) */
-static void upsample_adjoint(const layer *l, const float *gout, float factor, float *gin)
+static void upsample_adjoint(const dx_layer *l, const float *gout, float factor, float *gin)
 {
     int s = l->stride;
     for (int k = 0; k < l->c; ++k)
@@ -16,7 +16,7 @@ static void upsample_adjoint(const layer *l, const float *gout, float factor, fl
 /* Incremental inference: rectangle r of scale * nearest(in). */
 void dx_forward_region_upsample(dx_model *m, int i, dx_rect r)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     int s = l->stride;
     for (int k = 0; k < l->c; ++k)
@@ -25,12 +25,21 @@ void dx_forward_region_upsample(dx_model *m, int i, dx_rect r)
                 l->output[((size_t)k * l->out_h + y) * l->out_w + x] = l->scale * in[((size_t)k * l->h + y / s) * l->w + x / s];
 }
 
-/* [dropout] is the identity at inference (its output is its input's buffer): nothing to compute. */
+dx_rect dx_reach_upsample(const dx_layer *l, dx_rect below)
+{
+    int s = l->stride;
+    return (dx_rect){below.y0 * s, below.x0 * s, below.y1 * s, below.x1 * s};
+}
+
+/* [dropout] is the identity at inference (its output is its input's buffer): nothing to compute,
+ * and a change reaches the same outputs. */
 void dx_forward_region_none(dx_model *m, int i, dx_rect r)
 {
 }
 
-static int upsample_check(const layer *l, int i, dx_error *err)
+dx_rect dx_reach_same(const dx_layer *l, dx_rect below) { return below; }
+
+static int upsample_check(const dx_layer *l, int i, dx_error *err)
 {
     if (!l->reverse) return 0;
     /* Darknet's downsampling forward adds l.output into its input and leaves the output 0 */
@@ -41,7 +50,7 @@ static int upsample_check(const layer *l, int i, dx_error *err)
 /* out = scale * nearest(in) */
 int dx_backward_upsample(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     if (upsample_check(l, i, err) != 0) return -1;
     upsample_adjoint(l, gout, l->scale, dx_grad_of(m, i - 1));
     return 0;
@@ -50,7 +59,7 @@ int dx_backward_upsample(dx_model *m, int i, const float *gout, dx_error *err)
 /* LRP: each output is a copy of one input (times scale), so the input gets its copies' relevance. */
 int dx_lrp_upsample(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     if (upsample_check(l, i, err) != 0) return -1;
     upsample_adjoint(l, rout, 1.f, dx_lrp_rel_of(m, p, i - 1));
     return 0;
@@ -58,7 +67,7 @@ int dx_lrp_upsample(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *
 
 /* [reorg] is a permutation (or a copy with zero padding for extra=): input element P(a) gets
  * output element a's value, with P as Darknet's reorg_cpu/flatten index it. in: c x h x w. */
-static void reorg_adjoint(const layer *l, const float *gout, float *gin)
+static void reorg_adjoint(const dx_layer *l, const float *gout, float *gin)
 {
     if (l->flatten) {
         int size = l->w * l->h, layers = l->c;
@@ -103,7 +112,7 @@ int dx_lrp_reorg(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err
  * shifted by -1 unless noadjust=1 (Darknet maps [0,1] pixels to [-1,1] there). */
 int dx_backward_crop(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *gin = dx_grad_of(m, i - 1);
     float scale = l->noadjust ? 1.f : 2.f;
     int dy = (l->h - l->out_h) / 2, dx = (l->w - l->out_w) / 2;
@@ -119,7 +128,7 @@ int dx_backward_crop(dx_model *m, int i, const float *gout, dx_error *err)
  * its mask is never drawn outside training). */
 int dx_backward_identity(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     float *gin = dx_grad_of(m, i - 1);
     for (int k = 0; k < l->outputs; ++k) gin[k] += gout[k];
     return 0;
@@ -129,7 +138,7 @@ int dx_backward_identity(dx_model *m, int i, const float *gout, dx_error *err)
  * so the input gets R * scale*in / stab(out) and the shift's share is absorbed. */
 int dx_lrp_crop(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    const layer *l = &m->net->layers[i];
+    const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     float *rin = dx_lrp_rel_of(m, p, i - 1);
     float scale = l->noadjust ? 1.f : 2.f, shift = l->noadjust ? 0.f : -1.f;

@@ -1,91 +1,82 @@
-/* Which backward each Darknet layer type uses. Types missing here cannot be differentiated. */
+/* The one table of what darknet-explain can do with each layer type: its inference backward,
+ * its LRP redistribution, and for incremental inference its region forward and the reach of a
+ * change (the functions live beside each other in layers/, one file per family). A type without
+ * a row can be neither differentiated nor explained through. */
 #include <stdlib.h>
 #include "layers.h"
 
-static dx_backward_fn backward_for(LAYER_TYPE t)
+static const dx_layer_ops table[] = {
+    [DX_LAYER_CONVOLUTIONAL] = {dx_backward_convolutional, dx_lrp_convolutional,
+                                dx_forward_region_convolutional, dx_reach_convolutional},
+    [DX_LAYER_CONNECTED] = {dx_backward_connected, dx_lrp_connected, 0, 0},
+    [DX_LAYER_MAXPOOL] = {dx_backward_maxpool, dx_lrp_maxpool, dx_forward_region_maxpool, dx_reach_maxpool},
+    [DX_LAYER_AVGPOOL] = {dx_backward_avgpool, dx_lrp_avgpool, 0, 0},
+    [DX_LAYER_ROUTE] = {dx_backward_route, dx_lrp_route, dx_forward_region_route, 0},
+    [DX_LAYER_SHORTCUT] = {dx_backward_shortcut, dx_lrp_shortcut, dx_forward_region_shortcut, 0},
+    [DX_LAYER_UPSAMPLE] = {dx_backward_upsample, dx_lrp_upsample, dx_forward_region_upsample, dx_reach_upsample},
+    [DX_LAYER_REORG] = {dx_backward_reorg, dx_lrp_reorg, 0, 0},
+    [DX_LAYER_CROP] = {dx_backward_crop, dx_lrp_crop, 0, 0},
+    [DX_LAYER_DROPOUT] = {dx_backward_identity, dx_lrp_pass, dx_forward_region_none, dx_reach_same},
+    [DX_LAYER_ACTIVATION] = {dx_backward_activation, dx_lrp_pass, 0, 0},
+    [DX_LAYER_LOGISTIC] = {dx_backward_activation, dx_lrp_pass, 0, 0},
+    [DX_LAYER_SOFTMAX] = {dx_backward_softmax, dx_lrp_pass, 0, 0},
+    [DX_LAYER_YOLO] = {dx_backward_yolo, dx_lrp_pass, 0, 0},
+    [DX_LAYER_REGION] = {dx_backward_region, dx_lrp_pass, 0, 0},
+};
+
+static const dx_layer_ops none;
+
+const dx_layer_ops *dx_layer_ops_of(const dx_layer *l)
 {
-    switch (t) {
-    case CONVOLUTIONAL: return dx_backward_convolutional;
-    case CONNECTED: return dx_backward_connected;
-    case MAXPOOL: return dx_backward_maxpool;
-    case AVGPOOL: return dx_backward_avgpool;
-    case ROUTE: return dx_backward_route;
-    case SHORTCUT: return dx_backward_shortcut;
-    case UPSAMPLE: return dx_backward_upsample;
-    case REORG: return dx_backward_reorg;
-    case CROP: return dx_backward_crop;
-    case DROPOUT: return dx_backward_identity;
-    case ACTIVE: case LOGXENT: return dx_backward_activation;
-    case SOFTMAX: return dx_backward_softmax;
-    case YOLO: return dx_backward_yolo;
-    case REGION: return dx_backward_region;
-    default: return 0;
-    }
+    return (unsigned)l->type < sizeof table / sizeof *table ? &table[l->type] : &none;
 }
 
 int dx_layer_backward(dx_model *m, int i, const float *gout, dx_error *err)
 {
-    dx_backward_fn f = backward_for(m->net->layers[i].type);
-    if (!f) {
+    const dx_layer *l = &m->net->layers[i];
+    if (!dx_layer_ops_of(l)->backward) {
         dx_set_error(err, "layer %d [%s]: darknet-explain has no backward for this layer type; "
-                          "choose a layer above it", i, dx_layer_type_name(m->net->layers[i].type));
+                          "choose a layer above it", i, l->type_name);
         return -1;
     }
-    return f(m, i, gout, err);
-}
-
-/* The LRP redistribution of each layer type, beside its backward. */
-static dx_lrp_fn lrp_for(LAYER_TYPE t)
-{
-    switch (t) {
-    case CONVOLUTIONAL: return dx_lrp_convolutional;
-    case CONNECTED: return dx_lrp_connected;
-    case MAXPOOL: return dx_lrp_maxpool;
-    case AVGPOOL: return dx_lrp_avgpool;
-    case ROUTE: return dx_lrp_route;
-    case SHORTCUT: return dx_lrp_shortcut;
-    case UPSAMPLE: return dx_lrp_upsample;
-    case REORG: return dx_lrp_reorg;
-    case CROP: return dx_lrp_crop;
-    case DROPOUT: case ACTIVE: case LOGXENT: case SOFTMAX: case YOLO: case REGION: return dx_lrp_pass;
-    default: return 0;
-    }
+    return dx_layer_ops_of(l)->backward(m, i, gout, err);
 }
 
 int dx_layer_lrp(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
-    dx_lrp_fn f = lrp_for(m->net->layers[i].type);
-    if (!f) {
+    const dx_layer *l = &m->net->layers[i];
+    if (!dx_layer_ops_of(l)->lrp) {
         dx_set_error(err, "layer %d [%s]: darknet-explain has no LRP rule for this layer type; "
-                          "choose a layer above it", i, dx_layer_type_name(m->net->layers[i].type));
+                          "choose a layer above it", i, l->type_name);
         return -1;
     }
-    return f(m, p, i, rout, err);
+    return dx_layer_ops_of(l)->lrp(m, p, i, rout, err);
 }
 
-size_t dx_layer_scratch_floats(const layer *l)
+size_t dx_layer_scratch_floats(const dx_layer *l)
 {
     /* a convolution's backward: outputs, then (size > 1) the column matrix; its region forward
      * (groups 1): the column matrix of a rectangle, then its outputs, at most the same for a 1x1 */
-    if (l->type == CONVOLUTIONAL)
+    if (l->type == DX_LAYER_CONVOLUTIONAL)
         return (size_t)l->outputs + (size_t)l->size * l->size * (l->c / l->groups) * l->out_h * l->out_w;
     return (size_t)l->outputs;
 }
 
-int dx_layer_source_count(const layer *l)
+int dx_layer_source_count(const dx_layer *l)
 {
-    return l->type == ROUTE ? l->n : l->type == SHORTCUT ? 2 : 1;
+    return l->type == DX_LAYER_ROUTE ? l->n : l->type == DX_LAYER_SHORTCUT ? 1 + l->n : 1;
 }
 
-int dx_layer_source(const layer *l, int i, int s)
+int dx_layer_source(const dx_layer *l, int i, int s)
 {
-    return l->type == ROUTE ? l->input_layers[s] : l->type == SHORTCUT && s == 1 ? l->index : i - 1;
+    if (l->type == DX_LAYER_ROUTE) return l->input_layers[s];
+    return l->type == DX_LAYER_SHORTCUT && s > 0 ? l->input_layers[s - 1] : i - 1;
 }
 
 int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_error *err)
 {
     for (int i = top; i >= stop && i >= 0; --i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         int n = i > stop ? dx_layer_source_count(l) : 0;
         for (int s = -1; s < n; ++s) {
             int j = s < 0 ? i : dx_layer_source(l, i, s);
@@ -100,26 +91,16 @@ int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_er
     return 0;
 }
 
-/* The layer types incremental inference recomputes by region; the others are run whole. */
-static dx_region_forward_fn region_forward_for(const layer *l)
+/* Region forwards stand in for the Darknet's forward only where they compute what it computes:
+ * not on binary convolutions, dilated or anisotropic ones, nor a downsampling [upsample]. */
+int dx_layer_has_region_forward(const dx_layer *l)
 {
-    switch (l->type) {
-    case CONVOLUTIONAL: return l->xnor || l->binary ? 0 : dx_forward_region_convolutional;
-    case MAXPOOL: return dx_forward_region_maxpool;
-    case ROUTE: return dx_forward_region_route;
-    case SHORTCUT: return dx_forward_region_shortcut;
-    case UPSAMPLE: return l->reverse ? 0 : dx_forward_region_upsample;
-    case DROPOUT: return dx_forward_region_none;
-    default: return 0;
-    }
-}
-
-int dx_layer_has_region_forward(const layer *l)
-{
-    return region_forward_for(l) != 0;
+    if (l->type == DX_LAYER_CONVOLUTIONAL && (l->binary || l->dilation != 1 || l->stride_x != l->stride_y)) return 0;
+    if (l->type == DX_LAYER_UPSAMPLE && l->reverse) return 0;
+    return dx_layer_ops_of(l)->region_forward != 0;
 }
 
 void dx_layer_forward_region(dx_model *m, int i, dx_rect r)
 {
-    region_forward_for(&m->net->layers[i])(m, i, r);
+    dx_layer_ops_of(&m->net->layers[i])->region_forward(m, i, r);
 }

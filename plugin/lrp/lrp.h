@@ -72,7 +72,7 @@ dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const ch
 
 /* The walk's state: one relevance buffer per layer output (allocated when first written). */
 typedef struct {
-    const dx_lrp_rule *rules;  /* one per layer */
+    const dx_lrp_rule *rules;  /* one per dx_layer */
     float **rel;               /* rel[j]: relevance of layer j's outputs */
     float *rel_input;          /* relevance of the network input */
     unsigned char *touched;

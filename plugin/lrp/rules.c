@@ -84,7 +84,7 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
     }
 }
 
-static int has_weights(const layer *l) { return l->type == CONVOLUTIONAL || l->type == CONNECTED; }
+static int has_weights(const dx_layer *l) { return l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED; }
 
 /* Composites (Zennit's names): a rule for the first layer (when layer 0 has weights), for
  * convolutions and for connected layers; layers without weights pass relevance on. */
@@ -229,15 +229,15 @@ static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, d
 static int check_rules(const dx_model *m, const char *spec, const dx_lrp_rule *rules, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         dx_lrp_form form;
         dx_rule_kind k = rules[i].kind;
         const char *problem = NULL;
         if (has_weights(l) && dx_lrp_form_of(&rules[i], &form) != 0) problem = "applies to layers without weights";
-        else if ((k == DX_RULE_WTA || k == DX_RULE_PROPORTIONAL) && l->type != MAXPOOL) problem = "applies to [maxpool] layers only";
+        else if ((k == DX_RULE_WTA || k == DX_RULE_PROPORTIONAL) && l->type != DX_LAYER_MAXPOOL) problem = "applies to [maxpool] layers only";
         else if (k == DX_RULE_ZBOX && i != 0) problem = "uses the network input's bounds: it applies to layer 0 only";
         if (problem) {
-            dx_set_error(err, "-rules '%s': layer %d [%s]: %s %s", spec, i, dx_layer_type_name(l->type),
+            dx_set_error(err, "-rules '%s': layer %d [%s]: %s %s", spec, i, l->type_name,
                          dx_rule_name(k), problem);
             return -1;
         }
@@ -276,10 +276,10 @@ dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const ch
         return NULL;
     }
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &m->net->layers[i];
+        const dx_layer *l = &m->net->layers[i];
         dx_rule_kind k = !has_weights(l) ? DX_RULE_PASS
                          : i == 0 ? composites[c].first
-                         : l->type == CONVOLUTIONAL ? composites[c].conv : composites[c].dense;
+                         : l->type == DX_LAYER_CONVOLUTIONAL ? composites[c].conv : composites[c].dense;
         rules[i] = default_rule(k);
     }
     return rules;

@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include "io/image.h"
 #include "methods.h"
+#include "layers/layers.h"
 
 /* Fills weights (A's c x h x w) for layer `at`. */
 typedef int (*cam_weights_fn)(dx_model *m, const dx_request *req, const dx_target *t, int at,
@@ -32,10 +33,10 @@ static int cam_layer(const dx_model *m, int requested, const dx_target *t, dx_er
         dx_set_error(err, "layer %d does not exist: the model has layers 0..%d", requested, m->n - 1);
         return -1;
     }
-    const layer *l = &m->net->layers[index];
+    const dx_layer *l = &m->net->layers[index];
     if (l->out_h * l->out_w <= 1) {
         dx_set_error(err, "layer %d [%s] has no spatial extent (%dx%dx%d output); CAM methods need a "
-                          "layer with a feature map", index, dx_layer_type_name(l->type), l->out_w,
+                          "layer with a feature map", index, l->type_name, l->out_w,
                      l->out_h, l->out_c);
         return -1;
     }
@@ -128,7 +129,7 @@ static int first_component(const float *x, int c, int spatial, float *map, dx_er
 static float *cam_map(dx_model *m, const dx_request *req, const dx_target *t, int at,
                       const cam_method *method, dx_error *err)
 {
-    const layer *l = &m->net->layers[at];
+    const dx_layer *l = &m->net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w, size = spatial * l->out_c;
     float *weighted = malloc(sizeof(float) * size);
     float *map = calloc(spatial, sizeof(float));
@@ -173,7 +174,7 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
         at[k] = cam_layer(m, req->n_layers == DX_LAYERS_AUTO ? asked[k] : req->n_layers > 0 ? req->layers[k] : -1,
                           t, err);
         if (at[k] < 0) return -1;
-        const layer *l = &m->net->layers[at[k]];
+        const dx_layer *l = &m->net->layers[at[k]];
         if (finest < 0 || l->out_h * l->out_w > m->net->layers[finest].out_h * m->net->layers[finest].out_w)
             finest = at[k];
     }
@@ -193,7 +194,7 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
             r->native = map;
             break;
         }
-        const layer *l = &m->net->layers[at[k]];
+        const dx_layer *l = &m->net->layers[at[k]];
         scale_to_unit(map, (size_t)l->out_h * l->out_w);
         /* the whole frame onto h x w: dx_native_to_photo with an empty letterbox */
         dx_letterbox frame = {.net_w = w, .net_h = h, .inner_w = w, .inner_h = h};
@@ -254,7 +255,7 @@ static int cam_explain(dx_model *m, const dx_request *req, const dx_target *t, d
                        const cam_method *method, dx_error *err)
 {
     if (!req->aug_smooth) return cam_run(m, req, t, r, method, err);
-    const network *net = m->net;
+    const dx_net *net = m->net;
     size_t inputs = (size_t)net->inputs;
     float *original = malloc(sizeof(float) * inputs), *variant = malloc(sizeof(float) * inputs);
     float *sum = NULL, *count = NULL, *restore = NULL;
@@ -315,7 +316,7 @@ static int gradcam_weights(dx_model *m, const dx_request *req, const dx_target *
 {
     const float *grad = layer_gradient(m, t, at, err);
     if (!grad) return -1;
-    const layer *l = &m->net->layers[at];
+    const dx_layer *l = &m->net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w;
     for (int k = 0; k < l->out_c; ++k) {
         double sum = 0;
@@ -332,7 +333,7 @@ static int gradcampp_weights(dx_model *m, const dx_request *req, const dx_target
 {
     const float *grad = layer_gradient(m, t, at, err);
     if (!grad) return -1;
-    const layer *l = &m->net->layers[at];
+    const dx_layer *l = &m->net->layers[at];
     const float *acts = dx_output_of(m, at);
     size_t spatial = (size_t)l->out_h * l->out_w;
     for (int k = 0; k < l->out_c; ++k) {
@@ -354,7 +355,7 @@ static int xgradcam_weights(dx_model *m, const dx_request *req, const dx_target 
 {
     const float *grad = layer_gradient(m, t, at, err);
     if (!grad) return -1;
-    const layer *l = &m->net->layers[at];
+    const dx_layer *l = &m->net->layers[at];
     const float *acts = dx_output_of(m, at);
     size_t spatial = (size_t)l->out_h * l->out_w;
     for (int k = 0; k < l->out_c; ++k) {
@@ -396,33 +397,33 @@ static int unit_weights(dx_model *m, const dx_request *req, const dx_target *t, 
     return 0;
 }
 
-/* Inference batch norm as Darknet applies it (normalize_cpu, scale_bias): output f is
- * multiplied by scales[f] / (sqrt(rolling_variance[f]) + 1e-6). */
-static double bn_factor(const layer *l, int f)
+/* Inference batch norm as the Darknet applies it: output f is multiplied by
+ * scales[f] / dx_bn_divisor(l, f). */
+static double bn_factor(const dx_layer *l, int f)
 {
-    return l->batch_normalize ? l->scales[f] / (sqrt(l->rolling_variance[f]) + .000001f) : 1.0;
+    return l->batch_normalize ? l->scales[f] / dx_bn_divisor(l, f) : 1.0;
 }
 
 /* What layer l is to CAM on the way down from the target: a linear map of the channels
  * (CAM_LINEAR: a 1x1 linear [convolutional] anywhere, a linear [connected] above the pool), the
  * global average pool, the identity ([dropout] at inference), or none of these. */
 enum { CAM_OTHER, CAM_LINEAR, CAM_POOL, CAM_IDENTITY };
-static int cam_head_layer(const layer *l, int below_pool)
+static int cam_head_layer(const dx_layer *l, int below_pool)
 {
-    if (l->type == CONVOLUTIONAL && l->size == 1 && l->stride == 1 && l->groups == 1 &&
-        l->activation == LINEAR && l->out_h == l->h && l->out_w == l->w)
+    if (l->type == DX_LAYER_CONVOLUTIONAL && l->size == 1 && l->stride == 1 && l->groups == 1 &&
+        l->activation == DX_ACT_LINEAR && l->out_h == l->h && l->out_w == l->w)
         return CAM_LINEAR;
-    if (l->type == CONNECTED && l->activation == LINEAR && !below_pool) return CAM_LINEAR;
-    if (l->type == AVGPOOL && !below_pool) return CAM_POOL;
-    return l->type == DROPOUT ? CAM_IDENTITY : CAM_OTHER;
+    if (l->type == DX_LAYER_CONNECTED && l->activation == DX_ACT_LINEAR && !below_pool) return CAM_LINEAR;
+    if (l->type == DX_LAYER_AVGPOOL && !below_pool) return CAM_POOL;
+    return l->type == DX_LAYER_DROPOUT ? CAM_IDENTITY : CAM_OTHER;
 }
 
 /* For `all`: the model's class target has a CAM head above the default layer. */
 int dx_cam_applies(const dx_model *m)
 {
     int below_pool = 0, at = dx_default_layer(m);
-    LAYER_TYPE head = m->net->layers[m->head].type;
-    if (at < 0 || head == YOLO || head == REGION || head == DETECTION) return 0;
+    dx_layer_kind head = m->net->layers[m->head].type;
+    if (at < 0 || head == DX_LAYER_YOLO || head == DX_LAYER_REGION || head == DX_LAYER_DETECTION) return 0;
     for (int i = dx_find_logit_layer(m); i > at; --i) {
         int kind = cam_head_layer(&m->net->layers[i], below_pool);
         if (kind == CAM_OTHER) return 0;
@@ -439,7 +440,7 @@ int dx_cam_applies(const dx_model *m)
 static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, int at,
                        float *weights, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int top = t->layer, below_pool = 0;
     double *w = calloc((size_t)net->layers[top].outputs, sizeof(double));
     if (!w) {
@@ -448,19 +449,19 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
     }
     w[t->cls] = 1;
     for (int i = top; i > at; --i) {
-        const layer *l = &net->layers[i];
+        const dx_layer *l = &net->layers[i];
         int kind = cam_head_layer(l, below_pool);
         if (kind == CAM_OTHER) {
             free(w);
             dx_set_error(err, "CAM needs a global-average-pool head between layer %d and the target "
                               "layer %d ([avgpool] with 1x1 linear [convolutional] below it or linear "
                               "[connected] above it); layer %d [%s] is not one",
-                         at, top, i, dx_layer_type_name(l->type));
+                         at, top, i, l->type_name);
             return -1;
         }
         below_pool |= kind == CAM_POOL;
         if (kind != CAM_LINEAR) continue;
-        int outs = l->type == CONVOLUTIONAL ? l->n : l->outputs, ins = l->type == CONVOLUTIONAL ? l->c : l->inputs;
+        int outs = l->type == DX_LAYER_CONVOLUTIONAL ? l->n : l->outputs, ins = l->type == DX_LAYER_CONVOLUTIONAL ? l->c : l->inputs;
         double *below = calloc((size_t)ins, sizeof(double));
         if (!below) {
             free(w);
@@ -479,7 +480,7 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
         dx_set_error(err, "CAM needs an [avgpool] between layer %d and the target layer %d", at, top);
         return -1;
     }
-    const layer *l = &net->layers[at];
+    const dx_layer *l = &net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w;
     for (int k = 0; k < l->out_c; ++k) repeat_over_pixels(weights, k, spatial, w[k]);
     free(w);
@@ -494,8 +495,8 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
 static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target *t, int at,
                             float *weights, dx_error *err)
 {
-    const network *net = m->net;
-    const layer *l = &net->layers[at];
+    const dx_net *net = m->net;
+    const dx_layer *l = &net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w, frame = (size_t)net->h * net->w;
     int c = l->out_c, batch = req->batch > 1 ? (req->batch < c ? req->batch : c) : 1;
     float *acts = malloc(sizeof(float) * l->outputs), *original = malloc(sizeof(float) * net->inputs);
@@ -545,7 +546,7 @@ done:
 static int ablation_weights(dx_model *m, const dx_request *req, const dx_target *t, int at,
                             float *weights, dx_error *err)
 {
-    const layer *l = &m->net->layers[at];
+    const dx_layer *l = &m->net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w;
     float score = dx_target_score(t, m);
     if (score == 0.f) {

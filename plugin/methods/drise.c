@@ -23,11 +23,11 @@ static void draw_mask(dx_rng *rng, int net_w, int net_h, int cell, float p, unsi
 /* max over the current forward's proposals of IoU x class cosine x objectness */
 static float best_similarity(const dx_model *m, box target, int cls)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     float best = 0;
     for (int i = 0; i < m->n; ++i) {
-        const layer *l = &net->layers[i];
-        if (l->type != YOLO && l->type != REGION) continue;
+        const dx_layer *l = &net->layers[i];
+        if (l->type != DX_LAYER_YOLO && l->type != DX_LAYER_REGION) continue;
         for (int cell = 0; cell < l->w * l->h; ++cell)
             for (int a = 0; a < l->n; ++a) {
                 float obj = dx_head_objectness(l, a, cell);
@@ -53,12 +53,12 @@ static float best_similarity(const dx_model *m, box target, int cls)
 int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
                     dx_error *err)
 {
-    network *net = m->net;
+    dx_net *net = m->net;
     for (int j = 0; j < n_targets; ++j) {
-        const layer *head = &net->layers[t[j].layer];
-        if (head->type != YOLO && head->type != REGION) {
+        const dx_layer *head = &net->layers[t[j].layer];
+        if (head->type != DX_LAYER_YOLO && head->type != DX_LAYER_REGION) {
             dx_set_error(err, "drise explains a detector's boxes; %s ends in [%s]", m->cfg_path,
-                         dx_layer_type_name(head->type));
+                         head->type_name);
             return -1;
         }
     }

@@ -34,7 +34,7 @@ static void max_abs_over_channels(const float *v, int c, int spatial, float *map
         }
 }
 
-static void set_native(dx_result *r, const network *net, float *map)
+static void set_native(dx_result *r, const dx_net *net, float *map)
 {
     r->native = map;
     r->native_h = net->h;
@@ -43,7 +43,7 @@ static void set_native(dx_result *r, const network *net, float *map)
 }
 
 /* The map over the input of an unsigned gradient (max |.| over channels). */
-static int unsigned_map(dx_result *r, const network *net, const float *v, dx_error *err)
+static int unsigned_map(dx_result *r, const dx_net *net, const float *v, dx_error *err)
 {
     float *map = new_floats((size_t)net->h * net->w, err);
     if (!map) return -1;
@@ -63,7 +63,7 @@ int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, d
 int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
     if (dx_target_backward(m, t, -1, NULL, err) != 0) return -1;
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int spatial = net->h * net->w;
     const float *g = dx_grad_of(m, -1), *x = dx_output_of(m, -1);
     float *map = new_floats((size_t)spatial, err);
@@ -78,7 +78,7 @@ int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t,
 /* The Integrated Gradients baseline x' for input x, over the network frame. */
 static int make_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     const char *spec = req->baseline ? req->baseline : "black";
     if (!strcmp(spec, "black")) {
         memset(base, 0, sizeof(float) * net->inputs);
@@ -116,7 +116,7 @@ static int make_baseline(const dx_model *m, const dx_request *req, const float *
  * attribution summed over channels. */
 int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     size_t n = (size_t)net->inputs;
     int steps = req->steps > 0 ? req->steps : 1, spatial = net->h * net->w, rc = -1;
     float *x = new_floats(n, err), *base = new_floats(n, err), *point = new_floats(n, err);
@@ -175,7 +175,7 @@ typedef enum { SMOOTH_MEAN, SMOOTH_SQUARE, SMOOTH_VARIANCE } smooth_kind;
 static int smooth_run(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r,
                       smooth_kind kind, dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     size_t n = (size_t)net->inputs;
     int samples = req->samples > 0 ? req->samples : 25, rc = -1;
     float *x = new_floats(n, err), *point = new_floats(n, err), *v = new_floats(n, err);
@@ -270,7 +270,7 @@ int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target 
         dx_result_free(&cam);
         return -1;
     }
-    const network *net = m->net;
+    const dx_net *net = m->net;
     /* the whole frame onto the input: dx_native_to_photo with an empty letterbox (pixel centres
      * aligned, as CAM maps are drawn on the photo) */
     dx_letterbox frame = {.net_w = net->w, .net_h = net->h, .inner_w = net->w, .inner_h = net->h};

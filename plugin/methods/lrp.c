@@ -11,7 +11,7 @@
 int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
     dx_target logit;
-    if (m->net->layers[t->layer].type == SOFTMAX) {
+    if (m->net->layers[t->layer].type == DX_LAYER_SOFTMAX) {
         /* relevance starts at the class's logit, never at the softmax: -score prob does not
          * apply, and the result says what was explained */
         if (dx_class_target(m, t->cls, DX_SCORE_LOGIT, &logit, err) != 0) return -1;
@@ -40,7 +40,7 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
     dx_lrp p = {.rules = rules};
     double target, bypass;
     int rc = dx_lrp_walk(m, &p, t, stop, &target, &bypass, err);
-    const layer *l = stop >= 0 ? &m->net->layers[stop] : NULL;
+    const dx_layer *l = stop >= 0 ? &m->net->layers[stop] : NULL;
     int channels = l ? l->out_c : m->net->c;
     int h = l ? l->out_h : m->net->h, w = l ? l->out_w : m->net->w;
     float *map = rc == 0 ? calloc((size_t)h * w, sizeof(float)) : NULL;

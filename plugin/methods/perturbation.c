@@ -186,7 +186,7 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
         dx_set_error(err, "occlusion: window %d and stride %d must be at least 1", req->window, req->stride);
         return -1;
     }
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int c = net->c, h = net->h, w = net->w;
     size_t plane = (size_t)h * w;
     float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
@@ -310,7 +310,7 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n
                      req->keep_prob);
         return -1;
     }
-    const network *net = m->net;
+    const dx_net *net = m->net;
     int c = net->c, h = net->h, w = net->w;
     size_t plane = (size_t)h * w;
     float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);

@@ -48,7 +48,7 @@ static void coalitions_free(coalitions *s)
 static int coalitions_init(const dx_model *m, const dx_request *req, int rows, int targets, coalitions *s,
                            dx_error *err)
 {
-    const network *net = m->net;
+    const dx_net *net = m->net;
     memset(s, 0, sizeof *s);
     s->c = net->c;
     s->plane = (size_t)net->h * net->w;
