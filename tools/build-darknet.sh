@@ -18,12 +18,10 @@ opencv_found() { command -v pkg-config >/dev/null && { pkg-config --exists openc
 
 mkdir -p "$root/darknet-src"
 own_tree=$src
-if [ -z "$src" ]; then
-  src=$root/darknet-src/darknet-0.0.0+git20180914.61c9d02e
-  if [ ! -d "$src" ]; then
+# Debian's source package, into darknet-src/ (a private deb-src list for the mirror and suite this
+# machine already uses, so that the machine's own apt configuration is left as it is).
+fetch_source() {
     say "fetching Debian's source package darknet=$version through apt..."
-    # A private deb-src list for the mirror and suite this machine already uses, so that the
-    # machine's own apt configuration is left as it is.
     apt_dir=$root/darknet-src/apt
     mkdir -p "$apt_dir/lists/partial"
     uri_suite=$( (grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2, $3}';
@@ -38,7 +36,10 @@ if [ -z "$src" ]; then
       rm -rf "$src"
       exit 3
     fi
-  fi
+}
+if [ -z "$src" ]; then
+  src=$root/darknet-src/darknet-0.0.0+git20180914.61c9d02e
+  [ -d "$src" ] || fetch_source
 fi
 [ -f "$src/examples/darknet.c" ] || { echo "build-darknet: $src is not a Darknet source tree" >&2; exit 1; }
 
@@ -57,6 +58,19 @@ if [ "$opencv" = 1 ] && ! opencv_found; then
   }
 fi
 
+# The copy fetched into darknet-src/ may carry an older version of patches/ (neither applied as
+# they are now nor applicable): a fresh copy takes them.
+if [ -z "$own_tree" ]; then
+  for patch in "$root"/patches/*.patch; do
+    if ! patch -d "$src" -p1 -R --dry-run -s -f < "$patch" >/dev/null 2>&1 &&
+       ! patch -d "$src" -p1 --dry-run -s -f < "$patch" >/dev/null 2>&1; then
+      say "darknet-src/ holds an older version of patches/: fetching a fresh copy..."
+      rm -rf "$src"
+      fetch_source
+      break
+    fi
+  done
+fi
 applied=0
 for patch in "$root"/patches/*.patch; do
   name=patches/$(basename "$patch")
