@@ -55,7 +55,12 @@ box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int 
     box b;
     b.x = (col + out[dx_head_entry(l, anchor, 0, cell)]) / l->w;
     b.y = (row + out[dx_head_entry(l, anchor, 1, cell)]) / l->h;
-    if (l->type == DX_LAYER_YOLO) {
+    if (l->type == DX_LAYER_YOLO && l->new_coords) { /* AlexeyAB: w = (2 out)^2 anchor */
+        int a = l->mask[anchor];
+        float tw = out[dx_head_entry(l, anchor, 2, cell)], th = out[dx_head_entry(l, anchor, 3, cell)];
+        b.w = tw * tw * 4 * l->biases[2 * a] / net_w;
+        b.h = th * th * 4 * l->biases[2 * a + 1] / net_h;
+    } else if (l->type == DX_LAYER_YOLO) {
         int a = l->mask[anchor];
         b.w = exp(out[dx_head_entry(l, anchor, 2, cell)]) * l->biases[2 * a] / net_w;
         b.h = exp(out[dx_head_entry(l, anchor, 3, cell)]) * l->biases[2 * a + 1] / net_h;

@@ -64,7 +64,7 @@ static dx_rect reach(const dx_incremental *inc, int i, int *whole)
     int below_whole;
     dx_rect below = changed_of(inc, i - 1, &below_whole);
     *whole = 0;
-    if (l->type == DX_LAYER_ROUTE || l->type == DX_LAYER_SHORTCUT) {
+    if (l->type == DX_LAYER_ROUTE || dx_layer_source_count(l) > 1) {
         int sources = dx_layer_source_count(l), any_whole = 0;
         dx_rect r = none;
         for (int s = 0; s < sources; ++s) {
@@ -75,7 +75,7 @@ static dx_rect reach(const dx_incremental *inc, int i, int *whole)
             r = union_of(r, c);
         }
         if (l->type == DX_LAYER_SHORTCUT && (l->w != l->out_w || l->h != l->out_h || l->c != l->out_c)) any_whole = !is_empty(r) || any_whole;
-        *whole = any_whole || (!is_empty(r) && !has_geometry(l));
+        *whole = any_whole || (!is_empty(r) && (!has_geometry(l) || !dx_layer_has_region_forward(l)));
         return *whole ? none : r;
     }
     if (!below_whole && is_empty(below)) return none;

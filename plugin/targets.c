@@ -46,7 +46,8 @@ int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_
  *   score = objectness x class probability     seed: obj entry = prob, class entry = obj
  *   class, obj: that entry                     seed: 1 there
  *   x = (col + out_x) / grid width             seed: 1 / grid width (y alike)
- *   w = exp(out_w) x anchor width / net width  seed: w (h alike; [region] anchors are in cells)
+ *   w = exp(out_w) x anchor width / net width  seed: w (h alike; [region] anchors are in cells;
+ *       [yolo] new_coords=1: w = 4 out_w^2 x anchor width / net width, seed 8 out_w anchor / net)
  * [region] with background=1 has objectness 1 (a constant: its seed is 0). */
 static float box_eval(const dx_target *t, const dx_model *m, float *seed)
 {
@@ -87,8 +88,14 @@ static float box_eval(const dx_target *t, const dx_model *m, float *seed)
         int is_h = t->box_kind == DX_BOX_H, at = base + (2 + is_h) * plane;
         int anchor = l->type == DX_LAYER_YOLO ? l->mask[t->anchor] : t->anchor;
         float size = l->type == DX_LAYER_YOLO ? (is_h ? m->net->h : m->net->w) : (is_h ? l->h : l->w);
-        score = expf(l->output[at]) * l->biases[2 * anchor + is_h] / size;
-        if (seed) seed[at] = score;
+        float v = l->output[at], prior = l->biases[2 * anchor + is_h] / size;
+        if (l->type == DX_LAYER_YOLO && l->new_coords) { /* w = 4 v^2 prior */
+            score = v * v * 4 * prior;
+            if (seed) seed[at] = 8 * v * prior;
+        } else {
+            score = expf(v) * prior;
+            if (seed) seed[at] = score;
+        }
         break;
     }
     }
@@ -156,13 +163,9 @@ int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
     for (int i = start; i >= 0 && n < DX_MAX_LAYERS; --i) {
         if (!feeds[i]) continue;
         const dx_layer *l = &net->layers[i];
-        if (l->type == DX_LAYER_ROUTE) {
-            for (int s = 0; s < l->n; ++s)
-                if (l->input_layers[s] >= 0 && l->input_layers[s] < i) feeds[l->input_layers[s]] = 1;
-        } else if (i > 0) {
-            feeds[i - 1] = 1;
-            for (int s = 0; l->type == DX_LAYER_SHORTCUT && s < l->n; ++s)
-                if (l->input_layers[s] >= 0 && l->input_layers[s] < i) feeds[l->input_layers[s]] = 1;
+        for (int s = 0; s < dx_layer_source_count(l); ++s) {
+            int j = dx_layer_source(l, i, s);
+            if (j >= 0 && j < i) feeds[j] = 1;
         }
         /* the last layer of each resolution from stride 8 down (a YOLO head's P3..P5 and coarser) */
         int keep = i == start || (l->out_w * l->out_h > 1 && l->out_w * 8 <= net->w);

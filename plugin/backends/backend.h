@@ -43,7 +43,9 @@ typedef enum {
     DX_LAYER_L2NORM,
     DX_LAYER_XNOR,
     DX_LAYER_NETWORK,
-    DX_LAYER_BLANK
+    DX_LAYER_BLANK,
+    DX_LAYER_SCALE_CHANNELS, /* AlexeyAB: out = f(below (a scale per channel, or per position) x input_layers[0]) */
+    DX_LAYER_SAM             /* AlexeyAB: out = f(below x input_layers[0]), elementwise */
 } dx_layer_kind;
 
 /* Activations, the union of the Darknets' (a backend maps its own enum onto these and back). */
@@ -91,6 +93,9 @@ typedef struct dx_layer {
     int group_id;
     float alpha, beta;
     int weights_type, weights_normalization;
+    int sum_flat;                 /* [shortcut] AlexeyAB: input s adds into the first input_sizes[s]
+                                     outputs by flat index (pjreddie resamples by stride instead) */
+    int scale_wh;                 /* [scale_channels] scale_wh=1: below holds a scale per position */
     /* [upsample] (stride, scale; reverse: downsample), [reorg] (stride, reverse, flatten, extra),
      * [crop] (scale, noadjust) */
     int reverse, flatten, extra, noadjust;

@@ -44,18 +44,29 @@ static void copy_planes_grad(const float *gy, int count, float *gx)
 }
 
 /* in = out: n anchors x (4 + 1 + classes) planes x h x w. Logistic on x, y, objectness and
- * the classes; w and h pass through. */
+ * the classes, w and h pass through; then x, y = scale_x_y * x - (scale_x_y - 1) / 2. With
+ * new_coords=1 (AlexeyAB: the convolution below applied the logistic) only that scaling. */
 int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     float *gin = dx_grad_of(m, i - 1);
     int plane = l->w * l->h, per_anchor = (4 + 1 + l->classes) * plane;
+    float scale = l->scale_x_y, shift = (float)(-0.5 * (scale - 1));
     for (int a = 0; a < l->n; ++a) {
         int base = a * per_anchor;
-        logistic_planes_grad(l->output + base, gout + base, 2 * plane, gin + base);
+        if (scale == 1.f && !l->new_coords)
+            logistic_planes_grad(l->output + base, gout + base, 2 * plane, gin + base);
+        else
+            for (int k = base; k < base + 2 * plane; ++k) {
+                float s = (l->output[k] - shift) / scale; /* the logistic (or the input) before scaling */
+                gin[k] += gout[k] * scale * (l->new_coords ? 1.f : s * (1.f - s));
+            }
         copy_planes_grad(gout + base + 2 * plane, 2 * plane, gin + base + 2 * plane);
-        logistic_planes_grad(l->output + base + 4 * plane, gout + base + 4 * plane,
-                             (1 + l->classes) * plane, gin + base + 4 * plane);
+        if (l->new_coords)
+            copy_planes_grad(gout + base + 4 * plane, (1 + l->classes) * plane, gin + base + 4 * plane);
+        else
+            logistic_planes_grad(l->output + base + 4 * plane, gout + base + 4 * plane,
+                                 (1 + l->classes) * plane, gin + base + 4 * plane);
     }
     return 0;
 }

@@ -25,6 +25,7 @@ int dx_backward_identity(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err);
 int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err);
+int dx_backward_gate(dx_model *m, int i, const float *gout, dx_error *err);
 
 /* Incremental inference (incremental.c): layer i's outputs inside rectangle r (all channels),
  * recomputed from its current inputs exactly as Darknet's forward computes them there. */
@@ -101,4 +102,5 @@ int dx_lrp_upsample(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *
 int dx_lrp_reorg(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
 int dx_lrp_crop(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
 int dx_lrp_pass(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+int dx_lrp_gate(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
 #endif

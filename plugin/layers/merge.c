@@ -1,16 +1,20 @@
 /* [route] and [shortcut]: the layers that read other layers than the one below. */
+#include <float.h>
+#include <math.h>
 #include <string.h>
 #include "layers.h"
 
-/* out = concat(layers[input_layers[0]].output, ...): each source gets its slice back. */
+/* out = concat(slice of layers[input_layers[0]].output, ...): of each source (input_sizes[s]
+ * floats) the part group_id of `groups` equal parts. Each source gets its part back. */
 int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     int offset = 0;
     for (int s = 0; s < l->n; ++s) {
-        float *gin = dx_grad_of(m, l->input_layers[s]);
-        for (int k = 0; k < l->input_sizes[s]; ++k) gin[k] += gout[offset + k];
-        offset += l->input_sizes[s];
+        int part = l->input_sizes[s] / l->groups;
+        float *gin = dx_grad_of(m, l->input_layers[s]) + (size_t)part * l->group_id;
+        for (int k = 0; k < part; ++k) gin[k] += gout[offset + k];
+        offset += part;
     }
     return 0;
 }
@@ -21,8 +25,9 @@ void dx_forward_region_route(dx_model *m, int i, dx_rect r)
     const dx_layer *l = &m->net->layers[i];
     int plane = l->out_h * l->out_w, channel = 0;
     for (int s = 0; s < l->n; ++s) {
-        const float *src = dx_output_of(m, l->input_layers[s]);
-        for (int k = 0; k < l->input_sizes[s] / plane; ++k, ++channel)
+        int part = l->input_sizes[s] / l->groups;
+        const float *src = dx_output_of(m, l->input_layers[s]) + (size_t)part * l->group_id;
+        for (int k = 0; k < part / plane; ++k, ++channel)
             for (int y = r.y0; y < r.y1; ++y)
                 memcpy(l->output + (size_t)channel * plane + (size_t)y * l->out_w + r.x0,
                        src + (size_t)k * plane + (size_t)y * l->out_w + r.x0, sizeof(float) * (r.x1 - r.x0));
@@ -43,12 +48,74 @@ void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r)
         }
 }
 
+/* AlexeyAB's shortcut (sum_flat): out[k] = f(sum_t w_t(k) a_t[k]) over t = 0 (the layer below)
+ * and t = s + 1 (input_layers[s], only for k < input_sizes[s]); w = 1 without weights, else
+ * weights[k / step + t * layer_step] normalised as the fork's shortcut_multilayer_cpu does (relu:
+ * relu(w) / (1e-4 + sum relu), softmax: exp(w - max) / (1e-4 + sum exp)), per feature or channel. */
+static float flat_weight(const dx_layer *l, int k, int t)
+{
+    if (!l->nweights) return 1.f;
+    int layer_step = l->nweights / (l->n + 1), step = l->outputs / layer_step;
+    const float *w = l->weights + k / step;
+    if (!l->weights_normalization) return w[t * layer_step];
+    float max = -FLT_MAX, sum = .0001f;
+    for (int u = 0; u <= l->n; ++u)
+        if (max < w[u * layer_step]) max = w[u * layer_step];
+    for (int u = 0; u <= l->n; ++u)
+        sum += l->weights_normalization == 1 ? (w[u * layer_step] > 0 ? w[u * layer_step] : 0)
+                                             : expf(w[u * layer_step] - max);
+    float wt = w[t * layer_step];
+    return l->weights_normalization == 1 ? (wt > 0 ? wt : 0) / sum : expf(wt - max) / sum;
+}
+
+static const float *flat_input(dx_model *m, const dx_layer *l, int i, int t)
+{
+    return dx_output_of(m, t == 0 ? i - 1 : l->input_layers[t - 1]);
+}
+
+static int flat_size(const dx_layer *l, int t) { return t == 0 ? l->outputs : l->input_sizes[t - 1]; }
+
+static int backward_shortcut_flat(dx_model *m, int i, const float *gout)
+{
+    const dx_layer *l = &m->net->layers[i];
+    float *d = dx_scratch(m, l->outputs);
+    dx_activation_grad(m, l, l->output, gout, d);
+    for (int t = 0; t <= l->n; ++t) {
+        float *g = dx_grad_of(m, t == 0 ? i - 1 : l->input_layers[t - 1]);
+        int size = flat_size(l, t) < l->outputs ? flat_size(l, t) : l->outputs;
+        for (int k = 0; k < size; ++k) g[k] += d[k] * flat_weight(l, k, t);
+    }
+    return 0;
+}
+
+/* LRP of the flat sum: z_t = w_t a_t[k] shares R[k] in proportion (Zennit's Sum rule). */
+static int lrp_shortcut_flat(dx_model *m, dx_lrp *p, int i, const float *rout)
+{
+    const dx_layer *l = &m->net->layers[i];
+    float *s = dx_scratch(m, l->outputs);
+    for (int k = 0; k < l->outputs; ++k) {
+        double z = 0;
+        for (int t = 0; t <= l->n; ++t)
+            if (k < flat_size(l, t)) z += flat_weight(l, k, t) * flat_input(m, l, i, t)[k];
+        s[k] = dx_lrp_share(rout[k], (float)z, p->rules[i].epsilon);
+        p->absorbed += rout[k] - (double)s[k] * z;
+    }
+    for (int t = 0; t <= l->n; ++t) {
+        float *r = dx_lrp_rel_of(m, p, t == 0 ? i - 1 : l->input_layers[t - 1]);
+        const float *a = flat_input(m, l, i, t);
+        int size = flat_size(l, t) < l->outputs ? flat_size(l, t) : l->outputs;
+        for (int k = 0; k < size; ++k) r[k] += s[k] * flat_weight(l, k, t) * a[k];
+    }
+    return 0;
+}
+
 /* out = f(alpha*prev + beta*from) where the two overlap (Darknet's shortcut_cpu: the from layer
  * is sampled with a stride when it is larger, written with a step when it is smaller), and
  * out = f(prev) elsewhere. prev: out_c x out_h x out_w; from: c x h x w. */
 int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
+    if (l->sum_flat) return backward_shortcut_flat(m, i, gout);
     float *d = dx_scratch(m, l->outputs);
     dx_activation_grad(m, l, l->output, gout, d);
 
@@ -80,9 +147,10 @@ int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err
     const dx_layer *l = &m->net->layers[i];
     int offset = 0;
     for (int s = 0; s < l->n; ++s) {
-        float *rin = dx_lrp_rel_of(m, p, l->input_layers[s]);
-        for (int k = 0; k < l->input_sizes[s]; ++k) rin[k] += rout[offset + k];
-        offset += l->input_sizes[s];
+        int part = l->input_sizes[s] / l->groups;
+        float *rin = dx_lrp_rel_of(m, p, l->input_layers[s]) + (size_t)part * l->group_id;
+        for (int k = 0; k < part; ++k) rin[k] += rout[offset + k];
+        offset += part;
     }
     return 0;
 }
@@ -93,6 +161,7 @@ int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err
 int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
+    if (l->sum_flat) return lrp_shortcut_flat(m, p, i, rout);
     int stride = l->w / l->out_w, sample = l->out_w / l->w;
     if (stride < 1) stride = 1;
     if (sample < 1) sample = 1;

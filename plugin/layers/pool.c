@@ -10,7 +10,7 @@ static int maxpool_winner(const dx_layer *l, const float *in, int k, int y, int 
     float best = -FLT_MAX;
     for (int dy = 0; dy < l->size; ++dy) {
         for (int dx = 0; dx < l->size; ++dx) {
-            int iy = offset + y * l->stride + dy, ix = offset + x * l->stride + dx;
+            int iy = offset + y * l->stride_y + dy, ix = offset + x * l->stride_x + dx;
             if (iy < 0 || iy >= l->h || ix < 0 || ix >= l->w) continue;
             int index = ix + l->w * (iy + l->h * k);
             if (in[index] > best) { best = in[index]; best_index = index; }
@@ -73,7 +73,7 @@ int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *e
                     else p->absorbed += r;
                     continue;
                 }
-                int y0 = offset + y * l->stride, x0 = offset + x * l->stride;
+                int y0 = offset + y * l->stride_y, x0 = offset + x * l->stride_x;
                 double z = 0;
                 for (int iy = y0 < 0 ? 0 : y0; iy < y0 + l->size && iy < l->h; ++iy)
                     for (int ix = x0 < 0 ? 0 : x0; ix < x0 + l->size && ix < l->w; ++ix)

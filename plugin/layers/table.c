@@ -22,12 +22,15 @@ static const dx_layer_ops table[] = {
     [DX_LAYER_SOFTMAX] = {dx_backward_softmax, dx_lrp_pass, 0, 0},
     [DX_LAYER_YOLO] = {dx_backward_yolo, dx_lrp_pass, 0, 0},
     [DX_LAYER_REGION] = {dx_backward_region, dx_lrp_pass, 0, 0},
+    [DX_LAYER_SCALE_CHANNELS] = {dx_backward_gate, dx_lrp_gate, 0, 0},
+    [DX_LAYER_SAM] = {dx_backward_gate, dx_lrp_gate, 0, 0},
 };
 
 static const dx_layer_ops none;
 
 const dx_layer_ops *dx_layer_ops_of(const dx_layer *l)
 {
+    if (l->type == DX_LAYER_MAXPOOL && l->maxpool_depth) return &none; /* a max over channels: not yet */
     return (unsigned)l->type < sizeof table / sizeof *table ? &table[l->type] : &none;
 }
 
@@ -62,15 +65,21 @@ size_t dx_layer_scratch_floats(const dx_layer *l)
     return (size_t)l->outputs;
 }
 
+/* merges: the layer below, then input_layers[0..n) (route: only those) */
+static int merges(const dx_layer *l)
+{
+    return l->type == DX_LAYER_SHORTCUT || l->type == DX_LAYER_SCALE_CHANNELS || l->type == DX_LAYER_SAM;
+}
+
 int dx_layer_source_count(const dx_layer *l)
 {
-    return l->type == DX_LAYER_ROUTE ? l->n : l->type == DX_LAYER_SHORTCUT ? 1 + l->n : 1;
+    return l->type == DX_LAYER_ROUTE ? l->n : merges(l) ? 1 + l->n : 1;
 }
 
 int dx_layer_source(const dx_layer *l, int i, int s)
 {
     if (l->type == DX_LAYER_ROUTE) return l->input_layers[s];
-    return l->type == DX_LAYER_SHORTCUT && s > 0 ? l->input_layers[s - 1] : i - 1;
+    return merges(l) && s > 0 ? l->input_layers[s - 1] : i - 1;
 }
 
 int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_error *err)
@@ -97,6 +106,8 @@ int dx_layer_has_region_forward(const dx_layer *l)
 {
     if (l->type == DX_LAYER_CONVOLUTIONAL && (l->binary || l->dilation != 1 || l->stride_x != l->stride_y)) return 0;
     if (l->type == DX_LAYER_UPSAMPLE && l->reverse) return 0;
+    if (l->type == DX_LAYER_SHORTCUT && l->sum_flat && (l->n > 1 || l->nweights)) return 0;
+    if (l->type == DX_LAYER_MAXPOOL && (l->maxpool_depth || l->stride_x != l->stride_y)) return 0;
     return dx_layer_ops_of(l)->region_forward != 0;
 }
 

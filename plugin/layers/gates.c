@@ -1,0 +1,40 @@
+/* [scale_channels] and [sam] (AlexeyAB): one input gates another, out = f(g * x) with
+ * x = input_layers[0]'s output and the gate g = the layer below: one value per channel of x
+ * ([scale_channels]; per position with scale_wh=1), or one per value ([sam]).
+ * x: out_c x out_h x out_w; g: out_c (scale_channels), out_h*out_w (scale_wh), or as x (sam). */
+#include "layers.h"
+
+/* The gate's index for output k. */
+static int gate_index(const dx_layer *l, int k)
+{
+    int plane = l->out_w * l->out_h;
+    if (l->type == DX_LAYER_SAM) return k;
+    return l->scale_wh ? k % plane : k / plane;
+}
+
+/* d = gout * f'; gx[k] += d[k] g[k'], gg[k'] += d[k] x[k] (the product rule). */
+int dx_backward_gate(dx_model *m, int i, const float *gout, dx_error *err)
+{
+    const dx_layer *l = &m->net->layers[i];
+    float *d = dx_scratch(m, l->outputs);
+    dx_activation_grad(m, l, l->output, gout, d);
+    const float *g = dx_output_of(m, i - 1), *x = dx_output_of(m, l->input_layers[0]);
+    float *gg = dx_grad_of(m, i - 1), *gx = dx_grad_of(m, l->input_layers[0]);
+    for (int k = 0; k < l->outputs; ++k) {
+        int at = gate_index(l, k);
+        gx[k] += d[k] * g[at];
+        gg[at] += d[k] * x[k];
+    }
+    return 0;
+}
+
+/* LRP: the gated signal takes all the relevance and the gate none, as LRP treats multiplicative
+ * gates (Arras et al., "signal-take-all"): R_x = R, which conserves relevance. */
+int dx_lrp_gate(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+{
+    const dx_layer *l = &m->net->layers[i];
+    float *rx = dx_lrp_rel_of(m, p, l->input_layers[0]);
+    for (int k = 0; k < l->outputs; ++k) rx[k] += rout[k];
+    (void)dx_lrp_rel_of(m, p, i - 1);
+    return 0;
+}
