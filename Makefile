@@ -140,6 +140,21 @@ DARKNET_FLAGS ?=
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
 
+# Which Darknet the plugin is for: pjreddie (Debian's package, the default) or alexeyab, whose
+# library tools/build-alexeyab.sh builds from DARKNET_SRC (a checkout of AlexeyAB/darknet, or a
+# .tar.gz snapshot such as ../shared/darknet-forks/alexeyab-59596d78.tar.gz) with the fork's own
+# Makefile (LIBSO=1 OPENCV=0 AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so,
+# include/darknet.h, bin/darknet. `make darknet-alexeyab BACKEND=alexeyab` rebuilds what changed.
+BACKEND ?= pjreddie
+ALEXEYAB_OUT := build-alexeyab/darknet
+ALEXEYAB_LIB := $(ALEXEYAB_OUT)/lib/libdarknet.so
+ifeq ($(BACKEND),alexeyab)
+.PHONY: darknet-alexeyab
+$(ALEXEYAB_LIB) darknet-alexeyab:
+	@test -n "$(DARKNET_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
+	tools/build-alexeyab.sh "$(DARKNET_SRC)" $(ALEXEYAB_OUT) $(DARKNET_FLAGS)
+endif
+
 # AFL++ (docs/fuzzing.md): the harness build-fuzz/dx-fuzz is the library and tests/fuzz/ built
 # with afl-clang-fast (afl-cc, afl-gcc-fast) under ASan + UBSan; `make fuzz` runs FUZZ_TARGET for
 # FUZZ_SECONDS at nice 19 from its seeds (resuming build-fuzz/out/TARGET when it exists) and
@@ -166,7 +181,7 @@ fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGET) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-san build-fuzz $(DEB_BUILD) darknet-src darknet darknet-explain_*.deb
+	rm -rf build build-san build-fuzz build-alexeyab $(DEB_BUILD) darknet-src darknet darknet-explain_*.deb
 
 # The man page, written by tools/man.c from the tables -h prints; dated by SOURCE_DATE_EPOCH, else
 # the last commit (make deb sets it from tools/deb/changelog), so a rebuild gives the same page.
