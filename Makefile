@@ -153,6 +153,11 @@ ifeq ($(BACKEND),alexeyab)
 $(ALEXEYAB_LIB) darknet-alexeyab:
 	@test -n "$(DARKNET_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
 	tools/build-alexeyab.sh "$(DARKNET_SRC)" $(ALEXEYAB_OUT) $(DARKNET_FLAGS)
+
+# Random weights for any of the fork's cfgs, written by its own save_weights (tests, parity).
+build-alexeyab/save-random-weights: tools/alexeyab/save-random-weights.c $(ALEXEYAB_LIB)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -I$(ALEXEYAB_OUT)/include -o $@ $< \
+	  -L$(ALEXEYAB_OUT)/lib -ldarknet -Wl,-rpath,$(abspath $(ALEXEYAB_OUT)/lib) -lm
 endif
 
 # AFL++ (docs/fuzzing.md): the harness build-fuzz/dx-fuzz is the library and tests/fuzz/ built
