@@ -1,7 +1,7 @@
 /* save-random-weights: a .weights file for any cfg of AlexeyAB's Darknet, with seeded random
  * parameters, written by the fork's own save_weights (so its layout is the fork's, whatever the
  * cfg holds). Tests and parity checks use it where no trained weights exist.
- *   save-random-weights CFG OUT.weights [SEED]      (SEED: a non-negative integer, default 1)
+ *   save-random-weights [-plain] CFG OUT.weights [SEED]    (SEED: a non-negative integer, default 1)
  * Built against the fork's include/darknet.h and libdarknet.so (make BACKEND=alexeyab
  * build-alexeyab/save-random-weights). The cfg is parsed as the fork's detector parses it: batch 1,
  * inference allocation (parse_network_cfg_custom(cfg, 1, 1)).
@@ -14,8 +14,16 @@
  *   batch-norm rolling_variance        U(0.5, 1.5)               (so 1/sqrt(var + eps) stays ~1)
  *   [shortcut] weights (weights_type)  1 + 0.2 N(0, 1)           (around the fork's initial 1)
  *   [implicit] weights                 their initial mean + 0.1 N(0, 1)
- * Recurrent layers' inner conv/connected layers get the same. A given SEED gives the same file on
- * every run: the draws come from the fork's rand_uniform / rand_normal after srand(SEED).
+ * Recurrent layers' inner conv/connected layers get the same.
+ * Then, unless -plain: with statistics fixed a priori the activations of deep residual cfgs grow
+ * with every [shortcut] (yolov4: ~1e6, then inf and NaN in the heads), so the batch norms of the
+ * network's own conv, connected and batchnorm layers are calibrated on one forward of a seeded
+ * uniform [0,1) input, layer by layer in order: rolling_mean = m + U(-0.1, 0.1) sqrt(v) and
+ * rolling_variance = max(v, 0.01) U(0.5, 1.5), where m and v are the channel's mean and variance of
+ * what the batch norm receives (the fork's inference forward, train 0). Every normalised channel
+ * then has about unit scale whatever the depth.
+ * A given SEED gives the same file on every run: the draws come from the fork's rand_uniform /
+ * rand_normal after srand(SEED), and the fork's forward is deterministic.
  * Exit status: 0 written, 1 bad input or failure (one line on stderr; no file left behind, except
  * where the fork itself exits on a cfg it cannot parse, before anything is written), 2 usage. */
 #include <errno.h>
@@ -123,10 +131,77 @@ static void fill_layer(layer *l)
     }
 }
 
+/* rolling_mean/rolling_variance[c] from the statistics of x (channels x spatial, batch 1). */
+static void calibrate_statistics(const float *x, int channels, int spatial, float *rolling_mean,
+                                 float *rolling_variance)
+{
+    for (int c = 0; c < channels; ++c) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < spatial; ++i) sum += x[c * spatial + i];
+        double mean = sum / spatial;
+        for (int i = 0; i < spatial; ++i) {
+            double d = x[c * spatial + i] - mean;
+            sq += d * d;
+        }
+        double var = sq / spatial;
+        rolling_mean[c] = (float)(mean + rand_uniform(-0.1f, 0.1f) * sqrt(var));
+        rolling_variance[c] = (float)((var > 0.01 ? var : 0.01) * rand_uniform(0.5f, 1.5f));
+    }
+}
+
+/* One inference forward as the fork's forward_network runs it, calibrating each top-level batch
+ * norm just before its layer runs: a conv or connected layer is first run without its batch norm,
+ * bias and activation (a copy of the layer struct, which the fork passes by value) to see what its
+ * batch norm will receive. Returns -1 when out of memory. */
+static int calibrate(network *net)
+{
+    int inputs = net->w * net->h * net->c > 0 ? net->w * net->h * net->c : net->inputs;
+    int widest = 0;
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].out_c > widest) widest = net->layers[i].out_c;
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].outputs > widest) widest = net->layers[i].outputs;
+    float *input = malloc(sizeof(float) * inputs), *zeros = calloc(widest, sizeof(float));
+    if (!input || !zeros) {
+        free(input);
+        free(zeros);
+        return -1;
+    }
+    fill_uniform(input, inputs, 0.0f, 1.0f);
+    network_state state = {0};
+    state.net = *net;
+    state.input = input;
+    state.workspace = net->workspace;
+    for (int i = 0; i < net->n; ++i) {
+        layer *l = &net->layers[i];
+        state.index = i;
+        int conv = l->type == CONVOLUTIONAL && !l->share_layer && !l->antialiasing;
+        if ((conv || l->type == CONNECTED) && l->batch_normalize) {
+            layer raw = *l;
+            raw.batch_normalize = 0;
+            raw.activation = LINEAR;
+            raw.biases = zeros;
+            raw.forward(raw, state);
+            if (conv) calibrate_statistics(l->output, l->out_c, l->out_w * l->out_h, l->rolling_mean, l->rolling_variance);
+            else calibrate_statistics(l->output, l->outputs, 1, l->rolling_mean, l->rolling_variance);
+        } else if (l->type == BATCHNORM) {
+            calibrate_statistics(state.input, l->c, l->w * l->h, l->rolling_mean, l->rolling_variance);
+        }
+        l->forward(*l, state);
+        state.input = l->output;
+    }
+    free(input);
+    free(zeros);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    int plain = argc > 1 && strcmp(argv[1], "-plain") == 0;
+    argv += plain;
+    argc -= plain;
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: save-random-weights CFG OUT.weights [SEED]\n");
+        fprintf(stderr, "usage: save-random-weights [-plain] CFG OUT.weights [SEED]\n");
         return 2;
     }
     const char *cfg = argv[1], *out = argv[2];
@@ -152,6 +227,11 @@ int main(int argc, char **argv)
     network net = parse_network_cfg_custom((char *)cfg, 1, 1);
     srand(seed);
     for (int i = 0; i < net.n; ++i) fill_layer(&net.layers[i]);
+    if (!plain && calibrate(&net) != 0) {
+        fprintf(stderr, "save-random-weights: out of memory\n");
+        free_network(net);
+        return 1;
+    }
 
     /* The fork's save_weights exits on a file it cannot open, and writes in place: write a part
      * file that this program can open, then rename it. */
