@@ -20,25 +20,40 @@ ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
 DEB_PACKAGES += $(FUZZ_PACKAGES)
 endif
 
+# The Darknet the plugin is built for (plugin/backends/BACKEND*.c): pjreddie = Debian's libdarknet
+# (the default), alexeyab = AlexeyAB's fork built from DARKNET_SRC (below; its own build folders).
+BACKEND ?= pjreddie
+ALEXEYAB_OUT := build-alexeyab/darknet
+ALEXEYAB_LIB := $(ALEXEYAB_OUT)/lib/libdarknet.so
+ifeq ($(BACKEND),alexeyab)
+DARKNET_INCLUDE := $(ALEXEYAB_OUT)/include
+DARKNET_LIB := $(ALEXEYAB_OUT)/lib
+BUILD_SUFFIX := -alexeyab
+else ifeq ($(BACKEND),pjreddie)
+DARKNET_INCLUDE := $(DARKNET_DIR)/include
+DARKNET_LIB := $(DARKNET_DIR)
+BUILD_SUFFIX :=
+else
+$(error BACKEND=$(BACKEND): the backends are pjreddie (Debian's Darknet, the default) and alexeyab)
+endif
+
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
-BUILD ?= build-san
+BUILD ?= build-san$(BUILD_SUFFIX)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-BUILD ?= build
+BUILD ?= build$(BUILD_SUFFIX)
 SANFLAGS :=
 endif
 
 CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(SANFLAGS)
-CPPFLAGS += -Iplugin -I$(DARKNET_DIR)/include -I/usr/include/stb
+CPPFLAGS += -Iplugin -I$(DARKNET_INCLUDE) -I/usr/include/stb
 # stb before Darknet: libdarknet.so carries its own older copy of stb_image
-LDLIBS := -l:libstb.a -L$(DARKNET_DIR) -ldarknet -Wl,-rpath,$(DARKNET_DIR) -ljpeg -lopenblas -lm -lpthread
+LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_LIB)) -ljpeg -lopenblas -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
-# The Darknet the plugin is built for (plugin/backends/BACKEND*.c): pjreddie = Debian's libdarknet.
-BACKEND ?= pjreddie
 LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c plugin/lrp/*.c plugin/eval/*.c) \
            $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
@@ -140,15 +155,13 @@ DARKNET_FLAGS ?=
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
 
-# Which Darknet the plugin is for: pjreddie (Debian's package, the default) or alexeyab, whose
-# library tools/build-alexeyab.sh builds from DARKNET_SRC (a checkout of AlexeyAB/darknet, or a
-# .tar.gz snapshot such as ../shared/darknet-forks/alexeyab-59596d78.tar.gz) with the fork's own
-# Makefile (LIBSO=1 OPENCV=0 AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so,
-# include/darknet.h, bin/darknet. `make darknet-alexeyab BACKEND=alexeyab` rebuilds what changed.
-BACKEND ?= pjreddie
-ALEXEYAB_OUT := build-alexeyab/darknet
-ALEXEYAB_LIB := $(ALEXEYAB_OUT)/lib/libdarknet.so
+# AlexeyAB's Darknet for BACKEND=alexeyab: tools/build-alexeyab.sh builds it from DARKNET_SRC (a
+# checkout of AlexeyAB/darknet, or a .tar.gz snapshot such as
+# ../shared/darknet-forks/alexeyab-59596d78.tar.gz) with the fork's own Makefile (LIBSO=1 OPENCV=0
+# AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so, include/darknet.h,
+# bin/darknet. `make darknet-alexeyab BACKEND=alexeyab` rebuilds what changed.
 ifeq ($(BACKEND),alexeyab)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o: | $(ALEXEYAB_LIB)
 .PHONY: darknet-alexeyab
 $(ALEXEYAB_LIB) darknet-alexeyab:
 	@test -n "$(DARKNET_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }

@@ -39,6 +39,21 @@ int dx_check_detector(const dx_model *m, dx_error *err)
     return 0;
 }
 
+/* Darknet's box_iou (box.c), the same float arithmetic: boxes by centre and size. */
+static float overlap(float x1, float w1, float x2, float w2)
+{
+    float l1 = x1 - w1 / 2, l2 = x2 - w2 / 2, left = l1 > l2 ? l1 : l2;
+    float r1 = x1 + w1 / 2, r2 = x2 + w2 / 2, right = r1 < r2 ? r1 : r2;
+    return right - left;
+}
+
+float dx_box_iou(box a, box b)
+{
+    float w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h);
+    float inter = w < 0 || h < 0 ? 0 : w * h;
+    return inter / (a.w * a.h + b.w * b.h - inter);
+}
+
 int dx_head_coords(const dx_layer *l) { return l->type == DX_LAYER_YOLO ? 4 : l->coords; }
 
 int dx_head_entry(const dx_layer *l, int anchor, int e, int cell)
@@ -202,7 +217,7 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
             const proposal *keep = &props[order[s]];
             if (keep->prob[k] == 0) continue;
             for (int t = s + 1; t < listed; ++t)
-                if (box_iou(keep->where.bbox, props[order[t]].where.bbox) > nms) props[order[t]].prob[k] = 0;
+                if (dx_box_iou(keep->where.bbox, props[order[t]].where.bbox) > nms) props[order[t]].prob[k] = 0;
         }
     }
     free(order);
@@ -287,7 +302,7 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
                 dx_detection d = {.bbox = photo_box(dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h,
                                                     net->w, net->h)};
                 to_pixels(&d, photo_w, photo_h);
-                float iou = box_iou(d.bbox, want);
+                float iou = dx_box_iou(d.bbox, want);
                 if (!is_finite_box(&d) || !(iou > best_iou)) continue;
                 best_iou = iou;
                 d.layer = i;

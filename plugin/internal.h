@@ -29,13 +29,6 @@ typedef enum {
     DX_BACKWARD_DECONV    /* DeconvNet: d = max(gout, 0), whatever the forward was */
 } dx_backward_mode;
 
-/* A network's size as cfg_check.c estimates it, in floats at batch 1 (see check_budget). */
-typedef struct {
-    double outputs;   /* all layers' outputs */
-    double weights;   /* all layers' parameters */
-    double workspace; /* the im2col workspace Darknet allocates once for the dx_net */
-} dx_cfg_size;
-
 struct dx_model {
     dx_net *net;
     dx_cfg_size size;         /* what the cfg check estimated (for the memory checks of copies) */
@@ -215,6 +208,8 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
 /* The highest objectness x class probability of the current forward state over every head,
  * anchor, cell and class, and its class (-1 and 0 without a head). */
 void dx_best_score(const dx_model *m, float *score, int *cls);
+/* Darknet's box_iou: intersection over union of two boxes given by centre and size. */
+float dx_box_iou(box a, box b);
 /* A head's layout: per anchor, planes x, y, w, h (+ [region]'s extra coords), objectness, classes;
  * dx_head_entry is the index of plane e of anchor at cell (row * l->w + col) in its output. */
 int dx_head_coords(const dx_layer *l);

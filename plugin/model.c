@@ -266,7 +266,7 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
         }
     char warnings[4096] = "";
     dx_cfg_size size;
-    if (dx_cfg_check_size(cfg, warnings, sizeof warnings, &size, err) != 0) return 0;
+    if (dx_backend_check_cfg(cfg, warnings, sizeof warnings, &size, err) != 0) return 0;
     if (weights && check_weights_kind(weights, err) != 0) return 0;
     /* Darknet's make_*_layer functions do not check their callocs (a failure is a SIGSEGV), and
      * OpenBLAS hangs when it cannot map its buffers: both must fit before Darknet starts. */

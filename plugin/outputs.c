@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "io/image.h"
 #include "internal.h"
 #include "io/atomic.h"
 #include "io/json.h"
@@ -215,7 +216,7 @@ static int write_overlay(const dx_model *m, const dx_result *r, int png_width, c
         box = drawn_box(&r->box, &d, label); /* white: not in jet */
     }
     image photo = dx_drawn(r->photo, &d);
-    image map = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+    image map = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d);
     dx_render_style style = {.opacity = display->opacity, .fade = display->fade, .scale = &display->scale};
     int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, &style,
                                      path, err);
@@ -289,7 +290,7 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
             dx_set_error(err, "%s: the explanations are of photos of different sizes", path);
             goto done;
         }
-        maps[k] = dx_drawn(float_to_image(first->w, first->h, 1, results[k].map), &d);
+        maps[k] = dx_drawn(dx_image_over(first->w, first->h, 1, results[k].map), &d);
         planes[k] = maps[k].data;
         signs[k] = results[k].signed_map;
         labels[k] = dx_method_name(results[k].method);
@@ -435,7 +436,7 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, const
         snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
         boxes[k] = drawn_box(&r->box, &d, labels[k]);
         dx_box_colour(k, boxes[k].rgb);
-        resized[k] = dx_drawn(float_to_image(r->w, r->h, 1, r->map), &d);
+        resized[k] = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d);
         maps[k] = resized[k].data;
         signs[k] = r->signed_map;
         scales[k] = displays[k].scale;

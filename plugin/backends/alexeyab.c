@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <darknet.h>
 #include "explain.h"
@@ -54,8 +55,8 @@ static const struct { LAYER_TYPE type; dx_layer_kind kind; const char *name; } k
     {AVGPOOL, DX_LAYER_AVGPOOL, "avgpool"},
     {LOCAL, DX_LAYER_LOCAL, "local"},
     {SHORTCUT, DX_LAYER_SHORTCUT, "shortcut"},
-    {SCALE_CHANNELS, DX_LAYER_OTHER, "scale_channels"},
-    {SAM, DX_LAYER_OTHER, "sam"},
+    {SCALE_CHANNELS, DX_LAYER_SCALE_CHANNELS, "scale_channels"},
+    {SAM, DX_LAYER_SAM, "sam"},
     {ACTIVE, DX_LAYER_ACTIVATION, "activation"},
     {RNN, DX_LAYER_RNN, "rnn"},
     {GRU, DX_LAYER_GRU, "gru"},
@@ -138,10 +139,16 @@ static void describe(const layer *l, dx_layer *d)
     d->binary = l->xnor || l->binary;
     d->input_layers = l->input_layers, d->input_sizes = l->input_sizes;
     d->group_id = l->group_id;
-    /* the fork's shortcut adds its n `from` layers to the layer below with weight 1 (or its
-     * weights); alpha and beta are pjreddie's and unused here */
+    if (l->type == ROUTE && d->groups < 1) d->groups = 1;
+    /* the fork's shortcut adds its n `from` layers (input_layers) to the layer below by flat index,
+     * with weight 1 or its weights (blas.c shortcut_multilayer_cpu); alpha and beta are
+     * pjreddie's and unused here */
     d->alpha = d->beta = 1;
+    d->sum_flat = l->type == SHORTCUT;
     d->weights_type = l->weights_type, d->weights_normalization = l->weights_normalization;
+    /* [scale_channels], [sam]: the layer below gates layer `index` */
+    if (l->type == SCALE_CHANNELS || l->type == SAM) d->n = 1, d->input_layers = (int *)&l->index;
+    d->scale_wh = l->scale_wh;
     d->reverse = l->reverse != 0, d->flatten = l->flatten, d->extra = l->extra, d->noadjust = l->noadjust;
     d->scale = l->scale;
     d->temperature = l->temperature;
@@ -521,4 +528,100 @@ static long nonfinite_params(const layer *l)
 long dx_backend_nonfinite_params(const dx_net *dn, int i)
 {
     return nonfinite_params(&((const darknet_net *)dn->darknet)->net.layers[i]);
+}
+
+network *dx_network(dx_model *m) { return &((darknet_net *)m->net->darknet)->net; }
+
+/* The fork's gemm is its own (AVX/FMA kernels, OpenMP): there is no gemm_cpu to route to BLAS. */
+void dx_set_blas(int on) {}
+int dx_blas(void) { return 0; }
+long dx_blas_gemm_calls(void) { return 0; }
+
+/* The last non-empty line of text (at most len - 1 characters of it) into line. */
+static void last_line(const char *text, char *line, size_t len)
+{
+    const char *end = text + strlen(text);
+    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ')) --end;
+    const char *start = end;
+    while (start > text && start[-1] != '\n') --start;
+    size_t n = (size_t)(end - start) < len - 1 ? (size_t)(end - start) : len - 1;
+    memcpy(line, start, n);
+    line[n] = 0;
+}
+
+/* The fork's parser calls exit() (its error()) or crashes on a bad cfg, after printing why on
+ * stdout or stderr; an unknown key is only a warning there. So the cfg is parsed first in a child
+ * process: a child that fails gives its last output line as the reason, one that parses gives the
+ * network's size at batch 1. */
+int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
+                         dx_error *err)
+{
+    FILE *f = fopen(cfg_path, "r");
+    if (!f) {
+        dx_set_error(err, "%s: cannot open cfg: %s", cfg_path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    int out[2], res[2];
+    if (pipe(out) != 0) {
+        dx_set_error(err, "%s: cannot check the cfg: %s", cfg_path, strerror(errno));
+        return -1;
+    }
+    if (pipe(res) != 0) {
+        close(out[0]), close(out[1]);
+        dx_set_error(err, "%s: cannot check the cfg: %s", cfg_path, strerror(errno));
+        return -1;
+    }
+    fflush(stdout), fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(out[0]), close(res[0]);
+        dup2(out[1], 1), dup2(out[1], 2);
+        network net = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+        dx_cfg_size s = {0, 0, 0};
+        for (int i = 0; i < net.n; ++i) {
+            const layer *l = &net.layers[i];
+            s.outputs += l->outputs, s.weights += layer_floats(l);
+            if (l->workspace_size / sizeof(float) > s.workspace) s.workspace = l->workspace_size / sizeof(float);
+        }
+        _exit(write(res[1], &s, sizeof s) == (ssize_t)sizeof s ? 0 : 1);
+    }
+    close(out[1]), close(res[1]);
+    char text[8192] = "";
+    size_t used = 0;
+    ssize_t got;
+    char chunk[4096];
+    while (pid > 0 && (got = read(out[0], chunk, sizeof chunk)) > 0) {
+        if (used + (size_t)got >= sizeof text) { /* keep the tail */
+            size_t drop = used + (size_t)got - (sizeof text - 1);
+            if (drop > used) drop = used;
+            memmove(text, text + drop, used - drop);
+            used -= drop;
+        }
+        size_t take = (size_t)got < sizeof text - 1 - used ? (size_t)got : sizeof text - 1 - used;
+        memcpy(text + used, chunk + got - take, take);
+        used += take;
+        text[used] = 0;
+    }
+    dx_cfg_size s;
+    ssize_t have = pid > 0 ? read(res[0], &s, sizeof s) : -1;
+    close(out[0]), close(res[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+        dx_set_error(err, "%s: cannot check the cfg: %s", cfg_path, strerror(errno));
+        return -1;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && have == (ssize_t)sizeof s) {
+        *size = s;
+        return 0;
+    }
+    char reason[256];
+    last_line(text, reason, sizeof reason);
+    if (WIFSIGNALED(status))
+        dx_set_error(err, "%s: AlexeyAB's Darknet crashes parsing this cfg (signal %d)%s%s", cfg_path,
+                     WTERMSIG(status), *reason ? " after: " : "", reason);
+    else
+        dx_set_error(err, "%s: AlexeyAB's Darknet refuses this cfg: %s", cfg_path,
+                     *reason ? reason : "its parser exits without saying why");
+    return -1;
 }

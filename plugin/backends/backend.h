@@ -125,8 +125,22 @@ typedef struct dx_net {
 
 typedef struct dx_error dx_error;
 
-/* Which Darknet, e.g. "pjreddie (Debian's libdarknet)". */
+/* A network's size as a cfg check estimates it, in floats at batch 1 (memory checks before the
+ * Darknet allocates). */
+typedef struct {
+    double outputs;   /* all layers' outputs */
+    double weights;   /* all layers' parameters */
+    double workspace; /* the im2col workspace the Darknet allocates once for the network */
+} dx_cfg_size;
+
+/* Which Darknet: "pjreddie" or "alexeyab". */
 const char *dx_backend_name(void);
+
+/* Checks the cfg before dx_backend_parse sees it (Darknets exit, assert or crash on many bad cfgs):
+ * 0 with *size when this Darknet parses it safely and computes what it says (harmless oddities
+ * appended to warnings, one per line); -1 with "PATH[:LINE]: what is wrong". */
+int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
+                         dx_error *err);
 
 /* Parses cfg_path (a cfg already checked, at the batch its [net] says) with the backend's Darknet;
  * quiet unless verbose. NULL with err on failure. The network runs on the CPU whatever the

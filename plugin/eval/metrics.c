@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "io/image.h"
 #include "internal.h"
 #include "eval/eval.h"
 #include "methods/baseline.h"
@@ -726,7 +727,7 @@ int dx_eval_method_explain(void *request, dx_model *m, const float *input, int c
     const dx_net *net = m->net;
     dx_request req = *(const dx_request *)request;
     req.class_id = cls;
-    image im = float_to_image(net->w, net->h, net->c, (float *)input);
+    image im = dx_image_over(net->w, net->h, net->c, (float *)input);
     dx_result r;
     if ((box ? dx_explain_detection(m, im, &req, box, &r, err) : dx_explain_image(m, im, &req, &r, err)) != 0)
         return -1;

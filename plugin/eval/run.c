@@ -462,7 +462,7 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     dx_eval_map_path(rel, sizeof rel, image_index, box, method);
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     const dx_net *net = m->net;
-    image x = float_to_image(net->w, net->h, net->c, (float *)input);
+    image x = dx_image_over(net->w, net->h, net->c, (float *)input);
     image photo = crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
     int w = png_width, h = (int)((double)g->inner_h * png_width / g->inner_w + .5);
     if (h < 2) h = 2; /* Darknet's resize_image divides by h - 1 */
@@ -470,7 +470,7 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     free_image(photo);
     int rc;
     if (map) {
-        image area = crop_image(float_to_image(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
+        image area = crop_image(dx_image_over(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
         image small_map = resize_image(area, w, h);
         dx_render_box drawn[n_boxes > 0 ? n_boxes : 1];
         float scale = (float)w / g->inner_w; /* network pixels to thumbnail pixels */

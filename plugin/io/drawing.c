@@ -1,5 +1,6 @@
 /* How the standard outputs draw a result (see drawing.h). */
 #include <math.h>
+#include "io/image.h"
 #include "io/drawing.h"
 
 int dx_check_output_options(const dx_output_options *opt, dx_error *err)
@@ -60,7 +61,7 @@ int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error
 
 image dx_drawn(image im, const dx_drawing *d)
 {
-    return im.w == d->w && im.h == d->h ? copy_image(im) : resize_image(im, d->w, d->h);
+    return im.w == d->w && im.h == d->h ? dx_copy_image(im) : resize_image(im, d->w, d->h);
 }
 
 void dx_png_display_of(const dx_result *r, const dx_output_options *opt, dx_png_display *d)

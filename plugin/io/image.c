@@ -373,15 +373,22 @@ int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *e
     return 0;
 }
 
+image dx_copy_image(image im)
+{
+    image copy = make_image(im.w, im.h, im.c);
+    memcpy(copy.data, im.data, sizeof(float) * im.w * im.h * im.c);
+    return copy;
+}
+
 int dx_copy_photo(image photo, image *copy, dx_error *err)
 {
-    /* copy_image does not check its calloc; the copy comes with a map on its pixels */
+    /* make_image does not check its calloc; the copy comes with a map on its pixels */
     char subject[64];
     snprintf(subject, sizeof subject, "the %dx%d photo", photo.w, photo.h);
     if (dx_memory_check((double)photo.w * photo.h * (photo.c + 1) * sizeof(float), subject,
                         "a copy of it and its map", err) != 0)
         return -1;
-    *copy = copy_image(photo);
+    *copy = dx_copy_image(photo);
     return 0;
 }
 

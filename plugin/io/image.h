@@ -4,6 +4,16 @@
 #include <stdint.h>
 #include "internal.h"
 
+/* Darknet's image over data (not copied), and a copy of im's pixels (Darknet's make_image: its
+ * calloc is unchecked, so callers check the memory first): the two image helpers every Darknet's
+ * library has but not every Darknet's header declares. */
+static inline image dx_image_over(int w, int h, int c, float *data)
+{
+    image im = {w, h, c, data};
+    return im;
+}
+image dx_copy_image(image im);
+
 /* Loads a photo with Darknet's loader, after checks that make sure it can: a JPEG, PNG, BMP or
  * PPM/PGM (sniffed from its bytes; other formats are refused by name), at most max_pixels pixels
  * (<= 0: DX_DEFAULT_MAX_PIXELS), memory enough to explain it, and the whole file decodes. Never a
