@@ -58,7 +58,14 @@ LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/
            $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The AlexeyAB backend has its own suite (tests/alexeyab/); the others are pjreddie's.
+ifeq ($(BACKEND),alexeyab)
+TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
+TEST_EXTRA := $(BUILD)/save-random-weights
+else
 TEST_SRC := $(wildcard tests/*.c)
+TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tests/fuzz/targets.o
+endif
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tests/fuzz/*.h tools/*.h)
 
@@ -131,9 +138,9 @@ $(CLI): $(BUILD)/plugin/main.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # tests/fuzz/targets.c: the fuzz harnesses' bodies, which the corpus replay runs too
-$(TEST_BIN): $(TEST_OBJ) $(BUILD)/tools/shapes.o $(BUILD)/tests/fuzz/targets.o $(STATIC_LIB)
+$(TEST_BIN): $(TEST_OBJ) $(filter %.o,$(TEST_EXTRA)) $(STATIC_LIB) | $(filter-out %.o,$(TEST_EXTRA))
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) -lcriterion $(LDLIBS)
+	$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS) -lcriterion $(LDLIBS)
 
 # Tests find the CLI, the project root, the shared library and Debian's python3 (with
 # python3-numpy; the python suite) through the environment; tests/test_install.c runs DX_MAKE's
@@ -144,6 +151,7 @@ test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
 	  DX_LIB=$(abspath $(SHARED_LIB)) DX_PYTHON=$(PYTHON) \
 	  DX_MAKE="$(MAKE) --no-print-directory -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
+	  DX_AB_CFG=$(abspath $(ALEXEYAB_OUT)/src/cfg) DX_AB_WEIGHTS_TOOL=$(abspath $(BUILD)/save-random-weights) \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
 
@@ -163,12 +171,14 @@ darknet:
 ifeq ($(BACKEND),alexeyab)
 $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o: | $(ALEXEYAB_LIB)
 .PHONY: darknet-alexeyab
+# the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
+ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
 $(ALEXEYAB_LIB) darknet-alexeyab:
-	@test -n "$(DARKNET_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
-	tools/build-alexeyab.sh "$(DARKNET_SRC)" $(ALEXEYAB_OUT) $(DARKNET_FLAGS)
+	@test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
+	tools/build-alexeyab.sh "$(ALEXEYAB_SRC)" $(ALEXEYAB_OUT) $(DARKNET_FLAGS)
 
 # Random weights for any of the fork's cfgs, written by its own save_weights (tests, parity).
-build-alexeyab/save-random-weights: tools/alexeyab/save-random-weights.c $(ALEXEYAB_LIB)
+$(BUILD)/save-random-weights: tools/alexeyab/save-random-weights.c $(ALEXEYAB_LIB)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -I$(ALEXEYAB_OUT)/include -o $@ $< \
 	  -L$(ALEXEYAB_OUT)/lib -ldarknet -Wl,-rpath,$(abspath $(ALEXEYAB_OUT)/lib) -lm
 endif

@@ -54,6 +54,28 @@ float dx_box_iou(box a, box b)
     return inter / (a.w * a.h + b.w * b.h - inter);
 }
 
+/* AlexeyAB's box_diou / box_diounms: IoU minus (centre distance^2 / enclosing diagonal^2)^beta. */
+static float box_diou(box a, box b, double beta)
+{
+    float top = fminf(a.y - a.h / 2, b.y - b.h / 2), bot = fmaxf(a.y + a.h / 2, b.y + b.h / 2);
+    float left = fminf(a.x - a.w / 2, b.x - b.w / 2), right = fmaxf(a.x + a.w / 2, b.x + b.w / 2);
+    float w = right - left, h = bot - top, c = w * w + h * h, iou = dx_box_iou(a, b);
+    if (c == 0) return iou;
+    float d = (a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y);
+    float u = (float)pow(d / c, beta);
+    return iou - u;
+}
+
+/* The overlap a detector's NMS compares with its threshold (backend.h, dx_nms_kind). */
+static float nms_overlap(const dx_layer *head, box a, box b)
+{
+    switch (head->nms_kind) {
+    case DX_NMS_GREEDY_DIOU: return box_diou(a, b, 0.6); /* a double, as the fork writes it */
+    case DX_NMS_DIOU: return box_diou(a, b, head->beta_nms);
+    default: return dx_box_iou(a, b);
+    }
+}
+
 int dx_head_coords(const dx_layer *l) { return l->type == DX_LAYER_YOLO ? 4 : l->coords; }
 
 int dx_head_entry(const dx_layer *l, int anchor, int e, int cell)
@@ -88,10 +110,10 @@ box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int 
 
 /* From the network input's frame to the photo's (the letterbox border removed), with
  * Darknet's float/double arithmetic so that boxes agree to the last bits. */
-static box photo_box(box b, int photo_w, int photo_h, int net_w, int net_h)
+static box photo_box(const dx_model *m, box b, int photo_w, int photo_h, int net_w, int net_h)
 {
     dx_letterbox g;
-    dx_letterbox_geometry(photo_w, photo_h, net_w, net_h, &g);
+    dx_fit_geometry(m, photo_w, photo_h, &g);
     b.x = (b.x - (net_w - g.inner_w) / 2. / net_w) / ((float)g.inner_w / net_w);
     b.y = (b.y - (net_h - g.inner_h) / 2. / net_h) / ((float)g.inner_h / net_h);
     b.w *= (float)net_w / g.inner_w;
@@ -196,7 +218,7 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
                 d->row = cell / l->w;
                 d->col = cell % l->w;
                 d->objectness = obj;
-                d->bbox = photo_box(dx_head_box(l, a, d->row, d->col, net->w, net->h), photo_w, photo_h,
+                d->bbox = photo_box(m, dx_head_box(l, a, d->row, d->col, net->w, net->h), photo_w, photo_h,
                                     net->w, net->h);
                 for (int k = 0; k < l->classes && k < classes; ++k) {
                     float prob = obj * dx_head_class_prob(l, a, cell, k);
@@ -204,8 +226,9 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
                 }
             }
     }
-    /* as do_nms_sort: per class, highest score first, a box suppresses the later ones it
-     * overlaps by IoU > nms */
+    /* as do_nms_sort (diounms_sort for AlexeyAB's greedynms and diounms, after the last head):
+     * per class, highest score first, a box suppresses the later ones it overlaps by more than nms */
+    const dx_layer *last = &net->layers[m->head];
     int *order = malloc(sizeof(int) * (count ? count : 1));
     for (int k = 0; nms > 0 && k < classes; ++k) {
         int listed = 0;
@@ -217,7 +240,7 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
             const proposal *keep = &props[order[s]];
             if (keep->prob[k] == 0) continue;
             for (int t = s + 1; t < listed; ++t)
-                if (dx_box_iou(keep->where.bbox, props[order[t]].where.bbox) > nms) props[order[t]].prob[k] = 0;
+                if (nms_overlap(last, keep->where.bbox, props[order[t]].where.bbox) > nms) props[order[t]].prob[k] = 0;
         }
     }
     free(order);
@@ -299,7 +322,7 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
         for (int cell = 0; cell < l->w * l->h; ++cell)
             for (int a = 0; a < l->n; ++a) {
                 int row = cell / l->w, col = cell % l->w;
-                dx_detection d = {.bbox = photo_box(dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h,
+                dx_detection d = {.bbox = photo_box(m, dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h,
                                                     net->w, net->h)};
                 to_pixels(&d, photo_w, photo_h);
                 float iou = dx_box_iou(d.bbox, want);

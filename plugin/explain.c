@@ -54,7 +54,7 @@ static int run_method(dx_model *m, image photo, const dx_request *req, const dx_
     m->score_batch = req->batch;
     if (dx_run_method(m, req, t, n, r, err) != 0) return -1;
     dx_letterbox g;
-    dx_letterbox_geometry(photo.w, photo.h, m->net->w, m->net->h, &g);
+    dx_fit_geometry(m, photo.w, photo.h, &g);
     for (int k = 0; k < n; ++k) {
         r[k].ms_method = (dx_now_ms() - t0) / n;
         r[k].ms_backward = m->ms_backward / n;
@@ -117,8 +117,8 @@ static int check_finite_forward(const dx_model *m, dx_error *err)
  * wall-clock time goes to *ms; -1 when the forward is not finite */
 static int letterbox_forward(dx_model *m, image photo, double *ms, dx_error *err)
 {
-    if (dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
-    image boxed = letterbox_image(photo, m->net->w, m->net->h);
+    if (m->net->letterbox && dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
+    image boxed = dx_fit_photo(m, photo);
     double t0 = dx_now_ms();
     dx_forward(m, boxed.data);
     *ms = dx_now_ms() - t0;

@@ -36,7 +36,8 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     m->incremental = !(env && strcmp(env, "0") == 0);
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
-        if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1)
+        if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1 &&
+            l->stride_x == l->stride_y && !l->darknet_forward_only)
             m->hooks[i].fast_forward = dx_forward_grouped_convolutional;
     }
     dx_backend_set_hook(m->net, hooked_forward, m);

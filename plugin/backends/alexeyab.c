@@ -129,6 +129,8 @@ static void describe(const layer *l, dx_layer *d)
     d->n = l->n, d->size = l->size, d->pad = l->pad, d->groups = l->groups;
     d->stride = l->stride, d->stride_x = l->stride_x, d->stride_y = l->stride_y;
     d->dilation = l->dilation > 0 ? l->dilation : 1;
+    /* a convolution's im2col pads by pad x dilation (convolutional_layer.c:1375) */
+    if (l->type == CONVOLUTIONAL) d->pad = l->pad * d->dilation;
     d->nweights = l->nweights;
     d->weights = l->weights, d->biases = l->biases;
     d->batch_normalize = l->batch_normalize;
@@ -159,6 +161,11 @@ static void describe(const layer *l, dx_layer *d)
     d->scale_x_y = l->type == YOLO ? l->scale_x_y : 1;
     d->new_coords = l->new_coords;
     d->maxpool_depth = l->maxpool_depth;
+    /* forward_maxpool_layer_avx (gemm.c:1886-1905), taken at stride 1 on AVX machines, skips a
+     * whole 8-lane load when its first column is left of the image */
+    d->darknet_forward_only = l->type == MAXPOOL && l->stride_x == 1 && l->stride_y == 1;
+    d->nms_kind = l->nms_kind == GREEDY_NMS ? DX_NMS_GREEDY_DIOU : l->nms_kind == DIOU_NMS ? DX_NMS_DIOU : DX_NMS_IOU;
+    d->beta_nms = l->beta_nms;
     if (l->type == LOGXENT) d->activation = DX_ACT_LOGISTIC;
 }
 
@@ -286,6 +293,8 @@ dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
     dn->darknet = d;
     dn->n = net->n, dn->batch = net->batch;
     dn->w = net->w, dn->h = net->h, dn->c = net->c, dn->inputs = net->inputs;
+    /* the fork's detector stretches photos unless [net] letter_box=1 (detector.c:1633, 1674) */
+    dn->letterbox = net->letter_box != 0;
     dn->layers = calloc(net->n, sizeof(dx_layer));
     d->forward = calloc(net->n, sizeof *d->forward);
     if (!dn->layers || !d->forward) {

@@ -60,6 +60,11 @@ typedef enum {
  * D = sqrt(var) + 1e-6 (pjreddie's normalize_cpu) or D = sqrt(var + 1e-5) (AlexeyAB's). */
 typedef enum { DX_BN_SQRT_PLUS_EPS, DX_BN_SQRT_OF_SUM_EPS } dx_bn_form;
 
+/* Non-maximum suppression as a Darknet's detector runs it after the last head's nms_kind:
+ * IoU > nms (pjreddie's and AlexeyAB's do_nms_sort; AlexeyAB's corners NMS suppresses alike),
+ * AlexeyAB's greedynms: DIoU with exponent 0.6 > nms, its diounms: DIoU with exponent beta_nms. */
+typedef enum { DX_NMS_IOU, DX_NMS_GREEDY_DIOU, DX_NMS_DIOU } dx_nms_kind;
+
 /* One layer as darknet-explain reads it. Field names follow Darknet's `layer` so that the code
  * reads like Darknet's; a field a type does not use is 0 / NULL. Pointers are the Darknet's own
  * buffers (owned by the backend's network, valid until dx_backend_free). */
@@ -112,6 +117,11 @@ typedef struct dx_layer {
     float scale_x_y;              /* [yolo]: x = (logistic(tx) * scale_x_y - (scale_x_y - 1) / 2 + col) / w */
     int new_coords;               /* [yolo] new_coords=1 (AlexeyAB): the conv below applied the logistic */
     int maxpool_depth;            /* [maxpool] maxpool_depth=1 (AlexeyAB): a max over channels */
+    int darknet_forward_only;     /* the Darknet computes this layer otherwise than its definition
+                                     (AlexeyAB's AVX stride-1 maxpool leaves out border columns):
+                                     no stand-in or region forward may replace its own */
+    dx_nms_kind nms_kind;         /* [yolo]: how the Darknet's detector suppresses overlaps */
+    float beta_nms;               /* [yolo] nms_kind=diounms: DIoU's exponent */
 } dx_layer;
 
 /* A network as a backend opened it. */
@@ -119,6 +129,8 @@ typedef struct dx_net {
     int n;                        /* layers */
     int batch;
     int w, h, c, inputs;          /* the network input, per item: inputs = w*h*c */
+    int letterbox;                /* photos are letterboxed into the input (pjreddie; AlexeyAB with
+                                     [net] letter_box=1), else stretched (AlexeyAB's detector) */
     dx_layer *layers;             /* n layers (the backend's array) */
     void *darknet;                /* the Darknet's own network (only its backend reads it) */
 } dx_net;

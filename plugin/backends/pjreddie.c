@@ -187,6 +187,7 @@ dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
     dn->darknet = d;
     dn->n = net->n, dn->batch = net->batch;
     dn->w = net->w, dn->h = net->h, dn->c = net->c, dn->inputs = net->inputs;
+    dn->letterbox = 1; /* pjreddie's detector and classifier letterbox */
     dn->layers = calloc(net->n, sizeof(dx_layer));
     d->forward = calloc(net->n, sizeof *d->forward);
     if (!dn->layers || !d->forward) goto oom;

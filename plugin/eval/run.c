@@ -533,17 +533,16 @@ static dx_box detection_box(const dx_letterbox *g, const dx_detection *d)
     return network_box(g, d->bbox.x, d->bbox.y, d->bbox.w, d->bbox.h);
 }
 
-/* Loads and letterboxes the image, reads its labels and runs the forward: the top-1 class of a
+/* Loads the image and fits it to the network (dx_fit_photo), reads its labels and runs the forward: the top-1 class of a
  * classifier, or a detector's boxes (at most max_boxes). */
 static int image_prepare(const eval_args *a, dx_model *m, const char *path, image_state *st, dx_error *err)
 {
-    const dx_net *net = m->net;
     memset(st, 0, sizeof *st);
     image photo;
     if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
-    dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, &st->g);
-    st->photo_scale = (float)photo.w / st->g.inner_w;
-    st->boxed = letterbox_image(photo, net->w, net->h);
+    dx_fit_geometry(m, photo.w, photo.h, &st->g);
+    st->photo_scale = (float)photo.w / st->g.inner_w; /* a stretched input: the horizontal scale */
+    st->boxed = dx_fit_photo(m, photo);
     st->photo_w = photo.w;
     st->photo_h = photo.h;
     free_image(photo);

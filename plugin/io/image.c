@@ -344,7 +344,7 @@ int dx_check_model_photo(const dx_model *m, const char *path, dx_error *err)
     dims d;
     if (open_photo(path, m->max_pixels, 0, &f, &d, err) != 0) return -1;
     fclose(f);
-    return dx_letterbox_check(d.w, d.h, m->net->w, m->net->h, path, err);
+    return m->net->letterbox ? dx_letterbox_check(d.w, d.h, m->net->w, m->net->h, path, err) : 0;
 }
 
 int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *err)
@@ -411,10 +411,25 @@ void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_le
     g->dy = (net_h - new_h) / 2;
 }
 
+void dx_fit_geometry(const dx_model *m, int photo_w, int photo_h, dx_letterbox *g)
+{
+    if (m->net->letterbox) {
+        dx_letterbox_geometry(photo_w, photo_h, m->net->w, m->net->h, g);
+        return;
+    }
+    *g = (dx_letterbox){m->net->w, m->net->h, m->net->w, m->net->h, 0, 0};
+}
+
+image dx_fit_photo(const dx_model *m, image photo)
+{
+    return m->net->letterbox ? letterbox_image(photo, m->net->w, m->net->h)
+                             : resize_image(photo, m->net->w, m->net->h);
+}
+
 int dx_load_model_photo(const dx_model *m, const char *path, image *out, dx_error *err)
 {
     if (dx_load_photo_max(path, m->max_pixels, out, err) != 0) return -1;
-    if (dx_letterbox_check(out->w, out->h, m->net->w, m->net->h, path, err) == 0) return 0;
+    if (!m->net->letterbox || dx_letterbox_check(out->w, out->h, m->net->w, m->net->h, path, err) == 0) return 0;
     free_image(*out);
     return -1;
 }

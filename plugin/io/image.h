@@ -41,6 +41,10 @@ typedef struct {
 } dx_letterbox;
 
 void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_letterbox *g);
+/* Where the model's Darknet puts a photo inside the network input: letterboxed, or stretched over
+ * all of it (dx_net.letterbox 0: AlexeyAB's detector), and the network input made so. */
+void dx_fit_geometry(const dx_model *m, int photo_w, int photo_h, dx_letterbox *g);
+image dx_fit_photo(const dx_model *m, image photo);
 /* Whether Darknet's letterbox_image can resize a photo_w x photo_h photo into the network: not
  * when the resized photo would be under 1 pixel wide or 2 high (its resize_image divides by the
  * new height - 1: a 1-pixel-high photo becomes NaN, or a read far outside the image). 0, or -1

@@ -4,7 +4,7 @@
 
 /* The input index of the winner of output (k, y, x)'s window, exactly as Darknet's forward finds
  * it (first strict max, window offset -pad/2, out-of-image cells never win); -1 for none. */
-static int maxpool_winner(const dx_layer *l, const float *in, int k, int y, int x)
+static int window_max(const dx_layer *l, const float *in, int k, int y, int x)
 {
     int offset = -l->pad / 2, best_index = -1;
     float best = -FLT_MAX;
@@ -19,6 +19,24 @@ static int maxpool_winner(const dx_layer *l, const float *in, int k, int y, int 
     return best_index;
 }
 
+/* The winner the forward actually took: the first input of the window equal to the output. The
+ * window's first strict max for a textbook forward, and also for a Darknet whose forward looks at
+ * less than the window (AlexeyAB's AVX stride-1 maxpool skips a vector's columns left of the
+ * image for all its lanes: its output is then the max of fewer inputs). */
+static int maxpool_winner(const dx_layer *l, const float *in, int k, int y, int x)
+{
+    float out = l->output[x + l->out_w * (y + l->out_h * k)];
+    int offset = -l->pad / 2;
+    for (int dy = 0; dy < l->size; ++dy)
+        for (int dx = 0; dx < l->size; ++dx) {
+            int iy = offset + y * l->stride_y + dy, ix = offset + x * l->stride_x + dx;
+            if (iy < 0 || iy >= l->h || ix < 0 || ix >= l->w) continue;
+            int index = ix + l->w * (iy + l->h * k);
+            if (in[index] == out) return index;
+        }
+    return window_max(l, in, k, y, x);
+}
+
 /* Incremental inference: the outputs in rectangle r, each its window's maximum (Darknet's
  * forward; l.indexes is not kept up to date, the backward recomputes the winners). */
 void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r)
@@ -28,7 +46,7 @@ void dx_forward_region_maxpool(dx_model *m, int i, dx_rect r)
     for (int k = 0; k < l->c; ++k)
         for (int y = r.y0; y < r.y1; ++y)
             for (int x = r.x0; x < r.x1; ++x) {
-                int best_index = maxpool_winner(l, in, k, y, x);
+                int best_index = window_max(l, in, k, y, x);
                 l->output[x + l->out_w * (y + l->out_h * k)] = best_index >= 0 ? in[best_index] : -FLT_MAX;
             }
 }

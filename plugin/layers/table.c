@@ -105,6 +105,7 @@ int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_er
 int dx_layer_has_region_forward(const dx_layer *l)
 {
     if (l->type == DX_LAYER_CONVOLUTIONAL && (l->binary || l->dilation != 1 || l->stride_x != l->stride_y)) return 0;
+    if (l->darknet_forward_only) return 0;
     if (l->type == DX_LAYER_UPSAMPLE && l->reverse) return 0;
     if (l->type == DX_LAYER_SHORTCUT && l->sum_flat && (l->n > 1 || l->nweights)) return 0;
     if (l->type == DX_LAYER_MAXPOOL && (l->maxpool_depth || l->stride_x != l->stride_y)) return 0;

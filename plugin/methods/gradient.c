@@ -102,7 +102,7 @@ static int make_baseline(const dx_model *m, const dx_request *req, const float *
             free_image(photo);
             return -1;
         }
-        image boxed = letterbox_image(photo, net->w, net->h); /* as the photo itself */
+        image boxed = dx_fit_photo(m, photo); /* as the photo itself */
         memcpy(base, boxed.data, sizeof(float) * net->inputs);
         free_image(boxed);
         free_image(photo);

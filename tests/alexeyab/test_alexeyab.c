@@ -1,0 +1,260 @@
+/* The AlexeyAB backend (make test BACKEND=alexeyab): the plugin's reverse pass against finite
+ * differences through the layer types and keys the fork adds, LRP's conservation through them, and
+ * detections equal to the fork's own get_network_boxes + NMS on its YOLOv4-tiny, YOLOv4-tiny-3l and
+ * YOLOv7-tiny cfgs. The fork's cfg folder comes from $DX_AB_CFG; the photos from ../shared. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../helpers.h"
+#include "io/image.h"
+#include "lrp/lrp.h"
+
+/* Random but sane parameters written straight into the fork's buffers through the neutral table:
+ * weights ~ N(0, 2 / fan_in), biases ~ U(-0.1, 0.1), batch norm scales ~ U(0.5, 1.5), means
+ * ~ U(-0.1, 0.1), variances ~ U(0.5, 1.5), shortcut weights ~ U(-1, 1). */
+static void randomize(dx_model *m, uint64_t seed)
+{
+    rng r = {seed};
+    for (int i = 0; i < m->n; ++i) {
+        dx_layer *l = &m->net->layers[i];
+        if (l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED) {
+            int n = l->type == DX_LAYER_CONVOLUTIONAL ? l->n : l->outputs;
+            double sd = sqrt(2.0 / (l->nweights / n));
+            for (int k = 0; k < l->nweights; ++k) l->weights[k] = (float)(sd * rng_normal(&r));
+            for (int k = 0; k < n; ++k) {
+                l->biases[k] = (float)(0.2 * rng_uniform(&r) - 0.1);
+                if (!l->batch_normalize) continue;
+                l->scales[k] = (float)(0.5 + rng_uniform(&r));
+                l->rolling_mean[k] = (float)(0.2 * rng_uniform(&r) - 0.1);
+                l->rolling_variance[k] = (float)(0.5 + rng_uniform(&r));
+            }
+        } else if (l->type == DX_LAYER_SHORTCUT) {
+            for (int k = 0; k < l->nweights; ++k) l->weights[k] = (float)(2 * rng_uniform(&r) - 1);
+        }
+    }
+}
+
+static dx_model *open_test_cfg(uint64_t seed)
+{
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-alexeyab.cfg", getenv("DX_ROOT"));
+    dx_error err;
+    dx_model *m = dx_open(cfg, NULL, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    randomize(m, seed);
+    return m;
+}
+
+static float *random_vector(int n, uint64_t seed, float lo, float hi)
+{
+    rng r = {seed};
+    float *v = malloc(sizeof(float) * n);
+    for (int k = 0; k < n; ++k) v[k] = (float)(lo + (hi - lo) * rng_uniform(&r));
+    return v;
+}
+
+/* d(proj . output of top)/d(input) against central differences: nearly all usable coordinates
+ * agree to 1%, and the relative error over them is below max_rel_err (a deep network with random
+ * weights has units near their kinks that spoil a few coordinates: an independent inference
+ * backward measured 1.7% on YOLOv7-tiny, ../shared/reference/darknet-internals.md section 0). */
+static void expect_fd(dx_model *m, int top, uint64_t seed, double max_rel_err, const char *what)
+{
+    float *x = random_vector(m->net->inputs, seed, 0, 1);
+    float *proj = random_vector(m->net->layers[top].outputs, seed + 1, -1, 1);
+    float *g = analytic_input_grad(m, top, proj, x);
+    fd_report rep = fd_check_coords(m, top, proj, x, g, 60, 2e-3f, seed);
+    cr_log_info("%s: rel err %.2e, %d of %d coords agree to 1%% (%d skipped at kinks)", what, rep.rel_err,
+                rep.agree, rep.used, rep.skipped);
+    int tried = rep.used + rep.skipped;
+    cr_expect(rep.used >= 2 * tried / 3, "%s: only %d of %d coordinates usable", what, rep.used, tried);
+    cr_expect(rep.agree >= 0.9 * rep.used, "%s: analytic and finite differences agree at only %d of %d "
+                                           "coordinates (rel err %.3g)", what, rep.agree, rep.used, rep.rel_err);
+    cr_expect(rep.rel_err < max_rel_err, "%s: rel err %.3g", what, rep.rel_err);
+    free(g);
+    free(proj);
+    free(x);
+}
+
+/* Every layer of the test cfg is one the reverse pass knows (none falls back to "no backward"). */
+Test(alexeyab, every_layer_of_the_test_cfg_has_a_backward_and_lrp)
+{
+    dx_model *m = open_test_cfg(1);
+    const dx_layer_kind expected[] = {
+        DX_LAYER_CONVOLUTIONAL, DX_LAYER_CONVOLUTIONAL, DX_LAYER_ROUTE, DX_LAYER_CONVOLUTIONAL, DX_LAYER_SHORTCUT,
+        DX_LAYER_MAXPOOL, DX_LAYER_MAXPOOL, DX_LAYER_AVGPOOL, DX_LAYER_CONVOLUTIONAL, DX_LAYER_SCALE_CHANNELS,
+        DX_LAYER_CONVOLUTIONAL, DX_LAYER_SAM, DX_LAYER_CONVOLUTIONAL, DX_LAYER_CONVOLUTIONAL, DX_LAYER_YOLO,
+        DX_LAYER_ROUTE, DX_LAYER_UPSAMPLE, DX_LAYER_CONVOLUTIONAL, DX_LAYER_YOLO};
+    cr_assert_eq(m->n, (int)(sizeof expected / sizeof *expected));
+    for (int i = 0; i < m->n; ++i) {
+        const dx_layer *l = &m->net->layers[i];
+        cr_expect_eq(l->type, expected[i], "layer %d is %s", i, l->type_name);
+    }
+    const dx_layer *l = m->net->layers;
+    cr_expect_eq(l[0].activation, DX_ACT_MISH);
+    cr_expect_eq(l[1].activation, DX_ACT_SWISH);
+    cr_expect(l[1].dilation == 2 && l[1].pad == 2, "dilation %d, pad %d", l[1].dilation, l[1].pad);
+    cr_expect(l[2].groups == 2 && l[2].group_id == 1 && l[2].out_c == 4, "route: groups %d id %d, %d channels",
+              l[2].groups, l[2].group_id, l[2].out_c);
+    cr_expect(l[4].n == 2 && l[4].sum_flat && l[4].nweights == 3 * 8 && l[4].weights_normalization == 2,
+              "shortcut: %d inputs, %d weights, normalisation %d", l[4].n, l[4].nweights, l[4].weights_normalization);
+    cr_expect(l[6].stride_x == 1 && l[6].stride_y == 1 && l[6].out_w == 16, "maxpool 6: %d %d", l[6].stride_x, l[6].out_w);
+    cr_expect(l[14].scale_x_y > 1.04f && l[14].nms_kind == DX_NMS_GREEDY_DIOU);
+    cr_expect(l[18].new_coords == 1 && l[18].scale_x_y == 2.f && l[18].nms_kind == DX_NMS_DIOU);
+    cr_expect_eq(m->net->letterbox, 0, "no letter_box=1 in [net]: AlexeyAB's detector stretches");
+    dx_close(m);
+}
+
+/* Through mish, swish, dilation, route groups, the weighted shortcut, scale_channels, sam and the
+ * first head (scale_x_y = 1.05). */
+Test(alexeyab, gradient_matches_finite_differences_first_head, .timeout = 300)
+{
+    dx_model *m = open_test_cfg(2);
+    expect_fd(m, 14, 11, 0.02, "test-alexeyab.cfg, [yolo] 14 (scale_x_y)");
+    dx_close(m);
+}
+
+/* The second head: new_coords=1 (no logistic in the head), scale_x_y = 2, through the upsample. */
+Test(alexeyab, gradient_matches_finite_differences_new_coords_head, .timeout = 300)
+{
+    dx_model *m = open_test_cfg(3);
+    expect_fd(m, 18, 21, 0.02, "test-alexeyab.cfg, [yolo] 18 (new_coords)");
+    dx_close(m);
+}
+
+/* score = one entry of a layer's output */
+static float entry_eval(const dx_target *t, const dx_model *m, float *seed)
+{
+    const dx_layer *l = &m->net->layers[t->layer];
+    if (seed) {
+        memset(seed, 0, sizeof(float) * l->outputs);
+        seed[t->cls] = 1.f;
+    }
+    return l->output[t->cls];
+}
+
+/* LRP through every new layer type: the relevance reaching the input plus what biases, batch
+ * norm and stabilisers absorbed is the target (epsilon rule, and the default composite). */
+Test(alexeyab, lrp_conserves_through_the_new_layers, .timeout = 120)
+{
+    dx_model *m = open_test_cfg(4);
+    float *x = random_vector(m->net->inputs, 5, 0, 1);
+    dx_forward(m, x);
+    const dx_layer *conv = &m->net->layers[17];
+    dx_target t = {.layer = 17, .eval = entry_eval, .cls = conv->outputs / 2 + 3};
+    const char *specs[] = {"0-:epsilon", "0-:gamma"};
+    for (int s = 0; s < 2; ++s) {
+        dx_error err;
+        dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, specs[s], &err);
+        cr_assert(rules, "%s", err.msg);
+        dx_lrp p = {.rules = rules};
+        double target = 0, bypass = 0;
+        cr_assert_eq(dx_lrp_walk(m, &p, &t, -1, &target, &bypass, &err), 0, "%s", err.msg);
+        const float *rel = dx_lrp_rel_of(m, &p, -1);
+        double input = 0;
+        for (int k = 0; k < m->net->inputs; ++k) input += rel[k];
+        double scale = fabs(target) + fabs(p.absorbed);
+        cr_expect(fabs(target - input - p.absorbed) <= 1e-4 * scale, "%s: target %.8g != input %.8g + absorbed %.8g",
+                  specs[s], target, input, p.absorbed);
+        cr_log_info("%s: target %.6g = input %.6g + absorbed %.6g", specs[s], target, input, p.absorbed);
+        dx_lrp_free(m, &p);
+        free(rules);
+    }
+    free(x);
+    dx_close(m);
+}
+
+/* The fork's cfg with random weights written by its own save_weights (save-random-weights). */
+static dx_model *open_fork_cfg(const char *name, const char *weights)
+{
+    const char *cfg_dir = getenv("DX_AB_CFG"), *tool = getenv("DX_AB_WEIGHTS_TOOL");
+    cr_assert(cfg_dir && tool, "DX_AB_CFG and DX_AB_WEIGHTS_TOOL are set by make test BACKEND=alexeyab");
+    char cfg[1200], cmd[4000];
+    snprintf(cfg, sizeof cfg, "%s/%s.cfg", cfg_dir, name);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 7 >/dev/null 2>&1", tool, cfg, weights);
+    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    return m;
+}
+
+/* The plugin's boxes against the fork's get_network_boxes (letter_box as its detector uses it)
+ * and the NMS its detector runs after the last head (do_nms_sort or diounms_sort), on the same
+ * forward state: the same (box, class) pairs, coordinates and scores within 1e-5. */
+static int expect_fork_parity(dx_model *m, const char *path, float thresh, float nms)
+{
+    image photo;
+    dx_error err;
+    cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
+    dx_request req;
+    dx_request_init(&req);
+    req.thresh = thresh;
+    req.nms = nms;
+    dx_detection *boxes;
+    int n;
+    cr_assert_eq(dx_detect_image(m, photo, &req, &boxes, &n, &err), 0, "%s", err.msg);
+    network *net = dx_network(m);
+    int total;
+    detection *dets = get_network_boxes(net, photo.w, photo.h, thresh, req.hier, 0, 1, &total, net->letter_box);
+    layer last = net->layers[net->n - 1];
+    if (last.nms_kind == DEFAULT_NMS) do_nms_sort(dets, total, last.classes, nms);
+    else diounms_sort(dets, total, last.classes, nms, last.nms_kind, last.beta_nms);
+    int expected = 0;
+    char *matched = calloc(n ? n : 1, 1);
+    for (int d = 0; d < total; ++d)
+        for (int k = 0; k < last.classes; ++k) {
+            if (!(dets[d].prob[k] > 0)) continue;
+            ++expected;
+            int found = -1;
+            for (int b = 0; b < n && found < 0; ++b) {
+                box a = dets[d].bbox, c = boxes[b].bbox;
+                if (!matched[b] && boxes[b].cls == k && fabsf(a.x - c.x) < 1e-5f && fabsf(a.y - c.y) < 1e-5f &&
+                    fabsf(a.w - c.w) < 1e-5f && fabsf(a.h - c.h) < 1e-5f && fabsf(dets[d].prob[k] - boxes[b].score) < 1e-5f)
+                    found = b;
+            }
+            cr_expect(found >= 0, "%s: the fork's box (%g %g %g %g) class %d score %g is not among the plugin's %d",
+                      path, dets[d].bbox.x, dets[d].bbox.y, dets[d].bbox.w, dets[d].bbox.h, k, dets[d].prob[k], n);
+            if (found >= 0) matched[found] = 1;
+        }
+    cr_expect_eq(n, expected, "%s: the plugin finds %d boxes, the fork %d", path, n, expected);
+    free(matched);
+    free_detections(dets, total);
+    free(boxes);
+    free_image(photo);
+    return n;
+}
+
+static void fork_parity(const char *name, float thresh)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent: the parity checks need its photos");
+    char weights[1200], photos[2][1200];
+    snprintf(weights, sizeof weights, "%s/%s.weights", temp_dir(), name);
+    dx_model *m = open_fork_cfg(name, weights);
+    snprintf(photos[0], sizeof photos[0], "%s/images/dog.jpg", shared);
+    snprintf(photos[1], sizeof photos[1], "%s/images/eagle.jpg", shared);
+    int boxes = 0;
+    for (int p = 0; p < 2; ++p) boxes += expect_fork_parity(m, photos[p], thresh, .45f);
+    cr_log_info("%s (random weights): %d boxes, all equal to the fork's", name, boxes);
+    cr_expect(boxes > 2, "%s: only %d boxes", name, boxes);
+    dx_close(m);
+}
+
+Test(alexeyab, boxes_equal_the_forks_yolov4_tiny, .timeout = 300) { fork_parity("yolov4-tiny", .3f); }
+Test(alexeyab, boxes_equal_the_forks_yolov4_tiny_3l, .timeout = 300) { fork_parity("yolov4-tiny-3l", .5f); }
+Test(alexeyab, boxes_equal_the_forks_yolov7_tiny, .timeout = 300) { fork_parity("yolov7-tiny", .5f); }
+
+/* A box target's gradient on YOLOv7-tiny (new_coords heads, logistic before them) against finite
+ * differences, on a photo the network stretches. */
+Test(alexeyab, yolov7_tiny_box_gradient_matches_finite_differences, .timeout = 600)
+{
+    char weights[1200];
+    snprintf(weights, sizeof weights, "%s/yolov7-tiny.weights", temp_dir());
+    dx_model *m = open_fork_cfg("yolov7-tiny", weights);
+    int top = m->n - 1;
+    expect_fd(m, top, 31, 0.05, "yolov7-tiny, last [yolo]");
+    dx_close(m);
+}
