@@ -160,8 +160,15 @@ test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
 # DARKNET_FLAGS="GPU=1 CUDNN=1" or "OPENCV=0".
 DARKNET_SRC ?=
 DARKNET_FLAGS ?=
+ifeq ($(BACKEND),alexeyab)
+darknet:
+	@test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
+	tools/build-alexeyab.sh --explain "$(ALEXEYAB_SRC)" build-alexeyab/darknet-patched $(DARKNET_FLAGS)
+	ln -sf build-alexeyab/darknet-patched/bin/darknet darknet
+else
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
+endif
 
 # AlexeyAB's Darknet for BACKEND=alexeyab: tools/build-alexeyab.sh builds it from DARKNET_SRC (a
 # checkout of AlexeyAB/darknet, or a .tar.gz snapshot such as

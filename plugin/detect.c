@@ -47,7 +47,7 @@ static float overlap(float x1, float w1, float x2, float w2)
     return right - left;
 }
 
-float dx_box_iou(box a, box b)
+float dx_iou(box a, box b)
 {
     float w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h);
     float inter = w < 0 || h < 0 ? 0 : w * h;
@@ -59,7 +59,7 @@ static float box_diou(box a, box b, double beta)
 {
     float top = fminf(a.y - a.h / 2, b.y - b.h / 2), bot = fmaxf(a.y + a.h / 2, b.y + b.h / 2);
     float left = fminf(a.x - a.w / 2, b.x - b.w / 2), right = fmaxf(a.x + a.w / 2, b.x + b.w / 2);
-    float w = right - left, h = bot - top, c = w * w + h * h, iou = dx_box_iou(a, b);
+    float w = right - left, h = bot - top, c = w * w + h * h, iou = dx_iou(a, b);
     if (c == 0) return iou;
     float d = (a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y);
     float u = (float)pow(d / c, beta);
@@ -72,7 +72,7 @@ static float nms_overlap(const dx_layer *head, box a, box b)
     switch (head->nms_kind) {
     case DX_NMS_GREEDY_DIOU: return box_diou(a, b, 0.6); /* a double, as the fork writes it */
     case DX_NMS_DIOU: return box_diou(a, b, head->beta_nms);
-    default: return dx_box_iou(a, b);
+    default: return dx_iou(a, b);
     }
 }
 
@@ -325,7 +325,7 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
                 dx_detection d = {.bbox = photo_box(m, dx_head_box(l, a, row, col, net->w, net->h), photo_w, photo_h,
                                                     net->w, net->h)};
                 to_pixels(&d, photo_w, photo_h);
-                float iou = dx_box_iou(d.bbox, want);
+                float iou = dx_iou(d.bbox, want);
                 if (!is_finite_box(&d) || !(iou > best_iou)) continue;
                 best_iou = iou;
                 d.layer = i;

@@ -208,8 +208,9 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
 /* The highest objectness x class probability of the current forward state over every head,
  * anchor, cell and class, and its class (-1 and 0 without a head). */
 void dx_best_score(const dx_model *m, float *score, int *cls);
-/* Darknet's box_iou: intersection over union of two boxes given by centre and size. */
-float dx_box_iou(box a, box b);
+/* Darknet's box_iou: intersection over union of two boxes given by centre and size (not named
+ * dx_box_iou: AlexeyAB's Darknet has a function of that name). */
+float dx_iou(box a, box b);
 /* A head's layout: per anchor, planes x, y, w, h (+ [region]'s extra coords), objectness, classes;
  * dx_head_entry is the index of plane e of anchor at cell (row * l->w + col) in its output. */
 int dx_head_coords(const dx_layer *l);

@@ -9,12 +9,17 @@
 #   OUT/lib/libdarknet.so    the fork's shared library (no soname: link -LOUT/lib -ldarknet)
 #   OUT/include/darknet.h    its public header, as the library was compiled against it
 #   OUT/bin/darknet          the fork's own executable (parity checks against its detector)
+# With --explain (make darknet BACKEND=alexeyab), OUT/src gets patches/alexeyab/ and only the fork's
+# ./darknet is built, with `darknet explain` in it (the plugin's sources compiled in): OUT/bin/darknet.
 # Make arguments: LIBSO=1 OPENCV=0 AVX=1 OPENMP=1, then the caller's (the last one wins).
 # A rebuild with the same arguments is incremental; with other arguments it starts clean, since
 # the fork's Makefile does not track its flags.
 # Exit status: 0 built, 1 SRC is not an AlexeyAB tree or the build failed, 2 usage.
 set -euo pipefail
 me=build-alexeyab
+root=$(cd "$(dirname "$0")/.." && pwd)
+explain=0
+if [ "${1:-}" = --explain ]; then explain=1; shift; fi
 if [ $# -lt 2 ] || [ -z "$1" ] || [ -z "$2" ]; then
   echo "usage: tools/build-alexeyab.sh SRC OUT [make arguments]   (SRC: an AlexeyAB/darknet checkout or .tar.gz)" >&2
   exit 2
@@ -66,6 +71,19 @@ case $src in
     if [ -d "$src/3rdparty" ]; then cp -pR "$src/3rdparty" "$tree/"; fi ;;
 esac
 
+targets=(libdarknet.so darknet)
+if [ $explain = 1 ]; then
+  for patch in "$root"/patches/alexeyab/*.patch; do
+    patch -d "$tree" -p1 -R --dry-run -s -f < "$patch" >/dev/null 2>&1 && continue # applied
+    if ! out_text=$(patch -d "$tree" -p1 -f < "$patch" 2>&1); then
+      echo "$me: patches/alexeyab/$(basename "$patch") does not apply to $src:" >&2
+      echo "$out_text" | grep -iE 'hunk|can.t find|reject' >&2 || echo "$out_text" >&2
+      exit 1
+    fi
+  done
+  targets=(darknet)
+  set -- EXPLAIN_DIR="$root/plugin" "$@"
+fi
 args=(LIBSO=1 OPENCV=0 AVX=1 OPENMP=1 "$@")
 margs=$out/.make-args
 if [ -d "$tree/obj" ] && [ "$(cat "$margs" 2>/dev/null)" != "${args[*]}" ]; then
@@ -76,7 +94,7 @@ fi
 mkdir -p "$tree/obj"
 log=$out/build.log
 echo "$me: building in $tree with ${args[*]} (log: $log)..."
-if ! make -C "$tree" -j"$(nproc)" "${args[@]}" libdarknet.so darknet >"$log" 2>&1; then
+if ! make -C "$tree" -j"$(nproc)" "${args[@]}" "${targets[@]}" >"$log" 2>&1; then
   echo "$me: building AlexeyAB's Darknet failed; the last lines of $log:" >&2
   tail -15 "$log" >&2
   exit 1
@@ -85,7 +103,11 @@ echo "${args[*]}" > "$margs"
 
 # Copied only when changed, so what links against OUT/lib does not relink for nothing.
 publish() { mkdir -p "$(dirname "$2")"; cmp -s "$1" "$2" || cp -p "$1" "$2"; }
+publish "$tree/darknet" "$out/bin/darknet"
+if [ $explain = 1 ]; then
+  echo "$me: built $out/bin/darknet (AlexeyAB's darknet with \`darknet explain\`)"
+  exit 0
+fi
 publish "$tree/libdarknet.so" "$out/lib/libdarknet.so"
 publish "$tree/include/darknet.h" "$out/include/darknet.h"
-publish "$tree/darknet" "$out/bin/darknet"
 echo "$me: built $out/lib/libdarknet.so, $out/include/darknet.h, $out/bin/darknet"

@@ -32,7 +32,7 @@ static float best_similarity(const dx_model *m, box target, int cls)
             for (int a = 0; a < l->n; ++a) {
                 float obj = dx_head_objectness(l, a, cell);
                 if (!(obj > best)) continue; /* s <= obj: it cannot win */
-                float iou = dx_box_iou(target, dx_head_box(l, a, cell / l->w, cell % l->w, net->w, net->h));
+                float iou = dx_iou(target, dx_head_box(l, a, cell / l->w, cell % l->w, net->w, net->h));
                 if (!(iou * obj > best)) continue;
                 double norm = 0;
                 for (int k = 0; k < l->classes; ++k) {
