@@ -82,7 +82,7 @@ MAN_PAGE := $(BUILD)/darknet-explain.1
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
+.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -152,6 +152,7 @@ test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
 	  DX_MAKE="$(MAKE) --no-print-directory -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  DX_AB_CFG=$(abspath $(ALEXEYAB_OUT)/src/cfg) DX_AB_WEIGHTS_TOOL=$(abspath $(BUILD)/save-random-weights) \
+	  DX_PJ_CLI=$(abspath build/darknet-explain) \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
 
@@ -288,6 +289,19 @@ BENCH_ROUNDS ?= 9
 bench: $(BENCH)
 	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
 	  nice $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights $(BENCH_ROUNDS) $(BUILD)/bench.csv || exit 1; done
+
+# The forward and Grad-CAM per backend, alternately in one run (tools/bench_backend.c): Debian's
+# Darknet and AlexeyAB's (built from DARKNET_SRC or ../shared's snapshot) on the same cfgs and
+# weights, BENCH_ROUNDS each time, three times.
+$(BUILD)/bench-backend: $(BUILD)/tools/bench_backend.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+BENCH_BACKEND_MODELS ?= imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl
+bench-backends:
+	$(MAKE) --no-print-directory BACKEND=pjreddie build/bench-backend
+	$(MAKE) --no-print-directory BACKEND=alexeyab build-alexeyab/bench-backend
+	@for round in 1 2 3; do for m in $(BENCH_BACKEND_MODELS); do for b in build build-alexeyab; do \
+	  nice $$b/bench-backend ../shared/models/$$m.cfg ../shared/models/$$m.weights $(BENCH_ROUNDS) || exit 1; \
+	done; done; done
 
 BENCH_GRADIENT := $(BUILD)/bench-gradient
 $(BENCH_GRADIENT): $(BUILD)/tools/bench_gradient.o $(STATIC_LIB)

@@ -27,6 +27,12 @@ static float class_eval(const dx_target *t, const dx_model *m, float *seed)
 
 int dx_class_target(const dx_model *m, int cls, dx_score kind, dx_target *t, dx_error *err)
 {
+    const dx_layer *head = &m->net->layers[m->head];
+    if (head->type == DX_LAYER_OTHER) { /* e.g. AlexeyAB's [Gaussian_yolo]: neither classes nor boxes we know */
+        dx_set_error(err, "%s: its output layer %d [%s] is a head darknet-explain does not read", m->cfg_path,
+                     m->head, head->type_name);
+        return -1;
+    }
     int classes = dx_class_count(m);
     if (cls < 0 || cls >= classes) {
         dx_set_error(err, "class %d is out of range: the model has %d classes (0..%d)", cls, classes,

@@ -121,6 +121,12 @@ static void describe(const layer *l, dx_layer *d)
     /* antialiasing overwrites the layer's output with a blur of it (convolutional_layer.c:1413-1421,
      * maxpool_layer.c:319-327): not the layer the table describes */
     if (l->antialiasing) d->type = DX_LAYER_OTHER, d->type_name = l->type == MAXPOOL ? "maxpool (antialiasing)" : "convolutional (antialiasing)";
+    /* the fork's gelu_gradient takes the activation's input, which it does not keep (gradient_array
+     * passes the output: activations.c:354-360, activations.h:124-127) */
+    if (l->activation == GELU && d->type != DX_LAYER_OTHER)
+        d->type_name = d->type == DX_LAYER_CONVOLUTIONAL ? "convolutional (gelu)"
+                       : d->type == DX_LAYER_CONNECTED ? "connected (gelu)" : "layer with gelu",
+        d->type = DX_LAYER_OTHER;
     d->batch = l->batch;
     d->h = l->h, d->w = l->w, d->c = l->c;
     d->out_h = l->out_h, d->out_w = l->out_w, d->out_c = l->out_c;
@@ -587,6 +593,12 @@ int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_l
         close(out[0]), close(res[0]);
         dup2(out[1], 1), dup2(out[1], 2);
         network net = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+        for (int i = 0; i < net.n; ++i)
+            if (net.layers[i].xnor || net.layers[i].binary) {
+                /* binarize_weights overruns its arrays in the first forward (convolutional_layer.c:1214) */
+                printf("layer %d [convolutional]: xnor/binary weights, on which the fork's forward crashes\n", i);
+                _exit(3);
+            }
         dx_cfg_size s = {0, 0, 0};
         for (int i = 0; i < net.n; ++i) {
             const layer *l = &net.layers[i];

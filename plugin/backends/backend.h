@@ -87,7 +87,8 @@ typedef struct dx_layer {
     dx_bn_form bn_form;
     float *scales, *rolling_mean, *rolling_variance;
     dx_activation activation;
-    float *activation_input;      /* the pre-activation values the Darknet keeps (mish, swish), or NULL */
+    float *activation_input;      /* what the Darknet keeps for its gradient (AlexeyAB: mish, hard_mish
+                                     their input x; swish logistic(x)), or NULL */
     int binary;                   /* xnor/binary weights: not differentiable */
     /* [route]: input_layers[0..n), input_sizes (floats each); of each source only channel slice
      * group_id of `groups` equal slices (AlexeyAB; groups 1: all of it).

@@ -274,30 +274,88 @@ Test(alexeyab, explain_inside_the_forks_darknet, .timeout = 900)
     const char *shared = shared_dir();
     if (!shared) cr_skip_test("../shared is absent: the patched-fork check needs its photos");
     const char *root = getenv("DX_ROOT"), *cfg_dir = getenv("DX_AB_CFG"), *cli = getenv("DX_CLI");
-    char cmd[16384], weights[1200], cfg[1200], photo[1200], a[1200], b[1200];
+    char cmd[16384], weights[1200], cfg[1200], photo[1200], a[1200], b[1200], dir[64];
+    snprintf(dir, sizeof dir, "%s", temp_dir()); /* temp_dir() makes a new folder at each call */
     snprintf(cmd, sizeof cmd, "make --no-print-directory -C '%s' darknet BACKEND=alexeyab >/dev/null 2>&1", root);
     cr_assert_eq(system(cmd), 0, "make darknet BACKEND=alexeyab failed (see build-alexeyab/darknet-patched/build.log)");
-    snprintf(weights, sizeof weights, "%s/yolov4-tiny.weights", temp_dir());
+    snprintf(weights, sizeof weights, "%s/yolov4-tiny.weights", dir);
     dx_close(open_fork_cfg("yolov4-tiny", weights));
     snprintf(cfg, sizeof cfg, "%s/yolov4-tiny.cfg", cfg_dir);
     snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared);
-    snprintf(a, sizeof a, "%s/inside", temp_dir());
-    snprintf(b, sizeof b, "%s/cli", temp_dir());
+    snprintf(a, sizeof a, "%s/inside", dir);
+    snprintf(b, sizeof b, "%s/cli", dir);
     snprintf(cmd, sizeof cmd, "'%s/darknet' explain gradcam '%s' '%s' '%s' -out '%s' >/dev/null 2>&1 && "
              "'%s' gradcam '%s' '%s' '%s' -out '%s' >/dev/null 2>&1 && cmp -s '%s_box0.npy' '%s_box0.npy'",
              root, cfg, weights, photo, a, cli, cfg, weights, photo, b, a, b);
     cr_expect_eq(system(cmd), 0, "./darknet explain and darknet-explain differ (or failed): %s", cmd);
     /* the fork's detector, patched and not, on the same files */
-    snprintf(a, sizeof a, "%s/coco.data", temp_dir());
+    snprintf(a, sizeof a, "%s/coco.data", dir);
     snprintf(cmd, sizeof cmd, "printf 'classes=80\\nnames=%s/../data/coco.names\\n' > '%s'", cfg_dir, a);
     cr_assert_eq(system(cmd), 0);
     for (int k = 0; k < 2; ++k) {
         char exe[1200];
         snprintf(exe, sizeof exe, k ? "%s/build-alexeyab/darknet/bin/darknet" : "%s/darknet", root);
         snprintf(cmd, sizeof cmd, "cd '%s' && '%s' detector test '%s' '%s' '%s' '%s' -dont_show 2>/dev/null "
-                 "| grep '%%' > detections%d.txt", temp_dir(), exe, a, cfg, weights, photo, k);
+                 "| grep '%%' > detections%d.txt", dir, exe, a, cfg, weights, photo, k);
         cr_assert_eq(system(cmd), 0, "%s", cmd);
     }
-    snprintf(cmd, sizeof cmd, "cd '%s' && test -s detections0.txt && cmp -s detections0.txt detections1.txt", temp_dir());
+    snprintf(cmd, sizeof cmd, "cd '%s' && test -s detections0.txt && cmp -s detections0.txt detections1.txt", dir);
     cr_expect_eq(system(cmd), 0, "the patched fork's detector test prints other detections than the fork's");
+}
+
+/* Every method (`all`) and an evaluation run (`eval`) on the AlexeyAB backend: the test cfg with
+ * the fork's random weights, on generated photos. */
+Test(alexeyab, every_method_and_eval_run, .timeout = 900)
+{
+    const char *root = getenv("DX_ROOT"), *tool = getenv("DX_AB_WEIGHTS_TOOL");
+    const char *dir = temp_dir();
+    char cfg[1200], weights[1200], cmd[8000], list[1200];
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-alexeyab.cfg", root);
+    snprintf(weights, sizeof weights, "%s/test-alexeyab.weights", dir);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 5 >/dev/null 2>&1", tool, cfg, weights);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(list, sizeof list, "%s/photos.txt", dir);
+    FILE *f = fopen(list, "w");
+    cr_assert(f);
+    for (int p = 0; p < 2; ++p) {
+        char photo[1300];
+        snprintf(photo, sizeof photo, "%s/photo%d.ppm", dir, p);
+        FILE *g = fopen(photo, "wb");
+        cr_assert(g);
+        fprintf(g, "P6\n48 40\n255\n");
+        for (int k = 0; k < 48 * 40 * 3; ++k) fputc((k * (7 + p) + k / 144 * 31) % 256, g);
+        fclose(g);
+        fprintf(f, "%s\n", photo);
+    }
+    fclose(f);
+    const char *all[] = {"all", cfg, weights, NULL, "-thresh", ".05", "-out", NULL, NULL};
+    char photo0[1300], out[1300];
+    snprintf(photo0, sizeof photo0, "%s/photo0.ppm", dir);
+    snprintf(out, sizeof out, "%s/all", dir);
+    all[3] = photo0, all[7] = out;
+    cli_result r = spawn_cli(dir, all, 0, 600);
+    cr_assert_eq(r.status, 0, "all: %s", r.err);
+    int methods = 0;
+    for (const char *s = r.out; (s = strstr(s, "wrote")); ++s) ++methods;
+    cr_log_info("all: %.1f s, %d 'wrote' lines", r.seconds, methods);
+    snprintf(cmd, sizeof cmd, "ls '%s'_* | grep -c '\\.npy$'", out);
+    FILE *p = popen(cmd, "r");
+    int npys = 0;
+    cr_assert(p && fscanf(p, "%d", &npys) == 1);
+    pclose(p);
+    cr_expect(npys >= 20, "all wrote only %d maps", npys);
+    char eval_out[1300];
+    snprintf(eval_out, sizeof eval_out, "%s/eval", dir);
+    const char *eval[] = {"eval", cfg, weights, "-list", list, "-methods", "gradcam,saliency,lrp,random",
+                          "-thresh", ".05", "-auc_steps", "16", "-out", eval_out, NULL};
+    r = spawn_cli(dir, eval, 0, 600);
+    cr_assert_eq(r.status, 0, "eval: %s", r.err);
+    char csv[1400];
+    snprintf(csv, sizeof csv, "%s/results.csv", eval_out);
+    char *text = read_text(csv);
+    int rows = 0;
+    for (const char *s = text; *s; ++s) rows += *s == '\n';
+    cr_log_info("eval: %.1f s, results.csv %d lines", r.seconds, rows);
+    cr_expect(rows > 4, "results.csv has %d lines", rows);
+    free(text);
 }

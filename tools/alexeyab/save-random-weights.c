@@ -17,9 +17,10 @@
  * Recurrent layers' inner conv/connected layers get the same.
  * Then, unless -plain: with statistics fixed a priori the activations of deep residual cfgs grow
  * with every [shortcut] (yolov4: ~1e6, then inf and NaN in the heads), so the batch norms of the
- * network's own conv, connected and batchnorm layers are calibrated on one forward of a seeded
- * uniform [0,1) input, layer by layer in order: rolling_mean = m + U(-0.1, 0.1) sqrt(v) and
- * rolling_variance = max(v, 0.01) U(0.5, 1.5), where m and v are the channel's mean and variance of
+ * network's own conv, connected and batchnorm layers are calibrated on one forward of a photo-like
+ * input (colour ramps and waves, 10% seeded noise), layer by layer in order: rolling_mean = m +
+ * U(-0.1, 0.1) sqrt(v) and rolling_variance = max(v, 0.01) U(0.8, 1.2), where m and v are the
+ * channel's mean and variance of
  * what the batch norm receives (the fork's inference forward, train 0). Every normalised channel
  * then has about unit scale whatever the depth.
  * A given SEED gives the same file on every run: the draws come from the fork's rand_uniform /
@@ -145,7 +146,7 @@ static void calibrate_statistics(const float *x, int channels, int spatial, floa
         }
         double var = sq / spatial;
         rolling_mean[c] = (float)(mean + rand_uniform(-0.1f, 0.1f) * sqrt(var));
-        rolling_variance[c] = (float)((var > 0.01 ? var : 0.01) * rand_uniform(0.5f, 1.5f));
+        rolling_variance[c] = (float)((var > 0.01 ? var : 0.01) * rand_uniform(0.8f, 1.2f));
     }
 }
 
@@ -167,7 +168,14 @@ static int calibrate(network *net)
         free(zeros);
         return -1;
     }
-    fill_uniform(input, inputs, 0.0f, 1.0f);
+    /* photo-like: smooth colour ramps and waves with a little noise (statistics calibrated on pure
+     * noise let a photo's activations grow layer after layer until YOLOv4's overflowed) */
+    int w = net->w > 0 ? net->w : 1, h = net->h > 0 ? net->h : 1;
+    for (int k = 0; k < inputs; ++k) {
+        int x = k % w, y = k / w % h, c = k / (w * h);
+        float smooth = c % 3 == 0 ? (float)x / w : c % 3 == 1 ? (float)y / h : 0.5f + 0.4f * sinf(0.1f * x + 0.07f * y);
+        input[k] = smooth * 0.9f + rand_uniform(0.0f, 0.1f);
+    }
     network_state state = {0};
     state.net = *net;
     state.input = input;
@@ -186,6 +194,18 @@ static int calibrate(network *net)
             else calibrate_statistics(l->output, l->outputs, 1, l->rolling_mean, l->rolling_variance);
         } else if (l->type == BATCHNORM) {
             calibrate_statistics(state.input, l->c, l->w * l->h, l->rolling_mean, l->rolling_variance);
+        } else if (conv && !l->batch_normalize && i + 1 < net->n &&
+                   (net->layers[i + 1].type == YOLO || net->layers[i + 1].type == GAUSSIAN_YOLO ||
+                    net->layers[i + 1].type == REGION)) {
+            /* a head's logits at unit scale: large ones reach the fork's fast-math logistic as NaN */
+            l->forward(*l, state);
+            double sq = 0;
+            for (int k = 0; k < l->outputs; ++k) sq += (double)l->output[k] * l->output[k];
+            float shrink = (float)(1 / sqrt(sq / l->outputs + 1e-12));
+            if (shrink < 1) {
+                for (int k = 0; k < l->nweights; ++k) l->weights[k] *= shrink;
+                for (int k = 0; k < l->n; ++k) l->biases[k] *= shrink;
+            }
         }
         l->forward(*l, state);
         state.input = l->output;
