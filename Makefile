@@ -165,7 +165,7 @@ ifeq ($(BACKEND),alexeyab)
 darknet:
 	@test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
 	tools/build-alexeyab.sh --explain "$(ALEXEYAB_SRC)" build-alexeyab/darknet-patched $(DARKNET_FLAGS)
-	ln -sf build-alexeyab/darknet-patched/bin/darknet darknet
+	ln -sf build-alexeyab/darknet-patched/bin/darknet darknet-alexeyab
 else
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
@@ -175,13 +175,13 @@ endif
 # checkout of AlexeyAB/darknet, or a .tar.gz snapshot such as
 # ../shared/darknet-forks/alexeyab-59596d78.tar.gz) with the fork's own Makefile (LIBSO=1 OPENCV=0
 # AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so, include/darknet.h,
-# bin/darknet. `make darknet-alexeyab BACKEND=alexeyab` rebuilds what changed.
+# bin/darknet. `make darknet-lib BACKEND=alexeyab` rebuilds what changed.
 ifeq ($(BACKEND),alexeyab)
 $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o: | $(ALEXEYAB_LIB)
-.PHONY: darknet-alexeyab
+.PHONY: darknet-lib
 # the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
 ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
-$(ALEXEYAB_LIB) darknet-alexeyab:
+$(ALEXEYAB_LIB) darknet-lib:
 	@test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
 	tools/build-alexeyab.sh "$(ALEXEYAB_SRC)" $(ALEXEYAB_OUT) $(DARKNET_FLAGS)
 
@@ -217,7 +217,7 @@ fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGET) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-san build-fuzz build-alexeyab $(DEB_BUILD) darknet-src darknet darknet-explain_*.deb
+	rm -rf build build-san build-fuzz build-alexeyab build-san-alexeyab $(DEB_BUILD) darknet-src darknet darknet-alexeyab darknet-explain_*.deb
 
 # The man page, written by tools/man.c from the tables -h prints; dated by SOURCE_DATE_EPOCH, else
 # the last commit (make deb sets it from tools/deb/changelog), so a rebuild gives the same page.

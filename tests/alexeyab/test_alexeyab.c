@@ -254,6 +254,7 @@ static void fork_parity(const char *name, float thresh)
 Test(alexeyab, boxes_equal_the_forks_yolov4_tiny, .timeout = 300) { fork_parity("yolov4-tiny", .3f); }
 Test(alexeyab, boxes_equal_the_forks_yolov4_tiny_3l, .timeout = 300) { fork_parity("yolov4-tiny-3l", .3f); }
 Test(alexeyab, boxes_equal_the_forks_yolov7_tiny, .timeout = 300) { fork_parity("yolov7-tiny", .3f); }
+Test(alexeyab, boxes_equal_the_forks_yolov4, .timeout = 900) { fork_parity("yolov4", .3f); }
 
 /* A box target's gradient on YOLOv7-tiny (new_coords heads, logistic before them) against finite
  * differences, on a photo the network stretches. */
@@ -284,7 +285,7 @@ Test(alexeyab, explain_inside_the_forks_darknet, .timeout = 900)
     snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared);
     snprintf(a, sizeof a, "%s/inside", dir);
     snprintf(b, sizeof b, "%s/cli", dir);
-    snprintf(cmd, sizeof cmd, "'%s/darknet' explain gradcam '%s' '%s' '%s' -out '%s' >/dev/null 2>&1 && "
+    snprintf(cmd, sizeof cmd, "'%s/darknet-alexeyab' explain gradcam '%s' '%s' '%s' -out '%s' >/dev/null 2>&1 && "
              "'%s' gradcam '%s' '%s' '%s' -out '%s' >/dev/null 2>&1 && cmp -s '%s_box0.npy' '%s_box0.npy'",
              root, cfg, weights, photo, a, cli, cfg, weights, photo, b, a, b);
     cr_expect_eq(system(cmd), 0, "./darknet explain and darknet-explain differ (or failed): %s", cmd);
@@ -294,7 +295,7 @@ Test(alexeyab, explain_inside_the_forks_darknet, .timeout = 900)
     cr_assert_eq(system(cmd), 0);
     for (int k = 0; k < 2; ++k) {
         char exe[1200];
-        snprintf(exe, sizeof exe, k ? "%s/build-alexeyab/darknet/bin/darknet" : "%s/darknet", root);
+        snprintf(exe, sizeof exe, k ? "%s/build-alexeyab/darknet/bin/darknet" : "%s/darknet-alexeyab", root);
         snprintf(cmd, sizeof cmd, "cd '%s' && '%s' detector test '%s' '%s' '%s' '%s' -dont_show 2>/dev/null "
                  "| grep '%%' > detections%d.txt", dir, exe, a, cfg, weights, photo, k);
         cr_assert_eq(system(cmd), 0, "%s", cmd);
