@@ -254,7 +254,6 @@ static void fork_parity(const char *name, float thresh)
 Test(alexeyab, boxes_equal_the_forks_yolov4_tiny, .timeout = 300) { fork_parity("yolov4-tiny", .3f); }
 Test(alexeyab, boxes_equal_the_forks_yolov4_tiny_3l, .timeout = 300) { fork_parity("yolov4-tiny-3l", .3f); }
 Test(alexeyab, boxes_equal_the_forks_yolov7_tiny, .timeout = 300) { fork_parity("yolov7-tiny", .3f); }
-Test(alexeyab, boxes_equal_the_forks_yolov4, .timeout = 900) { fork_parity("yolov4", .3f); }
 
 /* A box target's gradient on YOLOv7-tiny (new_coords heads, logistic before them) against finite
  * differences, on a photo the network stretches. */
