@@ -286,7 +286,7 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
     char batch1_path[64];
     int fd = dx_cfg_batch1_copy(cfg, batch1_path, sizeof batch1_path, err);
     if (fd < 0) goto fail;
-    m->net = dx_backend_parse(batch1_path, opt->verbose, err);
+    m->net = dx_backend_parse(batch1_path, cfg, opt->verbose, err);
     close(fd);
     if (!m->net) goto fail;
     if (weights) {
@@ -332,7 +332,7 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
         goto fail;
     }
     snprintf(weights_copy, sizeof weights_copy, "/proc/self/fd/%d", weights_fd);
-    b->net = dx_backend_parse(cfg_copy, 0, err);
+    b->net = dx_backend_parse(cfg_copy, m->cfg_path, 0, err);
     int copied = b->net && dx_backend_save_weights(m->net, weights_copy, err) == 0 &&
                  dx_backend_load_weights(b->net, weights_copy, 0, err) == 0;
     close(cfg_fd);

@@ -278,13 +278,19 @@ static int cfg_batch(const char *cfg_path)
     return batch > 0 ? batch : 1;
 }
 
-dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
+/* The fork's parser run on cfg_path in a child process (below, before dx_backend_check_cfg). */
+static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_size *size, dx_error *err);
+
+dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err)
 {
+    /* the fork may still exit() on the copy (a batch it cannot take: [contrastive] needs 2) */
+    dx_cfg_size size;
+    if (parse_in_child(cfg_path, shown_as, &size, err) != 0) return 0;
     darknet_net *d = calloc(1, sizeof *d);
     dx_net *dn = calloc(1, sizeof *dn);
     if (!d || !dn) {
         free(d), free(dn);
-        dx_set_error(err, "%s: out of memory", cfg_path);
+        dx_set_error(err, "%s: out of memory", shown_as);
         return 0;
     }
     int batch = cfg_batch(cfg_path);
@@ -304,7 +310,7 @@ dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
     dn->layers = calloc(net->n, sizeof(dx_layer));
     d->forward = calloc(net->n, sizeof *d->forward);
     if (!dn->layers || !d->forward) {
-        dx_set_error(err, "%s: out of memory", cfg_path);
+        dx_set_error(err, "%s: out of memory", shown_as);
         dx_backend_free(dn);
         return 0;
     }
@@ -320,7 +326,7 @@ dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
     if (slot >= 0) nets[slot] = d;
     pthread_mutex_unlock(&nets_lock);
     if (slot < 0) {
-        dx_set_error(err, "%s: more than %d networks open at once", cfg_path, DX_MAX_NETS);
+        dx_set_error(err, "%s: more than %d networks open at once", shown_as, DX_MAX_NETS);
         dx_backend_free(dn);
         return 0;
     }
@@ -552,39 +558,40 @@ void dx_set_blas(int on) {}
 int dx_blas(void) { return 0; }
 long dx_blas_gemm_calls(void) { return 0; }
 
-/* The last non-empty line of text (at most len - 1 characters of it) into line. */
-static void last_line(const char *text, char *line, size_t len)
+/* The line of the fork's output that says why (at most len - 1 characters of it): the last one
+ * naming an error or a failed assertion, else the last that is not part of its backtrace. */
+static void reason_line(const char *text, char *line, size_t len)
 {
-    const char *end = text + strlen(text);
-    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ')) --end;
-    const char *start = end;
-    while (start > text && start[-1] != '\n') --start;
-    size_t n = (size_t)(end - start) < len - 1 ? (size_t)(end - start) : len - 1;
-    memcpy(line, start, n);
+    const char *best = NULL, *fallback = NULL;
+    size_t best_len = 0, fallback_len = 0;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        int backtrace = memmem(p, n, "[0x", 3) || !strncmp(p, "backtrace (", 11) || !strncmp(p, "Darknet error location", 22);
+        if (n && !backtrace) fallback = p, fallback_len = n;
+        if (n && !backtrace && (memmem(p, n, "rror", 4) || memmem(p, n, "Assertion", 9))) best = p, best_len = n;
+        p += n + (p[n] == '\n');
+    }
+    if (!best) best = fallback, best_len = fallback_len;
+    while (best_len && (best[best_len - 1] == '\r' || best[best_len - 1] == ' ')) --best_len;
+    size_t n = best ? (best_len < len - 1 ? best_len : len - 1) : 0;
+    if (n) memcpy(line, best, n);
     line[n] = 0;
 }
 
 /* The fork's parser calls exit() (its error()) or crashes on a bad cfg, after printing why on
  * stdout or stderr; an unknown key is only a warning there. So the cfg is parsed first in a child
- * process: a child that fails gives its last output line as the reason, one that parses gives the
+ * process: a child that fails gives the line of its output that says why, one that parses gives the
  * network's size at batch 1. */
-int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
-                         dx_error *err)
+static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_size *size, dx_error *err)
 {
-    FILE *f = fopen(cfg_path, "r");
-    if (!f) {
-        dx_set_error(err, "%s: cannot open cfg: %s", cfg_path, strerror(errno));
-        return -1;
-    }
-    fclose(f);
     int out[2], res[2];
     if (pipe(out) != 0) {
-        dx_set_error(err, "%s: cannot check the cfg: %s", cfg_path, strerror(errno));
+        dx_set_error(err, "%s: cannot check the cfg: %s", shown_as, strerror(errno));
         return -1;
     }
     if (pipe(res) != 0) {
         close(out[0]), close(out[1]);
-        dx_set_error(err, "%s: cannot check the cfg: %s", cfg_path, strerror(errno));
+        dx_set_error(err, "%s: cannot check the cfg: %s", shown_as, strerror(errno));
         return -1;
     }
     fflush(stdout), fflush(stderr);
@@ -629,7 +636,7 @@ int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_l
     close(out[0]), close(res[0]);
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) != pid) {
-        dx_set_error(err, "%s: cannot check the cfg: %s", cfg_path, strerror(errno));
+        dx_set_error(err, "%s: cannot check the cfg: %s", shown_as, strerror(errno));
         return -1;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && have == (ssize_t)sizeof s) {
@@ -637,12 +644,24 @@ int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_l
         return 0;
     }
     char reason[256];
-    last_line(text, reason, sizeof reason);
+    reason_line(text, reason, sizeof reason);
     if (WIFSIGNALED(status))
-        dx_set_error(err, "%s: AlexeyAB's Darknet crashes parsing this cfg (signal %d)%s%s", cfg_path,
+        dx_set_error(err, "%s: AlexeyAB's Darknet crashes parsing this cfg (signal %d)%s%s", shown_as,
                      WTERMSIG(status), *reason ? " after: " : "", reason);
     else
-        dx_set_error(err, "%s: AlexeyAB's Darknet refuses this cfg: %s", cfg_path,
+        dx_set_error(err, "%s: AlexeyAB's Darknet refuses this cfg: %s", shown_as,
                      *reason ? reason : "its parser exits without saying why");
     return -1;
+}
+
+int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
+                         dx_error *err)
+{
+    FILE *f = fopen(cfg_path, "r");
+    if (!f) {
+        dx_set_error(err, "%s: cannot open cfg: %s", cfg_path, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return parse_in_child(cfg_path, cfg_path, size, err);
 }

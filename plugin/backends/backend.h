@@ -155,10 +155,10 @@ const char *dx_backend_name(void);
 int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
                          dx_error *err);
 
-/* Parses cfg_path (a cfg already checked, at the batch its [net] says) with the backend's Darknet;
- * quiet unless verbose. NULL with err on failure. The network runs on the CPU whatever the
+/* Parses cfg_path (a copy of the checked cfg shown_as, at the batch its [net] says) with the
+ * backend's Darknet; quiet unless verbose. NULL with "SHOWN_AS: what is wrong" on failure. The network runs on the CPU whatever the
  * Darknet's build (the plugin reads every layer's output). */
-dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err);
+dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err);
 void dx_backend_free(dx_net *net);
 
 /* 0 when `path` holds exactly the weights net needs (this Darknet's header and layout), else -1

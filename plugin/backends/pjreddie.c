@@ -171,7 +171,7 @@ static void ungroup_deconvolutions(network *net)
         if (net->layers[i].type == DECONVOLUTIONAL && net->layers[i].groups == 0) net->layers[i].groups = 1;
 }
 
-dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
+dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err)
 {
     darknet_net *d = calloc(1, sizeof *d);
     dx_net *dn = calloc(1, sizeof *dn);
@@ -203,13 +203,13 @@ dx_net *dx_backend_parse(const char *cfg_path, int verbose, dx_error *err)
     if (slot >= 0) nets[slot] = d;
     pthread_mutex_unlock(&nets_lock);
     if (slot < 0) {
-        dx_set_error(err, "%s: more than %d networks open at once", cfg_path, DX_MAX_NETS);
+        dx_set_error(err, "%s: more than %d networks open at once", shown_as, DX_MAX_NETS);
         dx_backend_free(dn);
         return 0;
     }
     return dn;
 oom:
-    dx_set_error(err, "%s: out of memory", cfg_path);
+    dx_set_error(err, "%s: out of memory", shown_as);
     if (d && d->net) dx_backend_free(dn);
     else free(d), free(dn);
     return 0;
