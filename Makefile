@@ -61,7 +61,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # The AlexeyAB backend has its own suite (tests/alexeyab/); the others are pjreddie's.
 ifeq ($(BACKEND),alexeyab)
 TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
-TEST_EXTRA := $(BUILD)/save-random-weights
+TEST_EXTRA := $(BUILD)/save-random-weights $(BUILD)/tools/shapes.o
 else
 TEST_SRC := $(wildcard tests/*.c)
 TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tests/fuzz/targets.o
@@ -177,7 +177,7 @@ endif
 # AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so, include/darknet.h,
 # bin/darknet. `make darknet-lib BACKEND=alexeyab` rebuilds what changed.
 ifeq ($(BACKEND),alexeyab)
-$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o: | $(ALEXEYAB_LIB)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/gen_shapes.o: | $(ALEXEYAB_LIB)
 .PHONY: darknet-lib
 # the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
 ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
@@ -328,9 +328,11 @@ bench-methods: $(BENCH_METHODS)
 $(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# Retrains cfg/shapes-classifier.weights and cfg/shapes-detector.weights with Darknet (CPU).
-models: $(GEN)
-	tools/train-models.sh $(GEN) $(BUILD)/shapes-train
+# Retrains cfg/shapes-classifier.weights and cfg/shapes-detector.weights with Debian's Darknet
+# (CPU); with BACKEND=alexeyab, cfg/shapes-detector-v4tiny.weights with the fork's own darknet.
+MODELS_TRAINER := $(if $(filter alexeyab,$(BACKEND)),$(ALEXEYAB_OUT)/bin/darknet)
+models: $(GEN) $(if $(MODELS_TRAINER),$(ALEXEYAB_LIB))
+	tools/train-models.sh $(GEN) $(BUILD)/shapes-train $(MODELS_TRAINER)
 
 # Pointing game and energy-in-box of every method on generated images with known boxes.
 BENCH_GT := $(BUILD)/benchmark-gt
