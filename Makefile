@@ -25,6 +25,7 @@ endif
 BACKEND ?= pjreddie
 ALEXEYAB_OUT := build-alexeyab/darknet
 ALEXEYAB_LIB := $(ALEXEYAB_OUT)/lib/libdarknet.so
+NEEDS_ALEXEYAB_SRC = @test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
 ifeq ($(BACKEND),alexeyab)
 DARKNET_INCLUDE := $(ALEXEYAB_OUT)/include
 DARKNET_LIB := $(ALEXEYAB_OUT)/lib
@@ -163,7 +164,7 @@ DARKNET_SRC ?=
 DARKNET_FLAGS ?=
 ifeq ($(BACKEND),alexeyab)
 darknet:
-	@test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
+	$(NEEDS_ALEXEYAB_SRC)
 	tools/build-alexeyab.sh --explain "$(ALEXEYAB_SRC)" build-alexeyab/darknet-patched $(DARKNET_FLAGS)
 	ln -sf build-alexeyab/darknet-patched/bin/darknet darknet-alexeyab
 else
@@ -182,7 +183,7 @@ $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/t
 # the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
 ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
 $(ALEXEYAB_LIB) darknet-lib:
-	@test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
+	$(NEEDS_ALEXEYAB_SRC)
 	tools/build-alexeyab.sh "$(ALEXEYAB_SRC)" $(ALEXEYAB_OUT) $(DARKNET_FLAGS)
 
 # Random weights for any of the fork's cfgs, written by its own save_weights (tests, parity).
@@ -329,10 +330,17 @@ $(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Retrains cfg/shapes-classifier.weights and cfg/shapes-detector.weights with Debian's Darknet
-# (CPU); with BACKEND=alexeyab, cfg/shapes-detector-v4tiny.weights with the fork's own darknet.
-MODELS_TRAINER := $(if $(filter alexeyab,$(BACKEND)),$(ALEXEYAB_OUT)/bin/darknet)
-models: $(GEN) $(if $(MODELS_TRAINER),$(ALEXEYAB_LIB))
-	tools/train-models.sh $(GEN) $(BUILD)/shapes-train $(MODELS_TRAINER)
+# (CPU); with BACKEND=alexeyab, cfg/shapes-detector-v4tiny.weights with the fork's own darknet
+# detector train, built with patches/alexeyab-train (its CPU training is broken without them).
+ifeq ($(BACKEND),alexeyab)
+models: $(GEN)
+	$(NEEDS_ALEXEYAB_SRC)
+	tools/build-alexeyab.sh --train "$(ALEXEYAB_SRC)" build-alexeyab/darknet-train $(DARKNET_FLAGS)
+	tools/train-models.sh $(GEN) $(BUILD)/shapes-train build-alexeyab/darknet-train/bin/darknet
+else
+models: $(GEN)
+	tools/train-models.sh $(GEN) $(BUILD)/shapes-train
+endif
 
 # Pointing game and energy-in-box of every method on generated images with known boxes.
 BENCH_GT := $(BUILD)/benchmark-gt

@@ -11,6 +11,8 @@
 #   OUT/bin/darknet          the fork's own executable (parity checks against its detector)
 # With --explain (make darknet BACKEND=alexeyab), OUT/src gets patches/alexeyab/ and only the fork's
 # ./darknet is built, with `darknet explain` in it (the plugin's sources compiled in): OUT/bin/darknet.
+# With --train (make models BACKEND=alexeyab), OUT/src gets patches/alexeyab-train/ (the fork's CPU
+# training fixed) and only its ./darknet is built: OUT/bin/darknet, the embedded model's trainer.
 # Make arguments: LIBSO=1 OPENCV=0 AVX=1 OPENMP=1, then the caller's (the last one wins).
 # A rebuild with the same arguments is incremental; with other arguments it starts clean, since
 # the fork's Makefile does not track its flags.
@@ -18,8 +20,11 @@
 set -euo pipefail
 me=build-alexeyab
 root=$(cd "$(dirname "$0")/.." && pwd)
-explain=0
-if [ "${1:-}" = --explain ]; then explain=1; shift; fi
+explain=0 patches=
+case ${1:-} in
+  --explain) explain=1 patches=alexeyab; shift ;;
+  --train) patches=alexeyab-train; shift ;;
+esac
 if [ $# -lt 2 ] || [ -z "$1" ] || [ -z "$2" ]; then
   echo "usage: tools/build-alexeyab.sh SRC OUT [make arguments]   (SRC: an AlexeyAB/darknet checkout or .tar.gz)" >&2
   exit 2
@@ -72,18 +77,18 @@ case $src in
 esac
 
 targets=(libdarknet.so darknet)
-if [ $explain = 1 ]; then
-  for patch in "$root"/patches/alexeyab/*.patch; do
+if [ -n "$patches" ]; then
+  for patch in "$root/patches/$patches"/*.patch; do
     patch -d "$tree" -p1 -R --dry-run -s -f < "$patch" >/dev/null 2>&1 && continue # applied
     if ! out_text=$(patch -d "$tree" -p1 -f < "$patch" 2>&1); then
-      echo "$me: patches/alexeyab/$(basename "$patch") does not apply to $src:" >&2
+      echo "$me: patches/$patches/$(basename "$patch") does not apply to $src:" >&2
       echo "$out_text" | grep -iE 'hunk|can.t find|reject' >&2 || echo "$out_text" >&2
       exit 1
     fi
   done
   targets=(darknet)
-  set -- EXPLAIN_DIR="$root/plugin" "$@"
 fi
+if [ $explain = 1 ]; then set -- EXPLAIN_DIR="$root/plugin" "$@"; fi
 args=(LIBSO=1 OPENCV=0 AVX=1 OPENMP=1 "$@")
 margs=$out/.make-args
 if [ -d "$tree/obj" ] && [ "$(cat "$margs" 2>/dev/null)" != "${args[*]}" ]; then
@@ -104,8 +109,8 @@ echo "${args[*]}" > "$margs"
 # Copied only when changed, so what links against OUT/lib does not relink for nothing.
 publish() { mkdir -p "$(dirname "$2")"; cmp -s "$1" "$2" || cp -p "$1" "$2"; }
 publish "$tree/darknet" "$out/bin/darknet"
-if [ $explain = 1 ]; then
-  echo "$me: built $out/bin/darknet (AlexeyAB's darknet with \`darknet explain\`)"
+if [ -n "$patches" ]; then
+  echo "$me: built $out/bin/darknet (AlexeyAB's darknet with patches/$patches)"
   exit 0
 fi
 publish "$tree/libdarknet.so" "$out/lib/libdarknet.so"

@@ -3,8 +3,8 @@
 #   tools/train-models.sh GEN_SHAPES WORK_DIR           `make models`: Debian's Darknet trains
 #       cfg/shapes-detector.cfg, then cfg/shapes-classifier.cfg's class-score layer on its features
 #   tools/train-models.sh GEN_SHAPES WORK_DIR DARKNET   `make models BACKEND=alexeyab`: DARKNET, the
-#       AlexeyAB fork's own executable (build-alexeyab/darknet/bin/darknet), trains
-#       cfg/shapes-detector-v4tiny.cfg
+#       AlexeyAB fork's own executable with its CPU training fixed (patches/alexeyab-train, built
+#       into build-alexeyab/darknet-train/bin/darknet), trains cfg/shapes-detector-v4tiny.cfg
 # Generates the synthetic data into WORK_DIR (Darknet writes to WORK_DIR/backup), copies the final
 # weights into cfg/ and prints each training's time. Darknet seeds its augmentation from the clock,
 # so a rerun gives equivalent models, not identical bytes. On 2 idle cores: about 20 minutes for
