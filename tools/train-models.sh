@@ -8,7 +8,7 @@
 # Generates the synthetic data into WORK_DIR (Darknet writes to WORK_DIR/backup), copies the final
 # weights into cfg/ and prints each training's time. Darknet seeds its augmentation from the clock,
 # so a rerun gives equivalent models, not identical bytes. On 2 idle cores: about 20 minutes for
-# Debian's two; the fork's detector took 15 minutes at nice 19 on 2 busy cores.
+# Debian's two; the fork's detector took 31 minutes at nice 19 on 2 cores shared with other work.
 set -eu
 gen=$(realpath "$1")
 work=$2
