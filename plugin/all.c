@@ -39,7 +39,7 @@ typedef struct {
 
 typedef struct {
     const dx_all_args *a;
-    image photo;
+    dx_image photo;
     int boxes;           /* a detector with -boxes all: the box outputs, a panel per box */
     char dir[1024];      /* the stem up to its last '/' ("" for none) */
     const char *base;    /* the stem after it */
@@ -394,7 +394,7 @@ int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
     if (!maps) dx_set_error(err, "out of memory");
     if (rc != 0) { /* nothing of ours to remove */
         free(maps);
-        free_image(r.photo);
+        dx_free_image(r.photo);
         return -1;
     }
     for (int i = 0; rc == 0 && i < a->n_methods; ++i) {
@@ -417,6 +417,6 @@ int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
     if (rc == 0 && !a->quiet) print_summary(m, &r, maps);
     for (int i = 0; i < a->n_methods; ++i) free_maps(&maps[i]);
     free(maps);
-    free_image(r.photo);
+    dx_free_image(r.photo);
     return rc;
 }

@@ -146,7 +146,7 @@ int dx_method_count(void)
 /* ---- photos ---- */
 
 struct dx_photo {
-    image im;
+    dx_image im;
     char path[1024];
 };
 
@@ -184,7 +184,7 @@ dx_photo *dx_photo_from_planes(const float *chw, int c, int h, int w, const char
         }
     dx_photo *p = photo_new(name, err);
     if (!p) return NULL;
-    p->im = make_image(w, h, c);
+    p->im = dx_make_image(w, h, c);
     memcpy(p->im.data, chw, sizeof(float) * n);
     return p;
 }
@@ -192,7 +192,7 @@ dx_photo *dx_photo_from_planes(const float *chw, int c, int h, int w, const char
 void dx_photo_free(dx_photo *p)
 {
     if (!p) return;
-    free_image(p->im);
+    dx_free_image(p->im);
     free(p);
 }
 

@@ -47,7 +47,7 @@ static float overlap(float x1, float w1, float x2, float w2)
     return right - left;
 }
 
-float dx_iou(box a, box b)
+float dx_iou(dx_box a, dx_box b)
 {
     float w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h);
     float inter = w < 0 || h < 0 ? 0 : w * h;
@@ -55,7 +55,7 @@ float dx_iou(box a, box b)
 }
 
 /* AlexeyAB's box_diou / box_diounms: IoU minus (centre distance^2 / enclosing diagonal^2)^beta. */
-static float box_diou(box a, box b, double beta)
+static float box_diou(dx_box a, dx_box b, double beta)
 {
     float top = fminf(a.y - a.h / 2, b.y - b.h / 2), bot = fmaxf(a.y + a.h / 2, b.y + b.h / 2);
     float left = fminf(a.x - a.w / 2, b.x - b.w / 2), right = fmaxf(a.x + a.w / 2, b.x + b.w / 2);
@@ -67,7 +67,7 @@ static float box_diou(box a, box b, double beta)
 }
 
 /* The overlap a detector's NMS compares with its threshold (backend.h, dx_nms_kind). */
-static float nms_overlap(const dx_layer *head, box a, box b)
+static float nms_overlap(const dx_layer *head, dx_box a, dx_box b)
 {
     switch (head->nms_kind) {
     case DX_NMS_GREEDY_DIOU: return box_diou(a, b, 0.6); /* a double, as the fork writes it */
@@ -85,11 +85,11 @@ int dx_head_entry(const dx_layer *l, int anchor, int e, int cell)
 }
 
 /* [yolo] anchors are in input pixels (through the layer's mask), [region] anchors in grid cells. */
-box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int net_h)
+dx_box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int net_h)
 {
     const float *out = l->output;
     int cell = row * l->w + col;
-    box b;
+    dx_box b;
     b.x = (col + out[dx_head_entry(l, anchor, 0, cell)]) / l->w;
     b.y = (row + out[dx_head_entry(l, anchor, 1, cell)]) / l->h;
     if (l->type == DX_LAYER_YOLO && l->new_coords) { /* AlexeyAB: w = (2 out)^2 anchor */
@@ -110,7 +110,7 @@ box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int 
 
 /* From the network input's frame to the photo's (the letterbox border removed), with
  * Darknet's float/double arithmetic so that boxes agree to the last bits. */
-static box photo_box(const dx_model *m, box b, int photo_w, int photo_h, int net_w, int net_h)
+static dx_box photo_box(const dx_model *m, dx_box b, int photo_w, int photo_h, int net_w, int net_h)
 {
     dx_letterbox g;
     dx_fit_geometry(m, photo_w, photo_h, &g);
@@ -310,7 +310,7 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
         return -1;
     }
     const dx_net *net = m->net;
-    box want = {(region[0] + region[2] / 2) / photo_w, (region[1] + region[3] / 2) / photo_h,
+    dx_box want = {(region[0] + region[2] / 2) / photo_w, (region[1] + region[3] / 2) / photo_h,
                 region[2] / photo_w, region[3] / photo_h};
     /* anchors whose box is not finite (their IoU is NaN) are no candidates; when none is left,
      * there is no box to return */

@@ -1,6 +1,7 @@
 /* The API's explain call: image -> letterbox -> Darknet's forward -> target -> method -> map
  * over the photo. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,7 +47,7 @@ void dx_request_init(dx_request *req)
 /* Runs the method for targets t[0..n) on the forward already run on photo (the perturbation
  * methods score all of them on each perturbed forward; their time is shared out evenly), and
  * maps each native map onto the photo's pixels. */
-static int run_method(dx_model *m, image photo, const dx_request *req, const dx_target *t, int n,
+static int run_method(dx_model *m, dx_image photo, const dx_request *req, const dx_target *t, int n,
                       dx_result *r, dx_error *err)
 {
     double t0 = dx_now_ms();
@@ -82,7 +83,7 @@ static int run_method(dx_model *m, image photo, const dx_request *req, const dx_
     return 0;
 }
 
-static int check_request(const dx_model *m, image photo, const dx_request *req, dx_error *err)
+static int check_request(const dx_model *m, dx_image photo, const dx_request *req, dx_error *err)
 {
     if (!dx_method_info_of(req->method)) {
         dx_set_error(err, "unknown method %d", (int)req->method);
@@ -115,18 +116,32 @@ static int check_finite_forward(const dx_model *m, dx_error *err)
 
 /* as `darknet classifier predict` and `darknet detector test`: letterbox, then forward, whose
  * wall-clock time goes to *ms; -1 when the forward is not finite */
-static int letterbox_forward(dx_model *m, image photo, double *ms, dx_error *err)
+/* The k highest of a[0..n) in decreasing order, the lower index first among equals (as Darknet's
+ * `classifier predict` lists them). */
+static void top_classes(const float *a, int n, int k, int *index)
+{
+    for (int j = 0; j < k; ++j) index[j] = -1;
+    for (int i = 0; i < n; ++i) {
+        int at = k;
+        while (at > 0 && (index[at - 1] < 0 || a[i] > a[index[at - 1]])) --at;
+        if (at == k) continue;
+        for (int j = k - 1; j > at; --j) index[j] = index[j - 1];
+        index[at] = i;
+    }
+}
+
+static int letterbox_forward(dx_model *m, dx_image photo, double *ms, dx_error *err)
 {
     if (m->net->letterbox && dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
-    image boxed = dx_fit_photo(m, photo);
+    dx_image boxed = dx_fit_photo(m, photo);
     double t0 = dx_now_ms();
     dx_forward(m, boxed.data);
     *ms = dx_now_ms() - t0;
-    free_image(boxed);
+    dx_free_image(boxed);
     return check_finite_forward(m, err);
 }
 
-int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *r, dx_error *err)
+int dx_explain_image(dx_model *m, dx_image photo, const dx_request *req, dx_result *r, dx_error *err)
 {
     memset(r, 0, sizeof *r);
     if (check_request(m, photo, req, err) != 0) return -1;
@@ -156,7 +171,7 @@ int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result 
     int classes = dx_class_count(m);
     r->ntop = classes < DX_TOPK ? classes : DX_TOPK;
     int index[DX_TOPK];
-    top_k((float *)probs, classes, r->ntop, index);
+    top_classes(probs, classes, r->ntop, index);
     for (int k = 0; k < r->ntop; ++k) {
         r->top[k].cls = index[k];
         r->top[k].prob = probs[index[k]];
@@ -175,7 +190,7 @@ fail:
     return -1;
 }
 
-int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detection **boxes, int *n,
+int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detection **boxes, int *n,
                     dx_error *err)
 {
     *boxes = NULL;
@@ -189,7 +204,7 @@ int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detectio
 
 /* Box d's result fields and target on the forward already run on photo (r is zeroed by the
  * caller); the method runs afterwards, for all boxes at once. */
-static int box_result(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+static int box_result(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
                       double ms_forward, dx_result *r, dx_target *target, dx_error *err)
 {
     r->method = req->method;
@@ -211,7 +226,7 @@ static int box_result(dx_model *m, image photo, const dx_request *req, const dx_
     return 0;
 }
 
-int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
                          dx_result *r, dx_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -225,7 +240,7 @@ int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const 
     return -1;
 }
 
-int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *e,
+int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *req, dx_box_explanations *e,
                      dx_error *err)
 {
     memset(e, 0, sizeof *e);
@@ -294,10 +309,10 @@ int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request 
                           dx_box_explanations *e, dx_error *err)
 {
     memset(e, 0, sizeof *e);
-    image photo;
+    dx_image photo;
     if (dx_load_model_photo(m, image_path, &photo, err) != 0) return -1;
     int rc = dx_explain_boxes(m, photo, req, e, err);
-    free_image(photo);
+    dx_free_image(photo);
     if (rc == 0) {
         snprintf(e->image_path, sizeof e->image_path, "%s", image_path);
         for (int k = 0; k < e->n; ++k)
@@ -317,10 +332,10 @@ int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, 
                     dx_error *err)
 {
     memset(r, 0, sizeof *r);
-    image photo;
+    dx_image photo;
     if (dx_load_model_photo(m, image_path, &photo, err) != 0) return -1;
     int rc = dx_explain_image(m, photo, req, r, err);
-    free_image(photo);
+    dx_free_image(photo);
     if (rc == 0) snprintf(r->image_path, sizeof r->image_path, "%s", image_path);
     return rc;
 }
@@ -329,6 +344,6 @@ void dx_result_free(dx_result *r)
 {
     free(r->map);
     free(r->native);
-    if (r->photo.data) free_image(r->photo);
+    if (r->photo.data) dx_free_image(r->photo);
     memset(r, 0, sizeof *r);
 }

@@ -20,11 +20,24 @@
 #ifndef DARKNET_EXPLAIN_H
 #define DARKNET_EXPLAIN_H
 
-#include <darknet.h>
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* A photo or map: c planes of h rows of w floats (RGB planar, [0,1] for photos). The fields and
+ * their order are those of every Darknet's `image` (pjreddie's, AlexeyAB's, hank-ai's
+ * DarknetImage), so a Darknet user's image converts field by field:
+ *     dx_image photo = {im.w, im.h, im.c, im.data};
+ * This header includes no Darknet's header: the same API serves every backend. */
+typedef struct dx_image {
+    int w, h, c;
+    float *data;
+} dx_image;
+
+/* A box as Darknet's `box`: centre and size (x, y, w, h), in the frame each use states. */
+typedef struct dx_box {
+    float x, y, w, h;
+} dx_box;
 
 #define DX_VERSION "0.1.0"
 #define DX_TOPK 5
@@ -53,7 +66,9 @@ typedef struct {
 dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *opt, dx_error *err);
 void dx_close(dx_model *m);
 
-network *dx_network(dx_model *m);             /* the Darknet network, batch 1 */
+/* The Darknet's own network (batch 1), for callers that include that Darknet's darknet.h (to run
+ * its own forward beside the explanation, as the tests do). */
+struct network *dx_network(dx_model *m);
 const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
 int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
 const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
@@ -190,7 +205,7 @@ typedef struct {
 /* One detected box, decoded as Darknet's get_network_boxes(relative=1) + do_nms_sort, with
  * where it came from. A detection scoring above thresh for several classes is several boxes. */
 typedef struct {
-    box bbox;            /* Darknet's box: centre and size as fractions of the photo */
+    dx_box bbox;            /* Darknet's box: centre and size as fractions of the photo */
     float x, y, w, h;    /* the same in the photo's pixels: top-left corner, width, height */
     int cls;
     float score;         /* objectness x class probability, as Darknet reports it */
@@ -228,7 +243,7 @@ typedef struct {
         double value;
     } stats[DX_MAX_STATS];
     int n_stats;
-    image photo;          /* a copy of the photo (RGB planar, [0,1]) for rendering */
+    dx_image photo;          /* a copy of the photo (RGB planar, [0,1]) for rendering */
     char image_path[1024];
     /* detectors: the box explained (prob = its score, logit = the box target's value) */
     int has_box;
@@ -241,12 +256,12 @@ typedef struct {
 int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, dx_result *out,
                     dx_error *err);
 /* The same for an image already in memory (Darknet's image: planar RGB in [0,1]). */
-int dx_explain_image(dx_model *m, image photo, const dx_request *req, dx_result *out, dx_error *err);
+int dx_explain_image(dx_model *m, dx_image photo, const dx_request *req, dx_result *out, dx_error *err);
 void dx_result_free(dx_result *r);
 
 /* Detectors: letterbox, forward, and the boxes above req->thresh after NMS, highest score
  * first (*boxes malloc'd, NULL when *n is 0). */
-int dx_detect_image(dx_model *m, image photo, const dx_request *req, dx_detection **boxes, int *n,
+int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detection **boxes, int *n,
                     dx_error *err);
 
 /* Detectors: explains the box req->box, every box (DX_ALL_BOXES), or the region's best anchor
@@ -264,14 +279,14 @@ typedef struct {
     int best_class;
 } dx_box_explanations;
 
-int dx_explain_boxes(dx_model *m, image photo, const dx_request *req, dx_box_explanations *out,
+int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *req, dx_box_explanations *out,
                      dx_error *err);
 int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
                           dx_box_explanations *out, dx_error *err);
 /* Detectors: explains detection d's head, anchor, cell and class (req->box_target of them) on
  * photo, whatever its score there: d may come from another input or from the model before a
  * change of its weights. out->box is d as given; out->logit the target's value on photo. */
-int dx_explain_detection(dx_model *m, image photo, const dx_request *req, const dx_detection *d,
+int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
                          dx_result *out, dx_error *err);
 void dx_box_explanations_free(dx_box_explanations *e);
 

@@ -210,7 +210,7 @@ int dx_region_box(const dx_model *m, int photo_w, int photo_h, const float regio
 void dx_best_score(const dx_model *m, float *score, int *cls);
 /* Darknet's box_iou: intersection over union of two boxes given by centre and size (not named
  * dx_box_iou: AlexeyAB's Darknet has a function of that name). */
-float dx_iou(box a, box b);
+float dx_iou(dx_box a, dx_box b);
 /* A head's layout: per anchor, planes x, y, w, h (+ [region]'s extra coords), objectness, classes;
  * dx_head_entry is the index of plane e of anchor at cell (row * l->w + col) in its output. */
 int dx_head_coords(const dx_layer *l);
@@ -218,7 +218,7 @@ int dx_head_entry(const dx_layer *l, int anchor, int e, int cell);
 /* A head's decoded outputs at (anchor, cell = row * l->w + col), from its current forward state:
  * the box as fractions of the network input, the objectness (1 for [region] background=1),
  * a class's probability. */
-box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int net_h);
+dx_box dx_head_box(const dx_layer *l, int anchor, int row, int col, int net_w, int net_h);
 float dx_head_objectness(const dx_layer *l, int anchor, int cell);
 float dx_head_class_prob(const dx_layer *l, int anchor, int cell, int cls);
 /* The layer CAM methods use for a target at layer top: for a detector's head, the last feature

@@ -215,13 +215,13 @@ static int write_overlay(const dx_model *m, const dx_result *r, int png_width, c
         detection_label(m, &r->box, label, sizeof label);
         box = drawn_box(&r->box, &d, label); /* white: not in jet */
     }
-    image photo = dx_drawn(r->photo, &d);
-    image map = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d);
+    dx_image photo = dx_drawn(r->photo, &d);
+    dx_image map = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d);
     dx_render_style style = {.opacity = display->opacity, .fade = display->fade, .scale = &display->scale};
     int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, &style,
                                      path, err);
-    free_image(photo);
-    free_image(map);
+    dx_free_image(photo);
+    dx_free_image(map);
     return rc;
 }
 
@@ -273,8 +273,8 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
     dx_atomic_set set = {0};
     const char *part = dx_atomic_add(&set, path, err);
     if (!part) return -1;
-    image photo = dx_drawn(first->photo, &d);
-    image *maps = calloc((size_t)n, sizeof(image));
+    dx_image photo = dx_drawn(first->photo, &d);
+    dx_image *maps = calloc((size_t)n, sizeof(dx_image));
     const float **planes = calloc((size_t)n, sizeof(float *));
     int *signs = calloc((size_t)n, sizeof(int));
     const char **labels = calloc((size_t)n, sizeof(char *));
@@ -307,14 +307,14 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
     rc = dx_render_panel(photo, planes, signs, styles, labels, n, title, part, err);
 done:
     for (int k = 0; k < n && maps; ++k)
-        if (maps[k].data) free_image(maps[k]);
+        if (maps[k].data) dx_free_image(maps[k]);
     free(maps);
     free(planes);
     free(signs);
     free(labels);
     free(displays);
     free(styles);
-    free_image(photo);
+    dx_free_image(photo);
     return dx_atomic_commit(&set, rc, err);
 }
 
@@ -420,7 +420,7 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, const
     dx_render_box *boxes = calloc(n, sizeof *boxes);
     char (*labels)[160] = calloc(n, sizeof *labels);
     const float **maps = calloc(n, sizeof *maps);
-    image *resized = calloc(n, sizeof *resized);
+    dx_image *resized = calloc(n, sizeof *resized);
     int *signs = calloc(n, sizeof *signs);
     dx_map_scale *scales = calloc(n, sizeof *scales);
     int rc = -1;
@@ -441,14 +441,14 @@ static int write_combined(const dx_model *m, const dx_box_explanations *e, const
         signs[k] = r->signed_map;
         scales[k] = displays[k].scale;
     }
-    image photo = dx_drawn(e->results[0].photo, &d);
+    dx_image photo = dx_drawn(e->results[0].photo, &d);
     char title[160];
     snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
     rc = dx_render_box_maps(photo, maps, signs, scales, boxes, n, title, path, err);
-    free_image(photo);
+    dx_free_image(photo);
 done:
     for (int k = 0; resized && k < n; ++k)
-        if (resized[k].data) free_image(resized[k]);
+        if (resized[k].data) dx_free_image(resized[k]);
     free(resized);
     free(maps);
     free(labels);

@@ -260,7 +260,7 @@ dx_model *open_shared_model(const char *name, const char *names)
     return m;
 }
 
-void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all)
+void expect_each_box_alone(dx_model *m, dx_image photo, const dx_request *req, const dx_box_explanations *all)
 {
     dx_request one_box = *req;
     for (int b = 0; b < all->n; ++b) {
@@ -414,7 +414,7 @@ const char *classifier_fixture(void)
     cr_assert_eq(system(cmd), 0);
     dx_close(open_random(cfg, weights, 1));
     /* a 40x30 photo: a bright square on grey */
-    image photo = make_image(40, 30, 3);
+    dx_image photo = dx_make_image(40, 30, 3);
     for (int c = 0; c < 3; ++c)
         for (int y = 0; y < 30; ++y)
             for (int x = 0; x < 40; ++x)
@@ -423,7 +423,7 @@ const char *classifier_fixture(void)
     snprintf(png, sizeof png, "%s/photo.png", dir);
     dx_error err;
     cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
     return dir;
 }
 

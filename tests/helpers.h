@@ -2,7 +2,9 @@
 #ifndef DX_TEST_HELPERS_H
 #define DX_TEST_HELPERS_H
 #include <stdint.h>
+#include <darknet.h> /* the tests compare with the Darknet itself */
 #include "internal.h"
+#include "io/image.h"
 
 /* xorshift64*: deterministic, seeded */
 typedef struct { uint64_t s; } rng;
@@ -68,7 +70,7 @@ int stray_files_in(const char *dir, const char *const *keep);
 
 /* Each box of `all` (dx_explain_boxes with req) explained alone: the same box, the same map
  * within 1e-6 of its peak. */
-void expect_each_box_alone(dx_model *m, image photo, const dx_request *req, const dx_box_explanations *all);
+void expect_each_box_alone(dx_model *m, dx_image photo, const dx_request *req, const dx_box_explanations *all);
 
 /* The darknet-explain command ($DX_CLI) run through the shell in dir with args: its exit code
  * (128 + the signal when killed), what it printed, how many lines on stderr. */

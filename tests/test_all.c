@@ -28,14 +28,14 @@ static const char *shapes_model(const char *which)
 /* dir/name: image `index` of the shapes set `seed`, size x size, with up to `objects` objects */
 static void shapes_photo(const char *dir, const char *name, int seed, int index, int size, int objects)
 {
-    image photo;
+    dx_image photo;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     shapes_draw(seed, index, size, objects, &photo, objs);
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     dx_error err;
     cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
 }
 
 /* The entries of the last entries() call, for messages. */
@@ -329,7 +329,7 @@ static int two_box_photo(const char *dir)
     dx_model *m = dx_open(cfg, weights, NULL, &err);
     cr_assert(m, "%s", err.msg);
     for (int index = 0; index < 50; ++index) {
-        image photo;
+        dx_image photo;
         shapes_object objs[SHAPES_MAX_OBJECTS];
         shapes_draw(5, index, 128, 3, &photo, objs);
         dx_request req;
@@ -342,11 +342,11 @@ static int two_box_photo(const char *dir)
             char path[512];
             snprintf(path, sizeof path, "%s/photo.png", dir);
             cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
-            free_image(photo);
+            dx_free_image(photo);
             dx_close(m);
             return n;
         }
-        free_image(photo);
+        dx_free_image(photo);
     }
     cr_assert_fail("no image of the shapes set 5 has two boxes");
     return 0;

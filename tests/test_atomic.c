@@ -215,7 +215,7 @@ static int kill_when_writing(pid_t pid, const char *dir, int sig, int *seen)
 /* A photo whose outputs take a while to write: the PNG's compression, then 2.9 MB of map. */
 static void big_photo(const char *dir)
 {
-    image photo = make_image(1200, 600, 3);
+    dx_image photo = dx_make_image(1200, 600, 3);
     for (int c = 0; c < 3; ++c)
         for (int p = 0; p < 1200 * 600; ++p)
             photo.data[c * 1200 * 600 + p] = (float)((p * (c + 3) + p / 1200 * 7) % 251) / 250;
@@ -223,7 +223,7 @@ static void big_photo(const char *dir)
     snprintf(path, sizeof path, "%s/photo.png", dir);
     dx_error err;
     cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
 }
 
 Test(atomic, the_command_killed_while_writing_leaves_nothing, .timeout = 300)

@@ -41,14 +41,14 @@ static const char *shapes_model(const char *which)
 /* dir/name: image `index` of the shapes set `seed`, 96 x 96, with up to 3 objects */
 static void shapes_photo(const char *dir, const char *name, int seed, int index)
 {
-    image photo;
+    dx_image photo;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     shapes_draw(seed, index, 96, 3, &photo, objs);
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     dx_error err;
     cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
 }
 
 static void write_in(const char *dir, const char *name, const char *text)
@@ -268,7 +268,7 @@ Test(batch, detector_list_equals_single_runs_and_detections_json, .timeout = 300
         int n_own = own_boxes(own_text, own, 16);
         free(own_text);
         snprintf(path, sizeof path, "%s/%s", dir, photo_paths[k]);
-        image photo;
+        dx_image photo;
         cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
         dx_detection *found;
         int n;
@@ -291,7 +291,7 @@ Test(batch, detector_list_equals_single_runs_and_detections_json, .timeout = 300
             cr_expect_str_eq(token_after(&at, "\"map\": \"", text, sizeof text), want);
         }
         free(found);
-        free_image(photo);
+        dx_free_image(photo);
     }
     cr_expect_null(strstr(at, "\"image_id\""), "no other box in detections.json");
     cr_expect_geq(boxes, 5, "the photos have boxes to compare");

@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "io/image.h"
+#include "io/render.h"
 #include "methods/methods.h"
 
 static dx_model *open_test_cfg(const char *name, uint64_t seed)
@@ -25,9 +26,9 @@ static dx_model *open_test_cfg(const char *name, uint64_t seed)
     return open_random(cfg, weights, seed);
 }
 
-static image random_photo(int w, int h, uint64_t seed)
+static dx_image random_photo(int w, int h, uint64_t seed)
 {
-    image im = make_image(w, h, 3);
+    dx_image im = dx_make_image(w, h, 3);
     rng r = {seed};
     for (int i = 0; i < w * h * 3; ++i) im.data[i] = (float)rng_uniform(&r);
     return im;
@@ -39,7 +40,7 @@ typedef struct {
     int layers[DX_MAX_LAYERS], n_layers;
 } cam_ask;
 
-static dx_result explain(dx_model *m, image photo, cam_ask a)
+static dx_result explain(dx_model *m, dx_image photo, cam_ask a)
 {
     dx_request req;
     dx_request_init(&req);
@@ -154,7 +155,7 @@ static double logit_of(network *net, const float *input, int cls)
 }
 
 /* The map of `method` at layer 2 of test-gap-leaky.cfg, relu off, by direct loops. */
-static void reference_map(dx_model *m, image photo, dx_method method, int eigen_smooth, int cls, float *out)
+static void reference_map(dx_model *m, dx_image photo, dx_method method, int eigen_smooth, int cls, float *out)
 {
     network *net = dx_network(m);
     double A[C * S], g[C * S], weighted[C * S], map[S], wk[C];
@@ -230,7 +231,7 @@ static const dx_method layer_methods[] = {
 Test(cam, equals_plain_reimplementation, .timeout = 120)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
-    image photo = random_photo(NET, NET, 11);
+    dx_image photo = random_photo(NET, NET, 11);
     double worst = 0;
     for (int cls = 0; cls < 5; cls += 3)
         for (int k = 0; k <= N_LAYER_METHODS; ++k) {
@@ -251,7 +252,7 @@ Test(cam, equals_plain_reimplementation, .timeout = 120)
             dx_result_free(&r);
         }
     cr_log_info("worst relative difference from the reference: %.2g", worst);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -264,7 +265,7 @@ Test(cam, cam_equals_head_weights_and_gradcam_times_pixels)
         network *net = dx_network(m);
         const layer *head = &net->layers[c == 0 ? 3 : 5];
         cr_expect(dx_cam_applies(m), "%s: `all` would skip CAM", cfgs[c]);
-        image photo = random_photo(NET, NET, 21);
+        dx_image photo = random_photo(NET, NET, 21);
         for (int cls = 0; cls < 5; ++cls) {
             dx_result cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = cls, .relu = 0});
             dx_result grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = cls, .relu = 0});
@@ -292,7 +293,7 @@ Test(cam, cam_equals_head_weights_and_gradcam_times_pixels)
             dx_result_free(&cam);
             dx_result_free(&grad);
         }
-        free_image(photo);
+        dx_free_image(photo);
         dx_close(m);
     }
 }
@@ -304,7 +305,7 @@ Test(cam, hirescam_equals_gradcam_when_gradient_is_constant)
     const char *cfgs[] = {"test-gap-conv.cfg", "test-gap-connected.cfg"};
     for (int c = 0; c < 2; ++c) {
         dx_model *m = open_test_cfg(cfgs[c], 7 + c);
-        image photo = random_photo(NET, NET, 31);
+        dx_image photo = random_photo(NET, NET, 31);
         for (int cls = 0; cls < 5; ++cls) {
             dx_result hi = explain(m, photo, (cam_ask){.method = DX_METHOD_HIRESCAM, .cls = cls, .relu = 0});
             dx_result grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = cls, .relu = 0});
@@ -313,7 +314,7 @@ Test(cam, hirescam_equals_gradcam_when_gradient_is_constant)
             dx_result_free(&hi);
             dx_result_free(&grad);
         }
-        free_image(photo);
+        dx_free_image(photo);
         dx_close(m);
     }
 }
@@ -321,7 +322,7 @@ Test(cam, hirescam_equals_gradcam_when_gradient_is_constant)
 Test(cam, cam_refuses_other_heads)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
-    image photo = random_photo(NET, NET, 11);
+    dx_image photo = random_photo(NET, NET, 11);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_CAM;
@@ -334,7 +335,7 @@ Test(cam, cam_refuses_other_heads)
     cr_expect(strstr(err.msg, "layer 3 [convolutional]") && strstr(err.msg, "global-average-pool"), "%s", err.msg);
     cr_expect(!strchr(err.msg, '\n'));
     cr_expect(dx_cam_applies(m), "the default layer (3) is under a CAM head");
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
     m = open_test_cfg("test-detector.cfg", 1);
     cr_expect(!dx_cam_applies(m), "`all` would run CAM on a detector");
@@ -346,7 +347,7 @@ Test(cam, cam_refuses_other_heads)
 Test(cam, every_method_finite_shaped_and_class_sensitive)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 4);
-    image photo = random_photo(NET, NET, 41);
+    dx_image photo = random_photo(NET, NET, 41);
     for (int k = 0; k < N_LAYER_METHODS; ++k) {
         dx_result a = explain(m, photo, (cam_ask){.method = layer_methods[k], .cls = 0, .relu = 0, .layers = {CAM_LAYER}, .n_layers = 1});
         dx_result b = explain(m, photo, (cam_ask){.method = layer_methods[k], .cls = 1, .relu = 0, .layers = {CAM_LAYER}, .n_layers = 1});
@@ -361,7 +362,7 @@ Test(cam, every_method_finite_shaped_and_class_sensitive)
         dx_result_free(&a);
         dx_result_free(&b);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -370,7 +371,7 @@ Test(cam, every_method_finite_shaped_and_class_sensitive)
 Test(cam, several_layers_are_averaged)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
-    image photo = random_photo(NET, NET, 51);
+    dx_image photo = random_photo(NET, NET, 51);
     for (int relu = 0; relu < 2; ++relu) {
         dx_result both = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = 2, .relu = relu, .layers = {2, 0}, .n_layers = 2});
         dx_result coarse = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = 2, .relu = relu, .layers = {2}, .n_layers = 1});
@@ -390,7 +391,7 @@ Test(cam, several_layers_are_averaged)
         dx_result_free(&coarse);
         dx_result_free(&fine);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -406,7 +407,7 @@ static void mirror(const float *src, int h, int w, int c, float *dst)
 Test(cam, aug_smooth_commutes_with_the_mirror)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
-    image photo = random_photo(NET, NET, 61), flipped = make_image(NET, NET, 3);
+    dx_image photo = random_photo(NET, NET, 61), flipped = dx_make_image(NET, NET, 3);
     mirror(photo.data, NET, NET, 3, flipped.data);
     dx_method methods[] = {DX_METHOD_GRADCAM, DX_METHOD_EIGENCAM, DX_METHOD_SCORECAM};
     for (int k = 0; k < 3; ++k)
@@ -432,8 +433,8 @@ Test(cam, aug_smooth_commutes_with_the_mirror)
             dx_result_free(&a);
             dx_result_free(&b);
         }
-    free_image(photo);
-    free_image(flipped);
+    dx_free_image(photo);
+    dx_free_image(flipped);
     dx_close(m);
 }
 
@@ -449,7 +450,7 @@ Test(cam, eigencam_wide_layer_equals_reference)
                     "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
                     "[avgpool]\n[connected]\noutput=3\nactivation=linear\n[softmax]\ngroups=1\n");
     dx_model *m = open_random(cfg, weights, 9);
-    image photo = random_photo(2, 2, 81);
+    dx_image photo = random_photo(2, 2, 81);
     dx_result r = explain(m, photo, (cam_ask){.method = DX_METHOD_EIGENCAM, .cls = 0, .relu = 0});
     cr_assert_eq(r.native_h * r.native_w, 4);
     network_predict(dx_network(m), photo.data);
@@ -462,20 +463,20 @@ Test(cam, eigencam_wide_layer_equals_reference)
     cr_log_info("Eigen-CAM, 8 channels on 2x2: %.2g from the reference", d);
     cr_expect(d <= 1e-4, "%.3g", d);
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
 Test(cam, scorecam_batch_changes_nothing)
 {
     dx_model *m = open_test_cfg("test-gap-leaky.cfg", 3);
-    image photo = random_photo(NET, NET, 71);
+    dx_image photo = random_photo(NET, NET, 71);
     dx_result one = explain(m, photo, (cam_ask){.method = DX_METHOD_SCORECAM, .cls = 2, .relu = 0, .batch = 1, .layers = {CAM_LAYER}, .n_layers = 1});
     dx_result three = explain(m, photo, (cam_ask){.method = DX_METHOD_SCORECAM, .cls = 2, .relu = 0, .batch = 3, .layers = {CAM_LAYER}, .n_layers = 1});
     cr_expect(memcmp(one.native, three.native, sizeof(float) * S) == 0);
     dx_result_free(&one);
     dx_result_free(&three);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -487,7 +488,7 @@ Test(cam, tiny_darknet_axioms, .timeout = 240)
 {
     dx_model *m = open_shared_model("imagenet/tiny", NULL);
     dx_error err;
-    image photo;
+    dx_image photo;
     cr_assert_eq(dx_load_photo("/usr/share/darknet/data/dog.jpg", &photo, &err), 0, "%s", err.msg);
     dx_result cam = explain(m, photo, (cam_ask){.method = DX_METHOD_CAM, .cls = -1, .relu = 0});
     dx_result grad = explain(m, photo, (cam_ask){.method = DX_METHOD_GRADCAM, .cls = -1, .relu = 0});
@@ -522,7 +523,7 @@ Test(cam, tiny_darknet_axioms, .timeout = 240)
             cr_expect(diff > 1e-2, "%s: the two classes' maps are %.3g apart", dx_method_name(method), diff);
         dx_result_free(&a), dx_result_free(&b);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -536,9 +537,12 @@ Test(cam, command_line_runs_every_cam_option, .timeout = 60)
     char cfg[1200];
     snprintf(cfg, sizeof cfg, "%s/cfg/test-gap-leaky.cfg", getenv("DX_ROOT"));
     dx_close(open_random(cfg, weights, 3));
-    image photo = random_photo(NET, NET, 91);
-    save_image_options(photo, photo_stem, PNG, 0); /* photo_stem.png */
-    free_image(photo);
+    dx_image photo = random_photo(NET, NET, 91);
+    char photo_png[300];
+    snprintf(photo_png, sizeof photo_png, "%s.png", photo_stem);
+    dx_error err;
+    cr_assert_eq(dx_write_png(photo, photo_png, &err), 0, "%s", err.msg);
+    dx_free_image(photo);
     /* CAM needs a linear head: it explains layer 3 (under the avgpool); the others 2 and 0 averaged */
     const char *runs[][2] = {{"cam", "-layer 3"}, {"gradcam++", "-layer 2,0 -eigen_smooth -aug_smooth"},
                              {"scorecam", "-layer 2,0 -batch 3 -aug_smooth"}};

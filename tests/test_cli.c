@@ -232,13 +232,13 @@ Test(cli, png_width_is_checked_and_honoured)
     /* a 300x20 photo at 16 pixels wide is 1.07 pixels high: drawn 2 high (on the 64x64 shapes
      * classifier, whose letterbox gives it 4 rows; the 16x16 test classifier's would give it 1,
      * which Darknet's resize cannot make: refused, tests/test_inputs.c) */
-    image wide = make_image(300, 20, 3);
+    dx_image wide = dx_make_image(300, 20, 3);
     for (int k = 0; k < 300 * 20 * 3; ++k) wide.data[k] = (k % 300) / 300.f;
     char png[512];
     snprintf(png, sizeof png, "%s/wide.png", dir);
     dx_error err;
     cr_assert_eq(dx_write_png(wide, png, &err), 0, "%s", err.msg);
-    free_image(wide);
+    dx_free_image(wide);
     const char *root = getenv("DX_ROOT");
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "gradcam %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights wide.png "
@@ -380,13 +380,13 @@ Test(cli, detector_boxes_not_finite_are_refused)
     snprintf(bad, sizeof bad, "%s/bad.weights", dir);
     snprintf(cmd, sizeof cmd, "cp %s %s/bad.cfg", cfg, dir);
     cr_assert_eq(system(cmd), 0);
-    image photo;
+    dx_image photo;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     shapes_draw(4, 0, 64, 2, &photo, objs);
     snprintf(png, sizeof png, "%s/notimage.jpg", dir); /* a PNG under a name the fixture knows */
     dx_error err;
     cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
     /* the last layer is the 1x1 convolution to 3 anchors x (x, y, w, h, obj, 4 classes): 27
      * biases, then 27 x 64 weights; the h bias of anchor a is bias 9a + 3 */
     long floats = copy_weights_replacing(weights, bad, 0, 0, 0);
@@ -496,7 +496,7 @@ Test(cli, blank_maps_and_misses_are_explained)
     char cfg[512], weights[512], png[512], cmd[1400], path[512], json[16384];
     snprintf(cfg, sizeof cfg, "%s/cfg/shapes-detector.cfg", getenv("DX_ROOT"));
     snprintf(weights, sizeof weights, "%s/cfg/shapes-detector.weights", getenv("DX_ROOT"));
-    image photo;
+    dx_image photo;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     shapes_draw(4, 0, 64, 2, &photo, objs);
     snprintf(png, sizeof png, "%s/notimage.jpg", dir);
@@ -540,6 +540,6 @@ Test(cli, blank_maps_and_misses_are_explained)
     read_text_into(strcat(strcpy(path, dir), "/miss.json"), json, sizeof json);
     cr_expect_eq((float)json_number(json, "score", 0), boxes[0].score, "%s", json);
     free(boxes);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }

@@ -42,7 +42,7 @@ static int list_photos(const char *dir, char paths[][1200], int max)
  * the same (box, class) pairs, coordinates and scores within 1e-5. Returns the number of boxes. */
 static int expect_darknet_parity(dx_model *m, const char *path, float thresh, float nms)
 {
-    image photo;
+    dx_image photo;
     dx_error err;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
     dx_request req;
@@ -66,7 +66,7 @@ static int expect_darknet_parity(dx_model *m, const char *path, float thresh, fl
             ++expected;
             int found = -1;
             for (int b = 0; b < n && found < 0; ++b) {
-                box a = dets[d].bbox, c = boxes[b].bbox;
+                box a = dets[d].bbox; dx_box c = boxes[b].bbox;
                 if (!matched[b] && boxes[b].cls == k && fabsf(a.x - c.x) < 1e-5f && fabsf(a.y - c.y) < 1e-5f &&
                     fabsf(a.w - c.w) < 1e-5f && fabsf(a.h - c.h) < 1e-5f && fabsf(dets[d].prob[k] - boxes[b].score) < 1e-5f)
                     found = b;
@@ -89,7 +89,7 @@ static int expect_darknet_parity(dx_model *m, const char *path, float thresh, fl
     free(matched);
     free_detections(dets, total);
     free(boxes);
-    free_image(photo);
+    dx_free_image(photo);
     return n;
 }
 
@@ -229,7 +229,7 @@ Test(detector, box_target_gradients_yolo_fastest, .timeout = 300)
     dx_model *m = open_shared("yolo-fastest-1.1");
     char path[1200];
     snprintf(path, sizeof path, "%s/images/person.jpg", shared_dir());
-    image photo;
+    dx_image photo;
     dx_error err;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
     dx_request req;
@@ -260,7 +260,7 @@ Test(detector, box_target_gradients_yolo_fastest, .timeout = 300)
                 n, heads[1], worst);
     free(x);
     free(boxes);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -316,11 +316,11 @@ Test(detector, pointing_game_gradcam, .timeout = 300)
               total, (double)hits / total, POINTING_FLOOR);
 }
 
-static image shared_photo(const char *name)
+static dx_image shared_photo(const char *name)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/images/%s", shared_dir(), name);
-    image photo;
+    dx_image photo;
     dx_error err;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
     return photo;
@@ -332,7 +332,7 @@ static image shared_photo(const char *name)
 Test(detector, all_boxes_equal_each_box_alone, .timeout = 300)
 {
     dx_model *m = open_shared("yolo-fastest-1.1-xl");
-    image photo = shared_photo("dog.jpg");
+    dx_image photo = shared_photo("dog.jpg");
     const dx_method methods[] = {DX_METHOD_GRADCAM, DX_METHOD_SALIENCY};
     for (int k = 0; k < 2; ++k) {
         dx_request req;
@@ -360,7 +360,7 @@ Test(detector, all_boxes_equal_each_box_alone, .timeout = 300)
     cr_expect_eq(dx_explain_image(m, photo, &req, &r, &err), -1);
     cr_expect(strstr(err.msg, "box 3 does not exist: 3 boxes"), "%s", err.msg);
     free(boxes);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -369,7 +369,7 @@ Test(detector, all_boxes_equal_each_box_alone, .timeout = 300)
 Test(detector, region_finds_the_anchor, .timeout = 300)
 {
     dx_model *m = open_shared("yolo-fastest-1.1-xl");
-    image photo = shared_photo("dog.jpg");
+    dx_image photo = shared_photo("dog.jpg");
     dx_request req;
     dx_request_init(&req);
     dx_detection *boxes;
@@ -399,7 +399,7 @@ Test(detector, region_finds_the_anchor, .timeout = 300)
     cr_expect_eq(dx_explain_image(m, photo, &req, &r, &err), -1);
     cr_expect(strstr(err.msg, "width and height must be > 0"), "%s", err.msg);
     free(boxes);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -483,7 +483,7 @@ Test(detector, cli_no_detection_one_box_region_and_errors, .timeout = 300)
     /* nothing scores above 1: exit 0, a JSON with no boxes, no figure; the line names the best
      * score (the first box at threshold 0 without NMS) */
     dx_model *m = open_shared("yolo-fastest-1.1-xl");
-    image photo = shared_photo("dog.jpg");
+    dx_image photo = shared_photo("dog.jpg");
     dx_request req;
     dx_request_init(&req);
     req.thresh = 0;
@@ -496,7 +496,7 @@ Test(detector, cli_no_detection_one_box_region_and_errors, .timeout = 300)
     snprintf(want, sizeof want, "no detection above -thresh 1 (the best score is %.2f%%, %s); wrote none.json",
              100 * boxes[0].score, dx_class_name(m, boxes[0].cls));
     free(boxes);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
     int status = run_cli(dir, "-thresh 1 -out none", out, err);
     cr_expect_eq(status, 0, "exit %d: %s", status, err);
@@ -548,7 +548,7 @@ Test(detector, drise_is_seeded_and_restores_the_forward)
     snprintf(weights, sizeof weights, "%s/net.weights", temp_dir());
     dx_model *m = open_random(cfg, weights, 5);
     network *net = dx_network(m);
-    image photo = make_image(48, 40, 3);
+    dx_image photo = dx_make_image(48, 40, 3);
     rng g = {11};
     for (int k = 0; k < 48 * 40 * 3; ++k) photo.data[k] = (float)rng_uniform(&g);
     dx_request req;
@@ -565,10 +565,10 @@ Test(detector, drise_is_seeded_and_restores_the_forward)
     int head = a.box.layer, outputs = net->layers[head].outputs;
     float *after = malloc(sizeof(float) * outputs);
     memcpy(after, dx_output_of(m, head), sizeof(float) * outputs);
-    image boxed = letterbox_image(photo, net->w, net->h);
+    dx_image boxed = dx_backend_letterbox_image(photo, net->w, net->h);
     dx_forward(m, boxed.data);
     cr_expect_eq(memcmp(after, dx_output_of(m, head), sizeof(float) * outputs), 0, "drise left another forward state");
-    free_image(boxed);
+    dx_free_image(boxed);
     free(after);
     cr_assert_eq(dx_explain_image(m, photo, &req, &b, &err), 0, "%s", err.msg);
     req.seed = 2;
@@ -579,7 +579,7 @@ Test(detector, drise_is_seeded_and_restores_the_forward)
     dx_result_free(&a);
     dx_result_free(&b);
     dx_result_free(&c);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -591,7 +591,7 @@ Test(detector, drise_is_seeded_and_restores_the_forward)
 Test(detector, drise_concentrates_in_the_box, .timeout = 300)
 {
     dx_model *m = open_shared("yolo-fastest-1.1");
-    image photo = shared_photo("dog.jpg");
+    dx_image photo = shared_photo("dog.jpg");
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_DRISE;
@@ -614,6 +614,6 @@ Test(detector, drise_concentrates_in_the_box, .timeout = 300)
                 contrast, n_in, r.h * r.w);
     cr_expect(contrast >= DRISE_CONTRAST_FLOOR, "contrast %.3f < %.2f", contrast, DRISE_CONTRAST_FLOOR);
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }

@@ -181,7 +181,7 @@ Test(eval, pointing_game_synthetic_maps)
     dx_eval_options o = linear_options();
     dx_error err;
     map[1 * SIDE + 6] = 1; /* the peak at (6, 1): centre (6.5, 1.5) */
-    dx_box left = {0, 0, 4, 4}; /* 2.5 network pixels from the peak */
+    dx_pixel_box left = {0, 0, 4, 4}; /* 2.5 network pixels from the peak */
     dx_eval_sample s = {.input = x, .cls = 0, .boxes = &left, .n_boxes = 1, .photo_scale = 5, .seed = 1};
     double v;
     cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
@@ -193,7 +193,7 @@ Test(eval, pointing_game_synthetic_maps)
     cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
     cr_expect_eq(v, 1, "25 photo pixels away, tolerance 30: a hit");
     o.tolerance = 15;
-    dx_box around = {6, 1, 7, 2};
+    dx_pixel_box around = {6, 1, 7, 2};
     s.boxes = &around;
     cr_assert_eq(dx_eval_metric(m, DX_METRIC_POINTING, &s, map, NULL, &o, &v, &err), 0);
     cr_expect_eq(v, 1, "inside the box");
@@ -260,10 +260,10 @@ Test(eval, randomisation_changes_gradient_maps, .timeout = 600)
     snprintf(path, sizeof path, "%s/images/eagle.jpg", shared_dir());
     dx_error err;
     network *net = dx_network(m);
-    image photo;
+    dx_image photo;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
-    image x = letterbox_image(photo, net->w, net->h);
-    free_image(photo);
+    dx_image x = dx_backend_letterbox_image(photo, net->w, net->h);
+    dx_free_image(photo);
     int layers[64], n = dx_eval_random_layers(m, layers, 64);
     cr_assert_eq(n, 16, "Tiny Darknet has 16 convolutional layers, found %d", n);
     cr_expect_gt(layers[0], layers[n - 1], "top-down order");
@@ -302,7 +302,7 @@ Test(eval, randomisation_changes_gradient_maps, .timeout = 600)
     }
     free(map);
     free(again);
-    free_image(x);
+    dx_free_image(x);
     dx_close(m);
 }
 
@@ -427,12 +427,12 @@ static const char *cli_fixture(void)
     rng r = {11};
     for (int k = 0; k < 14; ++k) {
         int w = 18 + k % 5 * 3, h = 16 + k % 3 * 4;
-        image photo = make_image(w, h, 3);
+        dx_image photo = dx_make_image(w, h, 3);
         for (int i = 0; i < w * h * 3; ++i) photo.data[i] = (float)rng_uniform(&r);
         snprintf(path, sizeof path, "%s/p%02d.png", dir, k);
         dx_error err;
         cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
-        free_image(photo);
+        dx_free_image(photo);
         fprintf(list, "p%02d.png\n", k);
         if (k % 3 == 0) {
             snprintf(path, sizeof path, "%s/p%02d.txt", dir, k);
@@ -684,8 +684,8 @@ Test(eval, command_line_errors)
 Test(eval, detector_label_matching_rule)
 {
     /* a detection over [10,30) x [10,30), labels of class 1 and 2 */
-    dx_box det = {10, 10, 30, 30};
-    dx_box labels[4] = {
+    dx_pixel_box det = {10, 10, 30, 30};
+    dx_pixel_box labels[4] = {
         {10, 10, 30, 30}, /* class 2, IoU 1: another class never matches */
         {12, 12, 32, 32}, /* class 1, IoU 324/476 = 0.681 */
         {10, 10, 29, 30}, /* class 1, IoU 380/400 = 0.95: the best of class 1 */
@@ -702,7 +702,7 @@ Test(eval, detector_label_matching_rule)
     cr_expect_eq(dx_eval_match_label(&det, 1, labels + 3, classes + 3, 1, &iou), -1);
     cr_expect(fabs(iou - 1.0 / 3) < 1e-9, "IoU %g", iou);
     /* IoU exactly 0.5 matches: [10,30) x [10,50) holds the detection, 400/800 */
-    dx_box half = {10, 10, 30, 50};
+    dx_pixel_box half = {10, 10, 30, 50};
     cr_expect_eq(dx_eval_match_label(&det, 1, &half, classes + 1, 1, &iou), 0, "IoU %g >= 0.5 matches", iou);
 }
 
@@ -729,13 +729,13 @@ static const char *detector_fixture(void)
     snprintf(path, sizeof path, "%s/list.txt", dir);
     FILE *list = fopen(path, "w");
     for (int i = 0; i < DET_IMAGES; ++i) {
-        image im;
+        dx_image im;
         shapes_object objs[SHAPES_MAX_OBJECTS];
         int n = shapes_draw(4, i, 64, 3, &im, objs);
         dx_error err;
         snprintf(path, sizeof path, "%s/s%d.png", dir, i);
         cr_assert_eq(dx_write_png(im, path, &err), 0, "%s", err.msg);
-        free_image(im);
+        dx_free_image(im);
         snprintf(path, sizeof path, "%s/s%d.txt", dir, i);
         FILE *labels = fopen(path, "w");
         for (int k = 0; k < n; ++k) {
@@ -771,13 +771,13 @@ Test(eval, detector_run_every_box_and_gradcam_beats_random, .timeout = 300)
     dx_request_init(&req);
     int at = 0, unmatched = 0, matched = 0, misses = 0;
     for (int i = 0; i < DET_IMAGES; ++i) {
-        image im;
+        dx_image im;
         snprintf(path, sizeof path, "%s/s%d.png", dir, i);
         cr_assert_eq(dx_load_photo(path, &im, &err), 0, "%s", err.msg);
         dx_detection *dets;
         int n;
         cr_assert_eq(dx_detect_image(m, im, &req, &dets, &n, &err), 0, "%s", err.msg);
-        free_image(im);
+        dx_free_image(im);
         cr_assert_gt(n, 0, "image %d: the detector finds its objects", i);
         for (int b = 0; b < n && b < DET_MAX_BOXES; ++b)
             for (int k = 0; k < 8; ++k, ++at) {
@@ -952,7 +952,7 @@ typedef struct {
 static int expected_units(dx_model *m, const char *dir, const char *name, det_unit *units, int max)
 {
     char path[1200];
-    image im;
+    dx_image im;
     dx_error err;
     dx_request req;
     dx_request_init(&req);
@@ -961,16 +961,16 @@ static int expected_units(dx_model *m, const char *dir, const char *name, det_un
     dx_detection *dets;
     int n_dets, n_labels = 0, n = 0, classes[16], matched[16] = {0};
     cr_assert_eq(dx_detect_image(m, im, &req, &dets, &n_dets, &err), 0, "%s", err.msg);
-    dx_box labels[16];
+    dx_pixel_box labels[16];
     float cx, cy, w, h;
     snprintf(path, sizeof path, "%s/%s.txt", dir, name);
     FILE *f = fopen(path, "r");
     while (f && n_labels < 16 && fscanf(f, "%d %f %f %f %f", &classes[n_labels], &cx, &cy, &w, &h) == 5)
         labels[n_labels++] =
-            (dx_box){(cx - w / 2) * im.w, (cy - h / 2) * im.h, (cx + w / 2) * im.w, (cy + h / 2) * im.h};
+            (dx_pixel_box){(cx - w / 2) * im.w, (cy - h / 2) * im.h, (cx + w / 2) * im.w, (cy + h / 2) * im.h};
     if (f) fclose(f);
     for (int b = 0; b < n_dets; ++b) {
-        dx_box frame = {dets[b].x, dets[b].y, dets[b].x + dets[b].w, dets[b].y + dets[b].h};
+        dx_pixel_box frame = {dets[b].x, dets[b].y, dets[b].x + dets[b].w, dets[b].y + dets[b].h};
         int label = dx_eval_match_label(&frame, dets[b].cls, labels, classes, n_labels, NULL);
         if (label >= 0) matched[label] = 1;
         if (b < DET_MAX_BOXES && n < max)
@@ -983,7 +983,7 @@ static int expected_units(dx_model *m, const char *dir, const char *name, det_un
             units[n++] = (det_unit){-1, j, classes[j], DX_EVAL_MISSED_LABEL, labels[j].x0, labels[j].y0,
                                    labels[j].x1 - labels[j].x0, labels[j].y1 - labels[j].y0};
     free(dets);
-    free_image(im);
+    dx_free_image(im);
     return n;
 }
 
@@ -994,12 +994,12 @@ Test(eval, detector_reports_misses, .timeout = 300)
 {
     const char *dir = detector_fixture();
     char path[1200], cmd[1400];
-    image blank = make_image(64, 64, 3); /* grey, nothing on it, but a label: a square */
+    dx_image blank = dx_make_image(64, 64, 3); /* grey, nothing on it, but a label: a square */
     for (int k = 0; k < 64 * 64 * 3; ++k) blank.data[k] = 0.5f;
     dx_error err;
     snprintf(path, sizeof path, "%s/blank.png", dir);
     cr_assert_eq(dx_write_png(blank, path, &err), 0, "%s", err.msg);
-    free_image(blank);
+    dx_free_image(blank);
     snprintf(path, sizeof path, "%s/blank.txt", dir);
     write_text(path, "1 0.5 0.5 0.3 0.3\n");
     snprintf(path, sizeof path, "%s/s3.txt", dir); /* a cross where there is none */
@@ -1097,7 +1097,7 @@ Test(eval, label_line_read_whole)
     snprintf(labels, sizeof labels, "%s/long.txt", dir);
     dx_letterbox g;
     dx_letterbox_geometry(64, 64, 64, 64, &g);
-    dx_box *boxes;
+    dx_pixel_box *boxes;
     int *classes;
     dx_error err;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include <darknet.h> /* the fuzz regressions read the Darknet's own layers */
 #include "explain.h"
 #include "fuzz/targets.h"
 

@@ -37,15 +37,15 @@ static dx_model *open_test_classifier(uint64_t seed)
 }
 
 /* A w x h x c photo of uniform [0,1) pixels. */
-static image random_photo(int w, int h, int c, uint64_t seed)
+static dx_image random_photo(int w, int h, int c, uint64_t seed)
 {
-    image im = make_image(w, h, c);
+    dx_image im = dx_make_image(w, h, c);
     rng r = {seed * 7919 + 3};
     for (int k = 0; k < w * h * c; ++k) im.data[k] = (float)rng_uniform(&r);
     return im;
 }
 
-static void explain(dx_model *m, image photo, const dx_request *req, dx_result *r)
+static void explain(dx_model *m, dx_image photo, const dx_request *req, dx_result *r)
 {
     dx_error err;
     cr_assert_eq(dx_explain_image(m, photo, req, r, &err), 0, "%s: %s", dx_method_name(req->method), err.msg);
@@ -79,7 +79,7 @@ static void expect_complete(const char *what, const dx_result *r)
 Test(gradmethods, ig_completeness_test_model)
 {
     dx_model *m = open_test_classifier(11);
-    image photo = random_photo(20, 13, 3, 1); /* letterboxed: a border of grey */
+    dx_image photo = random_photo(20, 13, 3, 1); /* letterboxed: a border of grey */
     static const char *baselines[] = {"black", "blur", "noise"};
     for (int b = 0; b < 3; ++b) {
         dx_request req;
@@ -94,7 +94,7 @@ Test(gradmethods, ig_completeness_test_model)
         expect_complete(what, &r);
         dx_result_free(&r);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -146,7 +146,7 @@ static double json_number(const char *path, const char *key)
 Test(gradmethods, ig_stats_in_json)
 {
     dx_model *m = open_test_classifier(12);
-    image photo = random_photo(16, 16, 3, 2);
+    dx_image photo = random_photo(16, 16, 3, 2);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_IG;
@@ -165,7 +165,7 @@ Test(gradmethods, ig_stats_in_json)
     }
     cr_expect_eq(json_number(json, "steps"), 16);
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -176,7 +176,7 @@ Test(gradmethods, ig_equals_inputxgrad_on_linear_model)
                             "[net]\nwidth=9\nheight=7\nchannels=3\n"
                             "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=linear\n"
                             "[connected]\noutput=5\nactivation=linear\n[softmax]\n", 3);
-    image photo = random_photo(9, 7, 3, 3);
+    dx_image photo = random_photo(9, 7, 3, 3);
     dx_request req;
     dx_request_init(&req);
     req.class_id = 2;
@@ -197,7 +197,7 @@ Test(gradmethods, ig_equals_inputxgrad_on_linear_model)
     expect_complete("linear model", &ig);
     dx_result_free(&ig);
     dx_result_free(&ixg);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -227,7 +227,7 @@ static void rectifier_signs(dx_model *m, int unit, int *negative, int *below_zer
 Test(gradmethods, guided_and_deconv_pass_no_negative_gradients)
 {
     dx_model *m = open_text("rectifiers", rectifier_cfg, 5);
-    image photo = random_photo(10, 10, 3, 5);
+    dx_image photo = random_photo(10, 10, 3, 5);
     int negatives[3][2], passed[3][2];
     dx_method methods[3] = {DX_METHOD_SALIENCY, DX_METHOD_GUIDEDBP, DX_METHOD_DECONVNET};
     for (int k = 0; k < 3; ++k) {
@@ -256,7 +256,7 @@ Test(gradmethods, guided_and_deconv_pass_no_negative_gradients)
     cr_expect_eq(passed[1][0], 0, "guided backprop passes gradient where the relu's input is <= 0");
     cr_expect(passed[2][0] > 0, "DeconvNet should pass gradient whatever the relu's input");
     cr_expect(passed[1][1] > 0 && passed[2][1] > 0);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -264,7 +264,7 @@ Test(gradmethods, guided_and_deconv_pass_no_negative_gradients)
 Test(gradmethods, backward_mode_restored)
 {
     dx_model *m = open_test_classifier(13);
-    image photo = random_photo(16, 16, 3, 6);
+    dx_image photo = random_photo(16, 16, 3, 6);
     dx_request req;
     dx_request_init(&req);
     dx_result before, guided, after;
@@ -279,7 +279,7 @@ Test(gradmethods, backward_mode_restored)
     dx_result_free(&before);
     dx_result_free(&guided);
     dx_result_free(&after);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -288,7 +288,7 @@ Test(gradmethods, backward_mode_restored)
 Test(gradmethods, guided_gradcam_upsamples_with_pixel_centres)
 {
     dx_model *m = open_test_classifier(15);
-    image photo = random_photo(16, 16, 3, 8);
+    dx_image photo = random_photo(16, 16, 3, 8);
     dx_request req;
     dx_request_init(&req);
     dx_result cam, guided, both;
@@ -320,7 +320,7 @@ Test(gradmethods, guided_gradcam_upsamples_with_pixel_centres)
     dx_result_free(&cam);
     dx_result_free(&guided);
     dx_result_free(&both);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -329,7 +329,7 @@ Test(gradmethods, guided_gradcam_upsamples_with_pixel_centres)
 Test(gradmethods, smoothgrad_noise_zero_is_the_gradient)
 {
     dx_model *m = open_test_classifier(14);
-    image photo = random_photo(16, 16, 3, 7);
+    dx_image photo = random_photo(16, 16, 3, 7);
     dx_request req;
     dx_request_init(&req);
     req.samples = 3;
@@ -359,7 +359,7 @@ Test(gradmethods, smoothgrad_noise_zero_is_the_gradient)
     dx_result_free(&sg);
     dx_result_free(&sg2);
     dx_result_free(&var);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -378,7 +378,7 @@ static char *slurp(const char *path, size_t *len)
 }
 
 /* The .npy of a method with a seed, written under dir/name. */
-static char *npy_of(dx_model *m, image photo, dx_method method, unsigned long long seed, const char *dir,
+static char *npy_of(dx_model *m, dx_image photo, dx_method method, unsigned long long seed, const char *dir,
                     const char *name, size_t *len)
 {
     dx_request req;
@@ -402,7 +402,7 @@ static char *npy_of(dx_model *m, image photo, dx_method method, unsigned long lo
 Test(gradmethods, seeded_methods_are_deterministic)
 {
     dx_model *m = open_test_classifier(15);
-    image photo = random_photo(16, 16, 3, 8);
+    dx_image photo = random_photo(16, 16, 3, 8);
     const char *dir = temp_dir();
     dx_method seeded[] = {DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2, DX_METHOD_VARGRAD, DX_METHOD_IG};
     for (int k = 0; k < 4; ++k) {
@@ -416,7 +416,7 @@ Test(gradmethods, seeded_methods_are_deterministic)
         free(b);
         free(c);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -424,7 +424,7 @@ Test(gradmethods, every_method_finite_shaped_and_class_sensitive)
 {
     dx_model *m = open_test_classifier(16);
     network *net = dx_network(m);
-    image photo = random_photo(23, 17, 3, 9);
+    dx_image photo = random_photo(23, 17, 3, 9);
     for (int k = 0; k < N_GRADIENT_METHODS; ++k) {
         const char *name = dx_method_name(gradient_methods[k]);
         dx_result r[2];
@@ -456,14 +456,14 @@ Test(gradmethods, every_method_finite_shaped_and_class_sensitive)
         dx_result_free(&r[0]);
         dx_result_free(&r[1]);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
 Test(gradmethods, ig_baseline_file)
 {
     dx_model *m = open_test_classifier(17);
-    image photo = random_photo(16, 16, 3, 10);
+    dx_image photo = random_photo(16, 16, 3, 10);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_IG;
@@ -487,7 +487,7 @@ Test(gradmethods, ig_baseline_file)
     dx_result r;
     cr_expect_eq(dx_explain_image(m, photo, &req, &r, &err), -1);
     cr_expect(strstr(err.msg, "/nonexistent/baseline.png") && !strchr(err.msg, '\n'), "error: %s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -699,7 +699,7 @@ Test(gradmethods, maps_equal_plain_reimplementation)
 {
     dx_model *m = open_text("reference", reference_cfg, 21);
     const network *net = dx_network(m);
-    image photo = random_photo(RS, RS, RC, 21);
+    dx_image photo = random_photo(RS, RS, RC, 21);
     struct { dx_method method; const char *baseline; } cases[] = {
         {DX_METHOD_SALIENCY, NULL}, {DX_METHOD_INPUTXGRAD, NULL}, {DX_METHOD_IG, "black"},
         {DX_METHOD_IG, "blur"}, {DX_METHOD_SMOOTHGRAD, NULL}, {DX_METHOD_SMOOTHGRAD2, NULL},
@@ -738,6 +738,6 @@ Test(gradmethods, maps_equal_plain_reimplementation)
                       "reference by %g (peak %g)", dx_method_name(req.method), cls, worst, peak);
             dx_result_free(&r);
         }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }

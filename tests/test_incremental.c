@@ -165,7 +165,7 @@ Test(incremental, yolo_fastest_layers_equal_a_full_forward, .timeout = 120)
 Test(incremental, occlusion_of_a_box_equals_full_forwards)
 {
     dx_model *m = open_test_cfg("test-detector.cfg", 71);
-    image photo = make_image(m->net->w, m->net->h, 3);
+    dx_image photo = dx_make_image(m->net->w, m->net->h, 3);
     float *x = random_input(m, 72);
     memcpy(photo.data, x, sizeof(float) * m->net->inputs);
     dx_request req;
@@ -192,6 +192,6 @@ Test(incremental, occlusion_of_a_box_equals_full_forwards)
     cr_expect(worst <= 1e-5 * scale, "incremental occlusion differs by %.3g (scale %.3g)", worst, scale);
     for (int k = 0; k < 2; ++k) dx_result_free(&r[k]);
     free(x);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }

@@ -71,13 +71,13 @@ static const char *fixture(void)
         cr_assert_eq(system(cmd), 0);
         dx_close(open_random(cfg, weights, 3 + k));
     }
-    image photo = make_image(40, 30, 3);
+    dx_image photo = dx_make_image(40, 30, 3);
     for (int i = 0; i < 40 * 30 * 3; ++i) photo.data[i] = (float)((i * 7919) % 255) / 255;
     char png[512];
     path_in(png, sizeof png, dir, "photo.png");
     dx_error err;
     cr_assert_eq(dx_write_png(photo, png, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
     return dir;
 }
 
@@ -490,13 +490,13 @@ Test(inputs, photo_too_thin_for_the_letterbox_is_refused)
     const int sizes[3][2] = {{16, 1}, {2000, 9}, {16, 2}};
     const char *names[3] = {"row.png", "banner.png", "two-rows.png"};
     for (int k = 0; k < 3; ++k) {
-        image im = make_image(sizes[k][0], sizes[k][1], 3);
+        dx_image im = dx_make_image(sizes[k][0], sizes[k][1], 3);
         for (int i = 0; i < im.w * im.h * 3; ++i) im.data[i] = (float)(i % 11) / 11;
         char path[512];
         path_in(path, sizeof path, dir, names[k]);
         dx_error err;
         cr_assert_eq(dx_write_png(im, path, &err), 0, "%s", err.msg);
-        free_image(im);
+        dx_free_image(im);
     }
     const char *const keep[] = {"row.png", "banner.png", "two-rows.png", NULL};
     const char *row[] = {"gradcam", "net.cfg", "net.weights", "row.png", NULL};
@@ -529,13 +529,13 @@ Test(inputs, photo_too_thin_for_the_letterbox_is_refused)
     path_in(weights, sizeof weights, dir, "net.weights");
     dx_model *m = dx_open(cfg, weights, NULL, &err);
     cr_assert(m, "%s", err.msg);
-    image thin = make_image(16, 1, 3);
+    dx_image thin = dx_make_image(16, 1, 3);
     dx_request req;
     dx_request_init(&req);
     dx_result r;
     cr_expect_eq(dx_explain_image(m, thin, &req, &r, &err), -1);
     cr_expect(strstr(err.msg, "the 16x1 photo: 16x1, letterboxed"), "%s", err.msg);
-    free_image(thin);
+    dx_free_image(thin);
     dx_close(m);
     /* two rows: explained, finite */
     const char *two[] = {"gradcam", "net.cfg", "net.weights", "two-rows.png", "-out", "two", NULL};

@@ -518,7 +518,7 @@ Test(png, values_round_to_bytes)
     float data[18] = {0, 0.5f, 1, 1.7f, -0.2f, 0.2f,
                       1, 0.25f, 0, 0, 0, 0,
                       0, 0.75f, 0.5f, 1, 1, 1};
-    image im = {3, 2, 3, data};
+    dx_image im = {3, 2, 3, data};
     cr_assert_eq(dx_write_png(im, scratch_path(path, sizeof path, "rgb.png"), &err), 0, "%s", err.msg);
     int w, h, c;
     unsigned char *px = stbi_load(path, &w, &h, &c, 0);
@@ -530,7 +530,7 @@ Test(png, values_round_to_bytes)
     stbi_image_free(px);
 
     float grey_data[2] = {0.2f, 1};
-    image grey = {2, 1, 1, grey_data};
+    dx_image grey = {2, 1, 1, grey_data};
     cr_assert_eq(dx_write_png(grey, scratch_path(path, sizeof path, "grey.png"), &err), 0, "%s", err.msg);
     px = stbi_load(path, &w, &h, &c, 0);
     cr_assert_not_null(px);
@@ -545,13 +545,13 @@ Test(png, failures_leave_no_file)
     char path[128];
     dx_error err = {{0}};
     float data[12] = {0};
-    image im = {2, 2, 3, data};
+    dx_image im = {2, 2, 3, data};
     scratch_path(path, sizeof path, "missing/a.png");
     cr_assert_eq(dx_write_png(im, path, &err), -1);
     cr_assert_not_null(strstr(err.msg, path), "message: %s", err.msg);
     cr_assert_not(exists(path));
 
-    image four_channels = {1, 3, 4, data};
+    dx_image four_channels = {1, 3, 4, data};
     scratch_path(path, sizeof path, "rgba.png");
     cr_assert_eq(dx_write_png(four_channels, path, &err), -1);
     cr_assert_not(exists(path));
@@ -574,7 +574,7 @@ Test(png, short_write_leaves_no_partial_file)
         state = state * 1664525u + 1013904223u;
         data[i] = (state >> 8) / 16777216.0f;
     }
-    image im = {w, h, 3, data};
+    dx_image im = {w, h, 3, data};
     limit_file_size(4096);
     scratch_path(path, sizeof path, "noise.png");
     cr_assert_eq(dx_write_png(im, path, &err), -1);

@@ -452,7 +452,7 @@ Test(lrp, api_probability_target_starts_at_the_logit)
     char weights[256];
     snprintf(weights, sizeof weights, "%s/net.weights", temp_dir());
     dx_model *m = open_random(cfg_path("test-lrp.cfg"), weights, 4);
-    image photo = make_image(20, 14, 3);
+    dx_image photo = dx_make_image(20, 14, 3);
     rng g = {17};
     for (int k = 0; k < 20 * 14 * 3; ++k) photo.data[k] = (float)rng_uniform(&g);
     dx_request req;
@@ -475,7 +475,7 @@ Test(lrp, api_probability_target_starts_at_the_logit)
     cr_expect(fabs(r.stats[0].value - r.stats[1].value - r.stats[2].value) <=
               1e-4 * (fabs(r.stats[0].value) + fabs(r.stats[2].value)), "the stats do not close");
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -617,10 +617,10 @@ Test(lrp, real_yolo_fastest)
     char photo_path[1200];
     snprintf(photo_path, sizeof photo_path, "%s/images/person.jpg", shared_dir());
     dx_error err;
-    image photo;
+    dx_image photo;
     cr_assert_eq(dx_load_photo(photo_path, &photo, &err), 0, "%s", err.msg);
     network *net = dx_network(m);
-    image boxed = letterbox_image(photo, net->w, net->h);
+    dx_image boxed = dx_backend_letterbox_image(photo, net->w, net->h);
     dx_forward(m, boxed.data);
     dx_target t = yolo_class_logit(m, 0); /* person */
     dx_request req;
@@ -640,7 +640,7 @@ Test(lrp, real_yolo_fastest)
         expect_readable(&r, what, !composites[k]);
         dx_result_free(&r);
     }
-    free_image(boxed);
-    free_image(photo);
+    dx_free_image(boxed);
+    dx_free_image(photo);
     dx_close(m);
 }

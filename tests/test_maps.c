@@ -78,14 +78,14 @@ static double figure_contrast(const char *dir, const char *prefix, int w, int h)
 /* dir/photo.png: a 128 x 128 shapes image (textured background, clutter, one object) */
 static void write_shapes_photo(const char *dir)
 {
-    image photo;
+    dx_image photo;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     shapes_draw(7, 3, 128, 1, &photo, objs);
     char path[600];
     dx_error err = {{0}};
     snprintf(path, sizeof path, "%s/photo.png", dir);
     cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
 }
 
 TestSuite(maps, .init = make_scratch, .fini = remove_scratch);
@@ -149,7 +149,7 @@ Test(maps, layer_auto_averages_the_resolutions_feeding_a_head)
     cr_assert_eq(n, 2, "%d layers (%s)", n, err.msg);
     cr_expect(layers[0] == 15 && layers[1] == 12, "layers %d, %d", layers[0], layers[1]);
 
-    image photo;
+    dx_image photo;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     shapes_draw(7, 3, 64, 1, &photo, objs);
     dx_request req;
@@ -183,7 +183,7 @@ Test(maps, layer_auto_averages_the_resolutions_feeding_a_head)
     cr_expect_leq(worst, 1e-6 * peak, "-layer auto is %g from the mean of the single-layer maps", worst);
     for (int k = 0; k < 2; ++k) dx_result_free(&one[k]);
     dx_result_free(&both);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 

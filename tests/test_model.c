@@ -59,7 +59,7 @@ Test(model, deconvolutional_weights_load)
     cr_expect_float_eq(d->weights[0], value_of(at + 8), 1e-7);
     cr_expect_float_eq(d->weights[4 * 2 * 2 * 2 - 1], value_of(at + DECONV_FLOATS - 1), 1e-7);
 
-    image photo = make_image(8, 8, 3);
+    dx_image photo = dx_make_image(8, 8, 3);
     for (int k = 0; k < 8 * 8 * 3; ++k) photo.data[k] = (k % 13) / 13.f;
     dx_request req;
     dx_request_init(&req);
@@ -74,7 +74,7 @@ Test(model, deconvolutional_weights_load)
     cr_expect_eq(dx_explain_image(m, photo, &req, &r, &err), -1);
     cr_expect(strstr(err.msg, "layer 1 [deconvolutional]: darknet-explain has no backward") && !strchr(err.msg, '\n'),
               "message: %s", err.msg);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 
     /* one float short is a truncated file, not a crash */

@@ -50,7 +50,7 @@ Test(nonfinite, overflowing_backward_is_an_error)
     dx_model *m = dx_open(cfg, weights, NULL, &err);
     cr_assert(m, "%s", err.msg);
     cr_expect_str_eq(dx_warnings(m), "", "finite weights warned about: %s", dx_warnings(m));
-    image black = make_image(8, 8, 3);
+    dx_image black = dx_make_image(8, 8, 3);
     dx_request req;
     dx_request_init(&req);
     dx_result r;
@@ -72,7 +72,7 @@ Test(nonfinite, overflowing_backward_is_an_error)
     cr_assert_eq(dx_explain_image(m, black, &req, &r, &err), 0, "%s", err.msg);
     cr_expect(isfinite(r.map_max) && r.map_max > 0, "map max %g", r.map_max);
     dx_result_free(&r);
-    free_image(black);
+    dx_free_image(black);
     dx_close(m);
 }
 
@@ -98,9 +98,9 @@ Test(nonfinite, region_box_refuses_a_region_not_finite)
     snprintf(cfg, sizeof cfg, "%s/cfg/test-detector.cfg", getenv("DX_ROOT"));
     snprintf(weights, sizeof weights, "%s/net.weights", temp_dir());
     dx_model *m = open_random(cfg, weights, 3);
-    image photo = make_image(40, 30, 3);
+    dx_image photo = dx_make_image(40, 30, 3);
     for (int k = 0; k < 40 * 30 * 3; ++k) photo.data[k] = (k % 7) / 7.f;
-    image boxed = letterbox_image(photo, dx_network(m)->w, dx_network(m)->h);
+    dx_image boxed = dx_backend_letterbox_image(photo, dx_network(m)->w, dx_network(m)->h);
     dx_forward(m, boxed.data);
     const float regions[][4] = {{NAN, NAN, 5, 5}, {0, 0, INFINITY, INFINITY}, {0, 0, 5, NAN}, {-INFINITY, 0, 5, 5}};
     for (size_t k = 0; k < sizeof regions / sizeof *regions; ++k) {
@@ -115,8 +115,8 @@ Test(nonfinite, region_box_refuses_a_region_not_finite)
     dx_error err;
     cr_expect_eq(dx_region_box(m, 40, 30, ok, &d, &err), 0, "%s", err.msg);
     cr_expect(d.layer == dx_network(m)->n - 1 && isfinite(d.x) && isfinite(d.h), "layer %d", d.layer);
-    free_image(boxed);
-    free_image(photo);
+    dx_free_image(boxed);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -129,7 +129,7 @@ Test(nonfinite, writers_refuse_maps_not_finite)
     snprintf(weights, sizeof weights, "%s/net.weights", dir);
     dx_model *m = open_random(cfg, weights, 4);
     unlink(weights);
-    image photo = make_image(20, 16, 3);
+    dx_image photo = dx_make_image(20, 16, 3);
     for (int k = 0; k < 20 * 16 * 3; ++k) photo.data[k] = (k % 5) / 5.f;
     dx_request req;
     dx_request_init(&req);
@@ -156,6 +156,6 @@ Test(nonfinite, writers_refuse_maps_not_finite)
     snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", dir);
     cr_expect_eq(system(cmd), 0, "files left in %s", dir);
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }

@@ -45,9 +45,9 @@ static dx_model *open_linear(const float *w)
 }
 
 /* A photo of the network's size: letterboxing leaves it unchanged. */
-static image random_photo(int w, int h, uint64_t seed)
+static dx_image random_photo(int w, int h, uint64_t seed)
 {
-    image im = make_image(w, h, 3);
+    dx_image im = dx_make_image(w, h, 3);
     rng r = {seed};
     for (int k = 0; k < w * h * 3; ++k) im.data[k] = (float)rng_uniform(&r);
     return im;
@@ -60,7 +60,7 @@ static float logit_of(dx_model *m, const float *x, int cls)
     return dx_output_of(m, dx_find_logit_layer(m))[cls];
 }
 
-static dx_result explain(dx_model *m, image photo, const dx_request *req)
+static dx_result explain(dx_model *m, dx_image photo, const dx_request *req)
 {
     dx_result r;
     dx_error err;
@@ -120,7 +120,7 @@ static void check_occlusion(int window, int stride, dx_occlude occlude, int batc
 {
     dx_model *m = open_cfg("test-classifier.cfg", 11);
     const network *net = dx_network(m);
-    image photo = random_photo(net->w, net->h, 12);
+    dx_image photo = random_photo(net->w, net->h, 12);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_OCCLUSION;
@@ -153,7 +153,7 @@ static void check_occlusion(int window, int stride, dx_occlude occlude, int batc
     free(base);
     free(expected);
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -177,7 +177,7 @@ Test(perturbation, rise_finds_the_region_the_model_sees)
         for (int y = 2; y < 6; ++y)
             for (int x = 9; x < 13; ++x) w[k * 256 + y * 16 + x] = 1;
     dx_model *m = open_linear(w);
-    image photo = make_image(16, 16, 3);
+    dx_image photo = dx_make_image(16, 16, 3);
     for (int k = 0; k < 16 * 16 * 3; ++k) photo.data[k] = 0.5f;
     dx_request req;
     dx_request_init(&req);
@@ -200,7 +200,7 @@ Test(perturbation, rise_finds_the_region_the_model_sees)
     cr_expect(by >= 2 && by < 6 && bx >= 9 && bx < 13, "maximum at (%d, %d), outside the region", bx, by);
     cr_expect(strongest_inside >= 10, "only %d of the 16 strongest pixels in the region", strongest_inside);
     dx_result_free(&r);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
     free(w);
 }
@@ -226,7 +226,7 @@ Test(perturbation, kernelshap_is_exact_and_lime_close_on_a_linear_model)
     rng g = {21};
     for (int k = 0; k < 16 * 16 * 3; ++k) w[k] = (float)rng_normal(&g);
     dx_model *m = open_linear(w);
-    image photo = random_photo(16, 16, 22);
+    dx_image photo = random_photo(16, 16, 22);
     int labels[256];
     dx_error err;
     int segments = dx_slic(photo.data, 3, 16, 16, 16, DX_SLIC_COMPACTNESS, labels, &err);
@@ -258,7 +258,7 @@ Test(perturbation, kernelshap_is_exact_and_lime_close_on_a_linear_model)
     dx_result_free(&shap);
     dx_result_free(&lime);
     free(exact);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
     free(w);
 }
@@ -271,7 +271,7 @@ Test(perturbation, superpixel_methods_score_the_real_model_and_shap_is_efficient
     dx_model *m = open_cfg("test-classifier.cfg", 31);
     const network *net = dx_network(m);
     int plane = net->h * net->w;
-    image photo = random_photo(net->w, net->h, 32);
+    dx_image photo = random_photo(net->w, net->h, 32);
     float *base = malloc(sizeof(float) * net->inputs);
     dx_request req;
     dx_request_init(&req);
@@ -310,7 +310,7 @@ Test(perturbation, superpixel_methods_score_the_real_model_and_shap_is_efficient
         dx_result_free(&r);
     }
     free(base);
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 
@@ -360,16 +360,16 @@ static int check_segments(const int *labels, int h, int w, int n, int k, const c
 Test(perturbation, slic_segments_are_connected_cover_the_image_and_follow_edges)
 {
     dx_error err;
-    image dog = load_image_color("/usr/share/darknet/data/dog.jpg", 0, 0);
-    image boxed = letterbox_image(dog, 224, 224);
+    dx_image dog = dx_backend_load_image("/usr/share/darknet/data/dog.jpg", 0, 0);
+    dx_image boxed = dx_backend_letterbox_image(dog, 224, 224);
     static int labels[224 * 224];
     int n = dx_slic(boxed.data, 3, 224, 224, 50, DX_SLIC_COMPACTNESS, labels, &err);
     check_segments(labels, 224, 224, n, 50, "dog.jpg 224x224");
-    image eagle = load_image_color("/usr/share/darknet/data/eagle.jpg", 96, 64);
+    dx_image eagle = dx_backend_load_image("/usr/share/darknet/data/eagle.jpg", 96, 64);
     n = dx_slic(eagle.data, 3, 64, 96, 20, DX_SLIC_COMPACTNESS, labels, &err);
     check_segments(labels, 64, 96, n, 20, "eagle.jpg 96x64");
     /* two flat halves, red | blue, at a column off the grid: no segment crosses the edge */
-    image halves = make_image(40, 40, 3);
+    dx_image halves = dx_make_image(40, 40, 3);
     for (int y = 0; y < 40; ++y)
         for (int x = 0; x < 40; ++x) halves.data[(x < 23 ? 0 : 2) * 1600 + y * 40 + x] = 1;
     n = dx_slic(halves.data, 3, 40, 40, 16, DX_SLIC_COMPACTNESS, labels, &err);
@@ -380,10 +380,10 @@ Test(perturbation, slic_segments_are_connected_cover_the_image_and_follow_edges)
             for (int y2 = 0; y2 < 40; ++y2)
                 if (labels[y * 40 + x] == labels[y2 * 40 + 39] && x < 23) crossing++;
     cr_expect_eq(crossing, 0, "%d pixel pairs share a segment across the colour edge", crossing);
-    free_image(dog);
-    free_image(boxed);
-    free_image(eagle);
-    free_image(halves);
+    dx_free_image(dog);
+    dx_free_image(boxed);
+    dx_free_image(eagle);
+    dx_free_image(halves);
 }
 
 /* Same seed, bit-identical maps; another seed, another map; another batch size, the same map
@@ -391,7 +391,7 @@ Test(perturbation, slic_segments_are_connected_cover_the_image_and_follow_edges)
 Test(perturbation, seeded_methods_are_deterministic)
 {
     dx_model *m = open_cfg("test-classifier.cfg", 51);
-    image photo = random_photo(16, 16, 52);
+    dx_image photo = random_photo(16, 16, 52);
     const dx_method methods[] = {DX_METHOD_RISE, DX_METHOD_LIME, DX_METHOD_KERNELSHAP};
     for (size_t k = 0; k < sizeof methods / sizeof *methods; ++k) {
         dx_request req;
@@ -419,7 +419,7 @@ Test(perturbation, seeded_methods_are_deterministic)
         dx_result_free(&batched);
         dx_result_free(&c);
     }
-    free_image(photo);
+    dx_free_image(photo);
     dx_close(m);
 }
 

@@ -170,7 +170,7 @@ Test(bindings, explain_photo_equals_explain_file)
 
     dx_photo *from_file = dx_photo_load(photo_path, &err);
     cr_assert(from_file, "%s", err.msg);
-    image im = load_image_color(photo_path, 0, 0);
+    dx_image im = dx_backend_load_image(photo_path, 0, 0);
     dx_photo *from_planes = dx_photo_from_planes(im.data, im.c, im.h, im.w, "planes", &err);
     cr_assert(from_planes, "%s", err.msg);
     dx_photo *photos[2] = {from_file, from_planes};
@@ -194,7 +194,7 @@ Test(bindings, explain_photo_equals_explain_file)
     im.data[5] = 1.5f;
     cr_expect_null(dx_photo_from_planes(im.data, im.c, im.h, im.w, "planes", &err));
     cr_expect_str_eq(err.msg, "planes: pixel (row 0, column 5, channel 0) is 1.5, not in [0, 1]");
-    free_image(im);
+    dx_free_image(im);
     dx_photo_free(from_file);
     dx_photo_free(from_planes);
     dx_result_free(&direct);

@@ -14,13 +14,13 @@ static float *letterboxed_photo(dx_model *m, const char *name, dx_letterbox *box
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/images/%s", shared_dir(), name);
-    image photo;
+    dx_image photo;
     dx_error err;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
     network *net = dx_network(m);
-    image boxed = letterbox_image(photo, net->w, net->h);
+    dx_image boxed = dx_backend_letterbox_image(photo, net->w, net->h);
     dx_letterbox_geometry(photo.w, photo.h, net->w, net->h, box);
-    free_image(photo);
+    dx_free_image(photo);
     return boxed.data;
 }
 

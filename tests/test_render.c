@@ -20,9 +20,9 @@ TestSuite(render, .init = make_scratch, .fini = remove_scratch);
 #define BLOB_X 44
 #define BLOB_Y 18
 
-static image grey_photo(int w, int h)
+static dx_image grey_photo(int w, int h)
 {
-    image photo = {w, h, 3, malloc(sizeof(float) * 3 * w * h)};
+    dx_image photo = {w, h, 3, malloc(sizeof(float) * 3 * w * h)};
     for (int i = 0; i < 3 * w * h; ++i) photo.data[i] = 0.5f;
     return photo;
 }
@@ -101,7 +101,7 @@ Test(render, unsigned_blob_figure)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     add_blob(map, PHOTO_W, PHOTO_H, BLOB_X, BLOB_Y, 1);
     scratch_path(path, sizeof path, "fig.png");
@@ -162,9 +162,9 @@ Test(render, unsigned_blob_figure)
 }
 
 /* An orange photo: its grey (the fading blend's ground) differs from every channel of it. */
-static image orange_photo(int w, int h)
+static dx_image orange_photo(int w, int h)
 {
-    image photo = {w, h, 3, malloc(sizeof(float) * 3 * w * h)};
+    dx_image photo = {w, h, 3, malloc(sizeof(float) * 3 * w * h)};
     for (int i = 0; i < w * h; ++i) photo.data[i] = 1.f, photo.data[w * h + i] = 0.5f, photo.data[2 * w * h + i] = 0.f;
     return photo;
 }
@@ -186,7 +186,7 @@ Test(render, signed_map_fades_over_the_grey_photo)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = orange_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = orange_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     add_blob(map, PHOTO_W, PHOTO_H, BLOB_X, BLOB_Y, 3);
     add_blob(map, PHOTO_W, PHOTO_H, 12, 30, -2);
@@ -226,7 +226,7 @@ Test(render, tiny_photo_still_gets_readable_text)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(8, 6);
+    dx_image photo = grey_photo(8, 6);
     float map[48] = {0};
     map[3 * 8 + 4] = 1;
     scratch_path(path, sizeof path, "tiny.png");
@@ -246,7 +246,7 @@ Test(render, mismatched_map_is_refused)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     scratch_path(path, sizeof path, "bad.png");
     cr_assert_eq(dx_render_overlay(photo, map, PHOTO_W, PHOTO_H, 0, "t", NULL, path, &err), -1);
@@ -260,7 +260,7 @@ Test(render, unwritable_path_leaves_no_file)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     scratch_path(path, sizeof path, "no-such-dir/fig.png");
     cr_assert_eq(dx_render_overlay(photo, map, PHOTO_H, PHOTO_W, 0, NULL, NULL, path, &err), -1);
@@ -277,7 +277,7 @@ Test(render, boxes_not_finite_are_skipped_and_huge_ones_clamped)
 {
     char plain_path[128], odd_path[128], huge_path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     scratch_path(plain_path, sizeof plain_path, "plain.png");
     scratch_path(odd_path, sizeof odd_path, "odd.png");
@@ -388,7 +388,7 @@ Test(render, pixels_follow_the_given_scale_and_opacity)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = grey_photo(PHOTO_W, PHOTO_H);
     float *map = calloc(PHOTO_W * PHOTO_H, sizeof(float));
     for (int y = 0; y < PHOTO_H; ++y)
         for (int x = 0; x < PHOTO_W; ++x) map[y * PHOTO_W + x] = x < PHOTO_W / 2 ? 1.f : 4.f;
@@ -443,7 +443,7 @@ Test(render, unsigned_map_fades_when_asked)
 {
     char path[128];
     dx_error err = {{0}};
-    image photo = orange_photo(PHOTO_W, PHOTO_H);
+    dx_image photo = orange_photo(PHOTO_W, PHOTO_H);
     float *map = malloc(sizeof(float) * PHOTO_W * PHOTO_H);
     for (int y = 0; y < PHOTO_H; ++y)
         for (int x = 0; x < PHOTO_W; ++x) /* 0 on the left quarter, then up to 1 at the right edge */
@@ -621,7 +621,7 @@ Test(render, labels_are_opaque_on_their_box_colour)
     enum { W = 320, H = 240, N = 6 };
     char path[128];
     dx_error err = {{0}};
-    image photo = grey_photo(W, H);
+    dx_image photo = grey_photo(W, H);
     float *map = calloc(W * H, sizeof(float));
     add_blob(map, W, H, 120, 120, 1);
     dx_render_box boxes[N] = {
@@ -774,11 +774,11 @@ Test(render, command_line_combined_figure)
     if (!glyphs_installed_for_labels()) cr_skip_test("Darknet's glyphs are not installed");
     const char *cli = getenv("DX_CLI"), *root = getenv("DX_ROOT");
     cr_assert(cli && root, "DX_CLI and DX_ROOT are not set (run through make test)");
-    image small;
+    dx_image small;
     shapes_object objs[SHAPES_MAX_OBJECTS];
     int index = 0;
-    while (shapes_draw(5, index, 64, 4, &small, objs) < 4) free_image(small), ++index;
-    image big = resize_image(small, 256, 256);
+    while (shapes_draw(5, index, 64, 4, &small, objs) < 4) dx_free_image(small), ++index;
+    dx_image big = dx_backend_resize_image(small, 256, 256);
     char dir[256], path[512], cmd[2048];
     scratch_path(dir, sizeof dir, "");
     dx_error err;
@@ -794,6 +794,6 @@ Test(render, command_line_combined_figure)
     figure_box boxes[16];
     int n = read_boxes_json(scratch_path(path, sizeof path, "small.json"), boxes, 16);
     cr_expect_eq(check_combined(dir, "small", 64, 64), n, "labels were placed in the 64-px photo");
-    free_image(small);
-    free_image(big);
+    dx_free_image(small);
+    dx_free_image(big);
 }

@@ -86,7 +86,7 @@ Test(shapes, generator_is_deterministic)
     cr_assert_eq(differ, 6, "seed 8 repeats %d of seed 7's images", 6 - differ);
 }
 
-static int same_colour(image im, int x, int y, const float c[3])
+static int same_colour(dx_image im, int x, int y, const float c[3])
 {
     for (int k = 0; k < 3; ++k)
         if (fabsf(im.data[(k * im.h + y) * im.w + x] - c[k]) > 0.5f / 255) return 0;
@@ -94,7 +94,7 @@ static int same_colour(image im, int x, int y, const float c[3])
 }
 
 /* The object region: pixels 4-connected to (x, y) of its colour; returns its size and box. */
-static int flood(image im, int x, int y, const float c[3], unsigned char *seen, int box[4])
+static int flood(dx_image im, int x, int y, const float c[3], unsigned char *seen, int box[4])
 {
     int *stack = malloc(sizeof(int) * im.w * im.h), top = 0, count = 0;
     stack[top++] = y * im.w + x;
@@ -128,7 +128,7 @@ static void check_labels(const char *dir, const char *list_name, int size)
     slurp(path, &list);
     int objects = 0, per_class[SHAPES_CLASSES] = {0};
     for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
-        image im;
+        dx_image im;
         dx_error err;
         snprintf(path, sizeof path, "%s/%s", dir, line);
         cr_assert_eq(dx_load_photo(path, &im, &err), 0, "%s", err.msg);
@@ -165,7 +165,7 @@ static void check_labels(const char *dir, const char *list_name, int size)
         }
         fclose(f);
         free(seen);
-        free_image(im);
+        dx_free_image(im);
     }
     free(list);
     for (int k = 0; k < SHAPES_CLASSES; ++k) cr_assert(per_class[k] > 0, "no %s among %d objects", shapes_names[k], objects);
@@ -205,7 +205,7 @@ Test(shapes, classifier_top1_on_held_out_images)
     dx_request_init(&req);
     int correct = 0;
     for (int i = 0; i < CLS_IMAGES; ++i) {
-        image im;
+        dx_image im;
         shapes_object o;
         shapes_draw(CLS_SEED, i, 64, 1, &im, &o);
         dx_result res;
@@ -213,7 +213,7 @@ Test(shapes, classifier_top1_on_held_out_images)
         cr_assert_eq(dx_explain_image(m, im, &req, &res, &err), 0, "%s", err.msg);
         correct += res.top[0].cls == o.cls;
         dx_result_free(&res);
-        free_image(im);
+        dx_free_image(im);
     }
     double top1 = (double)correct / CLS_IMAGES;
     cr_log_info("shapes classifier: top-1 %.3f on %d held-out images (floor %.2f)", top1, CLS_IMAGES, CLS_TOP1_FLOOR);
@@ -233,7 +233,7 @@ Test(shapes, gradcam_points_at_the_object)
     int hits = 0, random_hits = 0;
     float *noise = malloc(sizeof(float) * 64 * 64);
     for (int i = 0; i < CLS_IMAGES; ++i) {
-        image im;
+        dx_image im;
         shapes_object o;
         shapes_draw(CLS_SEED, i, 64, 1, &im, &o);
         req.class_id = o.cls;
@@ -245,7 +245,7 @@ Test(shapes, gradcam_points_at_the_object)
         for (int k = 0; k < 64 * 64; ++k) noise[k] = (float)dx_rng_uniform(&rng);
         random_hits += shapes_pointing_hit(noise, 64, 64, &o);
         dx_result_free(&res);
-        free_image(im);
+        dx_free_image(im);
     }
     free(noise);
     double acc = (double)hits / CLS_IMAGES, random_acc = (double)random_hits / CLS_IMAGES;
@@ -277,7 +277,7 @@ Test(shapes, detector_recall_and_precision_on_held_out_images)
     network *net = dx_network(m);
     int objects = 0, found = 0, detections = 0, right = 0;
     for (int i = 0; i < DET_IMAGES; ++i) {
-        image im;
+        dx_image im;
         shapes_object objs[SHAPES_MAX_OBJECTS];
         int n = shapes_draw(DET_SEED, i, 64, 3, &im, objs);
         cr_assert(net->w == 64 && net->h == 64);
@@ -304,7 +304,7 @@ Test(shapes, detector_recall_and_precision_on_held_out_images)
         for (int k = 0; k < n; ++k) found += matched[k];
         objects += n;
         free_detections(dets, nboxes);
-        free_image(im);
+        dx_free_image(im);
     }
     double recall = (double)found / objects, precision = detections ? (double)right / detections : 0;
     cr_log_info("shapes detector at IoU .5, p >= %.1f: recall %.3f (%d/%d), precision %.3f (%d/%d)", DET_THRESH,
@@ -319,7 +319,7 @@ Test(shapes, detector_recall_and_precision_on_held_out_images)
 Test(shapes, perturbation_methods_score_all_boxes_together)
 {
     dx_model *m = open_shapes("detector");
-    image im = {0};
+    dx_image im = {0};
     dx_detection *boxes = NULL;
     int n = 0, index = 0;
     dx_request req;
@@ -327,7 +327,7 @@ Test(shapes, perturbation_methods_score_all_boxes_together)
     dx_error err;
     for (; index < 20 && n < 2; ++index) { /* the first held-out image with two detections */
         shapes_object objs[SHAPES_MAX_OBJECTS];
-        if (im.data) free_image(im);
+        if (im.data) dx_free_image(im);
         free(boxes);
         shapes_draw(DET_SEED, index, 64, 3, &im, objs);
         cr_assert_eq(dx_detect_image(m, im, &req, &boxes, &n, &err), 0, "%s", err.msg);
@@ -359,6 +359,6 @@ Test(shapes, perturbation_methods_score_all_boxes_together)
     }
     cr_log_info("image %d: %d boxes, five perturbation methods: all boxes together = each alone", index - 1, n);
     free(boxes);
-    free_image(im);
+    dx_free_image(im);
     dx_close(m);
 }

@@ -12,11 +12,11 @@
 
 static float *letterboxed(dx_model *m, const char *path)
 {
-    image photo;
+    dx_image photo;
     dx_error err;
     cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
-    image boxed = letterbox_image(photo, m->net->w, m->net->h);
-    free_image(photo);
+    dx_image boxed = dx_backend_letterbox_image(photo, m->net->w, m->net->h);
+    dx_free_image(photo);
     return boxed.data;
 }
 
@@ -159,7 +159,7 @@ typedef struct {
     detection *d;
 } dets;
 
-static dets detect(dx_model *m, image photo, const float *x)
+static dets detect(dx_model *m, dx_image photo, const float *x)
 {
     dx_forward(m, x);
     dets r;
@@ -176,10 +176,10 @@ Test(speed, blas_forward_gives_darknets_detections, .timeout = 240)
     for (size_t p = 0; p < sizeof photos / sizeof *photos; ++p) {
         char path[1200];
         snprintf(path, sizeof path, "%s/images/%s", shared_dir(), photos[p]);
-        image photo;
+        dx_image photo;
         dx_error err;
         cr_assert_eq(dx_load_photo(path, &photo, &err), 0, "%s", err.msg);
-        image boxed = letterbox_image(photo, m->net->w, m->net->h);
+        dx_image boxed = dx_backend_letterbox_image(photo, m->net->w, m->net->h);
         dx_set_blas(0);
         dets own = detect(m, photo, boxed.data);
         dx_set_blas(1);
@@ -199,8 +199,8 @@ Test(speed, blas_forward_gives_darknets_detections, .timeout = 240)
             }
         free_detections(own.d, own.n);
         free_detections(blas.d, blas.n);
-        free_image(boxed);
-        free_image(photo);
+        dx_free_image(boxed);
+        dx_free_image(photo);
     }
     cr_log_info("yolo-fastest-1.1: %d detections compared\n", compared);
     cr_assert_gt(compared, 5, "too few detections to compare");

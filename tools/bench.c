@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <darknet.h> /* the benchmark times the Darknet's own forward too */
 #include "internal.h"
 #include "io/image.h"
 
@@ -50,7 +51,7 @@ struct bench {
     float *x, *seed, *inputs, *scores;
     int top, cam_layer;
     dx_target target;
-    image photo;
+    dx_image photo;
 };
 
 /* one thing timed: a step under a gemm and stand-in setting */
@@ -134,7 +135,7 @@ static void score(bench *b)
 /* a score of the head's outputs that any model has: the first output */
 static float first_output(const dx_target *t, const dx_model *m, float *seed)
 {
-    const layer *l = &m->net->layers[t->layer];
+    const dx_layer *l = &m->net->layers[t->layer];
     if (seed) {
         memset(seed, 0, sizeof(float) * l->outputs);
         seed[0] = 1;
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
     double cam = median_ratio(t, rounds, GRADCAM, FAST);
     double cam_api = classifier ? median_ratio(t, rounds, GRADCAM_API, FAST) : 0;
     free_network(b.plain);
-    if (classifier) free_image(b.photo);
+    if (classifier) dx_free_image(b.photo);
 
     b.inputs = malloc(sizeof(float) * net->inputs * SCORE_INPUTS);
     b.scores = malloc(sizeof(float) * SCORE_INPUTS);

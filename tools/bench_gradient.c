@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <darknet.h> /* the benchmark times the Darknet's own forward too */
 #include "internal.h"
+#include "io/image.h"
 
 static const dx_method methods[] = {
     DX_METHOD_SALIENCY, DX_METHOD_INPUTXGRAD, DX_METHOD_IG, DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2,
@@ -28,13 +30,13 @@ int main(int argc, char **argv)
     int rounds = argc > 4 ? atoi(argv[4]) : 3;
     dx_error err;
     dx_model *m = dx_open(argv[1], argv[2], NULL, &err);
-    image photo;
-    if (!m || !(photo = load_image_color(argv[3], 0, 0)).data) {
+    dx_image photo;
+    if (!m || !(photo = dx_backend_load_image(argv[3], 0, 0)).data) {
         fprintf(stderr, "%s\n", m ? argv[3] : err.msg);
         return 1;
     }
     network *net = dx_network(m);
-    image boxed = letterbox_image(photo, net->w, net->h);
+    dx_image boxed = dx_backend_letterbox_image(photo, net->w, net->h);
     double forward = 1e30;
     for (int r = 0; r < 5; ++r) {
         double t0 = now_ms();
@@ -60,8 +62,8 @@ int main(int argc, char **argv)
         }
         printf("  %-14s %8.1f ms  %7.2f\n", dx_method_name(methods[k]), best, best / forward);
     }
-    free_image(boxed);
-    free_image(photo);
+    dx_free_image(boxed);
+    dx_free_image(photo);
     dx_close(m);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <darknet.h> /* the benchmark times the Darknet's own forward too */
 #include "internal.h"
 #include "io/image.h"
 
@@ -29,13 +30,13 @@ int main(int argc, char **argv)
     int rounds = argc > 4 ? atoi(argv[4]) : 3, batch = argc > 5 ? atoi(argv[5]) : 1;
     dx_error err;
     dx_model *m = dx_open(argv[1], argv[2], NULL, &err);
-    image photo;
+    dx_image photo;
     if (!m || dx_load_photo(argv[3], &photo, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
     network *net = dx_network(m);
-    image boxed = letterbox_image(photo, net->w, net->h);
+    dx_image boxed = dx_backend_letterbox_image(photo, net->w, net->h);
     double forward = 1e30;
     for (int r = 0; r < rounds + 2; ++r) {
         double t0 = now_ms();
@@ -77,8 +78,8 @@ int main(int argc, char **argv)
         if (req.method == DX_METHOD_SCORECAM) snprintf(name + strlen(name), sizeof name - strlen(name), " -batch %d", batch);
         printf("  %-26s %8.2f\n", name, best / forward);
     }
-    free_image(boxed);
-    free_image(photo);
+    dx_free_image(boxed);
+    dx_free_image(photo);
     dx_close(m);
     return 0;
 }

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <darknet.h> /* the benchmark times the Darknet's own forward too */
 #include "internal.h"
+#include "io/image.h"
 
 static double clock_s(clockid_t id)
 {
@@ -44,8 +46,8 @@ int main(int argc, char **argv)
     }
     const char *model = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
     network *net = dx_network(m);
-    image photo = load_image_color(argv[3], 0, 0);
-    image boxed = letterbox_image(photo, net->w, net->h);
+    dx_image photo = dx_backend_load_image(argv[3], 0, 0);
+    dx_image boxed = dx_backend_letterbox_image(photo, net->w, net->h);
     double wall[5], cpu[5];
     for (int k = 0; k < 5; ++k) {
         double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
@@ -82,8 +84,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         dx_result_free(&r);
     }
-    free_image(boxed);
-    free_image(photo);
+    dx_free_image(boxed);
+    dx_free_image(photo);
     dx_close(m);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "io/image.h"
 #include "shapes.h"
 
 #define SIZE 64
@@ -50,12 +51,12 @@ static void detector_table(dx_model *m, int n, unsigned long long seed)
         int scored = 0, found = 0, i = 0;
         dx_error err;
         for (; i < n; ++i) {
-            image im;
+            dx_image im;
             shapes_object objs[SHAPES_MAX_OBJECTS];
             int count = shapes_draw(seed, i, SIZE, DETECTOR_OBJECTS, &im, objs);
             dx_box_explanations e;
             int rc = dx_explain_boxes(m, im, &req, &e, &err);
-            free_image(im);
+            dx_free_image(im);
             if (rc != 0) break;
             for (int b = 0; b < e.n; ++b) {
                 const dx_result *r = &e.results[b];
@@ -119,13 +120,13 @@ int main(int argc, char **argv)
         double hits = 0, energy = 0, ms = 0;
         int done = 0;
         for (int i = 0; i < n; ++i) {
-            image im;
+            dx_image im;
             shapes_object o;
             shapes_draw(seed, i, SIZE, 1, &im, &o);
             req.class_id = o.cls;
             dx_result res;
             int rc = dx_explain_image(m, im, &req, &res, &err);
-            free_image(im);
+            dx_free_image(im);
             if (rc != 0) break;
             hits += shapes_pointing_hit(res.map, res.h, res.w, &o);
             energy += shapes_energy_in_box(res.map, res.h, res.w, &o);
@@ -142,10 +143,10 @@ int main(int argc, char **argv)
     float *noise = malloc(sizeof(float) * SIZE * SIZE);
     double hits = 0, energy = 0;
     for (int i = 0; i < n; ++i) {
-        image im;
+        dx_image im;
         shapes_object o;
         shapes_draw(seed, i, SIZE, 1, &im, &o);
-        free_image(im);
+        dx_free_image(im);
         for (int p = 0; p < SIZE * SIZE; ++p) noise[p] = (float)dx_rng_uniform(&rng);
         hits += shapes_pointing_hit(noise, SIZE, SIZE, &o);
         energy += shapes_energy_in_box(noise, SIZE, SIZE, &o);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include "io/image.h"
 #include "io/render.h"
 #include "shapes.h"
 
@@ -44,16 +45,16 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < n; ++i) {
-        image im;
+        dx_image im;
         shapes_object objs[SHAPES_MAX_OBJECTS];
         int count = shapes_draw(seed, i, size, max_objects, &im, objs);
         if (zoom > 1) {
-            image big = make_image(size * zoom, size * zoom, 3);
+            dx_image big = dx_make_image(size * zoom, size * zoom, 3);
             for (int k = 0; k < 3; ++k)
                 for (int y = 0; y < big.h; ++y)
                     for (int x = 0; x < big.w; ++x)
                         big.data[(k * big.h + y) * big.w + x] = im.data[(k * size + y / zoom) * size + x / zoom];
-            free_image(im);
+            dx_free_image(im);
             im = big;
         }
         char stem[256], line[128];
@@ -62,7 +63,7 @@ int main(int argc, char **argv)
         dx_error err;
         snprintf(path, sizeof path, "%s/%s.png", dir, stem);
         int failed = dx_write_png(im, path, &err) != 0;
-        free_image(im);
+        dx_free_image(im);
         snprintf(path, sizeof path, "%s/%s.txt", dir, stem);
         FILE *labels = failed ? NULL : fopen(path, "w");
         if (!labels) {

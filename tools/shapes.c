@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "internal.h"
+#include "io/image.h"
 #include "shapes.h"
 
 const char *const shapes_names[SHAPES_CLASSES] = {"circle", "square", "triangle", "cross"};
@@ -10,7 +11,7 @@ static float uni(dx_rng *r, float lo, float hi) { return lo + (hi - lo) * (float
 
 static float luminance(const float c[3]) { return 0.299f * c[0] + 0.587f * c[1] + 0.114f * c[2]; }
 
-static void set_px(image im, int x, int y, const float c[3])
+static void set_px(dx_image im, int x, int y, const float c[3])
 {
     if (x < 0 || y < 0 || x >= im.w || y >= im.h) return;
     for (int k = 0; k < 3; ++k) im.data[(k * im.h + y) * im.w + x] = c[k];
@@ -30,7 +31,7 @@ static int inside(int cls, float cx, float cy, float s, float px, float py)
 }
 
 /* Background: a two-colour gradient, oriented stripes of random frequency, pixel noise. */
-static void draw_background(image im, dx_rng *r)
+static void draw_background(dx_image im, dx_rng *r)
 {
     float a[3], b[3];
     for (int k = 0; k < 3; ++k) a[k] = uni(r, 0.1f, 0.9f), b[k] = uni(r, 0.1f, 0.9f);
@@ -51,7 +52,7 @@ static void draw_background(image im, dx_rng *r)
 }
 
 /* Clutter that decides nothing: 1-pixel line segments and dots of radius <= 1.5 pixels. */
-static void draw_clutter(image im, dx_rng *r)
+static void draw_clutter(dx_image im, dx_rng *r)
 {
     int lines = 3 + (int)(dx_rng_uniform(r) * 6), dots = 4 + (int)(dx_rng_uniform(r) * 10);
     for (int i = 0; i < lines; ++i) {
@@ -78,12 +79,12 @@ static int overlaps(const shapes_object *o, int n, float x0, float y0, float x1,
     return 0;
 }
 
-int shapes_draw(unsigned long long seed, int index, int size, int max_objects, image *out,
+int shapes_draw(unsigned long long seed, int index, int size, int max_objects, dx_image *out,
                 shapes_object *objs)
 {
     dx_rng r;
     dx_rng_init(&r, seed * 0x100000001b3ULL + (unsigned long long)index);
-    image im = make_image(size, size, 3);
+    dx_image im = dx_make_image(size, size, 3);
     draw_background(im, &r);
     draw_clutter(im, &r);
     if (max_objects > SHAPES_MAX_OBJECTS) max_objects = SHAPES_MAX_OBJECTS;

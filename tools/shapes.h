@@ -3,7 +3,7 @@
  * that belongs to no class (thin lines, dots), then the objects, never overlapping. */
 #ifndef DX_TOOLS_SHAPES_H
 #define DX_TOOLS_SHAPES_H
-#include <darknet.h>
+#include "explain.h"
 
 #define SHAPES_CLASSES 4
 #define SHAPES_MAX_OBJECTS 4
@@ -19,7 +19,7 @@ typedef struct {
 /* Draws image `index` of the set `seed`: size x size RGB in [0,1] (*out is new), with
  * values on 8-bit levels (exactly what its PNG decodes to), 1..max_objects objects (exactly one when max_objects == 1), each `size`*[0.2, 0.45] wide.
  * Returns the number of objects written to objs (at most SHAPES_MAX_OBJECTS). */
-int shapes_draw(unsigned long long seed, int index, int size, int max_objects, image *out,
+int shapes_draw(unsigned long long seed, int index, int size, int max_objects, dx_image *out,
                 shapes_object *objs);
 
 /* Darknet's label line for an object: "class cx cy w h", relative to the image size. */

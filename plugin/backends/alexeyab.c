@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <darknet.h>
+#include <darknet.h>
 #include "explain.h"
 #include "internal.h"
 #include "backends/backend.h"
@@ -665,3 +666,10 @@ int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_l
     fclose(f);
     return parse_in_child(cfg_path, cfg_path, size, err);
 }
+
+/* The Darknet's image functions on the neutral image: the same four fields, copied by name. */
+static dx_image from_darknet(image im) { return (dx_image){im.w, im.h, im.c, im.data}; }
+static image to_darknet(dx_image im) { image d = {0}; d.w = im.w; d.h = im.h; d.c = im.c; d.data = im.data; return d; }
+dx_image dx_backend_load_image(const char *path, int w, int h) { return from_darknet(load_image_color((char *)path, w, h)); }
+dx_image dx_backend_resize_image(dx_image im, int w, int h) { return from_darknet(resize_image(to_darknet(im), w, h)); }
+dx_image dx_backend_letterbox_image(dx_image im, int w, int h) { return from_darknet(letterbox_image(to_darknet(im), w, h)); }

@@ -9,6 +9,7 @@
 #ifndef DX_BACKEND_H
 #define DX_BACKEND_H
 #include <stddef.h>
+#include "explain.h"
 
 /* The layer types darknet-explain tells apart; a Darknet's other types are DX_LAYER_OTHER (named by
  * dx_layer.type_name) and have no backward, LRP rule or region forward. */
@@ -190,4 +191,13 @@ void dx_backend_forward_layer(dx_net *net, int i, float *input);
 void dx_backend_activate(float *x, int n, dx_activation a);
 void dx_backend_gradient(const float *output, const float *activation_input, int n, dx_activation a,
                          float *delta);
+
+/* The Darknet's own image functions, so that photos are decoded and fitted to the network input
+ * exactly as its `detector test` / `classifier predict` do: load_image_color(path, w, h) (0, 0:
+ * the file's size; the caller checks the file first: Darknet's loader exits or paints a
+ * placeholder on bad files), resize_image and letterbox_image. Each returns a new image, freed
+ * with dx_free_image. */
+dx_image dx_backend_load_image(const char *path, int w, int h);
+dx_image dx_backend_resize_image(dx_image im, int w, int h);
+dx_image dx_backend_letterbox_image(dx_image im, int w, int h);
 #endif

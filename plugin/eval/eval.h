@@ -59,7 +59,7 @@ int dx_metric_higher_is_better(dx_metric k);
 
 typedef struct {
     float x0, y0, x1, y1; /* network-frame pixels, x1/y1 exclusive */
-} dx_box;
+} dx_pixel_box;
 
 /* The target f_c: a classifier's class cls (its logit or probability, dx_eval_options.score),
  * or a detector's box (box != NULL): its score objectness x class probability at the box's
@@ -69,7 +69,7 @@ typedef struct {
     int cls;              /* the class whose score is f_c (a detector's: box->cls) */
     const dx_detection *box; /* detectors: the detected box explained; NULL for classifiers */
     /* ground truth (may be NULL); for a box, only the label matched to it (dx_eval_match_label) */
-    const dx_box *boxes;
+    const dx_pixel_box *boxes;
     int n_boxes;
     float photo_scale;    /* photo pixels per network pixel (1 if the input is the photo) */
     /* the photo's area inside the network frame (the letterbox inner region); the pointing game
@@ -96,7 +96,7 @@ int dx_eval_method_explain(void *request, dx_model *m, const float *input, int c
  * Returns its index, or -1 (unmatched: the box's pointing values are NaN); *iou (may be NULL)
  * receives the best IoU over the labels of class cls (0 when there is none). */
 #define DX_EVAL_MATCH_IOU 0.5
-int dx_eval_match_label(const dx_box *det, int cls, const dx_box *labels, const int *label_classes, int n,
+int dx_eval_match_label(const dx_pixel_box *det, int cls, const dx_pixel_box *labels, const int *label_classes, int n,
                         double *iou);
 
 /* One metric of one map: *value (NaN when the metric does not apply, e.g. no boxes). The

@@ -263,14 +263,14 @@ static double pointing(const dx_net *net, const dx_eval_sample *s, const float *
             if (best < 0 || map[y * net->w + x] > map[best]) best = y * net->w + x;
     float px = best % net->w + .5f, py = best / net->w + .5f;
     for (int b = 0; b < s->n_boxes; ++b) {
-        const dx_box *g = &s->boxes[b];
+        const dx_pixel_box *g = &s->boxes[b];
         float dx = fmaxf(fmaxf(g->x0 - px, px - g->x1), 0.f), dy = fmaxf(fmaxf(g->y0 - py, py - g->y1), 0.f);
         if (sqrtf(dx * dx + dy * dy) * s->photo_scale < tolerance) return 1;
     }
     return 0;
 }
 
-static double iou(const dx_box *a, const dx_box *b)
+static double iou(const dx_pixel_box *a, const dx_pixel_box *b)
 {
     double w = fmin(a->x1, b->x1) - fmax(a->x0, b->x0), h = fmin(a->y1, b->y1) - fmax(a->y0, b->y0);
     if (w <= 0 || h <= 0) return 0;
@@ -278,7 +278,7 @@ static double iou(const dx_box *a, const dx_box *b)
     return both / ((double)(a->x1 - a->x0) * (a->y1 - a->y0) + (double)(b->x1 - b->x0) * (b->y1 - b->y0) - both);
 }
 
-int dx_eval_match_label(const dx_box *det, int cls, const dx_box *labels, const int *label_classes, int n,
+int dx_eval_match_label(const dx_pixel_box *det, int cls, const dx_pixel_box *labels, const int *label_classes, int n,
                         double *best_iou)
 {
     int best = -1;
@@ -313,7 +313,7 @@ static double energy_pointing(const dx_net *net, const dx_eval_sample *s, const 
             double v = (map[y * net->w + x] - lo) / (hi - lo);
             total += v;
             for (int b = 0; b < s->n_boxes; ++b) {
-                const dx_box *g = &s->boxes[b];
+                const dx_pixel_box *g = &s->boxes[b];
                 if (x + .5f >= g->x0 && x + .5f < g->x1 && y + .5f >= g->y0 && y + .5f < g->y1) {
                     inside += v;
                     break;
@@ -727,7 +727,7 @@ int dx_eval_method_explain(void *request, dx_model *m, const float *input, int c
     const dx_net *net = m->net;
     dx_request req = *(const dx_request *)request;
     req.class_id = cls;
-    image im = dx_image_over(net->w, net->h, net->c, (float *)input);
+    dx_image im = dx_image_over(net->w, net->h, net->c, (float *)input);
     dx_result r;
     if ((box ? dx_explain_detection(m, im, &req, box, &r, err) : dx_explain_image(m, im, &req, &r, err)) != 0)
         return -1;

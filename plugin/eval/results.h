@@ -24,7 +24,7 @@ void dx_eval_list_free(dx_eval_list *list);
  * letterbox geometry g, with their classes (*boxes and *classes malloc'd, NULL when none).
  * Returns the number of boxes (0 when there is no label file), -1 with err naming the file and
  * line on a malformed one. */
-int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_box **boxes,
+int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_pixel_box **boxes,
                         int **classes, dx_error *err);
 
 /* A detector's unit: a detected box, scored; or what the detector missed, whose rows have no

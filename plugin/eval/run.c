@@ -220,9 +220,9 @@ void dx_eval_list_free(dx_eval_list *list)
 }
 
 /* A box given by its centre and size as fractions of the photo, in the network frame. */
-static dx_box network_box(const dx_letterbox *g, float cx, float cy, float w, float h)
+static dx_pixel_box network_box(const dx_letterbox *g, float cx, float cy, float w, float h)
 {
-    return (dx_box){g->dx + (cx - w / 2) * g->inner_w, g->dy + (cy - h / 2) * g->inner_h,
+    return (dx_pixel_box){g->dx + (cx - w / 2) * g->inner_w, g->dy + (cy - h / 2) * g->inner_h,
                     g->dx + (cx + w / 2) * g->inner_w, g->dy + (cy + h / 2) * g->inner_h};
 }
 
@@ -232,7 +232,7 @@ static int model_classes(const dx_model *m)
     return dx_is_detector(m) ? m->net->layers[m->head].classes : dx_class_count(m);
 }
 
-int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_box **boxes,
+int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_pixel_box **boxes,
                         int **classes, dx_error *err)
 {
     char path[1100];
@@ -275,7 +275,7 @@ int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_cla
             fclose(f);
             return -1;
         }
-        dx_box *grown = realloc(*boxes, sizeof(dx_box) * (n + 1));
+        dx_pixel_box *grown = realloc(*boxes, sizeof(dx_pixel_box) * (n + 1));
         if (grown) *boxes = grown;
         int *grown_classes = grown ? realloc(*classes, sizeof(int) * (n + 1)) : NULL;
         if (!grown_classes) break;
@@ -462,16 +462,16 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     dx_eval_map_path(rel, sizeof rel, image_index, box, method);
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     const dx_net *net = m->net;
-    image x = dx_image_over(net->w, net->h, net->c, (float *)input);
-    image photo = crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
+    dx_image x = dx_image_over(net->w, net->h, net->c, (float *)input);
+    dx_image photo = dx_crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
     int w = png_width, h = (int)((double)g->inner_h * png_width / g->inner_w + .5);
     if (h < 2) h = 2; /* Darknet's resize_image divides by h - 1 */
-    image small_photo = resize_image(photo, w, h);
-    free_image(photo);
+    dx_image small_photo = dx_backend_resize_image(photo, w, h);
+    dx_free_image(photo);
     int rc;
     if (map) {
-        image area = crop_image(dx_image_over(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
-        image small_map = resize_image(area, w, h);
+        dx_image area = dx_crop_image(dx_image_over(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
+        dx_image small_map = dx_backend_resize_image(area, w, h);
         dx_render_box drawn[n_boxes > 0 ? n_boxes : 1];
         float scale = (float)w / g->inner_w; /* network pixels to thumbnail pixels */
         for (int k = 0; k < n_boxes; ++k) {
@@ -485,12 +485,12 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
         rc = n_boxes ? dx_render_overlay_boxes(small_photo, small_map.data, h, w, signed_map, drawn, n_boxes,
                                                NULL, &thumbnail, path, err)
                      : dx_render_overlay(small_photo, small_map.data, h, w, signed_map, NULL, &thumbnail, path, err);
-        free_image(area);
-        free_image(small_map);
+        dx_free_image(area);
+        dx_free_image(small_map);
     } else {
         rc = dx_write_png(small_photo, path, err);
     }
-    free_image(small_photo);
+    dx_free_image(small_photo);
     return rc;
 }
 
@@ -505,11 +505,11 @@ void dx_eval_progress_text(char *out, size_t len, int done, int total, int compu
 
 /* One image of the list, letterboxed and run once: its labels and what is explained. */
 typedef struct {
-    image boxed;            /* the network input */
+    dx_image boxed;            /* the network input */
     dx_letterbox g;
     int photo_w, photo_h;
     float photo_scale;      /* photo pixels per network pixel */
-    dx_box *labels;         /* ground truth, network frame */
+    dx_pixel_box *labels;         /* ground truth, network frame */
     int *label_classes, n_labels;
     int cls;                /* classifiers: the top-1 class */
     dx_detection *dets;     /* detectors: every box above the threshold, highest score first */
@@ -519,7 +519,7 @@ typedef struct {
 
 static void image_state_free(image_state *st)
 {
-    if (st->boxed.data) free_image(st->boxed);
+    if (st->boxed.data) dx_free_image(st->boxed);
     free(st->labels);
     free(st->label_classes);
     free(st->dets);
@@ -528,7 +528,7 @@ static void image_state_free(image_state *st)
 }
 
 /* A box given by Darknet's relative centre and size, in the network frame. */
-static dx_box detection_box(const dx_letterbox *g, const dx_detection *d)
+static dx_pixel_box detection_box(const dx_letterbox *g, const dx_detection *d)
 {
     return network_box(g, d->bbox.x, d->bbox.y, d->bbox.w, d->bbox.h);
 }
@@ -538,14 +538,14 @@ static dx_box detection_box(const dx_letterbox *g, const dx_detection *d)
 static int image_prepare(const eval_args *a, dx_model *m, const char *path, image_state *st, dx_error *err)
 {
     memset(st, 0, sizeof *st);
-    image photo;
+    dx_image photo;
     if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
     dx_fit_geometry(m, photo.w, photo.h, &st->g);
     st->photo_scale = (float)photo.w / st->g.inner_w; /* a stretched input: the horizontal scale */
     st->boxed = dx_fit_photo(m, photo);
     st->photo_w = photo.w;
     st->photo_h = photo.h;
-    free_image(photo);
+    dx_free_image(photo);
     st->n_labels = dx_eval_read_labels(path, &st->g, model_classes(m), &st->labels, &st->label_classes, err);
     if (st->n_labels < 0) {
         image_state_free(st);
@@ -564,7 +564,7 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
             return -1;
         }
         for (int k = 0; k < st->n_all; ++k) {
-            dx_box frame = detection_box(&st->g, &st->dets[k]);
+            dx_pixel_box frame = detection_box(&st->g, &st->dets[k]);
             st->match[k] = dx_eval_match_label(&frame, st->dets[k].cls, st->labels, st->label_classes, st->n_labels,
                                                NULL);
         }
@@ -648,7 +648,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
     const dx_letterbox *g = &st->g;
     int box = keys[0].box, i = keys[0].method, label = keys[0].label, rc = 0;
     const dx_detection *det = box >= 0 ? &st->dets[box] : NULL;
-    const dx_box *missed = keys[0].miss == DX_EVAL_MISSED_LABEL ? &st->labels[label] : NULL;
+    const dx_pixel_box *missed = keys[0].miss == DX_EVAL_MISSED_LABEL ? &st->labels[label] : NULL;
     int cls = det ? det->cls : missed ? st->label_classes[label] : keys[0].miss ? -1 : st->cls;
     char name[256];
     snprintf(name, sizeof name, "%s", cls >= 0 ? dx_class_name(m, cls) : "");
@@ -677,12 +677,12 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
     char caption[300];
     int n_drawn = 0;
     if (det) { /* the box's ground truth is its matched label alone; the thumbnail shows both */
-        dx_box frame = detection_box(g, det);
+        dx_pixel_box frame = detection_box(g, det);
         s.boxes = label >= 0 ? &st->labels[label] : NULL;
         s.n_boxes = label >= 0;
         row.score = det->score, row.x = det->x, row.y = det->y, row.w = det->w, row.h = det->h;
         if (label >= 0) { /* white, under the box */
-            const dx_box *t = &st->labels[label];
+            const dx_pixel_box *t = &st->labels[label];
             drawn[n_drawn++] = (dx_render_box){t->x0, t->y0, t->x1 - t->x0, t->y1 - t->y0, {1, 1, 1}, NULL};
         }
         snprintf(caption, sizeof caption, "%s %.2f", name, det->score);
@@ -774,7 +774,7 @@ static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_lis
 {
     for (int index = a->shard_index; index < list->n; index += a->shard_count) {
         dx_letterbox unused = {0};
-        dx_box *labels;
+        dx_pixel_box *labels;
         int *classes;
         if (dx_check_model_photo(m, list->paths[index], err) != 0 ||
             dx_eval_read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)

@@ -59,9 +59,9 @@ int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error
     return 0;
 }
 
-image dx_drawn(image im, const dx_drawing *d)
+dx_image dx_drawn(dx_image im, const dx_drawing *d)
 {
-    return im.w == d->w && im.h == d->h ? dx_copy_image(im) : resize_image(im, d->w, d->h);
+    return im.w == d->w && im.h == d->h ? dx_copy_image(im) : dx_backend_resize_image(im, d->w, d->h);
 }
 
 void dx_png_display_of(const dx_result *r, const dx_output_options *opt, dx_png_display *d)

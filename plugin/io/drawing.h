@@ -23,7 +23,7 @@ typedef struct {
  * most DX_PNG_HEIGHT_MAX. -1 with a message otherwise. */
 int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error *err);
 /* im at the drawing's size (bilinear, Darknet's resize_image), a new image in any case */
-image dx_drawn(image im, const dx_drawing *d);
+dx_image dx_drawn(dx_image im, const dx_drawing *d);
 
 /* How a result's PNG colours its map: the scale of the full-resolution map (a thumbnail's
  * colours mean the same values as the full figure's), the blend and its opacity (render.h's

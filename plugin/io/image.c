@@ -291,7 +291,7 @@ static int check_content(const char *path, FILE *f, long long size, dx_file_kind
     return -1;
 }
 
-int dx_load_photo(const char *path, image *out, dx_error *err)
+int dx_load_photo(const char *path, dx_image *out, dx_error *err)
 {
     return dx_load_photo_max(path, DX_DEFAULT_MAX_PIXELS, out, err);
 }
@@ -347,7 +347,7 @@ int dx_check_model_photo(const dx_model *m, const char *path, dx_error *err)
     return m->net->letterbox ? dx_letterbox_check(d.w, d.h, m->net->w, m->net->h, path, err) : 0;
 }
 
-int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *err)
+int dx_load_photo_max(const char *path, long max_pixels, dx_image *out, dx_error *err)
 {
     FILE *f;
     dims d;
@@ -360,12 +360,12 @@ int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *e
     char fd_path[64];
     snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fileno(f));
     int saved = dx_silence_stderr();
-    image im = load_image_color(fd_path, 0, 0);
+    dx_image im = dx_backend_load_image(fd_path, 0, 0);
     dx_restore_stderr(saved);
     fclose(f);
     /* EXIF orientation: OpenCV turns the photo, stb does not */
     if (!(im.w == d.w && im.h == d.h) && !(im.w == d.h && im.h == d.w)) {
-        free_image(im);
+        dx_free_image(im);
         dx_set_error(err, "%s: Darknet's image loader could not decode it (stb reads %dx%d)", path, d.w, d.h);
         return -1;
     }
@@ -373,14 +373,37 @@ int dx_load_photo_max(const char *path, long max_pixels, image *out, dx_error *e
     return 0;
 }
 
-image dx_copy_image(image im)
+dx_image dx_make_image(int w, int h, int c)
 {
-    image copy = make_image(im.w, im.h, im.c);
+    dx_image im = {w, h, c, calloc((size_t)w * h * c, sizeof(float))};
+    return im;
+}
+
+void dx_free_image(dx_image im) { free(im.data); }
+
+dx_image dx_crop_image(dx_image im, int x, int y, int w, int h)
+{
+    dx_image out = dx_make_image(w, h, im.c);
+    if (!out.data) return out;
+    for (int k = 0; k < im.c; ++k)
+        for (int j = 0; j < h; ++j) {
+            int row = j + y < 0 ? 0 : j + y >= im.h ? im.h - 1 : j + y;
+            for (int i = 0; i < w; ++i) {
+                int col = i + x < 0 ? 0 : i + x >= im.w ? im.w - 1 : i + x;
+                out.data[((size_t)k * h + j) * w + i] = im.data[((size_t)k * im.h + row) * im.w + col];
+            }
+        }
+    return out;
+}
+
+dx_image dx_copy_image(dx_image im)
+{
+    dx_image copy = dx_make_image(im.w, im.h, im.c);
     memcpy(copy.data, im.data, sizeof(float) * im.w * im.h * im.c);
     return copy;
 }
 
-int dx_copy_photo(image photo, image *copy, dx_error *err)
+int dx_copy_photo(dx_image photo, dx_image *copy, dx_error *err)
 {
     /* make_image does not check its calloc; the copy comes with a map on its pixels */
     char subject[64];
@@ -420,17 +443,17 @@ void dx_fit_geometry(const dx_model *m, int photo_w, int photo_h, dx_letterbox *
     *g = (dx_letterbox){m->net->w, m->net->h, m->net->w, m->net->h, 0, 0};
 }
 
-image dx_fit_photo(const dx_model *m, image photo)
+dx_image dx_fit_photo(const dx_model *m, dx_image photo)
 {
-    return m->net->letterbox ? letterbox_image(photo, m->net->w, m->net->h)
-                             : resize_image(photo, m->net->w, m->net->h);
+    return m->net->letterbox ? dx_backend_letterbox_image(photo, m->net->w, m->net->h)
+                             : dx_backend_resize_image(photo, m->net->w, m->net->h);
 }
 
-int dx_load_model_photo(const dx_model *m, const char *path, image *out, dx_error *err)
+int dx_load_model_photo(const dx_model *m, const char *path, dx_image *out, dx_error *err)
 {
     if (dx_load_photo_max(path, m->max_pixels, out, err) != 0) return -1;
     if (!m->net->letterbox || dx_letterbox_check(out->w, out->h, m->net->w, m->net->h, path, err) == 0) return 0;
-    free_image(*out);
+    dx_free_image(*out);
     return -1;
 }
 

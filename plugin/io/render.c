@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stb_image_write.h>
+#include "io/image.h"
 #include "io/npy.h"
 #include "io/labels.h"
 #include "io/render.h"
@@ -49,7 +50,7 @@ static void png_bytes_out(void *context, void *data, int size)
     dx_out_write(context, data, (size_t)size);
 }
 
-int dx_write_png(image im, const char *path, dx_error *err)
+int dx_write_png(dx_image im, const char *path, dx_error *err)
 {
     if (im.w <= 0 || im.h <= 0 || (im.c != 1 && im.c != 3)) {
         dx_set_error(err, "%s: cannot write a %dx%dx%d image as PNG (RGB or grey needed)", path,
@@ -188,7 +189,7 @@ float dx_map_scale_position(const dx_map_scale *s, int signed_map, float v)
     return s->hi > s->lo ? (v - s->lo) / (s->hi - s->lo) : 0.f;
 }
 
-static void fill_rect(image canvas, int x0, int y0, int w, int h, const float rgb[3])
+static void fill_rect(dx_image canvas, int x0, int y0, int w, int h, const float rgb[3])
 {
     size_t plane = (size_t)canvas.w * canvas.h;
     for (int y = y0; y < y0 + h; ++y)
@@ -236,7 +237,7 @@ static void map_pixel(const map_drawing *d, float v, const float under[3], float
 
 /* Draws the photo with the map blended over it, top-left at (x0, y0); the map (photo.h x
  * photo.w) drawn as d says. map NULL: the photo alone. */
-static void blend_map(image canvas, int x0, int y0, image photo, const float *map, const map_drawing *d)
+static void blend_map(dx_image canvas, int x0, int y0, dx_image photo, const float *map, const map_drawing *d)
 {
     int w = photo.w, h = photo.h;
     size_t photo_plane = (size_t)w * h, canvas_plane = (size_t)canvas.w * canvas.h;
@@ -252,7 +253,7 @@ static void blend_map(image canvas, int x0, int y0, image photo, const float *ma
 
 /* The colour bar, bar_h pixels high, the scale's high end at the top: a constant blend's
  * colour map as it is; a fading blend's values as they are drawn over a mid-grey pixel. */
-static void draw_bar(image canvas, int x0, int y0, int bar_w, int bar_h, const map_drawing *d)
+static void draw_bar(dx_image canvas, int x0, int y0, int bar_w, int bar_h, const map_drawing *d)
 {
     static const float mid_grey[3] = {0.5f, 0.5f, 0.5f};
     const dx_map_scale *s = &d->scale;
@@ -294,7 +295,7 @@ static int box_pixels(const dx_render_box *bx, int photo_w, int photo_h, dx_irec
 
 /* Box outlines (about 1/250 of the photo's height thick), in the photo's frame at (x0, y0) of
  * the canvas, clipped to the photo. */
-static void draw_outlines(image canvas, int x0, int y0, int photo_w, int photo_h, const dx_render_box *boxes,
+static void draw_outlines(dx_image canvas, int x0, int y0, int photo_w, int photo_h, const dx_render_box *boxes,
                           int nboxes)
 {
     int thick = photo_h / 250 > 2 ? photo_h / 250 : 2;
@@ -350,7 +351,7 @@ static int layout_labels(const figure_layout *L, int photo_w, int photo_h, const
 }
 
 /* Each label on its box's colour, the text black or white, whichever contrasts more. */
-static void draw_labels(image canvas, const dx_font *lfnt, const dx_render_box *boxes, const dx_label_place *places,
+static void draw_labels(dx_image canvas, const dx_font *lfnt, const dx_render_box *boxes, const dx_label_place *places,
                         int n)
 {
     static const float black[3] = {0, 0, 0}, white[3] = {1, 1, 1};
@@ -401,7 +402,7 @@ void dx_box_colour(int k, float rgb[3])
 
 /* The figure: title, the photo with the map blended over it (map NULL: the photo alone, no
  * colour bar), the boxes. */
-static int render_figure(image photo, const float *map, int h, int w, int signed_map,
+static int render_figure(dx_image photo, const float *map, int h, int w, int signed_map,
                          const dx_render_box *boxes, int nboxes, const char *title,
                          const dx_render_style *style, const char *path, dx_error *err)
 {
@@ -428,10 +429,10 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
     dx_font_load(&fnt, dx_title_glyph_size(photo.h), texts, 3);
     figure_layout L = layout_frame(h, &fnt);
     int legend_w, legend_h, laid_out = layout_labels(&L, w, h, &lfnt, boxes, nboxes, places, &legend_w, &legend_h) == 0;
-    image canvas = {0, 0, 3, NULL};
+    dx_image canvas = {0, 0, 3, NULL};
     if (laid_out) {
         layout_sides(&L, w, &fnt, texts[0], texts[1], texts[2], map != NULL, legend_w, legend_h);
-        canvas = (image){L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
+        canvas = (dx_image){L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
     }
     if (!canvas.data) {
         dx_font_free(&fnt);
@@ -460,7 +461,7 @@ static int render_figure(image photo, const float *map, int h, int w, int signed
     return rc;
 }
 
-int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
+int dx_render_panel(dx_image photo, const float *const *maps, const int *signed_maps,
                     const dx_render_style *styles, const char *const *labels, int n, const char *title,
                     const char *path, dx_error *err)
 {
@@ -483,7 +484,7 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
     int title_h = fnt.height + 2 * pad, label_h = fnt.height + pad;
     int tile_w = photo.w + pad, tile_h = photo.h + label_h + pad;
     int title_w = 2 * pad + dx_text_width(&fnt, texts[0]);
-    image canvas = {columns * tile_w + pad, title_h + rows * tile_h, 3, NULL};
+    dx_image canvas = {columns * tile_w + pad, title_h + rows * tile_h, 3, NULL};
     if (canvas.w < title_w) canvas.w = title_w;
     canvas.data = calloc((size_t)canvas.w * canvas.h * 3, sizeof(float));
     if (!canvas.data) {
@@ -510,13 +511,13 @@ int dx_render_panel(image photo, const float *const *maps, const int *signed_map
     return rc;
 }
 
-int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
+int dx_render_overlay(dx_image photo, const float *map, int h, int w, int signed_map, const char *title,
                       const dx_render_style *style, const char *path, dx_error *err)
 {
     return render_figure(photo, map, h, w, signed_map, NULL, 0, title, style, path, err);
 }
 
-int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
+int dx_render_overlay_boxes(dx_image photo, const float *map, int h, int w, int signed_map,
                             const dx_render_box *boxes, int nboxes, const char *title,
                             const dx_render_style *style, const char *path, dx_error *err)
 {
@@ -569,7 +570,7 @@ static void tint_box(int b, const dx_irect *r, const float *map, int signed_map,
         }
 }
 
-int dx_render_box_maps(image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
+int dx_render_box_maps(dx_image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
                        const dx_render_box *boxes, int nboxes, const char *title, const char *path, dx_error *err)
 {
     int w = photo.w, h = photo.h;
@@ -578,13 +579,13 @@ int dx_render_box_maps(image photo, const float *const *maps, const int *signed_
         return -1;
     }
     size_t plane = (size_t)w * h;
-    image tinted = make_image(w, h, 3);
+    dx_image tinted = dx_make_image(w, h, 3);
     float *strength = calloc(plane, sizeof *strength);
     int *owner = calloc(plane, sizeof *owner);
     if (!tinted.data || !strength || !owner) {
         free(strength);
         free(owner);
-        free_image(tinted);
+        dx_free_image(tinted);
         dx_set_error(err, "%s: out of memory", path);
         return -1;
     }
@@ -605,6 +606,6 @@ int dx_render_box_maps(image photo, const float *const *maps, const int *signed_
     free(strength);
     free(owner);
     int rc = render_figure(tinted, NULL, h, w, 0, boxes, nboxes, title, NULL, path, err);
-    free_image(tinted);
+    dx_free_image(tinted);
     return rc;
 }

@@ -66,14 +66,14 @@ typedef struct {
  * the style's scale. The photo is drawn at full resolution; the text uses Darknet's glyph images and
  * is left out if they are missing. title and style may be NULL. Returns 0, or -1 with a message
  * naming path; on failure no partial file is left. */
-int dx_render_overlay(image photo, const float *map, int h, int w, int signed_map, const char *title,
+int dx_render_overlay(dx_image photo, const float *map, int h, int w, int signed_map, const char *title,
                       const dx_render_style *style, const char *path, dx_error *err);
 
 /* Writes a panel to path: the title on top, then the photo n times, each with one map blended
  * over it (maps[k]: photo.h x photo.w; signed_maps[k] and styles[k] as for dx_render_overlay;
  * styles may be NULL) and labels[k] centred under it, PANEL_COLUMNS tiles per row. Returns 0,
  * or -1 with a message naming path; on failure no partial file is left. */
-int dx_render_panel(image photo, const float *const *maps, const int *signed_maps,
+int dx_render_panel(dx_image photo, const float *const *maps, const int *signed_maps,
                     const dx_render_style *styles, const char *const *labels, int n, const char *title,
                     const char *path, dx_error *err);
 /* A box drawn over the photo: its outline and its label, on the box's colour in black or white
@@ -89,7 +89,7 @@ void dx_box_colour(int k, float rgb[3]);
 
 /* dx_render_overlay with boxes drawn over the photo (map may be NULL: the photo alone, no bar).
  * The labels are in glyphs about 1/25 of the photo's height (dx_label_glyph_size). */
-int dx_render_overlay_boxes(image photo, const float *map, int h, int w, int signed_map,
+int dx_render_overlay_boxes(dx_image photo, const float *map, int h, int w, int signed_map,
                             const dx_render_box *boxes, int nboxes, const char *title,
                             const dx_render_style *style, const char *path, dx_error *err);
 
@@ -109,10 +109,10 @@ int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes,
  * pixel takes the strongest tint there, blended at 0.75 x its strength; the boxes and labels
  * over it. maps[k]: photo.h x photo.w. No colour bar. Returns 0, or -1 with a message naming
  * path; no partial file is left. */
-int dx_render_box_maps(image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
+int dx_render_box_maps(dx_image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
                        const dx_render_box *boxes, int nboxes, const char *title, const char *path, dx_error *err);
 
 /* Writes a Darknet image (planar, values in [0,1], clamped; 3 channels RGB or 1 grey) as an
  * 8-bit RGB PNG. Returns 0, or -1 with a message naming path; no partial file is left. */
-int dx_write_png(image im, const char *path, dx_error *err);
+int dx_write_png(dx_image im, const char *path, dx_error *err);
 #endif

@@ -66,7 +66,7 @@ int dx_text_width(const dx_font *fnt, const char *text)
     return width;
 }
 
-void dx_draw_text(image canvas, const dx_font *fnt, const char *text, int x, int y, const float colour[3])
+void dx_draw_text(dx_image canvas, const dx_font *fnt, const char *text, int x, int y, const float colour[3])
 {
     size_t plane = (size_t)canvas.w * canvas.h;
     int pen = x;

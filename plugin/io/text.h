@@ -1,7 +1,7 @@
 /* Text in figures, drawn with Darknet's glyph images (the ones its draw_detections uses). */
 #ifndef DX_IO_TEXT_H
 #define DX_IO_TEXT_H
-#include <darknet.h>
+#include "explain.h"
 
 #define DX_GLYPH_FIRST 32
 #define DX_GLYPH_LAST 126
@@ -26,7 +26,7 @@ void dx_font_free(dx_font *fnt);
 int dx_text_width(const dx_font *fnt, const char *text);
 /* Draws text with its top-left corner at (x, y) of canvas (planar RGB), ink blended over what
  * is there, clipped to the canvas. */
-void dx_draw_text(image canvas, const dx_font *fnt, const char *text, int x, int y, const float colour[3]);
+void dx_draw_text(dx_image canvas, const dx_font *fnt, const char *text, int x, int y, const float colour[3]);
 
 /* The glyph size of a figure's title and colour-bar labels for a photo this many pixels high:
  * about 1/16 of it in cell height, never the tiny size 0. */

@@ -4,6 +4,7 @@
  *   RULE: epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus zb[=LOW/HIGH]
  *         flat w2 pass wta proportional */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lrp.h"

@@ -21,7 +21,7 @@ static void draw_mask(dx_rng *rng, int net_w, int net_h, int cell, float p, unsi
 }
 
 /* max over the current forward's proposals of IoU x class cosine x objectness */
-static float best_similarity(const dx_model *m, box target, int cls)
+static float best_similarity(const dx_model *m, dx_box target, int cls)
 {
     const dx_net *net = m->net;
     float best = 0;
@@ -74,7 +74,7 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
     float *original = malloc(sizeof(float) * net->inputs), *masked = malloc(sizeof(float) * net->inputs);
     float *mask = malloc(sizeof(float) * plane);
     unsigned char *grid = malloc(grid_len);
-    box *targets = malloc(sizeof(box) * n_targets);
+    dx_box *targets = malloc(sizeof(dx_box) * n_targets);
     double *sum = calloc((size_t)plane * n_targets, sizeof(double)), *weights = calloc(n_targets, sizeof(double));
     int rc = -1;
     if (!original || !masked || !mask || !grid || !targets || !sum || !weights) {

@@ -90,7 +90,7 @@ static int make_baseline(const dx_model *m, const dx_request *req, const float *
         dx_rng_init(&rng, req->seed);
         for (int k = 0; k < net->inputs; ++k) base[k] = (float)dx_rng_uniform(&rng);
     } else {
-        image photo;
+        dx_image photo;
         if (dx_load_model_photo(m, spec, &photo, err) != 0) {
             dx_error inner = *err;
             dx_set_error(err, "-baseline %s", inner.msg);
@@ -99,13 +99,13 @@ static int make_baseline(const dx_model *m, const dx_request *req, const float *
         if (photo.c != net->c) {
             dx_set_error(err, "-baseline %s: the image has %d channels, the model's input %d", spec,
                          photo.c, net->c);
-            free_image(photo);
+            dx_free_image(photo);
             return -1;
         }
-        image boxed = dx_fit_photo(m, photo); /* as the photo itself */
+        dx_image boxed = dx_fit_photo(m, photo); /* as the photo itself */
         memcpy(base, boxed.data, sizeof(float) * net->inputs);
-        free_image(boxed);
-        free_image(photo);
+        dx_free_image(boxed);
+        dx_free_image(photo);
     }
     return 0;
 }

@@ -218,7 +218,7 @@ static int expect_fork_parity(dx_model *m, const char *path, float thresh, float
             ++expected;
             int found = -1;
             for (int b = 0; b < n && found < 0; ++b) {
-                box a = dets[d].bbox, c = boxes[b].bbox;
+                box a = dets[d].bbox; dx_box c = boxes[b].bbox;
                 if (!matched[b] && boxes[b].cls == k && fabsf(a.x - c.x) < 1e-5f && fabsf(a.y - c.y) < 1e-5f &&
                     fabsf(a.w - c.w) < 1e-5f && fabsf(a.h - c.h) < 1e-5f && fabsf(dets[d].prob[k] - boxes[b].score) < 1e-5f)
                     found = b;

@@ -78,13 +78,13 @@ Test(alexeyab_model, detects_the_shapes_and_gradcam_points_at_them, .timeout = 6
     float noise[64 * 64];
     int objects = 0, found = 0, detections = 0, right = 0, hits = 0, random_hits = 0, scored = 0;
     for (int i = 0; i < DET_IMAGES; ++i) {
-        image im;
+        dx_image im;
         shapes_object objs[SHAPES_MAX_OBJECTS];
         int n = shapes_draw(DET_SEED, i, 64, DET_OBJECTS, &im, objs);
-        dx_box labels[SHAPES_MAX_OBJECTS];
+        dx_pixel_box labels[SHAPES_MAX_OBJECTS];
         int classes[SHAPES_MAX_OBJECTS], matched[SHAPES_MAX_OBJECTS] = {0};
         for (int k = 0; k < n; ++k) {
-            labels[k] = (dx_box){objs[k].x0, objs[k].y0, objs[k].x1 + 1, objs[k].y1 + 1};
+            labels[k] = (dx_pixel_box){objs[k].x0, objs[k].y0, objs[k].x1 + 1, objs[k].y1 + 1};
             classes[k] = objs[k].cls;
         }
         dx_box_explanations e;
@@ -93,7 +93,7 @@ Test(alexeyab_model, detects_the_shapes_and_gradcam_points_at_them, .timeout = 6
         for (int b = 0; b < e.n; ++b) {
             const dx_result *r = &e.results[b];
             cr_assert(r->h == 64 && r->w == 64, "image %d box %d: a %dx%d map", i, b, r->w, r->h);
-            dx_box det = {r->box.x, r->box.y, r->box.x + r->box.w, r->box.y + r->box.h};
+            dx_pixel_box det = {r->box.x, r->box.y, r->box.x + r->box.w, r->box.y + r->box.h};
             int k = dx_eval_match_label(&det, r->box.cls, labels, classes, n, NULL);
             ++detections;
             if (k < 0) continue;
@@ -107,7 +107,7 @@ Test(alexeyab_model, detects_the_shapes_and_gradcam_points_at_them, .timeout = 6
         for (int k = 0; k < n; ++k) found += matched[k];
         objects += n;
         dx_box_explanations_free(&e);
-        free_image(im);
+        dx_free_image(im);
     }
     dx_close(m);
     double recall = (double)found / objects, precision = detections ? (double)right / detections : 0;

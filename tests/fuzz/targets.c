@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <darknet.h> /* the forward budget reads the Darknet's own layers */
 #include "internal.h"
 #include "cli.h"
 #include "io/image.h"
@@ -232,7 +233,7 @@ static double forward_ops(const network *net)
  * one-line error. */
 static dx_fuzz_outcome explain_fixed_photo(dx_model *m, dx_method method, int w, int h, char *msg, size_t len)
 {
-    image photo = make_image(w, h, 3);
+    dx_image photo = dx_make_image(w, h, 3);
     for (int k = 0; k < w * h * 3; ++k) photo.data[k] = (float)(k % 7) / 7;
     dx_request req;
     dx_request_init(&req);
@@ -240,7 +241,7 @@ static dx_fuzz_outcome explain_fixed_photo(dx_model *m, dx_method method, int w,
     dx_result r;
     dx_error err = {""};
     int rc = dx_explain_image(m, photo, &req, &r, &err);
-    free_image(photo);
+    dx_free_image(photo);
     if (rc == 0) {
         dx_result_free(&r);
         return DX_FUZZ_ACCEPTED;
@@ -280,12 +281,12 @@ static dx_fuzz_outcome run_image(const unsigned char *data, size_t size, char *m
 {
     if (write_file(INPUT, data, size)) return say(DX_FUZZ_BROKEN, msg, len, "cannot write the input");
     dx_error err = {""};
-    image photo;
+    dx_image photo;
     if (dx_load_photo(INPUT, &photo, &err) != 0) return refused(err.msg, msg, len);
     dx_fuzz_outcome o = DX_FUZZ_ACCEPTED;
     if (photo.w <= 0 || photo.h <= 0 || photo.c != 3 || !photo.data)
         o = say(DX_FUZZ_BROKEN, msg, len, "loaded as %dx%dx%d", photo.w, photo.h, photo.c);
-    free_image(photo);
+    dx_free_image(photo);
     return o;
 }
 
@@ -330,7 +331,7 @@ static dx_fuzz_outcome run_lists(const unsigned char *data, size_t size, char *m
     dx_letterbox g;
     dx_letterbox_geometry(640, 480, 224, 224, &g); /* a photo letterboxed into a 224 x 224 network */
     dx_error err = {""};
-    dx_box *boxes;
+    dx_pixel_box *boxes;
     int *classes;
     dx_eval_list list;
     int rc = dx_eval_read_labels(LABELED_IMAGE, &g, LABEL_CLASSES, &boxes, &classes, &err);
