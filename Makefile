@@ -56,7 +56,7 @@ LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(wildcard plugin/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c plugin/lrp/*.c plugin/eval/*.c) \
-           $(wildcard plugin/backends/$(BACKEND)*.c)
+           plugin/backends/common.c $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # The AlexeyAB backend has its own suite (tests/alexeyab/); the others are pjreddie's.

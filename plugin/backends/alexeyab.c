@@ -9,7 +9,6 @@
  * notes (docs/ once merged); the ones the table depends on are cited where they are read. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,20 +186,6 @@ typedef struct {
     void *owner;
 } darknet_net;
 
-#define DX_MAX_NETS 64
-static darknet_net *nets[DX_MAX_NETS];
-static pthread_mutex_t nets_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static darknet_net *net_of(const layer *layers)
-{
-    darknet_net *found = 0;
-    pthread_mutex_lock(&nets_lock);
-    for (int k = 0; k < DX_MAX_NETS && !found; ++k)
-        if (nets[k] && nets[k]->net.layers == layers) found = nets[k];
-    pthread_mutex_unlock(&nets_lock);
-    return found;
-}
-
 struct dx_layer_call {
     darknet_net *owner;
     int i;
@@ -214,7 +199,7 @@ const float *dx_backend_call_input(const dx_layer_call *call) { return call->sta
 
 static void trampoline(layer l, network_state state)
 {
-    darknet_net *d = net_of(state.net.layers);
+    darknet_net *d = dx_backend_find(state.net.layers);
     dx_layer_call call = {d, state.index, l, state};
     if (d->hook) d->hook(d->owner, state.index, &call);
     else dx_backend_call_darknet(&call);
@@ -320,14 +305,7 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
         d->forward[i] = net->layers[i].forward;
         net->layers[i].forward = trampoline;
     }
-    pthread_mutex_lock(&nets_lock);
-    int slot = -1;
-    for (int k = 0; k < DX_MAX_NETS && slot < 0; ++k)
-        if (!nets[k]) slot = k;
-    if (slot >= 0) nets[slot] = d;
-    pthread_mutex_unlock(&nets_lock);
-    if (slot < 0) {
-        dx_set_error(err, "%s: more than %d networks open at once", shown_as, DX_MAX_NETS);
+    if (dx_backend_register(d, net->layers, shown_as, err) != 0) {
         dx_backend_free(dn);
         return 0;
     }
@@ -338,10 +316,7 @@ void dx_backend_free(dx_net *dn)
 {
     if (!dn) return;
     darknet_net *d = dn->darknet;
-    pthread_mutex_lock(&nets_lock);
-    for (int k = 0; k < DX_MAX_NETS; ++k)
-        if (nets[k] == d) nets[k] = 0;
-    pthread_mutex_unlock(&nets_lock);
+    dx_backend_unregister(d);
     if (d->forward)
         for (int i = 0; i < d->net.n; ++i) d->net.layers[i].forward = d->forward[i];
     free_network(d->net);
@@ -448,47 +423,19 @@ static long weights_floats(const network *net)
     return total;
 }
 
-/* 3 int32 (major, minor, revision) and `seen`: uint64 when major * 10 + minor >= 2 (in int32, with
- * no bound on major and minor, unlike pjreddie's: parser.c:2257-2273). Returns the header size,
- * or -1 when the file is too short. */
-static long weights_header_bytes(FILE *f)
+/* Whether the weights header's `seen` is uint64: major * 10 + minor >= 2 (in int32, with no bound
+ * on major and minor, unlike pjreddie's: parser.c:2257-2273); the sum wraps in the fork's build:
+ * the same sum here without the overflow. */
+static int seen_is_64bit(const int version[3])
 {
-    int version[3];
-    if (fread(version, sizeof(int), 3, f) != 3) return -1;
-    /* the sum wraps in the fork's build: the same sum here without the overflow */
     int sum = (int)((unsigned)version[0] * 10u + (unsigned)version[1]);
-    return 12 + (sum >= 2 ? 8 : 4);
+    return sum >= 2;
 }
 
 int dx_backend_check_weights(const char *path, const dx_net *dn, dx_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dx_set_error(err, "%s: cannot open weights: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    long header = weights_header_bytes(f);
-    int stat_ok = fstat(fileno(f), &st) == 0;
-    fclose(f);
-    if (!stat_ok || !S_ISREG(st.st_mode)) {
-        dx_set_error(err, "%s: not a regular file", path);
-        return -1;
-    }
-    long need = weights_floats(&((const darknet_net *)dn->darknet)->net) * (long)sizeof(float);
-    if (header < 0 || st.st_size < header) {
-        dx_set_error(err, "%s: truncated weights: %ld bytes, shorter than the 20-byte header", path,
-                     (long)st.st_size);
-        return -1;
-    }
-    if (st.st_size - header != need) {
-        dx_set_error(err, "%s: %s weights: the file holds %ld bytes of weights, the cfg needs %ld "
-                          "(%ld floats); cfg and weights do not match",
-                     path, st.st_size - header < need ? "truncated" : "oversized",
-                     (long)(st.st_size - header), need, need / 4);
-        return -1;
-    }
-    return 0;
+    const network *net = &((const darknet_net *)dn->darknet)->net;
+    return dx_backend_check_weights_file(path, seen_is_64bit, weights_floats(net), err);
 }
 
 int dx_backend_load_weights(dx_net *dn, const char *path, int verbose, dx_error *err)

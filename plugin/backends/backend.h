@@ -200,4 +200,18 @@ void dx_backend_gradient(const float *output, const float *activation_input, int
 dx_image dx_backend_load_image(const char *path, int w, int h);
 dx_image dx_backend_resize_image(dx_image im, int w, int h);
 dx_image dx_backend_letterbox_image(dx_image im, int w, int h);
+
+/* For backends (backends/common.c, shared by all). The open networks: a Darknet's forward calls a
+ * layer with the network's own data, from which the backend's per-layer trampoline finds its
+ * net by a key (the network's layers array). register: 0, or -1 with err naming shown_as when
+ * too many are open. */
+int dx_backend_register(void *net, const void *key, const char *shown_as, dx_error *err);
+void dx_backend_unregister(void *net);
+void *dx_backend_find(const void *key); /* NULL when none has the key */
+/* The weights file at path holds a header (3 int32: major, minor, revision; then `seen`, 8 bytes
+ * when seen_is_64bit(version) says so in that Darknet's rule, else 4) and exactly need_floats
+ * floats: 0, or -1 with a one-line err naming the file (missing, not a regular file, truncated or
+ * oversized, with both sizes). */
+int dx_backend_check_weights_file(const char *path, int (*seen_is_64bit)(const int version[3]), long need_floats,
+                                  dx_error *err);
 #endif
