@@ -33,10 +33,10 @@
 #include "io/render.h"
 
 /* The baselines the run knows besides the registry's methods. */
-typedef enum { BASELINE_NONE, BASELINE_RANDOM, BASELINE_CENTRE } baseline_kind;
+typedef enum { DX_EVAL_BASELINE_NONE, DX_EVAL_BASELINE_RANDOM, DX_EVAL_BASELINE_CENTRE } dx_eval_baseline;
 static const char *const baseline_names[] = {NULL, "random", "centre"};
 
-#define MAX_NAMES 64
+#define DX_EVAL_MAX_NAMES 64
 
 typedef struct {
     const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
@@ -44,15 +44,15 @@ typedef struct {
     dx_eval_options opt;
     dx_request method; /* the methods' own options (method and class are set per map) */
     /* parsed */
-    char *method_names[MAX_NAMES], *metric_names[MAX_NAMES];
+    char *method_names[DX_EVAL_MAX_NAMES], *metric_names[DX_EVAL_MAX_NAMES];
     int n_methods, n_metrics;
-    dx_method method_ids[MAX_NAMES];
-    baseline_kind baselines[MAX_NAMES];
-    dx_metric metric_ids[MAX_NAMES];
+    dx_method method_ids[DX_EVAL_MAX_NAMES];
+    dx_eval_baseline baselines[DX_EVAL_MAX_NAMES];
+    dx_metric metric_ids[DX_EVAL_MAX_NAMES];
     int shard_index, shard_count;
-} eval_args;
+} dx_eval_args;
 
-#define AT(field) offsetof(eval_args, field)
+#define AT(field) offsetof(dx_eval_args, field)
 static const dx_option options[] = {
     {"-list", OPT_TEXT, AT(list), 0, 0, NULL, "FILE  the images, one path a line (blank and # lines skipped)"},
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  methods to compare (and the baselines random, centre)"},
@@ -94,7 +94,7 @@ const dx_option *dx_eval_option_table(size_t *n)
     return options;
 }
 
-static void usage(const char *program, FILE *f)
+static void dx_eval_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
                "       %s eval-merge [-out DIR] DIR1 DIR2 ..   (the shards' folders)\noptions:\n",
@@ -112,7 +112,7 @@ static int split_names(const char *list, char **names, int *count)
     for (const char *p = list;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0 || n == MAX_NAMES) return -1;
+        if (len == 0 || n == DX_EVAL_MAX_NAMES) return -1;
         names[n++] = strndup(p, len);
         if (!comma) break;
         p = comma + 1;
@@ -121,13 +121,13 @@ static int split_names(const char *list, char **names, int *count)
     return 0;
 }
 
-static void free_args(eval_args *a)
+static void free_args(dx_eval_args *a)
 {
     for (int k = 0; k < a->n_methods; ++k) free(a->method_names[k]);
     for (int k = 0; k < a->n_metrics; ++k) free(a->metric_names[k]);
 }
 
-static int parse_args(const char *program, int argc, char **argv, eval_args *a)
+static int parse_args(const char *program, int argc, char **argv, dx_eval_args *a)
 {
     const char *positional[2];
     int npos;
@@ -143,15 +143,16 @@ static int parse_args(const char *program, int argc, char **argv, eval_args *a)
     a->weights = positional[1];
     if (split_names(a->methods, a->method_names, &a->n_methods) != 0 ||
         split_names(a->metrics, a->metric_names, &a->n_metrics) != 0) {
-        fprintf(stderr, "%s eval: -methods and -metrics take 1 to %d comma-separated names\n", program, MAX_NAMES);
+        fprintf(stderr, "%s eval: -methods and -metrics take 1 to %d comma-separated names\n", program,
+                DX_EVAL_MAX_NAMES);
         return -1;
     }
     for (int k = 0; k < a->n_methods; ++k) {
-        a->baselines[k] = BASELINE_NONE;
+        a->baselines[k] = DX_EVAL_BASELINE_NONE;
         if (dx_method_from_name(a->method_names[k], &a->method_ids[k]) == 0) continue;
-        for (int b = BASELINE_RANDOM; b <= BASELINE_CENTRE; ++b)
-            if (!strcmp(a->method_names[k], baseline_names[b])) a->baselines[k] = (baseline_kind)b;
-        if (a->baselines[k] == BASELINE_NONE) {
+        for (int b = DX_EVAL_BASELINE_RANDOM; b <= DX_EVAL_BASELINE_CENTRE; ++b)
+            if (!strcmp(a->method_names[k], baseline_names[b])) a->baselines[k] = (dx_eval_baseline)b;
+        if (a->baselines[k] == DX_EVAL_BASELINE_NONE) {
             fprintf(stderr, "%s eval: unknown method '%s' (see %s -h; baselines: random, centre)\n", program,
                     a->method_names[k], program);
             return -1;
@@ -290,7 +291,7 @@ int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_cla
 
 /* ---- the run's configuration (run.json) ---- */
 
-static char *run_json(const eval_args *a, const dx_model *m, int list_images)
+static char *run_json(const dx_eval_args *a, const dx_model *m, int list_images)
 {
     char *text = NULL;
     size_t len = 0;
@@ -407,7 +408,7 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
     return text;
 }
 
-static char *slurp(const char *path)
+static char *dx_eval_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -423,7 +424,7 @@ static char *slurp(const char *path)
 }
 
 /* dir/run.json, atomically */
-static int write_run_json(const char *dir, const char *text, dx_error *err)
+static int dx_eval_write_run_json(const char *dir, const char *text, dx_error *err)
 {
     dx_eval_file out;
     if (dx_eval_file_open(&out, dir, "run.json", err) != 0) return -1;
@@ -433,7 +434,7 @@ static int write_run_json(const char *dir, const char *text, dx_error *err)
 /* ---- maps ---- */
 
 typedef struct {
-    baseline_kind kind;
+    dx_eval_baseline kind;
     unsigned long long seed;
     float cx, cy; /* the centre of the photo area */
 } baseline_ctx;
@@ -447,7 +448,7 @@ static int baseline_explain(void *ctx, dx_model *m, const float *input, int cls,
     dx_rng r;
     dx_rng_init(&r, b->seed);
     for (int p = 0; p < w * h; ++p)
-        map[p] = b->kind == BASELINE_RANDOM ? (float)dx_rng_uniform(&r)
+        map[p] = b->kind == DX_EVAL_BASELINE_RANDOM ? (float)dx_rng_uniform(&r)
                                             : -hypotf(p % w + .5f - b->cx, p / w + .5f - b->cy);
     return 0;
 }
@@ -515,9 +516,9 @@ typedef struct {
     dx_detection *dets;     /* detectors: every box above the threshold, highest score first */
     int n_dets, n_all;      /* the first n_dets (max_boxes) are explained, of n_all */
     int *match;             /* per box of n_all: its label (dx_eval_match_label), -1 none */
-} image_state;
+} dx_eval_image_state;
 
-static void image_state_free(image_state *st)
+static void dx_eval_image_state_free(dx_eval_image_state *st)
 {
     if (st->boxed.data) free_image(st->boxed);
     free(st->labels);
@@ -528,14 +529,15 @@ static void image_state_free(image_state *st)
 }
 
 /* A box given by Darknet's relative centre and size, in the network frame. */
-static dx_box detection_box(const dx_letterbox *g, const dx_detection *d)
+static dx_box dx_eval_detection_box(const dx_letterbox *g, const dx_detection *d)
 {
     return network_box(g, d->bbox.x, d->bbox.y, d->bbox.w, d->bbox.h);
 }
 
 /* Loads the image and fits it to the network (dx_fit_photo), reads its labels and runs the forward: the top-1 class of a
  * classifier, or a detector's boxes (at most max_boxes). */
-static int image_prepare(const eval_args *a, dx_model *m, const char *path, image_state *st, dx_error *err)
+static int dx_eval_image_prepare(const dx_eval_args *a, dx_model *m, const char *path, dx_eval_image_state *st,
+                                 dx_error *err)
 {
     memset(st, 0, sizeof *st);
     image photo;
@@ -548,7 +550,7 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
     free_image(photo);
     st->n_labels = dx_eval_read_labels(path, &st->g, model_classes(m), &st->labels, &st->label_classes, err);
     if (st->n_labels < 0) {
-        image_state_free(st);
+        dx_eval_image_state_free(st);
         return -1;
     }
     dx_forward(m, st->boxed.data);
@@ -560,11 +562,11 @@ static int image_prepare(const eval_args *a, dx_model *m, const char *path, imag
             rc = -1;
         }
         if (rc != 0) {
-            image_state_free(st);
+            dx_eval_image_state_free(st);
             return -1;
         }
         for (int k = 0; k < st->n_all; ++k) {
-            dx_box frame = detection_box(&st->g, &st->dets[k]);
+            dx_box frame = dx_eval_detection_box(&st->g, &st->dets[k]);
             st->match[k] = dx_eval_match_label(&frame, st->dets[k].cls, st->labels, st->label_classes, st->n_labels,
                                                NULL);
         }
@@ -587,7 +589,7 @@ typedef struct {
 } row_key;
 
 /* Its keys (malloc'd) and their count in *n; NULL when out of memory. */
-static row_key *image_keys(const eval_args *a, const image_state *st, int detector, const int *rand_layers,
+static row_key *image_keys(const dx_eval_args *a, const dx_eval_image_state *st, int detector, const int *rand_layers,
                            int n_rand, int *n)
 {
     int units = detector ? st->n_dets + (st->n_all == 0) + st->n_labels : 1;
@@ -622,7 +624,7 @@ static row_key *image_keys(const eval_args *a, const image_state *st, int detect
 }
 
 typedef struct {
-    const eval_args *a;
+    const dx_eval_args *a;
     dx_model *m;
     FILE *csv;
     const char *dir;
@@ -640,10 +642,10 @@ static int append_row(run_ctx *c, const dx_eval_row *row, dx_error *err)
 
 /* Computes the map of one unit (a box, or the image) and method and appends its rows keys[0..n);
  * a miss has no map: its rows say what was missed, every value NaN. */
-static int run_map(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys, int n,
+static int run_map(run_ctx *c, int index, const char *path, const dx_eval_image_state *st, const row_key *keys, int n,
                    double *corr, float *map, dx_error *err)
 {
-    const eval_args *a = c->a;
+    const dx_eval_args *a = c->a;
     dx_model *m = c->m;
     const dx_letterbox *g = &st->g;
     int box = keys[0].box, i = keys[0].method, label = keys[0].label, rc = 0;
@@ -677,7 +679,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
     char caption[300];
     int n_drawn = 0;
     if (det) { /* the box's ground truth is its matched label alone; the thumbnail shows both */
-        dx_box frame = detection_box(g, det);
+        dx_box frame = dx_eval_detection_box(g, det);
         s.boxes = label >= 0 ? &st->labels[label] : NULL;
         s.n_boxes = label >= 0;
         row.score = det->score, row.x = det->x, row.y = det->y, row.w = det->w, row.h = det->h;
@@ -738,7 +740,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
 
 /* Computes and appends the rows keys[from..n) of one image, a map per run of keys of the same
  * unit and method. */
-static int run_image(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys,
+static int run_image(run_ctx *c, int index, const char *path, const dx_eval_image_state *st, const row_key *keys,
                      int from, int n, dx_error *err)
 {
     const dx_net *net = c->m->net;
@@ -770,7 +772,7 @@ static void report_title(char *out, size_t len, const char *cfg, const char *lis
 
 /* Every image of the run (this shard's) and its label file, before the first is explained: a
  * missing, unreadable or non-image path or a bad label stops the run before it writes anything. */
-static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_list *list, dx_error *err)
+static int dx_eval_check_inputs(const dx_eval_args *a, const dx_model *m, const dx_eval_list *list, dx_error *err)
 {
     for (int index = a->shard_index; index < list->n; index += a->shard_count) {
         dx_letterbox unused = {0};
@@ -785,7 +787,7 @@ static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_lis
     return 0;
 }
 
-static int run(const char *program, eval_args *a)
+static int dx_eval_run(const char *program, dx_eval_args *a)
 {
     dx_error err;
     dx_eval_list list = {0};
@@ -811,7 +813,7 @@ static int run(const char *program, eval_args *a)
         goto fail;
     }
     dx_eval_random_layers(m, rand_layers, n_rand);
-    if (check_inputs(a, m, &list, &err) != 0) goto fail;
+    if (dx_eval_check_inputs(a, m, &list, &err) != 0) goto fail;
     if (!(created_out = mkdir(a->out, 0777) == 0) && errno != EEXIST) {
         dx_set_error(&err, "%s: cannot create the output folder: %s", a->out, strerror(errno));
         goto fail;
@@ -819,7 +821,7 @@ static int run(const char *program, eval_args *a)
     if ((lock = dx_lock_folder(a->out, ".eval.lock", "eval", lock_path, sizeof lock_path, &err)) < 0) goto fail;
     /* results.csv: a fresh one, or (-resume) the same run's, cut after its last complete row */
     if (a->resume && access(csv_path, F_OK) == 0) {
-        char *previous = slurp(json_path);
+        char *previous = dx_eval_slurp(json_path);
         int same = previous && !strcmp(previous, config);
         free(previous);
         if (!same) {
@@ -843,7 +845,7 @@ static int run(const char *program, eval_args *a)
         if (complete == 0) fprintf(csv, "%s\n", dx_eval_csv_header(detector));
     } else {
         fresh = 1;
-        if (write_run_json(a->out, config, &err) != 0) goto fail;
+        if (dx_eval_write_run_json(a->out, config, &err) != 0) goto fail;
         if (!(csv = fopen(csv_path, "w"))) {
             dx_set_error(&err, "%s: cannot write: %s", csv_path, strerror(errno));
             goto fail;
@@ -863,12 +865,12 @@ static int run(const char *program, eval_args *a)
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {
         /* the keys need the forward (a detector's boxes): done rows are matched after it */
         double t0 = dx_now_ms();
-        image_state st;
-        if (image_prepare(a, m, list.paths[index], &st, &err) != 0) goto fail;
+        dx_eval_image_state st;
+        if (dx_eval_image_prepare(a, m, list.paths[index], &st, &err) != 0) goto fail;
         int n, from = 0;
         keys = image_keys(a, &st, detector, rand_layers, n_rand, &n);
         if (!keys) {
-            image_state_free(&st);
+            dx_eval_image_state_free(&st);
             dx_set_error(&err, "out of memory");
             goto fail;
         }
@@ -883,11 +885,11 @@ static int run(const char *program, eval_args *a)
             dx_set_error(&err, "%s: row %d is not the row this run writes next (image %d, box %d, %s, %s): cannot "
                          "resume", csv_path, cursor + 2, index, keys[from].box, a->method_names[keys[from].method],
                          keys[from].name);
-            image_state_free(&st);
+            dx_eval_image_state_free(&st);
             goto fail;
         }
         int rc_image = from < n ? run_image(&ctx, index, list.paths[index], &st, keys, from, n, &err) : 0;
-        image_state_free(&st);
+        dx_eval_image_state_free(&st);
         free(keys);
         keys = NULL;
         if (rc_image != 0) goto fail;
@@ -934,11 +936,11 @@ fail:
 
 /* eval's arguments, defaults first, parsed and checked: -1 when the run goes on with *a, else the
  * exit code (help printed, or a one-line usage error). The caller frees *a with free_args. */
-static int eval_prepare(const char *program, int argc, char **argv, eval_args *a)
+static int eval_prepare(const char *program, int argc, char **argv, dx_eval_args *a)
 {
-    *a = (eval_args){0};
+    *a = (dx_eval_args){0};
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(program, stdout);
+        dx_eval_usage(program, stdout);
         return 0;
     }
     dx_eval_options_init(&a->opt);
@@ -952,7 +954,7 @@ static int eval_prepare(const char *program, int argc, char **argv, eval_args *a
 
 int dx_eval_check_args(const char *program, int argc, char **argv)
 {
-    eval_args a;
+    dx_eval_args a;
     int rc = eval_prepare(program, argc, argv, &a);
     free_args(&a);
     return rc;
@@ -960,9 +962,9 @@ int dx_eval_check_args(const char *program, int argc, char **argv)
 
 int dx_eval_cli(const char *program, int argc, char **argv)
 {
-    eval_args a;
+    dx_eval_args a;
     int rc = eval_prepare(program, argc, argv, &a);
-    if (rc < 0) rc = run(program, &a);
+    if (rc < 0) rc = dx_eval_run(program, &a);
     free_args(&a);
     return rc;
 }
@@ -1001,7 +1003,7 @@ static int merge_prepare(const char *program, int argc, char **argv, const char 
     *n_dirs = 0;
     for (int k = 1; k < argc; ++k) {
         if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
-            usage(program, stdout);
+            dx_eval_usage(program, stdout);
             return 0;
         }
         if (!strcmp(argv[k], "-out") && k + 1 < argc) *out = argv[++k];
@@ -1038,7 +1040,7 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
     unsigned long long seed = 1;
     for (int d = 0; d < n_dirs; ++d) {
         snprintf(path, sizeof path, "%s/run.json", dirs[d]);
-        char *text = slurp(path);
+        char *text = dx_eval_slurp(path);
         if (!text) {
             dx_set_error(&err, "%s: cannot read (not an eval output folder?)", path);
             goto fail;
@@ -1096,7 +1098,7 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
     }
     /* the merged folder is held as an eval's: no eval nor another merge writes it meanwhile */
     if ((lock = dx_lock_folder(out, ".eval.lock", "eval", lock_path, sizeof lock_path, &err)) < 0) goto fail;
-    if (write_run_json(out, config, &err) != 0) goto fail;
+    if (dx_eval_write_run_json(out, config, &err) != 0) goto fail;
     dx_eval_file csv;
     if (dx_eval_file_open(&csv, out, "results.csv", &err) != 0) goto fail;
     fprintf(csv.f, "%s\n", dx_eval_csv_header(all.boxes));
