@@ -160,7 +160,7 @@ static int by_key_desc(const void *a, const void *b, void *keys)
 }
 
 /* indices 0..n-1 by decreasing key, ties by index (malloc'd) */
-static int *order_desc(const float *key, int n)
+static int *dx_eval_order_desc(const float *key, int n)
 {
     int *order = malloc(sizeof(int) * n);
     if (!order) return NULL;
@@ -182,7 +182,7 @@ static void copy_pixel(float *dst, const float *src, int c, size_t spatial, int 
     for (int ch = 0; ch < c; ++ch) dst[ch * spatial + p] = src[ch * spatial + p];
 }
 
-static void sample_rng(dx_rng *r, const dx_eval_sample *s, dx_metric k)
+static void dx_eval_sample_rng(dx_rng *r, const dx_eval_sample *s, dx_metric k)
 {
     dx_rng_init(r, s->seed * 0x9e3779b97f4a7c15ULL + (unsigned long long)k + 1);
 }
@@ -204,7 +204,7 @@ int dx_eval_curve(dx_model *m, const dx_eval_sample *s, const float *map, int in
     int steps = o->steps < 1 ? 1 : o->steps > spatial ? spatial : o->steps;
     int per_step = (spatial + steps - 1) / steps, n = (spatial + per_step - 1) / per_step;
     float *substrate = malloc(sizeof(float) * net->inputs), *cur = malloc(sizeof(float) * net->inputs);
-    int *order = order_desc(map, spatial);
+    int *order = dx_eval_order_desc(map, spatial);
     scorer sc;
     int rc = -1;
     if (!substrate || !cur || !order) {
@@ -231,8 +231,8 @@ done:
     return rc == 0 ? n : -1;
 }
 
-static int curve_auc(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
-                     const dx_eval_options *o, double *value, dx_error *err)
+static int dx_eval_curve_auc(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
+                             const dx_eval_options *o, double *value, dx_error *err)
 {
     double *scores = malloc(sizeof(double) * (m->net->h * m->net->w + 1));
     int n = scores ? dx_eval_curve(m, s, map, insert, o, scores, err) : -1;
@@ -358,7 +358,7 @@ double dx_eval_entropy(const float *map, int n)
     return h;
 }
 
-static double pearson(const double *a, const double *b, int n)
+static double dx_eval_pearson(const double *a, const double *b, int n)
 {
     double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
     for (int i = 0; i < n; ++i) {
@@ -376,7 +376,7 @@ static double pearson(const double *a, const double *b, int n)
 /* ranks 1..n, ties given their average rank */
 static void ranks(const float *v, int n, double *rank)
 {
-    int *order = order_desc(v, n);
+    int *order = dx_eval_order_desc(v, n);
     if (!order) {
         for (int i = 0; i < n; ++i) rank[i] = NAN;
         return;
@@ -397,7 +397,7 @@ double dx_eval_spearman(const float *a, const float *b, int n)
     if (ra && rb) {
         ranks(a, n, ra);
         ranks(b, n, rb);
-        r = pearson(ra, rb, n);
+        r = dx_eval_pearson(ra, rb, n);
     }
     free(ra);
     free(rb);
@@ -406,8 +406,8 @@ double dx_eval_spearman(const float *a, const float *b, int n)
 
 /* ---- perturbation metrics ---- */
 
-static int faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
-                        double *value, dx_error *err)
+static int dx_eval_faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                                double *value, dx_error *err)
 {
     const dx_net *net = m->net;
     int spatial = net->h * net->w, runs = o->faithfulness_runs;
@@ -423,7 +423,7 @@ static int faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, 
     }
     if (scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
     dx_rng r;
-    sample_rng(&r, s, DX_METRIC_FAITHFULNESS);
+    dx_eval_sample_rng(&r, s, DX_METRIC_FAITHFULNESS);
     for (int p = 0; p < spatial; ++p) pixels[p] = p;
     rc = scorer_push(&sc, s->input, err);
     for (int run = 0; run < runs && rc == 0; ++run) {
@@ -441,7 +441,7 @@ static int faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, 
     rc = scorer_close(&sc, rc, err);
     if (rc == 0) {
         for (int run = 0; run < runs; ++run) scores[run + 1] = scores[0] - scores[run + 1];
-        *value = pearson(attr, scores + 1, runs);
+        *value = dx_eval_pearson(attr, scores + 1, runs);
     }
 done:
     free(scores);
@@ -464,7 +464,7 @@ static int sensitivity(dx_model *m, const dx_eval_sample *s, const float *map, c
     double norm = 0, worst = 0;
     for (int p = 0; p < spatial; ++p) norm += (double)map[p] * map[p];
     dx_rng r;
-    sample_rng(&r, s, DX_METRIC_SENSITIVITY);
+    dx_eval_sample_rng(&r, s, DX_METRIC_SENSITIVITY);
     for (int k = 0; k < o->sensitivity_samples && rc == 0; ++k) {
         for (int i = 0; i < net->inputs; ++i)
             x[i] = s->input[i] + (float)((2 * dx_rng_uniform(&r) - 1) * o->sensitivity_radius);
@@ -543,12 +543,12 @@ static int impute(float *x, int c, int h, int w, const unsigned char *unknown, d
     return 0;
 }
 
-static int road(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
-                double *value, dx_error *err)
+static int dx_eval_road(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                        double *value, dx_error *err)
 {
     const dx_net *net = m->net;
     int spatial = net->h * net->w, fractions = o->road_fractions;
-    int *order = order_desc(map, spatial);
+    int *order = dx_eval_order_desc(map, spatial);
     unsigned char *unknown = malloc(spatial);
     float *x = malloc(sizeof(float) * net->inputs);
     double *scores = malloc(sizeof(double) * 2 * fractions);
@@ -560,7 +560,7 @@ static int road(dx_model *m, const dx_eval_sample *s, const float *map, const dx
     }
     if (scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
     dx_rng r;
-    sample_rng(&r, s, DX_METRIC_ROAD);
+    dx_eval_sample_rng(&r, s, DX_METRIC_ROAD);
     rc = 0;
     for (int k = 1; k <= fractions && rc == 0; ++k) {
         int count = (int)((double)k / (fractions + 1) * spatial);
@@ -586,8 +586,8 @@ done:
     return rc;
 }
 
-static int aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
-                double *value, dx_error *err)
+static int dx_eval_aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                        double *value, dx_error *err)
 {
     const dx_net *net = m->net;
     int patch = o->aopc_patch > 0 ? o->aopc_patch : 1, spatial = net->h * net->w;
@@ -603,9 +603,9 @@ static int aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx
         goto done;
     }
     for (int p = 0; p < spatial; ++p) relevance[(p / net->w / patch) * gw + (p % net->w) / patch] += map[p];
-    if (!(order = order_desc(relevance, regions)) || scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
+    if (!(order = dx_eval_order_desc(relevance, regions)) || scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
     dx_rng r;
-    sample_rng(&r, s, DX_METRIC_AOPC);
+    dx_eval_sample_rng(&r, s, DX_METRIC_AOPC);
     memcpy(x, s->input, sizeof(float) * net->inputs);
     rc = scorer_push(&sc, x, err);
     for (int k = 0; k < steps && rc == 0; ++k) {
@@ -637,18 +637,18 @@ int dx_eval_metric(dx_model *m, dx_metric k, const dx_eval_sample *s, const floa
     int spatial = m->net->h * m->net->w;
     *value = NAN;
     switch (k) {
-    case DX_METRIC_DELETION: return curve_auc(m, s, map, 0, o, value, err);
-    case DX_METRIC_INSERTION: return curve_auc(m, s, map, 1, o, value, err);
+    case DX_METRIC_DELETION: return dx_eval_curve_auc(m, s, map, 0, o, value, err);
+    case DX_METRIC_INSERTION: return dx_eval_curve_auc(m, s, map, 1, o, value, err);
     case DX_METRIC_POINTING: *value = pointing(m->net, s, map, o->tolerance); return 0;
     case DX_METRIC_EBPG: *value = energy_pointing(m->net, s, map); return 0;
-    case DX_METRIC_FAITHFULNESS: return faithfulness(m, s, map, o, value, err);
+    case DX_METRIC_FAITHFULNESS: return dx_eval_faithfulness(m, s, map, o, value, err);
     case DX_METRIC_SENSITIVITY:
         if (!explainer) break;
         return sensitivity(m, s, map, explainer, o, value, err);
     case DX_METRIC_SPARSENESS: *value = dx_eval_gini(map, spatial); return 0;
     case DX_METRIC_COMPLEXITY: *value = dx_eval_entropy(map, spatial); return 0;
-    case DX_METRIC_ROAD: return road(m, s, map, o, value, err);
-    case DX_METRIC_AOPC: return aopc(m, s, map, o, value, err);
+    case DX_METRIC_ROAD: return dx_eval_road(m, s, map, o, value, err);
+    case DX_METRIC_AOPC: return dx_eval_aopc(m, s, map, o, value, err);
     default: break;
     }
     dx_set_error(err, "metric %s: %s", dx_metric_name(k),
@@ -696,7 +696,7 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
     int rc = saved && other ? 0 : -1, drawn = 0;
     if (rc != 0) dx_set_error(err, "out of memory");
     dx_rng r;
-    sample_rng(&r, s, DX_METRIC_RANDOMISATION);
+    dx_eval_sample_rng(&r, s, DX_METRIC_RANDOMISATION);
     for (; drawn < n && rc == 0; ++drawn) {
         dx_layer *l = &m->net->layers[layers[drawn]];
         long fan_in, count = layer_weights(l, &fan_in);
