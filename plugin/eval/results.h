@@ -137,6 +137,24 @@ char *dx_eval_slurp(const char *path);
 /* dir/run.json, atomically */
 int dx_eval_write_run_json(const char *dir, const char *text, dx_error *err);
 
+/* The metrics' shared pieces (metrics.c, faithfulness.c). Indices 0..n-1 by decreasing key (NaN
+ * last), ties by index (malloc'd; NULL when out of memory): */
+int *dx_eval_order_desc(const float *key, int n);
+/* the random draws of metric k on sample s */
+void dx_eval_sample_rng(dx_rng *r, const dx_eval_sample *s, dx_metric k);
+/* the Pearson correlation of a and b (NaN when either is constant) */
+double dx_eval_pearson(const double *a, const double *b, int n);
+/* The metrics of faithfulness.c, dx_eval_metric's cases: 0 with *value, or -1 with err. The
+ * deletion (insert = 0) or insertion AUC: */
+int dx_eval_curve_auc(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
+                      const dx_eval_options *o, double *value, dx_error *err);
+int dx_eval_faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                         double *value, dx_error *err);
+int dx_eval_road(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                 double *value, dx_error *err);
+int dx_eval_aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                 double *value, dx_error *err);
+
 /* One CSV field: quoted (with "" for ") when it holds a comma, a quote or a line break. */
 void dx_csv_field(FILE *f, const char *s);
 
