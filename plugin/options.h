@@ -53,7 +53,7 @@ int dx_options_parse_to(FILE *errs, const char *who, const dx_option *options, s
 void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width);
 
 /* The tables the command line parses and prints with -h, for the man page (tools/man.c): the
- * methods' options (cli.c), `all`'s help text (cli.c), eval's options (eval/run.c). Static
+ * methods' options (cli.c), `all`'s help text (cli.c), eval's options (eval/cli.c). Static
  * storage; *n receives the row count. */
 const dx_option *dx_cli_option_table(size_t *n);
 const char *dx_cli_all_help(void);

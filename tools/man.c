@@ -1,6 +1,6 @@
 /* The man page darknet-explain.1, written from the tables `darknet-explain -h` prints: the
  * methods' registry (dx_method_name, dx_method_help), the command line's option table and
- * `all`'s help (cli.c), eval's option table (eval/run.c) and the metrics' definitions. Nothing
+ * `all`'s help (cli.c), eval's option table (eval/cli.c) and the metrics' definitions. Nothing
  * about a method or an option is written here, so the page cannot disagree with -h
  * (tests/test_install.c renders it and checks).
  *

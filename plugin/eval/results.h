@@ -1,5 +1,7 @@
-/* The rows of an evaluation run (results.csv) and what is made from them: summary.json and
- * report.html. Shared by `eval` and `eval-merge`. Not installed. */
+/* The eval module's internal header (not installed), shared by its files: eval's arguments
+ * (cli.c); the image list, the labels and each image of a run (dataset.c); the run (run.c); the
+ * rows of a run (results.csv) and what is made from them, summary.json and report.html
+ * (results.c, report.c), shared by `eval` and `eval-merge` (merge.c). */
 #ifndef DX_EVAL_RESULTS_H
 #define DX_EVAL_RESULTS_H
 #include "internal.h"
@@ -7,7 +9,7 @@
 #include "eval/eval.h"
 #include "io/image.h"
 
-/* The image list (run.c): one path a line; blank lines, lines starting with '#' and trailing
+/* The image list (dataset.c): one path a line; blank lines, lines starting with '#' and trailing
  * blanks and line ends are skipped. 0 with list->paths (each malloc'd) and list->n >= 1, or -1
  * with err naming the file (missing, unreadable, or naming no image). Free with
  * dx_eval_list_free. */
@@ -26,6 +28,54 @@ void dx_eval_list_free(dx_eval_list *list);
  * line on a malformed one. */
 int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_pixel_box **boxes,
                         int **classes, dx_error *err);
+
+/* The baselines the run knows besides the registry's methods. */
+typedef enum { DX_EVAL_BASELINE_NONE, DX_EVAL_BASELINE_RANDOM, DX_EVAL_BASELINE_CENTRE } dx_eval_baseline;
+
+#define DX_EVAL_MAX_NAMES 64
+
+/* eval's arguments (cli.c): the options as given, then their names parsed. */
+typedef struct {
+    const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
+    int resume, png_width, verbose, max_boxes, max_pixels;
+    dx_eval_options opt;
+    dx_request method; /* the methods' own options (method and class are set per map) */
+    /* parsed */
+    char *method_names[DX_EVAL_MAX_NAMES], *metric_names[DX_EVAL_MAX_NAMES];
+    int n_methods, n_metrics;
+    dx_method method_ids[DX_EVAL_MAX_NAMES];
+    dx_eval_baseline baselines[DX_EVAL_MAX_NAMES];
+    dx_metric metric_ids[DX_EVAL_MAX_NAMES];
+    int shard_index, shard_count;
+} dx_eval_args;
+
+/* eval's and eval-merge's usage (cli.c), to f. */
+void dx_eval_usage(const char *program, FILE *f);
+
+/* One image of the list, letterboxed and run once: its labels and what is explained. */
+typedef struct {
+    dx_image boxed;            /* the network input */
+    dx_letterbox g;
+    int photo_w, photo_h;
+    float photo_scale;      /* photo pixels per network pixel */
+    dx_pixel_box *labels;         /* ground truth, network frame */
+    int *label_classes, n_labels;
+    int cls;                /* classifiers: the top-1 class */
+    dx_detection *dets;     /* detectors: every box above the threshold, highest score first */
+    int n_dets, n_all;      /* the first n_dets (max_boxes) are explained, of n_all */
+    int *match;             /* per box of n_all: its label (dx_eval_match_label), -1 none */
+} dx_eval_image_state;
+void dx_eval_image_state_free(dx_eval_image_state *st);
+/* Loads the image and fits it to the network (dx_fit_photo), reads its labels and runs the
+ * forward: the top-1 class of a classifier, or a detector's boxes (at most max_boxes). */
+int dx_eval_image_prepare(const dx_eval_args *a, dx_model *m, const char *path, dx_eval_image_state *st,
+                          dx_error *err);
+/* A box given by Darknet's relative centre and size, in the network frame. */
+dx_pixel_box dx_eval_detection_box(const dx_letterbox *g, const dx_detection *d);
+/* Every image of the run (this shard's) and its label file, before the first is explained: a
+ * missing, unreadable or non-image path or a bad label stops the run before it writes anything. */
+int dx_eval_check_inputs(const dx_eval_args *a, const dx_model *m, const dx_eval_list *list, dx_error *err);
+
 
 /* A detector's unit: a detected box, scored; or what the detector missed, whose rows have no
  * map and every value NaN: an image without any box above the threshold, a label no box matched. */
@@ -78,6 +128,32 @@ int dx_eval_same_unit(const dx_eval_row *a, const dx_eval_row *b);
 /* eval's progress line (run.c; no line end), exposed for tests: dx_progress_text (io/folder.h) of
  * "eval", the images a resumed run found in results.csv "already in results.csv". */
 void dx_eval_progress_text(char *out, size_t len, int done, int total, int computed, double seconds, int tty);
+
+/* eval's run with the arguments cli.c parsed: its exit code (0, or 1 after a one-line error on
+ * stderr). */
+int dx_eval_run(const char *program, dx_eval_args *a);
+/* A whole file's text (malloc'd), NULL when it cannot be read. */
+char *dx_eval_slurp(const char *path);
+/* dir/run.json, atomically */
+int dx_eval_write_run_json(const char *dir, const char *text, dx_error *err);
+
+/* The metrics' shared pieces (metrics.c, faithfulness.c). Indices 0..n-1 by decreasing key (NaN
+ * last), ties by index (malloc'd; NULL when out of memory): */
+int *dx_eval_order_desc(const float *key, int n);
+/* the random draws of metric k on sample s */
+void dx_eval_sample_rng(dx_rng *r, const dx_eval_sample *s, dx_metric k);
+/* the Pearson correlation of a and b (NaN when either is constant) */
+double dx_eval_pearson(const double *a, const double *b, int n);
+/* The metrics of faithfulness.c, dx_eval_metric's cases: 0 with *value, or -1 with err. The
+ * deletion (insert = 0) or insertion AUC: */
+int dx_eval_curve_auc(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
+                      const dx_eval_options *o, double *value, dx_error *err);
+int dx_eval_faithfulness(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                         double *value, dx_error *err);
+int dx_eval_road(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                 double *value, dx_error *err);
+int dx_eval_aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
+                 double *value, dx_error *err);
 
 /* One CSV field: quoted (with "" for ") when it holds a comma, a quote or a line break. */
 void dx_csv_field(FILE *f, const char *s);

@@ -1,6 +1,6 @@
-/* darknet-explain eval <cfg> <weights> -list images.txt -methods a,b -metrics x,y [-out DIR]
- *                     [-shard i/n] [-resume] ...
- * darknet-explain eval-merge [-out DIR] SHARD_DIR...
+/* eval's run (dx_eval_run, after cli.c has parsed its command line): run.json, the loop over the
+ * list (this shard's images), the controls (the baselines random and centre), the thumbnails,
+ * the rows of results.csv, progress on stderr and -resume; then summary.json and report.html.
  *
  * A run checks every image and label file of its list first, holds DIR (a lock) while it writes
  * DIR/run.json (the configuration: model, list, methods, every metric's definition and
@@ -12,19 +12,13 @@
  * not written (an image's boxes are decoded again to know its rows), and shards merged by image
  * index give the rows of a single run. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "internal.h"
-#include "options.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/folder.h"
@@ -32,265 +26,9 @@
 #include "io/json.h"
 #include "io/render.h"
 
-/* The baselines the run knows besides the registry's methods. */
-typedef enum { BASELINE_NONE, BASELINE_RANDOM, BASELINE_CENTRE } baseline_kind;
-static const char *const baseline_names[] = {NULL, "random", "centre"};
-
-#define MAX_NAMES 64
-
-typedef struct {
-    const char *cfg, *weights, *list, *methods, *metrics, *out, *shard, *names;
-    int resume, png_width, verbose, max_boxes, max_pixels;
-    dx_eval_options opt;
-    dx_request method; /* the methods' own options (method and class are set per map) */
-    /* parsed */
-    char *method_names[MAX_NAMES], *metric_names[MAX_NAMES];
-    int n_methods, n_metrics;
-    dx_method method_ids[MAX_NAMES];
-    baseline_kind baselines[MAX_NAMES];
-    dx_metric metric_ids[MAX_NAMES];
-    int shard_index, shard_count;
-} eval_args;
-
-#define AT(field) offsetof(eval_args, field)
-static const dx_option options[] = {
-    {"-list", OPT_TEXT, AT(list), 0, 0, NULL, "FILE  the images, one path a line (blank and # lines skipped)"},
-    {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  methods to compare (and the baselines random, centre)"},
-    {"-metrics", OPT_TEXT, AT(metrics), 0, 0, NULL, "x,y,..  metrics (default deletion,insertion; see below)"},
-    {"-out", OPT_TEXT, AT(out), 0, 0, NULL, "DIR  output folder (default eval-out)"},
-    {"-shard", OPT_TEXT, AT(shard), 0, 0, NULL, "i/n  run only the images k with k mod n = i (0 <= i < n)"},
-    {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL, "continue the run in DIR (same options), adding only missing rows"},
-    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
-    {"-score", OPT_CHOICE, AT(opt.score), 0, 0, "logit|prob", "logit|prob  f_c of the metrics (default logit; RISE: prob)"},
-    {"-auc_steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each (default 224)"},
-    {"-del_substrate", OPT_CHOICE, AT(opt.deletion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  deletion substrate (default blur; RISE: mean)"},
-    {"-ins_substrate", OPT_CHOICE, AT(opt.insertion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  insertion substrate (default blur)"},
-    {"-tolerance", OPT_FLOAT, AT(opt.tolerance), 0, 1e6, NULL, "PX  pointing game tolerance in photo pixels (default 15)"},
-    {"-faith_runs", OPT_INT, AT(opt.faithfulness_runs), 2, 100000, NULL, "N  faithfulness: random subsets (default 100)"},
-    {"-faith_subset", OPT_INT, AT(opt.faithfulness_subset), 1, INT_MAX, NULL, "N  faithfulness: pixels per subset (default 224)"},
-    {"-sens_samples", OPT_INT, AT(opt.sensitivity_samples), 1, 100000, NULL, "N  max-sensitivity: perturbed inputs (default 10)"},
-    {"-sens_radius", OPT_FLOAT, AT(opt.sensitivity_radius), 0, 1, NULL, "R  max-sensitivity: noise U(-R,R) per input value (default 0.02)"},
-    {"-road_fractions", OPT_INT, AT(opt.road_fractions), 1, 99, NULL, "F  ROAD: q = k/(F+1), k = 1..F (default 4: 20..80%)"},
-    {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
-    {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
-    {"-ig_steps", OPT_INT, AT(method.steps), 1, DX_MAX_STEPS, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
-    {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the methods' own -baseline (Integrated Gradients: black|blur|noise|FILE)"},
-    {"-samples", OPT_INT, AT(method.samples), 1, DX_MAX_SAMPLES, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
-    {"-thresh", OPT_FLOAT, AT(method.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
-    {"-nms", OPT_FLOAT, AT(method.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
-    {"-max_boxes", OPT_INT, AT(max_boxes), 1, 100000, NULL, "N  detectors: the N highest-scoring boxes of an image (default 10)"},
-    {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call (default 16)"},
-    {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
-    {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails (default 224)"},
-    {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
-    {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL, "N  refuse images of more than N pixels (default 50000000)"},
-};
-#undef AT
-#define N_OPTIONS (sizeof options / sizeof options[0])
-
-const dx_option *dx_eval_option_table(size_t *n)
-{
-    *n = N_OPTIONS;
-    return options;
-}
-
-static void usage(const char *program, FILE *f)
-{
-    fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
-               "       %s eval-merge [-out DIR] DIR1 DIR2 ..   (the shards' folders)\noptions:\n",
-            program, program);
-    dx_options_usage(f, options, N_OPTIONS, 15);
-    fprintf(f, "metrics:\n");
-    for (int k = 0; k < DX_METRIC_COUNT; ++k)
-        fprintf(f, "  %-14s %s\n", dx_metric_name((dx_metric)k), dx_metric_definition((dx_metric)k));
-}
-
-/* Splits a comma list into names (strdup'd); -1 when empty or too long. */
-static int split_names(const char *list, char **names, int *count)
-{
-    int n = 0;
-    for (const char *p = list;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0 || n == MAX_NAMES) return -1;
-        names[n++] = strndup(p, len);
-        if (!comma) break;
-        p = comma + 1;
-    }
-    *count = n;
-    return 0;
-}
-
-static void free_args(eval_args *a)
-{
-    for (int k = 0; k < a->n_methods; ++k) free(a->method_names[k]);
-    for (int k = 0; k < a->n_metrics; ++k) free(a->metric_names[k]);
-}
-
-static int parse_args(const char *program, int argc, char **argv, eval_args *a)
-{
-    const char *positional[2];
-    int npos;
-    char who[256];
-    snprintf(who, sizeof who, "%s eval", program);
-    if (dx_options_parse(who, options, N_OPTIONS, argc, argv, a, positional, 2, &npos) != 0) return -1;
-    if (npos < 2 || !a->list || !a->methods) {
-        fprintf(stderr, "%s eval: needs <cfg> <weights> -list FILE -methods a,b,.. (see %s eval -h)\n", program,
-                program);
-        return -1;
-    }
-    a->cfg = positional[0];
-    a->weights = positional[1];
-    if (split_names(a->methods, a->method_names, &a->n_methods) != 0 ||
-        split_names(a->metrics, a->metric_names, &a->n_metrics) != 0) {
-        fprintf(stderr, "%s eval: -methods and -metrics take 1 to %d comma-separated names\n", program, MAX_NAMES);
-        return -1;
-    }
-    for (int k = 0; k < a->n_methods; ++k) {
-        a->baselines[k] = BASELINE_NONE;
-        if (dx_method_from_name(a->method_names[k], &a->method_ids[k]) == 0) continue;
-        for (int b = BASELINE_RANDOM; b <= BASELINE_CENTRE; ++b)
-            if (!strcmp(a->method_names[k], baseline_names[b])) a->baselines[k] = (baseline_kind)b;
-        if (a->baselines[k] == BASELINE_NONE) {
-            fprintf(stderr, "%s eval: unknown method '%s' (see %s -h; baselines: random, centre)\n", program,
-                    a->method_names[k], program);
-            return -1;
-        }
-    }
-    for (int k = 0; k < a->n_metrics; ++k)
-        if (dx_metric_from_name(a->metric_names[k], &a->metric_ids[k]) != 0) {
-            fprintf(stderr, "%s eval: unknown metric '%s' (see %s eval -h)\n", program, a->metric_names[k], program);
-            return -1;
-        }
-    a->shard_index = 0;
-    a->shard_count = 1;
-    if (a->shard) {
-        char *end;
-        long i = strtol(a->shard, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
-        if (*end || n < 1 || n > 1000000 || i < 0 || i >= n) {
-            fprintf(stderr, "%s eval: -shard takes i/n with 0 <= i < n, not '%s'\n", program, a->shard);
-            return -1;
-        }
-        a->shard_index = (int)i;
-        a->shard_count = (int)n;
-    }
-    return 0;
-}
-
-/* ---- the list and the labels ---- */
-
-int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err)
-{
-    memset(list, 0, sizeof *list);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        dx_set_error(err, "%s: cannot read the image list: %s", path, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    for (int number = 1; (len = getline(&line, &cap, f)) >= 0; ++number) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
-        if (len == 0 || line[0] == '#') continue;
-        char **grown = realloc(list->paths, sizeof(char *) * (list->n + 1));
-        if (grown) list->paths = grown;
-        int *grown_lines = grown ? realloc(list->lines, sizeof(int) * (list->n + 1)) : NULL;
-        if (!grown_lines) break;
-        list->lines = grown_lines;
-        list->lines[list->n] = number;
-        list->paths[list->n++] = strdup(line);
-    }
-    free(line);
-    fclose(f);
-    if (list->n == 0) {
-        dx_set_error(err, "%s: the image list names no image", path);
-        dx_eval_list_free(list);
-        return -1;
-    }
-    return 0;
-}
-
-void dx_eval_list_free(dx_eval_list *list)
-{
-    for (int k = 0; k < list->n; ++k) free(list->paths[k]);
-    free(list->paths);
-    free(list->lines);
-    memset(list, 0, sizeof *list);
-}
-
-/* A box given by its centre and size as fractions of the photo, in the network frame. */
-static dx_pixel_box network_box(const dx_letterbox *g, float cx, float cy, float w, float h)
-{
-    return (dx_pixel_box){g->dx + (cx - w / 2) * g->inner_w, g->dy + (cy - h / 2) * g->inner_h,
-                    g->dx + (cx + w / 2) * g->inner_w, g->dy + (cy + h / 2) * g->inner_h};
-}
-
-/* The classes a label may name: a detector's head's, or the classifier's outputs. */
-static int model_classes(const dx_model *m)
-{
-    return dx_is_detector(m) ? m->net->layers[m->head].classes : dx_class_count(m);
-}
-
-int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_classes, dx_pixel_box **boxes,
-                        int **classes, dx_error *err)
-{
-    char path[1100];
-    const char *dot = strrchr(image_path, '.'), *slash = strrchr(image_path, '/');
-    int stem = dot && (!slash || dot > slash) ? (int)(dot - image_path) : (int)strlen(image_path);
-    snprintf(path, sizeof path, "%.*s.txt", stem, image_path);
-    *boxes = NULL;
-    *classes = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0, line = 0, cls = 0;
-    float cx = 0, cy = 0, w = 0, h = 0;
-    char *text = NULL; /* a whole line, however long */
-    size_t cap = 0;
-    while (getline(&text, &cap, f) >= 0) {
-        ++line;
-        char extra;
-        int len = (int)strcspn(text, "\r\n");
-        if (text[strspn(text, " \t\r\n")] == 0) continue; /* blank line */
-        int fields = sscanf(text, "%d %f %f %f %f %c", &cls, &cx, &cy, &w, &h, &extra);
-        /* the comparisons are false for NaN */
-        int fractions = cx >= 0 && cx <= 1 && cy >= 0 && cy <= 1 && w > 0 && w <= 1 && h > 0 && h <= 1;
-        int ok = 0;
-        if (fields != 5)
-            dx_set_error(err, "%s:%d: a label line is 'class cx cy w h' (relative to the image)", path, line);
-        else if (!fractions)
-            dx_set_error(err, "%s:%d: '%.*s': cx cy w h are fractions of the image (in [0,1]; w, h > 0)", path,
-                         line, len, text);
-        else if (cls < 0 || cls >= n_classes)
-            dx_set_error(err, "%s:%d: class %d: the model has %d classes (0..%d)", path, line, cls, n_classes,
-                         n_classes - 1);
-        else
-            ok = 1;
-        if (!ok) {
-            free(*boxes);
-            free(*classes);
-            *boxes = NULL;
-            *classes = NULL;
-            free(text);
-            fclose(f);
-            return -1;
-        }
-        dx_pixel_box *grown = realloc(*boxes, sizeof(dx_pixel_box) * (n + 1));
-        if (grown) *boxes = grown;
-        int *grown_classes = grown ? realloc(*classes, sizeof(int) * (n + 1)) : NULL;
-        if (!grown_classes) break;
-        *classes = grown_classes;
-        (*classes)[n] = cls;
-        (*boxes)[n++] = network_box(g, cx, cy, w, h);
-    }
-    free(text);
-    fclose(f);
-    return n;
-}
-
 /* ---- the run's configuration (run.json) ---- */
 
-static char *run_json(const eval_args *a, const dx_model *m, int list_images)
+static char *run_json(const dx_eval_args *a, const dx_model *m, int list_images)
 {
     char *text = NULL;
     size_t len = 0;
@@ -407,7 +145,7 @@ static char *run_json(const eval_args *a, const dx_model *m, int list_images)
     return text;
 }
 
-static char *slurp(const char *path)
+char *dx_eval_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -422,8 +160,7 @@ static char *slurp(const char *path)
     return text;
 }
 
-/* dir/run.json, atomically */
-static int write_run_json(const char *dir, const char *text, dx_error *err)
+int dx_eval_write_run_json(const char *dir, const char *text, dx_error *err)
 {
     dx_eval_file out;
     if (dx_eval_file_open(&out, dir, "run.json", err) != 0) return -1;
@@ -433,7 +170,7 @@ static int write_run_json(const char *dir, const char *text, dx_error *err)
 /* ---- maps ---- */
 
 typedef struct {
-    baseline_kind kind;
+    dx_eval_baseline kind;
     unsigned long long seed;
     float cx, cy; /* the centre of the photo area */
 } baseline_ctx;
@@ -447,8 +184,8 @@ static int baseline_explain(void *ctx, dx_model *m, const float *input, int cls,
     dx_rng r;
     dx_rng_init(&r, b->seed);
     for (int p = 0; p < w * h; ++p)
-        map[p] = b->kind == BASELINE_RANDOM ? (float)dx_rng_uniform(&r)
-                                            : -hypotf(p % w + .5f - b->cx, p / w + .5f - b->cy);
+        map[p] = b->kind == DX_EVAL_BASELINE_RANDOM ? (float)dx_rng_uniform(&r)
+                                                    : -hypotf(p % w + .5f - b->cx, p / w + .5f - b->cy);
     return 0;
 }
 
@@ -503,80 +240,6 @@ void dx_eval_progress_text(char *out, size_t len, int done, int total, int compu
 
 /* ---- the run ---- */
 
-/* One image of the list, letterboxed and run once: its labels and what is explained. */
-typedef struct {
-    dx_image boxed;            /* the network input */
-    dx_letterbox g;
-    int photo_w, photo_h;
-    float photo_scale;      /* photo pixels per network pixel */
-    dx_pixel_box *labels;         /* ground truth, network frame */
-    int *label_classes, n_labels;
-    int cls;                /* classifiers: the top-1 class */
-    dx_detection *dets;     /* detectors: every box above the threshold, highest score first */
-    int n_dets, n_all;      /* the first n_dets (max_boxes) are explained, of n_all */
-    int *match;             /* per box of n_all: its label (dx_eval_match_label), -1 none */
-} image_state;
-
-static void image_state_free(image_state *st)
-{
-    if (st->boxed.data) dx_free_image(st->boxed);
-    free(st->labels);
-    free(st->label_classes);
-    free(st->dets);
-    free(st->match);
-    memset(st, 0, sizeof *st);
-}
-
-/* A box given by Darknet's relative centre and size, in the network frame. */
-static dx_pixel_box detection_box(const dx_letterbox *g, const dx_detection *d)
-{
-    return network_box(g, d->bbox.x, d->bbox.y, d->bbox.w, d->bbox.h);
-}
-
-/* Loads the image and fits it to the network (dx_fit_photo), reads its labels and runs the forward: the top-1 class of a
- * classifier, or a detector's boxes (at most max_boxes). */
-static int image_prepare(const eval_args *a, dx_model *m, const char *path, image_state *st, dx_error *err)
-{
-    memset(st, 0, sizeof *st);
-    dx_image photo;
-    if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
-    dx_fit_geometry(m, photo.w, photo.h, &st->g);
-    st->photo_scale = (float)photo.w / st->g.inner_w; /* a stretched input: the horizontal scale */
-    st->boxed = dx_fit_photo(m, photo);
-    st->photo_w = photo.w;
-    st->photo_h = photo.h;
-    dx_free_image(photo);
-    st->n_labels = dx_eval_read_labels(path, &st->g, model_classes(m), &st->labels, &st->label_classes, err);
-    if (st->n_labels < 0) {
-        image_state_free(st);
-        return -1;
-    }
-    dx_forward(m, st->boxed.data);
-    if (dx_is_detector(m)) {
-        int rc = dx_decode_boxes(m, st->photo_w, st->photo_h, a->method.thresh, a->method.hier, a->method.nms,
-                                 &st->dets, &st->n_all, err);
-        if (rc == 0 && !(st->match = malloc(sizeof(int) * (st->n_all + 1)))) {
-            dx_set_error(err, "out of memory");
-            rc = -1;
-        }
-        if (rc != 0) {
-            image_state_free(st);
-            return -1;
-        }
-        for (int k = 0; k < st->n_all; ++k) {
-            dx_pixel_box frame = detection_box(&st->g, &st->dets[k]);
-            st->match[k] = dx_eval_match_label(&frame, st->dets[k].cls, st->labels, st->label_classes, st->n_labels,
-                                               NULL);
-        }
-        st->n_dets = st->n_all < a->max_boxes ? st->n_all : a->max_boxes;
-        return 0;
-    }
-    const float *out = dx_output_of(m, m->head);
-    for (int k = 1; k < dx_class_count(m); ++k)
-        if (out[k] > out[st->cls]) st->cls = k;
-    return 0;
-}
-
 /* The rows an image owes, in order: per unit (a classifier's image, box -1; a detector's boxes
  * explained, then its misses: the image when no box is above the threshold, each label no box
  * above it matched), per method, per metric (randomisation: per layer). */
@@ -587,7 +250,7 @@ typedef struct {
 } row_key;
 
 /* Its keys (malloc'd) and their count in *n; NULL when out of memory. */
-static row_key *image_keys(const eval_args *a, const image_state *st, int detector, const int *rand_layers,
+static row_key *image_keys(const dx_eval_args *a, const dx_eval_image_state *st, int detector, const int *rand_layers,
                            int n_rand, int *n)
 {
     int units = detector ? st->n_dets + (st->n_all == 0) + st->n_labels : 1;
@@ -622,7 +285,7 @@ static row_key *image_keys(const eval_args *a, const image_state *st, int detect
 }
 
 typedef struct {
-    const eval_args *a;
+    const dx_eval_args *a;
     dx_model *m;
     FILE *csv;
     const char *dir;
@@ -640,10 +303,10 @@ static int append_row(run_ctx *c, const dx_eval_row *row, dx_error *err)
 
 /* Computes the map of one unit (a box, or the image) and method and appends its rows keys[0..n);
  * a miss has no map: its rows say what was missed, every value NaN. */
-static int run_map(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys, int n,
+static int run_map(run_ctx *c, int index, const char *path, const dx_eval_image_state *st, const row_key *keys, int n,
                    double *corr, float *map, dx_error *err)
 {
-    const eval_args *a = c->a;
+    const dx_eval_args *a = c->a;
     dx_model *m = c->m;
     const dx_letterbox *g = &st->g;
     int box = keys[0].box, i = keys[0].method, label = keys[0].label, rc = 0;
@@ -677,7 +340,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
     char caption[300];
     int n_drawn = 0;
     if (det) { /* the box's ground truth is its matched label alone; the thumbnail shows both */
-        dx_pixel_box frame = detection_box(g, det);
+        dx_pixel_box frame = dx_eval_detection_box(g, det);
         s.boxes = label >= 0 ? &st->labels[label] : NULL;
         s.n_boxes = label >= 0;
         row.score = det->score, row.x = det->x, row.y = det->y, row.w = det->w, row.h = det->h;
@@ -738,7 +401,7 @@ static int run_map(run_ctx *c, int index, const char *path, const image_state *s
 
 /* Computes and appends the rows keys[from..n) of one image, a map per run of keys of the same
  * unit and method. */
-static int run_image(run_ctx *c, int index, const char *path, const image_state *st, const row_key *keys,
+static int run_image(run_ctx *c, int index, const char *path, const dx_eval_image_state *st, const row_key *keys,
                      int from, int n, dx_error *err)
 {
     const dx_net *net = c->m->net;
@@ -766,26 +429,7 @@ static void report_title(char *out, size_t len, const char *cfg, const char *lis
     snprintf(out, len, "darknet-explain eval: %s on %s", cfg, list);
 }
 
-/* ---- the output folder ---- */
-
-/* Every image of the run (this shard's) and its label file, before the first is explained: a
- * missing, unreadable or non-image path or a bad label stops the run before it writes anything. */
-static int check_inputs(const eval_args *a, const dx_model *m, const dx_eval_list *list, dx_error *err)
-{
-    for (int index = a->shard_index; index < list->n; index += a->shard_count) {
-        dx_letterbox unused = {0};
-        dx_pixel_box *labels;
-        int *classes;
-        if (dx_check_model_photo(m, list->paths[index], err) != 0 ||
-            dx_eval_read_labels(list->paths[index], &unused, model_classes(m), &labels, &classes, err) < 0)
-            return -1;
-        free(labels);
-        free(classes);
-    }
-    return 0;
-}
-
-static int run(const char *program, eval_args *a)
+int dx_eval_run(const char *program, dx_eval_args *a)
 {
     dx_error err;
     dx_eval_list list = {0};
@@ -811,7 +455,7 @@ static int run(const char *program, eval_args *a)
         goto fail;
     }
     dx_eval_random_layers(m, rand_layers, n_rand);
-    if (check_inputs(a, m, &list, &err) != 0) goto fail;
+    if (dx_eval_check_inputs(a, m, &list, &err) != 0) goto fail;
     if (!(created_out = mkdir(a->out, 0777) == 0) && errno != EEXIST) {
         dx_set_error(&err, "%s: cannot create the output folder: %s", a->out, strerror(errno));
         goto fail;
@@ -819,7 +463,7 @@ static int run(const char *program, eval_args *a)
     if ((lock = dx_lock_folder(a->out, ".eval.lock", "eval", lock_path, sizeof lock_path, &err)) < 0) goto fail;
     /* results.csv: a fresh one, or (-resume) the same run's, cut after its last complete row */
     if (a->resume && access(csv_path, F_OK) == 0) {
-        char *previous = slurp(json_path);
+        char *previous = dx_eval_slurp(json_path);
         int same = previous && !strcmp(previous, config);
         free(previous);
         if (!same) {
@@ -843,7 +487,7 @@ static int run(const char *program, eval_args *a)
         if (complete == 0) fprintf(csv, "%s\n", dx_eval_csv_header(detector));
     } else {
         fresh = 1;
-        if (write_run_json(a->out, config, &err) != 0) goto fail;
+        if (dx_eval_write_run_json(a->out, config, &err) != 0) goto fail;
         if (!(csv = fopen(csv_path, "w"))) {
             dx_set_error(&err, "%s: cannot write: %s", csv_path, strerror(errno));
             goto fail;
@@ -863,12 +507,12 @@ static int run(const char *program, eval_args *a)
     for (int index = a->shard_index; index < list.n; index += a->shard_count) {
         /* the keys need the forward (a detector's boxes): done rows are matched after it */
         double t0 = dx_now_ms();
-        image_state st;
-        if (image_prepare(a, m, list.paths[index], &st, &err) != 0) goto fail;
+        dx_eval_image_state st;
+        if (dx_eval_image_prepare(a, m, list.paths[index], &st, &err) != 0) goto fail;
         int n, from = 0;
         keys = image_keys(a, &st, detector, rand_layers, n_rand, &n);
         if (!keys) {
-            image_state_free(&st);
+            dx_eval_image_state_free(&st);
             dx_set_error(&err, "out of memory");
             goto fail;
         }
@@ -883,11 +527,11 @@ static int run(const char *program, eval_args *a)
             dx_set_error(&err, "%s: row %d is not the row this run writes next (image %d, box %d, %s, %s): cannot "
                          "resume", csv_path, cursor + 2, index, keys[from].box, a->method_names[keys[from].method],
                          keys[from].name);
-            image_state_free(&st);
+            dx_eval_image_state_free(&st);
             goto fail;
         }
         int rc_image = from < n ? run_image(&ctx, index, list.paths[index], &st, keys, from, n, &err) : 0;
-        image_state_free(&st);
+        dx_eval_image_state_free(&st);
         free(keys);
         keys = NULL;
         if (rc_image != 0) goto fail;
@@ -929,215 +573,5 @@ fail:
     free(rand_layers);
     free(keys);
     dx_close(m);
-    return rc;
-}
-
-/* eval's arguments, defaults first, parsed and checked: -1 when the run goes on with *a, else the
- * exit code (help printed, or a one-line usage error). The caller frees *a with free_args. */
-static int eval_prepare(const char *program, int argc, char **argv, eval_args *a)
-{
-    *a = (eval_args){0};
-    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(program, stdout);
-        return 0;
-    }
-    dx_eval_options_init(&a->opt);
-    dx_request_init(&a->method);
-    a->metrics = "deletion,insertion";
-    a->out = "eval-out";
-    a->png_width = 224;
-    a->max_boxes = 10;
-    return parse_args(program, argc, argv, a) == 0 ? -1 : 2;
-}
-
-int dx_eval_check_args(const char *program, int argc, char **argv)
-{
-    eval_args a;
-    int rc = eval_prepare(program, argc, argv, &a);
-    free_args(&a);
-    return rc;
-}
-
-int dx_eval_cli(const char *program, int argc, char **argv)
-{
-    eval_args a;
-    int rc = eval_prepare(program, argc, argv, &a);
-    if (rc < 0) rc = run(program, &a);
-    free_args(&a);
-    return rc;
-}
-
-/* ---- eval-merge ---- */
-
-static int copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[65536];
-    size_t n;
-    int ok = in && out;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-    if (in) fclose(in);
-    if (out && fclose(out) != 0) ok = 0;
-    return ok ? 0 : -1;
-}
-
-/* by image index, and within an image in the shard's order (a stable sort) */
-static int by_image(const void *a, const void *b, void *rows)
-{
-    int i = *(const int *)a, j = *(const int *)b;
-    const dx_eval_row *r = rows;
-    if (r[i].image_index != r[j].image_index) return r[i].image_index < r[j].image_index ? -1 : 1;
-    return (i > j) - (i < j);
-}
-
-#define MAX_SHARDS 1024
-
-/* eval-merge's arguments: -1 when the merge goes on with *out and dirs[0..*n_dirs-1], else the
- * exit code (help printed, or a one-line usage error). */
-static int merge_prepare(const char *program, int argc, char **argv, const char **out, const char **dirs,
-                         int *n_dirs)
-{
-    *out = "eval-merged";
-    *n_dirs = 0;
-    for (int k = 1; k < argc; ++k) {
-        if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
-            usage(program, stdout);
-            return 0;
-        }
-        if (!strcmp(argv[k], "-out") && k + 1 < argc) *out = argv[++k];
-        else if (argv[k][0] == '-') {
-            fprintf(stderr, "%s eval-merge: unknown option '%s' (usage: eval-merge [-out DIR] DIR1 DIR2 ..)\n",
-                    program, argv[k]);
-            return 2;
-        } else if (*n_dirs < MAX_SHARDS) dirs[(*n_dirs)++] = argv[k];
-    }
-    if (*n_dirs == 0) {
-        fprintf(stderr, "%s eval-merge: needs the shards' folders (usage: eval-merge [-out DIR] DIR1 DIR2 ..)\n",
-                program);
-        return 2;
-    }
-    return -1;
-}
-
-int dx_eval_merge_check_args(const char *program, int argc, char **argv)
-{
-    const char *out, *dirs[MAX_SHARDS];
-    int n_dirs;
-    return merge_prepare(program, argc, argv, &out, dirs, &n_dirs);
-}
-
-int dx_eval_merge_cli(const char *program, int argc, char **argv)
-{
-    const char *out, *dirs[MAX_SHARDS];
-    int n_dirs, prepared = merge_prepare(program, argc, argv, &out, dirs, &n_dirs);
-    if (prepared >= 0) return prepared;
-    dx_error err;
-    dx_eval_rows all = {0};
-    char *config = NULL, path[1400], lock_path[1400];
-    int rc = 1, lock = -1;
-    unsigned long long seed = 1;
-    for (int d = 0; d < n_dirs; ++d) {
-        snprintf(path, sizeof path, "%s/run.json", dirs[d]);
-        char *text = slurp(path);
-        if (!text) {
-            dx_set_error(&err, "%s: cannot read (not an eval output folder?)", path);
-            goto fail;
-        }
-        if (config && strcmp(config, text) != 0) {
-            free(text);
-            dx_set_error(&err, "%s: differs from %s/run.json: the shards are not of one run", path, dirs[0]);
-            goto fail;
-        }
-        if (!config) config = text;
-        else free(text);
-        dx_eval_rows rows;
-        snprintf(path, sizeof path, "%s/results.csv", dirs[d]);
-        if (dx_eval_rows_read(path, &rows, NULL, &err) != 0) goto fail;
-        all.boxes = rows.boxes; /* the same for every shard: their run.json are the same */
-        for (int k = 0; k < rows.n; ++k) {
-            const dx_eval_row *r = &rows.rows[k];
-            for (int j = 0; j < all.n; ++j)
-                if (dx_eval_same_unit(&all.rows[j], r) && !strcmp(all.rows[j].method, r->method) &&
-                    !strcmp(all.rows[j].metric, r->metric)) {
-                    dx_set_error(&err, "%s: image %d (%s, %s) is also in another shard", path, r->image_index,
-                                 r->method, r->metric);
-                    dx_eval_rows_free(&rows);
-                    goto fail;
-                }
-            if (dx_eval_rows_add(&all, r) != 0) {
-                dx_set_error(&err, "out of memory");
-                dx_eval_rows_free(&rows);
-                goto fail;
-            }
-        }
-        dx_eval_rows_free(&rows);
-    }
-    int *order = malloc(sizeof(int) * (all.n + 1));
-    dx_eval_row *sorted = malloc(sizeof(dx_eval_row) * (all.n + 1));
-    if (!order || !sorted) {
-        free(order);
-        free(sorted);
-        dx_set_error(&err, "out of memory");
-        goto fail;
-    }
-    for (int k = 0; k < all.n; ++k) order[k] = k;
-    qsort_r(order, all.n, sizeof(int), by_image, all.rows);
-    for (int k = 0; k < all.n; ++k) sorted[k] = all.rows[order[k]];
-    free(all.rows);
-    free(order);
-    all.rows = sorted;
-    all.cap = all.n + 1;
-    const char *seed_at = strstr(config, "\"seed\": ");
-    if (seed_at) seed = strtoull(seed_at + 8, NULL, 10);
-    snprintf(path, sizeof path, "%s/maps", out);
-    if ((mkdir(out, 0777) != 0 && errno != EEXIST) || (mkdir(path, 0777) != 0 && errno != EEXIST)) {
-        dx_set_error(&err, "%s: cannot create: %s", path, strerror(errno));
-        goto fail;
-    }
-    /* the merged folder is held as an eval's: no eval nor another merge writes it meanwhile */
-    if ((lock = dx_lock_folder(out, ".eval.lock", "eval", lock_path, sizeof lock_path, &err)) < 0) goto fail;
-    if (write_run_json(out, config, &err) != 0) goto fail;
-    dx_eval_file csv;
-    if (dx_eval_file_open(&csv, out, "results.csv", &err) != 0) goto fail;
-    fprintf(csv.f, "%s\n", dx_eval_csv_header(all.boxes));
-    for (int k = 0; k < all.n; ++k) dx_eval_row_write(csv.f, &all.rows[k], all.boxes);
-    if (dx_eval_file_commit(&csv, 1, &err) != 0) goto fail;
-    /* the thumbnails, from whichever shard made them */
-    for (int k = 0; k < all.n; ++k) {
-        const dx_eval_row *r = &all.rows[k], *before = k > 0 ? r - 1 : NULL;
-        int same_image = before && r->image_index == before->image_index;
-        if (same_image && dx_eval_same_unit(r, before) && !strcmp(r->method, before->method)) continue;
-        char rel[256], to[1400], from[1400];
-        for (int pass = r->miss ? 1 : 0; pass < 2; ++pass) { /* a miss has no map */
-            if (pass == 1 && same_image) break;
-            if (pass == 1) dx_eval_map_path(rel, sizeof rel, r->image_index, -1, "photo");
-            else dx_eval_map_path(rel, sizeof rel, r->image_index, r->box, r->method);
-            snprintf(to, sizeof to, "%s/%s", out, rel);
-            for (int d = 0; d < n_dirs; ++d) {
-                snprintf(from, sizeof from, "%s/%s", dirs[d], rel);
-                if (access(from, F_OK) == 0) {
-                    char a_real[PATH_MAX], b_real[PATH_MAX];
-                    int same = realpath(from, a_real) && realpath(to, b_real) && !strcmp(a_real, b_real);
-                    if (!same && copy_file(from, to) != 0) {
-                        dx_set_error(&err, "%s: cannot copy to %s", from, to);
-                        goto fail;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    char title[1400];
-    snprintf(title, sizeof title, "darknet-explain eval: %d shards merged", n_dirs);
-    if (dx_eval_write_summary(out, config, &all, seed, &err) != 0 ||
-        dx_eval_write_report(out, title, &all, seed, &err) != 0)
-        goto fail;
-    printf("wrote %s/results.csv (%d rows), %s/summary.json, %s/report.html\n", out, all.n, out, out);
-    rc = 0;
-fail:
-    if (rc != 0) fprintf(stderr, "%s eval-merge: %s\n", program, err.msg);
-    dx_unlock_folder(lock, lock_path);
-    dx_eval_rows_free(&all);
-    free(config);
     return rc;
 }
