@@ -76,7 +76,10 @@ static int split_names(const char *list, char **names, int *count)
     for (const char *p = list;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0 || n == DX_EVAL_MAX_NAMES) return -1;
+        if (len == 0 || n == DX_EVAL_MAX_NAMES) {
+            *count = n; /* the names so far are free_args' to free */
+            return -1;
+        }
         names[n++] = strndup(p, len);
         if (!comma) break;
         p = comma + 1;
