@@ -17,12 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include "internal.h"
+#include "cfg/cfg.h"
 #include "io/sniff.h"
 
-#define CFG_MAX_BYTES (16L << 20)            /* far beyond any real cfg; refuses reading a huge file */
 /* One layer's buffers at batch 1. The fuzz harness builds with a smaller budget, so that the
  * networks it hands Darknet stay small enough to parse thousands a second (docs/fuzzing.md). */
 #ifndef DX_LAYER_MAX_BYTES
@@ -256,169 +254,6 @@ static const section_spec SECTIONS[] = {
 #define N_SECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 
 /* ------------------------------------------------------------------------------------------ */
-/* The cfg as Darknet's read_cfg sees it                                                      */
-
-typedef struct {
-    const char *key, *value; /* point into the stripped text */
-    int line;
-} entry;
-
-typedef struct {
-    const char *type; /* "[convolutional]", as written */
-    int line;
-    size_t first, count; /* its entries */
-} section;
-
-typedef struct {
-    const char *path;
-    char *text;
-    entry *entries;
-    size_t n_entries;
-    section *sections;
-    size_t n_sections;
-    char *warnings;
-    size_t warnings_len;
-    dx_error *err;
-    dx_cfg_size *size; /* receives the network's size when not NULL */
-} cfg;
-
-__attribute__((format(printf, 3, 4)))
-static int fail(const cfg *c, int line, const char *fmt, ...)
-{
-    char what[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    if (line > 0) dx_set_error(c->err, "%s:%d: %s", c->path, line, what);
-    else dx_set_error(c->err, "%s: %s", c->path, what);
-    return -1;
-}
-
-/* Appends one line; a line that no longer fits is dropped whole, never cut. */
-__attribute__((format(printf, 3, 4)))
-static void warn(const cfg *c, int line, const char *fmt, ...)
-{
-    if (!c->warnings || c->warnings_len == 0) return;
-    char what[512], full[1600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    int n = snprintf(full, sizeof full, "%s:%d: %s\n", c->path, line, what);
-    size_t used = strnlen(c->warnings, c->warnings_len - 1);
-    if (n > 0 && used + (size_t)n < c->warnings_len) memcpy(c->warnings + used, full, (size_t)n + 1);
-}
-
-/* The whole file, NUL-terminated (the caller frees it); NULL with the error set. */
-static char *read_text(const char *path, size_t *len, dx_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dx_set_error(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *text = malloc(cap);
-    while (text) {
-        n += fread(text + n, 1, cap - 1 - n, f);
-        if (ferror(f) || n < cap - 1 || n >= CFG_MAX_BYTES) break;
-        char *bigger = realloc(text, cap * 2);
-        if (!bigger) free(text);
-        text = bigger;
-        cap *= 2;
-    }
-    int read_error = ferror(f) ? (errno ? errno : EIO) : 0;
-    fclose(f);
-    if (!text) dx_set_error(err, "%s: out of memory reading it", path);
-    else if (read_error) dx_set_error(err, "%s: cannot read: %s", path, strerror(read_error));
-    else if (n >= CFG_MAX_BYTES) dx_set_error(err, "%s: not a Darknet cfg: larger than %ld MiB", path,
-                                              CFG_MAX_BYTES >> 20);
-    else {
-        text[n] = '\0';
-        *len = n;
-        return text;
-    }
-    free(text);
-    return NULL;
-}
-
-static int grow(void **array, size_t *cap, size_t need, size_t item)
-{
-    if (need <= *cap) return 0;
-    size_t cap2 = *cap ? *cap * 2 : 64;
-    void *bigger = realloc(*array, cap2 * item);
-    if (!bigger) return -1;
-    *array = bigger;
-    *cap = cap2;
-    return 0;
-}
-
-/* Splits the text into sections of key=value entries with read_cfg's rules: blanks and tabs are
- * removed everywhere in a line, empty lines and lines starting with '#' or ';' are skipped, '['
- * starts a section. Refuses what read_cfg would crash on or silently misread. */
-static int split_sections(cfg *c, size_t len)
-{
-    size_t entries_cap = 0, sections_cap = 0;
-    int line = 0;
-    for (size_t i = 0; i < len; ++i) {
-        unsigned char ch = (unsigned char)c->text[i];
-        if (ch == '\n') ++line;
-        else if (ch == '\r')
-            return fail(c, line + 1, "Windows (CRLF) line ending: Debian's Darknet keeps the '\\r', "
-                        "so section names and activations stop matching; convert the file with "
-                        "dos2unix");
-        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return fail(c, 0, "not a Darknet cfg: it holds binary data (byte 0x%02x on line %d)", ch,
-                        line + 1);
-    }
-    line = 0;
-    for (char *start = c->text; start < c->text + len;) {
-        char *end = strchr(start, '\n');
-        char *next = end ? end + 1 : c->text + len;
-        if (end) *end = '\0';
-        ++line;
-        char *kept = start; /* strip() of utils.c: drop every blank and tab */
-        for (char *p = start; *p; ++p)
-            if (*p != ' ' && *p != '\t') *kept++ = *p;
-        *kept = '\0';
-        if (start[0] == '[') {
-            if (grow((void **)&c->sections, &sections_cap, c->n_sections + 1, sizeof(section)))
-                return fail(c, 0, "out of memory");
-            c->sections[c->n_sections++] = (section){start, line, c->n_entries, 0};
-        } else if (start[0] && start[0] != '#' && start[0] != ';') {
-            char *eq = strchr(start, '=');
-            if (c->n_sections == 0)
-                return fail(c, line, "not a Darknet cfg: '%s' comes before the first section "
-                            "(Darknet would crash)", start);
-            if (!eq)
-                return fail(c, line, "'%s' is not key=value (Darknet would keep it as a key "
-                            "without value)", start);
-            if (eq == start) return fail(c, line, "'%s' has no key before '='", start);
-            if (eq[1] == '\0')
-                return fail(c, line, "'%s' has no value (Darknet drops the line and uses a "
-                            "default or crashes)", start);
-            *eq = '\0';
-            if (grow((void **)&c->entries, &entries_cap, c->n_entries + 1, sizeof(entry)))
-                return fail(c, 0, "out of memory");
-            c->entries[c->n_entries++] = (entry){start, eq + 1, line};
-            c->sections[c->n_sections - 1].count++;
-        }
-        start = next;
-    }
-    if (c->n_sections == 0) return fail(c, 0, "not a Darknet cfg: no [net] section (no sections at all)");
-    return 0;
-}
-
-/* The first occurrence, as option_find returns it. */
-static const entry *find(const cfg *c, const section *s, const char *key)
-{
-    for (size_t i = s->first; i < s->first + s->count; ++i)
-        if (strcmp(c->entries[i].key, key) == 0) return &c->entries[i];
-    return NULL;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Values                                                                                     */
 
 /* Darknet reads numbers with atoi/atof, which stop at the first stray character ("3x" is 3, "16#x"
@@ -469,19 +304,6 @@ static int is_list(const char *s, int integers)
     }
 }
 
-static int list_count(const char *s)
-{
-    int n = 1;
-    for (; *s; ++s) n += *s == ',';
-    return n;
-}
-
-static double list_at(const char *s, int i)
-{
-    for (; i > 0; --i) s = strchr(s, ',') + 1;
-    return strtod(s, NULL);
-}
-
 /* Whether `word` is one of the space-separated words of `list`. */
 static int in_word_list(const char *list, const char *word)
 {
@@ -499,31 +321,6 @@ static const char *comment_hint(const char *value)
     return strchr(value, '#') ? " (comments must be on their own line)" : "";
 }
 
-/* Entries in a file Darknet reads line by line (fgetl): one per line. Opens it as Darknet does,
- * relative to the current directory. -1 when it cannot be read. */
-static long count_lines(const char *path, int *error)
-{
-    FILE *f = fopen(path, "r");
-    struct stat st;
-    if (!f) {
-        *error = errno;
-        return -1;
-    }
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen "r" accepts a directory */
-        *error = EISDIR;
-        fclose(f);
-        return -1;
-    }
-    long lines = 0;
-    int ch, last = '\n';
-    while ((ch = getc(f)) != EOF) {
-        lines += ch == '\n';
-        last = ch;
-    }
-    fclose(f);
-    return lines + (last != '\n');
-}
-
 static int check_value(const cfg *c, const section *s, const entry *e, value_kind kind)
 {
     const char *end;
@@ -534,34 +331,37 @@ static int check_value(const cfg *c, const section *s, const entry *e, value_kin
     case K_INT:
         if (is_int(e->value)) return 0;
         if (parse_int(e->value, &end, &i) != 0 && end != e->value)
-            return fail(c, e->line, "%s=%s in %s is out of int range", e->key, e->value, s->type);
-        return fail(c, e->line, "%s=%s in %s is not an integer (Darknet's atoi would silently read "
-                    "%d)%s", e->key, e->value, s->type, atoi(e->value), comment_hint(e->value));
+            return dx_cfg_fail(c, e->line, "%s=%s in %s is out of int range", e->key, e->value,
+                               s->type);
+        return dx_cfg_fail(c, e->line, "%s=%s in %s is not an integer (Darknet's atoi would "
+                           "silently read %d)%s", e->key, e->value, s->type, atoi(e->value),
+                           comment_hint(e->value));
     case K_FLOAT:
         if (is_float(e->value)) return 0;
         parse_float(e->value, &end, &f);
-        return fail(c, e->line, "%s=%s in %s is not a number (Darknet's atof would silently read "
-                    "%g)%s", e->key, e->value, s->type, end == e->value ? 0.0 : f,
-                    comment_hint(e->value));
+        return dx_cfg_fail(c, e->line, "%s=%s in %s is not a number (Darknet's atof would "
+                           "silently read %g)%s", e->key, e->value, s->type,
+                           end == e->value ? 0.0 : f, comment_hint(e->value));
     case K_INT_LIST:
     case K_FLOAT_LIST:
         if (is_list(e->value, kind == K_INT_LIST)) return 0;
-        return fail(c, e->line, "%s=%s in %s is not a comma-separated list of %s (Darknet would "
-                    "silently read empty or malformed elements as 0)%s", e->key, e->value, s->type,
-                    kind == K_INT_LIST ? "integers" : "numbers", comment_hint(e->value));
+        return dx_cfg_fail(c, e->line, "%s=%s in %s is not a comma-separated list of %s (Darknet "
+                           "would silently read empty or malformed elements as 0)%s", e->key,
+                           e->value, s->type, kind == K_INT_LIST ? "integers" : "numbers",
+                           comment_hint(e->value));
     case K_ACTIVATION:
         if (in_word_list(ACTIVATIONS, e->value)) return 0;
-        return fail(c, e->line, "activation=%s is unknown to Debian's Darknet, which would silently "
-                    "use relu (it knows %s)", e->value, ACTIVATIONS);
+        return dx_cfg_fail(c, e->line, "activation=%s is unknown to Debian's Darknet, which would "
+                           "silently use relu (it knows %s)", e->value, ACTIVATIONS);
     case K_COST:
         if (in_word_list(COST_TYPES, e->value)) return 0;
-        return fail(c, e->line, "type=%s in %s is unknown to Debian's Darknet, which would silently "
-                    "use sse (it knows %s)", e->value, s->type, COST_TYPES);
+        return dx_cfg_fail(c, e->line, "type=%s in %s is unknown to Debian's Darknet, which would "
+                           "silently use sse (it knows %s)", e->value, s->type, COST_TYPES);
     case K_FILE:
-        if (count_lines(e->value, &error) >= 0) return 0;
-        return fail(c, e->line, "%s=%s in %s cannot be read (%s); Debian's Darknet opens it while "
-                    "parsing, relative to the current directory, and would exit or crash",
-                    e->key, e->value, s->type, strerror(error));
+        if (dx_cfg_count_lines(e->value, &error) >= 0) return 0;
+        return dx_cfg_fail(c, e->line, "%s=%s in %s cannot be read (%s); Debian's Darknet opens "
+                           "it while parsing, relative to the current directory, and would exit "
+                           "or crash", e->key, e->value, s->type, strerror(error));
     case K_STRING:
     case K_REPLACED:
         return 0;
@@ -592,28 +392,31 @@ static const neutral_key *find_neutral(const neutral_key *keys, const char *key)
 /* Every key of a section: its value has the kind Darknet reads; keys other forks give a meaning
  * have their neutral value; a key given twice keeps one value (Darknet uses the first); keys no
  * one reads are warned about. */
-static int check_keys(cfg *c, const section *s, const section_spec *spec)
+static int dx_cfg_check_keys(cfg *c, const section *s, const section_spec *spec)
 {
     int is_layer = spec->type != T_NET;
     for (size_t i = s->first; i < s->first + s->count; ++i) {
         const entry *e = &c->entries[i];
-        const entry *first = find(c, s, e->key);
+        const entry *first = dx_cfg_find(c, s, e->key);
         const key_spec *read = find_read(spec->reads, e->key);
         if (!read && is_layer) read = find_read(LAYER_READS, e->key);
         const neutral_key *neutral = find_neutral(spec->neutral, e->key);
         if (!neutral && is_layer) neutral = find_neutral(LAYER_NEUTRAL, e->key);
         if (first != e && strcmp(first->value, e->value) != 0 && !(read && read->kind == K_REPLACED))
-            return fail(c, e->line, "%s is set again in %s (first %s=%s at line %d); Darknet uses "
-                        "the first value", e->key, s->type, first->key, first->value, first->line);
+            return dx_cfg_fail(c, e->line, "%s is set again in %s (first %s=%s at line %d); "
+                               "Darknet uses the first value", e->key, s->type, first->key,
+                               first->value, first->line);
         if (read) {
             if (check_value(c, s, e, read->kind)) return -1;
         } else if (neutral) {
             if (check_value(c, s, e, neutral->kind)) return -1;
             if (neutral->neutral && !same_value(e->value, neutral->neutral, neutral->kind))
-                return fail(c, e->line, "%s=%s in %s: %s", e->key, e->value, s->type, neutral->why);
+                return dx_cfg_fail(c, e->line, "%s=%s in %s: %s", e->key, e->value, s->type,
+                                   neutral->why);
         } else if (!in_word_list(spec->training_only, e->key) &&
                    !(is_layer && in_word_list(LAYER_TRAINING_ONLY, e->key))) {
-            warn(c, e->line, "key '%s' in %s is ignored by Debian's Darknet", e->key, s->type);
+            dx_cfg_warn(c, e->line, "key '%s' in %s is ignored by Debian's Darknet", e->key,
+                        s->type);
         }
     }
     return 0;
@@ -640,19 +443,19 @@ typedef struct {
 
 static long int_of(const cfg *c, const section *s, const char *key, long def)
 {
-    const entry *e = find(c, s, key);
+    const entry *e = dx_cfg_find(c, s, key);
     return e ? strtol(e->value, NULL, 10) : def;
 }
 
 static double float_of(const cfg *c, const section *s, const char *key, double def)
 {
-    const entry *e = find(c, s, key);
+    const entry *e = dx_cfg_find(c, s, key);
     return e ? strtod(e->value, NULL) : def;
 }
 
 static int line_of(const cfg *c, const section *s, const char *key)
 {
-    const entry *e = find(c, s, key);
+    const entry *e = dx_cfg_find(c, s, key);
     return e ? e->line : s->line;
 }
 
@@ -661,7 +464,7 @@ static int positive(const cfg *c, const section *s, const char *key, long def, l
 {
     *out = int_of(c, s, key, def);
     if (*out > 0) return 0;
-    return fail(c, line_of(c, s, key), "%s=%ld in %s must be > 0", key, *out, s->type);
+    return dx_cfg_fail(c, line_of(c, s, key), "%s=%ld in %s must be > 0", key, *out, s->type);
 }
 
 static int is_image(const shape *in)
@@ -673,10 +476,10 @@ static int need_image(const cfg *c, const section *s, int index, const shape *in
 {
     if (is_image(in)) return 0;
     if (in->index < 0)
-        return fail(c, s->line, "layer %d %s needs an image input but the network input is a flat "
-                    "vector (%s)", index, s->type, in->flat_why);
-    return fail(c, s->line, "layer %d %s needs an image input but layer %d %s outputs a flat vector "
-                "(%s)", index, s->type, in->index, in->name, in->flat_why);
+        return dx_cfg_fail(c, s->line, "layer %d %s needs an image input but the network input is "
+                           "a flat vector (%s)", index, s->type, in->flat_why);
+    return dx_cfg_fail(c, s->line, "layer %d %s needs an image input but layer %d %s outputs a "
+                       "flat vector (%s)", index, s->type, in->index, in->name, in->flat_why);
 }
 
 /* A layer index as route and shortcut resolve it (negative: relative to this layer). */
@@ -689,10 +492,10 @@ static int resolve(const cfg *c, const section *s, const char *key, int index, l
         return 0;
     }
     if (index == 0)
-        return fail(c, line_of(c, s, key), "%s in %s refers to layer %ld, but it is the first "
-                    "layer and there is none before it", key, s->type, target);
-    return fail(c, line_of(c, s, key), "%s=%ld in %s (layer %d) refers to layer %ld, out of range "
-                "0..%d", key, given, s->type, index, target, index - 1);
+        return dx_cfg_fail(c, line_of(c, s, key), "%s in %s refers to layer %ld, but it is the "
+                           "first layer and there is none before it", key, s->type, target);
+    return dx_cfg_fail(c, line_of(c, s, key), "%s=%ld in %s (layer %d) refers to layer %ld, out "
+                       "of range 0..%d", key, given, s->type, index, target, index - 1);
 }
 
 static void keep_shape(shape *out, const shape *in)
@@ -728,8 +531,8 @@ static int window_out(const cfg *c, const section *s, long long in, long long pa
                       long stride, long long *out)
 {
     if (in + padded < size)
-        return fail(c, line_of(c, s, "size"), "size=%ld in %s is larger than its input (%lld) plus "
-                    "padding (%lld)", size, s->type, in, padded);
+        return dx_cfg_fail(c, line_of(c, s, "size"), "size=%ld in %s is larger than its input "
+                           "(%lld) plus padding (%lld)", size, s->type, in, padded);
     *out = (in + padded - size) / stride + 1;
     return 0;
 }
@@ -739,7 +542,8 @@ static int conv_padding(const cfg *c, const section *s, long size, long *padding
 {
     *padding = int_of(c, s, "pad", 0) ? size / 2 : int_of(c, s, "padding", 0);
     if (*padding >= 0) return 0;
-    return fail(c, line_of(c, s, "padding"), "padding=%ld in %s must be >= 0", *padding, s->type);
+    return dx_cfg_fail(c, line_of(c, s, "padding"), "padding=%ld in %s must be >= 0", *padding,
+                       s->type);
 }
 
 /* AlexeyAB's per-axis strides, which Debian's Darknet ignores. */
@@ -747,11 +551,11 @@ static int same_axis_strides(const cfg *c, const section *s, long stride)
 {
     const char *axes[] = {"stride_x", "stride_y"};
     for (int i = 0; i < 2; ++i) {
-        const entry *e = find(c, s, axes[i]);
+        const entry *e = dx_cfg_find(c, s, axes[i]);
         if (e && strtol(e->value, NULL, 10) != stride)
-            return fail(c, e->line, "%s=%s in %s: AlexeyAB strides that axis differently; Debian's "
-                        "Darknet ignores %s and would use stride=%ld", axes[i], e->value, s->type,
-                        axes[i], stride);
+            return dx_cfg_fail(c, e->line, "%s=%s in %s: AlexeyAB strides that axis differently; "
+                               "Debian's Darknet ignores %s and would use stride=%ld", axes[i],
+                               e->value, s->type, axes[i], stride);
     }
     return 0;
 }
@@ -759,25 +563,26 @@ static int same_axis_strides(const cfg *c, const section *s, long stride)
 /* [yolo] and [region] anchors: Darknet writes as many as are listed into 2*num slots. */
 static int check_anchors(const cfg *c, const section *s, long num)
 {
-    const entry *e = find(c, s, "anchors");
+    const entry *e = dx_cfg_find(c, s, "anchors");
     if (!e)
-        return fail(c, s->line, "%s has no anchors= (Darknet would use 0.5 for all %ld anchors)",
-                    s->type, num);
-    if (list_count(e->value) != 2 * num)
-        return fail(c, e->line, "anchors in %s lists %d numbers but num=%ld needs %ld (one width "
-                    "and height per anchor)", s->type, list_count(e->value), num, 2 * num);
+        return dx_cfg_fail(c, s->line, "%s has no anchors= (Darknet would use 0.5 for all %ld "
+                           "anchors)", s->type, num);
+    if (dx_cfg_list_count(e->value) != 2 * num)
+        return dx_cfg_fail(c, e->line, "anchors in %s lists %d numbers but num=%ld needs %ld (one "
+                           "width and height per anchor)", s->type, dx_cfg_list_count(e->value),
+                           num, 2 * num);
     return 0;
 }
 
 /* A tree file's entries must cover exactly the values the softmax tree runs over. */
 static int check_tree(const cfg *c, const section *s, long long expected, const char *what)
 {
-    const entry *e = find(c, s, "tree");
+    const entry *e = dx_cfg_find(c, s, "tree");
     int error = 0;
-    long entries = e ? count_lines(e->value, &error) : expected;
+    long entries = e ? dx_cfg_count_lines(e->value, &error) : expected;
     if (entries == expected) return 0;
-    return fail(c, e->line, "tree=%s in %s has %ld entries but %s is %lld", e->value, s->type,
-                entries, what, expected);
+    return dx_cfg_fail(c, e->line, "tree=%s in %s has %ld entries but %s is %lld", e->value,
+                       s->type, entries, what, expected);
 }
 
 /* The expected input of [yolo] and [region] (Darknet asserts it equals the actual one). */
@@ -785,16 +590,16 @@ static int check_inputs(const cfg *c, const section *s, int index, const shape *
                         long long expected, const char *formula)
 {
     if (in->outputs == expected) return 0;
-    return fail(c, s->line, "layer %d %s expects %s = %lld inputs but layer %d %s outputs %lld "
-                "(%lldx%lldx%lld); set filters=%lld in the [convolutional] before it", index, s->type,
-                formula, expected, in->index, in->name, in->outputs, in->w, in->h, in->c,
-                in->h > 0 && in->w > 0 ? expected / (in->h * in->w) : 0);
+    return dx_cfg_fail(c, s->line, "layer %d %s expects %s = %lld inputs but layer %d %s outputs "
+                       "%lld (%lldx%lldx%lld); set filters=%lld in the [convolutional] before it",
+                       index, s->type, formula, expected, in->index, in->name, in->outputs, in->w,
+                       in->h, in->c, in->h > 0 && in->w > 0 ? expected / (in->h * in->w) : 0);
 }
 
 /* Computes layer `index`'s output from its input `in` (the previous layer's output) and the
  * layers before it, and what it costs. */
-static int layer_shape(const cfg *c, const section *s, layer_type type, int index,
-                       const shape *layers, const shape *in, shape *out, layer_cost *cost)
+static int dx_cfg_layer_shape(const cfg *c, const section *s, layer_type type, int index,
+                              const shape *layers, const shape *in, shape *out, layer_cost *cost)
 {
     long filters, size, stride, groups, padding, n, classes, num;
     long long oh, ow;
@@ -808,12 +613,14 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             need_image(c, s, index, in))
             return -1;
         if (in->c % groups || filters % groups)
-            return fail(c, line_of(c, s, "groups"), "groups=%ld in %s does not divide its %lld input "
-                        "channels and filters=%ld", groups, s->type, in->c, filters);
+            return dx_cfg_fail(c, line_of(c, s, "groups"), "groups=%ld in %s does not divide its "
+                               "%lld input channels and filters=%ld", groups, s->type, in->c,
+                               filters);
         if (size == 1 && (stride != 1 || padding != 0))
-            return fail(c, line_of(c, s, "size"), "size=1 with stride=%ld, padding=%ld in %s: "
-                        "Debian's Darknet skips im2col for 1x1 kernels and would read the input as "
-                        "if stride were 1 and padding 0", stride, padding, s->type);
+            return dx_cfg_fail(c, line_of(c, s, "size"), "size=1 with stride=%ld, padding=%ld in "
+                               "%s: Debian's Darknet skips im2col for 1x1 kernels and would read "
+                               "the input as if stride were 1 and padding 0", stride, padding,
+                               s->type);
         if (window_out(c, s, in->h, 2LL * padding, size, stride, &oh) ||
             window_out(c, s, in->w, 2LL * padding, size, stride, &ow))
             return -1;
@@ -831,8 +638,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         set_image(out, (in->h - 1) * stride + size - 2LL * padding,
                    (in->w - 1) * stride + size - 2LL * padding, filters);
         if (out->h <= 0 || out->w <= 0)
-            return fail(c, line_of(c, s, "padding"), "padding %ld in %s leaves no output", padding,
-                        s->type);
+            return dx_cfg_fail(c, line_of(c, s, "padding"), "padding %ld in %s leaves no output",
+                               padding, s->type);
         cost->weights = (double)in->c * filters * size * size;
         cost->workspace = cost->reserved = (double)in->h * in->w * size * size * filters;
         cost->ops = cost->weights * in->h * in->w;
@@ -845,9 +652,9 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         /* local_out_height counts pad as one pixel whatever its value, while im2col pads by it. */
         long pad = int_of(c, s, "pad", 0);
         if (pad != 0 && (pad != 1 || size != 3))
-            return fail(c, line_of(c, s, "pad"), "pad=%ld with size=%ld in %s: Debian's Darknet "
-                        "sizes the output for pad=1, size=3 only and would mix up positions",
-                        pad, size, s->type);
+            return dx_cfg_fail(c, line_of(c, s, "pad"), "pad=%ld with size=%ld in %s: Debian's "
+                               "Darknet sizes the output for pad=1, size=3 only and would mix up "
+                               "positions", pad, size, s->type);
         if (window_out(c, s, in->h, 2 * pad, size, stride, &oh) ||
             window_out(c, s, in->w, 2 * pad, size, stride, &ow))
             return -1;
@@ -861,15 +668,16 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
     case T_LOGISTIC:
     case T_DROPOUT:
         if (type == T_DROPOUT && index == 0)
-            return fail(c, s->line, "[dropout] cannot be the first layer: Darknet shares the output "
-                        "of the layer before it (and would read before the start of the layers)");
+            return dx_cfg_fail(c, s->line, "[dropout] cannot be the first layer: Darknet shares "
+                               "the output of the layer before it (and would read before the "
+                               "start of the layers)");
         keep_shape(out, in);
         return 0;
     case T_BATCHNORM:
         /* forward_batchnorm_layer copies into l.x, which make_batchnorm_layer never allocates */
-        return fail(c, s->line, "[batchnorm] as a layer of its own crashes Debian's Darknet in its "
-                    "forward (its l.x buffer is never allocated); use batch_normalize=1 in the "
-                    "convolutional layer instead");
+        return dx_cfg_fail(c, s->line, "[batchnorm] as a layer of its own crashes Debian's "
+                           "Darknet in its forward (its l.x buffer is never allocated); use "
+                           "batch_normalize=1 in the convolutional layer instead");
     case T_L2NORM:      /* normalizes over out_c: a flat input would pass through unnormalized */
     case T_NORMALIZATION:
         if (type == T_NORMALIZATION && positive(c, s, "size", 5, &size)) return -1;
@@ -881,10 +689,11 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
     case T_GRU:
     case T_LSTM: {
         if (positive(c, s, "output", 1, &n)) return -1;
-        const entry *hidden = type == T_RNN ? find(c, s, "hidden") : NULL;
+        const entry *hidden = type == T_RNN ? dx_cfg_find(c, s, "hidden") : NULL;
         if (hidden && strtol(hidden->value, NULL, 10) != n)
-            return fail(c, hidden->line, "hidden=%s in [rnn]: AlexeyAB's hidden state size; "
-                        "Debian's Darknet ignores it and would use output=%ld", hidden->value, n);
+            return dx_cfg_fail(c, hidden->line, "hidden=%s in [rnn]: AlexeyAB's hidden state "
+                               "size; Debian's Darknet ignores it and would use output=%ld",
+                               hidden->value, n);
         set_flat(out, n, "Darknet gives recurrent layers no width/height/channels");
         cost->weights = cost->ops =
             (type == T_RNN ? 1.0 : type == T_GRU ? 3.0 : 4.0) * n * ((double)in->outputs + n);
@@ -896,9 +705,9 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             positive(c, s, "hidden_filters", 1, &hidden) || need_image(c, s, index, in))
             return -1;
         if (in->h != in->w) /* parse_crnn passes (w, h) where make_crnn_layer expects (h, w) */
-            return fail(c, s->line, "layer %d [crnn] gets a %lldx%lld input: Debian's Darknet swaps "
-                        "width and height for [crnn], so only square inputs are computed right",
-                        index, in->w, in->h);
+            return dx_cfg_fail(c, s->line, "layer %d [crnn] gets a %lldx%lld input: Debian's "
+                               "Darknet swaps width and height for [crnn], so only square inputs "
+                               "are computed right", index, in->w, in->h);
         set_image(out, in->h, in->w, filters);
         cost->weights = 9.0 * ((double)in->c * hidden + (double)hidden * hidden +
                                (double)hidden * filters);
@@ -919,8 +728,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             need_image(c, s, index, in))
             return -1;
         if (crop_h > in->h || crop_w > in->w)
-            return fail(c, s->line, "crop %ldx%ld in %s is larger than its %lldx%lld input", crop_w,
-                        crop_h, s->type, in->w, in->h);
+            return dx_cfg_fail(c, s->line, "crop %ldx%ld in %s is larger than its %lldx%lld input",
+                               crop_w, crop_h, s->type, in->w, in->h);
         set_image(out, crop_h, crop_w, in->c);
         return 0;
     }
@@ -933,8 +742,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
             need_image(c, s, index, in))
             return -1;
         if (coords < 4)
-            return fail(c, line_of(c, s, "coords"), "coords=%ld in %s: a box needs 4 coordinates",
-                        coords, s->type);
+            return dx_cfg_fail(c, line_of(c, s, "coords"), "coords=%ld in %s: a box needs 4 "
+                               "coordinates", coords, s->type);
         if (check_anchors(c, s, num) || check_tree(c, s, classes, "classes")) return -1;
         set_image(out, in->h, in->w, (double)num * (classes + coords + 1));
         return check_inputs(c, s, index, in, out->outputs, "w*h*num*(coords+classes+1)");
@@ -943,45 +752,48 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         if (positive(c, s, "classes", 20, &classes) || positive(c, s, "num", 1, &num) ||
             need_image(c, s, index, in) || check_anchors(c, s, num))
             return -1;
-        const entry *mask = find(c, s, "mask");
-        long masked = mask ? list_count(mask->value) : num;
+        const entry *mask = dx_cfg_find(c, s, "mask");
+        long masked = mask ? dx_cfg_list_count(mask->value) : num;
         for (int i = 0; mask && i < masked; ++i) {
-            double m = list_at(mask->value, i);
+            double m = dx_cfg_list_at(mask->value, i);
             if (m < 0 || m >= num)
-                return fail(c, mask->line, "mask entry %g in %s is not an anchor index (0..%ld, "
-                            "num=%ld)", m, s->type, num - 1, num);
+                return dx_cfg_fail(c, mask->line, "mask entry %g in %s is not an anchor index "
+                                   "(0..%ld, num=%ld)", m, s->type, num - 1, num);
         }
         set_image(out, in->h, in->w, (double)masked * (classes + 5));
         return check_inputs(c, s, index, in, out->outputs, "w*h*masks*(classes+5)");
     }
     case T_ISEG: /* forward_iseg_layer reads net.truth, which network_predict sets to NULL */
-        return fail(c, s->line, "[iseg] crashes Debian's Darknet at inference: its forward reads the "
-                    "training truth, which prediction leaves unset");
+        return dx_cfg_fail(c, s->line, "[iseg] crashes Debian's Darknet at inference: its "
+                           "forward reads the training truth, which prediction leaves unset");
     case T_DETECTION: {
         long coords = int_of(c, s, "coords", 1), side;
         classes = int_of(c, s, "classes", 1);
         if (positive(c, s, "num", 1, &num) || positive(c, s, "side", 7, &side)) return -1;
         if (coords < 0 || classes < 0)
-            return fail(c, s->line, "coords=%ld, classes=%ld in %s must be >= 0", coords, classes,
-                        s->type);
+            return dx_cfg_fail(c, s->line, "coords=%ld, classes=%ld in %s must be >= 0", coords,
+                               classes, s->type);
         double expected = (double)side * side * ((1 + coords) * num + classes);
         if (expected != (double)in->outputs)
-            return fail(c, s->line, "layer %d %s expects side*side*((1+coords)*num+classes) = %.0f "
-                        "inputs but layer %d %s outputs %lld", index, s->type, expected, in->index,
-                        in->name, in->outputs);
+            return dx_cfg_fail(c, s->line, "layer %d %s expects "
+                               "side*side*((1+coords)*num+classes) = %.0f inputs but layer %d %s "
+                               "outputs %lld", index, s->type, expected, in->index, in->name,
+                               in->outputs);
         set_flat(out, in->outputs, "Darknet gives [detection] no width/height/channels");
         return 0;
     }
     case T_SOFTMAX:
         if (positive(c, s, "groups", 1, &groups)) return -1;
         if (in->outputs % groups)
-            return fail(c, line_of(c, s, "groups"), "groups=%ld in %s does not divide its %lld "
-                        "inputs", groups, s->type, in->outputs);
+            return dx_cfg_fail(c, line_of(c, s, "groups"), "groups=%ld in %s does not divide its "
+                               "%lld inputs", groups, s->type, in->outputs);
         if (float_of(c, s, "temperature", 1) <= 0)
-            return fail(c, line_of(c, s, "temperature"), "temperature in %s must be > 0", s->type);
+            return dx_cfg_fail(c, line_of(c, s, "temperature"), "temperature in %s must be > 0",
+                               s->type);
         if (float_of(c, s, "spatial", 0) != 0)
-            return fail(c, line_of(c, s, "spatial"), "spatial in %s: only Darknet's GPU code honours "
-                        "it; Debian's CPU Darknet would softmax over each group instead", s->type);
+            return dx_cfg_fail(c, line_of(c, s, "spatial"), "spatial in %s: only Darknet's GPU "
+                               "code honours it; Debian's CPU Darknet would softmax over each "
+                               "group instead", s->type);
         if (check_tree(c, s, in->outputs, "its input size")) return -1;
         set_flat(out, in->outputs, "Darknet gives [softmax] no width/height/channels");
         return 0;
@@ -992,8 +804,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         /* forward_maxpool_layer starts windows at -padding/2: beyond 2*size-2 some windows would
          * hold no input at all and output -FLT_MAX. */
         if (padding < 0 || padding > 2 * size - 2)
-            return fail(c, line_of(c, s, "padding"), "padding=%ld in %s must be in 0..%ld (2*size-2)",
-                        padding, s->type, 2 * size - 2);
+            return dx_cfg_fail(c, line_of(c, s, "padding"), "padding=%ld in %s must be in 0..%ld "
+                               "(2*size-2)", padding, s->type, 2 * size - 2);
         if (same_axis_strides(c, s, stride) || need_image(c, s, index, in) ||
             window_out(c, s, in->h, padding, size, stride, &oh) ||
             window_out(c, s, in->w, padding, size, stride, &ow))
@@ -1007,7 +819,8 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         long extra = int_of(c, s, "extra", 0);
         if (positive(c, s, "stride", 1, &stride) || need_image(c, s, index, in)) return -1;
         if (extra < 0)
-            return fail(c, line_of(c, s, "extra"), "extra=%ld in %s must be >= 0", extra, s->type);
+            return dx_cfg_fail(c, line_of(c, s, "extra"), "extra=%ld in %s must be >= 0", extra,
+                               s->type);
         if (extra) {
             set_flat(out, in->outputs + extra, "extra= makes [reorg] flat");
             return 0;
@@ -1016,9 +829,9 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         int spatial_ok = reverse || (in->w % stride == 0 && in->h % stride == 0);
         int channels_ok = (!reverse && flatten) || in->c % (stride * stride) == 0;
         if (!spatial_ok || !channels_ok)
-            return fail(c, line_of(c, s, "stride"), "stride=%ld in %s does not divide its %lldx%lldx%lld"
-                        " input (%s)", stride, s->type, in->w, in->h, in->c,
-                        spatial_ok ? "channels by stride*stride" : "width and height by stride");
+            return dx_cfg_fail(c, line_of(c, s, "stride"), "stride=%ld in %s does not divide its "
+                               "%lldx%lldx%lld input (%s)", stride, s->type, in->w, in->h, in->c,
+                               spatial_ok ? "channels by stride*stride" : "width and height by stride");
         if (reverse) set_image(out, in->h * stride, in->w * stride, in->c / (stride * stride));
         else set_image(out, in->h / stride, in->w / stride, (double)in->c * stride * stride);
         return 0;
@@ -1028,13 +841,14 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
         set_image(out, 1, 1, in->c);
         return 0;
     case T_ROUTE: {
-        const entry *e = find(c, s, "layers");
+        const entry *e = dx_cfg_find(c, s, "layers");
         if (!e)
-            return fail(c, s->line, "[route] needs layers= (Darknet would crash reading it)");
+            return dx_cfg_fail(c, s->line, "[route] needs layers= (Darknet would crash reading "
+                               "it)");
         out->outputs = 0;
-        for (int i = 0; i < list_count(e->value); ++i) {
+        for (int i = 0; i < dx_cfg_list_count(e->value); ++i) {
             int from;
-            if (resolve(c, s, "layers", index, (long)list_at(e->value, i), &from)) return -1;
+            if (resolve(c, s, "layers", index, (long)dx_cfg_list_at(e->value, i), &from)) return -1;
             const shape *src = &layers[from];
             out->outputs += src->outputs;
             if (i == 0) {
@@ -1054,102 +868,110 @@ static int layer_shape(const cfg *c, const section *s, layer_type type, int inde
     case T_UPSAMPLE:
         stride = int_of(c, s, "stride", 2);
         if (stride == 0)
-            return fail(c, line_of(c, s, "stride"), "stride=0 in %s leaves no output (must be > 0 "
-                        "to upsample, < 0 to downsample)", s->type);
+            return dx_cfg_fail(c, line_of(c, s, "stride"), "stride=0 in %s leaves no output (must "
+                               "be > 0 to upsample, < 0 to downsample)", s->type);
         if (need_image(c, s, index, in)) return -1;
         if (stride > 0) {
             set_image(out, in->h * stride, in->w * stride, in->c);
             return 0;
         }
         if (in->w % -stride || in->h % -stride)
-            return fail(c, line_of(c, s, "stride"), "stride=%ld in %s does not divide its %lldx%lld "
-                        "input", stride, s->type, in->w, in->h);
+            return dx_cfg_fail(c, line_of(c, s, "stride"), "stride=%ld in %s does not divide its "
+                               "%lldx%lld input", stride, s->type, in->w, in->h);
         set_image(out, in->h / -stride, in->w / -stride, in->c);
         return 0;
     case T_SHORTCUT: {
-        const entry *e = find(c, s, "from");
+        const entry *e = dx_cfg_find(c, s, "from");
         int from;
-        if (!e) return fail(c, s->line, "[shortcut] needs from= (Darknet would crash reading it)");
-        if (list_count(e->value) > 1)
-            return fail(c, e->line, "from=%s in [shortcut]: AlexeyAB's shortcut over several layers; "
-                        "Debian's Darknet reads only the first index and would ignore the others",
-                        e->value);
+        if (!e) return dx_cfg_fail(c, s->line, "[shortcut] needs from= (Darknet would crash "
+                                   "reading it)");
+        if (dx_cfg_list_count(e->value) > 1)
+            return dx_cfg_fail(c, e->line, "from=%s in [shortcut]: AlexeyAB's shortcut over "
+                               "several layers; Debian's Darknet reads only the first index and "
+                               "would ignore the others", e->value);
         if (resolve(c, s, "from", index, strtol(e->value, NULL, 10), &from)) return -1;
         const shape *src = &layers[from];
         if (need_image(c, s, index, in) || need_image(c, s, index, src)) return -1;
         /* shortcut_cpu: assert(w1/w2 == h1/h2) and assert(w2/w1 == h2/h1), 1 = from, 2 = output */
         if (src->w / in->w != src->h / in->h || in->w / src->w != in->h / src->h)
-            return fail(c, e->line, "layer %d [shortcut]: from=%s (layer %d, %lldx%lldx%lld) cannot "
-                        "be added to layer %d's %lldx%lldx%lld output: Darknet asserts that width "
-                        "and height scale by the same factor", index, e->value, from, src->w, src->h,
-                        src->c, index - 1, in->w, in->h, in->c);
+            return dx_cfg_fail(c, e->line, "layer %d [shortcut]: from=%s (layer %d, "
+                               "%lldx%lldx%lld) cannot be added to layer %d's %lldx%lldx%lld "
+                               "output: Darknet asserts that width and height scale by the same "
+                               "factor", index, e->value, from, src->w, src->h, src->c, index - 1,
+                               in->w, in->h, in->c);
         keep_shape(out, in);
         return 0;
     }
     case T_NET: /* only the first section is the network */
         break;
     }
-    return fail(c, s->line, "a second %s section (Darknet would make an empty layer of it)", s->type);
+    return dx_cfg_fail(c, s->line, "a second %s section (Darknet would make an empty layer of it)",
+                       s->type);
 }
 
 /* The network input from [net]. */
-static int net_shape(const cfg *c, const section *s, shape *in)
+static int dx_cfg_net_shape(const cfg *c, const section *s, shape *in)
 {
     static const char *const dims[] = {"height", "width", "channels"};
     long long value[3];
     int given = 0;
     for (int i = 0; i < 3; ++i) {
         value[i] = int_of(c, s, dims[i], 0);
-        given += find(c, s, dims[i]) != NULL;
-        if (find(c, s, dims[i]) && value[i] <= 0)
-            return fail(c, line_of(c, s, dims[i]), "%s=%lld in [net] must be > 0", dims[i], value[i]);
+        given += dx_cfg_find(c, s, dims[i]) != NULL;
+        if (dx_cfg_find(c, s, dims[i]) && value[i] <= 0)
+            return dx_cfg_fail(c, line_of(c, s, dims[i]), "%s=%lld in [net] must be > 0", dims[i],
+                               value[i]);
     }
     long inputs = int_of(c, s, "inputs", 0), time_steps = int_of(c, s, "time_steps", 1);
     *in = (shape){.index = -1, .name = s->type};
     if (given > 0 && given < 3)
-        return fail(c, s->line, "[net] needs all of width, height and channels (or only inputs=)");
-    if (find(c, s, "inputs") && inputs <= 0)
-        return fail(c, line_of(c, s, "inputs"), "inputs=%ld in [net] must be > 0", inputs);
+        return dx_cfg_fail(c, s->line, "[net] needs all of width, height and channels (or only "
+                           "inputs=)");
+    if (dx_cfg_find(c, s, "inputs") && inputs <= 0)
+        return dx_cfg_fail(c, line_of(c, s, "inputs"), "inputs=%ld in [net] must be > 0", inputs);
     if (given == 0 && inputs <= 0)
-        return fail(c, s->line, "[net] sets neither width, height and channels nor inputs "
-                    "(Darknet would exit)");
+        return dx_cfg_fail(c, s->line, "[net] sets neither width, height and channels nor inputs "
+                           "(Darknet would exit)");
     if (time_steps <= 0)
-        return fail(c, line_of(c, s, "time_steps"), "time_steps=%ld in [net] must be > 0", time_steps);
+        return dx_cfg_fail(c, line_of(c, s, "time_steps"), "time_steps=%ld in [net] must be > 0",
+                           time_steps);
     if (given == 0) {
         set_flat(in, inputs, "[net] sets inputs= without width, height and channels");
     } else {
         set_image(in, value[0], value[1], value[2]);
         if (inputs && inputs != in->outputs)
-            return fail(c, line_of(c, s, "inputs"), "inputs=%ld in [net] differs from "
-                        "height*width*channels = %lld", inputs, in->outputs);
+            return dx_cfg_fail(c, line_of(c, s, "inputs"), "inputs=%ld in [net] differs from "
+                               "height*width*channels = %lld", inputs, in->outputs);
     }
     if (4.0 * in->outputs > LAYER_MAX_BYTES)
-        return fail(c, s->line, "the network input of %lld values is too large", in->outputs);
+        return dx_cfg_fail(c, s->line, "the network input of %lld values is too large",
+                           in->outputs);
     return 0;
 }
 
 /* [net] options Darknet acts on while parsing, besides the input. */
-static int check_net_options(const cfg *c, const section *s)
+static int dx_cfg_check_net_options(const cfg *c, const section *s)
 {
-    const entry *policy = find(c, s, "policy");
+    const entry *policy = dx_cfg_find(c, s, "policy");
     if (policy && strcmp(policy->value, "steps") == 0) {
-        const entry *steps = find(c, s, "steps"), *scales = find(c, s, "scales");
+        const entry *steps = dx_cfg_find(c, s, "steps"), *scales = dx_cfg_find(c, s, "scales");
         if (!steps || !scales)
-            return fail(c, policy->line, "policy=steps needs steps= and scales= in [net] (Darknet "
-                        "would exit)");
-        if (list_count(scales->value) < list_count(steps->value))
-            return fail(c, scales->line, "scales lists %d values but steps lists %d (Darknet would "
-                        "crash reading the missing ones)", list_count(scales->value),
-                        list_count(steps->value));
+            return dx_cfg_fail(c, policy->line, "policy=steps needs steps= and scales= in [net] "
+                               "(Darknet would exit)");
+        if (dx_cfg_list_count(scales->value) < dx_cfg_list_count(steps->value))
+            return dx_cfg_fail(c, scales->line, "scales lists %d values but steps lists %d "
+                               "(Darknet would crash reading the missing ones)",
+                               dx_cfg_list_count(scales->value), dx_cfg_list_count(steps->value));
     }
-    const entry *letter_box = find(c, s, "letter_box");
+    const entry *letter_box = dx_cfg_find(c, s, "letter_box");
     if (letter_box && strtol(letter_box->value, NULL, 10) == 0)
-        warn(c, letter_box->line, "letter_box=0: AlexeyAB's Darknet stretches images to the network "
-             "size; Debian's Darknet letterboxes them (keeps the aspect ratio and pads)");
+        dx_cfg_warn(c, letter_box->line, "letter_box=0: AlexeyAB's Darknet stretches images to "
+                    "the network size; Debian's Darknet letterboxes them (keeps the aspect ratio "
+                    "and pads)");
     return 0;
 }
 
-static const section_spec *spec_of(const char *type)
+static const section_spec *dx_cfg_spec_of(const char *type)
 {
     for (size_t i = 0; i < N_SECTIONS; ++i)
         if (strcmp(SECTIONS[i].name, type) == 0 ||
@@ -1158,38 +980,40 @@ static const section_spec *spec_of(const char *type)
     return NULL;
 }
 
-static int unknown_section(const cfg *c, const section *s)
+static int dx_cfg_unknown_section(const cfg *c, const section *s)
 {
     if (in_word_list(ALEXEYAB_SECTIONS, s->type))
-        return fail(c, s->line, "%s is an AlexeyAB Darknet layer; Debian's Darknet cannot run it",
-                    s->type);
+        return dx_cfg_fail(c, s->line, "%s is an AlexeyAB Darknet layer; Debian's Darknet cannot "
+                           "run it", s->type);
     char known[400] = "";
     for (size_t i = 1; i < N_SECTIONS; ++i) {
         if (strlen(known) + strlen(SECTIONS[i].name) + 2 > sizeof known) break;
         strcat(known, " ");
         strcat(known, SECTIONS[i].name);
     }
-    return fail(c, s->line, "unknown section %s (Debian's Darknet would make an empty layer of it); "
-                "it knows%s", s->type, known);
+    return dx_cfg_fail(c, s->line, "unknown section %s (Debian's Darknet would make an empty "
+                       "layer of it); it knows%s", s->type, known);
 }
 
 static int check_budget(const cfg *c, const section *s, int index, const shape *out,
                         const layer_cost *cost)
 {
     if (out->outputs <= 0)
-        return fail(c, s->line, "layer %d %s would output %lld values", index, s->type, out->outputs);
+        return dx_cfg_fail(c, s->line, "layer %d %s would output %lld values", index, s->type,
+                           out->outputs);
     /* Per output: output and delta, and two more for batch norm's x and x_norm or maxpool's
      * indexes (counted for every layer: the estimate errs on the large side); weights and their
      * updates; the im2col workspace. */
     double bytes = 4.0 * (4.0 * out->outputs + 2.0 * cost->weights + cost->workspace);
     if (bytes > LAYER_MAX_BYTES)
-        return fail(c, s->line, "layer %d %s is too large: it would need %.3g GiB at batch 1 (%lld "
-                    "outputs, %.3g weights); the limit is %.3g GiB per layer", index, s->type,
-                    bytes / (1024.0 * 1024 * 1024), out->outputs, cost->weights,
-                    LAYER_MAX_BYTES / (1024.0 * 1024 * 1024));
+        return dx_cfg_fail(c, s->line, "layer %d %s is too large: it would need %.3g GiB at batch "
+                           "1 (%lld outputs, %.3g weights); the limit is %.3g GiB per layer", index,
+                           s->type, bytes / (1024.0 * 1024 * 1024), out->outputs, cost->weights,
+                           LAYER_MAX_BYTES / (1024.0 * 1024 * 1024));
     if (cost->ops > LAYER_MAX_OPS)
-        return fail(c, s->line, "layer %d %s is too large: it would take %.3g operations per image "
-                    "(the limit is %.0e)", index, s->type, cost->ops, LAYER_MAX_OPS);
+        return dx_cfg_fail(c, s->line, "layer %d %s is too large: it would take %.3g operations "
+                           "per image (the limit is %.0e)", index, s->type, cost->ops,
+                           LAYER_MAX_OPS);
     return 0;
 }
 
@@ -1206,26 +1030,26 @@ typedef struct {
 static int check_network(cfg *c)
 {
     const section *net = &c->sections[0];
-    const section_spec *spec = spec_of(net->type);
+    const section_spec *spec = dx_cfg_spec_of(net->type);
     if (!spec || spec->type != T_NET)
-        return fail(c, net->line, "not a Darknet cfg: the first section is %s, not [net] or "
-                    "[network]", net->type);
-    if (c->n_sections == 1) return fail(c, net->line, "[net] is followed by no layers");
+        return dx_cfg_fail(c, net->line, "not a Darknet cfg: the first section is %s, not [net] or "
+                           "[network]", net->type);
+    if (c->n_sections == 1) return dx_cfg_fail(c, net->line, "[net] is followed by no layers");
     shape input, *layers = calloc(c->n_sections - 1, sizeof *layers);
-    if (!layers) return fail(c, 0, "out of memory");
+    if (!layers) return dx_cfg_fail(c, 0, "out of memory");
     shared_workspace workspace = {0, 0, NULL, 0};
-    int failed = check_keys(c, net, spec) || net_shape(c, net, &input) ||
-                 check_net_options(c, net);
+    int failed = dx_cfg_check_keys(c, net, spec) || dx_cfg_net_shape(c, net, &input) ||
+                 dx_cfg_check_net_options(c, net);
     for (size_t i = 1; !failed && i < c->n_sections; ++i) {
         const section *s = &c->sections[i];
         int index = (int)i - 1;
         layer_cost cost = {0, 0, 0, 0};
         layers[index] = (shape){.index = index, .name = s->type};
-        spec = spec_of(s->type);
-        failed = !spec ? unknown_section(c, s)
-               : check_keys(c, s, spec) ||
-                 layer_shape(c, s, spec->type, index, layers, index ? &layers[index - 1] : &input,
-                             &layers[index], &cost) ||
+        spec = dx_cfg_spec_of(s->type);
+        failed = !spec ? dx_cfg_unknown_section(c, s)
+               : dx_cfg_check_keys(c, s, spec) ||
+                 dx_cfg_layer_shape(c, s, spec->type, index, layers,
+                                    index ? &layers[index - 1] : &input, &layers[index], &cost) ||
                  check_budget(c, s, index, &layers[index], &cost);
         workspace.reserved = fmax(workspace.reserved, cost.reserved);
         if (c->size && !failed) {
@@ -1238,11 +1062,11 @@ static int check_network(cfg *c)
     free(layers);
     if (c->size) c->size->workspace = workspace.reserved;
     if (!failed && workspace.needed > workspace.reserved)
-        return fail(c, workspace.neediest->line, "layer %d %s writes %.0f floats of im2col workspace "
-                    "but Debian's Darknet allocates only %.0f for the network (it under-reserves for "
-                    "[local] and [crnn]); its forward would overflow the heap",
-                    workspace.neediest_index, workspace.neediest->type, workspace.needed,
-                    workspace.reserved);
+        return dx_cfg_fail(c, workspace.neediest->line, "layer %d %s writes %.0f floats of im2col "
+                           "workspace but Debian's Darknet allocates only %.0f for the network "
+                           "(it under-reserves for [local] and [crnn]); its forward would "
+                           "overflow the heap", workspace.neediest_index, workspace.neediest->type,
+                           workspace.needed, workspace.reserved);
     return failed ? -1 : 0;
 }
 
@@ -1260,11 +1084,11 @@ int dx_cfg_check_size(const char *cfg_path, char *warnings, size_t warnings_len,
      * what it is, not as a cfg with odd line endings or bytes. */
     dx_file_kind kind = dx_sniff_file(cfg_path);
     if (dx_kind_is_image(kind) || kind == DX_KIND_WEIGHTS)
-        return fail(&c, 0, "this is %s, not a Darknet cfg", dx_kind_description(kind));
+        return dx_cfg_fail(&c, 0, "this is %s, not a Darknet cfg", dx_kind_description(kind));
     size_t len;
-    c.text = read_text(cfg_path, &len, err);
+    c.text = dx_cfg_read_text(cfg_path, &len, err);
     if (!c.text) return -1;
-    int rc = split_sections(&c, len) || check_network(&c) ? -1 : 0;
+    int rc = dx_cfg_split_sections(&c, len) || check_network(&c) ? -1 : 0;
     free(c.text);
     free(c.entries);
     free(c.sections);
@@ -1390,7 +1214,7 @@ int dx_cfg_batch1_copy(const char *cfg_path, char *path_out, size_t path_len, dx
 int dx_cfg_batch_copy(const char *cfg_path, int batch, char *path_out, size_t path_len, dx_error *err)
 {
     size_t len;
-    char *text = read_text(cfg_path, &len, err);
+    char *text = dx_cfg_read_text(cfg_path, &len, err);
     if (!text) return -1;
     net_lines net;
     int fd = -1;

@@ -1,0 +1,69 @@
+/* plugin/cfg/: validation of a cfg's text before Debian's Darknet (pjreddie, git 2018-09-14)
+ * parses it, and the batch-1 copy the plugin hands to Darknet. This header is the module's internal
+ * interface; the entry points the rest of the plugin calls are declared in internal.h.
+ *
+ * parse_network_cfg calls exit(), assert()s, divides by zero or reads out of bounds on many
+ * malformed cfgs, and silently computes another network on others (an unknown activation becomes
+ * relu, keys of other forks are ignored, "3x" is read as 3). The checks read the text with
+ * Darknet's line rules and follow the shapes through the layers as the make_*_layer functions
+ * compute them, so that the plugin only hands Darknet cfgs it parses safely and computes as
+ * written.
+ *
+ *   lex.c    the text as read_cfg sees it: sections of key=value lines, keys and values looked up
+ */
+#ifndef DX_CFG_H
+#define DX_CFG_H
+#include <stddef.h>
+#include "internal.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* The cfg as Darknet's read_cfg sees it (lex.c)                                              */
+
+typedef struct {
+    const char *key, *value; /* point into the stripped text */
+    int line;
+} entry;
+
+typedef struct {
+    const char *type; /* "[convolutional]", as written */
+    int line;
+    size_t first, count; /* its entries */
+} section;
+
+typedef struct {
+    const char *path;
+    char *text;
+    entry *entries;
+    size_t n_entries;
+    section *sections;
+    size_t n_sections;
+    char *warnings;
+    size_t warnings_len;
+    dx_error *err;
+    dx_cfg_size *size; /* receives the network's size when not NULL */
+} cfg;
+
+/* Sets c->err to "PATH:LINE: what" ("PATH: what" for line 0, the file as a whole); returns -1. */
+int dx_cfg_fail(const cfg *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Appends "PATH:LINE: what" as one line to c->warnings (when not NULL); a line that no longer
+ * fits is dropped whole, never cut. */
+void dx_cfg_warn(const cfg *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The whole file, NUL-terminated (the caller frees it) and its length in *len; NULL with err set
+ * (missing, unreadable, larger than any cfg). */
+char *dx_cfg_read_text(const char *path, size_t *len, dx_error *err);
+/* Splits c->text (len bytes, changed in place: the entries point into it) into c->sections and
+ * c->entries (the caller frees both arrays) with read_cfg's rules: blanks and tabs are removed
+ * everywhere in a line, empty lines and lines starting with '#' or ';' are skipped, '[' starts a
+ * section. Refuses what read_cfg would crash on or silently misread (-1 with c->err set). */
+int dx_cfg_split_sections(cfg *c, size_t len);
+/* The first occurrence of key in s, as option_find returns it; NULL when s does not set it. */
+const entry *dx_cfg_find(const cfg *c, const section *s, const char *key);
+/* A comma list's elements (one more than its commas), and element i (< that count) as a number. */
+int dx_cfg_list_count(const char *s);
+double dx_cfg_list_at(const char *s, int i);
+/* Entries in a file Darknet reads line by line (fgetl): one per line. Opens it as Darknet does,
+ * relative to the current directory. -1 with *error (an errno) when it cannot be read. */
+long dx_cfg_count_lines(const char *path, int *error);
+
+#endif
