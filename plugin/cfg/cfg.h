@@ -10,6 +10,7 @@
  * written.
  *
  *   lex.c    the text as read_cfg sees it: sections of key=value lines, keys and values looked up
+ *   spec.c   what Darknet reads of each section type, and the checks of every key's value
  */
 #ifndef DX_CFG_H
 #define DX_CFG_H
@@ -65,5 +66,38 @@ double dx_cfg_list_at(const char *s, int i);
 /* Entries in a file Darknet reads line by line (fgetl): one per line. Opens it as Darknet does,
  * relative to the current directory. -1 with *error (an errno) when it cannot be read. */
 long dx_cfg_count_lines(const char *path, int *error);
+
+/* ------------------------------------------------------------------------------------------ */
+/* What Darknet reads, section by section (spec.c)                                            */
+
+typedef enum {
+    T_NET, T_CONV, T_DECONV, T_LOCAL, T_ACTIVATION, T_LOGISTIC, T_L2NORM, T_RNN, T_GRU, T_LSTM,
+    T_CRNN, T_CONNECTED, T_CROP, T_COST, T_REGION, T_YOLO, T_ISEG, T_DETECTION, T_SOFTMAX,
+    T_NORMALIZATION, T_BATCHNORM, T_MAXPOOL, T_REORG, T_AVGPOOL, T_ROUTE, T_UPSAMPLE, T_SHORTCUT,
+    T_DROPOUT
+} layer_type;
+
+typedef struct {
+    const char *name, *alias; /* as string_to_layer_type spells them */
+    layer_type type;
+    const struct key_spec *reads;       /* the keys parse_* reads; {NULL} ends */
+    const struct neutral_key *neutral;  /* keys of other forks, harmless at one value only */
+    /* Keys other forks read that change nothing at inference here (training, NMS, tracking),
+     * space-separated: accepted without a warning. */
+    const char *training_only;
+} section_spec;
+
+/* The spec of a section type as written ("[conv]" or "[convolutional]"); NULL for one Debian's
+ * Darknet does not know. */
+const section_spec *dx_cfg_spec_of(const char *type);
+/* Refuses a section dx_cfg_spec_of does not know, naming an AlexeyAB layer as one or listing the
+ * known ones; returns -1. */
+int dx_cfg_unknown_section(const cfg *c, const section *s);
+/* Every key of a section: its value has the kind Darknet reads; keys other forks give a meaning
+ * have their neutral value; a key given twice keeps one value (Darknet uses the first); keys no
+ * one reads are warned about. */
+int dx_cfg_check_keys(cfg *c, const section *s, const section_spec *spec);
+/* [net] options Darknet acts on while parsing, besides the input. */
+int dx_cfg_check_net_options(const cfg *c, const section *s);
 
 #endif
