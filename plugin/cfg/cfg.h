@@ -11,6 +11,7 @@
  *
  *   lex.c    the text as read_cfg sees it: sections of key=value lines, keys and values looked up
  *   spec.c   what Darknet reads of each section type, and the checks of every key's value
+ *   copy.c   the copy of the cfg with [net]'s batch and subdivisions replaced
  */
 #ifndef DX_CFG_H
 #define DX_CFG_H
