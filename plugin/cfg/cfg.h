@@ -11,12 +11,20 @@
  *
  *   lex.c    the text as read_cfg sees it: sections of key=value lines, keys and values looked up
  *   spec.c   what Darknet reads of each section type, and the checks of every key's value
+ *   shape.c  each layer's output shape and cost, one function per section type
  *   copy.c   the copy of the cfg with [net]'s batch and subdivisions replaced
  */
 #ifndef DX_CFG_H
 #define DX_CFG_H
 #include <stddef.h>
 #include "internal.h"
+
+/* One layer's buffers at batch 1. The fuzz harness builds with a smaller budget, so that the
+ * networks it hands Darknet stay small enough to parse thousands a second (docs/fuzzing.md). */
+#ifndef DX_LAYER_MAX_BYTES
+#define DX_LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024)
+#endif
+#define LAYER_MAX_BYTES DX_LAYER_MAX_BYTES
 
 /* ------------------------------------------------------------------------------------------ */
 /* The cfg as Darknet's read_cfg sees it (lex.c)                                              */
@@ -49,7 +57,8 @@ typedef struct {
 int dx_cfg_fail(const cfg *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Appends "PATH:LINE: what" as one line to c->warnings (when not NULL); a line that no longer
  * fits is dropped whole, never cut. */
-void dx_cfg_warn(const cfg *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void dx_cfg_warn(const cfg *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The whole file, NUL-terminated (the caller frees it) and its length in *len; NULL with err set
  * (missing, unreadable, larger than any cfg). */
@@ -61,6 +70,11 @@ char *dx_cfg_read_text(const char *path, size_t *len, dx_error *err);
 int dx_cfg_split_sections(cfg *c, size_t len);
 /* The first occurrence of key in s, as option_find returns it; NULL when s does not set it. */
 const entry *dx_cfg_find(const cfg *c, const section *s, const char *key);
+/* Its value as option_find_int and option_find_float read it (def when unset), and its line (the
+ * section's when unset). */
+long dx_cfg_int(const cfg *c, const section *s, const char *key, long def);
+double dx_cfg_float(const cfg *c, const section *s, const char *key, double def);
+int dx_cfg_line_of(const cfg *c, const section *s, const char *key);
 /* A comma list's elements (one more than its commas), and element i (< that count) as a number. */
 int dx_cfg_list_count(const char *s);
 double dx_cfg_list_at(const char *s, int i);
@@ -100,5 +114,36 @@ int dx_cfg_unknown_section(const cfg *c, const section *s);
 int dx_cfg_check_keys(cfg *c, const section *s, const section_spec *spec);
 /* [net] options Darknet acts on while parsing, besides the input. */
 int dx_cfg_check_net_options(const cfg *c, const section *s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shapes, as the make_*_layer functions compute them (shape.c)                               */
+
+/* What a layer costs beyond its outputs, for the budgets. */
+typedef struct {
+    double weights;   /* floats */
+    double workspace; /* floats of the network's shared im2col workspace its forward writes */
+    double reserved;  /* floats of that workspace Darknet sizes for it (see check_network) */
+    double ops;       /* multiply-adds or comparisons per image, when more than its outputs */
+} layer_cost;
+
+typedef struct {
+    int index;         /* Darknet's layer index; -1: the network input */
+    const char *name;  /* the section name as written */
+    long long h, w, c; /* 0, 0, 0: a flat vector */
+    long long outputs;
+    const char *flat_why;
+} shape;
+
+/* Sets out to a flat vector of `outputs` values; `why` says why it is flat (for messages). */
+void dx_cfg_set_flat(shape *out, long long outputs, const char *why);
+/* Sets out to h x w x c. Sizes arrive in double so that absurd cfg values cannot overflow;
+ * anything near the clamp fails the memory budget before it is used. */
+void dx_cfg_set_image(shape *out, double h, double w, double c);
+/* Computes layer `index`'s output (section s of the given type) from its input `in` (the previous
+ * layer's output, or the network input) and the layers before it (layers[0..index-1], which
+ * [route] and [shortcut] refer to), and what it costs. -1 with c->err set when Debian's Darknet
+ * would not compute the layer as written; a second [net] section is refused here. */
+int dx_cfg_layer_shape(const cfg *c, const section *s, layer_type type, int index,
+                       const shape *layers, const shape *in, shape *out, layer_cost *cost);
 
 #endif

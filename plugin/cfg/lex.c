@@ -141,6 +141,24 @@ const entry *dx_cfg_find(const cfg *c, const section *s, const char *key)
     return NULL;
 }
 
+long dx_cfg_int(const cfg *c, const section *s, const char *key, long def)
+{
+    const entry *e = dx_cfg_find(c, s, key);
+    return e ? strtol(e->value, NULL, 10) : def;
+}
+
+double dx_cfg_float(const cfg *c, const section *s, const char *key, double def)
+{
+    const entry *e = dx_cfg_find(c, s, key);
+    return e ? strtod(e->value, NULL) : def;
+}
+
+int dx_cfg_line_of(const cfg *c, const section *s, const char *key)
+{
+    const entry *e = dx_cfg_find(c, s, key);
+    return e ? e->line : s->line;
+}
+
 int dx_cfg_list_count(const char *s)
 {
     int n = 1;
