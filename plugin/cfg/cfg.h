@@ -12,6 +12,7 @@
  *   lex.c    the text as read_cfg sees it: sections of key=value lines, keys and values looked up
  *   spec.c   what Darknet reads of each section type, and the checks of every key's value
  *   shape.c  each layer's output shape and cost, one function per section type
+ *   check.c  the driver: [net], then every layer through spec and shape, and the budgets
  *   copy.c   the copy of the cfg with [net]'s batch and subdivisions replaced
  */
 #ifndef DX_CFG_H

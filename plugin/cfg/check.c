@@ -1,17 +1,9 @@
-/* Validation of a cfg's text before Debian's Darknet (pjreddie, git 2018-09-14) parses it.
- *
- * parse_network_cfg calls exit(), assert()s, divides by zero or reads out of bounds on many
- * malformed cfgs, and silently computes another network on others (an unknown activation becomes
- * relu, keys of other forks are ignored, "3x" is read as 3). The checks here read the text with
- * Darknet's line rules and follow the shapes through the layers as the make_*_layer functions
- * compute them, so that the plugin only hands Darknet cfgs it parses safely and computes as
- * written. */
-#include <errno.h>
-#include <limits.h>
+/* The cfg check's driver and budgets: reads the cfg, checks [net] (its keys, the network input,
+ * its options), then every layer in order through its key checks, its shape and the per-layer
+ * memory and time budgets, and last the im2col workspace Darknet shares between the layers. The
+ * entry points dx_cfg_check and dx_cfg_check_size (internal.h). */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include "cfg/cfg.h"
 #include "io/sniff.h"
 
