@@ -20,13 +20,6 @@
 #include <stddef.h>
 #include "internal.h"
 
-/* One layer's buffers at batch 1. The fuzz harness builds with a smaller budget, so that the
- * networks it hands Darknet stay small enough to parse thousands a second (docs/fuzzing.md). */
-#ifndef DX_LAYER_MAX_BYTES
-#define DX_LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024)
-#endif
-#define LAYER_MAX_BYTES DX_LAYER_MAX_BYTES
-
 /* ------------------------------------------------------------------------------------------ */
 /* The cfg as Darknet's read_cfg sees it (lex.c)                                              */
 
@@ -123,7 +116,7 @@ int dx_cfg_check_net_options(const cfg *c, const section *s);
 typedef struct {
     double weights;   /* floats */
     double workspace; /* floats of the network's shared im2col workspace its forward writes */
-    double reserved;  /* floats of that workspace Darknet sizes for it (see check_network) */
+    double reserved;  /* floats of that workspace Darknet sizes for it (see check.c) */
     double ops;       /* multiply-adds or comparisons per image, when more than its outputs */
 } layer_cost;
 

@@ -7,6 +7,12 @@
 #include "cfg/cfg.h"
 #include "io/sniff.h"
 
+/* One layer's buffers at batch 1. The fuzz harness builds with a smaller budget, so that the
+ * networks it hands Darknet stay small enough to parse thousands a second (docs/fuzzing.md). */
+#ifndef DX_LAYER_MAX_BYTES
+#define DX_LAYER_MAX_BYTES (4.0 * 1024 * 1024 * 1024)
+#endif
+#define LAYER_MAX_BYTES DX_LAYER_MAX_BYTES
 /* Multiply-adds (or comparisons) of one layer's forward pass: minutes on a CPU, some 500 times
  * the largest layer of yolov3 at 608x608. */
 #define LAYER_MAX_OPS 1e12
