@@ -59,7 +59,7 @@ struct dx_model {
 
 void dx_set_error(dx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* cfg_check.c: validation of the cfg text before Darknet parses it, and the batch-1 copy.
+/* plugin/cfg/: validation of the cfg text before Darknet parses it, and the batch-1 copy.
  * Returns 0 when Debian's Darknet can parse the cfg safely and computes what the text says;
  * -1 with "PATH:LINE: what is wrong" otherwise. Harmless oddities (keys Darknet ignores) are
  * appended to warnings (one per line, may be NULL). */

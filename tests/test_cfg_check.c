@@ -1,4 +1,4 @@
-/* cfg_check.c: malformed cfgs are refused with "PATH:LINE: what is wrong", real cfgs pass, and the
+/* plugin/cfg/: malformed cfgs are refused with "PATH:LINE: what is wrong", real cfgs pass, and the
  * batch-1 copy changes only [net]'s batch and subdivisions.
  *
  * What Debian's Darknet itself does on some of these cfgs (parse_network_cfg on the same text,

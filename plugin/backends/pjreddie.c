@@ -13,7 +13,7 @@
 
 const char *dx_backend_name(void) { return "pjreddie"; }
 
-/* cfg_check.c holds what pjreddie's parser and forward need of a cfg */
+/* plugin/cfg/ holds what pjreddie's parser and forward need of a cfg */
 int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t warnings_len, dx_cfg_size *size,
                          dx_error *err)
 {
