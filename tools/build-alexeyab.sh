@@ -62,7 +62,9 @@ tree=$out/src
 # rebuilds exactly what changed in SRC since the last build; obj/ is kept.
 case $src in
   *.tar.gz|*.tgz)
+    # the unpacked tree is kept while the snapshot and the patches applied to it are the same
     stamp=$(stat -c '%s %Y' "$src")
+    if [ -n "$patches" ]; then stamp="$stamp $(cat "$root/patches/$patches"/*.patch | sha1sum | cut -c1-16)"; fi
     if [ "$(cat "$out/.snapshot" 2>/dev/null)" != "$src $stamp" ]; then
       rm -rf "$tree" "$out/.snapshot"
       mkdir -p "$tree"
