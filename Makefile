@@ -3,6 +3,7 @@
 #   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
 #   make test            build and run the Criterion suite (FILTER='speed/*': one suite)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
+#   make cli-doc         docs/cli.md from the tables -h prints (a test fails when it is stale)
 #   make install         PREFIX=/usr/local, DESTDIR honoured (docs/install.md); make uninstall
 #   make deb             darknet-explain_<version>_<arch>.deb with Debian's tools (tools/deb/)
 #   make fuzz            AFL++ on one parser (FUZZ_TARGET=cfg|weights|image|options|lists,
@@ -80,10 +81,11 @@ SHARED_REAL := $(BUILD)/libdarknet-explain.so.$(VERSION)
 SHARED_LIB := $(BUILD)/libdarknet-explain.so
 GEN_MAN := $(BUILD)/gen-man
 MAN_PAGE := $(BUILD)/darknet-explain.1
+GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
+.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -147,7 +149,7 @@ $(TEST_BIN): $(TEST_OBJ) $(filter %.o,$(TEST_EXTRA)) $(STATIC_LIB) | $(filter-ou
 # python3-numpy; the python suite) through the environment; tests/test_install.c runs DX_MAKE's
 # install/uninstall/deb (on what this build made).
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
+test: $(TEST_BIN) all $(GEN) $(MAN_PAGE) $(GEN_CLI_DOC)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LIB=$(abspath $(SHARED_LIB)) DX_PYTHON=$(PYTHON) \
 	  DX_MAKE="$(MAKE) --no-print-directory -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE)" \
@@ -228,6 +230,13 @@ $(GEN_MAN): $(BUILD)/tools/man.o $(STATIC_LIB)
 $(MAN_PAGE): $(GEN_MAN)
 	$(GEN_MAN) "$(MAN_DATE)" > $@.part && mv $@.part $@
 man: $(MAN_PAGE)
+
+# docs/cli.md, written by tools/cli_doc.c from the same tables; committed, and tests/test_docs.c
+# compares it with the generator's output (beside the CLI: $(GEN_CLI_DOC)).
+$(GEN_CLI_DOC): $(BUILD)/tools/cli_doc.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+cli-doc: $(GEN_CLI_DOC)
+	$(GEN_CLI_DOC) > docs/cli.md.part && mv docs/cli.md.part docs/cli.md
 
 # make install [PREFIX=/usr/local] [DESTDIR=/stage]: the program, both libraries (the shared one
 # with its soname and development links), the public headers in include/darknet-explain/ (as
