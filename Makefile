@@ -2,6 +2,7 @@
 #   make deps            install Debian's packages this project needs (idempotent)
 #   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
 #   make test            build and run the Criterion suite (FILTER='speed/*': one suite)
+#   make test-fast       the quick suites only (tests/README.md)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
 #   make cli-doc         docs/cli.md from the tables -h prints (a test fails when it is stale)
 #   make install         PREFIX=/usr/local, DESTDIR honoured (docs/install.md); make uninstall
@@ -85,7 +86,7 @@ GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc
+.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -158,6 +159,13 @@ test: $(TEST_BIN) all $(GEN) $(MAN_PAGE) $(GEN_CLI_DOC)
 	  DX_PJ_CLI=$(abspath build/darknet-explain) \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
+
+# The suites that check units rather than runs (about 45 s of CPU here, against minutes for the
+# whole suite): layers and the reverse pass, hooks, cfg checks, I/O, rendering, LRP, CAM,
+# incremental inference, the docs.
+FAST_SUITES := layer|network|hooks|cfg_check|model|nonfinite|npy|json|png|colormap|render|labels|atomic|docs|api|lrp|cam|incremental
+test-fast:
+	$(MAKE) --no-print-directory test FILTER='@($(FAST_SUITES))/*'
 
 # ./darknet with `darknet explain` (patches/ applied to Debian's darknet source package, or to
 # DARKNET_SRC), with OpenCV as Debian's own build; DARKNET_FLAGS go to Darknet's own make, e.g.
