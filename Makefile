@@ -2,7 +2,9 @@
 #   make deps            install Debian's packages this project needs (idempotent)
 #   make                 build/libdarknet-explain.{a,so} and build/darknet-explain
 #   make test            build and run the Criterion suite (FILTER='speed/*': one suite)
+#   make test-fast       the quick suites only (tests/README.md)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (separate build dir)
+#   make cli-doc         docs/cli.md from the tables -h prints (a test fails when it is stale)
 #   make install         PREFIX=/usr/local, DESTDIR honoured (docs/install.md); make uninstall
 #   make deb             darknet-explain_<version>_<arch>.deb with Debian's tools (tools/deb/)
 #   make fuzz            AFL++ on one parser (FUZZ_TARGET=cfg|weights|image|options|lists,
@@ -80,10 +82,11 @@ SHARED_REAL := $(BUILD)/libdarknet-explain.so.$(VERSION)
 SHARED_LIB := $(BUILD)/libdarknet-explain.so
 GEN_MAN := $(BUILD)/gen-man
 MAN_PAGE := $(BUILD)/darknet-explain.1
+GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man
+.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -147,7 +150,7 @@ $(TEST_BIN): $(TEST_OBJ) $(filter %.o,$(TEST_EXTRA)) $(STATIC_LIB) | $(filter-ou
 # python3-numpy; the python suite) through the environment; tests/test_install.c runs DX_MAKE's
 # install/uninstall/deb (on what this build made).
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
+test: $(TEST_BIN) all $(GEN) $(MAN_PAGE) $(GEN_CLI_DOC)
 	DX_CLI=$(abspath $(CLI)) DX_ROOT=$(CURDIR) DX_CC="$(CC)" DX_CFLAGS="$(CPPFLAGS) $(CFLAGS)" \
 	  DX_LIB=$(abspath $(SHARED_LIB)) DX_PYTHON=$(PYTHON) \
 	  DX_MAKE="$(MAKE) --no-print-directory -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE)" \
@@ -156,6 +159,13 @@ test: $(TEST_BIN) all $(GEN) $(MAN_PAGE)
 	  DX_PJ_CLI=$(abspath build/darknet-explain) \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
+
+# The suites that check units rather than runs (about 45 s of CPU here, against minutes for the
+# whole suite): layers and the reverse pass, hooks, cfg checks, I/O, rendering, LRP, CAM,
+# incremental inference, the docs.
+FAST_SUITES := layer|network|hooks|cfg_check|model|nonfinite|npy|json|png|colormap|render|labels|atomic|docs|api|lrp|cam|incremental
+test-fast:
+	$(MAKE) --no-print-directory test FILTER='@($(FAST_SUITES))/*'
 
 # ./darknet with `darknet explain` (patches/ applied to Debian's darknet source package, or to
 # DARKNET_SRC), with OpenCV as Debian's own build; DARKNET_FLAGS go to Darknet's own make, e.g.
@@ -228,6 +238,13 @@ $(GEN_MAN): $(BUILD)/tools/man.o $(STATIC_LIB)
 $(MAN_PAGE): $(GEN_MAN)
 	$(GEN_MAN) "$(MAN_DATE)" > $@.part && mv $@.part $@
 man: $(MAN_PAGE)
+
+# docs/cli.md, written by tools/cli_doc.c from the same tables; committed, and tests/test_docs.c
+# compares it with the generator's output (beside the CLI: $(GEN_CLI_DOC)).
+$(GEN_CLI_DOC): $(BUILD)/tools/cli_doc.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+cli-doc: $(GEN_CLI_DOC)
+	$(GEN_CLI_DOC) > docs/cli.md.part && mv docs/cli.md.part docs/cli.md
 
 # make install [PREFIX=/usr/local] [DESTDIR=/stage]: the program, both libraries (the shared one
 # with its soname and development links), the public headers in include/darknet-explain/ (as

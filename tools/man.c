@@ -153,7 +153,9 @@ int main(int argc, char **argv)
     puts(".SH SEE ALSO");
     puts("README.md, installed in share/doc/darknet\\-explain under the installation prefix (Debian's\n"
          "package:\n.IR /usr/share/doc/darknet\\-explain/README.md.gz ):\n"
-         "every method's definition, the outputs, the C API and the evaluation metrics.\n"
+         "the quick starts, the outputs and the C API example; the folder docs/ of the source\n"
+         "tree has every method's definition, the outputs in detail, detectors, LRP and the\n"
+         "evaluation metrics (docs/cli.md: this page's tables).\n"
          ".PP\nThe C library:\n.B pkg\\-config \\-\\-cflags \\-\\-libs darknet\\-explain\n"
          "(see\n.BR pkg\\-config (1)).");
     return 0;
