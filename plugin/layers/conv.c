@@ -374,8 +374,10 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
         for (int j = 0; j < g->n; ++j) {
             float b = lrp_modify_bias(part->bias, b_fold[j], rule->gamma);
             for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) {
-                /* bases[0] is (a, W) for the parts split by the sign of z = W a + b */
-                if (part->where && (part->where > 0) != (conv[q] + b_fold[j] >= 0.f)) continue;
+                /* bases[0] is (a, W) for the parts split by the sign of z = W a + b; an output
+                 * with z = 0 belongs to neither (Zennit's Gamma): its relevance is absorbed */
+                float zq = conv[q] + b_fold[j];
+                if (part->where && !(part->where > 0 ? zq > 0.f : zq < 0.f)) continue;
                 float z = 0;
                 for (int t = 0; t < nb; ++t) z += part->c[t] * conv[t * out_len + q];
                 float s = dx_lrp_share(rout[q], z + b, rule->epsilon);

@@ -6,7 +6,7 @@
  * z_j = sum_i a_i w_ij + b_j. A rule is a form: up to four bases, each a convolution of a
  * modified input with modified weights, B_t = conv(in_t(a), w_t(W)), and one or two parts.
  * A part p combines the bases into its denominators and applies to every output, or only to
- * those whose pre-activation z_j is >= 0 (or < 0):
+ * those whose pre-activation z_j is > 0 (or < 0; z_j = 0: neither, as Zennit's Gamma):
  *   z'_j = sum_t c_pt B_tj + bias_p(b)_j,   s_j = R_j / stab(z'_j)
  *   R_i += sum_t in_t(a)_i sum_j w_t(W)_ij (sum_p coef_p c_pt s_pj)
  * with stab(z) = z + eps * sign(z) (sign(0) = +1; s = 0 where the denominator is 0). What a
@@ -18,9 +18,10 @@
 
 typedef enum {
     DX_RULE_EPSILON,      /* LRP-ε: (a, w), bias b */
-    DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j >= 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
+    DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j > 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
     DX_RULE_ALPHA_BETA,   /* α (a+ w+ + a- w-, b+) - β (a+ w- + a- w+, b-) */
-    DX_RULE_ZPLUS,        /* z+: (a+ w+ + a- w-), no bias */
+    DX_RULE_ZPLUS,        /* z+ as Zennit's ZPlus (= alpha-beta 1/0): (a+ w+ + a- w-, b+) */
+    DX_RULE_ZPLUS_NOBIAS, /* z+ without the bias (deep Taylor's z+): (a+ w+ + a- w-) */
     DX_RULE_ZBOX,         /* zB: (a w - low w+ - high w-), no bias; the layer reading the input */
     DX_RULE_FLAT,         /* flat: (1, 1): equal shares over the receptive field */
     DX_RULE_WSQUARE,      /* w²: (1, w²) */
@@ -50,7 +51,7 @@ typedef struct {
 typedef struct {
     float coef;
     dx_bias_mod bias;
-    int where;   /* 0: every output; +1: outputs whose z_j >= 0; -1: z_j < 0 (bases[0] is then (a, w)) */
+    int where;   /* 0: every output; +1: outputs whose z_j > 0; -1: z_j < 0 (bases[0] is then (a, w)) */
     float c[4];  /* the weight of each base in the denominators */
 } dx_lrp_part;
 
@@ -66,7 +67,7 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f);
 const char *dx_rule_name(dx_rule_kind k);
 
 /* One rule per layer (malloc'd, m->n entries) from a composite name or a -rules spec (at most
- * one of them; neither: epsilon-plus-flat). NULL with a one-line error naming the spec. */
+ * one of them; neither: epsilon-plus-flat-nobias). NULL with a one-line error naming the spec. */
 dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
                               dx_error *err);
 

@@ -1,8 +1,9 @@
 /* LRP rules as small objects, the composites that map layers to them, and the -rules syntax:
  *   -rules 'RANGE:RULE[=PARAMS],...'  RANGE: N, N-M or N- (to the last layer); later entries
  *   override earlier ones; layers no entry names get epsilon (ε = 1e-6).
- *   RULE: epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus zb[=LOW/HIGH]
- *         flat w2 pass wta proportional */
+ *   RULE: epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus zplus-nobias
+ *         zb[=LOW/HIGH] flat w2 pass wta proportional
+ * The rules and composites named as Zennit's compute what Zennit's do (docs/conventions.md). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static const struct {
     {"alpha1beta0", DX_RULE_ALPHA_BETA, 0, 1, 0},
     {"alpha2beta1", DX_RULE_ALPHA_BETA, 0, 2, 1},
     {"zplus", DX_RULE_ZPLUS, 0, 0, 0},
+    {"zplus-nobias", DX_RULE_ZPLUS_NOBIAS, 0, 0, 0},
     {"zb", DX_RULE_ZBOX, 2, 0, 1},
     {"flat", DX_RULE_FLAT, 0, 0, 0},
     {"w2", DX_RULE_WSQUARE, 0, 0, 0},
@@ -48,7 +50,9 @@ static dx_lrp_rule make_rule(dx_rule_kind kind, float p1, float p2)
 }
 
 /* Contributions z_ij = a_i w_ij split by sign: z_ij+ = a+ w+ + a- w-, z_ij- = a+ w- + a- w+
- * (the four bases of alpha-beta, two of z+). γ uses |z_ij| = |a_i||w_ij| instead:
+ * (the four bases of alpha-beta, two of z+). The bias splits the same way, b+ joining the
+ * positive denominators and b- the negative ones (Zennit's AlphaBeta and ZPlus, whose second
+ * base zeroes the bias): z+ = alpha-beta 1/0. γ uses |z_ij| = |a_i||w_ij| instead:
  * z_ij + γ z_ij± = (1 + γ/2) z_ij ± γ/2 |a_i||w_ij|, two convolutions instead of four. */
 int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
 {
@@ -63,7 +67,8 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
                            {{1, DX_B_GAMMA_POS, +1, {1 + g / 2, g / 2}}, {1, DX_B_GAMMA_NEG, -1, {1 + g / 2, -g / 2}}}};
         return 0;
     case DX_RULE_ZPLUS:
-        *f = (dx_lrp_form){2, 1, {pp, nn}, {{1, DX_B_NONE, 0, {1, 1}}}};
+    case DX_RULE_ZPLUS_NOBIAS:
+        *f = (dx_lrp_form){2, 1, {pp, nn}, {{1, r->kind == DX_RULE_ZPLUS ? DX_B_POS : DX_B_NONE, 0, {1, 1}}}};
         return 0;
     case DX_RULE_ALPHA_BETA:
         *f = (dx_lrp_form){4, 2, {pp, nn, {DX_IN_POS, DX_W_NEG}, {DX_IN_NEG, DX_W_POS}},
@@ -86,15 +91,22 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
 
 static int has_weights(const dx_layer *l) { return l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED; }
 
-/* Composites (Zennit's names): a rule for the first layer (when layer 0 has weights), for
- * convolutions and for connected layers; layers without weights pass relevance on. */
+/* Composites: a rule for convolutions, one for connected layers, and for the lowest layer of
+ * the kind `first_of` names (Zennit's first_map: the first module of that kind), its own; layers
+ * without weights pass relevance on (Zennit's Pass, Norm and plain gradient: lrp/lrp.h). The
+ * first three are Zennit's EpsilonPlus, EpsilonPlusFlat and EpsilonGammaBox (low 0, high 1);
+ * the last is the project's default: EpsilonPlusFlat with z+ leaving the convolutions' biases
+ * out, so that their relevance reaches the input (docs/maps.md, docs/conventions.md). */
+enum { FIRST_NONE, FIRST_WEIGHTS, FIRST_CONVOLUTIONAL };
 static const struct {
     const char *name;
+    int first_of;
     dx_rule_kind first, conv, dense;
 } composites[] = {
-    {"epsilon-plus", DX_RULE_ZPLUS, DX_RULE_ZPLUS, DX_RULE_EPSILON},
-    {"epsilon-plus-flat", DX_RULE_FLAT, DX_RULE_ZPLUS, DX_RULE_EPSILON},
-    {"epsilon-gamma-box", DX_RULE_ZBOX, DX_RULE_GAMMA, DX_RULE_EPSILON},
+    {"epsilon-plus", FIRST_NONE, DX_RULE_ZPLUS, DX_RULE_ZPLUS, DX_RULE_EPSILON},
+    {"epsilon-plus-flat", FIRST_WEIGHTS, DX_RULE_FLAT, DX_RULE_ZPLUS, DX_RULE_EPSILON},
+    {"epsilon-gamma-box", FIRST_CONVOLUTIONAL, DX_RULE_ZBOX, DX_RULE_GAMMA, DX_RULE_EPSILON},
+    {"epsilon-plus-flat-nobias", FIRST_WEIGHTS, DX_RULE_FLAT, DX_RULE_ZPLUS_NOBIAS, DX_RULE_EPSILON},
 };
 #define N_COMPOSITES (int)(sizeof composites / sizeof composites[0])
 
@@ -143,7 +155,8 @@ static int parse_rule(const char *text, const char *spec, dx_lrp_rule *out, dx_e
     int r = len < sizeof name ? rule_index(name) : -1;
     if (r < 0) {
         dx_set_error(err, "-rules '%s': unknown rule '%.*s' (epsilon[=E], gamma[=G], alphabeta=A/B, "
-                          "alpha1beta0, alpha2beta1, zplus, zb[=LOW/HIGH], flat, w2, pass, wta, proportional)",
+                          "alpha1beta0, alpha2beta1, zplus, zplus-nobias, zb[=LOW/HIGH], flat, w2, pass, wta, "
+                          "proportional)",
                      spec, (int)len, text);
         return -1;
     }
@@ -264,22 +277,29 @@ dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const ch
         }
         return rules;
     }
-    /* the default: Kohlbrenner et al. 2020's best practice (and Zennit's example), whose maps
-     * on real models keep their relevance and spread it (docs/maps.md: epsilon-gamma-box let
-     * 0.4% of Yolo-Fastest's reach the input, 71% of that in 5% of the pixels: a faint map) */
-    const char *name = composite ? composite : "epsilon-plus-flat";
+    /* the default: Kohlbrenner et al. 2020's best practice (Zennit's example composite) with
+     * z+ keeping no relevance in biases, whose maps on real models keep their relevance and
+     * spread it (docs/maps.md: with Darknet's batch norm folded into positive biases,
+     * epsilon-gamma-box let 3.6% of Tiny Darknet's relevance reach the input, epsilon-plus-flat
+     * 9.2%: faint maps) */
+    const char *name = composite ? composite : "epsilon-plus-flat-nobias";
     int c = 0;
     while (c < N_COMPOSITES && strcmp(composites[c].name, name)) ++c;
     if (c == N_COMPOSITES) {
-        dx_set_error(err, "-composite '%s': no such composite (epsilon-plus-flat, epsilon-plus, epsilon-gamma-box)", name);
+        dx_set_error(err, "-composite '%s': no such composite (epsilon-plus-flat-nobias, epsilon-plus-flat, "
+                          "epsilon-plus, epsilon-gamma-box)", name);
         free(rules);
         return NULL;
     }
+    int first_done = composites[c].first_of == FIRST_NONE;
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
-        dx_rule_kind k = !has_weights(l) ? DX_RULE_PASS
-                         : i == 0 ? composites[c].first
-                         : l->type == DX_LAYER_CONVOLUTIONAL ? composites[c].conv : composites[c].dense;
+        int conv = l->type == DX_LAYER_CONVOLUTIONAL;
+        dx_rule_kind k = !has_weights(l) ? DX_RULE_PASS : conv ? composites[c].conv : composites[c].dense;
+        if (!first_done && has_weights(l) && (conv || composites[c].first_of == FIRST_WEIGHTS)) {
+            k = composites[c].first;
+            first_done = 1;
+        }
         rules[i] = default_rule(k);
     }
     return rules;
