@@ -89,18 +89,20 @@ typedef struct {
 static lrp_sums run_lrp(dx_model *m, const dx_target *t, const char *spec, int stop, float *out)
 {
     dx_error err;
-    dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, spec, &err);
+    dx_rule *rules = dx_lrp_rules_for(m, NULL, spec, &err);
     cr_assert(rules, "%s", err.msg);
-    dx_lrp p = {.rules = rules};
+    dx_pass p = {0};
     lrp_sums s = {0};
-    cr_assert_eq(dx_lrp_walk(m, &p, t, stop, &s.target, &s.bypass, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_reverse(m, t, stop, &(dx_rules){rules, .relevance = 1}, &p, &err), 0, "%s", err.msg);
+    s.target = p.seed_sum;
+    s.bypass = p.bypass;
     int n = stop < 0 ? dx_network(m)->inputs : dx_network(m)->layers[stop].outputs;
-    const float *rel = dx_lrp_rel_of(m, &p, stop);
+    const float *rel = dx_pass_buf(&p, stop);
     for (int k = 0; k < n; ++k) s.at_stop += rel[k];
     if (out) memcpy(out, rel, sizeof(float) * n);
     s.input = stop < 0 ? s.at_stop : 0;
     s.absorbed = p.absorbed;
-    dx_lrp_free(m, &p);
+    dx_pass_free(m, &p);
     free(rules);
     return s;
 }
@@ -414,7 +416,7 @@ Test(lrp, rules_errors_name_the_spec)
                                       "0:wta", "4:proportional", "epsilon", "0:zb=1/0", ","};
     dx_error err;
     for (size_t k = 0; k < sizeof bad / sizeof *bad; ++k) {
-        dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, bad[k], &err);
+        dx_rule *rules = dx_lrp_rules_for(m, NULL, bad[k], &err);
         cr_expect_null(rules, "-rules '%s' accepted", bad[k]);
         cr_expect(strstr(err.msg, bad[k]) && !strchr(err.msg, '\n'), "'%s': %s", bad[k], err.msg);
         free(rules);
@@ -424,7 +426,7 @@ Test(lrp, rules_errors_name_the_spec)
     cr_expect_null(dx_lrp_rules_for(m, "epsilon-plus", "0-:zplus", &err));
 
     /* later entries override earlier ones; parameters and defaults land where they should */
-    dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, "0:zb,1-10:gamma=0.5,3-:epsilon=0.01,12:alphabeta=3,1:proportional", &err);
+    dx_rule *rules = dx_lrp_rules_for(m, NULL, "0:zb,1-10:gamma=0.5,3-:epsilon=0.01,12:alphabeta=3,1:proportional", &err);
     cr_assert(rules, "%s", err.msg);
     cr_expect_eq(rules[0].kind, DX_RULE_ZBOX);
     cr_expect(rules[0].low == 0 && rules[0].high == 1);

@@ -128,17 +128,17 @@ static float output_eval(const dx_target *t, const dx_model *m, float *seed)
 static hand_result by_plugin(dx_model *m, const char *composite, const char *spec)
 {
     dx_error err;
-    dx_lrp_rule *rules = dx_lrp_rules_for(m, composite, spec, &err);
+    dx_rule *rules = dx_lrp_rules_for(m, composite, spec, &err);
     cr_assert(rules, "%s", err.msg);
-    dx_lrp p = {.rules = rules};
+    dx_pass p = {0};
     dx_target t = {.layer = 2, .eval = output_eval};
     hand_result r = {0};
-    double bypass;
-    cr_assert_eq(dx_lrp_walk(m, &p, &t, -1, &r.target, &bypass, &err), 0, "%s", err.msg);
-    const float *rel = dx_lrp_rel_of(m, &p, -1);
+    cr_assert_eq(dx_reverse(m, &t, -1, &(dx_rules){rules, .relevance = 1}, &p, &err), 0, "%s", err.msg);
+    r.target = p.seed_sum;
+    const float *rel = dx_pass_buf(&p, -1);
     for (int i = 0; i < 3; ++i) r.input[i] = rel[i];
     r.absorbed = p.absorbed;
-    dx_lrp_free(m, &p);
+    dx_pass_free(m, &p);
     free(rules);
     return r;
 }
@@ -222,7 +222,7 @@ Test(lrp_zennit, zplus_is_alpha1beta0)
     for (int k = 0; k < n; ++k) input[k] = (float)rng_uniform(&g);
     dx_forward(m, input);
     dx_error err;
-    dx_lrp_rule *plus = dx_lrp_rules_for(m, "epsilon-plus", NULL, &err);
+    dx_rule *plus = dx_lrp_rules_for(m, "epsilon-plus", NULL, &err);
     cr_assert(plus, "%s", err.msg);
     char spec[1024] = "";
     for (int i = 0; i < m->n; ++i) {
@@ -237,19 +237,19 @@ Test(lrp_zennit, zplus_is_alpha1beta0)
     dx_target t = {.layer = m->n - 2, .eval = output_eval};
     cr_assert_eq(m->net->layers[t.layer].type, DX_LAYER_CONNECTED);
     /* the same map from the composite and from alpha1beta0 on every convolution */
-    dx_lrp_rule *ab = dx_lrp_rules_for(m, NULL, spec, &err), *zp = dx_lrp_rules_for(m, "epsilon-plus", NULL, &err);
+    dx_rule *ab = dx_lrp_rules_for(m, NULL, spec, &err), *zp = dx_lrp_rules_for(m, "epsilon-plus", NULL, &err);
     cr_assert(ab && zp, "%s", err.msg);
-    dx_lrp pa = {.rules = ab}, pz = {.rules = zp};
-    double ta, tz, bypass;
-    cr_assert_eq(dx_lrp_walk(m, &pa, &t, -1, &ta, &bypass, &err), 0, "%s", err.msg);
-    cr_assert_eq(dx_lrp_walk(m, &pz, &t, -1, &tz, &bypass, &err), 0, "%s", err.msg);
-    const float *ra = dx_lrp_rel_of(m, &pa, -1), *rz = dx_lrp_rel_of(m, &pz, -1);
+    dx_pass pa = {0}, pz = {0};
+    cr_assert_eq(dx_reverse(m, &t, -1, &(dx_rules){ab, .relevance = 1}, &pa, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_reverse(m, &t, -1, &(dx_rules){zp, .relevance = 1}, &pz, &err), 0, "%s", err.msg);
+    double tz = pz.seed_sum;
+    const float *ra = dx_pass_buf(&pa, -1), *rz = dx_pass_buf(&pz, -1);
     int differ = 0;
     for (int k = 0; k < n; ++k) differ += ra[k] != rz[k];
     cr_expect_eq(differ, 0, "%d of %d input relevances differ", differ, n);
     cr_expect(fabs(pz.absorbed) > 1e-3 * fabs(tz), "random biases absorb nothing (%g of %g)", pz.absorbed, tz);
-    dx_lrp_free(m, &pa);
-    dx_lrp_free(m, &pz);
+    dx_pass_free(m, &pa);
+    dx_pass_free(m, &pz);
     free(ab);
     free(zp);
     free(input);

@@ -33,15 +33,19 @@ static const struct {
 
 const char *dx_rule_name(dx_rule_kind k)
 {
+    /* the gradient family's rules are not -rules entries: relevance and gradients do not mix */
+    if (k == DX_RULE_GRADIENT) return "gradient";
+    if (k == DX_RULE_GUIDED) return "guided";
+    if (k == DX_RULE_DECONV) return "deconv";
     for (int r = 0; r < N_RULES; ++r)
         if (rule_table[r].kind == k) return rule_table[r].name;
     return "?";
 }
 
 /* A rule with its table defaults (p1, p2 as given). */
-static dx_lrp_rule make_rule(dx_rule_kind kind, float p1, float p2)
+static dx_rule make_rule(dx_rule_kind kind, float p1, float p2)
 {
-    dx_lrp_rule r = {kind, 1e-6f, 0.25f, 1, 0, 0, 1};
+    dx_rule r = {kind, 1e-6f, 0.25f, 1, 0, 0, 1};
     if (kind == DX_RULE_EPSILON) r.epsilon = p1;
     if (kind == DX_RULE_GAMMA) r.gamma = p1;
     if (kind == DX_RULE_ALPHA_BETA) r.alpha = p1, r.beta = p2;
@@ -54,7 +58,7 @@ static dx_lrp_rule make_rule(dx_rule_kind kind, float p1, float p2)
  * positive denominators and b- the negative ones (Zennit's AlphaBeta and ZPlus, whose second
  * base zeroes the bias): z+ = alpha-beta 1/0. γ uses |z_ij| = |a_i||w_ij| instead:
  * z_ij + γ z_ij± = (1 + γ/2) z_ij ± γ/2 |a_i||w_ij|, two convolutions instead of four. */
-int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
+int dx_lrp_form_of(const dx_rule *r, dx_lrp_form *f)
 {
     const dx_lrp_base same = {DX_IN_SAME, DX_W_SAME}, pp = {DX_IN_POS, DX_W_POS}, nn = {DX_IN_NEG, DX_W_NEG};
     float g = r->gamma;
@@ -117,7 +121,7 @@ static int rule_index(const char *name)
     return -1;
 }
 
-static dx_lrp_rule default_rule(dx_rule_kind kind)
+static dx_rule default_rule(dx_rule_kind kind)
 {
     int r = rule_index(dx_rule_name(kind));
     return make_rule(kind, rule_table[r].p1, rule_table[r].p2);
@@ -146,7 +150,7 @@ static int parse_range(const char *text, int last, int *lo, int *hi)
 }
 
 /* "name" or "name=P1" or "name=P1/P2" */
-static int parse_rule(const char *text, const char *spec, dx_lrp_rule *out, dx_error *err)
+static int parse_rule(const char *text, const char *spec, dx_rule *out, dx_error *err)
 {
     char name[32];
     const char *eq = strchr(text, '=');
@@ -198,7 +202,7 @@ static int parse_rule(const char *text, const char *spec, dx_lrp_rule *out, dx_e
     return 0;
 }
 
-static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, dx_error *err)
+static int parse_spec(const dx_model *m, const char *spec, dx_rule *rules, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) rules[i] = default_rule(has_weights(&m->net->layers[i]) ? DX_RULE_EPSILON : DX_RULE_PASS);
     char *copy = strdup(spec), *save = NULL;
@@ -210,7 +214,7 @@ static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, d
     for (char *entry = strtok_r(copy, ",", &save); entry && rc == 0; entry = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(entry, ':');
         int lo, hi;
-        dx_lrp_rule rule;
+        dx_rule rule;
         entries++;
         if (!colon) {
             dx_set_error(err, "-rules '%s': '%s' is not RANGE:RULE (e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01)",
@@ -239,7 +243,7 @@ static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, d
 
 /* Each rule where it can apply: weights rules on [convolutional]/[connected] (zb on layer 0,
  * which reads the network input whose bounds it uses), wta/proportional on [maxpool]. */
-static int check_rules(const dx_model *m, const char *spec, const dx_lrp_rule *rules, dx_error *err)
+static int check_rules(const dx_model *m, const char *spec, const dx_rule *rules, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
@@ -258,14 +262,14 @@ static int check_rules(const dx_model *m, const char *spec, const dx_lrp_rule *r
     return 0;
 }
 
-dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
-                              dx_error *err)
+dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
+                          dx_error *err)
 {
     if (composite && spec) {
         dx_set_error(err, "give a composite or -rules, not both (-composite '%s', -rules '%s')", composite, spec);
         return NULL;
     }
-    dx_lrp_rule *rules = malloc(sizeof(dx_lrp_rule) * m->n);
+    dx_rule *rules = malloc(sizeof(dx_rule) * m->n);
     if (!rules) {
         dx_set_error(err, "out of memory");
         return NULL;
