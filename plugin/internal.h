@@ -86,7 +86,6 @@ struct dx_model {
     int timing;               /* per-layer timing on/off */
     int fast_layers;          /* run the hooks' fast_forward stand-ins (dx_set_fast_layers) */
     int incremental;          /* occlusion recomputes only what a window reaches (dx_set_incremental) */
-    int score_batch;          /* inputs per forward in dx_score_inputs (dx_request.batch) */
     struct dx_model *batched; /* its batch-N copy of the network (NULL until needed) */
     float *input;             /* the network input of the last forward (net->inputs floats) */
     /* The reverse pass of dx_backward and dx_target_backward (engine.c): d(target)/d(layer
@@ -241,13 +240,14 @@ float dx_target_score(const dx_target *t, const dx_model *m);
  * down to layer stop (-1: the input); *score (may be NULL) receives the score. */
 int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, dx_error *err);
 /* Runs the network on n inputs (the network frame, net->inputs floats each) and writes each
- * one's score, m->score_batch inputs per forward pass (scoring.c). Leaves the model's forward
- * state on the last of them. */
-int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
+ * one's score, `batch` inputs per forward pass (a request's -batch; <= 1: one by one, on the
+ * model itself; more: through its batch-N copy, m->batched, kept for the next call) (scoring.c).
+ * Leaves the model's forward state on the last of them. */
+int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, int batch, float *scores,
                     dx_error *err);
 /* The same for n_targets targets on each input: scores[k * n_targets + j] is target j on input k. */
 int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, const float *inputs, int n,
-                            float *scores, dx_error *err);
+                            int batch, float *scores, dx_error *err);
 /* scores[j] = the score of target j of the current forward state */
 void dx_target_scores(const dx_target *t, int n_targets, const dx_model *m, float *scores);
 
