@@ -1,9 +1,6 @@
-/* The inference-mode backward of each Darknet layer type, one file per family.
- *
- * Each function receives gout = d(target)/d(output of layer i) and ADDS the gradient for each
- * of the layer's inputs into dx_grad_of(m, producer) — always accumulate: a producer may feed
- * several consumers (route, shortcut). Batch norm uses the frozen rolling statistics exactly as
- * Darknet's inference forward does; no weight gradients are computed. */
+/* What each Darknet layer type does in the reverse pass (engine.c), one file per family: its
+ * inference-mode backward and its LRP redistribution. Batch norm uses the frozen rolling
+ * statistics exactly as Darknet's inference forward does; no weight gradients are computed. */
 #ifndef DX_LAYERS_H
 #define DX_LAYERS_H
 #include "internal.h"

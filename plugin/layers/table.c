@@ -1,7 +1,8 @@
 /* The one table of what darknet-explain can do with each layer type: its inference backward and
- * its LRP redistribution (the reverse pass, engine.c, picks one by the layer's rule), and for incremental inference its region forward and the reach of a
- * change (the functions live beside each other in layers/, one file per family). A type without
- * a row can be neither differentiated nor explained through. */
+ * its LRP redistribution (the reverse pass, engine.c, runs one or the other by the layer's
+ * rule), and for incremental inference its region forward and the reach of a change (the
+ * functions live beside each other in layers/, one file per family). A type without a row can
+ * be neither differentiated nor explained through. */
 #include <stdlib.h>
 #include "layers.h"
 
