@@ -46,7 +46,7 @@ static const dx_option options[] = {
     {"-aug_smooth", OPT_FLAG, AT(req.aug_smooth), 0, 0, NULL,
      "CAM methods: average the maps of a horizontal flip and a 1.1x zoom"},
     {"-composite", OPT_TEXT, AT(req.lrp_composite), 0, 0, NULL,
-     "NAME  lrp: epsilon-plus-flat (default), epsilon-plus or epsilon-gamma-box"},
+     "NAME  lrp: epsilon-plus-flat-nobias (default), or Zennit's epsilon-plus-flat, epsilon-plus, epsilon-gamma-box"},
     {"-rules", OPT_TEXT, AT(req.lrp_rules), 0, 0, NULL, "SPEC  lrp: rules per layer range, e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01"},
     {"-seed", OPT_U64, AT(req.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
     {"-batch", OPT_INT, AT(req.batch), 1, 4096, NULL, "N  forward passes per batch for many-pass methods (default 1)"},

@@ -1,11 +1,17 @@
-/* The reverse pass: Darknet computes the forward; the plugin owns every gradient buffer and
- * walks the layers from the target down, in inference mode (frozen batch norm, dropout as the
- * identity, no weight gradients). Darknet's backward pointers are never called. */
+/* The reverse pass: Darknet computes the forward; the plugin owns every buffer and walks the
+ * layers from the target down, in inference mode (frozen batch norm, dropout as the identity, no
+ * weight gradients). Darknet's backward pointers are never called. One walk serves the gradient,
+ * guided backprop, DeconvNet and every LRP form: they differ only in the rules passed in (as
+ * Zennit implements them all with one mechanism), never in state kept on the model. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "internal.h"
+
+const dx_rules dx_gradient_rules = {.every = {.kind = DX_RULE_GRADIENT}};
+const dx_rules dx_guided_rules = {.every = {.kind = DX_RULE_GUIDED}};
+const dx_rules dx_deconv_rules = {.every = {.kind = DX_RULE_DECONV}};
 
 double dx_now_ms(void)
 {
@@ -36,43 +42,94 @@ const float *dx_output_of(const dx_model *m, int j)
     return j < 0 ? m->input : m->net->layers[j].output;
 }
 
-float *dx_grad_of(dx_model *m, int j)
-{
-    if (j < 0) return m->grad_input;
-    m->touched[j] = 1;
-    return m->grad[j];
-}
-
 float *dx_scratch(dx_model *m, size_t floats)
 {
     (void)floats; /* within m->scratch_len: dx_layer_scratch_floats */
     return m->scratch;
 }
 
-int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err)
+float *dx_pass_buf(dx_pass *p, int j)
+{
+    if (j < 0) return p->buf_input;
+    p->touched[j] = 1; /* p->buf[j] exists: dx_reverse_seeded reserved it */
+    return p->buf[j];
+}
+
+const dx_rule *dx_rule_of(const dx_pass *p, int i)
+{
+    return p->rules->layers ? &p->rules->layers[i] : &p->rules->every;
+}
+
+float *dx_pass_work(dx_pass *p, size_t floats)
+{
+    if (floats > p->work_len) {
+        free(p->work);
+        p->work = malloc(floats * sizeof(float));
+        p->work_len = p->work ? floats : 0;
+    }
+    return p->work;
+}
+
+void dx_pass_free(const dx_model *m, dx_pass *p)
+{
+    for (int j = 0; p->buf && j < m->n; ++j) free(p->buf[j]);
+    free(p->buf);
+    free(p->touched);
+    free(p->buf_input);
+    free(p->work);
+    memset(p, 0, sizeof *p);
+}
+
+/* The first pass allocates the per-layer tables; later ones zero what the last one touched. */
+static int prepare(const dx_model *m, dx_pass *p, int top, int stop, dx_error *err)
+{
+    if (!p->buf) {
+        p->buf = calloc((size_t)m->n, sizeof(float *));
+        p->touched = calloc((size_t)m->n, 1);
+        p->buf_input = calloc((size_t)m->net->inputs, sizeof(float));
+        if (!p->buf || !p->touched || !p->buf_input) {
+            dx_set_error(err, "%s: out of memory for the reverse pass", dx_model_file(m));
+            return -1;
+        }
+    }
+    if (dx_reserve_reverse(m, p->buf, top, stop, err) != 0) return -1;
+    for (int j = 0; j < m->n; ++j) {
+        if (p->touched[j]) memset(p->buf[j], 0, sizeof(float) * m->net->layers[j].outputs);
+        p->touched[j] = 0;
+    }
+    memset(p->buf_input, 0, sizeof(float) * m->net->inputs);
+    p->seed_sum = p->absorbed = p->bypass = 0;
+    return 0;
+}
+
+int dx_reverse_seeded(dx_model *m, int top, const float *seed, int stop, const dx_rules *rules, dx_pass *p,
+                      dx_error *err)
 {
     if (top < 0 || top >= m->n || stop < -1 || stop >= top) {
-        dx_set_error(err, "backward from layer %d down to %d: no such range (the model has layers 0..%d)",
-                     top, stop, m->n - 1);
+        dx_set_error(err, "%s from layer %d down to %d: no such range (the model has layers 0..%d)",
+                     rules->relevance ? "LRP" : "backward", top, stop, m->n - 1);
         return -1;
     }
-    if (dx_reserve_reverse(m, m->grad, top, stop, err) != 0) return -1;
-    for (int j = 0; j < m->n; ++j) {
-        if (m->touched[j]) memset(m->grad[j], 0, sizeof(float) * m->net->layers[j].outputs);
-        m->touched[j] = 0;
-    }
+    if (prepare(m, p, top, stop, err) != 0) return -1;
     double t0 = dx_now_ms();
-    memset(m->grad_input, 0, sizeof(float) * m->net->inputs);
-    memcpy(dx_grad_of(m, top), seed, sizeof(float) * m->net->layers[top].outputs);
-    /* Layers are in topological order: once every layer above `stop` has been walked, the
-     * gradient of stop's output is complete. Untouched layers feed nothing to the target. */
-    for (int i = top; i > stop; --i) {
-        if (!m->touched[i]) continue;
-        if (dx_layer_backward(m, i, m->grad[i], err) != 0) return -1;
-    }
+    float *at_top = dx_pass_buf(p, top);
+    memcpy(at_top, seed, sizeof(float) * m->net->layers[top].outputs);
+    for (int k = 0; k < m->net->layers[top].outputs; ++k) p->seed_sum += at_top[k];
+    /* Layers are in topological order: once every layer above `stop` has been walked, what
+     * reaches stop's output is complete. Untouched layers feed nothing to the target. */
+    p->rules = rules;
+    int rc = 0;
+    for (int i = top; i > stop && rc == 0; --i)
+        if (p->touched[i]) rc = dx_layer_reverse(m, p, i, p->buf[i], err);
+    p->rules = NULL;
     m->ms_backward += dx_now_ms() - t0;
+    if (rc != 0) return -1;
+    for (int j = 0; j < stop; ++j)
+        if (p->touched[j])
+            for (int k = 0; k < m->net->layers[j].outputs; ++k) p->bypass += p->buf[j][k];
+    if (rules->relevance) return 0;
     /* a gradient that overflowed would reach the maps as NaN, which a ReLU or a max turns into 0 */
-    const float *g = stop < 0 ? m->grad_input : m->touched[stop] ? m->grad[stop] : NULL;
+    const float *g = stop < 0 ? p->buf_input : p->touched[stop] ? p->buf[stop] : NULL;
     long bad = dx_count_nonfinite(g, (size_t)(stop < 0 ? m->net->inputs : m->net->layers[stop].outputs));
     if (bad) {
         char where[32] = "the input";
@@ -83,4 +140,35 @@ int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err
         return -1;
     }
     return 0;
+}
+
+int dx_reverse(dx_model *m, const dx_target *t, int stop, const dx_rules *rules, dx_pass *p, dx_error *err)
+{
+    if (t->layer < 0 || t->layer >= m->n) {
+        dx_set_error(err, "the target's layer %d does not exist: the model has layers 0..%d", t->layer, m->n - 1);
+        return -1;
+    }
+    size_t outputs = (size_t)m->net->layers[t->layer].outputs;
+    float *seed = malloc(outputs * sizeof(float));
+    if (!seed) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    t->eval(t, m, seed);
+    const float *out = dx_output_of(m, t->layer);
+    if (rules->relevance)
+        for (size_t k = 0; k < outputs; ++k) seed[k] *= out[k];
+    int rc = dx_reverse_seeded(m, t->layer, seed, stop, rules, p, err);
+    free(seed);
+    return rc;
+}
+
+int dx_backward(dx_model *m, int top, const float *seed, int stop, dx_error *err)
+{
+    return dx_reverse_seeded(m, top, seed, stop, &dx_gradient_rules, &m->pass, err);
+}
+
+float *dx_grad_of(dx_model *m, int j)
+{
+    return dx_pass_buf(&m->pass, j);
 }

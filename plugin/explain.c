@@ -52,7 +52,6 @@ static int run_method(dx_model *m, dx_image photo, const dx_request *req, const 
 {
     double t0 = dx_now_ms();
     m->ms_backward = 0;
-    m->score_batch = req->batch;
     if (dx_run_method(m, req, t, n, r, err) != 0) return -1;
     dx_letterbox g;
     dx_fit_geometry(m, photo.w, photo.h, &g);

@@ -176,7 +176,7 @@ typedef struct {
     int samples;          /* SmoothGrad family: noisy copies of the input; LIME, KernelSHAP: perturbed
                            * inputs (0, the default: 25 and 400) */
     float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range (default 0.15) */
-    /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-plus-flat */
+    /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-plus-flat-nobias */
     const char *lrp_composite;
     const char *lrp_rules;
     /* detectors ([yolo]/[region] heads) */

@@ -229,9 +229,6 @@ static int model_setup(dx_model *m, dx_error *err)
     m->head = net->n - 1;
     while (m->head > 0 && net->layers[m->head].type == DX_LAYER_COST) --m->head;
     m->input = calloc(net->inputs, sizeof(float));
-    m->grad = calloc(net->n, sizeof(float *));
-    m->grad_input = calloc(net->inputs, sizeof(float));
-    m->touched = calloc(net->n, 1);
     size_t scratch = 0;
     for (int i = 0; i < net->n; ++i) {
         size_t need = dx_layer_scratch_floats(&net->layers[i]);
@@ -239,7 +236,7 @@ static int model_setup(dx_model *m, dx_error *err)
     }
     m->scratch = malloc(scratch * sizeof(float));
     m->scratch_len = scratch;
-    if (!m->input || !m->grad || !m->grad_input || !m->touched || !m->scratch) {
+    if (!m->input || !m->scratch) {
         dx_set_error(err, "%s: out of memory", m->cfg_path);
         return -1;
     }
@@ -357,13 +354,8 @@ void dx_close(dx_model *m)
     if (!m) return;
     dx_close(m->batched);
     dx_hooks_remove(m);
-    if (m->net) {
-        for (int i = 0; i < m->n; ++i) free(m->grad ? m->grad[i] : 0);
-        dx_backend_free(m->net);
-    }
-    free(m->grad);
-    free(m->grad_input);
-    free(m->touched);
+    dx_pass_free(m, &m->pass);
+    if (m->net) dx_backend_free(m->net);
     free(m->scratch);
     free(m->input);
     free_lines(m->names, m->n_names);

@@ -1,5 +1,5 @@
-/* Scoring many inputs (the perturbation methods' inner loop): the network runs on
- * m->score_batch inputs per forward pass through a batch-N copy of the model, and the targets
+/* Scoring many inputs (the perturbation methods' inner loop): the network runs on the caller's
+ * batch of inputs per forward pass through a batch-N copy of the model, and the targets
  * are evaluated on each batch item through a view of the model whose layer outputs point at
  * that item, so every target's eval works unchanged. Several targets (the boxes of one photo)
  * share each forward. */
@@ -22,16 +22,16 @@ static int score_one_by_one(dx_model *m, const dx_target *t, int n_targets, cons
     return 0;
 }
 
-int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, float *scores,
+int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, int batch, float *scores,
                     dx_error *err)
 {
-    return dx_score_inputs_targets(m, t, 1, inputs, n, scores, err);
+    return dx_score_inputs_targets(m, t, 1, inputs, n, batch, scores, err);
 }
 
 int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, const float *inputs, int n,
-                            float *scores, dx_error *err)
+                            int batch, float *scores, dx_error *err)
 {
-    int batch = m->score_batch < n ? m->score_batch : n;
+    if (batch > n) batch = n;
     if (batch <= 1) return score_one_by_one(m, t, n_targets, inputs, n, scores);
     if (m->batched && m->batched->net->batch != batch) {
         dx_close(m->batched);

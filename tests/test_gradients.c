@@ -197,3 +197,42 @@ static void check_project_cfg(const char *file, uint64_t seed)
 Test(network, test_classifier) { check_project_cfg("test-classifier.cfg", 101); }
 Test(network, test_detector) { check_project_cfg("test-detector.cfg", 202); }
 Test(network, test_region) { check_project_cfg("test-region.cfg", 303); }
+
+/* The rules belong to the pass, not to the model (issue #16): guided backprop and DeconvNet run
+ * into passes of their own while the model's plain gradient stays as it was, and the plain
+ * gradient through dx_reverse with dx_gradient_rules is dx_backward's, bit for bit. */
+Test(network, rule_sets_belong_to_the_pass)
+{
+    char cfg[1200], weights[256];
+    const char *root = getenv("DX_ROOT");
+    snprintf(cfg, sizeof cfg, "%s/cfg/test-classifier.cfg", root ? root : ".");
+    snprintf(weights, sizeof weights, "%s/net.weights", temp_dir());
+    dx_model *m = open_random(cfg, weights, 404);
+    network *net = dx_network(m);
+    int n = net->inputs, top = net->n - 1;
+    float *x = random_vector(n, 405, 0, 1), *proj = random_vector(net->layers[top].outputs, 406, -1, 1);
+    float *g = analytic_input_grad(m, top, proj, x); /* dx_backward, through the model's own pass */
+    dx_error err;
+    dx_pass guided = {0}, deconv = {0}, plain = {0};
+    cr_assert_eq(dx_reverse_seeded(m, top, proj, -1, &dx_guided_rules, &guided, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_reverse_seeded(m, top, proj, -1, &dx_deconv_rules, &deconv, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_reverse_seeded(m, top, proj, -1, &dx_gradient_rules, &plain, &err), 0, "%s", err.msg);
+    int guided_differs = 0, deconv_differs = 0, model_changed = 0, plain_differs = 0;
+    for (int k = 0; k < n; ++k) {
+        guided_differs += dx_pass_buf(&guided, -1)[k] != g[k];
+        deconv_differs += dx_pass_buf(&deconv, -1)[k] != g[k];
+        plain_differs += dx_pass_buf(&plain, -1)[k] != g[k];
+        model_changed += dx_grad_of(m, -1)[k] != g[k];
+    }
+    cr_expect(guided_differs > n / 10 && deconv_differs > n / 10,
+              "guided (%d of %d inputs) or DeconvNet (%d) is the plain gradient", guided_differs, n, deconv_differs);
+    cr_expect_eq(plain_differs, 0, "dx_gradient_rules differ from dx_backward at %d of %d inputs", plain_differs, n);
+    cr_expect_eq(model_changed, 0, "the other passes changed the model's gradient at %d of %d inputs", model_changed, n);
+    dx_pass_free(m, &guided);
+    dx_pass_free(m, &deconv);
+    dx_pass_free(m, &plain);
+    free(g);
+    free(proj);
+    free(x);
+    dx_close(m);
+}

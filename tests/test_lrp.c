@@ -89,18 +89,20 @@ typedef struct {
 static lrp_sums run_lrp(dx_model *m, const dx_target *t, const char *spec, int stop, float *out)
 {
     dx_error err;
-    dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, spec, &err);
+    dx_rule *rules = dx_lrp_rules_for(m, NULL, spec, &err);
     cr_assert(rules, "%s", err.msg);
-    dx_lrp p = {.rules = rules};
+    dx_pass p = {0};
     lrp_sums s = {0};
-    cr_assert_eq(dx_lrp_walk(m, &p, t, stop, &s.target, &s.bypass, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_reverse(m, t, stop, &(dx_rules){rules, .relevance = 1}, &p, &err), 0, "%s", err.msg);
+    s.target = p.seed_sum;
+    s.bypass = p.bypass;
     int n = stop < 0 ? dx_network(m)->inputs : dx_network(m)->layers[stop].outputs;
-    const float *rel = dx_lrp_rel_of(m, &p, stop);
+    const float *rel = dx_pass_buf(&p, stop);
     for (int k = 0; k < n; ++k) s.at_stop += rel[k];
     if (out) memcpy(out, rel, sizeof(float) * n);
     s.input = stop < 0 ? s.at_stop : 0;
     s.absorbed = p.absorbed;
-    dx_lrp_free(m, &p);
+    dx_pass_free(m, &p);
     free(rules);
     return s;
 }
@@ -368,8 +370,9 @@ Test(lrp, epsilon0_is_gradient_times_input)
     dx_close(m);
 }
 
-/* z+ everywhere on a ReLU net (with biases: z+ ignores them) and an input in [0, 1]: every
- * contribution a_i w+_ij is >= 0, so a positive logit gives a map >= 0 everywhere. */
+/* z+ everywhere on a ReLU net (with biases: zplus-nobias ignores them) and an input in [0, 1]:
+ * every contribution a_i w+_ij is >= 0, so a positive logit gives a map >= 0 everywhere; with
+ * b+ in its denominators (zplus, Zennit's) too, the positive biases keeping a share. */
 Test(lrp, zplus_is_nonnegative)
 {
     char weights[256];
@@ -384,11 +387,18 @@ Test(lrp, zplus_is_nonnegative)
     cr_assert(dx_target_score(&t, m) > 0, "no positive logit");
     int n = dx_network(m)->inputs, negative = 0, positive = 0;
     float *r = malloc(sizeof(float) * n);
-    lrp_sums s = run_lrp(m, &t, "0-:zplus", -1, r);
+    lrp_sums s = run_lrp(m, &t, "0-:zplus-nobias", -1, r);
     for (int k = 0; k < n; ++k) negative += r[k] < 0, positive += r[k] > 0;
     cr_expect_eq(negative, 0, "%d of %d input relevances are negative", negative, n);
     cr_expect(positive > n / 4, "only %d of %d are positive", positive, n);
     expect_close(s.input, s.target, 1e-3, "z+ conserves");
+    s = run_lrp(m, &t, "0-:zplus", -1, r);
+    negative = positive = 0;
+    for (int k = 0; k < n; ++k) negative += r[k] < 0, positive += r[k] > 0;
+    cr_expect_eq(negative, 0, "zplus: %d of %d input relevances are negative", negative, n);
+    cr_expect(positive > n / 4, "zplus: only %d of %d are positive", positive, n);
+    cr_expect(s.absorbed > 1e-3 * s.target, "zplus: the positive biases keep nothing (%g of %g)", s.absorbed, s.target);
+    expect_close(s.input + s.absorbed, s.target, 1e-4, "zplus: input + absorbed vs target");
     free(r);
     free(x);
     dx_close(m);
@@ -406,7 +416,7 @@ Test(lrp, rules_errors_name_the_spec)
                                       "0:wta", "4:proportional", "epsilon", "0:zb=1/0", ","};
     dx_error err;
     for (size_t k = 0; k < sizeof bad / sizeof *bad; ++k) {
-        dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, bad[k], &err);
+        dx_rule *rules = dx_lrp_rules_for(m, NULL, bad[k], &err);
         cr_expect_null(rules, "-rules '%s' accepted", bad[k]);
         cr_expect(strstr(err.msg, bad[k]) && !strchr(err.msg, '\n'), "'%s': %s", bad[k], err.msg);
         free(rules);
@@ -416,7 +426,7 @@ Test(lrp, rules_errors_name_the_spec)
     cr_expect_null(dx_lrp_rules_for(m, "epsilon-plus", "0-:zplus", &err));
 
     /* later entries override earlier ones; parameters and defaults land where they should */
-    dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, "0:zb,1-10:gamma=0.5,3-:epsilon=0.01,12:alphabeta=3,1:proportional", &err);
+    dx_rule *rules = dx_lrp_rules_for(m, NULL, "0:zb,1-10:gamma=0.5,3-:epsilon=0.01,12:alphabeta=3,1:proportional", &err);
     cr_assert(rules, "%s", err.msg);
     cr_expect_eq(rules[0].kind, DX_RULE_ZBOX);
     cr_expect(rules[0].low == 0 && rules[0].high == 1);
@@ -435,10 +445,11 @@ Test(lrp, rules_errors_name_the_spec)
     rules = dx_lrp_rules_for(m, "epsilon-plus-flat", NULL, &err);
     cr_expect(rules[0].kind == DX_RULE_FLAT && rules[3].kind == DX_RULE_ZPLUS && rules[12].kind == DX_RULE_EPSILON);
     free(rules);
-    /* the default composite is epsilon-plus-flat (docs/maps.md: epsilon-gamma-box's maps are faint on real models) */
+    /* the default composite is epsilon-plus-flat-nobias (docs/maps.md: epsilon-gamma-box's and
+     * epsilon-plus-flat's maps are faint on real models) */
     rules = dx_lrp_rules_for(m, NULL, NULL, &err);
     cr_assert(rules, "%s", err.msg);
-    cr_expect(rules[0].kind == DX_RULE_FLAT && rules[2].kind == DX_RULE_ZPLUS && rules[3].kind == DX_RULE_ZPLUS &&
+    cr_expect(rules[0].kind == DX_RULE_FLAT && rules[2].kind == DX_RULE_ZPLUS_NOBIAS && rules[3].kind == DX_RULE_ZPLUS_NOBIAS &&
               rules[12].kind == DX_RULE_EPSILON && rules[4].kind == DX_RULE_PASS, "default: %s, %s, %s",
               dx_rule_name(rules[0].kind), dx_rule_name(rules[3].kind), dx_rule_name(rules[12].kind));
     free(rules);
@@ -565,7 +576,7 @@ static int by_magnitude_down(const void *a, const void *b)
 }
 
 /* The default composite's map on a real model is not faint (check): at least 40% of the
- * target's relevance reaches the input (epsilon-plus-flat: 100% on Tiny Darknet's dog.jpg,
+ * target's relevance reaches the input (epsilon-plus-flat-nobias: 100% on Tiny Darknet's dog.jpg,
  * 50.3% on Yolo-Fastest's person.jpg; epsilon-gamma-box: 3.6% and 0.1%), and its 5% strongest
  * pixels hold less than 65% of the map's |mass| (34.1% and 53.9%; epsilon-gamma-box 58.3% and
  * 85.6%: on Yolo-Fastest a few specks, the rest below one colour step). */
@@ -595,8 +606,8 @@ Test(lrp, real_tiny_darknet)
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_LRP;
-    static const char *const composites[] = {"epsilon-gamma-box", NULL};
-    for (int k = 0; k < 2; ++k) {
+    static const char *const composites[] = {"epsilon-gamma-box", "epsilon-plus-flat", NULL};
+    for (int k = 0; k < 3; ++k) {
         char what[64];
         snprintf(what, sizeof what, "tiny, %s", composites[k] ? composites[k] : "the default composite");
         req.lrp_composite = composites[k];
@@ -626,8 +637,8 @@ Test(lrp, real_yolo_fastest)
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_LRP;
-    static const char *const composites[] = {"epsilon-gamma-box", NULL};
-    for (int k = 0; k < 2; ++k) {
+    static const char *const composites[] = {"epsilon-gamma-box", "epsilon-plus-flat", NULL};
+    for (int k = 0; k < 3; ++k) {
         char what[64];
         snprintf(what, sizeof what, "yolo-fastest, %s", composites[k] ? composites[k] : "the default composite");
         req.lrp_composite = composites[k];

@@ -19,7 +19,7 @@
  * 7.1 (lrp) and 35.4 (occlusion, whose coarse windows were the one readable map) on the shapes
  * photo and 2.1 on dog.jpg: the evidence a pale tint over a whitened photo whose own colours
  * stayed. The fading blend gives 59.2, 61.3 (30.6 with epsilon-gamma-box, the default composite
- * before epsilon-plus-flat), 53.5 and 31.7 (docs/maps.md). */
+ * before epsilon-plus-flat-nobias), 53.5 and 31.7 (docs/maps.md). */
 #define CONTRAST_FLOOR 25.0
 
 static int by_value(const void *a, const void *b)

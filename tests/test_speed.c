@@ -310,10 +310,8 @@ static void check_batched_scores(dx_model *m, const dx_target *t, int n, int bat
     rng r = {99};
     for (size_t j = 0; j < per * n; ++j) inputs[j] = (float)rng_uniform(&r);
     dx_error err;
-    m->score_batch = 1;
-    cr_assert_eq(dx_score_inputs(m, t, inputs, n, one, &err), 0, "%s", err.msg);
-    m->score_batch = batch;
-    cr_assert_eq(dx_score_inputs(m, t, inputs, n, batched, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_score_inputs(m, t, inputs, n, 1, one, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_score_inputs(m, t, inputs, n, batch, batched, &err), 0, "%s", err.msg);
     cr_assert(m->batched && m->batched->net->batch == batch, "%s: no batch-%d copy was used", what, batch);
     double worst = 0;
     for (int k = 0; k < n; ++k)

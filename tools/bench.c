@@ -50,6 +50,7 @@ struct bench {
     network *plain;
     float *x, *seed, *inputs, *scores;
     int top, cam_layer;
+    int score_batch; /* inputs per forward of score() */
     dx_target target;
     dx_image photo;
 };
@@ -70,7 +71,7 @@ static void interleaved(bench *b, int rounds, int nv, const variant *v, double t
         for (int k = 0; k < nv; ++k) {
             dx_set_blas(v[k].blas);
             dx_set_fast_layers(b->m, v[k].fast);
-            b->m->score_batch = v[k].score_batch;
+            b->score_batch = v[k].score_batch;
             double t0 = now();
             v[k].step(b);
             if (r >= 0) t[r][k] = now() - t0;
@@ -129,7 +130,7 @@ static void gradcam_api(bench *b)
 static void score(bench *b)
 {
     dx_error err;
-    if (dx_score_inputs(b->m, &b->target, b->inputs, SCORE_INPUTS, b->scores, &err) != 0) fail(&err);
+    if (dx_score_inputs(b->m, &b->target, b->inputs, SCORE_INPUTS, b->score_batch, b->scores, &err) != 0) fail(&err);
 }
 
 /* a score of the head's outputs that any model has: the first output */

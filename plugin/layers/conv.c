@@ -10,13 +10,13 @@ static int is_rectifier(dx_activation a)
     return a == DX_ACT_RELU || a == DX_ACT_LEAKY || a == DX_ACT_RELIE || a == DX_ACT_RAMP || a == DX_ACT_ELU || a == DX_ACT_SELU;
 }
 
-void dx_activation_grad(const dx_model *m, const dx_layer *l, const float *output, const float *gout,
+void dx_activation_grad(const dx_rule *rule, const dx_layer *l, const float *output, const float *gout,
                         float *d)
 {
     int n = l->outputs;
-    dx_backward_mode mode = is_rectifier(l->activation) ? m->backward_mode : DX_BACKWARD_GRADIENT;
-    for (int k = 0; k < n; ++k) d[k] = mode == DX_BACKWARD_GRADIENT || gout[k] > 0.f ? gout[k] : 0.f;
-    if (mode != DX_BACKWARD_DECONV) dx_backend_gradient(output, l->activation_input, n, l->activation, d);
+    dx_rule_kind kind = is_rectifier(l->activation) ? rule->kind : DX_RULE_GRADIENT;
+    for (int k = 0; k < n; ++k) d[k] = kind == DX_RULE_GRADIENT || gout[k] > 0.f ? gout[k] : 0.f;
+    if (kind != DX_RULE_DECONV) dx_backend_gradient(output, l->activation_input, n, l->activation, d);
 }
 
 double dx_bn_divisor(const dx_layer *l, int k)
@@ -53,7 +53,7 @@ void dx_batchnorm_grad(const dx_layer *l, int channels, int spatial, float *d)
  * d = gout * act' * bn; then per group gin_g += col2im(W_g^T d_g). A 1x1 kernel with stride 1
  * and no padding has the input itself as its column matrix, so the adjoint writes straight into
  * the input gradient. */
-int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_convolutional(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     if (l->binary) {
@@ -69,10 +69,10 @@ int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *e
     float *d = dx_scratch(m, (size_t)l->outputs + (direct ? 0 : (size_t)k * spatial));
     float *col = d + l->outputs;
 
-    dx_activation_grad(m, l, l->output, gout, d);
+    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
     if (l->batch_normalize) dx_batchnorm_grad(l, l->n, spatial, d);
 
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     for (int g = 0; g < l->groups; ++g) {
         const float *w = l->weights + (size_t)g * (l->nweights / l->groups);
         const float *dg = d + (size_t)g * group_out * spatial;
@@ -205,25 +205,25 @@ dx_rect dx_reach_convolutional(const dx_layer *l, dx_rect below)
 }
 
 /* in: inputs -> out: outputs; weights: outputs x inputs. gin += W^T (gout * act' * bn). */
-int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_connected(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(m, l, l->output, gout, d);
+    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
     if (l->batch_normalize) dx_batchnorm_grad(l, l->outputs, 1, d);
     cblas_sgemv(CblasRowMajor, CblasTrans, l->outputs, l->inputs, 1.f, l->weights, l->inputs, d, 1,
-                1.f, dx_grad_of(m, i - 1), 1);
+                1.f, dx_pass_buf(p, i - 1), 1);
     return 0;
 }
 
 /* [activation] and [logistic] (whose activation the backend gives as logistic): out = f(in),
  * same shape. */
-int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_activation(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(m, l, l->output, gout, d);
-    float *gin = dx_grad_of(m, i - 1);
+    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
+    float *gin = dx_pass_buf(p, i - 1);
     for (int k = 0; k < l->outputs; ++k) gin[k] += d[k];
     return 0;
 }
@@ -296,7 +296,7 @@ static float lrp_modify_bias(dx_bias_mod mod, float b, float gamma)
 
 /* The input as a base sees it: a itself when unmodified, NULL when it is all zeros (the
  * positive or negative part of an input without such values: the base contributes nothing). */
-static const float *lrp_modify_input(dx_input_mod mod, const dx_lrp_rule *r, const float *a,
+static const float *lrp_modify_input(dx_input_mod mod, const dx_rule *r, const float *a,
                                      size_t n, float *out)
 {
     if (mod == DX_IN_SAME) return a;
@@ -331,11 +331,11 @@ static void lrp_fold_batchnorm(const dx_layer *l, int n, size_t per_output, floa
 
 /* R_i += sum_t in_t(a)_i (W_t^T u_t)_i with u_t = sum_p coef_p c_pt s_p, s_p = R / stab(z'_p):
  * see lrp/lrp.h. The activation passes relevance through: the relevance of f(z_j) is z_j's. */
-static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, const float *rout,
+static int lrp_linear(dx_model *m, dx_pass *p, int i, const lrp_geometry *g, const float *rout,
                       dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    const dx_lrp_rule *rule = &p->rules[i];
+    const dx_rule *rule = dx_rule_of(p, i);
     dx_lrp_form form;
     if (dx_lrp_form_of(rule, &form) != 0) {
         dx_set_error(err, "layer %d [%s]: the %s rule does not apply to a layer with weights", i,
@@ -348,7 +348,7 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
     size_t weights = (size_t)g->n * per_output, col_len = direct ? 0 : per_output * spatial;
     int nb = form.n_bases;
     /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
-    float *buf = dx_lrp_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len);
+    float *buf = dx_pass_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len);
     if (!buf) {
         dx_set_error(err, "out of memory");
         return -1;
@@ -359,7 +359,7 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
     lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);
 
     const float *a = dx_output_of(m, i - 1), *in_t[4];
-    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    float *rin = dx_pass_buf(p, i - 1);
     memset(conv, 0, sizeof(float) * 2 * nb * out_len); /* and u */
     for (int t = 0; t < nb; ++t) {
         in_t[t] = lrp_modify_input(form.bases[t].in, rule, a, in_len, in_base + t * in_len);
@@ -374,8 +374,10 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
         for (int j = 0; j < g->n; ++j) {
             float b = lrp_modify_bias(part->bias, b_fold[j], rule->gamma);
             for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) {
-                /* bases[0] is (a, W) for the parts split by the sign of z = W a + b */
-                if (part->where && (part->where > 0) != (conv[q] + b_fold[j] >= 0.f)) continue;
+                /* bases[0] is (a, W) for the parts split by the sign of z = W a + b; an output
+                 * with z = 0 belongs to neither (Zennit's Gamma): its relevance is absorbed */
+                float zq = conv[q] + b_fold[j];
+                if (part->where && !(part->where > 0 ? zq > 0.f : zq < 0.f)) continue;
                 float z = 0;
                 for (int t = 0; t < nb; ++t) z += part->c[t] * conv[t * out_len + q];
                 float s = dx_lrp_share(rout[q], z + b, rule->epsilon);
@@ -393,7 +395,7 @@ static int lrp_linear(dx_model *m, dx_lrp *p, int i, const lrp_geometry *g, cons
     return 0;
 }
 
-int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_convolutional(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     if (l->binary) {
@@ -404,7 +406,7 @@ int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_er
     return lrp_linear(m, p, i, &g, rout, err);
 }
 
-int dx_lrp_connected(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_connected(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     lrp_geometry g = {{l->inputs, 1, 1, 1, 1, 1, 0, 1, 1, 1}, l->inputs, 1, 1, l->outputs, 1, 1, 1, 1};

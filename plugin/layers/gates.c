@@ -13,13 +13,13 @@ static int gate_index(const dx_layer *l, int k)
 }
 
 /* d = gout * f'; gx[k] += d[k] g[k'], gg[k'] += d[k] x[k] (the product rule). */
-int dx_backward_gate(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_gate(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(m, l, l->output, gout, d);
+    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
     const float *g = dx_output_of(m, i - 1), *x = dx_output_of(m, l->input_layers[0]);
-    float *gg = dx_grad_of(m, i - 1), *gx = dx_grad_of(m, l->input_layers[0]);
+    float *gg = dx_pass_buf(p, i - 1), *gx = dx_pass_buf(p, l->input_layers[0]);
     for (int k = 0; k < l->outputs; ++k) {
         int at = gate_index(l, k);
         gx[k] += d[k] * g[at];
@@ -30,11 +30,11 @@ int dx_backward_gate(dx_model *m, int i, const float *gout, dx_error *err)
 
 /* LRP: the gated signal takes all the relevance and the gate none, as LRP treats multiplicative
  * gates (Arras et al., "signal-take-all"): R_x = R, which conserves relevance. */
-int dx_lrp_gate(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_gate(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *rx = dx_lrp_rel_of(m, p, l->input_layers[0]);
+    float *rx = dx_pass_buf(p, l->input_layers[0]);
     for (int k = 0; k < l->outputs; ++k) rx[k] += rout[k];
-    (void)dx_lrp_rel_of(m, p, i - 1);
+    (void)dx_pass_buf(p, i - 1);
     return 0;
 }

@@ -13,10 +13,10 @@ static void softmax_grad(const float *y, const float *gy, int n, int stride, flo
 }
 
 /* in: inputs -> out: inputs, softmax over `groups` equal slices (or the tree's groups). */
-int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_softmax(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     if (l->tree_groups) {
         int offset = 0;
         for (int g = 0; g < l->tree_groups; ++g) {
@@ -46,10 +46,10 @@ static void copy_planes_grad(const float *gy, int count, float *gx)
 /* in = out: n anchors x (4 + 1 + classes) planes x h x w. Logistic on x, y, objectness and
  * the classes, w and h pass through; then x, y = scale_x_y * x - (scale_x_y - 1) / 2. With
  * new_coords=1 (AlexeyAB: the convolution below applied the logistic) only that scaling. */
-int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_yolo(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     int plane = l->w * l->h, per_anchor = (4 + 1 + l->classes) * plane;
     float scale = l->scale_x_y, shift = (float)(-0.5 * (scale - 1));
     for (int a = 0; a < l->n; ++a) {
@@ -74,14 +74,14 @@ int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err)
 /* in = out: n anchors x (coords + 1 + classes) planes x h x w. Logistic on x, y and the
  * objectness (unless background=1), the classes by a softmax across planes at each cell
  * (softmax=1, with the background plane when background=1) or logistic. */
-int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_region(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     if (l->tree_groups) {
         dx_set_error(err, "layer %d [region] with a tree= hierarchy is not supported", i);
         return -1;
     }
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     int plane = l->w * l->h, per_anchor = (l->coords + 1 + l->classes) * plane;
     for (int a = 0; a < l->n; ++a) {
         int base = a * per_anchor;
@@ -97,8 +97,8 @@ int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
         }
         if (l->softmax) {
             int first = (l->coords + !l->background) * plane, n = l->classes + l->background;
-            for (int p = 0; p < plane; ++p)
-                softmax_grad(y + first + p, gy + first + p, n, plane, 1.f, gx + first + p);
+            for (int q = 0; q < plane; ++q)
+                softmax_grad(y + first + q, gy + first + q, n, plane, 1.f, gx + first + q);
         } else {
             int cls = (l->coords + 1) * plane;
             logistic_planes_grad(y + cls, gy + cls, l->classes * plane, gx + cls);
@@ -111,10 +111,10 @@ int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err)
  * [dropout] (the identity at inference), and the heads [softmax], [yolo], [region]. An
  * activation passes relevance through (the relevance of f(z_j) is that of z_j, as Zennit's
  * Pass rule): relevance starts at the chosen output, e.g. a class logit below the softmax. */
-int dx_lrp_pass(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_pass(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    float *rin = dx_pass_buf(p, i - 1);
     for (int k = 0; k < l->outputs; ++k) rin[k] += rout[k];
     return 0;
 }

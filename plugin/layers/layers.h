@@ -1,31 +1,33 @@
-/* The inference-mode backward of each Darknet layer type, one file per family.
- *
- * Each function receives gout = d(target)/d(output of layer i) and ADDS the gradient for each
- * of the layer's inputs into dx_grad_of(m, producer) — always accumulate: a producer may feed
- * several consumers (route, shortcut). Batch norm uses the frozen rolling statistics exactly as
- * Darknet's inference forward does; no weight gradients are computed. */
+/* What each Darknet layer type does in the reverse pass (engine.c), one file per family: its
+ * inference-mode backward and its LRP redistribution. Batch norm uses the frozen rolling
+ * statistics exactly as Darknet's inference forward does; no weight gradients are computed. */
 #ifndef DX_LAYERS_H
 #define DX_LAYERS_H
 #include "internal.h"
 #include "lrp/lrp.h"
 
-typedef int (*dx_backward_fn)(dx_model *m, int i, const float *gout, dx_error *err);
+/* Both kinds of a layer's reverse function: layer i of pass p receives gout, what reached its
+ * outputs (the gradient, or the relevance), and ADDS what it hands each of its inputs into
+ * dx_pass_buf(p, producer) — always accumulate: a producer may feed several consumers (route,
+ * shortcut). Its rule is dx_rule_of(p, i). */
+typedef int (*dx_reverse_fn)(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
 
-int dx_backward_convolutional(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_connected(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_avgpool(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_upsample(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_reorg(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_crop(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_activation(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_identity(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_softmax(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_yolo(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_region(dx_model *m, int i, const float *gout, dx_error *err);
-int dx_backward_gate(dx_model *m, int i, const float *gout, dx_error *err);
+/* The gradient family's: the inference backward (rectifiers as the rule says: dx_activation_grad). */
+int dx_backward_convolutional(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_connected(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_avgpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_route(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_shortcut(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_upsample(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_reorg(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_crop(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_activation(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_identity(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_softmax(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_yolo(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_region(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+int dx_backward_gate(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
 
 /* Incremental inference (incremental.c): layer i's outputs inside rectangle r (all channels),
  * recomputed from its current inputs exactly as Darknet's forward computes them there. */
@@ -68,39 +70,36 @@ double dx_bn_divisor(const dx_layer *l, int k);
  * forward_batchnorm_layer + add_bias compute them at inference. */
 void dx_bn_bias_forward(const dx_layer *l, float *x, int batch, int n, int spatial);
 
-/* Shared by the layers that end in an activation: d = gout * f'(output), or at rectifiers the
- * rule of m->backward_mode. */
-void dx_activation_grad(const dx_model *m, const dx_layer *l, const float *output, const float *gout,
+/* Shared by the layers that end in an activation: d = gout * f'(output), or at rectifiers as
+ * the gradient family's rule says (guided backprop, DeconvNet). */
+void dx_activation_grad(const dx_rule *rule, const dx_layer *l, const float *output, const float *gout,
                         float *d);
 /* Batch norm at inference: y = scale*(x - mean)/(sqrt(var) + 1e-6) + bias, so dy/dx is a
  * per-channel constant; d[c, :] *= scale[c]/(sqrt(var[c]) + 1e-6). */
 void dx_batchnorm_grad(const dx_layer *l, int channels, int spatial, float *d);
 
-/* A layer type's row in the one table (table.c); a type without one has all NULL. Route and
- * shortcut have no reach: incremental.c joins their sources' rectangles. */
-typedef int (*dx_lrp_fn)(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+/* A layer type's row in the one table (table.c); a type without one has all NULL. The reverse
+ * pass runs `backward` for the gradient family's rules and `lrp` for LRP's. Route and shortcut
+ * have no reach: incremental.c joins their sources' rectangles. */
 typedef struct {
-    dx_backward_fn backward;
-    dx_lrp_fn lrp;
+    dx_reverse_fn backward;
+    dx_reverse_fn lrp;
     dx_region_forward_fn region_forward;
     dx_reach_fn reach;
 } dx_layer_ops;
 const dx_layer_ops *dx_layer_ops_of(const dx_layer *l);
 
-/* LRP: each function receives rout = the relevance of layer i's outputs and ADDS each input's
- * share into dx_lrp_rel_of(m, p, producer), with the layer's rule p->rules[i] (lrp/lrp.h).
- * Relevance kept by biases and stabilisers goes to p->absorbed. */
-int dx_layer_lrp(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-
-int dx_lrp_convolutional(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_connected(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_avgpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_upsample(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_reorg(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_crop(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_pass(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
-int dx_lrp_gate(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err);
+/* LRP's: rout = the relevance of layer i's outputs, redistributed with the layer's rule
+ * (lrp/lrp.h); relevance kept by biases and stabilisers goes to p->absorbed. */
+int dx_lrp_convolutional(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_connected(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_maxpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_avgpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_route(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_shortcut(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_upsample(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_reorg(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_crop(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_pass(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+int dx_lrp_gate(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
 #endif

@@ -6,13 +6,13 @@
 
 /* out = concat(slice of layers[input_layers[0]].output, ...): of each source (input_sizes[s]
  * floats) the part group_id of `groups` equal parts. Each source gets its part back. */
-int dx_backward_route(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_route(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     int offset = 0;
     for (int s = 0; s < l->n; ++s) {
         int part = l->input_sizes[s] / l->groups;
-        float *gin = dx_grad_of(m, l->input_layers[s]) + (size_t)part * l->group_id;
+        float *gin = dx_pass_buf(p, l->input_layers[s]) + (size_t)part * l->group_id;
         for (int k = 0; k < part; ++k) gin[k] += gout[offset + k];
         offset += part;
     }
@@ -75,13 +75,13 @@ static const float *flat_input(dx_model *m, const dx_layer *l, int i, int t)
 
 static int flat_size(const dx_layer *l, int t) { return t == 0 ? l->outputs : l->input_sizes[t - 1]; }
 
-static int backward_shortcut_flat(dx_model *m, int i, const float *gout)
+static int backward_shortcut_flat(dx_model *m, dx_pass *p, int i, const float *gout)
 {
     const dx_layer *l = &m->net->layers[i];
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(m, l, l->output, gout, d);
+    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
     for (int t = 0; t <= l->n; ++t) {
-        float *g = dx_grad_of(m, t == 0 ? i - 1 : l->input_layers[t - 1]);
+        float *g = dx_pass_buf(p, t == 0 ? i - 1 : l->input_layers[t - 1]);
         int size = flat_size(l, t) < l->outputs ? flat_size(l, t) : l->outputs;
         for (int k = 0; k < size; ++k) g[k] += d[k] * flat_weight(l, k, t);
     }
@@ -89,7 +89,7 @@ static int backward_shortcut_flat(dx_model *m, int i, const float *gout)
 }
 
 /* LRP of the flat sum: z_t = w_t a_t[k] shares R[k] in proportion (Zennit's Sum rule). */
-static int lrp_shortcut_flat(dx_model *m, dx_lrp *p, int i, const float *rout)
+static int lrp_shortcut_flat(dx_model *m, dx_pass *p, int i, const float *rout)
 {
     const dx_layer *l = &m->net->layers[i];
     float *s = dx_scratch(m, l->outputs);
@@ -97,11 +97,11 @@ static int lrp_shortcut_flat(dx_model *m, dx_lrp *p, int i, const float *rout)
         double z = 0;
         for (int t = 0; t <= l->n; ++t)
             if (k < flat_size(l, t)) z += flat_weight(l, k, t) * flat_input(m, l, i, t)[k];
-        s[k] = dx_lrp_share(rout[k], (float)z, p->rules[i].epsilon);
+        s[k] = dx_lrp_share(rout[k], (float)z, dx_rule_of(p, i)->epsilon);
         p->absorbed += rout[k] - (double)s[k] * z;
     }
     for (int t = 0; t <= l->n; ++t) {
-        float *r = dx_lrp_rel_of(m, p, t == 0 ? i - 1 : l->input_layers[t - 1]);
+        float *r = dx_pass_buf(p, t == 0 ? i - 1 : l->input_layers[t - 1]);
         const float *a = flat_input(m, l, i, t);
         int size = flat_size(l, t) < l->outputs ? flat_size(l, t) : l->outputs;
         for (int k = 0; k < size; ++k) r[k] += s[k] * flat_weight(l, k, t) * a[k];
@@ -112,12 +112,12 @@ static int lrp_shortcut_flat(dx_model *m, dx_lrp *p, int i, const float *rout)
 /* out = f(alpha*prev + beta*from) where the two overlap (Darknet's shortcut_cpu: the from layer
  * is sampled with a stride when it is larger, written with a step when it is smaller), and
  * out = f(prev) elsewhere. prev: out_c x out_h x out_w; from: c x h x w. */
-int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_shortcut(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    if (l->sum_flat) return backward_shortcut_flat(m, i, gout);
+    if (l->sum_flat) return backward_shortcut_flat(m, p, i, gout);
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(m, l, l->output, gout, d);
+    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
 
     int stride = l->w / l->out_w, sample = l->out_w / l->w;
     if (stride < 1) stride = 1;
@@ -126,8 +126,8 @@ int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
     int minh = l->h < l->out_h ? l->h : l->out_h;
     int minc = l->c < l->out_c ? l->c : l->out_c;
 
-    float *gprev = dx_grad_of(m, i - 1);
-    float *gfrom = dx_grad_of(m, l->input_layers[0]);
+    float *gprev = dx_pass_buf(p, i - 1);
+    float *gfrom = dx_pass_buf(p, l->input_layers[0]);
     /* gfrom first: when index == i-1 the two buffers are the same and both terms add up */
     for (int k = 0; k < minc; ++k)
         for (int y = 0; y < minh; ++y)
@@ -142,13 +142,13 @@ int dx_backward_shortcut(dx_model *m, int i, const float *gout, dx_error *err)
 }
 
 /* LRP: each source gets its slice back (sources may be any layers below). */
-int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_route(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     int offset = 0;
     for (int s = 0; s < l->n; ++s) {
         int part = l->input_sizes[s] / l->groups;
-        float *rin = dx_lrp_rel_of(m, p, l->input_layers[s]) + (size_t)part * l->group_id;
+        float *rin = dx_pass_buf(p, l->input_layers[s]) + (size_t)part * l->group_id;
         for (int k = 0; k < part; ++k) rin[k] += rout[offset + k];
         offset += part;
     }
@@ -158,7 +158,7 @@ int dx_lrp_route(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err
 /* LRP: the activation passes relevance through; where the two inputs overlap, z = alpha*prev +
  * beta*from is split in proportion to each input's contribution, R_prev = alpha*prev R / stab(z),
  * R_from = beta*from R / stab(z) (Zennit's Sum rule); elsewhere out = prev takes all. */
-int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_shortcut(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     if (l->sum_flat) return lrp_shortcut_flat(m, p, i, rout);
@@ -171,19 +171,19 @@ int dx_lrp_shortcut(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *
     const float *prev = dx_output_of(m, i - 1), *from = dx_output_of(m, l->input_layers[0]);
     float *r = dx_scratch(m, l->outputs);
     for (int k = 0; k < l->outputs; ++k) r[k] = rout[k];
-    float *rfrom = dx_lrp_rel_of(m, p, l->input_layers[0]);
+    float *rfrom = dx_pass_buf(p, l->input_layers[0]);
     for (int k = 0; k < minc; ++k)
         for (int y = 0; y < minh; ++y)
             for (int x = 0; x < minw; ++x) {
                 int out_index = x * sample + l->out_w * (y * sample + l->out_h * k);
                 int from_index = x * stride + l->w * (y * stride + l->h * k);
                 float zp = l->alpha * prev[out_index], zf = l->beta * from[from_index];
-                float s = dx_lrp_share(r[out_index], zp + zf, p->rules[i].epsilon);
+                float s = dx_lrp_share(r[out_index], zp + zf, dx_rule_of(p, i)->epsilon);
                 p->absorbed += r[out_index] - (double)s * (zp + zf);
                 rfrom[from_index] += s * zf;
                 r[out_index] = s * zp;
             }
-    float *rprev = dx_lrp_rel_of(m, p, i - 1);
+    float *rprev = dx_pass_buf(p, i - 1);
     for (int k = 0; k < l->outputs; ++k) rprev[k] += r[k];
     return 0;
 }

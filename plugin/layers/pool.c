@@ -58,11 +58,11 @@ dx_rect dx_reach_maxpool(const dx_layer *l, dx_rect below)
 
 /* in: c x h x w -> out: c x out_h x out_w. The winner of each window gets the gradient. The
  * argmax is recomputed from the input, so it never depends on l.indexes being current. */
-int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     for (int k = 0; k < l->c; ++k)
         for (int y = 0; y < l->out_h; ++y)
             for (int x = 0; x < l->out_w; ++x) {
@@ -74,13 +74,13 @@ int dx_backward_maxpool(dx_model *m, int i, const float *gout, dx_error *err)
 
 /* LRP: the winner takes all (rule wta, the default), or the window's in-image inputs share in
  * proportion to their values (rule proportional: R_i = a_i R_j / stab(sum of the window)). */
-int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_maxpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
-    float *rin = dx_lrp_rel_of(m, p, i - 1);
-    int proportional = p->rules[i].kind == DX_RULE_PROPORTIONAL, offset = -l->pad / 2;
-    float eps = p->rules[i].epsilon;
+    float *rin = dx_pass_buf(p, i - 1);
+    int proportional = dx_rule_of(p, i)->kind == DX_RULE_PROPORTIONAL, offset = -l->pad / 2;
+    float eps = dx_rule_of(p, i)->epsilon;
     for (int k = 0; k < l->c; ++k)
         for (int y = 0; y < l->out_h; ++y)
             for (int x = 0; x < l->out_w; ++x) {
@@ -106,31 +106,31 @@ int dx_lrp_maxpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *e
 }
 
 /* in: c x h x w -> out: c (global average). */
-int dx_backward_avgpool(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_avgpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     int spatial = l->h * l->w;
     for (int k = 0; k < l->c; ++k) {
         float share = gout[k] / spatial;
-        for (int p = 0; p < spatial; ++p) gin[k * spatial + p] += share;
+        for (int q = 0; q < spatial; ++q) gin[k * spatial + q] += share;
     }
     return 0;
 }
 
 /* LRP: the average is a linear layer with weights 1/N, so each input gets its contribution's
  * share, R_i = (a_i / N) R_k / stab(z_k) (Zennit's Norm rule), conserved up to the stabiliser. */
-int dx_lrp_avgpool(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_avgpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
-    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    float *rin = dx_pass_buf(p, i - 1);
     int spatial = l->h * l->w;
     for (int k = 0; k < l->c; ++k) {
         const float *a = in + (size_t)k * spatial;
         double sum = 0;
         for (int q = 0; q < spatial; ++q) sum += a[q];
-        float z = (float)(sum / spatial), s = dx_lrp_share(rout[k], z, p->rules[i].epsilon);
+        float z = (float)(sum / spatial), s = dx_lrp_share(rout[k], z, dx_rule_of(p, i)->epsilon);
         for (int q = 0; q < spatial; ++q) rin[k * spatial + q] += s * a[q] / spatial;
         p->absorbed += rout[k] - (double)s * z;
     }

@@ -48,20 +48,20 @@ static int upsample_check(const dx_layer *l, int i, dx_error *err)
 }
 
 /* out = scale * nearest(in) */
-int dx_backward_upsample(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_upsample(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     if (upsample_check(l, i, err) != 0) return -1;
-    upsample_adjoint(l, gout, l->scale, dx_grad_of(m, i - 1));
+    upsample_adjoint(l, gout, l->scale, dx_pass_buf(p, i - 1));
     return 0;
 }
 
 /* LRP: each output is a copy of one input (times scale), so the input gets its copies' relevance. */
-int dx_lrp_upsample(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_upsample(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     if (upsample_check(l, i, err) != 0) return -1;
-    upsample_adjoint(l, rout, 1.f, dx_lrp_rel_of(m, p, i - 1));
+    upsample_adjoint(l, rout, 1.f, dx_pass_buf(p, i - 1));
     return 0;
 }
 
@@ -95,25 +95,25 @@ static void reorg_adjoint(const dx_layer *l, const float *gout, float *gin)
             }
 }
 
-int dx_backward_reorg(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_reorg(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
-    reorg_adjoint(&m->net->layers[i], gout, dx_grad_of(m, i - 1));
+    reorg_adjoint(&m->net->layers[i], gout, dx_pass_buf(p, i - 1));
     return 0;
 }
 
 /* LRP: a permutation moves relevance exactly as it moves gradients. */
-int dx_lrp_reorg(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_reorg(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
-    reorg_adjoint(&m->net->layers[i], rout, dx_lrp_rel_of(m, p, i - 1));
+    reorg_adjoint(&m->net->layers[i], rout, dx_pass_buf(p, i - 1));
     return 0;
 }
 
 /* in: c x h x w -> out: c x out_h x out_w, the centre crop at inference, scaled by 2 and
  * shifted by -1 unless noadjust=1 (Darknet maps [0,1] pixels to [-1,1] there). */
-int dx_backward_crop(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_crop(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     float scale = l->noadjust ? 1.f : 2.f;
     int dy = (l->h - l->out_h) / 2, dx = (l->w - l->out_w) / 2;
     for (int c = 0; c < l->c; ++c)
@@ -126,21 +126,21 @@ int dx_backward_crop(dx_model *m, int i, const float *gout, dx_error *err)
 
 /* [dropout] is the identity at inference (Darknet's own backward would zero the gradient:
  * its mask is never drawn outside training). */
-int dx_backward_identity(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_backward_identity(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    float *gin = dx_grad_of(m, i - 1);
+    float *gin = dx_pass_buf(p, i - 1);
     for (int k = 0; k < l->outputs; ++k) gin[k] += gout[k];
     return 0;
 }
 
 /* LRP of [crop]: out = scale * in + shift (shift -1 unless noadjust=1) is linear with a bias,
  * so the input gets R * scale*in / stab(out) and the shift's share is absorbed. */
-int dx_lrp_crop(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
+int dx_lrp_crop(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
-    float *rin = dx_lrp_rel_of(m, p, i - 1);
+    float *rin = dx_pass_buf(p, i - 1);
     float scale = l->noadjust ? 1.f : 2.f, shift = l->noadjust ? 0.f : -1.f;
     int dy = (l->h - l->out_h) / 2, dx = (l->w - l->out_w) / 2;
     for (int c = 0; c < l->c; ++c)
@@ -148,7 +148,7 @@ int dx_lrp_crop(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
             for (int x = 0; x < l->out_w; ++x) {
                 int from = (x + dx) + l->w * ((y + dy) + l->h * c);
                 float r = rout[x + l->out_w * (y + l->out_h * c)], z = scale * in[from];
-                float s = dx_lrp_share(r, z + shift, p->rules[i].epsilon);
+                float s = dx_lrp_share(r, z + shift, dx_rule_of(p, i)->epsilon);
                 rin[from] += s * z;
                 p->absorbed += r - (double)s * z;
             }

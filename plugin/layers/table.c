@@ -1,7 +1,8 @@
-/* The one table of what darknet-explain can do with each layer type: its inference backward,
- * its LRP redistribution, and for incremental inference its region forward and the reach of a
- * change (the functions live beside each other in layers/, one file per family). A type without
- * a row can be neither differentiated nor explained through. */
+/* The one table of what darknet-explain can do with each layer type: its inference backward and
+ * its LRP redistribution (the reverse pass, engine.c, runs one or the other by the layer's
+ * rule), and for incremental inference its region forward and the reach of a change (the
+ * functions live beside each other in layers/, one file per family). A type without a row can
+ * be neither differentiated nor explained through. */
 #include <stdlib.h>
 #include "layers.h"
 
@@ -34,26 +35,18 @@ const dx_layer_ops *dx_layer_ops_of(const dx_layer *l)
     return (unsigned)l->type < sizeof table / sizeof *table ? &table[l->type] : &none;
 }
 
-int dx_layer_backward(dx_model *m, int i, const float *gout, dx_error *err)
+int dx_layer_reverse(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    if (!dx_layer_ops_of(l)->backward) {
-        dx_set_error(err, "layer %d [%s]: darknet-explain has no backward for this layer type; "
-                          "choose a layer above it", i, l->type_name);
+    dx_rule_kind kind = dx_rule_of(p, i)->kind;
+    int gradient = kind == DX_RULE_GRADIENT || kind == DX_RULE_GUIDED || kind == DX_RULE_DECONV;
+    dx_reverse_fn fn = gradient ? dx_layer_ops_of(l)->backward : dx_layer_ops_of(l)->lrp;
+    if (!fn) {
+        dx_set_error(err, "layer %d [%s]: darknet-explain has no %s for this layer type; choose a layer above it",
+                     i, l->type_name, gradient ? "backward" : "LRP rule");
         return -1;
     }
-    return dx_layer_ops_of(l)->backward(m, i, gout, err);
-}
-
-int dx_layer_lrp(dx_model *m, dx_lrp *p, int i, const float *rout, dx_error *err)
-{
-    const dx_layer *l = &m->net->layers[i];
-    if (!dx_layer_ops_of(l)->lrp) {
-        dx_set_error(err, "layer %d [%s]: darknet-explain has no LRP rule for this layer type; "
-                          "choose a layer above it", i, l->type_name);
-        return -1;
-    }
-    return dx_layer_ops_of(l)->lrp(m, p, i, rout, err);
+    return fn(m, p, i, gout, err);
 }
 
 size_t dx_layer_scratch_floats(const dx_layer *l)

@@ -1,41 +1,21 @@
-/* Layer-wise Relevance Propagation: rules (small objects, as Zennit's), composites that map
- * layers to rules, and the relevance walk. Each layer type's redistribution (dx_lrp_* in
- * layers/layers.h) lives beside its inference backward in layers/conv.c, pool.c, ...
+/* Layer-wise Relevance Propagation: the rules' forms (the rules themselves, small objects as
+ * Zennit's, are dx_rule in internal.h) and the composites that map layers to rules. The walk is
+ * the one reverse pass (engine.c) with an LRP rule set; each layer type's redistribution
+ * (dx_lrp_* in layers/layers.h) lives beside its inference backward in layers/conv.c, pool.c, ...
  *
  * A linear layer (convolutional, connected; batch norm folded into W and b) computes
  * z_j = sum_i a_i w_ij + b_j. A rule is a form: up to four bases, each a convolution of a
  * modified input with modified weights, B_t = conv(in_t(a), w_t(W)), and one or two parts.
  * A part p combines the bases into its denominators and applies to every output, or only to
- * those whose pre-activation z_j is >= 0 (or < 0):
+ * those whose pre-activation z_j is > 0 (or < 0; z_j = 0: neither, as Zennit's Gamma):
  *   z'_j = sum_t c_pt B_tj + bias_p(b)_j,   s_j = R_j / stab(z'_j)
  *   R_i += sum_t in_t(a)_i sum_j w_t(W)_ij (sum_p coef_p c_pt s_pj)
  * with stab(z) = z + eps * sign(z) (sign(0) = +1; s = 0 where the denominator is 0). What a
  * part does not pass down (the bias's and the stabiliser's share, and (1 - alpha + beta) R for
- * alpha-beta) is counted in dx_lrp.absorbed, so that target = input + absorbed exactly. */
+ * alpha-beta) is counted in dx_pass.absorbed, so that target = input + absorbed exactly. */
 #ifndef DX_LRP_H
 #define DX_LRP_H
 #include "internal.h"
-
-typedef enum {
-    DX_RULE_EPSILON,      /* LRP-ε: (a, w), bias b */
-    DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j >= 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
-    DX_RULE_ALPHA_BETA,   /* α (a+ w+ + a- w-, b+) - β (a+ w- + a- w+, b-) */
-    DX_RULE_ZPLUS,        /* z+: (a+ w+ + a- w-), no bias */
-    DX_RULE_ZBOX,         /* zB: (a w - low w+ - high w-), no bias; the layer reading the input */
-    DX_RULE_FLAT,         /* flat: (1, 1): equal shares over the receptive field */
-    DX_RULE_WSQUARE,      /* w²: (1, w²) */
-    DX_RULE_PASS,         /* parameter-free layers: their exact or proportional redistribution */
-    DX_RULE_WTA,          /* [maxpool]: the window's winner takes all (the default) */
-    DX_RULE_PROPORTIONAL, /* [maxpool]: shares in proportion to the window's inputs */
-} dx_rule_kind;
-
-typedef struct {
-    dx_rule_kind kind;
-    float epsilon;      /* the stabiliser of every denominator (ε of LRP-ε; default 1e-6) */
-    float gamma;        /* LRP-γ (default 0.25) */
-    float alpha, beta;  /* alpha-beta */
-    float low, high;    /* zB bounds of the input (Darknet's input range: 0, 1) */
-} dx_lrp_rule;
 
 /* a, |a|, a+, a-, low, high, 1; w, |w|, w+, w-, w², 1; the bias b, b+, b-, b + γ b+, b + γ b-, 0 */
 typedef enum { DX_IN_SAME, DX_IN_ABS, DX_IN_POS, DX_IN_NEG, DX_IN_LOW, DX_IN_HIGH, DX_IN_ONES } dx_input_mod;
@@ -50,7 +30,7 @@ typedef struct {
 typedef struct {
     float coef;
     dx_bias_mod bias;
-    int where;   /* 0: every output; +1: outputs whose z_j >= 0; -1: z_j < 0 (bases[0] is then (a, w)) */
+    int where;   /* 0: every output; +1: outputs whose z_j > 0; -1: z_j < 0 (bases[0] is then (a, w)) */
     float c[4];  /* the weight of each base in the denominators */
 } dx_lrp_part;
 
@@ -62,35 +42,14 @@ typedef struct {
 
 /* The form of a linear layer's rule; 0 on success, -1 for rules that do not apply to layers
  * with weights (pass, wta, proportional). */
-int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f);
+int dx_lrp_form_of(const dx_rule *r, dx_lrp_form *f);
 const char *dx_rule_name(dx_rule_kind k);
 
 /* One rule per layer (malloc'd, m->n entries) from a composite name or a -rules spec (at most
- * one of them; neither: epsilon-plus-flat). NULL with a one-line error naming the spec. */
-dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
-                              dx_error *err);
-
-/* The walk's state: one relevance buffer per layer output (allocated when first written). */
-typedef struct {
-    const dx_lrp_rule *rules;  /* one per dx_layer */
-    float **rel;               /* rel[j]: relevance of layer j's outputs */
-    float *rel_input;          /* relevance of the network input */
-    unsigned char *touched;
-    double absorbed;           /* relevance kept by biases and stabilisers (see above) */
-    float *work;               /* per-layer temporaries, kept across layers (dx_lrp_work) */
-    size_t work_len;
-} dx_lrp;
-
-/* Relevance buffer of layer j's outputs (j < 0: the network input), one dx_lrp_walk reserved (the
- * layers above its stop, their sources, stop); marks it touched. */
-float *dx_lrp_rel_of(const dx_model *m, dx_lrp *p, int j);
-/* Seeds R = d(score)/d(output) * output at t->layer (for a one-hot class target: the logit) and
- * redistributes it down to layer stop's output (-1: the input). *seed_sum receives sum(seed);
- * *bypass the relevance left in layers below stop that reached them without passing stop. */
-int dx_lrp_walk(dx_model *m, dx_lrp *p, const dx_target *t, int stop, double *seed_sum,
-                double *bypass, dx_error *err);
-void dx_lrp_free(const dx_model *m, dx_lrp *p);
-float *dx_lrp_work(dx_lrp *p, size_t floats); /* NULL when out of memory */
+ * one of them; neither: epsilon-plus-flat-nobias). NULL with a one-line error naming the spec.
+ * The pass runs them as the set (dx_rules){rules, .relevance = 1}. */
+dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
+                          dx_error *err);
 
 /* stab(z) = z + eps * sign(z), sign(0) = +1; returns R / stab(z), 0 where that is 0. */
 static inline float dx_lrp_share(float r, float z, float eps)

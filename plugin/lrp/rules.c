@@ -1,8 +1,9 @@
 /* LRP rules as small objects, the composites that map layers to them, and the -rules syntax:
  *   -rules 'RANGE:RULE[=PARAMS],...'  RANGE: N, N-M or N- (to the last layer); later entries
  *   override earlier ones; layers no entry names get epsilon (ε = 1e-6).
- *   RULE: epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus zb[=LOW/HIGH]
- *         flat w2 pass wta proportional */
+ *   RULE: epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus zplus-nobias
+ *         zb[=LOW/HIGH] flat w2 pass wta proportional
+ * The rules and composites named as Zennit's compute what Zennit's do (docs/conventions.md). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static const struct {
     {"alpha1beta0", DX_RULE_ALPHA_BETA, 0, 1, 0},
     {"alpha2beta1", DX_RULE_ALPHA_BETA, 0, 2, 1},
     {"zplus", DX_RULE_ZPLUS, 0, 0, 0},
+    {"zplus-nobias", DX_RULE_ZPLUS_NOBIAS, 0, 0, 0},
     {"zb", DX_RULE_ZBOX, 2, 0, 1},
     {"flat", DX_RULE_FLAT, 0, 0, 0},
     {"w2", DX_RULE_WSQUARE, 0, 0, 0},
@@ -32,15 +34,19 @@ static const struct {
 
 const char *dx_rule_name(dx_rule_kind k)
 {
+    /* the gradient family's rules are not -rules entries: relevance and gradients do not mix */
+    if (k == DX_RULE_GRADIENT) return "gradient";
+    if (k == DX_RULE_GUIDED) return "guided";
+    if (k == DX_RULE_DECONV) return "deconv";
     for (int r = 0; r < N_RULES; ++r)
         if (rule_table[r].kind == k) return rule_table[r].name;
     return "?";
 }
 
 /* A rule with its table defaults (p1, p2 as given). */
-static dx_lrp_rule make_rule(dx_rule_kind kind, float p1, float p2)
+static dx_rule make_rule(dx_rule_kind kind, float p1, float p2)
 {
-    dx_lrp_rule r = {kind, 1e-6f, 0.25f, 1, 0, 0, 1};
+    dx_rule r = {kind, 1e-6f, 0.25f, 1, 0, 0, 1};
     if (kind == DX_RULE_EPSILON) r.epsilon = p1;
     if (kind == DX_RULE_GAMMA) r.gamma = p1;
     if (kind == DX_RULE_ALPHA_BETA) r.alpha = p1, r.beta = p2;
@@ -49,9 +55,11 @@ static dx_lrp_rule make_rule(dx_rule_kind kind, float p1, float p2)
 }
 
 /* Contributions z_ij = a_i w_ij split by sign: z_ij+ = a+ w+ + a- w-, z_ij- = a+ w- + a- w+
- * (the four bases of alpha-beta, two of z+). γ uses |z_ij| = |a_i||w_ij| instead:
+ * (the four bases of alpha-beta, two of z+). The bias splits the same way, b+ joining the
+ * positive denominators and b- the negative ones (Zennit's AlphaBeta and ZPlus, whose second
+ * base zeroes the bias): z+ = alpha-beta 1/0. γ uses |z_ij| = |a_i||w_ij| instead:
  * z_ij + γ z_ij± = (1 + γ/2) z_ij ± γ/2 |a_i||w_ij|, two convolutions instead of four. */
-int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
+int dx_lrp_form_of(const dx_rule *r, dx_lrp_form *f)
 {
     const dx_lrp_base same = {DX_IN_SAME, DX_W_SAME}, pp = {DX_IN_POS, DX_W_POS}, nn = {DX_IN_NEG, DX_W_NEG};
     float g = r->gamma;
@@ -64,7 +72,8 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
                            {{1, DX_B_GAMMA_POS, +1, {1 + g / 2, g / 2}}, {1, DX_B_GAMMA_NEG, -1, {1 + g / 2, -g / 2}}}};
         return 0;
     case DX_RULE_ZPLUS:
-        *f = (dx_lrp_form){2, 1, {pp, nn}, {{1, DX_B_NONE, 0, {1, 1}}}};
+    case DX_RULE_ZPLUS_NOBIAS:
+        *f = (dx_lrp_form){2, 1, {pp, nn}, {{1, r->kind == DX_RULE_ZPLUS ? DX_B_POS : DX_B_NONE, 0, {1, 1}}}};
         return 0;
     case DX_RULE_ALPHA_BETA:
         *f = (dx_lrp_form){4, 2, {pp, nn, {DX_IN_POS, DX_W_NEG}, {DX_IN_NEG, DX_W_POS}},
@@ -87,15 +96,22 @@ int dx_lrp_form_of(const dx_lrp_rule *r, dx_lrp_form *f)
 
 static int has_weights(const dx_layer *l) { return l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED; }
 
-/* Composites (Zennit's names): a rule for the first layer (when layer 0 has weights), for
- * convolutions and for connected layers; layers without weights pass relevance on. */
+/* Composites: a rule for convolutions, one for connected layers, and for the lowest layer of
+ * the kind `first_of` names (Zennit's first_map: the first module of that kind), its own; layers
+ * without weights pass relevance on (Zennit's Pass, Norm and plain gradient: lrp/lrp.h). The
+ * first three are Zennit's EpsilonPlus, EpsilonPlusFlat and EpsilonGammaBox (low 0, high 1);
+ * the last is the project's default: EpsilonPlusFlat with z+ leaving the convolutions' biases
+ * out, so that their relevance reaches the input (docs/maps.md, docs/conventions.md). */
+enum { FIRST_NONE, FIRST_WEIGHTS, FIRST_CONVOLUTIONAL };
 static const struct {
     const char *name;
+    int first_of;
     dx_rule_kind first, conv, dense;
 } composites[] = {
-    {"epsilon-plus", DX_RULE_ZPLUS, DX_RULE_ZPLUS, DX_RULE_EPSILON},
-    {"epsilon-plus-flat", DX_RULE_FLAT, DX_RULE_ZPLUS, DX_RULE_EPSILON},
-    {"epsilon-gamma-box", DX_RULE_ZBOX, DX_RULE_GAMMA, DX_RULE_EPSILON},
+    {"epsilon-plus", FIRST_NONE, DX_RULE_ZPLUS, DX_RULE_ZPLUS, DX_RULE_EPSILON},
+    {"epsilon-plus-flat", FIRST_WEIGHTS, DX_RULE_FLAT, DX_RULE_ZPLUS, DX_RULE_EPSILON},
+    {"epsilon-gamma-box", FIRST_CONVOLUTIONAL, DX_RULE_ZBOX, DX_RULE_GAMMA, DX_RULE_EPSILON},
+    {"epsilon-plus-flat-nobias", FIRST_WEIGHTS, DX_RULE_FLAT, DX_RULE_ZPLUS_NOBIAS, DX_RULE_EPSILON},
 };
 #define N_COMPOSITES (int)(sizeof composites / sizeof composites[0])
 
@@ -106,7 +122,7 @@ static int rule_index(const char *name)
     return -1;
 }
 
-static dx_lrp_rule default_rule(dx_rule_kind kind)
+static dx_rule default_rule(dx_rule_kind kind)
 {
     int r = rule_index(dx_rule_name(kind));
     return make_rule(kind, rule_table[r].p1, rule_table[r].p2);
@@ -135,7 +151,7 @@ static int parse_range(const char *text, int last, int *lo, int *hi)
 }
 
 /* "name" or "name=P1" or "name=P1/P2" */
-static int parse_rule(const char *text, const char *spec, dx_lrp_rule *out, dx_error *err)
+static int parse_rule(const char *text, const char *spec, dx_rule *out, dx_error *err)
 {
     char name[32];
     const char *eq = strchr(text, '=');
@@ -144,7 +160,8 @@ static int parse_rule(const char *text, const char *spec, dx_lrp_rule *out, dx_e
     int r = len < sizeof name ? rule_index(name) : -1;
     if (r < 0) {
         dx_set_error(err, "-rules '%s': unknown rule '%.*s' (epsilon[=E], gamma[=G], alphabeta=A/B, "
-                          "alpha1beta0, alpha2beta1, zplus, zb[=LOW/HIGH], flat, w2, pass, wta, proportional)",
+                          "alpha1beta0, alpha2beta1, zplus, zplus-nobias, zb[=LOW/HIGH], flat, w2, pass, wta, "
+                          "proportional)",
                      spec, (int)len, text);
         return -1;
     }
@@ -186,7 +203,7 @@ static int parse_rule(const char *text, const char *spec, dx_lrp_rule *out, dx_e
     return 0;
 }
 
-static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, dx_error *err)
+static int parse_spec(const dx_model *m, const char *spec, dx_rule *rules, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) rules[i] = default_rule(has_weights(&m->net->layers[i]) ? DX_RULE_EPSILON : DX_RULE_PASS);
     char *copy = strdup(spec), *save = NULL;
@@ -198,7 +215,7 @@ static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, d
     for (char *entry = strtok_r(copy, ",", &save); entry && rc == 0; entry = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(entry, ':');
         int lo, hi;
-        dx_lrp_rule rule;
+        dx_rule rule;
         entries++;
         if (!colon) {
             dx_set_error(err, "-rules '%s': '%s' is not RANGE:RULE (e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01)",
@@ -227,7 +244,7 @@ static int parse_spec(const dx_model *m, const char *spec, dx_lrp_rule *rules, d
 
 /* Each rule where it can apply: weights rules on [convolutional]/[connected] (zb on layer 0,
  * which reads the network input whose bounds it uses), wta/proportional on [maxpool]. */
-static int check_rules(const dx_model *m, const char *spec, const dx_lrp_rule *rules, dx_error *err)
+static int check_rules(const dx_model *m, const char *spec, const dx_rule *rules, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
@@ -246,14 +263,14 @@ static int check_rules(const dx_model *m, const char *spec, const dx_lrp_rule *r
     return 0;
 }
 
-dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
-                              dx_error *err)
+dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
+                          dx_error *err)
 {
     if (composite && spec) {
         dx_set_error(err, "give a composite or -rules, not both (-composite '%s', -rules '%s')", composite, spec);
         return NULL;
     }
-    dx_lrp_rule *rules = malloc(sizeof(dx_lrp_rule) * m->n);
+    dx_rule *rules = malloc(sizeof(dx_rule) * m->n);
     if (!rules) {
         dx_set_error(err, "out of memory");
         return NULL;
@@ -265,22 +282,29 @@ dx_lrp_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const ch
         }
         return rules;
     }
-    /* the default: Kohlbrenner et al. 2020's best practice (and Zennit's example), whose maps
-     * on real models keep their relevance and spread it (docs/maps.md: epsilon-gamma-box let
-     * 0.4% of Yolo-Fastest's reach the input, 71% of that in 5% of the pixels: a faint map) */
-    const char *name = composite ? composite : "epsilon-plus-flat";
+    /* the default: Kohlbrenner et al. 2020's best practice (Zennit's example composite) with
+     * z+ keeping no relevance in biases, whose maps on real models keep their relevance and
+     * spread it (docs/maps.md: with Darknet's batch norm folded into positive biases,
+     * epsilon-gamma-box let 3.6% of Tiny Darknet's relevance reach the input, epsilon-plus-flat
+     * 9.2%: faint maps) */
+    const char *name = composite ? composite : "epsilon-plus-flat-nobias";
     int c = 0;
     while (c < N_COMPOSITES && strcmp(composites[c].name, name)) ++c;
     if (c == N_COMPOSITES) {
-        dx_set_error(err, "-composite '%s': no such composite (epsilon-plus-flat, epsilon-plus, epsilon-gamma-box)", name);
+        dx_set_error(err, "-composite '%s': no such composite (epsilon-plus-flat-nobias, epsilon-plus-flat, "
+                          "epsilon-plus, epsilon-gamma-box)", name);
         free(rules);
         return NULL;
     }
+    int first_done = composites[c].first_of == FIRST_NONE;
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
-        dx_rule_kind k = !has_weights(l) ? DX_RULE_PASS
-                         : i == 0 ? composites[c].first
-                         : l->type == DX_LAYER_CONVOLUTIONAL ? composites[c].conv : composites[c].dense;
+        int conv = l->type == DX_LAYER_CONVOLUTIONAL;
+        dx_rule_kind k = !has_weights(l) ? DX_RULE_PASS : conv ? composites[c].conv : composites[c].dense;
+        if (!first_done && has_weights(l) && (conv || composites[c].first_of == FIRST_WEIGHTS)) {
+            k = composites[c].first;
+            first_done = 1;
+        }
         rules[i] = default_rule(k);
     }
     return rules;

@@ -526,7 +526,7 @@ static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target 
             float *x = masked + (size_t)b * net->inputs;
             for (size_t i = 0; i < (size_t)net->inputs; ++i) x[i] = original[i] * mask[i % frame];
         }
-        if (dx_score_inputs(m, t, masked, n, scores + k0, err) != 0) goto done;
+        if (dx_score_inputs(m, t, masked, n, batch, scores + k0, err) != 0) goto done;
     }
     float best = scores[0];
     for (int k = 1; k < c; ++k) best = fmaxf(best, scores[k]);

@@ -235,20 +235,11 @@ int dx_method_vargrad(dx_model *m, const dx_request *req, const dx_target *t, dx
     return smooth_run(m, req, t, r, SMOOTH_VARIANCE, err);
 }
 
-/* The input "gradient" of a modified backward (the rectifiers' rule, see dx_backward_mode). */
-static int modified_backward(dx_model *m, const dx_target *t, dx_backward_mode mode, dx_error *err)
-{
-    m->backward_mode = mode;
-    int rc = dx_target_backward(m, t, -1, NULL, err);
-    m->backward_mode = DX_BACKWARD_GRADIENT;
-    return rc;
-}
-
 /* Guided backpropagation (Springenberg et al.): rectifiers pass only positive gradients, and
  * only where their input is positive; max |.| over channels. */
 int dx_method_guidedbp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
-    if (modified_backward(m, t, DX_BACKWARD_GUIDED, err) != 0) return -1;
+    if (dx_reverse(m, t, -1, &dx_guided_rules, &m->pass, err) != 0) return -1;
     return unsigned_map(r, m->net, dx_grad_of(m, -1), err);
 }
 
@@ -256,7 +247,7 @@ int dx_method_guidedbp(dx_model *m, const dx_request *req, const dx_target *t, d
  * their input; max |.| over channels. */
 int dx_method_deconvnet(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {
-    if (modified_backward(m, t, DX_BACKWARD_DECONV, err) != 0) return -1;
+    if (dx_reverse(m, t, -1, &dx_deconv_rules, &m->pass, err) != 0) return -1;
     return unsigned_map(r, m->net, dx_grad_of(m, -1), err);
 }
 

@@ -35,11 +35,10 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
         dx_set_error(err, "layer %d is not below the target's layer %d", stop, t->layer);
         return -1;
     }
-    dx_lrp_rule *rules = dx_lrp_rules_for(m, req->lrp_composite, req->lrp_rules, err);
+    dx_rule *rules = dx_lrp_rules_for(m, req->lrp_composite, req->lrp_rules, err);
     if (!rules) return -1;
-    dx_lrp p = {.rules = rules};
-    double target, bypass;
-    int rc = dx_lrp_walk(m, &p, t, stop, &target, &bypass, err);
+    dx_pass p = {0};
+    int rc = dx_reverse(m, t, stop, &(dx_rules){rules, .relevance = 1}, &p, err);
     const dx_layer *l = stop >= 0 ? &m->net->layers[stop] : NULL;
     int channels = l ? l->out_c : m->net->c;
     int h = l ? l->out_h : m->net->h, w = l ? l->out_w : m->net->w;
@@ -49,7 +48,7 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
         rc = -1;
     }
     if (rc == 0) {
-        const float *rel = dx_lrp_rel_of(m, &p, stop);
+        const float *rel = dx_pass_buf(&p, stop);
         double sum = 0;
         for (int c = 0; c < channels; ++c)
             for (int q = 0; q < h * w; ++q) map[q] += rel[(size_t)c * h * w + q];
@@ -59,12 +58,12 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
         r->native_w = w;
         r->layer = stop;
         r->signed_map = 1;
-        dx_result_stat(r, "relevance_target", target);
+        dx_result_stat(r, "relevance_target", p.seed_sum);
         dx_result_stat(r, "relevance_map", sum);
         dx_result_stat(r, "relevance_absorbed", p.absorbed);
-        if (stop >= 0) dx_result_stat(r, "relevance_bypass", bypass);
+        if (stop >= 0) dx_result_stat(r, "relevance_bypass", p.bypass);
     }
-    dx_lrp_free(m, &p);
+    dx_pass_free(m, &p);
     free(rules);
     return rc;
 }

@@ -46,7 +46,7 @@ int dx_score_perturbed(dx_model *m, const dx_target *t, int n_targets, const dx_
     for (int start = 0; start < n && rc == 0; start += batch) {
         int count = n - start < batch ? n - start : batch;
         for (int j = 0; j < count; ++j) fill(ctx, start + j, buf + j * inputs);
-        rc = dx_score_inputs_targets(m, t, n_targets, buf, count, scores + (size_t)start * n_targets, err);
+        rc = dx_score_inputs_targets(m, t, n_targets, buf, count, req->batch, scores + (size_t)start * n_targets, err);
     }
     free(buf);
     dx_forward(m, original);

@@ -86,10 +86,12 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
     [DX_METHOD_LRP] = {"lrp", dx_method_lrp,
         "Layer-wise Relevance Propagation: the class logit redistributed layer by layer down to\n"
         "the input (batch norm folded into the convolutions), summed over channels, signed.\n"
-        "  -composite NAME  epsilon-plus-flat (default), epsilon-plus or epsilon-gamma-box\n"
+        "  -composite NAME  epsilon-plus-flat-nobias (default), or Zennit's epsilon-plus-flat,\n"
+        "                   epsilon-plus, epsilon-gamma-box (docs/conventions.md)\n"
         "  -rules SPEC      custom rules per layer range, e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01\n"
         "                   (epsilon[=E] gamma[=G] alphabeta=A/B alpha1beta0 alpha2beta1 zplus\n"
-        "                   zb[=LOW/HIGH] flat w2 pass; [maxpool]: wta (default) or proportional)\n"
+        "                   zplus-nobias zb[=LOW/HIGH] flat w2 pass; [maxpool]: wta (default) or\n"
+        "                   proportional)\n"
         "  -layer L         the relevance at layer L's output instead of the input\n"},
     [DX_METHOD_DRISE] = {"drise", .run_targets = dx_method_drise, .help =
         "D-RISE (detectors only): random masks multiply the input; each masked input is weighted\n"

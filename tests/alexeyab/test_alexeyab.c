@@ -147,19 +147,19 @@ Test(alexeyab, lrp_conserves_through_the_new_layers, .timeout = 120)
     const char *specs[] = {"0-:epsilon", "0-:gamma"};
     for (int s = 0; s < 2; ++s) {
         dx_error err;
-        dx_lrp_rule *rules = dx_lrp_rules_for(m, NULL, specs[s], &err);
+        dx_rule *rules = dx_lrp_rules_for(m, NULL, specs[s], &err);
         cr_assert(rules, "%s", err.msg);
-        dx_lrp p = {.rules = rules};
-        double target = 0, bypass = 0;
-        cr_assert_eq(dx_lrp_walk(m, &p, &t, -1, &target, &bypass, &err), 0, "%s", err.msg);
-        const float *rel = dx_lrp_rel_of(m, &p, -1);
+        dx_pass p = {0};
+        cr_assert_eq(dx_reverse(m, &t, -1, &(dx_rules){rules, .relevance = 1}, &p, &err), 0, "%s", err.msg);
+        double target = p.seed_sum;
+        const float *rel = dx_pass_buf(&p, -1);
         double input = 0;
         for (int k = 0; k < m->net->inputs; ++k) input += rel[k];
         double scale = fabs(target) + fabs(p.absorbed);
         cr_expect(fabs(target - input - p.absorbed) <= 1e-4 * scale, "%s: target %.8g != input %.8g + absorbed %.8g",
                   specs[s], target, input, p.absorbed);
         cr_log_info("%s: target %.6g = input %.6g + absorbed %.6g", specs[s], target, input, p.absorbed);
-        dx_lrp_free(m, &p);
+        dx_pass_free(m, &p);
         free(rules);
     }
     free(x);
