@@ -552,6 +552,15 @@ static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_siz
             if (net.layers[i].xnor || net.layers[i].binary) {
                 /* binarize_weights overruns its arrays in the first forward (convolutional_layer.c:1214) */
                 printf("layer %d [convolutional]: xnor/binary weights, on which the fork's forward crashes\n", i);
+                fflush(stdout); /* _exit flushes nothing */
+                _exit(3);
+            }
+        for (int i = 0; i < net.n; ++i)
+            if (net.layers[i].type == CROP && (net.layers[i].out_h > net.layers[i].h || net.layers[i].out_w > net.layers[i].w)) {
+                /* its forward reads rows and columns outside its input (crop_layer.c) */
+                printf("layer %d [crop]: a %dx%d crop of a %dx%d input, outside of which the fork reads\n", i,
+                       net.layers[i].out_w, net.layers[i].out_h, net.layers[i].w, net.layers[i].h);
+                fflush(stdout); /* _exit flushes nothing */
                 _exit(3);
             }
         dx_cfg_size s = {0, 0, 0};

@@ -392,3 +392,20 @@ Test(alexeyab, every_method_and_eval_run, .timeout = 900)
     cr_expect(rows > 4, "results.csv has %d lines", rows);
     free(text);
 }
+
+/* A [crop] larger than its input: the fork's forward reads outside the input (garbage, NaN, or a
+ * map computed from memory beyond the photo); the backend refuses it in one line naming the layer. */
+Test(alexeyab, crop_larger_than_its_input_is_refused)
+{
+    const char *dir = temp_dir();
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "%s/crop.cfg", dir);
+    write_text(cfg, "[net]\nwidth=32\nheight=32\nchannels=3\n\n[crop]\ncrop_height=48\ncrop_width=48\n\n"
+                    "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n[avgpool]\n\n"
+                    "[softmax]\n");
+    dx_error err;
+    dx_model *m = dx_open(cfg, NULL, NULL, &err);
+    cr_assert_null(m, "a 48x48 crop of a 32x32 input was opened");
+    cr_expect(strstr(err.msg, "[crop]") && strstr(err.msg, "48x48 crop of a 32x32 input") && !strchr(err.msg, '\n'),
+              "%s", err.msg);
+}

@@ -90,17 +90,20 @@ static void write_photo(const char *path, int w, int h)
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* A copy of cfg with its [net] width and height set to side (the layer types are what is walked,
- * not the resolution: 128 keeps a walk of the fork's 87 cfgs within minutes). */
+ * not the resolution: 128 keeps a walk of the fork's 87 cfgs within minutes). A cfg with a [crop]
+ * keeps its own size: a crop is a fixed size, and shrinking the input under it makes a cfg the
+ * backend refuses (vgg-16's 224 crop of a 128 input, which the fork reads outside of). */
 static void copy_at_side(const char *cfg, const char *copy, int side)
 {
     char *text = read_text(cfg);
     FILE *f = fopen(copy, "w");
     cr_assert(f, "%s", copy);
+    if (strstr(text, "[crop]")) side = 0;
     int in_net = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         const char *p = line + strspn(line, " \t");
         if (*p == '[') in_net = !strncmp(p, "[net]", 5) || !strncmp(p, "[network]", 9);
-        if (in_net && (!strncmp(p, "width", 5) || !strncmp(p, "height", 6))) {
+        if (side && in_net && (!strncmp(p, "width", 5) || !strncmp(p, "height", 6))) {
             fprintf(f, "%.*s=%d\n", (int)strcspn(p, " =\t"), p, side);
             continue;
         }
