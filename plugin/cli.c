@@ -31,35 +31,16 @@ typedef struct {
 
 /* The options, one row each: the parser, the usage text and the checks come from this table. */
 #define AT(field) offsetof(cli_args, field)
+#define METHOD_ROW(id, flag, kind, field, lo, hi, choices, help) {flag, kind, AT(req.field), lo, hi, choices, help},
 static const dx_option options[] = {
     {"-class", OPT_TEXT, AT(class_text), 0, 0, NULL,
      "N|NAME  class to explain, by number or by its name in -names (default: the top-1 class)"},
-    {"-score", OPT_CLASSIFIERS | OPT_CHOICE, AT(req.score), 0, 0, "logit|prob",
-     "logit|prob  classifiers: explain the pre-softmax logit (default) or the probability"},
-    {"-layer", OPT_LAYERS, AT(req.layers), 0, INT_MAX, NULL,
-     "L[,L2..]|auto  CAM methods: the layer(s) (default: see README), averaged; auto: per target, its head's "
-     "default layer and the last layer of each coarser-than-1/8 resolution feeding it (multi-scale, as "
-     "LayerCAM fuses stages); lrp: map layer L's relevance"},
-    {"-relu", OPT_INT, AT(req.relu), 0, 1, NULL, "0|1  CAM methods: keep negative evidence with 0 (default 1)"},
-    {"-eigen_smooth", OPT_FLAG, AT(req.eigen_smooth), 0, 0, NULL,
-     "CAM methods: the map is the first principal component of the weighted activations"},
-    {"-aug_smooth", OPT_FLAG, AT(req.aug_smooth), 0, 0, NULL,
-     "CAM methods: average the maps of a horizontal flip and a 1.1x zoom"},
-    {"-composite", OPT_TEXT, AT(req.lrp_composite), 0, 0, NULL,
-     "NAME  lrp: epsilon-plus-flat-nobias (default), or Zennit's epsilon-plus-flat, epsilon-plus, epsilon-gamma-box"},
-    {"-rules", OPT_TEXT, AT(req.lrp_rules), 0, 0, NULL, "SPEC  lrp: rules per layer range, e.g. 0:zb,1-10:gamma=0.25,11-:epsilon=0.01"},
-    {"-seed", OPT_U64, AT(req.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
-    {"-batch", OPT_INT, AT(req.batch), 1, 4096, NULL, "N  forward passes per batch for many-pass methods (default 1)"},
+    /* the methods' own options (methods/params.h); each method takes some (`<method> -h`) */
+    DX_METHOD_OPTIONS_SHARED(METHOD_ROW)
+    DX_METHOD_OPTIONS_OWN(METHOD_ROW)
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  with 'all': the methods to run (default: every one that applies)"},
     {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL,
      "with -list: keep the photos an interrupted run of the same command finished; with 'all': its methods"},
-    {"-steps", OPT_INT, AT(req.steps), 1, DX_MAX_STEPS, NULL, "N  ig: intervals of the path (default 64)"},
-    {"-baseline", OPT_TEXT, AT(req.baseline), 0, 0, NULL,
-     "B  ig: black (default), blur, noise or an image file"},
-    {"-samples", OPT_INT, AT(req.samples), 1, DX_MAX_SAMPLES, NULL,
-     "N  smoothgrad, smoothgrad2, vargrad: noisy copies (default 25); lime, kernelshap: perturbed inputs (default 400)"},
-    {"-noise", OPT_FLOAT, AT(req.noise), 0, 10, NULL,
-     "S  smoothgrad, smoothgrad2, vargrad: noise sd / input range (default 0.15)"},
     {"-box", OPT_DETECTORS | OPT_INT, AT(req.box), 0, INT_MAX, NULL, "K  detectors: explain box K (default 0, the highest score)"},
     {"-boxes", OPT_DETECTORS | OPT_TEXT, AT(boxes), 0, 0, NULL, "all  detectors: explain every box above -thresh"},
     {"-target", OPT_DETECTORS | OPT_CHOICE, AT(req.box_target), 0, 0, "score|class|obj|x|y|w|h",
@@ -69,16 +50,6 @@ static const dx_option options[] = {
     {"-nms", OPT_DETECTORS | OPT_FLOAT, AT(req.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
     {"-region", OPT_DETECTORS | OPT_TEXT, AT(region), 0, 0, NULL,
      "x,y,w,h  detectors: explain the anchor best matching this photo region, even below -thresh"},
-    {"-occlude", OPT_CHOICE, AT(req.occlude), 0, 0, "black|mean|blur",
-     "black|mean|blur  perturbation methods: what removed pixels become (default black)"},
-    {"-window", OPT_INT, AT(req.window), 1, 100000, NULL, "W  occlusion: window side, network-input pixels (default 32)"},
-    {"-stride", OPT_INT, AT(req.stride), 1, 100000, NULL, "S  occlusion: window step (default 16)"},
-    {"-masks", OPT_INT, AT(req.masks), 1, DX_MAX_MASKS, NULL, "N  rise, drise: random masks (default: rise 300, drise 1000)"},
-    {"-cell", OPT_INT, AT(req.cell), 1, 1000, NULL, "s  rise, drise: mask grid cells per side (default: rise 7, drise 20)"},
-    {"-p", OPT_FLOAT, AT(req.keep_prob), 0.01, 1, NULL, "P  rise, drise: probability a cell is kept (default 0.5)"},
-    {"-segments", OPT_INT, AT(req.segments), 1, DX_MAX_SEGMENTS, NULL, "K  LIME, KernelSHAP: SLIC superpixels (default 50)"},
-    {"-kernel_width", OPT_FLOAT, AT(req.kernel_width), 1e-3, 100, NULL,
-     "w  LIME: kernel width on cosine distance (default 0.25)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL,
      "PREFIX|DIR/  write PREFIX.png, .npy, .raw.npy, .json, or the default names into DIR (default: "
@@ -99,6 +70,7 @@ static const dx_option options[] = {
     {"-timing", OPT_FLAG, AT(timing), 0, 0, NULL, "add each layer's forward time to the JSON"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's own layer table and loading messages"},
 };
+#undef METHOD_ROW
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 #define ALL_HELP \
@@ -118,6 +90,20 @@ const dx_option *dx_cli_option_table(size_t *n)
     return options;
 }
 
+/* The method option a row of the table sets, or -1. */
+static int method_option(const dx_option *o)
+{
+    return dx_method_option_of_row(o, AT(req));
+}
+
+int dx_cli_option_note(const dx_option *o, char *buf, size_t len)
+{
+    int id = method_option(o);
+    if (id < 0) return -1;
+    dx_method_option_note((dx_method_option)id, buf, len);
+    return 0;
+}
+
 const char *dx_cli_all_help(void) { return ALL_HELP; }
 
 static void usage(const char *program, FILE *f)
@@ -126,7 +112,7 @@ static void usage(const char *program, FILE *f)
                "       %s <method> <cfg> <weights> -list FILE -outdir DIR [options]\nmethods:", program, program);
     for (int k = 0; k < DX_METHOD_COUNT; ++k) fprintf(f, " %s", dx_method_name((dx_method)k));
     fprintf(f, " all\noptions:\n");
-    dx_options_usage(f, options, N_OPTIONS, 11);
+    dx_options_usage(f, options, N_OPTIONS, 11, dx_cli_option_note);
     fprintf(f, "%s <method> -h    help for one method\n", program);
     fprintf(f, "%s eval -h        evaluation runs: metrics over an image list (and eval-merge)\n", program);
 }
@@ -140,6 +126,43 @@ static int class_number(const char *text, int *out)
     if (errno || end == text || *end || v < 0 || v > INT_MAX || !(*text >= '0' && *text <= '9')) return -1;
     *out = (int)v;
     return 0;
+}
+
+/* The methods an option may go to: one, or `all`'s -methods. */
+typedef struct {
+    const dx_method *methods;
+    int n;
+} method_set;
+
+static int taken_by_none(const dx_option *o, void *ctx)
+{
+    const method_set *s = ctx;
+    int id = method_option(o);
+    for (int k = 0; id >= 0 && k < s->n; ++k)
+        if (dx_method_takes(s->methods[k], (dx_method_option)id)) return 0;
+    return id >= 0;
+}
+
+/* A method's option given to a method that does not take it is refused rather than ignored:
+ * one line on errs naming the option and the method(s), -1. `list`: the -methods of `all`, or
+ * NULL for the one method. */
+static int refuse_untaken(FILE *errs, const char *program, const dx_method *methods, int n, const char *list,
+                          int argc, char **argv)
+{
+    method_set set = {methods, n};
+    const dx_option *o = dx_options_first(options, N_OPTIONS, argc, argv, taken_by_none, &set);
+    if (!o) return 0;
+    if (list) {
+        fprintf(errs, "%s: %s: none of -methods %s takes it (see %s <method> -h)\n", program, o->flag, list, program);
+        return -1;
+    }
+    const char *name = dx_method_name(methods[0]);
+    fprintf(errs, "%s: %s does not take %s (its options: ", program, name, o->flag);
+    for (int id = 0, listed = 0; id < DX_MOPT_COUNT; ++id)
+        if (dx_method_takes(methods[0], (dx_method_option)id))
+            fprintf(errs, "%s%s", listed++ ? ", " : "", dx_method_option_row((dx_method_option)id)->flag);
+    fprintf(errs, "; see %s %s -h)\n", program, name);
+    return -1;
 }
 
 /* The table's options, then -boxes, -region and -class checked; positional words into
@@ -239,14 +262,17 @@ int dx_cli_parse_scope(FILE *errs, const char *who, dx_args_scope scope, int arg
         k += OPT_KIND(o) != OPT_FLAG;
     }
     cli_args a = {0};
-    dx_request_init(&a.req);
-    if (scope == DX_ARGS_REQUEST && dx_method_from_name(argv[0], &a.req.method) != 0) {
+    dx_method method = DX_METHOD_GRADCAM;
+    if (scope == DX_ARGS_REQUEST && dx_method_from_name(argv[0], &method) != 0) {
         fprintf(errs, "%s: unknown method '%s' (see %s -h)\n", who, argv[0], who);
         return -1;
     }
+    dx_request_init_for(&a.req, method);
     const char *positional[3];
     int npos;
-    if (parse_options(errs, who, argc, argv, &a, positional, &npos) != 0) return -1;
+    if (parse_options(errs, who, argc, argv, &a, positional, &npos) != 0 ||
+        (scope == DX_ARGS_REQUEST && refuse_untaken(errs, who, &method, 1, NULL, argc, argv) != 0))
+        return -1;
     if (npos > 0) {
         fprintf(errs, "%s: unexpected argument '%s'\n", who, positional[0]);
         return -1;
@@ -524,15 +550,20 @@ static int prepare(const char *program, int argc, char **argv, cli_args *a, int 
         return argc < 1 ? 2 : 0;
     }
     *a = (cli_args){0};
-    dx_request_init(&a->req);
     *all = !strcmp(argv[0], "all");
-    if (!*all && dx_method_from_name(argv[0], &a->req.method) != 0) {
+    dx_method method = DX_METHOD_GRADCAM;
+    if (!*all && dx_method_from_name(argv[0], &method) != 0) {
         fprintf(stderr, "%s: unknown method '%s' (see %s -h)\n", program, argv[0], program);
         return 2;
     }
+    /* `all`: each method's defaults where the request leaves them 0 (dx_request_effective) */
+    if (*all) dx_request_init(&a->req);
+    else dx_request_init_for(&a->req, method);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        printf("usage: %s %s <cfg> <weights> <image> [options]\n%s(and the options of every method: %s -h)\n",
-               program, argv[0], *all ? ALL_HELP : dx_method_help(a->req.method), program);
+        printf("usage: %s %s <cfg> <weights> <image> [options]\n", program, argv[0]);
+        if (*all) fputs(ALL_HELP, stdout);
+        else dx_method_usage(stdout, method);
+        printf("(and the options of every method: %s -h)\n", program);
         return 0;
     }
     if (parse_args(program, argc, argv, a) != 0) return 2;
@@ -541,8 +572,10 @@ static int prepare(const char *program, int argc, char **argv, cli_args *a, int 
                 a->methods ? "" : " or -list", argv[0]);
         return 2;
     }
-    dx_method listed[DX_METHOD_COUNT];
-    if (a->methods && methods_to_run(program, NULL, a->methods, listed) <= 0) return 2;
+    dx_method listed[DX_METHOD_COUNT] = {method};
+    int n = a->methods ? methods_to_run(program, NULL, a->methods, listed) : 1;
+    if (n <= 0) return 2;
+    if ((!*all || a->methods) && refuse_untaken(stderr, program, listed, n, a->methods, argc, argv) != 0) return 2;
     return -1;
 }
 

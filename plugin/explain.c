@@ -9,6 +9,8 @@
 #include "io/image.h"
 #include "methods/methods.h"
 
+/* Every default that is the same for each method taking the option; the registry has the
+ * others (-samples, -masks, -cell: 0 here, dx_request_init_for fills them in). */
 void dx_request_init(dx_request *req)
 {
     req->method = DX_METHOD_GRADCAM;
@@ -37,7 +39,7 @@ void dx_request_init(dx_request *req)
     req->occlude = DX_OCCLUDE_BLACK;
     req->window = 32;
     req->stride = 16;
-    req->masks = 0;  /* the method's own default */
+    req->masks = 0;
     req->cell = 0;
     req->keep_prob = 0.5f;
     req->segments = 50;
@@ -140,8 +142,11 @@ static int letterbox_forward(dx_model *m, dx_image photo, double *ms, dx_error *
     return check_finite_forward(m, err);
 }
 
-int dx_explain_image(dx_model *m, dx_image photo, const dx_request *req, dx_result *r, dx_error *err)
+int dx_explain_image(dx_model *m, dx_image photo, const dx_request *asked, dx_result *r, dx_error *err)
 {
+    dx_request runs; /* the methods see no "default" placeholder */
+    dx_request_effective(asked, &runs);
+    const dx_request *req = &runs;
     memset(r, 0, sizeof *r);
     if (check_request(m, photo, req, err) != 0) return -1;
     if (dx_is_detector(m)) {
@@ -225,9 +230,12 @@ static int box_result(dx_model *m, dx_image photo, const dx_request *req, const 
     return 0;
 }
 
-int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
+int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *asked, const dx_detection *d,
                          dx_result *r, dx_error *err)
 {
+    dx_request runs;
+    dx_request_effective(asked, &runs);
+    const dx_request *req = &runs;
     memset(r, 0, sizeof *r);
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
     dx_target target;
@@ -239,9 +247,12 @@ int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, con
     return -1;
 }
 
-int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *req, dx_box_explanations *e,
+int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *asked, dx_box_explanations *e,
                      dx_error *err)
 {
+    dx_request runs;
+    dx_request_effective(asked, &runs);
+    const dx_request *req = &runs;
     memset(e, 0, sizeof *e);
     e->req = *req;
     e->photo_w = photo.w;

@@ -94,7 +94,7 @@ void dx_set_fast_layers(dx_model *m, int on);
 void dx_set_incremental(dx_model *m, int on);
 
 /* The methods. Each is one entry of the registry (methods/registry.c): a name for the command
- * line, the function that computes it, and its help text. */
+ * line, the function that computes it, what it computes, and the options it takes. */
 typedef enum {
     DX_METHOD_GRADCAM,  /* Grad-CAM at a layer: ReLU(sum_k mean(dS/dA_k) * A_k) */
     DX_METHOD_SALIENCY, /* vanilla gradient at the input: max over channels of |dS/dx| */
@@ -125,7 +125,7 @@ typedef enum {
 } dx_method;
 
 const char *dx_method_name(dx_method m);
-const char *dx_method_help(dx_method m);   /* what it computes and its own options (CLI text) */
+const char *dx_method_help(dx_method m);   /* what it computes (CLI text; `<method> -h` adds its options) */
 int dx_method_from_name(const char *name, dx_method *out); /* 0 on success */
 
 typedef enum {
@@ -156,27 +156,30 @@ typedef enum {
     DX_OCCLUDE_BLUR   /* the input blurred (Gaussian, sigma = 1/16 of its smaller side) */
 } dx_occlude;
 
+/* What to explain and how. Each method reads only the options it takes (`darknet-explain
+ * <method> -h` lists them with their defaults, the values dx_request_init_for sets; the
+ * command line's names are in brackets). */
 typedef struct {
     dx_method method;
     /* the target */
-    int class_id;   /* -1: the top-1 class */
-    dx_score score;
-    /* CAM methods */
-    int layers[DX_MAX_LAYERS]; /* the layers whose maps are averaged (each resized to the finest) */
-    int n_layers;   /* 0: dx_default_layer(); DX_LAYERS_AUTO: the target's multi-scale set (-layer auto) */
-    int relu;       /* clamp the map at 0 (default 1) */
+    int class_id;   /* -1: the top-1 class [-class] */
+    dx_score score; /* [-score] */
+    /* CAM methods (and lrp: one layer) */
+    int layers[DX_MAX_LAYERS]; /* the layers whose maps are averaged (each resized to the finest) [-layer] */
+    int n_layers;   /* 0: the method's default layer; DX_LAYERS_AUTO: the target's multi-scale set (-layer auto) */
+    int relu;       /* clamp the map at 0 [-relu] */
     int eigen_smooth; /* the map is the first principal component of the weighted activations */
     int aug_smooth; /* average over a horizontal flip and a 1.1x zoom (4 passes), mapped back */
     /* methods that draw random numbers or run many forward passes */
-    unsigned long long seed; /* every random draw comes from it (default 1): same seed, same map */
-    int batch;      /* forward passes per batch (default 1) */
+    unsigned long long seed; /* every random draw comes from it: same seed, same map */
+    int batch;      /* inputs scored per forward pass */
     /* gradient methods */
-    int steps;            /* Integrated Gradients: trapezoid intervals on the path (default 64) */
-    const char *baseline; /* Integrated Gradients: "black" (default), "blur", "noise" or an image file */
+    int steps;            /* Integrated Gradients: trapezoid intervals on the path */
+    const char *baseline; /* Integrated Gradients: "black", "blur", "noise" or an image file (NULL: black) */
     int samples;          /* SmoothGrad family: noisy copies of the input; LIME, KernelSHAP: perturbed
-                           * inputs (0, the default: 25 and 400) */
-    float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range (default 0.15) */
-    /* LRP: a composite's name or a rules spec (see README); NULL, NULL: epsilon-plus-flat-nobias */
+                           * inputs (0: the method's default) */
+    float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range */
+    /* LRP: a composite's name or a rules spec (docs/lrp.md); NULL, NULL: epsilon-plus-flat-nobias */
     const char *lrp_composite;
     const char *lrp_rules;
     /* detectors ([yolo]/[region] heads) */
@@ -186,15 +189,17 @@ typedef struct {
     int use_region; /* explain region[] (x, y, w, h in photo pixels) instead of a detection: */
     float region[4];/* the anchor and cell whose box overlaps it most, even below thresh */
     /* perturbation methods; sizes are network-input pixels */
-    dx_occlude occlude; /* what removed pixels become (default black) */
-    int window, stride; /* occlusion: square window and its step (default 32, 16) */
-    int masks;          /* RISE, D-RISE: random masks (0: 300 for RISE, 1000 for D-RISE) */
-    int cell;           /* RISE, D-RISE: mask grid cells per side (0: 7 for RISE, 20 for D-RISE) */
-    float keep_prob;    /* RISE, D-RISE: probability that a grid cell is kept (default 0.5) */
-    int segments;       /* LIME, KernelSHAP: SLIC superpixels asked for (default 50) */
-    float kernel_width; /* LIME: width of the kernel on cosine distance (default 0.25) */
+    dx_occlude occlude; /* what removed pixels become [-occlude] */
+    int window, stride; /* occlusion: square window and its step */
+    int masks;          /* RISE, D-RISE: random masks (0: the method's default) */
+    int cell;           /* RISE, D-RISE: mask grid cells per side (0: the method's default) */
+    float keep_prob;    /* RISE, D-RISE: probability that a grid cell is kept [-p] */
+    int segments;       /* LIME, KernelSHAP: SLIC superpixels asked for */
+    float kernel_width; /* LIME: width of the kernel on cosine distance */
 } dx_request;
 
+/* Grad-CAM on the top-1 class; the options whose default differs between methods (-samples,
+ * -masks, -cell) 0, which stands for the method's default. */
 void dx_request_init(dx_request *req);
 
 typedef struct {
@@ -398,6 +403,11 @@ void dx_detections_free(dx_detections *d);
  * "objectness", "class_prob", "layer", "anchor", "row", "col"): 0, or -1 for no such name. */
 int dx_detection_number(const dx_detection *d, const char *name, double *value);
 const char *dx_layer_type(const dx_model *m, int layer); /* Darknet's name of its type; NULL: no such layer */
+
+/* dx_request_init for `method`, with the method's own defaults of the options whose default
+ * differs between methods (-samples, -masks, -cell): what `darknet-explain <method>` starts from
+ * and `<method> -h` prints. */
+void dx_request_init_for(dx_request *req, dx_method method);
 
 #ifdef __cplusplus
 }

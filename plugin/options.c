@@ -155,20 +155,36 @@ int dx_options_parse_to(FILE *errs, const char *who, const dx_option *options, s
     return 0;
 }
 
-const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_options, int argc, char **argv,
-                                         dx_opt_kind models)
+const dx_option *dx_options_first(const dx_option *options, size_t n_options, int argc, char **argv,
+                                  int (*match)(const dx_option *o, void *ctx), void *ctx)
 {
     for (int k = 1; k < argc; ++k) {
         int is_option;
         const dx_option *o = option_named(options, n_options, argv[k], &is_option);
         if (!o) continue;
-        if (OPT_SCOPE(o) && !(OPT_SCOPE(o) & models)) return o;
+        if (match(o, ctx)) return o;
         if (OPT_KIND(o) != OPT_FLAG) ++k; /* its value */
     }
     return NULL;
 }
 
-void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width)
+static int out_of_scope(const dx_option *o, void *models)
 {
-    for (size_t k = 0; k < n_options; ++k) fprintf(f, "  %-*s %s\n", flag_width, options[k].flag, options[k].help);
+    return OPT_SCOPE(o) && !(OPT_SCOPE(o) & *(const dx_opt_kind *)models);
+}
+
+const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_options, int argc, char **argv,
+                                         dx_opt_kind models)
+{
+    return dx_options_first(options, n_options, argc, argv, out_of_scope, &models);
+}
+
+void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width, dx_option_note_fn note)
+{
+    for (size_t k = 0; k < n_options; ++k) {
+        char text[1024];
+        int noted = note && note(&options[k], text, sizeof text) == 0;
+        fprintf(f, "  %-*s %s%s%s%s\n", flag_width, options[k].flag, options[k].help, noted ? " [" : "",
+                noted ? text : "", noted ? "]" : "");
+    }
 }

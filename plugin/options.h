@@ -42,20 +42,29 @@ typedef struct {
  * "<who>: what is wrong (see <who> -h)" on stderr and returns -1. */
 int dx_options_parse(const char *who, const dx_option *options, size_t n_options, int argc, char **argv,
                      void *args, const char **positional, int max_positional, int *npos);
-/* The first option of argv (as dx_options_parse accepted it) whose scope leaves out `models`
- * (OPT_DETECTORS or OPT_CLASSIFIERS), or NULL. */
+/* The first option of argv (as dx_options_parse accepted it) for which match(option, ctx) is
+ * non-zero, or NULL. */
+const dx_option *dx_options_first(const dx_option *options, size_t n_options, int argc, char **argv,
+                                  int (*match)(const dx_option *o, void *ctx), void *ctx);
+/* The first option of argv whose scope leaves out `models` (OPT_DETECTORS or OPT_CLASSIFIERS),
+ * or NULL. */
 const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_options, int argc, char **argv,
                                          dx_opt_kind models);
 /* The same with the line on errs (the library's string API, api_args.c, keeps it for dx_error). */
 int dx_options_parse_to(FILE *errs, const char *who, const dx_option *options, size_t n_options, int argc,
                         char **argv, void *args, const char **positional, int max_positional, int *npos);
-/* One line per option: flag and help. */
-void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width);
+/* What -h adds to an option's help: 0 with the text in buf, or -1 for nothing. */
+typedef int (*dx_option_note_fn)(const dx_option *o, char *buf, size_t len);
+/* One line per option: flag and help, then " [note]" where note (may be NULL) gives one. */
+void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width, dx_option_note_fn note);
 
 /* The tables the command line parses and prints with -h, for the man page (tools/man.c): the
  * methods' options (cli.c), `all`'s help text (cli.c), eval's options (eval/cli.c). Static
- * storage; *n receives the row count. */
+ * storage; *n receives the row count. Their notes: what -h adds to a row that sets a method's
+ * option (the methods that take it, their defaults: dx_method_option_note). */
 const dx_option *dx_cli_option_table(size_t *n);
+int dx_cli_option_note(const dx_option *o, char *buf, size_t len);
 const char *dx_cli_all_help(void);
 const dx_option *dx_eval_option_table(size_t *n);
+int dx_eval_option_note(const dx_option *o, char *buf, size_t len);
 #endif

@@ -1,7 +1,8 @@
 /* docs/cli.md, the command-line reference, written from the tables `darknet-explain -h` prints, as
- * tools/man.c writes the man page from them: the methods' registry (dx_method_name,
- * dx_method_help), the command line's option table and `all`'s help (cli.c), eval's option table
- * (eval/run.c) and the metrics' definitions. Each option's accepted values come from the bounds
+ * tools/man.c writes the man page from them: the methods' registry and their options
+ * (dx_method_usage: what `<method> -h` prints; dx_cli_option_note: which methods take an
+ * option, and its defaults), the command line's option table and `all`'s help (cli.c), eval's option table
+ * (eval/cli.c) and the metrics' definitions. Each option's accepted values come from the bounds
  * and choices the parser enforces. Nothing about a method or an option is written here, so the
  * page cannot disagree with -h; tests/test_docs.c fails when the committed page differs from
  * this program's output (make cli-doc rewrites it).
@@ -9,9 +10,11 @@
  * usage: gen-cli-doc > docs/cli.md */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "explain.h"
 #include "options.h"
+#include "methods/params.h"
 #include "eval/eval.h"
 
 /* n bytes of s as Markdown text inside a table cell: the characters Markdown would read as
@@ -39,6 +42,7 @@ static void code_cell(const char *s, size_t n)
 /* A help text as -h prints it, in a code block: its alignment is part of it. */
 static void help_block(const char *help)
 {
+    if (!help) return;
     puts("```");
     fputs(help, stdout);
     if (*help && help[strlen(help) - 1] != '\n') putchar('\n');
@@ -64,11 +68,12 @@ static void accepted(const dx_option *o)
 }
 
 /* One option table: flag, its value's name (the help's first word(s) up to its two-space gap, as
- * -h shows it), the models it is for, what the parser accepts, and the rest of the help. */
-static void option_table(const dx_option *options, size_t n)
+ * -h shows it), the models it is for, the methods that take it and their defaults (a method
+ * option's), what the parser accepts, and the rest of the help. */
+static void option_table(const dx_option *options, size_t n, dx_option_note_fn note)
 {
-    puts("| option | value | for | accepts | meaning |");
-    puts("|---|---|---|---|---|");
+    puts("| option | value | for | methods, default | accepts | meaning |");
+    puts("|---|---|---|---|---|---|");
     for (size_t k = 0; k < n; ++k) {
         const dx_option *o = &options[k];
         const char *help = o->help;
@@ -81,6 +86,9 @@ static void option_table(const dx_option *options, size_t n)
         fputs(" | ", stdout);
         if (OPT_SCOPE(o) & OPT_DETECTORS) fputs("detectors", stdout);
         if (OPT_SCOPE(o) & OPT_CLASSIFIERS) fputs("classifiers", stdout);
+        fputs(" | ", stdout);
+        char text[1024];
+        if (note(o, text, sizeof text) == 0) cell(text, strlen(text));
         fputs(" | ", stdout);
         accepted(o);
         fputs(" | ", stdout);
@@ -117,23 +125,32 @@ int main(int argc, char **argv)
     puts("## Methods\n");
     for (int k = 0; k < DX_METHOD_COUNT; ++k) {
         printf("### %s\n\n", dx_method_name((dx_method)k));
-        help_block(dx_method_help((dx_method)k));
+        char *usage = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&usage, &len);
+        if (f) {
+            dx_method_usage(f, (dx_method)k);
+            fclose(f);
+        }
+        help_block(usage);
+        free(usage);
         putchar('\n');
     }
     puts("### all\n");
     help_block(dx_cli_all_help());
     putchar('\n');
 
-    puts("## Options of every method\n");
-    puts("An option that means nothing for the model (*for*: detectors or classifiers only) is a\n"
-         "usage error, exit 2.\n");
+    puts("## Options\n");
+    puts("An option that means nothing for the model (*for*: detectors or classifiers only) or for\n"
+         "the method (*methods*: the methods that take it; the others refuse it) is a usage error,\n"
+         "exit 2.\n");
     size_t n;
     const dx_option *options = dx_cli_option_table(&n);
-    option_table(options, n);
+    option_table(options, n, dx_cli_option_note);
 
     puts("\n## eval and eval-merge\n");
     options = dx_eval_option_table(&n);
-    option_table(options, n);
+    option_table(options, n, dx_eval_option_note);
     puts("\n### Metrics\n");
     puts("| metric | better | definition |");
     puts("|---|---|---|");

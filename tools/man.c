@@ -1,6 +1,7 @@
 /* The man page darknet-explain.1, written from the tables `darknet-explain -h` prints: the
- * methods' registry (dx_method_name, dx_method_help), the command line's option table and
- * `all`'s help (cli.c), eval's option table (eval/cli.c) and the metrics' definitions. Nothing
+ * methods' registry and their options (dx_method_usage: what `<method> -h` prints), the command
+ * line's option table and `all`'s help (cli.c), eval's option table (eval/cli.c) and the
+ * metrics' definitions. Nothing
  * about a method or an option is written here, so the page cannot disagree with -h
  * (tests/test_install.c renders it and checks).
  *
@@ -8,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "explain.h"
+#include <stdlib.h>
 #include "options.h"
+#include "methods/params.h"
 #include "eval/eval.h"
 
 /* n bytes of s as roff text: backslash, minus and double quote escaped (so text may sit in a
@@ -52,12 +55,13 @@ static void help_block(const char *help)
 }
 
 /* One option table: the flag in bold; for an option with a value, the help's first word(s) up
- * to its two-space gap (the value's name, as -h shows it) in italics, the rest below. */
-static void option_table(const dx_option *options, size_t n)
+ * to its two-space gap (the value's name, as -h shows it) in italics, the rest below, then what
+ * -h adds to a method option (the methods that take it, their defaults). */
+static void option_table(const dx_option *options, size_t n, dx_option_note_fn note)
 {
     for (size_t k = 0; k < n; ++k) {
         const char *help = options[k].help;
-        const char *gap = options[k].kind == OPT_FLAG ? NULL : strstr(help, "  ");
+        const char *gap = OPT_KIND(&options[k]) == OPT_FLAG ? NULL : strstr(help, "  ");
         puts(".TP");
         fputs(".BI \"", stdout);
         text(options[k].flag, strlen(options[k].flag));
@@ -68,8 +72,29 @@ static void option_table(const dx_option *options, size_t n)
             help = gap + 2;
         }
         puts("\"");
-        puts_text(help);
+        char noted[1024];
+        if (note(&options[k], noted, sizeof noted) == 0) {
+            text(help, strlen(help));
+            printf(" [");
+            text(noted, strlen(noted));
+            puts("]");
+        } else {
+            puts_text(help);
+        }
     }
+}
+
+/* What `<method> -h` prints after its usage line. */
+static void method_help(dx_method m)
+{
+    char *usage = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&usage, &len);
+    if (!f) return;
+    dx_method_usage(f, m);
+    fclose(f);
+    help_block(usage);
+    free(usage);
 }
 
 int main(int argc, char **argv)
@@ -114,7 +139,7 @@ int main(int argc, char **argv)
         puts(".TP");
         printf(".B ");
         puts_text(dx_method_name((dx_method)k));
-        help_block(dx_method_help((dx_method)k));
+        method_help((dx_method)k);
     }
     puts(".TP\n.B all");
     help_block(dx_cli_all_help());
@@ -122,7 +147,7 @@ int main(int argc, char **argv)
     puts(".SH OPTIONS");
     size_t n;
     const dx_option *options = dx_cli_option_table(&n);
-    option_table(options, n);
+    option_table(options, n, dx_cli_option_note);
 
     puts(".SH EVALUATION");
     puts(".B eval\nexplains every image of a list with each method and scores the maps with the\n"
@@ -131,7 +156,7 @@ int main(int argc, char **argv)
          ".B eval\\-merge\njoins the folders of a run split with\n.BR \\-shard .");
     puts(".SS Options");
     options = dx_eval_option_table(&n);
-    option_table(options, n);
+    option_table(options, n, dx_eval_option_note);
     puts(".SS Metrics");
     for (int k = 0; k < DX_METRIC_COUNT; ++k) {
         puts(".TP");

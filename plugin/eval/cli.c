@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "options.h"
+#include "methods/params.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 
@@ -17,6 +18,7 @@
 static const char *const baseline_names[] = {NULL, "random", "centre"};
 
 #define AT(field) offsetof(dx_eval_args, field)
+#define METHOD_ROW(id, flag, kind, field, lo, hi, choices, help) {flag, kind, AT(method.field), lo, hi, choices, help},
 static const dx_option options[] = {
     {"-list", OPT_TEXT, AT(list), 0, 0, NULL, "FILE  the images, one path a line (blank and # lines skipped)"},
     {"-methods", OPT_TEXT, AT(methods), 0, 0, NULL, "a,b,..  methods to compare (and the baselines random, centre)"},
@@ -24,7 +26,7 @@ static const dx_option options[] = {
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL, "DIR  output folder (default eval-out)"},
     {"-shard", OPT_TEXT, AT(shard), 0, 0, NULL, "i/n  run only the images k with k mod n = i (0 <= i < n)"},
     {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL, "continue the run in DIR (same options), adding only missing rows"},
-    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw (default 1)"},
+    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw, the methods' too (default 1)"},
     {"-score", OPT_CHOICE, AT(opt.score), 0, 0, "logit|prob", "logit|prob  f_c of the metrics (default logit; RISE: prob)"},
     {"-auc_steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each (default 224)"},
     {"-del_substrate", OPT_CHOICE, AT(opt.deletion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  deletion substrate (default blur; RISE: mean)"},
@@ -37,9 +39,11 @@ static const dx_option options[] = {
     {"-road_fractions", OPT_INT, AT(opt.road_fractions), 1, 99, NULL, "F  ROAD: q = k/(F+1), k = 1..F (default 4: 20..80%)"},
     {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
     {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
-    {"-ig_steps", OPT_INT, AT(method.steps), 1, DX_MAX_STEPS, NULL, "N  the methods' own -steps (Integrated Gradients; default 64)"},
-    {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the methods' own -baseline (Integrated Gradients: black|blur|noise|FILE)"},
-    {"-samples", OPT_INT, AT(method.samples), 1, DX_MAX_SAMPLES, NULL, "N  the methods' own -samples (SmoothGrad family; default 25)"},
+    /* the methods' own options, as `darknet-explain <method>` takes them (methods/params.h); -seed
+     * above is theirs too */
+    DX_METHOD_OPTIONS_OWN(METHOD_ROW)
+    {"-ig_steps", OPT_INT, AT(method.steps), 1, DX_MAX_STEPS, NULL, "N  the same as -steps (its older name)"},
+    {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the same as -baseline (its older name)"},
     {"-thresh", OPT_FLOAT, AT(method.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
     {"-nms", OPT_FLOAT, AT(method.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
     {"-max_boxes", OPT_INT, AT(max_boxes), 1, 100000, NULL, "N  detectors: the N highest-scoring boxes of an image (default 10)"},
@@ -49,6 +53,7 @@ static const dx_option options[] = {
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
     {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL, "N  refuse images of more than N pixels (default 50000000)"},
 };
+#undef METHOD_ROW
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -58,12 +63,20 @@ const dx_option *dx_eval_option_table(size_t *n)
     return options;
 }
 
+int dx_eval_option_note(const dx_option *o, char *buf, size_t len)
+{
+    int id = dx_method_option_of_row(o, offsetof(dx_eval_args, method));
+    if (id < 0) return -1;
+    dx_method_option_note((dx_method_option)id, buf, len);
+    return 0;
+}
+
 void dx_eval_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
                "       %s eval-merge [-out DIR] DIR1 DIR2 ..   (the shards' folders)\noptions:\n",
             program, program);
-    dx_options_usage(f, options, N_OPTIONS, 15);
+    dx_options_usage(f, options, N_OPTIONS, 15, dx_eval_option_note);
     fprintf(f, "metrics:\n");
     for (int k = 0; k < DX_METRIC_COUNT; ++k)
         fprintf(f, "  %-14s %s\n", dx_metric_name((dx_metric)k), dx_metric_definition((dx_metric)k));
@@ -92,6 +105,26 @@ static void free_args(dx_eval_args *a)
 {
     for (int k = 0; k < a->n_methods; ++k) free(a->method_names[k]);
     for (int k = 0; k < a->n_metrics; ++k) free(a->metric_names[k]);
+}
+
+static int taken_by_none(const dx_option *o, void *args)
+{
+    const dx_eval_args *a = args;
+    int id = dx_method_option_of_row(o, offsetof(dx_eval_args, method));
+    for (int k = 0; id >= 0 && k < a->n_methods; ++k)
+        if (!a->baselines[k] && dx_method_takes(a->method_ids[k], (dx_method_option)id)) return 0;
+    return id >= 0;
+}
+
+/* A method's option that none of -methods takes is refused, as `darknet-explain <method>` refuses
+ * it (the baselines take none). */
+static int refuse_untaken(const char *program, const dx_eval_args *a, int argc, char **argv)
+{
+    const dx_option *o = dx_options_first(options, N_OPTIONS, argc, argv, taken_by_none, (void *)a);
+    if (!o) return 0;
+    fprintf(stderr, "%s eval: %s: none of -methods %s takes it (see %s <method> -h)\n", program, o->flag,
+            a->methods, program);
+    return -1;
 }
 
 static int parse_args(const char *program, int argc, char **argv, dx_eval_args *a)
@@ -125,6 +158,7 @@ static int parse_args(const char *program, int argc, char **argv, dx_eval_args *
             return -1;
         }
     }
+    if (refuse_untaken(program, a, argc, argv) != 0) return -1;
     for (int k = 0; k < a->n_metrics; ++k)
         if (dx_metric_from_name(a->metric_names[k], &a->metric_ids[k]) != 0) {
             fprintf(stderr, "%s eval: unknown metric '%s' (see %s eval -h)\n", program, a->metric_names[k], program);

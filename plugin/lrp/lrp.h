@@ -45,8 +45,11 @@ typedef struct {
 int dx_lrp_form_of(const dx_rule *r, dx_lrp_form *f);
 const char *dx_rule_name(dx_rule_kind k);
 
+/* The composite of lrp without -composite or -rules (rules.c says why). */
+#define DX_LRP_DEFAULT_COMPOSITE "epsilon-plus-flat-nobias"
+
 /* One rule per layer (malloc'd, m->n entries) from a composite name or a -rules spec (at most
- * one of them; neither: epsilon-plus-flat-nobias). NULL with a one-line error naming the spec.
+ * one of them; neither: DX_LRP_DEFAULT_COMPOSITE). NULL with a one-line error naming the spec.
  * The pass runs them as the set (dx_rules){rules, .relevance = 1}. */
 dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
                           dx_error *err);

@@ -287,7 +287,7 @@ dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *
      * spread it (docs/maps.md: with Darknet's batch norm folded into positive biases,
      * epsilon-gamma-box let 3.6% of Tiny Darknet's relevance reach the input, epsilon-plus-flat
      * 9.2%: faint maps) */
-    const char *name = composite ? composite : "epsilon-plus-flat-nobias";
+    const char *name = composite ? composite : DX_LRP_DEFAULT_COMPOSITE;
     int c = 0;
     while (c < N_COMPOSITES && strcmp(composites[c].name, name)) ++c;
     if (c == N_COMPOSITES) {

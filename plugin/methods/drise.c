@@ -46,9 +46,6 @@ static float best_similarity(const dx_model *m, dx_box target, int cls)
     return best;
 }
 
-#define DRISE_MASKS 1000
-#define DRISE_CELLS 20 /* grid cells per side: 16-pixel cells on a 320x320 input */
-
 /* Every target from the same masks: one forward per mask, then each box's best similarity. */
 int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
                     dx_error *err)
@@ -62,7 +59,7 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
             return -1;
         }
     }
-    int masks = req->masks ? req->masks : DRISE_MASKS, cells = req->cell ? req->cell : DRISE_CELLS;
+    int masks = req->masks, cells = req->cell;
     if (masks < 1 || cells < 1 || !(req->keep_prob > 0 && req->keep_prob < 1)) {
         dx_set_error(err, "drise: -masks %d, -cell %d, -p %g: need masks >= 1, cell >= 1, 0 < p < 1",
                      masks, cells, req->keep_prob);

@@ -79,7 +79,7 @@ int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t,
 static int make_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
 {
     const dx_net *net = m->net;
-    const char *spec = req->baseline ? req->baseline : "black";
+    const char *spec = req->baseline;
     if (!strcmp(spec, "black")) {
         memset(base, 0, sizeof(float) * net->inputs);
     } else if (!strcmp(spec, "blur")) {
@@ -177,7 +177,11 @@ static int smooth_run(dx_model *m, const dx_request *req, const dx_target *t, dx
 {
     const dx_net *net = m->net;
     size_t n = (size_t)net->inputs;
-    int samples = req->samples > 0 ? req->samples : 25, rc = -1;
+    int samples = req->samples, rc = -1;
+    if (samples < 1) {
+        dx_set_error(err, "%s: samples %d must be at least 1", dx_method_name(req->method), samples);
+        return -1;
+    }
     float *x = new_floats(n, err), *point = new_floats(n, err), *v = new_floats(n, err);
     double *sum = calloc(n, sizeof(double)), *sum_sq = calloc(n, sizeof(double));
     if (!x || !point || !v || !sum || !sum_sq) {

@@ -6,6 +6,7 @@
 #ifndef DX_METHODS_H
 #define DX_METHODS_H
 #include "internal.h"
+#include "methods/params.h"
 
 typedef int (*dx_method_fn)(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r,
                             dx_error *err);
@@ -18,11 +19,17 @@ typedef int (*dx_method_targets_fn)(dx_model *m, const dx_request *req, const dx
 typedef struct {
     const char *name;  /* on the command line */
     dx_method_fn run;  /* one target (NULL when run_targets is set) */
-    const char *help;  /* what it computes, then its own options, for `<method> -h` */
+    const char *help;  /* what it computes, for `<method> -h` (which lists its options after it) */
     /* whether `all` runs it on this model (NULL: every model); an explicit request still runs
      * it and gets the method's own error */
     int (*applies)(const dx_model *m);
     dx_method_targets_fn run_targets; /* all targets at once */
+    /* The options it takes (DX_MOPT bits, methods/params.h): what its code reads of the request;
+     * the command line refuses the others. */
+    unsigned options;
+    /* Its defaults of the options whose default differs between methods (dx_request_init_for;
+     * 0 where it does not take the option). */
+    int samples, masks, cell;
 } dx_method_info;
 
 const dx_method_info *dx_method_info_of(dx_method m); /* NULL for no such method */

@@ -297,14 +297,11 @@ static void rise_fill(void *ctx, int k, float *input)
         }
 }
 
-#define RISE_MASKS 300 /* default: about 25 s per image for Tiny Darknet on 2 cores */
-#define RISE_CELLS 7   /* the paper's grid */
-
 /* map = sum_i score(x * M_i + b * (1 - M_i)) M_i / (N p), for every target from the same masks */
 int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
                    dx_error *err)
 {
-    int n = req->masks ? req->masks : RISE_MASKS, s = req->cell ? req->cell : RISE_CELLS;
+    int n = req->masks, s = req->cell;
     if (n < 1 || s < 1 || !(req->keep_prob > 0 && req->keep_prob <= 1)) {
         dx_set_error(err, "rise: masks %d and cell %d must be at least 1 and p %g in (0, 1]", n, s,
                      req->keep_prob);

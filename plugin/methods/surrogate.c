@@ -8,8 +8,6 @@
 #include "methods/baseline.h"
 #include "perturb.h"
 
-#define DEFAULT_SAMPLES 400 /* when req->samples is 0 */
-
 typedef struct {
     float *x, *base; /* the network input and its baseline: c x h x w */
     int c;
@@ -165,7 +163,7 @@ static void lime_row(const coalitions *s, int i, const void *ctx, double *design
 int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
                    dx_error *err)
 {
-    int samples = req->samples > 0 ? req->samples : DEFAULT_SAMPLES;
+    int samples = req->samples;
     if (samples < 2 || !(req->kernel_width > 0)) {
         dx_set_error(err, "lime: samples %d must be at least 2 and kernel width %g positive", samples,
                      req->kernel_width);
@@ -352,7 +350,11 @@ static void shap_row(const coalitions *s, int i, const void *ctx, double *design
 int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
                          dx_error *err)
 {
-    int samples = req->samples > 0 ? req->samples : DEFAULT_SAMPLES;
+    int samples = req->samples;
+    if (samples < 1) {
+        dx_set_error(err, "kernelshap: samples %d must be at least 1", samples);
+        return -1;
+    }
     coalitions s;
     double *phi = NULL;
     int rc = -1;
