@@ -168,6 +168,7 @@ int dx_explain_image(dx_model *m, dx_image photo, const dx_request *asked, dx_re
         return 0;
     }
     r->method = req->method;
+    r->request = *req;
     if (dx_copy_photo(photo, &r->photo, err) != 0) return -1;
     if (letterbox_forward(m, photo, &r->ms_forward, err) != 0) goto fail;
 
@@ -212,6 +213,7 @@ static int box_result(dx_model *m, dx_image photo, const dx_request *req, const 
                       double ms_forward, dx_result *r, dx_target *target, dx_error *err)
 {
     r->method = req->method;
+    r->request = *req;
     if (dx_copy_photo(photo, &r->photo, err) != 0) return -1;
     r->ms_forward = ms_forward;
     r->has_box = 1;

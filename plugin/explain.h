@@ -254,6 +254,11 @@ typedef struct {
     int has_box;
     dx_detection box;
     dx_box_target box_target;
+    /* The request as the method ran it: the method's defaults in place of 0 -samples, -masks,
+     * -cell, no -baseline and lrp's missing composite (n_layers 0 stays: the default layer, in
+     * `layer`). Its text values are the caller's request's (or static): valid while those are.
+     * The JSON's "parameters" are its values of the options the method takes. */
+    dx_request request;
 } dx_result;
 
 /* Loads the image (checked first: a missing, corrupt or non-image file is an error, never a
@@ -277,7 +282,7 @@ typedef struct {
     int n;
     int photo_w, photo_h;
     char image_path[1024];
-    dx_request req;
+    dx_request req; /* as the method ran it (as dx_result.request) */
     /* the highest objectness x class probability of any anchor, cell and class on the photo
      * (above thresh or not, before NMS) and its class: how far from thresh the best guess was */
     float best_score;

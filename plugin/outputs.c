@@ -13,6 +13,7 @@
 #include "io/npy.h"
 #include "io/drawing.h"
 #include "io/render.h"
+#include "methods/params.h"
 
 enum { OUT_PNG, OUT_MAP, OUT_NATIVE, OUT_JSON, OUT_COUNT };
 static const char *const suffixes[OUT_COUNT] = {".png", ".npy", ".raw.npy", ".json"};
@@ -23,13 +24,19 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* "tool", "method", "model" and "image", the members every JSON starts with */
-static void json_header(dx_json *j, const dx_model *m, dx_method method, const char *image_path, int w,
-                        int h, const char *preprocessing)
+/* "tool", "method", "parameters" (the method's options as it ran, from req: methods/params.h;
+ * none for a result put together by hand, whose request is another method's), "model" and
+ * "image", the members every JSON starts with */
+static void json_header(dx_json *j, const dx_model *m, dx_method method, const dx_request *req,
+                        const char *image_path, int w, int h, const char *preprocessing)
 {
     const dx_net *net = m->net;
     dx_json_key(j, "tool"); dx_json_str(j, "darknet-explain " DX_VERSION);
     dx_json_key(j, "method"); dx_json_str(j, dx_method_name(method));
+    if (req->method == method) {
+        dx_json_key(j, "parameters");
+        dx_json_parameters(j, req, dx_is_detector(m));
+    }
     dx_json_key(j, "model");
     dx_json_obj_begin(j);
     dx_json_key(j, "cfg"); dx_json_str(j, m->cfg_path);
@@ -112,7 +119,7 @@ static int write_json(const dx_model *m, const dx_result *r, const dx_png_displa
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_obj_begin(&j);
-    json_header(&j, m, r->method, r->image_path, r->w, r->h,
+    json_header(&j, m, r->method, &r->request, r->image_path, r->w, r->h,
                 r->has_box ? "letterbox (as darknet detector test)" : "letterbox (as darknet classifier predict)");
     dx_json_key(&j, "target");
     dx_json_obj_begin(&j);
@@ -338,7 +345,7 @@ static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, con
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_obj_begin(&j);
-    json_header(&j, m, e->req.method, e->image_path, e->photo_w, e->photo_h,
+    json_header(&j, m, e->req.method, &e->req, e->image_path, e->photo_w, e->photo_h,
                 "letterbox (as darknet detector test)");
     dx_json_key(&j, "detection");
     dx_json_obj_begin(&j);

@@ -1,7 +1,8 @@
 /* Each method's options (plugin/methods/params.h, the registry's option sets): an option the
  * method does not take is a usage error naming both (the command line, `all -methods`, eval and
  * the string API), the ones it takes are accepted, `<method> -h` lists only its own with their
- * defaults, and dx_request_init_for fills the method's defaults. */
+ * defaults, dx_request_init_for fills the method's defaults, and the JSON's "parameters" rerun
+ * give the same map, bit for bit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,4 +176,115 @@ Test(options, method_help_lists_its_own_options_and_defaults)
     help_of("-h", h, sizeof h);
     cr_expect(strstr(h, "[smoothgrad, smoothgrad2, vargrad: default 25; lime, kernelshap: default 400]"), "%s", h);
     cr_expect(strstr(h, "[ig; default 64]"), "%s", h);
+}
+
+/* The "parameters" of the JSON at path as command-line words into args (a flag for true, no word
+ * for null or false), with -class from "target". */
+static void parameters_as_options(const char *path, char *args, size_t len)
+{
+    char *json = read_text(path), *p = strstr(json, "\"parameters\": {");
+    cr_assert(p, "%s has no parameters: %s", path, json);
+    *args = 0;
+    for (p = strchr(p, '\n') + 1; *p && strncmp(p, "  }", 3); p = strchr(p, '\n') + 1) {
+        char key[64], value[256];
+        cr_assert_eq(sscanf(p, " \"%63[^\"]\": %255[^,\n]", key, value), 2, "%.60s", p);
+        size_t n = strlen(value);
+        if (value[0] == '"') memmove(value, value + 1, n), value[n - 2] = 0;
+        size_t used = strlen(args);
+        if (!strcmp(value, "true")) snprintf(args + used, len - used, " -%s", key);
+        else if (strcmp(value, "null") && strcmp(value, "false")) snprintf(args + used, len - used, " -%s %s", key, value);
+    }
+    int cls;
+    char *target = strstr(json, "\"target\": {");
+    cr_assert(target && sscanf(strstr(target, "\"class\": "), "\"class\": %d", &cls) == 1);
+    size_t used = strlen(args);
+    snprintf(args + used, len - used, " -class %d", cls);
+    free(json);
+}
+
+static int same_bytes(const char *dir, const char *a, const char *b)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/%s %s/%s", dir, a, dir, b);
+    return system(cmd) == 0;
+}
+
+Test(options, the_json_parameters_rerun_the_same_map, .timeout = 300)
+{
+    char buf[64];
+    const char *dir = fixture(buf, sizeof buf);
+    /* non-default values throughout, so that the defaults would not do */
+    static const char *const runs[][2] = {
+        {"gradcam", "-layer 5 -relu 0 -aug_smooth -score prob"},
+        {"ig", "-steps 7 -baseline noise -seed 5"},
+        {"occlusion", "-window 6 -stride 3 -occlude mean -batch 2"},
+        {"rise", "-masks 40 -cell 4 -p 0.4 -seed 9 -occlude blur"},
+        {"lrp", "-composite epsilon-plus -layer 3"},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; ++k) {
+        char args[2048], json[600], rerun[1024];
+        snprintf(args, sizeof args, "%s net.cfg net.weights photo.png %s -out first", runs[k][0], runs[k][1]);
+        run_result r = run_dx(dir, args);
+        cr_assert_eq(r.status, 0, "`%s`: %s", args, r.err);
+        snprintf(json, sizeof json, "%s/first.json", dir);
+        parameters_as_options(json, rerun, sizeof rerun);
+        cr_log_info("%s%s", runs[k][0], rerun);
+        /* every value given is among the parameters */
+        for (char *w = strtok(strcpy(args, runs[k][1]), " "); w; w = strtok(NULL, " "))
+            cr_expect(strstr(rerun, w), "%s: '%s' is not in the parameters:%s", runs[k][0], w, rerun);
+        snprintf(args, sizeof args, "%s net.cfg net.weights photo.png%s -out again", runs[k][0], rerun);
+        r = run_dx(dir, args);
+        cr_assert_eq(r.status, 0, "`%s`: %s", args, r.err);
+        cr_expect(same_bytes(dir, "first.npy", "again.npy") && same_bytes(dir, "first.raw.npy", "again.raw.npy"),
+                  "`%s`: another map than the first run's", args);
+        /* and the defaults give another: the parameters carried the difference */
+        snprintf(args, sizeof args, "%s net.cfg net.weights photo.png -out plain", runs[k][0]);
+        cr_assert_eq(run_dx(dir, args).status, 0);
+        cr_expect(!same_bytes(dir, "first.raw.npy", "plain.raw.npy"), "%s: the options changed nothing", runs[k][0]);
+    }
+}
+
+Test(options, eval_takes_the_same_names_and_records_the_parameters, .timeout = 300)
+{
+    char buf[64];
+    const char *dir = fixture(buf, sizeof buf);
+    char path[600], args[1024];
+    snprintf(args, sizeof args, "eval net.cfg net.weights -list %s -methods ig,occlusion,random -metrics sparseness "
+             "-steps 3 -baseline blur -window 4 -stride 4 -seed 6 -out ev", photo_list(dir));
+    run_result r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(path, sizeof path, "%s/ev/run.json", dir);
+    char *json = read_text(path), *p = strstr(json, "\"method_parameters\": {");
+    cr_assert(p, "%s", json);
+    char *end = strstr(p, "\"methods\": [");
+    cr_assert(end, "%s", json);
+    *end = 0; /* method_parameters ends there */
+    char *ig = strstr(p, "\"ig\": {"), *occlusion = strstr(p, "\"occlusion\": {");
+    cr_assert(ig && occlusion && ig < occlusion && !strstr(p, "\"random\""), "%s", p);
+    *occlusion = 0; /* ig's object ends there */
+    cr_expect(strstr(ig, "\"steps\": 3") && strstr(ig, "\"baseline\": \"blur\"") && strstr(ig, "\"seed\": 6"), "%s", ig);
+    *occlusion = '"';
+    cr_expect(strstr(occlusion, "\"window\": 4") && strstr(occlusion, "\"stride\": 4") &&
+                  strstr(occlusion, "\"occlude\": \"black\""),
+              "%s", p);
+    free(json);
+}
+
+Test(options, a_detectors_json_has_the_parameters_too, .timeout = 120)
+{
+    char buf[64], args[2048], path[600];
+    const char *dir = fixture(buf, sizeof buf), *root = getenv("DX_ROOT");
+    cr_assert(root, "run through make test (DX_ROOT)");
+    /* no box reaches -thresh 0.99 on the grey photo: the JSON says so, with the parameters */
+    snprintf(args, sizeof args, "rise %s/cfg/shapes-detector.cfg %s/cfg/shapes-detector.weights photo.png -masks 10 "
+             "-seed 4 -thresh 0.99 -out det", root, root);
+    run_result r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(path, sizeof path, "%s/det.json", dir);
+    char *json = read_text(path), *p = strstr(json, "\"parameters\": {"), *end = p ? strstr(p, "}") : NULL;
+    cr_assert(p && end, "%s", json);
+    *end = 0;
+    cr_expect(strstr(p, "\"masks\": 10") && strstr(p, "\"cell\": 7") && strstr(p, "\"seed\": 4"), "%s", p);
+    cr_expect(!strstr(p, "\"score\""), "a classifier's option in a detector's parameters: %s", p);
+    free(json);
 }

@@ -25,8 +25,19 @@
 #include "io/image.h"
 #include "io/json.h"
 #include "io/render.h"
+#include "methods/params.h"
 
 /* ---- the run's configuration (run.json) ---- */
+
+/* The request of method k of -methods (not a baseline): eval's method options and seed; the
+ * class is each map's. */
+static dx_request method_request(const dx_eval_args *a, int k)
+{
+    dx_request req = a->method;
+    req.method = a->method_ids[k];
+    req.seed = a->opt.seed;
+    return req;
+}
 
 static char *run_json(const dx_eval_args *a, const dx_model *m, int list_images)
 {
@@ -65,13 +76,19 @@ static char *run_json(const dx_eval_args *a, const dx_model *m, int list_images)
         dx_json_key(&j, "target"); dx_json_str(&j, "the top-1 class on the letterboxed image");
         dx_json_key(&j, "score"); dx_json_str(&j, o->score == DX_SCORE_PROB ? "softmax probability" : "logit");
     }
-    dx_json_key(&j, "seed"); dx_json_int(&j, (long)o->seed);
-    dx_json_key(&j, "method_options");
+    dx_json_key(&j, "seed"); dx_json_u64(&j, o->seed);
+    /* each method's options as it runs them, named as the explain JSON's "parameters" */
+    dx_json_key(&j, "method_parameters");
     dx_json_obj_begin(&j);
-    dx_json_key(&j, "steps"); dx_json_int(&j, a->method.steps);
-    dx_json_key(&j, "samples"); dx_json_int(&j, a->method.samples);
-    dx_json_key(&j, "baseline"); dx_json_str(&j, a->method.baseline ? a->method.baseline : "black");
-    dx_json_key(&j, "other"); dx_json_str(&j, "each method's defaults (see darknet-explain <method> -h)");
+    for (int k = 0; k < a->n_methods; ++k) {
+        int again = 0;
+        for (int i = 0; i < k; ++i) again |= !strcmp(a->method_names[i], a->method_names[k]);
+        if (a->baselines[k] || again) continue;
+        dx_request asked = method_request(a, k), runs;
+        dx_request_effective(&asked, &runs);
+        dx_json_key(&j, a->method_names[k]);
+        dx_json_parameters(&j, &runs, detector);
+    }
     dx_json_obj_end(&j);
     dx_json_key(&j, "methods");
     dx_json_arr_begin(&j);
@@ -352,9 +369,7 @@ static int run_map(run_ctx *c, int index, const char *path, const dx_eval_image_
         drawn[n_drawn] = (dx_render_box){frame.x0, frame.y0, frame.x1 - frame.x0, frame.y1 - frame.y0, {0}, caption};
         dx_box_colour(1, drawn[n_drawn++].rgb);
     }
-    dx_request req = a->method;
-    req.method = a->method_ids[i];
-    req.seed = a->opt.seed;
+    dx_request req = method_request(a, i);
     req.class_id = s.cls;
     baseline_ctx base = {a->baselines[i], s.seed, g->dx + g->inner_w / 2.f, g->dy + g->inner_h / 2.f};
     dx_explainer ex = a->baselines[i] ? (dx_explainer){baseline_explain, &base}

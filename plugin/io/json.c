@@ -162,6 +162,11 @@ void dx_json_int(dx_json *j, long v)
     if (before_value(j, 0) == 0) fprintf(j->f, "%ld", v);
 }
 
+void dx_json_u64(dx_json *j, unsigned long long v)
+{
+    if (before_value(j, 0) == 0) fprintf(j->f, "%llu", v);
+}
+
 void dx_json_bool(dx_json *j, int v)
 {
     if (before_value(j, 0) == 0) fputs(v ? "true" : "false", j->f);

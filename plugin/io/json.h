@@ -25,6 +25,7 @@ void dx_json_key(dx_json *j, const char *k);  /* an object member's name; its va
 void dx_json_str(dx_json *j, const char *s);  /* a string, escaped; NULL writes null */
 void dx_json_num(dx_json *j, double v);     /* NaN/inf: null; integers exactly; else %.9g */
 void dx_json_int(dx_json *j, long v);
+void dx_json_u64(dx_json *j, unsigned long long v); /* exactly, beyond 2^53 too (seeds) */
 void dx_json_bool(dx_json *j, int v);
 void dx_json_null(dx_json *j);
 /* Ends the document with a newline and flushes f: 0 if exactly one complete, balanced value

@@ -215,3 +215,26 @@ void dx_method_usage(FILE *f, dx_method m)
     }
     if (!any) fputs("It has no options of its own.\n", f);
 }
+
+void dx_json_parameters(dx_json *j, const dx_request *req, int detector)
+{
+    dx_json_obj_begin(j);
+    for (int o = 0; o < DX_MOPT_COUNT; ++o) {
+        const dx_option *row = &rows[o];
+        if (!dx_method_takes(req->method, (dx_method_option)o) ||
+            (OPT_SCOPE(row) && !(OPT_SCOPE(row) & (detector ? OPT_DETECTORS : OPT_CLASSIFIERS))))
+            continue;
+        const char *field = (const char *)req + row->offset;
+        char text[256];
+        int has = dx_method_option_text(req, (dx_method_option)o, text, sizeof text) == 0;
+        dx_json_key(j, row->flag + 1);
+        switch (OPT_KIND(row)) {
+        case OPT_FLAG: dx_json_bool(j, has); break;
+        case OPT_INT: dx_json_int(j, *(const int *)field); break;
+        case OPT_FLOAT: dx_json_num(j, strtod(text, NULL)); break; /* the shortest text, as given */
+        case OPT_U64: dx_json_u64(j, *(const unsigned long long *)field); break;
+        default: dx_json_str(j, has ? text : NULL); break;
+        }
+    }
+    dx_json_obj_end(j);
+}

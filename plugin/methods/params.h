@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "explain.h"
+#include "io/json.h"
 #include "options.h"
 
 /* The options eval takes as they are (eval/cli.c). */
@@ -97,4 +98,9 @@ void dx_method_usage(FILE *f, dx_method m);
  * samples, masks, cell; no -baseline; lrp without -composite or -rules) replaced by it. */
 void dx_request_effective(const dx_request *req, dx_request *out);
 
+/* "parameters": the value of every option req's method takes, named as the flag without its
+ * '-' (classifiers' options left out for a detector), in the command line's words: numbers,
+ * strings, booleans for flags, -layer as its text (null: the method's default layer). Running
+ * the method again with these options gives the same map. */
+void dx_json_parameters(dx_json *j, const dx_request *req, int detector);
 #endif
