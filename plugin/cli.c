@@ -90,18 +90,9 @@ const dx_option *dx_cli_option_table(size_t *n)
     return options;
 }
 
-/* The method option a row of the table sets, or -1. */
-static int method_option(const dx_option *o)
-{
-    return dx_method_option_of_row(o, AT(req));
-}
-
 int dx_cli_option_note(const dx_option *o, char *buf, size_t len)
 {
-    int id = method_option(o);
-    if (id < 0) return -1;
-    dx_method_option_note((dx_method_option)id, buf, len);
-    return 0;
+    return dx_method_option_row_note(o, AT(req), buf, len);
 }
 
 const char *dx_cli_all_help(void) { return ALL_HELP; }
@@ -128,41 +119,12 @@ static int class_number(const char *text, int *out)
     return 0;
 }
 
-/* The methods an option may go to: one, or `all`'s -methods. */
-typedef struct {
-    const dx_method *methods;
-    int n;
-} method_set;
-
-static int taken_by_none(const dx_option *o, void *ctx)
-{
-    const method_set *s = ctx;
-    int id = method_option(o);
-    for (int k = 0; id >= 0 && k < s->n; ++k)
-        if (dx_method_takes(s->methods[k], (dx_method_option)id)) return 0;
-    return id >= 0;
-}
-
-/* A method's option given to a method that does not take it is refused rather than ignored:
- * one line on errs naming the option and the method(s), -1. `list`: the -methods of `all`, or
- * NULL for the one method. */
+/* A method's option given to a method that does not take it: one line on errs, -1. `list`: the
+ * -methods of `all`, or NULL for the one method. */
 static int refuse_untaken(FILE *errs, const char *program, const dx_method *methods, int n, const char *list,
                           int argc, char **argv)
 {
-    method_set set = {methods, n};
-    const dx_option *o = dx_options_first(options, N_OPTIONS, argc, argv, taken_by_none, &set);
-    if (!o) return 0;
-    if (list) {
-        fprintf(errs, "%s: %s: none of -methods %s takes it (see %s <method> -h)\n", program, o->flag, list, program);
-        return -1;
-    }
-    const char *name = dx_method_name(methods[0]);
-    fprintf(errs, "%s: %s does not take %s (its options: ", program, name, o->flag);
-    for (int id = 0, listed = 0; id < DX_MOPT_COUNT; ++id)
-        if (dx_method_takes(methods[0], (dx_method_option)id))
-            fprintf(errs, "%s%s", listed++ ? ", " : "", dx_method_option_row((dx_method_option)id)->flag);
-    fprintf(errs, "; see %s %s -h)\n", program, name);
-    return -1;
+    return dx_method_options_check(errs, program, program, options, N_OPTIONS, AT(req), methods, n, list, argc, argv);
 }
 
 /* The table's options, then -boxes, -region and -class checked; positional words into

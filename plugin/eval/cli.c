@@ -65,10 +65,7 @@ const dx_option *dx_eval_option_table(size_t *n)
 
 int dx_eval_option_note(const dx_option *o, char *buf, size_t len)
 {
-    int id = dx_method_option_of_row(o, offsetof(dx_eval_args, method));
-    if (id < 0) return -1;
-    dx_method_option_note((dx_method_option)id, buf, len);
-    return 0;
+    return dx_method_option_row_note(o, offsetof(dx_eval_args, method), buf, len);
 }
 
 void dx_eval_usage(const char *program, FILE *f)
@@ -107,26 +104,6 @@ static void free_args(dx_eval_args *a)
     for (int k = 0; k < a->n_metrics; ++k) free(a->metric_names[k]);
 }
 
-static int taken_by_none(const dx_option *o, void *args)
-{
-    const dx_eval_args *a = args;
-    int id = dx_method_option_of_row(o, offsetof(dx_eval_args, method));
-    for (int k = 0; id >= 0 && k < a->n_methods; ++k)
-        if (!a->baselines[k] && dx_method_takes(a->method_ids[k], (dx_method_option)id)) return 0;
-    return id >= 0;
-}
-
-/* A method's option that none of -methods takes is refused, as `darknet-explain <method>` refuses
- * it (the baselines take none). */
-static int refuse_untaken(const char *program, const dx_eval_args *a, int argc, char **argv)
-{
-    const dx_option *o = dx_options_first(options, N_OPTIONS, argc, argv, taken_by_none, (void *)a);
-    if (!o) return 0;
-    fprintf(stderr, "%s eval: %s: none of -methods %s takes it (see %s <method> -h)\n", program, o->flag,
-            a->methods, program);
-    return -1;
-}
-
 static int parse_args(const char *program, int argc, char **argv, dx_eval_args *a)
 {
     const char *positional[2];
@@ -158,7 +135,13 @@ static int parse_args(const char *program, int argc, char **argv, dx_eval_args *
             return -1;
         }
     }
-    if (refuse_untaken(program, a, argc, argv) != 0) return -1;
+    dx_method methods[DX_EVAL_MAX_NAMES]; /* the baselines take no method's option */
+    int n = 0;
+    for (int k = 0; k < a->n_methods; ++k)
+        if (!a->baselines[k]) methods[n++] = a->method_ids[k];
+    if (dx_method_options_check(stderr, who, program, options, N_OPTIONS, offsetof(dx_eval_args, method), methods, n,
+                                a->methods, argc, argv) != 0)
+        return -1;
     for (int k = 0; k < a->n_metrics; ++k)
         if (dx_metric_from_name(a->metric_names[k], &a->metric_ids[k]) != 0) {
             fprintf(stderr, "%s eval: unknown metric '%s' (see %s eval -h)\n", program, a->metric_names[k], program);

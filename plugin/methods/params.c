@@ -36,6 +36,41 @@ int dx_method_takes(dx_method m, dx_method_option o)
     return info && (unsigned)o < DX_MOPT_COUNT && (info->options >> o & 1u);
 }
 
+typedef struct {
+    size_t request_offset;
+    const dx_method *methods;
+    int n;
+} method_set;
+
+static int taken_by_none(const dx_option *o, void *ctx)
+{
+    const method_set *s = ctx;
+    int id = dx_method_option_of_row(o, s->request_offset);
+    for (int k = 0; id >= 0 && k < s->n; ++k)
+        if (dx_method_takes(s->methods[k], (dx_method_option)id)) return 0;
+    return id >= 0;
+}
+
+int dx_method_options_check(FILE *errs, const char *who, const char *program, const dx_option *options,
+                            size_t n_options, size_t request_offset, const dx_method *methods, int n,
+                            const char *list, int argc, char **argv)
+{
+    method_set set = {request_offset, methods, n};
+    const dx_option *o = dx_options_first(options, n_options, argc, argv, taken_by_none, &set);
+    if (!o) return 0;
+    if (list || n != 1) {
+        fprintf(errs, "%s: %s: none of -methods %s takes it (see %s <method> -h)\n", who, o->flag, list ? list : "",
+                program);
+        return -1;
+    }
+    const char *name = dx_method_name(methods[0]);
+    fprintf(errs, "%s: %s does not take %s (its options: ", who, name, o->flag);
+    for (int id = 0, listed = 0; id < DX_MOPT_COUNT; ++id)
+        if (dx_method_takes(methods[0], (dx_method_option)id)) fprintf(errs, "%s%s", listed++ ? ", " : "", rows[id].flag);
+    fprintf(errs, "; see %s %s -h)\n", program, name);
+    return -1;
+}
+
 /* The values that stand for "the method's default" in a request (0 samples, masks, cell), as
  * the registry gives them for req->method. */
 static void method_counts(dx_request *req)
@@ -168,6 +203,14 @@ void dx_method_option_note(dx_method_option o, char *buf, size_t len)
             }
         if (has[k]) appendf(buf, len, "%sdefault %s", distinct > 1 ? ": " : "; ", value[k]);
     }
+}
+
+int dx_method_option_row_note(const dx_option *row, size_t request_offset, char *buf, size_t len)
+{
+    int o = dx_method_option_of_row(row, request_offset);
+    if (o < 0) return -1;
+    dx_method_option_note((dx_method_option)o, buf, len);
+    return 0;
 }
 
 /* The words of text from column `at` on, wrapped within `width` columns, continuation lines

@@ -81,12 +81,24 @@ const dx_option *dx_method_option_row(dx_method_option o);
 int dx_method_option_at(size_t offset);
 int dx_method_takes(dx_method m, dx_method_option o);
 
+/* A method's option in argv that none of methods[0..n) takes (argv parsed by `options`, whose
+ * dx_request sits at request_offset in the table's struct) is refused rather than ignored: one
+ * line on errs, "<who>: <method> does not take -flag (its options: ...; see <program> <method>
+ * -h)", or with `list` (the -methods given) "<who>: -flag: none of -methods <list> takes it",
+ * and -1; else 0. */
+int dx_method_options_check(FILE *errs, const char *who, const char *program, const dx_option *options,
+                            size_t n_options, size_t request_offset, const dx_method *methods, int n,
+                            const char *list, int argc, char **argv);
+
 /* req's value of option o as the command line writes it ("64", "0.15", "black", "8,12", "auto")
  * into buf; -1 when it has none to write (an unset flag, no text, no -layer). */
 int dx_method_option_text(const dx_request *req, dx_method_option o, char *buf, size_t len);
 /* Which methods take option o, and the default of each: "ig; default 64", "smoothgrad,
  * smoothgrad2, vargrad: default 25; lime, kernelshap: default 400" (-h, the man page, cli.md). */
 void dx_method_option_note(dx_method_option o, char *buf, size_t len);
+/* The note of an option table's row when it sets a method option (dx_method_option_of_row): 0,
+ * else -1 (the tables' dx_option_note_fn). */
+int dx_method_option_row_note(const dx_option *row, size_t request_offset, char *buf, size_t len);
 /* An option table's row whose offset, less request_offset (where the table's struct holds its
  * dx_request), is a method option's: that option, else -1. */
 int dx_method_option_of_row(const dx_option *row, size_t request_offset);
