@@ -334,190 +334,232 @@ void dx_box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
     else snprintf(out, len, "box%d", e->req.box >= 0 ? e->req.box : k);
 }
 
-static int write_boxes_json(const dx_model *m, const dx_box_explanations *e, const dx_png_display *displays,
-                            char (*finals)[1100], int has_combined, const char *path, dx_error *err)
+/* The detector JSON up to its "boxes" array, opened. */
+static void boxes_json_head(dx_json *j, const dx_model *m, const dx_box_explanations *e)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        dx_set_error(err, "%s: cannot write: %s", path, strerror(errno));
-        return -1;
-    }
-    dx_json j;
-    dx_json_begin(&j, f);
-    dx_json_obj_begin(&j);
-    json_header(&j, m, e->req.method, &e->req, e->image_path, e->photo_w, e->photo_h,
+    dx_json_obj_begin(j);
+    json_header(j, m, e->req.method, &e->req, e->image_path, e->photo_w, e->photo_h,
                 "letterbox (as darknet detector test)");
-    dx_json_key(&j, "detection");
-    dx_json_obj_begin(&j);
-    dx_json_key(&j, "thresh"); dx_json_num(&j, e->req.thresh);
-    dx_json_key(&j, "hier"); dx_json_num(&j, e->req.hier);
-    dx_json_key(&j, "nms"); dx_json_num(&j, e->req.nms);
-    dx_json_key(&j, "box_target"); dx_json_str(&j, box_target_names[e->req.box_target]);
-    dx_json_key(&j, "region");
+    dx_json_key(j, "detection");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "thresh"); dx_json_num(j, e->req.thresh);
+    dx_json_key(j, "hier"); dx_json_num(j, e->req.hier);
+    dx_json_key(j, "nms"); dx_json_num(j, e->req.nms);
+    dx_json_key(j, "box_target"); dx_json_str(j, box_target_names[e->req.box_target]);
+    dx_json_key(j, "region");
     if (e->req.use_region) {
-        dx_json_arr_begin(&j);
-        for (int k = 0; k < 4; ++k) dx_json_num(&j, e->req.region[k]);
-        dx_json_arr_end(&j);
+        dx_json_arr_begin(j);
+        for (int k = 0; k < 4; ++k) dx_json_num(j, e->req.region[k]);
+        dx_json_arr_end(j);
     } else {
-        dx_json_null(&j);
+        dx_json_null(j);
     }
-    dx_json_key(&j, "box_frame"); dx_json_str(&j, "x, y: top-left corner, w, h: size, in the photo's pixels");
-    dx_json_key(&j, "best"); /* the best score of any anchor, cell and class: how far below thresh */
-    dx_json_obj_begin(&j);
-    dx_json_key(&j, "score"); dx_json_num(&j, e->best_score);
-    dx_json_key(&j, "class"); dx_json_int(&j, e->best_class);
-    dx_json_key(&j, "name"); dx_json_str(&j, dx_class_name(m, e->best_class));
-    dx_json_obj_end(&j);
-    dx_json_obj_end(&j);
+    dx_json_key(j, "box_frame"); dx_json_str(j, "x, y: top-left corner, w, h: size, in the photo's pixels");
+    dx_json_key(j, "best"); /* the best score of any anchor, cell and class: how far below thresh */
+    dx_json_obj_begin(j);
+    dx_json_key(j, "score"); dx_json_num(j, e->best_score);
+    dx_json_key(j, "class"); dx_json_int(j, e->best_class);
+    dx_json_key(j, "name"); dx_json_str(j, dx_class_name(m, e->best_class));
+    dx_json_obj_end(j);
+    dx_json_obj_end(j);
     if (e->n == 0) {
         char note[128];
         snprintf(note, sizeof note, "no detection above thresh %g", e->req.thresh);
-        dx_json_key(&j, "note"); dx_json_str(&j, note);
+        dx_json_key(j, "note"); dx_json_str(j, note);
     }
-    dx_json_key(&j, "boxes");
-    dx_json_arr_begin(&j);
-    for (int k = 0; k < e->n; ++k) {
-        const dx_result *r = &e->results[k];
-        char stem[32];
-        dx_box_stem(e, k, stem, sizeof stem);
-        dx_json_obj_begin(&j);
-        dx_json_key(&j, "id"); dx_json_str(&j, stem);
-        json_box(&j, m, &r->box);
-        dx_json_key(&j, "target_value"); dx_json_num(&j, r->logit);
-        dx_json_key(&j, "map_layer");
-        if (r->layer < 0) dx_json_null(&j);
-        else dx_json_int(&j, r->layer);
-        dx_json_key(&j, "map_min"); dx_json_num(&j, r->map_min);
-        dx_json_key(&j, "map_max"); dx_json_num(&j, r->map_max);
-        dx_json_key(&j, "signed"); dx_json_bool(&j, r->signed_map);
-        json_display(&j, r, &displays[k]);
-        dx_json_key(&j, "overlay_png"); dx_json_str(&j, base_name(finals[2 * k]));
-        dx_json_key(&j, "map_npy"); dx_json_str(&j, base_name(finals[2 * k + 1]));
-        json_method_stats(&j, r);
-        dx_json_key(&j, "timings_ms");
-        dx_json_obj_begin(&j);
-        dx_json_key(&j, "backward"); dx_json_num(&j, r->ms_backward);
-        dx_json_key(&j, "method"); dx_json_num(&j, r->ms_method);
-        dx_json_obj_end(&j);
-        dx_json_obj_end(&j);
+    dx_json_key(j, "boxes");
+    dx_json_arr_begin(j);
+}
+
+/* Box r's member of "boxes", its files named png and npy. */
+static void boxes_json_entry(dx_json *j, const dx_model *m, const char *stem, const dx_result *r,
+                             const dx_png_display *display, const char *png, const char *npy)
+{
+    dx_json_obj_begin(j);
+    dx_json_key(j, "id"); dx_json_str(j, stem);
+    json_box(j, m, &r->box);
+    dx_json_key(j, "target_value"); dx_json_num(j, r->logit);
+    dx_json_key(j, "map_layer");
+    if (r->layer < 0) dx_json_null(j);
+    else dx_json_int(j, r->layer);
+    dx_json_key(j, "map_min"); dx_json_num(j, r->map_min);
+    dx_json_key(j, "map_max"); dx_json_num(j, r->map_max);
+    dx_json_key(j, "signed"); dx_json_bool(j, r->signed_map);
+    json_display(j, r, display);
+    dx_json_key(j, "overlay_png"); dx_json_str(j, base_name(png));
+    dx_json_key(j, "map_npy"); dx_json_str(j, base_name(npy));
+    json_method_stats(j, r);
+    dx_json_key(j, "timings_ms");
+    dx_json_obj_begin(j);
+    dx_json_key(j, "backward"); dx_json_num(j, r->ms_backward);
+    dx_json_key(j, "method"); dx_json_num(j, r->ms_method);
+    dx_json_obj_end(j);
+    dx_json_obj_end(j);
+}
+
+/* A detector's files written a box at a time: what it keeps is the combined figure's tints
+ * (the drawn photo's pixels) and a box and label per box. */
+struct dx_box_writer {
+    const dx_model *m;
+    dx_box_explanations e;        /* the header: n, the photo's size, the request, the best score */
+    dx_image photo;               /* borrowed */
+    const dx_output_options *opt; /* borrowed; may be NULL */
+    char prefix[1024];
+    dx_atomic_set set;
+    const char **parts;           /* per box .png and .npy, then the combined .png (when boxes), the .json */
+    int count, added;
+    FILE *json_file;
+    dx_json json;
+    double forward_ms;            /* the first box's: the forward all boxes share */
+    dx_drawing drawing;           /* the combined figure's */
+    dx_box_tints tints;
+    dx_render_box *boxes;         /* n, drawn; their labels: */
+    char (*labels)[160];
+};
+
+/* part i's final name */
+static void final_name(const dx_box_writer *w, int i, char *out, size_t len)
+{
+    int n = w->e.n;
+    char stem[32];
+    if (i < 2 * n) dx_box_stem(&w->e, i / 2, stem, sizeof stem);
+    if (i < 2 * n) snprintf(out, len, "%s_%s.%s", w->prefix, stem, i % 2 ? "npy" : "png");
+    else if (i < w->count - 1) snprintf(out, len, "%s_boxes.png", w->prefix);
+    else snprintf(out, len, "%s.json", w->prefix);
+}
+
+dx_box_writer *dx_box_writer_open(const dx_model *m, const dx_box_explanations *e, dx_image photo,
+                                  const char *prefix, const dx_output_options *opt, dx_error *err)
+{
+    if (strlen(prefix) >= 1024) {
+        dx_set_error(err, "%.60s...: output prefix longer than 1023 characters", prefix);
+        return NULL;
     }
-    dx_json_arr_end(&j);
-    dx_json_key(&j, "boxes_png");
-    if (has_combined) dx_json_str(&j, base_name(finals[2 * e->n]));
-    else dx_json_null(&j);
-    dx_json_key(&j, "map_frame"); dx_json_str(&j, "the photo's pixels (letterbox border removed, bilinear)");
-    dx_json_key(&j, "forward_ms"); dx_json_num(&j, e->n ? e->results[0].ms_forward : 0);
-    dx_json_obj_end(&j);
-    int rc = dx_json_end(&j);
-    if (fclose(f) != 0 || rc != 0) {
-        dx_set_error(err, "%s: write failed", path);
+    int n = e->n;
+    dx_box_writer *w = calloc(1, sizeof *w);
+    if (w) {
+        *w = (dx_box_writer){m, *e, photo, opt, .count = 2 * n + (n > 0) + 1};
+        w->e.results = NULL;
+        snprintf(w->prefix, sizeof w->prefix, "%s", prefix);
+        w->parts = calloc(w->count, sizeof *w->parts);
+        w->boxes = calloc(n ? n : 1, sizeof *w->boxes);
+        w->labels = calloc(n ? n : 1, sizeof *w->labels);
+    }
+    if (!w || !w->parts || !w->boxes || !w->labels) {
+        dx_set_error(err, "out of memory");
+        dx_box_writer_close(w, -1, err);
+        return NULL;
+    }
+    int rc = dx_check_output_options(opt, err);
+    for (int i = 0; i < w->count && rc == 0; ++i) {
+        char final[1100];
+        final_name(w, i, final, sizeof final);
+        if (!(w->parts[i] = dx_atomic_add(&w->set, final, err))) rc = -1;
+    }
+    if (rc == 0 && n > 0) rc = dx_drawing_size(e->photo_w, e->photo_h, opt ? opt->png_width : 0, &w->drawing, err);
+    if (rc == 0 && n > 0 && dx_box_tints_init(&w->tints, w->drawing.w, w->drawing.h) != 0) {
+        dx_set_error(err, "%s: out of memory", w->parts[2 * n]);
+        rc = -1;
+    }
+    const char *json = w->parts[w->count - 1];
+    if (rc == 0 && !(w->json_file = fopen(json, "w"))) {
+        dx_set_error(err, "%s: cannot write: %s", json, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        dx_box_writer_close(w, rc, err);
+        return NULL;
+    }
+    dx_json_begin(&w->json, w->json_file);
+    boxes_json_head(&w->json, m, &w->e);
+    return w;
+}
+
+int dx_box_writer_add(dx_box_writer *w, const dx_result *r, dx_error *err)
+{
+    int k = w->added;
+    if (k >= w->e.n) {
+        dx_set_error(err, "%s: box %d of %d", w->prefix, k, w->e.n);
         return -1;
     }
+    if (dx_check_finite_result(r, w->prefix, err) != 0) return -1;
+    const dx_model *m = w->m;
+    char stem[32], title[256], png[1100], npy[1100];
+    dx_box_stem(&w->e, k, stem, sizeof stem);
+    snprintf(title, sizeof title, "%s  %s: %s %.1f%%  target %s  %s", dx_method_name(r->method), stem,
+             dx_class_name(m, r->box.cls), 100.f * r->box.score, box_target_names[r->box_target],
+             r->layer >= 0 ? "" : "input");
+    if (r->layer >= 0) snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
+    dx_png_display display;
+    dx_png_display_of(r, w->opt, &display);
+    int shape[2] = {r->h, r->w};
+    int rc = write_overlay(m, r, w->opt ? w->opt->png_width : 0, &display, title, w->parts[2 * k], err);
+    if (rc == 0) rc = dx_npy_write(w->parts[2 * k + 1], r->map, 2, shape, err);
+    if (rc != 0) return -1;
+    final_name(w, 2 * k, png, sizeof png);
+    final_name(w, 2 * k + 1, npy, sizeof npy);
+    boxes_json_entry(&w->json, m, stem, r, &display, png, npy);
+    /* the combined figure: each box's map on the scale of its own figure */
+    detection_label(m, &r->box, w->labels[k], sizeof w->labels[k]);
+    snprintf(w->labels[k] + strlen(w->labels[k]), sizeof w->labels[k] - strlen(w->labels[k]), " (%s)", stem);
+    w->boxes[k] = drawn_box(&r->box, &w->drawing, w->labels[k]);
+    dx_box_colour(k, w->boxes[k].rgb);
+    dx_image drawn = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &w->drawing);
+    dx_box_tints_add(&w->tints, k, &w->boxes[k], drawn.data, r->signed_map, &display.scale);
+    dx_free_image(drawn);
+    if (k == 0) w->forward_ms = r->ms_forward;
+    w->added++;
     return 0;
 }
 
-/* The combined figure, at png_width (0: the photo's size); each box's map on the scale of its
- * own figure (displays[k]). */
-static int write_combined(const dx_model *m, const dx_box_explanations *e, const dx_png_display *displays,
-                          int png_width, const char *path, dx_error *err)
+int dx_box_writer_close(dx_box_writer *w, int rc, dx_error *err)
 {
-    int n = e->n;
-    dx_drawing d;
-    if (dx_drawing_size(e->photo_w, e->photo_h, png_width, &d, err) != 0) return -1;
-    dx_render_box *boxes = calloc(n, sizeof *boxes);
-    char (*labels)[160] = calloc(n, sizeof *labels);
-    const float **maps = calloc(n, sizeof *maps);
-    dx_image *resized = calloc(n, sizeof *resized);
-    int *signs = calloc(n, sizeof *signs);
-    dx_map_scale *scales = calloc(n, sizeof *scales);
-    int rc = -1;
-    if (!boxes || !labels || !maps || !resized || !signs || !scales) {
-        dx_set_error(err, "%s: out of memory", path);
-        goto done;
+    if (!w) return -1;
+    int n = w->e.n;
+    if (rc == 0 && w->added != n) {
+        dx_set_error(err, "%s: %d boxes written of %d", w->prefix, w->added, n);
+        rc = -1;
     }
-    for (int k = 0; k < n; ++k) {
-        const dx_result *r = &e->results[k];
-        char stem[32];
-        dx_box_stem(e, k, stem, sizeof stem);
-        detection_label(m, &r->box, labels[k], sizeof labels[k]);
-        snprintf(labels[k] + strlen(labels[k]), sizeof labels[k] - strlen(labels[k]), " (%s)", stem);
-        boxes[k] = drawn_box(&r->box, &d, labels[k]);
-        dx_box_colour(k, boxes[k].rgb);
-        resized[k] = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d);
-        maps[k] = resized[k].data;
-        signs[k] = r->signed_map;
-        scales[k] = displays[k].scale;
+    if (rc == 0 && n > 0) {
+        dx_image photo = dx_drawn(w->photo, &w->drawing);
+        char title[160];
+        snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(w->e.req.method), n, n == 1 ? "" : "es");
+        rc = dx_render_box_tints(photo, &w->tints, w->boxes, n, title, w->parts[2 * n], err);
+        dx_free_image(photo);
     }
-    dx_image photo = dx_drawn(e->results[0].photo, &d);
-    char title[160];
-    snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(e->req.method), n, n == 1 ? "" : "es");
-    rc = dx_render_box_maps(photo, maps, signs, scales, boxes, n, title, path, err);
-    dx_free_image(photo);
-done:
-    for (int k = 0; resized && k < n; ++k)
-        if (resized[k].data) dx_free_image(resized[k]);
-    free(resized);
-    free(maps);
-    free(labels);
-    free(boxes);
-    free(signs);
-    free(scales);
+    if (w->json_file && rc == 0) {
+        dx_json *j = &w->json;
+        dx_json_arr_end(j);
+        dx_json_key(j, "boxes_png");
+        char combined[1100];
+        final_name(w, 2 * n, combined, sizeof combined);
+        if (n > 0) dx_json_str(j, base_name(combined));
+        else dx_json_null(j);
+        dx_json_key(j, "map_frame"); dx_json_str(j, "the photo's pixels (letterbox border removed, bilinear)");
+        dx_json_key(j, "forward_ms"); dx_json_num(j, w->forward_ms);
+        dx_json_obj_end(j);
+        rc = dx_json_end(j);
+        if (fclose(w->json_file) != 0 || rc != 0) {
+            dx_set_error(err, "%s: write failed", w->parts[w->count - 1]);
+            rc = -1;
+        }
+    } else if (w->json_file) {
+        fclose(w->json_file);
+    }
+    rc = dx_atomic_commit(&w->set, rc, err);
+    dx_box_tints_free(&w->tints);
+    free(w->parts);
+    free(w->boxes);
+    free(w->labels);
+    free(w);
     return rc;
 }
 
 int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
                          const dx_output_options *opt, dx_error *err)
 {
-    if (strlen(prefix) >= 1024) {
-        dx_set_error(err, "%.60s...: output prefix longer than 1023 characters", prefix);
-        return -1;
-    }
-    /* files: per box .png and .npy, then the combined .png (when there are boxes), the .json */
-    int has_combined = e->n > 0, count = 2 * e->n + has_combined + 1;
-    char (*finals)[1100] = calloc(count, sizeof *finals);
-    const char **parts = calloc(count, sizeof *parts);
-    if (!finals || !parts) {
-        free(finals);
-        free(parts);
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
-    for (int k = 0; k < e->n; ++k) {
-        char stem[32];
-        dx_box_stem(e, k, stem, sizeof stem);
-        snprintf(finals[2 * k], sizeof finals[0], "%s_%s.png", prefix, stem);
-        snprintf(finals[2 * k + 1], sizeof finals[0], "%s_%s.npy", prefix, stem);
-    }
-    if (has_combined) snprintf(finals[2 * e->n], sizeof finals[0], "%s_boxes.png", prefix);
-    snprintf(finals[count - 1], sizeof finals[0], "%s.json", prefix);
-    dx_atomic_set set = {0};
-    int png_width = opt ? opt->png_width : 0, rc = dx_check_output_options(opt, err);
-    for (int k = 0; k < count && rc == 0; ++k)
-        if (!(parts[k] = dx_atomic_add(&set, finals[k], err))) rc = -1;
-    dx_png_display *displays = calloc(e->n ? e->n : 1, sizeof *displays);
-    if (!displays && rc == 0) {
-        dx_set_error(err, "out of memory");
-        rc = -1;
-    }
-    for (int k = 0; k < e->n && rc == 0; ++k) rc = dx_check_finite_result(&e->results[k], prefix, err);
-    for (int k = 0; k < e->n && rc == 0; ++k) {
-        const dx_result *r = &e->results[k];
-        char stem[32], title[256];
-        dx_box_stem(e, k, stem, sizeof stem);
-        snprintf(title, sizeof title, "%s  %s: %s %.1f%%  target %s  %s", dx_method_name(r->method), stem,
-                 dx_class_name(m, r->box.cls), 100.f * r->box.score, box_target_names[r->box_target],
-                 r->layer >= 0 ? "" : "input");
-        if (r->layer >= 0) snprintf(title + strlen(title), sizeof title - strlen(title), "layer %d", r->layer);
-        dx_png_display_of(r, opt, &displays[k]);
-        int shape[2] = {r->h, r->w};
-        rc = write_overlay(m, r, png_width, &displays[k], title, parts[2 * k], err);
-        if (rc == 0) rc = dx_npy_write(parts[2 * k + 1], r->map, 2, shape, err);
-    }
-    if (rc == 0 && has_combined) rc = write_combined(m, e, displays, png_width, parts[2 * e->n], err);
-    if (rc == 0) rc = write_boxes_json(m, e, displays, finals, has_combined, parts[count - 1], err);
-    rc = dx_atomic_commit(&set, rc, err);
-    free(displays);
-    free(finals);
-    free(parts);
-    return rc;
+    dx_box_writer *w = dx_box_writer_open(m, e, e->n ? e->results[0].photo : (dx_image){0}, prefix, opt, err);
+    int rc = w ? 0 : -1;
+    for (int k = 0; w && k < e->n && rc == 0; ++k) rc = dx_box_writer_add(w, &e->results[k], err);
+    return w ? dx_box_writer_close(w, rc, err) : -1;
 }

@@ -570,41 +570,56 @@ static void tint_box(int b, const dx_irect *r, const float *map, int signed_map,
         }
 }
 
-int dx_render_box_maps(dx_image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
-                       const dx_render_box *boxes, int nboxes, const char *title, const char *path, dx_error *err)
+int dx_box_tints_init(dx_box_tints *t, int w, int h)
+{
+    size_t plane = (size_t)(w > 0 ? w : 0) * (h > 0 ? h : 0) + 1;
+    *t = (dx_box_tints){w, h, calloc(plane, sizeof *t->strength), calloc(plane, sizeof *t->owner)};
+    if (t->strength && t->owner) return 0;
+    dx_box_tints_free(t);
+    return -1;
+}
+
+void dx_box_tints_add(dx_box_tints *t, int b, const dx_render_box *box, const float *map, int signed_map,
+                      const dx_map_scale *scale)
+{
+    dx_irect r;
+    if (box_pixels(box, t->w, t->h, &r) == 0)
+        tint_box(b, &r, map, signed_map, scale, t->w, t->h, t->strength, t->owner);
+}
+
+void dx_box_tints_free(dx_box_tints *t)
+{
+    free(t->strength);
+    free(t->owner);
+    t->strength = NULL;
+    t->owner = NULL;
+}
+
+int dx_render_box_tints(dx_image photo, const dx_box_tints *t, const dx_render_box *boxes, int nboxes,
+                        const char *title, const char *path, dx_error *err)
 {
     int w = photo.w, h = photo.h;
     if (w <= 0 || h <= 0 || (photo.c != 1 && photo.c != 3)) {
         dx_set_error(err, "%s: cannot draw over a %dx%dx%d photo (RGB or grey needed)", path, w, h, photo.c);
         return -1;
     }
-    size_t plane = (size_t)w * h;
-    dx_image tinted = dx_make_image(w, h, 3);
-    float *strength = calloc(plane, sizeof *strength);
-    int *owner = calloc(plane, sizeof *owner);
-    if (!tinted.data || !strength || !owner) {
-        free(strength);
-        free(owner);
-        dx_free_image(tinted);
-        dx_set_error(err, "%s: out of memory", path);
+    if (t->w != w || t->h != h) {
+        dx_set_error(err, "%s: the tints are %dx%d but the photo is %dx%d", path, t->w, t->h, w, h);
         return -1;
     }
-    for (int b = 0; b < nboxes; ++b) {
-        dx_irect r;
-        if (box_pixels(&boxes[b], w, h, &r) != 0) continue;
-        dx_map_scale own;
-        if (!scales) dx_map_scale_of(maps[b], plane, signed_maps[b], 100, &own);
-        tint_box(b, &r, maps[b], signed_maps[b], scales ? &scales[b] : &own, w, h, strength, owner);
+    size_t plane = (size_t)w * h;
+    dx_image tinted = dx_make_image(w, h, 3);
+    if (!tinted.data) {
+        dx_set_error(err, "%s: out of memory", path);
+        return -1;
     }
     /* the photo in grey (luma), so that the boxes' colours stand out */
     const float *rgb = photo.data, *g = photo.data + (photo.c == 3 ? plane : 0), *bl = photo.data + (photo.c == 3 ? 2 * plane : 0);
     for (size_t p = 0; p < plane; ++p) {
-        float grey = 0.299f * rgb[p] + 0.587f * g[p] + 0.114f * bl[p], alpha = TINT_OPACITY * strength[p];
+        float grey = 0.299f * rgb[p] + 0.587f * g[p] + 0.114f * bl[p], alpha = TINT_OPACITY * t->strength[p];
         for (int k = 0; k < 3; ++k)
-            tinted.data[k * plane + p] = (1 - alpha) * grey + alpha * (alpha > 0 ? boxes[owner[p]].rgb[k] : 0);
+            tinted.data[k * plane + p] = (1 - alpha) * grey + alpha * (alpha > 0 ? boxes[t->owner[p]].rgb[k] : 0);
     }
-    free(strength);
-    free(owner);
     int rc = render_figure(tinted, NULL, h, w, 0, boxes, nboxes, title, NULL, path, err);
     dx_free_image(tinted);
     return rc;

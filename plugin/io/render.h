@@ -93,7 +93,7 @@ int dx_render_overlay_boxes(dx_image photo, const float *map, int h, int w, int 
                             const dx_render_box *boxes, int nboxes, const char *title,
                             const dx_render_style *style, const char *path, dx_error *err);
 
-/* Where a figure of a photo_w x photo_h photo (dx_render_overlay_boxes, dx_render_box_maps)
+/* Where a figure of a photo_w x photo_h photo (dx_render_overlay_boxes, dx_render_box_tints)
  * draws the photo (its top-left corner: *photo_x, *photo_y) and the labels of boxes, in the
  * figure's pixels: placed in the photo by dx_place_labels (boxes clamped to the photo, label k
  * its text's width plus a margin each side, one glyph high), or else in a legend strip under
@@ -102,15 +102,28 @@ int dx_render_overlay_boxes(dx_image photo, const float *map, int h, int w, int 
 int dx_render_label_layout(int photo_w, int photo_h, const dx_render_box *boxes, int n, int *photo_x, int *photo_y,
                            dx_label_place *out);
 
-/* The combined figure of a detector's boxes: the photo in grey; over it each box's map in the
- * box's colour, weighted toward its own box (weight 1 inside it, falling linearly to 0 at a
- * quarter of its larger side outside it): a map's tint is its position on scales[k] (NULL: each
- * map's own unclipped scale; signed maps: the positive half, 0..hi) times the weight; each
- * pixel takes the strongest tint there, blended at 0.75 x its strength; the boxes and labels
- * over it. maps[k]: photo.h x photo.w. No colour bar. Returns 0, or -1 with a message naming
- * path; no partial file is left. */
-int dx_render_box_maps(dx_image photo, const float *const *maps, const int *signed_maps, const dx_map_scale *scales,
-                       const dx_render_box *boxes, int nboxes, const char *title, const char *path, dx_error *err);
+/* The combined figure of a detector's boxes, folded a box at a time (its memory is the
+ * photo's pixels, whatever the number of boxes): the photo in grey; over it each box's map in
+ * the box's colour, weighted toward its own box (weight 1 inside it, falling linearly to 0 at a
+ * quarter of its larger side outside it): a map's tint is its position on its scale (signed
+ * maps: the positive half, 0..hi) times the weight; each pixel takes the strongest tint there
+ * (the first box among equals), blended at 0.75 x its strength; the boxes and labels over it.
+ * No colour bar. */
+typedef struct {
+    int w, h;        /* the photo's size, as drawn */
+    float *strength; /* h x w: the strongest tint so far */
+    int *owner;      /* h x w: its box */
+} dx_box_tints;
+int dx_box_tints_init(dx_box_tints *t, int w, int h); /* none yet; -1 out of memory */
+/* Box b's tint (b: its index in the boxes dx_render_box_tints draws), map: t->h x t->w, its
+ * values drawn on scale. Boxes are added in increasing b. */
+void dx_box_tints_add(dx_box_tints *t, int b, const dx_render_box *box, const float *map, int signed_map,
+                      const dx_map_scale *scale);
+void dx_box_tints_free(dx_box_tints *t);
+/* Writes the figure of the tints t (photo: t->w x t->h) and boxes[0..nboxes) to path. Returns 0,
+ * or -1 with a message naming path; no partial file is left. */
+int dx_render_box_tints(dx_image photo, const dx_box_tints *t, const dx_render_box *boxes, int nboxes,
+                        const char *title, const char *path, dx_error *err);
 
 /* Writes a Darknet image (planar, values in [0,1], clamped; 3 channels RGB or 1 grey) as an
  * 8-bit RGB PNG. Returns 0, or -1 with a message naming path; no partial file is left. */
