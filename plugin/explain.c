@@ -46,40 +46,45 @@ void dx_request_init(dx_request *req)
     req->kernel_width = 0.25f;
 }
 
-/* Runs the method for targets t[0..n) on the forward already run on photo (the perturbation
- * methods score all of them on each perturbed forward; their time is shared out evenly), and
- * maps each native map onto the photo's pixels. */
-static int run_method(dx_model *m, dx_image photo, const dx_request *req, const dx_target *t, int n,
-                      dx_result *r, dx_error *err)
+/* Runs the method for targets t[0..n) on the forward already run (the perturbation methods
+ * score all of them on each perturbed forward; their time is shared out evenly): r[k]'s native
+ * map and timings. */
+static int run_method(dx_model *m, const dx_request *req, const dx_target *t, int n, dx_result *r, dx_error *err)
 {
     double t0 = dx_now_ms();
     m->ms_backward = 0;
     if (dx_run_method(m, req, t, n, r, err) != 0) return -1;
-    dx_letterbox g;
-    dx_fit_geometry(m, photo.w, photo.h, &g);
     for (int k = 0; k < n; ++k) {
         r[k].ms_method = (dx_now_ms() - t0) / n;
         r[k].ms_backward = m->ms_backward / n;
-        r[k].map = dx_native_to_photo(r[k].native, r[k].native_h, r[k].native_w, &g, photo.w, photo.h);
-        r[k].h = photo.h;
-        r[k].w = photo.w;
-        if (!r[k].map) {
-            dx_set_error(err, "out of memory");
-            return -1;
-        }
-        size_t native = (size_t)r[k].native_h * r[k].native_w, photo_px = (size_t)r[k].h * r[k].w;
-        long bad = dx_count_nonfinite(r[k].native, native) + dx_count_nonfinite(r[k].map, photo_px);
-        if (bad) { /* the forward was finite: the method's gradients or scores overflowed */
-            dx_set_error(err, "%s: the %s map holds %ld non-finite values (NaN or inf): its gradients or "
-                              "scores overflow; no map written",
-                         dx_model_file(m), dx_method_name(req->method), bad);
-            return -1;
-        }
-        r[k].map_min = r[k].map_max = r[k].map[0];
-        for (int p = 1; p < r[k].h * r[k].w; ++p) {
-            if (r[k].map[p] < r[k].map_min) r[k].map_min = r[k].map[p];
-            if (r[k].map[p] > r[k].map_max) r[k].map_max = r[k].map[p];
-        }
+    }
+    return 0;
+}
+
+/* r's native map onto the photo's pixels (r->map), checked finite, and its range. */
+static int map_onto_photo(const dx_model *m, dx_image photo, const dx_request *req, dx_result *r, dx_error *err)
+{
+    dx_letterbox g;
+    dx_fit_geometry(m, photo.w, photo.h, &g);
+    r->map = dx_native_to_photo(r->native, r->native_h, r->native_w, &g, photo.w, photo.h);
+    r->h = photo.h;
+    r->w = photo.w;
+    if (!r->map) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    size_t native = (size_t)r->native_h * r->native_w, photo_px = (size_t)r->h * r->w;
+    long bad = dx_count_nonfinite(r->native, native) + dx_count_nonfinite(r->map, photo_px);
+    if (bad) { /* the forward was finite: the method's gradients or scores overflowed */
+        dx_set_error(err, "%s: the %s map holds %ld non-finite values (NaN or inf): its gradients or "
+                          "scores overflow; no map written",
+                     dx_model_file(m), dx_method_name(req->method), bad);
+        return -1;
+    }
+    r->map_min = r->map_max = r->map[0];
+    for (int p = 1; p < r->h * r->w; ++p) {
+        if (r->map[p] < r->map_min) r->map_min = r->map[p];
+        if (r->map[p] > r->map_max) r->map_max = r->map[p];
     }
     return 0;
 }
@@ -188,7 +193,7 @@ int dx_explain_image(dx_model *m, dx_image photo, const dx_request *asked, dx_re
     if (dx_class_target(m, r->class_id, req->score, &target, err) != 0) goto fail;
     r->logit = dx_output_of(m, dx_find_logit_layer(m))[r->class_id];
     r->prob = probs[r->class_id];
-    if (run_method(m, photo, req, &target, 1, r, err) != 0) goto fail;
+    if (run_method(m, req, &target, 1, r, err) != 0 || map_onto_photo(m, photo, req, r, err) != 0) goto fail;
     return 0;
 fail:
     dx_result_free(r);
@@ -207,29 +212,34 @@ int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detec
     return dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err);
 }
 
-/* Box d's result fields and target on the forward already run on photo (r is zeroed by the
- * caller); the method runs afterwards, for all boxes at once. */
-static int box_result(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
-                      double ms_forward, dx_result *r, dx_target *target, dx_error *err)
+/* Box d's target on the forward already run, and its value; refused when that is not finite. */
+static int box_target(dx_model *m, const dx_request *req, const dx_detection *d, dx_target *target, float *value,
+                      dx_error *err)
+{
+    if (dx_box_target_of(m, d, req->box_target, target, err) != 0) return -1;
+    *value = dx_target_score(target, m);
+    if (!isfinite(*value)) { /* finite outputs, but w and h are exp() of them */
+        dx_set_error(err, "%s: box at layer %d anchor %d cell %d,%d: its target's value is %g: the head's "
+                          "outputs overflow",
+                     dx_model_file(m), d->layer, d->anchor, d->row, d->col, *value);
+        return -1;
+    }
+    return 0;
+}
+
+/* Box d's result fields (r is zeroed by the caller), its target's value `value`; the method
+ * makes its maps afterwards. */
+static void box_result(const dx_request *req, const dx_detection *d, double ms_forward, float value, dx_result *r)
 {
     r->method = req->method;
     r->request = *req;
-    if (dx_copy_photo(photo, &r->photo, err) != 0) return -1;
     r->ms_forward = ms_forward;
     r->has_box = 1;
     r->box = *d;
     r->box_target = req->box_target;
     r->class_id = d->cls;
     r->prob = d->score;
-    if (dx_box_target_of(m, d, req->box_target, target, err) != 0) return -1;
-    r->logit = dx_target_score(target, m);
-    if (!isfinite(r->logit)) { /* finite outputs, but w and h are exp() of them */
-        dx_set_error(err, "%s: box at layer %d anchor %d cell %d,%d: its target's value is %g: the head's "
-                          "outputs overflow",
-                     dx_model_file(m), d->layer, d->anchor, d->row, d->col, r->logit);
-        return -1;
-    }
-    return 0;
+    r->logit = value;
 }
 
 int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *asked, const dx_detection *d,
@@ -242,15 +252,61 @@ int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *asked, c
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0) return -1;
     dx_target target;
     double ms;
-    if (letterbox_forward(m, photo, &ms, err) == 0 && box_result(m, photo, req, d, ms, r, &target, err) == 0 &&
-        run_method(m, photo, req, &target, 1, r, err) == 0)
-        return 0;
+    float value;
+    if (letterbox_forward(m, photo, &ms, err) == 0 && box_target(m, req, d, &target, &value, err) == 0 &&
+        dx_copy_photo(photo, &r->photo, err) == 0) {
+        box_result(req, d, ms, value, r);
+        if (run_method(m, req, &target, 1, r, err) == 0 && map_onto_photo(m, photo, req, r, err) == 0) return 0;
+    }
     dx_result_free(r);
     return -1;
 }
 
-int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *asked, dx_box_explanations *e,
-                     dx_error *err)
+/* The boxes req asks for on the forward state of photo: the region's best anchor, box req->box,
+ * or every box above thresh (*boxes malloc'd, NULL when *n is 0). */
+static int boxes_asked(dx_model *m, dx_image photo, const dx_request *req, dx_detection **boxes, int *n,
+                       dx_error *err)
+{
+    *boxes = NULL;
+    *n = 0;
+    if (!req->use_region) {
+        if (dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err) != 0) return -1;
+        if (req->box >= 0 && *n > 0) {
+            if (req->box >= *n) {
+                dx_set_error(err, "box %d does not exist: %d box%s detected above -thresh %g (0..%d)",
+                             req->box, *n, *n == 1 ? "" : "es", req->thresh, *n - 1);
+                goto fail;
+            }
+            (*boxes)[0] = (*boxes)[req->box];
+            *n = 1;
+        }
+        return 0;
+    }
+    if (!(*boxes = malloc(sizeof **boxes))) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    dx_detection *b = *boxes;
+    if (dx_region_box(m, photo.w, photo.h, req->region, b, err) != 0) goto fail;
+    *n = 1;
+    if (req->class_id >= 0) { /* the region's anchor, for the class asked */
+        dx_target t;
+        b->cls = req->class_id;
+        if (dx_box_target_of(m, b, DX_BOX_CLASS, &t, err) != 0) goto fail;
+        b->class_prob = dx_target_score(&t, m);
+        b->score = b->objectness * b->class_prob;
+    }
+    return 0;
+fail:
+    free(*boxes);
+    *boxes = NULL;
+    *n = 0;
+    return -1;
+}
+
+/* dx_explain_boxes_each, the results and e naming image_path (NULL: none) */
+static int explain_boxes_each(dx_model *m, dx_image photo, const char *image_path, const dx_request *asked,
+                              dx_box_fn on_box, void *ctx, dx_box_explanations *e, dx_error *err)
 {
     dx_request runs;
     dx_request_effective(asked, &runs);
@@ -259,62 +315,94 @@ int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *asked, dx_bo
     e->req = *req;
     e->photo_w = photo.w;
     e->photo_h = photo.h;
+    if (image_path) snprintf(e->image_path, sizeof e->image_path, "%s", image_path);
     double ms_forward;
+    dx_detection *boxes;
+    int n;
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
         letterbox_forward(m, photo, &ms_forward, err) != 0)
         return -1;
     dx_best_score(m, &e->best_score, &e->best_class);
-    dx_detection *boxes = NULL;
-    dx_target *targets = NULL;
-    int n = 0;
-    if (req->use_region) {
-        boxes = malloc(sizeof *boxes);
-        if (!boxes || dx_region_box(m, photo.w, photo.h, req->region, boxes, err) != 0) goto fail;
-        n = 1;
-        if (req->class_id >= 0) { /* the region's anchor, for the class asked */
-            dx_target t;
-            boxes[0].cls = req->class_id;
-            if (dx_box_target_of(m, &boxes[0], DX_BOX_CLASS, &t, err) != 0) goto fail;
-            boxes[0].class_prob = dx_target_score(&t, m);
-            boxes[0].score = boxes[0].objectness * boxes[0].class_prob;
-        }
-    } else {
-        if (dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, &boxes, &n, err) != 0)
-            goto fail;
-        if (req->box >= 0 && n > 0) {
-            if (req->box >= n) {
-                dx_set_error(err, "box %d does not exist: %d box%s detected above -thresh %g (0..%d)",
-                             req->box, n, n == 1 ? "" : "es", req->thresh, n - 1);
-                goto fail;
-            }
-            boxes[0] = boxes[req->box];
-            n = 1;
-        }
-    }
-    e->results = n ? calloc(n, sizeof *e->results) : NULL;
-    if (n && !e->results) {
-        dx_set_error(err, "out of memory");
-        goto fail;
-    }
-    targets = n ? malloc(sizeof *targets * n) : NULL;
-    if (n && !targets) {
-        dx_set_error(err, "out of memory");
-        goto fail;
-    }
+    if (boxes_asked(m, photo, req, &boxes, &n, err) != 0) return -1;
+    /* Every box's target on the forward the boxes came from; then the methods that score all
+     * targets on each perturbed forward take them at once (each box's native map at the network's
+     * resolution), the others one box at a time: a box's maps are freed before the next's are made. */
+    int chunk = n && !dx_method_info_of(req->method)->run_targets ? 1 : n;
+    dx_target *targets = malloc(sizeof *targets * (n ? n : 1));
+    float *values = malloc(sizeof *values * (n ? n : 1));
+    dx_result *r = calloc(chunk ? chunk : 1, sizeof *r);
+    int rc = targets && values && r ? 0 : -1;
+    if (rc != 0) dx_set_error(err, "out of memory");
+    for (int k = 0; rc == 0 && k < n; ++k) rc = box_target(m, req, &boxes[k], &targets[k], &values[k], err);
     e->n = n;
-    for (int k = 0; k < n; ++k) {
-        if (box_result(m, photo, req, &boxes[k], ms_forward, &e->results[k], &targets[k], err) != 0) goto fail;
+    for (int k0 = 0; rc == 0 && k0 < n; k0 += chunk) {
+        int count = n - k0 < chunk ? n - k0 : chunk;
+        for (int j = 0; j < count; ++j) {
+            box_result(req, &boxes[k0 + j], ms_forward, values[k0 + j], &r[j]);
+            r[j].photo = photo;
+            if (image_path) snprintf(r[j].image_path, sizeof r[j].image_path, "%s", image_path);
+        }
+        /* one forward for every box: each method leaves the forward state as it found it */
+        rc = run_method(m, req, &targets[k0], count, r, err);
+        for (int j = 0; j < count; ++j) {
+            if (rc == 0) rc = map_onto_photo(m, photo, req, &r[j], err);
+            if (rc == 0) rc = on_box(ctx, e, k0 + j, &r[j], err);
+            free(r[j].map);
+            free(r[j].native);
+            memset(&r[j], 0, sizeof r[j]);
+        }
     }
-    /* one forward for every box: each method leaves the forward state as it found it */
-    if (n && run_method(m, photo, req, targets, n, e->results, err) != 0) goto fail;
+    free(r);
+    free(values);
     free(targets);
     free(boxes);
+    if (rc != 0) memset(e, 0, sizeof *e);
+    return rc;
+}
+
+int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,
+                          dx_box_explanations *out, dx_error *err)
+{
+    return explain_boxes_each(m, photo, NULL, req, on_box, ctx, out, err);
+}
+
+/* dx_explain_boxes' results, collected: result 0 owns one copy of the photo, the others share it. */
+typedef struct {
+    dx_result *results;
+    int n;
+} collected;
+
+static int collect(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err)
+{
+    collected *c = ctx;
+    if (k == 0 && (!(c->results = calloc(e->n, sizeof *c->results)) || dx_copy_photo(r->photo, &r->photo, err) != 0)) {
+        if (!c->results) dx_set_error(err, "out of memory");
+        return -1;
+    }
+    c->results[k] = *r;
+    if (k > 0) c->results[k].photo = c->results[0].photo;
+    c->n = k + 1;
+    r->map = r->native = NULL; /* taken over */
     return 0;
-fail:
-    free(targets);
-    free(boxes);
-    dx_box_explanations_free(e);
-    return -1;
+}
+
+static int explain_boxes(dx_model *m, dx_image photo, const char *image_path, const dx_request *req,
+                         dx_box_explanations *e, dx_error *err)
+{
+    collected c = {NULL, 0};
+    int rc = explain_boxes_each(m, photo, image_path, req, collect, &c, e, err);
+    e->results = c.results;
+    if (rc != 0) { /* what was collected, freed as the whole would have been */
+        e->n = c.n;
+        dx_box_explanations_free(e);
+    }
+    return rc;
+}
+
+int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *req, dx_box_explanations *e,
+                     dx_error *err)
+{
+    return explain_boxes(m, photo, NULL, req, e, err);
 }
 
 int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
@@ -323,21 +411,52 @@ int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request 
     memset(e, 0, sizeof *e);
     dx_image photo;
     if (dx_load_model_photo(m, image_path, &photo, err) != 0) return -1;
-    int rc = dx_explain_boxes(m, photo, req, e, err);
+    int rc = explain_boxes(m, photo, image_path, req, e, err);
     dx_free_image(photo);
-    if (rc == 0) {
-        snprintf(e->image_path, sizeof e->image_path, "%s", image_path);
-        for (int k = 0; k < e->n; ++k)
-            snprintf(e->results[k].image_path, sizeof e->results[k].image_path, "%s", image_path);
-    }
     return rc;
 }
 
 void dx_box_explanations_free(dx_box_explanations *e)
 {
+    for (int k = 1; k < e->n; ++k) e->results[k].photo.data = NULL; /* result 0's */
     for (int k = 0; k < e->n; ++k) dx_result_free(&e->results[k]);
     free(e->results);
     memset(e, 0, sizeof *e);
+}
+
+/* dx_explain_boxes_write's way with each box: its files staged, then the caller's on_box */
+typedef struct {
+    const dx_model *m;
+    dx_image photo;
+    const char *prefix;
+    const dx_output_options *opt;
+    dx_box_writer *writer; /* opened at the first box, when e->n is known */
+    dx_box_fn on_box;
+    void *ctx;
+} box_stream;
+
+static int write_box(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err)
+{
+    box_stream *s = ctx;
+    if (k == 0 && !(s->writer = dx_box_writer_open(s->m, e, s->photo, s->prefix, s->opt, err))) return -1;
+    if (dx_box_writer_add(s->writer, r, err) != 0) return -1;
+    return s->on_box ? s->on_box(s->ctx, e, k, r, err) : 0;
+}
+
+int dx_explain_boxes_write(dx_model *m, const char *image_path, const dx_request *req, const char *prefix,
+                           const dx_output_options *opt, dx_box_fn on_box, void *ctx, dx_box_explanations *out,
+                           dx_error *err)
+{
+    memset(out, 0, sizeof *out);
+    dx_image photo;
+    if (dx_load_model_photo(m, image_path, &photo, err) != 0) return -1;
+    box_stream s = {m, photo, prefix, opt, NULL, on_box, ctx};
+    int rc = explain_boxes_each(m, photo, image_path, req, write_box, &s, out, err);
+    if (rc == 0 && !s.writer && !(s.writer = dx_box_writer_open(m, out, photo, prefix, opt, err))) rc = -1; /* no box */
+    if (s.writer) rc = dx_box_writer_close(s.writer, rc, err);
+    dx_free_image(photo);
+    if (rc != 0) memset(out, 0, sizeof *out);
+    return rc;
 }
 
 int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, dx_result *r,

@@ -276,7 +276,10 @@ int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detec
 
 /* Detectors: explains the box req->box, every box (DX_ALL_BOXES), or the region's best anchor
  * (req->use_region), all from one forward. No detection above thresh is not an error: n = 0.
- * dx_explain_image on a detector explains the single box req->box (an error if there is none). */
+ * dx_explain_image on a detector explains the single box req->box (an error if there is none).
+ * The results hold one copy of the photo: results[0].photo owns it, the others' photo points to
+ * it; free them together with dx_box_explanations_free. Each result's maps are its own: memory
+ * grows with the boxes (dx_explain_boxes_each and dx_explain_boxes_write do not). */
 typedef struct {
     dx_result *results;
     int n;
@@ -299,6 +302,23 @@ int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request 
 int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
                          dx_result *out, dx_error *err);
 void dx_box_explanations_free(dx_box_explanations *e);
+
+/* Detectors, a box at a time: what dx_explain_boxes computes, handed to on_box box by box and
+ * freed after it, so that memory holds one box's maps whatever the number of boxes. (Except
+ * for the methods that score every box on each perturbed input, drise, occlusion, rise, lime
+ * and kernelshap: they make every box's native map in one run, native_h x native_w floats each
+ * at the network's resolution, and the maps over the photo one at a time.)
+ * *out is filled as dx_explain_boxes fills it (n, photo_w, photo_h, req, best_score,
+ * best_class) before the first box, but out->results stays NULL. on_box(ctx, out, k, r, err) is
+ * called for k = 0..out->n - 1 in order (never when n is 0): r is box k's result as
+ * dx_explain_boxes' results[k] (the same map, native map, box and values), except that r->photo
+ * is the caller's photo (not a copy) and r->image_path is empty. r is on_box's only during the
+ * call: it may take r->map and r->native (setting them NULL: then it frees them); whatever is
+ * left is freed when it returns. on_box must not use m. A non-zero return stops the run: -1,
+ * with the message on_box left in err. On failure *out is zeroed. */
+typedef int (*dx_box_fn)(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err);
+int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,
+                          dx_box_explanations *out, dx_error *err);
 
 /* The photo in a PNG is drawn png_width pixels wide, enlarged or shrunk (bilinear), its height in
  * proportion (at least 2, at most DX_PNG_HEIGHT_MAX pixels); 0: at the photo's own size. */
@@ -340,6 +360,14 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
  * detected). All or nothing, as dx_write_outputs. */
 int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
                          const dx_output_options *opt, dx_error *err);
+/* Detectors: dx_explain_boxes_file and dx_write_box_outputs as one run, a box at a time (as
+ * dx_explain_boxes_each: memory holds one box's maps whatever the number of boxes): the same
+ * files, all or nothing. on_box (may be NULL) is called as dx_explain_boxes_each calls it, after
+ * box k's files are staged (committed only when every box is written), with r->image_path set;
+ * a non-zero return removes every file. *out: the header (out->results NULL); zeroed on failure. */
+int dx_explain_boxes_write(dx_model *m, const char *image_path, const dx_request *req, const char *prefix,
+                           const dx_output_options *opt, dx_box_fn on_box, void *ctx, dx_box_explanations *out,
+                           dx_error *err);
 
 /* ---- The string API, for bindings (python/darknet_explain) ----
  * Options are the command line's words, parsed by its own table with its checks and messages
