@@ -20,9 +20,9 @@
 #include "io/image.h"
 #include "io/npy.h"
 
-/* One map of a panel and what the panel's title says about it. */
+/* One map of a panel and what the panel's title says about it; the map itself stays in its
+ * staged .npy until its panel is drawn (map_path): memory holds one panel's maps at a time. */
 typedef struct {
-    float *map;        /* photo h x w, owned */
     int signed_map;
     int layer;         /* the map's layer, or -1 at the input: how the panel draws it (dx_png_display_of) */
     int class_id;
@@ -142,7 +142,6 @@ static void map_path(const all_run *r, dx_method method, int k, char *out, size_
 
 static void free_maps(method_maps *mm)
 {
-    for (int k = 0; k < mm->n; ++k) free(mm->tiles[k].map);
     free(mm->tiles);
     mm->tiles = NULL;
     mm->n = 0;
@@ -159,28 +158,29 @@ static int load_kept(const all_run *r, dx_method method, method_maps *mm)
     ok = ok && (n == 0 || mm->tiles);
     mm->n = ok ? n : 0;
     int shape[2] = {r->photo.h, r->photo.w};
+    float *map = ok ? malloc(sizeof(float) * shape[0] * shape[1]) : NULL; /* each .npy read whole: complete */
+    ok = ok && map;
     for (int k = 0; ok && k < n; ++k) {
         tile *t = &mm->tiles[k];
         dx_detection *b = &t->box;
         dx_error ignored;
         ok = fscanf(f, " tile %d %d %f %d %f %f %f %f %d", &t->signed_map, &t->class_id, &t->prob, &t->has_box, &b->x,
-                    &b->y, &b->w, &b->h, &t->layer) == 9 &&
-             (t->map = malloc(sizeof(float) * shape[0] * shape[1]));
+                    &b->y, &b->w, &b->h, &t->layer) == 9;
         b->cls = t->class_id;
         b->score = t->prob;
         map_path(r, method, k, path, sizeof path);
-        ok = ok && dx_npy_read(path, t->map, 2, shape, &ignored) == 0;
+        ok = ok && dx_npy_read(path, map, 2, shape, &ignored) == 0;
     }
+    free(map);
     if (f) fclose(f);
     if (!ok) free_maps(mm);
     return ok;
 }
 
-/* Keeps what the panels need of an explanation (its map taken over). */
-static void keep_tile(dx_result *res, tile *t)
+/* Keeps what the panels' titles need of an explanation. */
+static void keep_tile(const dx_result *res, tile *t)
 {
-    *t = (tile){res->map, res->signed_map, res->layer, res->class_id, res->prob, res->has_box, res->box};
-    res->map = NULL;
+    *t = (tile){res->signed_map, res->layer, res->class_id, res->prob, res->has_box, res->box};
 }
 
 /* The marker that says the method's files are complete, and what its tiles' titles say. */
@@ -207,6 +207,26 @@ static int write_marker(const all_run *r, dx_method method, const method_maps *m
     return rc;
 }
 
+/* dx_explain_boxes_write's on_box for a method's boxes: box k's tile, its blank map named boxK */
+typedef struct {
+    method_maps *mm;
+    dx_blank_maps *blank;
+} box_tiles;
+
+static int keep_box_tile(void *ctx, const dx_box_explanations *e, int k, dx_result *res, dx_error *err)
+{
+    box_tiles *b = ctx;
+    if (k == 0 && !(b->mm->tiles = calloc(e->n, sizeof *b->mm->tiles))) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    char box[32];
+    snprintf(box, sizeof box, "box%d", k);
+    dx_blank_add(b->blank, res, box);
+    keep_tile(res, &b->mm->tiles[b->mm->n++]);
+    return 0;
+}
+
 /* Explains the photo with one method and writes its outputs into the staging folder; the maps
  * that hold one value everywhere are added to blank. */
 static int compute(dx_model *m, const all_run *r, dx_method method, method_maps *mm, dx_blank_maps *blank,
@@ -220,20 +240,8 @@ static int compute(dx_model *m, const all_run *r, dx_method method, method_maps 
     int rc;
     if (r->boxes) {
         dx_box_explanations e;
-        if (dx_explain_boxes_file(m, a->image, &req, &e, err) != 0) return -1;
-        rc = dx_write_box_outputs(m, &e, prefix, &a->output, err);
-        mm->tiles = e.n ? calloc(e.n, sizeof *mm->tiles) : NULL;
-        if (rc == 0 && e.n && !mm->tiles) {
-            dx_set_error(err, "out of memory");
-            rc = -1;
-        }
-        for (int k = 0; rc == 0 && k < e.n; ++k) {
-            char box[32];
-            snprintf(box, sizeof box, "box%d", k);
-            dx_blank_add(blank, &e.results[k], box);
-            keep_tile(&e.results[k], &mm->tiles[mm->n++]);
-        }
-        dx_box_explanations_free(&e);
+        box_tiles tiles = {mm, blank};
+        rc = dx_explain_boxes_write(m, a->image, &req, prefix, &a->output, keep_box_tile, &tiles, &e, err);
     } else {
         dx_result res;
         if (dx_explain_file(m, a->image, &req, &res, err) != 0) return -1;
@@ -265,18 +273,21 @@ static int write_panels(const dx_model *m, const all_run *r, const method_maps *
                          dx_method_name(a->methods[0]), maps[0].n, dx_method_name(a->methods[i]), maps[i].n);
             return -1;
         }
+    size_t plane = (size_t)r->photo.h * r->photo.w;
+    int shape[2] = {r->photo.h, r->photo.w};
     dx_result *views = calloc(a->n_methods, sizeof *views);
-    if (!views) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
-    int rc = 0;
+    float *panel_maps = malloc(sizeof(float) * plane * a->n_methods);
+    int rc = views && panel_maps ? 0 : -1;
+    if (rc != 0) dx_set_error(err, "out of memory");
     for (int k = 0; rc == 0 && k < panels; ++k) {
-        for (int i = 0; i < a->n_methods; ++i) { /* what dx_write_panel reads of each */
+        char path[2400];
+        for (int i = 0; rc == 0 && i < a->n_methods; ++i) { /* what dx_write_panel reads of each */
             const tile *t = &maps[i].tiles[k];
             dx_result *v = &views[i];
             v->method = a->methods[i];
-            v->map = t->map;
+            v->map = panel_maps + plane * i;
+            map_path(r, a->methods[i], k, path, sizeof path);
+            rc = dx_npy_read(path, v->map, 2, shape, err);
             v->h = r->photo.h;
             v->w = r->photo.w;
             v->signed_map = t->signed_map;
@@ -288,12 +299,13 @@ static int write_panels(const dx_model *m, const all_run *r, const method_maps *
         }
         views[0].photo = r->photo;
         snprintf(views[0].image_path, sizeof views[0].image_path, "%s", a->image);
-        char path[2400];
+        if (rc != 0) break;
         if (r->boxes) snprintf(path, sizeof path, "%s/%s_panel_box%d.png", r->stage, r->base, k);
         else snprintf(path, sizeof path, "%s/%s_panel.png", r->stage, r->base);
         rc = dx_write_panel(m, views, a->n_methods, path, &a->output, err);
     }
     free(views);
+    free(panel_maps);
     return rc;
 }
 

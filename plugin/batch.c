@@ -300,23 +300,20 @@ static int explain_photo(dx_model *m, const batch_run *b, int index, photo *p, d
     int rc;
     if (b->detector) {
         dx_box_explanations e;
-        if (dx_explain_boxes_file(m, path, &a->req, &e, err) != 0) return -1;
-        rc = dx_write_box_outputs(m, &e, prefix, &a->output, err);
-        p->w = e.photo_w;
-        p->h = e.photo_h;
+        dx_boxes_seen seen = {path, NULL, 0, {.count = 0}};
+        rc = dx_explain_boxes_write(m, path, &a->req, prefix, &a->output, dx_see_box, &seen, &e, err);
         if (rc == 0 && e.n && !(p->targets = calloc(e.n, sizeof *p->targets))) {
             dx_set_error(err, "out of memory");
             rc = -1;
         }
+        p->w = e.photo_w;
+        p->h = e.photo_h;
         for (int k = 0; rc == 0 && k < e.n; ++k) {
-            const dx_detection *d = &e.results[k].box;
-            char name[1100], box[32];
+            const dx_detection *d = &seen.boxes[k];
             p->targets[p->n++] = (dx_all_target){d->cls, d->score, 1, d->x, d->y, d->w, d->h};
-            dx_box_stem(&e, k, box, sizeof box);
-            snprintf(name, sizeof name, "%s %s", path, box);
-            dx_blank_add(&blank, &e.results[k], name);
         }
-        dx_box_explanations_free(&e);
+        blank = seen.blank;
+        free(seen.boxes);
     } else {
         dx_result r;
         if (dx_explain_file(m, path, &a->req, &r, err) != 0) return -1;

@@ -358,6 +358,21 @@ void dx_blank_note(const char *program, const dx_blank_maps *b, const char *meth
         fprintf(stderr, "the same value everywhere: nothing to see\n");
 }
 
+int dx_see_box(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err)
+{
+    dx_boxes_seen *s = ctx;
+    if (k == 0 && !(s->boxes = malloc(sizeof *s->boxes * e->n))) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    s->boxes[s->n++] = r->box;
+    char stem[32], name[1100];
+    dx_box_stem(e, k, stem, sizeof stem);
+    snprintf(name, sizeof name, "%s%s%s", s->path ? s->path : "", s->path ? " " : "", stem);
+    dx_blank_add(&s->blank, r, name);
+    return 0;
+}
+
 static int explain_one(const char *program, dx_model *m, const cli_args *a, const char *method_name)
 {
     dx_error err;
@@ -440,28 +455,25 @@ static int run_batch(const char *program, dx_model *m, const cli_args *a, int al
  * says so, exit 0). */
 static int run_detector(const char *program, dx_model *m, const cli_args *a, const char *method, dx_error *err)
 {
-    dx_box_explanations e;
-    if (dx_explain_boxes_file(m, a->image, &a->req, &e, err) != 0) return -1;
     char prefix[1024];
     output_prefix(a, method, prefix, sizeof prefix);
-    int rc = dx_write_box_outputs(m, &e, prefix, &a->output, err);
+    dx_box_explanations e;
+    dx_boxes_seen seen = {NULL, NULL, 0, {.count = 0}};
+    int rc = dx_explain_boxes_write(m, a->image, &a->req, prefix, &a->output, dx_see_box, &seen, &e, err);
     if (rc == 0 && e.n == 0)
         printf("%s: no detection above -thresh %g (the best score is %.2f%%, %s); wrote %s.json\n", a->image,
                a->req.thresh, 100 * e.best_score, dx_class_name(m, e.best_class), prefix);
-    dx_blank_maps blank = {.count = 0};
     for (int k = 0; rc == 0 && k < e.n; ++k) {
-        const dx_detection *d = &e.results[k].box;
+        const dx_detection *d = &seen.boxes[k];
         char stem[32];
-        if (a->req.use_region) snprintf(stem, sizeof stem, "region");
-        else snprintf(stem, sizeof stem, "box%d", a->req.box >= 0 ? a->req.box : k);
+        dx_box_stem(&e, k, stem, sizeof stem);
         printf("%s: %s %s %.2f%% at %.0f,%.0f %.0fx%.0f (layer %d anchor %d cell %d,%d); wrote %s_%s.png %s_%s.npy\n",
                a->image, stem, dx_class_name(m, d->cls), 100 * d->score, d->x, d->y, d->w, d->h, d->layer,
                d->anchor, d->row, d->col, prefix, stem, prefix, stem);
-        dx_blank_add(&blank, &e.results[k], stem);
     }
     if (rc == 0 && e.n > 0) printf("wrote %s_boxes.png %s.json\n", prefix, prefix);
-    if (rc == 0) dx_blank_note(program, &blank, method);
-    dx_box_explanations_free(&e);
+    if (rc == 0) dx_blank_note(program, &seen.blank, method);
+    free(seen.boxes);
     return rc;
 }
 

@@ -21,6 +21,16 @@ typedef struct {
 } dx_blank_maps;
 void dx_blank_add(dx_blank_maps *b, const dx_result *r, const char *name);
 void dx_blank_note(const char *program, const dx_blank_maps *b, const char *method);
+/* What the lines printed after a detector's files are committed need of each box, gathered
+ * box by box (dx_see_box is a dx_box_fn for dx_explain_boxes_write, ctx a dx_boxes_seen): the
+ * boxes, and the blank maps named "[PATH ]STEM" (dx_box_stem). Free boxes. */
+typedef struct {
+    const char *path;    /* NULL: the blank maps are named by their stem alone */
+    dx_detection *boxes; /* n, malloc'd */
+    int n;
+    dx_blank_maps blank;
+} dx_boxes_seen;
+int dx_see_box(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err);
 
 /* The string API's side of the command line (api_bindings.c): the options of one library call,
  * parsed by the CLI's own table and checks. */
