@@ -344,17 +344,19 @@ cli_result spawn_cli(const char *dir, const char *const *args, long long as_limi
     }
     cli_result r = {0};
     int status = 0;
+    struct rusage ru = {0};
     for (;;) {
-        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        if (wait4(pid, &status, WNOHANG, &ru) == pid) break;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (t1.tv_sec - t0.tv_sec >= timeout_s) {
             kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
+            wait4(pid, &status, 0, &ru);
             r.status = -1;
             break;
         }
         usleep(20000);
     }
+    r.max_rss_kb = ru.ru_maxrss;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r.seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (r.status == 0) r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

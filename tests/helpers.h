@@ -63,6 +63,7 @@ typedef struct {
     char out[8192], err[8192];
     int err_lines;
     double seconds;
+    long max_rss_kb; /* the child's peak resident set size (wait4's ru_maxrss), in kB */
 } cli_result;
 cli_result spawn_cli(const char *dir, const char *const *args, long long as_limit, int timeout_s);
 /* Files in dir other than those named in keep (NULL-terminated); each is logged. */
