@@ -363,6 +363,11 @@ static int explain_boxes_each(dx_model *m, dx_image photo, const char *image_pat
 int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,
                           dx_box_explanations *out, dx_error *err)
 {
+    if (!on_box) {
+        memset(out, 0, sizeof *out);
+        dx_set_error(err, "dx_explain_boxes_each: no on_box to hand the boxes to");
+        return -1;
+    }
     return explain_boxes_each(m, photo, NULL, req, on_box, ctx, out, err);
 }
 

@@ -303,19 +303,22 @@ int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, con
                          dx_result *out, dx_error *err);
 void dx_box_explanations_free(dx_box_explanations *e);
 
-/* Detectors, a box at a time: what dx_explain_boxes computes, handed to on_box box by box and
- * freed after it, so that memory holds one box's maps whatever the number of boxes. (Except
- * for the methods that score every box on each perturbed input, drise, occlusion, rise, lime
- * and kernelshap: they make every box's native map in one run, native_h x native_w floats each
- * at the network's resolution, and the maps over the photo one at a time.)
- * *out is filled as dx_explain_boxes fills it (n, photo_w, photo_h, req, best_score,
- * best_class) before the first box, but out->results stays NULL. on_box(ctx, out, k, r, err) is
- * called for k = 0..out->n - 1 in order (never when n is 0): r is box k's result as
- * dx_explain_boxes' results[k] (the same map, native map, box and values), except that r->photo
- * is the caller's photo (not a copy) and r->image_path is empty. r is on_box's only during the
- * call: it may take r->map and r->native (setting them NULL: then it frees them); whatever is
- * left is freed when it returns. on_box must not use m. A non-zero return stops the run: -1,
- * with the message on_box left in err. On failure *out is zeroed. */
+/* Detectors, a box at a time: what dx_explain_boxes computes, handed to on_box (required) box
+ * by box and freed after it, so that memory holds one box's maps whatever the number of boxes.
+ * Except for the methods that score every box on each perturbed input (drise, occlusion, rise,
+ * lime, kernelshap): their one pass makes every box's native map (native_h x native_w floats at
+ * the network's resolution) before the first box is handed over; the maps over the photo are
+ * still made one box at a time.
+ * *out is filled as dx_explain_boxes fills it (n, photo_w, photo_h, req, best_score, best_class)
+ * before the first box; out->results stays NULL. on_box(ctx, out, k, r, err) is called for
+ * k = 0..out->n - 1 in order (never when n is 0) with r: box k's result, the same as
+ * dx_explain_boxes' results[k] (map: h x w floats over the photo's pixels, native map, box,
+ * values; ms_method and ms_backward: this box's, or a shared pass's share), except that r->photo
+ * is the caller's photo itself (borrowed, not a copy) and r->image_path is empty. r is on_box's
+ * during the call only: it may take r->map and r->native (setting them NULL; it frees them
+ * then); the rest is freed when it returns. on_box must not use m (whose forward state the next
+ * boxes need). A non-zero return stops the run: -1, with the message on_box left in err. On
+ * failure *out is zeroed. */
 typedef int (*dx_box_fn)(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err);
 int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,
                           dx_box_explanations *out, dx_error *err);

@@ -420,12 +420,13 @@ struct dx_box_writer {
 /* part i's final name */
 static void final_name(const dx_box_writer *w, int i, char *out, size_t len)
 {
-    int n = w->e.n;
-    char stem[32];
-    if (i < 2 * n) dx_box_stem(&w->e, i / 2, stem, sizeof stem);
-    if (i < 2 * n) snprintf(out, len, "%s_%s.%s", w->prefix, stem, i % 2 ? "npy" : "png");
-    else if (i < w->count - 1) snprintf(out, len, "%s_boxes.png", w->prefix);
-    else snprintf(out, len, "%s.json", w->prefix);
+    if (i < 2 * w->e.n) {
+        char stem[32];
+        dx_box_stem(&w->e, i / 2, stem, sizeof stem);
+        snprintf(out, len, "%s_%s.%s", w->prefix, stem, i % 2 ? "npy" : "png");
+    } else {
+        snprintf(out, len, i < w->count - 1 ? "%s_boxes.png" : "%s.json", w->prefix);
+    }
 }
 
 dx_box_writer *dx_box_writer_open(const dx_model *m, const dx_box_explanations *e, dx_image photo,
@@ -479,7 +480,7 @@ int dx_box_writer_add(dx_box_writer *w, const dx_result *r, dx_error *err)
 {
     int k = w->added;
     if (k >= w->e.n) {
-        dx_set_error(err, "%s: box %d of %d", w->prefix, k, w->e.n);
+        dx_set_error(err, "%s: a box more than the %d it was opened for", w->prefix, w->e.n);
         return -1;
     }
     if (dx_check_finite_result(r, w->prefix, err) != 0) return -1;
