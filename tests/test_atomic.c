@@ -149,6 +149,64 @@ Test(atomic, sigint_sigterm_sighup_remove_live_parts_and_kill)
     expect_signal_removes_parts(SIGHUP);
 }
 
+/* More files live at once than one block of the registry holds (a detector's -boxes all writes
+ * several files per box): in a child, N parts live in one set, then SIGTERM removes every one;
+ * then the same N committed appear whole. */
+enum { MANY_FILES = 5000 };
+
+static void add_many(dx_atomic_set *set, const char *dir, dx_error *err)
+{
+    for (int k = 0; k < MANY_FILES; ++k) {
+        char final[256];
+        snprintf(final, sizeof final, "%s/f%04d", dir, k);
+        const char *part = dx_atomic_add(set, final, err);
+        if (!part) return;
+        FILE *f = fopen(part, "w");
+        if (!f || fclose(f) != 0) return;
+    }
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d, "%s", dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+Test(atomic, thousands_of_live_files_are_all_registered, .timeout = 60)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s", temp_dir());
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dx_error err = {{0}};
+        dx_atomic_set set = {0};
+        add_many(&set, dir, &err);
+        if (set.n != MANY_FILES) _exit(2);
+        raise(SIGTERM);
+        _exit(3);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "the child exited with %d (2: a file refused)",
+              WEXITSTATUS(status));
+    cr_expect_eq(count_files(dir), 0, "SIGTERM left files of %d live parts", MANY_FILES);
+
+    dx_error err = {{0}};
+    dx_atomic_set set = {0};
+    add_many(&set, dir, &err);
+    cr_assert_eq(set.n, MANY_FILES, "%s", err.msg);
+    cr_assert_eq(dx_atomic_commit(&set, 0, &err), 0, "%s", err.msg);
+    cr_expect_eq(count_files(dir), MANY_FILES);
+    char path[256];
+    snprintf(path, sizeof path, "%s/f%04d", dir, MANY_FILES - 1);
+    cr_expect(exists(path), "%s", path);
+}
+
 static volatile sig_atomic_t caught;
 static void catch_signal(int sig) { caught = sig; }
 

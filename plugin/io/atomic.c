@@ -9,6 +9,7 @@
 #include "io/atomic.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler reads the slots' states lock-free");
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "the signal handler follows the blocks' links lock-free");
 
 /* What the handler does with a slot's files. */
 enum {
@@ -18,17 +19,28 @@ enum {
     SLOT_RENAMING /* its rename is under way or done: the part (if any) and the final unlinked */
 };
 
-/* The paths point into their set's entries, which outlive the slot (freed after it). */
-static struct {
+/* The registry: blocks of slots in a list that only grows (blocks live until the process ends),
+ * so that the handler can walk it while another thread appends a block. The paths point into
+ * their set's entries, which outlive the slot (freed after it). */
+typedef struct {
     _Atomic int state;
     const char *part; /* NULL for an adopted file, which a signal leaves */
     const char *final;
-} slots[DX_ATOMIC_SLOTS];
+} slot;
+
+enum { SLOTS_PER_BLOCK = 1024 };
+
+typedef struct block {
+    slot slots[SLOTS_PER_BLOCK];
+    struct block *_Atomic next;
+} block;
+
+static block first_block;
 
 struct dx_atomic_entry {
     char *from;  /* the part (FINAL.part) or the adopted file */
     char *final;
-    int slot;
+    slot *slot;
 };
 
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
@@ -36,11 +48,13 @@ static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
 /* Async-signal-safe: atomic loads, unlink(), raise(). */
 static void on_signal(int sig)
 {
-    for (int k = 0; k < DX_ATOMIC_SLOTS; ++k) {
-        int state = atomic_load(&slots[k].state);
-        if (state >= SLOT_PART && slots[k].part) unlink(slots[k].part);
-        if (state == SLOT_RENAMING) unlink(slots[k].final);
-    }
+    for (block *b = &first_block; b; b = atomic_load(&b->next))
+        for (int k = 0; k < SLOTS_PER_BLOCK; ++k) {
+            slot *t = &b->slots[k];
+            int state = atomic_load(&t->state);
+            if (state >= SLOT_PART && t->part) unlink(t->part);
+            if (state == SLOT_RENAMING) unlink(t->final);
+        }
     /* SA_RESETHAND restored the default action and sig is blocked until the handler returns:
      * the process then dies of it, and its exit status says so */
     raise(sig);
@@ -63,21 +77,32 @@ static void install_handler(void)
     }
 }
 
-/* A free slot for (part, final) in state; -1 when all are taken. */
-static int claim_slot(const char *part, const char *final, int state)
+/* A free slot for (part, final) in state, in a new block when every block is full; NULL when out
+ * of memory. */
+static slot *claim_slot(const char *part, const char *final, int state)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, install_handler);
-    for (int k = 0; k < DX_ATOMIC_SLOTS; ++k) {
-        int expected = SLOT_FREE;
-        if (atomic_compare_exchange_strong(&slots[k].state, &expected, SLOT_HELD)) {
-            slots[k].part = part;
-            slots[k].final = final;
-            atomic_store(&slots[k].state, state);
-            return k;
+    for (block *b = &first_block;;) {
+        for (int k = 0; k < SLOTS_PER_BLOCK; ++k) {
+            slot *t = &b->slots[k];
+            int expected = SLOT_FREE;
+            if (atomic_compare_exchange_strong(&t->state, &expected, SLOT_HELD)) {
+                t->part = part;
+                t->final = final;
+                atomic_store(&t->state, state);
+                return t;
+            }
         }
+        block *next = atomic_load(&b->next);
+        if (!next) { /* zeroed: every slot SLOT_FREE; a block another thread linked first wins */
+            block *fresh = calloc(1, sizeof *fresh);
+            if (!fresh) return NULL;
+            if (atomic_compare_exchange_strong(&b->next, &next, fresh)) next = fresh;
+            else free(fresh);
+        }
+        b = next;
     }
-    return -1;
 }
 
 /* Appends (from, final) to the set, registered in state; part: from is a part a signal removes. */
@@ -95,15 +120,15 @@ static dx_atomic_entry *add_entry(dx_atomic_set *s, char *from, const char *fina
         free(final_copy);
         return NULL;
     }
-    int slot = claim_slot(part ? from : NULL, final_copy, part ? SLOT_PART : SLOT_HELD);
-    if (slot < 0) {
-        dx_set_error(err, "%s: more than %d output files at once", final, DX_ATOMIC_SLOTS);
+    slot *t = claim_slot(part ? from : NULL, final_copy, part ? SLOT_PART : SLOT_HELD);
+    if (!t) {
+        dx_set_error(err, "%s: out of memory", final);
         free(from);
         free(final_copy);
         return NULL;
     }
     dx_atomic_entry *e = &s->e[s->n++];
-    *e = (dx_atomic_entry){from, final_copy, slot};
+    *e = (dx_atomic_entry){from, final_copy, t};
     return e;
 }
 
@@ -126,7 +151,7 @@ int dx_atomic_commit(dx_atomic_set *s, int rc, dx_error *err)
     int renamed = 0;
     while (rc == 0 && renamed < s->n) {
         dx_atomic_entry *e = &s->e[renamed];
-        atomic_store(&slots[e->slot].state, SLOT_RENAMING);
+        atomic_store(&e->slot->state, SLOT_RENAMING);
         if (rename(e->from, e->final) != 0) {
             dx_set_error(err, "%s: cannot write: %s", e->final, strerror(errno));
             rc = -1;
@@ -140,7 +165,7 @@ int dx_atomic_commit(dx_atomic_set *s, int rc, dx_error *err)
             unlink(e->from);
             if (k < renamed) unlink(e->final);
         }
-        atomic_store(&slots[e->slot].state, SLOT_FREE);
+        atomic_store(&e->slot->state, SLOT_FREE);
         free(e->from);
         free(e->final);
     }

@@ -10,14 +10,12 @@
  * is being renamed, its final names too) before the process dies of that same signal, so that its
  * exit status still says which. The handler is installed at the first file, only for the signals
  * whose action is then the default (a program's own handler and SIG_IGN are left alone); it walks
- * a fixed registry of the live paths (DX_ATOMIC_SLOTS files at most at any time, owned by their
- * sets) and calls nothing but unlink() and raise(). SIGKILL and a power cut still leave parts. */
+ * a registry of the live paths (owned by their sets; it grows by blocks, as many files as memory
+ * holds) and calls nothing but unlink() and raise(). SIGKILL and a power cut still leave parts. */
 #ifndef DX_IO_ATOMIC_H
 #define DX_IO_ATOMIC_H
 #include <stdio.h>
 #include "internal.h"
-
-#define DX_ATOMIC_SLOTS 4096
 
 typedef struct dx_atomic_entry dx_atomic_entry;
 
@@ -28,7 +26,7 @@ typedef struct {
 } dx_atomic_set;
 
 /* Adds FINAL; returns the part path to write it to (owned by the set, valid until the commit),
- * or NULL with err (out of memory, DX_ATOMIC_SLOTS files already live). */
+ * or NULL with err (out of memory). */
 const char *dx_atomic_add(dx_atomic_set *s, const char *final, dx_error *err);
 /* Adds a file already written elsewhere on the same file system (e.g. kept in a staging folder
  * across an interrupted run: a signal leaves it) to be renamed to FINAL with the set; 0 or -1. */
