@@ -228,173 +228,8 @@ int dx_backward_activation(dx_model *m, dx_pass *p, int i, const float *gout, dx
     return 0;
 }
 
-/* LRP of the layers with weights. A linear layer z = W a + b over a grouped convolution's
- * geometry; a connected layer is a 1x1 convolution of its inputs on a 1x1 image. */
-typedef struct {
-    dx_conv_geometry conv; /* one group's */
-    int c, h, w, n, groups, size, out_h, out_w;
-} lrp_geometry;
-
-/* z (n x out_h x out_w) += conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
-static void lrp_conv_forward(const lrp_geometry *g, const float *in, const float *w, float *col, float *z)
-{
-    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
-    int k = g->size * g->size * group_in;
-    for (int grp = 0; grp < g->groups; ++grp) {
-        const float *in_g = in + (size_t)grp * group_in * g->h * g->w, *cols = in_g;
-        if (col) {
-            dx_im2col(in_g, &g->conv, col);
-            cols = col;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, 1.f,
-                    w + (size_t)grp * group_out * k, k, cols, spatial, 1.f,
-                    z + (size_t)grp * group_out * spatial, spatial);
-    }
-}
-
-/* adj (c x h x w) = conv^T(s, w), the adjoint of lrp_conv_forward */
-static void lrp_conv_adjoint(const lrp_geometry *g, const float *w, const float *s, float *col,
-                             float *adj)
-{
-    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
-    int k = g->size * g->size * group_in;
-    memset(adj, 0, sizeof(float) * g->c * g->h * g->w);
-    for (int grp = 0; grp < g->groups; ++grp) {
-        const float *w_g = w + (size_t)grp * group_out * k, *s_g = s + (size_t)grp * group_out * spatial;
-        float *adj_g = adj + (size_t)grp * group_in * g->h * g->w;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w_g, k, s_g,
-                    spatial, 0.f, col ? col : adj_g, spatial);
-        if (col) dx_col2im_add(col, &g->conv, adj_g);
-    }
-}
-
-static float lrp_modify_weight(dx_weight_mod mod, float w)
-{
-    switch (mod) {
-    case DX_W_SAME: return w;
-    case DX_W_ABS: return fabsf(w);
-    case DX_W_POS: return w > 0.f ? w : 0.f;
-    case DX_W_NEG: return w < 0.f ? w : 0.f;
-    case DX_W_SQUARE: return w * w;
-    case DX_W_ONES: return 1.f;
-    }
-    return w;
-}
-
-static float lrp_modify_bias(dx_bias_mod mod, float b, float gamma)
-{
-    switch (mod) {
-    case DX_B_SAME: return b;
-    case DX_B_POS: return b > 0.f ? b : 0.f;
-    case DX_B_NEG: return b < 0.f ? b : 0.f;
-    case DX_B_GAMMA_POS: return b + gamma * (b > 0.f ? b : 0.f);
-    case DX_B_GAMMA_NEG: return b + gamma * (b < 0.f ? b : 0.f);
-    case DX_B_NONE: return 0.f;
-    }
-    return b;
-}
-
-/* The input as a base sees it: a itself when unmodified, NULL when it is all zeros (the
- * positive or negative part of an input without such values: the base contributes nothing). */
-static const float *lrp_modify_input(dx_input_mod mod, const dx_rule *r, const float *a,
-                                     size_t n, float *out)
-{
-    if (mod == DX_IN_SAME) return a;
-    int any = 0;
-    for (size_t k = 0; k < n; ++k) {
-        float v = a[k];
-        switch (mod) {
-        case DX_IN_ABS: out[k] = fabsf(v); break;
-        case DX_IN_POS: out[k] = v > 0.f ? v : 0.f; break;
-        case DX_IN_NEG: out[k] = v < 0.f ? v : 0.f; break;
-        case DX_IN_LOW: out[k] = r->low; break;
-        case DX_IN_HIGH: out[k] = r->high; break;
-        default: out[k] = 1.f; break;
-        }
-        any |= out[k] != 0.f;
-    }
-    return any ? out : NULL;
-}
-
-/* Batch norm folded into the weights for relevance purposes: Darknet's inference forward is
- * y_j = scale_j (conv_j - mean_j) / (sqrt(var_j) + 1e-6) + bias_j, i.e. W'_j = f_j W_j and
- * b'_j = bias_j - f_j mean_j with f_j = scale_j / (sqrt(var_j) + 1e-6). The folded bias keeps
- * its share of relevance (counted as absorbed), unlike a canonizer that drops it. */
-static void lrp_fold_batchnorm(const dx_layer *l, int n, size_t per_output, float *w, float *b)
-{
-    for (int j = 0; j < n; ++j) {
-        float f = l->batch_normalize ? l->scales[j] / (float)dx_bn_divisor(l, j) : 1.f;
-        for (size_t k = 0; k < per_output; ++k) w[j * per_output + k] = f * l->weights[j * per_output + k];
-        b[j] = l->batch_normalize ? l->biases[j] - f * l->rolling_mean[j] : l->biases[j];
-    }
-}
-
-/* R_i += sum_t in_t(a)_i (W_t^T u_t)_i with u_t = sum_p coef_p c_pt s_p, s_p = R / stab(z'_p):
- * see lrp/lrp.h. The activation passes relevance through: the relevance of f(z_j) is z_j's. */
-static int lrp_linear(dx_model *m, dx_pass *p, int i, const lrp_geometry *g, const float *rout,
-                      dx_error *err)
-{
-    const dx_layer *l = &m->net->layers[i];
-    const dx_rule *rule = dx_rule_of(p, i);
-    dx_lrp_form form;
-    if (dx_lrp_form_of(rule, &form) != 0) {
-        dx_set_error(err, "layer %d [%s]: the %s rule does not apply to a layer with weights", i,
-                     l->type_name, dx_rule_name(rule->kind));
-        return -1;
-    }
-    size_t in_len = (size_t)g->c * g->h * g->w, spatial = (size_t)g->out_h * g->out_w;
-    size_t out_len = (size_t)g->n * spatial, per_output = (size_t)g->size * g->size * (g->c / g->groups);
-    int direct = g->size == 1 && g->conv.stride_x == 1 && g->conv.stride_y == 1 && g->conv.pad == 0;
-    size_t weights = (size_t)g->n * per_output, col_len = direct ? 0 : per_output * spatial;
-    int nb = form.n_bases;
-    /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
-    float *buf = dx_pass_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len);
-    if (!buf) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
-    float *w_fold = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
-    float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;
-    float *adj = u + nb * out_len + col_len;
-    lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);
-
-    const float *a = dx_output_of(m, i - 1), *in_t[4];
-    float *rin = dx_pass_buf(p, i - 1);
-    memset(conv, 0, sizeof(float) * 2 * nb * out_len); /* and u */
-    for (int t = 0; t < nb; ++t) {
-        in_t[t] = lrp_modify_input(form.bases[t].in, rule, a, in_len, in_base + t * in_len);
-        float *w_t = w_base + t * weights;
-        for (size_t k = 0; k < weights; ++k) w_t[k] = lrp_modify_weight(form.bases[t].w, w_fold[k]);
-        if (in_t[t]) lrp_conv_forward(g, in_t[t], w_t, col, conv + t * out_len);
-    }
-    double total = 0, passed = 0;
-    for (size_t q = 0; q < out_len; ++q) total += rout[q];
-    for (int pi = 0; pi < form.n_parts; ++pi) {
-        const dx_lrp_part *part = &form.parts[pi];
-        for (int j = 0; j < g->n; ++j) {
-            float b = lrp_modify_bias(part->bias, b_fold[j], rule->gamma);
-            for (size_t q = j * spatial; q < (j + 1) * spatial; ++q) {
-                /* bases[0] is (a, W) for the parts split by the sign of z = W a + b; an output
-                 * with z = 0 belongs to neither (Zennit's Gamma): its relevance is absorbed */
-                float zq = conv[q] + b_fold[j];
-                if (part->where && !(part->where > 0 ? zq > 0.f : zq < 0.f)) continue;
-                float z = 0;
-                for (int t = 0; t < nb; ++t) z += part->c[t] * conv[t * out_len + q];
-                float s = dx_lrp_share(rout[q], z + b, rule->epsilon);
-                passed += (double)part->coef * s * z;
-                for (int t = 0; t < nb; ++t) u[t * out_len + q] += part->coef * part->c[t] * s;
-            }
-        }
-    }
-    for (int t = 0; t < nb; ++t) {
-        if (!in_t[t]) continue;
-        lrp_conv_adjoint(g, w_base + t * weights, u + t * out_len, col, adj);
-        for (size_t k = 0; k < in_len; ++k) rin[k] += in_t[t][k] * adj[k];
-    }
-    p->absorbed += total - passed;
-    return 0;
-}
-
+/* LRP of the layers with weights: the linear engine (lrp/linear.c) over each type's geometry; a
+ * connected layer is a 1x1 convolution of its inputs on a 1x1 image. */
 int dx_lrp_convolutional(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
@@ -402,13 +237,13 @@ int dx_lrp_convolutional(dx_model *m, dx_pass *p, int i, const float *rout, dx_e
         dx_set_error(err, "layer %d [convolutional]: binary/xnor convolutions have no LRP rule", i);
         return -1;
     }
-    lrp_geometry g = {dx_conv_geometry_of(l), l->c, l->h, l->w, l->n, l->groups, l->size, l->out_h, l->out_w};
-    return lrp_linear(m, p, i, &g, rout, err);
+    dx_lrp_geometry g = {dx_conv_geometry_of(l), l->c, l->h, l->w, l->n, l->groups, l->size, l->out_h, l->out_w};
+    return dx_lrp_linear(m, p, i, &g, rout, err);
 }
 
 int dx_lrp_connected(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
-    lrp_geometry g = {{l->inputs, 1, 1, 1, 1, 1, 0, 1, 1, 1}, l->inputs, 1, 1, l->outputs, 1, 1, 1, 1};
-    return lrp_linear(m, p, i, &g, rout, err);
+    dx_lrp_geometry g = {{l->inputs, 1, 1, 1, 1, 1, 0, 1, 1, 1}, l->inputs, 1, 1, l->outputs, 1, 1, 1, 1};
+    return dx_lrp_linear(m, p, i, &g, rout, err);
 }

@@ -4,6 +4,7 @@
 #ifndef DX_LAYERS_H
 #define DX_LAYERS_H
 #include "internal.h"
+#include "layers/columns.h"
 #include "lrp/lrp.h"
 
 /* Both kinds of a layer's reverse function: layer i of pass p receives gout, what reached its
@@ -54,15 +55,6 @@ void dx_forward_region_none(dx_model *m, int i, dx_rect r); /* [dropout] at infe
 /* Darknet's activate_array, faster for linear, leaky and relu (same results). */
 void dx_activate(float *x, int n, dx_activation a);
 
-/* One group of a convolution (columns.c): c input channels of h x w, a size x size kernel. */
-typedef struct {
-    int c, h, w, size, stride_y, stride_x, pad, dilation, out_h, out_w;
-} dx_conv_geometry;
-dx_conv_geometry dx_conv_geometry_of(const dx_layer *l); /* c: the input channels of one group */
-/* col ((c*size*size) x (out_h*out_w)) = the columns of in (c x h x w) */
-void dx_im2col(const float *in, const dx_conv_geometry *g, float *col);
-/* in += the adjoint of dx_im2col applied to col */
-void dx_col2im_add(const float *col, const dx_conv_geometry *g, float *in);
 /* A layer's batch norm at inference divides channel k by this, in the Darknet's own expression
  * (double, as Darknet's normalize_cpu computes it). */
 double dx_bn_divisor(const dx_layer *l, int k);

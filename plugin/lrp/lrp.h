@@ -1,7 +1,8 @@
 /* Layer-wise Relevance Propagation: the rules' forms (the rules themselves, small objects as
  * Zennit's, are dx_rule in internal.h) and the composites that map layers to rules. The walk is
  * the one reverse pass (engine.c) with an LRP rule set; each layer type's redistribution
- * (dx_lrp_* in layers/layers.h) lives beside its inference backward in layers/conv.c, pool.c, ...
+ * (dx_lrp_* in layers/layers.h) lives beside its inference backward in layers/conv.c, pool.c, ...;
+ * the layers with weights hand theirs to the linear engine (linear.c, dx_lrp_linear).
  *
  * A linear layer (convolutional, connected; batch norm folded into W and b) computes
  * z_j = sum_i a_i w_ij + b_j. A rule is a form: up to four bases, each a convolution of a
@@ -16,6 +17,7 @@
 #ifndef DX_LRP_H
 #define DX_LRP_H
 #include "internal.h"
+#include "layers/columns.h"
 
 /* a, |a|, a+, a-, low, high, 1; w, |w|, w+, w-, w², 1; the bias b, b+, b-, b + γ b+, b + γ b-, 0 */
 typedef enum { DX_IN_SAME, DX_IN_ABS, DX_IN_POS, DX_IN_NEG, DX_IN_LOW, DX_IN_HIGH, DX_IN_ONES } dx_input_mod;
@@ -53,6 +55,20 @@ const char *dx_rule_name(dx_rule_kind k);
  * The pass runs them as the set (dx_rules){rules, .relevance = 1}. */
 dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *spec,
                           dx_error *err);
+
+/* The geometry of a linear layer z = W a + b as a grouped convolution (conv: one group's); a
+ * connected layer is a 1x1 convolution of its inputs on a 1x1 image. */
+typedef struct {
+    dx_conv_geometry conv;
+    int c, h, w, n, groups, size, out_h, out_w;
+} dx_lrp_geometry;
+
+/* Layer i's relevance rout (n x out_h x out_w, layer i's outputs) redistributed to its input
+ * (dx_pass_buf(p, i - 1), added) with its rule's form over geometry g; batch norm folded into
+ * W and b; what is not passed down goes to p->absorbed. -1 with err for a rule without a
+ * linear form, or when the pass's work buffer cannot be had. */
+int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, const float *rout,
+                  dx_error *err);
 
 /* stab(z) = z + eps * sign(z), sign(0) = +1; returns R / stab(z), 0 where that is 0. */
 static inline float dx_lrp_share(float r, float z, float eps)
