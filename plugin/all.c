@@ -14,7 +14,8 @@
 #include <unistd.h>
 #include "all.h"
 #include "cli.h"
-#include "internal.h"
+#include "engine.h"
+#include "error.h"
 #include "io/atomic.h"
 #include "io/folder.h"
 #include "io/image.h"

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "internal.h"
+#include "error.h"
 #include "io/image.h"
+#include "model.h"
+#include "outputs.h"
 
 /* The "who" of the parser's lines; dx_error keeps what follows its "who: ". */
 #define WHO "darknet-explain"

@@ -11,11 +11,13 @@
 #include "all.h"
 #include "batch.h"
 #include "cli.h"
-#include "options.h"
-#include "internal.h"
-#include "methods/methods.h"
+#include "error.h"
 #include "eval/eval.h"
 #include "io/sniff.h"
+#include "memory.h"
+#include "methods/methods.h"
+#include "options.h"
+#include "outputs.h"
 
 typedef struct {
     const char *cfg, *weights, *image, *out, *names;

@@ -7,8 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "detect.h"
+#include "error.h"
 #include "io/image.h"
+#include "model.h"
 
 int dx_is_detector(const dx_model *m)
 {

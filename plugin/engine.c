@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "internal.h"
+#include "error.h"
+#include "layers/layers.h"
+#include "model.h"
+#include "targets.h"
 
 const dx_rules dx_gradient_rules = {.every = {.kind = DX_RULE_GRADIENT}};
 const dx_rules dx_guided_rules = {.every = {.kind = DX_RULE_GUIDED}};

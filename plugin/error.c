@@ -1,6 +1,7 @@
 /* One-line error messages for the API's callers. */
+#include <stdarg.h>
 #include <stdio.h>
-#include "internal.h"
+#include "error.h"
 
 void dx_set_error(dx_error *err, const char *fmt, ...)
 {

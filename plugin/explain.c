@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "internal.h"
+#include "detect.h"
+#include "error.h"
 #include "io/image.h"
 #include "methods/methods.h"
+#include "model.h"
+#include "outputs.h"
 
 /* Every default that is the same for each method taking the option; the registry has the
  * others (-samples, -masks, -cell: 0 here, dx_request_init_for fills them in). */

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "internal.h"
+#include "error.h"
+#include "hooks.h"
+#include "layers/layers.h"
+#include "model.h"
 
 static void hooked_forward(void *owner, int i, dx_layer_call *call)
 {

@@ -10,7 +10,9 @@
  * layer's backward in layers/ (its row of the table, layers/table.c). */
 #include <stdlib.h>
 #include <string.h>
+#include "error.h"
 #include "layers/layers.h"
+#include "model.h"
 
 struct dx_incremental {
     dx_model *m;

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include "internal.h"
+#include "error.h"
+#include "memory.h"
 
 #define MIB (1024.0 * 1024.0)
 /* Small allocations besides the ones a check names (stdio, libc arenas, Darknet's small arrays). */

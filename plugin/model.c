@@ -10,8 +10,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "internal.h"
+#include "cfg/check.h"
+#include "error.h"
 #include "io/sniff.h"
+#include "layers/layers.h"
+#include "memory.h"
+#include "model.h"
 
 /* An image or a cfg where the weights belong (arguments in the wrong order) is named as such,
  * not reported as weights of the wrong size. */

@@ -6,14 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "io/image.h"
-#include "internal.h"
+#include "backends/backend.h"
+#include "error.h"
 #include "io/atomic.h"
+#include "io/drawing.h"
+#include "io/image.h"
 #include "io/json.h"
 #include "io/npy.h"
-#include "io/drawing.h"
 #include "io/render.h"
 #include "methods/params.h"
+#include "model.h"
+#include "outputs.h"
 
 enum { OUT_PNG, OUT_MAP, OUT_NATIVE, OUT_JSON, OUT_COUNT };
 static const char *const suffixes[OUT_COUNT] = {".png", ".npy", ".raw.npy", ".json"};

@@ -1,7 +1,7 @@
 /* Random numbers for the methods that draw them: xoshiro256** (Blackman & Vigna), seeded
  * through splitmix64, so that a seed gives the same stream on every machine and libc. */
 #include <math.h>
-#include "internal.h"
+#include "rng.h"
 
 static unsigned long long splitmix64(unsigned long long *x)
 {

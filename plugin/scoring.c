@@ -5,7 +5,9 @@
  * share each forward. */
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "error.h"
+#include "model.h"
+#include "scoring.h"
 
 void dx_target_scores(const dx_target *t, int n_targets, const dx_model *m, float *scores)
 {

@@ -6,7 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "detect.h"
+#include "error.h"
+#include "layers/layers.h"
+#include "model.h"
+#include "targets.h"
 
 int dx_find_logit_layer(const dx_model *m)
 {

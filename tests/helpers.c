@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
 #include "io/render.h"
 

@@ -1,9 +1,9 @@
 /* Test helpers: random but sane weights for any cfg, finite-difference gradient checks. */
 #ifndef DX_TEST_HELPERS_H
 #define DX_TEST_HELPERS_H
+#include <stddef.h>
 #include <stdint.h>
 #include <darknet.h> /* the tests compare with the Darknet itself */
-#include "internal.h"
 #include "io/image.h"
 
 /* xorshift64*: deterministic, seeded */

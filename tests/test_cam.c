@@ -13,10 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
 #include "io/image.h"
 #include "io/render.h"
 #include "methods/methods.h"
+#include "model.h"
 
 static dx_model *open_test_cfg(const char *name, uint64_t seed)
 {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "internal.h"
+#include "cfg/check.h"
 #include "helpers.h"
 
 /* One cfg file in a fresh directory of its own. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
+#include "model.h"
 
 static dx_model *open_tiny(char *names, size_t len)
 {

@@ -9,8 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "detect.h"
+#include "engine.h"
 #include "helpers.h"
 #include "io/image.h"
+#include "model.h"
+#include "targets.h"
 
 #define DEBIAN_CFG "/usr/share/darknet/cfg"
 #define DEBIAN_DATA "/usr/share/darknet/data"

@@ -17,12 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
-#include "helpers.h"
+#include "../tools/shapes.h"
+#include "engine.h"
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "helpers.h"
 #include "io/image.h"
 #include "io/render.h"
-#include "../tools/shapes.h"
 
 #define SIDE 8
 #define PIXELS (SIDE * SIDE)

@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
+#include "rng.h"
 
 static const dx_method gradient_methods[] = {
     DX_METHOD_SALIENCY, DX_METHOD_INPUTXGRAD, DX_METHOD_IG, DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2,

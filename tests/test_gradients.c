@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
 
 static float *random_vector(int n, uint64_t seed, double lo, double hi)

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
+#include "hooks.h"
+#include "model.h"
 
 static dx_model *open_project_cfg(const char *file, const char *dir, uint64_t seed, char *cfg, char *weights)
 {

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "engine.h"
 #include "helpers.h"
+#include "incremental.h"
+#include "model.h"
 
 static long total_outputs(const dx_model *m)
 {

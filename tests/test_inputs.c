@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include <stb_image_write.h>
+#include "error.h"
 #include "helpers.h"
 #include "io/image.h"
 #include "io/render.h"

@@ -12,6 +12,7 @@
 #include "io/image.h"
 #include "lrp/lrp.h"
 #include "methods/methods.h"
+#include "model.h"
 
 static const char *cfg_path(const char *name)
 {

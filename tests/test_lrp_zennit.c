@@ -17,6 +17,8 @@
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "lrp/lrp.h"
+#include "model.h"
+#include "targets.h"
 
 #define EPS 1e-6
 

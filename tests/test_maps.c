@@ -8,11 +8,12 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include <stb_image.h>
+#include "../tools/shapes.h"
+#include "helpers.h"
 #include "io/npy.h"
 #include "io/render.h"
-#include "helpers.h"
-#include "internal.h"
-#include "../tools/shapes.h"
+#include "model.h"
+#include "targets.h"
 
 /* The floor of the contrast below, in 8-bit levels of chroma (a tenth of the range). The
  * constant blend of blue-white-red at 0.45 that the figures had before gave 11.9 (inputxgrad),

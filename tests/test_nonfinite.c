@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "detect.h"
+#include "engine.h"
 #include "helpers.h"
 
 /* Two linear 3x3 convolutions, a global average and a linear connected layer: on a black photo

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
 #include "methods/perturb.h"
+#include "model.h"
 
 static int ascending(const void *a, const void *b)
 {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <criterion/criterion.h>
+#include "backends/backend.h"
 #include "helpers.h"
 
 /* Under AddressSanitizer the library needs the sanitizer runtimes loaded first in python3:

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
 #include "io/image.h"
+#include "targets.h"
 
 static float *letterboxed_photo(dx_model *m, const char *name, dx_letterbox *box)
 {

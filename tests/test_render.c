@@ -8,10 +8,11 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include <stb_image.h>
+#include "../tools/shapes.h"
+#include "backends/backend.h"
+#include "helpers.h"
 #include "io/labels.h"
 #include "io/render.h"
-#include "helpers.h"
-#include "../tools/shapes.h"
 
 TestSuite(render, .init = make_scratch, .fini = remove_scratch);
 

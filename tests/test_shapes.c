@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include "../tools/shapes.h"
 #include "helpers.h"
 #include "io/image.h"
-#include "../tools/shapes.h"
+#include "rng.h"
 
 /* The held-out splits of `make models` (tools/train-models.sh): seed 2 classifier, 4 detector. */
 #define CLS_SEED 2

@@ -7,8 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "engine.h"
 #include "helpers.h"
 #include "io/image.h"
+#include "model.h"
+#include "scoring.h"
 
 static float *letterboxed(dx_model *m, const char *path)
 {

@@ -17,8 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <darknet.h> /* the benchmark times the Darknet's own forward too */
-#include "internal.h"
+#include "cfg/check.h"
+#include "engine.h"
 #include "io/image.h"
+#include "model.h"
+#include "scoring.h"
 
 #define SCORE_INPUTS 16
 #define SCORE_BATCH 8

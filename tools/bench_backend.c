@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "model.h"
 
 static int by_value(const void *a, const void *b)
 {

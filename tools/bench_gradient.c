@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <darknet.h> /* the benchmark times the Darknet's own forward too */
-#include "internal.h"
+#include "engine.h"
 #include "io/image.h"
 
 static const dx_method methods[] = {

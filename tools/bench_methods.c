@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <darknet.h> /* the benchmark times the Darknet's own forward too */
-#include "internal.h"
+#include "engine.h"
 #include "io/image.h"
 
 static double now_ms(void)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <darknet.h> /* the benchmark times the Darknet's own forward too */
-#include "internal.h"
+#include "engine.h"
 #include "io/image.h"
 
 static double clock_s(clockid_t id)

@@ -14,8 +14,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "internal.h"
 #include "io/image.h"
+#include "rng.h"
 #include "shapes.h"
 
 #define SIZE 64

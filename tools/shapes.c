@@ -1,8 +1,8 @@
 /* Synthetic shapes with known boxes (see shapes.h). */
 #include <math.h>
 #include <stdio.h>
-#include "internal.h"
 #include "io/image.h"
+#include "rng.h"
 #include "shapes.h"
 
 const char *const shapes_names[SHAPES_CLASSES] = {"circle", "square", "triangle", "cross"};

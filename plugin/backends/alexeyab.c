@@ -17,9 +17,10 @@
 #include <unistd.h>
 #include <darknet.h>
 #include <darknet.h>
-#include "explain.h"
-#include "internal.h"
 #include "backends/backend.h"
+#include "error.h"
+#include "explain.h"
+#include "model.h"
 
 /* libdarknet.so exports these; the fork declares them in src/parser.h, src/activations.h and
  * src/gemm.h, which it does not install. */

@@ -214,4 +214,8 @@ void *dx_backend_find(const void *key); /* NULL when none has the key */
  * oversized, with both sizes). */
 int dx_backend_check_weights_file(const char *path, int (*seen_is_64bit)(const int version[3]), long need_floats,
                                   dx_error *err);
+/* backends/pjreddie_gemm.c: gemm_cpu calls that went to BLAS since start (the interposition is
+ * really taken) */
+long dx_blas_gemm_calls(void);
+
 #endif

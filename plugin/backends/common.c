@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "internal.h"
+#include "backend.h"
+#include "error.h"
 
 #define DX_MAX_NETS 64
 static struct { void *net; const void *key; } nets[DX_MAX_NETS];

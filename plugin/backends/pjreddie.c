@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <darknet.h>
-#include "explain.h"
-#include "internal.h"
 #include "backends/backend.h"
 #include "backends/pjreddie_exports.h"
+#include "cfg/check.h"
+#include "error.h"
+#include "explain.h"
+#include "model.h"
 
 const char *dx_backend_name(void) { return "pjreddie"; }
 

@@ -15,7 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "backend.h"
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, float *, int, float *, int, float, float *, int);
 

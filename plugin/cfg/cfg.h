@@ -1,6 +1,6 @@
 /* plugin/cfg/: validation of a cfg's text before Debian's Darknet (pjreddie, git 2018-09-14)
  * parses it, and the batch-1 copy the plugin hands to Darknet. This header is the module's internal
- * interface; the entry points the rest of the plugin calls are declared in internal.h.
+ * interface; the entry points the rest of the plugin calls are declared in check.h.
  *
  * parse_network_cfg calls exit(), assert()s, divides by zero or reads out of bounds on many
  * malformed cfgs, and silently computes another network on others (an unknown activation becomes
@@ -18,7 +18,7 @@
 #ifndef DX_CFG_H
 #define DX_CFG_H
 #include <stddef.h>
-#include "internal.h"
+#include "cfg/check.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* The cfg as Darknet's read_cfg sees it (lex.c)                                              */

@@ -1,7 +1,7 @@
 /* The cfg check's driver and budgets: reads the cfg, checks [net] (its keys, the network input,
  * its options), then every layer in order through its key checks, its shape and the per-layer
  * memory and time budgets, and last the im2col workspace Darknet shares between the layers. The
- * entry points dx_cfg_check and dx_cfg_check_size (internal.h). */
+ * entry points dx_cfg_check and dx_cfg_check_size (check.h). */
 #include <math.h>
 #include <stdlib.h>
 #include "cfg/cfg.h"

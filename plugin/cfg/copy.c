@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "cfg/cfg.h"
+#include "error.h"
 
 /* Whether the line [p, end) starts with `word` once blanks and tabs are ignored (as strip()
  * removes them); *after is where the rest of the line begins. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cfg/cfg.h"
+#include "error.h"
 
 #define CFG_MAX_BYTES (16L << 20)            /* far beyond any real cfg; refuses reading a huge file */
 

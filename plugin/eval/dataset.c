@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "detect.h"
+#include "engine.h"
+#include "error.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/image.h"
+#include "model.h"
 
 /* ---- the list and the labels ---- */
 

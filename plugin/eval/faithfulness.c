@@ -6,10 +6,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "backends/backend.h"
+#include "error.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "methods/baseline.h"
+#include "model.h"
+#include "scoring.h"
 
 /* ---- scoring many inputs: pushed one by one, run through dx_score_inputs in chunks ---- */
 

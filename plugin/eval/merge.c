@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "error.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/folder.h"

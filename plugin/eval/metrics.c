@@ -7,10 +7,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "io/image.h"
-#include "internal.h"
+#include "backends/backend.h"
+#include "error.h"
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "io/image.h"
+#include "model.h"
 
 static const struct {
     const char *name;

@@ -4,10 +4,11 @@
  * (results.c, report.c), shared by `eval` and `eval-merge` (merge.c). */
 #ifndef DX_EVAL_RESULTS_H
 #define DX_EVAL_RESULTS_H
-#include "internal.h"
-#include "io/atomic.h"
+#include <stddef.h>
 #include "eval/eval.h"
+#include "io/atomic.h"
 #include "io/image.h"
+#include "rng.h"
 
 /* The image list (dataset.c): one path a line; blank lines, lines starting with '#' and trailing
  * blanks and line ends are skipped. 0 with list->paths (each malloc'd) and list->n >= 1, or -1

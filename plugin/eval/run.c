@@ -18,7 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "internal.h"
+#include "detect.h"
+#include "engine.h"
+#include "error.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/folder.h"
@@ -26,6 +28,7 @@
 #include "io/json.h"
 #include "io/render.h"
 #include "methods/params.h"
+#include "model.h"
 
 /* ---- the run's configuration (run.json) ---- */
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "error.h"
 #include "io/atomic.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler reads the slots' states lock-free");

@@ -15,7 +15,7 @@
 #ifndef DX_IO_ATOMIC_H
 #define DX_IO_ATOMIC_H
 #include <stdio.h>
-#include "internal.h"
+#include "explain.h"
 
 typedef struct dx_atomic_entry dx_atomic_entry;
 

@@ -1,7 +1,9 @@
 /* How the standard outputs draw a result (see drawing.h). */
 #include <math.h>
-#include "io/image.h"
+#include "error.h"
 #include "io/drawing.h"
+#include "io/image.h"
+#include "model.h"
 
 int dx_check_output_options(const dx_output_options *opt, dx_error *err)
 {

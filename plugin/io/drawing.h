@@ -2,7 +2,7 @@
  * the result, the size the photo is drawn at, the scale and opacity of the map's colours. */
 #ifndef DX_IO_DRAWING_H
 #define DX_IO_DRAWING_H
-#include "internal.h"
+#include "explain.h"
 #include "io/render.h"
 
 /* The options' ranges (API callers skip the command line's option table); opt may be NULL. */

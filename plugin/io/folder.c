@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "error.h"
 #include "io/folder.h"
 
 int dx_lock_folder(const char *dir, const char *name, const char *who, char *path, size_t len, dx_error *err)

@@ -3,7 +3,7 @@
 #ifndef DX_IO_FOLDER_H
 #define DX_IO_FOLDER_H
 #include <stddef.h>
-#include "internal.h"
+#include "explain.h"
 
 /* The run's hold on its output folder, for the whole run: flock(LOCK_EX | LOCK_NB) on DIR/NAME,
  * which holds the holder's pid. The kernel releases it however the process ends (a killed run's

@@ -9,9 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <stb_image.h>
+#include "error.h"
 #include "io/image.h"
 #include "io/jpeg.h"
 #include "io/sniff.h"
+#include "memory.h"
+#include "model.h"
 
 /* Memory a photo costs while it is explained, per pixel: Darknet's float image (12 bytes) and the
  * result's copy of it (12), the map on its pixels (4) and its resampling (4), the PNG rendering

@@ -1,8 +1,9 @@
 /* Photos in, maps back onto photos. */
 #ifndef DX_IO_IMAGE_H
 #define DX_IO_IMAGE_H
+#include <stddef.h>
 #include <stdint.h>
-#include "internal.h"
+#include "explain.h"
 
 /* An image over data (not copied); a zeroed image (data NULL when calloc fails: callers check
  * the memory first, as with Darknet's make_image); freeing one (data may be NULL); a copy of im's

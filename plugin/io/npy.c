@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "error.h"
 #include "io/npy.h"
 
 int dx_out_open(dx_out_file *out, const char *path, dx_error *err)

@@ -3,7 +3,7 @@
 #ifndef DX_IO_NPY_H
 #define DX_IO_NPY_H
 #include <stdio.h>
-#include "internal.h"
+#include "explain.h"
 
 #define DX_NPY_MAX_DIMS 32 /* NumPy's own limit in the versions Debian ships */
 

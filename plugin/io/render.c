@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stb_image_write.h>
+#include "error.h"
 #include "io/image.h"
-#include "io/npy.h"
 #include "io/labels.h"
+#include "io/npy.h"
 #include "io/render.h"
 #include "io/text.h"
 

@@ -1,7 +1,8 @@
 /* Heat maps drawn over photos, as PNG figures with a title and a labelled colour bar. */
 #ifndef DX_IO_RENDER_H
 #define DX_IO_RENDER_H
-#include "internal.h"
+#include <stddef.h>
+#include "explain.h"
 #include "io/labels.h"
 
 typedef enum {

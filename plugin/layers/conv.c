@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "error.h"
 #include "layers.h"
+#include "model.h"
 
 static int is_rectifier(dx_activation a)
 {

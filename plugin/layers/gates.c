@@ -3,6 +3,7 @@
  * ([scale_channels]; per position with scale_wh=1), or one per value ([sam]).
  * x: out_c x out_h x out_w; g: out_c (scale_channels), out_h*out_w (scale_wh), or as x (sam). */
 #include "layers.h"
+#include "model.h"
 
 /* The gate's index for output k. */
 static int gate_index(const dx_layer *l, int k)

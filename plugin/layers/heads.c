@@ -1,7 +1,9 @@
 /* The output layers: [softmax], [yolo], [region]. Darknet's own backward for these is the
  * identity (it assumes the training loss already put a logit-space delta there); here each is
  * the true Jacobian of its inference forward, so a target may be a probability or a logit. */
+#include "error.h"
 #include "layers.h"
+#include "model.h"
 
 /* y = softmax(x / temp) over n values spaced stride apart: gx += y * (gy - <y, gy>) / temp */
 static void softmax_grad(const float *y, const float *gy, int n, int stride, float temp, float *gx)

@@ -3,9 +3,26 @@
  * statistics exactly as Darknet's inference forward does; no weight gradients are computed. */
 #ifndef DX_LAYERS_H
 #define DX_LAYERS_H
-#include "internal.h"
+#include <stddef.h>
+#include "backends/backend.h"
+#include "engine.h"
+#include "explain.h"
+#include "incremental.h"
 #include "layers/columns.h"
 #include "lrp/lrp.h"
+
+/* table.c: what layer i hands down with its rule in pass p (engine.c calls it; the rows below). */
+int dx_layer_reverse(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err);
+/* The temporaries layer l's backward and region forward take from dx_scratch, in floats. */
+size_t dx_layer_scratch_floats(const dx_layer *l);
+/* The layers whose outputs layer i reads: dx_layer_source(l, i, s) for s < dx_layer_source_count(l)
+ * (-1: the network input). */
+int dx_layer_source_count(const dx_layer *l);
+int dx_layer_source(const dx_layer *l, int i, int s);
+/* Before a reverse pass from top down to stop writes into bufs (m->n buffers of each layer's
+ * outputs, NULL until needed): allocates (zeroed) those it may touch, the layers (stop, top],
+ * their sources and stop, so that nothing is allocated during the pass. 0, or -1 with err. */
+int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_error *err);
 
 /* Both kinds of a layer's reverse function: layer i of pass p receives gout, what reached its
  * outputs (the gradient, or the relevance), and ADDS what it hands each of its inputs into
@@ -51,6 +68,9 @@ void dx_forward_region_route(dx_model *m, int i, dx_rect r);
 void dx_forward_region_shortcut(dx_model *m, int i, dx_rect r);
 void dx_forward_region_upsample(dx_model *m, int i, dx_rect r);
 void dx_forward_region_none(dx_model *m, int i, dx_rect r); /* [dropout] at inference: nothing to do */
+
+/* conv.c: grouped/depthwise convolution forward, equal to Darknet's (hooks.c uses it) */
+void dx_forward_grouped_convolutional(dx_model *m, int i, const float *input);
 
 /* Darknet's activate_array, faster for linear, leaky and relu (same results). */
 void dx_activate(float *x, int n, dx_activation a);

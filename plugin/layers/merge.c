@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "layers.h"
+#include "model.h"
 
 /* out = concat(slice of layers[input_layers[0]].output, ...): of each source (input_sizes[s]
  * floats) the part group_id of `groups` equal parts. Each source gets its part back. */

@@ -1,6 +1,7 @@
 /* [maxpool] and [avgpool]. */
 #include <float.h>
 #include "layers.h"
+#include "model.h"
 
 /* The input index of the winner of output (k, y, x)'s window, exactly as Darknet's forward finds
  * it (first strict max, window offset -pad/2, out-of-image cells never win); -1 for none. */

@@ -1,5 +1,7 @@
 /* Layers that only move values around: [upsample], [reorg], [crop], [dropout]. */
+#include "error.h"
 #include "layers.h"
+#include "model.h"
 
 /* gin[nearest source] += factor * gout over an upsample's output (in: c x h x w -> out:
  * c x h*stride x w*stride) */

@@ -4,7 +4,9 @@
  * functions live beside each other in layers/, one file per family). A type without a row can
  * be neither differentiated nor explained through. */
 #include <stdlib.h>
+#include "error.h"
 #include "layers.h"
+#include "model.h"
 
 static const dx_layer_ops table[] = {
     [DX_LAYER_CONVOLUTIONAL] = {dx_backward_convolutional, dx_lrp_convolutional,

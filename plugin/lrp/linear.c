@@ -5,8 +5,10 @@
 #include <math.h>
 #include <string.h>
 #include <cblas.h>
+#include "error.h"
 #include "layers/layers.h"
 #include "lrp/lrp.h"
+#include "model.h"
 
 /* z (n x out_h x out_w) += conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
 static void lrp_conv_forward(const dx_lrp_geometry *g, const float *in, const float *w, float *col, float *z)

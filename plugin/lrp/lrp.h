@@ -1,5 +1,5 @@
 /* Layer-wise Relevance Propagation: the rules' forms (the rules themselves, small objects as
- * Zennit's, are dx_rule in internal.h) and the composites that map layers to rules. The walk is
+ * Zennit's, are dx_rule in engine.h) and the composites that map layers to rules. The walk is
  * the one reverse pass (engine.c) with an LRP rule set; each layer type's redistribution
  * (dx_lrp_* in layers/layers.h) lives beside its inference backward in layers/conv.c, pool.c, ...;
  * the layers with weights hand theirs to the linear engine (linear.c, dx_lrp_linear).
@@ -16,7 +16,8 @@
  * alpha-beta) is counted in dx_pass.absorbed, so that target = input + absorbed exactly. */
 #ifndef DX_LRP_H
 #define DX_LRP_H
-#include "internal.h"
+#include "engine.h"
+#include "explain.h"
 #include "layers/columns.h"
 
 /* a, |a|, a+, a-, low, high, 1; w, |w|, w+, w-, w², 1; the bias b, b+, b-, b + γ b+, b + γ b-, 0 */

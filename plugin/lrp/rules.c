@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "error.h"
 #include "lrp.h"
+#include "model.h"
 
 static const struct {
     const char *name;

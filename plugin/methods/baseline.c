@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "error.h"
 #include "methods/baseline.h"
 
 /* One pass of the separable filter: lines x len values, value i of line k at k*line_step + i*step. */

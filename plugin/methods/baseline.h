@@ -3,7 +3,7 @@
  * deletion/insertion substrates. Images are c x h x w planar floats. */
 #ifndef DX_METHODS_BASELINE_H
 #define DX_METHODS_BASELINE_H
-#include "internal.h"
+#include "explain.h"
 
 /* Beyond the image's border a blur reads the edge pixel repeated, or 0. */
 typedef enum { DX_EDGE_CLAMP, DX_EDGE_ZERO } dx_edge;

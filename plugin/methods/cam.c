@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "error.h"
 #include "io/image.h"
-#include "methods.h"
 #include "layers/layers.h"
+#include "methods.h"
+#include "model.h"
+#include "scoring.h"
 
 /* Fills weights (A's c x h x w) for layer `at`. */
 typedef int (*cam_weights_fn)(dx_model *m, const dx_request *req, const dx_target *t, int at,

@@ -8,7 +8,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "detect.h"
+#include "engine.h"
+#include "error.h"
+#include "model.h"
 #include "perturb.h"
+#include "rng.h"
 
 /* One mask, net_h x net_w: grid cells (cell x cell input pixels) kept with probability p,
  * shifted by (shift_x, shift_y) in [0, cell). */

@@ -4,9 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "engine.h"
+#include "error.h"
 #include "io/image.h"
-#include "methods/baseline.h"
 #include "methods.h"
+#include "methods/baseline.h"
+#include "model.h"
+#include "rng.h"
 
 /* Forward on x (net->inputs floats), then backward to the input: the gradient is in
  * dx_grad_of(m, -1). */

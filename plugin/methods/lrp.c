@@ -5,8 +5,10 @@
  * and stabilisers), relevance_bypass (with -layer: reached layers below L around it), so that
  * target = map + absorbed + bypass. */
 #include <stdlib.h>
-#include "methods.h"
+#include "error.h"
 #include "lrp/lrp.h"
+#include "methods.h"
+#include "model.h"
 
 int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err)
 {

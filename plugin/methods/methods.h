@@ -5,8 +5,8 @@
  * when it returns, so that the caller can go on with the next target. */
 #ifndef DX_METHODS_H
 #define DX_METHODS_H
-#include "internal.h"
 #include "methods/params.h"
+#include "targets.h"
 
 typedef int (*dx_method_fn)(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r,
                             dx_error *err);

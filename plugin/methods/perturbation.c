@@ -8,8 +8,14 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include "error.h"
+#include "incremental.h"
+#include "memory.h"
 #include "methods/baseline.h"
+#include "model.h"
 #include "perturb.h"
+#include "rng.h"
+#include "scoring.h"
 
 int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int signed_map, dx_error *err)
 {

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "error.h"
 #include "perturb.h"
 
 #define SLIC_ITERATIONS 10

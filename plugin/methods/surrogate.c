@@ -5,8 +5,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "error.h"
 #include "methods/baseline.h"
+#include "model.h"
 #include "perturb.h"
+#include "rng.h"
 
 typedef struct {
     float *x, *base; /* the network input and its baseline: c x h x w */

@@ -11,6 +11,8 @@
 #include "../helpers.h"
 #include "io/image.h"
 #include "lrp/lrp.h"
+#include "model.h"
+#include "targets.h"
 
 /* Random but sane parameters written straight into the fork's buffers through the neutral table:
  * weights ~ N(0, 2 / fan_in), biases ~ U(-0.1, 0.1), batch norm scales ~ U(0.5, 1.5), means

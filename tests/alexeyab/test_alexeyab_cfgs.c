@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "../helpers.h"
+#include "engine.h"
+#include "model.h"
 
 static float *random_vector(int n, uint64_t seed, float lo, float hi)
 {

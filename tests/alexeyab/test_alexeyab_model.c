@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "../../tools/shapes.h"
 #include "../helpers.h"
 #include "eval/eval.h"
-#include "../../tools/shapes.h"
+#include "model.h"
+#include "rng.h"
 
 #define DET_SEED 4        /* the detectors' held-out split of `make models` (tools/train-models.sh) */
 #define DET_IMAGES 150    /* as tests/test_shapes.c's recall test */

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <darknet.h> /* the forward budget reads the Darknet's own layers */
-#include "internal.h"
 #include "cli.h"
-#include "io/image.h"
+#include "engine.h"
 #include "eval/results.h"
+#include "io/image.h"
 #include "targets.h"
 
 static const char *const NAMES[DX_FUZZ_TARGETS] = {"cfg", "weights", "image", "options", "lists"};

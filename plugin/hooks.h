@@ -1,0 +1,21 @@
+#ifndef DX_HOOKS_H
+#define DX_HOOKS_H
+#include "explain.h"
+
+/* A forward standing in for the Darknet's on layer i of m: reads input (batch x inputs floats),
+ * writes the layer's output buffer, equal to the Darknet's forward. */
+typedef void (*dx_fast_forward_fn)(dx_model *m, int i, const float *input);
+
+/* One layer's hook state (hooks.c). */
+typedef struct {
+    dx_fast_forward_fn fast_forward; /* the plugin's stand-in, or NULL: the Darknet's own */
+    float *capture;     /* when non-NULL, the layer's output is copied here after each forward */
+    double ms_total;    /* accumulated forward time while timing is on */
+    long calls;
+} dx_hook;
+
+/* hooks.c */
+int dx_hooks_install(dx_model *m, dx_error *err);
+void dx_hooks_remove(dx_model *m);
+int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's output (0 on success) */
+#endif
