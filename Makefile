@@ -61,6 +61,10 @@ LIB_SRC := $(wildcard plugin/*.c plugin/cfg/*.c plugin/layers/*.c plugin/methods
            plugin/backends/common.c $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The shared library exports the public headers' DX_API functions only (explain.h says why;
+# tests/test_api.c checks it); the static library holds the same objects, whose internal
+# functions the test binary and the CLI still link.
+$(LIB_OBJ): CFLAGS += -fvisibility=hidden
 # The AlexeyAB backend has its own suite (tests/alexeyab/); the others are pjreddie's.
 ifeq ($(BACKEND),alexeyab)
 TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)

@@ -5,9 +5,7 @@
 #include <stdio.h>
 #include "explain.h"
 
-/* argv[0] is the method name (or -h); returns the process exit code: 0 success, 1 failure,
- * 2 usage error. Errors are one line on stderr. */
-int dx_cli_run(const char *program, int argc, char **argv);
+/* dx_cli_run, the command line itself, is public (explain.h): the Python package runs it. */
 /* The line that says what the photo is: "photo.jpg: malamute 14.18% (class 14)". */
 void dx_cli_print_target(const char *image, int names, const dx_model *m, const dx_result *r);
 

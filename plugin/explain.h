@@ -24,6 +24,14 @@
 extern "C" {
 #endif
 
+/* The library's interface: libdarknet-explain.so exports the functions declared with DX_API and
+ * nothing else (its objects are compiled with -fvisibility=hidden; a test compares the two). */
+#if defined(__GNUC__)
+#define DX_API __attribute__((visibility("default")))
+#else
+#define DX_API
+#endif
+
 /* A photo or map: c planes of h rows of w floats (RGB planar, [0,1] for photos). The fields and
  * their order are those of every Darknet's `image` (pjreddie's, AlexeyAB's, hank-ai's
  * DarknetImage), so a Darknet user's image converts field by field:
@@ -63,35 +71,35 @@ typedef struct {
  * unknown activation or [route] groups), loads a batch-1 copy, checks the weights file size
  * against the cfg exactly, loads the weights and installs the forward hooks.
  * weights == NULL keeps Darknet's random initialisation (for tests). */
-dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *opt, dx_error *err);
-void dx_close(dx_model *m);
+DX_API dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *opt, dx_error *err);
+DX_API void dx_close(dx_model *m);
 
 /* The Darknet's own network (batch 1), for callers that include that Darknet's darknet.h (to run
  * its own forward beside the explanation, as the tests do). */
-struct network *dx_network(dx_model *m);
-const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
-int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
-const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
+DX_API struct network *dx_network(dx_model *m);
+DX_API const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
+DX_API int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
+DX_API const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
 /* The first class named `name` in the names list (-1 when none); *matches: how many have the name. */
-int dx_class_from_name(const dx_model *m, const char *name, int *matches);
-int dx_default_layer(const dx_model *m);
-int dx_is_detector(const dx_model *m);        /* its output layer is [yolo], [region] or [detection] */      /* the layer CAM methods use by default, see README */
+DX_API int dx_class_from_name(const dx_model *m, const char *name, int *matches);
+DX_API int dx_default_layer(const dx_model *m);      /* the layer CAM methods use by default, see README */
+DX_API int dx_is_detector(const dx_model *m);        /* its output layer is [yolo], [region] or [detection] */
 /* Per-layer forward timing through the hooks (off by default); the mean milliseconds of each
  * layer's Darknet forward since timing was switched on (-1 for no such layer). */
-void dx_set_layer_timing(dx_model *m, int on);
-double dx_layer_forward_ms(const dx_model *m, int layer);
+DX_API void dx_set_layer_timing(dx_model *m, int on);
+DX_API double dx_layer_forward_ms(const dx_model *m, int layer);
 
 /* Speed switches, all on by default; off only to measure against Darknet's own forward.
  * BLAS: Darknet's gemm_cpu is replaced by OpenBLAS's sgemm for every model in the process
  * (environment: DX_BLAS=0 turns it off). Fast layers: grouped/depthwise convolutions run the
  * plugin's direct forward instead of Darknet's per-group gemms (DX_FAST_LAYERS=0). */
-void dx_set_blas(int on);
-int dx_blas(void);
-void dx_set_fast_layers(dx_model *m, int on);
+DX_API void dx_set_blas(int on);
+DX_API int dx_blas(void);
+DX_API void dx_set_fast_layers(dx_model *m, int on);
 /* Incremental inference: occlusion (at batch 1) recomputes in each layer only the outputs its
  * window reaches, and runs the rest of the network (from the first layer that mixes all positions)
  * whole (DX_INCREMENTAL=0 turns it off). */
-void dx_set_incremental(dx_model *m, int on);
+DX_API void dx_set_incremental(dx_model *m, int on);
 
 /* The methods. Each is one entry of the registry (methods/registry.c): a name for the command
  * line, the function that computes it, what it computes, and the options it takes. */
@@ -124,9 +132,9 @@ typedef enum {
     DX_METHOD_COUNT
 } dx_method;
 
-const char *dx_method_name(dx_method m);
-const char *dx_method_help(dx_method m);   /* what it computes (CLI text; `<method> -h` adds its options) */
-int dx_method_from_name(const char *name, dx_method *out); /* 0 on success */
+DX_API const char *dx_method_name(dx_method m);
+DX_API const char *dx_method_help(dx_method m);   /* what it computes (CLI text; `<method> -h` adds its options) */
+DX_API int dx_method_from_name(const char *name, dx_method *out); /* 0 on success */
 
 typedef enum {
     DX_SCORE_LOGIT, /* the class's pre-softmax score (default: not saturated, as in the Grad-CAM paper) */
@@ -200,7 +208,7 @@ typedef struct {
 
 /* Grad-CAM on the top-1 class; the options whose default differs between methods (-samples,
  * -masks, -cell) 0, which stands for the method's default. */
-void dx_request_init(dx_request *req);
+DX_API void dx_request_init(dx_request *req);
 
 typedef struct {
     int cls;
@@ -263,16 +271,16 @@ typedef struct {
 
 /* Loads the image (checked first: a missing, corrupt or non-image file is an error, never a
  * crash) and explains it. */
-int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, dx_result *out,
-                    dx_error *err);
+DX_API int dx_explain_file(dx_model *m, const char *image_path, const dx_request *req, dx_result *out,
+                           dx_error *err);
 /* The same for an image already in memory (Darknet's image: planar RGB in [0,1]). */
-int dx_explain_image(dx_model *m, dx_image photo, const dx_request *req, dx_result *out, dx_error *err);
-void dx_result_free(dx_result *r);
+DX_API int dx_explain_image(dx_model *m, dx_image photo, const dx_request *req, dx_result *out, dx_error *err);
+DX_API void dx_result_free(dx_result *r);
 
 /* Detectors: letterbox, forward, and the boxes above req->thresh after NMS, highest score
  * first (*boxes malloc'd, NULL when *n is 0). */
-int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detection **boxes, int *n,
-                    dx_error *err);
+DX_API int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detection **boxes, int *n,
+                           dx_error *err);
 
 /* Detectors: explains the box req->box, every box (DX_ALL_BOXES), or the region's best anchor
  * (req->use_region), all from one forward. No detection above thresh is not an error: n = 0.
@@ -292,16 +300,16 @@ typedef struct {
     int best_class;
 } dx_box_explanations;
 
-int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *req, dx_box_explanations *out,
-                     dx_error *err);
-int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
-                          dx_box_explanations *out, dx_error *err);
+DX_API int dx_explain_boxes(dx_model *m, dx_image photo, const dx_request *req, dx_box_explanations *out,
+                            dx_error *err);
+DX_API int dx_explain_boxes_file(dx_model *m, const char *image_path, const dx_request *req,
+                                 dx_box_explanations *out, dx_error *err);
 /* Detectors: explains detection d's head, anchor, cell and class (req->box_target of them) on
  * photo, whatever its score there: d may come from another input or from the model before a
  * change of its weights. out->box is d as given; out->logit the target's value on photo. */
-int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
-                         dx_result *out, dx_error *err);
-void dx_box_explanations_free(dx_box_explanations *e);
+DX_API int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *req, const dx_detection *d,
+                                dx_result *out, dx_error *err);
+DX_API void dx_box_explanations_free(dx_box_explanations *e);
 
 /* Detectors, a box at a time: what dx_explain_boxes computes, handed to on_box (required) box
  * by box and freed after it, so that memory holds one box's maps whatever the number of boxes.
@@ -320,8 +328,8 @@ void dx_box_explanations_free(dx_box_explanations *e);
  * boxes need). A non-zero return stops the run: -1, with the message on_box left in err. On
  * failure *out is zeroed. */
 typedef int (*dx_box_fn)(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err);
-int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,
-                          dx_box_explanations *out, dx_error *err);
+DX_API int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,
+                                 dx_box_explanations *out, dx_error *err);
 
 /* The photo in a PNG is drawn png_width pixels wide, enlarged or shrunk (bilinear), its height in
  * proportion (at least 2, at most DX_PNG_HEIGHT_MAX pixels); 0: at the photo's own size. */
@@ -348,29 +356,29 @@ typedef struct {
  * nothing: files are written beside their final names (.part) and renamed at the end; on failure
  * none is left behind, and SIGINT, SIGTERM or SIGHUP meanwhile (where their action is the
  * default) remove the part files before the process dies of the signal. opt may be NULL. */
-int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
-                     const dx_output_options *opt, dx_error *err);
+DX_API int dx_write_outputs(const dx_model *m, const dx_result *r, const char *prefix,
+                            const dx_output_options *opt, dx_error *err);
 
 /* Writes PATH: a panel of several explanations of the same photo side by side (each map
  * scaled on its own, its method's name under it), tiles opt->png_width wide (0: the photo's
  * width, at most 320); the title names the photo, the first one's class and probability (a
  * box's: its class, score and place). Written beside PATH and renamed: on failure nothing is left. */
-int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
-                   const dx_output_options *opt, dx_error *err);
+DX_API int dx_write_panel(const dx_model *m, const dx_result *results, int n, const char *path,
+                          const dx_output_options *opt, dx_error *err);
 /* Detectors: PREFIX_boxK.png (box K's map with the box, its label and score), PREFIX_boxK.npy
  * (the map at image resolution), PREFIX_boxes.png (every box and its map in its own colour) and
  * PREFIX.json (the boxes, where each came from, each one's files; "boxes": [] when none was
  * detected). All or nothing, as dx_write_outputs. */
-int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
-                         const dx_output_options *opt, dx_error *err);
+DX_API int dx_write_box_outputs(const dx_model *m, const dx_box_explanations *e, const char *prefix,
+                                const dx_output_options *opt, dx_error *err);
 /* Detectors: dx_explain_boxes_file and dx_write_box_outputs as one run, a box at a time (as
  * dx_explain_boxes_each: memory holds one box's maps whatever the number of boxes): the same
  * files, all or nothing. on_box (may be NULL) is called as dx_explain_boxes_each calls it, after
  * box k's files are staged (committed only when every box is written), with r->image_path set;
  * a non-zero return removes every file. *out: the header (out->results NULL); zeroed on failure. */
-int dx_explain_boxes_write(dx_model *m, const char *image_path, const dx_request *req, const char *prefix,
-                           const dx_output_options *opt, dx_box_fn on_box, void *ctx, dx_box_explanations *out,
-                           dx_error *err);
+DX_API int dx_explain_boxes_write(dx_model *m, const char *image_path, const dx_request *req, const char *prefix,
+                                  const dx_output_options *opt, dx_box_fn on_box, void *ctx, dx_box_explanations *out,
+                                  dx_error *err);
 
 /* ---- The string API, for bindings (python/darknet_explain) ----
  * Options are the command line's words, parsed by its own table with its checks and messages
@@ -379,71 +387,75 @@ int dx_explain_boxes_write(dx_model *m, const char *image_path, const dx_request
  * Each *_parse error is a usage error (the CLI's exit status 2); the others, status 1. */
 
 /* The option words of one call: argv[0..argc-1] (no method, no positional word). */
-dx_model *dx_open_args(const char *cfg, const char *weights, int argc, const char *const *argv,
-                       dx_error *err);          /* -names FILE, -verbose, -timing */
+DX_API dx_model *dx_open_args(const char *cfg, const char *weights, int argc, const char *const *argv,
+                              dx_error *err);          /* -names FILE, -verbose, -timing */
 /* method: a dx_method_name; the request's text values are its own copies. *out: free with
  * dx_request_free. */
-int dx_request_parse(const char *method, int argc, const char *const *argv, dx_request **out,
-                     dx_error *err);
-void dx_request_free(dx_request *req);
-int dx_output_options_parse(int argc, const char *const *argv, dx_output_options **out,
-                            dx_error *err);     /* -png_width, -png_opacity, -png_clip */
-void dx_output_options_free(dx_output_options *opt);
-int dx_option_takes_value(const char *flag);    /* 1: "-flag VALUE", 0: a bare "-flag", -1: none such */
-int dx_method_count(void);                      /* DX_METHOD_COUNT: dx_method_name(0..count-1) */
+DX_API int dx_request_parse(const char *method, int argc, const char *const *argv, dx_request **out,
+                            dx_error *err);
+DX_API void dx_request_free(dx_request *req);
+DX_API int dx_output_options_parse(int argc, const char *const *argv, dx_output_options **out,
+                                   dx_error *err);     /* -png_width, -png_opacity, -png_clip */
+DX_API void dx_output_options_free(dx_output_options *opt);
+DX_API int dx_option_takes_value(const char *flag);    /* 1: "-flag VALUE", 0: a bare "-flag", -1: none such */
+DX_API int dx_method_count(void);                      /* DX_METHOD_COUNT: dx_method_name(0..count-1) */
+/* The command line itself (`python -m darknet_explain`; cli.c): argv[0] is the method name (or
+ * -h); returns the process exit code: 0 success, 1 failure, 2 usage error. Errors are one line on
+ * stderr. */
+DX_API int dx_cli_run(const char *program, int argc, char **argv);
 
 /* A photo to explain: loaded as dx_explain_file loads one, or Darknet's planes (c x h x w floats
  * in [0, 1], RGB, copied; `name` stands for the path in the JSON and the messages). */
 typedef struct dx_photo dx_photo;
-dx_photo *dx_photo_load(const char *path, dx_error *err);
-dx_photo *dx_photo_from_planes(const float *chw, int c, int h, int w, const char *name, dx_error *err);
-void dx_photo_free(dx_photo *p);
+DX_API dx_photo *dx_photo_load(const char *path, dx_error *err);
+DX_API dx_photo *dx_photo_from_planes(const float *chw, int c, int h, int w, const char *name, dx_error *err);
+DX_API void dx_photo_free(dx_photo *p);
 
 /* What the command line computes for one method: a classifier's class (dx_explain_image) or a
  * detector's box, boxes or region (dx_explain_boxes), as req says. x keeps a copy of req whose
  * text values point into req's words: free req after x. */
 typedef struct dx_explanation dx_explanation;
-int dx_explain_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_explanation **out,
-                     dx_error *err);
-int dx_explanation_count(const dx_explanation *x); /* results: 1, or the boxes explained (0: none) */
-int dx_explanation_is_boxes(const dx_explanation *x);
-const dx_result *dx_explanation_result(const dx_explanation *x, int k); /* NULL out of range */
+DX_API int dx_explain_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_explanation **out,
+                            dx_error *err);
+DX_API int dx_explanation_count(const dx_explanation *x); /* results: 1, or the boxes explained (0: none) */
+DX_API int dx_explanation_is_boxes(const dx_explanation *x);
+DX_API const dx_result *dx_explanation_result(const dx_explanation *x, int k); /* NULL out of range */
 /* Result k's name in the detector JSON's "id" and file names: "box<K>" or "region" */
-const char *dx_explanation_box_id(const dx_explanation *x, int k, char *buf, int len);
+DX_API const char *dx_explanation_box_id(const dx_explanation *x, int k, char *buf, int len);
 /* Detectors: the best objectness x class probability on the photo, above -thresh or not */
-float dx_explanation_best_score(const dx_explanation *x, int *cls);
+DX_API float dx_explanation_best_score(const dx_explanation *x, int *cls);
 /* The command line's files: dx_write_outputs or dx_write_box_outputs (opt may be NULL). */
-int dx_explanation_write(const dx_model *m, const dx_explanation *x, const char *prefix,
-                         const dx_output_options *opt, dx_error *err);
-void dx_explanation_free(dx_explanation *x);
+DX_API int dx_explanation_write(const dx_model *m, const dx_explanation *x, const char *prefix,
+                                const dx_output_options *opt, dx_error *err);
+DX_API void dx_explanation_free(dx_explanation *x);
 
 /* A result's member by its name in dx_result ("class_id", "prob", "logit", "layer", "h", "w",
  * "native_h", "native_w", "map_min", "map_max", "signed_map", "relu", "score_kind", "method",
  * "ntop", "n_stats", "has_box", "box_target", "ms_forward", "ms_backward", "ms_method"): 0, or -1
  * for no such name. Floats and ints are exact in a double. */
-int dx_result_number(const dx_result *r, const char *name, double *value);
-const float *dx_result_map(const dx_result *r);    /* h x w floats, row-major, the photo's pixels */
-const float *dx_result_native(const dx_result *r); /* native_h x native_w floats, the network frame */
-int dx_result_top(const dx_result *r, int k, int *cls, float *prob);  /* 0 for k < ntop, else -1 */
-const char *dx_result_stat_at(const dx_result *r, int k, double *value); /* name, or NULL past n_stats */
-const dx_detection *dx_result_box(const dx_result *r); /* the box explained; NULL for a class */
+DX_API int dx_result_number(const dx_result *r, const char *name, double *value);
+DX_API const float *dx_result_map(const dx_result *r);    /* h x w floats, row-major, the photo's pixels */
+DX_API const float *dx_result_native(const dx_result *r); /* native_h x native_w floats, the network frame */
+DX_API int dx_result_top(const dx_result *r, int k, int *cls, float *prob);  /* 0 for k < ntop, else -1 */
+DX_API const char *dx_result_stat_at(const dx_result *r, int k, double *value); /* name, or NULL past n_stats */
+DX_API const dx_detection *dx_result_box(const dx_result *r); /* the box explained; NULL for a class */
 
 /* Detectors: the boxes dx_detect_image finds (req: -thresh, -hier, -nms). */
 typedef struct dx_detections dx_detections;
-int dx_detect_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_detections **out,
-                    dx_error *err);
-int dx_detections_count(const dx_detections *d);
-const dx_detection *dx_detections_at(const dx_detections *d, int k); /* NULL out of range */
-void dx_detections_free(dx_detections *d);
+DX_API int dx_detect_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_detections **out,
+                           dx_error *err);
+DX_API int dx_detections_count(const dx_detections *d);
+DX_API const dx_detection *dx_detections_at(const dx_detections *d, int k); /* NULL out of range */
+DX_API void dx_detections_free(dx_detections *d);
 /* A detection's member by its name in dx_detection ("x", "y", "w", "h", "cls", "score",
  * "objectness", "class_prob", "layer", "anchor", "row", "col"): 0, or -1 for no such name. */
-int dx_detection_number(const dx_detection *d, const char *name, double *value);
-const char *dx_layer_type(const dx_model *m, int layer); /* Darknet's name of its type; NULL: no such layer */
+DX_API int dx_detection_number(const dx_detection *d, const char *name, double *value);
+DX_API const char *dx_layer_type(const dx_model *m, int layer); /* Darknet's name of its type; NULL: no such layer */
 
 /* dx_request_init for `method`, with the method's own defaults of the options whose default
  * differs between methods (-samples, -masks, -cell): what `darknet-explain <method>` starts from
  * and `<method> -h` prints. */
-void dx_request_init_for(dx_request *req, dx_method method);
+DX_API void dx_request_init_for(dx_request *req, dx_method method);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
  * reference only gemm and gemm_cpu from Darknet's gemm.o, both defined here, so that member is
  * never pulled in and BLAS is used there too (with no Darknet gemm to switch back to). Weak, so
  * that a build which does link Darknet's gemm.o (e.g. a GPU build) takes Darknet's and links.
+ * Exported (visibility default) although the library's objects hide what is not DX_API: the
+ * dynamic linker binds Darknet's calls only to exported definitions.
  *
  * Threads: Debian's Darknet forward is single-threaded (no OpenMP) and the plugin's own loops
  * are too, so OpenBLAS's pool is the only parallelism: dx_blas_reserve (memory.c) sizes it once,
@@ -49,8 +51,8 @@ long dx_blas_gemm_calls(void) { return __atomic_load_n(&blas_calls, __ATOMIC_REL
 /* Darknet's contract: C = ALPHA * op(A) * op(B) + BETA * C, all row-major, op = transpose when
  * TA/TB is non-zero; A is M x K (K x M when TA), B is K x N (N x K when TB), C is M x N.
  * Exactly cblas_sgemm's. */
-__attribute__((weak)) void gemm_cpu(int TA, int TB, int M, int N, int K, float ALPHA, float *A,
-                                    int lda, float *B, int ldb, float BETA, float *C, int ldc)
+__attribute__((weak, visibility("default"))) void gemm_cpu(int TA, int TB, int M, int N, int K, float ALPHA,
+                                                          float *A, int lda, float *B, int ldb, float BETA, float *C, int ldc)
 {
     if (!dx_blas() && darknet_gemm_cpu) {
         darknet_gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
@@ -62,8 +64,8 @@ __attribute__((weak)) void gemm_cpu(int TA, int TB, int M, int N, int K, float A
 }
 
 /* Darknet's gemm is gemm_cpu on the CPU */
-__attribute__((weak)) void gemm(int TA, int TB, int M, int N, int K, float ALPHA, float *A, int lda,
-                                float *B, int ldb, float BETA, float *C, int ldc)
+__attribute__((weak, visibility("default"))) void gemm(int TA, int TB, int M, int N, int K, float ALPHA, float *A,
+                                                      int lda, float *B, int ldb, float BETA, float *C, int ldc)
 {
     gemm_cpu(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
 }

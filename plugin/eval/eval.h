@@ -50,12 +50,12 @@ typedef struct {
     int batch;                 /* inputs scored per dx_score_inputs call (default 16) */
 } dx_eval_options;
 
-void dx_eval_options_init(dx_eval_options *o);
+DX_API void dx_eval_options_init(dx_eval_options *o);
 
-const char *dx_metric_name(dx_metric k);
-int dx_metric_from_name(const char *name, dx_metric *out); /* 0 on success */
-const char *dx_metric_definition(dx_metric k);  /* one paragraph: what is computed, from where */
-int dx_metric_higher_is_better(dx_metric k);
+DX_API const char *dx_metric_name(dx_metric k);
+DX_API int dx_metric_from_name(const char *name, dx_metric *out); /* 0 on success */
+DX_API const char *dx_metric_definition(dx_metric k);  /* one paragraph: what is computed, from where */
+DX_API int dx_metric_higher_is_better(dx_metric k);
 
 typedef struct {
     float x0, y0, x1, y1; /* network-frame pixels, x1/y1 exclusive */
@@ -88,49 +88,49 @@ typedef struct {
 } dx_explainer;
 
 /* ctx for dx_eval_method_explainer: a request whose method is run (class_id is overwritten). */
-int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls,
-                           const dx_detection *box, float *map, dx_error *err);
+DX_API int dx_eval_method_explain(void *request, dx_model *m, const float *input, int cls,
+                                  const dx_detection *box, float *map, dx_error *err);
 
 /* The ground truth of a detected box (both in the same frame): among the labels of class cls,
  * the one with the highest IoU with det, if that IoU is >= DX_EVAL_MATCH_IOU (ties: the first).
  * Returns its index, or -1 (unmatched: the box's pointing values are NaN); *iou (may be NULL)
  * receives the best IoU over the labels of class cls (0 when there is none). */
 #define DX_EVAL_MATCH_IOU 0.5
-int dx_eval_match_label(const dx_pixel_box *det, int cls, const dx_pixel_box *labels, const int *label_classes, int n,
-                        double *iou);
+DX_API int dx_eval_match_label(const dx_pixel_box *det, int cls, const dx_pixel_box *labels, const int *label_classes, int n,
+                               double *iou);
 
 /* One metric of one map: *value (NaN when the metric does not apply, e.g. no boxes). The
  * model's forward state is left on an arbitrary input. explainer may be NULL for the metrics
  * that do not need one. DX_METRIC_RANDOMISATION: use dx_eval_randomisation. */
-int dx_eval_metric(dx_model *m, dx_metric k, const dx_eval_sample *s, const float *map,
-                   const dx_explainer *explainer, const dx_eval_options *o, double *value,
-                   dx_error *err);
+DX_API int dx_eval_metric(dx_model *m, dx_metric k, const dx_eval_sample *s, const float *map,
+                          const dx_explainer *explainer, const dx_eval_options *o, double *value,
+                          dx_error *err);
 
 /* The layers the randomisation check re-draws, top-down (convolutional and connected layers,
  * from the one nearest the output): writes up to max indices, returns how many there are. */
-int dx_eval_random_layers(const dx_model *m, int *layers, int max);
+DX_API int dx_eval_random_layers(const dx_model *m, int *layers, int max);
 /* Cascading randomisation (Adebayo et al.): for k = 0..n-1, re-draws the weights of layers
  * [0..k] of dx_eval_random_layers (He normal, seeded; biases and batch norm kept), recomputes
  * the map and writes the Spearman rank correlation with the original map to corr[k]. The
  * weights are restored before returning, also on failure. */
-int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map,
-                          const dx_explainer *explainer, const dx_eval_options *o, double *corr,
-                          int n, dx_error *err);
+DX_API int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map,
+                                 const dx_explainer *explainer, const dx_eval_options *o, double *corr,
+                                 int n, dx_error *err);
 
 /* Building blocks, exposed for tests and for callers with their own loop. */
-double dx_eval_gini(const float *map, int n);
-double dx_eval_entropy(const float *map, int n);
-double dx_eval_spearman(const float *a, const float *b, int n);
+DX_API double dx_eval_gini(const float *map, int n);
+DX_API double dx_eval_entropy(const float *map, int n);
+DX_API double dx_eval_spearman(const float *a, const float *b, int n);
 /* The deletion (insert = 0) or insertion curve: scores[0..n] for k = 0..n steps; returns n, -1 on error. */
-int dx_eval_curve(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
-                  const dx_eval_options *o, double *scores, dx_error *err);
-double dx_eval_auc(const double *scores, int n); /* (sum p_k - (p_0 + p_n)/2) / n */
+DX_API int dx_eval_curve(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
+                         const dx_eval_options *o, double *scores, dx_error *err);
+DX_API double dx_eval_auc(const double *scores, int n); /* (sum p_k - (p_0 + p_n)/2) / n */
 
 /* The command line: `eval` and `eval-merge` (argv[0] is the subcommand); exit codes as dx_cli_run. */
-int dx_eval_cli(const char *program, int argc, char **argv);
-int dx_eval_merge_cli(const char *program, int argc, char **argv);
+DX_API int dx_eval_cli(const char *program, int argc, char **argv);
+DX_API int dx_eval_merge_cli(const char *program, int argc, char **argv);
 /* Their command lines parsed and checked, nothing opened or written: -1 when the command would go
  * on, else its exit code (0 after printing help, 2 after a one-line usage error on stderr). */
-int dx_eval_check_args(const char *program, int argc, char **argv);
-int dx_eval_merge_check_args(const char *program, int argc, char **argv);
+DX_API int dx_eval_check_args(const char *program, int argc, char **argv);
+DX_API int dx_eval_merge_check_args(const char *program, int argc, char **argv);
 #endif
