@@ -20,6 +20,7 @@
 #include "io/folder.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "notes.h"
 
 /* One map of a panel and what the panel's title says about it; the map itself stays in its
  * staged .npy until its panel is drawn (map_path): memory holds one panel's maps at a time. */

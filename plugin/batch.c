@@ -27,6 +27,7 @@
 #include "io/image.h"
 #include "io/json.h"
 #include "model.h"
+#include "notes.h"
 
 #define LOG_NAME ".batch.log"
 #define LOCK_NAME ".batch.lock"
