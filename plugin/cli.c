@@ -559,6 +559,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
  * dispatcher passes its whole argv (argv[1] is "explain"). */
 void run_explain(int argc, char **argv)
 {
+    dx_blas_reexec(argv);
     dx_cli_exit(dx_cli_run("darknet explain", argc - 2, argv + 2));
 }
 

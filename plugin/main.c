@@ -3,5 +3,6 @@
 
 int main(int argc, char **argv)
 {
+    dx_blas_reexec(argv);
     dx_cli_exit(dx_cli_run("darknet-explain", argc - 1, argv + 1));
 }
