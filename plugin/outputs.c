@@ -1,6 +1,7 @@
 /* The standard outputs of one explanation: PREFIX.png, PREFIX.npy, PREFIX.raw.npy, PREFIX.json.
  * Each call's files are one set of the atomic writer (io/atomic.h): written beside their final
  * names (".part") and renamed only when all of them succeeded. */
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,6 +111,19 @@ static void json_display(dx_json *j, const dx_result *r, const dx_png_display *d
     dx_json_obj_end(j);
 }
 
+/* With layer timing on (-timing): "layer_forward", each layer's mean forward (ms), and the
+ * kernels OpenBLAS runs: "blas_kernel" (its core name), "blas_threads" (its pool). */
+static void json_layer_timings(dx_json *j, const dx_model *m)
+{
+    if (!m->timing) return;
+    dx_json_key(j, "layer_forward");
+    dx_json_arr_begin(j);
+    for (int i = 0; i < m->n; ++i) dx_json_num(j, dx_layer_forward_ms(m, i));
+    dx_json_arr_end(j);
+    dx_json_key(j, "blas_kernel"); dx_json_str(j, openblas_get_corename());
+    dx_json_key(j, "blas_threads"); dx_json_int(j, openblas_get_num_threads());
+}
+
 static int write_json(const dx_model *m, const dx_result *r, const dx_png_display *display,
                       char finals[OUT_COUNT][1100], const char *path, dx_error *err)
 {
@@ -185,12 +199,7 @@ static int write_json(const dx_model *m, const dx_result *r, const dx_png_displa
     dx_json_key(&j, "forward"); dx_json_num(&j, r->ms_forward);
     dx_json_key(&j, "backward"); dx_json_num(&j, r->ms_backward);
     dx_json_key(&j, "method"); dx_json_num(&j, r->ms_method);
-    if (m->timing) {
-        dx_json_key(&j, "layer_forward");
-        dx_json_arr_begin(&j);
-        for (int i = 0; i < m->n; ++i) dx_json_num(&j, dx_layer_forward_ms(m, i));
-        dx_json_arr_end(&j);
-    }
+    json_layer_timings(&j, m);
     dx_json_obj_end(&j);
     dx_json_obj_end(&j);
     int rc = dx_json_end(&j);
@@ -541,6 +550,12 @@ int dx_box_writer_close(dx_box_writer *w, int rc, dx_error *err)
         else dx_json_null(j);
         dx_json_key(j, "map_frame"); dx_json_str(j, "the photo's pixels (letterbox border removed, bilinear)");
         dx_json_key(j, "forward_ms"); dx_json_num(j, w->forward_ms);
+        if (w->m->timing) { /* the boxes' own timings_ms hold their backward and method */
+            dx_json_key(j, "timings_ms");
+            dx_json_obj_begin(j);
+            json_layer_timings(j, w->m);
+            dx_json_obj_end(j);
+        }
         dx_json_obj_end(j);
         rc = dx_json_end(j);
         if (fclose(w->json_file) != 0 || rc != 0) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include "cli.h"
 #include "helpers.h"
@@ -138,5 +139,54 @@ Test(blas, maps_equal_with_either_kernel, .timeout = 300)
         snprintf(model, sizeof model, "%s.cfg %s.weights noise.png%s", nets[n], nets[n],
                  n ? " -region 10,10,30,20" : "");
         for (int k = 0; k < 3; ++k) expect_same_map_either_kernel(dir, methods[k], model, n ? "_region" : "");
+    }
+}
+
+/* The number of values of the JSON array after "key": in text (-1: no such key). */
+static int array_length(const char *text, const char *key)
+{
+    const char *at = strstr(text, key);
+    if (!at || !(at = strchr(at, '['))) return -1;
+    int n = 0;
+    for (const char *c = at + 1; *c && *c != ']'; ++c) n += *c == ',';
+    return strchr(at, ']') == at + 1 + strspn(at + 1, " \n") ? 0 : n + 1;
+}
+
+/* `-timing` writes each layer's forward time on classifiers and detectors alike (a detector's
+ * JSON wrote none), and the kernel OpenBLAS runs: the one asked for with OPENBLAS_CORETYPE, else
+ * the command's choice (on a CPU where OpenBLAS's own is weaker, the better one). */
+Test(blas, timing_names_layers_and_kernel, .timeout = 120)
+{
+    char dir[512], args[2048], path[1024];
+    scratch_path(dir, sizeof dir, ".");
+    const char *root = getenv("DX_ROOT");
+    dx_image photo = dx_make_image(64, 64, 3);
+    for (int i = 0; i < 64 * 64 * 3; ++i) photo.data[i] = (float)(i % 97) / 97;
+    dx_error err = {{0}};
+    snprintf(path, sizeof path, "%s/photo.png", dir);
+    cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
+    dx_free_image(photo);
+    static char json[1 << 16];
+    static const char *const models[] = {"shapes-classifier", "shapes-detector"};
+    static const int layers[] = {20, 18}; /* their [layer] counts */
+    const char *better = dx_blas_better_coretype(openblas_get_corename(), dx_cpu_features());
+    for (int k = 0; k < 2; ++k) {
+        for (int forced = 0; forced < 2; ++forced) {
+            if (forced) setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+            else unsetenv("OPENBLAS_CORETYPE");
+            snprintf(args, sizeof args, "gradcam %s/cfg/%s.cfg %s/cfg/%s.weights photo.png%s -timing -out t", root,
+                     models[k], root, models[k], k ? " -region 8,8,30,30" : "");
+            run_result r = run_dx(dir, args);
+            cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+            snprintf(path, sizeof path, "%s/t.json", dir);
+            read_text_into(path, json, sizeof json);
+            cr_expect_eq(array_length(json, "\"layer_forward\""), layers[k], "%s: %d layer times, not %d",
+                         models[k], array_length(json, "\"layer_forward\""), layers[k]);
+            char want[128];
+            snprintf(want, sizeof want, "\"blas_kernel\": \"%s\"",
+                     forced ? "Prescott" : better ? better : openblas_get_corename());
+            cr_expect(strstr(json, want), "%s%s: no %s in %s", models[k], forced ? " (Prescott)" : "", want, json);
+            cr_expect(strstr(json, "\"blas_threads\": "), "%s: no blas_threads", models[k]);
+        }
     }
 }
