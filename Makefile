@@ -90,7 +90,7 @@ GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
+.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -311,6 +311,15 @@ BENCH_ROUNDS ?= 9
 bench: $(BENCH)
 	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
 	  nice $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights $(BENCH_ROUNDS) $(BUILD)/bench.csv || exit 1; done
+
+# OpenBLAS's kernel and threads (tools/bench-blas.sh): the forward and Grad-CAM of Tiny Darknet,
+# darknet19 and yolov3-tiny (random weights in $(BUILD)/bench-blas) with Debian's OpenBLAS's own
+# kernel choice, the command's, and its 1-thread and short-spin variants, alternately.
+RANDOM_WEIGHTS := $(BUILD)/random-weights
+$(RANDOM_WEIGHTS): $(BUILD)/tools/random_weights.o
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+bench-blas: $(BENCH) $(RANDOM_WEIGHTS)
+	tools/bench-blas.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-blas $(or $(BENCH_ROUNDS_BLAS),5) 5
 
 # The forward and Grad-CAM per backend, alternately in one run (tools/bench_backend.c): Debian's
 # Darknet and AlexeyAB's (built from DARKNET_SRC or ../shared's snapshot) on the same cfgs and

@@ -8,7 +8,13 @@
  *   backward to the input / forward; Grad-CAM (forward + backward to the CAM layer) / forward;
  *   for classifiers, the whole API call dx_explain_image(Grad-CAM) on PHOTO / forward
  *   scoring: dx_score_inputs per input at batch 1 and at batch 8
- *   peak resident memory (getrusage): the model with Grad-CAM, then with the batch copy too */
+ *   peak resident memory (getrusage): the model with Grad-CAM, then with the batch copy too
+ * OpenBLAS runs the kernels the command would (re-executed as darknet-explain is, plugin/
+ * blas_kernel.c); its kernel and threads head the output and end the CSV row.
+ * BENCH_QUICK=1 in the environment: only the forward and Grad-CAM, one line on stdout
+ *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS CPU_PER_WALL
+ * (medians over ROUNDS; CPU_PER_WALL: the process's CPU seconds, user and system, per second of
+ * the timed rounds: above 1 when OpenBLAS's threads work or spin), for tools/bench-blas.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +22,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <cblas.h>
+#include "cli.h"
 #include <darknet.h> /* the benchmark times the Darknet's own forward too */
 #include "cfg/check.h"
 #include "engine.h"
@@ -166,12 +174,34 @@ static network *load_plain(const char *cfg, const char *weights)
 
 enum { DARKNET, PLAIN, BLAS, FAST, INPUT_GRAD, GRADCAM, GRADCAM_API };
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* BENCH_QUICK: the forward and Grad-CAM alone, interleaved, one line */
+static int quick(bench *b, const char *cfg, int rounds)
+{
+    static double t[MAX_ROUNDS][MAX_VARIANTS];
+    const variant v[] = {{forward, 1, 1, 1}, {gradcam, 1, 1, 1}};
+    double cpu0 = cpu_seconds(), wall0 = now();
+    interleaved(b, rounds, 2, v, t);
+    double cpu_per_wall = (cpu_seconds() - cpu0) / (now() - wall0);
+    printf("quick %s %s %d %.2f %.2f %.2f\n", cfg, openblas_get_corename(), openblas_get_num_threads(),
+           1e3 * median_time(t, rounds, 0), 1e3 * median_time(t, rounds, 1), cpu_per_wall);
+    dx_close(b->m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: %s CFG WEIGHTS [ROUNDS [CSV [PHOTO]]]\n", argv[0]);
         return 2;
     }
+    dx_blas_reexec(argv);
     int rounds = argc > 3 ? atoi(argv[3]) : 9;
     if (rounds < 1 || rounds > MAX_ROUNDS) rounds = 9;
     const char *csv = argc > 4 ? argv[4] : "build/bench.csv";
@@ -188,6 +218,8 @@ int main(int argc, char **argv)
     b.cam_layer = dx_default_layer(b.m);
     int classifier = net->layers[b.m->head].type == SOFTMAX;
     if (classifier && dx_load_photo(photo, &b.photo, &err) != 0) fail(&err);
+    const char *q = getenv("BENCH_QUICK");
+    if (q && strcmp(q, "1") == 0) return quick(&b, argv[1], rounds);
     int grouped = 0;
     for (int i = 0; i < b.m->n; ++i) grouped += b.m->hooks[i].fast_forward != NULL;
 
@@ -233,7 +265,8 @@ int main(int argc, char **argv)
     double peak_batch_mb = ru.ru_maxrss / 1024.0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-    printf("%s (%ld cores, %d rounds)\n", argv[1], cores, rounds);
+    printf("%s (%ld cores, %d rounds; OpenBLAS kernel %s, %d threads)\n", argv[1], cores, rounds,
+           openblas_get_corename(), openblas_get_num_threads());
     printf("  forward, Darknet's gemm                 %8.1f ms\n", 1e3 * darknet);
     printf("  forward, BLAS gemm_cpu                  %8.1f ms  (x%.2f)\n", 1e3 * blas, blas_speedup);
     printf("  forward, BLAS + %2d grouped stand-ins    %8.1f ms  (x%.2f over BLAS, x%.2f overall)\n",
@@ -258,11 +291,12 @@ int main(int argc, char **argv)
         fprintf(f, "time,cfg,cores,rounds,forward_darknet_ms,forward_blas_ms,forward_fast_ms,blas_speedup,"
                    "grouped_layers,grouped_speedup,total_speedup,hooks_overhead,backward_input_over_forward,"
                    "gradcam_over_forward,gradcam_api_over_forward,score_batch1_ms,score_batch%d_ms,"
-                   "batch_speedup,peak_rss_mb,peak_rss_with_batch_mb\n", SCORE_BATCH);
-    fprintf(f, "%ld,%s,%ld,%d,%.2f,%.2f,%.2f,%.3f,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.1f,%.1f\n",
+                   "batch_speedup,peak_rss_mb,peak_rss_with_batch_mb,blas_kernel,blas_threads\n", SCORE_BATCH);
+    fprintf(f, "%ld,%s,%ld,%d,%.2f,%.2f,%.2f,%.3f,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.1f,%.1f,%s,%d\n",
             (long)time(NULL), argv[1], cores, rounds, 1e3 * darknet, 1e3 * blas, 1e3 * fast,
             blas_speedup, grouped, grouped_speedup, total_speedup, hooks, to_input, cam, cam_api,
-            1e3 * score1, 1e3 * score_n, batch_speedup, peak_mb, peak_batch_mb);
+            1e3 * score1, 1e3 * score_n, batch_speedup, peak_mb, peak_batch_mb, openblas_get_corename(),
+            openblas_get_num_threads());
     fclose(f);
     free(b.x);
     free(b.seed);
