@@ -1,12 +1,14 @@
 /* OpenBLAS's kernel for this CPU. A DYNAMIC_ARCH OpenBLAS (Debian's) picks its kernels once, in
  * its library constructor, from the CPU's family and model; a model it does not know (Debian's
  * 0.3.21 on a newer Xeon, or under a hypervisor) gets its SSE3 "Prescott" kernels, 4-6x slower
- * than the AVX-512 ones on the same CPU (docs/benchmarks.md). OPENBLAS_CORETYPE overrides the
- * choice, but only before the library loads: so the command re-executes itself once with it set. */
+ * than the AVX-512 ones on the same CPU (docs/benchmarks.md#openblas). OPENBLAS_CORETYPE
+ * overrides the choice, but OpenBLAS reads it only as it loads; so the command makes OpenBLAS
+ * choose again, with the variable set, before its first BLAS call. (Re-executing the program with
+ * the variable set costs another load of Darknet's 258 shared libraries, 0.2-0.25 s: as much as
+ * the better kernel saves on one forward of darknet19.) */
 #include <cblas.h>
 #include <stdlib.h>
 #include <strings.h>
-#include <unistd.h>
 #include "cli.h"
 
 /* Kernels at least as good as `best` (OpenBLAS's core names, compared without case), strongest
@@ -47,14 +49,20 @@ unsigned dx_cpu_features(void)
     return f;
 }
 
-void dx_blas_reexec(char **argv)
+/* OpenBLAS's own kernel selection, which its constructor ran: exported by DYNAMIC_ARCH builds
+ * (Debian's), not part of its API, hence weak: NULL where the OpenBLAS has no such choice. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+const char *dx_blas_best_kernel(void)
 {
-    /* Set by the user (their choice, even a weaker one) or by the first pass of this function:
-     * either way nothing to do, so it runs at most once. */
-    if (!argv || !argv[0] || getenv("OPENBLAS_CORETYPE")) return;
+    /* the user's choice (even a weaker one) stands */
+    if (getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return NULL;
     const char *better = dx_blas_better_coretype(openblas_get_corename(), dx_cpu_features());
-    if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0) return;
-    execv("/proc/self/exe", argv);
-    /* no /proc, or the binary is gone: go on with the kernels OpenBLAS chose */
-    unsetenv("OPENBLAS_CORETYPE");
+    if (!better || setenv("OPENBLAS_CORETYPE", better, 1) != 0) return NULL;
+    /* the selection again, now reading OPENBLAS_CORETYPE as it would have at load (children
+     * inherit it); the kernels' tables are static and no call uses them yet */
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    return better;
 }

@@ -559,9 +559,7 @@ int dx_cli_run(const char *program, int argc, char **argv)
  * dispatcher passes its whole argv (argv[1] is "explain"). */
 void run_explain(int argc, char **argv)
 {
-    int rc = dx_cli_check_args("darknet explain", argc - 2, argv + 2);
-    if (rc >= 0) dx_cli_exit(rc); /* help and usage errors: before the re-execution */
-    dx_blas_reexec(argv);
+    dx_blas_best_kernel();
     dx_cli_exit(dx_cli_run("darknet explain", argc - 2, argv + 2));
 }
 

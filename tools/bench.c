@@ -9,8 +9,8 @@
  *   for classifiers, the whole API call dx_explain_image(Grad-CAM) on PHOTO / forward
  *   scoring: dx_score_inputs per input at batch 1 and at batch 8
  *   peak resident memory (getrusage): the model with Grad-CAM, then with the batch copy too
- * OpenBLAS runs the kernels the command would (re-executed as darknet-explain is, plugin/
- * blas_kernel.c); its kernel and threads head the output and end the CSV row.
+ * OpenBLAS runs the kernels the command would (dx_blas_best_kernel, plugin/blas_kernel.c); its
+ * kernel and threads head the output and end the CSV row.
  * BENCH_QUICK=1 in the environment: only the forward and Grad-CAM, one line on stdout
  *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS CPU_PER_WALL
  * (medians over ROUNDS; CPU_PER_WALL: the process's CPU seconds, user and system, per second of
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CFG WEIGHTS [ROUNDS [CSV [PHOTO]]]\n", argv[0]);
         return 2;
     }
-    dx_blas_reexec(argv);
+    dx_blas_best_kernel();
     int rounds = argc > 3 ? atoi(argv[3]) : 9;
     if (rounds < 1 || rounds > MAX_ROUNDS) rounds = 9;
     const char *csv = argc > 4 ? argv[4] : "build/bench.csv";
