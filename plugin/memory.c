@@ -112,11 +112,12 @@ int dx_blas_reserve(const char *subject, dx_error *err)
     pthread_mutex_lock(&blas_lock);
     int rc = 0;
     if (!blas_ready) {
-        /* One thread per online core unless OPENBLAS_NUM_THREADS says otherwise; never more
-         * threads than the address space holds buffers for. */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        int fit = dx_blas_threads_fit(getenv("OPENBLAS_NUM_THREADS") ? openblas_get_num_threads()
-                                      : cores > 0 ? (int)cores : 1);
+        /* One thread unless OPENBLAS_NUM_THREADS says otherwise: Darknet's own code runs on one
+         * core for half or more of a forward, while OpenBLAS's idle threads spin (sched_yield);
+         * on the shared 2-core machine one thread was faster on every model measured
+         * (docs/benchmarks.md#openblas). Never more threads than the address space holds
+         * buffers for. */
+        int fit = dx_blas_threads_fit(getenv("OPENBLAS_NUM_THREADS") ? openblas_get_num_threads() : 1);
         if (fit < 1) {
             const char *limited_by;
             double room = room_in(0, &limited_by);

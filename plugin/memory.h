@@ -10,7 +10,7 @@ double dx_memory_room(const char **limited_by);
 /* 0 when `bytes` (and some slack) fit in dx_memory_room, else -1 with "SUBJECT: WHAT needs about N
  * MiB of memory, but ... leaves M MiB". */
 int dx_memory_check(double bytes, const char *subject, const char *what, dx_error *err);
-/* Sizes OpenBLAS's thread pool to the online cores (OPENBLAS_NUM_THREADS wins) but never more
+/* Sizes OpenBLAS's thread pool to one thread (OPENBLAS_NUM_THREADS wins) but never more
  * threads than the address space has room for their buffers, and maps those buffers now (once per
  * process). -1 when not even one fits. */
 int dx_blas_reserve(const char *subject, dx_error *err);

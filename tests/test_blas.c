@@ -154,7 +154,8 @@ static int array_length(const char *text, const char *key)
 
 /* `-timing` writes each layer's forward time on classifiers and detectors alike (a detector's
  * JSON wrote none), and the kernel OpenBLAS runs: the one asked for with OPENBLAS_CORETYPE, else
- * the command's choice (on a CPU where OpenBLAS's own is weaker, the better one). */
+ * the command's choice (on a CPU where OpenBLAS's own is weaker, the better one); and its threads:
+ * OPENBLAS_NUM_THREADS, else one. */
 Test(blas, timing_names_layers_and_kernel, .timeout = 120)
 {
     char dir[512], args[2048], path[1024];
@@ -172,8 +173,8 @@ Test(blas, timing_names_layers_and_kernel, .timeout = 120)
     const char *better = dx_blas_better_coretype(openblas_get_corename(), dx_cpu_features());
     for (int k = 0; k < 2; ++k) {
         for (int forced = 0; forced < 2; ++forced) {
-            if (forced) setenv("OPENBLAS_CORETYPE", "Prescott", 1);
-            else unsetenv("OPENBLAS_CORETYPE");
+            if (forced) setenv("OPENBLAS_CORETYPE", "Prescott", 1), setenv("OPENBLAS_NUM_THREADS", "2", 1);
+            else unsetenv("OPENBLAS_CORETYPE"), unsetenv("OPENBLAS_NUM_THREADS");
             snprintf(args, sizeof args, "gradcam %s/cfg/%s.cfg %s/cfg/%s.weights photo.png%s -timing -out t", root,
                      models[k], root, models[k], k ? " -region 8,8,30,30" : "");
             run_result r = run_dx(dir, args);
@@ -186,7 +187,8 @@ Test(blas, timing_names_layers_and_kernel, .timeout = 120)
             snprintf(want, sizeof want, "\"blas_kernel\": \"%s\"",
                      forced ? "Prescott" : better ? better : openblas_get_corename());
             cr_expect(strstr(json, want), "%s%s: no %s in %s", models[k], forced ? " (Prescott)" : "", want, json);
-            cr_expect(strstr(json, "\"blas_threads\": "), "%s: no blas_threads", models[k]);
+            snprintf(want, sizeof want, "\"blas_threads\": %d", forced ? 2 : 1);
+            cr_expect(strstr(json, want), "%s%s: no %s", models[k], forced ? " (2 threads asked)" : "", want);
         }
     }
 }

@@ -169,7 +169,9 @@ int main(int argc, char **argv)
     puts(".TP\n.B DX_BLAS=0\nDarknet's own matrix product instead of OpenBLAS's.\n"
          ".TP\n.B DX_FAST_LAYERS=0\nDarknet's own grouped and depthwise convolutions.\n"
          ".TP\n.B DX_INCREMENTAL=0\nocclusion by full forward passes instead of incremental ones.\n"
-         ".TP\n.B OPENBLAS_NUM_THREADS\nOpenBLAS's threads (default: the online cores).");
+         ".TP\n.B OPENBLAS_CORETYPE\nOpenBLAS's kernels, e.g. SkylakeX, Haswell, Prescott (default: the best the CPU "
+         "runs, where OpenBLAS picked weaker ones).\n"
+         ".TP\n.B OPENBLAS_NUM_THREADS\nOpenBLAS's threads (default: 1).");
 
     puts(".SH EXIT STATUS");
     puts("0 on success, 1 when an input is bad or a step fails, 2 for a usage error. Every error is\n"
