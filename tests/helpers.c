@@ -12,9 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include "cli.h"
 #include "engine.h"
 #include "helpers.h"
 #include "io/render.h"
+
+/* Every test process runs the OpenBLAS kernels darknet-explain runs (its children inherit the
+ * OPENBLAS_CORETYPE this sets), so the command's outputs and the library's compare exactly. */
+__attribute__((constructor)) static void same_kernels_as_the_command(void) { dx_blas_best_kernel(); }
 
 double rng_uniform(rng *r)
 {
