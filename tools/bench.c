@@ -265,7 +265,7 @@ int main(int argc, char **argv)
     double peak_batch_mb = ru.ru_maxrss / 1024.0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-    printf("%s (%ld cores, %d rounds; OpenBLAS kernel %s, %d threads)\n", argv[1], cores, rounds,
+    printf("%s (%ld cores, %d rounds; OpenBLAS kernel %s, threads %d)\n", argv[1], cores, rounds,
            openblas_get_corename(), openblas_get_num_threads());
     printf("  forward, Darknet's gemm                 %8.1f ms\n", 1e3 * darknet);
     printf("  forward, BLAS gemm_cpu                  %8.1f ms  (x%.2f)\n", 1e3 * blas, blas_speedup);
