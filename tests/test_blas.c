@@ -8,7 +8,6 @@
 #include <criterion/criterion.h>
 #include "cli.h"
 #include "helpers.h"
-#include "internal.h"
 #include "io/render.h"
 #include "../tools/shapes.h"
 
