@@ -35,6 +35,14 @@ void dx_forward_layer(dx_model *m, int i)
     dx_backend_forward_layer(m->net, i, i > 0 ? m->net->layers[i - 1].output : m->input);
 }
 
+void dx_forward_layer_linear(dx_model *m, int i)
+{
+    int fast = m->fast_layers; /* a stand-in forward would apply the activation */
+    m->fast_layers = 0;
+    dx_backend_forward_layer_linear(m->net, i, i > 0 ? m->net->layers[i - 1].output : m->input);
+    m->fast_layers = fast;
+}
+
 void dx_forward_from(dx_model *m, int first)
 {
     for (int i = first; i < m->n; ++i) dx_forward_layer(m, i);

@@ -14,6 +14,9 @@ typedef enum {
     DX_RULE_GUIDED,       /* guided backprop: d = max(gout, 0) * f'(x); for leaky units negative
                              inputs pass the positive gradient times their slope (e.g. 0.1) */
     DX_RULE_DECONV,       /* DeconvNet: d = max(gout, 0), whatever the forward was */
+    DX_RULE_RESCALE,      /* DeepLIFT's Rescale: every activation's derivative becomes
+                             (f(z) - f(z')) / (z - z') against the reference's forward
+                             (dx_rule.reference); [maxpool] as Captum's (layers/pool.c) */
     DX_RULE_EPSILON,      /* LRP-ε: (a, w), bias b */
     DX_RULE_GAMMA,        /* LRP-γ: z_ij + γ z_ij+ where z_j > 0, z_ij + γ z_ij- where z_j < 0 (Zennit's) */
     DX_RULE_ALPHA_BETA,   /* α (a+ w+ + a- w-, b+) - β (a+ w- + a- w+, b-) */
@@ -27,12 +30,25 @@ typedef enum {
     DX_RULE_PROPORTIONAL, /* [maxpool]: shares in proportion to the window's inputs */
 } dx_rule_kind;
 
+/* DeepLIFT's view of one layer: its forward on the reference x' and on x (methods/deeplift.c).
+ * Planar floats as the layer's own buffers; the input's and output's are the layer's inputs and
+ * outputs floats, z and z_ref its outputs floats (NULL where its activation is linear). */
+typedef struct {
+    const float *in_ref;   /* the output of the layer below (or the network input) on x' */
+    const float *out_ref;  /* the layer's output on x' */
+    const float *z, *z_ref; /* the activation's input on x and on x' */
+} dx_reference_layer;
+
+/* DeepLIFT's Rescale multiplier falls back to the gradient where |z - z'| is below this. */
+#define DX_RESCALE_THRESHOLD 1e-6f
+
 typedef struct {
     dx_rule_kind kind;
     float epsilon;      /* the stabiliser of every LRP denominator (ε of LRP-ε; default 1e-6) */
     float gamma;        /* LRP-γ (default 0.25) */
     float alpha, beta;  /* alpha-beta */
     float low, high;    /* zB bounds of the input (Darknet's input range: 0, 1) */
+    const dx_reference_layer *reference; /* DX_RULE_RESCALE: the layer's forwards on x and x' */
 } dx_rule;
 
 /* A rule set: one rule per layer, or one for every layer. An LRP set (relevance = 1) starts
@@ -67,6 +83,9 @@ int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on 
  * method edited layer first-1's output. */
 void dx_forward_from(dx_model *m, int first);
 void dx_forward_layer(dx_model *m, int i); /* re-runs layer i (through its hook) on what is below it */
+/* Re-runs layer i with its activation taken as linear: its output buffer then holds the
+ * activation's input (the caller restores the output). */
+void dx_forward_layer_linear(dx_model *m, int i);
 const float *dx_output_of(const dx_model *m, int j); /* layer j's output; j < 0: the network input */
 /* The one reverse pass: zeroes p's buffers, places seed (layer top's outputs floats) at layer
  * top and hands it down layer by layer with each layer's rule (the layers' ops, layers/table.c)

@@ -129,6 +129,7 @@ typedef enum {
     DX_METHOD_RISE,       /* score-weighted average of random smooth masks (Petsiuk et al.) */
     DX_METHOD_LIME,       /* weighted ridge regression on superpixels present/absent (Ribeiro et al.) */
     DX_METHOD_KERNELSHAP, /* Shapley values of superpixels by the Shapley kernel (Lundberg & Lee) */
+    DX_METHOD_DEEPLIFT,   /* DeepLIFT's Rescale rule against -baseline, summed over channels (signed) */
     DX_METHOD_COUNT
 } dx_method;
 

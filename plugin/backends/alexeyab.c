@@ -312,7 +312,7 @@ void dx_backend_forward(dx_net *dn, float *input) { network_predict(((darknet_ne
 
 /* As network_predict runs a layer (network.c:761-777, 269-291): inference, no truth, no deltas,
  * the shared workspace, the input below it. */
-void dx_backend_forward_layer(dx_net *dn, int i, float *input)
+static void forward_layer(dx_net *dn, int i, float *input, int linear)
 {
     network net = ((darknet_net *)dn->darknet)->net;
     network_state state = {0};
@@ -321,8 +321,13 @@ void dx_backend_forward_layer(dx_net *dn, int i, float *input)
     state.workspace = net.workspace;
     state.index = i;
     layer l = net.layers[i];
+    if (linear) l.activation = LINEAR; /* the layer is passed by value: this call only */
     l.forward(l, state);
 }
+
+void dx_backend_forward_layer(dx_net *dn, int i, float *input) { forward_layer(dn, i, input, 0); }
+
+void dx_backend_forward_layer_linear(dx_net *dn, int i, float *input) { forward_layer(dn, i, input, 1); }
 
 /* As the fork's conv and shortcut layers activate (activate_array_cpu_custom: AVX leaky,
  * gemm.c:1758-1790); swish, mish and hard_mish need the layer's activation_input and are computed

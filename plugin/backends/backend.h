@@ -184,6 +184,9 @@ const float *dx_backend_call_input(const dx_layer_call *call); /* batch x inputs
 void dx_backend_forward(dx_net *net, float *input);
 /* Runs layer i alone (through the hook) on `input`, the output below it (batch x inputs). */
 void dx_backend_forward_layer(dx_net *net, int i, float *input);
+/* The same with the layer's activation taken as linear (on a copy of the layer: the network is
+ * untouched), so that its output buffer then holds the activation's input (DeepLIFT reads it). */
+void dx_backend_forward_layer_linear(dx_net *net, int i, float *input);
 
 /* The Darknet's own activation, so that a stand-in forward and a backward match its forward bit
  * for bit: x = f(x) in place; delta *= f'(.) given the activation's output (and its input where

@@ -213,8 +213,9 @@ void dx_backend_forward(dx_net *dn, float *input)
     network_predict(((darknet_net *)dn->darknet)->net, input);
 }
 
-/* As network_predict runs a layer: inference, no truth, no deltas, the input below it. */
-void dx_backend_forward_layer(dx_net *dn, int i, float *input)
+/* As network_predict runs a layer: inference, no truth, no deltas, the input below it. Darknet
+ * passes the layer by value, so a linear activation changes only this call. */
+static void forward_layer(dx_net *dn, int i, float *input, int linear)
 {
     network net = *((darknet_net *)dn->darknet)->net;
     net.train = 0;
@@ -223,8 +224,13 @@ void dx_backend_forward_layer(dx_net *dn, int i, float *input)
     net.index = i;
     net.input = input;
     layer l = net.layers[i];
+    if (linear) l.activation = LINEAR;
     l.forward(l, net);
 }
+
+void dx_backend_forward_layer(dx_net *dn, int i, float *input) { forward_layer(dn, i, input, 0); }
+
+void dx_backend_forward_layer_linear(dx_net *dn, int i, float *input) { forward_layer(dn, i, input, 1); }
 
 void dx_backend_activate(float *x, int n, dx_activation a) { activate_array(x, n, darknet_activation(a)); }
 

@@ -16,9 +16,16 @@ void dx_activation_grad(const dx_rule *rule, const dx_layer *l, const float *out
                         float *d)
 {
     int n = l->outputs;
-    dx_rule_kind kind = is_rectifier(l->activation) ? rule->kind : DX_RULE_GRADIENT;
-    for (int k = 0; k < n; ++k) d[k] = kind == DX_RULE_GRADIENT || gout[k] > 0.f ? gout[k] : 0.f;
+    dx_rule_kind kind = is_rectifier(l->activation) || rule->kind == DX_RULE_RESCALE ? rule->kind : DX_RULE_GRADIENT;
+    for (int k = 0; k < n; ++k) d[k] = kind == DX_RULE_GRADIENT || kind == DX_RULE_RESCALE || gout[k] > 0.f ? gout[k] : 0.f;
     if (kind != DX_RULE_DECONV) dx_backend_gradient(output, l->activation_input, n, l->activation, d);
+    const dx_reference_layer *ref = rule->reference;
+    if (kind != DX_RULE_RESCALE || !ref->z) return;
+    /* DeepLIFT's Rescale: the multiplier of the activation, the gradient where z' ~ z */
+    for (int k = 0; k < n; ++k) {
+        float dz = ref->z[k] - ref->z_ref[k];
+        if (fabsf(dz) >= DX_RESCALE_THRESHOLD) d[k] = gout[k] * ((output[k] - ref->out_ref[k]) / dz);
+    }
 }
 
 double dx_bn_divisor(const dx_layer *l, int k)

@@ -1,5 +1,8 @@
 /* [maxpool] and [avgpool]. */
 #include <float.h>
+#include <math.h>
+#include <string.h>
+#include "error.h"
 #include "layers.h"
 #include "model.h"
 
@@ -24,9 +27,9 @@ static int window_max(const dx_layer *l, const float *in, int k, int y, int x)
  * window's first strict max for a textbook forward, and also for a Darknet whose forward looks at
  * less than the window (AlexeyAB's AVX stride-1 maxpool skips a vector's columns left of the
  * image for all its lanes: its output is then the max of fewer inputs). */
-static int maxpool_winner(const dx_layer *l, const float *in, int k, int y, int x)
+static int maxpool_winner(const dx_layer *l, const float *in, const float *output, int k, int y, int x)
 {
-    float out = l->output[x + l->out_w * (y + l->out_h * k)];
+    float out = output[x + l->out_w * (y + l->out_h * k)];
     int offset = -l->pad / 2;
     for (int dy = 0; dy < l->size; ++dy)
         for (int dx = 0; dx < l->size; ++dx) {
@@ -57,17 +60,55 @@ dx_rect dx_reach_maxpool(const dx_layer *l, dx_rect below)
     return dx_window_reach(below, l->size, l->stride, -(l->pad / 2), l->out_h, l->out_w);
 }
 
+/* DeepLIFT's Rescale through a max, as Captum's DeepLift (captum/attr/_core/deep_lift.py,
+ * `maxpool`): a window's output difference y - y' is split at m = max(y, y'): m - y' goes to the
+ * winner of x's window, y - m (<= 0) to the winner of x''s; an input's multiplier is what it
+ * received over its difference x_i - x'_i, or the gradient where that is below
+ * DX_RESCALE_THRESHOLD. So sum_i mult_i (x_i - x'_i) = sum_j gout_j (y_j - y'_j) up to the
+ * threshold's share. work: 2 x the layer's inputs floats. */
+static int rescale_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
+{
+    const dx_layer *l = &m->net->layers[i];
+    const dx_reference_layer *ref = dx_rule_of(p, i)->reference;
+    const float *in = dx_output_of(m, i - 1);
+    float *share = dx_pass_work(p, 2 * (size_t)l->inputs), *grad = share + l->inputs;
+    if (!share) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    memset(share, 0, 2 * sizeof(float) * l->inputs);
+    for (int k = 0; k < l->c; ++k)
+        for (int y = 0; y < l->out_h; ++y)
+            for (int x = 0; x < l->out_w; ++x) {
+                int o = x + l->out_w * (y + l->out_h * k);
+                int win = maxpool_winner(l, in, l->output, k, y, x);
+                int win_ref = maxpool_winner(l, ref->in_ref, ref->out_ref, k, y, x);
+                if (win < 0 || win_ref < 0) continue; /* no input in the window: a constant */
+                float top = fmaxf(l->output[o], ref->out_ref[o]);
+                grad[win] += gout[o];
+                share[win] += gout[o] * (top - ref->out_ref[o]);
+                share[win_ref] += gout[o] * (l->output[o] - top);
+            }
+    float *gin = dx_pass_buf(p, i - 1);
+    for (int q = 0; q < l->inputs; ++q) {
+        float d = in[q] - ref->in_ref[q];
+        gin[q] += fabsf(d) >= DX_RESCALE_THRESHOLD ? share[q] / d : grad[q];
+    }
+    return 0;
+}
+
 /* in: c x h x w -> out: c x out_h x out_w. The winner of each window gets the gradient. The
  * argmax is recomputed from the input, so it never depends on l.indexes being current. */
 int dx_backward_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
+    if (dx_rule_of(p, i)->kind == DX_RULE_RESCALE) return rescale_maxpool(m, p, i, gout, err);
     const dx_layer *l = &m->net->layers[i];
     const float *in = dx_output_of(m, i - 1);
     float *gin = dx_pass_buf(p, i - 1);
     for (int k = 0; k < l->c; ++k)
         for (int y = 0; y < l->out_h; ++y)
             for (int x = 0; x < l->out_w; ++x) {
-                int best_index = maxpool_winner(l, in, k, y, x);
+                int best_index = maxpool_winner(l, in, l->output, k, y, x);
                 if (best_index >= 0) gin[best_index] += gout[x + l->out_w * (y + l->out_h * k)];
             }
     return 0;
@@ -87,7 +128,7 @@ int dx_lrp_maxpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *
             for (int x = 0; x < l->out_w; ++x) {
                 float r = rout[x + l->out_w * (y + l->out_h * k)];
                 if (!proportional) {
-                    int best_index = maxpool_winner(l, in, k, y, x);
+                    int best_index = maxpool_winner(l, in, l->output, k, y, x);
                     if (best_index >= 0) rin[best_index] += r;
                     else p->absorbed += r;
                     continue;

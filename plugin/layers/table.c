@@ -41,7 +41,7 @@ int dx_layer_reverse(dx_model *m, dx_pass *p, int i, const float *gout, dx_error
 {
     const dx_layer *l = &m->net->layers[i];
     dx_rule_kind kind = dx_rule_of(p, i)->kind;
-    int gradient = kind == DX_RULE_GRADIENT || kind == DX_RULE_GUIDED || kind == DX_RULE_DECONV;
+    int gradient = kind == DX_RULE_GRADIENT || kind == DX_RULE_GUIDED || kind == DX_RULE_DECONV || kind == DX_RULE_RESCALE;
     dx_reverse_fn fn = gradient ? dx_layer_ops_of(l)->backward : dx_layer_ops_of(l)->lrp;
     if (!fn) {
         dx_set_error(err, "layer %d [%s]: darknet-explain has no %s for this layer type; choose a layer above it",

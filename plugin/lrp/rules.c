@@ -40,6 +40,7 @@ const char *dx_rule_name(dx_rule_kind k)
     if (k == DX_RULE_GRADIENT) return "gradient";
     if (k == DX_RULE_GUIDED) return "guided";
     if (k == DX_RULE_DECONV) return "deconv";
+    if (k == DX_RULE_RESCALE) return "rescale";
     for (int r = 0; r < N_RULES; ++r)
         if (rule_table[r].kind == k) return rule_table[r].name;
     return "?";
@@ -48,7 +49,7 @@ const char *dx_rule_name(dx_rule_kind k)
 /* A rule with its table defaults (p1, p2 as given). */
 static dx_rule make_rule(dx_rule_kind kind, float p1, float p2)
 {
-    dx_rule r = {kind, 1e-6f, 0.25f, 1, 0, 0, 1};
+    dx_rule r = {kind, 1e-6f, 0.25f, 1, 0, 0, 1, NULL};
     if (kind == DX_RULE_EPSILON) r.epsilon = p1;
     if (kind == DX_RULE_GAMMA) r.gamma = p1;
     if (kind == DX_RULE_ALPHA_BETA) r.alpha = p1, r.beta = p2;

@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
+#include "io/image.h"
 #include "methods/baseline.h"
+#include "model.h"
+#include "rng.h"
 
 /* One pass of the separable filter: lines x len values, value i of line k at k*line_step + i*step. */
 static void filter_lines(const float *in, int lines, int len, int line_step, int step, const float *kernel,
@@ -62,6 +65,40 @@ int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, floa
         float sigma = (h < w ? h : w) / 16.f;
         if (sigma < 0.5f) sigma = 0.5f;
         return dx_gaussian_blur(x, c, h, w, sigma, (int)ceilf(3 * sigma), DX_EDGE_CLAMP, out, err);
+    }
+    return 0;
+}
+
+int dx_request_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
+{
+    const dx_net *net = m->net;
+    const char *spec = req->baseline;
+    if (!strcmp(spec, "black")) {
+        memset(base, 0, sizeof(float) * net->inputs);
+    } else if (!strcmp(spec, "blur")) {
+        float sigma = net->w / 16.f;
+        return dx_gaussian_blur(x, net->c, net->h, net->w, sigma, (int)ceilf(3 * sigma), DX_EDGE_CLAMP, base, err);
+    } else if (!strcmp(spec, "noise")) {
+        dx_rng rng;
+        dx_rng_init(&rng, req->seed);
+        for (int k = 0; k < net->inputs; ++k) base[k] = (float)dx_rng_uniform(&rng);
+    } else {
+        dx_image photo;
+        if (dx_load_model_photo(m, spec, &photo, err) != 0) {
+            dx_error inner = *err;
+            dx_set_error(err, "-baseline %s", inner.msg);
+            return -1;
+        }
+        if (photo.c != net->c) {
+            dx_set_error(err, "-baseline %s: the image has %d channels, the model's input %d", spec,
+                         photo.c, net->c);
+            dx_free_image(photo);
+            return -1;
+        }
+        dx_image boxed = dx_fit_photo(m, photo); /* as the photo itself */
+        memcpy(base, boxed.data, sizeof(float) * net->inputs);
+        dx_free_image(boxed);
+        dx_free_image(photo);
     }
     return 0;
 }

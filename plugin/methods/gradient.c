@@ -79,41 +79,6 @@ int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t,
     return 0;
 }
 
-/* The Integrated Gradients baseline x' for input x, over the network frame. */
-static int make_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
-{
-    const dx_net *net = m->net;
-    const char *spec = req->baseline;
-    if (!strcmp(spec, "black")) {
-        memset(base, 0, sizeof(float) * net->inputs);
-    } else if (!strcmp(spec, "blur")) {
-        float sigma = net->w / 16.f;
-        return dx_gaussian_blur(x, net->c, net->h, net->w, sigma, (int)ceilf(3 * sigma), DX_EDGE_CLAMP, base, err);
-    } else if (!strcmp(spec, "noise")) {
-        dx_rng rng;
-        dx_rng_init(&rng, req->seed);
-        for (int k = 0; k < net->inputs; ++k) base[k] = (float)dx_rng_uniform(&rng);
-    } else {
-        dx_image photo;
-        if (dx_load_model_photo(m, spec, &photo, err) != 0) {
-            dx_error inner = *err;
-            dx_set_error(err, "-baseline %s", inner.msg);
-            return -1;
-        }
-        if (photo.c != net->c) {
-            dx_set_error(err, "-baseline %s: the image has %d channels, the model's input %d", spec,
-                         photo.c, net->c);
-            dx_free_image(photo);
-            return -1;
-        }
-        dx_image boxed = dx_fit_photo(m, photo); /* as the photo itself */
-        memcpy(base, boxed.data, sizeof(float) * net->inputs);
-        dx_free_image(boxed);
-        dx_free_image(photo);
-    }
-    return 0;
-}
-
 /* Integrated Gradients (Sundararajan et al.): attr = (x - x') ⊙ ∫_0^1 grad(x' + a (x - x')) da,
  * the integral by the trapezoid rule over `steps` equal intervals (steps + 1 gradients). By
  * completeness sum(attr) = f(x) - f(x'); the JSON reports both and the gap. The map is the
@@ -132,7 +97,7 @@ int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_resu
     }
     memcpy(x, dx_output_of(m, -1), sizeof(float) * n);
     double f_x = dx_target_score(t, m), f_base = 0;
-    if (make_baseline(m, req, x, base, err) != 0) goto done;
+    if (dx_request_baseline(m, req, x, base, err) != 0) goto done;
     for (int s = 0; s <= steps; ++s) {
         float alpha = (float)s / steps, score;
         for (size_t k = 0; k < n; ++k) point[k] = base[k] + alpha * (x[k] - base[k]);

@@ -59,6 +59,13 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
 int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+int dx_method_deeplift(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
+/* DeepLIFT-Rescale of target t against the reference base (net->inputs floats), with the model's
+ * forward state on x: attr (net->inputs floats) = (x - base) times the multipliers reaching the
+ * input; *f_x, *f_base the score on x and on base. Leaves the forward state on x. 0, or -1 with
+ * err (out of memory, a layer without a rule). */
+int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr, double *f_x, double *f_base,
+                dx_error *err);
 int dx_method_smoothgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_smoothgrad2(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_vargrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
