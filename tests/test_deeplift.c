@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include "helpers.h"
 #include "methods/methods.h"
+#include "../tools/shapes.h"
 
 static const char *root(void) { return getenv("DX_ROOT") ? getenv("DX_ROOT") : "."; }
 
@@ -42,7 +43,7 @@ static double stat_of(const dx_result *r, const char *name)
 }
 
 /* Summation to delta: |sum(attr) - (f(x) - f(x'))| <= 1e-4 |f(x) - f(x')|, the stats consistent
- * with the map and with the scores. Returns the relative gap. */
+ * with the map and with the scores (r->logit: the score on x). Returns the relative gap. */
 static double expect_summation(const char *what, const dx_result *r)
 {
     double sum = stat_of(r, "attribution_sum"), diff = stat_of(r, "score_difference");
@@ -412,4 +413,44 @@ Test(deeplift, command_line_outputs_and_parameters, .timeout = 60)
     cr_expect(strstr(r.err, "-baseline") && strstr(r.err, "first.json"), "%s", r.err);
     snprintf(path, sizeof path, "%s/second.json", dir);
     cr_expect(!exists(path), "a failed run left second.json");
+}
+
+/* Detectors, per box: through the [yolo] heads (each output rescaled against its own input) and
+ * with the score's gradient averaged over x and x', the sum holds for the scores linear or
+ * bilinear in the head's outputs: objectness x class probability, either alone, the centre. */
+Test(deeplift, summation_to_delta_shapes_detector_boxes, .timeout = 120)
+{
+    char cfg[1100], weights[1100];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-detector.cfg", root());
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-detector.weights", root());
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    dx_image photo;
+    shapes_object objs[SHAPES_MAX_OBJECTS];
+    shapes_draw(4, 1, 64, 3, &photo, objs);
+    static const dx_box_target kinds[] = {DX_BOX_SCORE, DX_BOX_CLASS, DX_BOX_OBJ, DX_BOX_X};
+    static const char *kind_names[] = {"score", "class", "obj", "x"};
+    static const char *baselines[] = {"black", "blur"};
+    int boxes = 0;
+    for (int k = 0; k < 4; ++k)
+        for (int b = 0; b < 2; ++b) {
+            dx_request req;
+            dx_request_init(&req);
+            req.method = DX_METHOD_DEEPLIFT;
+            req.baseline = baselines[b];
+            req.box_target = kinds[k];
+            dx_box_explanations e;
+            cr_assert_eq(dx_explain_boxes(m, photo, &req, &e, &err), 0, "%s", err.msg);
+            cr_assert(e.n > 0, "no box on the shapes photo");
+            for (int j = 0; j < e.n; ++j, ++boxes) {
+                char what[128];
+                snprintf(what, sizeof what, "shapes-detector box %d, %s, %s baseline", j, kind_names[k], baselines[b]);
+                expect_summation(what, &e.results[j]);
+            }
+            dx_box_explanations_free(&e);
+        }
+    cr_log_info("%d boxes", boxes);
+    dx_free_image(photo);
+    dx_close(m);
 }

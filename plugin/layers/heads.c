@@ -1,6 +1,8 @@
 /* The output layers: [softmax], [yolo], [region]. Darknet's own backward for these is the
  * identity (it assumes the training loss already put a logit-space delta there); here each is
  * the true Jacobian of its inference forward, so a target may be a probability or a logit. */
+#include <math.h>
+#include <string.h>
 #include "error.h"
 #include "layers.h"
 #include "model.h"
@@ -48,10 +50,8 @@ static void copy_planes_grad(const float *gy, int count, float *gx)
 /* in = out: n anchors x (4 + 1 + classes) planes x h x w. Logistic on x, y, objectness and
  * the classes, w and h pass through; then x, y = scale_x_y * x - (scale_x_y - 1) / 2. With
  * new_coords=1 (AlexeyAB: the convolution below applied the logistic) only that scaling. */
-int dx_backward_yolo(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
+static void yolo_grad(const dx_layer *l, const float *gout, float *gin)
 {
-    const dx_layer *l = &m->net->layers[i];
-    float *gin = dx_pass_buf(p, i - 1);
     int plane = l->w * l->h, per_anchor = (4 + 1 + l->classes) * plane;
     float scale = l->scale_x_y, shift = (float)(-0.5 * (scale - 1));
     for (int a = 0; a < l->n; ++a) {
@@ -69,6 +69,31 @@ int dx_backward_yolo(dx_model *m, dx_pass *p, int i, const float *gout, dx_error
         else
             logistic_planes_grad(l->output + base + 4 * plane, gout + base + 4 * plane,
                                  (1 + l->classes) * plane, gin + base + 4 * plane);
+    }
+}
+
+int dx_backward_yolo(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
+{
+    const dx_layer *l = &m->net->layers[i];
+    float *gin = dx_pass_buf(p, i - 1);
+    if (dx_rule_of(p, i)->kind != DX_RULE_RESCALE) {
+        yolo_grad(l, gout, gin);
+        return 0;
+    }
+    /* DeepLIFT's Rescale: each output is a function of its own input, so its multiplier is
+     * (y - y') / (z - z'), the gradient where |z - z'| is below the threshold */
+    const dx_reference_layer *ref = dx_rule_of(p, i)->reference;
+    const float *in = dx_output_of(m, i - 1);
+    float *grad = dx_pass_work(p, (size_t)l->outputs);
+    if (!grad) {
+        dx_set_error(err, "out of memory");
+        return -1;
+    }
+    memset(grad, 0, sizeof(float) * l->outputs);
+    yolo_grad(l, gout, grad);
+    for (int k = 0; k < l->outputs; ++k) {
+        float dz = in[k] - ref->in_ref[k];
+        gin[k] += fabsf(dz) >= DX_RESCALE_THRESHOLD ? gout[k] * ((l->output[k] - ref->out_ref[k]) / dz) : grad[k];
     }
     return 0;
 }

@@ -4,9 +4,12 @@
  * |z - z'| < DX_RESCALE_THRESHOLD, layers/conv.c) and [maxpool] splits its output difference as
  * Captum's DeepLift does (layers/pool.c); the linear layers (convolution with batch norm,
  * connected, route, shortcut's sum, upsample, avgpool, reorg, crop) pass multipliers as they pass
- * gradients. The attribution is (x - x') times the multiplier reaching the input; by summation to
- * delta they add up to f(x) - f(x') when the score is linear in its layer's outputs (a class's
- * logit). */
+ * gradients; [yolo] heads rescale each output against its own input. The score's multipliers are
+ * its gradient averaged over x and x'. The attribution is (x - x') times the multiplier reaching
+ * the input; by summation to delta they add up to f(x) - f(x') when the score is linear or
+ * bilinear in its layer's outputs (a class's logit, a box's objectness x class probability, its
+ * centre); for a softmax probability, a box's width or height and through [region] heads only
+ * approximately (the JSON reports the gap). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +64,10 @@ int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr,
     }
     float *x = malloc(n * sizeof(float)), *block = malloc(floats * sizeof(float));
     float *keep = malloc(largest * sizeof(float));
+    float *seed = malloc(2 * (size_t)net->layers[top].outputs * sizeof(float)), *seed_ref = seed ? seed + net->layers[top].outputs : NULL;
     dx_reference_layer *refs = calloc((size_t)m->n, sizeof *refs);
     dx_rule *rules = calloc((size_t)m->n, sizeof *rules);
-    if (!x || !block || !keep || !refs || !rules) {
+    if (!x || !block || !keep || !seed || !refs || !rules) {
         dx_set_error(err, "%s: out of memory for DeepLIFT's copy of the reference's forward", dx_model_file(m));
         goto done;
     }
@@ -86,22 +90,26 @@ int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr,
         rules[i] = (dx_rule){.kind = DX_RULE_RESCALE, .reference = &refs[i]};
     }
     dx_forward(m, base);
-    *f_base = dx_target_score(t, m);
+    *f_base = t->eval(t, m, seed_ref);
     for (int i = 0; i <= top; ++i) {
         const dx_layer *l = &net->layers[i];
         memcpy((float *)refs[i].out_ref, l->output, sizeof(float) * l->outputs);
         if (keeps_no_activation_input(l)) activation_input(m, i, (float *)refs[i].z_ref, refs[i].out_ref);
     }
     dx_forward(m, x);
-    *f_x = dx_target_score(t, m);
+    *f_x = t->eval(t, m, seed);
     for (int i = 0; i <= top; ++i) {
         const dx_layer *l = &net->layers[i];
         if (!keeps_no_activation_input(l)) continue;
         memcpy(keep, l->output, sizeof(float) * l->outputs);
         activation_input(m, i, (float *)refs[i].z, keep);
     }
+    /* the score's own multipliers: its gradient averaged over x and x' (the trapezoid rule from
+     * x' to x), so that sum seed (y - y') = f(x) - f(x') for a score linear or bilinear in its
+     * layer's outputs (a logit, objectness x class probability) */
+    for (size_t k = 0; k < (size_t)net->layers[top].outputs; ++k) seed[k] = 0.5f * (seed[k] + seed_ref[k]);
     dx_rules set = {.layers = rules, .every = {.kind = DX_RULE_RESCALE}};
-    if (dx_reverse(m, t, -1, &set, &m->pass, err) != 0) goto done;
+    if (dx_reverse_seeded(m, top, seed, -1, &set, &m->pass, err) != 0) goto done;
     const float *mult = dx_grad_of(m, -1);
     for (size_t k = 0; k < n; ++k) attr[k] = (x[k] - base[k]) * mult[k];
     rc = 0;
@@ -109,6 +117,7 @@ done:
     free(x);
     free(block);
     free(keep);
+    free(seed);
     free(refs);
     free(rules);
     return rc;
