@@ -37,7 +37,7 @@
     X(STEPS, "-steps", OPT_INT, steps, 1, DX_MAX_STEPS, NULL,                                                 \
       "N  intervals of the path from the baseline, N + 1 forward/backward passes")                          \
     X(BASELINE, "-baseline", OPT_TEXT, baseline, 0, 0, NULL,                                                  \
-      "B  the path's start: black (zeros), blur (the input blurred by a Gaussian of sigma = network width / " \
+      "B  ig: the path's start, deeplift: the reference: black (zeros), blur (the input blurred by a Gaussian of sigma = network width / " \
       "16 pixels), noise (uniform [0,1), from -seed) or an image file, letterboxed as the photo")           \
     X(SAMPLES, "-samples", OPT_INT, samples, 1, DX_MAX_SAMPLES, NULL,                                         \
       "N  smoothgrad, smoothgrad2, vargrad: noisy copies; lime: perturbed inputs, the photo and the "         \

@@ -32,8 +32,8 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "DeepLIFT (Shrikumar et al.), the Rescale rule: (x - x') times the multipliers of one\n"
         "reverse pass in which each activation's derivative is (f(z) - f(z')) / (z - z') against a\n"
         "forward on the baseline x' ([maxpool] as Captum's), summed over the colour channels\n"
-        "(signed). The attributions add up to f(x) - f(x') for a class logit; the JSON's\n"
-        "method_stats give both and the gap (docs/methods.md).\n",
+        "(signed). The attributions add up to f(x) - f(x') for a class logit or a box's score;\n"
+        "the JSON's method_stats give both and the gap (docs/methods.md).\n",
         .options = TARGET | DX_MOPT(BASELINE) | DX_MOPT(SEED)},
     [DX_METHOD_SMOOTHGRAD] = {"smoothgrad", dx_method_smoothgrad,
         "SmoothGrad: the mean gradient over noisy copies of the input, max of |mean| over the\n"
