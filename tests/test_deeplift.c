@@ -104,6 +104,38 @@ Test(deeplift, summation_to_delta_test_nets, .timeout = 120)
     cr_log_info("test nets: the largest relative gap %.2e", worst);
 }
 
+/* The other activations, as layers and inside them: [activation] tanh, a [shortcut] with its own
+ * leaky, logistic and elu convolutions, upsample, route. */
+static const char *activations_cfg =
+    "[net]\nwidth=8\nheight=8\nchannels=3\n"
+    "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=linear\n"
+    "[activation]\nactivation=tanh\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
+    "[shortcut]\nfrom=-2\nactivation=leaky\n"
+    "[convolutional]\nfilters=4\nsize=1\nactivation=logistic\n"
+    "[upsample]\nstride=2\n[maxpool]\nsize=2\nstride=2\n"
+    "[route]\nlayers=-1,-4\n"
+    "[convolutional]\nfilters=3\nsize=1\nactivation=elu\n"
+    "[avgpool]\n[connected]\noutput=5\nactivation=linear\n[softmax]\n";
+
+Test(deeplift, summation_to_delta_other_activations)
+{
+    dx_model *m = open_text("deeplift-activations", activations_cfg, 37);
+    dx_image photo = random_photo(8, 8, 3, 37);
+    static const char *baselines[] = {"black", "blur", "noise"};
+    for (int b = 0; b < 3; ++b)
+        for (int cls = 0; cls < 5; ++cls) {
+            dx_result r;
+            explain(m, photo, baselines[b], cls, &r);
+            char what[128];
+            snprintf(what, sizeof what, "tanh/leaky/logistic/elu net, %s baseline, class %d", baselines[b], cls);
+            expect_summation(what, &r);
+            dx_result_free(&r);
+        }
+    dx_free_image(photo);
+    dx_close(m);
+}
+
 Test(deeplift, summation_to_delta_shapes_classifier)
 {
     char cfg[1100], weights[1100];
