@@ -5,9 +5,10 @@
 #include "explain.h"
 
 /* The reverse pass's rules, as Zennit's: what a layer hands down to its inputs for what reached
- * its outputs. The gradient family runs the layer's backward (dx_layer_ops.backward) and differs
- * only at rectifier units (relu, leaky, relie, ramp, elu, selu) inside any layer's activation;
- * other activations (linear, logistic, tanh, ...) always pass the true gradient. The LRP rules
+ * its outputs. The gradient family runs the layer's backward (dx_layer_ops.backward); guided
+ * backprop and DeconvNet differ only at rectifier units (relu, leaky, relie, ramp, elu, selu)
+ * inside any layer's activation, other activations (linear, logistic, tanh, ...) pass the true
+ * gradient; DeepLIFT's Rescale differs at every activation, [maxpool] and [yolo]. The LRP rules
  * run the layer's relevance redistribution (dx_layer_ops.lrp; lrp/lrp.h gives their forms). */
 typedef enum {
     DX_RULE_GRADIENT,     /* the derivative: d = gout * f'(x) */
