@@ -8,7 +8,7 @@
  * its outputs. The gradient family runs the layer's backward (dx_layer_ops.backward); guided
  * backprop and DeconvNet differ only at rectifier units (relu, leaky, relie, ramp, elu, selu)
  * inside any layer's activation, other activations (linear, logistic, tanh, ...) pass the true
- * gradient; DeepLIFT's Rescale differs at every activation, [maxpool] and [yolo]. The LRP rules
+ * gradient; DeepLIFT's Rescale differs at every activation, [maxpool], [yolo] and the gates. The LRP rules
  * run the layer's relevance redistribution (dx_layer_ops.lrp; lrp/lrp.h gives their forms). */
 typedef enum {
     DX_RULE_GRADIENT,     /* the derivative: d = gout * f'(x) */
@@ -38,6 +38,7 @@ typedef struct {
     const float *in_ref;   /* the output of the layer below (or the network input) on x' */
     const float *out_ref;  /* the layer's output on x' */
     const float *z, *z_ref; /* the activation's input on x and on x' */
+    const float *gated_ref; /* [scale_channels], [sam]: input_layers[0]'s output on x' */
 } dx_reference_layer;
 
 /* DeepLIFT's Rescale multiplier falls back to the gradient where |z - z'| is below this. */

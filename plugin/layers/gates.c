@@ -13,18 +13,23 @@ static int gate_index(const dx_layer *l, int k)
     return l->scale_wh ? k % plane : k / plane;
 }
 
-/* d = gout * f'; gx[k] += d[k] g[k'], gg[k'] += d[k] x[k] (the product rule). */
+/* d = gout * f'; gx[k] += d[k] g[k'], gg[k'] += d[k] x[k] (the product rule). DeepLIFT's
+ * multipliers of the product are the other factor's mean over x and x' instead, since
+ * g x - g' x' = (g + g')/2 (x - x') + (x + x')/2 (g - g') exactly. */
 int dx_backward_gate(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
+    const dx_rule *rule = dx_rule_of(p, i);
     float *d = dx_scratch(m, l->outputs);
-    dx_activation_grad(dx_rule_of(p, i), l, l->output, gout, d);
+    dx_activation_grad(rule, l, l->output, gout, d);
     const float *g = dx_output_of(m, i - 1), *x = dx_output_of(m, l->input_layers[0]);
+    const float *g_ref = g, *x_ref = x;
+    if (rule->kind == DX_RULE_RESCALE) g_ref = rule->reference->in_ref, x_ref = rule->reference->gated_ref;
     float *gg = dx_pass_buf(p, i - 1), *gx = dx_pass_buf(p, l->input_layers[0]);
     for (int k = 0; k < l->outputs; ++k) {
         int at = gate_index(l, k);
-        gx[k] += d[k] * g[at];
-        gg[at] += d[k] * x[k];
+        gx[k] += d[k] * (0.5f * (g[at] + g_ref[at]));
+        gg[at] += d[k] * (0.5f * (x[k] + x_ref[k]));
     }
     return 0;
 }

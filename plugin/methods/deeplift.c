@@ -4,7 +4,9 @@
  * |z - z'| < DX_RESCALE_THRESHOLD, layers/conv.c) and [maxpool] splits its output difference as
  * Captum's DeepLift does (layers/pool.c); the linear layers (convolution with batch norm,
  * connected, route, shortcut's sum, upsample, avgpool, reorg, crop) pass multipliers as they pass
- * gradients; [yolo] heads rescale each output against its own input. The score's multipliers are
+ * gradients; [yolo] heads rescale each output against its own input; a product of two layers
+ * ([scale_channels], [sam]) gives each factor the other's mean over x and x' (exact for a
+ * product). The score's multipliers are
  * its gradient averaged over x and x'. The attribution is (x - x') times the multiplier reaching
  * the input; by summation to delta they add up to f(x) - f(x') when the score is linear or
  * bilinear in its layer's outputs (a class's logit, a box's objectness x class probability, its
@@ -19,12 +21,15 @@
 #include "methods/baseline.h"
 #include "model.h"
 
+static int is_gate(const dx_layer *l) { return l->type == DX_LAYER_SCALE_CHANNELS || l->type == DX_LAYER_SAM; }
+
 /* The layers whose backward applies their activation (dx_activation_grad) to an input the
  * Darknet's forward does not keep: DeepLIFT needs it on x and on x'. */
 static int keeps_no_activation_input(const dx_layer *l)
 {
     if (l->activation == DX_ACT_LINEAR) return 0;
-    return l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED || l->type == DX_LAYER_SHORTCUT;
+    return l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED || l->type == DX_LAYER_SHORTCUT ||
+           is_gate(l);
 }
 
 /* [activation] and [logistic]: the activation's input is the layer's input. */
@@ -48,14 +53,6 @@ int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr,
 {
     const dx_net *net = m->net;
     int top = t->layer, rc = -1;
-    for (int i = 0; i <= top; ++i) {
-        const dx_layer *l = &net->layers[i];
-        if (l->type == DX_LAYER_SCALE_CHANNELS || l->type == DX_LAYER_SAM) {
-            dx_set_error(err, "deeplift: layer %d [%s] multiplies two layers' outputs: the Rescale rule has no "
-                              "multiplier for a product", i, l->type_name);
-            return -1;
-        }
-    }
     size_t n = (size_t)net->inputs, floats = 0, largest = 0;
     for (int i = 0; i <= top; ++i) {
         size_t outputs = (size_t)net->layers[i].outputs;
@@ -79,6 +76,7 @@ int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr,
         at += l->outputs;
         refs[i].out_ref = out_ref;
         refs[i].in_ref = i > 0 ? refs[i - 1].out_ref : base;
+        if (is_gate(l)) refs[i].gated_ref = refs[l->input_layers[0]].out_ref;
         if (keeps_no_activation_input(l)) {
             refs[i].z = at;
             refs[i].z_ref = at + l->outputs;

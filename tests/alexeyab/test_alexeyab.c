@@ -11,6 +11,7 @@
 #include "../helpers.h"
 #include "io/image.h"
 #include "lrp/lrp.h"
+#include "methods/methods.h"
 #include "model.h"
 #include "targets.h"
 
@@ -165,6 +166,36 @@ Test(alexeyab, lrp_conserves_through_the_new_layers, .timeout = 120)
         free(rules);
     }
     free(x);
+    dx_close(m);
+}
+
+/* DeepLIFT through every new layer type ([scale_channels], [sam], mish and swish, both [yolo]
+ * heads): summation to delta, sum(attr) = f(x) - f(x'), within 1e-4 relative. */
+Test(alexeyab, deeplift_sums_to_delta_through_the_new_layers, .timeout = 120)
+{
+    dx_model *m = open_test_cfg(6);
+    float *x = random_vector(m->net->inputs, 7, 0, 1), *attr = malloc(sizeof(float) * m->net->inputs);
+    for (int b = 0; b < 2; ++b) {
+        float *base = random_vector(m->net->inputs, 8, 0, b ? 1.f : 0.f); /* zeros, then noise */
+        static const int tops[] = {17, 13, 14, 18};
+        for (int k = 0; k < 4; ++k) {
+            const dx_layer *l = &m->net->layers[tops[k]];
+            dx_target t = {.layer = tops[k], .eval = entry_eval, .cls = l->outputs / 2 + 3 * k};
+            double f_x, f_base, sum = 0;
+            dx_error err;
+            dx_forward(m, x);
+            cr_assert_eq(dx_deeplift(m, &t, base, attr, &f_x, &f_base, &err), 0, "%s", err.msg);
+            for (int q = 0; q < m->net->inputs; ++q) sum += attr[q];
+            double diff = f_x - f_base;
+            cr_log_info("layer %d entry %d, %s reference: sum %.7g, f(x) - f(x') %.7g", t.layer, t.cls,
+                        b ? "noise" : "zero", sum, diff);
+            cr_expect(fabs(diff) > 1e-3 && fabs(sum - diff) <= 1e-4 * fabs(diff),
+                      "layer %d entry %d: attributions sum to %.8g, f(x) - f(x') = %.8g", t.layer, t.cls, sum, diff);
+        }
+        free(base);
+    }
+    free(x);
+    free(attr);
     dx_close(m);
 }
 
