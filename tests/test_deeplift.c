@@ -11,7 +11,10 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include "helpers.h"
+#include "engine.h"
 #include "methods/methods.h"
+#include "model.h"
+#include "rng.h"
 #include "../tools/shapes.h"
 
 static const char *root(void) { return getenv("DX_ROOT") ? getenv("DX_ROOT") : "."; }
