@@ -144,6 +144,24 @@ dx_model *open_random(const char *cfg, const char *weights_out, uint64_t seed)
     return m;
 }
 
+dx_model *open_cfg_text(const char *name, const char *cfg_text, uint64_t seed)
+{
+    const char *dir = temp_dir();
+    char cfg[256], weights[256];
+    snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
+    snprintf(weights, sizeof weights, "%s/%s.weights", dir, name);
+    write_text(cfg, cfg_text);
+    return open_random(cfg, weights, seed);
+}
+
+dx_image noise_photo(int w, int h, int c, uint64_t seed)
+{
+    dx_image im = dx_make_image(w, h, c);
+    rng r = {seed * 7919 + 3};
+    for (int k = 0; k < w * h * c; ++k) im.data[k] = (float)rng_uniform(&r);
+    return im;
+}
+
 double projected_output(dx_model *m, int top, const float *proj, const float *x)
 {
     dx_forward(m, x);

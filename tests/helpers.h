@@ -22,6 +22,10 @@ const char *temp_dir(void);
  * biases ~ U(-0.1, 0.1), batch-norm scales ~ U(0.5, 1.5), means ~ U(-0.1, 0.1),
  * variances ~ U(0.5, 1.5). The weights file is written to weights_out. */
 dx_model *open_random(const char *cfg, const char *weights_out, uint64_t seed);
+/* cfg_text written as NAME.cfg in a new temporary folder, opened with random weights (seed) */
+dx_model *open_cfg_text(const char *name, const char *cfg_text, uint64_t seed);
+/* A w x h x c photo of uniform [0,1) pixels, from seed. */
+dx_image noise_photo(int w, int h, int c, uint64_t seed);
 /* A new weights file at path with Darknet's 0.2 header (major 0, minor 2, revision 0, 64-bit
  * seen 0), open for the floats that follow; asserts it can be written. */
 FILE *create_weights_file(const char *path);

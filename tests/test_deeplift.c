@@ -19,24 +19,6 @@
 
 static const char *root(void) { return getenv("DX_ROOT") ? getenv("DX_ROOT") : "."; }
 
-static dx_model *open_text(const char *name, const char *cfg_text, uint64_t seed)
-{
-    char cfg[256], weights[256];
-    snprintf(cfg, sizeof cfg, "%s/%s.cfg", temp_dir(), name);
-    snprintf(weights, sizeof weights, "%s/%s.weights", temp_dir(), name);
-    write_text(cfg, cfg_text);
-    return open_random(cfg, weights, seed);
-}
-
-/* A w x h x c photo of uniform [0,1) pixels. */
-static dx_image random_photo(int w, int h, int c, uint64_t seed)
-{
-    dx_image im = dx_make_image(w, h, c);
-    rng r = {seed * 7919 + 3};
-    for (int k = 0; k < w * h * c; ++k) im.data[k] = (float)rng_uniform(&r);
-    return im;
-}
-
 static double stat_of(const dx_result *r, const char *name)
 {
     for (int k = 0; k < r->n_stats; ++k)
@@ -91,7 +73,7 @@ Test(deeplift, summation_to_delta_test_nets, .timeout = 120)
         snprintf(cfg, sizeof cfg, "%s/cfg/%s.cfg", root(), nets[n]);
         snprintf(weights, sizeof weights, "%s/%s.weights", temp_dir(), nets[n]);
         dx_model *m = open_random(cfg, weights, 31 + n);
-        dx_image photo = random_photo(23, 17, 3, 5 + n); /* letterboxed: a border of grey */
+        dx_image photo = noise_photo(23, 17, 3, 5 + n); /* letterboxed: a border of grey */
         for (int b = 0; b < 3; ++b)
             for (int cls = 0; cls < 2; ++cls) {
                 dx_result r;
@@ -123,8 +105,8 @@ static const char *activations_cfg =
 
 Test(deeplift, summation_to_delta_other_activations)
 {
-    dx_model *m = open_text("deeplift-activations", activations_cfg, 37);
-    dx_image photo = random_photo(8, 8, 3, 37);
+    dx_model *m = open_cfg_text("deeplift-activations", activations_cfg, 37);
+    dx_image photo = noise_photo(8, 8, 3, 37);
     static const char *baselines[] = {"black", "blur", "noise"};
     for (int b = 0; b < 3; ++b)
         for (int cls = 0; cls < 5; ++cls) {
@@ -147,7 +129,7 @@ Test(deeplift, summation_to_delta_shapes_classifier)
     dx_error err;
     dx_model *m = dx_open(cfg, weights, NULL, &err);
     cr_assert(m, "%s", err.msg);
-    dx_image photo = random_photo(64, 48, 3, 9);
+    dx_image photo = noise_photo(64, 48, 3, 9);
     static const char *baselines[] = {"black", "blur", "noise"};
     for (int b = 0; b < 3; ++b)
         for (int cls = 0; cls < 3; ++cls) {
@@ -301,9 +283,9 @@ static void ref_deeplift(const network *net, const double *x, const double *x_re
 
 Test(deeplift, equals_plain_reimplementation)
 {
-    dx_model *m = open_text("deeplift-reference", reference_cfg, 23);
+    dx_model *m = open_cfg_text("deeplift-reference", reference_cfg, 23);
     const network *net = dx_network(m);
-    dx_image photo = random_photo(RS, RS, RC, 23);
+    dx_image photo = noise_photo(RS, RS, RC, 23);
     static const char *baselines[] = {"black", "noise"};
     for (int b = 0; b < 2; ++b)
         for (int cls = 0; cls < RK; cls += 2) {
@@ -368,7 +350,7 @@ static void relu_net_attributions(dx_model *m, const float *x, int cls, float *a
 
 Test(deeplift, relu_net_equals_captums_definition_and_input_x_gradient_without_sign_changes)
 {
-    dx_model *m = open_text("deeplift-relu", relu_cfg, 29);
+    dx_model *m = open_cfg_text("deeplift-relu", relu_cfg, 29);
     network *net = dx_network(m);
     const layer *l1 = &net->layers[0], *l2 = &net->layers[1];
     rng r = {97};

@@ -20,31 +20,12 @@ static const dx_method gradient_methods[] = {
     DX_METHOD_VARGRAD, DX_METHOD_GUIDEDBP, DX_METHOD_DECONVNET, DX_METHOD_GUIDEDGRADCAM};
 #define N_GRADIENT_METHODS (int)(sizeof gradient_methods / sizeof *gradient_methods)
 
-static dx_model *open_text(const char *name, const char *cfg_text, uint64_t seed)
-{
-    const char *dir = temp_dir();
-    char cfg[256], weights[256];
-    snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
-    snprintf(weights, sizeof weights, "%s/%s.weights", dir, name);
-    write_text(cfg, cfg_text);
-    return open_random(cfg, weights, seed);
-}
-
 static dx_model *open_test_classifier(uint64_t seed)
 {
     char cfg[1100], weights[256];
     snprintf(cfg, sizeof cfg, "%s/cfg/test-classifier.cfg", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".");
     snprintf(weights, sizeof weights, "%s/test-classifier.weights", temp_dir());
     return open_random(cfg, weights, seed);
-}
-
-/* A w x h x c photo of uniform [0,1) pixels. */
-static dx_image random_photo(int w, int h, int c, uint64_t seed)
-{
-    dx_image im = dx_make_image(w, h, c);
-    rng r = {seed * 7919 + 3};
-    for (int k = 0; k < w * h * c; ++k) im.data[k] = (float)rng_uniform(&r);
-    return im;
 }
 
 static void explain(dx_model *m, dx_image photo, const dx_request *req, dx_result *r)
@@ -81,7 +62,7 @@ static void expect_complete(const char *what, const dx_result *r)
 Test(gradmethods, ig_completeness_test_model)
 {
     dx_model *m = open_test_classifier(11);
-    dx_image photo = random_photo(20, 13, 3, 1); /* letterboxed: a border of grey */
+    dx_image photo = noise_photo(20, 13, 3, 1); /* letterboxed: a border of grey */
     static const char *baselines[] = {"black", "blur", "noise"};
     for (int b = 0; b < 3; ++b) {
         dx_request req;
@@ -148,7 +129,7 @@ static double json_number(const char *path, const char *key)
 Test(gradmethods, ig_stats_in_json)
 {
     dx_model *m = open_test_classifier(12);
-    dx_image photo = random_photo(16, 16, 3, 2);
+    dx_image photo = noise_photo(16, 16, 3, 2);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_IG;
@@ -174,11 +155,11 @@ Test(gradmethods, ig_stats_in_json)
 /* For F(x) = w.x + b, IG from a black baseline is x ⊙ w at every step count: input x gradient. */
 Test(gradmethods, ig_equals_inputxgrad_on_linear_model)
 {
-    dx_model *m = open_text("linear",
+    dx_model *m = open_cfg_text("linear",
                             "[net]\nwidth=9\nheight=7\nchannels=3\n"
                             "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=linear\n"
                             "[connected]\noutput=5\nactivation=linear\n[softmax]\n", 3);
-    dx_image photo = random_photo(9, 7, 3, 3);
+    dx_image photo = noise_photo(9, 7, 3, 3);
     dx_request req;
     dx_request_init(&req);
     req.class_id = 2;
@@ -228,8 +209,8 @@ static void rectifier_signs(dx_model *m, int unit, int *negative, int *below_zer
 
 Test(gradmethods, guided_and_deconv_pass_no_negative_gradients)
 {
-    dx_model *m = open_text("rectifiers", rectifier_cfg, 5);
-    dx_image photo = random_photo(10, 10, 3, 5);
+    dx_model *m = open_cfg_text("rectifiers", rectifier_cfg, 5);
+    dx_image photo = noise_photo(10, 10, 3, 5);
     int negatives[3][2], passed[3][2];
     dx_method methods[3] = {DX_METHOD_SALIENCY, DX_METHOD_GUIDEDBP, DX_METHOD_DECONVNET};
     for (int k = 0; k < 3; ++k) {
@@ -267,7 +248,7 @@ Test(gradmethods, guided_and_deconv_pass_no_negative_gradients)
 Test(gradmethods, backward_mode_restored)
 {
     dx_model *m = open_test_classifier(13);
-    dx_image photo = random_photo(16, 16, 3, 6);
+    dx_image photo = noise_photo(16, 16, 3, 6);
     dx_request req;
     dx_request_init(&req);
     dx_result before, guided, after;
@@ -290,7 +271,7 @@ Test(gradmethods, backward_mode_restored)
 Test(gradmethods, guided_gradcam_upsamples_with_pixel_centres)
 {
     dx_model *m = open_test_classifier(15);
-    dx_image photo = random_photo(16, 16, 3, 8);
+    dx_image photo = noise_photo(16, 16, 3, 8);
     dx_request req;
     dx_request_init(&req);
     dx_result cam, guided, both;
@@ -331,7 +312,7 @@ Test(gradmethods, guided_gradcam_upsamples_with_pixel_centres)
 Test(gradmethods, smoothgrad_noise_zero_is_the_gradient)
 {
     dx_model *m = open_test_classifier(14);
-    dx_image photo = random_photo(16, 16, 3, 7);
+    dx_image photo = noise_photo(16, 16, 3, 7);
     dx_request req;
     dx_request_init(&req);
     req.samples = 3;
@@ -404,7 +385,7 @@ static char *npy_of(dx_model *m, dx_image photo, dx_method method, unsigned long
 Test(gradmethods, seeded_methods_are_deterministic)
 {
     dx_model *m = open_test_classifier(15);
-    dx_image photo = random_photo(16, 16, 3, 8);
+    dx_image photo = noise_photo(16, 16, 3, 8);
     const char *dir = temp_dir();
     dx_method seeded[] = {DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2, DX_METHOD_VARGRAD, DX_METHOD_IG};
     for (int k = 0; k < 4; ++k) {
@@ -426,7 +407,7 @@ Test(gradmethods, every_method_finite_shaped_and_class_sensitive)
 {
     dx_model *m = open_test_classifier(16);
     network *net = dx_network(m);
-    dx_image photo = random_photo(23, 17, 3, 9);
+    dx_image photo = noise_photo(23, 17, 3, 9);
     for (int k = 0; k < N_GRADIENT_METHODS; ++k) {
         const char *name = dx_method_name(gradient_methods[k]);
         dx_result r[2];
@@ -465,7 +446,7 @@ Test(gradmethods, every_method_finite_shaped_and_class_sensitive)
 Test(gradmethods, ig_baseline_file)
 {
     dx_model *m = open_test_classifier(17);
-    dx_image photo = random_photo(16, 16, 3, 10);
+    dx_image photo = noise_photo(16, 16, 3, 10);
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_IG;
@@ -699,9 +680,9 @@ static void ref_map(const network *net, const dx_request *req, int cls, const do
 
 Test(gradmethods, maps_equal_plain_reimplementation)
 {
-    dx_model *m = open_text("reference", reference_cfg, 21);
+    dx_model *m = open_cfg_text("reference", reference_cfg, 21);
     const network *net = dx_network(m);
-    dx_image photo = random_photo(RS, RS, RC, 21);
+    dx_image photo = noise_photo(RS, RS, RC, 21);
     struct { dx_method method; const char *baseline; } cases[] = {
         {DX_METHOD_SALIENCY, NULL}, {DX_METHOD_INPUTXGRAD, NULL}, {DX_METHOD_IG, "black"},
         {DX_METHOD_IG, "blur"}, {DX_METHOD_SMOOTHGRAD, NULL}, {DX_METHOD_SMOOTHGRAD2, NULL},
