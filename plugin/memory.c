@@ -4,6 +4,8 @@
  * compares what such a step will allocate with what the process can still get, and refuses with
  * one line naming the need instead. */
 #include <cblas.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +86,9 @@ int dx_memory_check(double bytes, const char *subject, const char *what, dx_erro
 }
 
 /* A product that every pool thread takes a share of (each share at least one 64-row block, with
- * enough multiply-adds that OpenBLAS does not run it on one thread), so that each maps its buffer. */
+ * enough multiply-adds that OpenBLAS does not run it on one thread), so that each maps its buffer.
+ * Plain calloc, not dx_alloc: mapping the buffers now is an optimisation, and a failure here only
+ * leaves them to be mapped at the first sgemm. */
 static void map_blas_buffers(int threads)
 {
     int n = 64 * threads, k = 64;
@@ -140,4 +144,68 @@ int dx_blas_may_hang(void)
     if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
     double used = address_space_used();
     return used >= 0 && (double)rl.rlim_cur - used < BLAS_THREAD_BYTES;
+}
+
+/* Fault injection: calls counted since the last dx_alloc_fail_at; fail_at == 0: none fails.
+ * env_read: DX_FAIL_ALLOC has been looked at (once per process, before any dx_alloc_fail_at). */
+static atomic_long calls, fail_at;
+static atomic_int env_read;
+
+void dx_alloc_fail_at(long n)
+{
+    atomic_store(&env_read, 1);
+    atomic_store(&fail_at, n > 0 ? n : 0);
+    atomic_store(&calls, 0);
+}
+
+long dx_alloc_calls(void) { return atomic_load(&calls); }
+
+/* 1 when this call is the one the test asked to fail */
+static int injected_failure(void)
+{
+    if (!atomic_exchange(&env_read, 1)) {
+        const char *env = getenv("DX_FAIL_ALLOC");
+        if (env && *env) atomic_store(&fail_at, strtol(env, NULL, 10));
+    }
+    long n = atomic_fetch_add(&calls, 1) + 1, at = atomic_load(&fail_at);
+    return at > 0 && n == at;
+}
+
+/* count x size in *bytes (at least 1), or 0 when the product does not fit size_t */
+static int array_bytes(size_t count, size_t size, size_t *bytes)
+{
+    if (size && count > SIZE_MAX / size) return 0;
+    *bytes = count && size ? count * size : 1;
+    return 1;
+}
+
+static void *fail(size_t count, size_t size, const char *subject, dx_error *err)
+{
+    size_t bytes;
+    if (!array_bytes(count, size, &bytes))
+        dx_set_error(err, "out of memory for %s (%zu x %zu bytes is more than the address space)", subject, count, size);
+    else
+        dx_set_error(err, "out of memory for %s (%.1f MiB)", subject, bytes / MIB);
+    return NULL;
+}
+
+void *dx_alloc(size_t count, size_t size, const char *subject, dx_error *err)
+{
+    size_t bytes;
+    void *p = array_bytes(count, size, &bytes) && !injected_failure() ? calloc(1, bytes) : NULL;
+    return p ? p : fail(count, size, subject, err);
+}
+
+void *dx_realloc_array(void *p, size_t count, size_t size, const char *subject, dx_error *err)
+{
+    size_t bytes;
+    void *q = array_bytes(count, size, &bytes) && !injected_failure() ? realloc(p, bytes) : NULL;
+    return q ? q : fail(count, size, subject, err);
+}
+
+char *dx_strdup(const char *s, const char *subject, dx_error *err)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = dx_alloc(len, 1, subject, err);
+    return copy ? memcpy(copy, s, len) : NULL;
 }

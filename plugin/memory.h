@@ -19,4 +19,29 @@ int dx_blas_threads_fit(int wanted);
 /* The address-space limit leaves no room for one more OpenBLAS buffer: a pool thread may be stuck
  * mapping its own (and exit() would wait for it forever). */
 int dx_blas_may_hang(void);
+
+/* The library's one out-of-memory policy: every allocation the plugin makes itself goes through
+ * dx_alloc / dx_realloc_array / dx_strdup, which fail the request with one line in err
+ * ("out of memory for SUBJECT (N MiB)") and never abort. SUBJECT names what the block is for
+ * ("grad-cam's weights"). The caller owns the block (free() it); on NULL nothing was allocated and
+ * the caller frees what it holds and returns its error. Places that must not come here keep their
+ * own handling with a comment: the signal-safe registry of io/atomic.c, stb's callbacks, and the
+ * backends' calls into Darknet's own allocators (which memory.c's dx_memory_check guards). */
+
+/* count x size bytes, zeroed (calloc), or NULL with err set when count x size overflows size_t
+ * or the allocation fails. count 0 allocates one byte, so NULL always means failure. */
+void *dx_alloc(size_t count, size_t size, const char *subject, dx_error *err);
+/* p (from dx_alloc or NULL) resized to count x size bytes (the new tail not zeroed); NULL with err
+ * set and p left as it was (still the caller's) on overflow or failure. */
+void *dx_realloc_array(void *p, size_t count, size_t size, const char *subject, dx_error *err);
+/* A copy of s, or NULL with err set. */
+char *dx_strdup(const char *s, const char *subject, dx_error *err);
+
+/* Fault injection for the tests (tests/test_oom.c), always compiled in, one atomic increment per
+ * call: after dx_alloc_fail_at(n) (n > 0), the n-th call of the three above from then on fails as
+ * if the memory were exhausted; 0 turns that off. The environment variable DX_FAIL_ALLOC=n, read at
+ * the first call, does the same for a whole process (the CLI). dx_alloc_calls: the calls since the
+ * last dx_alloc_fail_at (or since the process started). */
+void dx_alloc_fail_at(long n);
+long dx_alloc_calls(void);
 #endif
