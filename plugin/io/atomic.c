@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "error.h"
 #include "io/atomic.h"
+#include "memory.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler reads the slots' states lock-free");
 _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "the signal handler follows the blocks' links lock-free");
@@ -96,7 +97,9 @@ static slot *claim_slot(const char *part, const char *final, int state)
             }
         }
         block *next = atomic_load(&b->next);
-        if (!next) { /* zeroed: every slot SLOT_FREE; a block another thread linked first wins */
+        if (!next) { /* zeroed: every slot SLOT_FREE; a block another thread linked first wins.
+                      * Plain calloc: the registry is lock-free for the signal handler, and
+                      * add_entry reports the failure. */
             block *fresh = calloc(1, sizeof *fresh);
             if (!fresh) return NULL;
             if (atomic_compare_exchange_strong(&b->next, &next, fresh)) next = fresh;
@@ -106,24 +109,24 @@ static slot *claim_slot(const char *part, const char *final, int state)
     }
 }
 
-/* Appends (from, final) to the set, registered in state; part: from is a part a signal removes. */
+/* Appends (from, final) to the set, registered in state; part: from is a part a signal removes.
+ * from NULL: its allocation failed (err says so). */
 static dx_atomic_entry *add_entry(dx_atomic_set *s, char *from, const char *final, int part, dx_error *err)
 {
-    char *final_copy = strdup(final);
-    if (s->n == s->cap) {
+    char *final_copy = from ? dx_strdup(final, final, err) : NULL;
+    if (final_copy && s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
-        dx_atomic_entry *e = realloc(s->e, cap * sizeof *e);
+        dx_atomic_entry *e = dx_realloc_array(s->e, cap, sizeof *e, final, err);
         if (e) s->e = e, s->cap = cap;
     }
     if (!from || !final_copy || s->n == s->cap) {
-        dx_set_error(err, "%s: out of memory", final);
         free(from);
         free(final_copy);
         return NULL;
     }
     slot *t = claim_slot(part ? from : NULL, final_copy, part ? SLOT_PART : SLOT_HELD);
     if (!t) {
-        dx_set_error(err, "%s: out of memory", final);
+        dx_set_error(err, "out of memory for %s", final);
         free(from);
         free(final_copy);
         return NULL;
@@ -136,7 +139,7 @@ static dx_atomic_entry *add_entry(dx_atomic_set *s, char *from, const char *fina
 const char *dx_atomic_add(dx_atomic_set *s, const char *final, dx_error *err)
 {
     size_t len = strlen(final);
-    char *part = malloc(len + sizeof ".part");
+    char *part = dx_alloc(len + sizeof ".part", 1, final, err);
     if (part) memcpy(part, final, len), memcpy(part + len, ".part", sizeof ".part");
     dx_atomic_entry *e = add_entry(s, part, final, 1, err);
     return e ? e->from : NULL;
@@ -144,7 +147,8 @@ const char *dx_atomic_add(dx_atomic_set *s, const char *final, dx_error *err)
 
 int dx_atomic_adopt(dx_atomic_set *s, const char *written, const char *final, dx_error *err)
 {
-    return add_entry(s, strdup(written), final, 0, err) ? 0 : -1;
+    return add_entry(s, dx_strdup(written, final, err), final, 0, err) ? 0 : -1;
+
 }
 
 int dx_atomic_commit(dx_atomic_set *s, int rc, dx_error *err)

@@ -378,7 +378,7 @@ int dx_load_photo_max(const char *path, long max_pixels, dx_image *out, dx_error
 
 dx_image dx_make_image(int w, int h, int c)
 {
-    dx_image im = {w, h, c, calloc((size_t)w * h * c, sizeof(float))};
+    dx_image im = {w, h, c, dx_alloc((size_t)w * h * c, sizeof(float), "an image", NULL)}; /* the caller reports */
     return im;
 }
 
@@ -492,7 +492,8 @@ float dx_sample_bilinear(const float *map, int h, int w, float y, float x)
 float *dx_native_to_photo(const float *native, int native_h, int native_w, const dx_letterbox *g,
                           int photo_w, int photo_h)
 {
-    float *map = malloc(sizeof(float) * (size_t)photo_w * photo_h);
+    float *map = dx_alloc((size_t)photo_w * photo_h, sizeof(float), "a map", NULL); /* the caller reports */
+
     if (!map) return 0;
     float sx = (float)g->inner_w / photo_w, sy = (float)g->inner_h / photo_h;
     float fx = (float)native_w / g->net_w, fy = (float)native_h / g->net_h;

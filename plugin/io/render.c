@@ -13,6 +13,7 @@
 #include "io/npy.h"
 #include "io/render.h"
 #include "io/text.h"
+#include "memory.h"
 
 #define BAR_MIN_WIDTH 20
 #define PANEL_COLUMNS 4  /* maps per row of a panel */
@@ -59,11 +60,8 @@ int dx_write_png(dx_image im, const char *path, dx_error *err)
         return -1;
     }
     size_t plane = (size_t)im.w * im.h;
-    unsigned char *rgb = malloc(plane * 3);
-    if (!rgb) {
-        dx_set_error(err, "%s: out of memory for a %dx%d image", path, im.w, im.h);
-        return -1;
-    }
+    unsigned char *rgb = dx_alloc(plane, 3, path, err);
+    if (!rgb) return -1;
     for (size_t p = 0; p < plane; ++p)
         for (int k = 0; k < 3; ++k) {
             float v = im.data[(im.c == 3 ? k : 0) * plane + p];
@@ -255,8 +253,9 @@ static int label_margin(const dx_font *lfnt) { return 1 + lfnt->height / 10; }
 static int layout_labels(const figure_layout *L, int photo_w, int photo_h, const dx_font *lfnt,
                          const dx_render_box *boxes, int n, dx_label_place *places, int *legend_w, int *legend_h)
 {
-    dx_irect *rects = calloc(n ? n : 1, sizeof *rects);
-    int *lw = calloc(n ? n : 1, sizeof *lw), *lh = calloc(n ? n : 1, sizeof *lh);
+    /* no dx_error here: the callers report "out of memory" */
+    dx_irect *rects = dx_alloc(n, sizeof *rects, "the labels", NULL);
+    int *lw = dx_alloc(n, sizeof *lw, "the labels", NULL), *lh = dx_alloc(n, sizeof *lh, "the labels", NULL);
     if (!rects || !lw || !lh) {
         free(rects), free(lw), free(lh);
         return -1;
@@ -303,7 +302,7 @@ static void draw_labels(dx_image canvas, const dx_font *lfnt, const dx_render_bo
 /* The font of the boxes' labels; -1 out of memory. */
 static int load_label_font(dx_font *lfnt, int photo_h, const dx_render_box *boxes, int n)
 {
-    const char **texts = calloc(n ? n : 1, sizeof *texts);
+    const char **texts = dx_alloc(n, sizeof *texts, "the labels", NULL); /* the callers report */
     if (!texts) return -1;
     for (int k = 0; k < n; ++k) texts[k] = boxes[k].label ? boxes[k].label : "";
     dx_font_load(lfnt, dx_label_glyph_size(photo_h), texts, n);
@@ -355,10 +354,10 @@ static int render_figure(dx_image photo, const float *map, int h, int w, int sig
     if (map && !(style && style->no_labels)) dx_map_scale_labels(&drawing.scale, signed_map, lo_label, hi_label);
     const char *texts[3] = {title ? title : "", lo_label, hi_label};
     dx_font fnt, lfnt;
-    dx_label_place *places = calloc(nboxes ? nboxes : 1, sizeof *places);
+    dx_label_place *places = dx_alloc(nboxes, sizeof *places, path, err);
     if (!places || load_label_font(&lfnt, h, boxes, nboxes) != 0) {
+        if (places) dx_set_error(err, "out of memory for %s's labels", path);
         free(places);
-        dx_set_error(err, "%s: out of memory", path);
         return -1;
     }
     dx_font_load(&fnt, dx_title_glyph_size(photo.h), texts, 3);
@@ -367,14 +366,13 @@ static int render_figure(dx_image photo, const float *map, int h, int w, int sig
     dx_image canvas = {0, 0, 3, NULL};
     if (laid_out) {
         layout_sides(&L, w, &fnt, texts[0], texts[1], texts[2], map != NULL, legend_w, legend_h);
-        canvas = (dx_image){L.w, L.h, 3, calloc((size_t)L.w * L.h * 3, sizeof(float))};
+        canvas = (dx_image){L.w, L.h, 3, dx_alloc((size_t)L.w * L.h * 3, sizeof(float), path, err)};
     }
     if (!canvas.data) {
         dx_font_free(&fnt);
         dx_font_free(&lfnt);
         free(places);
-        if (laid_out) dx_set_error(err, "%s: out of memory for a %dx%d figure", path, L.w, L.h);
-        else dx_set_error(err, "%s: out of memory", path);
+        if (!laid_out) dx_set_error(err, "out of memory for %s's labels", path);
         return -1;
     }
     fill_rect(canvas, 0, 0, L.w, L.h, BACKGROUND);
@@ -405,11 +403,8 @@ int dx_render_panel(dx_image photo, const float *const *maps, const int *signed_
                      photo.w, photo.h, photo.c);
         return -1;
     }
-    const char **texts = malloc(sizeof(char *) * (n + 1));
-    if (!texts) {
-        dx_set_error(err, "%s: out of memory", path);
-        return -1;
-    }
+    const char **texts = dx_alloc((size_t)n + 1, sizeof(char *), path, err);
+    if (!texts) return -1;
     texts[0] = title ? title : "";
     for (int k = 0; k < n; ++k) texts[k + 1] = labels[k] ? labels[k] : "";
     dx_font fnt;
@@ -421,11 +416,10 @@ int dx_render_panel(dx_image photo, const float *const *maps, const int *signed_
     int title_w = 2 * pad + dx_text_width(&fnt, texts[0]);
     dx_image canvas = {columns * tile_w + pad, title_h + rows * tile_h, 3, NULL};
     if (canvas.w < title_w) canvas.w = title_w;
-    canvas.data = calloc((size_t)canvas.w * canvas.h * 3, sizeof(float));
+    canvas.data = dx_alloc((size_t)canvas.w * canvas.h * 3, sizeof(float), path, err);
     if (!canvas.data) {
         dx_font_free(&fnt);
         free(texts);
-        dx_set_error(err, "%s: out of memory for a %dx%d panel", path, canvas.w, canvas.h);
         return -1;
     }
     fill_rect(canvas, 0, 0, canvas.w, canvas.h, BACKGROUND);
@@ -508,7 +502,9 @@ static void tint_box(int b, const dx_irect *r, const float *map, int signed_map,
 int dx_box_tints_init(dx_box_tints *t, int w, int h)
 {
     size_t plane = (size_t)(w > 0 ? w : 0) * (h > 0 ? h : 0) + 1;
-    *t = (dx_box_tints){w, h, calloc(plane, sizeof *t->strength), calloc(plane, sizeof *t->owner)};
+    /* no dx_error here: the caller reports */
+    *t = (dx_box_tints){w, h, dx_alloc(plane, sizeof *t->strength, "the boxes' tints", NULL),
+                        dx_alloc(plane, sizeof *t->owner, "the boxes' tints", NULL)};
     if (t->strength && t->owner) return 0;
     dx_box_tints_free(t);
     return -1;
@@ -545,7 +541,8 @@ int dx_render_box_tints(dx_image photo, const dx_box_tints *t, const dx_render_b
     size_t plane = (size_t)w * h;
     dx_image tinted = dx_make_image(w, h, 3);
     if (!tinted.data) {
-        dx_set_error(err, "%s: out of memory", path);
+        dx_set_error(err, "out of memory for %s", path);
+
         return -1;
     }
     /* the photo in grey (luma), so that the boxes' colours stand out */
