@@ -1,0 +1,127 @@
+/* The out-of-memory policy (issue #16): every allocation of the library goes through dx_alloc
+ * (memory.c), and a failed one fails the request cleanly. Each test counts the allocations of a
+ * whole explanation run in this process, then runs the command line again with the N-th
+ * allocation failing (DX_FAIL_ALLOC=N), for every N (or a spread of them when there are many):
+ * exit 1, never a signal; one line on stderr saying "out of memory"; no file left behind. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "explain.h"
+#include "helpers.h"
+#include "io/image.h"
+#include "io/render.h"
+#include "memory.h"
+#include "../tools/shapes.h"
+
+TestSuite(oom, .init = make_scratch, .fini = remove_scratch, .timeout = 900);
+
+/* Runs above this many allocations are probed at every N up to DENSE and at an even spread of the
+ * rest, SAMPLES runs in all: each run loads a model, so every N would take minutes. */
+#define DENSE 150
+#define SAMPLES 300
+
+/* photo.png in the scratch directory: a 96x96 picture of shapes (the shipped models' domain) */
+static void write_photo(char *path, size_t len)
+{
+    scratch_path(path, len, "photo.png");
+    dx_image photo;
+    shapes_object objs[SHAPES_MAX_OBJECTS];
+    shapes_draw(2, 0, 96, 3, &photo, objs);
+    dx_error err;
+    cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
+    dx_free_image(photo);
+}
+
+/* The allocations dx_cli_run makes for args (NULL-terminated, the method first), its outputs
+ * written under prefix `out` and then removed. */
+static long count_allocations(const char *const *args)
+{
+    char *argv[32];
+    int argc = 0;
+    for (; args[argc]; ++argc) argv[argc] = (char *)args[argc];
+    argv[argc] = NULL;
+    dx_alloc_fail_at(0);
+    int rc = dx_cli_run("darknet-explain", argc, argv);
+    long calls = dx_alloc_calls();
+    cr_assert_eq(rc, 0, "%s: the run without a failure exits %d", args[0], rc);
+    return calls;
+}
+
+/* The N-th allocation of the command line with args fails: it must end as the house rules say. */
+static void expect_clean_failure(const char *dir, const char *const *args, long n, const char *what)
+{
+    char env[32];
+    snprintf(env, sizeof env, "%ld", n);
+    setenv("DX_FAIL_ALLOC", env, 1);
+    cli_result r = spawn_cli(dir, args, 0, 120);
+    unsetenv("DX_FAIL_ALLOC");
+    const char *keep[] = {"photo.png", NULL};
+    cr_expect(r.status == 1, "%s, allocation %ld failing: exit %d (-1: timed out, > 128: a signal); stderr: %s", what,
+              n, r.status, r.err);
+    cr_expect(r.err_lines == 1 && strstr(r.err, "out of memory"),
+              "%s, allocation %ld failing: %d lines on stderr, expected one saying out of memory: %s", what, n,
+              r.err_lines, r.err);
+    cr_expect_eq(stray_files_in(dir, keep), 0, "%s, allocation %ld failing: files left behind", what, n);
+}
+
+/* Every N in 1..count (or DENSE of them, then an even spread up to count) fails cleanly, and
+ * count + 1 (no failure) succeeds: the count of this process is the command line's. */
+static void expect_every_failure_clean(const char *const *args, const char *what)
+{
+    char dir[1024], out[1100];
+    scratch_path(dir, sizeof dir, ".");
+    long count = count_allocations(args);
+    cr_log_info("%s: %ld allocations", what, count);
+    cr_assert_gt(count, 10, "%s: only %ld allocations counted", what, count);
+    /* the command-line runs leave their outputs (were there any) in dir: the count run's go */
+    snprintf(out, sizeof out, "rm -f %s/out*", dir);
+    cr_assert_eq(system(out), 0);
+    long step = count <= SAMPLES ? 1 : (count - DENSE) / (SAMPLES - DENSE) + 1;
+    for (long n = 1; n <= count; n += n < DENSE ? 1 : step) expect_clean_failure(dir, args, n, what);
+    expect_clean_failure(dir, args, count, what); /* the last one, whatever the spread */
+    char env[32];
+    snprintf(env, sizeof env, "%ld", count + 1);
+    setenv("DX_FAIL_ALLOC", env, 1);
+    cli_result r = spawn_cli(dir, args, 0, 120);
+    unsetenv("DX_FAIL_ALLOC");
+    cr_expect_eq(r.status, 0, "%s, allocation %ld (one past the count) failing: exit %d: %s", what, count + 1,
+                 r.status, r.err);
+}
+
+/* cfg/shapes-classifier with a method and its options (NULL-terminated), output prefix out */
+static void classifier_run(const char *method, const char *const *options)
+{
+    static char cfg[1024], weights[1024], photo[1024], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    write_photo(photo, sizeof photo);
+    scratch_path(out, sizeof out, "out");
+    const char *args[32] = {method, cfg, weights, photo, "-out", out};
+    int n = 6;
+    for (int k = 0; options && options[k]; ++k) args[n++] = options[k];
+    args[n] = NULL;
+    expect_every_failure_clean(args, method);
+}
+
+Test(oom, gradcam_on_the_classifier) { classifier_run("gradcam", NULL); }
+
+Test(oom, lrp_on_the_classifier) { classifier_run("lrp", NULL); }
+
+Test(oom, rise_on_the_classifier)
+{
+    const char *options[] = {"-masks", "8", "-batch", "4", NULL};
+    classifier_run("rise", options);
+}
+
+Test(oom, gradcam_every_box_on_the_detector)
+{
+    static char cfg[1024], weights[1024], photo[1024], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-detector.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-detector.weights", getenv("DX_ROOT"));
+    write_photo(photo, sizeof photo);
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"gradcam", cfg, weights, photo, "-boxes", "all", "-out", out, NULL};
+    expect_every_failure_clean(args, "gradcam -boxes all");
+}
