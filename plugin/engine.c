@@ -9,6 +9,7 @@
 #include <time.h>
 #include "error.h"
 #include "layers/layers.h"
+#include "memory.h"
 #include "model.h"
 #include "targets.h"
 
@@ -71,11 +72,12 @@ const dx_rule *dx_rule_of(const dx_pass *p, int i)
     return p->rules->layers ? &p->rules->layers[i] : &p->rules->every;
 }
 
-float *dx_pass_work(dx_pass *p, size_t floats)
+float *dx_pass_work(dx_pass *p, size_t floats, dx_error *err)
 {
     if (floats > p->work_len) {
         free(p->work);
-        p->work = malloc(floats * sizeof(float));
+        p->work = dx_alloc(floats, sizeof(float), "the reverse pass's work buffer", err);
+
         p->work_len = p->work ? floats : 0;
     }
     return p->work;
@@ -95,13 +97,10 @@ void dx_pass_free(const dx_model *m, dx_pass *p)
 static int prepare(const dx_model *m, dx_pass *p, int top, int stop, dx_error *err)
 {
     if (!p->buf) {
-        p->buf = calloc((size_t)m->n, sizeof(float *));
-        p->touched = calloc((size_t)m->n, 1);
-        p->buf_input = calloc((size_t)m->net->inputs, sizeof(float));
-        if (!p->buf || !p->touched || !p->buf_input) {
-            dx_set_error(err, "%s: out of memory for the reverse pass", dx_model_file(m));
-            return -1;
-        }
+        p->buf = dx_alloc(m->n, sizeof(float *), "the reverse pass", err);
+        p->touched = dx_alloc(m->n, 1, "the reverse pass", err);
+        p->buf_input = dx_alloc(m->net->inputs, sizeof(float), "the reverse pass", err);
+        if (!p->buf || !p->touched || !p->buf_input) return -1;
     }
     if (dx_reserve_reverse(m, p->buf, top, stop, err) != 0) return -1;
     for (int j = 0; j < m->n; ++j) {
@@ -160,11 +159,9 @@ int dx_reverse(dx_model *m, const dx_target *t, int stop, const dx_rules *rules,
         return -1;
     }
     size_t outputs = (size_t)m->net->layers[t->layer].outputs;
-    float *seed = malloc(outputs * sizeof(float));
-    if (!seed) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    float *seed = dx_alloc(outputs, sizeof(float), "the reverse pass", err);
+    if (!seed) return -1;
+
     t->eval(t, m, seed);
     const float *out = dx_output_of(m, t->layer);
     if (rules->relevance)

@@ -103,7 +103,7 @@ int dx_reverse(dx_model *m, const dx_target *t, int stop, const dx_rules *rules,
  * stop of its current or last pass, their sources and stop itself (dx_reserve_reverse made them). */
 float *dx_pass_buf(dx_pass *p, int j);
 const dx_rule *dx_rule_of(const dx_pass *p, int i); /* layer i's rule in the current pass */
-float *dx_pass_work(dx_pass *p, size_t floats);     /* NULL when out of memory */
+float *dx_pass_work(dx_pass *p, size_t floats, dx_error *err); /* NULL with err when out of memory */
 void dx_pass_free(const dx_model *m, dx_pass *p);
 /* The plain gradient through the model's own pass (m->pass): dx_reverse_seeded with
  * dx_gradient_rules; dx_grad_of reads (and marks) its buffer of layer j. */

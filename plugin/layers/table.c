@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include "error.h"
 #include "layers.h"
+#include "memory.h"
 #include "model.h"
 
 static const dx_layer_ops table[] = {
@@ -85,11 +86,8 @@ int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_er
         for (int s = -1; s < n; ++s) {
             int j = s < 0 ? i : dx_layer_source(l, i, s);
             if (j < 0 || bufs[j]) continue;
-            if (!(bufs[j] = calloc((size_t)m->net->layers[j].outputs, sizeof(float)))) {
-                dx_set_error(err, "%s: out of memory for the reverse pass's buffer of layer %d (%d floats)",
-                             dx_model_file(m), j, m->net->layers[j].outputs);
-                return -1;
-            }
+            if (!(bufs[j] = dx_alloc(m->net->layers[j].outputs, sizeof(float), "the reverse pass", err))) return -1;
+
         }
     }
     return 0;

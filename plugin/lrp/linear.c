@@ -8,6 +8,7 @@
 #include "error.h"
 #include "layers/layers.h"
 #include "lrp/lrp.h"
+#include "memory.h"
 #include "model.h"
 
 /* z (n x out_h x out_w) += conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
@@ -123,12 +124,11 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
     size_t weights = (size_t)g->n * per_output, col_len = direct ? 0 : per_output * spatial;
     int nb = form.n_bases;
     /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
-    float *buf = dx_pass_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len);
-    if (!buf) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
-    float *w_fold = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
+    float *buf = dx_pass_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len, err);
+    if (!buf) return -1;
+
+    float *w_fold
+ = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
     float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;
     float *adj = u + nb * out_len + col_len;
     lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);

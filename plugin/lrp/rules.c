@@ -10,6 +10,7 @@
 #include <string.h>
 #include "error.h"
 #include "lrp.h"
+#include "memory.h"
 #include "model.h"
 
 static const struct {
@@ -209,11 +210,8 @@ static int parse_rule(const char *text, const char *spec, dx_rule *out, dx_error
 static int parse_spec(const dx_model *m, const char *spec, dx_rule *rules, dx_error *err)
 {
     for (int i = 0; i < m->n; ++i) rules[i] = default_rule(has_weights(&m->net->layers[i]) ? DX_RULE_EPSILON : DX_RULE_PASS);
-    char *copy = strdup(spec), *save = NULL;
-    if (!copy) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    char *copy = dx_strdup(spec, "-rules", err), *save = NULL;
+    if (!copy) return -1;
     int rc = 0, entries = 0;
     for (char *entry = strtok_r(copy, ",", &save); entry && rc == 0; entry = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(entry, ':');
@@ -273,11 +271,9 @@ dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *
         dx_set_error(err, "give a composite or -rules, not both (-composite '%s', -rules '%s')", composite, spec);
         return NULL;
     }
-    dx_rule *rules = malloc(sizeof(dx_rule) * m->n);
-    if (!rules) {
-        dx_set_error(err, "out of memory");
-        return NULL;
-    }
+    dx_rule *rules = dx_alloc(m->n, sizeof(dx_rule), "the LRP rules", err);
+    if (!rules) return NULL;
+
     if (spec) {
         if (parse_spec(m, spec, rules, err) != 0 || check_rules(m, spec, rules, err) != 0) {
             free(rules);
