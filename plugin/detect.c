@@ -10,6 +10,7 @@
 #include "detect.h"
 #include "error.h"
 #include "io/image.h"
+#include "memory.h"
 #include "model.h"
 
 int dx_is_detector(const dx_model *m)
@@ -193,12 +194,11 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
         const dx_layer *l = &net->layers[i];
         if (l->type == DX_LAYER_YOLO || l->type == DX_LAYER_REGION) total += l->w * l->h * l->n;
     }
-    proposal *props = calloc(total, sizeof *props);
-    float *probs = calloc((size_t)total * classes, sizeof(float));
+    proposal *props = dx_alloc(total, sizeof *props, "the detections", err);
+    float *probs = dx_alloc((size_t)total * classes, sizeof(float), "the detections", err);
     if (!props || !probs) {
         free(props);
         free(probs);
-        dx_set_error(err, "out of memory");
         return -1;
     }
     /* as get_yolo_detections / get_region_detections: a proposal where objectness > thresh,
@@ -231,7 +231,12 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
     /* as do_nms_sort (diounms_sort for AlexeyAB's greedynms and diounms, after the last head):
      * per class, highest score first, a box suppresses the later ones it overlaps by more than nms */
     const dx_layer *last = &net->layers[m->head];
-    int *order = malloc(sizeof(int) * (count ? count : 1));
+    int *order = dx_alloc(count, sizeof(int), "the detections", err);
+    if (!order) {
+        free(props);
+        free(probs);
+        return -1;
+    }
     for (int k = 0; nms > 0 && k < classes; ++k) {
         int listed = 0;
         for (int c = 0; c < count; ++c)
@@ -249,13 +254,13 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
     int found = 0;
     for (int c = 0; c < count; ++c)
         for (int k = 0; k < classes; ++k) found += props[c].prob[k] > 0;
-    dx_detection *out = found ? malloc(sizeof *out * found) : NULL;
+    dx_detection *out = found ? dx_alloc(found, sizeof *out, "the detections", err) : NULL;
     if (found && !out) {
         free(props);
         free(probs);
-        dx_set_error(err, "out of memory");
         return -1;
     }
+
     int next = 0;
     for (int c = 0; c < count; ++c)
         for (int k = 0; k < classes; ++k) {

@@ -8,6 +8,7 @@
 #include "detect.h"
 #include "error.h"
 #include "io/image.h"
+#include "memory.h"
 #include "methods/methods.h"
 #include "model.h"
 #include "outputs.h"
@@ -285,10 +286,7 @@ static int boxes_asked(dx_model *m, dx_image photo, const dx_request *req, dx_de
         }
         return 0;
     }
-    if (!(*boxes = malloc(sizeof **boxes))) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    if (!(*boxes = dx_alloc(1, sizeof **boxes, "the region's box", err))) return -1;
     dx_detection *b = *boxes;
     if (dx_region_box(m, photo.w, photo.h, req->region, b, err) != 0) goto fail;
     *n = 1;
@@ -331,11 +329,10 @@ static int explain_boxes_each(dx_model *m, dx_image photo, const char *image_pat
      * targets on each perturbed forward take them at once (each box's native map at the network's
      * resolution), the others one box at a time: a box's maps are freed before the next's are made. */
     int chunk = n && !dx_method_info_of(req->method)->run_targets ? 1 : n;
-    dx_target *targets = malloc(sizeof *targets * (n ? n : 1));
-    float *values = malloc(sizeof *values * (n ? n : 1));
-    dx_result *r = calloc(chunk ? chunk : 1, sizeof *r);
+    dx_target *targets = dx_alloc(n, sizeof *targets, "the boxes' targets", err);
+    float *values = dx_alloc(n, sizeof *values, "the boxes' targets", err);
+    dx_result *r = dx_alloc(chunk, sizeof *r, "the boxes' results", err);
     int rc = targets && values && r ? 0 : -1;
-    if (rc != 0) dx_set_error(err, "out of memory");
     for (int k = 0; rc == 0 && k < n; ++k) rc = box_target(m, req, &boxes[k], &targets[k], &values[k], err);
     e->n = n;
     for (int k0 = 0; rc == 0 && k0 < n; k0 += chunk) {
@@ -383,10 +380,10 @@ typedef struct {
 static int collect(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err)
 {
     collected *c = ctx;
-    if (k == 0 && (!(c->results = calloc(e->n, sizeof *c->results)) || dx_copy_photo(r->photo, &r->photo, err) != 0)) {
-        if (!c->results) dx_set_error(err, "out of memory");
+    if (k == 0 && (!(c->results = dx_alloc(e->n, sizeof *c->results, "the boxes' results", err)) ||
+                   dx_copy_photo(r->photo, &r->photo, err) != 0))
         return -1;
-    }
+
     c->results[k] = *r;
     if (k > 0) c->results[k].photo = c->results[0].photo;
     c->n = k + 1;

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "hooks.h"
 #include "layers/layers.h"
+#include "memory.h"
 #include "model.h"
 
 static void hooked_forward(void *owner, int i, dx_layer_call *call)
@@ -28,11 +29,8 @@ static void hooked_forward(void *owner, int i, dx_layer_call *call)
 
 int dx_hooks_install(dx_model *m, dx_error *err)
 {
-    m->hooks = calloc(m->n, sizeof(dx_hook));
-    if (!m->hooks) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    m->hooks = dx_alloc(m->n, sizeof(dx_hook), m->cfg_path, err);
+    if (!m->hooks) return -1;
     const char *env = getenv("DX_FAST_LAYERS");
     m->fast_layers = !(env && strcmp(env, "0") == 0);
     env = getenv("DX_INCREMENTAL");
@@ -61,7 +59,8 @@ int dx_capture(dx_model *m, int i, int on)
     if (i < 0 || i >= m->n) return -1;
     dx_hook *h = &m->hooks[i];
     if (on && !h->capture) {
-        h->capture = calloc((size_t)m->net->layers[i].outputs, sizeof(float));
+        h->capture = dx_alloc(m->net->layers[i].outputs, sizeof(float), "a layer's capture", NULL); /* -1 says so */
+
         if (!h->capture) return -1;
     } else if (!on) {
         free(h->capture);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include "error.h"
 #include "layers/layers.h"
+#include "memory.h"
 #include "model.h"
 
 struct dx_incremental {
@@ -89,26 +90,27 @@ static dx_rect reach(const dx_incremental *inc, int i, int *whole)
 
 dx_incremental *dx_incremental_begin(dx_model *m, dx_error *err)
 {
-    dx_incremental *inc = calloc(1, sizeof *inc);
+    const char *subject = "a copy of every layer's output";
+    dx_incremental *inc = dx_alloc(1, sizeof *inc, subject, err);
     int n = m->n;
     if (inc) {
         inc->m = m;
-        inc->clean_input = malloc(sizeof(float) * m->net->inputs);
-        inc->clean = calloc(n, sizeof(float *));
-        inc->changed = calloc(n + 1, sizeof(dx_rect));
-        inc->whole = calloc(n + 1, 1);
+        inc->clean_input = dx_alloc(m->net->inputs, sizeof(float), subject, err);
+        inc->clean = dx_alloc(n, sizeof(float *), subject, err);
+        inc->changed = dx_alloc((size_t)n + 1, sizeof(dx_rect), subject, err);
+        inc->whole = dx_alloc((size_t)n + 1, 1, subject, err);
     }
     int ok = inc && inc->clean_input && inc->clean && inc->changed && inc->whole;
     for (int i = 0; ok && i < n; ++i) {
         const dx_layer *l = &m->net->layers[i];
-        ok = (inc->clean[i] = malloc(sizeof(float) * l->outputs)) != NULL;
+        ok = (inc->clean[i] = dx_alloc(l->outputs, sizeof(float), subject, err)) != NULL;
         if (ok) memcpy(inc->clean[i], l->output, sizeof(float) * l->outputs);
     }
     if (!ok) {
         dx_incremental_end(inc);
-        dx_set_error(err, "out of memory for a copy of every layer's output");
         return NULL;
     }
+
     memcpy(inc->clean_input, m->input, sizeof(float) * m->net->inputs);
     return inc;
 }

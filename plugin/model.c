@@ -91,9 +91,9 @@ static void free_lines(char **lines, int count)
     free(lines);
 }
 
-/* The file's lines without their line ends; -1 with errno when it cannot be read (ENOMEM: out of
- * memory). */
-static int read_lines(const char *path, char ***lines_out, int *count_out)
+/* The file's lines without their line ends; -1 with errno when it cannot be read, -2 with err set
+ * when out of memory. */
+static int read_lines(const char *path, char ***lines_out, int *count_out, dx_error *err)
 {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
@@ -103,7 +103,7 @@ static int read_lines(const char *path, char ***lines_out, int *count_out)
     while (!failed && fgets(buf, sizeof buf, f)) {
         buf[strcspn(buf, "\r\n")] = 0;
         if (count == cap) {
-            char **bigger = realloc(lines, (cap ? 2 * cap : 256) * sizeof(char *));
+            char **bigger = dx_realloc_array(lines, cap ? 2 * cap : 256, sizeof(char *), path, err);
             if (!bigger) {
                 failed = ENOMEM;
                 break;
@@ -111,7 +111,7 @@ static int read_lines(const char *path, char ***lines_out, int *count_out)
             lines = bigger;
             cap = cap ? 2 * cap : 256;
         }
-        if ((lines[count] = strdup(buf))) ++count;
+        if ((lines[count] = dx_strdup(buf, path, err))) ++count;
         else failed = ENOMEM;
     }
     if (!failed && ferror(f)) failed = errno ? errno : EIO;
@@ -119,7 +119,7 @@ static int read_lines(const char *path, char ***lines_out, int *count_out)
     if (failed) {
         free_lines(lines, count);
         errno = failed;
-        return -1;
+        return failed == ENOMEM ? -2 : -1;
     }
     *lines_out = lines;
     *count_out = count;
@@ -182,8 +182,9 @@ static int load_names(dx_model *m, const char *path, dx_error *err)
 {
     char **lines;
     int count;
-    if (read_lines(path, &lines, &count) != 0) {
-        dx_set_error(err, "%s: cannot open names: %s", path, strerror(errno));
+    int rc = read_lines(path, &lines, &count, err);
+    if (rc != 0) {
+        if (rc == -1) dx_set_error(err, "%s: cannot open names: %s", path, strerror(errno));
         return -1;
     }
     char list_path[1024];
@@ -193,9 +194,10 @@ static int load_names(dx_model *m, const char *path, dx_error *err)
         const char *declared = data_value(lines, count, "classes");
         int declared_classes = declared ? atoi(declared) : classes;
         free_lines(lines, count);
-        if (from_data < 0 || read_lines(list_path, &lines, &count) != 0) {
-            dx_set_error(err, "%s: its names list %s cannot be opened; pass the names list itself",
-                         path, list_path);
+        if (from_data < 0 || (rc = read_lines(list_path, &lines, &count, err)) != 0) {
+            if (from_data < 0 || rc == -1)
+                dx_set_error(err, "%s: its names list %s cannot be opened; pass the names list itself",
+                             path, list_path);
             return -1;
         }
         if (declared_classes != classes) {
@@ -232,18 +234,15 @@ static int model_setup(dx_model *m, dx_error *err)
     m->n = net->n;
     m->head = net->n - 1;
     while (m->head > 0 && net->layers[m->head].type == DX_LAYER_COST) --m->head;
-    m->input = calloc(net->inputs, sizeof(float));
+    m->input = dx_alloc(net->inputs, sizeof(float), m->cfg_path, err);
     size_t scratch = 0;
     for (int i = 0; i < net->n; ++i) {
         size_t need = dx_layer_scratch_floats(&net->layers[i]);
         if (need > scratch) scratch = need;
     }
-    m->scratch = malloc(scratch * sizeof(float));
+    m->scratch = m->input ? dx_alloc(scratch, sizeof(float), m->cfg_path, err) : NULL;
     m->scratch_len = scratch;
-    if (!m->input || !m->scratch) {
-        dx_set_error(err, "%s: out of memory", m->cfg_path);
-        return -1;
-    }
+    if (!m->input || !m->scratch) return -1;
     return dx_hooks_install(m, err);
 }
 
@@ -273,11 +272,8 @@ dx_model *dx_open(const char *cfg, const char *weights, const dx_open_options *o
      * OpenBLAS hangs when it cannot map its buffers: both must fit before Darknet starts. */
     if (dx_blas_reserve(cfg, err) != 0 || dx_memory_check(network_bytes(&size, 1), cfg, "the network", err) != 0)
         return 0;
-    dx_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        dx_set_error(err, "%s: out of memory", cfg);
-        return 0;
-    }
+    dx_model *m = dx_alloc(1, sizeof *m, cfg, err);
+    if (!m) return 0;
     m->size = size;
     m->max_pixels = opt->max_pixels > 0 ? opt->max_pixels : DX_DEFAULT_MAX_PIXELS;
     snprintf(m->cfg_path, sizeof m->cfg_path, "%s", cfg);
@@ -313,11 +309,8 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
     char what[64];
     snprintf(what, sizeof what, "a batch-%d copy of the network", batch);
     if (dx_memory_check(network_bytes(&m->size, batch), m->cfg_path, what, err) != 0) return 0;
-    dx_model *b = calloc(1, sizeof *b);
-    if (!b) {
-        dx_set_error(err, "out of memory");
-        return 0;
-    }
+    dx_model *b = dx_alloc(1, sizeof *b, m->cfg_path, err);
+    if (!b) return 0;
     b->size = m->size;
     b->max_pixels = m->max_pixels;
     snprintf(b->cfg_path, sizeof b->cfg_path, "%s", m->cfg_path);
@@ -340,11 +333,9 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
     close(weights_fd);
     if (!copied) goto fail;
     if (model_setup(b, err) != 0) goto fail;
-    float *input = realloc(b->input, sizeof(float) * b->net->inputs * batch);
-    if (!input) {
-        dx_set_error(err, "%s: out of memory for a batch of %d inputs", m->cfg_path, batch);
-        goto fail;
-    }
+    float *input = dx_realloc_array(b->input, (size_t)b->net->inputs * batch, sizeof(float), m->cfg_path, err);
+    if (!input) goto fail;
+
     b->input = input;
     b->fast_layers = m->fast_layers;
     return b;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
+#include "memory.h"
 #include "notes.h"
 #include "outputs.h"
 
@@ -40,10 +41,8 @@ void dx_blank_note(const char *program, const dx_blank_maps *b, const char *meth
 int dx_see_box(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err)
 {
     dx_boxes_seen *s = ctx;
-    if (k == 0 && !(s->boxes = malloc(sizeof *s->boxes * e->n))) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    if (k == 0 && !(s->boxes = dx_alloc(e->n, sizeof *s->boxes, "the boxes seen", err))) return -1;
+
     s->boxes[s->n++] = r->box;
     char stem[32], name[1100];
     dx_box_stem(e, k, stem, sizeof stem);

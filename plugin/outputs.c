@@ -15,6 +15,7 @@
 #include "io/json.h"
 #include "io/npy.h"
 #include "io/render.h"
+#include "memory.h"
 #include "methods/params.h"
 #include "model.h"
 #include "outputs.h"
@@ -234,11 +235,11 @@ static int write_overlay(const dx_model *m, const dx_result *r, int png_width, c
         detection_label(m, &r->box, label, sizeof label);
         box = drawn_box(&r->box, &d, label); /* white: not in jet */
     }
-    dx_image photo = dx_drawn(r->photo, &d);
-    dx_image map = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d);
+    dx_image photo = dx_drawn(r->photo, &d, path, err);
+    dx_image map = photo.data ? dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &d, path, err) : (dx_image){0};
     dx_render_style style = {.opacity = display->opacity, .fade = display->fade, .scale = &display->scale};
-    int rc = dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box, title, &style,
-                                     path, err);
+    int rc = !map.data ? -1 : dx_render_overlay_boxes(photo, map.data, d.h, d.w, r->signed_map, &box, r->has_box,
+                                                      title, &style, path, err);
     dx_free_image(photo);
     dx_free_image(map);
     return rc;
@@ -292,24 +293,22 @@ int dx_write_panel(const dx_model *m, const dx_result *results, int n, const cha
     dx_atomic_set set = {0};
     const char *part = dx_atomic_add(&set, path, err);
     if (!part) return -1;
-    dx_image photo = dx_drawn(first->photo, &d);
-    dx_image *maps = calloc((size_t)n, sizeof(dx_image));
-    const float **planes = calloc((size_t)n, sizeof(float *));
-    int *signs = calloc((size_t)n, sizeof(int));
-    const char **labels = calloc((size_t)n, sizeof(char *));
-    dx_png_display *displays = calloc((size_t)n, sizeof *displays);
-    dx_render_style *styles = calloc((size_t)n, sizeof *styles);
+    dx_image photo = dx_drawn(first->photo, &d, path, err);
+    dx_image *maps = dx_alloc(n, sizeof(dx_image), path, err);
+    const float **planes = dx_alloc(n, sizeof(float *), path, err);
+    int *signs = dx_alloc(n, sizeof(int), path, err);
+    const char **labels = dx_alloc(n, sizeof(char *), path, err);
+    dx_png_display *displays = dx_alloc(n, sizeof *displays, path, err);
+    dx_render_style *styles = dx_alloc(n, sizeof *styles, path, err);
     int rc = -1;
-    if (!maps || !planes || !signs || !labels || !displays || !styles) {
-        dx_set_error(err, "%s: out of memory", path);
-        goto done;
-    }
+    if (!photo.data || !maps || !planes || !signs || !labels || !displays || !styles) goto done;
     for (int k = 0; k < n; ++k) {
         if (results[k].w != first->w || results[k].h != first->h) {
             dx_set_error(err, "%s: the explanations are of photos of different sizes", path);
             goto done;
         }
-        maps[k] = dx_drawn(dx_image_over(first->w, first->h, 1, results[k].map), &d);
+        maps[k] = dx_drawn(dx_image_over(first->w, first->h, 1, results[k].map), &d, path, err);
+        if (!maps[k].data) goto done;
         planes[k] = maps[k].data;
         signs[k] = results[k].signed_map;
         labels[k] = dx_method_name(results[k].method);
@@ -449,17 +448,16 @@ dx_box_writer *dx_box_writer_open(const dx_model *m, const dx_box_explanations *
         return NULL;
     }
     int n = e->n;
-    dx_box_writer *w = calloc(1, sizeof *w);
+    dx_box_writer *w = dx_alloc(1, sizeof *w, prefix, err);
     if (w) {
         *w = (dx_box_writer){m, *e, photo, opt, .count = 2 * n + (n > 0) + 1};
         w->e.results = NULL;
         snprintf(w->prefix, sizeof w->prefix, "%s", prefix);
-        w->parts = calloc(w->count, sizeof *w->parts);
-        w->boxes = calloc(n ? n : 1, sizeof *w->boxes);
-        w->labels = calloc(n ? n : 1, sizeof *w->labels);
+        w->parts = dx_alloc(w->count, sizeof *w->parts, prefix, err);
+        w->boxes = dx_alloc(n, sizeof *w->boxes, prefix, err);
+        w->labels = dx_alloc(n, sizeof *w->labels, prefix, err);
     }
     if (!w || !w->parts || !w->boxes || !w->labels) {
-        dx_set_error(err, "out of memory");
         dx_box_writer_close(w, -1, err);
         return NULL;
     }
@@ -471,7 +469,7 @@ dx_box_writer *dx_box_writer_open(const dx_model *m, const dx_box_explanations *
     }
     if (rc == 0 && n > 0) rc = dx_drawing_size(e->photo_w, e->photo_h, opt ? opt->png_width : 0, &w->drawing, err);
     if (rc == 0 && n > 0 && dx_box_tints_init(&w->tints, w->drawing.w, w->drawing.h) != 0) {
-        dx_set_error(err, "%s: out of memory", w->parts[2 * n]);
+        dx_set_error(err, "out of memory for %s", w->parts[2 * n]);
         rc = -1;
     }
     const char *json = w->parts[w->count - 1];
@@ -517,7 +515,8 @@ int dx_box_writer_add(dx_box_writer *w, const dx_result *r, dx_error *err)
     snprintf(w->labels[k] + strlen(w->labels[k]), sizeof w->labels[k] - strlen(w->labels[k]), " (%s)", stem);
     w->boxes[k] = drawn_box(&r->box, &w->drawing, w->labels[k]);
     dx_box_colour(k, w->boxes[k].rgb);
-    dx_image drawn = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &w->drawing);
+    dx_image drawn = dx_drawn(dx_image_over(r->w, r->h, 1, r->map), &w->drawing, w->prefix, err);
+    if (!drawn.data) return -1;
     dx_box_tints_add(&w->tints, k, &w->boxes[k], drawn.data, r->signed_map, &display.scale);
     dx_free_image(drawn);
     if (k == 0) w->forward_ms = r->ms_forward;
@@ -534,10 +533,11 @@ int dx_box_writer_close(dx_box_writer *w, int rc, dx_error *err)
         rc = -1;
     }
     if (rc == 0 && n > 0) {
-        dx_image photo = dx_drawn(w->photo, &w->drawing);
+        dx_image photo = dx_drawn(w->photo, &w->drawing, w->parts[2 * n], err);
         char title[160];
         snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(w->e.req.method), n, n == 1 ? "" : "es");
-        rc = dx_render_box_tints(photo, &w->tints, w->boxes, n, title, w->parts[2 * n], err);
+        rc = !photo.data ? -1 : dx_render_box_tints(photo, &w->tints, w->boxes, n, title, w->parts[2 * n], err);
+
         dx_free_image(photo);
     }
     if (w->json_file && rc == 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
+#include "memory.h"
 #include "model.h"
 #include "scoring.h"
 
@@ -43,11 +44,9 @@ int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, cons
     dx_model *b = m->batched;
     size_t per_input = (size_t)m->net->inputs;
     /* the view: item k of b, as a batch-1 model */
-    dx_layer *items = malloc(sizeof(dx_layer) * b->n);
-    if (!items) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    dx_layer *items = dx_alloc(b->n, sizeof(dx_layer), "the batch's layers", err);
+    if (!items) return -1;
+
     memcpy(items, b->net->layers, sizeof(dx_layer) * b->n);
     dx_net item_net = *b->net;
     item_net.layers = items;

@@ -9,6 +9,7 @@
 #include "detect.h"
 #include "error.h"
 #include "layers/layers.h"
+#include "memory.h"
 #include "model.h"
 #include "targets.h"
 
@@ -143,11 +144,8 @@ float dx_target_score(const dx_target *t, const dx_model *m) { return t->eval(t,
 int dx_target_backward(dx_model *m, const dx_target *t, int stop, float *score, dx_error *err)
 {
     size_t outputs = (size_t)m->net->layers[t->layer].outputs;
-    float *seed = malloc(outputs * sizeof(float));
-    if (!seed) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    float *seed = dx_alloc(outputs, sizeof(float), "the target's gradient", err);
+    if (!seed) return -1;
     float s = t->eval(t, m, seed);
     if (score) *score = s;
     int rc = dx_backward(m, t->layer, seed, stop, err);
@@ -163,11 +161,9 @@ int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
         return -1;
     }
     const dx_net *net = m->net;
-    char *feeds = calloc((size_t)start + 1, 1); /* feeds[i]: layer i's output reaches `start` */
-    if (!feeds) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    char *feeds = dx_alloc((size_t)start + 1, 1, "the layers feeding the target", err); /* feeds[i]: layer i's output reaches `start` */
+    if (!feeds) return -1;
+
     feeds[start] = 1;
     int n = 0;
     for (int i = start; i >= 0 && n < DX_MAX_LAYERS; --i) {

@@ -3,6 +3,7 @@
 #include "error.h"
 #include "io/drawing.h"
 #include "io/image.h"
+#include "memory.h"
 #include "model.h"
 
 int dx_check_output_options(const dx_output_options *opt, dx_error *err)
@@ -61,10 +62,12 @@ int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error
     return 0;
 }
 
-dx_image dx_drawn(dx_image im, const dx_drawing *d)
+dx_image dx_drawn(dx_image im, const dx_drawing *d, const char *path, dx_error *err)
 {
-    return im.w == d->w && im.h == d->h ? dx_copy_image(im) : dx_backend_resize_image(im, d->w, d->h);
+    /* Darknet's resize_image does not check its calloc: dx_drawing_size bounds the size */
+    return im.w == d->w && im.h == d->h ? dx_copy_image(im, path, err) : dx_backend_resize_image(im, d->w, d->h);
 }
+
 
 void dx_png_display_of(const dx_result *r, const dx_output_options *opt, dx_png_display *d)
 {

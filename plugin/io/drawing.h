@@ -22,8 +22,10 @@ typedef struct {
  * height in proportion, at least 2 (Darknet's resize_image divides by w - 1 and h - 1) and at
  * most DX_PNG_HEIGHT_MAX. -1 with a message otherwise. */
 int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error *err);
-/* im at the drawing's size (bilinear, Darknet's resize_image), a new image in any case */
-dx_image dx_drawn(dx_image im, const dx_drawing *d);
+/* im at the drawing's size (bilinear, Darknet's resize_image), a new image in any case; data NULL
+ * with err set when out of memory (for path) */
+dx_image dx_drawn(dx_image im, const dx_drawing *d, const char *path, dx_error *err);
+
 
 /* How a result's PNG colours its map: the scale of the full-resolution map (a thumbnail's
  * colours mean the same values as the full figure's), the blend and its opacity (render.h's

@@ -399,10 +399,11 @@ dx_image dx_crop_image(dx_image im, int x, int y, int w, int h)
     return out;
 }
 
-dx_image dx_copy_image(dx_image im)
+dx_image dx_copy_image(dx_image im, const char *subject, dx_error *err)
 {
-    dx_image copy = dx_make_image(im.w, im.h, im.c);
-    memcpy(copy.data, im.data, sizeof(float) * im.w * im.h * im.c);
+    size_t n = (size_t)im.w * im.h * im.c;
+    dx_image copy = {im.w, im.h, im.c, dx_alloc(n, sizeof(float), subject, err)};
+    if (copy.data) memcpy(copy.data, im.data, sizeof(float) * n);
     return copy;
 }
 
@@ -414,8 +415,9 @@ int dx_copy_photo(dx_image photo, dx_image *copy, dx_error *err)
     if (dx_memory_check((double)photo.w * photo.h * (photo.c + 1) * sizeof(float), subject,
                         "a copy of it and its map", err) != 0)
         return -1;
-    *copy = dx_copy_image(photo);
-    return 0;
+    *copy = dx_copy_image(photo, subject, err);
+    return copy->data ? 0 : -1;
+
 }
 
 void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_letterbox *g)
