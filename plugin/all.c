@@ -20,6 +20,7 @@
 #include "io/folder.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "memory.h"
 #include "notes.h"
 
 /* One map of a panel and what the panel's title says about it; the map itself stays in its
@@ -72,7 +73,7 @@ static char *read_text_file(const char *path)
     if (!f) return NULL;
     char *text = NULL;
     long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc(len + 1))) {
+    if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = dx_alloc((size_t)len + 1, 1, path, NULL))) {
         if (fread(text, 1, len, f) == (size_t)len) text[len] = 0;
         else free(text), text = NULL;
     }
@@ -104,8 +105,8 @@ static int open_stage(all_run *r, int *resumed, dx_error *err)
     char *now = parameters(r->a), *before = r->a->resume ? read_text_file(params) : NULL;
     int rc = 0;
     *resumed = 0;
-    if (!now) {
-        dx_set_error(err, "out of memory");
+    if (!now) { /* open_memstream's own allocation failed */
+        dx_set_error(err, "out of memory for %s", params);
         rc = -1;
     } else if (before && strcmp(before, now)) {
         dx_set_error(err, "%s: left by `all` with other options or input files: cannot resume it (run without "
@@ -156,11 +157,11 @@ static int load_kept(const all_run *r, dx_method method, method_maps *mm)
     marker_path(r, method, path, sizeof path);
     FILE *f = fopen(path, "r");
     int n = -1, ok = f && fscanf(f, "maps %d", &n) == 1 && n >= 0 && n <= 100000;
-    mm->tiles = ok && n ? calloc(n, sizeof *mm->tiles) : NULL;
+    mm->tiles = ok && n ? dx_alloc(n, sizeof *mm->tiles, path, NULL) : NULL; /* not resumed: run again */
     ok = ok && (n == 0 || mm->tiles);
     mm->n = ok ? n : 0;
     int shape[2] = {r->photo.h, r->photo.w};
-    float *map = ok ? malloc(sizeof(float) * shape[0] * shape[1]) : NULL; /* each .npy read whole: complete */
+    float *map = ok ? dx_alloc((size_t)shape[0] * shape[1], sizeof(float), path, NULL) : NULL; /* each .npy read whole: complete */
     ok = ok && map;
     for (int k = 0; ok && k < n; ++k) {
         tile *t = &mm->tiles[k];
@@ -218,10 +219,7 @@ typedef struct {
 static int keep_box_tile(void *ctx, const dx_box_explanations *e, int k, dx_result *res, dx_error *err)
 {
     box_tiles *b = ctx;
-    if (k == 0 && !(b->mm->tiles = calloc(e->n, sizeof *b->mm->tiles))) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    if (k == 0 && !(b->mm->tiles = dx_alloc(e->n, sizeof *b->mm->tiles, "the boxes' panels", err))) return -1;
     char box[32];
     snprintf(box, sizeof box, "box%d", k);
     dx_blank_add(b->blank, res, box);
@@ -248,10 +246,7 @@ static int compute(dx_model *m, const all_run *r, dx_method method, method_maps 
         dx_result res;
         if (dx_explain_file(m, a->image, &req, &res, err) != 0) return -1;
         rc = dx_write_outputs(m, &res, prefix, &a->output, err);
-        if (rc == 0 && !(mm->tiles = malloc(sizeof *mm->tiles))) {
-            dx_set_error(err, "out of memory");
-            rc = -1;
-        }
+        if (rc == 0 && !(mm->tiles = dx_alloc(1, sizeof *mm->tiles, "the panel", err))) rc = -1;
         if (rc == 0) {
             dx_blank_add(blank, &res, "the photo");
             keep_tile(&res, &mm->tiles[mm->n++]);
@@ -277,10 +272,9 @@ static int write_panels(const dx_model *m, const all_run *r, const method_maps *
         }
     size_t plane = (size_t)r->photo.h * r->photo.w;
     int shape[2] = {r->photo.h, r->photo.w};
-    dx_result *views = calloc(a->n_methods, sizeof *views);
-    float *panel_maps = malloc(sizeof(float) * plane * a->n_methods);
+    dx_result *views = dx_alloc(a->n_methods, sizeof *views, "the panels", err);
+    float *panel_maps = dx_alloc(plane * a->n_methods, sizeof(float), "the panels", err);
     int rc = views && panel_maps ? 0 : -1;
-    if (rc != 0) dx_set_error(err, "out of memory");
     for (int k = 0; rc == 0 && k < panels; ++k) {
         char path[2400];
         for (int i = 0; rc == 0 && i < a->n_methods; ++i) { /* what dx_write_panel reads of each */
@@ -378,12 +372,10 @@ static void print_summary(const dx_model *m, const all_run *r, const method_maps
 /* *found: the photo's size and the first method's targets */
 static int report_found(const all_run *r, const method_maps *first, dx_all_found *found, dx_error *err)
 {
-    *found = (dx_all_found){r->photo.w, r->photo.h, first->n ? malloc(sizeof *found->targets * first->n) : NULL,
+    *found = (dx_all_found){r->photo.w, r->photo.h,
+                            first->n ? dx_alloc(first->n, sizeof *found->targets, "the targets found", err) : NULL,
                             first->n};
-    if (first->n && !found->targets) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    if (first->n && !found->targets) return -1;
     for (int k = 0; k < first->n; ++k) {
         const tile *t = &first->tiles[k];
         found->targets[k] = (dx_all_target){t->class_id, t->prob, t->has_box, t->box.x, t->box.y, t->box.w, t->box.h};
@@ -403,9 +395,9 @@ int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
     snprintf(r.dir, sizeof r.dir, "%.*s", (int)(r.base - a->stem), a->stem);
     snprintf(r.stage, sizeof r.stage, "%s.%s_all.part", r.dir, r.base);
     if (dx_load_model_photo(m, a->image, &r.photo, err) != 0) return -1;
-    method_maps *maps = calloc(a->n_methods, sizeof *maps);
+    method_maps *maps = dx_alloc(a->n_methods, sizeof *maps, "the methods' maps", err);
     int resumed, rc = maps ? open_stage(&r, &resumed, err) : -1;
-    if (!maps) dx_set_error(err, "out of memory");
+
     if (rc != 0) { /* nothing of ours to remove */
         free(maps);
         dx_free_image(r.photo);

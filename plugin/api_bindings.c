@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "error.h"
 #include "io/image.h"
+#include "memory.h"
 #include "model.h"
 #include "outputs.h"
 
@@ -29,12 +30,11 @@ static void free_words(char **words, int n)
 /* argv[0] = head, then copies of the caller's words (so that text values outlive the call) */
 static char **copy_words(const char *head, int argc, const char *const *argv, dx_error *err)
 {
-    char **words = calloc((size_t)argc + 1, sizeof *words);
+    char **words = dx_alloc((size_t)argc + 1, sizeof *words, "the options", err);
     int ok = words != NULL;
-    for (int k = 0; ok && k <= argc; ++k) ok = (words[k] = strdup(k ? argv[k - 1] : head)) != NULL;
+    for (int k = 0; ok && k <= argc; ++k) ok = (words[k] = dx_strdup(k ? argv[k - 1] : head, "the options", err)) != NULL;
     if (!ok) {
         free_words(words, argc + 1);
-        dx_set_error(err, "out of memory");
         return NULL;
     }
     return words;
@@ -91,10 +91,9 @@ dx_model *dx_open_args(const char *cfg, const char *weights, int argc, const cha
 int dx_request_parse(const char *method, int argc, const char *const *argv, dx_request **out, dx_error *err)
 {
     *out = NULL;
-    owned_request *o = calloc(1, sizeof *o);
+    owned_request *o = dx_alloc(1, sizeof *o, "the request", err);
     char **words = o ? copy_words(method, argc, argv, err) : NULL;
     dx_args a;
-    if (!o) dx_set_error(err, "out of memory");
     if (!words || parse_scope(DX_ARGS_REQUEST, words, argc + 1, &a, err) != 0) {
         free_words(words, argc + 1);
         free(o);
@@ -122,10 +121,7 @@ int dx_output_options_parse(int argc, const char *const *argv, dx_output_options
     dx_args a;
     int rc = words ? parse_scope(DX_ARGS_OUTPUT, words, argc + 1, &a, err) : -1;
     free_words(words, argc + 1);
-    if (rc == 0 && !(*out = malloc(sizeof **out))) {
-        dx_set_error(err, "out of memory");
-        rc = -1;
-    }
+    if (rc == 0 && !(*out = dx_alloc(1, sizeof **out, "the output options", err))) rc = -1;
     if (rc == 0) **out = a.output;
     return rc;
 }
@@ -154,9 +150,8 @@ struct dx_photo {
 
 static dx_photo *photo_new(const char *path, dx_error *err)
 {
-    dx_photo *p = calloc(1, sizeof *p);
-    if (!p) dx_set_error(err, "out of memory");
-    else snprintf(p->path, sizeof p->path, "%s", path);
+    dx_photo *p = dx_alloc(1, sizeof *p, path, err);
+    if (p) snprintf(p->path, sizeof p->path, "%s", path);
     return p;
 }
 
@@ -209,11 +204,8 @@ struct dx_explanation {
 int dx_explain_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_explanation **out, dx_error *err)
 {
     *out = NULL;
-    dx_explanation *x = calloc(1, sizeof *x);
-    if (!x) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    dx_explanation *x = dx_alloc(1, sizeof *x, "the explanation", err);
+    if (!x) return -1;
     x->boxes = dx_is_detector(m);
     /* as the CLI: dx_explain_file, dx_explain_boxes_file, each naming the results' image */
     int rc = x->boxes ? dx_explain_boxes(m, p->im, req, &x->e, err)
@@ -375,11 +367,9 @@ struct dx_detections {
 
 int dx_detect_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_detections **out, dx_error *err)
 {
-    *out = calloc(1, sizeof **out);
-    if (!*out) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    *out = dx_alloc(1, sizeof **out, "the detections", err);
+    if (!*out) return -1;
+
     if (dx_detect_image(m, p->im, req, &(*out)->boxes, &(*out)->n, err) != 0) {
         dx_detections_free(*out);
         *out = NULL;

@@ -26,6 +26,7 @@
 #include "io/folder.h"
 #include "io/image.h"
 #include "io/json.h"
+#include "memory.h"
 #include "model.h"
 #include "notes.h"
 
@@ -85,7 +86,9 @@ static void in_dir(const batch_run *b, const char *name, char *out, size_t len)
 static char *plain_stem(const char *path)
 {
     const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path, *dot = strrchr(name, '.');
-    return strndup(name, dot && dot != name ? (size_t)(dot - name) : strlen(name));
+    size_t len = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+    char *stem = dx_alloc(len + 1, 1, path, NULL); /* the caller reports */
+    return stem ? memcpy(stem, name, len) : NULL; /* zeroed: terminated */
 }
 
 static const photo *sorted_base;
@@ -106,11 +109,14 @@ static void sort_by_stem(const photo *photos, int *order, int n)
  * (a photo called STEM@INDEX) are refused, naming both lines. */
 static int name_photos(batch_run *b, dx_error *err)
 {
-    int n = b->list->n, *order = malloc(sizeof(int) * n), *shared = calloc(n, sizeof(int)), rc = 0;
-    for (int k = 0; k < n && order && shared; ++k)
-        if (!(b->photos[k].stem = plain_stem(b->list->paths[k]))) rc = -1;
+    int n = b->list->n, rc = 0;
+    int *order = dx_alloc(n, sizeof(int), b->a->list, err), *shared = dx_alloc(n, sizeof(int), b->a->list, err);
+    for (int k = 0; k < n && order && shared && rc == 0; ++k)
+        if (!(b->photos[k].stem = plain_stem(b->list->paths[k]))) {
+            dx_set_error(err, "out of memory for %s's names", b->a->list);
+            rc = -1;
+        }
     if (!order || !shared || rc != 0) {
-        dx_set_error(err, "out of memory");
         free(order);
         free(shared);
         return -1;
@@ -144,7 +150,7 @@ static int name_photos(batch_run *b, dx_error *err)
 static char *parameters(const batch_run *b)
 {
     int n = b->list->n;
-    const char **files = malloc(sizeof(char *) * (n + 3));
+    const char **files = dx_alloc((size_t)n + 3, sizeof(char *), b->a->list, NULL); /* the caller reports */
     if (!files) return NULL;
     files[0] = b->a->cfg;
     files[1] = b->a->weights;
@@ -182,7 +188,7 @@ static int read_record(batch_run *b, char *line)
     }
     if (v[0] >= b->list->n || v[3] > 100000) return -1;
     photo *p = &b->photos[v[0]];
-    dx_all_target *t = v[3] ? calloc(v[3], sizeof *t) : NULL;
+    dx_all_target *t = v[3] ? dx_alloc(v[3], sizeof *t, "a photo's record", NULL) : NULL; /* the caller reports */
     if (v[3] && !t) return -1;
     for (int k = 0; k < v[3]; ++k) {
         double x[7]; /* cls, score, has_box, x, y, w, h */
@@ -217,11 +223,12 @@ static int read_log(batch_run *b, const char *path, const char *params, long *co
         return -1;
     }
     size_t want = strlen(params);
-    char *head = malloc(want + sizeof PHOTOS_LINE), *line = NULL;
+    char *head = dx_alloc(want + sizeof PHOTOS_LINE, 1, path, err), *line = NULL;
     size_t got = head ? fread(head, 1, want + strlen(PHOTOS_LINE), f) : 0, cap = 0;
-    int rc = 0, number = 0;
-    if (!head || got != want + strlen(PHOTOS_LINE) || memcmp(head, params, want) ||
-        memcmp(head + want, PHOTOS_LINE, strlen(PHOTOS_LINE))) {
+    int rc = head ? 0 : -1, number = 0;
+    if (head && (got != want + strlen(PHOTOS_LINE) || memcmp(head, params, want) ||
+                 memcmp(head + want, PHOTOS_LINE, strlen(PHOTOS_LINE)))) {
+
         dx_set_error(err, "%s: left by a run of other options, model, list or photos: cannot resume it", path);
         rc = -1;
     }
@@ -305,10 +312,7 @@ static int explain_photo(dx_model *m, const batch_run *b, int index, photo *p, d
         dx_box_explanations e;
         dx_boxes_seen seen = {path, NULL, 0, {.count = 0}};
         rc = dx_explain_boxes_write(m, path, &a->req, prefix, &a->output, dx_see_box, &seen, &e, err);
-        if (rc == 0 && e.n && !(p->targets = calloc(e.n, sizeof *p->targets))) {
-            dx_set_error(err, "out of memory");
-            rc = -1;
-        }
+        if (rc == 0 && e.n && !(p->targets = dx_alloc(e.n, sizeof *p->targets, path, err))) rc = -1;
         p->w = e.photo_w;
         p->h = e.photo_h;
         for (int k = 0; rc == 0 && k < e.n; ++k) {
@@ -321,10 +325,7 @@ static int explain_photo(dx_model *m, const batch_run *b, int index, photo *p, d
         dx_result r;
         if (dx_explain_file(m, path, &a->req, &r, err) != 0) return -1;
         rc = dx_write_outputs(m, &r, prefix, &a->output, err);
-        if (rc == 0 && !(p->targets = malloc(sizeof *p->targets))) {
-            dx_set_error(err, "out of memory");
-            rc = -1;
-        }
+        if (rc == 0 && !(p->targets = dx_alloc(1, sizeof *p->targets, path, err))) rc = -1;
         if (rc == 0) {
             *p = (photo){p->stem, 0, r.w, r.h, p->targets, 1};
             p->targets[0] = (dx_all_target){r.class_id, r.prob, 0, 0, 0, 0, 0};
@@ -514,10 +515,8 @@ int dx_batch_run(dx_model *m, const dx_batch_args *a)
     long complete = -1;
     snprintf(log_path, sizeof log_path, "%s/%s", a->outdir, LOG_NAME);
     if (dx_eval_read_list(a->list, &list, &err) != 0) goto done;
-    if (!(b.photos = calloc(list.n, sizeof *b.photos))) {
-        dx_set_error(&err, "out of memory");
-        goto done;
-    }
+    if (!(b.photos = dx_alloc(list.n, sizeof *b.photos, a->list, &err))) goto done;
+
     for (int k = 0; k < list.n; ++k) /* every photo before the first is explained */
         if (dx_check_model_photo(m, list.paths[k], &err) != 0) {
             char msg[sizeof err.msg];
@@ -527,7 +526,8 @@ int dx_batch_run(dx_model *m, const dx_batch_args *a)
         }
     if (name_photos(&b, &err) != 0) goto done;
     if (!(params = parameters(&b))) {
-        dx_set_error(&err, "out of memory");
+        dx_set_error(&err, "out of memory for %s's parameters", a->list);
+
         goto done;
     }
     if (!(created_dir = mkdir(a->outdir, 0777) == 0) && errno != EEXIST) {

@@ -18,6 +18,7 @@
 #include "backends/backend.h"
 #include "error.h"
 #include "explain.h"
+#include "memory.h"
 #include "model.h"
 
 const char *dx_backend_name(void) { return "alexeyab"; }
@@ -254,11 +255,10 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
     /* the fork may still exit() on the copy (a batch it cannot take: [contrastive] needs 2) */
     dx_cfg_size size;
     if (dx_alexeyab_parse_in_child(cfg_path, shown_as, &size, err) != 0) return 0;
-    darknet_net *d = calloc(1, sizeof *d);
-    dx_net *dn = calloc(1, sizeof *dn);
+    darknet_net *d = dx_alloc(1, sizeof *d, shown_as, err);
+    dx_net *dn = d ? dx_alloc(1, sizeof *dn, shown_as, err) : NULL;
     if (!d || !dn) {
         free(d), free(dn);
-        dx_set_error(err, "%s: out of memory", shown_as);
         return 0;
     }
     int batch = cfg_batch(cfg_path);
@@ -275,11 +275,11 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
     dn->w = net->w, dn->h = net->h, dn->c = net->c, dn->inputs = net->inputs;
     /* the fork's detector stretches photos unless [net] letter_box=1 (detector.c:1633, 1674) */
     dn->letterbox = net->letter_box != 0;
-    dn->layers = calloc(net->n, sizeof(dx_layer));
-    d->forward = calloc(net->n, sizeof *d->forward);
+    dn->layers = dx_alloc(net->n, sizeof(dx_layer), shown_as, err);
+    d->forward = dn->layers ? dx_alloc(net->n, sizeof *d->forward, shown_as, err) : NULL;
     if (!dn->layers || !d->forward) {
-        dx_set_error(err, "%s: out of memory", shown_as);
         dx_backend_free(dn);
+
         return 0;
     }
     for (int i = 0; i < net->n; ++i) {

@@ -11,6 +11,7 @@
 #include "cfg/check.h"
 #include "error.h"
 #include "explain.h"
+#include "memory.h"
 #include "model.h"
 
 const char *dx_backend_name(void) { return "pjreddie"; }
@@ -159,9 +160,11 @@ static void ungroup_deconvolutions(network *net)
 
 dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err)
 {
-    darknet_net *d = calloc(1, sizeof *d);
-    dx_net *dn = calloc(1, sizeof *dn);
+    darknet_net *d = dx_alloc(1, sizeof *d, shown_as, err);
+    dx_net *dn = d ? dx_alloc(1, sizeof *dn, shown_as, err) : NULL;
     if (!d || !dn) goto oom;
+    /* Darknet's own allocations (parse_network_cfg) are unchecked: model.c's dx_memory_check
+     * made room for them first */
     int saved = verbose ? -1 : dx_silence_stderr();
     d->net = parse_network_cfg((char *)cfg_path);
     dx_restore_stderr(saved);
@@ -174,8 +177,8 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
     dn->n = net->n, dn->batch = net->batch;
     dn->w = net->w, dn->h = net->h, dn->c = net->c, dn->inputs = net->inputs;
     dn->letterbox = 1; /* pjreddie's detector and classifier letterbox */
-    dn->layers = calloc(net->n, sizeof(dx_layer));
-    d->forward = calloc(net->n, sizeof *d->forward);
+    dn->layers = dx_alloc(net->n, sizeof(dx_layer), shown_as, err);
+    d->forward = dn->layers ? dx_alloc(net->n, sizeof *d->forward, shown_as, err) : NULL;
     if (!dn->layers || !d->forward) goto oom;
     for (int i = 0; i < net->n; ++i) {
         describe(&net->layers[i], &dn->layers[i]);
@@ -187,9 +190,9 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
         return 0;
     }
     return dn;
-oom:
-    dx_set_error(err, "%s: out of memory", shown_as);
-    if (d && d->net) dx_backend_free(dn);
+oom: /* err says so */
+    if (d && d->net)
+ dx_backend_free(dn);
     else free(d), free(dn);
     return 0;
 }

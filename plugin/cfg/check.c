@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include "cfg/cfg.h"
 #include "io/sniff.h"
+#include "memory.h"
 
 /* One layer's buffers at batch 1. The fuzz harness builds with a smaller budget, so that the
  * networks it hands Darknet stay small enough to parse thousands a second (docs/fuzzing.md). */
@@ -98,8 +99,9 @@ static int check_network(cfg *c)
         return dx_cfg_fail(c, net->line, "not a Darknet cfg: the first section is %s, not [net] or "
                            "[network]", net->type);
     if (c->n_sections == 1) return dx_cfg_fail(c, net->line, "[net] is followed by no layers");
-    shape input, *layers = calloc(c->n_sections - 1, sizeof *layers);
-    if (!layers) return dx_cfg_fail(c, 0, "out of memory");
+    shape input, *layers = dx_alloc(c->n_sections - 1, sizeof *layers, "the layers' shapes", NULL);
+    if (!layers) return dx_cfg_fail(c, 0, "out of memory for the layers' shapes");
+
     shared_workspace workspace = {0, 0, NULL, 0};
     int failed = dx_cfg_check_keys(c, net, spec) || net_shape(c, net, &input) ||
                  dx_cfg_check_net_options(c, net);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include "cfg/cfg.h"
 #include "error.h"
+#include "memory.h"
 
 #define CFG_MAX_BYTES (16L << 20)            /* far beyond any real cfg; refuses reading a huge file */
 
@@ -46,22 +47,23 @@ char *dx_cfg_read_text(const char *path, size_t *len, dx_error *err)
         return NULL;
     }
     size_t cap = 4096, n = 0;
-    char *text = malloc(cap);
+    char *text = dx_alloc(cap, 1, path, err);
     while (text) {
         n += fread(text + n, 1, cap - 1 - n, f);
         if (ferror(f) || n < cap - 1 || n >= CFG_MAX_BYTES) break;
-        char *bigger = realloc(text, cap * 2);
+        char *bigger = dx_realloc_array(text, cap, 2, path, err);
         if (!bigger) free(text);
         text = bigger;
         cap *= 2;
     }
     int read_error = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
-    if (!text) dx_set_error(err, "%s: out of memory reading it", path);
-    else if (read_error) dx_set_error(err, "%s: cannot read: %s", path, strerror(read_error));
+    if (!text) return NULL; /* err says out of memory */
+    if (read_error) dx_set_error(err, "%s: cannot read: %s", path, strerror(read_error));
     else if (n >= CFG_MAX_BYTES) dx_set_error(err, "%s: not a Darknet cfg: larger than %ld MiB", path,
                                               CFG_MAX_BYTES >> 20);
     else {
+
         text[n] = '\0';
         *len = n;
         return text;
@@ -74,7 +76,8 @@ static int grow(void **array, size_t *cap, size_t need, size_t item)
 {
     if (need <= *cap) return 0;
     size_t cap2 = *cap ? *cap * 2 : 64;
-    void *bigger = realloc(*array, cap2 * item);
+    void *bigger = dx_realloc_array(*array, cap2, item, "the cfg's sections", NULL); /* the caller reports */
+
     if (!bigger) return -1;
     *array = bigger;
     *cap = cap2;
