@@ -4,6 +4,7 @@
 #include <string.h>
 #include "error.h"
 #include "io/image.h"
+#include "memory.h"
 #include "methods/baseline.h"
 #include "model.h"
 #include "rng.h"
@@ -31,13 +32,14 @@ int dx_gaussian_blur(const float *x, int c, int h, int w, float sigma, int radiu
                      dx_error *err)
 {
     size_t plane = (size_t)h * w;
-    float *kernel = malloc(sizeof(float) * (2 * (size_t)radius + 1)), *rows = malloc(sizeof(float) * plane);
+    float *kernel = dx_alloc(2 * (size_t)radius + 1, sizeof(float), "the blur", err);
+    float *rows = dx_alloc(plane, sizeof(float), "the blur", err);
     if (!kernel || !rows) {
         free(kernel);
         free(rows);
-        dx_set_error(err, "out of memory for a %dx%d blur", w, h);
         return -1;
     }
+
     double total = 0;
     for (int d = -radius; d <= radius; ++d) total += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
     for (int d = 0; d <= 2 * radius; ++d) kernel[d] = (float)(kernel[d] / total);

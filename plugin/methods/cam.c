@@ -16,6 +16,7 @@
 #include "error.h"
 #include "io/image.h"
 #include "layers/layers.h"
+#include "memory.h"
 #include "methods.h"
 #include "model.h"
 #include "scoring.h"
@@ -58,17 +59,18 @@ void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n
              double *work, const int *lwork, int *iwork, const int *liwork, int *info, size_t,
              size_t, size_t);
 
-/* The largest eigenvalue of the symmetric n x n matrix a (destroyed) and its unit eigenvector. */
-static int top_eigenpair(double *a, int n, double *value, double *vector)
+/* The largest eigenvalue of the symmetric n x n matrix a (destroyed) and its unit eigenvector;
+ * -2 with err when out of memory, -1 when the decomposition fails. */
+static int top_eigenpair(double *a, int n, double *value, double *vector, dx_error *err)
 {
     int found, info, lwork = 26 * n, liwork = 10 * n;
     double zero = 0, abstol = 0;
-    double *work = malloc(sizeof(double) * lwork);
-    int *iwork = malloc(sizeof(int) * liwork), isuppz[2];
+    double *work = dx_alloc(lwork, sizeof(double), "Eigen-CAM's decomposition", err);
+    int *iwork = dx_alloc(liwork, sizeof(int), "Eigen-CAM's decomposition", err), isuppz[2];
     if (!work || !iwork) {
         free(work);
         free(iwork);
-        return -1;
+        return -2;
     }
     dsyevr_("V", "I", "U", &n, a, &n, &zero, &zero, &n, &n, &abstol, &found, value, vector, &n, isuppz,
             work, &lwork, iwork, &liwork, &info, 1, 1, 1);
@@ -85,11 +87,11 @@ static int top_eigenpair(double *a, int n, double *value, double *vector)
 static int first_component(const float *x, int c, int spatial, float *map, dx_error *err)
 {
     int n = c < spatial ? c : spatial;
-    double *centred = malloc(sizeof(double) * (size_t)c * spatial); /* c x spatial */
-    double *gram = malloc(sizeof(double) * (size_t)n * n), *vector = malloc(sizeof(double) * n);
+    double *centred = dx_alloc((size_t)c * spatial, sizeof(double), "Eigen-CAM's decomposition", err); /* c x spatial */
+    double *gram = dx_alloc((size_t)n * n, sizeof(double), "Eigen-CAM's decomposition", err);
+    double *vector = dx_alloc(n, sizeof(double), "Eigen-CAM's decomposition", err);
     if (!centred || !gram || !vector) {
         free(centred), free(gram), free(vector);
-        dx_set_error(err, "out of memory");
         return -1;
     }
     for (int k = 0; k < c; ++k) {
@@ -106,9 +108,11 @@ static int first_component(const float *x, int c, int spatial, float *map, dx_er
     for (int i = 0; i < n; ++i)
         for (int j = 0; j < i; ++j) gram[(size_t)i * n + j] = gram[(size_t)j * n + i];
     double lambda;
-    if (top_eigenpair(gram, n, &lambda, vector) != 0) {
+    int eigen = top_eigenpair(gram, n, &lambda, vector, err);
+    if (eigen != 0) {
         free(centred), free(gram), free(vector);
-        dx_set_error(err, "Eigen-CAM: the eigen decomposition of the %dx%d activation covariance failed", n, n);
+        if (eigen == -1)
+            dx_set_error(err, "Eigen-CAM: the eigen decomposition of the %dx%d activation covariance failed", n, n);
         return -1;
     }
     double sign = 0;
@@ -134,12 +138,9 @@ static float *cam_map(dx_model *m, const dx_request *req, const dx_target *t, in
 {
     const dx_layer *l = &m->net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w, size = spatial * l->out_c;
-    float *weighted = malloc(sizeof(float) * size);
-    float *map = calloc(spatial, sizeof(float));
-    if (!weighted || !map) {
-        dx_set_error(err, "out of memory");
-        goto fail;
-    }
+    float *weighted = dx_alloc(size, sizeof(float), "the CAM", err);
+    float *map = dx_alloc(spatial, sizeof(float), "the CAM", err);
+    if (!weighted || !map) goto fail;
     if (method->weigh(m, req, t, at, weighted, err) != 0) goto fail;
     const float *acts = dx_output_of(m, at);
     for (size_t i = 0; i < size; ++i) weighted[i] *= acts[i];
@@ -182,11 +183,8 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
             finest = at[k];
     }
     int h = m->net->layers[finest].out_h, w = m->net->layers[finest].out_w;
-    float *sum = n > 1 ? calloc((size_t)h * w, sizeof(float)) : NULL;
-    if (n > 1 && !sum) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    float *sum = n > 1 ? dx_alloc((size_t)h * w, sizeof(float), "the layers' CAMs", err) : NULL;
+    if (n > 1 && !sum) return -1;
     for (int k = 0; k < n; ++k) {
         float *map = cam_map(m, req, t, at[k], method, err);
         if (!map) {
@@ -205,7 +203,7 @@ static int cam_run(dx_model *m, const dx_request *req, const dx_target *t, dx_re
         free(map);
         if (!resized) {
             free(sum);
-            dx_set_error(err, "out of memory");
+            dx_set_error(err, "out of memory for the layers' CAMs");
             return -1;
         }
         for (int p = 0; p < h * w; ++p) sum[p] += resized[p] / n;
@@ -260,7 +258,8 @@ static int cam_explain(dx_model *m, const dx_request *req, const dx_target *t, d
     if (!req->aug_smooth) return cam_run(m, req, t, r, method, err);
     const dx_net *net = m->net;
     size_t inputs = (size_t)net->inputs;
-    float *original = malloc(sizeof(float) * inputs), *variant = malloc(sizeof(float) * inputs);
+    float *original = dx_alloc(inputs, sizeof(float), "-aug_smooth", err);
+    float *variant = dx_alloc(inputs, sizeof(float), "-aug_smooth", err);
     float *sum = NULL, *count = NULL, *restore = NULL;
     int rc = -1;
     if (!original || !variant) goto oom;
@@ -276,8 +275,8 @@ static int cam_explain(dx_model *m, const dx_request *req, const dx_target *t, d
             r->native_w = part.native_w;
             r->layer = part.layer;
             r->signed_map = part.signed_map;
-            sum = calloc((size_t)part.native_h * part.native_w, sizeof(float));
-            count = calloc((size_t)part.native_h * part.native_w, sizeof(float));
+            sum = dx_alloc((size_t)part.native_h * part.native_w, sizeof(float), "-aug_smooth", err);
+            count = dx_alloc((size_t)part.native_h * part.native_w, sizeof(float), "-aug_smooth", err);
             if (!sum || !count) {
                 free(part.native);
                 goto oom;
@@ -291,8 +290,7 @@ static int cam_explain(dx_model *m, const dx_request *req, const dx_target *t, d
     sum = NULL;
     rc = 0;
     goto done;
-oom:
-    dx_set_error(err, "out of memory");
+oom: /* err says so */
 done:
     if (restore) dx_forward(m, restore); /* the caller's forward state */
     free(original);
@@ -445,11 +443,8 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
 {
     const dx_net *net = m->net;
     int top = t->layer, below_pool = 0;
-    double *w = calloc((size_t)net->layers[top].outputs, sizeof(double));
-    if (!w) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    double *w = dx_alloc(net->layers[top].outputs, sizeof(double), "the CAM's weights", err);
+    if (!w) return -1;
     w[t->cls] = 1;
     for (int i = top; i > at; --i) {
         const dx_layer *l = &net->layers[i];
@@ -465,10 +460,9 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
         below_pool |= kind == CAM_POOL;
         if (kind != CAM_LINEAR) continue;
         int outs = l->type == DX_LAYER_CONVOLUTIONAL ? l->n : l->outputs, ins = l->type == DX_LAYER_CONVOLUTIONAL ? l->c : l->inputs;
-        double *below = calloc((size_t)ins, sizeof(double));
+        double *below = dx_alloc(ins, sizeof(double), "the CAM's weights", err);
         if (!below) {
             free(w);
-            dx_set_error(err, "out of memory");
             return -1;
         }
         for (int f = 0; f < outs; ++f) {
@@ -502,14 +496,14 @@ static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target 
     const dx_layer *l = &net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w, frame = (size_t)net->h * net->w;
     int c = l->out_c, batch = req->batch > 1 ? (req->batch < c ? req->batch : c) : 1;
-    float *acts = malloc(sizeof(float) * l->outputs), *original = malloc(sizeof(float) * net->inputs);
-    float *masked = malloc(sizeof(float) * net->inputs * batch), *mask = malloc(sizeof(float) * frame);
-    float *scores = malloc(sizeof(float) * c), *restore = NULL;
+    float *acts = dx_alloc(l->outputs, sizeof(float), "Score-CAM", err);
+    float *original = dx_alloc(net->inputs, sizeof(float), "Score-CAM", err);
+    float *masked = dx_alloc((size_t)net->inputs * batch, sizeof(float), "Score-CAM", err);
+    float *mask = dx_alloc(frame, sizeof(float), "Score-CAM", err);
+    float *scores = dx_alloc(c, sizeof(float), "Score-CAM", err), *restore = NULL;
+
     int rc = -1;
-    if (!acts || !original || !masked || !mask || !scores) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!acts || !original || !masked || !mask || !scores) goto done;
     memcpy(acts, dx_output_of(m, at), sizeof(float) * l->outputs);
     memcpy(original, m->input, sizeof(float) * net->inputs);
     restore = original;
@@ -519,7 +513,7 @@ static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target 
         for (int b = 0; b < n; ++b) {
             float *up = dx_native_to_photo(acts + (k0 + b) * spatial, l->out_h, l->out_w, &whole, net->w, net->h);
             if (!up) {
-                dx_set_error(err, "out of memory");
+                dx_set_error(err, "out of memory for Score-CAM");
                 goto done;
             }
             float lo = up[0], hi = up[0];
@@ -556,11 +550,9 @@ static int ablation_weights(dx_model *m, const dx_request *req, const dx_target 
         dx_set_error(err, "Ablation-CAM divides by the target score, which is 0 here");
         return -1;
     }
-    float *kept = malloc(sizeof(float) * spatial);
-    if (!kept) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    float *kept = dx_alloc(spatial, sizeof(float), "Ablation-CAM", err);
+    if (!kept) return -1;
+
     for (int k = 0; k < l->out_c; ++k) {
         float *channel = l->output + k * spatial;
         memcpy(kept, channel, sizeof(float) * spatial);

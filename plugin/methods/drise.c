@@ -11,6 +11,7 @@
 #include "detect.h"
 #include "engine.h"
 #include "error.h"
+#include "memory.h"
 #include "model.h"
 #include "perturb.h"
 #include "rng.h"
@@ -73,16 +74,17 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
     int side = net->w > net->h ? net->w : net->h;
     int plane = net->w * net->h, cell = (side + cells - 1) / cells; /* in network-input pixels */
     size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
-    float *original = malloc(sizeof(float) * net->inputs), *masked = malloc(sizeof(float) * net->inputs);
-    float *mask = malloc(sizeof(float) * plane);
-    unsigned char *grid = malloc(grid_len);
-    dx_box *targets = malloc(sizeof(dx_box) * n_targets);
-    double *sum = calloc((size_t)plane * n_targets, sizeof(double)), *weights = calloc(n_targets, sizeof(double));
+    const char *what = "the D-RISE masks";
+    float *original = dx_alloc(net->inputs, sizeof(float), what, err);
+    float *masked = dx_alloc(net->inputs, sizeof(float), what, err);
+    float *mask = dx_alloc(plane, sizeof(float), what, err);
+    unsigned char *grid = dx_alloc(grid_len, 1, what, err);
+    dx_box *targets = dx_alloc(n_targets, sizeof(dx_box), what, err);
+    double *sum = dx_alloc((size_t)plane * n_targets, sizeof(double), what, err);
+    double *weights = dx_alloc(n_targets, sizeof(double), what, err);
     int rc = -1;
-    if (!original || !masked || !mask || !grid || !targets || !sum || !weights) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!original || !masked || !mask || !grid || !targets || !sum || !weights) goto done;
+
     if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     for (int j = 0; j < n_targets; ++j)
         targets[j] = dx_head_box(&net->layers[t[j].layer], t[j].anchor, t[j].row, t[j].col, net->w, net->h);

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "error.h"
 #include "io/image.h"
+#include "memory.h"
 #include "methods.h"
 #include "methods/baseline.h"
 #include "model.h"
@@ -22,9 +23,7 @@ static int gradient_at(dx_model *m, const dx_target *t, const float *x, float *s
 
 static float *new_floats(size_t n, dx_error *err)
 {
-    float *p = calloc(n, sizeof(float));
-    if (!p) dx_set_error(err, "out of memory");
-    return p;
+    return dx_alloc(n, sizeof(float), "the gradients", err);
 }
 
 /* map[p] = max_c |v[c, p]|; NaN wins (fmaxf would drop it): the map check reports it */
@@ -89,12 +88,9 @@ int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_resu
     size_t n = (size_t)net->inputs;
     int steps = req->steps > 0 ? req->steps : 1, spatial = net->h * net->w, rc = -1;
     float *x = new_floats(n, err), *base = new_floats(n, err), *point = new_floats(n, err);
-    double *integral = calloc(n, sizeof(double));
+    double *integral = dx_alloc(n, sizeof(double), "the integral", err);
     float *map = new_floats((size_t)spatial, err);
-    if (!x || !base || !point || !integral || !map) {
-        dx_set_error(err, "out of memory");
-        goto release;
-    }
+    if (!x || !base || !point || !integral || !map) goto release;
     memcpy(x, dx_output_of(m, -1), sizeof(float) * n);
     double f_x = dx_target_score(t, m), f_base = 0;
     if (dx_request_baseline(m, req, x, base, err) != 0) goto done;
@@ -152,11 +148,9 @@ static int smooth_run(dx_model *m, const dx_request *req, const dx_target *t, dx
         return -1;
     }
     float *x = new_floats(n, err), *point = new_floats(n, err), *v = new_floats(n, err);
-    double *sum = calloc(n, sizeof(double)), *sum_sq = calloc(n, sizeof(double));
-    if (!x || !point || !v || !sum || !sum_sq) {
-        dx_set_error(err, "out of memory");
-        goto release;
-    }
+    double *sum = dx_alloc(n, sizeof(double), "the noisy gradients", err);
+    double *sum_sq = dx_alloc(n, sizeof(double), "the noisy gradients", err);
+    if (!x || !point || !v || !sum || !sum_sq) goto release;
     memcpy(x, dx_output_of(m, -1), sizeof(float) * n);
     float lo = x[0], hi = x[0];
     for (size_t k = 1; k < n; ++k) {
@@ -242,9 +236,10 @@ int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target 
     dx_result_stat(r, "gradcam_layer", cam.layer);
     dx_result_free(&cam);
     if (!up) {
-        dx_set_error(err, "out of memory");
+        dx_set_error(err, "out of memory for guided Grad-CAM's map");
         return -1;
     }
+
     for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up[p];
     free(up);
     r->relu = req->relu;

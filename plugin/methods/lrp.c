@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "error.h"
 #include "lrp/lrp.h"
+#include "memory.h"
 #include "methods.h"
 #include "model.h"
 
@@ -44,11 +45,9 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
     const dx_layer *l = stop >= 0 ? &m->net->layers[stop] : NULL;
     int channels = l ? l->out_c : m->net->c;
     int h = l ? l->out_h : m->net->h, w = l ? l->out_w : m->net->w;
-    float *map = rc == 0 ? calloc((size_t)h * w, sizeof(float)) : NULL;
-    if (rc == 0 && !map) {
-        dx_set_error(err, "out of memory");
-        rc = -1;
-    }
+    float *map = rc == 0 ? dx_alloc((size_t)h * w, sizeof(float), "the relevance map", err) : NULL;
+    if (rc == 0 && !map) rc = -1;
+
     if (rc == 0) {
         const float *rel = dx_pass_buf(&p, stop);
         double sum = 0;

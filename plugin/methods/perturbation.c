@@ -21,10 +21,7 @@ int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int sig
 {
     size_t plane = (size_t)m->net->h * m->net->w;
     for (int j = 0; j < n_targets; ++j) {
-        if (!(r[j].native = calloc(plane, sizeof(float)))) {
-            dx_set_error(err, "out of memory for %d maps", n_targets);
-            return -1;
-        }
+        if (!(r[j].native = dx_alloc(plane, sizeof(float), "the maps", err))) return -1;
         r[j].native_h = m->net->h;
         r[j].native_w = m->net->w;
         r[j].layer = -1;
@@ -43,11 +40,8 @@ int dx_score_perturbed(dx_model *m, const dx_target *t, int n_targets, const dx_
     }
     size_t inputs = (size_t)m->net->inputs;
     int batch = req->batch < n ? req->batch : n;
-    float *buf = batch > 0 ? malloc(sizeof(float) * inputs * batch) : NULL;
-    if (batch > 0 && !buf) {
-        dx_set_error(err, "out of memory for a batch of %d inputs", batch);
-        return -1;
-    }
+    float *buf = batch > 0 ? dx_alloc(inputs * batch, sizeof(float), "a batch of perturbed inputs", err) : NULL;
+    if (batch > 0 && !buf) return -1;
     int rc = 0;
     for (int start = 0; start < n && rc == 0; start += batch) {
         int count = n - start < batch ? n - start : batch;
@@ -195,19 +189,18 @@ int dx_method_occlusion(dx_model *m, const dx_request *req, const dx_target *t, 
     const dx_net *net = m->net;
     int c = net->c, h = net->h, w = net->w;
     size_t plane = (size_t)h * w;
-    float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
-    float *score_x = malloc(sizeof(float) * n_targets);
-    int *row_starts = malloc(sizeof(int) * (h + 1)), *col_starts = malloc(sizeof(int) * (w + 1));
+    const char *what = "the occlusion windows";
+    float *x = dx_alloc(plane * c, sizeof(float), what, err), *base = dx_alloc(plane * c, sizeof(float), what, err);
+    float *score_x = dx_alloc(n_targets, sizeof(float), what, err);
+    int *row_starts = dx_alloc((size_t)h + 1, sizeof(int), what, err);
+    int *col_starts = dx_alloc((size_t)w + 1, sizeof(int), what, err);
     int ny = row_starts ? window_starts(h, req->window, req->stride, row_starts) : 0;
     int nx = col_starts ? window_starts(w, req->window, req->stride, col_starts) : 0;
-    int *ys = malloc(sizeof(int) * ny * nx), *xs = malloc(sizeof(int) * ny * nx);
-    float *scores = malloc(sizeof(float) * ny * nx * n_targets);
-    float *count = calloc(plane, sizeof(float));
+    int *ys = dx_alloc((size_t)ny * nx, sizeof(int), what, err), *xs = dx_alloc((size_t)ny * nx, sizeof(int), what, err);
+    float *scores = dx_alloc((size_t)ny * nx * n_targets, sizeof(float), what, err);
+    float *count = dx_alloc(plane, sizeof(float), what, err);
     int rc = -1;
-    if (!x || !base || !score_x || !row_starts || !col_starts || !ys || !xs || !scores || !count) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!x || !base || !score_x || !row_starts || !col_starts || !ys || !xs || !scores || !count) goto done;
     if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
     dx_target_scores(t, n_targets, m, score_x);
     memcpy(x, m->input, sizeof(float) * plane * c);
@@ -316,16 +309,16 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n
     const dx_net *net = m->net;
     int c = net->c, h = net->h, w = net->w;
     size_t plane = (size_t)h * w;
-    float *x = malloc(sizeof(float) * plane * c), *base = malloc(sizeof(float) * plane * c);
-    unsigned char *grids = malloc((size_t)n * s * s);
-    int *shifts = malloc(sizeof(int) * 2 * n);
-    float *mask = malloc(sizeof(float) * plane), *scores = malloc(sizeof(float) * n * n_targets);
-    double *acc = calloc(plane * n_targets, sizeof(double));
+    const char *what = "the RISE masks";
+    float *x = dx_alloc(plane * c, sizeof(float), what, err), *base = dx_alloc(plane * c, sizeof(float), what, err);
+    unsigned char *grids = dx_alloc((size_t)n * s * s, 1, what, err);
+    int *shifts = dx_alloc(2 * (size_t)n, sizeof(int), what, err);
+    float *mask = dx_alloc(plane, sizeof(float), what, err);
+    float *scores = dx_alloc((size_t)n * n_targets, sizeof(float), what, err);
+    double *acc = dx_alloc(plane * n_targets, sizeof(double), what, err);
     int rc = -1;
-    if (!x || !base || !grids || !shifts || !mask || !scores || !acc) {
-        dx_set_error(err, "out of memory for %d RISE masks", n);
-        goto done;
-    }
+    if (!x || !base || !grids || !shifts || !mask || !scores || !acc) goto done;
+
     if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     memcpy(x, m->input, sizeof(float) * plane * c);
     if (dx_baseline_image(x, c, h, w, req->occlude, base, err) != 0) goto done;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
+#include "memory.h"
 #include "perturb.h"
 
 #define SLIC_ITERATIONS 10
@@ -82,13 +83,15 @@ int dx_slic(const float *image, int c, int h, int w, int k, float compactness, i
     ny = ny < 1 ? 1 : ny;
     nx = nx < 1 ? 1 : nx;
     int n = ny * nx;
-    float *features = malloc(sizeof(float) * 3 * plane), *dist = malloc(sizeof(float) * plane);
-    int *assigned = malloc(sizeof(int) * plane), *queue = malloc(sizeof(int) * plane);
-    centre *centres = malloc(sizeof(centre) * n);
-    double *sums = malloc(sizeof(double) * 6 * n);
+    const char *what = "the SLIC superpixels";
+    float *features = dx_alloc(3 * (size_t)plane, sizeof(float), what, err);
+    float *dist = dx_alloc(plane, sizeof(float), what, err);
+    int *assigned = dx_alloc(plane, sizeof(int), what, err), *queue = dx_alloc(plane, sizeof(int), what, err);
+    centre *centres = dx_alloc(n, sizeof(centre), what, err);
+    double *sums = dx_alloc(6 * (size_t)n, sizeof(double), what, err);
     if (!features || !dist || !assigned || !queue || !centres || !sums) {
-        dx_set_error(err, "out of memory for SLIC superpixels");
         n = -1;
+
         goto done;
     }
     to_features(image, c, plane, features);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
+#include "memory.h"
 #include "methods/baseline.h"
 #include "model.h"
 #include "perturb.h"
@@ -53,9 +54,9 @@ static int coalitions_init(const dx_model *m, const dx_request *req, int rows, i
     memset(s, 0, sizeof *s);
     s->c = net->c;
     s->plane = (size_t)net->h * net->w;
-    s->x = malloc(sizeof(float) * s->plane * s->c);
-    s->base = malloc(sizeof(float) * s->plane * s->c);
-    s->labels = malloc(sizeof(int) * s->plane);
+    s->x = dx_alloc(s->plane * s->c, sizeof(float), "the perturbed samples", err);
+    s->base = dx_alloc(s->plane * s->c, sizeof(float), "the perturbed samples", err);
+    s->labels = dx_alloc(s->plane, sizeof(int), "the perturbed samples", err);
     if (!s->x || !s->base || !s->labels) goto oom;
     memcpy(s->x, m->input, sizeof(float) * s->plane * s->c);
     if (dx_baseline_image(s->x, s->c, net->h, net->w, req->occlude, s->base, err) != 0) return -1;
@@ -63,13 +64,12 @@ static int coalitions_init(const dx_model *m, const dx_request *req, int rows, i
     if (s->segments < 1) return -1; /* dx_slic said why */
     s->rows = rows;
     s->targets = targets;
-    s->z = calloc((size_t)rows * s->segments, 1);
-    s->scores = malloc(sizeof(float) * rows * targets);
-    s->weights = malloc(sizeof(double) * rows);
+    s->z = dx_alloc((size_t)rows * s->segments, 1, "the perturbed samples", err);
+    s->scores = dx_alloc((size_t)rows * targets, sizeof(float), "the perturbed samples", err);
+    s->weights = dx_alloc(rows, sizeof(double), "the perturbed samples", err);
     if (!s->z || !s->scores || !s->weights) goto oom;
     return 0;
-oom:
-    dx_set_error(err, "out of memory for %d perturbed samples", rows);
+oom: /* err says so */
     return -1;
 }
 
@@ -117,7 +117,9 @@ typedef void (*row_fn)(const coalitions *s, int i, const void *ctx, double *desi
 static int weighted_least_squares(const coalitions *s, int from, int n, row_fn row, const void *ctx,
                                   double ridge, double *coef)
 {
-    double *A = calloc((size_t)n * n, sizeof(double)), *design = malloc(sizeof(double) * (n > 0 ? n : 1));
+    /* no dx_error here: -2 tells the callers, which report it */
+    double *A = dx_alloc((size_t)n * n, sizeof(double), "the regression", NULL);
+    double *design = dx_alloc(n, sizeof(double), "the regression", NULL);
     if (!A || !design) {
         free(A);
         free(design);
@@ -185,12 +187,9 @@ int dx_method_lime(dx_model *m, const dx_request *req, const dx_target *t, int n
     if (dx_score_perturbed(m, t, n_targets, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
     if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
 
-    zmean = calloc(K, sizeof(double));
-    coef = malloc(sizeof(double) * K);
-    if (!zmean || !coef) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    zmean = dx_alloc(K, sizeof(double), "lime's regression", err);
+    coef = dx_alloc(K, sizeof(double), "lime's regression", err);
+    if (!zmean || !coef) goto done;
     double wsum = 0;
     for (int i = 0; i < s.rows; ++i) {
         int kept = 0;
@@ -264,9 +263,11 @@ static void add_coalition(coalitions *s, const unsigned char *kept, int compleme
 static int shap_coalitions(coalitions *s, int budget, dx_rng *rng)
 {
     int M = s->segments, sizes = M / 2, paired = (M - 1) / 2; /* sizes: ceil((M-1)/2) */
-    double *kernel = malloc(sizeof(double) * (sizes + 1)), *remaining = malloc(sizeof(double) * (sizes + 1));
-    unsigned char *kept = malloc(M);
-    int *index = malloc(sizeof(int) * M);
+    /* no dx_error here: -1 tells the caller, which reports it */
+    double *kernel = dx_alloc((size_t)sizes + 1, sizeof(double), "the coalitions", NULL);
+    double *remaining = dx_alloc((size_t)sizes + 1, sizeof(double), "the coalitions", NULL);
+    unsigned char *kept = dx_alloc(M, 1, "the coalitions", NULL);
+    int *index = dx_alloc(M, sizeof(int), "the coalitions", NULL);
     if (!kernel || !remaining || !kept || !index) {
         free(kernel);
         free(remaining);
@@ -373,11 +374,9 @@ int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t,
     }
     if (dx_score_perturbed(m, t, n_targets, req, s.x, s.rows, coalition_fill, &s, s.scores, err) != 0) goto done;
     if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
-    phi = malloc(sizeof(double) * M);
-    if (!phi) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    phi = dx_alloc(M, sizeof(double), "kernelshap's regression", err);
+    if (!phi) goto done;
+
     /* A ridge of 1e-9 of the largest kernel weight keeps the solve defined; the efficiency
      * constraint holds exactly whatever it is. */
     double wmax = 0;
