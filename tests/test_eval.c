@@ -374,14 +374,14 @@ Test(eval, tiny_darknet_methods_beat_random_map, .timeout = 900)
     dx_error err;
     cr_assert_eq(dx_eval_rows_read(path, &rows, NULL, &err), 0, "%s", err.msg);
     dx_eval_stat random_del, random_ins;
-    dx_eval_stat_of(&rows, "random", "deletion", 1, &random_del);
-    dx_eval_stat_of(&rows, "random", "insertion", 1, &random_ins);
+    dx_eval_stat_of(&rows, "random", "deletion", 1, &random_del, NULL);
+    dx_eval_stat_of(&rows, "random", "insertion", 1, &random_ins, NULL);
     cr_assert_eq(random_del.n, 3);
     for (char *name = strtok(methods, ","); name; name = strtok(NULL, ",")) {
         if (!strcmp(name, "random")) continue;
         dx_eval_stat del, ins;
-        dx_eval_stat_of(&rows, name, "deletion", 1, &del);
-        dx_eval_stat_of(&rows, name, "insertion", 1, &ins);
+        dx_eval_stat_of(&rows, name, "deletion", 1, &del, NULL);
+        dx_eval_stat_of(&rows, name, "insertion", 1, &ins, NULL);
         cr_log_info("%s: deletion %.3f (random %.3f), insertion %.3f (random %.3f)", name, del.mean,
                     random_del.mean, ins.mean, random_ins.mean);
         cr_expect_eq(del.n, 3);
@@ -810,8 +810,8 @@ Test(eval, detector_run_every_box_and_gradcam_beats_random, .timeout = 300)
     dx_eval_stat gc[4], rnd[4];
     const char *metrics[4] = {"deletion", "insertion", "pointing", "ebpg"};
     for (int k = 0; k < 4; ++k) {
-        dx_eval_stat_of(&rows, "gradcam", metrics[k], 1, &gc[k]);
-        dx_eval_stat_of(&rows, "random", metrics[k], 1, &rnd[k]);
+        dx_eval_stat_of(&rows, "gradcam", metrics[k], 1, &gc[k], NULL);
+        dx_eval_stat_of(&rows, "random", metrics[k], 1, &rnd[k], NULL);
         cr_log_info("%s: gradcam %.3f (n %d), random %.3f", metrics[k], gc[k].mean, gc[k].n, rnd[k].mean);
     }
     cr_expect_gt(unmatched, 0);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "memory.h"
 #include "options.h"
 #include "methods/params.h"
 #include "eval/eval.h"
@@ -79,8 +80,9 @@ void dx_eval_usage(const char *program, FILE *f)
         fprintf(f, "  %-14s %s\n", dx_metric_name((dx_metric)k), dx_metric_definition((dx_metric)k));
 }
 
-/* Splits a comma list into names (strdup'd); -1 when empty or too long. */
-static int split_names(const char *list, char **names, int *count)
+/* Splits a comma list into names (malloc'd); -1 when empty or too long, -2 with err when out of
+ * memory. */
+static int split_names(const char *list, char **names, int *count, dx_error *err)
 {
     int n = 0;
     for (const char *p = list;;) {
@@ -90,7 +92,11 @@ static int split_names(const char *list, char **names, int *count)
             *count = n; /* the names so far are free_args' to free */
             return -1;
         }
-        names[n++] = strndup(p, len);
+        if (!(names[n] = dx_alloc(len + 1, 1, "-methods and -metrics", err))) {
+            *count = n;
+            return -2;
+        }
+        memcpy(names[n++], p, len); /* zeroed: terminated */
         if (!comma) break;
         p = comma + 1;
     }
@@ -118,8 +124,14 @@ static int parse_args(const char *program, int argc, char **argv, dx_eval_args *
     }
     a->cfg = positional[0];
     a->weights = positional[1];
-    if (split_names(a->methods, a->method_names, &a->n_methods) != 0 ||
-        split_names(a->metrics, a->metric_names, &a->n_metrics) != 0) {
+    dx_error err;
+    int split = split_names(a->methods, a->method_names, &a->n_methods, &err);
+    if (split == 0) split = split_names(a->metrics, a->metric_names, &a->n_metrics, &err);
+    if (split == -2) {
+        fprintf(stderr, "%s eval: %s\n", program, err.msg);
+        return -2;
+    }
+    if (split != 0) {
         fprintf(stderr, "%s eval: -methods and -metrics take 1 to %d comma-separated names\n", program,
                 DX_EVAL_MAX_NAMES);
         return -1;
@@ -177,7 +189,9 @@ static int eval_prepare(const char *program, int argc, char **argv, dx_eval_args
     a->out = "eval-out";
     a->png_width = 224;
     a->max_boxes = 10;
-    return parse_args(program, argc, argv, a) == 0 ? -1 : 2;
+    int rc = parse_args(program, argc, argv, a);
+    return rc == 0 ? -1 : rc == -2 ? 1 : 2; /* -2: out of memory, a runtime failure */
+
 }
 
 int dx_eval_check_args(const char *program, int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/image.h"
+#include "memory.h"
 #include "model.h"
 
 /* ---- the list and the labels ---- */
@@ -29,13 +30,19 @@ int dx_eval_read_list(const char *path, dx_eval_list *list, dx_error *err)
     for (int number = 1; (len = getline(&line, &cap, f)) >= 0; ++number) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
         if (len == 0 || line[0] == '#') continue;
-        char **grown = realloc(list->paths, sizeof(char *) * (list->n + 1));
+        char **grown = dx_realloc_array(list->paths, (size_t)list->n + 1, sizeof(char *), path, err);
         if (grown) list->paths = grown;
-        int *grown_lines = grown ? realloc(list->lines, sizeof(int) * (list->n + 1)) : NULL;
-        if (!grown_lines) break;
-        list->lines = grown_lines;
+        int *grown_lines = grown ? dx_realloc_array(list->lines, (size_t)list->n + 1, sizeof(int), path, err) : NULL;
+        if (grown_lines) list->lines = grown_lines;
+        char *copy = grown_lines ? dx_strdup(line, path, err) : NULL;
+        if (!copy) { /* err says so; not a shorter list */
+            free(line);
+            fclose(f);
+            dx_eval_list_free(list);
+            return -1;
+        }
         list->lines[list->n] = number;
-        list->paths[list->n++] = strdup(line);
+        list->paths[list->n++] = copy;
     }
     free(line);
     fclose(f);
@@ -102,7 +109,11 @@ int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_cla
                          n_classes - 1);
         else
             ok = 1;
-        if (!ok) {
+        dx_pixel_box *grown = ok ? dx_realloc_array(*boxes, (size_t)n + 1, sizeof(dx_pixel_box), path, err) : NULL;
+        if (grown) *boxes = grown;
+        int *grown_classes = grown ? dx_realloc_array(*classes, (size_t)n + 1, sizeof(int), path, err) : NULL;
+        if (grown_classes) *classes = grown_classes;
+        if (!grown_classes) { /* err says why: the line, or out of memory (not fewer labels) */
             free(*boxes);
             free(*classes);
             *boxes = NULL;
@@ -111,11 +122,6 @@ int dx_eval_read_labels(const char *image_path, const dx_letterbox *g, int n_cla
             fclose(f);
             return -1;
         }
-        dx_pixel_box *grown = realloc(*boxes, sizeof(dx_pixel_box) * (n + 1));
-        if (grown) *boxes = grown;
-        int *grown_classes = grown ? realloc(*classes, sizeof(int) * (n + 1)) : NULL;
-        if (!grown_classes) break;
-        *classes = grown_classes;
         (*classes)[n] = cls;
         (*boxes)[n++] = network_box(g, cx, cy, w, h);
     }
@@ -162,10 +168,8 @@ int dx_eval_image_prepare(const dx_eval_args *a, dx_model *m, const char *path, 
     if (dx_is_detector(m)) {
         int rc = dx_decode_boxes(m, st->photo_w, st->photo_h, a->method.thresh, a->method.hier, a->method.nms,
                                  &st->dets, &st->n_all, err);
-        if (rc == 0 && !(st->match = malloc(sizeof(int) * (st->n_all + 1)))) {
-            dx_set_error(err, "out of memory");
-            rc = -1;
-        }
+        if (rc == 0 && !(st->match = dx_alloc((size_t)st->n_all + 1, sizeof(int), "the boxes' labels", err))) rc = -1;
+
         if (rc != 0) {
             dx_eval_image_state_free(st);
             return -1;

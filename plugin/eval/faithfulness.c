@@ -10,6 +10,7 @@
 #include "error.h"
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "memory.h"
 #include "methods/baseline.h"
 #include "model.h"
 #include "scoring.h"
@@ -34,12 +35,9 @@ static int scorer_open(scorer *sc, dx_model *m, const dx_eval_sample *s, const d
     if (rc != 0) return -1;
     sc->m = m;
     sc->cap = o->batch > 0 ? o->batch : 1;
-    sc->buf = malloc(sizeof(float) * m->net->inputs * sc->cap);
+    sc->buf = dx_alloc((size_t)m->net->inputs * sc->cap, sizeof(float), "a batch of perturbed inputs", err);
     sc->out = out;
-    if (!sc->buf) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    if (!sc->buf) return -1;
     return 0;
 }
 
@@ -82,9 +80,9 @@ static int by_key_desc(const void *a, const void *b, void *keys)
     return (i > j) - (i < j);
 }
 
-int *dx_eval_order_desc(const float *key, int n)
+int *dx_eval_order_desc(const float *key, int n, dx_error *err)
 {
-    int *order = malloc(sizeof(int) * n);
+    int *order = dx_alloc(n, sizeof(int), "the pixels' order", err);
     if (!order) return NULL;
     for (int k = 0; k < n; ++k) order[k] = k;
     qsort_r(order, n, sizeof(int), by_key_desc, (void *)key);
@@ -125,14 +123,12 @@ int dx_eval_curve(dx_model *m, const dx_eval_sample *s, const float *map, int in
     int spatial = net->h * net->w, c = net->c;
     int steps = o->steps < 1 ? 1 : o->steps > spatial ? spatial : o->steps;
     int per_step = (spatial + steps - 1) / steps, n = (spatial + per_step - 1) / per_step;
-    float *substrate = malloc(sizeof(float) * net->inputs), *cur = malloc(sizeof(float) * net->inputs);
-    int *order = dx_eval_order_desc(map, spatial);
+    float *substrate = dx_alloc(net->inputs, sizeof(float), "the deletion curve", err);
+    float *cur = dx_alloc(net->inputs, sizeof(float), "the deletion curve", err);
+    int *order = dx_eval_order_desc(map, spatial, err);
     scorer sc;
     int rc = -1;
-    if (!substrate || !cur || !order) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!substrate || !cur || !order) goto done;
     if (make_substrate(s->input, c, net->h, net->w, insert ? o->insertion_substrate : o->deletion_substrate,
                        substrate, err) != 0)
         goto done;
@@ -156,9 +152,8 @@ done:
 int dx_eval_curve_auc(dx_model *m, const dx_eval_sample *s, const float *map, int insert,
                       const dx_eval_options *o, double *value, dx_error *err)
 {
-    double *scores = malloc(sizeof(double) * (m->net->h * m->net->w + 1));
+    double *scores = dx_alloc((size_t)m->net->h * m->net->w + 1, sizeof(double), "the deletion curve", err);
     int n = scores ? dx_eval_curve(m, s, map, insert, o, scores, err) : -1;
-    if (!scores) dx_set_error(err, "out of memory");
     if (n > 0) *value = dx_eval_auc(scores, n);
     free(scores);
     return n > 0 ? 0 : -1;
@@ -172,15 +167,13 @@ int dx_eval_faithfulness(dx_model *m, const dx_eval_sample *s, const float *map,
     const dx_net *net = m->net;
     int spatial = net->h * net->w, runs = o->faithfulness_runs;
     int subset = o->faithfulness_subset < spatial ? o->faithfulness_subset : spatial;
-    double *scores = malloc(sizeof(double) * (runs + 1)), *attr = malloc(sizeof(double) * runs);
-    int *pixels = malloc(sizeof(int) * spatial);
-    float *x = malloc(sizeof(float) * net->inputs);
+    const char *what = "faithfulness";
+    double *scores = dx_alloc((size_t)runs + 1, sizeof(double), what, err), *attr = dx_alloc(runs, sizeof(double), what, err);
+    int *pixels = dx_alloc(spatial, sizeof(int), what, err);
+    float *x = dx_alloc(net->inputs, sizeof(float), what, err);
     scorer sc;
     int rc = -1;
-    if (!scores || !attr || !pixels || !x) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!scores || !attr || !pixels || !x) goto done;
     if (scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
     dx_rng r;
     dx_eval_sample_rng(&r, s, DX_METRIC_FAITHFULNESS);
@@ -220,11 +213,8 @@ static int impute(float *x, int c, int h, int w, const unsigned char *unknown, d
     static const int ox[8] = {-1, 1, 0, 0, -1, 1, -1, 1}, oy[8] = {0, 0, -1, 1, -1, -1, 1, 1};
     static const double wt[8] = {1 / 6.0, 1 / 6.0, 1 / 6.0, 1 / 6.0, 1 / 12.0, 1 / 12.0, 1 / 12.0, 1 / 12.0};
     int spatial = h * w;
-    double *v = malloc(sizeof(double) * spatial * 5);
-    if (!v) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    double *v = dx_alloc((size_t)spatial * 5, sizeof(double), "ROAD's imputation", err);
+    if (!v) return -1;
     double *sol = v, *res = v + spatial, *dir = v + 2 * spatial, *adir = v + 3 * spatial, *b = v + 4 * spatial;
     for (int ch = 0; ch < c; ++ch) {
         float *xc = x + (size_t)ch * spatial;
@@ -280,16 +270,13 @@ int dx_eval_road(dx_model *m, const dx_eval_sample *s, const float *map, const d
 {
     const dx_net *net = m->net;
     int spatial = net->h * net->w, fractions = o->road_fractions;
-    int *order = dx_eval_order_desc(map, spatial);
-    unsigned char *unknown = malloc(spatial);
-    float *x = malloc(sizeof(float) * net->inputs);
-    double *scores = malloc(sizeof(double) * 2 * fractions);
+    int *order = dx_eval_order_desc(map, spatial, err);
+    unsigned char *unknown = dx_alloc(spatial, 1, "ROAD", err);
+    float *x = dx_alloc(net->inputs, sizeof(float), "ROAD", err);
+    double *scores = dx_alloc(2 * (size_t)fractions, sizeof(double), "ROAD", err);
     scorer sc;
     int rc = -1;
-    if (!order || !unknown || !x || !scores) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!order || !unknown || !x || !scores) goto done;
     if (scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
     dx_rng r;
     dx_eval_sample_rng(&r, s, DX_METRIC_ROAD);
@@ -325,17 +312,16 @@ int dx_eval_aopc(dx_model *m, const dx_eval_sample *s, const float *map, const d
     int patch = o->aopc_patch > 0 ? o->aopc_patch : 1, spatial = net->h * net->w;
     int gw = (net->w + patch - 1) / patch, gh = (net->h + patch - 1) / patch, regions = gw * gh;
     int steps = o->aopc_steps < regions ? o->aopc_steps : regions;
-    float *relevance = calloc(regions, sizeof(float)), *x = malloc(sizeof(float) * net->inputs);
-    double *scores = malloc(sizeof(double) * (steps + 1));
+    float *relevance = dx_alloc(regions, sizeof(float), "AOPC", err), *x = dx_alloc(net->inputs, sizeof(float), "AOPC", err);
+    double *scores = dx_alloc((size_t)steps + 1, sizeof(double), "AOPC", err);
     int *order = NULL;
     scorer sc;
     int rc = -1;
-    if (!relevance || !x || !scores) {
-        dx_set_error(err, "out of memory");
-        goto done;
-    }
+    if (!relevance || !x || !scores) goto done;
+
     for (int p = 0; p < spatial; ++p) relevance[(p / net->w / patch) * gw + (p % net->w) / patch] += map[p];
-    if (!(order = dx_eval_order_desc(relevance, regions)) || scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
+    if (!(order = dx_eval_order_desc(relevance, regions, err)) || scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
+
     dx_rng r;
     dx_eval_sample_rng(&r, s, DX_METRIC_AOPC);
     memcpy(x, s->input, sizeof(float) * net->inputs);

@@ -15,6 +15,7 @@
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/folder.h"
+#include "memory.h"
 
 static int copy_file(const char *from, const char *to)
 {
@@ -112,19 +113,19 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
                     goto fail;
                 }
             if (dx_eval_rows_add(&all, r) != 0) {
-                dx_set_error(&err, "out of memory");
+                dx_set_error(&err, "out of memory for the merged rows");
+
                 dx_eval_rows_free(&rows);
                 goto fail;
             }
         }
         dx_eval_rows_free(&rows);
     }
-    int *order = malloc(sizeof(int) * (all.n + 1));
-    dx_eval_row *sorted = malloc(sizeof(dx_eval_row) * (all.n + 1));
+    int *order = dx_alloc((size_t)all.n + 1, sizeof(int), "the merged rows", &err);
+    dx_eval_row *sorted = dx_alloc((size_t)all.n + 1, sizeof(dx_eval_row), "the merged rows", &err);
     if (!order || !sorted) {
         free(order);
         free(sorted);
-        dx_set_error(&err, "out of memory");
         goto fail;
     }
     for (int k = 0; k < all.n; ++k) order[k] = k;

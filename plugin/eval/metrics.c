@@ -12,6 +12,7 @@
 #include "eval/eval.h"
 #include "eval/results.h"
 #include "io/image.h"
+#include "memory.h"
 #include "model.h"
 
 static const struct {
@@ -187,10 +188,11 @@ static int by_float_asc(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double dx_eval_gini(const float *map, int n)
+/* The Gini index of |map| in *value; -1 with err when out of memory. */
+static int gini(const float *map, int n, double *value, dx_error *err)
 {
-    float *v = malloc(sizeof(float) * n);
-    if (!v) return NAN;
+    float *v = dx_alloc(n, sizeof(float), "the Gini index", err);
+    if (!v) return -1;
     for (int i = 0; i < n; ++i) v[i] = fabsf(map[i]);
     qsort(v, n, sizeof(float), by_float_asc);
     double num = 0, sum = 0;
@@ -199,7 +201,15 @@ double dx_eval_gini(const float *map, int n)
         sum += v[i];
     }
     free(v);
-    return sum > 0 ? num / (n * sum) : 0;
+    *value = sum > 0 ? num / (n * sum) : 0;
+    return 0;
+}
+
+double dx_eval_gini(const float *map, int n)
+{
+    double g = NAN; /* out of memory: the public function has no dx_error */
+    gini(map, n, &g, NULL);
+    return g;
 }
 
 double dx_eval_entropy(const float *map, int n)
@@ -229,14 +239,11 @@ double dx_eval_pearson(const double *a, const double *b, int n)
     return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
 }
 
-/* ranks 1..n, ties given their average rank */
-static void ranks(const float *v, int n, double *rank)
+/* ranks 1..n, ties given their average rank; -1 with err when out of memory */
+static int ranks(const float *v, int n, double *rank, dx_error *err)
 {
-    int *order = dx_eval_order_desc(v, n);
-    if (!order) {
-        for (int i = 0; i < n; ++i) rank[i] = NAN;
-        return;
-    }
+    int *order = dx_eval_order_desc(v, n, err);
+    if (!order) return -1;
     for (int i = 0; i < n;) {
         int j = i;
         while (j + 1 < n && v[order[j + 1]] == v[order[i]]) ++j;
@@ -244,19 +251,25 @@ static void ranks(const float *v, int n, double *rank)
         i = j + 1;
     }
     free(order);
+    return 0;
+}
+
+
+/* Spearman's rank correlation of a and b in *r; -1 with err when out of memory. */
+static int spearman(const float *a, const float *b, int n, double *r, dx_error *err)
+{
+    double *ra = dx_alloc(n, sizeof(double), "the ranks", err), *rb = dx_alloc(n, sizeof(double), "the ranks", err);
+    int rc = ra && rb && ranks(a, n, ra, err) == 0 && ranks(b, n, rb, err) == 0 ? 0 : -1;
+    if (rc == 0) *r = dx_eval_pearson(ra, rb, n);
+    free(ra);
+    free(rb);
+    return rc;
 }
 
 double dx_eval_spearman(const float *a, const float *b, int n)
 {
-    double *ra = malloc(sizeof(double) * n), *rb = malloc(sizeof(double) * n);
-    double r = NAN;
-    if (ra && rb) {
-        ranks(a, n, ra);
-        ranks(b, n, rb);
-        r = dx_eval_pearson(ra, rb, n);
-    }
-    free(ra);
-    free(rb);
+    double r = NAN; /* out of memory: the public function has no dx_error */
+    spearman(a, b, n, &r, NULL);
     return r;
 }
 
@@ -267,11 +280,9 @@ static int sensitivity(dx_model *m, const dx_eval_sample *s, const float *map, c
 {
     const dx_net *net = m->net;
     int spatial = net->h * net->w, rc = 0;
-    float *x = malloc(sizeof(float) * net->inputs), *other = malloc(sizeof(float) * spatial);
-    if (!x || !other) {
-        dx_set_error(err, "out of memory");
-        rc = -1;
-    }
+    float *x = dx_alloc(net->inputs, sizeof(float), "max-sensitivity", err);
+    float *other = dx_alloc(spatial, sizeof(float), "max-sensitivity", err);
+    if (!x || !other) rc = -1;
     double norm = 0, worst = 0;
     for (int p = 0; p < spatial; ++p) norm += (double)map[p] * map[p];
     dx_rng r;
@@ -305,7 +316,7 @@ int dx_eval_metric(dx_model *m, dx_metric k, const dx_eval_sample *s, const floa
     case DX_METRIC_SENSITIVITY:
         if (!explainer) break;
         return sensitivity(m, s, map, explainer, o, value, err);
-    case DX_METRIC_SPARSENESS: *value = dx_eval_gini(map, spatial); return 0;
+    case DX_METRIC_SPARSENESS: return gini(map, spatial, value, err);
     case DX_METRIC_COMPLEXITY: *value = dx_eval_entropy(map, spatial); return 0;
     case DX_METRIC_ROAD: return dx_eval_road(m, s, map, o, value, err);
     case DX_METRIC_AOPC: return dx_eval_aopc(m, s, map, o, value, err);
@@ -352,23 +363,24 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
     int layers[all > 0 ? all : 1];
     dx_eval_random_layers(m, layers, all);
     if (n > all) n = all;
-    float **saved = calloc(n > 0 ? n : 1, sizeof(float *)), *other = malloc(sizeof(float) * spatial);
+    float **saved = dx_alloc(n, sizeof(float *), "the randomised weights", err);
+    float *other = dx_alloc(spatial, sizeof(float), "the randomised weights", err);
     int rc = saved && other ? 0 : -1, drawn = 0;
-    if (rc != 0) dx_set_error(err, "out of memory");
     dx_rng r;
     dx_eval_sample_rng(&r, s, DX_METRIC_RANDOMISATION);
     for (; drawn < n && rc == 0; ++drawn) {
         dx_layer *l = &m->net->layers[layers[drawn]];
         long fan_in, count = layer_weights(l, &fan_in);
-        if (!(saved[drawn] = malloc(sizeof(float) * count))) {
-            dx_set_error(err, "out of memory");
+        if (!(saved[drawn] = dx_alloc(count, sizeof(float), "the randomised weights", err))) {
             rc = -1;
             break;
         }
+
         memcpy(saved[drawn], l->weights, sizeof(float) * count);
         for (long i = 0; i < count; ++i) l->weights[i] = (float)(dx_rng_normal(&r) * sqrt(2.0 / fan_in));
         rc = explainer->explain(explainer->ctx, m, s->input, s->cls, s->box, other, err);
-        if (rc == 0) corr[drawn] = dx_eval_spearman(map, other, spatial);
+        if (rc == 0) rc = spearman(map, other, spatial, &corr[drawn], err);
+
     }
     for (int k = 0; k < drawn; ++k) { /* restore, also after a failure */
         if (!saved[k]) continue;

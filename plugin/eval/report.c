@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "memory.h"
 
 static void html(FILE *f, const char *s)
 {
@@ -29,9 +30,10 @@ typedef struct {
     int n;
 } name_set;
 
-static void collect(const dx_eval_rows *rows, int by_method, name_set *set)
+static int collect(const dx_eval_rows *rows, int by_method, name_set *set, dx_error *err)
 {
-    set->names = malloc(sizeof(char *) * (rows->n + 1));
+    set->names = dx_alloc((size_t)rows->n + 1, sizeof(char *), "the report", err);
+
     set->n = 0;
     for (int k = 0; set->names && k < rows->n; ++k) {
         const char *name = by_method ? rows->rows[k].method : rows->rows[k].metric;
@@ -39,6 +41,7 @@ static void collect(const dx_eval_rows *rows, int by_method, name_set *set)
         for (int j = 0; j < set->n && !seen; ++j) seen = !strcmp(set->names[j], name);
         if (!seen) set->names[set->n++] = name;
     }
+    return set->names ? 0 : -1;
 }
 
 /* the metric a row name belongs to ("randomisation@12" -> randomisation) */
@@ -97,8 +100,12 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
     if (dx_eval_file_open(&out, dir, "report.html", err) != 0) return -1;
     FILE *f = out.f;
     name_set methods, metrics;
-    collect(rows, 1, &methods);
-    collect(rows, 0, &metrics);
+    if ((collect(rows, 1, &methods, err) | collect(rows, 0, &metrics, err)) != 0) {
+        free(methods.names);
+        free(metrics.names);
+        dx_eval_file_commit(&out, 0, NULL); /* err says out of memory; nothing written */
+        return -1;
+    }
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
     html(f, title);
     fputs("</title>\n<style>\n"
@@ -136,7 +143,13 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         dx_eval_stat stats[methods.n > 0 ? methods.n : 1];
         int best = -1;
         for (int i = 0; i < methods.n; ++i) {
-            dx_eval_stat_of(rows, methods.names[i], metrics.names[k], seed, &stats[i]);
+            if (dx_eval_stat_of(rows, methods.names[i], metrics.names[k], seed, &stats[i], err) != 0) {
+                free(methods.names);
+                free(metrics.names);
+                dx_eval_file_commit(&out, 0, NULL); /* err says out of memory; nothing written */
+                return -1;
+            }
+
             if (isfinite(stats[i].mean) &&
                 (best < 0 || (higher ? stats[i].mean > stats[best].mean : stats[i].mean < stats[best].mean)))
                 best = i;

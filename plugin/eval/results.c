@@ -8,22 +8,24 @@
 #include "error.h"
 #include "eval/results.h"
 #include "io/json.h"
+#include "memory.h"
 
 int dx_eval_rows_add(dx_eval_rows *rows, const dx_eval_row *from)
 {
     if (rows->n == rows->cap) {
         int cap = rows->cap ? 2 * rows->cap : 256;
-        dx_eval_row *grown = realloc(rows->rows, sizeof(dx_eval_row) * cap);
+        /* no dx_error here: -1 tells the callers, which report it */
+        dx_eval_row *grown = dx_realloc_array(rows->rows, cap, sizeof(dx_eval_row), "the rows", NULL);
         if (!grown) return -1;
         rows->rows = grown;
         rows->cap = cap;
     }
     dx_eval_row *r = &rows->rows[rows->n];
     *r = *from;
-    r->image = strdup(from->image);
-    r->method = strdup(from->method);
-    r->metric = strdup(from->metric);
-    r->class_name = strdup(from->class_name);
+    r->image = dx_strdup(from->image, "the rows", NULL);
+    r->method = dx_strdup(from->method, "the rows", NULL);
+    r->metric = dx_strdup(from->metric, "the rows", NULL);
+    r->class_name = dx_strdup(from->class_name, "the rows", NULL);
     if (!r->image || !r->method || !r->metric || !r->class_name) {
         free(r->image);
         free(r->method);
@@ -192,7 +194,7 @@ int dx_eval_rows_read(const char *path, dx_eval_rows *out, long *complete_bytes,
             rc = -1;
             break;
         } else if (dx_eval_rows_add(out, &row) != 0) {
-            dx_set_error(err, "out of memory");
+            dx_set_error(err, "out of memory for %s's rows", path);
             rc = -1;
             break;
         }
@@ -237,13 +239,19 @@ static int by_double(const void *a, const void *b)
 }
 
 /* mean, sample std, and the 2.5/97.5 percentiles of 1000 bootstrap means (seeded) */
-void dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *metric,
-                     unsigned long long seed, dx_eval_stat *s)
+int dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *metric,
+                    unsigned long long seed, dx_eval_stat *s, dx_error *err)
 {
     enum { RESAMPLES = 1000 };
     memset(s, 0, sizeof *s);
     s->mean = s->std = s->lo = s->hi = NAN;
-    double *v = malloc(sizeof(double) * (rows->n + 1)), *means = malloc(sizeof(double) * RESAMPLES);
+    double *v = dx_alloc((size_t)rows->n + 1, sizeof(double), "the summary", err);
+    double *means = dx_alloc(RESAMPLES, sizeof(double), "the summary", err);
+    if (!v || !means) {
+        free(v);
+        free(means);
+        return -1;
+    }
     for (int k = 0; v && k < rows->n; ++k)
         if (!strcmp(rows->rows[k].method, method) && !strcmp(rows->rows[k].metric, metric) &&
             isfinite(rows->rows[k].value))
@@ -267,6 +275,7 @@ void dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *m
     }
     free(v);
     free(means);
+    return 0;
 }
 
 /* index of the first row with this method (or metric), to list each once in order of appearance */
@@ -313,12 +322,15 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_arr_begin(&j);
-    for (int a = 0; a < rows->n; ++a) {
+    int failed = 0; /* out of memory */
+    for (int a = 0; a < rows->n && !failed; ++a) {
         if (!first_of(rows, a, 1)) continue;
-        for (int b = 0; b < rows->n; ++b) {
+        for (int b = 0; b < rows->n && !failed; ++b) {
             if (!first_of(rows, b, 0)) continue;
             dx_eval_stat s;
-            dx_eval_stat_of(rows, rows->rows[a].method, rows->rows[b].metric, seed, &s);
+            failed = dx_eval_stat_of(rows, rows->rows[a].method, rows->rows[b].metric, seed, &s, err) != 0;
+            if (failed) break;
+
             int present = 0;
             for (int k = 0; k < rows->n && !present; ++k)
                 present = !strcmp(rows->rows[k].method, rows->rows[a].method) &&
@@ -338,5 +350,10 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
     dx_json_arr_end(&j);
     int rc = dx_json_end(&j);
     fputs("}\n", f);
+    if (failed) { /* err says out of memory; nothing written */
+        dx_eval_file_commit(&out, 0, NULL);
+        return -1;
+    }
     return dx_eval_file_commit(&out, rc == 0, err);
+
 }

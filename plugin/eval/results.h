@@ -139,8 +139,8 @@ char *dx_eval_slurp(const char *path);
 int dx_eval_write_run_json(const char *dir, const char *text, dx_error *err);
 
 /* The metrics' shared pieces (metrics.c, faithfulness.c). Indices 0..n-1 by decreasing key (NaN
- * last), ties by index (malloc'd; NULL when out of memory): */
-int *dx_eval_order_desc(const float *key, int n);
+ * last), ties by index (malloc'd): */
+int *dx_eval_order_desc(const float *key, int n, dx_error *err); /* NULL with err when out of memory */
 /* the random draws of metric k on sample s */
 void dx_eval_sample_rng(dx_rng *r, const dx_eval_sample *s, dx_metric k);
 /* the Pearson correlation of a and b (NaN when either is constant) */
@@ -184,6 +184,8 @@ typedef struct {
     int n;
     double mean, std, lo, hi;
 } dx_eval_stat;
-void dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *metric,
-                     unsigned long long seed, dx_eval_stat *s);
+/* -1 with err when out of memory (err may be NULL) */
+int dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *metric,
+                    unsigned long long seed, dx_eval_stat *s, dx_error *err);
+
 #endif

@@ -27,6 +27,7 @@
 #include "io/image.h"
 #include "io/json.h"
 #include "io/render.h"
+#include "memory.h"
 #include "methods/params.h"
 #include "model.h"
 
@@ -221,6 +222,10 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     const dx_net *net = m->net;
     dx_image x = dx_image_over(net->w, net->h, net->c, (float *)input);
     dx_image photo = dx_crop_image(x, g->dx, g->dy, g->inner_w, g->inner_h);
+    if (!photo.data) {
+        dx_set_error(err, "out of memory for %s", path);
+        return -1;
+    }
     int w = png_width, h = (int)((double)g->inner_h * png_width / g->inner_w + .5);
     if (h < 2) h = 2; /* Darknet's resize_image divides by h - 1 */
     dx_image small_photo = dx_backend_resize_image(photo, w, h);
@@ -228,6 +233,12 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
     int rc;
     if (map) {
         dx_image area = dx_crop_image(dx_image_over(net->w, net->h, 1, (float *)map), g->dx, g->dy, g->inner_w, g->inner_h);
+        if (!area.data) {
+            dx_free_image(small_photo);
+            dx_set_error(err, "out of memory for %s", path);
+            return -1;
+        }
+
         dx_image small_map = dx_backend_resize_image(area, w, h);
         dx_render_box drawn[n_boxes > 0 ? n_boxes : 1];
         float scale = (float)w / g->inner_w; /* network pixels to thumbnail pixels */
@@ -274,7 +285,8 @@ static row_key *image_keys(const dx_eval_args *a, const dx_eval_image_state *st,
                            int n_rand, int *n)
 {
     int units = detector ? st->n_dets + (st->n_all == 0) + st->n_labels : 1;
-    row_key *keys = malloc(sizeof(row_key) * ((size_t)units * a->n_methods * (a->n_metrics + n_rand) + 1));
+    row_key *keys = dx_alloc((size_t)units * a->n_methods * (a->n_metrics + n_rand) + 1, sizeof(row_key), "the rows",
+                             NULL); /* the caller reports */
     *n = 0;
     for (int u = 0; keys && u < units; ++u) {
         int box = -1, label = -1, matched = 0;
@@ -423,10 +435,9 @@ static int run_image(run_ctx *c, int index, const char *path, const dx_eval_imag
                      int from, int n, dx_error *err)
 {
     const dx_net *net = c->m->net;
-    float *map = malloc(sizeof(float) * net->w * net->h);
-    double *corr = malloc(sizeof(double) * (c->n_rand > 0 ? c->n_rand : 1));
+    float *map = dx_alloc((size_t)net->w * net->h, sizeof(float), path, err);
+    double *corr = dx_alloc(c->n_rand, sizeof(double), path, err);
     int rc = map && corr ? 0 : -1;
-    if (rc != 0) dx_set_error(err, "out of memory");
     if (rc == 0 && from == 0)
         rc = write_thumbnail(c->dir, index, -1, "photo", st->boxed.data, NULL, 0, c->m, &st->g, c->a->png_width,
                              NULL, 0, err);
@@ -467,11 +478,13 @@ int dx_eval_run(const char *program, dx_eval_args *a)
     if (detector && dx_check_detector(m, &err) != 0) goto fail;
     if (dx_eval_read_list(a->list, &list, &err) != 0) goto fail;
     int n_rand = dx_eval_random_layers(m, NULL, 0);
-    rand_layers = malloc(sizeof(int) * (n_rand + 1));
-    if (!(config = run_json(a, m, list.n)) || !rand_layers) {
-        dx_set_error(&err, "out of memory");
+    rand_layers = dx_alloc((size_t)n_rand + 1, sizeof(int), "the randomised layers", &err);
+    if (!rand_layers) goto fail;
+    if (!(config = run_json(a, m, list.n))) { /* open_memstream's own allocation failed */
+        dx_set_error(&err, "out of memory for %s's run.json", a->out);
         goto fail;
     }
+
     dx_eval_random_layers(m, rand_layers, n_rand);
     if (dx_eval_check_inputs(a, m, &list, &err) != 0) goto fail;
     if (!(created_out = mkdir(a->out, 0777) == 0) && errno != EEXIST) {
@@ -531,7 +544,7 @@ int dx_eval_run(const char *program, dx_eval_args *a)
         keys = image_keys(a, &st, detector, rand_layers, n_rand, &n);
         if (!keys) {
             dx_eval_image_state_free(&st);
-            dx_set_error(&err, "out of memory");
+            dx_set_error(&err, "out of memory for %s's rows", list.paths[index]);
             goto fail;
         }
         while (from < n && cursor < done.n && done.rows[cursor].image_index == index &&
