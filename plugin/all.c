@@ -161,7 +161,9 @@ static int load_kept(const all_run *r, dx_method method, method_maps *mm)
     ok = ok && (n == 0 || mm->tiles);
     mm->n = ok ? n : 0;
     int shape[2] = {r->photo.h, r->photo.w};
-    float *map = ok ? dx_alloc((size_t)shape[0] * shape[1], sizeof(float), path, NULL) : NULL; /* each .npy read whole: complete */
+    /* each .npy read whole: complete */
+    float *map = ok ? dx_alloc((size_t)shape[0] * shape[1], sizeof(float), path, NULL) : NULL;
+
     ok = ok && map;
     for (int k = 0; ok && k < n; ++k) {
         tile *t = &mm->tiles[k];
@@ -192,8 +194,8 @@ static int write_marker(const all_run *r, dx_method method, const method_maps *m
     char *text = NULL, path[2400];
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        dx_set_error(err, "out of memory");
+    if (!f) { /* open_memstream allocates itself */
+        dx_set_error(err, "out of memory for %s's marker", r->stage);
         return -1;
     }
     fprintf(f, "maps %d\n", mm->n);
@@ -205,7 +207,8 @@ static int write_marker(const all_run *r, dx_method method, const method_maps *m
     int rc = fclose(f) == 0 ? 0 : -1;
     marker_path(r, method, path, sizeof path);
     if (rc == 0) rc = write_small_file(path, text, err);
-    else dx_set_error(err, "out of memory");
+    else dx_set_error(err, "out of memory for %s", path);
+
     free(text);
     return rc;
 }

@@ -51,8 +51,9 @@ typedef struct {
 static int lines_begin(cli_lines *l, dx_error *err)
 {
     *l = (cli_lines){0};
-    if ((l->f = open_memstream(&l->text, &l->len))) return 0;
-    dx_set_error(err, "out of memory");
+    if ((l->f = open_memstream(&l->text, &l->len))) return 0; /* it allocates itself */
+    dx_set_error(err, "out of memory for the command's output");
+
     return -1;
 }
 

@@ -130,7 +130,8 @@ static int name_photos(batch_run *b, dx_error *err)
         if (shared[k] && asprintf(&named, "%s@%d", p->stem, k) < 0) rc = -1;
         if (shared[k] && rc == 0) free(p->stem), p->stem = named;
     }
-    if (rc != 0) dx_set_error(err, "out of memory");
+    if (rc != 0) dx_set_error(err, "out of memory for %s's names", b->a->list);
+
     if (rc == 0) sort_by_stem(b->photos, order, n);
     for (int k = 1; k < n && rc == 0; ++k) {
         int x = order[k - 1], y = order[k], first = x < y ? x : y, second = x < y ? y : x;

@@ -74,7 +74,8 @@ static int map_onto_photo(const dx_model *m, dx_image photo, const dx_request *r
     r->h = photo.h;
     r->w = photo.w;
     if (!r->map) {
-        dx_set_error(err, "out of memory");
+        dx_set_error(err, "out of memory for the %dx%d map", photo.w, photo.h);
+
         return -1;
     }
     size_t native = (size_t)r->native_h * r->native_w, photo_px = (size_t)r->h * r->w;

@@ -161,7 +161,9 @@ int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
         return -1;
     }
     const dx_net *net = m->net;
-    char *feeds = dx_alloc((size_t)start + 1, 1, "the layers feeding the target", err); /* feeds[i]: layer i's output reaches `start` */
+    /* feeds[i]: layer i's output reaches `start` */
+    char *feeds = dx_alloc((size_t)start + 1, 1, "the layers feeding the target", err);
+
     if (!feeds) return -1;
 
     feeds[start] = 1;

@@ -49,26 +49,59 @@ static long count_allocations(const char *const *args)
     return calls;
 }
 
-/* The N-th allocation of the command line with args fails: it must end as the house rules say. */
-static void expect_clean_failure(const char *dir, const char *const *args, long n, const char *what)
+/* The inputs the tests write in the scratch directory: the only files a failed run may leave */
+static const char *const INPUTS[] = {"photo.png", "list.txt", NULL};
+
+/* The N-th allocation of the command line with args fails: it must end as the house rules say.
+ * resumable (eval): a run that has started keeps its folder for -resume (docs/eval.md), which must
+ * then finish it; the folder is removed for the next N. */
+static void expect_clean_failure(const char *dir, const char *const *args, long n, const char *what, int resumable)
 {
     char env[32];
     snprintf(env, sizeof env, "%ld", n);
     setenv("DX_FAIL_ALLOC", env, 1);
     cli_result r = spawn_cli(dir, args, 0, 120);
     unsetenv("DX_FAIL_ALLOC");
-    const char *keep[] = {"photo.png", NULL};
     cr_expect(r.status == 1, "%s, allocation %ld failing: exit %d (-1: timed out, > 128: a signal); stderr: %s", what,
               n, r.status, r.err);
-    cr_expect(r.err_lines == 1 && strstr(r.err, "out of memory"),
+    /* eval's progress line ("eval: 1/1 images, ...", docs/eval.md) is no error line */
+    int errors = 0, oom = 0;
+    for (const char *line = r.err; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char text[1024];
+        snprintf(text, sizeof text, "%.*s", (int)len, line);
+        if (!(resumable && !strncmp(text, "eval: ", 6) && strstr(text, " images"))) ++errors;
+        oom += strstr(text, "out of memory") != NULL;
+        line += len + (end != NULL);
+    }
+    cr_expect(errors == 1 && oom == 1,
               "%s, allocation %ld failing: %d lines on stderr, expected one saying out of memory: %s", what, n,
               r.err_lines, r.err);
-    cr_expect_eq(stray_files_in(dir, keep), 0, "%s, allocation %ld failing: files left behind", what, n);
+
+    if (!resumable) {
+        cr_expect_eq(stray_files_in(dir, INPUTS), 0, "%s, allocation %ld failing: files left behind", what, n);
+        return;
+    }
+    const char *again[40];
+    int k = 0;
+    for (; args[k]; ++k) again[k] = args[k];
+    again[k++] = "-resume";
+    again[k] = NULL;
+    char out[1100];
+    snprintf(out, sizeof out, "%s/out", dir);
+    if (exists(out)) {
+        cli_result resumed = spawn_cli(dir, again, 0, 120);
+        cr_expect_eq(resumed.status, 0, "%s, allocation %ld failing, then -resume: exit %d: %s", what, n,
+                     resumed.status, resumed.err);
+    }
+    snprintf(out, sizeof out, "rm -rf %s/out", dir);
+    cr_assert_eq(system(out), 0);
 }
 
 /* Every N in 1..count (or DENSE of them, then an even spread up to count) fails cleanly, and
  * count + 1 (no failure) succeeds: the count of this process is the command line's. */
-static void expect_every_failure_clean(const char *const *args, const char *what)
+static void expect_every_failure_clean(const char *const *args, const char *what, int resumable)
 {
     char dir[1024], out[1100];
     scratch_path(dir, sizeof dir, ".");
@@ -76,11 +109,12 @@ static void expect_every_failure_clean(const char *const *args, const char *what
     cr_log_info("%s: %ld allocations", what, count);
     cr_assert_gt(count, 10, "%s: only %ld allocations counted", what, count);
     /* the command-line runs leave their outputs (were there any) in dir: the count run's go */
-    snprintf(out, sizeof out, "rm -f %s/out*", dir);
+    snprintf(out, sizeof out, "rm -rf %s/out*", dir);
+
     cr_assert_eq(system(out), 0);
     long step = count <= SAMPLES ? 1 : (count - DENSE) / (SAMPLES - DENSE) + 1;
-    for (long n = 1; n <= count; n += n < DENSE ? 1 : step) expect_clean_failure(dir, args, n, what);
-    expect_clean_failure(dir, args, count, what); /* the last one, whatever the spread */
+    for (long n = 1; n <= count; n += n < DENSE ? 1 : step) expect_clean_failure(dir, args, n, what, resumable);
+    expect_clean_failure(dir, args, count, what, resumable); /* the last one, whatever the spread */
     char env[32];
     snprintf(env, sizeof env, "%ld", count + 1);
     setenv("DX_FAIL_ALLOC", env, 1);
@@ -102,7 +136,7 @@ static void classifier_run(const char *method, const char *const *options)
     int n = 6;
     for (int k = 0; options && options[k]; ++k) args[n++] = options[k];
     args[n] = NULL;
-    expect_every_failure_clean(args, method);
+    expect_every_failure_clean(args, method, 0);
 }
 
 Test(oom, gradcam_on_the_classifier) { classifier_run("gradcam", NULL); }
@@ -123,5 +157,24 @@ Test(oom, gradcam_every_box_on_the_detector)
     write_photo(photo, sizeof photo);
     scratch_path(out, sizeof out, "out");
     const char *args[] = {"gradcam", cfg, weights, photo, "-boxes", "all", "-out", out, NULL};
-    expect_every_failure_clean(args, "gradcam -boxes all");
+    expect_every_failure_clean(args, "gradcam -boxes all", 0);
+}
+
+/* eval with a metric of each kind that allocates (a curve, AOPC's regions, the Gini index) */
+Test(oom, eval_on_the_classifier)
+{
+    static char cfg[1024], weights[1024], photo[1024], list[1024], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    write_photo(photo, sizeof photo);
+    scratch_path(list, sizeof list, "list.txt");
+    FILE *f = fopen(list, "w");
+    cr_assert(f);
+    fprintf(f, "%s\n", photo);
+    fclose(f);
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"eval", cfg, weights, "-list", list, "-methods", "gradcam", "-metrics",
+                          "deletion,aopc,sparseness", "-auc_steps", "8", "-aopc_steps", "4", "-out", out, NULL};
+    expect_every_failure_clean(args, "eval", 1);
+
 }
