@@ -163,7 +163,6 @@ static int load_kept(const all_run *r, dx_method method, method_maps *mm)
     int shape[2] = {r->photo.h, r->photo.w};
     /* each .npy read whole: complete */
     float *map = ok ? dx_alloc((size_t)shape[0] * shape[1], sizeof(float), path, NULL) : NULL;
-
     ok = ok && map;
     for (int k = 0; ok && k < n; ++k) {
         tile *t = &mm->tiles[k];
@@ -208,7 +207,6 @@ static int write_marker(const all_run *r, dx_method method, const method_maps *m
     marker_path(r, method, path, sizeof path);
     if (rc == 0) rc = write_small_file(path, text, err);
     else dx_set_error(err, "out of memory for %s", path);
-
     free(text);
     return rc;
 }
@@ -400,7 +398,6 @@ int dx_all_run(dx_model *m, const dx_all_args *a, dx_error *err)
     if (dx_load_model_photo(m, a->image, &r.photo, err) != 0) return -1;
     method_maps *maps = dx_alloc(a->n_methods, sizeof *maps, "the methods' maps", err);
     int resumed, rc = maps ? open_stage(&r, &resumed, err) : -1;
-
     if (rc != 0) { /* nothing of ours to remove */
         free(maps);
         dx_free_image(r.photo);

@@ -53,7 +53,6 @@ static int lines_begin(cli_lines *l, dx_error *err)
     *l = (cli_lines){0};
     if ((l->f = open_memstream(&l->text, &l->len))) return 0; /* it allocates itself */
     dx_set_error(err, "out of memory for the command's output");
-
     return -1;
 }
 
@@ -370,7 +369,6 @@ int dx_detect_photo(dx_model *m, const dx_photo *p, const dx_request *req, dx_de
 {
     *out = dx_alloc(1, sizeof **out, "the detections", err);
     if (!*out) return -1;
-
     if (dx_detect_image(m, p->im, req, &(*out)->boxes, &(*out)->n, err) != 0) {
         dx_detections_free(*out);
         *out = NULL;

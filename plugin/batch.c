@@ -131,7 +131,6 @@ static int name_photos(batch_run *b, dx_error *err)
         if (shared[k] && rc == 0) free(p->stem), p->stem = named;
     }
     if (rc != 0) dx_set_error(err, "out of memory for %s's names", b->a->list);
-
     if (rc == 0) sort_by_stem(b->photos, order, n);
     for (int k = 1; k < n && rc == 0; ++k) {
         int x = order[k - 1], y = order[k], first = x < y ? x : y, second = x < y ? y : x;
@@ -229,7 +228,6 @@ static int read_log(batch_run *b, const char *path, const char *params, long *co
     int rc = head ? 0 : -1, number = 0;
     if (head && (got != want + strlen(PHOTOS_LINE) || memcmp(head, params, want) ||
                  memcmp(head + want, PHOTOS_LINE, strlen(PHOTOS_LINE)))) {
-
         dx_set_error(err, "%s: left by a run of other options, model, list or photos: cannot resume it", path);
         rc = -1;
     }
@@ -517,7 +515,6 @@ int dx_batch_run(dx_model *m, const dx_batch_args *a)
     snprintf(log_path, sizeof log_path, "%s/%s", a->outdir, LOG_NAME);
     if (dx_eval_read_list(a->list, &list, &err) != 0) goto done;
     if (!(b.photos = dx_alloc(list.n, sizeof *b.photos, a->list, &err))) goto done;
-
     for (int k = 0; k < list.n; ++k) /* every photo before the first is explained */
         if (dx_check_model_photo(m, list.paths[k], &err) != 0) {
             char msg[sizeof err.msg];
@@ -528,7 +525,6 @@ int dx_batch_run(dx_model *m, const dx_batch_args *a)
     if (name_photos(&b, &err) != 0) goto done;
     if (!(params = parameters(&b))) {
         dx_set_error(&err, "out of memory for %s's parameters", a->list);
-
         goto done;
     }
     if (!(created_dir = mkdir(a->outdir, 0777) == 0) && errno != EEXIST) {

@@ -260,7 +260,6 @@ int dx_decode_boxes(const dx_model *m, int photo_w, int photo_h, float thresh, f
         free(probs);
         return -1;
     }
-
     int next = 0;
     for (int c = 0; c < count; ++c)
         for (int k = 0; k < classes; ++k) {

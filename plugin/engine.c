@@ -77,7 +77,6 @@ float *dx_pass_work(dx_pass *p, size_t floats, dx_error *err)
     if (floats > p->work_len) {
         free(p->work);
         p->work = dx_alloc(floats, sizeof(float), "the reverse pass's work buffer", err);
-
         p->work_len = p->work ? floats : 0;
     }
     return p->work;
@@ -161,7 +160,6 @@ int dx_reverse(dx_model *m, const dx_target *t, int stop, const dx_rules *rules,
     size_t outputs = (size_t)m->net->layers[t->layer].outputs;
     float *seed = dx_alloc(outputs, sizeof(float), "the reverse pass", err);
     if (!seed) return -1;
-
     t->eval(t, m, seed);
     const float *out = dx_output_of(m, t->layer);
     if (rules->relevance)

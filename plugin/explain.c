@@ -75,7 +75,6 @@ static int map_onto_photo(const dx_model *m, dx_image photo, const dx_request *r
     r->w = photo.w;
     if (!r->map) {
         dx_set_error(err, "out of memory for the %dx%d map", photo.w, photo.h);
-
         return -1;
     }
     size_t native = (size_t)r->native_h * r->native_w, photo_px = (size_t)r->h * r->w;
@@ -384,7 +383,6 @@ static int collect(void *ctx, const dx_box_explanations *e, int k, dx_result *r,
     if (k == 0 && (!(c->results = dx_alloc(e->n, sizeof *c->results, "the boxes' results", err)) ||
                    dx_copy_photo(r->photo, &r->photo, err) != 0))
         return -1;
-
     c->results[k] = *r;
     if (k > 0) c->results[k].photo = c->results[0].photo;
     c->n = k + 1;

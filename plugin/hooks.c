@@ -60,7 +60,6 @@ int dx_capture(dx_model *m, int i, int on)
     dx_hook *h = &m->hooks[i];
     if (on && !h->capture) {
         h->capture = dx_alloc(m->net->layers[i].outputs, sizeof(float), "a layer's capture", NULL); /* -1 says so */
-
         if (!h->capture) return -1;
     } else if (!on) {
         free(h->capture);

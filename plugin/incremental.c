@@ -110,7 +110,6 @@ dx_incremental *dx_incremental_begin(dx_model *m, dx_error *err)
         dx_incremental_end(inc);
         return NULL;
     }
-
     memcpy(inc->clean_input, m->input, sizeof(float) * m->net->inputs);
     return inc;
 }

@@ -185,7 +185,8 @@ static void *fail(size_t count, size_t size, const char *subject, dx_error *err)
     if (!array_bytes(count, size, &bytes))
         dx_set_error(err, "out of memory for %s (%zu x %zu bytes is more than the address space)", subject, count,
                      size);
-
+    else if (bytes < MIB)
+        dx_set_error(err, "out of memory for %s (%zu bytes)", subject, bytes);
     else
         dx_set_error(err, "out of memory for %s (%.1f MiB)", subject, bytes / MIB);
     return NULL;

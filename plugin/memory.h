@@ -22,7 +22,7 @@ int dx_blas_may_hang(void);
 
 /* The library's one out-of-memory policy: every allocation the plugin makes itself goes through
  * dx_alloc / dx_realloc_array / dx_strdup, which fail the request with one line in err
- * ("out of memory for SUBJECT (N MiB)") and never abort. SUBJECT names what the block is for
+ * ("out of memory for SUBJECT (N MiB)", or N bytes) and never abort. SUBJECT names what the block is for
  * ("grad-cam's weights"). The caller owns the block (free() it); on NULL nothing was allocated and
  * the caller frees what it holds and returns its error. Places that must not come here keep their
  * own handling with a comment: the signal-safe registry of io/atomic.c, stb's callbacks, and the

@@ -335,7 +335,6 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
     if (model_setup(b, err) != 0) goto fail;
     float *input = dx_realloc_array(b->input, (size_t)b->net->inputs * batch, sizeof(float), m->cfg_path, err);
     if (!input) goto fail;
-
     b->input = input;
     b->fast_layers = m->fast_layers;
     return b;

@@ -42,7 +42,6 @@ int dx_see_box(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_
 {
     dx_boxes_seen *s = ctx;
     if (k == 0 && !(s->boxes = dx_alloc(e->n, sizeof *s->boxes, "the boxes seen", err))) return -1;
-
     s->boxes[s->n++] = r->box;
     char stem[32], name[1100];
     dx_box_stem(e, k, stem, sizeof stem);

@@ -537,7 +537,6 @@ int dx_box_writer_close(dx_box_writer *w, int rc, dx_error *err)
         char title[160];
         snprintf(title, sizeof title, "%s  %d box%s", dx_method_name(w->e.req.method), n, n == 1 ? "" : "es");
         rc = !photo.data ? -1 : dx_render_box_tints(photo, &w->tints, w->boxes, n, title, w->parts[2 * n], err);
-
         dx_free_image(photo);
     }
     if (w->json_file && rc == 0) {

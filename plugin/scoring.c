@@ -46,7 +46,6 @@ int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, cons
     /* the view: item k of b, as a batch-1 model */
     dx_layer *items = dx_alloc(b->n, sizeof(dx_layer), "the batch's layers", err);
     if (!items) return -1;
-
     memcpy(items, b->net->layers, sizeof(dx_layer) * b->n);
     dx_net item_net = *b->net;
     item_net.layers = items;

@@ -163,9 +163,7 @@ int dx_auto_layers(const dx_model *m, int top, int *layers, dx_error *err)
     const dx_net *net = m->net;
     /* feeds[i]: layer i's output reaches `start` */
     char *feeds = dx_alloc((size_t)start + 1, 1, "the layers feeding the target", err);
-
     if (!feeds) return -1;
-
     feeds[start] = 1;
     int n = 0;
     for (int i = start; i >= 0 && n < DX_MAX_LAYERS; --i) {

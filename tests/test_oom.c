@@ -78,7 +78,6 @@ static void expect_clean_failure(const char *dir, const char *const *args, long 
     cr_expect(errors == 1 && oom == 1,
               "%s, allocation %ld failing: %d lines on stderr, expected one saying out of memory: %s", what, n,
               r.err_lines, r.err);
-
     if (!resumable) {
         cr_expect_eq(stray_files_in(dir, INPUTS), 0, "%s, allocation %ld failing: files left behind", what, n);
         return;
@@ -108,9 +107,8 @@ static void expect_every_failure_clean(const char *const *args, const char *what
     long count = count_allocations(args);
     cr_log_info("%s: %ld allocations", what, count);
     cr_assert_gt(count, 10, "%s: only %ld allocations counted", what, count);
-    /* the command-line runs leave their outputs (were there any) in dir: the count run's go */
+    /* the counting run's outputs go: the failing runs must leave none */
     snprintf(out, sizeof out, "rm -rf %s/out*", dir);
-
     cr_assert_eq(system(out), 0);
     long step = count <= SAMPLES ? 1 : (count - DENSE) / (SAMPLES - DENSE) + 1;
     for (long n = 1; n <= count; n += n < DENSE ? 1 : step) expect_clean_failure(dir, args, n, what, resumable);
@@ -176,5 +174,4 @@ Test(oom, eval_on_the_classifier)
     const char *args[] = {"eval", cfg, weights, "-list", list, "-methods", "gradcam", "-metrics",
                           "deletion,aopc,sparseness", "-auc_steps", "8", "-aopc_steps", "4", "-out", out, NULL};
     expect_every_failure_clean(args, "eval", 1);
-
 }

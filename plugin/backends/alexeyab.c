@@ -279,7 +279,6 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
     d->forward = dn->layers ? dx_alloc(net->n, sizeof *d->forward, shown_as, err) : NULL;
     if (!dn->layers || !d->forward) {
         dx_backend_free(dn);
-
         return 0;
     }
     for (int i = 0; i < net->n; ++i) {

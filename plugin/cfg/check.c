@@ -101,7 +101,6 @@ static int check_network(cfg *c)
     if (c->n_sections == 1) return dx_cfg_fail(c, net->line, "[net] is followed by no layers");
     shape input, *layers = dx_alloc(c->n_sections - 1, sizeof *layers, "the layers' shapes", NULL);
     if (!layers) return dx_cfg_fail(c, 0, "out of memory for the layers' shapes");
-
     shared_workspace workspace = {0, 0, NULL, 0};
     int failed = dx_cfg_check_keys(c, net, spec) || net_shape(c, net, &input) ||
                  dx_cfg_check_net_options(c, net);

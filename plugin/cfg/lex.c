@@ -63,7 +63,6 @@ char *dx_cfg_read_text(const char *path, size_t *len, dx_error *err)
     else if (n >= CFG_MAX_BYTES) dx_set_error(err, "%s: not a Darknet cfg: larger than %ld MiB", path,
                                               CFG_MAX_BYTES >> 20);
     else {
-
         text[n] = '\0';
         *len = n;
         return text;
@@ -77,7 +76,6 @@ static int grow(void **array, size_t *cap, size_t need, size_t item)
     if (need <= *cap) return 0;
     size_t cap2 = *cap ? *cap * 2 : 64;
     void *bigger = dx_realloc_array(*array, cap2, item, "the cfg's sections", NULL); /* the caller reports */
-
     if (!bigger) return -1;
     *array = bigger;
     *cap = cap2;

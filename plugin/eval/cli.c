@@ -191,7 +191,6 @@ static int eval_prepare(const char *program, int argc, char **argv, dx_eval_args
     a->max_boxes = 10;
     int rc = parse_args(program, argc, argv, a);
     return rc == 0 ? -1 : rc == -2 ? 1 : 2; /* -2: out of memory, a runtime failure */
-
 }
 
 int dx_eval_check_args(const char *program, int argc, char **argv)

@@ -169,7 +169,6 @@ int dx_eval_image_prepare(const dx_eval_args *a, dx_model *m, const char *path, 
         int rc = dx_decode_boxes(m, st->photo_w, st->photo_h, a->method.thresh, a->method.hier, a->method.nms,
                                  &st->dets, &st->n_all, err);
         if (rc == 0 && !(st->match = dx_alloc((size_t)st->n_all + 1, sizeof(int), "the boxes' labels", err))) rc = -1;
-
         if (rc != 0) {
             dx_eval_image_state_free(st);
             return -1;

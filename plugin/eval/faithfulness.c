@@ -318,10 +318,8 @@ int dx_eval_aopc(dx_model *m, const dx_eval_sample *s, const float *map, const d
     scorer sc;
     int rc = -1;
     if (!relevance || !x || !scores) goto done;
-
     for (int p = 0; p < spatial; ++p) relevance[(p / net->w / patch) * gw + (p % net->w) / patch] += map[p];
     if (!(order = dx_eval_order_desc(relevance, regions, err)) || scorer_open(&sc, m, s, o, scores, err) != 0) goto done;
-
     dx_rng r;
     dx_eval_sample_rng(&r, s, DX_METRIC_AOPC);
     memcpy(x, s->input, sizeof(float) * net->inputs);

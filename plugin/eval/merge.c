@@ -114,7 +114,6 @@ int dx_eval_merge_cli(const char *program, int argc, char **argv)
                 }
             if (dx_eval_rows_add(&all, r) != 0) {
                 dx_set_error(&err, "out of memory for the merged rows");
-
                 dx_eval_rows_free(&rows);
                 goto fail;
             }

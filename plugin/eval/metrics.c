@@ -254,7 +254,6 @@ static int ranks(const float *v, int n, double *rank, dx_error *err)
     return 0;
 }
 
-
 /* Spearman's rank correlation of a and b in *r; -1 with err when out of memory. */
 static int spearman(const float *a, const float *b, int n, double *r, dx_error *err)
 {
@@ -375,12 +374,10 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
             rc = -1;
             break;
         }
-
         memcpy(saved[drawn], l->weights, sizeof(float) * count);
         for (long i = 0; i < count; ++i) l->weights[i] = (float)(dx_rng_normal(&r) * sqrt(2.0 / fan_in));
         rc = explainer->explain(explainer->ctx, m, s->input, s->cls, s->box, other, err);
         if (rc == 0) rc = spearman(map, other, spatial, &corr[drawn], err);
-
     }
     for (int k = 0; k < drawn; ++k) { /* restore, also after a failure */
         if (!saved[k]) continue;

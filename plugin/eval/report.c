@@ -33,7 +33,6 @@ typedef struct {
 static int collect(const dx_eval_rows *rows, int by_method, name_set *set, dx_error *err)
 {
     set->names = dx_alloc((size_t)rows->n + 1, sizeof(char *), "the report", err);
-
     set->n = 0;
     for (int k = 0; set->names && k < rows->n; ++k) {
         const char *name = by_method ? rows->rows[k].method : rows->rows[k].metric;
@@ -149,7 +148,6 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
                 dx_eval_file_commit(&out, 0, NULL); /* err says out of memory; nothing written */
                 return -1;
             }
-
             if (isfinite(stats[i].mean) &&
                 (best < 0 || (higher ? stats[i].mean > stats[best].mean : stats[i].mean < stats[best].mean)))
                 best = i;

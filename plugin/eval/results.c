@@ -330,7 +330,6 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
             dx_eval_stat s;
             failed = dx_eval_stat_of(rows, rows->rows[a].method, rows->rows[b].metric, seed, &s, err) != 0;
             if (failed) break;
-
             int present = 0;
             for (int k = 0; k < rows->n && !present; ++k)
                 present = !strcmp(rows->rows[k].method, rows->rows[a].method) &&
@@ -355,5 +354,4 @@ int dx_eval_write_summary(const char *dir, const char *run_json, const dx_eval_r
         return -1;
     }
     return dx_eval_file_commit(&out, rc == 0, err);
-
 }

@@ -187,5 +187,4 @@ typedef struct {
 /* -1 with err when out of memory (err may be NULL) */
 int dx_eval_stat_of(const dx_eval_rows *rows, const char *method, const char *metric,
                     unsigned long long seed, dx_eval_stat *s, dx_error *err);
-
 #endif

@@ -238,7 +238,6 @@ static int write_thumbnail(const char *dir, int image_index, int box, const char
             dx_set_error(err, "out of memory for %s", path);
             return -1;
         }
-
         dx_image small_map = dx_backend_resize_image(area, w, h);
         dx_render_box drawn[n_boxes > 0 ? n_boxes : 1];
         float scale = (float)w / g->inner_w; /* network pixels to thumbnail pixels */
@@ -484,7 +483,6 @@ int dx_eval_run(const char *program, dx_eval_args *a)
         dx_set_error(&err, "out of memory for %s's run.json", a->out);
         goto fail;
     }
-
     dx_eval_random_layers(m, rand_layers, n_rand);
     if (dx_eval_check_inputs(a, m, &list, &err) != 0) goto fail;
     if (!(created_out = mkdir(a->out, 0777) == 0) && errno != EEXIST) {

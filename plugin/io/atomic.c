@@ -148,7 +148,6 @@ const char *dx_atomic_add(dx_atomic_set *s, const char *final, dx_error *err)
 int dx_atomic_adopt(dx_atomic_set *s, const char *written, const char *final, dx_error *err)
 {
     return add_entry(s, dx_strdup(written, final, err), final, 0, err) ? 0 : -1;
-
 }
 
 int dx_atomic_commit(dx_atomic_set *s, int rc, dx_error *err)

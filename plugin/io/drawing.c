@@ -68,7 +68,6 @@ dx_image dx_drawn(dx_image im, const dx_drawing *d, const char *path, dx_error *
     return im.w == d->w && im.h == d->h ? dx_copy_image(im, path, err) : dx_backend_resize_image(im, d->w, d->h);
 }
 
-
 void dx_png_display_of(const dx_result *r, const dx_output_options *opt, dx_png_display *d)
 {
     float clip = opt && opt->png_clip > 0 ? opt->png_clip : r->signed_map || r->layer < 0 ? DX_PNG_CLIP_DEFAULT : 100;

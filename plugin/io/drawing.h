@@ -26,7 +26,6 @@ int dx_drawing_size(int photo_w, int photo_h, int width, dx_drawing *d, dx_error
  * with err set when out of memory (for path) */
 dx_image dx_drawn(dx_image im, const dx_drawing *d, const char *path, dx_error *err);
 
-
 /* How a result's PNG colours its map: the scale of the full-resolution map (a thumbnail's
  * colours mean the same values as the full figure's), the blend and its opacity (render.h's
  * dx_render_style). */

@@ -417,7 +417,6 @@ int dx_copy_photo(dx_image photo, dx_image *copy, dx_error *err)
         return -1;
     *copy = dx_copy_image(photo, subject, err);
     return copy->data ? 0 : -1;
-
 }
 
 void dx_letterbox_geometry(int photo_w, int photo_h, int net_w, int net_h, dx_letterbox *g)
@@ -495,7 +494,6 @@ float *dx_native_to_photo(const float *native, int native_h, int native_w, const
                           int photo_w, int photo_h)
 {
     float *map = dx_alloc((size_t)photo_w * photo_h, sizeof(float), "a map", NULL); /* the caller reports */
-
     if (!map) return 0;
     float sx = (float)g->inner_w / photo_w, sy = (float)g->inner_h / photo_h;
     float fx = (float)native_w / g->net_w, fy = (float)native_h / g->net_h;

@@ -17,7 +17,6 @@ dx_image dx_make_image(int w, int h, int c); /* zeroed; data NULL when out of me
 void dx_free_image(dx_image im);
 /* A copy of im, or data NULL with err set ("out of memory for SUBJECT"). */
 dx_image dx_copy_image(dx_image im, const char *subject, dx_error *err);
-
 /* The w x h window of im with its top-left corner at (x, y), edge pixels repeated outside im
  * (data NULL when calloc fails). */
 dx_image dx_crop_image(dx_image im, int x, int y, int w, int h);

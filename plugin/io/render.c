@@ -542,7 +542,6 @@ int dx_render_box_tints(dx_image photo, const dx_box_tints *t, const dx_render_b
     dx_image tinted = dx_make_image(w, h, 3);
     if (!tinted.data) {
         dx_set_error(err, "out of memory for %s", path);
-
         return -1;
     }
     /* the photo in grey (luma), so that the boxes' colours stand out */

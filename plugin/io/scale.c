@@ -42,7 +42,6 @@ void dx_map_scale_of(const float *map, size_t n, int signed_map, float clip_perc
     s->clipped = 0;
     float *values = s->clip_percentile < 100 && finite ? malloc(sizeof(float) * finite) : NULL;
     if (values) { /* without memory the map is drawn unclipped (no dx_error to fail with here) */
-
         size_t k = 0;
         for (size_t i = 0; i < n; ++i)
             if (isfinite(map[i])) values[k++] = signed_map ? fabsf(map[i]) : map[i] - lo;

@@ -87,7 +87,6 @@ int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_er
             int j = s < 0 ? i : dx_layer_source(l, i, s);
             if (j < 0 || bufs[j]) continue;
             if (!(bufs[j] = dx_alloc(m->net->layers[j].outputs, sizeof(float), "the reverse pass", err))) return -1;
-
         }
     }
     return 0;

@@ -126,7 +126,6 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
     /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
     float *buf = dx_pass_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len, err);
     if (!buf) return -1;
-
     float *w_fold
  = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
     float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;

@@ -273,7 +273,6 @@ dx_rule *dx_lrp_rules_for(const dx_model *m, const char *composite, const char *
     }
     dx_rule *rules = dx_alloc(m->n, sizeof(dx_rule), "the LRP rules", err);
     if (!rules) return NULL;
-
     if (spec) {
         if (parse_spec(m, spec, rules, err) != 0 || check_rules(m, spec, rules, err) != 0) {
             free(rules);

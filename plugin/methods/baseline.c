@@ -39,7 +39,6 @@ int dx_gaussian_blur(const float *x, int c, int h, int w, float sigma, int radiu
         free(rows);
         return -1;
     }
-
     double total = 0;
     for (int d = -radius; d <= radius; ++d) total += kernel[d + radius] = expf(-0.5f * d * d / (sigma * sigma));
     for (int d = 0; d <= 2 * radius; ++d) kernel[d] = (float)(kernel[d] / total);

@@ -501,7 +501,6 @@ static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target 
     float *masked = dx_alloc((size_t)net->inputs * batch, sizeof(float), "Score-CAM", err);
     float *mask = dx_alloc(frame, sizeof(float), "Score-CAM", err);
     float *scores = dx_alloc(c, sizeof(float), "Score-CAM", err), *restore = NULL;
-
     int rc = -1;
     if (!acts || !original || !masked || !mask || !scores) goto done;
     memcpy(acts, dx_output_of(m, at), sizeof(float) * l->outputs);
@@ -552,7 +551,6 @@ static int ablation_weights(dx_model *m, const dx_request *req, const dx_target 
     }
     float *kept = dx_alloc(spatial, sizeof(float), "Ablation-CAM", err);
     if (!kept) return -1;
-
     for (int k = 0; k < l->out_c; ++k) {
         float *channel = l->output + k * spatial;
         memcpy(kept, channel, sizeof(float) * spatial);

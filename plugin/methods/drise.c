@@ -84,7 +84,6 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
     double *weights = dx_alloc(n_targets, sizeof(double), what, err);
     int rc = -1;
     if (!original || !masked || !mask || !grid || !targets || !sum || !weights) goto done;
-
     if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     for (int j = 0; j < n_targets; ++j)
         targets[j] = dx_head_box(&net->layers[t[j].layer], t[j].anchor, t[j].row, t[j].col, net->w, net->h);

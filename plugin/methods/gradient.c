@@ -239,7 +239,6 @@ int dx_method_guidedgradcam(dx_model *m, const dx_request *req, const dx_target 
         dx_set_error(err, "out of memory for guided Grad-CAM's map");
         return -1;
     }
-
     for (int p = 0; p < net->h * net->w; ++p) r->native[p] *= up[p];
     free(up);
     r->relu = req->relu;

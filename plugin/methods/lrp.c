@@ -47,7 +47,6 @@ int dx_method_lrp(dx_model *m, const dx_request *req, const dx_target *t, dx_res
     int h = l ? l->out_h : m->net->h, w = l ? l->out_w : m->net->w;
     float *map = rc == 0 ? dx_alloc((size_t)h * w, sizeof(float), "the relevance map", err) : NULL;
     if (rc == 0 && !map) rc = -1;
-
     if (rc == 0) {
         const float *rel = dx_pass_buf(&p, stop);
         double sum = 0;

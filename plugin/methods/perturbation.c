@@ -318,7 +318,6 @@ int dx_method_rise(dx_model *m, const dx_request *req, const dx_target *t, int n
     double *acc = dx_alloc(plane * n_targets, sizeof(double), what, err);
     int rc = -1;
     if (!x || !base || !grids || !shifts || !mask || !scores || !acc) goto done;
-
     if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     memcpy(x, m->input, sizeof(float) * plane * c);
     if (dx_baseline_image(x, c, h, w, req->occlude, base, err) != 0) goto done;

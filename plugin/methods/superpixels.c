@@ -91,7 +91,6 @@ int dx_slic(const float *image, int c, int h, int w, int k, float compactness, i
     double *sums = dx_alloc(6 * (size_t)n, sizeof(double), what, err);
     if (!features || !dist || !assigned || !queue || !centres || !sums) {
         n = -1;
-
         goto done;
     }
     to_features(image, c, plane, features);

@@ -376,7 +376,6 @@ int dx_method_kernelshap(dx_model *m, const dx_request *req, const dx_target *t,
     if (dx_perturbation_maps(m, r, n_targets, 1, err) != 0) goto done;
     phi = dx_alloc(M, sizeof(double), "kernelshap's regression", err);
     if (!phi) goto done;
-
     /* A ridge of 1e-9 of the largest kernel weight keeps the solve defined; the efficiency
      * constraint holds exactly whatever it is. */
     double wmax = 0;
