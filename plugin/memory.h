@@ -23,10 +23,12 @@ int dx_blas_may_hang(void);
 /* The library's one out-of-memory policy: every allocation the plugin makes itself goes through
  * dx_alloc / dx_realloc_array / dx_strdup, which fail the request with one line in err
  * ("out of memory for SUBJECT (N MiB)", or N bytes) and never abort. SUBJECT names what the block is for
- * ("grad-cam's weights"). The caller owns the block (free() it); on NULL nothing was allocated and
+ * ("the CAM's weights"). The caller owns the block (free() it); on NULL nothing was allocated and
  * the caller frees what it holds and returns its error. Places that must not come here keep their
- * own handling with a comment: the signal-safe registry of io/atomic.c, stb's callbacks, and the
- * backends' calls into Darknet's own allocators (which memory.c's dx_memory_check guards). */
+ * own handling with a comment: the signal-safe registry of io/atomic.c, io/scale.c's optional clip
+ * buffer; libraries allocate for themselves (stb, libjpeg, libc's open_memstream and getline: their
+ * failures are reported where they return), and Darknet's own unchecked allocations are preceded
+ * by dx_memory_check. */
 
 /* count x size bytes, zeroed (calloc), or NULL with err set when count x size overflows size_t
  * or the allocation fails. count 0 allocates one byte, so NULL always means failure. */
