@@ -84,11 +84,8 @@ int dx_backward_yolo(dx_model *m, dx_pass *p, int i, const float *gout, dx_error
      * (y - y') / (z - z'), the gradient where |z - z'| is below the threshold */
     const dx_reference_layer *ref = dx_rule_of(p, i)->reference;
     const float *in = dx_output_of(m, i - 1);
-    float *grad = dx_pass_work(p, (size_t)l->outputs);
-    if (!grad) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    float *grad = dx_pass_work(p, (size_t)l->outputs, err);
+    if (!grad) return -1;
     memset(grad, 0, sizeof(float) * l->outputs);
     yolo_grad(l, gout, grad);
     for (int k = 0; k < l->outputs; ++k) {

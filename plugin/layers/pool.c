@@ -71,11 +71,9 @@ static int rescale_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx
     const dx_layer *l = &m->net->layers[i];
     const dx_reference_layer *ref = dx_rule_of(p, i)->reference;
     const float *in = dx_output_of(m, i - 1);
-    float *share = dx_pass_work(p, 2 * (size_t)l->inputs), *grad = share + l->inputs;
-    if (!share) {
-        dx_set_error(err, "out of memory");
-        return -1;
-    }
+    float *share = dx_pass_work(p, 2 * (size_t)l->inputs, err);
+    if (!share) return -1;
+    float *grad = share + l->inputs;
     memset(share, 0, 2 * sizeof(float) * l->inputs);
     for (int k = 0; k < l->c; ++k)
         for (int y = 0; y < l->out_h; ++y)

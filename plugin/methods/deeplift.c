@@ -19,6 +19,7 @@
 #include "error.h"
 #include "methods.h"
 #include "methods/baseline.h"
+#include "memory.h"
 #include "model.h"
 
 static int is_gate(const dx_layer *l) { return l->type == DX_LAYER_SCALE_CHANNELS || l->type == DX_LAYER_SAM; }
@@ -59,15 +60,17 @@ int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr,
         floats += outputs * (keeps_no_activation_input(&net->layers[i]) ? 3 : 1);
         if (outputs > largest) largest = outputs;
     }
-    float *x = malloc(n * sizeof(float)), *block = malloc(floats * sizeof(float));
-    float *keep = malloc(largest * sizeof(float));
-    float *seed = malloc(2 * (size_t)net->layers[top].outputs * sizeof(float)), *seed_ref = seed ? seed + net->layers[top].outputs : NULL;
-    dx_reference_layer *refs = calloc((size_t)m->n, sizeof *refs);
-    dx_rule *rules = calloc((size_t)m->n, sizeof *rules);
-    if (!x || !block || !keep || !seed || !refs || !rules) {
-        dx_set_error(err, "%s: out of memory for DeepLIFT's copy of the reference's forward", dx_model_file(m));
+    const char *what = "DeepLIFT's copy of the reference's forward";
+    float *x = NULL, *block = NULL, *keep = NULL, *seed = NULL, *seed_ref = NULL;
+    dx_reference_layer *refs = NULL;
+    dx_rule *rules = NULL;
+    if (!(x = dx_alloc(n, sizeof(float), what, err)) || !(block = dx_alloc(floats, sizeof(float), what, err)) ||
+        !(keep = dx_alloc(largest, sizeof(float), what, err)) ||
+        !(seed = dx_alloc(2 * (size_t)net->layers[top].outputs, sizeof(float), what, err)) ||
+        !(refs = dx_alloc((size_t)m->n, sizeof *refs, what, err)) ||
+        !(rules = dx_alloc((size_t)m->n, sizeof *rules, what, err)))
         goto done;
-    }
+    seed_ref = seed + net->layers[top].outputs;
     memcpy(x, dx_output_of(m, -1), n * sizeof(float));
     float *at = block;
     for (int i = 0; i <= top; ++i) {
@@ -127,13 +130,12 @@ int dx_method_deeplift(dx_model *m, const dx_request *req, const dx_target *t, d
     const dx_net *net = m->net;
     size_t n = (size_t)net->inputs;
     int spatial = net->h * net->w, rc = -1;
-    float *base = malloc(n * sizeof(float)), *attr = malloc(n * sizeof(float));
-    float *map = calloc((size_t)spatial, sizeof(float));
+    float *base = NULL, *attr = NULL, *map = NULL;
     double f_x, f_base, total = 0;
-    if (!base || !attr || !map) {
-        dx_set_error(err, "out of memory");
+    if (!(base = dx_alloc(n, sizeof(float), "DeepLIFT's reference", err)) ||
+        !(attr = dx_alloc(n, sizeof(float), "DeepLIFT's attributions", err)) ||
+        !(map = dx_alloc((size_t)spatial, sizeof(float), "DeepLIFT's map", err)))
         goto done;
-    }
     if (dx_request_baseline(m, req, dx_output_of(m, -1), base, err) != 0) goto done;
     if (dx_deeplift(m, t, base, attr, &f_x, &f_base, err) != 0) goto done;
     for (int c = 0; c < net->c; ++c)
