@@ -103,20 +103,27 @@ static const char *activations_cfg =
     "[convolutional]\nfilters=3\nsize=1\nactivation=elu\n"
     "[avgpool]\n[connected]\noutput=5\nactivation=linear\n[softmax]\n";
 
+/* Summation to delta for classes 0..classes-1 of net `name`, with each of the black, blur and
+ * noise references. */
+static void expect_summation_per_class(dx_model *m, dx_image photo, int classes, const char *name)
+{
+    static const char *baselines[] = {"black", "blur", "noise"};
+    for (int b = 0; b < 3; ++b)
+        for (int cls = 0; cls < classes; ++cls) {
+            dx_result r;
+            explain(m, photo, baselines[b], cls, &r);
+            char what[128];
+            snprintf(what, sizeof what, "%s, %s baseline, class %d", name, baselines[b], cls);
+            expect_summation(what, &r);
+            dx_result_free(&r);
+        }
+}
+
 Test(deeplift, summation_to_delta_other_activations)
 {
     dx_model *m = open_cfg_text("deeplift-activations", activations_cfg, 37);
     dx_image photo = noise_photo(8, 8, 3, 37);
-    static const char *baselines[] = {"black", "blur", "noise"};
-    for (int b = 0; b < 3; ++b)
-        for (int cls = 0; cls < 5; ++cls) {
-            dx_result r;
-            explain(m, photo, baselines[b], cls, &r);
-            char what[128];
-            snprintf(what, sizeof what, "tanh/leaky/logistic/elu net, %s baseline, class %d", baselines[b], cls);
-            expect_summation(what, &r);
-            dx_result_free(&r);
-        }
+    expect_summation_per_class(m, photo, 5, "tanh/leaky/logistic/elu net");
     dx_free_image(photo);
     dx_close(m);
 }
@@ -130,16 +137,7 @@ Test(deeplift, summation_to_delta_shapes_classifier)
     dx_model *m = dx_open(cfg, weights, NULL, &err);
     cr_assert(m, "%s", err.msg);
     dx_image photo = noise_photo(64, 48, 3, 9);
-    static const char *baselines[] = {"black", "blur", "noise"};
-    for (int b = 0; b < 3; ++b)
-        for (int cls = 0; cls < 3; ++cls) {
-            dx_result r;
-            explain(m, photo, baselines[b], cls, &r);
-            char what[128];
-            snprintf(what, sizeof what, "shapes-classifier, %s baseline, class %d", baselines[b], cls);
-            expect_summation(what, &r);
-            dx_result_free(&r);
-        }
+    expect_summation_per_class(m, photo, 3, "shapes-classifier");
     dx_free_image(photo);
     dx_close(m);
 }
