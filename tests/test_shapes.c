@@ -363,3 +363,41 @@ Test(shapes, perturbation_methods_score_all_boxes_together)
     dx_free_image(im);
     dx_close(m);
 }
+
+/* shapes_draw_truth: the same image and objects as shapes_draw; every pixel marked as an
+ * object's is inside that object's box and has its colour (8-bit rounded), the object's box is
+ * exactly the marked pixels' extent, and stripes are marked on the background only. */
+Test(shapes, per_pixel_truth_matches_the_image)
+{
+    enum { S = 96 };
+    static unsigned char shape[S * S], stripe[S * S];
+    for (int index = 0; index < 20; ++index) {
+        shapes_object a[SHAPES_MAX_OBJECTS], b[SHAPES_MAX_OBJECTS];
+        dx_image plain, im;
+        int n = shapes_draw(9, index, S, 3, &plain, a);
+        cr_assert_eq(shapes_draw_truth(9, index, S, 3, &im, b, shape, stripe), n);
+        cr_assert(!memcmp(plain.data, im.data, sizeof(float) * S * S * 3), "image %d differs", index);
+        long striped = 0;
+        for (int i = 0; i < n; ++i) {
+            int x0 = S, y0 = S, x1 = -1, y1 = -1;
+            float c[3];
+            for (int k = 0; k < 3; ++k) c[k] = roundf(b[i].rgb[k] * 255) / 255;
+            for (int p = 0; p < S * S; ++p) {
+                if (shape[p] != 1 + b[i].cls) continue;
+                int x = p % S, y = p / S;
+                if (x < b[i].x0 || x > b[i].x1 || y < b[i].y0 || y > b[i].y1) continue; /* another object of the class */
+                cr_assert(same_colour(im, x, y, c), "image %d pixel %d,%d", index, x, y);
+                x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1, y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+            }
+            cr_assert(x0 == b[i].x0 && x1 == b[i].x1 && y0 == b[i].y0 && y1 == b[i].y1, "image %d object %d", index, i);
+        }
+        for (int p = 0; p < S * S; ++p) {
+            cr_assert(!(shape[p] && stripe[p]), "image %d pixel %d is an object's and striped", index, p);
+            cr_assert(shape[p] <= SHAPES_CLASSES);
+            striped += stripe[p];
+        }
+        cr_assert(striped > S * S / 10 && striped < S * S, "image %d: %ld striped pixels", index, striped);
+        dx_free_image(plain);
+        dx_free_image(im);
+    }
+}

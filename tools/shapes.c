@@ -1,6 +1,7 @@
 /* Synthetic shapes with known boxes (see shapes.h). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include "io/image.h"
 #include "rng.h"
 #include "shapes.h"
@@ -17,8 +18,7 @@ static void set_px(dx_image im, int x, int y, const float c[3])
     for (int k = 0; k < 3; ++k) im.data[(k * im.h + y) * im.w + x] = c[k];
 }
 
-/* Is the pixel centre (px, py) inside shape cls of side s centred at (cx, cy)? */
-static int inside(int cls, float cx, float cy, float s, float px, float py)
+int shapes_inside(int cls, float cx, float cy, float s, float px, float py)
 {
     float dx = px - cx, dy = py - cy, h = s / 2;
     switch (cls) {
@@ -31,7 +31,7 @@ static int inside(int cls, float cx, float cy, float s, float px, float py)
 }
 
 /* Background: a two-colour gradient, oriented stripes of random frequency, pixel noise. */
-static void draw_background(dx_image im, dx_rng *r)
+static void draw_background(dx_image im, dx_rng *r, unsigned char *stripe_mask)
 {
     float a[3], b[3];
     for (int k = 0; k < 3; ++k) a[k] = uni(r, 0.1f, 0.9f), b[k] = uni(r, 0.1f, 0.9f);
@@ -48,6 +48,7 @@ static void draw_background(dx_image im, dx_rng *r)
                 c[k] = val < 0 ? 0 : val > 1 ? 1 : val;
             }
             set_px(im, x, y, c);
+            if (stripe_mask) stripe_mask[y * im.w + x] = fabsf(stripe) > amp / 2;
         }
 }
 
@@ -82,10 +83,18 @@ static int overlaps(const shapes_object *o, int n, float x0, float y0, float x1,
 int shapes_draw(unsigned long long seed, int index, int size, int max_objects, dx_image *out,
                 shapes_object *objs)
 {
+    return shapes_draw_truth(seed, index, size, max_objects, out, objs, NULL, NULL);
+}
+
+int shapes_draw_truth(unsigned long long seed, int index, int size, int max_objects,
+                      dx_image *out, shapes_object *objs, unsigned char *shape,
+                      unsigned char *stripe)
+{
     dx_rng r;
     dx_rng_init(&r, seed * 0x100000001b3ULL + (unsigned long long)index);
     dx_image im = dx_make_image(size, size, 3);
-    draw_background(im, &r);
+    draw_background(im, &r, stripe);
+    if (shape) memset(shape, 0, (size_t)size * size);
     draw_clutter(im, &r);
     if (max_objects > SHAPES_MAX_OBJECTS) max_objects = SHAPES_MAX_OBJECTS;
     int want = max_objects <= 1 ? 1 : 1 + (int)(dx_rng_uniform(&r) * max_objects), n = 0;
@@ -104,8 +113,10 @@ int shapes_draw(unsigned long long seed, int index, int size, int max_objects, d
         *o = (shapes_object){cls, size, size, -1, -1, {c[0], c[1], c[2]}};
         for (int y = 0; y < size; ++y)
             for (int x = 0; x < size; ++x)
-                if (inside(cls, cx, cy, s, x + 0.5f, y + 0.5f)) {
+                if (shapes_inside(cls, cx, cy, s, x + 0.5f, y + 0.5f)) {
                     set_px(im, x, y, c);
+                    if (shape) shape[y * size + x] = (unsigned char)(1 + cls);
+                    if (stripe) stripe[y * size + x] = 0;
                     if (x < o->x0) o->x0 = x;
                     if (x > o->x1) o->x1 = x;
                     if (y < o->y0) o->y0 = y;

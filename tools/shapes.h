@@ -22,6 +22,19 @@ typedef struct {
 int shapes_draw(unsigned long long seed, int index, int size, int max_objects, dx_image *out,
                 shapes_object *objs);
 
+/* The generator's per-pixel truth for image `index`, for concept methods (dissection, TCAV):
+ * the same image and objects as shapes_draw, and size*size bytes (row-major, caller-owned):
+ *   shape[p]  = 1 + the class of the object covering pixel p, 0 on the background;
+ *   stripe[p] = 1 where the background's stripes are visible at p (|stripe| > half its
+ *               amplitude, objects excluded), else 0.
+ * Either array may be NULL. The object's colour is in objs[i].rgb. */
+int shapes_draw_truth(unsigned long long seed, int index, int size, int max_objects,
+                      dx_image *out, shapes_object *objs, unsigned char *shape,
+                      unsigned char *stripe);
+
+/* Is the pixel centre (px, py) inside shape cls of side s centred at (cx, cy)? */
+int shapes_inside(int cls, float cx, float cy, float s, float px, float py);
+
 /* Darknet's label line for an object: "class cx cy w h", relative to the image size. */
 void shapes_label(const shapes_object *o, int size, char *line, int cap);
 
