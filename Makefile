@@ -57,7 +57,7 @@ CPPFLAGS += -Iplugin -I$(DARKNET_INCLUDE) -I/usr/include/stb
 LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_LIB)) -ljpeg -lopenblas -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
-LIB_SRC := $(wildcard plugin/*.c plugin/cfg/*.c plugin/layers/*.c plugin/methods/*.c plugin/io/*.c plugin/lrp/*.c plugin/eval/*.c) \
+LIB_SRC := $(filter-out plugin/backends/%,$(wildcard plugin/*.c plugin/*/*.c)) \
            plugin/backends/common.c $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
