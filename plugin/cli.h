@@ -49,11 +49,6 @@ unsigned dx_cpu_features(void);
 /* The OPENBLAS_CORETYPE that runs faster on a CPU with features `cpu` than OpenBLAS's chosen
  * `corename` (openblas_get_corename()), or NULL when corename is as good (static string). */
 const char *dx_blas_better_coretype(const char *corename, unsigned cpu);
-/* Both front doors call it first, before any BLAS call and before starting threads: when OpenBLAS
- * (a DYNAMIC_ARCH build) chose weaker kernels than the CPU runs and OPENBLAS_CORETYPE is unset,
- * sets it to the better core type and makes OpenBLAS choose again. Returns that core type, or
- * NULL when nothing changed. */
-const char *dx_blas_best_kernel(void);
 /* Ends the process with exit code rc (see cli.c for when it skips the exit handlers). */
 void dx_cli_exit(int rc) __attribute__((noreturn));
 #endif

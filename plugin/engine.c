@@ -38,10 +38,15 @@ void dx_forward_layer(dx_model *m, int i)
 
 void dx_forward_layer_linear(dx_model *m, int i)
 {
-    int fast = m->fast_layers; /* a stand-in forward would apply the activation */
-    m->fast_layers = 0;
+    /* a stand-in forward would apply the activation; the layer's timing and capture are the
+     * model's forward's, not this re-run's */
+    int fast = m->fast_layers, timing = m->timing;
+    float *capture = m->hooks ? m->hooks[i].capture : NULL;
+    m->fast_layers = m->timing = 0;
+    if (capture) m->hooks[i].capture = NULL;
     dx_backend_forward_layer_linear(m->net, i, i > 0 ? m->net->layers[i - 1].output : m->input);
-    m->fast_layers = fast;
+    m->fast_layers = fast, m->timing = timing;
+    if (capture) m->hooks[i].capture = capture;
 }
 
 void dx_forward_from(dx_model *m, int first)
@@ -96,10 +101,15 @@ void dx_pass_free(const dx_model *m, dx_pass *p)
 static int prepare(const dx_model *m, dx_pass *p, int top, int stop, dx_error *err)
 {
     if (!p->buf) {
-        p->buf = dx_alloc(m->n, sizeof(float *), "the reverse pass", err);
-        p->touched = dx_alloc(m->n, 1, "the reverse pass", err);
-        p->buf_input = dx_alloc(m->net->inputs, sizeof(float), "the reverse pass", err);
-        if (!p->buf || !p->touched || !p->buf_input) return -1;
+        char subject[DX_SUBJECT_LEN];
+        snprintf(subject, sizeof subject, "the reverse pass of %s", dx_model_file(m));
+        p->buf = dx_alloc(m->n, sizeof(float *), subject, err);
+        p->touched = dx_alloc(m->n, 1, subject, err);
+        p->buf_input = dx_alloc(m->net->inputs, sizeof(float), subject, err);
+        if (!p->buf || !p->touched || !p->buf_input) { /* all or none: the next pass starts over */
+            dx_pass_free(m, p);
+            return -1;
+        }
     }
     if (dx_reserve_reverse(m, p->buf, top, stop, err) != 0) return -1;
     for (int j = 0; j < m->n; ++j) {
@@ -158,7 +168,9 @@ int dx_reverse(dx_model *m, const dx_target *t, int stop, const dx_rules *rules,
         return -1;
     }
     size_t outputs = (size_t)m->net->layers[t->layer].outputs;
-    float *seed = dx_alloc(outputs, sizeof(float), "the reverse pass", err);
+    char subject[DX_SUBJECT_LEN];
+    snprintf(subject, sizeof subject, "the seed of layer %d of %s", t->layer, dx_model_file(m));
+    float *seed = dx_alloc(outputs, sizeof(float), subject, err);
     if (!seed) return -1;
     t->eval(t, m, seed);
     const float *out = dx_output_of(m, t->layer);

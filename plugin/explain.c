@@ -322,9 +322,9 @@ static int explain_boxes_each(dx_model *m, dx_image photo, const char *image_pat
     int n;
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
         letterbox_forward(m, photo, &ms_forward, err) != 0)
-        return -1;
+        goto failed;
     dx_best_score(m, &e->best_score, &e->best_class);
-    if (boxes_asked(m, photo, req, &boxes, &n, err) != 0) return -1;
+    if (boxes_asked(m, photo, req, &boxes, &n, err) != 0) goto failed;
     /* Every box's target on the forward the boxes came from; then the methods that score all
      * targets on each perturbed forward take them at once (each box's native map at the network's
      * resolution), the others one box at a time: a box's maps are freed before the next's are made. */
@@ -356,8 +356,10 @@ static int explain_boxes_each(dx_model *m, dx_image photo, const char *image_pat
     free(values);
     free(targets);
     free(boxes);
-    if (rc != 0) memset(e, 0, sizeof *e);
-    return rc;
+    if (rc == 0) return 0;
+failed:
+    memset(e, 0, sizeof *e); /* the contract: zeroed on failure */
+    return -1;
 }
 
 int dx_explain_boxes_each(dx_model *m, dx_image photo, const dx_request *req, dx_box_fn on_box, void *ctx,

@@ -95,6 +95,12 @@ DX_API double dx_layer_forward_ms(const dx_model *m, int layer);
  * plugin's direct forward instead of Darknet's per-group gemms (DX_FAST_LAYERS=0). */
 DX_API void dx_set_blas(int on);
 DX_API int dx_blas(void);
+/* OpenBLAS's kernels for this CPU (plugin/blas_kernel.c): when OpenBLAS (a DYNAMIC_ARCH build,
+ * Debian's) chose weaker kernels than the CPU runs and OPENBLAS_CORETYPE is unset, sets it to the
+ * better core type and makes OpenBLAS choose again. Call it first, before any BLAS call and before
+ * starting threads: darknet-explain, `darknet explain` and the Python package do. Returns that core
+ * type, or NULL when nothing changed. */
+DX_API const char *dx_blas_best_kernel(void);
 DX_API void dx_set_fast_layers(dx_model *m, int on);
 /* Incremental inference: occlusion (at batch 1) recomputes in each layer only the outputs its
  * window reaches, and runs the rest of the network (from the first layer that mixes all positions)

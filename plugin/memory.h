@@ -30,6 +30,9 @@ int dx_blas_may_hang(void);
  * failures are reported where they return), and Darknet's own unchecked allocations are preceded
  * by dx_memory_check. */
 
+/* Room for a SUBJECT that names a file ("the reverse pass of PATH"): a path and a few words. */
+#define DX_SUBJECT_LEN 1100
+
 /* count x size bytes, zeroed (calloc), or NULL with err set when count x size overflows size_t
  * or the allocation fails. count 0 allocates one byte, so NULL always means failure. */
 void *dx_alloc(size_t count, size_t size, const char *subject, dx_error *err);

@@ -251,3 +251,39 @@ Test(boxes, a_run_stopped_midway_leaves_nothing, .timeout = 120)
     cr_expect_eq(stray_files_in(dir, keep), 0, "files left behind");
     dx_close(m);
 }
+
+static int no_box_expected(void *ctx, const dx_box_explanations *e, int k, dx_result *r, dx_error *err)
+{
+    (void)ctx, (void)e, (void)k, (void)r;
+    dx_set_error(err, "on_box called");
+    return -1;
+}
+
+/* explain.h: "On failure *out is zeroed", also when the run stops before the first box (here: a
+ * classifier, which has no boxes; a detector asked for an unknown method). */
+Test(boxes, a_failed_run_leaves_the_explanations_zeroed)
+{
+    char cfg[1024], weights[1024];
+    const char *root = getenv("DX_ROOT");
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", root);
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", root);
+    for (int detector = 0; detector < 2; ++detector) {
+        if (detector) shapes_detector(cfg, weights, sizeof cfg);
+        dx_error err;
+        dx_model *m = dx_open(cfg, weights, NULL, &err);
+        cr_assert(m, "%s", err.msg);
+        dx_image photo = dx_make_image(64, 64, 3);
+        dx_request req;
+        dx_request_init(&req);
+        if (detector) req.method = (dx_method)999; /* an unknown method: refused before the first box */
+        dx_box_explanations e;
+        memset(&e, 0xab, sizeof e);
+        cr_assert_neq(dx_explain_boxes_each(m, photo, &req, no_box_expected, NULL, &e, &err), 0);
+        size_t at = 0;
+        while (at < sizeof e && !((unsigned char *)&e)[at]) ++at;
+        cr_expect_eq(at, sizeof e, "%s: the failed run left byte %zu of %zu in *out (%s)",
+                     detector ? "detector" : "classifier", at, sizeof e, err.msg);
+        dx_free_image(photo);
+        dx_close(m);
+    }
+}

@@ -144,3 +144,32 @@ Test(hooks, seen_by_direct_forward_network_calls)
     *net = saved;
     dx_close(m);
 }
+
+/* DeepLIFT's re-run of a layer without its activation (dx_forward_layer_linear) is not the
+ * model's forward: a capture keeps the activated output and -timing counts no extra call. */
+Test(hooks, linear_rerun_touches_neither_capture_nor_timing)
+{
+    char cfg[1200], weights[1200];
+    dx_model *m = open_project_cfg("test-classifier.cfg", temp_dir(), 3, cfg, weights);
+    network *net = dx_network(m);
+    int L = -1;
+    for (int i = 0; i < net->n && L < 0; ++i)
+        if (net->layers[i].type == CONVOLUTIONAL && net->layers[i].activation != LINEAR) L = i;
+    cr_assert_geq(L, 0, "no activated convolution in test-classifier.cfg");
+    cr_assert_eq(dx_capture(m, L, 1), 0);
+    dx_set_layer_timing(m, 1);
+    float *x = calloc(net->inputs, sizeof(float));
+    for (int k = 0; k < net->inputs; ++k) x[k] = (float)(k % 13) / 13 - 0.5f;
+    dx_forward(m, x);
+    size_t n = (size_t)net->layers[L].outputs;
+    float *activated = malloc(sizeof(float) * n);
+    memcpy(activated, net->layers[L].output, sizeof(float) * n);
+    long calls = m->hooks[L].calls;
+    dx_forward_layer_linear(m, L);
+    cr_assert_neq(memcmp(net->layers[L].output, activated, sizeof(float) * n), 0, "the re-run changed nothing");
+    cr_expect_eq(memcmp(m->hooks[L].capture, activated, sizeof(float) * n), 0, "the capture holds the linear re-run");
+    cr_expect_eq(m->hooks[L].calls, calls, "the linear re-run was timed as a forward");
+    free(activated);
+    free(x);
+    dx_close(m);
+}

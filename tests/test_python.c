@@ -46,9 +46,10 @@ static void run_python_tests(const char *name)
     else snprintf(lib, sizeof lib, "%.*s/libdarknet-explain.so", (int)(strrchr(cli, '/') - cli), cli);
     sanitizer_preload(preload, sizeof preload);
     snprintf(log, sizeof log, "%s/python.log", temp_dir());
-    /* Python's own allocations outlive it by design: no leak report for the interpreter */
+    /* Python's own allocations outlive it by design: no leak report for the interpreter. Without
+     * the OPENBLAS_CORETYPE this process set for itself (helpers.c), as a user starts Python. */
     snprintf(cmd, sizeof cmd,
-             "cd %s && DX_LIB='%s' DX_PYTHON='%s' PYTHONPATH='%s/python:%s/tests/python' PYTHONDONTWRITEBYTECODE=1 "
+             "cd %s && env -u OPENBLAS_CORETYPE DX_LIB='%s' DX_PYTHON='%s' PYTHONPATH='%s/python:%s/tests/python' PYTHONDONTWRITEBYTECODE=1 "
              "%s%s%s %s -m unittest -v test_darknet_explain.%s >%s 2>&1",
              temp_dir(), lib, python, root, root, preload[0] ? "LD_PRELOAD='" : "", preload,
              preload[0] ? "' ASAN_OPTIONS=detect_leaks=0" : "", python, name, log);

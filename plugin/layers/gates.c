@@ -23,9 +23,16 @@ int dx_backward_gate(dx_model *m, dx_pass *p, int i, const float *gout, dx_error
     float *d = dx_scratch(m, l->outputs);
     dx_activation_grad(rule, l, l->output, gout, d);
     const float *g = dx_output_of(m, i - 1), *x = dx_output_of(m, l->input_layers[0]);
-    const float *g_ref = g, *x_ref = x;
-    if (rule->kind == DX_RULE_RESCALE) g_ref = rule->reference->in_ref, x_ref = rule->reference->gated_ref;
     float *gg = dx_pass_buf(p, i - 1), *gx = dx_pass_buf(p, l->input_layers[0]);
+    if (rule->kind != DX_RULE_RESCALE) {
+        for (int k = 0; k < l->outputs; ++k) {
+            int at = gate_index(l, k);
+            gx[k] += d[k] * g[at];
+            gg[at] += d[k] * x[k];
+        }
+        return 0;
+    }
+    const float *g_ref = rule->reference->in_ref, *x_ref = rule->reference->gated_ref;
     for (int k = 0; k < l->outputs; ++k) {
         int at = gate_index(l, k);
         gx[k] += d[k] * (0.5f * (g[at] + g_ref[at]));

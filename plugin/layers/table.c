@@ -3,6 +3,7 @@
  * rule), and for incremental inference its region forward and the reach of a change (the
  * functions live beside each other in layers/, one file per family). A type without a row can
  * be neither differentiated nor explained through. */
+#include <stdio.h>
 #include <stdlib.h>
 #include "error.h"
 #include "layers.h"
@@ -86,7 +87,9 @@ int dx_reserve_reverse(const dx_model *m, float **bufs, int top, int stop, dx_er
         for (int s = -1; s < n; ++s) {
             int j = s < 0 ? i : dx_layer_source(l, i, s);
             if (j < 0 || bufs[j]) continue;
-            if (!(bufs[j] = dx_alloc(m->net->layers[j].outputs, sizeof(float), "the reverse pass", err))) return -1;
+            char subject[DX_SUBJECT_LEN];
+            snprintf(subject, sizeof subject, "the reverse pass's buffer of layer %d of %s", j, dx_model_file(m));
+            if (!(bufs[j] = dx_alloc(m->net->layers[j].outputs, sizeof(float), subject, err))) return -1;
         }
     }
     return 0;

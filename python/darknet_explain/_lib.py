@@ -50,6 +50,7 @@ _PROTOTYPES = {
     "dx_detections_free": (None, [c_void_p]),
     "dx_detection_number": (c_int, [c_void_p, c_char_p, P(c_double)]),
     "dx_cli_run": (c_int, [c_char_p, c_int, P(c_char_p)]),
+    "dx_blas_best_kernel": (c_char_p, []),
 }
 
 # dx_error is one line of at most 511 bytes (plugin/explain.h); a larger buffer is always safe.
@@ -70,6 +71,8 @@ def _load():
     for name, (restype, argtypes) in _PROTOTYPES.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
+    # OpenBLAS's best kernels for this CPU before its first call, as the command line does
+    lib.dx_blas_best_kernel()
     return lib
 
 

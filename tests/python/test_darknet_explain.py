@@ -233,7 +233,7 @@ class Module(Case):
         runs = {}
         for name, program in (("cli", None), ("py", self.module())):
             os.mkdir(os.path.join(self.dir, name))
-            runs[name] = run(["gradcam", *CLASSIFIER, image, "-names", NAMES, "-png_width", "96"],
+            runs[name] = run(["gradcam", *CLASSIFIER, image, "-names", NAMES, "-png_width", "96", "-timing"],
                              os.path.join(self.dir, name), program)
             self.assertEqual(runs[name][0], 0, runs[name][2])
         self.assertEqual(runs["py"][1], runs["cli"][1])  # stdout
@@ -245,6 +245,8 @@ class Module(Case):
             a, b = (open(os.path.join(self.dir, d, f), "rb").read() for d in ("cli", "py"))
             if f.endswith(".json"):
                 a, b = (json.loads(x) for x in (a, b))
+                for key in ("blas_kernel", "blas_threads"):  # the command's OpenBLAS choice
+                    self.assertEqual(b["timings_ms"][key], a["timings_ms"][key], key)
                 for d in (a, b):
                     del d["timings_ms"]  # wall-clock
             self.assertEqual(a, b, f)
