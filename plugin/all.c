@@ -22,6 +22,7 @@
 #include "io/npy.h"
 #include "memory.h"
 #include "notes.h"
+#include "outputs.h"
 
 /* One map of a panel and what the panel's title says about it; the map itself stays in its
  * staged .npy until its panel is drawn (map_path): memory holds one panel's maps at a time. */
@@ -222,7 +223,7 @@ static int keep_box_tile(void *ctx, const dx_box_explanations *e, int k, dx_resu
     box_tiles *b = ctx;
     if (k == 0 && !(b->mm->tiles = dx_alloc(e->n, sizeof *b->mm->tiles, "the boxes' panels", err))) return -1;
     char box[32];
-    snprintf(box, sizeof box, "box%d", k);
+    dx_box_stem(e, k, box, sizeof box);
     dx_blank_add(b->blank, res, box);
     keep_tile(res, &b->mm->tiles[b->mm->n++]);
     return 0;

@@ -190,7 +190,7 @@ typedef struct {
     int batch;      /* inputs scored per forward pass */
     /* gradient methods */
     int steps;            /* Integrated Gradients: trapezoid intervals on the path */
-    const char *baseline; /* Integrated Gradients: "black", "blur", "noise" or an image file (NULL: black) */
+    const char *baseline; /* ig's path start, deeplift's reference: "black", "blur", "noise" or an image file (NULL: black) */
     int samples;          /* SmoothGrad family: noisy copies of the input; LIME, KernelSHAP: perturbed
                            * inputs (0: the method's default) */
     float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range */

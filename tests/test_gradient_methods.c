@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "engine.h"
+#include "methods/baseline.h"
 #include "helpers.h"
 #include "rng.h"
 
@@ -722,5 +723,24 @@ Test(gradmethods, maps_equal_plain_reimplementation)
             dx_result_free(&r);
         }
     dx_free_image(photo);
+    dx_close(m);
+}
+
+/* The one baseline maker (methods/baseline.c) keeps explain.h's contract itself: a request with no
+ * baseline (NULL) starts from black, the zero input, whoever calls it. */
+Test(gradmethods, baseline_null_is_black)
+{
+    dx_model *m = open_test_classifier(17);
+    dx_request req;
+    dx_request_init_for(&req, DX_METHOD_DEEPLIFT);
+    req.baseline = NULL;
+    size_t n = (size_t)dx_network(m)->inputs;
+    float *x = malloc(sizeof(float) * n), *base = malloc(sizeof(float) * n);
+    for (size_t k = 0; k < n; ++k) x[k] = 0.5f, base[k] = 7;
+    dx_error err;
+    cr_assert_eq(dx_request_baseline(m, &req, x, base, &err), 0, "%s", err.msg);
+    for (size_t k = 0; k < n; ++k) cr_assert_eq(base[k], 0, "base[%zu] = %g", k, base[k]);
+    free(x);
+    free(base);
     dx_close(m);
 }

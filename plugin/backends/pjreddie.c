@@ -192,7 +192,7 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
     return dn;
 oom: /* err says so */
     if (d && d->net)
- dx_backend_free(dn);
+        dx_backend_free(dn);
     else free(d), free(dn);
     return 0;
 }

@@ -73,7 +73,7 @@ int dx_baseline_image(const float *x, int c, int h, int w, dx_occlude kind, floa
 int dx_request_baseline(const dx_model *m, const dx_request *req, const float *x, float *base, dx_error *err)
 {
     const dx_net *net = m->net;
-    const char *spec = req->baseline;
+    const char *spec = req->baseline ? req->baseline : "black";
     if (!strcmp(spec, "black")) {
         memset(base, 0, sizeof(float) * net->inputs);
     } else if (!strcmp(spec, "blur")) {
