@@ -9,7 +9,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <strings.h>
-#include "cli.h"
+#include "blas_kernel.h"
 
 /* Kernels at least as good as `best` (OpenBLAS's core names, compared without case), strongest
  * first: a CPU that has AVX-512 runs the SkylakeX kernels, one with AVX2 and FMA the Haswell ones. */

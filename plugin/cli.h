@@ -37,18 +37,6 @@ int dx_cli_option_takes_value(const char *flag);
 int dx_cli_check_args(const char *program, int argc, char **argv);
 /* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
 void run_explain(int argc, char **argv);
-/* blas_kernel.c — OpenBLAS's kernel for this CPU. The CPU's features (dx_cpu_features: those
- * the CPU and the operating system both support) as bits: */
-enum {
-    DX_CPU_AVX2 = 1, DX_CPU_FMA = 2, DX_CPU_AVX512F = 4, DX_CPU_AVX512BW = 8, DX_CPU_AVX512VL = 16,
-    DX_CPU_AVX512DQ = 32,
-    DX_CPU_HASWELL = DX_CPU_AVX2 | DX_CPU_FMA, /* what OpenBLAS's Haswell kernels need */
-    DX_CPU_SKYLAKEX = DX_CPU_HASWELL | DX_CPU_AVX512F | DX_CPU_AVX512BW | DX_CPU_AVX512VL | DX_CPU_AVX512DQ
-};
-unsigned dx_cpu_features(void);
-/* The OPENBLAS_CORETYPE that runs faster on a CPU with features `cpu` than OpenBLAS's chosen
- * `corename` (openblas_get_corename()), or NULL when corename is as good (static string). */
-const char *dx_blas_better_coretype(const char *corename, unsigned cpu);
 /* Ends the process with exit code rc (see cli.c for when it skips the exit handlers). */
 void dx_cli_exit(int rc) __attribute__((noreturn));
 #endif

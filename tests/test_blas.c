@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cblas.h>
 #include <criterion/criterion.h>
-#include "cli.h"
+#include "blas_kernel.h"
 #include "helpers.h"
 #include "io/render.h"
 #include "../tools/shapes.h"

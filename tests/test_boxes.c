@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <criterion/criterion.h>
+#include "error.h"
 #include "helpers.h"
 #include "io/image.h"
 #include "io/render.h"
