@@ -11,7 +11,6 @@
 #include "all.h"
 #include "batch.h"
 #include "cli.h"
-#include "eval/eval.h"
 #include "io/sniff.h"
 #include "memory.h"
 #include "methods/methods.h"
@@ -99,28 +98,6 @@ int dx_cli_option_note(const dx_option *o, char *buf, size_t len)
 
 const char *dx_cli_all_help(void) { return ALL_HELP; }
 
-/* The commands that are not a per-image method: each takes its own arguments after its name
- * (argv[0]). check: 0 when the arguments are well formed, else prints one line and returns the
- * exit status (2: usage). run: the whole command, its exit status. help: usage's line, or NULL. */
-typedef struct {
-    const char *name;
-    int (*check)(const char *program, int argc, char **argv);
-    int (*run)(const char *program, int argc, char **argv);
-    const char *help;
-} cli_command;
-
-static const cli_command commands[] = {
-    {"eval", dx_eval_check_args, dx_eval_cli, "evaluation runs: metrics over an image list (and eval-merge)"},
-    {"eval-merge", dx_eval_merge_check_args, dx_eval_merge_cli, NULL},
-};
-
-static const cli_command *command_named(int argc, char **argv)
-{
-    for (size_t k = 0; argc >= 1 && k < sizeof commands / sizeof *commands; ++k)
-        if (!strcmp(argv[0], commands[k].name)) return &commands[k];
-    return NULL;
-}
-
 static void usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s <method> <cfg> <weights> <image> [options]\n"
@@ -129,7 +106,9 @@ static void usage(const char *program, FILE *f)
     fprintf(f, " all\noptions:\n");
     dx_options_usage(f, options, N_OPTIONS, 11, dx_cli_option_note);
     fprintf(f, "%s <method> -h    help for one method\n", program);
-    for (size_t k = 0; k < sizeof commands / sizeof *commands; ++k)
+    size_t n;
+    const dx_cli_command *commands = dx_cli_commands(&n);
+    for (size_t k = 0; k < n; ++k)
         if (commands[k].help) {
             int pad = 12 - (int)strlen(commands[k].name);
             fprintf(f, "%s %s -h%*s%s\n", program, commands[k].name, pad > 1 ? pad : 1, "", commands[k].help);
@@ -538,7 +517,7 @@ static int prepare(const char *program, int argc, char **argv, cli_args *a, int 
 
 int dx_cli_check_args(const char *program, int argc, char **argv)
 {
-    const cli_command *c = command_named(argc, argv);
+    const dx_cli_command *c = dx_cli_command_named(argc, argv);
     if (c) return c->check(program, argc, argv);
     cli_args a;
     int all;
@@ -547,7 +526,7 @@ int dx_cli_check_args(const char *program, int argc, char **argv)
 
 int dx_cli_run(const char *program, int argc, char **argv)
 {
-    const cli_command *c = command_named(argc, argv);
+    const dx_cli_command *c = dx_cli_command_named(argc, argv);
     if (c) return c->run(program, argc, argv);
     cli_args a;
     int all, rc = prepare(program, argc, argv, &a, &all);

@@ -35,6 +35,21 @@ int dx_cli_option_takes_value(const char *flag);
  * -1 when it would go on to open files, else its exit code (0 after printing help, 2 after a
  * one-line usage error on stderr). */
 int dx_cli_check_args(const char *program, int argc, char **argv);
+/* commands.c — the commands that are not a per-image method, each with its own arguments after
+ * its name (argv[0]). check: 0 when the arguments are well formed, else prints one line and
+ * returns the exit status (2: usage). run: the whole command, its exit status. usage: what
+ * `<name> -h` prints (NULL: another row's usage covers it). help: the line `darknet-explain -h`
+ * shows for it, or NULL. */
+typedef struct {
+    const char *name;
+    int (*check)(const char *program, int argc, char **argv);
+    int (*run)(const char *program, int argc, char **argv);
+    void (*usage)(const char *program, FILE *f);
+    const char *help;
+} dx_cli_command;
+const dx_cli_command *dx_cli_commands(size_t *n);
+/* the command argv[0] names, or NULL (argc 0 too) */
+const dx_cli_command *dx_cli_command_named(int argc, char **argv);
 /* `darknet explain ...`: the entry point patches/ registers in Darknet's dispatcher */
 void run_explain(int argc, char **argv);
 /* Ends the process with exit code rc (see cli.c for when it skips the exit handlers). */

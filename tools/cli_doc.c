@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli.h"
 #include "explain.h"
 #include "options.h"
 #include "methods/params.h"
@@ -160,6 +161,22 @@ int main(int argc, char **argv)
                dx_metric_higher_is_better((dx_metric)k) ? "higher" : "lower");
         cell(definition, strlen(definition));
         puts(" |");
+    }
+
+    /* the other commands (plugin/commands.c): what their -h prints */
+    const dx_cli_command *commands = dx_cli_commands(&n);
+    for (size_t k = 0; k < n; ++k) {
+        if (!commands[k].usage || !strcmp(commands[k].name, "eval")) continue;
+        printf("\n## %s\n\n", commands[k].name);
+        char *usage = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&usage, &len);
+        if (f) {
+            commands[k].usage("darknet-explain", f);
+            fclose(f);
+        }
+        help_block(usage);
+        free(usage);
     }
     return 0;
 }

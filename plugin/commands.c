@@ -1,0 +1,25 @@
+/* The commands that are not a per-image method (cli.h): one row each, in `darknet-explain -h`'s
+ * order. */
+#include <string.h>
+#include "cli.h"
+#include "eval/eval.h"
+#include "eval/results.h"
+
+static const dx_cli_command commands[] = {
+    {"eval", dx_eval_check_args, dx_eval_cli, dx_eval_usage,
+     "evaluation runs: metrics over an image list (and eval-merge)"},
+    {"eval-merge", dx_eval_merge_check_args, dx_eval_merge_cli, NULL, NULL},
+};
+
+const dx_cli_command *dx_cli_commands(size_t *n)
+{
+    *n = sizeof commands / sizeof *commands;
+    return commands;
+}
+
+const dx_cli_command *dx_cli_command_named(int argc, char **argv)
+{
+    for (size_t k = 0; argc >= 1 && k < sizeof commands / sizeof *commands; ++k)
+        if (!strcmp(argv[0], commands[k].name)) return &commands[k];
+    return NULL;
+}
