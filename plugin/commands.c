@@ -2,6 +2,7 @@
  * order. */
 #include <string.h>
 #include "cli.h"
+#include "distill/distill.h"
 #include "eval/eval.h"
 #include "eval/results.h"
 
@@ -9,6 +10,8 @@ static const dx_cli_command commands[] = {
     {"eval", dx_eval_check_args, dx_eval_cli, dx_eval_usage,
      "evaluation runs: metrics over an image list (and eval-merge)"},
     {"eval-merge", dx_eval_merge_check_args, dx_eval_merge_cli, NULL, NULL},
+    {"distill", dx_distill_check_args, dx_distill_cli, dx_distill_usage,
+     "a decision tree mimicking the classifier (global surrogate)"},
 };
 
 const dx_cli_command *dx_cli_commands(size_t *n)
