@@ -71,7 +71,7 @@ TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
 TEST_EXTRA := $(BUILD)/save-random-weights $(BUILD)/tools/shapes.o
 else
 TEST_SRC := $(wildcard tests/*.c)
-TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tests/fuzz/targets.o
+TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tests/fuzz/targets.o
 endif
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tests/fuzz/*.h tools/*.h)
@@ -192,7 +192,7 @@ endif
 # AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so, include/darknet.h,
 # bin/darknet. `make darknet-lib BACKEND=alexeyab` rebuilds what changed.
 ifeq ($(BACKEND),alexeyab)
-$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/gen_shapes.o: | $(ALEXEYAB_LIB)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/gen_shapes.o: | $(ALEXEYAB_LIB)
 .PHONY: darknet-lib
 # the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
 ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
@@ -379,10 +379,18 @@ BENCH_GT_DETECTOR_N ?= 30
 $(BENCH_GT): $(BUILD)/tools/benchmark_gt.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-benchmark-gt: $(BENCH_GT)
+# the global surrogate's ground truth (tools/gt_distill.c)
+GT_DISTILL := $(BUILD)/gt-distill
+GT_DISTILL_N ?= 600
+$(GT_DISTILL): $(BUILD)/tools/gt_distill.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+benchmark-gt: $(BENCH_GT) $(GT_DISTILL)
 	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
 	@echo
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
+	@echo
+	$(GT_DISTILL) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_DISTILL_N)
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.

@@ -88,7 +88,7 @@ int dx_distill_cli(const char *program, int argc, char **argv)
     int rc = prepare(program, argc, argv, &a);
     if (rc >= 0) return rc;
     dx_error err;
-    if (dx_distill_run(&a, stdout, &err) != 0) {
+    if (dx_distill_run(&a, stdout, NULL, &err) != 0) {
         fprintf(stderr, "%s distill: %s\n", program, err.msg);
         return 1;
     }

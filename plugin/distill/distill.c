@@ -35,16 +35,14 @@ int dx_distill_penultimate(const dx_model *m, dx_error *err)
 
 /* ---- the CSV of concept features ---- */
 
-/* line split at commas in place: fields (at most cap) */
-static int split_commas(char *line, char **fields, int cap)
+/* line's fields: how many; with fields, the line split at its commas in place, fields[k] the k-th */
+static int split_commas(char *line, char **fields)
 {
-    int n = 0;
-    for (char *p = line;; ++p) {
-        if (n < cap) fields[n] = p;
-        ++n;
-        p = strchr(p, ',');
-        if (!p) break;
-        *p = 0;
+    int n = 1;
+    for (char *p = line; (p = strchr(p, ',')); ++p) ++n;
+    for (int k = 0; fields && k < n; ++k) {
+        fields[k] = line;
+        if ((line = strchr(line, ','))) *line++ = 0;
     }
     return n;
 }
@@ -68,7 +66,7 @@ int dx_distill_read_csv(const char *path, const char *const *images, int n_image
         ++number;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (len == 0) continue;
-        int count = split_commas(line, NULL, 0);
+        int count = split_commas(line, NULL);
         if (!fields) { /* the header */
             if (count < 2) {
                 dx_set_error(err, "%s:%d: the header names no feature (image,NAME1,NAME2,..)", path, number);
@@ -81,7 +79,7 @@ int dx_distill_read_csv(const char *path, const char *const *images, int n_image
                 !(seen = dx_alloc((size_t)n_images, sizeof *seen, path, err)))
                 goto done;
             *n_features = d;
-            split_commas(line, fields, count);
+            split_commas(line, fields);
             for (int k = 0; k < d; ++k) {
                 if (!*fields[k + 1]) {
                     dx_set_error(err, "%s:%d: column %d of the header has no name", path, number, k + 2);
@@ -96,7 +94,7 @@ int dx_distill_read_csv(const char *path, const char *const *images, int n_image
                          count, d + 1, d);
             goto done;
         }
-        split_commas(line, fields, count);
+        split_commas(line, fields);
         int i = 0;
         while (i < n_images && strcmp(images[i], fields[0])) ++i;
         if (i == n_images) continue; /* an image of another list */
@@ -443,7 +441,7 @@ static int write_outputs(const dx_distill_args *a, int layer, const distill_data
     return dx_atomic_commit(&set, rc ? -1 : 0, err);
 }
 
-int dx_distill_run(const dx_distill_args *a, FILE *out, dx_error *err)
+int dx_distill_run(const dx_distill_args *a, FILE *out, dx_distill_figures *fig, dx_error *err)
 {
     distill_data s = {0};
     double t0 = dx_now_ms();
@@ -502,6 +500,13 @@ int dx_distill_run(const dx_distill_args *a, FILE *out, dx_error *err)
     }
     if (write_outputs(a, layer, &s, err) != 0) goto done;
     rc = 0;
+    if (fig) {
+        *fig = (dx_distill_figures){s.n, s.n_held, s.d, s.tree.depth, s.tree.leaves, s.fid_train, s.fid_held,
+                                    s.base_train, s.base_held, s.tree_truth, s.net_truth, "", 0};
+        if (s.tree.nodes[0].feature >= 0)
+            snprintf(fig->root_feature, sizeof fig->root_feature, "%s", s.features[s.tree.nodes[0].feature]);
+        fig->seconds = (dx_now_ms() - t0) / 1000;
+    }
     if (out) {
         fprintf(out, "distill: %d images (%d held out), %d features (%s), tree depth %d, %d leaves\n", s.n, s.n_held,
                 s.d, a->features, s.tree.depth, s.tree.leaves);

@@ -100,11 +100,22 @@ int dx_distill_penultimate(const dx_model *m, dx_error *err);
 int dx_distill_read_csv(const char *path, const char *const *images, int n_images, float **rows,
                         char ***names, int *n_features, dx_error *err);
 
+/* What a run found (as tree.json says it); NaN where not defined (no held-out image, no class
+ * in the paths). */
+typedef struct {
+    int images, holdout_images, features, depth, leaves;
+    double fidelity_train, fidelity_holdout;   /* the tree's agreement with the network */
+    double baseline_train, baseline_holdout;   /* the majority class's (of the training labels) */
+    double tree_accuracy, network_accuracy;    /* held out, against the class named in the path */
+    char root_feature[128];                    /* "" when the root is a leaf */
+    double seconds;                            /* the whole run */
+} dx_distill_figures;
+
 /* The whole command: opens the model, computes the labels (the network's top-1) and the features
  * of every image of the list, splits by seed, grows the tree on the training part, writes
  * outdir/tree.txt, tree.json, tree.png, distill.csv (all or none) and prints a summary to `out`
- * (may be NULL). 0, or -1 with err. */
-int dx_distill_run(const dx_distill_args *a, FILE *out, dx_error *err);
+ * (may be NULL); fig (may be NULL) receives the figures. 0, or -1 with err. */
+int dx_distill_run(const dx_distill_args *a, FILE *out, dx_distill_figures *fig, dx_error *err);
 
 /* cli.c: `darknet-explain distill` */
 int dx_distill_check_args(const char *program, int argc, char **argv);
