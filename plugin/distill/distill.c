@@ -172,12 +172,20 @@ static void data_free(distill_data *s)
     dx_tree_free(&s->tree);
 }
 
-/* As Darknet's classifier finds an image's label: the first class whose name is in its path. */
+/* The class the image's file name names, as Darknet's classifier finds labels in paths, but in
+ * the file name only and only when exactly one class name occurs in it (short class names such as
+ * ImageNet's "ox" occur in many words); -1 otherwise. */
 static int class_in_path(const distill_data *s, const char *path)
 {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    int found = -1;
     for (int c = 0; c < s->k; ++c)
-        if (strstr(path, s->classes[c])) return c;
-    return -1;
+        if (strstr(base, s->classes[c])) {
+            if (found >= 0) return -1;
+            found = c;
+        }
+    return found;
 }
 
 /* The network's class of every image and (layer >= 0) its pooled features at layer. */
