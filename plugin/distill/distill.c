@@ -518,8 +518,13 @@ int dx_distill_run(const dx_distill_args *a, FILE *out, dx_distill_figures *fig,
     if (out) {
         fprintf(out, "distill: %d images (%d held out), %d features (%s), tree depth %d, %d leaves\n", s.n, s.n_held,
                 s.d, a->features, s.tree.depth, s.tree.leaves);
-        fprintf(out, "fidelity: train %.4f, held-out %.4f; majority baseline (%s): train %.4f, held-out %.4f\n",
-                s.fid_train, s.fid_held, s.classes[s.majority], s.base_train, s.base_held);
+        char held[2][16] = {"-", "-"}; /* -holdout 0: none */
+        if (s.n_held) {
+            snprintf(held[0], sizeof held[0], "%.4f", s.fid_held);
+            snprintf(held[1], sizeof held[1], "%.4f", s.base_held);
+        }
+        fprintf(out, "fidelity: train %.4f, held-out %s; majority baseline (%s): train %.4f, held-out %s\n",
+                s.fid_train, held[0], s.classes[s.majority], s.base_train, held[1]);
         if (!isnan(s.tree_truth))
             fprintf(out, "held-out accuracy against the class in the path: tree %.4f, network %.4f\n", s.tree_truth,
                     s.net_truth);
