@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         }
         dx_distill_args a = {.cfg = argv[1], .weights = argv[2], .list = list, .outdir = outdir,
                              .features = spec, .source = k < 3 ? DX_DISTILL_CSV : DX_DISTILL_PENULTIMATE,
-                             .csv = k < 3 ? csv[k] : NULL, .tree = {4, 5}, .holdout = 0.3f, .seed = seed};
+                             .csv = k < 3 ? csv[k] : NULL, .tree = {4, 5}, .holdout = 0.3f, .thresh = .5f, .seed = seed};
         dx_distill_figures fig;
         dx_error err;
         if (dx_distill_run(&a, NULL, &fig, &err) != 0) {

@@ -22,6 +22,8 @@ static const dx_option options[] = {
     {"-holdout", OPT_FLOAT, AT(holdout), 0, 0.9, NULL, "F  share of the images held out for the fidelity (default 0.3)"},
     {"-seed", OPT_U64, AT(seed), 0, 0, NULL, "S  seed of the train/held-out split (default 1)"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  output folder (default distill-out)"},
+    {"-thresh", OPT_FLOAT, AT(thresh), 0, 1, NULL,
+     "T  detectors: the decision is the class of the best box scoring above T after NMS, else none (default .5)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
     {"-max_pixels", OPT_INT, AT(max_pixels), 1, INT_MAX, NULL, "N  refuse images of more than N pixels (default 50000000)"},
@@ -32,7 +34,8 @@ static const dx_option options[] = {
 void dx_distill_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s distill <cfg> <weights> -list FILE [options]\n"
-               "a depth-limited decision tree (CART, Gini) mimicking the classifier's top-1 class from per-image\n"
+               "a depth-limited decision tree (CART, Gini) mimicking the network's decision (a classifier's top-1\n"
+               "class; a detector's best box's class or none) from per-image\n"
                "features; its fidelity on held-out images; DIR/tree.txt, tree.json, tree.png, distill.csv\n"
                "options:\n",
             program);
@@ -42,7 +45,7 @@ void dx_distill_usage(const char *program, FILE *f)
 /* -1 when the run goes on with *a, else the exit code (help printed, or a one-line usage error) */
 static int prepare(const char *program, int argc, char **argv, dx_distill_args *a)
 {
-    *a = (dx_distill_args){.features = "penultimate", .outdir = "distill-out", .tree = {4, 5}, .holdout = 0.3f,
+    *a = (dx_distill_args){.features = "penultimate", .outdir = "distill-out", .tree = {4, 5}, .holdout = 0.3f, .thresh = .5f,
                            .seed = 1};
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         dx_distill_usage(program, stdout);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "detect.h"
 #include "distill/distill.h"
 #include "error.h"
 #include "eval/results.h"
@@ -19,6 +20,7 @@
 
 int dx_distill_penultimate(const dx_model *m, dx_error *err)
 {
+    if (dx_is_detector(m)) return dx_default_layer_for(m, m->head);
     for (int i = dx_find_logit_layer(m); i >= 0; --i) {
         dx_layer_kind k = m->net->layers[i].type;
         if (k == DX_LAYER_CONVOLUTIONAL || k == DX_LAYER_CONNECTED) {
@@ -152,7 +154,8 @@ typedef struct {
     int *held;            /* 1: held out */
     int *tree_cls;        /* the tree's class */
     char **features;      /* d names */
-    const char **classes; /* k names (the model's) */
+    char **classes;       /* k names (copies of the model's; a detector's last: "none") */
+    int detector;
     dx_tree tree;
     int n_held, majority;
     double fid_train, fid_held, base_train, base_held, tree_truth, net_truth; /* NAN: not defined */
@@ -168,6 +171,7 @@ static void data_free(distill_data *s)
     free(s->truth);
     free(s->held);
     free(s->tree_cls);
+    for (int c = 0; s->classes && c < s->k; ++c) free(s->classes[c]);
     free(s->classes);
     dx_tree_free(&s->tree);
 }
@@ -188,32 +192,63 @@ static int class_in_path(const distill_data *s, const char *path)
     return found;
 }
 
-/* The network's class of every image and (layer >= 0) its pooled features at layer. */
-static int run_network(dx_model *m, distill_data *s, int layer, dx_error *err)
+/* A classifier's top-1 class on photo (freed here; ties: the lowest class). */
+static int top_class(dx_model *m, dx_image photo, int k, int *cls, const char *path, dx_error *err)
 {
+    dx_image boxed = dx_fit_photo(m, photo);
+    dx_free_image(photo);
+    if (!boxed.data) {
+        dx_set_error(err, "%s: out of memory for the network input", path);
+        return -1;
+    }
+    dx_forward(m, boxed.data);
+    dx_free_image(boxed);
+    const float *probs = dx_output_of(m, m->head);
+    int best = 0;
+    for (int c = 1; c < k; ++c)
+        if (probs[c] > probs[best]) best = c;
+    if (dx_count_nonfinite(probs, (size_t)k)) {
+        dx_set_error(err, "%s: the network's outputs are not finite on this image", path);
+        return -1;
+    }
+    *cls = best;
+    return 0;
+}
+
+/* A detector's decision on photo: the class of its highest-scoring box above req->thresh after
+ * NMS, or `none` (class index `none`) when it finds no box. */
+static int detected_class(dx_model *m, dx_image photo, int none, const dx_request *req, int *cls, dx_error *err)
+{
+    dx_detection *boxes;
+    int n;
+    if (dx_detect_image(m, photo, req, &boxes, &n, err) != 0) return -1;
+    *cls = n > 0 ? boxes[0].cls : none;
+    free(boxes);
+    return 0;
+}
+
+/* The network's decision on every image and (layer >= 0) its pooled features at layer: the
+ * output of the forward that decided. */
+static int run_network(dx_model *m, distill_data *s, int layer, float thresh, dx_error *err)
+{
+    dx_request req;
+    dx_request_init(&req);
+    req.thresh = thresh;
     const dx_layer *l = layer >= 0 ? &m->net->layers[layer] : NULL;
     int plane = l ? l->outputs / l->out_c : 0;
     for (int i = 0; i < s->n; ++i) {
         const char *path = s->list.paths[i];
         dx_image photo;
         if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
-        dx_image boxed = dx_fit_photo(m, photo);
-        dx_free_image(photo);
-        if (!boxed.data) {
-            dx_set_error(err, "%s: out of memory for the network input", path);
+        if (s->detector) {
+            if (detected_class(m, photo, s->k - 1, &req, &s->label[i], err) != 0) {
+                dx_free_image(photo);
+                return -1;
+            }
+            dx_free_image(photo);
+        } else if (top_class(m, photo, s->k, &s->label[i], path, err) != 0) {
             return -1;
         }
-        dx_forward(m, boxed.data);
-        dx_free_image(boxed);
-        const float *probs = dx_output_of(m, m->head);
-        int best = 0;
-        for (int c = 1; c < s->k; ++c)
-            if (probs[c] > probs[best]) best = c;
-        if (!isfinite(probs[best]) || dx_count_nonfinite(probs, (size_t)s->k)) {
-            dx_set_error(err, "%s: the network's outputs are not finite on this image", path);
-            return -1;
-        }
-        s->label[i] = best;
         for (int c = 0; l && c < l->out_c; ++c) {
             double sum = 0;
             for (int p = 0; p < plane; ++p) sum += l->output[(size_t)c * plane + p];
@@ -371,7 +406,7 @@ static int write_json(FILE *f, const dx_distill_args *a, int layer, const distil
     for (int c = 0; c < s->d; ++c) dx_json_str(&j, s->features[c]);
     dx_json_arr_end(&j);
     dx_json_key(&j, "nodes");
-    dx_tree_write_json(&s->tree, &j, (const char *const *)s->features, s->classes);
+    dx_tree_write_json(&s->tree, &j, (const char *const *)s->features, (const char *const *)s->classes);
     dx_json_obj_end(&j);
     return dx_json_end(&j);
 }
@@ -420,7 +455,7 @@ typedef struct {
 static int put_text(FILE *f, const void *c)
 {
     const output_ctx *o = c;
-    return dx_tree_write_text(&o->s->tree, f, (const char *const *)o->s->features, o->s->classes);
+    return dx_tree_write_text(&o->s->tree, f, (const char *const *)o->s->features, (const char *const *)o->s->classes);
 }
 static int put_json(FILE *f, const void *c)
 {
@@ -443,7 +478,7 @@ static int write_outputs(const dx_distill_args *a, int layer, const distill_data
     int rc = write_part(&set, a->outdir, "tree.txt", put_text, &o, err) ||
              write_part(&set, a->outdir, "tree.json", put_json, &o, err) ||
              write_part(&set, a->outdir, "distill.csv", put_csv, &o, err) ||
-             dx_tree_draw(&s->tree, (const char *const *)s->features, s->classes, &fig, err) ||
+             dx_tree_draw(&s->tree, (const char *const *)s->features, (const char *const *)s->classes, &fig, err) ||
              !(part = dx_atomic_add(&set, png, err)) || dx_write_png(fig, part, err);
     dx_free_image(fig);
     return dx_atomic_commit(&set, rc ? -1 : 0, err);
@@ -457,13 +492,10 @@ int dx_distill_run(const dx_distill_args *a, FILE *out, dx_distill_figures *fig,
     int rc = -1, layer = -1, made_dir = 0;
     dx_model *m = dx_open(a->cfg, a->weights, &open_opt, err);
     if (!m) return -1;
-    if (dx_is_detector(m)) {
-        dx_set_error(err, "%s: a detector; distill mimics a classifier's top-1 class", a->cfg);
-        goto done;
-    }
+    if ((s.detector = dx_is_detector(m)) && dx_check_detector(m, err) != 0) goto done;
     if (dx_eval_read_list(a->list, &s.list, err) != 0) goto done;
     s.n = s.list.n;
-    s.k = dx_class_count(m);
+    s.k = s.detector ? m->net->layers[m->head].classes + 1 : dx_class_count(m);
     if (s.n < 2) {
         dx_set_error(err, "%s: distill needs at least 2 images (it names %d)", a->list, s.n);
         goto done;
@@ -496,11 +528,13 @@ int dx_distill_run(const dx_distill_args *a, FILE *out, dx_distill_figures *fig,
         !(s.tree_cls = dx_alloc((size_t)s.n, sizeof(int), "the predictions", err)) ||
         !(s.classes = dx_alloc((size_t)s.k, sizeof(char *), "the classes", err)))
         goto done;
-    for (int c = 0; c < s.k; ++c) s.classes[c] = dx_class_name(m, c);
+    for (int c = 0; c < s.k; ++c) /* copies: "class N" is one buffer reused */
+        if (!(s.classes[c] = dx_strdup(s.detector && c == s.k - 1 ? "none" : dx_class_name(m, c), "the classes", err)))
+            goto done;
     for (int i = 0; i < s.n; ++i) s.truth[i] = class_in_path(&s, s.list.paths[i]);
     for (int i = 0; i < s.n; ++i)
         if (dx_check_model_photo(m, s.list.paths[i], err) != 0) goto done;
-    if (run_network(m, &s, a->source == DX_DISTILL_CSV ? -1 : layer, err) != 0) goto done;
+    if (run_network(m, &s, a->source == DX_DISTILL_CSV ? -1 : layer, a->thresh, err) != 0) goto done;
     if (fit(a, &s, err) != 0) goto done;
     if (!(made_dir = mkdir(a->outdir, 0777) == 0) && errno != EEXIST) {
         dx_set_error(err, "%s: cannot create the output folder: %s", a->outdir, strerror(errno));

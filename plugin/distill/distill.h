@@ -82,6 +82,8 @@ typedef struct {
     const char *csv;        /* DX_DISTILL_CSV: the file */
     dx_tree_params tree;
     float holdout;          /* the share of the images held out, [0, 0.9] */
+    float thresh;           /* detectors: the box score threshold (the network's decision: the class of
+                             * its best box above it after NMS, or `none`) */
     unsigned long long seed;
     int max_pixels;         /* photos with more pixels are refused (0: the default) */
     int verbose;
@@ -89,7 +91,8 @@ typedef struct {
 
 /* The layer `penultimate` means: the input of the weighted layer ([convolutional], [connected])
  * that computes the logits (dx_find_logit_layer, below any parameter-free layers such as a global
- * [avgpool]); -1 with err when there is none. */
+ * [avgpool]); for a detector, the last feature layer feeding its head (the CAM methods' default
+ * layer, dx_default_layer_for). -1 with err when there is none. */
 int dx_distill_penultimate(const dx_model *m, dx_error *err);
 
 /* Per-image concept features from a CSV: header "image,NAME1,NAME2,..", then one row per image:
@@ -111,7 +114,8 @@ typedef struct {
     double seconds;                            /* the whole run */
 } dx_distill_figures;
 
-/* The whole command: opens the model, computes the labels (the network's top-1) and the features
+/* The whole command: opens the model, computes the labels (the network's decision: a
+ * classifier's top-1 class; a detector's best box's class, or `none`) and the features
  * of every image of the list, splits by seed, grows the tree on the training part, writes
  * outdir/tree.txt, tree.json, tree.png, distill.csv (all or none) and prints a summary to `out`
  * (may be NULL); fig (may be NULL) receives the figures. 0, or -1 with err. */
