@@ -391,6 +391,8 @@ benchmark-gt: $(BENCH_GT) $(GT_DISTILL)
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
 	@echo
 	$(GT_DISTILL) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_DISTILL_N)
+	@echo
+	$(GT_DISTILL) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(GT_DISTILL_N)
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.

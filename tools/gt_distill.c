@@ -3,7 +3,8 @@
  *   gt-distill CFG WEIGHTS N [SEED]
  *
  * Generates N one-object shapes images with their TRUE concept features (shape_features.h),
- * then grows distill's depth-4 trees mimicking the classifier on: all the concepts, the shape
+ * then grows distill's depth-4 trees mimicking the model (a classifier's top-1 class; a
+ * detector's best box's class, or none) on: all the concepts, the shape
  * columns alone, the nuisance columns alone (colour, stripes, size: independent of the class by
  * construction), and the penultimate layer's pooled activations. Prints a markdown table: the
  * held-out fidelity beside the majority-class baseline's, the root split, the leaves, the time
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
     char list[4200], csv[3][4200], outdir[4200];
     snprintf(list, sizeof list, "%s/shapes.list", dir);
     snprintf(outdir, sizeof outdir, "%s/out", dir);
-    printf("Global surrogate (distill): depth-4 CART trees mimicking %s's top-1 on %d generated images "
+    printf("Global surrogate (distill): depth-4 CART trees mimicking %s's decisions on %d generated images "
            "(30%% held out, seed %llu)\n\n",
            argv[1], n, seed);
     printf("| features | held-out fidelity | majority baseline | root split | leaves | time per run |\n");
