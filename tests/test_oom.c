@@ -178,7 +178,7 @@ Test(oom, eval_on_the_classifier)
 
 /* A failed allocation fails that one request; the model stays usable: after the N-th allocation of
  * an explanation fails (every N), the same model explains the same photo again to exactly the map
- * it gave before. (The reverse pass's tables were kept half-made once: the next pass crashed.) */
+ * it gave before. */
 static void model_survives_each_failure(dx_method method, int detector)
 {
     char cfg[1024], weights[1024];
@@ -218,4 +218,22 @@ Test(oom, the_model_survives_each_failed_allocation)
     model_survives_each_failure(DX_METHOD_SALIENCY, 0);
     model_survives_each_failure(DX_METHOD_DEEPLIFT, 0);
     model_survives_each_failure(DX_METHOD_GRADCAM, 1);
+}
+
+/* distill on the classifier: the two photos' features, the tree, its four outputs */
+Test(oom, distill_on_the_classifier)
+{
+    static char cfg[1024], weights[1024], photo[1024], list[1024], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    write_photo(photo, sizeof photo);
+    scratch_path(list, sizeof list, "list.txt");
+    FILE *f = fopen(list, "w");
+    cr_assert(f);
+    fprintf(f, "%s\n%s\n", photo, photo);
+    fclose(f);
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"distill", cfg, weights, "-list", list, "-min-leaf", "1", "-holdout", "0", "-outdir", out,
+                          NULL};
+    expect_every_failure_clean(args, "distill", 0);
 }
