@@ -267,6 +267,35 @@ Test(distill, detector_concept_tree_splits_on_a_shape_first, .timeout = 60)
     free(json);
 }
 
+/* A list naming an image twice takes its one CSV row twice (it once found only the first entry
+ * and refused the list: "no row for the image"). */
+Test(distill, csv_row_serves_an_image_listed_twice, .timeout = 60)
+{
+    const char *dir = shapes_set();
+    char path[1200], twice[1200];
+    snprintf(path, sizeof path, "%s/shapes.list", dir);
+    char *list = read_text(path);
+    snprintf(twice, sizeof twice, "%s/twice.list", dir);
+    FILE *f = fopen(twice, "w");
+    cr_assert(f);
+    fprintf(f, "%s", list);
+    fprintf(f, "%.*s", (int)(strchr(list, '\n') - list + 1), list); /* the first image again */
+    fclose(f);
+    free(list);
+    const char *root = getenv("DX_ROOT");
+    char args[4096];
+    snprintf(args, sizeof args,
+             "distill %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -list twice.list "
+             "-features csv:concepts.csv -outdir a",
+             root, root);
+    run_result r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(path, sizeof path, "%s/a/tree.json", dir);
+    char *json = read_text(path);
+    cr_expect_eq(json_number(json, "images"), SHAPES_N + 1);
+    free(json);
+}
+
 Test(distill, bad_features_option_is_refused)
 {
     const char *dir = temp_dir(), *root = getenv("DX_ROOT");

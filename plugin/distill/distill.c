@@ -107,15 +107,19 @@ int dx_distill_read_csv(const char *path, const char *const *images, int n_image
         seen[i] = number;
         for (int k = 0; k < d; ++k) {
             char *end;
-            errno = 0;
-            float v = strtof(fields[k + 1], &end);
-            if (end == fields[k + 1] || *end || !isfinite(v) || errno == ERANGE) {
+            float v = strtof(fields[k + 1], &end); /* an overflow is inf; an underflow a tiny number */
+            if (end == fields[k + 1] || *end || !isfinite(v)) {
                 dx_set_error(err, "%s:%d: column %d (%s) is '%s', not a finite number", path, number, k + 2,
                              (*names)[k], fields[k + 1]);
                 goto done;
             }
             (*rows)[(size_t)i * d + k] = v;
         }
+        for (int j = i + 1; j < n_images; ++j) /* the list may name an image twice */
+            if (!strcmp(images[j], images[i])) {
+                memcpy(*rows + (size_t)j * d, *rows + (size_t)i * d, sizeof(float) * (size_t)d);
+                seen[j] = number;
+            }
     }
     if (!fields) {
         dx_set_error(err, "%s: no header (image,NAME1,NAME2,..)", path);
