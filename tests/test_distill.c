@@ -324,7 +324,7 @@ Test(distill, tiny_darknet_runs, .timeout = 120)
     fclose(f);
     snprintf(args, sizeof args,
              "distill %s/models/imagenet/tiny.cfg %s/models/imagenet/tiny.weights -names "
-             "%s/models/imagenet/imagenet.shortnames.list -list list.txt -depth 8 -min-leaf 1 -holdout 0.2 -outdir out",
+             "%s/models/imagenet/imagenet.shortnames.list -list list.txt -depth 8 -min_leaf 1 -holdout 0.2 -outdir out",
              shared, shared, shared);
     run_result r = run_dx(dir, args);
     cr_assert_eq(r.status, 0, "%s", r.err);

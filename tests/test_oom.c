@@ -233,7 +233,7 @@ Test(oom, distill_on_the_classifier)
     fprintf(f, "%s\n%s\n", photo, photo);
     fclose(f);
     scratch_path(out, sizeof out, "out");
-    const char *args[] = {"distill", cfg, weights, "-list", list, "-min-leaf", "1", "-holdout", "0", "-outdir", out,
+    const char *args[] = {"distill", cfg, weights, "-list", list, "-min_leaf", "1", "-holdout", "0", "-outdir", out,
                           NULL};
     expect_every_failure_clean(args, "distill", 0);
 }

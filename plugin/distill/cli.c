@@ -1,5 +1,5 @@
 /* darknet-explain distill <cfg> <weights> -list FILE [-features penultimate|pooled:L|csv:FILE]
- *                         [-depth N] [-min-leaf N] [-holdout F] [-seed S] [-outdir DIR]
+ *                         [-depth N] [-min_leaf N] [-holdout F] [-seed S] [-outdir DIR]
  *
  * distill's command line: its option table, the -features spec, the entry points. The run is
  * distill.c's. */
@@ -18,7 +18,7 @@ static const dx_option options[] = {
      "penultimate|pooled:L|csv:FILE  what the tree splits on (default penultimate: the input of the logit layer, "
      "averaged per channel; pooled:L: layer L's; csv:FILE: concept features per image)"},
     {"-depth", OPT_INT, AT(tree.max_depth), 0, 12, NULL, "N  the tree's depth limit (default 4)"},
-    {"-min-leaf", OPT_INT, AT(tree.min_leaf), 1, INT_MAX, NULL, "N  training images per leaf, at least (default 5)"},
+    {"-min_leaf", OPT_INT, AT(tree.min_leaf), 1, INT_MAX, NULL, "N  training images per leaf, at least (default 5)"},
     {"-holdout", OPT_FLOAT, AT(holdout), 0, 0.9, NULL, "F  share of the images held out for the fidelity (default 0.3)"},
     {"-seed", OPT_U64, AT(seed), 0, 0, NULL, "S  seed of the train/held-out split (default 1)"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  output folder (default distill-out)"},

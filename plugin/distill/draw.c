@@ -16,7 +16,7 @@
 #define PAD 6               /* inside a box, around its text */
 #define GAP_X 16            /* between two column slots */
 #define GAP_Y 36            /* between two rows of boxes */
-#define MAX_SIDE 30000      /* pixels; beyond, the figure is refused (fewer leaves: -depth, -min-leaf) */
+#define MAX_SIDE 30000      /* pixels; beyond, the figure is refused (fewer leaves: -depth, -min_leaf) */
 
 static void node_lines(const dx_tree *t, int k, const char *const *features, const char *const *classes,
                        char line[2][160])
@@ -93,7 +93,7 @@ int dx_tree_draw(const dx_tree *t, const char *const *features, const char *cons
     int rc = -1;
     if (w > MAX_SIDE || h > MAX_SIDE) {
         dx_set_error(err, "the tree's figure would be %.0f x %.0f pixels (at most %d a side: fewer leaves, "
-                          "-depth or -min-leaf)", w, h, MAX_SIDE);
+                          "-depth or -min_leaf)", w, h, MAX_SIDE);
         goto done;
     }
     if (dx_memory_check(w * h * 3 * sizeof(float), "the tree's figure", "its pixels", err) != 0) goto done;
