@@ -29,6 +29,7 @@ void dx_request_init(dx_request *req)
     req->batch = 1;
     req->steps = 64;
     req->baseline = "black";
+    req->deeplift_rule = DX_DEEPLIFT_RESCALE;
     req->samples = 0;
     req->noise = 0.15f;
     req->lrp_composite = NULL;

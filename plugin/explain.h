@@ -164,6 +164,12 @@ typedef enum {
     DX_BOX_H      /* ... its height */
 } dx_box_target;
 
+/* DeepLIFT's rule at the nonlinearities [-rule] (docs/methods.md). */
+typedef enum {
+    DX_DEEPLIFT_RESCALE,     /* (f(z) - f(z')) / (z - z') on the whole difference */
+    DX_DEEPLIFT_REVEALCANCEL /* the differences' positive and negative parts apart (methods/revealcancel.c) */
+} dx_deeplift_rule;
+
 /* What replaces the pixels a perturbation method removes. */
 typedef enum {
     DX_OCCLUDE_BLACK, /* zeros (RISE's image x mask) */
@@ -191,6 +197,7 @@ typedef struct {
     /* gradient methods */
     int steps;            /* Integrated Gradients: trapezoid intervals on the path */
     const char *baseline; /* ig's path start, deeplift's reference: "black", "blur", "noise" or an image file (NULL: black) */
+    dx_deeplift_rule deeplift_rule; /* DeepLIFT [-rule] */
     int samples;          /* SmoothGrad family: noisy copies of the input; LIME, KernelSHAP: perturbed
                            * inputs (0: the method's default) */
     float noise;          /* SmoothGrad family: noise sd as a fraction of the input's range */

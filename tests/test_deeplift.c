@@ -341,7 +341,7 @@ static void relu_net_attributions(dx_model *m, const float *x, int cls, float *a
     float zeros[LN] = {0};
     double f_x, f_base;
     dx_forward(m, x);
-    cr_assert_eq(dx_deeplift(m, &t, zeros, attr, &f_x, &f_base, &err), 0, "%s", err.msg);
+    cr_assert_eq(dx_deeplift(m, &t, DX_DEEPLIFT_RESCALE, zeros, attr, &f_x, &f_base, &err), 0, "%s", err.msg);
     cr_assert_eq(dx_target_backward(m, &t, -1, NULL, &err), 0, "%s", err.msg);
     for (int i = 0; i < LN; ++i) xgrad[i] = x[i] * dx_grad_of(m, -1)[i];
 }

@@ -106,6 +106,10 @@ const dx_layer_ops *dx_layer_ops_of(const dx_layer *l);
 int dx_lrp_convolutional(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
 int dx_lrp_connected(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
 int dx_lrp_maxpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
+/* pool.c: DeepLIFT's split of [maxpool] l's output differences between its windows' winners on x
+ * and on x' (Rescale and RevealCancel share it; the contract is at the definition). */
+void dx_maxpool_difference_shares(const dx_layer *l, const float *in, const float *in_ref, const float *out_ref,
+                                  const float *gout, float *share, float *grad);
 int dx_lrp_avgpool(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
 int dx_lrp_route(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);
 int dx_lrp_shortcut(dx_model *m, dx_pass *p, int i, const float *rout, dx_error *err);

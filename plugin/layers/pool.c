@@ -60,11 +60,32 @@ dx_rect dx_reach_maxpool(const dx_layer *l, dx_rect below)
     return dx_window_reach(below, l->size, l->stride, -(l->pad / 2), l->out_h, l->out_w);
 }
 
-/* DeepLIFT's Rescale through a max, as Captum's DeepLift (captum/attr/_core/deep_lift.py,
- * `maxpool`): a window's output difference y - y' is split at m = max(y, y'): m - y' goes to the
- * winner of x's window, y - m (<= 0) to the winner of x''s; an input's multiplier is what it
- * received over its difference x_i - x'_i, or the gradient where that is below
- * DX_RESCALE_THRESHOLD. So sum_i mult_i (x_i - x'_i) = sum_j gout_j (y_j - y'_j) up to the
+/* DeepLIFT's split of a max's output difference, as Captum's DeepLift (captum/attr/_core/
+ * deep_lift.py, `maxpool`): window o's y - y' is split at top = max(y, y'): gout[o] (top - y')
+ * goes into share[] at the winner of x's window, gout[o] (y - top) (<= 0) at the winner of x''s;
+ * grad[] += gout at x's winner (the gradient, for inputs whose difference is too small to divide
+ * by). in, in_ref: the layer's input on x and x'; l->output, out_ref its output. share and grad:
+ * the layer's inputs floats each, added into. */
+void dx_maxpool_difference_shares(const dx_layer *l, const float *in, const float *in_ref, const float *out_ref,
+                                  const float *gout, float *share, float *grad)
+{
+    for (int k = 0; k < l->c; ++k)
+        for (int y = 0; y < l->out_h; ++y)
+            for (int x = 0; x < l->out_w; ++x) {
+                int o = x + l->out_w * (y + l->out_h * k);
+                int win = maxpool_winner(l, in, l->output, k, y, x);
+                int win_ref = maxpool_winner(l, in_ref, out_ref, k, y, x);
+                if (win < 0 || win_ref < 0) continue; /* no input in the window: a constant */
+                float top = fmaxf(l->output[o], out_ref[o]);
+                grad[win] += gout[o];
+                share[win] += gout[o] * (top - out_ref[o]);
+                share[win_ref] += gout[o] * (l->output[o] - top);
+            }
+}
+
+/* DeepLIFT's Rescale through a max: an input's multiplier is its share of the output differences
+ * (dx_maxpool_difference_shares) over its difference x_i - x'_i, or the gradient where that is
+ * below DX_RESCALE_THRESHOLD. So sum_i mult_i (x_i - x'_i) = sum_j gout_j (y_j - y'_j) up to the
  * threshold's share. work: 2 x the layer's inputs floats. */
 static int rescale_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
@@ -75,18 +96,7 @@ static int rescale_maxpool(dx_model *m, dx_pass *p, int i, const float *gout, dx
     if (!share) return -1;
     float *grad = share + l->inputs;
     memset(share, 0, 2 * sizeof(float) * l->inputs);
-    for (int k = 0; k < l->c; ++k)
-        for (int y = 0; y < l->out_h; ++y)
-            for (int x = 0; x < l->out_w; ++x) {
-                int o = x + l->out_w * (y + l->out_h * k);
-                int win = maxpool_winner(l, in, l->output, k, y, x);
-                int win_ref = maxpool_winner(l, ref->in_ref, ref->out_ref, k, y, x);
-                if (win < 0 || win_ref < 0) continue; /* no input in the window: a constant */
-                float top = fmaxf(l->output[o], ref->out_ref[o]);
-                grad[win] += gout[o];
-                share[win] += gout[o] * (top - ref->out_ref[o]);
-                share[win_ref] += gout[o] * (l->output[o] - top);
-            }
+    dx_maxpool_difference_shares(l, in, ref->in_ref, ref->out_ref, gout, share, grad);
     float *gin = dx_pass_buf(p, i - 1);
     for (int q = 0; q < l->inputs; ++q) {
         float d = in[q] - ref->in_ref[q];

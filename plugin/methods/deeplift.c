@@ -1,4 +1,4 @@
-/* DeepLIFT (Shrikumar et al. 2017), the Rescale rule: a forward on the reference x' (-baseline)
+/* DeepLIFT (Shrikumar et al. 2017). The Rescale rule: a forward on the reference x' (-baseline)
  * and one on x, then one reverse pass (engine.c) with the rule set DX_RULE_RESCALE, in which each
  * activation's derivative becomes the multiplier (f(z) - f(z')) / (z - z') (the gradient where
  * |z - z'| < DX_RESCALE_THRESHOLD, layers/conv.c) and [maxpool] splits its output difference as
@@ -11,7 +11,9 @@
  * the input; by summation to delta they add up to f(x) - f(x') when the score is linear or
  * bilinear in its layer's outputs (a class's logit, a box's objectness x class probability, its
  * centre); for a softmax probability, a box's width or height and through [region] heads only
- * approximately (the JSON reports the gap). */
+ * approximately (the JSON reports the gap). The RevealCancel rule (-rule revealcancel) runs the
+ * same two forwards, then its own two-channel pass (revealcancel.c) from the target's layer, or
+ * from the layer below a head ([yolo], [region], [softmax]) after the head's Rescale step. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +51,14 @@ static void activation_input(dx_model *m, int i, float *z, const float *keep)
     memcpy(l->output, keep, sizeof(float) * l->outputs);
 }
 
-int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr, double *f_x, double *f_base,
-                dx_error *err)
+/* the heads RevealCancel starts below, their one step done by Rescale */
+static int is_head(const dx_layer *l)
+{
+    return l->type == DX_LAYER_YOLO || l->type == DX_LAYER_REGION || l->type == DX_LAYER_SOFTMAX;
+}
+
+int dx_deeplift(dx_model *m, const dx_target *t, dx_deeplift_rule rule, const float *base, float *attr,
+                double *f_x, double *f_base, dx_error *err)
 {
     const dx_net *net = m->net;
     int top = t->layer, rc = -1;
@@ -110,6 +118,12 @@ int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr,
      * layer's outputs (a logit, objectness x class probability) */
     for (size_t k = 0; k < (size_t)net->layers[top].outputs; ++k) seed[k] = 0.5f * (seed[k] + seed_ref[k]);
     dx_rules set = {.layers = rules, .every = {.kind = DX_RULE_RESCALE}};
+    if (rule == DX_DEEPLIFT_REVEALCANCEL) {
+        int below = is_head(&net->layers[top]) ? top - 1 : top;
+        if (below < top && dx_reverse_seeded(m, top, seed, below, &set, &m->pass, err) != 0) goto done;
+        rc = dx_revealcancel(m, below, below < top ? dx_grad_of(m, below) : seed, refs, base, attr, err);
+        goto done;
+    }
     if (dx_reverse_seeded(m, top, seed, -1, &set, &m->pass, err) != 0) goto done;
     const float *mult = dx_grad_of(m, -1);
     for (size_t k = 0; k < n; ++k) attr[k] = (x[k] - base[k]) * mult[k];
@@ -137,7 +151,7 @@ int dx_method_deeplift(dx_model *m, const dx_request *req, const dx_target *t, d
         !(map = dx_alloc((size_t)spatial, sizeof(float), "DeepLIFT's map", err)))
         goto done;
     if (dx_request_baseline(m, req, dx_output_of(m, -1), base, err) != 0) goto done;
-    if (dx_deeplift(m, t, base, attr, &f_x, &f_base, err) != 0) goto done;
+    if (dx_deeplift(m, t, req->deeplift_rule, base, attr, &f_x, &f_base, err) != 0) goto done;
     for (int c = 0; c < net->c; ++c)
         for (int p = 0; p < spatial; ++p) {
             double a = attr[(size_t)c * spatial + p];

@@ -5,6 +5,7 @@
  * when it returns, so that the caller can go on with the next target. */
 #ifndef DX_METHODS_H
 #define DX_METHODS_H
+#include "engine.h"
 #include "methods/params.h"
 #include "targets.h"
 
@@ -60,12 +61,20 @@ int dx_method_saliency(dx_model *m, const dx_request *req, const dx_target *t, d
 int dx_method_inputxgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_ig(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_deeplift(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
-/* DeepLIFT-Rescale of target t against the reference base (net->inputs floats), with the model's
- * forward state on x: attr (net->inputs floats) = (x - base) times the multipliers reaching the
- * input; *f_x, *f_base the score on x and on base. Leaves the forward state on x. 0, or -1 with
- * err (out of memory, a layer without a rule). */
-int dx_deeplift(dx_model *m, const dx_target *t, const float *base, float *attr, double *f_x, double *f_base,
-                dx_error *err);
+/* DeepLIFT of target t with `rule` against the reference base (net->inputs floats), with the
+ * model's forward state on x: attr (net->inputs floats) = the input's contributions (Rescale:
+ * (x - base) times the multipliers reaching the input; RevealCancel: m+ dx+ + m- dx-); *f_x,
+ * *f_base the score on x and on base. Leaves the forward state on x. 0, or -1 with err (out of
+ * memory, a layer without a rule). */
+int dx_deeplift(dx_model *m, const dx_target *t, dx_deeplift_rule rule, const float *base, float *attr,
+                double *f_x, double *f_base, dx_error *err);
+/* revealcancel.c: RevealCancel's delta forward and two-channel backward from layer top (-1: the
+ * input) down, with the model's forward state on x and refs[0..top] DeepLIFT's forwards on x'
+ * (deeplift.c); mult (top's outputs floats) multiplies both parts of top's difference. attr as
+ * dx_deeplift's. 0, or -1 with err (out of memory; a layer the backward reaches without a rule,
+ * named). */
+int dx_revealcancel(dx_model *m, int top, const float *mult, const dx_reference_layer *refs, const float *base,
+                    float *attr, dx_error *err);
 int dx_method_smoothgrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_smoothgrad2(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);
 int dx_method_vargrad(dx_model *m, const dx_request *req, const dx_target *t, dx_result *r, dx_error *err);

@@ -39,6 +39,9 @@
     X(BASELINE, "-baseline", OPT_TEXT, baseline, 0, 0, NULL,                                                  \
       "B  ig: the path's start, deeplift: the reference: black (zeros), blur (the input blurred by a Gaussian of sigma = network width / " \
       "16 pixels), noise (uniform [0,1), from -seed) or an image file, letterboxed as the photo")           \
+    X(RULE, "-rule", OPT_CHOICE, deeplift_rule, 0, 0, "rescale|revealcancel",                                \
+      "rescale|revealcancel  deeplift's rule at the nonlinearities: Rescale on the whole difference, or "    \
+      "RevealCancel with its positive and negative parts apart (docs/methods.md)")                          \
     X(SAMPLES, "-samples", OPT_INT, samples, 1, DX_MAX_SAMPLES, NULL,                                         \
       "N  smoothgrad, smoothgrad2, vargrad: noisy copies; lime: perturbed inputs, the photo and the "         \
       "baseline included; kernelshap: coalitions scored besides the full and the empty one")                  \

@@ -29,12 +29,14 @@ static const dx_method_info registry[DX_METHOD_COUNT] = {
         "The attributions add up to f(x) - f(x'); the JSON's method_stats give both and the gap.\n",
         .options = TARGET | DX_MOPT(STEPS) | DX_MOPT(BASELINE) | DX_MOPT(SEED)},
     [DX_METHOD_DEEPLIFT] = {"deeplift", dx_method_deeplift,
-        "DeepLIFT (Shrikumar et al.), the Rescale rule: (x - x') times the multipliers of one\n"
-        "reverse pass in which each activation's derivative is (f(z) - f(z')) / (z - z') against a\n"
-        "forward on the baseline x' ([maxpool] as Captum's), summed over the colour channels\n"
-        "(signed). The attributions add up to f(x) - f(x') for a class logit or a box's score;\n"
-        "the JSON's method_stats give both and the gap (docs/methods.md).\n",
-        .options = TARGET | DX_MOPT(BASELINE) | DX_MOPT(SEED)},
+        "DeepLIFT (Shrikumar et al.): (x - x') times the multipliers of one reverse pass against\n"
+        "a forward on the baseline x', summed over the colour channels (signed). -rule rescale:\n"
+        "each activation's derivative is (f(z) - f(z')) / (z - z') ([maxpool] as Captum's);\n"
+        "-rule revealcancel: the differences' positive and negative parts travel apart and each\n"
+        "activation gives each part its own multiplier. The attributions add up to f(x) - f(x')\n"
+        "for a class logit or a box's score; the JSON's method_stats give both and the gap\n"
+        "(docs/methods.md).\n",
+        .options = TARGET | DX_MOPT(BASELINE) | DX_MOPT(RULE) | DX_MOPT(SEED)},
     [DX_METHOD_SMOOTHGRAD] = {"smoothgrad", dx_method_smoothgrad,
         "SmoothGrad: the mean gradient over noisy copies of the input, max of |mean| over the\n"
         "colour channels.\n", .options = SMOOTH, .samples = 25},

@@ -192,7 +192,7 @@ Test(alexeyab, deeplift_sums_to_delta_through_the_new_layers, .timeout = 120)
             dx_target t = {.layer = tops[k], .eval = entry_eval, .cls = most};
             double f_x, f_base, sum = 0;
             dx_error err;
-            cr_assert_eq(dx_deeplift(m, &t, base, attr, &f_x, &f_base, &err), 0, "%s", err.msg);
+            cr_assert_eq(dx_deeplift(m, &t, DX_DEEPLIFT_RESCALE, base, attr, &f_x, &f_base, &err), 0, "%s", err.msg);
             for (int q = 0; q < m->net->inputs; ++q) sum += attr[q];
             double diff = f_x - f_base;
             cr_log_info("layer %d entry %d, %s reference: sum %.7g, f(x) - f(x') %.7g", t.layer, t.cls,
