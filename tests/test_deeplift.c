@@ -1,5 +1,6 @@
-/* DeepLIFT, the Rescale rule (plugin/methods/deeplift.c): summation to delta on the test nets,
- * the shapes classifier and Tiny Darknet; the attributions equal a plain double-precision
+/* DeepLIFT (plugin/methods/deeplift.c): summation to delta on the test nets, the shapes
+ * classifier and detector and Tiny Darknet, with the Rescale and the RevealCancel rule
+ * (tests/test_revealcancel.c has RevealCancel's own tests); with Rescale, the attributions equal a plain double-precision
  * reimplementation of a small network (conv + batch norm + leaky, an overlapping maxpool with
  * Captum's rule, conv + relu, avgpool, connected); on a net of connected layers and ReLUs with a
  * zero reference they equal Captum's DeepLift definition in closed form, and input x gradient
@@ -46,11 +47,15 @@ static double expect_summation(const char *what, const dx_result *r)
     return delta / fabs(diff);
 }
 
-static void explain(dx_model *m, dx_image photo, const char *baseline, int cls, dx_result *r)
+static const dx_deeplift_rule rules[] = {DX_DEEPLIFT_RESCALE, DX_DEEPLIFT_REVEALCANCEL};
+static const char *const rule_names[] = {"rescale", "revealcancel"};
+
+static void explain(dx_model *m, dx_image photo, const char *baseline, int rule, int cls, dx_result *r)
 {
     dx_request req;
     dx_request_init(&req);
     req.method = DX_METHOD_DEEPLIFT;
+    req.deeplift_rule = rules[rule];
     req.baseline = baseline;
     req.class_id = cls;
     dx_error err;
@@ -75,11 +80,12 @@ Test(deeplift, summation_to_delta_test_nets, .timeout = 120)
         dx_model *m = open_random(cfg, weights, 31 + n);
         dx_image photo = noise_photo(23, 17, 3, 5 + n); /* letterboxed: a border of grey */
         for (int b = 0; b < 3; ++b)
-            for (int cls = 0; cls < 2; ++cls) {
+            for (int run = 0; run < 4; ++run) { /* classes 0 and 1, each with both rules */
                 dx_result r;
-                explain(m, photo, baselines[b], cls, &r);
+                explain(m, photo, baselines[b], run % 2, run / 2, &r);
                 char what[128];
-                snprintf(what, sizeof what, "%s, %s baseline, class %d", nets[n], baselines[b], cls);
+                snprintf(what, sizeof what, "%s, %s, %s baseline, class %d", nets[n], rule_names[run % 2], baselines[b],
+                         run / 2);
                 worst = fmax(worst, expect_summation(what, &r));
                 dx_result_free(&r);
             }
@@ -109,14 +115,15 @@ static void expect_summation_per_class(dx_model *m, dx_image photo, int classes,
 {
     static const char *baselines[] = {"black", "blur", "noise"};
     for (int b = 0; b < 3; ++b)
-        for (int cls = 0; cls < classes; ++cls) {
-            dx_result r;
-            explain(m, photo, baselines[b], cls, &r);
-            char what[128];
-            snprintf(what, sizeof what, "%s, %s baseline, class %d", name, baselines[b], cls);
-            expect_summation(what, &r);
-            dx_result_free(&r);
-        }
+        for (int rule = 0; rule < 2; ++rule)
+            for (int cls = 0; cls < classes; ++cls) {
+                dx_result r;
+                explain(m, photo, baselines[b], rule, cls, &r);
+                char what[128];
+                snprintf(what, sizeof what, "%s, %s, %s baseline, class %d", name, rule_names[rule], baselines[b], cls);
+                expect_summation(what, &r);
+                dx_result_free(&r);
+            }
 }
 
 Test(deeplift, summation_to_delta_other_activations)
@@ -150,16 +157,17 @@ Test(deeplift, summation_to_delta_tiny_darknet, .timeout = 300)
     char photo[1200];
     snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared);
     static const char *baselines[] = {"black", "blur"};
-    for (int b = 0; b < 2; ++b) {
+    for (int run = 0; run < 4; ++run) {
         dx_request req;
         dx_request_init(&req);
         req.method = DX_METHOD_DEEPLIFT;
-        req.baseline = baselines[b];
+        req.baseline = baselines[run / 2];
+        req.deeplift_rule = rules[run % 2];
         dx_result r;
         dx_error err;
         cr_assert_eq(dx_explain_file(m, photo, &req, &r, &err), 0, "%s", err.msg);
         char what[128];
-        snprintf(what, sizeof what, "Tiny Darknet, dog.jpg, %s baseline", baselines[b]);
+        snprintf(what, sizeof what, "Tiny Darknet, dog.jpg, %s, %s baseline", rule_names[run % 2], baselines[run / 2]);
         expect_summation(what, &r);
         dx_result_free(&r);
     }
@@ -449,18 +457,21 @@ Test(deeplift, summation_to_delta_shapes_detector_boxes, .timeout = 120)
     static const char *baselines[] = {"black", "blur"};
     int boxes = 0;
     for (int k = 0; k < 4; ++k)
-        for (int b = 0; b < 2; ++b) {
+        for (int run = 0; run < 4; ++run) {
+            int b = run / 2;
             dx_request req;
             dx_request_init(&req);
             req.method = DX_METHOD_DEEPLIFT;
             req.baseline = baselines[b];
+            req.deeplift_rule = rules[run % 2];
             req.box_target = kinds[k];
             dx_box_explanations e;
             cr_assert_eq(dx_explain_boxes(m, photo, &req, &e, &err), 0, "%s", err.msg);
             cr_assert(e.n > 0, "no box on the shapes photo");
             for (int j = 0; j < e.n; ++j, ++boxes) {
                 char what[128];
-                snprintf(what, sizeof what, "shapes-detector box %d, %s, %s baseline", j, kind_names[k], baselines[b]);
+                snprintf(what, sizeof what, "shapes-detector box %d, %s, %s, %s baseline", j, kind_names[k],
+                         rule_names[run % 2], baselines[b]);
                 expect_summation(what, &e.results[j]);
             }
             dx_box_explanations_free(&e);
