@@ -140,6 +140,12 @@ static void activation_forward(rc_pass *s, int i, float *p, float *n)
     }
 }
 
+/* a convolution's or connected layer's weights (the backend leaves a connected layer's nweights 0) */
+static size_t weight_count(const dx_layer *l)
+{
+    return l->type == DX_LAYER_CONNECTED ? (size_t)l->inputs * l->outputs : (size_t)l->nweights;
+}
+
 /* The sign split of the whole difference p + n (the linear rule's input): sp = max(Δ, 0), sn = min(Δ, 0). */
 static void split_whole(const float *p, const float *n, float *sp, float *sn, size_t len)
 {
@@ -401,8 +407,8 @@ int dx_revealcancel(dx_model *m, int top, const float *mult, const dx_reference_
         floats += (size_t)l->outputs * (has_activation(&refs[i]) ? 6 : 4);
         if ((size_t)l->outputs > largest) largest = (size_t)l->outputs;
         if ((size_t)l->inputs > largest) largest = (size_t)l->inputs;
-        if ((l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED) && (size_t)l->nweights > weights)
-            weights = (size_t)l->nweights;
+        if ((l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED) && weight_count(l) > weights)
+            weights = weight_count(l);
     }
     rc_pass s = {.m = m, .refs = refs};
     const char *what = "DeepLIFT's RevealCancel pass";
