@@ -218,6 +218,7 @@ Test(options, the_json_parameters_rerun_the_same_map, .timeout = 300)
         {"gradcam", "-layer 5 -relu 0 -aug_smooth -score prob"},
         {"ig", "-steps 7 -baseline noise -seed 5"},
         {"deeplift", "-baseline noise -seed 5"},
+        {"deeplift", "-rule revealcancel -baseline blur"},
         {"occlusion", "-window 6 -stride 3 -occlude mean -batch 2"},
         {"rise", "-masks 40 -cell 4 -p 0.4 -seed 9 -occlude blur"},
         {"lrp", "-composite epsilon-plus -layer 3"},
