@@ -410,6 +410,7 @@ int dx_revealcancel(dx_model *m, int top, const float *mult, const dx_reference_
         if ((l->type == DX_LAYER_CONVOLUTIONAL || l->type == DX_LAYER_CONNECTED) && weight_count(l) > weights)
             weights = weight_count(l);
     }
+    double t0 = dx_now_ms();
     rc_pass s = {.m = m, .refs = refs};
     const char *what = "DeepLIFT's RevealCancel pass";
     float *block = NULL;
@@ -457,6 +458,7 @@ int dx_revealcancel(dx_model *m, int top, const float *mult, const dx_reference_
     }
     rc = 0;
 done:
+    m->ms_backward += dx_now_ms() - t0; /* both passes: the JSON's "backward" time */
     free(block);
     free(s.delta);
     free(s.mult);
