@@ -91,7 +91,7 @@ static void add_term(float t, float *p, float *n)
 }
 static float term_multiplier(float t, float mp, float mn) { return t > 0 ? mp : t < 0 ? mn : 0.5f * (mp + mn); }
 
-/* Channel c of (p, n) times s, the parts swapped for s < 0: its own adjoint (the map
+/* (p, n) times s, the parts swapped for s < 0: its own adjoint (the map
  * (p, n) -> (s n, s p) is symmetric), so the forward and the backward share it. */
 static void scale_parts(float s, float *p, float *n, size_t len)
 {
@@ -276,7 +276,6 @@ static int delta_forward(rc_pass *s, int i)
                 for (int x = 0; x < l->out_w; ++x) {
                     size_t o = ((size_t)c * l->out_h + y) * l->out_w + x;
                     size_t q = ((size_t)c * l->h + y / l->stride) * l->w + x / l->stride;
-                    p[o] = n[o] = 0;
                     add_scaled(l->scale, bp + q, bn + q, p + o, n + o, 1);
                 }
         return 1;
