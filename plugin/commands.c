@@ -5,6 +5,7 @@
 #include "distill/distill.h"
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "visualize/visualize.h"
 
 static const dx_cli_command commands[] = {
     {"eval", dx_eval_check_args, dx_eval_cli, dx_eval_usage,
@@ -12,6 +13,8 @@ static const dx_cli_command commands[] = {
     {"eval-merge", dx_eval_merge_check_args, dx_eval_merge_cli, NULL, NULL},
     {"distill", dx_distill_check_args, dx_distill_cli, dx_distill_usage,
      "a decision tree mimicking the classifier (global surrogate)"},
+    {"visualize", dx_visualize_check_args, dx_visualize_cli, dx_visualize_usage,
+     "activation maximisation: the image each class or channel wants"},
 };
 
 const dx_cli_command *dx_cli_commands(size_t *n)
