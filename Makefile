@@ -385,7 +385,13 @@ GT_DISTILL_N ?= 600
 $(GT_DISTILL): $(BUILD)/tools/gt_distill.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-benchmark-gt: $(BENCH_GT) $(GT_DISTILL)
+# activation maximisation's ground truth (tools/gt_visualize.c)
+GT_VISUALIZE := $(BUILD)/gt-visualize
+GT_VISUALIZE_SEEDS ?= 5
+$(GT_VISUALIZE): $(BUILD)/tools/gt_visualize.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE)
 	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
 	@echo
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
@@ -393,6 +399,8 @@ benchmark-gt: $(BENCH_GT) $(GT_DISTILL)
 	$(GT_DISTILL) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_DISTILL_N)
 	@echo
 	$(GT_DISTILL) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(GT_DISTILL_N)
+	@echo
+	$(GT_VISUALIZE) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_VISUALIZE_SEEDS) cfg/shapes-classifier.data
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.
