@@ -161,8 +161,13 @@ int dx_visualize_cli(const char *program, int argc, char **argv)
     /* the default prefix: the cfg's name without folder and extension */
     const char *base = strrchr(a.cfg, '/') ? strrchr(a.cfg, '/') + 1 : a.cfg;
     int stem_len = strlen(base) > 4 && !strcmp(base + strlen(base) - 4, ".cfg") ? (int)strlen(base) - 4 : (int)strlen(base);
-    if (a.out) snprintf(prefix, sizeof prefix, "%s", a.out);
-    else snprintf(prefix, sizeof prefix, "%s%s%.*s", a.outdir ? a.outdir : "", a.outdir ? "/" : "", stem_len, base);
+    int len = a.out ? snprintf(prefix, sizeof prefix, "%s", a.out)
+                    : snprintf(prefix, sizeof prefix, "%s%s%.*s", a.outdir ? a.outdir : "", a.outdir ? "/" : "",
+                               stem_len, base);
+    if (len < 0 || (size_t)len + 32 > sizeof prefix) { /* room for _L<layer>_c<channel>.png.part */
+        fprintf(stderr, "%s: %s: the output prefix is too long\n", who, a.out ? "-out" : "-outdir");
+        return 2;
+    }
     struct stat st;
     if (a.outdir && (stat(a.outdir, &st) != 0 || !S_ISDIR(st.st_mode))) {
         fprintf(stderr, "%s: -outdir %s: not an existing folder\n", who, a.outdir);

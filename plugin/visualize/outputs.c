@@ -136,7 +136,7 @@ static int write_json(const dx_model *m, const dx_vis_unit *units, const dx_vis_
     for (int k = 0; k < n; ++k) {
         const dx_vis_unit *u = &units[k];
         const dx_vis_result *r = &results[k];
-        char stem[1024], file[1100];
+        char stem[1200], file[1300];
         dx_vis_stem(u, prefix, stem, sizeof stem); /* fits: the caller made the files' names */
         dx_json_obj_begin(&j);
         dx_json_key(&j, "layer"); dx_json_int(&j, u->cls >= 0 ? dx_find_logit_layer(m) : u->layer);
@@ -179,7 +179,7 @@ int dx_vis_write(const dx_model *m, const dx_vis_unit *units, const dx_vis_resul
 {
     const dx_net *net = m->net;
     dx_atomic_set set = {0};
-    char stem[1024], path[1100];
+    char stem[1200], path[1300];
     int shape[3] = {net->c, net->h, net->w};
     for (int k = 0; k < n; ++k) {
         if (dx_vis_stem(&units[k], prefix, stem, sizeof stem) != 0) {
