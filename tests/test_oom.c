@@ -237,3 +237,14 @@ Test(oom, distill_on_the_classifier)
                           NULL};
     expect_every_failure_clean(args, "distill", 0);
 }
+
+/* visualize: two class units (the ascent's per-step buffers, the grid, the JSON) */
+Test(oom, visualize_on_the_classifier)
+{
+    static char cfg[1024], weights[1024], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"visualize", cfg, weights, "-class", "0,1", "-steps", "2", "-out", out, NULL};
+    expect_every_failure_clean(args, "visualize", 0);
+}
