@@ -163,6 +163,33 @@ Test(visualize, channel_objective_far_above_noise_and_real_images, .timeout = 60
     dx_close(m);
 }
 
+/* -channel with -outdir: the files named after the cfg, the layer and the channel, the JSON's units
+ * with their channel, objective and the classifier's top-1 on the image. */
+Test(visualize, channel_outputs_named_by_layer_and_channel, .timeout = 60)
+{
+    char dir[1100], args[4096];
+    scratch_path(dir, sizeof dir, "");
+    snprintf(args, sizeof args, "visualize %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -layer 16 "
+             "-channel 3,5 -steps 4 -outdir .", root(), root());
+    run_result r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    static const char *const keep[] = {"stdout.txt", "stderr.txt", "shapes-classifier_L16_c3.png",
+                                       "shapes-classifier_L16_c3.npy", "shapes-classifier_L16_c5.png",
+                                       "shapes-classifier_L16_c5.npy", "shapes-classifier_grid.png",
+                                       "shapes-classifier.json", NULL};
+    cr_expect_eq(stray_files_in(dir, keep), 0, "other files than the expected ones");
+    for (int k = 2; keep[k]; ++k) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, keep[k]);
+        cr_expect(exists(path), "no %s", keep[k]);
+    }
+    snprintf(args, sizeof args, "%s/shapes-classifier.json", dir);
+    char *json = read_text(args);
+    cr_expect(strstr(json, "\"channel\": 5") && strstr(json, "\"layer\": 16") && strstr(json, "\"top1_name\": \"") &&
+              strstr(json, "\"steps\": 4") && strstr(json, "\"npy\": \"./shapes-classifier_L16_c5.npy\""), "%s", json);
+    free(json);
+}
+
 static double objective_at(dx_model *m, const dx_vis_unit *u, const dx_vis_options *o, const float *x)
 {
     double v;
