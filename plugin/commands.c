@@ -2,6 +2,7 @@
  * order. */
 #include <string.h>
 #include "cli.h"
+#include "concepts/tcav.h"
 #include "distill/distill.h"
 #include "eval/eval.h"
 #include "eval/results.h"
@@ -15,6 +16,8 @@ static const dx_cli_command commands[] = {
      "a decision tree mimicking the classifier (global surrogate)"},
     {"visualize", dx_visualize_check_args, dx_visualize_cli, dx_visualize_usage,
      "activation maximisation: the image each class or channel wants"},
+    {"tcav", dx_tcav_check_args, dx_tcav_cli, dx_tcav_usage,
+     "concept activation vectors: TCAV scores of concepts (folders of images) per class"},
 };
 
 const dx_cli_command *dx_cli_commands(size_t *n)
