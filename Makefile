@@ -71,7 +71,7 @@ TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
 TEST_EXTRA := $(BUILD)/save-random-weights $(BUILD)/tools/shapes.o
 else
 TEST_SRC := $(wildcard tests/*.c)
-TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tests/fuzz/targets.o
+TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/concept_sets.o $(BUILD)/tests/fuzz/targets.o
 endif
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tests/fuzz/*.h tools/*.h)
@@ -90,7 +90,7 @@ GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
+.PHONY: gen-concepts all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -358,6 +358,12 @@ bench-methods: $(BENCH_METHODS)
 # The embedded models (cfg/shapes-*): synthetic shapes (tools/gen_shapes.c), trained by Darknet.
 $(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Concept sets with the truth planted (tools/concept_sets.h), for `darknet-explain tcav`.
+GEN_CONCEPTS := $(BUILD)/gen-concepts
+$(GEN_CONCEPTS): $(BUILD)/tools/gen_concepts.o $(BUILD)/tools/concept_sets.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+gen-concepts: $(GEN_CONCEPTS)
 
 # Retrains cfg/shapes-classifier.weights and cfg/shapes-detector.weights with Debian's Darknet
 # (CPU); with BACKEND=alexeyab, cfg/shapes-detector-v4tiny.weights with the fork's own darknet

@@ -213,7 +213,7 @@ void dx_tcav_result_free(dx_tcav_result *r)
 typedef struct {
     dx_eval_list concepts[DX_TCAV_MAX_CONCEPTS], pool, images;
     float *concept_acts[DX_TCAV_MAX_CONCEPTS][DX_MAX_LAYERS], *pool_acts[DX_MAX_LAYERS];
-    float *random_cavs[DX_MAX_LAYERS]; /* R x dims[l]: random set 0 against set r + 1 */
+    float *random_cavs[DX_MAX_LAYERS]; /* R x dims[l]: random set r against set r + 1 */
     int *pool_order;                   /* the pool shuffled: set s is [s k, (s + 1) k) */
     int *all_rows;                     /* 0, 1, 2, ...: a concept's every row */
     long *positive;                    /* per (layer, concept or random, class, run) */
@@ -312,7 +312,7 @@ static int train_all(dx_tcav_result *res, const dx_tcav_options *o, tcav_work *w
             return -1;
         for (int r = 0; r < R; ++r) {
             const int *neg = w->pool_order + (size_t)(r + 1) * k_set;
-            if (train_cav(w->pool_acts[l], w->pool_order, k_set, w->pool_acts[l], neg, k_set, d, o,
+            if (train_cav(w->pool_acts[l], neg - k_set, k_set, w->pool_acts[l], neg, k_set, d, o,
                           derived_seed(o->seed, l, res->n_concepts, r), w->random_cavs[l] + (size_t)r * d,
                           &res->random_accuracy[l][r], err) != 0)
                 return -1;

@@ -6,9 +6,10 @@
  * random set's (label 0), pointing towards the concept. A class's TCAV score for a CAV is the
  * fraction of the class's images x whose class logit h_k rises along it: grad h_k(f_l(x)) . v > 0
  * (the plugin's own reverse pass down to layer l). Each concept is trained against R different
- * random sets (runs); R random-vs-random CAVs (random set 0 against each of the same R sets) give
- * the scores of chance, and a two-sided Student t-test of the concept's R scores against them
- * gives p; `significant` is p < alpha (divided by the number of concepts with Bonferroni).
+ * random sets (run r: set r + 1); R random-vs-random CAVs (run r: set r against set r + 1, so
+ * that both sides change from run to run, as the reference code pools random_i against random_j)
+ * give the scores of chance, and a two-sided Student t-test of the concept's R scores against
+ * them gives p; `significant` is p < alpha (divided by the number of concepts with Bonferroni).
  *
  * Random sets: -random's images, shuffled by the seed, cut into R + 1 disjoint sets of
  * k = min(the largest concept's image count, pool / (R + 1)) images (the paper's random500_0 ..
