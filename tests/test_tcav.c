@@ -10,10 +10,12 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "../tools/concept_sets.h"
+#include "../tools/shapes.h"
 #include "concepts/logistic.h"
 #include "concepts/tcav.h"
 #include "engine.h"
 #include "helpers.h"
+#include "io/image.h"
 #include "model.h"
 #include "targets.h"
 
@@ -50,9 +52,157 @@ Test(tcav, logistic_regression_recovers_the_planted_direction)
         double lambda = k == 0 ? 1e-4 : k == 1 ? 1e-2 : 1;
         cr_assert_eq(dx_logistic_fit(x, y, N, D, lambda, 300, w, &b, &err), 0, "%s", err.msg);
         double acc = dx_logistic_accuracy(x + N * D, y + N, HELD, D, w, b), c = cosine(w, u, D);
-        printf("lambda %g: held-out accuracy %.3f, cosine %.4f, |w| %.3f\n", lambda, acc, c, sqrt(cosine(w, w, D) * 0 + 1) * sqrt((double)w[0] * w[0]));
         cr_expect_gt(acc, 0.9, "lambda %g: held-out accuracy %.3f", lambda, acc);
         cr_expect_gt(c, 0.95, "lambda %g: cosine with the planted direction %.4f", lambda, c);
     }
     free(x);
+}
+
+/* The t-test's p-values against the t distribution's tail integrated numerically (Python, the
+ * density integrated by Simpson's rule over 2e6 intervals after x = |t| + u / (1 - u); the two
+ * critical values of the tables check that integration to 1e-13), and the closed forms of 1 and
+ * 2 degrees of freedom. */
+Test(tcav, t_test_p_values_match_known_values)
+{
+    const double a[] = {0.9, 0.85, 1.0, 0.95, 0.9, 1.0, 0.8, 0.95, 0.9, 1.0};
+    const double b[] = {0.5, 0.2, 0.9, 0.65, 0.3, 0.55, 0.8, 0.1, 0.45, 0.6};
+    const double c[] = {0.52, 0.48, 0.61, 0.39, 0.55};
+    double t, p, df;
+    cr_assert_eq(dx_ttest_student(a, 10, b, 10, &t, &p), 0);
+    cr_expect(fabs(t - 5.066414210335271) < 1e-9 && fabs(p - 8.042887733342459e-05) < 1e-9, "t %.12g p %.12g", t, p);
+    cr_assert_eq(dx_ttest_student(b, 10, c, 5, &t, &p), 0);
+    cr_expect(fabs(t + 0.04234213218263133) < 1e-9 && fabs(p - 0.9668693911374923) < 1e-6, "t %.12g p %.12g", t, p);
+    cr_assert_eq(dx_ttest_welch(a, 10, b, 10, &t, &p, &df), 0);
+    cr_expect(fabs(df - 10.279736190042895) < 1e-9 && fabs(p - 0.0004474185248633658) < 1e-9, "df %.12g p %.12g", df, p);
+    cr_assert_eq(dx_ttest_welch(b, 10, c, 5, &t, &p, &df), 0);
+    cr_expect(fabs(df - 11.992010980190424) < 1e-9 && fabs(p - 0.9556825710346665) < 1e-6, "df %.12g p %.12g", df, p);
+    /* Student's t tables: t_{0.975}(10) and t_{0.995}(20) */
+    cr_expect(fabs(dx_t_two_sided_p(2.228138851986, 10) - 0.05) < 1e-9);
+    cr_expect(fabs(dx_t_two_sided_p(-2.845339709786, 20) - 0.01) < 1e-9);
+    /* df 1 (Cauchy): 1 - 2 atan|t| / pi; df 2: 1 - |t| / sqrt(2 + t^2) */
+    for (double x = 0.1; x < 50; x *= 1.7) {
+        cr_expect(fabs(dx_t_two_sided_p(x, 1) - (1 - 2 * atan(x) / M_PI)) < 1e-12, "df 1, t %g", x);
+        cr_expect(fabs(dx_t_two_sided_p(x, 2) - (1 - x / sqrt(2 + x * x))) < 1e-12, "df 2, t %g", x);
+    }
+    /* constant samples: equal means p = 1, different means p = 0; too few values: refused */
+    const double ones[] = {1, 1, 1}, halves[] = {0.5, 0.5, 0.5};
+    cr_assert_eq(dx_ttest_student(ones, 3, ones, 3, &t, &p), 0);
+    cr_expect(t == 0 && p == 1);
+    cr_assert_eq(dx_ttest_student(ones, 3, halves, 3, &t, &p), 0);
+    cr_expect(isinf(t) && t > 0 && p == 0);
+    cr_expect_eq(dx_ttest_student(ones, 1, halves, 3, &t, &p), -1);
+}
+
+static dx_model *open_shapes(void)
+{
+    char cfg[1024], weights[1024], names[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    snprintf(names, sizeof names, "%s/cfg/shapes.names", getenv("DX_ROOT"));
+    dx_open_options opt = {.names = names};
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, &opt, &err);
+    cr_assert(m, "%s", err.msg);
+    return m;
+}
+
+/* The directional derivative TCAV counts, grad h_k(f_l(x)) . v, is the derivative of the logit
+ * when layer l's output moves along v and the rest of the network runs on from it. */
+Test(tcav, directional_derivative_is_the_logit_finite_difference)
+{
+    dx_model *m = open_shapes();
+    const int layer = 9, logits = dx_find_logit_layer(m);
+    const int d = m->net->layers[layer].outputs;
+    float *v = malloc(sizeof(float) * d), *orig = malloc(sizeof(float) * d);
+    rng r = {3};
+    int checked = 0;
+    for (int image = 0; image < 4; ++image) {
+        dx_image im;
+        shapes_object o[SHAPES_MAX_OBJECTS];
+        shapes_draw(5, image, 64, 1, &im, o);
+        dx_image boxed = dx_fit_photo(m, im);
+        dx_forward(m, boxed.data);
+        float *out = (float *)dx_output_of(m, layer);
+        memcpy(orig, out, sizeof(float) * d);
+        for (int cls = 0; cls < SHAPES_CLASSES; ++cls) {
+            double norm = 0;
+            for (int j = 0; j < d; ++j) v[j] = (float)rng_normal(&r), norm += v[j] * v[j];
+            for (int j = 0; j < d; ++j) v[j] /= (float)sqrt(norm);
+            dx_error err;
+            dx_forward(m, boxed.data);
+            cr_assert_eq(dx_tcav_logit_gradient(m, cls, layer, &err), 0, "%s", err.msg);
+            const float *g = dx_grad_of(m, layer);
+            double analytic = 0;
+            for (int j = 0; j < d; ++j) analytic += (double)g[j] * v[j];
+            double fd[2];
+            for (int step = 0; step < 2; ++step) {
+                double h = step ? 0.02 : 0.04, f[2];
+                for (int side = 0; side < 2; ++side) {
+                    for (int j = 0; j < d; ++j) out[j] = orig[j] + (float)((side ? -h : h) * v[j]);
+                    dx_forward_from(m, layer + 1);
+                    f[side] = dx_output_of(m, logits)[cls];
+                }
+                fd[step] = (f[0] - f[1]) / (2 * h);
+            }
+            memcpy(out, orig, sizeof(float) * d);
+            /* both steps agree: no kink of a leaky unit within them */
+            if (fabs(fd[0] - fd[1]) > 0.01 * fabs(fd[1]) + 1e-4) continue;
+            ++checked;
+            cr_expect(fabs(analytic - fd[1]) <= 0.02 * fabs(fd[1]) + 2e-4, "image %d class %d: grad.v %.6g, finite difference %.6g",
+                      image, cls, analytic, fd[1]);
+        }
+        dx_free_image(boxed);
+        dx_free_image(im);
+    }
+    cr_expect_geq(checked, 12, "only %d of 16 directions without a kink", checked);
+    free(v);
+    free(orig);
+    dx_close(m);
+}
+
+/* The generator's concept sets (tools/concept_sets.h): the shape of class c is significant for
+ * c with a high score and scores c above every other class; the colour concept (red of the
+ * object's own luminance) and the control concept (plain generator images) are significant for
+ * no class (Bonferroni over the concepts). */
+Test(tcav, shapes_concepts_find_the_planted_truth, .timeout = 120)
+{
+    const char *dir = temp_dir();
+    dx_error err;
+    cr_assert_eq(concept_sets_write(dir, 11, 30, 330, 40, 64, &err), 0, "%s", err.msg);
+    dx_model *m = open_shapes();
+    dx_tcav_options o;
+    dx_tcav_options_init(&o);
+    o.layers[0] = 9;
+    o.n_layers = 1;
+    static char paths[8][1200], random_dir[1200], images[1200];
+    const int used[] = {0, 1, 2, 3, 4, 8}; /* the four shapes, red, control */
+    for (int k = 0; k < 6; ++k) {
+        snprintf(paths[k], sizeof paths[k], "%s/%s", dir, concept_set_names[used[k]]);
+        o.concepts[k] = (dx_tcav_concept){concept_set_names[used[k]], paths[k]};
+    }
+    o.n_concepts = 6;
+    snprintf(random_dir, sizeof random_dir, "%s/random", dir);
+    snprintf(images, sizeof images, "%s/images", dir);
+    o.random_dir = random_dir;
+    o.images = images;
+    o.bonferroni = 1;
+    dx_tcav_result res;
+    cr_assert_eq(dx_tcav_run(m, &o, &res, &err), 0, "%s", err.msg);
+    cr_assert_eq(res.n_classes, SHAPES_CLASSES);
+    for (int c = 0; c < SHAPES_CLASSES; ++c) {
+        cr_expect_eq(res.class_images[c], 10);
+        const dx_tcav_cell *own = dx_tcav_cell_of(&res, 0, c, c);
+        cr_expect(own->significant && own->mean > 0.8, "shape-%s for %s: %.3f, p %.3g", shapes_names[c], shapes_names[c],
+                  own->mean, own->p);
+        for (int other = 0; other < SHAPES_CLASSES; ++other)
+            if (other != c)
+                cr_expect_gt(own->mean - dx_tcav_cell_of(&res, 0, c, other)->mean, 0.2, "shape-%s: %s %.3f vs %s %.3f",
+                             shapes_names[c], shapes_names[c], own->mean, shapes_names[other],
+                             dx_tcav_cell_of(&res, 0, c, other)->mean);
+        for (int k = 4; k < 6; ++k)
+            cr_expect(!dx_tcav_cell_of(&res, 0, k, c)->significant, "%s for %s: %.3f, p %.3g", o.concepts[k].name,
+                      shapes_names[c], dx_tcav_cell_of(&res, 0, k, c)->mean, dx_tcav_cell_of(&res, 0, k, c)->p);
+    }
+    dx_tcav_result_free(&res);
+    dx_close(m);
 }

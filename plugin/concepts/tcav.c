@@ -331,6 +331,13 @@ static int train_all(dx_tcav_result *res, const dx_tcav_options *o, tcav_work *w
     return 0;
 }
 
+int dx_tcav_logit_gradient(dx_model *m, int cls, int stop, dx_error *err)
+{
+    dx_target t;
+    if (dx_class_target(m, cls, DX_SCORE_LOGIT, &t, err) != 0) return -1;
+    return dx_target_backward(m, &t, stop, NULL, err);
+}
+
 /* Each image's class logit's gradient at each layer, against every CAV: the positive counts */
 static int score_images(dx_model *m, dx_tcav_result *res, const dx_tcav_options *o, tcav_work *w, dx_error *err)
 {
@@ -349,8 +356,7 @@ static int score_images(dx_model *m, dx_tcav_result *res, const dx_tcav_options 
             continue;
         }
         res->class_images[c]++;
-        dx_target t;
-        if (dx_class_target(m, cls, DX_SCORE_LOGIT, &t, err) != 0 || dx_target_backward(m, &t, stop, NULL, err) != 0) {
+        if (dx_tcav_logit_gradient(m, cls, stop, err) != 0) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
             dx_set_error(err, "%s: %s", path, msg);

@@ -85,6 +85,10 @@ typedef struct {
 int dx_tcav_run(dx_model *m, const dx_tcav_options *o, dx_tcav_result *res, dx_error *err);
 const dx_tcav_cell *dx_tcav_cell_of(const dx_tcav_result *r, int layer, int concept, int cls);
 void dx_tcav_result_free(dx_tcav_result *r);
+/* The directional derivatives' gradient: d(logit of class cls)/d(layer L's outputs) at m's
+ * current forward state, for every layer L >= stop the logit depends on; read it with
+ * dx_grad_of(m, L) (engine.h). 0, or -1 with err. */
+int dx_tcav_logit_gradient(dx_model *m, int cls, int stop, dx_error *err);
 /* Writes DIR/tcav.json (every parameter and every cell), DIR/tcav.csv (one row per layer,
  * concept, class) and DIR/cav_<concept>_L<layer>.npy (R x dims floats) all together or none
  * (io/atomic.h); DIR is created when missing. argv: the command line, recorded in the JSON. */
