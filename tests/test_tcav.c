@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "helpers.h"
 #include "io/image.h"
+#include "io/npy.h"
 #include "model.h"
 #include "targets.h"
 
@@ -202,6 +203,142 @@ Test(tcav, shapes_concepts_find_the_planted_truth, .timeout = 120)
         for (int k = 4; k < 6; ++k)
             cr_expect(!dx_tcav_cell_of(&res, 0, k, c)->significant, "%s for %s: %.3f, p %.3g", o.concepts[k].name,
                       shapes_names[c], dx_tcav_cell_of(&res, 0, k, c)->mean, dx_tcav_cell_of(&res, 0, k, c)->p);
+    }
+    dx_tcav_result_free(&res);
+    dx_close(m);
+}
+
+/* ---- the command line ---- */
+
+/* `darknet-explain tcav` on the embedded classifier in dir (stdout and stderr into files there):
+ * its exit status */
+static int run_tcav(const char *dir, const char *concept, const char *outdir)
+{
+    char cmd[8192];
+    const char *root = getenv("DX_ROOT");
+    snprintf(cmd, sizeof cmd,
+             "cd %s && exec %s tcav %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -names "
+             "%s/cfg/shapes.names -layer 9,12 -concept %s -random random -images images -runs 2 -outdir %s "
+             ">stdout.txt 2>stderr.txt",
+             dir, getenv("DX_CLI"), root, root, root, concept, outdir);
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (; *text; ++text) n += *text == '\n';
+    return n;
+}
+
+Test(tcav, cli_writes_every_output)
+{
+    const char *dir = temp_dir();
+    dx_error err;
+    cr_assert_eq(concept_sets_write(dir, 3, 6, 24, 8, 64, &err), 0, "%s", err.msg);
+    cr_assert_eq(run_tcav(dir, "round=shape-circle,red=red", "out"), 0);
+    const char *files[] = {"tcav.json", "tcav.csv", "cav_round_L9.npy", "cav_red_L9.npy", "cav_round_L12.npy",
+                           "cav_red_L12.npy"};
+    char path[1200];
+    for (size_t k = 0; k < sizeof files / sizeof *files; ++k) {
+        snprintf(path, sizeof path, "%s/out/%s", dir, files[k]);
+        cr_expect_eq(access(path, R_OK), 0, "%s missing", files[k]);
+    }
+    /* the CAVs: 2 runs x 8*8*64 floats of layer 9, unit length */
+    float *cav = malloc(sizeof(float) * 2 * 4096);
+    int shape[2] = {2, 4096};
+    snprintf(path, sizeof path, "%s/out/cav_round_L9.npy", dir);
+    cr_assert_eq(dx_npy_read(path, cav, 2, shape, &err), 0, "%s", err.msg);
+    for (int r = 0; r < 2; ++r) {
+        double norm = 0;
+        for (int j = 0; j < 4096; ++j) norm += (double)cav[r * 4096 + j] * cav[r * 4096 + j];
+        cr_expect(fabs(norm - 1) < 1e-4, "run %d: |CAV|^2 = %g", r, norm);
+    }
+    free(cav);
+    snprintf(path, sizeof path, "%s/out/tcav.csv", dir);
+    char *csv = read_text(path);
+    cr_expect_eq(count_lines(csv), 1 + 2 * 2 * SHAPES_CLASSES, "%s", csv); /* layers x concepts x classes */
+    free(csv);
+}
+
+/* Bad input: one line naming the folder or file, exit 1, no output folder */
+Test(tcav, cli_bad_input_names_it_and_leaves_nothing)
+{
+    const char *dir = temp_dir();
+    dx_error err;
+    cr_assert_eq(concept_sets_write(dir, 3, 6, 24, 8, 64, &err), 0, "%s", err.msg);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/empty", dir);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    snprintf(path, sizeof path, "%s/broken", dir);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    for (int i = 0; i < 3; ++i) {
+        snprintf(path, sizeof path, "%s/broken/%d.png", dir, i);
+        write_text(path, i == 1 ? "not a png at all" : "");
+    }
+    const struct {
+        const char *concept, *named;
+    } cases[] = {
+        {"a=missing", "missing"},
+        {"a=empty", "empty"},
+        {"a=broken", "broken/0.png"},
+        {"a=shape-circle,b=missing", "missing"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        cr_expect_eq(run_tcav(dir, cases[k].concept, "out"), 1, "%s", cases[k].concept);
+        snprintf(path, sizeof path, "%s/stderr.txt", dir);
+        char *text = read_text(path);
+        cr_expect_eq(count_lines(text), 1, "%s: %s", cases[k].concept, text);
+        cr_expect(strstr(text, cases[k].named), "%s: '%s' does not name %s", cases[k].concept, text, cases[k].named);
+        free(text);
+        snprintf(path, sizeof path, "%s/out", dir);
+        cr_expect_neq(access(path, F_OK), 0, "%s: the output folder was left", cases[k].concept);
+    }
+}
+
+/* Tiny Darknet (../shared): a `striped` concept of generated images against generated random
+ * images, scored on the shared photos' top-1 classes; the CAV separates the concept. */
+Test(tcav, tiny_darknet_runs)
+{
+    dx_model *m = open_shared_model("imagenet/tiny", "imagenet/imagenet.shortnames.list");
+    const char *dir = temp_dir();
+    dx_error err;
+    cr_assert_eq(concept_sets_write(dir, 5, 12, 36, 4, 64, &err), 0, "%s", err.msg);
+    static char striped[1200], random_dir[1200], photos[1200];
+    snprintf(striped, sizeof striped, "%s/striped", dir);
+    snprintf(random_dir, sizeof random_dir, "%s/random", dir);
+    snprintf(photos, sizeof photos, "%s/images", shared_dir());
+    dx_tcav_options o;
+    dx_tcav_options_init(&o);
+    o.layers[0] = dx_default_layer(m);
+    o.n_layers = 1;
+    o.concepts[0] = (dx_tcav_concept){"striped", striped};
+    o.n_concepts = 1;
+    o.random_dir = random_dir;
+    o.images = photos;
+    o.label = DX_TCAV_LABEL_TOP1;
+    o.runs = 2;
+    /* dog.jpg's top-1 class */
+    snprintf(photos, sizeof photos, "%s/images/dog.jpg", shared_dir());
+    dx_image photo;
+    cr_assert_eq(dx_load_photo(photos, &photo, &err), 0, "%s", err.msg);
+    dx_image boxed = dx_fit_photo(m, photo);
+    dx_forward(m, boxed.data);
+    const float *p = dx_output_of(m, m->head);
+    for (int c = 1; c < dx_class_count(m); ++c)
+        if (p[c] > p[o.classes[0]]) o.classes[0] = c;
+    o.n_classes = 1;
+    dx_free_image(boxed);
+    dx_free_image(photo);
+    snprintf(photos, sizeof photos, "%s/images", shared_dir());
+    dx_tcav_result res;
+    cr_assert_eq(dx_tcav_run(m, &o, &res, &err), 0, "%s", err.msg);
+    cr_expect_geq(res.class_images[0], 1);
+    for (int r = 0; r < 2; ++r) {
+        cr_expect_geq(res.accuracy[0][r], 0.75, "run %d: the striped CAV's held-out accuracy %.2f", r, res.accuracy[0][r]);
+        double s = dx_tcav_cell_of(&res, 0, 0, 0)->scores[r];
+        cr_expect(s >= 0 && s <= 1);
     }
     dx_tcav_result_free(&res);
     dx_close(m);
