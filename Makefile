@@ -378,6 +378,11 @@ models: $(GEN)
 	tools/train-models.sh $(GEN) $(BUILD)/shapes-train
 endif
 
+# TCAV's concept x class scores against the concept sets' planted truth (tools/gt_tcav.c).
+GT_TCAV := $(BUILD)/gt-tcav
+$(GT_TCAV): $(BUILD)/tools/gt_tcav.o $(BUILD)/tools/concept_sets.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 # Pointing game and energy-in-box of every method on generated images with known boxes.
 BENCH_GT := $(BUILD)/benchmark-gt
 BENCH_GT_N ?= 60
@@ -397,7 +402,7 @@ GT_VISUALIZE_SEEDS ?= 5
 $(GT_VISUALIZE): $(BUILD)/tools/gt_visualize.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE)
+benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV)
 	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
 	@echo
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
@@ -407,6 +412,8 @@ benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE)
 	$(GT_DISTILL) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(GT_DISTILL_N)
 	@echo
 	$(GT_VISUALIZE) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_VISUALIZE_SEEDS) cfg/shapes-classifier.data
+	@echo
+	$(GT_TCAV) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights cfg/shapes.names
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.

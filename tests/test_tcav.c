@@ -319,6 +319,7 @@ Test(tcav, tiny_darknet_runs)
     o.images = photos;
     o.label = DX_TCAV_LABEL_TOP1;
     o.runs = 2;
+    o.iters = 100; /* the default layer is wide: a shorter fit keeps the suite quick */
     /* dog.jpg's top-1 class */
     snprintf(photos, sizeof photos, "%s/images/dog.jpg", shared_dir());
     dx_image photo;
