@@ -94,7 +94,8 @@ int dx_tcav_logit_gradient(dx_model *m, int cls, int stop, dx_error *err);
  * (io/atomic.h); DIR is created when missing. argv: the command line, recorded in the JSON. */
 int dx_tcav_write(const dx_model *m, const dx_tcav_result *r, const char *dir, int argc, char **argv, dx_error *err);
 
-/* The command: `darknet-explain tcav CFG WEIGHTS ...` (tcav_cli.c). */
+/* The command: `darknet-explain tcav CFG WEIGHTS ...` (tcav_cli.c). check: as dx_cli_check_args
+ * (-1 when the run would go on, else the exit code: 0 after -h, 2 after a usage line). */
 int dx_tcav_check_args(const char *program, int argc, char **argv);
 int dx_tcav_cli(const char *program, int argc, char **argv);
 void dx_tcav_usage(const char *program, FILE *f); /* what `tcav -h` prints */

@@ -102,7 +102,7 @@ int dx_tcav_check_args(const char *program, int argc, char **argv)
     tcav_args a;
     const char *positional[2];
     int rc;
-    return prepare(program, argc, argv, &a, positional, &rc) == 0 ? 0 : rc;
+    return prepare(program, argc, argv, &a, positional, &rc) == 0 ? -1 : rc; /* -1: the run would go on */
 }
 
 /* -classes by number or name into a->opt.classes (all: left empty); 0 or -1 after one line */
