@@ -38,7 +38,7 @@ static int fits(int k, int size, const shapes_object *o)
  * so that only the hue changes, not the contrast with the background that the shape is seen by:
  * (L / 0.299, 0, 0) up to pure red, then (1, x, x); striped: stripes of amplitude 0.15 over the
  * background (the generator's own reach 0.12) */
-static void edit(int k, dx_image im, const unsigned char *shape, const float rgb[3], dx_rng *r)
+void concept_set_edit(int k, dx_image im, const unsigned char *shape, const float rgb[3], dx_rng *r)
 {
     int n = im.w * im.h;
     if (k == 4) {
@@ -91,7 +91,7 @@ static int write_set(const char *dir, const char *name, unsigned long long set_s
             dx_free_image(im);
             continue;
         }
-        if (k >= 0) edit(k, im, shape, o[0].rgb, &r);
+        if (k >= 0) concept_set_edit(k, im, shape, o[0].rgb, &r);
         if (k == -2) snprintf(path, sizeof path, "%s/%s/%05d_%s.png", dir, name, i, shapes_names[o[0].cls]);
         else snprintf(path, sizeof path, "%s/%s/%05d.png", dir, name, i);
         rc = dx_write_png(im, path, err);

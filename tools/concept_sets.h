@@ -14,12 +14,17 @@
 #ifndef DX_TOOLS_CONCEPT_SETS_H
 #define DX_TOOLS_CONCEPT_SETS_H
 #include "explain.h"
+#include "rng.h"
 
 #define CONCEPT_SETS 9
 extern const char *const concept_set_names[CONCEPT_SETS];
 /* the class a concept is tied to (its shape), or -1 for the class-independent ones */
 int concept_set_class(int concept);
 
+/* What concept k does to a generator image (in place): red recolours the object (shape: its
+ * pixels, shapes_draw_truth's; rgb: its colour), striped adds stripes (orientation and frequency
+ * from r) to the background; the other concepts select images and change nothing. */
+void concept_set_edit(int k, dx_image im, const unsigned char *shape, const float rgb[3], dx_rng *r);
 /* Writes DIR/<concept>/ (n_concept images each), DIR/random/ (n_random), DIR/images/
  * (n_images, the four classes in turn), size x size; DIR is created when missing. 0, or -1 with
  * err naming the file. */

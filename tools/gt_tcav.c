@@ -10,7 +10,44 @@
 #include <string.h>
 #include "concept_sets.h"
 #include "concepts/tcav.h"
+#include "io/image.h"
+#include "model.h"
 #include "shapes.h"
+#include "targets.h"
+
+/* The model's own answer to what TCAV measures, in input space: for 50 generator images of each
+ * class c, the share whose logit of c rises when the image is edited by a concept (red, striped). */
+static void intervention(dx_model *m, unsigned long long seed)
+{
+    const int edits[] = {4, 5}, n = 50;
+    unsigned char shape[64 * 64];
+    printf("\nintervention (the same edits on the image itself): share of 50 images of the class whose logit "
+           "rises\n\n| edit | circle | square | triangle | cross |\n|---|---|---|---|---|\n");
+    int logits = dx_find_logit_layer(m);
+    for (int e = 0; e < 2; ++e) {
+        int rises[SHAPES_CLASSES] = {0}, seen[SHAPES_CLASSES] = {0};
+        dx_rng rng;
+        dx_rng_init(&rng, seed + 7);
+        for (int i = 0; i < 4000; ++i) {
+            dx_image im;
+            shapes_object o[SHAPES_MAX_OBJECTS];
+            shapes_draw_truth(seed * 1000 + 3, i, 64, 1, &im, o, shape, NULL);
+            int c = o[0].cls;
+            if (seen[c] < n) { /* 64 x 64: the network input itself */
+                dx_forward(m, im.data);
+                float before = dx_output_of(m, logits)[c];
+                concept_set_edit(edits[e], im, shape, o[0].rgb, &rng);
+                dx_forward(m, im.data);
+                rises[c] += dx_output_of(m, logits)[c] > before;
+                seen[c]++;
+            }
+            dx_free_image(im);
+        }
+        printf("| %s |", concept_set_names[edits[e]]);
+        for (int c = 0; c < SHAPES_CLASSES; ++c) printf(" %.2f |", (double)rises[c] / seen[c]);
+        printf("\n");
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -90,6 +127,7 @@ int main(int argc, char **argv)
            "scored)\n", planted_hits, SHAPES_CLASSES, planted_mean, random_mean, independent_sig, independent,
            r.ms / 1000, (r.n_concepts + 1) * runs, r.n_images);
     dx_tcav_result_free(&r);
+    intervention(m, seed);
     dx_close(m);
     return 0;
 }
