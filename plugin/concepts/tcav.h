@@ -17,6 +17,7 @@
  * 1/3 held out; the held-out accuracy is reported. */
 #ifndef DX_CONCEPTS_TCAV_H
 #define DX_CONCEPTS_TCAV_H
+#include <stdio.h>
 #include "explain.h"
 
 #define DX_TCAV_MAX_CONCEPTS 32
