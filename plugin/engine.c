@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "error.h"
+#include "io/image.h"
 #include "layers/layers.h"
 #include "memory.h"
 #include "model.h"
@@ -29,6 +30,32 @@ int dx_forward(dx_model *m, const float *input)
     if (input != m->input) memcpy(m->input, input, sizeof(float) * m->net->inputs);
     dx_backend_forward(m->net, m->input);
     return 0;
+}
+
+static int check_finite_forward(const dx_model *m, dx_error *err)
+{
+    for (int i = 0; i < m->n; ++i) {
+        const dx_layer *l = &m->net->layers[i];
+        long bad = dx_count_nonfinite(l->output, (size_t)l->outputs);
+        if (bad) {
+            dx_set_error(err, "%s: layer %d (%s) outputs %ld non-finite values (NaN or inf) of %d: non-finite "
+                              "weights or an overflow; nothing explained",
+                         dx_model_file(m), i, l->type_name, bad, l->outputs);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int dx_forward_photo(dx_model *m, dx_image photo, double *ms, dx_error *err)
+{
+    if (m->net->letterbox && dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
+    dx_image boxed = dx_fit_photo(m, photo);
+    double t0 = dx_now_ms();
+    dx_forward(m, boxed.data);
+    if (ms) *ms = dx_now_ms() - t0;
+    dx_free_image(boxed);
+    return check_finite_forward(m, err);
 }
 
 void dx_forward_layer(dx_model *m, int i)

@@ -110,23 +110,6 @@ static int check_request(const dx_model *m, dx_image photo, const dx_request *re
 /* Every layer's output of the current forward state is finite; else -1 naming the first layer
  * with NaN or inf (non-finite weights, or an overflow), so that no score, box or map computed
  * from them is reported. */
-static int check_finite_forward(const dx_model *m, dx_error *err)
-{
-    for (int i = 0; i < m->n; ++i) {
-        const dx_layer *l = &m->net->layers[i];
-        long bad = dx_count_nonfinite(l->output, (size_t)l->outputs);
-        if (bad) {
-            dx_set_error(err, "%s: layer %d (%s) outputs %ld non-finite values (NaN or inf) of %d: non-finite "
-                              "weights or an overflow; nothing explained",
-                         dx_model_file(m), i, l->type_name, bad, l->outputs);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* as `darknet classifier predict` and `darknet detector test`: letterbox, then forward, whose
- * wall-clock time goes to *ms; -1 when the forward is not finite */
 /* The k highest of a[0..n) in decreasing order, the lower index first among equals (as Darknet's
  * `classifier predict` lists them). */
 static void top_classes(const float *a, int n, int k, int *index)
@@ -139,17 +122,6 @@ static void top_classes(const float *a, int n, int k, int *index)
         for (int j = k - 1; j > at; --j) index[j] = index[j - 1];
         index[at] = i;
     }
-}
-
-static int letterbox_forward(dx_model *m, dx_image photo, double *ms, dx_error *err)
-{
-    if (m->net->letterbox && dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
-    dx_image boxed = dx_fit_photo(m, photo);
-    double t0 = dx_now_ms();
-    dx_forward(m, boxed.data);
-    *ms = dx_now_ms() - t0;
-    dx_free_image(boxed);
-    return check_finite_forward(m, err);
 }
 
 int dx_explain_image(dx_model *m, dx_image photo, const dx_request *asked, dx_result *r, dx_error *err)
@@ -180,7 +152,7 @@ int dx_explain_image(dx_model *m, dx_image photo, const dx_request *asked, dx_re
     r->method = req->method;
     r->request = *req;
     if (dx_copy_photo(photo, &r->photo, err) != 0) return -1;
-    if (letterbox_forward(m, photo, &r->ms_forward, err) != 0) goto fail;
+    if (dx_forward_photo(m, photo, &r->ms_forward, err) != 0) goto fail;
 
     const float *probs = dx_output_of(m, m->head);
     int classes = dx_class_count(m);
@@ -212,7 +184,7 @@ int dx_detect_image(dx_model *m, dx_image photo, const dx_request *req, dx_detec
     *n = 0;
     double ms;
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
-        letterbox_forward(m, photo, &ms, err) != 0)
+        dx_forward_photo(m, photo, &ms, err) != 0)
         return -1;
     return dx_decode_boxes(m, photo.w, photo.h, req->thresh, req->hier, req->nms, boxes, n, err);
 }
@@ -258,7 +230,7 @@ int dx_explain_detection(dx_model *m, dx_image photo, const dx_request *asked, c
     dx_target target;
     double ms;
     float value;
-    if (letterbox_forward(m, photo, &ms, err) == 0 && box_target(m, req, d, &target, &value, err) == 0 &&
+    if (dx_forward_photo(m, photo, &ms, err) == 0 && box_target(m, req, d, &target, &value, err) == 0 &&
         dx_copy_photo(photo, &r->photo, err) == 0) {
         box_result(req, d, ms, value, r);
         if (run_method(m, req, &target, 1, r, err) == 0 && map_onto_photo(m, photo, req, r, err) == 0) return 0;
@@ -322,7 +294,7 @@ static int explain_boxes_each(dx_model *m, dx_image photo, const char *image_pat
     dx_detection *boxes;
     int n;
     if (check_request(m, photo, req, err) != 0 || dx_check_detector(m, err) != 0 ||
-        letterbox_forward(m, photo, &ms_forward, err) != 0)
+        dx_forward_photo(m, photo, &ms_forward, err) != 0)
         goto failed;
     dx_best_score(m, &e->best_score, &e->best_class);
     if (boxes_asked(m, photo, req, &boxes, &n, err) != 0) goto failed;

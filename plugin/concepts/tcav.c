@@ -81,15 +81,9 @@ static int forward_photo(dx_model *m, const char *path, dx_error *err)
 {
     dx_image photo;
     if (dx_load_model_photo(m, path, &photo, err) != 0) return -1;
-    dx_image boxed = dx_fit_photo(m, photo);
+    int rc = dx_forward_photo(m, photo, NULL, err);
     dx_free_image(photo);
-    if (!boxed.data) {
-        dx_set_error(err, "%s: out of memory for the network input", path);
-        return -1;
-    }
-    dx_forward(m, boxed.data);
-    dx_free_image(boxed);
-    return 0;
+    return rc;
 }
 
 /* Every layer's activations of every image of list: acts[l] (list->n x dims[l] floats) */

@@ -199,22 +199,13 @@ static int class_in_path(const distill_data *s, const char *path)
 /* A classifier's top-1 class on photo (freed here; ties: the lowest class). */
 static int top_class(dx_model *m, dx_image photo, int k, int *cls, const char *path, dx_error *err)
 {
-    dx_image boxed = dx_fit_photo(m, photo);
+    int rc = dx_forward_photo(m, photo, NULL, err);
     dx_free_image(photo);
-    if (!boxed.data) {
-        dx_set_error(err, "%s: out of memory for the network input", path);
-        return -1;
-    }
-    dx_forward(m, boxed.data);
-    dx_free_image(boxed);
+    if (rc != 0) return -1;
     const float *probs = dx_output_of(m, m->head);
     int best = 0;
     for (int c = 1; c < k; ++c)
         if (probs[c] > probs[best]) best = c;
-    if (dx_count_nonfinite(probs, (size_t)k)) {
-        dx_set_error(err, "%s: the network's outputs are not finite on this image", path);
-        return -1;
-    }
     *cls = best;
     return 0;
 }
