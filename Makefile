@@ -71,7 +71,7 @@ TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
 TEST_EXTRA := $(BUILD)/save-random-weights $(BUILD)/tools/shapes.o
 else
 TEST_SRC := $(wildcard tests/*.c)
-TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/concept_sets.o $(BUILD)/tests/fuzz/targets.o
+TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/concept_sets.o $(BUILD)/tools/shapes_concepts.o $(BUILD)/tests/fuzz/targets.o
 endif
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS := $(wildcard plugin/*.h plugin/*/*.h tests/*.h tests/fuzz/*.h tools/*.h)
@@ -192,7 +192,7 @@ endif
 # AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so, include/darknet.h,
 # bin/darknet. `make darknet-lib BACKEND=alexeyab` rebuilds what changed.
 ifeq ($(BACKEND),alexeyab)
-$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/gen_shapes.o: | $(ALEXEYAB_LIB)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/shapes_concepts.o $(BUILD)/tools/gen_shapes.o: | $(ALEXEYAB_LIB)
 .PHONY: darknet-lib
 # the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
 ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
@@ -356,7 +356,7 @@ bench-methods: $(BENCH_METHODS)
 	  ../shared/models/coco/$$m.weights ../shared/images/dog.jpg 3 2>/dev/null; done
 
 # The embedded models (cfg/shapes-*): synthetic shapes (tools/gen_shapes.c), trained by Darknet.
-$(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+$(GEN): $(BUILD)/tools/gen_shapes.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shapes_concepts.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Concept sets with the truth planted (tools/concept_sets.h), for `darknet-explain tcav`.

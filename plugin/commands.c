@@ -2,6 +2,7 @@
  * order. */
 #include <string.h>
 #include "cli.h"
+#include "concepts/dissect.h"
 #include "concepts/tcav.h"
 #include "distill/distill.h"
 #include "eval/eval.h"
@@ -18,6 +19,8 @@ static const dx_cli_command commands[] = {
      "activation maximisation: the image each class or channel wants"},
     {"tcav", dx_tcav_check_args, dx_tcav_cli, dx_tcav_usage,
      "concept activation vectors: TCAV scores of concepts (folders of images) per class"},
+    {"dissect", dx_dissect_check_args, dx_dissect_cli, dx_dissect_usage,
+     "network dissection: each unit's concept (IoU with concept masks)"},
 };
 
 const dx_cli_command *dx_cli_commands(size_t *n)
