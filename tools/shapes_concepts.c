@@ -1,6 +1,9 @@
 /* The generator's concepts per pixel (shapes_concepts.h), from shapes_draw_truth. */
 #include <stdlib.h>
 #include <string.h>
+#include "engine.h"
+#include "error.h"
+#include "model.h"
 #include "shapes_concepts.h"
 
 const char *const shapes_concept_names[SHAPES_CONCEPTS] = {
@@ -49,4 +52,50 @@ int shapes_draw_concepts(unsigned long long seed, int index, int size, int max_o
         }
     free(shape);
     return n;
+}
+
+int shapes_dissect(dx_model *m, int layer, unsigned long long seed, int n, int shifted, dx_dissect_layer *L,
+                   dx_error *err)
+{
+    const dx_layer *ly = &m->net->layers[layer];
+    int size = m->net->w;
+    if (m->net->h != size) {
+        dx_set_error(err, "shapes_dissect: the network input is not square");
+        return -1;
+    }
+    if (dx_dissect_init(L, layer, ly->out_c, ly->out_h, ly->out_w, n, SHAPES_CONCEPTS, err) != 0) return -1;
+    size_t units = (size_t)ly->out_c, plane = (size_t)ly->out_h * ly->out_w, np = (size_t)size * size;
+    unsigned char *masks = malloc(SHAPES_CONCEPTS * np * (size_t)n);
+    float *copy = shifted ? malloc(sizeof(float) * plane * units * n) : NULL;
+    int rc = masks && (copy || !shifted) ? 0 : -1;
+    if (rc) dx_set_error(err, "shapes_dissect: out of memory");
+    for (int i = 0; rc == 0 && i < n; ++i) {
+        dx_image im;
+        shapes_object objs[SHAPES_MAX_OBJECTS];
+        shapes_draw_concepts(seed, i, size, 1, &im, objs, masks + SHAPES_CONCEPTS * np * i);
+        if (!im.data) {
+            dx_set_error(err, "shapes_dissect: out of memory");
+            rc = -1;
+            break;
+        }
+        dx_forward(m, im.data);
+        memcpy(dx_dissect_acts(L, i), dx_output_of(m, layer), plane * units * sizeof(float));
+        dx_free_image(im);
+    }
+    if (rc == 0 && shifted) {
+        memcpy(copy, L->acts, sizeof(float) * plane * units * n);
+        for (int i = 0; i < n; ++i)
+            for (size_t k = 0; k < units; ++k)
+                memcpy(dx_dissect_acts(L, i) + k * plane, copy + (((size_t)i + 1 + k) % n * units + k) * plane,
+                       plane * sizeof(float));
+    }
+    for (int i = 0; rc == 0 && i < n; ++i) dx_dissect_record(L, i);
+    if (rc == 0) rc = dx_dissect_thresholds(L, DX_DISSECT_QUANTILE, err);
+    dx_letterbox g = {size, size, size, size, 0, 0};
+    for (int i = 0; rc == 0 && i < n; ++i)
+        rc = dx_dissect_accumulate(L, i, masks + SHAPES_CONCEPTS * np * i, size, size, &g, err);
+    free(masks);
+    free(copy);
+    if (rc) dx_dissect_free(L);
+    return rc;
 }

@@ -65,7 +65,6 @@ void dx_dissect_label(const dx_dissect_layer *L, int k, dx_dissect_unit *out);
 /* The images of unit k's top n activations (largest map maximum first, ties by index): writes
  * min(n, n_images) indices to out and returns how many. */
 int dx_dissect_top_images(const dx_dissect_layer *L, int k, int n, int *out);
-#endif
 
 /* ---- the command: darknet-explain dissect (dissect_cli.c, its outputs dissect_report.c) ---- */
 
@@ -94,7 +93,8 @@ typedef struct {
  * args->outdir (which exists), all or none. 0, or -1 with err naming the file. */
 int dx_dissect_write(const dx_dissection *d, dx_error *err);
 
-/* cli.c's commands[] row: argument check (0, or the exit status after one line) and the run. */
+/* commands.c's row: argument check (0, or the exit status after one line) and the run. */
 int dx_dissect_check_args(const char *program, int argc, char **argv);
 int dx_dissect_cli(const char *program, int argc, char **argv);
 void dx_dissect_usage(const char *program, FILE *f); /* what `dissect -h` prints */
+#endif
