@@ -192,7 +192,7 @@ endif
 # AVX=1 OPENMP=1, then DARKNET_FLAGS) into ALEXEYAB_OUT: lib/libdarknet.so, include/darknet.h,
 # bin/darknet. `make darknet-lib BACKEND=alexeyab` rebuilds what changed.
 ifeq ($(BACKEND),alexeyab)
-$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/shapes_concepts.o $(BUILD)/tools/gen_shapes.o: | $(ALEXEYAB_LIB)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c)): | $(ALEXEYAB_LIB)
 .PHONY: darknet-lib
 # the pinned snapshot (../shared/darknet-forks) when DARKNET_SRC is not given
 ALEXEYAB_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/alexeyab-59596d78.tar.gz))
@@ -402,7 +402,13 @@ GT_VISUALIZE_SEEDS ?= 5
 $(GT_VISUALIZE): $(BUILD)/tools/gt_visualize.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV)
+# network dissection's ground truth (tools/gt_dissect.c)
+GT_DISSECT := $(BUILD)/gt-dissect
+GT_DISSECT_N ?= 200
+$(GT_DISSECT): $(BUILD)/tools/gt_dissect.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shapes_concepts.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV) $(GT_DISSECT)
 	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
 	@echo
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
@@ -414,6 +420,10 @@ benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV)
 	$(GT_VISUALIZE) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_VISUALIZE_SEEDS) cfg/shapes-classifier.data
 	@echo
 	$(GT_TCAV) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights cfg/shapes.names
+	@echo
+	$(GT_DISSECT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_DISSECT_N) 2 4,9,15,16,17 17
+	@echo
+	$(GT_DISSECT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(GT_DISSECT_N) 4 9,13,15,16
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.

@@ -57,6 +57,10 @@ int shapes_draw_concepts(unsigned long long seed, int index, int size, int max_o
 int shapes_dissect(dx_model *m, int layer, unsigned long long seed, int n, int shifted, dx_dissect_layer *L,
                    dx_error *err)
 {
+    if (layer < 0 || layer >= m->n) {
+        dx_set_error(err, "shapes_dissect: no layer %d (the model has %d)", layer, m->n);
+        return -1;
+    }
     const dx_layer *ly = &m->net->layers[layer];
     int size = m->net->w;
     if (m->net->h != size) {
