@@ -228,6 +228,52 @@ Test(dissect, command_writes_the_report, .fini = remove_generated)
     free(json);
 }
 
+/* unit's "label,category,iou" in a dissect.csv (static storage) */
+static const char *csv_row(const char *path, int layer, int unit)
+{
+    static char row[256];
+    char *csv = read_text(path), head[32];
+    cr_assert(csv, "%s", path);
+    snprintf(head, sizeof head, "\n%d,%d,", layer, unit);
+    const char *at = strstr(csv, head);
+    cr_assert(at, "%s: no row for unit %d", path, unit);
+    at += strlen(head);
+    const char *end = at;
+    for (int commas = 0; *end && *end != '\n' && !(*end == ',' && ++commas == 3);) ++end;
+    snprintf(row, sizeof row, "%.*s", (int)(end - at), at);
+    free(csv);
+    return row;
+}
+
+Test(dissect, square_boxes_are_square_masks, .fini = remove_generated)
+{
+    /* -boxes: a class's concept is its label boxes; a square fills its box exactly, so the square
+     * unit's IoU with the square boxes is its IoU with the generator's square masks */
+    const char *dir = generated(60);
+    char args[4096], path[1200];
+    const char *root = getenv("DX_ROOT") ? getenv("DX_ROOT") : ".";
+    const char *runs[] = {"-masks truth -outdir masks", "-boxes %s/cfg/shapes.names -outdir boxes"};
+    for (int k = 0; k < 2; ++k) {
+        char source[1200];
+        snprintf(source, sizeof source, runs[k], root);
+        snprintf(args, sizeof args,
+                 "dissect %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -list val.list %s "
+                 "-layer %d -top 1",
+                 root, root, source, CLASS_SCORES);
+        run_result r = run_dx(dir, args);
+        cr_assert_eq(r.status, 0, "`%s`: exit %d: %s", args, r.status, r.err);
+    }
+    char masks_row[256];
+    snprintf(path, sizeof path, "%s/masks/dissect.csv", dir);
+    snprintf(masks_row, sizeof masks_row, "%s", csv_row(path, CLASS_SCORES, 1));
+    cr_expect(!strncmp(masks_row, "square,shape,", 13), "%s", masks_row);
+    snprintf(path, sizeof path, "%s/boxes/dissect.csv", dir);
+    const char *boxes_row = csv_row(path, CLASS_SCORES, 1);
+    cr_expect(!strncmp(boxes_row, "square,object,", 14), "%s", boxes_row);
+    cr_expect_str_eq(strrchr(boxes_row, ',') + 1, strrchr(masks_row, ',') + 1, "square unit's IoU: boxes %s, masks %s",
+                     boxes_row, masks_row);
+}
+
 /* run in dir: exit 1, one line that names `needle`, no output folder */
 static void expect_refused(const char *dir, const char *args, const char *needle)
 {
@@ -271,6 +317,21 @@ Test(dissect, bad_input_names_the_file, .fini = remove_generated)
              "-layer 40 -outdir out",
              root, root);
     expect_refused(dir, args, "-layer 40");
+    /* -boxes: a label naming a class the names list lacks */
+    char first[256]; /* the list's first photo's label file */
+    snprintf(path, sizeof path, "%s/val.list", dir);
+    read_text_into(path, first, sizeof first);
+    cr_assert(strstr(first, ".png\n"), "%s", first);
+    strcpy(strstr(first, ".png\n"), ".txt");
+    snprintf(path, sizeof path, "%s/%s", dir, first);
+    write_text(path, "7 0.5 0.5 0.2 0.2\n");
+    char needle[300];
+    snprintf(needle, sizeof needle, "%s:1: class 7", first);
+    snprintf(args, sizeof args,
+             "dissect %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -list val.list -boxes "
+             "%s/cfg/shapes.names -layer 17 -outdir out",
+             root, root, root);
+    expect_refused(dir, args, needle);
 }
 
 Test(dissect, tiny_darknet, .fini = remove_generated)

@@ -69,7 +69,8 @@ int dx_dissect_top_images(const dx_dissect_layer *L, int k, int n, int *out);
 /* ---- the command: darknet-explain dissect (dissect_cli.c, its outputs dissect_report.c) ---- */
 
 typedef struct {
-    const char *cfg, *weights, *list, *masks, *outdir;
+    const char *cfg, *weights, *list, *outdir;
+    const char *masks, *boxes; /* -masks DIR (concept PNGs), -boxes NAMES (label files' boxes); either or both */
     int layers[DX_MAX_LAYERS]; /* -layer L[,L2..]; n_layers follows (options.h's OPT_LAYERS) */
     int n_layers;
     double quantile;           /* -quantile (DX_DISSECT_QUANTILE) */
@@ -93,7 +94,8 @@ typedef struct {
  * args->outdir (which exists), all or none. 0, or -1 with err naming the file. */
 int dx_dissect_write(const dx_dissection *d, dx_error *err);
 
-/* commands.c's row: argument check (0, or the exit status after one line) and the run. */
+/* commands.c's row: the argument check (-1 when the run would go on, else the exit status:
+ * 0 after -h, 2 after one usage line) and the run (its exit status). */
 int dx_dissect_check_args(const char *program, int argc, char **argv);
 int dx_dissect_cli(const char *program, int argc, char **argv);
 void dx_dissect_usage(const char *program, FILE *f); /* what `dissect -h` prints */

@@ -1,4 +1,4 @@
-/* darknet-explain dissect <cfg> <weights> -list FILE -masks DIR -layer L[,L2..] -outdir DIR
+/* darknet-explain dissect <cfg> <weights> -list FILE -masks DIR|-boxes NAMES -layer L[,L2..] -outdir DIR
  *                        [-quantile Q] [-top N] [-thumb W]
  *
  * Network dissection's command (dissect.h): every photo of the list run once, each listed
@@ -26,6 +26,7 @@
 static const dx_option options[] = {
     {"-list", OPT_TEXT, AT(list), 0, 0, NULL, "FILE  the photos, one path a line (relative: to the list's folder)"},
     {"-masks", OPT_TEXT, AT(masks), 0, 0, NULL, "DIR  DIR/concepts.txt and DIR/<photo stem>/<concept>.png"},
+    {"-boxes", OPT_TEXT, AT(boxes), 0, 0, NULL, "NAMES  concepts from Darknet's label files beside the photos: box masks per class of NAMES"},
     {"-layer", OPT_LAYERS, AT(layers), 0, 0, NULL, "L[,L2..]  the layers dissected (indices, as Darknet's table)"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  output folder (created when missing)"},
     {"-quantile", OPT_FLOAT, AT(quantile), 1e-6, 0.5, NULL, "Q  a unit's top share over all photos and positions (default 0.005)"},
@@ -38,7 +39,7 @@ static const dx_option options[] = {
 
 void dx_dissect_usage(const char *program, FILE *f)
 {
-    fprintf(f, "usage: %s dissect <cfg> <weights> -list FILE -masks DIR -layer L[,L2..] -outdir DIR [options]\n"
+    fprintf(f, "usage: %s dissect <cfg> <weights> -list FILE -masks DIR|-boxes NAMES -layer L[,L2..] -outdir DIR [options]\n"
                "network dissection: each unit of a layer labelled with the concept its top activations\n"
                "overlap best (IoU over the data set; docs/dissect.md)\noptions:\n", program);
     dx_options_usage(f, options, N_OPTIONS, 10, NULL);
@@ -57,8 +58,8 @@ static int prepare(const char *program, int argc, char **argv, dx_dissect_args *
     const char *positional[2];
     int npos;
     if (dx_options_parse(who, options, N_OPTIONS, argc, argv, a, positional, 2, &npos) != 0) return 2;
-    if (npos < 2 || !a->list || !a->masks || !a->outdir || a->n_layers == 0) {
-        fprintf(stderr, "%s: needs <cfg> <weights> -list FILE -masks DIR -layer L -outdir DIR (see %s dissect -h)\n",
+    if (npos < 2 || !a->list || (!a->masks && !a->boxes) || !a->outdir || a->n_layers == 0) {
+        fprintf(stderr, "%s: needs <cfg> <weights> -list FILE -masks DIR (or -boxes NAMES) -layer L -outdir DIR (see %s dissect -h)\n",
                 who, program);
         return 2;
     }
@@ -74,8 +75,7 @@ static int prepare(const char *program, int argc, char **argv, dx_dissect_args *
 int dx_dissect_check_args(const char *program, int argc, char **argv)
 {
     dx_dissect_args a;
-    int rc = prepare(program, argc, argv, &a);
-    return rc < 0 ? 0 : rc;
+    return prepare(program, argc, argv, &a);
 }
 
 static void free_names(char **v, int n)
@@ -84,33 +84,44 @@ static void free_names(char **v, int n)
     free(v);
 }
 
-/* DIR/concepts.txt: "name [category]" a line (blank and # lines skipped); a name is a file name
- * (the PNGs are DIR/<stem>/<name>.png). 0, or -1 with err naming the file and line. */
-static int read_concepts(const char *dir, dx_dissection *d, dx_error *err)
+/* Adds the concepts of a list to d: a concepts.txt ("name [category]" a line, a name a file name:
+ * the PNGs are DIR/<stem>/<name>.png) or, with `box_category`, a names list (Darknet's: a class
+ * name a line, spaces allowed, its category box_category). Blank and # lines skipped. 0, or -1
+ * with err naming the file and line. */
+static int read_concepts(const char *path, const char *box_category, dx_dissection *d, dx_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/concepts.txt", dir);
     FILE *f = fopen(path, "r");
     if (!f) {
         dx_set_error(err, "%s: cannot read the concepts list: %s", path, strerror(errno));
         return -1;
     }
-    d->concepts = dx_alloc(MAX_CONCEPTS, sizeof(char *), path, err);
-    d->categories = d->concepts ? dx_alloc(MAX_CONCEPTS, sizeof(char *), path, err) : NULL;
+    if (!d->concepts) d->concepts = dx_alloc(MAX_CONCEPTS, sizeof(char *), path, err);
+    if (d->concepts && !d->categories) d->categories = dx_alloc(MAX_CONCEPTS, sizeof(char *), path, err);
     char *line = NULL, name[256], category[256], extra[2];
     size_t cap = 0;
-    int rc = d->categories ? 0 : -1;
+    int rc = d->categories ? 0 : -1, first = d->n_concepts;
     for (int number = 1; rc == 0 && getline(&line, &cap, f) >= 0; ++number) {
         category[0] = 0;
         int words = sscanf(line, "%255s %255s %1s", name, category, extra);
         if (words <= 0 || name[0] == '#') continue;
-        int bad = words > 2 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..");
-        for (int k = 0; !bad && k < d->n_concepts; ++k) bad = !strcmp(d->concepts[k], name);
+        if (box_category) { /* the whole line, trimmed */
+            char *start = line + strspn(line, " \t");
+            size_t len = strcspn(start, "\r\n");
+            while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t')) --len;
+            snprintf(name, sizeof name, "%.*s", (int)len, start);
+            snprintf(category, sizeof category, "%s", box_category);
+            words = 2;
+        }
+        int twice = 0, bad = words > 2 || (!box_category && (strchr(name, '/') || !strcmp(name, ".") ||
+                                                          !strcmp(name, "..")));
+        for (int k = 0; !bad && k < d->n_concepts; ++k) twice = bad = !strcmp(d->concepts[k], name);
         if (bad || d->n_concepts == MAX_CONCEPTS) {
-            dx_set_error(err, "%s:%d: %s", path, number,
+            dx_set_error(err, "%s:%d: %s%s", path, number,
                          d->n_concepts == MAX_CONCEPTS ? "more than 4096 concepts"
-                         : words > 2 ? "a line is 'name [category]'"
-                                     : "a concept's name is a file name, once in the list");
+                         : twice                      ? "a second concept named "
+                         : words > 2                  ? "a line is 'name [category]'"
+                                                      : "a concept's name is a file name (no '/', not . or ..)",
+                         twice ? name : "");
             rc = -1;
             break;
         }
@@ -123,7 +134,7 @@ static int read_concepts(const char *dir, dx_dissection *d, dx_error *err)
     }
     free(line);
     fclose(f);
-    if (rc == 0 && d->n_concepts == 0) {
+    if (rc == 0 && d->n_concepts == first) {
         dx_set_error(err, "%s: names no concept", path);
         rc = -1;
     }
@@ -182,8 +193,32 @@ static int forward_pass(dx_model *m, dx_dissection *d, dx_error *err)
     return 0;
 }
 
-/* Pass 2: each photo's concept masks read (all of them, the size of the photo) and added. */
-static int mask_pass(dx_dissection *d, dx_error *err)
+/* Concepts first..n_concepts-1 of photo i from its label file (-boxes): each box's pixels in its
+ * class's plane. 0, or -1 with err naming the label file and line. */
+static int box_masks(const dx_dissection *d, int i, int first, unsigned char *masks, dx_error *err)
+{
+    int w = d->photo_w[i], h = d->photo_h[i];
+    dx_letterbox photo = {w, h, w, h, 0, 0}; /* boxes in photo pixels */
+    dx_pixel_box *boxes;
+    int *classes, n = dx_eval_read_labels(d->images[i], &photo, d->n_concepts - first, &boxes, &classes, err);
+    if (n < 0) return -1;
+    size_t np = (size_t)w * h;
+    memset(masks + first * np, 0, (d->n_concepts - first) * np);
+    for (int b = 0; b < n; ++b) {
+        unsigned char *plane = masks + (first + classes[b]) * np;
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x)
+                if (x + .5f >= boxes[b].x0 && x + .5f < boxes[b].x1 && y + .5f >= boxes[b].y0 && y + .5f < boxes[b].y1)
+                    plane[(size_t)y * w + x] = 1;
+    }
+    free(boxes);
+    free(classes);
+    return 0;
+}
+
+/* Pass 2: each photo's concept masks read (concepts 0..n_png-1 from PNGs, all of them the size of
+ * the photo; the rest from its label file) and added. */
+static int mask_pass(dx_dissection *d, int n_png, dx_error *err)
 {
     unsigned char *masks = NULL;
     size_t cap = 0;
@@ -197,7 +232,7 @@ static int mask_pass(dx_dissection *d, dx_error *err)
         }
         char stem[1024], path[4096];
         stem_of(d->images[i], stem, sizeof stem);
-        for (int c = 0; c < d->n_concepts && rc == 0; ++c) {
+        for (int c = 0; c < n_png && rc == 0; ++c) {
             snprintf(path, sizeof path, "%s/%s/%s.png", d->args->masks, stem, d->concepts[c]);
             dx_image mask;
             if ((rc = dx_load_photo(path, &mask, err)) != 0) break;
@@ -213,6 +248,7 @@ static int mask_pass(dx_dissection *d, dx_error *err)
             }
             dx_free_image(mask);
         }
+        if (rc == 0 && n_png < d->n_concepts) rc = box_masks(d, i, n_png, masks, err);
         for (int l = 0; l < d->args->n_layers && rc == 0; ++l)
             rc = dx_dissect_accumulate(&d->layers[l], i, masks, d->photo_w[i], d->photo_h[i], &d->geom[i], err);
     }
@@ -244,7 +280,10 @@ static int run(const dx_dissect_args *a, dx_error *err)
     dx_dissection d = {.args = a};
     dx_eval_list list = {0};
     dx_model *m = NULL;
-    int rc = read_concepts(a->masks, &d, err);
+    char concepts[4096];
+    snprintf(concepts, sizeof concepts, "%s/concepts.txt", a->masks ? a->masks : "");
+    int rc = a->masks ? read_concepts(concepts, NULL, &d, err) : 0, n_png = d.n_concepts;
+    if (rc == 0 && a->boxes) rc = read_concepts(a->boxes, "object", &d, err);
     if (rc == 0) rc = dx_eval_read_list(a->list, &list, err);
     if (rc == 0) {
         dx_open_options opt = {.verbose = a->verbose};
@@ -270,7 +309,7 @@ static int run(const dx_dissect_args *a, dx_error *err)
     if (rc == 0) rc = forward_pass(m, &d, err);
     double t1 = dx_now_ms();
     for (int l = 0; rc == 0 && l < a->n_layers; ++l) rc = dx_dissect_thresholds(&d.layers[l], a->quantile, err);
-    if (rc == 0) rc = mask_pass(&d, err);
+    if (rc == 0) rc = mask_pass(&d, n_png, err);
     d.ms_forward = t1 - t0;
     d.ms_iou = dx_now_ms() - t1;
     int created = 0;

@@ -123,6 +123,7 @@ static int write_json(const dx_dissection *d, dx_atomic_set *set, int *counts, d
     dx_json_key(&j, "weights"); dx_json_str(&j, a->weights);
     dx_json_key(&j, "list"); dx_json_str(&j, a->list);
     dx_json_key(&j, "masks"); dx_json_str(&j, a->masks);
+    dx_json_key(&j, "boxes"); dx_json_str(&j, a->boxes);
     dx_json_key(&j, "images"); dx_json_int(&j, d->n_images);
     dx_json_key(&j, "quantile"); dx_json_num(&j, a->quantile);
     dx_json_key(&j, "detector_iou"); dx_json_num(&j, DX_DISSECT_DETECTOR_IOU);
@@ -258,8 +259,14 @@ static int write_html(const dx_dissection *d, dx_atomic_set *set, int *counts, d
     html(f, a->cfg);
     fprintf(f, "</h1>\n<p>%d photos of ", d->n_images);
     html(f, a->list);
-    fprintf(f, ", %d concepts of ", d->n_concepts);
-    html(f, a->masks);
+    fprintf(f, ", %d concepts (", d->n_concepts);
+    html(f, a->masks ? a->masks : "");
+    fputs(a->masks && a->boxes ? ", " : "", f);
+    if (a->boxes) {
+        fputs("boxes of ", f);
+        html(f, a->boxes);
+    }
+    fputc(')', f);
     fprintf(f, "; threshold per unit: its top %g of activations; a unit detects its label when IoU &gt; %g "
                "(bold). Thumbnails: the unit's top photos, outside its thresholded map dimmed, the map's "
                "border yellow.</p>\n", a->quantile, DX_DISSECT_DETECTOR_IOU);
