@@ -157,6 +157,41 @@ Test(dissect, class_units_are_their_shapes)
     dx_close(m);
 }
 
+Test(dissect, generator_concepts_match_its_truth)
+{
+    /* the colour bins */
+    const float colours[][3] = {{1, 0, 0}, {1, 1, 0}, {0, 1, 0}, {0, 1, 1}, {0, 0, 1}, {1, 0, 1}, {.5f, .5f, .6f},
+                                {.9f, .2f, .15f}, {.2f, .3f, .9f}};
+    const char *want[] = {"red", "yellow", "green", "cyan", "blue", "magenta", "grey", "red", "blue"};
+    for (size_t k = 0; k < sizeof want / sizeof *want; ++k)
+        cr_expect_str_eq(shapes_concept_names[shapes_colour_concept(colours[k])], want[k], "colour %zu", k);
+    /* per pixel: the shape planes are the truth's shape, each object pixel has one colour (its object's),
+     * the background none; striped only off the objects */
+    for (int i = 0; i < 20; ++i) {
+        unsigned char masks[SHAPES_CONCEPTS * 64 * 64], shape[64 * 64], stripe[64 * 64];
+        dx_image im, im2;
+        shapes_object objs[SHAPES_MAX_OBJECTS], objs2[SHAPES_MAX_OBJECTS];
+        int n = shapes_draw_concepts(7, i, 64, 3, &im, objs, masks);
+        cr_assert_eq(shapes_draw_truth(7, i, 64, 3, &im2, objs2, shape, stripe), n);
+        for (int p = 0; p < 64 * 64; ++p) {
+            int shapes = 0, colours = 0;
+            for (int c = 0; c < SHAPES_CLASSES; ++c) shapes += masks[c * 64 * 64 + p] ? c + 1 : 0;
+            for (int c = SHAPES_CLASSES; c < SHAPES_CONCEPTS - 1; ++c) colours += masks[c * 64 * 64 + p];
+            cr_assert_eq(shapes, shape[p], "image %d pixel %d", i, p);
+            cr_assert_eq(colours, shape[p] != 0, "image %d pixel %d: %d colours", i, p, colours);
+            cr_assert_eq(masks[(SHAPES_CONCEPTS - 1) * 64 * 64 + p], stripe[p]);
+        }
+        for (int k = 0; k < n; ++k) { /* the object's colour is its concept at its box's pixels */
+            int c = shapes_colour_concept(objs[k].rgb), x = (objs[k].x0 + objs[k].x1) / 2;
+            int inside = 0;
+            for (int y = objs[k].y0; y <= objs[k].y1; ++y) inside += masks[c * 64 * 64 + y * 64 + x];
+            cr_expect_gt(inside, 0, "image %d object %d: no pixel of its colour %s", i, k, shapes_concept_names[c]);
+        }
+        dx_free_image(im);
+        dx_free_image(im2);
+    }
+}
+
 /* ---- the command ---- */
 
 static char gen_dir[1024];
@@ -295,6 +330,15 @@ Test(dissect, bad_input_names_the_file, .fini = remove_generated)
              "dissect %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -list val.list -masks truth "
              "-layer 17 -outdir out",
              root, root);
+    /* usage errors: exit 2, one line */
+    const char *usage[] = {"dissect a.cfg a.weights -list val.list -masks truth -outdir out",
+                           "dissect a.cfg a.weights -list val.list -masks truth -layer 3,3 -outdir out",
+                           "dissect a.cfg a.weights -list val.list -layer 3 -outdir out"};
+    for (int k = 0; k < 3; ++k) {
+        run_result r = run_dx(dir, usage[k]);
+        cr_expect_eq(r.status, 2, "`%s`: exit %d: %s", usage[k], r.status, r.err);
+        cr_expect_eq(r.err_lines, 1, "`%s`: %s", usage[k], r.err);
+    }
     /* a missing mask PNG */
     snprintf(path, sizeof path, "%s/truth/00001_triangle/red.png", dir);
     cr_assert_eq(rename(path, "/tmp/dx-dissect-red.png"), 0);

@@ -67,6 +67,12 @@ static int prepare(const char *program, int argc, char **argv, dx_dissect_args *
         fprintf(stderr, "%s: -layer takes layer indices, not auto\n", who);
         return 2;
     }
+    for (int i = 0; i < a->n_layers; ++i)
+        for (int j = 0; j < i; ++j)
+            if (a->layers[i] == a->layers[j]) {
+                fprintf(stderr, "%s: -layer names layer %d twice\n", who, a->layers[i]);
+                return 2;
+            }
     a->cfg = positional[0];
     a->weights = positional[1];
     return -1;
