@@ -122,7 +122,8 @@ int dx_dissect_accumulate(dx_dissect_layer *L, int image, const unsigned char *m
         for (size_t p = 0; p < np; ++p) L->concept_area[c] += masks[c * np + p] != 0;
     int rc = 0;
     for (int k = 0; k < L->units && rc == 0; ++k) {
-        if (L->image_max[(size_t)image * L->units + k] <= L->threshold[k]) continue; /* M_k is empty */
+        /* bilinear values are convex combinations of the cells': no cell above T_k, no pixel either */
+        if (L->image_max[(size_t)image * L->units + k] <= L->threshold[k]) continue;
         if ((rc = dx_dissect_unit_mask(L, image, k, photo_w, photo_h, g, m, err)) != 0) break;
         long area = 0;
         for (size_t p = 0; p < np; ++p) area += m[p];
