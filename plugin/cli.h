@@ -36,8 +36,8 @@ int dx_cli_option_takes_value(const char *flag);
  * one-line usage error on stderr). */
 int dx_cli_check_args(const char *program, int argc, char **argv);
 /* commands.c — the commands that are not a per-image method, each with its own arguments after
- * its name (argv[0]). check: 0 when the arguments are well formed, else prints one line and
- * returns the exit status (2: usage). run: the whole command, its exit status. usage: what
+ * its name (argv[0]). check: as dx_cli_check_args, -1 when the arguments are well formed (the
+ * run would go on), else the exit status after -h (0) or one usage line (2). run: the whole command, its exit status. usage: what
  * `<name> -h` prints (NULL: another row's usage covers it). help: the line `darknet-explain -h`
  * shows for it, or NULL. */
 typedef struct {
