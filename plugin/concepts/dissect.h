@@ -15,6 +15,7 @@
  * thresholds need all of them before the first IoU), n_images x units x h x w floats. */
 #ifndef DX_CONCEPTS_DISSECT_H
 #define DX_CONCEPTS_DISSECT_H
+#include <stdio.h>
 #include "explain.h"
 #include "io/image.h"
 
