@@ -408,7 +408,12 @@ GT_DISSECT_N ?= 200
 $(GT_DISSECT): $(BUILD)/tools/gt_dissect.o $(BUILD)/tools/shapes.o $(BUILD)/tools/shapes_concepts.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV) $(GT_DISSECT)
+# counterfactuals' ground truth (tools/gt_counterfactual.c)
+GT_COUNTERFACTUAL := $(BUILD)/gt-counterfactual
+$(GT_COUNTERFACTUAL): $(BUILD)/tools/gt_counterfactual.o $(BUILD)/tools/shapes.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV) $(GT_DISSECT) $(GT_COUNTERFACTUAL)
 	$(BENCH_GT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
 	@echo
 	$(BENCH_GT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
@@ -424,6 +429,9 @@ benchmark-gt: $(BENCH_GT) $(GT_DISTILL) $(GT_VISUALIZE) $(GT_TCAV) $(GT_DISSECT)
 	$(GT_DISSECT) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(GT_DISSECT_N) 2 4,9,15,16,17 17
 	@echo
 	$(GT_DISSECT) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(GT_DISSECT_N) 4 9,13,15,16
+	@echo
+	$(GT_COUNTERFACTUAL) cfg/shapes-classifier.cfg cfg/shapes-classifier.weights $(BENCH_GT_N) 2
+	$(GT_COUNTERFACTUAL) cfg/shapes-detector.cfg cfg/shapes-detector.weights $(BENCH_GT_DETECTOR_N) 4
 # The detector, per detection: the lead's step once methods take per-box targets.
 
 # The fault table of docs/faults.md: bad inputs and hostile conditions, what the program does.

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "cli.h"
 #include "concepts/dissect.h"
+#include "counterfactual/cf_cli.h"
 #include "concepts/tcav.h"
 #include "distill/distill.h"
 #include "eval/eval.h"
@@ -13,6 +14,8 @@ static const dx_cli_command commands[] = {
     {"eval", dx_eval_check_args, dx_eval_cli, dx_eval_usage,
      "evaluation runs: metrics over an image list (and eval-merge)"},
     {"eval-merge", dx_eval_merge_check_args, dx_eval_merge_cli, NULL, NULL},
+    {"counterfactual", dx_counterfactual_check_args, dx_counterfactual_cli, dx_counterfactual_usage,
+     "the smallest input change that flips a class or removes a box"},
     {"distill", dx_distill_check_args, dx_distill_cli, dx_distill_usage,
      "a decision tree mimicking the classifier (global surrogate)"},
     {"visualize", dx_visualize_check_args, dx_visualize_cli, dx_visualize_usage,
