@@ -245,8 +245,8 @@ static int write_json(const char *path, const dx_model *m, const cf_args *a, con
     dx_json_key(&j, "succeeded_png"); dx_json_bool(&j, png_success);
     dx_json_key(&j, "first_success"); dx_json_int(&j, r->first_success);
     dx_json_key(&j, "iterations"); dx_json_int(&j, r->iterations);
-    dx_json_key(&j, "l1"); dx_json_num(&j, r->l1);
-    dx_json_key(&j, "l2"); dx_json_num(&j, r->l2);
+    dx_json_key(&j, "distance_l1"); dx_json_num(&j, r->l1);
+    dx_json_key(&j, "distance_l2"); dx_json_num(&j, r->l2);
     dx_json_key(&j, "changed_pixels"); dx_json_int(&j, r->changed);
     dx_json_key(&j, "input_pixels"); dx_json_int(&j, (long)m->net->w * m->net->h);
     dx_json_key(&j, "gap_start"); dx_json_num(&j, r->gap0);
