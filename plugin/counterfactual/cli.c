@@ -24,6 +24,7 @@
 #include "io/json.h"
 #include "io/npy.h"
 #include "io/render.h"
+#include "memory.h"
 #include "model.h"
 #include "options.h"
 
@@ -275,15 +276,13 @@ static int write_files(dx_model *m, const cf_args *a, const char *prefix, dx_ima
     const dx_net *net = m->net;
     size_t n = (size_t)net->inputs, spatial = (size_t)net->h * net->w;
     int chw[3] = {net->c, net->h, net->w}, png_success = 0, rc = -1;
-    float png_gap = NAN, *diff = calloc(n, sizeof(float)), *amount = calloc(spatial, sizeof(float)), *map = NULL;
+    float png_gap = NAN, *diff = dx_alloc(n, sizeof(float), "the difference map", err), *map = NULL;
+    float *amount = diff ? dx_alloc(spatial, sizeof(float), "the difference map", err) : NULL;
     dx_image back = {0};
     dx_atomic_set set = {0};
     char path[1200];
     const char *part;
-    if (!diff || !amount) {
-        dx_set_error(err, "out of memory for the difference map");
-        goto done;
-    }
+    if (!amount) goto done;
     for (size_t k = 0; k < n; ++k) diff[k] = r->x[k] - x0[k], amount[k % spatial] += fabsf(diff[k]);
     dx_letterbox lb;
     dx_fit_geometry(m, photo.w, photo.h, &lb);
@@ -320,14 +319,15 @@ static int write_files(dx_model *m, const cf_args *a, const char *prefix, dx_ima
         write_json(part, m, a, g, o, r, png_success, png_gap, ms, err) != 0)
         goto done;
     rc = 0;
-    printf("counterfactual %s: %s after %d steps (first at %d): L1 %.4g, L2 %.4g, %ld of %dx%d input pixels "
-           "changed; gap %.4g -> %.4g (PNG: %.4g, %s)\nwrote %s_counterfactual.png %s_counterfactual.npy %s.npy "
-           "%s.raw.npy %s.png %s.json\n",
-           goal_name(g->kind), r->succeeded ? "succeeded" : "failed", r->iterations, r->first_success, r->l1, r->l2,
-           r->changed, net->w, net->h, r->gap0, r->gap, png_gap, png_success ? "succeeded" : "failed", prefix, prefix,
-           prefix, prefix, prefix, prefix);
 done:
     rc = dx_atomic_commit(&set, rc, err);
+    if (rc == 0)
+        printf("counterfactual %s: %s after %d steps (first at %d): L1 %.4g, L2 %.4g, %ld of %dx%d input pixels "
+               "changed; gap %.4g -> %.4g (PNG: %.4g, %s)\nwrote %s_counterfactual.png %s_counterfactual.npy %s.npy "
+               "%s.raw.npy %s.png %s.json\n",
+               goal_name(g->kind), r->succeeded ? "succeeded" : "failed", r->iterations, r->first_success, r->l1, r->l2,
+               r->changed, net->w, net->h, r->gap0, r->gap, png_gap, png_success ? "succeeded" : "failed", prefix, prefix,
+               prefix, prefix, prefix, prefix);
     dx_free_image(back);
     free(diff);
     free(amount);
@@ -370,11 +370,9 @@ int dx_counterfactual_cli(const char *program, int argc, char **argv)
     dx_cf_goal g;
     if (make_goal(m, &a, photo, &g, &err) != 0) goto fail;
     if (a.region) {
-        if (!(mask = malloc((size_t)m->net->w * m->net->h))) {
-            dx_set_error(&err, "out of memory for the region's mask");
+        if (!(mask = dx_alloc((size_t)m->net->w * m->net->h, 1, "the region's mask", &err)) ||
+            region_mask(m, photo.w, photo.h, a.rect, mask, &err) != 0)
             goto fail;
-        }
-        if (region_mask(m, photo.w, photo.h, a.rect, mask, &err) != 0) goto fail;
     }
     float margin = a.margin >= 0 ? a.margin : dx_is_detector(m) ? 0.1f : 1.f;
     dx_cf_options opt = {a.steps, a.polish, a.lr, a.l1, a.tv, margin, mask};
