@@ -304,6 +304,54 @@ Test(counterfactual, detector_box_disappears)
     dx_close(m);
 }
 
+/* Detector, -goal class -to N: on the PNG read back a box of class N overlaps the box, none of
+ * its old class does; -to its own class is refused (one line, exit 1, no file). */
+Test(counterfactual, detector_box_changes_class)
+{
+    dx_model *m = open_shapes("detector");
+    char dir[1024], extra[64];
+    scratch_path(dir, sizeof dir, "");
+    dx_request req;
+    dx_request_init(&req);
+    const char *keep[] = {"img.png", "stdout.txt", "stderr.txt", NULL};
+    for (int index = 0; index < 2; ++index) {
+        dx_image im;
+        write_image(dir, DET_SEED, index, &im);
+        dx_detection *before, *after;
+        int nb, na;
+        dx_error err;
+        cr_assert_eq(dx_detect_image(m, im, &req, &before, &nb, &err), 0, "%s", err.msg);
+        cr_assert_gt(nb, 0, "image %d: no box", index);
+        int to = (before[0].cls + 1 + index) % SHAPES_CLASSES;
+        if (index == 0) { /* before any file is written */
+            snprintf(extra, sizeof extra, "-goal class -to %d", before[0].cls);
+            run_result r = run_cf(dir, "detector", extra);
+            cr_expect(r.status == 1 && r.err_lines == 1 && strstr(r.err, "-to"), "-to its own class: %d %s", r.status,
+                      r.err);
+            cr_expect_eq(stray_files_in(dir, keep), 0);
+        }
+        snprintf(extra, sizeof extra, "-goal class -to %d", to);
+        run_result r = run_cf(dir, "detector", extra);
+        cr_assert_eq(r.status, 0, "image %d: %s", index, r.err);
+        cr_expect_eq(json_number(dir, "succeeded_png"), 1, "image %d -to %d: %s", index, to, r.out);
+        dx_image fed = read_back(dir, m);
+        cr_assert_eq(dx_detect_image(m, fed, &req, &after, &na, &err), 0, "%s", err.msg);
+        int found = 0;
+        for (int k = 0; k < na; ++k) {
+            float iou = dx_iou(after[k].bbox, before[0].bbox);
+            found |= after[k].cls == to && iou >= DX_CF_OVERLAP;
+            cr_expect(after[k].cls != before[0].cls || iou < DX_CF_OVERLAP, "image %d: class %d still there (IoU %.2f)",
+                      index, before[0].cls, iou);
+        }
+        cr_expect(found, "image %d: no box of class %d over the box", index, to);
+        free(before);
+        free(after);
+        dx_free_image(fed);
+        dx_free_image(im);
+    }
+    dx_close(m);
+}
+
 /* Bad input: one line on stderr naming the option, exit 2 (usage) or 1 (the model says no), no file. */
 Test(counterfactual, bad_input_one_line_no_file)
 {

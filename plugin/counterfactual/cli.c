@@ -301,7 +301,7 @@ static int write_files(dx_model *m, const cf_args *a, const char *prefix, dx_ima
         goto done;
     dx_image fed = dx_fit_photo(m, back);
     int fed_ok = fed.data != NULL;
-    if (fed_ok) fed_ok = dx_cf_check(m, fed.data, g, o->margin, &png_gap, &png_success, err) == 0;
+    if (fed_ok) fed_ok = dx_cf_check(m, fed.data, g, &png_gap, &png_success, err) == 0;
     dx_free_image(fed);
     if (!fed_ok) goto done;
     snprintf(path, sizeof path, "%s_counterfactual.npy", prefix);

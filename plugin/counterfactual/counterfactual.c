@@ -145,9 +145,9 @@ static int boxes_meet_goal(dx_model *m, const dx_cf_goal *g, int *meets, dx_erro
     return 0;
 }
 
-/* Forward on x, the gap, success (gap >= margin / 2, and for detectors the decoded boxes agree)
- * and, with grad, the hinge's input gradient (zero when inactive). */
-static int goal_eval(dx_model *m, goal_state *s, const float *x, float *grad, float *gap, int *success,
+/* Forward on x, the gap, success (gap > need, and for detectors the decoded boxes agree) and,
+ * with grad, the hinge's input gradient (zero when inactive). */
+static int goal_eval(dx_model *m, goal_state *s, const float *x, float need, float *grad, float *gap, int *success,
                      dx_error *err)
 {
     int active;
@@ -155,7 +155,7 @@ static int goal_eval(dx_model *m, goal_state *s, const float *x, float *grad, fl
     int detector = s->g->kind == DX_CF_DISAPPEAR || s->g->kind == DX_CF_BOX_CLASS;
     if ((detector ? detector_goal : classifier_goal)(m, s, grad, gap, &active, err) != 0) return -1;
     if (grad && !active) memset(grad, 0, sizeof(float) * m->net->inputs);
-    *success = *gap >= s->margin / 2;
+    *success = *gap > need;
     if (*success && detector && boxes_meet_goal(m, s->g, success, err) != 0) return -1;
     return 0;
 }
@@ -174,6 +174,10 @@ static int goal_init(dx_model *m, const dx_cf_goal *g, float margin, goal_state 
     int cls = g->kind == DX_CF_NOT_TOP ? g->cls : g->kind == DX_CF_DISAPPEAR ? 0 : g->to;
     if (cls < 0 || cls >= classes) {
         dx_set_error(err, "class %d is out of range: the model has %d classes (0..%d)", cls, classes, classes - 1);
+        return -1;
+    }
+    if (g->kind == DX_CF_BOX_CLASS && g->to == g->box.cls) {
+        dx_set_error(err, "-to %d: the box is already of class %d (%s)", g->to, g->to, dx_class_name(m, g->to));
         return -1;
     }
     size_t len = (size_t)m->net->layers[dx_find_logit_layer(m)].outputs;
@@ -291,7 +295,7 @@ int dx_counterfactual(dx_model *m, const float *x0, const dx_cf_goal *g, const d
         double l1 = 0;
         for (size_t k = 0; k < n; ++k) x[k] = x0[k] + d[k], l1 += fabsf(d[k]);
         dx_cf_step *p = &r->path[r->n_path++];
-        if (goal_eval(m, &s, x, grad, &p->gap, &p->success, err) != 0) goto done;
+        if (goal_eval(m, &s, x, o->margin / 2, grad, &p->gap, &p->success, err) != 0) goto done;
         p->l1 = (float)l1;
         if (it == 0) r->gap0 = p->gap;
         if (dx_count_nonfinite(grad, n)) {
@@ -312,7 +316,7 @@ int dx_counterfactual(dx_model *m, const float *x0, const dx_cf_goal *g, const d
     const float *chosen = r->first_success >= 0 ? best : d;
     for (size_t k = 0; k < n; ++k) r->x[k] = x0[k] + chosen[k];
     measure(m->net, x0, r);
-    rc = dx_cf_check(m, r->x, g, o->margin, &r->gap, &r->succeeded, err);
+    rc = dx_cf_check(m, r->x, g, &r->gap, &r->succeeded, err);
 done:
     free(d);
     free(best);
@@ -324,11 +328,10 @@ done:
     return rc;
 }
 
-int dx_cf_check(dx_model *m, const float *x, const dx_cf_goal *g, float margin, float *gap, int *success,
-                dx_error *err)
+int dx_cf_check(dx_model *m, const float *x, const dx_cf_goal *g, float *gap, int *success, dx_error *err)
 {
     goal_state s;
-    int rc = goal_init(m, g, margin, &s, err) == 0 ? goal_eval(m, &s, x, NULL, gap, success, err) : -1;
+    int rc = goal_init(m, g, 0, &s, err) == 0 ? goal_eval(m, &s, x, 0, NULL, gap, success, err) : -1;
     goal_free(&s);
     return rc;
 }

@@ -47,7 +47,7 @@ typedef struct {
 
 typedef struct {
     float *x;            /* the counterfactual, net->inputs floats (malloc'd) */
-    int succeeded;       /* x reaches the goal with at least half the margin */
+    int succeeded;       /* x reaches the goal (dx_cf_check) */
     int first_success;   /* the first step that did (-1: none) */
     int iterations;      /* steps run */
     double l1, l2;       /* |x - x0|_1 and _2 over every input float */
@@ -58,15 +58,16 @@ typedef struct {
 } dx_cf_result;
 
 /* Searches for x' near x0 (net->inputs floats) reaching goal g: loss = hinge(margin - gap(x')) +
- * l1 |x' - x0|_1 + tv TV(x' - x0), x' in [0,1], x' = x0 exactly outside o->mask. Keeps the
- * successful iterate of least L1 (else the last one). Leaves the model's forward state on r->x.
+ * l1 |x' - x0|_1 + tv TV(x' - x0), x' in [0,1], x' = x0 exactly outside o->mask. A step succeeds
+ * when its gap exceeds half the margin (and, for detectors, the decoded boxes agree); the result
+ * is the successful step of least L1 (else the last one). Leaves the model's forward state on r->x.
  * 0 (success or not: r->succeeded), or -1 with err (out of memory, a goal out of range, a
  * non-finite gradient). */
 int dx_counterfactual(dx_model *m, const float *x0, const dx_cf_goal *g, const dx_cf_options *o, dx_cf_result *r,
                       dx_error *err);
-/* The goal's gap on x (a forward on it) and whether it is reached (margin as dx_cf_options'):
- * for checking a counterfactual read back from a file. 0, or -1 with err. */
-int dx_cf_check(dx_model *m, const float *x, const dx_cf_goal *g, float margin, float *gap, int *success,
-                dx_error *err);
+/* The goal's gap on x (a forward on it) and whether the goal holds there: gap > 0 and, for
+ * detectors, Darknet's decoded boxes agree (e.g. for a counterfactual read back from a file).
+ * 0, or -1 with err. */
+int dx_cf_check(dx_model *m, const float *x, const dx_cf_goal *g, float *gap, int *success, dx_error *err);
 void dx_cf_result_free(dx_cf_result *r);
 #endif
