@@ -204,9 +204,57 @@ static const char *goal_name(dx_cf_goal_kind k)
     return names[k];
 }
 
+/* What the model says on its current forward state: a classifier's top classes (softmax
+ * probabilities), or a detector's boxes overlapping the goal's box (IoU >= DX_CF_OVERLAP) with
+ * their scores, highest first. */
+#define CF_SCORES 5
+typedef struct {
+    int n, cls[CF_SCORES];
+    float score[CF_SCORES];
+} cf_scores;
+
+static int scores_of(dx_model *m, const dx_cf_goal *g, cf_scores *s, dx_error *err)
+{
+    s->n = 0;
+    if (!dx_is_detector(m)) {
+        const float *p = dx_output_of(m, m->head);
+        for (int k = 0; k < dx_class_count(m); ++k) {
+            int at = s->n < CF_SCORES ? s->n++ : CF_SCORES;
+            while (at > 0 && p[k] > s->score[at - 1]) {
+                if (at < CF_SCORES) s->cls[at] = s->cls[at - 1], s->score[at] = s->score[at - 1];
+                --at;
+            }
+            if (at < CF_SCORES) s->cls[at] = k, s->score[at] = p[k];
+        }
+        return 0;
+    }
+    dx_detection *b;
+    int n;
+    if (dx_decode_boxes(m, g->photo_w, g->photo_h, g->thresh, g->hier, g->nms, &b, &n, err) != 0) return -1;
+    for (int k = 0; k < n && s->n < CF_SCORES; ++k)
+        if (dx_iou(b[k].bbox, g->box.bbox) >= DX_CF_OVERLAP) s->cls[s->n] = b[k].cls, s->score[s->n++] = b[k].score;
+    free(b);
+    return 0;
+}
+
+static void json_scores(dx_json *j, const dx_model *m, const char *key, const cf_scores *s)
+{
+    dx_json_key(j, key);
+    dx_json_arr_begin(j);
+    for (int k = 0; k < s->n; ++k) {
+        dx_json_obj_begin(j);
+        dx_json_key(j, "class"); dx_json_int(j, s->cls[k]);
+        dx_json_key(j, "name"); dx_json_str(j, dx_class_name(m, s->cls[k]));
+        dx_json_key(j, "score"); dx_json_num(j, s->score[k]);
+        dx_json_obj_end(j);
+    }
+    dx_json_arr_end(j);
+}
+
 /* PREFIX.json */
 static int write_json(const char *path, const dx_model *m, const cf_args *a, const dx_cf_goal *g, const dx_cf_options *o,
-                      const dx_cf_result *r, int png_success, float png_gap, double ms, dx_error *err)
+                      const dx_cf_result *r, const cf_scores scores[2], int png_success, float png_gap, double ms,
+                      dx_error *err)
 {
     dx_atomic_file f;
     if (dx_atomic_fopen(&f, path, err) != 0) return -1;
@@ -253,6 +301,8 @@ static int write_json(const char *path, const dx_model *m, const cf_args *a, con
     dx_json_key(&j, "gap_start"); dx_json_num(&j, r->gap0);
     dx_json_key(&j, "gap"); dx_json_num(&j, r->gap);
     dx_json_key(&j, "gap_png"); dx_json_num(&j, png_gap);
+    json_scores(&j, m, "scores_before", &scores[0]);
+    json_scores(&j, m, "scores_after", &scores[1]);
     dx_json_key(&j, "ms"); dx_json_num(&j, ms);
     dx_json_key(&j, "path");
     dx_json_arr_begin(&j);
@@ -271,7 +321,8 @@ static int write_json(const char *path, const dx_model *m, const cf_args *a, con
 
 /* Every file, staged then committed together; the PNG read back and checked (succeeded_png). */
 static int write_files(dx_model *m, const cf_args *a, const char *prefix, dx_image photo, const float *x0,
-                       const dx_cf_goal *g, const dx_cf_options *o, dx_cf_result *r, double ms, dx_error *err)
+                       const dx_cf_goal *g, const dx_cf_options *o, dx_cf_result *r, const cf_scores scores[2], double ms,
+                       dx_error *err)
 {
     const dx_net *net = m->net;
     size_t n = (size_t)net->inputs, spatial = (size_t)net->h * net->w;
@@ -316,7 +367,7 @@ static int write_files(dx_model *m, const cf_args *a, const char *prefix, dx_ima
         goto done;
     snprintf(path, sizeof path, "%s.json", prefix);
     if (!(part = dx_atomic_add(&set, path, err)) ||
-        write_json(part, m, a, g, o, r, png_success, png_gap, ms, err) != 0)
+        write_json(part, m, a, g, o, r, scores, png_success, png_gap, ms, err) != 0)
         goto done;
     rc = 0;
 done:
@@ -368,7 +419,8 @@ int dx_counterfactual_cli(const char *program, int argc, char **argv)
     }
     dx_forward(m, boxed.data);
     dx_cf_goal g;
-    if (make_goal(m, &a, photo, &g, &err) != 0) goto fail;
+    cf_scores scores[2]; /* on the input, on the counterfactual */
+    if (make_goal(m, &a, photo, &g, &err) != 0 || scores_of(m, &g, &scores[0], &err) != 0) goto fail;
     if (a.region) {
         if (!(mask = dx_alloc((size_t)m->net->w * m->net->h, 1, "the region's mask", &err)) ||
             region_mask(m, photo.w, photo.h, a.rect, mask, &err) != 0)
@@ -379,6 +431,7 @@ int dx_counterfactual_cli(const char *program, int argc, char **argv)
     double t0 = dx_now_ms();
     if (dx_counterfactual(m, boxed.data, &g, &opt, &r, &err) != 0) goto fail;
     double ms = dx_now_ms() - t0;
+    if (scores_of(m, &g, &scores[1], &err) != 0) goto fail; /* the search left the forward on r.x */
     char prefix[1024];
     if (a.out) snprintf(prefix, sizeof prefix, "%s", a.out);
     else {
@@ -386,7 +439,7 @@ int dx_counterfactual_cli(const char *program, int argc, char **argv)
         int stem = dot && dot != name ? (int)(dot - name) : (int)strlen(name);
         snprintf(prefix, sizeof prefix, "%.*s_counterfactual", stem, name);
     }
-    if (write_files(m, &a, prefix, photo, boxed.data, &g, &opt, &r, ms, &err) != 0) goto fail;
+    if (write_files(m, &a, prefix, photo, boxed.data, &g, &opt, &r, scores, ms, &err) != 0) goto fail;
     rc = 0; /* a search that fails is an answer (succeeded: false), not an error */
     goto done;
 fail:
