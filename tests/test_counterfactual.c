@@ -329,6 +329,9 @@ Test(counterfactual, detector_box_changes_class)
             cr_expect(r.status == 1 && r.err_lines == 1 && strstr(r.err, "-to"), "-to its own class: %d %s", r.status,
                       r.err);
             cr_expect_eq(stray_files_in(dir, keep), 0);
+            r = run_cf(dir, "detector", "-goal class -to 4"); /* 4 classes (dx_class_count: the head's outputs) */
+            cr_expect(r.status == 1 && r.err_lines == 1 && strstr(r.err, "-to 4"), "-to 4: %d %s", r.status, r.err);
+            cr_expect_eq(stray_files_in(dir, keep), 0);
         }
         snprintf(extra, sizeof extra, "-goal class -to %d", to);
         run_result r = run_cf(dir, "detector", extra);

@@ -134,8 +134,8 @@ int dx_counterfactual_check_args(const char *program, int argc, char **argv)
 static int resolve_class(const dx_model *m, const char *flag, const char *text, int *cls, dx_error *err)
 {
     if (class_word(text, cls) == 0) {
-        if (*cls < dx_class_count(m)) return 0;
-        dx_set_error(err, "%s %s: the model has %d classes (0..%d)", flag, text, dx_class_count(m), dx_class_count(m) - 1);
+        if (*cls < dx_cf_classes(m)) return 0;
+        dx_set_error(err, "%s %s: the model has %d classes (0..%d)", flag, text, dx_cf_classes(m), dx_cf_classes(m) - 1);
         return -1;
     }
     int matches;

@@ -165,7 +165,7 @@ static int goal_init(dx_model *m, const dx_cf_goal *g, float margin, goal_state 
     memset(s, 0, sizeof *s);
     s->g = g;
     s->margin = margin;
-    int detector = g->kind == DX_CF_DISAPPEAR || g->kind == DX_CF_BOX_CLASS, classes = dx_class_count(m);
+    int detector = g->kind == DX_CF_DISAPPEAR || g->kind == DX_CF_BOX_CLASS, classes = dx_cf_classes(m);
     if (detector != dx_is_detector(m)) {
         dx_set_error(err, "%s: a %s goal for a %s", m->cfg_path, detector ? "box" : "class",
                      dx_is_detector(m) ? "detector" : "classifier");
@@ -334,6 +334,12 @@ int dx_cf_check(dx_model *m, const float *x, const dx_cf_goal *g, float *gap, in
     int rc = goal_init(m, g, 0, &s, err) == 0 ? goal_eval(m, &s, x, 0, NULL, gap, success, err) : -1;
     goal_free(&s);
     return rc;
+}
+
+int dx_cf_classes(const dx_model *m)
+{
+    const dx_layer *head = &m->net->layers[m->head];
+    return is_head(head) ? head->classes : dx_class_count(m);
 }
 
 void dx_cf_result_free(dx_cf_result *r)

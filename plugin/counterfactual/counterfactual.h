@@ -70,4 +70,7 @@ int dx_counterfactual(dx_model *m, const float *x0, const dx_cf_goal *g, const d
  * 0, or -1 with err. */
 int dx_cf_check(dx_model *m, const float *x, const dx_cf_goal *g, float *gap, int *success, dx_error *err);
 void dx_cf_result_free(dx_cf_result *r);
+/* The classes a goal may name: a classifier's outputs, a detector's head's classes (dx_class_count
+ * counts a detector's head outputs). */
+int dx_cf_classes(const dx_model *m);
 #endif
