@@ -105,12 +105,12 @@ static void usage(const char *program, FILE *f)
     for (int k = 0; k < DX_METHOD_COUNT; ++k) fprintf(f, " %s", dx_method_name((dx_method)k));
     fprintf(f, " all\noptions:\n");
     dx_options_usage(f, options, N_OPTIONS, 11, dx_cli_option_note);
-    fprintf(f, "%s <method> -h    help for one method\n", program);
+    fprintf(f, "%s <method> -h        help for one method\n", program);
     size_t n;
     const dx_cli_command *commands = dx_cli_commands(&n);
     for (size_t k = 0; k < n; ++k)
         if (commands[k].help) {
-            int pad = 12 - (int)strlen(commands[k].name);
+            int pad = 16 - (int)strlen(commands[k].name);
             fprintf(f, "%s %s -h%*s%s\n", program, commands[k].name, pad > 1 ? pad : 1, "", commands[k].help);
         }
 }

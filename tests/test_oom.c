@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "explain.h"
 #include "helpers.h"
 #include "io/image.h"
 #include "io/render.h"
 #include "memory.h"
+#include "../tools/concept_sets.h"
 #include "../tools/shapes.h"
 
 TestSuite(oom, .init = make_scratch, .fini = remove_scratch, .timeout = 900);
@@ -247,4 +249,72 @@ Test(oom, visualize_on_the_classifier)
     scratch_path(out, sizeof out, "out");
     const char *args[] = {"visualize", cfg, weights, "-class", "0,1", "-steps", "2", "-out", out, NULL};
     expect_every_failure_clean(args, "visualize", 0);
+}
+
+/* The folder commands read their inputs from a folder of their own, outside the scratch
+ * directory, which the failing runs must leave empty (no output folder). */
+static char inputs[64];
+
+static const char *make_inputs(void)
+{
+    strcpy(inputs, "/tmp/dx-oom-XXXXXX");
+    cr_assert(mkdtemp(inputs));
+    return inputs;
+}
+
+static void remove_inputs(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", inputs);
+    if (inputs[0]) cr_expect_eq(system(cmd), 0);
+}
+
+/* tcav: two runs of one concept against the random sets at one layer, every class scored */
+Test(oom, tcav_on_the_classifier, .fini = remove_inputs)
+{
+    const char *in = make_inputs();
+    dx_error err;
+    cr_assert_eq(concept_sets_write(in, 3, 6, 24, 8, 64, &err), 0, "%s", err.msg);
+    static char cfg[1024], weights[1024], names[1024], concept[1100], random[1100], images[1100], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    snprintf(names, sizeof names, "%s/cfg/shapes.names", getenv("DX_ROOT"));
+    snprintf(concept, sizeof concept, "round=%s/shape-circle", in);
+    snprintf(random, sizeof random, "%s/random", in);
+    snprintf(images, sizeof images, "%s/images", in);
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"tcav", cfg, weights, "-names", names, "-layer", "9", "-concept", concept, "-random",
+                          random, "-images", images, "-runs", "2", "-outdir", out, NULL};
+    expect_every_failure_clean(args, "tcav", 0);
+}
+
+/* dissect: four generated photos and their concept masks, the class-score layer */
+Test(oom, dissect_on_the_classifier, .fini = remove_inputs)
+{
+    const char *in = make_inputs(), *cli = getenv("DX_CLI");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%.*s/gen-shapes %s val 2 4 64 1 -truth %s/truth >/dev/null",
+             (int)(strrchr(cli, '/') - cli), cli, in, in);
+    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+    static char cfg[1024], weights[1024], list[1100], masks[1100], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    snprintf(list, sizeof list, "%s/val.list", in);
+    snprintf(masks, sizeof masks, "%s/truth", in);
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"dissect", cfg, weights, "-list", list, "-masks", masks, "-layer", "17", "-top", "2",
+                          "-outdir", out, NULL};
+    expect_every_failure_clean(args, "dissect", 0);
+}
+
+/* counterfactual: a few steps towards another class */
+Test(oom, counterfactual_on_the_classifier)
+{
+    static char cfg[1024], weights[1024], photo[1024], out[1024];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/cfg/shapes-classifier.weights", getenv("DX_ROOT"));
+    write_photo(photo, sizeof photo);
+    scratch_path(out, sizeof out, "out");
+    const char *args[] = {"counterfactual", cfg, weights, photo, "-to", "1", "-steps", "8", "-out", out, NULL};
+    expect_every_failure_clean(args, "counterfactual", 0);
 }
