@@ -23,21 +23,32 @@ DEB_PACKAGES += $(FUZZ_PACKAGES)
 endif
 
 # The Darknet the plugin is built for (plugin/backends/BACKEND*.c): pjreddie = Debian's libdarknet
-# (the default), alexeyab = AlexeyAB's fork built from DARKNET_SRC (below; its own build folders).
+# (the default), alexeyab = AlexeyAB's fork built from DARKNET_SRC (below; its own build folders),
+# hankai = hank-ai's Darknet/YOLO (C++, CMake) built from DARKNET_SRC (plugin/backends/hankai.cpp).
 BACKEND ?= pjreddie
 ALEXEYAB_OUT := build-alexeyab/darknet
 ALEXEYAB_LIB := $(ALEXEYAB_OUT)/lib/libdarknet.so
+HANKAI_OUT := build-hankai/darknet
+HANKAI_LIB := $(HANKAI_OUT)/lib/libdarknet.so
+# hank-ai's Darknet builds with CMake >= 3.24 and needs OpenCV: make deps BACKEND=hankai only
+HANKAI_DEB_PACKAGES := cmake libopencv-dev g++
+NEEDS_HANKAI_SRC = @test -n "$(HANKAI_SRC)" || { echo "make: BACKEND=hankai needs DARKNET_SRC=/path/to/hank-ai/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
 NEEDS_ALEXEYAB_SRC = @test -n "$(ALEXEYAB_SRC)" || { echo "make: BACKEND=alexeyab needs DARKNET_SRC=/path/to/AlexeyAB/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
 ifeq ($(BACKEND),alexeyab)
 DARKNET_INCLUDE := $(ALEXEYAB_OUT)/include
 DARKNET_LIB := $(ALEXEYAB_OUT)/lib
 BUILD_SUFFIX := -alexeyab
+else ifeq ($(BACKEND),hankai)
+DARKNET_INCLUDE := $(HANKAI_OUT)/include
+DARKNET_LIB := $(HANKAI_OUT)/lib
+BUILD_SUFFIX := -hankai
+DEB_PACKAGES += $(HANKAI_DEB_PACKAGES)
 else ifeq ($(BACKEND),pjreddie)
 DARKNET_INCLUDE := $(DARKNET_DIR)/include
 DARKNET_LIB := $(DARKNET_DIR)
 BUILD_SUFFIX :=
 else
-$(error BACKEND=$(BACKEND): the backends are pjreddie (Debian's Darknet, the default) and alexeyab)
+$(error BACKEND=$(BACKEND): the backends are pjreddie (Debian's Darknet, the default), alexeyab and hankai)
 endif
 
 SANITIZE ?= 0
@@ -61,6 +72,11 @@ LIB_SRC := $(filter-out plugin/backends/%,$(wildcard plugin/*.c plugin/*/*.c)) \
            plugin/backends/common.c $(wildcard plugin/backends/$(BACKEND)*.c)
 LIB_SRC := $(filter-out plugin/main.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ifeq ($(BACKEND),hankai)
+# the project's one C++ file: hank-ai's headers are C++ only
+LIB_OBJ += $(BUILD)/plugin/backends/hankai.o
+LDLIBS += -lstdc++
+endif
 # The shared library exports the public headers' DX_API functions only (explain.h says why;
 # tests/test_api.c checks it); the static library holds the same objects, whose internal
 # functions the test binary and the CLI still link.
@@ -69,6 +85,9 @@ $(LIB_OBJ): CFLAGS += -fvisibility=hidden
 ifeq ($(BACKEND),alexeyab)
 TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
 TEST_EXTRA := $(BUILD)/save-random-weights $(BUILD)/tools/shapes.o
+else ifeq ($(BACKEND),hankai)
+TEST_SRC := tests/helpers.c $(wildcard tests/hankai/*.c)
+TEST_EXTRA := $(BUILD)/hankai-detect $(BUILD)/tools/shapes.o
 else
 TEST_SRC := $(wildcard tests/*.c)
 TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/concept_sets.o $(BUILD)/tools/shapes_concepts.o $(BUILD)/tests/fuzz/targets.o
@@ -160,6 +179,8 @@ test: $(TEST_BIN) all $(GEN) $(MAN_PAGE) $(GEN_CLI_DOC)
 	  DX_MAKE="$(MAKE) --no-print-directory -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE)" \
 	  DX_LDFLAGS="$(abspath $(STATIC_LIB)) $(LDFLAGS) $(LDLIBS)" \
 	  DX_AB_CFG=$(abspath $(ALEXEYAB_OUT)/src/cfg) DX_AB_WEIGHTS_TOOL=$(abspath $(BUILD)/save-random-weights) \
+	  DX_HK_CFG=$(abspath $(HANKAI_OUT)/src/cfg) DX_HK_DETECT=$(abspath $(BUILD)/hankai-detect) \
+	  DX_AB_CLI=$(abspath build-alexeyab/darknet-explain) \
 	  DX_PJ_CLI=$(abspath build/darknet-explain) \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(TEST_BIN) -j2 --short-filename $(if $(FILTER),--filter '$(FILTER)')
@@ -206,6 +227,31 @@ $(BUILD)/save-random-weights: tools/alexeyab/save-random-weights.c $(ALEXEYAB_LI
 	  -L$(ALEXEYAB_OUT)/lib -ldarknet -Wl,-rpath,$(abspath $(ALEXEYAB_OUT)/lib) -lm
 endif
 
+# hank-ai's Darknet/YOLO for BACKEND=hankai: tools/build-hankai.sh builds its libdarknet.so from
+# DARKNET_SRC (a checkout of hank-ai/darknet with its .git, or a .tar.gz snapshot such as
+# ../shared/darknet-forks/hankai-f684e1d7.tar.gz) with the fork's own CMake (Release, no CUDA, no
+# ROCm; DARKNET_FLAGS: more CMake arguments, e.g. -DDARKNET_TRY_CUDA=ON) into HANKAI_OUT:
+# lib/libdarknet.so, include/darknet.h, src/src-lib/ (the headers hankai.cpp includes).
+ifeq ($(BACKEND),hankai)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/gen_shapes.o: | $(HANKAI_LIB)
+.PHONY: darknet-lib
+HANKAI_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/hankai-f684e1d7.tar.gz))
+$(HANKAI_LIB) darknet-lib:
+	$(NEEDS_HANKAI_SRC)
+	DX_BUILD_JOBS=$(or $(DARKNET_JOBS),$(shell nproc)) tools/build-hankai.sh "$(HANKAI_SRC)" $(HANKAI_OUT) $(DARKNET_FLAGS)
+
+CXX ?= g++
+HANKAI_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
+  -I$(HANKAI_OUT)/src/src-lib $(shell pkg-config --cflags opencv4 2>/dev/null) $(SANFLAGS)
+$(BUILD)/plugin/backends/hankai.o: plugin/backends/hankai.cpp $(HEADERS) | $(HANKAI_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -Iplugin $(HANKAI_CXXFLAGS) -fvisibility=hidden -c $< -o $@
+
+# The fork's own detection (its loader, forward, get_network_boxes and NMS) for the parity tests.
+$(BUILD)/hankai-detect: tools/hankai/detect.cpp $(HANKAI_LIB)
+	$(CXX) $(HANKAI_CXXFLAGS) -o $@ $< -L$(HANKAI_OUT)/lib -ldarknet -Wl,-rpath,$(abspath $(HANKAI_OUT)/lib)
+endif
+
 # AFL++ (docs/fuzzing.md): the harness build-fuzz/dx-fuzz is the library and tests/fuzz/ built
 # with afl-clang-fast (afl-cc, afl-gcc-fast) under ASan + UBSan; `make fuzz` runs FUZZ_TARGET for
 # FUZZ_SECONDS at nice 19 from its seeds (resuming build-fuzz/out/TARGET when it exists) and
@@ -232,7 +278,7 @@ fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGET) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-san build-fuzz build-alexeyab build-san-alexeyab $(DEB_BUILD) darknet-src darknet darknet-alexeyab darknet-explain_*.deb
+	rm -rf build build-san build-fuzz build-alexeyab build-san-alexeyab build-hankai build-san-hankai $(DEB_BUILD) darknet-src darknet darknet-alexeyab darknet-explain_*.deb
 
 # The man page, written by tools/man.c from the tables -h prints; dated by SOURCE_DATE_EPOCH, else
 # the last commit (make deb sets it from tools/deb/changelog), so a rebuild gives the same page.

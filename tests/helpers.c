@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "helpers.h"
 #include "io/render.h"
+#include "model.h"
 
 /* Every test process runs the OpenBLAS kernels darknet-explain runs (its children inherit the
  * OPENBLAS_CORETYPE this sets), so the command's outputs and the library's compare exactly. */
@@ -121,19 +122,20 @@ dx_model *open_random(const char *cfg, const char *weights_out, uint64_t seed)
     cr_assert(shape, "%s", err.msg);
     FILE *f = create_weights_file(weights_out);
     rng r = {seed * 2654435761ULL + 1};
-    network *net = dx_network(shape);
+    /* the neutral table: this file is every backend's (each Darknet's own struct differs) */
+    const dx_net *net = shape->net;
     for (int i = 0; i < net->n; ++i) {
-        layer *l = &net->layers[i];
-        if (l->type == CONVOLUTIONAL) {
+        const dx_layer *l = &net->layers[i];
+        if (l->type == DX_LAYER_CONVOLUTIONAL) {
             long fan_in = (long)l->c / l->groups * l->size * l->size;
             put(f, &r, l->n, -0.1, 0.1);
             if (l->batch_normalize) put_bn(f, &r, l->n);
             put_normal(f, &r, fan_in * l->n, sqrt(2.0 / fan_in));
-        } else if (l->type == CONNECTED) {
+        } else if (l->type == DX_LAYER_CONNECTED) {
             put(f, &r, l->outputs, -0.1, 0.1);
             put_normal(f, &r, (long)l->inputs * l->outputs, sqrt(2.0 / l->inputs));
             if (l->batch_normalize) put_bn(f, &r, l->outputs);
-        } else if (l->type == BATCHNORM) {
+        } else if (l->type == DX_LAYER_BATCHNORM) {
             put_bn(f, &r, l->c);
         }
     }
@@ -167,7 +169,7 @@ double projected_output(dx_model *m, int top, const float *proj, const float *x)
     dx_forward(m, x);
     const float *out = dx_output_of(m, top);
     double f = 0;
-    for (int k = 0; k < dx_network(m)->layers[top].outputs; ++k) f += (double)proj[k] * out[k];
+    for (int k = 0; k < m->net->layers[top].outputs; ++k) f += (double)proj[k] * out[k];
     return f;
 }
 
@@ -176,7 +178,7 @@ float *analytic_input_grad(dx_model *m, int top, const float *proj, const float 
     dx_error err;
     dx_forward(m, x);
     cr_assert_eq(dx_backward(m, top, proj, -1, &err), 0, "%s", err.msg);
-    int n = dx_network(m)->inputs;
+    int n = m->net->inputs;
     float *g = malloc(sizeof(float) * n);
     memcpy(g, dx_grad_of(m, -1), sizeof(float) * n);
     return g;
@@ -204,7 +206,7 @@ static int by_abs_desc(const void *a, const void *b, void *grad)
 fd_report fd_check_coords(dx_model *m, int top, const float *proj, const float *x0,
                           const float *grad, int count, float h, uint64_t seed)
 {
-    int n = dx_network(m)->inputs;
+    int n = m->net->inputs;
     float *x = malloc(sizeof(float) * n);
     memcpy(x, x0, sizeof(float) * n);
     int *order = malloc(sizeof(int) * n);
@@ -219,7 +221,7 @@ fd_report fd_check_coords(dx_model *m, int top, const float *proj, const float *
     dx_forward(m, x);
     const float *out = dx_output_of(m, top);
     double scale = 0;
-    for (int k = 0; k < dx_network(m)->layers[top].outputs; ++k) scale += fabs((double)proj[k] * out[k]);
+    for (int k = 0; k < m->net->layers[top].outputs; ++k) scale += fabs((double)proj[k] * out[k]);
     double noise = 1e-7 * scale / h;
     for (int s = 0; s < count; ++s) {
         int k = s < count / 2 ? order[s] : (int)(rng_uniform(&r) * n);
@@ -244,7 +246,7 @@ fd_report fd_check_coords(dx_model *m, int top, const float *proj, const float *
 double fd_directional(dx_model *m, int top, const float *proj, const float *x0, const float *grad,
                       const float *v, float h, double *analytic_out, double *fd_out)
 {
-    int n = dx_network(m)->inputs;
+    int n = m->net->inputs;
     float *x = malloc(sizeof(float) * n);
     double analytic = 0;
     for (int k = 0; k < n; ++k) analytic += (double)grad[k] * v[k];
