@@ -293,6 +293,34 @@ static long weights_floats(const Darknet::Network &net)
 
 /* ---- the cfg, parsed first in a child process ---- */
 
+/* The fork's parser canonicalises the cfg's path (std::filesystem::canonical: darknet_cfg.cpp:567),
+ * which throws on the plugin's memfd copies (/proc/self/fd/N names a deleted file): it parses a
+ * copy of such a file in $TMPDIR (or /tmp) instead. The path to parse goes to out (out_len bytes);
+ * 1 when out is a temporary file the caller unlinks, 0 when it is cfg_path itself, -1 with err. */
+static int regular_cfg(const char *cfg_path, const char *shown_as, char *out, size_t out_len, dx_error *err)
+{
+    if (strncmp(cfg_path, "/proc/self/fd/", 14) != 0) {
+        snprintf(out, out_len, "%s", cfg_path);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(out, out_len, "%s/darknet-explain-hankai-XXXXXX.cfg", tmp && *tmp ? tmp : "/tmp");
+    int to = mkstemps(out, 4);
+    FILE *from = to >= 0 ? fopen(cfg_path, "rb") : nullptr;
+    int ok = from != nullptr;
+    char chunk[8192];
+    size_t got;
+    while (ok && (got = fread(chunk, 1, sizeof chunk, from)) > 0) ok = write(to, chunk, got) == (ssize_t)got;
+    if (from) fclose(from);
+    if (to >= 0 && close(to) != 0) ok = 0;
+    if (!ok) {
+        dx_set_error(err, "%s: cannot copy the cfg to %s for hank-ai's parser: %s", shown_as, out, strerror(errno));
+        if (to >= 0) unlink(out);
+        return -1;
+    }
+    return 1;
+}
+
 /* The fork's parser ends the process on a bad cfg (darknet_fatal_error: utils.cpp:412, after
  * "* Error message:  ..." on its output) and refuses unknown keys. The line that says why: the
  * error message without its colour codes, else the last line of the output. */
@@ -324,14 +352,14 @@ static void reason_line(const char *text, char *line, size_t len)
 
 static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_size *size, dx_error *err)
 {
+    char regular[4096];
+    int temp = regular_cfg(cfg_path, shown_as, regular, sizeof regular, err);
+    if (temp < 0) return -1;
+    cfg_path = regular;
     int out[2], res[2];
-    if (pipe(out) != 0) {
+    if (pipe(out) != 0 || (pipe(res) != 0 && (close(out[0]), close(out[1]), 1))) {
         dx_set_error(err, "%s: cannot check the cfg: %s", shown_as, strerror(errno));
-        return -1;
-    }
-    if (pipe(res) != 0) {
-        close(out[0]), close(out[1]);
-        dx_set_error(err, "%s: cannot check the cfg: %s", shown_as, strerror(errno));
+        if (temp) unlink(regular);
         return -1;
     }
     std::cout.flush();
@@ -378,7 +406,9 @@ static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_siz
     ssize_t have = pid > 0 ? read(res[0], &s, sizeof s) : -1;
     close(out[0]), close(res[0]);
     int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+    pid_t waited = pid > 0 ? waitpid(pid, &status, 0) : -1;
+    if (temp) unlink(regular);
+    if (pid < 0 || waited != pid) {
         dx_set_error(err, "%s: cannot check the cfg: %s", shown_as, strerror(errno));
         return -1;
     }
@@ -419,10 +449,17 @@ extern "C" dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, 
         free(d), free(dn);
         return nullptr;
     }
-    int batch = cfg_batch(cfg_path);
+    char regular[4096];
+    int temp = regular_cfg(cfg_path, shown_as, regular, sizeof regular, err);
+    if (temp < 0) {
+        free(d), free(dn);
+        return nullptr;
+    }
+    int batch = cfg_batch(regular);
     quiet q = quiet_begin(verbose);
-    d->net = parse_network_cfg_custom(cfg_path, batch, 1);
+    d->net = parse_network_cfg_custom(regular, batch, 1);
     quiet_end(q);
+    if (temp) unlink(regular);
     Darknet::Network &net = d->net;
     d->dn = dn;
     dn->darknet = d;
