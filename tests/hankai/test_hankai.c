@@ -100,7 +100,8 @@ static void fork_parity(const char *name, float thresh)
 }
 
 Test(hankai, boxes_equal_the_forks_yolov4_tiny, .timeout = 300) { fork_parity("yolov4-tiny", .3f); }
-Test(hankai, boxes_equal_the_forks_yolov7_tiny, .timeout = 300) { fork_parity("yolov7-tiny", .3f); }
+/* yolov7-tiny's random new_coords heads pass 75,000 boxes per photo at .3 (minutes of NMS): .4 */
+Test(hankai, boxes_equal_the_forks_yolov7_tiny, .timeout = 300) { fork_parity("yolov7-tiny", .4f); }
 
 /* d(proj . output of top)/d(input) against central differences through the fork's own forward. */
 static void expect_fd(dx_model *m, int top, uint64_t seed, double max_rel_err, const char *what)
@@ -138,7 +139,6 @@ static const char small_cfg[] =
 
 Test(hankai, gradient_matches_finite_differences, .timeout = 300)
 {
-    if (!shared_dir()) cr_skip_test("../shared is absent: the hank-ai backend's tests run with the pinned snapshot");
     dx_model *m = open_cfg_text("small", small_cfg, 3);
     cr_assert_eq(m->n, 8);
     cr_expect_eq(m->net->layers[7].type, DX_LAYER_YOLO, "layer 7 is %s", m->net->layers[7].type_name);
@@ -180,7 +180,7 @@ Test(hankai, gradcam_equals_the_alexeyab_backends, .timeout = 600)
     snprintf(photo, sizeof photo, "%s/images/chelsea.png", shared);
     const char *outs[2] = {"hankai", "alexeyab"}, *exes[2] = {cli, ab};
     for (int k = 0; k < 2; ++k) {
-        snprintf(cmd, sizeof cmd, "'%s' gradcam '%s' '%s' '%s' -thresh .3 -out '%s/%s' >/dev/null 2>'%s/%s.err'", exes[k],
+        snprintf(cmd, sizeof cmd, "'%s' gradcam '%s' '%s' '%s' -thresh .2 -out '%s/%s' >/dev/null 2>'%s/%s.err'", exes[k],
                  cfg, weights, photo, dir, outs[k], dir, outs[k]);
         cr_assert_eq(system(cmd), 0, "%s", cmd);
     }
