@@ -519,3 +519,55 @@ void resize_centres(const float *src, int h, int w, float *dst, int h2, int w2)
                                       fy * ((1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1]));
         }
 }
+
+void write_smooth_photo(const char *path, int w, int h)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "%s", path);
+    fprintf(f, "P6\n%d %d\n255\n", w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            unsigned char px[3] = {(unsigned char)(255 * x / w), (unsigned char)(255 * y / h),
+                                   (unsigned char)(128 + 100 * sin(x * 0.3 + y * 0.2))};
+            fwrite(px, 1, 3, f);
+        }
+    fclose(f);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int list_cfgs(const char *dir, char **names, int max)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d, "%s", dir);
+    int n = 0;
+    for (struct dirent *e; n < max && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".cfg")) names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    return n;
+}
+
+/* A crop is a fixed size: shrinking the input under it makes a cfg the backends refuse (vgg-16's
+ * 224 crop of a 128 input, which AlexeyAB's fork reads outside of). */
+void copy_cfg_at_side(const char *cfg, const char *copy, int side)
+{
+    char *text = read_text(cfg);
+    FILE *f = fopen(copy, "w");
+    cr_assert(f, "%s", copy);
+    if (strstr(text, "[crop]")) side = 0;
+    int in_net = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        const char *p = line + strspn(line, " \t");
+        if (*p == '[') in_net = !strncmp(p, "[net]", 5) || !strncmp(p, "[network]", 9);
+        if (side && in_net && (!strncmp(p, "width", 5) || !strncmp(p, "height", 6))) {
+            fprintf(f, "%.*s=%d\n", (int)strcspn(p, " =\t"), p, side);
+            continue;
+        }
+        fprintf(f, "%s\n", line);
+    }
+    fclose(f);
+    free(text);
+}

@@ -109,4 +109,12 @@ int exists(const char *path); /* the path names something (lstat succeeds: a dan
 const char *readme_c_api_example(void);
 /* bilinear resize from h x w to h2 x w2, pixel centres aligned, edges clamped */
 void resize_centres(const float *src, int h, int w, float *dst, int h2, int w2);
+/* For the walks over a fork's cfg folder (tests/alexeyab/, tests/hankai/): a w x h PPM of smooth
+ * colours (small enough to stretch or letterbox into any network); the *.cfg file names of dir,
+ * sorted, strdup'd into names (at most max; the caller frees); a copy of cfg with its [net] width
+ * and height set to side (the layer types are what is walked, not the resolution), except a cfg
+ * with a [crop], which keeps its own size. */
+void write_smooth_photo(const char *path, int w, int h);
+int list_cfgs(const char *dir, char **names, int max);
+void copy_cfg_at_side(const char *cfg, const char *copy, int side);
 #endif

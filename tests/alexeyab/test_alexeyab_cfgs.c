@@ -2,7 +2,6 @@
  * pjreddie backend on a cfg both Darknets compute alike. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,47 +73,6 @@ Test(alexeyab_cfgs, every_activation_matches_finite_differences, .timeout = 300)
     cr_expect_eq(failed, 0, "%d activations' gradients disagree with finite differences (see the log)", failed);
 }
 
-/* A 64x64 PPM of smooth colours: small enough to stretch or letterbox into any network. */
-static void write_photo(const char *path, int w, int h)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    fprintf(f, "P6\n%d %d\n255\n", w, h);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            unsigned char px[3] = {(unsigned char)(255 * x / w), (unsigned char)(255 * y / h),
-                                   (unsigned char)(128 + 100 * sin(x * 0.3 + y * 0.2))};
-            fwrite(px, 1, 3, f);
-        }
-    fclose(f);
-}
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* A copy of cfg with its [net] width and height set to side (the layer types are what is walked,
- * not the resolution: 128 keeps a walk of the fork's 87 cfgs within minutes). A cfg with a [crop]
- * keeps its own size: a crop is a fixed size, and shrinking the input under it makes a cfg the
- * backend refuses (vgg-16's 224 crop of a 128 input, which the fork reads outside of). */
-static void copy_at_side(const char *cfg, const char *copy, int side)
-{
-    char *text = read_text(cfg);
-    FILE *f = fopen(copy, "w");
-    cr_assert(f, "%s", copy);
-    if (strstr(text, "[crop]")) side = 0;
-    int in_net = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        const char *p = line + strspn(line, " \t");
-        if (*p == '[') in_net = !strncmp(p, "[net]", 5) || !strncmp(p, "[network]", 9);
-        if (side && in_net && (!strncmp(p, "width", 5) || !strncmp(p, "height", 6))) {
-            fprintf(f, "%.*s=%d\n", (int)strcspn(p, " =\t"), p, side);
-            continue;
-        }
-        fprintf(f, "%s\n", line);
-    }
-    fclose(f);
-    free(text);
-}
-
 /* Every cfg of the fork's cfg/ folder (at 128x128), with random weights written by the fork's own
  * save_weights: Grad-CAM either writes its map, or darknet-explain refuses in one line that names
  * the file or the layer it cannot explain through; never a crash, never silence. The ones people
@@ -123,21 +81,12 @@ Test(alexeyab_cfgs, every_cfg_of_the_fork_is_explained_or_refused_in_one_line, .
 {
     const char *cfg_dir = getenv("DX_AB_CFG"), *tool = getenv("DX_AB_WEIGHTS_TOOL");
     cr_assert(cfg_dir && tool, "DX_AB_CFG and DX_AB_WEIGHTS_TOOL are set by make test BACKEND=alexeyab");
-    DIR *d = opendir(cfg_dir);
-    cr_assert(d, "%s", cfg_dir);
     char *names[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && !strcmp(e->d_name + len - 4, ".cfg")) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    int n = list_cfgs(cfg_dir, names, 256);
     const char *dir = temp_dir();
     char photo[1200];
     snprintf(photo, sizeof photo, "%s/photo.ppm", dir);
-    write_photo(photo, 64, 64);
+    write_smooth_photo(photo, 64, 64);
     int explained = 0, refused = 0, no_weights = 0;
     static const char *const must[] = {"yolov4-tiny.cfg", "yolov4-tiny-3l.cfg", "yolov7-tiny.cfg", "yolov3-tiny.cfg",
                                        "yolov3.cfg", "darknet53.cfg", "efficientnet_b0.cfg"};
@@ -145,7 +94,7 @@ Test(alexeyab_cfgs, every_cfg_of_the_fork_is_explained_or_refused_in_one_line, .
         char original[1200], cfg[1200], weights[1200], out[1200], cmd[4000];
         snprintf(original, sizeof original, "%s/%s", cfg_dir, names[k]);
         snprintf(cfg, sizeof cfg, "%s/%s", dir, names[k]);
-        copy_at_side(original, cfg, 128);
+        copy_cfg_at_side(original, cfg, 128);
         snprintf(weights, sizeof weights, "%s/w.weights", dir);
         snprintf(out, sizeof out, "%s/map", dir);
         snprintf(cmd, sizeof cmd, "timeout 120 '%s' '%s' '%s' 7 >/dev/null 2>&1", tool, cfg, weights);
@@ -244,7 +193,7 @@ Test(alexeyab_cfgs, same_maps_as_the_pjreddie_backend, .timeout = 600)
     snprintf(photo, sizeof photo, "%s/photo.ppm", dir);
     snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 3 >/dev/null 2>&1", tool, cfg, weights);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
-    write_photo(photo, 64, 64);
+    write_smooth_photo(photo, 64, 64);
         const double tolerance[4] = {1e-5, 1e-5, 1e-5, 1e-5};
     expect_same_maps(pj, cfg, weights, photo, "-thresh .1", "_box0", 64 * 64, tolerance, "test-backends.cfg");
 }
@@ -286,7 +235,7 @@ static void expect_same_maps_trained(const char *model, const char *options, con
     cr_assert(normalised > 0, "%s has no batch norm to rescale", model);
     cr_assert_eq(dx_backend_save_weights(m->net, rescaled, &err), 0, "%s", err.msg);
     dx_close(m);
-    write_photo(photo, size, size);
+    write_smooth_photo(photo, size, size);
     const double tolerance[4] = {1e-5, 1e-2, 1e-2, 1e-2}; /* gradcam, saliency, lrp, ig */
     expect_same_maps(pj, cfg, rescaled, photo, options, suffix, (long)size * size, tolerance, model);
 }
