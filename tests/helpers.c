@@ -247,7 +247,7 @@ double fd_directional(dx_model *m, int top, const float *proj, const float *x0, 
                       const float *v, float h, double *analytic_out, double *fd_out)
 {
     int n = m->net->inputs;
-    float *x = malloc(sizeof(float) * n);
+    float *x = calloc(n, sizeof(float)); /* calloc: gcc cannot tell that n > 0 fills it */
     double analytic = 0;
     for (int k = 0; k < n; ++k) analytic += (double)grad[k] * v[k];
     for (int k = 0; k < n; ++k) x[k] = x0[k] + h * v[k];
