@@ -470,6 +470,9 @@ extern "C" dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, 
     int batch = cfg_batch(regular);
     quiet q = quiet_begin(verbose);
     d->net = parse_network_cfg_custom(regular, batch, 1);
+    /* the fork's first forward would print which CPU features its gemm uses (gemm.cpp:437-472) */
+    is_avx();
+    is_fma_avx2();
     quiet_end(q);
     if (temp) unlink(regular);
     Darknet::Network &net = d->net;
