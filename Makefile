@@ -236,7 +236,7 @@ endif
 # ROCm; DARKNET_FLAGS: more CMake arguments, e.g. -DDARKNET_TRY_CUDA=ON) into HANKAI_OUT:
 # lib/libdarknet.so, include/darknet.h, src/src-lib/ (the headers hankai.cpp includes).
 ifeq ($(BACKEND),hankai)
-$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(BUILD)/tools/shapes.o $(BUILD)/tools/gen_shapes.o: | $(HANKAI_LIB)
+$(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c)): | $(HANKAI_LIB)
 .PHONY: darknet-lib
 HANKAI_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/hankai-f684e1d7.tar.gz))
 $(HANKAI_LIB) darknet-lib:
