@@ -23,6 +23,7 @@
 #include "error.h"
 #include "eval/results.h"
 #include "io/atomic.h"
+#include "io/escape.h"
 #include "io/folder.h"
 #include "io/image.h"
 #include "io/json.h"

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "io/atomic.h"
 #include "io/drawing.h"
+#include "io/escape.h"
 #include "io/json.h"
 #include "io/render.h"
 #include "memory.h"
@@ -19,33 +20,6 @@
 
 static const char *category_of(const dx_dissection *d, int c) { return c >= 0 ? d->categories[c] : ""; }
 static const char *concept_of(const dx_dissection *d, int c) { return c >= 0 ? d->concepts[c] : ""; }
-
-/* text with &, <, >, " escaped */
-static void html(FILE *f, const char *s)
-{
-    for (; *s; ++s) switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-}
-
-/* a CSV field: quoted when it holds a comma, quote or line end */
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; ++s) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 static FILE *open_part(dx_atomic_set *set, const char *dir, const char *name, dx_error *err)
 {
@@ -78,11 +52,11 @@ static int write_csv(const dx_dissection *d, dx_atomic_set *set, dx_error *err)
             dx_dissect_unit u;
             dx_dissect_label(L, k, &u);
             fprintf(f, "%d,%d,", L->layer, k);
-            csv_field(f, concept_of(d, u.best));
+            dx_csv_field(f, concept_of(d, u.best));
             fputc(',', f);
-            csv_field(f, category_of(d, u.best));
+            dx_csv_field(f, category_of(d, u.best));
             fprintf(f, ",%.6f,%d,", u.iou, u.iou > DX_DISSECT_DETECTOR_IOU);
-            csv_field(f, concept_of(d, u.second));
+            dx_csv_field(f, concept_of(d, u.second));
             fprintf(f, ",%.6f,%.9g\n", u.second_iou, L->threshold[k]);
         }
     }
@@ -256,15 +230,15 @@ static int write_html(const dx_dissection *d, dx_atomic_set *set, int *counts, d
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Network dissection</title>\n"
           "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
           ".det{font-weight:bold}</style></head><body>\n<h1>Network dissection: ", f);
-    html(f, a->cfg);
+    dx_html_text(f, a->cfg);
     fprintf(f, "</h1>\n<p>%d photos of ", d->n_images);
-    html(f, a->list);
+    dx_html_text(f, a->list);
     fprintf(f, ", %d concepts (", d->n_concepts);
-    html(f, a->masks ? a->masks : "");
+    dx_html_text(f, a->masks ? a->masks : "");
     fputs(a->masks && a->boxes ? ", " : "", f);
     if (a->boxes) {
         fputs("boxes of ", f);
-        html(f, a->boxes);
+        dx_html_text(f, a->boxes);
     }
     fputc(')', f);
     fprintf(f, "; threshold per unit: its top %g of activations; a unit detects its label when IoU &gt; %g "
@@ -277,7 +251,7 @@ static int write_html(const dx_dissection *d, dx_atomic_set *set, int *counts, d
         for (int c = 0; c < d->n_concepts; ++c)
             if (counts[c]) {
                 fprintf(f, ", %d ", counts[c]);
-                html(f, d->categories[c][0] ? d->categories[c] : "(no category)");
+                dx_html_text(f, d->categories[c][0] ? d->categories[c] : "(no category)");
             }
         fputs("</h2>\n<table><tr><th>unit</th><th>label</th><th>category</th><th>IoU</th><th>second</th>"
               "<th>threshold</th><th>top photos</th></tr>\n", f);
@@ -285,11 +259,11 @@ static int write_html(const dx_dissection *d, dx_atomic_set *set, int *counts, d
             dx_dissect_unit u;
             dx_dissect_label(L, k, &u);
             fprintf(f, "<tr%s><td>%d</td><td>", u.iou > DX_DISSECT_DETECTOR_IOU ? " class=\"det\"" : "", k);
-            html(f, concept_of(d, u.best));
+            dx_html_text(f, concept_of(d, u.best));
             fputs("</td><td>", f);
-            html(f, category_of(d, u.best));
+            dx_html_text(f, category_of(d, u.best));
             fprintf(f, "</td><td>%.4f</td><td>", u.iou);
-            html(f, concept_of(d, u.second));
+            dx_html_text(f, concept_of(d, u.second));
             fprintf(f, " (%.4f)</td><td>%.4g</td><td><img src=\"L%d_u%d.png\" alt=\"unit %d\"></td></tr>\n",
                     u.second_iou, L->threshold[k], L->layer, k, k);
         }

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "eval/results.h"
 #include "io/atomic.h"
+#include "io/escape.h"
 #include "io/image.h"
 #include "io/render.h"
 #include "memory.h"
@@ -322,20 +323,6 @@ done:
 
 /* ---- outputs ---- */
 
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; ++s) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void json_figure(dx_json *j, const char *key, double v)
 {
     dx_json_key(j, key);
@@ -410,11 +397,11 @@ static int write_csv(FILE *f, const distill_data *s)
 {
     fprintf(f, "image,split,network_class,tree_class,leaf\n");
     for (int i = 0; i < s->n; ++i) {
-        csv_field(f, s->list.paths[i]);
+        dx_csv_field(f, s->list.paths[i]);
         fprintf(f, ",%s,", s->held[i] ? "holdout" : "train");
-        csv_field(f, s->classes[s->label[i]]);
+        dx_csv_field(f, s->classes[s->label[i]]);
         fputc(',', f);
-        csv_field(f, s->classes[s->tree_cls[i]]);
+        dx_csv_field(f, s->classes[s->tree_cls[i]]);
         fprintf(f, ",%d\n", dx_tree_leaf(&s->tree, s->x + (size_t)i * s->d));
     }
     return ferror(f) ? -1 : 0;

@@ -9,20 +9,8 @@
 #include <unistd.h>
 #include "eval/eval.h"
 #include "eval/results.h"
+#include "io/escape.h"
 #include "memory.h"
-
-static void html(FILE *f, const char *s)
-{
-    for (; *s; ++s) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
 
 /* distinct values of a row field, in order of first appearance */
 typedef struct {
@@ -62,7 +50,7 @@ static void class_of(FILE *f, const dx_eval_row *r)
 {
     char plain[32];
     snprintf(plain, sizeof plain, "class %d", r->cls);
-    html(f, r->class_name);
+    dx_html_text(f, r->class_name);
     if (strcmp(r->class_name, plain) != 0) fprintf(f, " (class %d)", r->cls);
 }
 
@@ -74,16 +62,16 @@ static void method_figures(FILE *f, const dx_eval_rows *rows, int from, int to, 
     for (int i = 0; i < methods->n; ++i) {
         dx_eval_map_path(rel, sizeof rel, first->image_index, first->box, methods->names[i]);
         fputs("<figure><img src=\"", f);
-        html(f, rel);
+        dx_html_text(f, rel);
         fputs("\" alt=\"", f);
-        html(f, methods->names[i]);
+        dx_html_text(f, methods->names[i]);
         fputs("\"><figcaption><b>", f);
-        html(f, methods->names[i]);
+        dx_html_text(f, methods->names[i]);
         fputs("</b><table>", f);
         for (int k = from; k < to; ++k) {
             if (strcmp(rows->rows[k].method, methods->names[i]) != 0) continue;
             fputs("<tr><td>", f);
-            html(f, rows->rows[k].metric);
+            dx_html_text(f, rows->rows[k].metric);
             fputs("</td><td>", f);
             value(f, rows->rows[k].value);
             fputs("</td></tr>", f);
@@ -106,7 +94,7 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         return -1;
     }
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
-    html(f, title);
+    dx_html_text(f, title);
     fputs("</title>\n<style>\n"
           "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
           "table.summary{border-collapse:collapse;margin:1em 0}\n"
@@ -118,7 +106,7 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
           "figure{margin:0;font-size:80%}\nfigure img{display:block}\n"
           "figure table td{padding:0 .4em 0 0}\n"
           "</style></head><body>\n<h1>", f);
-    html(f, title);
+    dx_html_text(f, title);
     const char *unit = rows->boxes ? "detected boxes" : "images";
     fprintf(f, "</h1>\n<h2>Summary</h2>\n<p>Mean &plusmn; standard deviation over the %s; below it the 95%% "
                "bootstrap interval of the mean and the number of %s%s. The best mean of each metric is in bold "
@@ -132,7 +120,7 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
                 c.images, c.boxes, c.matched, c.missed_labels, c.no_detection);
     for (int i = 0; i < methods.n; ++i) {
         fputs("<th>", f);
-        html(f, methods.names[i]);
+        dx_html_text(f, methods.names[i]);
         fputs("</th>", f);
     }
     fputs("</tr>\n", f);
@@ -153,7 +141,7 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
                 best = i;
         }
         fputs("<tr><td>", f);
-        html(f, metrics.names[k]);
+        dx_html_text(f, metrics.names[k]);
         fputs(known ? (higher ? " &uarr;" : " &darr;") : "", f);
         fputs("</td>", f);
         for (int i = 0; i < methods.n; ++i) {
@@ -178,9 +166,9 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         dx_metric id;
         if (metric_of(metrics.names[k], &id) != 0) continue; /* randomisation@L rows: see run.json */
         fputs("<dt>", f);
-        html(f, metrics.names[k]);
+        dx_html_text(f, metrics.names[k]);
         fputs("</dt><dd>", f);
-        html(f, dx_metric_definition(id));
+        dx_html_text(f, dx_metric_definition(id));
         fputs("</dd>\n", f);
     }
     fputs("</dl>\n<h2>Images</h2>\n", f);
@@ -192,7 +180,7 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         const dx_eval_row *first = &rows->rows[start];
         char rel[256];
         fprintf(f, "<div class=\"image\"><h3>#%d ", first->image_index);
-        html(f, first->image);
+        dx_html_text(f, first->image);
         fputs(" &mdash; ", f);
         if (rows->boxes) fprintf(f, "%d box%s", boxes, boxes == 1 ? "" : "es");
         else class_of(f, first);
@@ -233,7 +221,7 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         }
         if (!present) continue;
         fprintf(f, "<dt>%s</dt><dd>", dx_metric_name((dx_metric)id));
-        html(f, dx_metric_definition((dx_metric)id));
+        dx_html_text(f, dx_metric_definition((dx_metric)id));
         fputs("</dd>\n", f);
     }
     fputs("</dl>\n<p>Parameters: run.json and summary.json beside this page; every row: results.csv.</p>\n"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "error.h"
 #include "eval/results.h"
+#include "io/escape.h"
 #include "io/json.h"
 #include "memory.h"
 
@@ -47,20 +48,6 @@ void dx_eval_rows_free(dx_eval_rows *rows)
     }
     free(rows->rows);
     memset(rows, 0, sizeof *rows);
-}
-
-void dx_csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; ++s) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
 }
 
 const char *dx_eval_csv_header(int boxes) { return boxes ? DX_EVAL_CSV_HEADER_BOXES : DX_EVAL_CSV_HEADER; }

@@ -156,8 +156,6 @@ int dx_eval_road(dx_model *m, const dx_eval_sample *s, const float *map, const d
 int dx_eval_aopc(dx_model *m, const dx_eval_sample *s, const float *map, const dx_eval_options *o,
                  double *value, dx_error *err);
 
-/* One CSV field: quoted (with "" for ") when it holds a comma, a quote or a line break. */
-void dx_csv_field(FILE *f, const char *s);
 
 /* The map thumbnail of an image, a box (-1: none) and a method, relative to the output folder. */
 void dx_eval_map_path(char *out, size_t len, int image_index, int box, const char *method);
