@@ -199,56 +199,6 @@ void dx_backend_set_hook(dx_net *net, dx_forward_hook hook, void *owner)
 }
 
 /* The fork prints its layer table and loader messages on stdout as well as stderr. */
-typedef struct { int out, err; } quiet;
-
-static quiet quiet_begin(int verbose)
-{
-    quiet q = {-1, -1};
-    if (verbose) return q;
-    fflush(stdout);
-    q.out = dup(1);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-        dup2(devnull, 1);
-        close(devnull);
-    }
-    q.err = dx_silence_stderr();
-    return q;
-}
-
-static void quiet_end(quiet q)
-{
-    dx_restore_stderr(q.err);
-    if (q.out < 0) return;
-    fflush(stdout);
-    dup2(q.out, 1);
-    close(q.out);
-}
-
-/* The batch [net] gives, as the fork's parse_net_options computes it (batch / subdivisions, at
- * least 1): parse_network_cfg_custom takes the batch as an argument, and any batch > 0 means
- * inference allocation (parser.c:1353-1354, 1372). */
-static int cfg_batch(const char *cfg_path)
-{
-    FILE *f = fopen(cfg_path, "r");
-    if (!f) return 1;
-    char line[4096];
-    int batch = 1, subdivisions = 1, sections = 0;
-    while (fgets(line, sizeof line, f) && sections < 2) {
-        char key[64];
-        int value;
-        char *p = line;
-        while (*p == ' ' || *p == '\t') ++p;
-        if (*p == '[') ++sections;
-        else if (sections == 1 && sscanf(p, " %63[^= \t] = %d", key, &value) == 2) {
-            if (strcmp(key, "batch") == 0) batch = value;
-            if (strcmp(key, "subdivisions") == 0) subdivisions = value;
-        }
-    }
-    fclose(f);
-    if (subdivisions > 0) batch /= subdivisions;
-    return batch > 0 ? batch : 1;
-}
 
 dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err)
 {
@@ -261,13 +211,13 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
         free(d), free(dn);
         return 0;
     }
-    int batch = cfg_batch(cfg_path);
-    quiet q = quiet_begin(verbose);
+    int batch = dx_backend_cfg_batch(cfg_path);
+    dx_backend_quiet q = dx_backend_quiet_begin(verbose);
     d->net = parse_network_cfg_custom((char *)cfg_path, batch, 1);
     /* the fork's first forward would print which CPU features its gemm uses (gemm.c:695-715) */
     is_avx();
     is_fma_avx2();
-    quiet_end(q);
+    dx_backend_quiet_end(q);
     network *net = &d->net;
     d->dn = dn;
     dn->darknet = d;
@@ -426,9 +376,9 @@ int dx_backend_check_weights(const char *path, const dx_net *dn, dx_error *err)
 
 int dx_backend_load_weights(dx_net *dn, const char *path, int verbose, dx_error *err)
 {
-    quiet q = quiet_begin(verbose);
+    dx_backend_quiet q = dx_backend_quiet_begin(verbose);
     load_weights(&((darknet_net *)dn->darknet)->net, (char *)path);
-    quiet_end(q);
+    dx_backend_quiet_end(q);
     return 0;
 }
 
@@ -442,9 +392,9 @@ int dx_backend_save_weights(const dx_net *dn, const char *path, dx_error *err)
         return -1;
     }
     fclose(f);
-    quiet q = quiet_begin(0);
+    dx_backend_quiet q = dx_backend_quiet_begin(0);
     save_weights(((const darknet_net *)dn->darknet)->net, (char *)path);
-    quiet_end(q);
+    dx_backend_quiet_end(q);
     return 0;
 }
 

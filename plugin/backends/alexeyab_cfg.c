@@ -75,21 +75,7 @@ int dx_alexeyab_parse_in_child(const char *cfg_path, const char *shown_as, dx_cf
     }
     close(out[1]), close(res[1]);
     char text[8192] = "";
-    size_t used = 0;
-    ssize_t got;
-    char chunk[4096];
-    while (pid > 0 && (got = read(out[0], chunk, sizeof chunk)) > 0) {
-        if (used + (size_t)got >= sizeof text) { /* keep the tail */
-            size_t drop = used + (size_t)got - (sizeof text - 1);
-            if (drop > used) drop = used;
-            memmove(text, text + drop, used - drop);
-            used -= drop;
-        }
-        size_t take = (size_t)got < sizeof text - 1 - used ? (size_t)got : sizeof text - 1 - used;
-        memcpy(text + used, chunk + got - take, take);
-        used += take;
-        text[used] = 0;
-    }
+    if (pid > 0) dx_backend_read_tail(out[0], text, sizeof text);
     dx_cfg_size s;
     ssize_t have = pid > 0 ? read(res[0], &s, sizeof s) : -1;
     close(out[0]), close(res[0]);

@@ -217,6 +217,18 @@ void *dx_backend_find(const void *key); /* NULL when none has the key */
  * oversized, with both sizes). */
 int dx_backend_check_weights_file(const char *path, int (*seen_is_64bit)(const int version[3]), long need_floats,
                                   dx_error *err);
+/* A Darknet's loading messages, muted unless verbose: stdout to /dev/null and stderr silenced from
+ * begin to end (C stdio flushed before each switch). */
+typedef struct { int out, err; } dx_backend_quiet;
+dx_backend_quiet dx_backend_quiet_begin(int verbose);
+void dx_backend_quiet_end(dx_backend_quiet q);
+/* The batch the cfg's [net] gives, as the forks' parse_net_options compute it (batch /
+ * subdivisions, at least 1; 1 when the file cannot be read): their parse_network_cfg_custom takes
+ * it as an argument, and any batch > 0 means inference allocation. */
+int dx_backend_cfg_batch(const char *cfg_path);
+/* Reads fd to its end and keeps the last cap - 1 bytes in text, NUL-terminated (a child's output,
+ * whose last line says why it failed). */
+void dx_backend_read_tail(int fd, char *text, size_t cap);
 /* backends/pjreddie_gemm.c: gemm_cpu calls that went to BLAS since start (the interposition is
  * really taken) */
 long dx_blas_gemm_calls(void);

@@ -185,57 +185,18 @@ extern "C" void dx_backend_set_hook(dx_net *net, dx_forward_hook hook, void *own
     d->owner = owner;
 }
 
-/* The fork prints its layer table and loader messages on stdout (std::cout) and stderr. */
-struct quiet { int out, err; };
-
-static quiet quiet_begin(int verbose)
-{
-    quiet q = {-1, -1};
-    if (verbose) return q;
-    std::cout.flush();
-    fflush(stdout);
-    q.out = dup(1);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-        dup2(devnull, 1);
-        close(devnull);
-    }
-    q.err = dx_silence_stderr();
-    return q;
-}
-
-static void quiet_end(quiet q)
+/* The fork prints its layer table and loader messages on stdout (std::cout) and stderr: the common
+ * mute, with C++'s stream flushed too. */
+static dx_backend_quiet quiet_begin(int verbose)
 {
     std::cout.flush();
-    dx_restore_stderr(q.err);
-    if (q.out < 0) return;
-    fflush(stdout);
-    dup2(q.out, 1);
-    close(q.out);
+    return dx_backend_quiet_begin(verbose);
 }
 
-/* The batch [net] gives (batch / subdivisions, at least 1): parse_network_cfg_custom takes it as an
- * argument, and any batch > 0 means inference allocation. */
-static int cfg_batch(const char *cfg_path)
+static void quiet_end(dx_backend_quiet q)
 {
-    FILE *f = fopen(cfg_path, "r");
-    if (!f) return 1;
-    char line[4096];
-    int batch = 1, subdivisions = 1, sections = 0;
-    while (fgets(line, sizeof line, f) && sections < 2) {
-        char key[64];
-        int value;
-        char *p = line;
-        while (*p == ' ' || *p == '\t') ++p;
-        if (*p == '[') ++sections;
-        else if (sections == 1 && sscanf(p, " %63[^= \t] = %d", key, &value) == 2) {
-            if (strcmp(key, "batch") == 0) batch = value;
-            if (strcmp(key, "subdivisions") == 0) subdivisions = value;
-        }
-    }
-    fclose(f);
-    if (subdivisions > 0) batch /= subdivisions;
-    return batch > 0 ? batch : 1;
+    std::cout.flush();
+    dx_backend_quiet_end(q);
 }
 
 /* ---- weights: what the fork's load_weights reads (weights.cpp:421-662) ---- */
@@ -398,22 +359,8 @@ static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_siz
     }
     close(out[1]), close(res[1]);
     static char text[16384];
-    size_t used = 0;
-    ssize_t got;
-    char chunk[4096];
     text[0] = 0;
-    while (pid > 0 && (got = read(out[0], chunk, sizeof chunk)) > 0) {
-        if (used + (size_t)got >= sizeof text) { /* keep the tail */
-            size_t drop = used + (size_t)got - (sizeof text - 1);
-            if (drop > used) drop = used;
-            memmove(text, text + drop, used - drop);
-            used -= drop;
-        }
-        size_t take = (size_t)got < sizeof text - 1 - used ? (size_t)got : sizeof text - 1 - used;
-        memcpy(text + used, chunk + got - take, take);
-        used += take;
-        text[used] = 0;
-    }
+    if (pid > 0) dx_backend_read_tail(out[0], text, sizeof text);
     dx_cfg_size s;
     ssize_t have = pid > 0 ? read(res[0], &s, sizeof s) : -1;
     close(out[0]), close(res[0]);
@@ -467,8 +414,8 @@ extern "C" dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, 
         free(d), free(dn);
         return nullptr;
     }
-    int batch = cfg_batch(regular);
-    quiet q = quiet_begin(verbose);
+    int batch = dx_backend_cfg_batch(regular);
+    dx_backend_quiet q = quiet_begin(verbose);
     d->net = parse_network_cfg_custom(regular, batch, 1);
     /* the fork's first forward would print which CPU features its gemm uses (gemm.cpp:437-472) */
     is_avx();
@@ -566,7 +513,7 @@ extern "C" int dx_backend_check_weights(const char *path, const dx_net *dn, dx_e
 
 extern "C" int dx_backend_load_weights(dx_net *dn, const char *path, int verbose, dx_error *err)
 {
-    quiet q = quiet_begin(verbose);
+    dx_backend_quiet q = quiet_begin(verbose);
     load_weights(&static_cast<darknet_net *>(dn->darknet)->net, path);
     quiet_end(q);
     return 0;
@@ -580,7 +527,7 @@ extern "C" int dx_backend_save_weights(const dx_net *dn, const char *path, dx_er
         return -1;
     }
     fclose(f);
-    quiet q = quiet_begin(0);
+    dx_backend_quiet q = quiet_begin(0);
     save_weights(static_cast<const darknet_net *>(dn->darknet)->net, path);
     quiet_end(q);
     return 0;
