@@ -30,6 +30,9 @@ ALEXEYAB_OUT := build-alexeyab/darknet
 ALEXEYAB_LIB := $(ALEXEYAB_OUT)/lib/libdarknet.so
 HANKAI_OUT := build-hankai/darknet
 HANKAI_LIB := $(HANKAI_OUT)/lib/libdarknet.so
+# hank-ai's own darknet CLI with patches/hankai/: `darknet explain` (make darknet BACKEND=hankai),
+# linked against HANKAI_LIB as darknet-explain is
+HANKAI_EXPLAIN := build-hankai/darknet-patched/bin/darknet
 # hank-ai's Darknet builds with CMake >= 3.24 and needs OpenCV: make deps BACKEND=hankai only
 HANKAI_DEB_PACKAGES := cmake libopencv-dev g++
 NEEDS_HANKAI_SRC = @test -n "$(HANKAI_SRC)" || { echo "make: BACKEND=hankai needs DARKNET_SRC=/path/to/hank-ai/darknet (a checkout or a .tar.gz snapshot)" >&2; exit 2; }
@@ -87,7 +90,7 @@ TEST_SRC := tests/helpers.c $(wildcard tests/alexeyab/*.c)
 TEST_EXTRA := $(BUILD)/save-random-weights $(BUILD)/tools/shapes.o
 else ifeq ($(BACKEND),hankai)
 TEST_SRC := tests/helpers.c $(wildcard tests/hankai/*.c)
-TEST_EXTRA := $(BUILD)/hankai-detect $(BUILD)/tools/shapes.o
+TEST_EXTRA := $(BUILD)/hankai-detect $(HANKAI_OUT)/bin/darknet $(HANKAI_EXPLAIN) $(BUILD)/tools/shapes.o
 else
 TEST_SRC := $(wildcard tests/*.c)
 TEST_EXTRA := $(BUILD)/tools/shapes.o $(BUILD)/tools/shape_features.o $(BUILD)/tools/concept_sets.o $(BUILD)/tools/shapes_concepts.o $(BUILD)/tests/fuzz/targets.o
@@ -203,8 +206,14 @@ darknet:
 	tools/build-alexeyab.sh --explain "$(ALEXEYAB_SRC)" build-alexeyab/darknet-patched $(DARKNET_FLAGS)
 	ln -sf build-alexeyab/darknet-patched/bin/darknet darknet-alexeyab
 else ifeq ($(BACKEND),hankai)
-darknet:
-	@echo "make darknet BACKEND=hankai: \`darknet explain\` inside hank-ai's darknet is not done yet (issue #17); build-hankai/darknet-explain is the same program" >&2; exit 2
+darknet: $(HANKAI_EXPLAIN)
+	ln -sf $(HANKAI_EXPLAIN) darknet-hankai
+# rebuilt (incrementally, by the fork's CMake) when the plugin or the patches change
+$(HANKAI_EXPLAIN): $(LIB_SRC) plugin/backends/hankai.cpp $(HEADERS) $(wildcard patches/hankai/*.patch) $(HANKAI_LIB)
+	$(NEEDS_HANKAI_SRC)
+	DX_BUILD_JOBS=$(or $(DARKNET_JOBS),$(shell nproc)) tools/build-hankai.sh --explain "$(HANKAI_SRC)" $(dir $(@D)) \
+	  -DDARKNET_EXPLAIN_LIB=$(abspath $(HANKAI_LIB)) $(DARKNET_FLAGS)
+	touch $@
 else
 darknet:
 	tools/build-darknet.sh "$(DARKNET_SRC)" $(DARKNET_FLAGS)
@@ -241,6 +250,9 @@ $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/plugin/main.o $(patsubst %.c,$(BUILD)/%.o,$(wild
 HANKAI_SRC := $(or $(DARKNET_SRC),$(wildcard ../shared/darknet-forks/hankai-f684e1d7.tar.gz))
 $(HANKAI_LIB) darknet-lib:
 	$(NEEDS_HANKAI_SRC)
+	DX_BUILD_JOBS=$(or $(DARKNET_JOBS),$(shell nproc)) tools/build-hankai.sh "$(HANKAI_SRC)" $(HANKAI_OUT) $(DARKNET_FLAGS)
+# the fork's own CLI, built beside the library (a tree built before it was: one incremental run)
+$(HANKAI_OUT)/bin/darknet: | $(HANKAI_LIB)
 	DX_BUILD_JOBS=$(or $(DARKNET_JOBS),$(shell nproc)) tools/build-hankai.sh "$(HANKAI_SRC)" $(HANKAI_OUT) $(DARKNET_FLAGS)
 
 CXX ?= g++
@@ -281,7 +293,7 @@ fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGET) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-san build-fuzz build-alexeyab build-san-alexeyab build-hankai build-san-hankai $(DEB_BUILD) darknet-src darknet darknet-alexeyab darknet-explain_*.deb
+	rm -rf build build-san build-fuzz build-alexeyab build-san-alexeyab build-hankai build-san-hankai $(DEB_BUILD) darknet-src darknet darknet-alexeyab darknet-hankai darknet-explain_*.deb
 
 # The man page, written by tools/man.c from the tables -h prints; dated by SOURCE_DATE_EPOCH, else
 # the last commit (make deb sets it from tools/deb/changelog), so a rebuild gives the same page.

@@ -11,13 +11,21 @@
 #   OUT/lib/libdarknet.so    the fork's shared library
 #   OUT/include/             its C header darknet.h (with darknet_version.h), as compiled
 #   OUT/src/src-lib/         all its headers (darknet_internal.hpp: the C++ adapter's), as compiled
+#   OUT/bin/darknet          the fork's own CLI (parity checks against its `detector test`)
+# With --explain (make darknet BACKEND=hankai), OUT/src gets patches/hankai/ and only the fork's
+# darknet CLI is built, with `darknet explain` in it (the plugin's sources compiled in), linked
+# against the fork's libdarknet.so given as -DDARKNET_EXPLAIN_LIB=PATH (the one darknet-explain
+# uses: the library is not compiled again): OUT/bin/darknet.
 # CMake arguments: -DCMAKE_BUILD_TYPE=Release -DDARKNET_TRY_CUDA=OFF -DDARKNET_TRY_ROCM=OFF
 # -DDARKNET_TRY_ONNX=OFF, then the caller's (the last one wins). A rebuild is incremental.
 # Exit status: 0 built, 1 SRC is not a hank-ai tree or the build failed, 2 usage.
 set -euo pipefail
 me=build-hankai
+root=$(cd "$(dirname "$0")/.." && pwd)
+explain=0
+if [ "${1:-}" = --explain ]; then explain=1; shift; fi
 if [ $# -lt 2 ] || [ -z "$1" ] || [ -z "$2" ]; then
-  echo "usage: tools/build-hankai.sh SRC OUT [cmake arguments]   (SRC: a hank-ai/darknet checkout or .tar.gz)" >&2
+  echo "usage: tools/build-hankai.sh [--explain] SRC OUT [cmake arguments]   (SRC: a hank-ai/darknet checkout or .tar.gz)" >&2
   exit 2
 fi
 src=$1 out=$2
@@ -47,8 +55,10 @@ out=$(cd "$out" && pwd)
 tree=$out/src
 case $src in
   *.tar.gz|*.tgz)
-    # the unpacked tree (and the CMake build on it) is kept while the snapshot is the same
+    # the unpacked tree (and the CMake build on it) is kept while the snapshot and the patches
+    # applied to it are the same
     stamp="$src $(stat -c '%s %Y' "$src")"
+    if [ $explain = 1 ]; then stamp="$stamp $(cat "$root"/patches/hankai/*.patch | sha1sum | cut -c1-16)"; fi
     if [ "$(cat "$out/.snapshot" 2>/dev/null)" != "$stamp" ]; then
       rm -rf "$tree" "$out/.snapshot"
       mkdir -p "$tree"
@@ -63,21 +73,43 @@ case $src in
     (cd "$src" && tar cf - --exclude=./build .) | (cd "$tree" && tar xpf -) ;;
 esac
 
+targets=(darknet darknetcli)
+if [ $explain = 1 ]; then
+  for patch in "$root"/patches/hankai/*.patch; do
+    patch -d "$tree" -p1 -R --dry-run -s -f < "$patch" >/dev/null 2>&1 && continue # applied
+    if ! out_text=$(patch -d "$tree" -p1 -f < "$patch" 2>&1); then
+      echo "$me: patches/hankai/$(basename "$patch") does not apply to $src:" >&2
+      echo "$out_text" | grep -iE 'hunk|can.t find|reject' >&2 || echo "$out_text" >&2
+      exit 1
+    fi
+  done
+  case " $* " in
+    *" -DDARKNET_EXPLAIN_LIB="*) ;;
+    *) echo "$me: --explain needs -DDARKNET_EXPLAIN_LIB=/path/to/libdarknet.so (the fork's library darknet-explain is built against)" >&2; exit 2 ;;
+  esac
+  targets=(darknetcli)
+  set -- -DDARKNET_EXPLAIN_DIR="$root/plugin" "$@"
+fi
 args=(-DCMAKE_BUILD_TYPE=Release -DDARKNET_TRY_CUDA=OFF -DDARKNET_TRY_ROCM=OFF -DDARKNET_TRY_ONNX=OFF "$@")
 log=$out/build.log
 jobs=${DX_BUILD_JOBS:-$(nproc)}
 echo "$me: configuring and building in $tree/build with ${args[*]} (log: $log)..."
 start=$(date +%s)
-if ! { (cd "$tree" && cmake -S . -B build "${args[@]}") && make -C "$tree/build" -j"$jobs" darknet; } >"$log" 2>&1; then
+if ! { (cd "$tree" && cmake -S . -B build "${args[@]}") && make -C "$tree/build" -j"$jobs" "${targets[@]}"; } >"$log" 2>&1; then
   echo "$me: building hank-ai's Darknet failed; the last lines of $log:" >&2
   tail -15 "$log" >&2
   exit 1
 fi
 
 # Copied only when changed, so what links against OUT/lib does not relink for nothing.
+publish() { mkdir -p "$(dirname "$2")"; cmp -s "$1" "$2" || cp -p "$1" "$2"; }
+publish "$tree/build/src-cli/darknet" "$out/bin/darknet"
+if [ $explain = 1 ]; then
+  echo "$me: built $out/bin/darknet (hank-ai's darknet with patches/hankai) in $(( $(date +%s) - start )) s"
+  exit 0
+fi
 lib=$(find "$tree/build/src-lib" -maxdepth 1 -name 'libdarknet.so*' -type f | head -1)
 mkdir -p "$out/lib"
-publish() { mkdir -p "$(dirname "$2")"; cmp -s "$1" "$2" || cp -p "$1" "$2"; }
 publish "$lib" "$out/lib/libdarknet.so"
 # what the runtime linker looks for, when the library names itself otherwise
 soname=$(objdump -p "$lib" | sed -n 's/^ *SONAME *//p')

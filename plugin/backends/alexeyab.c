@@ -200,6 +200,19 @@ void dx_backend_set_hook(dx_net *net, dx_forward_hook hook, void *owner)
 
 /* The fork prints its layer table and loader messages on stdout as well as stderr. */
 
+/* The plugin reads every layer's output on the CPU. In a GPU build of the fork (GPU=1) the
+ * process-wide gpu_index decides at each call whether it parses, loads, runs and frees on the GPU
+ * (network.c:764, network_predict): it is -1 for the backend's calls only, so that a caller's own
+ * GPU networks stay as they were. */
+static int cpu_path_begin(void)
+{
+    int saved = gpu_index;
+    gpu_index = -1;
+    return saved;
+}
+
+static void cpu_path_end(int saved) { gpu_index = saved; }
+
 dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err)
 {
     /* the fork may still exit() on the copy (a batch it cannot take: [contrastive] needs 2) */
@@ -213,7 +226,9 @@ dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose
     }
     int batch = dx_backend_cfg_batch(cfg_path);
     dx_backend_quiet q = dx_backend_quiet_begin(verbose);
+    int gpu = cpu_path_begin();
     d->net = parse_network_cfg_custom((char *)cfg_path, batch, 1);
+    cpu_path_end(gpu);
     /* the fork's first forward would print which CPU features its gemm uses (gemm.c:695-715) */
     is_avx();
     is_fma_avx2();
@@ -250,14 +265,21 @@ void dx_backend_free(dx_net *dn)
     dx_backend_unregister(d);
     if (d->forward)
         for (int i = 0; i < d->net.n; ++i) d->net.layers[i].forward = d->forward[i];
+    int gpu = cpu_path_begin();
     free_network(d->net);
+    cpu_path_end(gpu);
     free(d->forward);
     free(d);
     free(dn->layers);
     free(dn);
 }
 
-void dx_backend_forward(dx_net *dn, float *input) { network_predict(((darknet_net *)dn->darknet)->net, input); }
+void dx_backend_forward(dx_net *dn, float *input)
+{
+    int gpu = cpu_path_begin();
+    network_predict(((darknet_net *)dn->darknet)->net, input);
+    cpu_path_end(gpu);
+}
 
 /* As network_predict runs a layer (network.c:761-777, 269-291): inference, no truth, no deltas,
  * the shared workspace, the input below it. */
@@ -377,7 +399,9 @@ int dx_backend_check_weights(const char *path, const dx_net *dn, dx_error *err)
 int dx_backend_load_weights(dx_net *dn, const char *path, int verbose, dx_error *err)
 {
     dx_backend_quiet q = dx_backend_quiet_begin(verbose);
+    int gpu = cpu_path_begin();
     load_weights(&((darknet_net *)dn->darknet)->net, (char *)path);
+    cpu_path_end(gpu);
     dx_backend_quiet_end(q);
     return 0;
 }
@@ -393,7 +417,9 @@ int dx_backend_save_weights(const dx_net *dn, const char *path, dx_error *err)
     }
     fclose(f);
     dx_backend_quiet q = dx_backend_quiet_begin(0);
+    int gpu = cpu_path_begin();
     save_weights(((const darknet_net *)dn->darknet)->net, (char *)path);
+    cpu_path_end(gpu);
     dx_backend_quiet_end(q);
     return 0;
 }

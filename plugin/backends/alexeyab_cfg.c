@@ -49,6 +49,7 @@ int dx_alexeyab_parse_in_child(const char *cfg_path, const char *shown_as, dx_cf
     if (pid == 0) {
         close(out[0]), close(res[0]);
         dup2(out[1], 1), dup2(out[1], 2);
+        gpu_index = -1; /* as the parent's parse (alexeyab.c cpu_path_begin) */
         network net = parse_network_cfg_custom((char *)cfg_path, 1, 1);
         for (int i = 0; i < net.n; ++i)
             if (net.layers[i].xnor || net.layers[i].binary) {

@@ -27,6 +27,18 @@ extern "C" {
 
 extern "C" const char *dx_backend_name(void) { return "hankai"; }
 
+/* The plugin reads every layer's output on the CPU: in a GPU build of the fork (CUDA or ROCm,
+ * where cfg_and_state.gpu_index starts at 0) its networks are parsed, loaded, run and freed on the
+ * CPU path all the same. The fork decides by the process-wide gpu_index at each of these calls, so
+ * it is -1 for the call only and the caller's GPU networks are left as they were. */
+struct cpu_path {
+    int saved = Darknet::CfgAndState::get().gpu_index;
+    cpu_path() { Darknet::CfgAndState::get().gpu_index = -1; }
+    ~cpu_path() { Darknet::CfgAndState::get().gpu_index = saved; }
+    cpu_path(const cpu_path &) = delete;
+    cpu_path &operator=(const cpu_path &) = delete;
+};
+
 using LT = Darknet::ELayerType;
 
 /* The fork's layer types (src-lib/darknet_enums.hpp:25-52, an enum class) by cfg section name. Types
@@ -330,6 +342,7 @@ static int parse_in_child(const char *cfg_path, const char *shown_as, dx_cfg_siz
         close(out[0]), close(res[0]);
         dup2(out[1], 1), dup2(out[1], 2);
         Darknet::CfgAndState::get().colour_is_enabled = false;
+        Darknet::CfgAndState::get().gpu_index = -1; /* as the parent's parse (cpu_path) */
         Darknet::Network net = parse_network_cfg_custom(cfg_path, 1, 1);
         for (int i = 0; i < net.n; ++i)
             if (net.layers[i].xnor || net.layers[i].binary) {
@@ -400,6 +413,7 @@ extern "C" int dx_backend_check_cfg(const char *cfg_path, char *warnings, size_t
 
 extern "C" dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, int verbose, dx_error *err)
 {
+    cpu_path cpu;
     dx_cfg_size size;
     if (parse_in_child(cfg_path, shown_as, &size, err) != 0) return nullptr;
     auto *d = static_cast<darknet_net *>(dx_alloc(1, sizeof(darknet_net), shown_as, err));
@@ -450,6 +464,7 @@ extern "C" dx_net *dx_backend_parse(const char *cfg_path, const char *shown_as, 
 extern "C" void dx_backend_free(dx_net *dn)
 {
     if (!dn) return;
+    cpu_path cpu;
     auto *d = static_cast<darknet_net *>(dn->darknet);
     dx_backend_unregister(d);
     if (d->forward)
@@ -463,12 +478,14 @@ extern "C" void dx_backend_free(dx_net *dn)
 
 extern "C" void dx_backend_forward(dx_net *dn, float *input)
 {
+    cpu_path cpu;
     network_predict(static_cast<darknet_net *>(dn->darknet)->net, input);
 }
 
 /* As network_predict runs a layer: inference, no truth, no deltas, the shared workspace. */
 static void forward_layer(dx_net *dn, int i, float *input, int linear)
 {
+    cpu_path cpu;
     Darknet::Network &net = static_cast<darknet_net *>(dn->darknet)->net;
     Darknet::NetworkState state = {};
     state.net = net;
@@ -513,6 +530,7 @@ extern "C" int dx_backend_check_weights(const char *path, const dx_net *dn, dx_e
 
 extern "C" int dx_backend_load_weights(dx_net *dn, const char *path, int verbose, dx_error *err)
 {
+    cpu_path cpu;
     dx_backend_quiet q = quiet_begin(verbose);
     load_weights(&static_cast<darknet_net *>(dn->darknet)->net, path);
     quiet_end(q);
@@ -527,6 +545,7 @@ extern "C" int dx_backend_save_weights(const dx_net *dn, const char *path, dx_er
         return -1;
     }
     fclose(f);
+    cpu_path cpu;
     dx_backend_quiet q = quiet_begin(0);
     save_weights(static_cast<const darknet_net *>(dn->darknet)->net, path);
     quiet_end(q);

@@ -163,13 +163,13 @@ static int parse_args(const char *program, int argc, char **argv, dx_eval_args *
     a->shard_count = 1;
     if (a->shard) {
         char *end;
-        long i = strtol(a->shard, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
-        if (*end || n < 1 || n > 1000000 || i < 0 || i >= n) {
+        long index = strtol(a->shard, &end, 10), count = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+        if (*end || count < 1 || count > 1000000 || index < 0 || index >= count) {
             fprintf(stderr, "%s eval: -shard takes i/n with 0 <= i < n, not '%s'\n", program, a->shard);
             return -1;
         }
-        a->shard_index = (int)i;
-        a->shard_count = (int)n;
+        a->shard_index = (int)index;
+        a->shard_count = (int)count;
     }
     return 0;
 }

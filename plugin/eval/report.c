@@ -189,25 +189,25 @@ int dx_eval_write_report(const char *dir, const char *title, const dx_eval_rows 
         fprintf(f, "<figure><img src=\"%s\" alt=\"photo\"><figcaption>photo</figcaption></figure>\n", rel);
         /* a detector's units one panel row each: a box, drawn on its thumbnails; a miss, no map */
         for (int from = start, to; from < end; from = to) {
-            const dx_eval_row *unit = &rows->rows[from];
-            for (to = from; to < end && dx_eval_same_unit(&rows->rows[to], unit); ++to) {}
+            const dx_eval_row *unit_row = &rows->rows[from];
+            for (to = from; to < end && dx_eval_same_unit(&rows->rows[to], unit_row); ++to) {}
             if (!rows->boxes) {
                 method_figures(f, rows, from, to, &methods);
                 continue;
             }
             fputs("</div>\n<h4>", f);
-            if (unit->miss == DX_EVAL_NO_DETECTION) {
+            if (unit_row->miss == DX_EVAL_NO_DETECTION) {
                 fputs("no detection above the threshold", f);
             } else {
-                if (unit->miss == DX_EVAL_MISSED_LABEL) fprintf(f, "missed label %d: ", unit->label);
-                else fprintf(f, "box %d: ", unit->box);
-                class_of(f, unit);
-                if (unit->miss == DX_EVAL_DETECTED) fprintf(f, ", score %.3f", unit->score);
-                fprintf(f, ", at %.0f,%.0f %.0fx%.0f", unit->x, unit->y, unit->w, unit->h);
-                if (unit->miss == DX_EVAL_DETECTED && unit->label >= 0) fprintf(f, ", label %d", unit->label);
+                if (unit_row->miss == DX_EVAL_MISSED_LABEL) fprintf(f, "missed label %d: ", unit_row->label);
+                else fprintf(f, "box %d: ", unit_row->box);
+                class_of(f, unit_row);
+                if (unit_row->miss == DX_EVAL_DETECTED) fprintf(f, ", score %.3f", unit_row->score);
+                fprintf(f, ", at %.0f,%.0f %.0fx%.0f", unit_row->x, unit_row->y, unit_row->w, unit_row->h);
+                if (unit_row->miss == DX_EVAL_DETECTED && unit_row->label >= 0) fprintf(f, ", label %d", unit_row->label);
             }
             fputs("</h4>\n<div class=\"panels\">", f);
-            if (unit->miss == DX_EVAL_DETECTED) method_figures(f, rows, from, to, &methods);
+            if (unit_row->miss == DX_EVAL_DETECTED) method_figures(f, rows, from, to, &methods);
         }
         fputs("</div></div>\n", f);
         start = end;

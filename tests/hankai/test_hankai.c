@@ -197,3 +197,56 @@ Test(hankai, gradcam_equals_the_alexeyab_backends, .timeout = 600)
     free(ma);
     free(mb);
 }
+
+/* `make darknet BACKEND=hankai`: hank-ai's own darknet CLI with patches/hankai/. Its `darknet
+ * explain` writes the same files as darknet-explain on the same backend (the JSONs apart from
+ * their timings), and its `detector test` prints the same detections and draws the same
+ * predictions.jpg as the unpatched fork's CLI, byte for byte. */
+Test(hankai, explain_inside_the_forks_darknet, .timeout = 900)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent: the patched-fork check needs its photos");
+    const char *root = getenv("DX_ROOT"), *cli = getenv("DX_CLI"), *cfg_dir = getenv("DX_HK_CFG");
+    char cmd[16384], weights[1200], cfg[1200], photo[1200], log[1200], said[4096], dir[64];
+    snprintf(dir, sizeof dir, "%s", temp_dir()); /* temp_dir() makes a new folder at each call */
+    snprintf(log, sizeof log, "%s/make.log", dir);
+    /* MAKEFLAGS unset: a jobserver's descriptors from make test's own make are not ours */
+    snprintf(cmd, sizeof cmd, "env -u MAKEFLAGS -u MFLAGS make --no-print-directory -C '%s' darknet BACKEND=hankai >'%s' 2>&1",
+             root, log);
+    int made = system(cmd);
+    if (made != 0) read_text_into(log, said, sizeof said);
+    cr_assert_eq(made, 0, "make darknet BACKEND=hankai failed (status %d): %s", made, made ? said : "");
+    snprintf(weights, sizeof weights, "%s/yolov4-tiny.weights", dir);
+    dx_close(open_fork_cfg("yolov4-tiny", weights, cfg, sizeof cfg));
+    snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared);
+    /* every file but the JSONs byte for byte; the JSONs without their times ("timings_ms" objects
+     * and the boxes' "forward_ms") */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && mkdir inside cli && '%s/darknet-hankai' explain gradcam '%s' '%s' '%s' -thresh .325 -boxes all -out inside/x >inside.log 2>&1 && "
+             "'%s' gradcam '%s' '%s' '%s' -thresh .325 -boxes all -out cli/x >cli.log 2>&1 && test -s inside/x_box0.npy && "
+             "diff -r -q -x '*.json' inside cli && for f in inside/*.json; do "
+             "diff <(sed -e '/\"timings_ms\"/,/}/d' -e '/\"forward_ms\"/d' \"$f\") "
+             "<(sed -e '/\"timings_ms\"/,/}/d' -e '/\"forward_ms\"/d' cli/${f#inside/}) || exit 1; done",
+             dir, root, cfg, weights, photo, cli, cfg, weights, photo);
+    char script[1200];
+    snprintf(script, sizeof script, "%s/compare.sh", dir); /* bash: the JSONs go through <(...) */
+    FILE *f = fopen(script, "w");
+    cr_assert(f);
+    fprintf(f, "%s\n", cmd);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "bash '%s'", script);
+    cr_expect_eq(system(cmd), 0, "./darknet-hankai explain and darknet-explain differ (or failed): see %s", script);
+    /* the fork's detector, patched and not, on the same files */
+    snprintf(cmd, sizeof cmd, "printf 'classes=80\\nnames=%s/coco.names\\n' > '%s/coco.data'", cfg_dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    for (int k = 0; k < 2; ++k) {
+        char exe[1200];
+        snprintf(exe, sizeof exe, k ? "%s/build-hankai/darknet/bin/darknet" : "%s/darknet-hankai", root);
+        snprintf(cmd, sizeof cmd, "cd '%s' && mkdir run%d && cd run%d && '%s' detector test ../coco.data '%s' '%s' '%s' -dont_show "
+                 "-nocolour 2>/dev/null | grep '%%' > ../detections%d.txt", dir, k, k, exe, cfg, weights, photo, k);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+    }
+    snprintf(cmd, sizeof cmd, "cd '%s' && test -s detections0.txt && cmp -s detections0.txt detections1.txt && "
+             "cmp -s run0/predictions.jpg run1/predictions.jpg", dir);
+    cr_expect_eq(system(cmd), 0, "the patched fork's detector test prints or draws other detections than the fork's");
+}
