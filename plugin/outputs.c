@@ -32,8 +32,18 @@ static const char *base_name(const char *path)
 /* "tool", "method", "parameters" (the method's options as it ran, from req: methods/params.h;
  * none for a result put together by hand, whose request is another method's), "model" and
  * "image", the members every JSON starts with */
+/* How the photo became the network's input: letterboxed (pjreddie's Darknet; the forks with [net]
+ * letter_box=1) or stretched (the forks otherwise), and the Darknet command that does the same.
+ * The forks' classifiers crop (resize_min + centre crop): no command is claimed for them. */
+static const char *preprocessing(const dx_model *m, int detector)
+{
+    if (detector) return m->net->letterbox ? "letterbox (as darknet detector test)" : "stretch (as darknet detector test)";
+    if (!m->net->letterbox) return "stretch";
+    return strcmp(dx_backend_name(), "pjreddie") == 0 ? "letterbox (as darknet classifier predict)" : "letterbox";
+}
+
 static void json_header(dx_json *j, const dx_model *m, dx_method method, const dx_request *req,
-                        const char *image_path, int w, int h, const char *preprocessing)
+                        const char *image_path, int w, int h, int detector)
 {
     const dx_net *net = m->net;
     dx_json_key(j, "tool"); dx_json_str(j, "darknet-explain " DX_VERSION);
@@ -55,7 +65,7 @@ static void json_header(dx_json *j, const dx_model *m, dx_method method, const d
     dx_json_key(j, "path"); dx_json_str(j, image_path);
     dx_json_key(j, "width"); dx_json_int(j, w);
     dx_json_key(j, "height"); dx_json_int(j, h);
-    dx_json_key(j, "preprocessing"); dx_json_str(j, preprocessing);
+    dx_json_key(j, "preprocessing"); dx_json_str(j, preprocessing(m, detector));
     dx_json_obj_end(j);
 }
 
@@ -137,8 +147,7 @@ static int write_json(const dx_model *m, const dx_result *r, const dx_png_displa
     dx_json j;
     dx_json_begin(&j, f);
     dx_json_obj_begin(&j);
-    json_header(&j, m, r->method, &r->request, r->image_path, r->w, r->h,
-                r->has_box ? "letterbox (as darknet detector test)" : "letterbox (as darknet classifier predict)");
+    json_header(&j, m, r->method, &r->request, r->image_path, r->w, r->h, r->has_box);
     dx_json_key(&j, "target");
     dx_json_obj_begin(&j);
     dx_json_key(&j, "class"); dx_json_int(&j, r->class_id);
@@ -349,8 +358,7 @@ void dx_box_stem(const dx_box_explanations *e, int k, char *out, size_t len)
 static void boxes_json_head(dx_json *j, const dx_model *m, const dx_box_explanations *e)
 {
     dx_json_obj_begin(j);
-    json_header(j, m, e->req.method, &e->req, e->image_path, e->photo_w, e->photo_h,
-                "letterbox (as darknet detector test)");
+    json_header(j, m, e->req.method, &e->req, e->image_path, e->photo_w, e->photo_h, 1);
     dx_json_key(j, "detection");
     dx_json_obj_begin(j);
     dx_json_key(j, "thresh"); dx_json_num(j, e->req.thresh);

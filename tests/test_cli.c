@@ -35,6 +35,7 @@ Test(cli, writes_the_four_outputs)
     cr_expect(strstr(json, "\"method\": \"gradcam\""), "%s", json);
     cr_expect(strstr(json, "\"index\": 5"), "%s", json);
     cr_expect(strstr(json, "\"map_shape_hw\": [\n      30,\n      40\n    ]"), "%s", json);
+    cr_expect(strstr(json, "\"preprocessing\": \"letterbox (as darknet classifier predict)\""), "%s", json);
     snprintf(path, sizeof path, "%s/expl.npy", dir);
     FILE *f = fopen(path, "rb");
     cr_assert(f);
@@ -539,6 +540,7 @@ Test(cli, blank_maps_and_misses_are_explained)
     cr_expect_str_eq(r.out, want);
     read_text_into(strcat(strcpy(path, dir), "/miss.json"), json, sizeof json);
     cr_expect_eq((float)json_number(json, "score", 0), boxes[0].score, "%s", json);
+    cr_expect(strstr(json, "\"preprocessing\": \"letterbox (as darknet detector test)\""), "%s", json);
     free(boxes);
     dx_free_image(photo);
     dx_close(m);
