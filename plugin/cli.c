@@ -46,9 +46,9 @@ static const dx_option options[] = {
     {"-boxes", OPT_DETECTORS | OPT_TEXT, AT(boxes), 0, 0, NULL, "all  detectors: explain every box above -thresh"},
     {"-target", OPT_DETECTORS | OPT_CHOICE, AT(req.box_target), 0, 0, "score|class|obj|x|y|w|h",
      "score|class|obj|x|y|w|h  detectors: what a box's map explains (default score = obj x class)"},
-    {"-thresh", OPT_DETECTORS | OPT_FLOAT, AT(req.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
-    {"-hier", OPT_DETECTORS | OPT_FLOAT, AT(req.hier), 0, 1, NULL, "T  detectors: hierarchy threshold, as Darknet's (default .5)"},
-    {"-nms", OPT_DETECTORS | OPT_FLOAT, AT(req.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
+    {"-thresh", OPT_DETECTORS | OPT_FLOAT, AT(req.thresh), 0, 1, NULL, "T  detectors: box score threshold"},
+    {"-hier", OPT_DETECTORS | OPT_FLOAT, AT(req.hier), 0, 1, NULL, "T  detectors: hierarchy threshold, as Darknet's"},
+    {"-nms", OPT_DETECTORS | OPT_FLOAT, AT(req.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none"},
     {"-region", OPT_DETECTORS | OPT_TEXT, AT(region), 0, 0, NULL,
      "x,y,w,h  detectors: explain the anchor best matching this photo region, even below -thresh"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
@@ -60,7 +60,7 @@ static const dx_option options[] = {
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL,
      "DIR  with -list: each photo's outputs, named as -out DIR/ names them, and detections.json or results.csv"},
     {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL,
-     "N  refuse photos of more than N pixels, before decoding them (default 50000000)"},
+     "N  refuse photos of more than N pixels, before decoding them"},
     {"-png_width", OPT_INT, AT(output.png_width), DX_PNG_WIDTH_MIN, DX_PNG_WIDTH_MAX, NULL,
      "W  draw the photo in the PNG W pixels wide, enlarged or shrunk (default: its own width)"},
     {"-png_opacity", OPT_FLOAT, AT(output.png_opacity), 0.01, 1, NULL,
@@ -91,9 +91,19 @@ const dx_option *dx_cli_option_table(size_t *n)
     return options;
 }
 
+/* The arguments before the command line: `all`'s request (a method's own: dx_request_init_for). */
+static void defaults(cli_args *a)
+{
+    *a = (cli_args){.max_pixels = DX_DEFAULT_MAX_PIXELS};
+    dx_request_init(&a->req);
+}
+
 int dx_cli_option_note(const dx_option *o, char *buf, size_t len)
 {
-    return dx_method_option_row_note(o, AT(req), buf, len);
+    if (dx_method_option_row_note(o, AT(req), buf, len) == 0) return 0;
+    cli_args d;
+    defaults(&d);
+    return dx_option_default_note(o, &d, buf, len);
 }
 
 const char *dx_cli_all_help(void) { return ALL_HELP; }
@@ -104,7 +114,7 @@ static void usage(const char *program, FILE *f)
                "       %s <method> <cfg> <weights> -list FILE -outdir DIR [options]\nmethods:", program, program);
     for (int k = 0; k < DX_METHOD_COUNT; ++k) fprintf(f, " %s", dx_method_name((dx_method)k));
     fprintf(f, " all\noptions:\n");
-    dx_options_usage(f, options, N_OPTIONS, 11, dx_cli_option_note);
+    dx_options_usage(f, options, N_OPTIONS, 11, dx_cli_option_note, NULL);
     fprintf(f, "%s <method> -h        help for one method\n", program);
     size_t n;
     const dx_cli_command *commands = dx_cli_commands(&n);
@@ -485,7 +495,7 @@ static int prepare(const char *program, int argc, char **argv, cli_args *a, int 
         usage(program, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    *a = (cli_args){0};
+    defaults(a);
     *all = !strcmp(argv[0], "all");
     dx_method method = DX_METHOD_GRADCAM;
     if (!*all && dx_method_from_name(argv[0], &method) != 0) {
@@ -493,8 +503,7 @@ static int prepare(const char *program, int argc, char **argv, cli_args *a, int 
         return 2;
     }
     /* `all`: each method's defaults where the request leaves them 0 (dx_request_effective) */
-    if (*all) dx_request_init(&a->req);
-    else dx_request_init_for(&a->req, method);
+    if (!*all) dx_request_init_for(&a->req, method);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("usage: %s %s <cfg> <weights> <image> [options]\n", program, argv[0]);
         if (*all) fputs(ALL_HELP, stdout);

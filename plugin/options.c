@@ -65,10 +65,12 @@ static int parse_option(FILE *errs, const char *who, const dx_option *o, const c
         *(int *)field = (int)v;
         return 0;
     }
-    case OPT_FLOAT: {
+    case OPT_FLOAT:
+    case OPT_DOUBLE: {
         double v = strtod(value, &end);
         if (errno || end == value || *end || !(v >= o->lo && v <= o->hi)) break;
-        *(float *)field = (float)v;
+        if (OPT_KIND(o) == OPT_FLOAT) *(float *)field = (float)v;
+        else *(double *)field = v;
         return 0;
     }
     case OPT_U64: {
@@ -179,11 +181,36 @@ const dx_option *dx_options_out_of_scope(const dx_option *options, size_t n_opti
     return dx_options_first(options, n_options, argc, argv, out_of_scope, &models);
 }
 
-void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width, dx_option_note_fn note)
+int dx_option_default_note(const dx_option *o, const void *defaults, char *buf, size_t len)
+{
+    if (!defaults || strstr(o->help, "default")) return -1;
+    const char *field = (const char *)defaults + o->offset;
+    switch (OPT_KIND(o)) {
+    case OPT_INT: snprintf(buf, len, "default %d", *(const int *)field); return 0;
+    case OPT_FLOAT: snprintf(buf, len, "default %g", *(const float *)field); return 0;
+    case OPT_DOUBLE: snprintf(buf, len, "default %g", *(const double *)field); return 0;
+    case OPT_U64: snprintf(buf, len, "default %llu", *(const unsigned long long *)field); return 0;
+    case OPT_CHOICE: {
+        const char *c = o->choices;
+        for (int i = *(const int *)field; i > 0 && c; --i) {
+            c = strchr(c, '|');
+            if (c) ++c;
+        }
+        if (!c) return -1;
+        snprintf(buf, len, "default %.*s", (int)strcspn(c, "|"), c);
+        return 0;
+    }
+    default: return -1;
+    }
+}
+
+void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width, dx_option_note_fn note,
+                      const void *defaults)
 {
     for (size_t k = 0; k < n_options; ++k) {
         char text[1024];
-        int noted = note && note(&options[k], text, sizeof text) == 0;
+        int noted = (note && note(&options[k], text, sizeof text) == 0) ||
+                    dx_option_default_note(&options[k], defaults, text, sizeof text) == 0;
         fprintf(f, "  %-*s %s%s%s%s\n", flag_width, options[k].flag, options[k].help, noted ? " [" : "",
                 noted ? text : "", noted ? "]" : "");
     }

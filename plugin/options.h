@@ -8,7 +8,8 @@
 typedef enum {
     OPT_FLAG,   /* no value: sets an int to 1 */
     OPT_INT,    /* a whole number in [lo, hi] */
-    OPT_FLOAT,  /* a number in [lo, hi] */
+    OPT_FLOAT,  /* a number in [lo, hi], into a float */
+    OPT_DOUBLE, /* the same, into a double */
     OPT_U64,    /* a whole number >= 0 (seeds) */
     OPT_TEXT,   /* a string (a path, a spec) */
     OPT_CHOICE, /* one of the '|'-separated words of `choices`; stores its index as an int */
@@ -55,13 +56,20 @@ int dx_options_parse_to(FILE *errs, const char *who, const dx_option *options, s
                         char **argv, void *args, const char **positional, int max_positional, int *npos);
 /* What -h adds to an option's help: 0 with the text in buf, or -1 for nothing. */
 typedef int (*dx_option_note_fn)(const dx_option *o, char *buf, size_t len);
-/* One line per option: flag and help, then " [note]" where note (may be NULL) gives one. */
-void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width, dx_option_note_fn note);
+/* "default V" for a number or a choice whose help does not speak of its default itself: V read
+ * from `defaults`, the caller's argument struct as its parser initialises it, so that -h cannot
+ * drift from the parser. 0 with the text in buf, -1 for nothing (also for NULL defaults). */
+int dx_option_default_note(const dx_option *o, const void *defaults, char *buf, size_t len);
+/* One line per option: flag and help, then " [note]" where note (may be NULL) gives one, else
+ * " [default V]" where dx_option_default_note gives one. */
+void dx_options_usage(FILE *f, const dx_option *options, size_t n_options, int flag_width, dx_option_note_fn note,
+                      const void *defaults);
 
 /* The tables the command line parses and prints with -h, for the man page (tools/man.c): the
  * methods' options (cli.c), `all`'s help text (cli.c), eval's options (eval/cli.c). Static
- * storage; *n receives the row count. Their notes: what -h adds to a row that sets a method's
- * option (the methods that take it, their defaults: dx_method_option_note). */
+ * storage; *n receives the row count. Their notes: what -h adds to a row: for a method's option,
+ * the methods that take it and their defaults (dx_method_option_note); for another, its default
+ * (dx_option_default_note). */
 const dx_option *dx_cli_option_table(size_t *n);
 int dx_cli_option_note(const dx_option *o, char *buf, size_t len);
 const char *dx_cli_all_help(void);

@@ -261,6 +261,17 @@ Test(dissect, command_writes_the_report, .fini = remove_generated)
     char *json = read_text(path);
     cr_expect(json && strstr(json, "\"quantile\": 0.005"), "%.400s", json);
     free(json);
+    /* -quantile is a double: a float written over one left the default in place */
+    snprintf(args, sizeof args,
+             "dissect %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -list val.list -masks truth "
+             "-layer %d -outdir out2 -top 1 -quantile 0.01",
+             root, root, CLASS_SCORES);
+    r = run_dx(dir, args);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    snprintf(path, sizeof path, "%s/out2/dissect.json", dir);
+    json = read_text(path);
+    cr_expect(json && strstr(json, "\"quantile\": 0.01,"), "%.400s", json);
+    free(json);
 }
 
 /* unit's "label,category,iou" in a dissect.csv (static storage) */

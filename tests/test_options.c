@@ -3,6 +3,7 @@
  * the string API), the ones it takes are accepted, `<method> -h` lists only its own with their
  * defaults, dx_request_init_for fills the method's defaults, and the JSON's "parameters" rerun
  * give the same map, bit for bit. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "helpers.h"
 #include "cli.h"
 #include "explain.h"
+#include "options.h"
 
 /* One usage error: exit 2, one line naming what it must name, nothing written. */
 static void expect_refused(const char *dir, const char *args, const char *needle)
@@ -289,4 +291,50 @@ Test(options, a_detectors_json_has_the_parameters_too, .timeout = 120)
     cr_expect(strstr(p, "\"masks\": 10") && strstr(p, "\"cell\": 7") && strstr(p, "\"seed\": 4"), "%s", p);
     cr_expect(!strstr(p, "\"score\""), "a classifier's option in a detector's parameters: %s", p);
     free(json);
+}
+
+/* The option table's kinds: a float, a double, an int, a seed and a choice parsed into their
+ * fields (a float written into a double once left tcav's -alpha at its default), and -h's
+ * "default V" read from the same initialised struct, not from the help's text. */
+typedef struct {
+    float f;
+    double d;
+    int i, choice;
+    unsigned long long seed;
+} kinds_args;
+
+Test(options, each_kind_fills_its_field_and_shows_its_default)
+{
+    static const dx_option table[] = {
+        {"-f", OPT_FLOAT, offsetof(kinds_args, f), 0, 1, NULL, "F  a float"},
+        {"-d", OPT_DOUBLE, offsetof(kinds_args, d), 0, 1, NULL, "D  a double"},
+        {"-i", OPT_INT, offsetof(kinds_args, i), 0, 100, NULL, "N  an int"},
+        {"-c", OPT_CHOICE, offsetof(kinds_args, choice), 0, 0, "red|green|blue", "red|green|blue  a choice"},
+        {"-s", OPT_U64, offsetof(kinds_args, seed), 0, 0, NULL, "S  a seed"},
+        {"-t", OPT_INT, offsetof(kinds_args, i), 0, 100, NULL, "N  said here (default: the first)"},
+    };
+    const size_t n = sizeof table / sizeof *table;
+    kinds_args defaults = {.f = 0.25f, .d = 0.005, .i = 7, .choice = 2, .seed = 12345678901ULL};
+    static const char *const want[] = {"default 0.25", "default 0.005", "default 7", "default blue",
+                                       "default 12345678901"};
+    char text[64];
+    for (size_t k = 0; k < n; ++k) {
+        int rc = dx_option_default_note(&table[k], &defaults, text, sizeof text);
+        if (k + 1 == n) {
+            cr_expect_eq(rc, -1, "%s: its help names its default; got '%s'", table[k].flag, text);
+        } else {
+            cr_assert_eq(rc, 0, "%s", table[k].flag);
+            cr_expect_str_eq(text, want[k]);
+        }
+    }
+    kinds_args a = defaults;
+    char *argv[] = {"x", "-f", "0.5", "-d", "0.01", "-i", "42", "-c", "green", "-s", "18446744073709551615"};
+    const char *positional[1];
+    int npos;
+    cr_assert_eq(dx_options_parse("test", table, n, 11, argv, &a, positional, 1, &npos), 0);
+    cr_expect_eq(a.f, 0.5f);
+    cr_expect_eq(a.d, 0.01, "the double holds %.17g", a.d);
+    cr_expect_eq(a.i, 42);
+    cr_expect_eq(a.choice, 1);
+    cr_expect_eq(a.seed, 18446744073709551615ULL);
 }

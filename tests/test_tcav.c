@@ -210,17 +210,17 @@ Test(tcav, shapes_concepts_find_the_planted_truth, .timeout = 120)
 
 /* ---- the command line ---- */
 
-/* `darknet-explain tcav` on the embedded classifier in dir (stdout and stderr into files there):
- * its exit status */
-static int run_tcav(const char *dir, const char *concept, const char *outdir)
+/* `darknet-explain tcav` on the embedded classifier in dir, with `extra` options (stdout and stderr
+ * into files there): its exit status */
+static int run_tcav(const char *dir, const char *concept, const char *outdir, const char *extra)
 {
     char cmd[8192];
     const char *root = getenv("DX_ROOT");
     snprintf(cmd, sizeof cmd,
              "cd %s && exec %s tcav %s/cfg/shapes-classifier.cfg %s/cfg/shapes-classifier.weights -names "
-             "%s/cfg/shapes.names -layer 9,12 -concept %s -random random -images images -runs 2 -outdir %s "
+             "%s/cfg/shapes.names -layer 9,12 -concept %s -random random -images images -runs 2 -outdir %s %s "
              ">stdout.txt 2>stderr.txt",
-             dir, getenv("DX_CLI"), root, root, root, concept, outdir);
+             dir, getenv("DX_CLI"), root, root, root, concept, outdir, extra);
     int status = system(cmd);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -237,7 +237,8 @@ Test(tcav, cli_writes_every_output)
     const char *dir = temp_dir();
     dx_error err;
     cr_assert_eq(concept_sets_write(dir, 3, 6, 24, 8, 64, &err), 0, "%s", err.msg);
-    cr_assert_eq(run_tcav(dir, "round=shape-circle,red=red", "out"), 0);
+    /* -alpha and -lambda are doubles: a float written over one left the default in place */
+    cr_assert_eq(run_tcav(dir, "round=shape-circle,red=red", "out", "-alpha 0.01 -lambda 0.02"), 0);
     const char *files[] = {"tcav.json", "tcav.csv", "cav_round_L9.npy", "cav_red_L9.npy", "cav_round_L12.npy",
                            "cav_red_L12.npy"};
     char path[1200];
@@ -256,6 +257,10 @@ Test(tcav, cli_writes_every_output)
         cr_expect(fabs(norm - 1) < 1e-4, "run %d: |CAV|^2 = %g", r, norm);
     }
     free(cav);
+    snprintf(path, sizeof path, "%s/out/tcav.json", dir);
+    char *json = read_text(path);
+    cr_expect(json && strstr(json, "\"alpha\": 0.01,") && strstr(json, "\"lambda\": 0.02,"), "%.600s", json);
+    free(json);
     snprintf(path, sizeof path, "%s/out/tcav.csv", dir);
     char *csv = read_text(path);
     cr_expect_eq(count_lines(csv), 1 + 2 * 2 * SHAPES_CLASSES, "%s", csv); /* layers x concepts x classes */
@@ -286,7 +291,7 @@ Test(tcav, cli_bad_input_names_it_and_leaves_nothing)
         {"a=shape-circle,b=missing", "missing"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
-        cr_expect_eq(run_tcav(dir, cases[k].concept, "out"), 1, "%s", cases[k].concept);
+        cr_expect_eq(run_tcav(dir, cases[k].concept, "out", ""), 1, "%s", cases[k].concept);
         snprintf(path, sizeof path, "%s/stderr.txt", dir);
         char *text = read_text(path);
         cr_expect_eq(count_lines(text), 1, "%s: %s", cases[k].concept, text);

@@ -61,7 +61,8 @@ static void accepted(const dx_option *o)
         if (o->hi >= INT_MAX) printf("whole number ≥ %.0f", o->lo);
         else printf("whole number %.0f to %.0f", o->lo, o->hi);
         break;
-    case OPT_FLOAT: printf("number %.10g to %.10g", o->lo, o->hi); break;
+    case OPT_FLOAT:
+    case OPT_DOUBLE: printf("number %.10g to %.10g", o->lo, o->hi); break;
     case OPT_U64: fputs("whole number ≥ 0", stdout); break;
     case OPT_CHOICE: code_cell(o->choices, strlen(o->choices)); break;
     case OPT_LAYERS: printf("layer indices (up to %d, comma-separated) or auto", DX_MAX_LAYERS); break;

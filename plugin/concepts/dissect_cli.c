@@ -29,26 +29,31 @@ static const dx_option options[] = {
     {"-boxes", OPT_TEXT, AT(boxes), 0, 0, NULL, "NAMES  concepts from Darknet's label files beside the photos: box masks per class of NAMES"},
     {"-layer", OPT_LAYERS, AT(layers), 0, 0, NULL, "L[,L2..]  the layers dissected (indices, as Darknet's table)"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  output folder (created when missing)"},
-    {"-quantile", OPT_FLOAT, AT(quantile), 1e-6, 0.5, NULL, "Q  a unit's top share over all photos and positions (default 0.005)"},
-    {"-top", OPT_INT, AT(top), 1, 100, NULL, "N  top photos shown per unit in report.html (default 8)"},
-    {"-thumb", OPT_INT, AT(thumb), DX_PNG_WIDTH_MIN, 1024, NULL, "W  their width in pixels (default 96)"},
+    {"-quantile", OPT_DOUBLE, AT(quantile), 1e-6, 0.5, NULL, "Q  a unit's top share over all photos and positions"},
+    {"-top", OPT_INT, AT(top), 1, 100, NULL, "N  top photos shown per unit in report.html"},
+    {"-thumb", OPT_INT, AT(thumb), DX_PNG_WIDTH_MIN, 1024, NULL, "W  their width in pixels"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
 };
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* The arguments before the command line: the parser's start and -h's defaults. */
+static void defaults(dx_dissect_args *a) { *a = (dx_dissect_args){.quantile = DX_DISSECT_QUANTILE, .top = 8, .thumb = 96}; }
 
 void dx_dissect_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s dissect <cfg> <weights> -list FILE -masks DIR|-boxes NAMES -layer L[,L2..] -outdir DIR [options]\n"
                "network dissection: each unit of a layer labelled with the concept its top activations\n"
                "overlap best (IoU over the data set; docs/dissect.md)\noptions:\n", program);
-    dx_options_usage(f, options, N_OPTIONS, 10, NULL);
+    dx_dissect_args d;
+    defaults(&d);
+    dx_options_usage(f, options, N_OPTIONS, 10, NULL, &d);
 }
 
 /* -1 when the run goes on with *a, else the exit status (help, or a usage line printed) */
 static int prepare(const char *program, int argc, char **argv, dx_dissect_args *a)
 {
-    *a = (dx_dissect_args){.quantile = DX_DISSECT_QUANTILE, .top = 8, .thumb = 96};
+    defaults(a);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         dx_dissect_usage(program, stdout);
         return 0;

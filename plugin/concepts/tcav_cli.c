@@ -26,11 +26,11 @@ static const dx_option options[] = {
     {"-classes", OPT_TEXT, AT(classes), 0, 0, NULL, "all|a,b,..  the classes to score, by number or name (default all)"},
     {"-top1", OPT_FLAG, AT(top1), 0, 0, NULL,
      "an image's class is the model's top-1 (default: the one class name in its file name, as Darknet's)"},
-    {"-runs", OPT_INT, AT(opt.runs), 2, DX_TCAV_MAX_RUNS, NULL, "R  CAVs per concept, each against another random set (default 10)"},
-    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  the random sets' and held-out splits' seed (default 1)"},
-    {"-lambda", OPT_FLOAT, AT(opt.lambda), 0, 1e6, NULL, "L  the logistic regression's L2 weight (default 0.01)"},
-    {"-iters", OPT_INT, AT(opt.iters), 1, 100000, NULL, "N  its gradient steps (default 300)"},
-    {"-alpha", OPT_FLOAT, AT(opt.alpha), 1e-12, 0.5, NULL, "A  significance level of the t-test (default 0.05)"},
+    {"-runs", OPT_INT, AT(opt.runs), 2, DX_TCAV_MAX_RUNS, NULL, "R  CAVs per concept, each against another random set"},
+    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  the random sets' and held-out splits' seed"},
+    {"-lambda", OPT_DOUBLE, AT(opt.lambda), 0, 1e6, NULL, "L  the logistic regression's L2 weight"},
+    {"-iters", OPT_INT, AT(opt.iters), 1, 100000, NULL, "N  its gradient steps"},
+    {"-alpha", OPT_DOUBLE, AT(opt.alpha), 1e-12, 0.5, NULL, "A  significance level of the t-test"},
     {"-bonferroni", OPT_FLAG, AT(opt.bonferroni), 0, 0, NULL, "divide -alpha by the number of concepts"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  tcav.json, tcav.csv, cav_<concept>_L<layer>.npy (created when missing)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names: a names list or a .data file with names="},
@@ -39,11 +39,20 @@ static const dx_option options[] = {
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+/* The arguments before the command line: the parser's start and -h's defaults. */
+static void defaults(tcav_args *a)
+{
+    memset(a, 0, sizeof *a);
+    dx_tcav_options_init(&a->opt);
+}
+
 void dx_tcav_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s tcav <cfg> <weights> -layer L -concept NAME=DIR[,..] -random DIR -images LIST|DIR -outdir DIR "
                "[options]\nTesting with Concept Activation Vectors (docs/tcav.md)\noptions:\n", program);
-    dx_options_usage(f, options, N_OPTIONS, 13, NULL);
+    tcav_args d;
+    defaults(&d);
+    dx_options_usage(f, options, N_OPTIONS, 13, NULL, &d);
 }
 
 /* -concept's NAME=DIR list into a->opt.concepts: 0, or -1 after one line */
@@ -72,8 +81,7 @@ static int parse_concepts(const char *who, tcav_args *a)
 /* -1 with help printed (rc 0) or a usage line (rc 2); 0 when the run goes on */
 static int prepare(const char *program, int argc, char **argv, tcav_args *a, const char **positional, int *rc)
 {
-    memset(a, 0, sizeof *a);
-    dx_tcav_options_init(&a->opt);
+    defaults(a);
     char who[256];
     snprintf(who, sizeof who, "%s tcav", program);
     *rc = 2;

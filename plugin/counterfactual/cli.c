@@ -46,15 +46,15 @@ static const dx_option options[] = {
     {"-goal", OPT_DETECTORS | OPT_TEXT, AT(goal), 0, 0, NULL,
      "disappear|class  detectors: the box falls under -thresh, or becomes class -to (default disappear)"},
     {"-region", OPT_TEXT, AT(region), 0, 0, NULL, "x,y,w,h  change only the photo pixels in this rectangle"},
-    {"-steps", OPT_INT, AT(steps), 1, DX_MAX_STEPS, NULL, "N  gradient steps at most (default 300)"},
-    {"-polish", OPT_INT, AT(polish), 0, DX_MAX_STEPS, NULL, "N  steps after the first success, shrinking the change (default 30)"},
-    {"-lr", OPT_FLOAT, AT(lr), 1e-5, 1, NULL, "S  step size in pixel units (default 0.01)"},
-    {"-l1", OPT_FLOAT, AT(l1), 0, 100, NULL, "W  weight of |x' - x|_1 against the goal's gradient at RMS 1 (default 0.5)"},
-    {"-tv", OPT_FLOAT, AT(tv), 0, 100, NULL, "W  weight of the change's total variation, same units (default 0.05)"},
+    {"-steps", OPT_INT, AT(steps), 1, DX_MAX_STEPS, NULL, "N  gradient steps at most"},
+    {"-polish", OPT_INT, AT(polish), 0, DX_MAX_STEPS, NULL, "N  steps after the first success, shrinking the change"},
+    {"-lr", OPT_FLOAT, AT(lr), 1e-5, 1, NULL, "S  step size in pixel units"},
+    {"-l1", OPT_FLOAT, AT(l1), 0, 100, NULL, "W  weight of |x' - x|_1 against the goal's gradient at RMS 1"},
+    {"-tv", OPT_FLOAT, AT(tv), 0, 100, NULL, "W  weight of the change's total variation, same units"},
     {"-margin", OPT_FLOAT, AT(margin), 0, 1000, NULL,
      "M  the hinge's margin: classifiers in logits (default 1), detectors in box score (default 0.1)"},
-    {"-thresh", OPT_DETECTORS | OPT_FLOAT, AT(thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
-    {"-nms", OPT_DETECTORS | OPT_FLOAT, AT(nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
+    {"-thresh", OPT_DETECTORS | OPT_FLOAT, AT(thresh), 0, 1, NULL, "T  detectors: box score threshold"},
+    {"-nms", OPT_DETECTORS | OPT_FLOAT, AT(nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none"},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL, "PREFIX  output files' prefix (default <image name>_counterfactual)"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
@@ -62,12 +62,24 @@ static const dx_option options[] = {
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+/* The arguments before the command line: the parser's start and -h's defaults; the detector's
+ * thresholds as every method's (dx_request_init). */
+static void defaults(cf_args *a)
+{
+    dx_request req;
+    dx_request_init(&req);
+    *a = (cf_args){.steps = 300, .polish = 30, .lr = 0.01f, .l1 = 0.5f, .tv = 0.05f, .margin = -1, .thresh = req.thresh,
+                   .nms = req.nms};
+}
+
 void dx_counterfactual_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s counterfactual <cfg> <weights> <image> [options]\n"
                "the smallest change of the input (L1 + total variation, pixels in [0,1]) that reaches the goal,\n"
                "by the plugin's own gradients (docs/counterfactual.md)\noptions:\n", program);
-    dx_options_usage(f, options, N_OPTIONS, 9, NULL);
+    cf_args d;
+    defaults(&d);
+    dx_options_usage(f, options, N_OPTIONS, 9, NULL, &d);
 }
 
 /* N: 0 and *cls; a name (not a number): 1; neither: -1 */
@@ -86,8 +98,7 @@ static int class_word(const char *text, int *cls)
 /* Parses and checks everything that needs no file: -1 to go on, else the exit status. */
 static int prepare(const char *program, int argc, char **argv, cf_args *a)
 {
-    *a = (cf_args){.steps = 300, .polish = 30, .lr = 0.01f, .l1 = 0.5f, .tv = 0.05f, .margin = -1, .thresh = .5f,
-                   .nms = .45f};
+    defaults(a);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         dx_counterfactual_usage(program, stdout);
         return 0;

@@ -17,19 +17,29 @@ static const dx_option options[] = {
     {"-features", OPT_TEXT, AT(features), 0, 0, NULL,
      "penultimate|pooled:L|csv:FILE  what the tree splits on (default penultimate: the input of the logit layer, "
      "averaged per channel; pooled:L: layer L's; csv:FILE: concept features per image)"},
-    {"-depth", OPT_INT, AT(tree.max_depth), 0, 12, NULL, "N  the tree's depth limit (default 4)"},
-    {"-min_leaf", OPT_INT, AT(tree.min_leaf), 1, INT_MAX, NULL, "N  training images per leaf, at least (default 5)"},
-    {"-holdout", OPT_FLOAT, AT(holdout), 0, 0.9, NULL, "F  share of the images held out for the fidelity (default 0.3)"},
-    {"-seed", OPT_U64, AT(seed), 0, 0, NULL, "S  seed of the train/held-out split (default 1)"},
+    {"-depth", OPT_INT, AT(tree.max_depth), 0, 12, NULL, "N  the tree's depth limit"},
+    {"-min_leaf", OPT_INT, AT(tree.min_leaf), 1, INT_MAX, NULL, "N  training images per leaf, at least"},
+    {"-holdout", OPT_FLOAT, AT(holdout), 0, 0.9, NULL, "F  share of the images held out for the fidelity"},
+    {"-seed", OPT_U64, AT(seed), 0, 0, NULL, "S  seed of the train/held-out split"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  output folder (default distill-out)"},
     {"-thresh", OPT_FLOAT, AT(thresh), 0, 1, NULL,
-     "T  detectors: the decision is the class of the best box scoring above T after NMS, else none (default .5)"},
+     "T  detectors: the decision is the class of the best box scoring above T after NMS, else none"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
-    {"-max_pixels", OPT_INT, AT(max_pixels), 1, INT_MAX, NULL, "N  refuse images of more than N pixels (default 50000000)"},
+    {"-max_pixels", OPT_INT, AT(max_pixels), 1, INT_MAX, NULL, "N  refuse images of more than N pixels"},
 };
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* The arguments before the command line: the parser's start and -h's defaults; the detector's
+ * threshold as every method's (dx_request_init). */
+static void defaults(dx_distill_args *a)
+{
+    dx_request req;
+    dx_request_init(&req);
+    *a = (dx_distill_args){.features = "penultimate", .outdir = "distill-out", .tree = {4, 5}, .holdout = 0.3f,
+                           .thresh = req.thresh, .seed = 1, .max_pixels = DX_DEFAULT_MAX_PIXELS};
+}
 
 void dx_distill_usage(const char *program, FILE *f)
 {
@@ -39,14 +49,15 @@ void dx_distill_usage(const char *program, FILE *f)
                "features; its fidelity on held-out images; DIR/tree.txt, tree.json, tree.png, distill.csv\n"
                "options:\n",
             program);
-    dx_options_usage(f, options, N_OPTIONS, 12, NULL);
+    dx_distill_args d;
+    defaults(&d);
+    dx_options_usage(f, options, N_OPTIONS, 12, NULL, &d);
 }
 
 /* -1 when the run goes on with *a, else the exit code (help printed, or a one-line usage error) */
 static int prepare(const char *program, int argc, char **argv, dx_distill_args *a)
 {
-    *a = (dx_distill_args){.features = "penultimate", .outdir = "distill-out", .tree = {4, 5}, .holdout = 0.3f, .thresh = .5f,
-                           .seed = 1};
+    defaults(a);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         dx_distill_usage(program, stdout);
         return 0;

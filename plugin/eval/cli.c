@@ -27,32 +27,32 @@ static const dx_option options[] = {
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL, "DIR  output folder (default eval-out)"},
     {"-shard", OPT_TEXT, AT(shard), 0, 0, NULL, "i/n  run only the images k with k mod n = i (0 <= i < n)"},
     {"-resume", OPT_FLAG, AT(resume), 0, 0, NULL, "continue the run in DIR (same options), adding only missing rows"},
-    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw, the methods' too (default 1)"},
+    {"-seed", OPT_U64, AT(opt.seed), 0, 0, NULL, "S  seed of every random draw, the methods' too"},
     {"-score", OPT_CHOICE, AT(opt.score), 0, 0, "logit|prob", "logit|prob  f_c of the metrics (default logit; RISE: prob)"},
-    {"-auc_steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each (default 224)"},
+    {"-auc_steps", OPT_INT, AT(opt.steps), 1, INT_MAX, NULL, "N  deletion/insertion steps, ceil(HW/N) pixels each"},
     {"-del_substrate", OPT_CHOICE, AT(opt.deletion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  deletion substrate (default blur; RISE: mean)"},
-    {"-ins_substrate", OPT_CHOICE, AT(opt.insertion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  insertion substrate (default blur)"},
-    {"-tolerance", OPT_FLOAT, AT(opt.tolerance), 0, 1e6, NULL, "PX  pointing game tolerance in photo pixels (default 15)"},
-    {"-faith_runs", OPT_INT, AT(opt.faithfulness_runs), 2, 100000, NULL, "N  faithfulness: random subsets (default 100)"},
-    {"-faith_subset", OPT_INT, AT(opt.faithfulness_subset), 1, INT_MAX, NULL, "N  faithfulness: pixels per subset (default 224)"},
-    {"-sens_samples", OPT_INT, AT(opt.sensitivity_samples), 1, 100000, NULL, "N  max-sensitivity: perturbed inputs (default 10)"},
-    {"-sens_radius", OPT_FLOAT, AT(opt.sensitivity_radius), 0, 1, NULL, "R  max-sensitivity: noise U(-R,R) per input value (default 0.02)"},
+    {"-ins_substrate", OPT_CHOICE, AT(opt.insertion_substrate), 0, 0, "black|blur|mean", "black|blur|mean  insertion substrate"},
+    {"-tolerance", OPT_FLOAT, AT(opt.tolerance), 0, 1e6, NULL, "PX  pointing game tolerance in photo pixels"},
+    {"-faith_runs", OPT_INT, AT(opt.faithfulness_runs), 2, 100000, NULL, "N  faithfulness: random subsets"},
+    {"-faith_subset", OPT_INT, AT(opt.faithfulness_subset), 1, INT_MAX, NULL, "N  faithfulness: pixels per subset"},
+    {"-sens_samples", OPT_INT, AT(opt.sensitivity_samples), 1, 100000, NULL, "N  max-sensitivity: perturbed inputs"},
+    {"-sens_radius", OPT_FLOAT, AT(opt.sensitivity_radius), 0, 1, NULL, "R  max-sensitivity: noise U(-R,R) per input value"},
     {"-road_fractions", OPT_INT, AT(opt.road_fractions), 1, 99, NULL, "F  ROAD: q = k/(F+1), k = 1..F (default 4: 20..80%)"},
-    {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions (default 9)"},
-    {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed (default 100)"},
+    {"-aopc_patch", OPT_INT, AT(opt.aopc_patch), 1, 10000, NULL, "P  AOPC: P x P regions"},
+    {"-aopc_steps", OPT_INT, AT(opt.aopc_steps), 1, 1000000, NULL, "L  AOPC: regions perturbed"},
     /* the methods' own options, as `darknet-explain <method>` takes them (methods/params.h); -seed
      * above is theirs too */
     DX_METHOD_OPTIONS_OWN(METHOD_ROW)
     {"-ig_steps", OPT_INT, AT(method.steps), 1, DX_MAX_STEPS, NULL, "N  the same as -steps (its older name)"},
     {"-ig_baseline", OPT_TEXT, AT(method.baseline), 0, 0, NULL, "B  the same as -baseline (its older name)"},
-    {"-thresh", OPT_FLOAT, AT(method.thresh), 0, 1, NULL, "T  detectors: box score threshold (default .5)"},
-    {"-nms", OPT_FLOAT, AT(method.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none (default .45)"},
-    {"-max_boxes", OPT_INT, AT(max_boxes), 1, 100000, NULL, "N  detectors: the N highest-scoring boxes of an image (default 10)"},
-    {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call (default 16)"},
+    {"-thresh", OPT_FLOAT, AT(method.thresh), 0, 1, NULL, "T  detectors: box score threshold"},
+    {"-nms", OPT_FLOAT, AT(method.nms), 0, 1, NULL, "T  detectors: NMS IoU threshold, 0 for none"},
+    {"-max_boxes", OPT_INT, AT(max_boxes), 1, 100000, NULL, "N  detectors: the N highest-scoring boxes of an image"},
+    {"-batch", OPT_INT, AT(opt.batch), 1, 4096, NULL, "N  inputs scored per call"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (a names list or a .data file)"},
-    {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails (default 224)"},
+    {"-png_width", OPT_INT, AT(png_width), 16, 4096, NULL, "W  width of the report's map thumbnails"},
     {"-verbose", OPT_FLAG, AT(verbose), 0, 0, NULL, "show Darknet's layer table and loading messages"},
-    {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL, "N  refuse images of more than N pixels (default 50000000)"},
+    {"-max_pixels", OPT_INT, AT(max_pixels), 1, 1 << 30, NULL, "N  refuse images of more than N pixels"},
 };
 #undef METHOD_ROW
 #undef AT
@@ -64,9 +64,21 @@ const dx_option *dx_eval_option_table(size_t *n)
     return options;
 }
 
+/* eval's arguments before the command line: the parser's start and -h's defaults. */
+static void defaults(dx_eval_args *a)
+{
+    *a = (dx_eval_args){.metrics = "deletion,insertion", .out = "eval-out", .png_width = 224, .max_boxes = 10,
+                        .max_pixels = DX_DEFAULT_MAX_PIXELS};
+    dx_eval_options_init(&a->opt);
+    dx_request_init(&a->method);
+}
+
 int dx_eval_option_note(const dx_option *o, char *buf, size_t len)
 {
-    return dx_method_option_row_note(o, offsetof(dx_eval_args, method), buf, len);
+    if (dx_method_option_row_note(o, offsetof(dx_eval_args, method), buf, len) == 0) return 0;
+    dx_eval_args d;
+    defaults(&d);
+    return dx_option_default_note(o, &d, buf, len);
 }
 
 void dx_eval_usage(const char *program, FILE *f)
@@ -74,7 +86,7 @@ void dx_eval_usage(const char *program, FILE *f)
     fprintf(f, "usage: %s eval <cfg> <weights> -list FILE -methods a,b,.. [options]\n"
                "       %s eval-merge [-out DIR] DIR1 DIR2 ..   (the shards' folders)\noptions:\n",
             program, program);
-    dx_options_usage(f, options, N_OPTIONS, 15, dx_eval_option_note);
+    dx_options_usage(f, options, N_OPTIONS, 15, dx_eval_option_note, NULL);
     fprintf(f, "metrics:\n");
     for (int k = 0; k < DX_METRIC_COUNT; ++k)
         fprintf(f, "  %-14s %s\n", dx_metric_name((dx_metric)k), dx_metric_definition((dx_metric)k));
@@ -178,17 +190,11 @@ static int parse_args(const char *program, int argc, char **argv, dx_eval_args *
  * exit code (help printed, or a one-line usage error). The caller frees *a with free_args. */
 static int eval_prepare(const char *program, int argc, char **argv, dx_eval_args *a)
 {
-    *a = (dx_eval_args){0};
+    defaults(a); /* before -h too: the caller frees *a */
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         dx_eval_usage(program, stdout);
         return 0;
     }
-    dx_eval_options_init(&a->opt);
-    dx_request_init(&a->method);
-    a->metrics = "deletion,insertion";
-    a->out = "eval-out";
-    a->png_width = 224;
-    a->max_boxes = 10;
     int rc = parse_args(program, argc, argv, a);
     return rc == 0 ? -1 : rc == -2 ? 1 : 2; /* -2: out of memory, a runtime failure */
 }

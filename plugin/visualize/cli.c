@@ -28,14 +28,14 @@ static const dx_option options[] = {
     {"-layer", OPT_INT, AT(layer), 0, INT_MAX, NULL, "L  with -channel: the layer (default: the CAM layer)"},
     {"-channel", OPT_TEXT, AT(channels), 0, 0, NULL, "C|all  channels of -layer (a,b,..: several): their mean activation"},
     {"-names", OPT_TEXT, AT(names), 0, 0, NULL, "FILE  class names (default: the .data file beside the cfg, if any)"},
-    {"-steps", OPT_INT, AT(vis.steps), 1, 100000, NULL, "N  gradient steps (default 128)"},
-    {"-lr", OPT_FLOAT, AT(vis.lr), 1e-6, 10, NULL, "R  step per rms-normalised gradient, in pixel units (default 0.03)"},
-    {"-jitter", OPT_INT, AT(vis.jitter), 0, 1000, NULL, "PX  roll the image by up to PX pixels each step (default 2)"},
-    {"-blur", OPT_FLOAT, AT(vis.blur), 0, 10, NULL, "SIGMA  Gaussian blur of SIGMA pixels, 0: none (default 0.5)"},
-    {"-blur_every", OPT_INT, AT(vis.blur_every), 1, 100000, NULL, "K  blur every K steps (default 4)"},
-    {"-l2", OPT_FLOAT, AT(vis.l2), 0, 1e6, NULL, "W  weight of the L2 pull toward grey (default 1)"},
-    {"-tv", OPT_FLOAT, AT(vis.tv), 0, 1e6, NULL, "W  weight of the total variation (default 4)"},
-    {"-seed", OPT_U64, AT(vis.seed), 0, 0, NULL, "S  seed of the initial noise and the jitter (default 1)"},
+    {"-steps", OPT_INT, AT(vis.steps), 1, 100000, NULL, "N  gradient steps"},
+    {"-lr", OPT_FLOAT, AT(vis.lr), 1e-6, 10, NULL, "R  step per rms-normalised gradient, in pixel units"},
+    {"-jitter", OPT_INT, AT(vis.jitter), 0, 1000, NULL, "PX  roll the image by up to PX pixels each step"},
+    {"-blur", OPT_FLOAT, AT(vis.blur), 0, 10, NULL, "SIGMA  Gaussian blur of SIGMA pixels, 0: none"},
+    {"-blur_every", OPT_INT, AT(vis.blur_every), 1, 100000, NULL, "K  blur every K steps"},
+    {"-l2", OPT_FLOAT, AT(vis.l2), 0, 1e6, NULL, "W  weight of the L2 pull toward grey"},
+    {"-tv", OPT_FLOAT, AT(vis.tv), 0, 1e6, NULL, "W  weight of the total variation"},
+    {"-seed", OPT_U64, AT(vis.seed), 0, 0, NULL, "S  seed of the initial noise and the jitter"},
     {"-out", OPT_TEXT, AT(out), 0, 0, NULL, "PREFIX  write PREFIX_class<N>.png/.npy, PREFIX_grid.png, PREFIX.json "
                                              "(default: the cfg's name)"},
     {"-outdir", OPT_TEXT, AT(outdir), 0, 0, NULL, "DIR  write them into DIR (an existing folder), named after the cfg"},
@@ -44,20 +44,28 @@ static const dx_option options[] = {
 #undef AT
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+/* The arguments before the command line: the parser's start and -h's defaults. */
+static void defaults(vis_args *a)
+{
+    *a = (vis_args){.layer = -1};
+    dx_vis_options_init(&a->vis);
+}
+
 void dx_visualize_usage(const char *program, FILE *f)
 {
     fprintf(f, "usage: %s visualize <cfg> <weights> -class N|NAME|all [options]\n"
                "       %s visualize <cfg> <weights> [-layer L] -channel C|all [options]\n"
                "activation maximisation: the image that maximises each unit, by gradient ascent from noise\n"
                "(docs/visualize.md)\noptions:\n", program, program);
-    dx_options_usage(f, options, N_OPTIONS, 12, NULL);
+    vis_args d;
+    defaults(&d);
+    dx_options_usage(f, options, N_OPTIONS, 12, NULL, &d);
 }
 
 /* Parses and checks what needs no file: -1 when the run goes on, else the exit status. */
 static int prepare(const char *program, int argc, char **argv, vis_args *a)
 {
-    *a = (vis_args){.layer = -1};
-    dx_vis_options_init(&a->vis);
+    defaults(a);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         dx_visualize_usage(program, stdout);
         return 0;
