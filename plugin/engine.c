@@ -51,9 +51,12 @@ int dx_forward_photo(dx_model *m, dx_image photo, double *ms, dx_error *err)
 {
     if (m->net->letterbox && dx_letterbox_check(photo.w, photo.h, m->net->w, m->net->h, NULL, err) != 0) return -1;
     dx_image boxed = dx_fit_photo(m, photo);
+    /* each layer's part of this forward, apart from the ones before it and the method's after it */
+    for (int i = 0; m->timing && i < m->n; ++i) m->hooks[i].ms_photo = -m->hooks[i].ms_total;
     double t0 = dx_now_ms();
     dx_forward(m, boxed.data);
     if (ms) *ms = dx_now_ms() - t0;
+    for (int i = 0; m->timing && i < m->n; ++i) m->hooks[i].ms_photo += m->hooks[i].ms_total;
     dx_free_image(boxed);
     return check_finite_forward(m, err);
 }

@@ -83,7 +83,8 @@ double dx_now_ms(void);                         /* monotonic clock, milliseconds
 int dx_forward(dx_model *m, const float *input);   /* runs Darknet's forward on input (net->inputs) */
 /* As `darknet classifier predict` and `darknet detector test`: the photo (the caller's) fitted to
  * the network input (letterboxed, or stretched: dx_fit_photo), then the forward, whose wall-clock
- * time goes to *ms (may be NULL). -1 with err when the photo is too small to letterbox or a
+ * time goes to *ms (may be NULL), with layer timing on each layer's part of it to its hook's
+ * ms_photo. -1 with err when the photo is too small to letterbox or a
  * layer's output holds NaN or inf (non-finite weights, an overflow). */
 int dx_forward_photo(dx_model *m, dx_image photo, double *ms, dx_error *err);
 /* Re-runs layers first..n-1 (through the hooks) on the outputs already below them, e.g. after a

@@ -12,6 +12,7 @@ typedef struct {
     float *capture;     /* when non-NULL, the layer's output is copied here after each forward */
     double ms_total;    /* accumulated forward time while timing is on */
     long calls;
+    double ms_photo;    /* its time (ms) in the last dx_forward_photo while timing is on: the JSON's */
 } dx_hook;
 
 /* hooks.c */

@@ -122,14 +122,16 @@ static void json_display(dx_json *j, const dx_result *r, const dx_png_display *d
     dx_json_obj_end(j);
 }
 
-/* With layer timing on (-timing): "layer_forward", each layer's mean forward (ms), and the
- * kernels OpenBLAS runs: "blas_kernel" (its core name), "blas_threads" (its pool). */
+/* With layer timing on (-timing): "layer_forward", each layer's time (ms) in the photo's forward
+ * (the one "forward" or a detector's "forward_ms" times: their parts, whatever forwards ran before
+ * it or the method ran after it), and the kernels OpenBLAS runs: "blas_kernel" (its core name),
+ * "blas_threads" (its pool). */
 static void json_layer_timings(dx_json *j, const dx_model *m)
 {
     if (!m->timing) return;
     dx_json_key(j, "layer_forward");
     dx_json_arr_begin(j);
-    for (int i = 0; i < m->n; ++i) dx_json_num(j, dx_layer_forward_ms(m, i));
+    for (int i = 0; i < m->n; ++i) dx_json_num(j, m->hooks[i].ms_photo);
     dx_json_arr_end(j);
     dx_json_key(j, "blas_kernel"); dx_json_str(j, openblas_get_corename());
     dx_json_key(j, "blas_threads"); dx_json_int(j, openblas_get_num_threads());

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cblas.h>
 #include <criterion/criterion.h>
 #include "blas_kernel.h"
@@ -188,6 +189,89 @@ Test(blas, timing_names_layers_and_kernel, .timeout = 120)
             cr_expect(strstr(json, want), "%s%s: no %s in %s", models[k], forced ? " (Prescott)" : "", want, json);
             snprintf(want, sizeof want, "\"blas_threads\": %d", forced ? 2 : 1);
             cr_expect(strstr(json, want), "%s%s: no %s", models[k], forced ? " (2 threads asked)" : "", want);
+        }
+    }
+}
+
+/* The JSON at dir/name's "layer_forward" against the forward written beside it (the number after
+ * `"forward_key": `): one time per layer, each >= 0, and together no more than that forward, of
+ * which they are parts. */
+static void expect_layer_times_within_forward(const char *dir, const char *name, int layers, const char *forward_key)
+{
+    char path[1024], key[64];
+    static char json[1 << 16];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    read_text_into(path, json, sizeof json);
+    snprintf(key, sizeof key, "\"%s\": ", forward_key);
+    const char *at = strstr(json, key);
+    cr_assert(at, "%s: no %s", name, key);
+    double forward = strtod(at + strlen(key), NULL), sum = 0;
+    cr_assert_eq(array_length(json, "\"layer_forward\""), layers, "%s: %d layer times, not %d", name,
+                 array_length(json, "\"layer_forward\""), layers);
+    const char *p = strchr(strstr(json, "\"layer_forward\""), '[') + 1;
+    for (int i = 0; i < layers; ++i, p = strchr(p, ',') + 1) {
+        double ms = strtod(p, NULL);
+        cr_expect_geq(ms, 0, "%s: layer %d took %g ms", name, i, ms);
+        sum += ms;
+    }
+    cr_log_info("%s: layer times sum to %g ms, the forward %g ms", name, sum, forward);
+    cr_expect_leq(sum, forward, "%s: the layers' times sum to %g ms, more than the forward's %g ms", name, sum,
+                  forward);
+}
+
+/* -timing's layer times are those of the forward the JSON times (timings_ms.forward, a detector's
+ * forward_ms), whatever ran before it in the same process: the photos of a -list before it, the
+ * methods of `all` before it (they were the mean over every forward since the model was opened:
+ * a second photo's or method's layers summed to more than its own forward). */
+Test(blas, timing_layers_are_the_forwards_own, .timeout = 180)
+{
+    char dir[512], args[4096], path[1024];
+    scratch_path(dir, sizeof dir, ".");
+    const char *root = getenv("DX_ROOT");
+    dx_error err = {{0}};
+    for (int k = 0; k < 2; ++k) {
+        dx_image photo;
+        shapes_object objs[SHAPES_MAX_OBJECTS];
+        shapes_draw(11, k, 96, 3, &photo, objs);
+        snprintf(path, sizeof path, "%s/photo%d.png", dir, k);
+        cr_assert_eq(dx_write_png(photo, path, &err), 0, "%s", err.msg);
+        dx_free_image(photo);
+    }
+    snprintf(path, sizeof path, "%s/list.txt", dir);
+    write_text(path, "photo0.png\nphoto1.png\n");
+    static const char *const models[] = {"shapes-classifier", "shapes-detector"};
+    static const int layers[] = {20, 18};
+    for (int k = 0; k < 2; ++k) {
+        const char *forward = k ? "forward_ms" : "forward", *boxes = k ? " -boxes all -thresh 0.05" : "";
+        char model[2048];
+        snprintf(model, sizeof model, "%s/cfg/%s.cfg %s/cfg/%s.weights", root, models[k], root, models[k]);
+        snprintf(args, sizeof args, "gradcam %s -list list.txt -outdir list%d%s -timing", model, k, boxes);
+        run_result r = run_dx(dir, args);
+        cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+        for (int p = 0; p < 2; ++p) {
+            char name[64];
+            snprintf(name, sizeof name, "list%d/photo%d_gradcam.json", k, p);
+            expect_layer_times_within_forward(dir, name, layers[k], forward);
+        }
+        /* `all` writes one map's JSON per method, a detector's box 0's too */
+        snprintf(path, sizeof path, "%s/all%d", dir, k);
+        cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+        snprintf(args, sizeof args, "all %s photo0.png -methods gradcam,saliency -out all%d/ -timing", model, k);
+        r = run_dx(dir, args);
+        cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+        expect_layer_times_within_forward(dir, k ? "all1/photo0_gradcam.json" : "all0/photo0_gradcam.json",
+                                          layers[k], "forward");
+        expect_layer_times_within_forward(dir, k ? "all1/photo0_saliency.json" : "all0/photo0_saliency.json",
+                                          layers[k], "forward");
+        if (k) { /* a detector's one box, and each box */
+            snprintf(args, sizeof args, "gradcam %s photo1.png -box 0 -thresh 0.05 -out box -timing", model);
+            r = run_dx(dir, args);
+            cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+            expect_layer_times_within_forward(dir, "box.json", layers[k], forward);
+            snprintf(args, sizeof args, "gradcam %s photo1.png%s -out boxes -timing", model, boxes);
+            r = run_dx(dir, args);
+            cr_assert_eq(r.status, 0, "%s: %s", args, r.err);
+            expect_layer_times_within_forward(dir, "boxes.json", layers[k], forward);
         }
     }
 }
