@@ -2,7 +2,9 @@
 # OpenBLAS's kernel and threads, measured (make bench-blas; docs/benchmarks.md#openblas): the
 # forward and Grad-CAM of each model under each setting below, by tools/bench.c's BENCH_QUICK
 # mode (medians of ROUNDS rounds in one process); the settings alternate within each of REPEATS
-# repeats, and every ratio is the median of the per-repeat ratios.
+# repeats, and every ratio is the median of the per-repeat ratios. Beside them the forward's rate
+# (GFLOP/s: 2 per multiply-add of its gemm layers, tools/bench.c) and OpenBLAS's on a square sgemm
+# in the same process, the same kernel and threads.
 #   tools/bench-blas.sh BENCH RANDOM_WEIGHTS WORKDIR [ROUNDS [REPEATS]]
 # Models: Tiny Darknet (../shared), darknet19 at 224 and yolov3-tiny at 416 (Debian's cfgs, batch
 # 1, random weights written by RANDOM_WEIGHTS into WORKDIR once).
@@ -34,17 +36,18 @@ for r in $(seq "$REPEATS"); do
 done
 python3 - "$OUT" <<'PY'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]  # repeat setting quick cfg kernel threads fwd gradcam cpu/wall
+rows = [l.split() for l in open(sys.argv[1])]  # repeat setting quick cfg kernel threads fwd gradcam cpu/wall fwd_gflops sgemm_gflops
 def get(model, setting, col):
     return {r[0]: float(r[col]) for r in rows if r[3] == model and r[1] == setting}
-print("model | setting | kernel, threads | forward ms | Grad-CAM ms | forward / old | Grad-CAM / old | forward / new | CPU s per s")
+print("model | setting | kernel, threads | forward ms | Grad-CAM ms | forward / old | Grad-CAM / old | forward / new | CPU s per s | forward GFLOP/s | sgemm GFLOP/s")
 for model in dict.fromkeys(r[3] for r in rows):
     old_f, old_g, new_f = get(model, "old", 6), get(model, "old", 7), get(model, "new", 6)
     for setting in dict.fromkeys(r[1] for r in rows):
         f, g, c = get(model, setting, 6), get(model, setting, 7), get(model, setting, 8)
+        rate, blas = get(model, setting, 9), get(model, setting, 10)
         k = next(f"{r[4]}, {r[5]}" for r in rows if r[3] == model and r[1] == setting)
         med = lambda d: statistics.median(d.values())
         ratio = lambda a, b: statistics.median(a[x] / b[x] for x in a if x in b)
         print(f"{model.split('/')[-1]} | {setting} | {k} | {med(f):.1f} | {med(g):.1f} | {ratio(f, old_f):.2f} | "
-              f"{ratio(g, old_g):.2f} | {ratio(f, new_f):.2f} | {med(c):.2f}")
+              f"{ratio(g, old_g):.2f} | {ratio(f, new_f):.2f} | {med(c):.2f} | {med(rate):.1f} | {med(blas):.1f}")
 PY

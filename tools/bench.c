@@ -9,12 +9,16 @@
  *   for classifiers, the whole API call dx_explain_image(Grad-CAM) on PHOTO / forward
  *   scoring: dx_score_inputs per input at batch 1 and at batch 8
  *   peak resident memory (getrusage): the model with Grad-CAM, then with the batch copy too
+ *   the forward's rate in GFLOP/s (forward_flops below) beside OpenBLAS's on a square
+ *   SGEMM_N^3 sgemm in the same rounds, the same kernel and threads: how far the forward is from
+ *   what the BLAS does at its best on this machine
  * OpenBLAS runs the kernels the command would (dx_blas_best_kernel, plugin/blas_kernel.c); its
  * kernel and threads head the output and end the CSV row.
  * BENCH_QUICK=1 in the environment: only the forward and Grad-CAM, one line on stdout
- *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS CPU_PER_WALL
+ *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS CPU_PER_WALL FORWARD_GFLOPS SGEMM_GFLOPS
  * (medians over ROUNDS; CPU_PER_WALL: the process's CPU seconds, user and system, per second of
- * the timed rounds: above 1 when OpenBLAS's threads work or spin), for tools/bench-blas.sh. */
+ * the forward and Grad-CAM rounds: above 1 when OpenBLAS's threads work or spin; the sgemm's
+ * rounds follow them), for tools/bench-blas.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,7 @@
 
 #define SCORE_INPUTS 16
 #define SCORE_BATCH 8
+#define SGEMM_N 1024
 
 static double now(void)
 {
@@ -64,6 +69,7 @@ struct bench {
     int score_batch; /* inputs per forward of score() */
     dx_target target;
     dx_image photo;
+    float *ga, *gb, *gc; /* SGEMM_N x SGEMM_N each: sgemm()'s operands */
 };
 
 /* one thing timed: a step under a gemm and stand-in setting */
@@ -138,6 +144,45 @@ static void gradcam_api(bench *b)
     if (dx_explain_image(b->m, b->photo, &req, &r, &err) != 0) fail(&err);
     dx_result_free(&r);
 }
+/* C = A B, square, row-major: OpenBLAS's rate at its best (large, cache-blocked) */
+static void sgemm(bench *b)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, SGEMM_N, SGEMM_N, SGEMM_N, 1, b->ga, SGEMM_N, b->gb,
+                SGEMM_N, 0, b->gc, SGEMM_N);
+}
+static double sgemm_flops(void) { return 2.0 * SGEMM_N * SGEMM_N * SGEMM_N; }
+static void sgemm_operands(bench *b)
+{
+    size_t n = (size_t)SGEMM_N * SGEMM_N;
+    b->ga = malloc(sizeof(float) * n), b->gb = malloc(sizeof(float) * n), b->gc = malloc(sizeof(float) * n);
+    if (!b->ga || !b->gb || !b->gc) {
+        fprintf(stderr, "bench: no memory for the sgemm's operands\n");
+        exit(1);
+    }
+    for (size_t k = 0; k < n; ++k) b->ga[k] = (float)(k % 17) / 17, b->gb[k] = (float)(k % 13) / 13;
+}
+
+/* The floating-point operations of one forward of one input: 2 per multiply-add of the layers
+ * that run a gemm (convolutional, deconvolutional, connected, local), from the neutral layer
+ * table; the activations, batch norm, pooling, routes, shortcuts and heads are not counted (a
+ * few percent of a CNN's work, and memory-bound, not what a GFLOP/s rate measures). */
+static double forward_flops(const dx_net *net)
+{
+    double macs = 0;
+    for (int i = 0; i < net->n; ++i) {
+        const dx_layer *l = &net->layers[i];
+        double per_output = (double)l->c / (l->groups > 0 ? l->groups : 1) * l->size * l->size;
+        switch (l->type) {
+        case DX_LAYER_CONVOLUTIONAL: macs += (double)l->outputs * per_output; break;
+        case DX_LAYER_LOCAL: macs += (double)l->outputs * l->c * l->size * l->size; break;
+        case DX_LAYER_DECONVOLUTIONAL: macs += (double)l->inputs * l->n * l->size * l->size; break; /* each input scattered */
+        case DX_LAYER_CONNECTED: macs += (double)l->inputs * l->outputs; break;
+        default: break;
+        }
+    }
+    return 2 * macs;
+}
+
 static void score(bench *b)
 {
     dx_error err;
@@ -172,7 +217,7 @@ static network *load_plain(const char *cfg, const char *weights)
     return net;
 }
 
-enum { DARKNET, PLAIN, BLAS, FAST, INPUT_GRAD, GRADCAM, GRADCAM_API };
+enum { DARKNET, PLAIN, BLAS, FAST, INPUT_GRAD, GRADCAM, SGEMM, GRADCAM_API };
 
 static double cpu_seconds(void)
 {
@@ -189,8 +234,13 @@ static int quick(bench *b, const char *cfg, int rounds)
     double cpu0 = cpu_seconds(), wall0 = now();
     interleaved(b, rounds, 2, v, t);
     double cpu_per_wall = (cpu_seconds() - cpu0) / (now() - wall0);
-    printf("quick %s %s %d %.2f %.2f %.2f\n", cfg, openblas_get_corename(), openblas_get_num_threads(),
-           1e3 * median_time(t, rounds, 0), 1e3 * median_time(t, rounds, 1), cpu_per_wall);
+    double forward_s = median_time(t, rounds, 0), gradcam_s = median_time(t, rounds, 1);
+    const variant g[] = {{sgemm, 1, 1, 1}};
+    interleaved(b, rounds, 1, g, t);
+    printf("quick %s %s %d %.2f %.2f %.2f %.2f %.2f\n", cfg, openblas_get_corename(), openblas_get_num_threads(),
+           1e3 * forward_s, 1e3 * gradcam_s, cpu_per_wall, 1e-9 * forward_flops(b->m->net) / forward_s,
+           1e-9 * sgemm_flops() / median_time(t, rounds, 0));
+    free(b->ga), free(b->gb), free(b->gc);
     dx_close(b->m);
     return 0;
 }
@@ -219,6 +269,7 @@ int main(int argc, char **argv)
     int classifier = net->layers[b.m->head].type == SOFTMAX;
     if (classifier && dx_load_photo(photo, &b.photo, &err) != 0) fail(&err);
     const char *q = getenv("BENCH_QUICK");
+    sgemm_operands(&b);
     if (q && strcmp(q, "1") == 0) return quick(&b, argv[1], rounds);
     int grouped = 0;
     for (int i = 0; i < b.m->n; ++i) grouped += b.m->hooks[i].fast_forward != NULL;
@@ -236,9 +287,9 @@ int main(int argc, char **argv)
         [DARKNET] = {forward, 0, 0, 1},      [PLAIN] = {plain_forward, 0, 0, 1},
         [BLAS] = {forward, 1, 0, 1},         [FAST] = {forward, 1, 1, 1},
         [INPUT_GRAD] = {input_gradient, 1, 1, 1}, [GRADCAM] = {gradcam, 1, 1, 1},
-        [GRADCAM_API] = {gradcam_api, 1, 1, 1},
+        [SGEMM] = {sgemm, 1, 1, 1},          [GRADCAM_API] = {gradcam_api, 1, 1, 1},
     };
-    interleaved(&b, rounds, classifier ? GRADCAM_API + 1 : GRADCAM + 1, forwards, t);
+    interleaved(&b, rounds, classifier ? GRADCAM_API + 1 : SGEMM + 1, forwards, t);
     double darknet = median_time(t, rounds, DARKNET), blas = median_time(t, rounds, BLAS),
            fast = median_time(t, rounds, FAST);
     double blas_speedup = median_ratio(t, rounds, DARKNET, BLAS);
@@ -248,6 +299,8 @@ int main(int argc, char **argv)
     double to_input = median_ratio(t, rounds, INPUT_GRAD, FAST) - 1; /* backward alone */
     double cam = median_ratio(t, rounds, GRADCAM, FAST);
     double cam_api = classifier ? median_ratio(t, rounds, GRADCAM_API, FAST) : 0;
+    double gflop = 1e-9 * forward_flops(b.m->net), forward_gflops = gflop / fast,
+           sgemm_gflops = 1e-9 * sgemm_flops() / median_time(t, rounds, SGEMM);
     free_network(b.plain);
     if (classifier) dx_free_image(b.photo);
 
@@ -271,6 +324,8 @@ int main(int argc, char **argv)
     printf("  forward, BLAS gemm_cpu                  %8.1f ms  (x%.2f)\n", 1e3 * blas, blas_speedup);
     printf("  forward, BLAS + %2d grouped stand-ins    %8.1f ms  (x%.2f over BLAS, x%.2f overall)\n",
            grouped, 1e3 * fast, grouped_speedup, total_speedup);
+    printf("  forward's rate (%.2f GFLOP)        %8.1f GFLOP/s  (%.0f%% of sgemm %d^3's %.1f GFLOP/s)\n", gflop,
+           forward_gflops, 100 * forward_gflops / sgemm_gflops, SGEMM_N, sgemm_gflops);
     printf("  hooks overhead (hooked / plain Darknet)    %6.3f\n", hooks);
     printf("  backward to the input / forward            %6.3f\n", to_input);
     printf("  Grad-CAM at layer %3d / forward            %6.3f  (forward + backward)\n", b.cam_layer, cam);
@@ -291,17 +346,20 @@ int main(int argc, char **argv)
         fprintf(f, "time,cfg,cores,rounds,forward_darknet_ms,forward_blas_ms,forward_fast_ms,blas_speedup,"
                    "grouped_layers,grouped_speedup,total_speedup,hooks_overhead,backward_input_over_forward,"
                    "gradcam_over_forward,gradcam_api_over_forward,score_batch1_ms,score_batch%d_ms,"
-                   "batch_speedup,peak_rss_mb,peak_rss_with_batch_mb,blas_kernel,blas_threads\n", SCORE_BATCH);
-    fprintf(f, "%ld,%s,%ld,%d,%.2f,%.2f,%.2f,%.3f,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.1f,%.1f,%s,%d\n",
+                   "batch_speedup,peak_rss_mb,peak_rss_with_batch_mb,blas_kernel,blas_threads,forward_gflops,"
+                   "sgemm_gflops\n", SCORE_BATCH);
+    fprintf(f, "%ld,%s,%ld,%d,%.2f,%.2f,%.2f,%.3f,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.3f,%.1f,%.1f,%s,%d,"
+               "%.2f,%.2f\n",
             (long)time(NULL), argv[1], cores, rounds, 1e3 * darknet, 1e3 * blas, 1e3 * fast,
             blas_speedup, grouped, grouped_speedup, total_speedup, hooks, to_input, cam, cam_api,
             1e3 * score1, 1e3 * score_n, batch_speedup, peak_mb, peak_batch_mb, openblas_get_corename(),
-            openblas_get_num_threads());
+            openblas_get_num_threads(), forward_gflops, sgemm_gflops);
     fclose(f);
     free(b.x);
     free(b.seed);
     free(b.inputs);
     free(b.scores);
+    free(b.ga), free(b.gb), free(b.gc);
     dx_close(b.m);
     return 0;
 }
