@@ -112,7 +112,7 @@ GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: gen-concepts all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
+.PHONY: gen-concepts all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-peers bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -394,6 +394,21 @@ bench-backends:
 	@for round in 1 2 3; do for m in $(BENCH_BACKEND_MODELS); do for b in build build-alexeyab; do \
 	  nice $$b/bench-backend ../shared/models/$$m.cfg ../shared/models/$$m.weights $(BENCH_ROUNDS) || exit 1; \
 	done; done; done
+
+# darknet-explain against the PyTorch peers (tools/bench_peers.py, docs/benchmarks.md): forward,
+# Grad-CAM (pytorch-grad-cam), saliency (Captum), LRP (Zennit) on resnet18, darknet19 and
+# yolov3-tiny, the same cfgs and random weights on both sides, alternating runs. Needs Debian's
+# python3-torch and the peers' sources (importable, or git mirrors under BENCH_PEERS_MIRROR); says
+# what is missing and measures the rest. BENCH_PEERS_RUNS runs per median; BENCH_PEERS_MODELS,
+# BENCH_PEERS_METHODS: comma-separated subsets; BENCH_PEERS_THREADS threads each side.
+BENCH_PEERS_RUNS ?= 3
+BENCH_PEERS_THREADS ?= 1
+BENCH_PEERS_MIRROR ?= ../.mirror
+bench-peers: $(SHARED_LIB) $(RANDOM_WEIGHTS)
+	DX_LIB=$(abspath $(SHARED_LIB)) nice $(PYTHON) tools/bench_peers.py --runs $(BENCH_PEERS_RUNS) \
+	  --threads $(BENCH_PEERS_THREADS) --workdir $(BUILD)/bench-peers --peers-src $(BUILD)/bench-peers/src \
+	  --mirror $(BENCH_PEERS_MIRROR) --random-weights $(RANDOM_WEIGHTS) \
+	  $(if $(BENCH_PEERS_MODELS),--models $(BENCH_PEERS_MODELS)) $(if $(BENCH_PEERS_METHODS),--methods $(BENCH_PEERS_METHODS))
 
 BENCH_GRADIENT := $(BUILD)/bench-gradient
 $(BENCH_GRADIENT): $(BUILD)/tools/bench_gradient.o $(STATIC_LIB)

@@ -218,8 +218,8 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
             t = time.perf_counter() - t0
             r = e.results[0] if m.is_detector else e
             return r.timings_ms["forward"] / 1e3 if method == "forward" else t
-        e = m.explain(x, "gradcam", **opts)
-        info = f"layer={m.default_layer} logit={(e.results[0] if m.is_detector else e).logit:.6g}"
+        # a classifier's top logit, to compare with the peer's (a detector's target is not the same value)
+        info = f"layer={m.default_layer} logit={'-' if m.is_detector else format(m.explain(x, 'gradcam').logit, '.6g')}"
     else:
         import torch
         torch.set_num_threads(threads)
@@ -233,7 +233,8 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
             target = 5 * g * g + (g // 2) * g + g // 2
         else:
             target = int(out[0].argmax())
-        info = f"logit={float(out[0, target]):.6g}"
+        detector = any(k == "yolo" for k, _ in net.kinds)
+        info = f"logit={'-' if detector else format(float(out[0, target]), '.6g')}"
         if method == "forward":
             def call():
                 with torch.no_grad():
@@ -365,6 +366,7 @@ def main():
     print("---|---|---|---|---|---|---|---")
     for model in models:
         cfg, weights, size = weights_for(args, model)
+        ours_ms = {}
         for method in methods:
             if method in skipped:
                 print(f"{model} | {method} | | | peer missing | | |")
@@ -380,9 +382,12 @@ def main():
             peaks = [ask(p, "peak") for p in (ours, peer)]
             for p in (ours, peer):
                 p.wait()
-            print(f"{model} | {method} | {1e3 * statistics.median(t['ours']):.1f} | "
+            ours_ms[method] = 1e3 * statistics.median(t["ours"])
+            print(f"{model} | {method} | {ours_ms[method]:.1f} | "
                   f"{1e3 * statistics.median(t['peer']):.1f} | {ratio:.2f} | {peaks[0]:.0f} | {peaks[1]:.0f} | "
                   f"{oi['logit']}, {pi['logit']}", flush=True)
+        if "forward" in ours_ms and "gradcam" in ours_ms:
+            print(f"{model} | ours: Grad-CAM / forward | {ours_ms['gradcam'] / ours_ms['forward']:.2f} | | | | |")
     return 0
 
 
