@@ -11,7 +11,7 @@
  *   peak resident memory (getrusage): the model with Grad-CAM, then with the batch copy too
  *   the forward's rate in GFLOP/s (forward_flops below) beside OpenBLAS's on a square
  *   SGEMM_N^3 sgemm in the same rounds, the same kernel and threads: how far the forward is from
- *   what the BLAS does at its best on this machine
+ *   what the BLAS does at its best on this machine; BENCH_LAYERS=1: per gemm layer too
  * OpenBLAS runs the kernels the command would (dx_blas_best_kernel, plugin/blas_kernel.c); its
  * kernel and threads head the output and end the CSV row.
  * BENCH_QUICK=1 in the environment: only the forward and Grad-CAM, one line on stdout
@@ -162,25 +162,45 @@ static void sgemm_operands(bench *b)
     for (size_t k = 0; k < n; ++k) b->ga[k] = (float)(k % 17) / 17, b->gb[k] = (float)(k % 13) / 13;
 }
 
-/* The floating-point operations of one forward of one input: 2 per multiply-add of the layers
+/* The floating-point operations of one input through layer l: 2 per multiply-add of the layers
  * that run a gemm (convolutional, deconvolutional, connected, local), from the neutral layer
- * table; the activations, batch norm, pooling, routes, shortcuts and heads are not counted (a
- * few percent of a CNN's work, and memory-bound, not what a GFLOP/s rate measures). */
+ * table; 0 for the others: activations, batch norm, pooling, routes, shortcuts and heads are not
+ * counted (a few percent of a CNN's work, and memory-bound, not what a GFLOP/s rate measures). */
+static double layer_flops(const dx_layer *l)
+{
+    double per_output = (double)l->c / (l->groups > 0 ? l->groups : 1) * l->size * l->size;
+    switch (l->type) {
+    case DX_LAYER_CONVOLUTIONAL: return 2.0 * l->outputs * per_output;
+    case DX_LAYER_LOCAL: return 2.0 * l->outputs * l->c * l->size * l->size;
+    case DX_LAYER_DECONVOLUTIONAL: return 2.0 * l->inputs * l->n * l->size * l->size; /* each input scattered */
+    case DX_LAYER_CONNECTED: return 2.0 * l->inputs * l->outputs;
+    default: return 0;
+    }
+}
+
 static double forward_flops(const dx_net *net)
 {
-    double macs = 0;
+    double flops = 0;
+    for (int i = 0; i < net->n; ++i) flops += layer_flops(&net->layers[i]);
+    return flops;
+}
+
+/* BENCH_LAYERS=1: each gemm layer's mean time over `rounds` forwards (the hooks' timing, as
+ * -timing's) and its rate, against the sgemm's */
+static void layer_rates(bench *b, int rounds, double sgemm_gflops)
+{
+    const dx_net *net = b->m->net;
+    dx_set_layer_timing(b->m, 1);
+    for (int r = 0; r < rounds; ++r) forward(b);
+    printf("  layer  type            output (c h w)        ms  GFLOP/s  of sgemm's\n");
     for (int i = 0; i < net->n; ++i) {
         const dx_layer *l = &net->layers[i];
-        double per_output = (double)l->c / (l->groups > 0 ? l->groups : 1) * l->size * l->size;
-        switch (l->type) {
-        case DX_LAYER_CONVOLUTIONAL: macs += (double)l->outputs * per_output; break;
-        case DX_LAYER_LOCAL: macs += (double)l->outputs * l->c * l->size * l->size; break;
-        case DX_LAYER_DECONVOLUTIONAL: macs += (double)l->inputs * l->n * l->size * l->size; break; /* each input scattered */
-        case DX_LAYER_CONNECTED: macs += (double)l->inputs * l->outputs; break;
-        default: break;
-        }
+        double flops = layer_flops(l), ms = dx_layer_forward_ms(b->m, i);
+        if (flops > 0 && ms > 0)
+            printf("  %5d  %-14s %5d %4d %4d %9.2f %8.1f %10.0f%%\n", i, l->type_name, l->out_c, l->out_h,
+                   l->out_w, ms, 1e-6 * flops / ms, 100 * 1e-6 * flops / ms / sgemm_gflops);
     }
-    return 2 * macs;
+    dx_set_layer_timing(b->m, 0);
 }
 
 static void score(bench *b)
@@ -326,6 +346,8 @@ int main(int argc, char **argv)
            grouped, 1e3 * fast, grouped_speedup, total_speedup);
     printf("  forward's rate (%.2f GFLOP)        %8.1f GFLOP/s  (%.0f%% of sgemm %d^3's %.1f GFLOP/s)\n", gflop,
            forward_gflops, 100 * forward_gflops / sgemm_gflops, SGEMM_N, sgemm_gflops);
+    const char *per_layer = getenv("BENCH_LAYERS");
+    if (per_layer && strcmp(per_layer, "1") == 0) layer_rates(&b, rounds, sgemm_gflops);
     printf("  hooks overhead (hooked / plain Darknet)    %6.3f\n", hooks);
     printf("  backward to the input / forward            %6.3f\n", to_input);
     printf("  Grad-CAM at layer %3d / forward            %6.3f  (forward + backward)\n", b.cam_layer, cam);
