@@ -367,7 +367,7 @@ $(BENCH): $(BUILD)/tools/bench.o $(STATIC_LIB)
 
 # Forward with Darknet's gemm / BLAS / grouped stand-ins, explaining cost as multiples of a
 # forward, batched scoring, peak memory on the real models in ../shared (see tools/bench.c);
-# appends to $(BUILD)/bench.csv. BENCH_ROUNDS: runs per median.
+# appends to $(BUILD)/bench.csv. BENCH_ROUNDS: runs per median; BENCH_LAYERS=1: per-layer GFLOP/s.
 BENCH_ROUNDS ?= 9
 bench: $(BENCH)
 	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
