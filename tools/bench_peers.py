@@ -205,7 +205,6 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
     """A side's process: prints "ready KEY=VALUE..." once set up and warmed up, then per "go" line
     on stdin one run's seconds and those of the forward within it (ours; nan: the peer's), and
     the peak MB at "peak"."""
-    import numpy as np
     x = photo(size)
     if side == "ours":
         import darknet_explain as dx
@@ -229,12 +228,12 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
         xt = torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
         with torch.no_grad():
             out = net(xt)
-        if any(k == "yolo" for k, _ in net.kinds):  # the coarse head's middle cell, anchor 0, class 0
+        detector = any(k == "yolo" for k, _ in net.kinds)
+        if detector:  # the coarse head's middle cell, anchor 0, class 0 (channel 5 of the first head)
             g = size // 32
             target = 5 * g * g + (g // 2) * g + g // 2
         else:
             target = int(out[0].argmax())
-        detector = any(k == "yolo" for k, _ in net.kinds)
         info = f"logit={'-' if detector else format(float(out[0, target]), '.6g')}"
         if method == "forward":
             def call():
