@@ -261,6 +261,7 @@ static int quick(bench *b, const char *cfg, int rounds)
            1e3 * forward_s, 1e3 * gradcam_s, cpu_per_wall, 1e-9 * forward_flops(b->m->net) / forward_s,
            1e-9 * sgemm_flops() / median_time(t, rounds, 0));
     free(b->ga), free(b->gb), free(b->gc);
+    free(b->x), free(b->seed);
     dx_close(b->m);
     return 0;
 }
