@@ -262,6 +262,7 @@ static int quick(bench *b, const char *cfg, int rounds)
            1e-9 * sgemm_flops() / median_time(t, rounds, 0));
     free(b->ga), free(b->gb), free(b->gc);
     free(b->x), free(b->seed);
+    dx_free_image(b->photo);
     dx_close(b->m);
     return 0;
 }
