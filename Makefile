@@ -11,7 +11,7 @@
 #                        FUZZ_SECONDS=300), then its findings (docs/fuzzing.md)
 
 DARKNET_DIR ?= /usr/lib/darknet
-DEB_PACKAGES := darknet libstb-dev libjpeg-dev libcriterion-dev libopenblas-dev python3-numpy dpkg-dev patch
+DEB_PACKAGES := darknet libstb-dev libjpeg-dev libcriterion-dev libopenblas-dev libdnnl-dev python3-numpy dpkg-dev patch
 DARKNET_DEB_PACKAGES := libopencv-dev
 # Slurm's daemons and client (tools/slurm/, tests/test_slurm.c start a single-node Slurm) and GNU
 # parallel (docs/cluster.md's way without a scheduler); without recommends (~3 MB, ~13 MB installed)
@@ -68,7 +68,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(SANFLAGS)
 CPPFLAGS += -Iplugin -I$(DARKNET_INCLUDE) -I/usr/include/stb
 # stb before Darknet: libdarknet.so carries its own older copy of stb_image
-LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_LIB)) -ljpeg -lopenblas -lm -lpthread
+LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_LIB)) -ljpeg -lopenblas -ldnnl -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(filter-out plugin/backends/%,$(wildcard plugin/*.c plugin/*/*.c)) \
