@@ -3,13 +3,16 @@
  * method asked for: keep a copy of the layer's output, time the layer. With nothing asked it
  * costs one table look-up per layer. It is also where a faster forward stands in for Darknet's
  * on a layer type Darknet computes slowly (grouped/depthwise convolutions: one small gemm per
- * group); the stand-in's outputs equal Darknet's (tests/test_speed.c). */
+ * group), and convolutions through oneDNN (layers/onednn.h: multi-threaded, batch norm and
+ * activation fused; DX_ONEDNN=0 keeps Darknet's). The stand-ins' outputs equal Darknet's
+ * (tests/test_speed.c, tests/test_onednn.c: within float rounding for oneDNN's). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "error.h"
 #include "hooks.h"
 #include "layers/layers.h"
+#include "layers/onednn.h"
 #include "memory.h"
 #include "model.h"
 
@@ -18,8 +21,8 @@ static void hooked_forward(void *owner, int i, dx_layer_call *call)
     dx_model *m = owner;
     dx_hook *h = &m->hooks[i];
     double t0 = m->timing ? dx_now_ms() : 0;
-    if (m->fast_layers && h->fast_forward) h->fast_forward(m, i, dx_backend_call_input(call));
-    else dx_backend_call_darknet(call);
+    if (!(m->fast_layers && h->fast_forward && h->fast_forward(m, i, dx_backend_call_input(call)) == 0))
+        dx_backend_call_darknet(call);
     if (m->timing) {
         h->ms_total += dx_now_ms() - t0;
         h->calls++;
@@ -35,10 +38,14 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     m->fast_layers = !(env && strcmp(env, "0") == 0);
     env = getenv("DX_INCREMENTAL");
     m->incremental = !(env && strcmp(env, "0") == 0);
+    env = getenv("DX_ONEDNN");
+    int onednn = !(env && strcmp(env, "0") == 0);
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
-        if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1 &&
-            l->stride_x == l->stride_y && !l->darknet_forward_only)
+        if (onednn && dx_onednn_supports(l))
+            m->hooks[i].fast_forward = dx_forward_onednn_convolutional;
+        else if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1 &&
+                 l->stride_x == l->stride_y && !l->darknet_forward_only)
             m->hooks[i].fast_forward = dx_forward_grouped_convolutional;
     }
     dx_backend_set_hook(m->net, hooked_forward, m);
@@ -49,7 +56,10 @@ void dx_hooks_remove(dx_model *m)
 {
     if (!m->hooks) return;
     dx_backend_set_hook(m->net, 0, 0);
-    for (int i = 0; i < m->n; ++i) free(m->hooks[i].capture);
+    for (int i = 0; i < m->n; ++i) {
+        free(m->hooks[i].capture);
+        dx_onednn_conv_free(m->hooks[i].onednn);
+    }
     free(m->hooks);
     m->hooks = 0;
 }
@@ -66,6 +76,13 @@ int dx_capture(dx_model *m, int i, int on)
         h->capture = 0;
     }
     return 0;
+}
+
+void dx_hooks_params_changed(dx_model *m, int i)
+{
+    if (!m->hooks || i < 0 || i >= m->n) return;
+    dx_onednn_conv_free(m->hooks[i].onednn);
+    m->hooks[i].onednn = 0;
 }
 
 void dx_set_layer_timing(dx_model *m, int on)

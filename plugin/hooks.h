@@ -3,12 +3,15 @@
 #include "explain.h"
 
 /* A forward standing in for the Darknet's on layer i of m: reads input (batch x inputs floats),
- * writes the layer's output buffer, equal to the Darknet's forward. */
-typedef void (*dx_fast_forward_fn)(dx_model *m, int i, const float *input);
+ * writes the layer's output buffer, equal to the Darknet's forward. 0, or -1 when it could not
+ * (nothing written that counts): the Darknet's own forward runs instead. */
+typedef int (*dx_fast_forward_fn)(dx_model *m, int i, const float *input);
+struct dx_onednn_conv;
 
 /* One layer's hook state (hooks.c). */
 typedef struct {
     dx_fast_forward_fn fast_forward; /* the plugin's stand-in, or NULL: the Darknet's own */
+    struct dx_onednn_conv *onednn; /* layers/onednn.h's primitive, built at the first forward */
     float *capture;     /* when non-NULL, the layer's output is copied here after each forward */
     double ms_total;    /* accumulated forward time while timing is on */
     long calls;
@@ -19,4 +22,7 @@ typedef struct {
 int dx_hooks_install(dx_model *m, dx_error *err);
 void dx_hooks_remove(dx_model *m);
 int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's output (0 on success) */
+/* Layer i's parameters changed in place (weights, biases, statistics): the stand-ins rebuild what
+ * they derived from them (oneDNN's folded, reordered weights) at the next forward. */
+void dx_hooks_params_changed(dx_model *m, int i);
 #endif

@@ -156,7 +156,7 @@ static void grouped_sums(const dx_layer *l, const float *in, dx_rect r, float *z
  * im2col plus one gemm per group and image, thousands of tiny products on depthwise layers):
  * the sums in place, then Darknet's own batch norm (frozen statistics), bias and activation.
  * in: batch x c x h x w -> out: batch x n x out_h x out_w. */
-void dx_forward_grouped_convolutional(dx_model *m, int i, const float *input)
+int dx_forward_grouped_convolutional(dx_model *m, int i, const float *input)
 {
     const dx_layer *l = &m->net->layers[i];
     dx_rect whole = {0, 0, l->out_h, l->out_w};
@@ -164,6 +164,7 @@ void dx_forward_grouped_convolutional(dx_model *m, int i, const float *input)
         grouped_sums(l, input + (size_t)b * l->inputs, whole, l->output + (size_t)b * l->outputs);
     dx_bn_bias_forward(l, l->output, l->batch, l->n, l->out_h * l->out_w);
     dx_activate(l->output, l->outputs * l->batch, l->activation);
+    return 0;
 }
 
 /* Incremental inference: the outputs in rectangle r only. The column matrix of r's windows and

@@ -70,7 +70,7 @@ void dx_forward_region_upsample(dx_model *m, int i, dx_rect r);
 void dx_forward_region_none(dx_model *m, int i, dx_rect r); /* [dropout] at inference: nothing to do */
 
 /* conv.c: grouped/depthwise convolution forward, equal to Darknet's (hooks.c uses it) */
-void dx_forward_grouped_convolutional(dx_model *m, int i, const float *input);
+int dx_forward_grouped_convolutional(dx_model *m, int i, const float *input); /* 0 */
 
 /* Darknet's activate_array, faster for linear, leaky and relu (same results). */
 void dx_activate(float *x, int n, dx_activation a);

@@ -1,0 +1,27 @@
+/* conv_onednn.c: [convolutional] forward through oneDNN (Debian's libdnnl, its OpenMP threads),
+ * standing in for Darknet's im2col + gemm + single-threaded batch norm and activation through the
+ * hooks (hooks.c; DX_ONEDNN=0 keeps Darknet's own). Outputs equal Darknet's within float rounding
+ * (tests/test_onednn.c): batch norm is folded into the weights and bias, so the sums are taken in
+ * another order and with other factors. */
+#ifndef DX_ONEDNN_H
+#define DX_ONEDNN_H
+#include "backends/backend.h"
+#include "explain.h"
+
+/* One layer's primitive, weights and buffers, built at its first forward (owned by the model's
+ * hook of that layer, freed with dx_onednn_conv_free). */
+typedef struct dx_onednn_conv dx_onednn_conv;
+
+/* 1 when layer l can run through oneDNN: a non-binary convolution whose output size oneDNN's
+ * padding reproduces, and whose activation needs nothing kept beside its output (the reverse pass
+ * reads only l->output, and l->activation_input where a Darknet keeps one: such layers stay
+ * Darknet's). */
+int dx_onednn_supports(const dx_layer *l);
+/* The stand-in (a dx_fast_forward_fn): layer i's output from input (batch x inputs floats). 0, or
+ * -1 when oneDNN could not build the layer's primitive (then never again for this layer): the
+ * caller runs Darknet's own forward. */
+int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input);
+void dx_onednn_conv_free(dx_onednn_conv *c);
+/* Forwards layer i of m ran through oneDNN (tests: the stand-in really stood in). */
+long dx_onednn_forwards(const dx_model *m, int i);
+#endif
