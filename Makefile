@@ -112,7 +112,7 @@ GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: gen-concepts all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-peers bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
+.PHONY: gen-concepts all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-onednn bench-peers bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -381,6 +381,11 @@ $(RANDOM_WEIGHTS): $(BUILD)/tools/random_weights.o
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 bench-blas: $(BENCH) $(RANDOM_WEIGHTS)
 	tools/bench-blas.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-blas $(or $(BENCH_ROUNDS_BLAS),5) 5
+
+# oneDNN's convolutions (DX_ONEDNN=1) against Darknet's forward (DX_ONEDNN=0), and OpenMP's threads
+# (tools/bench-onednn.sh): resnet18, darknet19 at 224, yolov3-tiny at 416, random weights
+bench-onednn: $(BENCH) $(RANDOM_WEIGHTS)
+	nice tools/bench-onednn.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-onednn $(or $(BENCH_ROUNDS_ONEDNN),5) 5
 
 # The forward and Grad-CAM per backend, alternately in one run (tools/bench_backend.c): Debian's
 # Darknet and AlexeyAB's (built from DARKNET_SRC or ../shared's snapshot) on the same cfgs and

@@ -28,6 +28,10 @@ struct dx_onednn_conv {
     dnnl_stream_t stream;
     dnnl_primitive_t conv;
     dnnl_memory_t src, weights, bias, dst; /* src and dst on Darknet's buffers (handles set per call) */
+    /* where the primitive prefers a blocked layout for src or dst: its own buffer and the reorder
+     * from (to) Darknet's, else NULL */
+    dnnl_memory_t src_blocked, dst_blocked;
+    dnnl_primitive_t src_reorder, dst_reorder;
 };
 
 /* oneDNN's eltwise with Darknet's function (activations.h): relu x*(x>0), leaky x>0 ? x : .1x,
@@ -63,10 +67,12 @@ int dx_onednn_supports(const dx_layer *l)
 void dx_onednn_conv_free(dx_onednn_conv *c)
 {
     if (!c) return;
-    dnnl_memory_t mems[] = {c->src, c->weights, c->bias, c->dst};
+    dnnl_memory_t mems[] = {c->src, c->weights, c->bias, c->dst, c->src_blocked, c->dst_blocked};
     for (size_t k = 0; k < sizeof mems / sizeof *mems; ++k)
         if (mems[k]) dnnl_memory_destroy(mems[k]);
-    if (c->conv) dnnl_primitive_destroy(c->conv);
+    dnnl_primitive_t prims[] = {c->conv, c->src_reorder, c->dst_reorder};
+    for (size_t k = 0; k < sizeof prims / sizeof *prims; ++k)
+        if (prims[k]) dnnl_primitive_destroy(prims[k]);
     if (c->stream) dnnl_stream_destroy(c->stream);
     if (c->engine) dnnl_engine_destroy(c->engine);
     free(c);
@@ -95,6 +101,27 @@ static int run(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_exec_arg_t
     return dnnl_primitive_execute(p, s, n, args) == dnnl_success && dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
 }
 
+/* A reorder from memory descriptor `from` to `to` (one of them Darknet's nchw). */
+static int make_reorder(dnnl_primitive_t *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+{
+    dnnl_primitive_desc_t pd = 0;
+    int rc = dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, NULL) == dnnl_success &&
+             dnnl_primitive_create(r, pd) == dnnl_success ? 0 : -1;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* When the primitive's `chosen` layout for src (dst) is not Darknet's nchw: its own buffer and the
+ * reorder into (out of) it. */
+static int blocked_side(dx_onednn_conv *c, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen, int is_src)
+{
+    if (dnnl_memory_desc_equal(nchw, chosen)) return 0;
+    dnnl_memory_t *mem = is_src ? &c->src_blocked : &c->dst_blocked;
+    if (dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    return is_src ? make_reorder(&c->src_reorder, c->engine, nchw, chosen)
+                  : make_reorder(&c->dst_reorder, c->engine, chosen, nchw);
+}
+
 /* Darknet's weights (folded) reordered once into the layout the primitive prefers. */
 static int load_weights(dx_onednn_conv *c, const dx_layer *l, const dnnl_memory_desc_t *plain,
                         const dnnl_memory_desc_t *preferred)
@@ -104,15 +131,13 @@ static int load_weights(dx_onednn_conv *c, const dx_layer *l, const dnnl_memory_
     dnnl_memory_desc_t bias_md;
     dnnl_dims_t bias_dims = {l->n};
     dnnl_memory_t from = 0;
-    dnnl_primitive_desc_t rpd = 0;
     dnnl_primitive_t reorder = 0;
     int rc = -1;
     if (!w || dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
         dnnl_memory_create(&c->bias, &bias_md, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
         dnnl_memory_create(&c->weights, preferred, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
         dnnl_memory_create(&from, plain, c->engine, w) != dnnl_success ||
-        dnnl_reorder_primitive_desc_create(&rpd, plain, c->engine, preferred, c->engine, NULL) != dnnl_success ||
-        dnnl_primitive_create(&reorder, rpd) != dnnl_success)
+        make_reorder(&reorder, c->engine, plain, preferred) != 0)
         goto done;
     void *bias_data = 0;
     if (dnnl_memory_get_data_handle(c->bias, &bias_data) != dnnl_success) goto done;
@@ -121,7 +146,6 @@ static int load_weights(dx_onednn_conv *c, const dx_layer *l, const dnnl_memory_
     rc = run(reorder, c->stream, 2, args);
 done:
     if (reorder) dnnl_primitive_destroy(reorder);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (from) dnnl_memory_destroy(from);
     free(w);
     free(bias);
@@ -140,7 +164,7 @@ static int build(dx_onednn_conv *c, const dx_layer *l)
     dnnl_dims_t pad_l = {l->pad, l->pad};
     dnnl_dims_t pad_r = {right_pad(l->h, l->out_h, l->size, l->stride_y, l->dilation, l->pad),
                          right_pad(l->w, l->out_w, l->size, l->stride_x, l->dilation, l->pad)};
-    dnnl_memory_desc_t src_md, dst_md, w_plain, w_any, bias_md;
+    dnnl_memory_desc_t src_md, dst_md, src_any, dst_any, w_plain, w_any, bias_md;
     dnnl_convolution_desc_t cd;
     dnnl_post_ops_t ops = 0;
     dnnl_primitive_attr_t attr = 0;
@@ -153,11 +177,13 @@ static int build(dx_onednn_conv *c, const dx_layer *l)
         dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&w_plain, grouped ? 5 : 4, w_dims, dnnl_f32, grouped ? dnnl_goihw : dnnl_oihw) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
-        dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &w_any,
-                                                   &bias_md, &dst_md, strides, dilates, pad_l, pad_r) != dnnl_success ||
+        dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
+                                                   &bias_md, &dst_any, strides, dilates, pad_l, pad_r) != dnnl_success ||
         dnnl_primitive_attr_create(&attr) != dnnl_success)
         goto done;
     if (c->post_op && (dnnl_post_ops_create(&ops) != dnnl_success ||
@@ -168,7 +194,9 @@ static int build(dx_onednn_conv *c, const dx_layer *l)
         dnnl_primitive_create(&c->conv, pd) != dnnl_success ||
         load_weights(c, l, &w_plain, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)) != 0 ||
         dnnl_memory_create(&c->src, &src_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&c->dst, &dst_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success)
+        dnnl_memory_create(&c->dst, &dst_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        blocked_side(c, &src_md, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), 1) != 0 ||
+        blocked_side(c, &dst_md, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), 0) != 0)
         goto done;
     rc = 0;
 done:
@@ -192,11 +220,15 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
     }
     dx_onednn_conv *c = *slot;
     if (c->failed) return -1;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_BIAS, c->bias},
-                              {DNNL_ARG_DST, c->dst}};
+    dnnl_memory_t src = c->src_blocked ? c->src_blocked : c->src, dst = c->dst_blocked ? c->dst_blocked : c->dst;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_BIAS, c->bias},
+                              {DNNL_ARG_DST, dst}};
+    dnnl_exec_arg_t in[] = {{DNNL_ARG_FROM, c->src}, {DNNL_ARG_TO, src}}, out[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, c->dst}};
     /* oneDNN reads src only; its handle type is not const */
     if (dnnl_memory_set_data_handle(c->src, (void *)input) != dnnl_success ||
-        dnnl_memory_set_data_handle(c->dst, l->output) != dnnl_success || run(c->conv, c->stream, 4, args) != 0)
+        dnnl_memory_set_data_handle(c->dst, l->output) != dnnl_success ||
+        (c->src_reorder && run(c->src_reorder, c->stream, 2, in) != 0) || run(c->conv, c->stream, 4, args) != 0 ||
+        (c->dst_reorder && run(c->dst_reorder, c->stream, 2, out) != 0))
         return -1;
     if (!c->post_op) dx_activate(l->output, l->outputs * l->batch, l->activation);
     c->forwards++;
