@@ -1,0 +1,289 @@
+/* The oneDNN convolution forward (plugin/layers/conv_onednn.c) against Darknet's own: each
+ * convolution option and activation layer by layer (within float rounding: batch norm is folded
+ * into the weights, the sums run in oneDNN's order), whole models' top-5, scores and boxes, and a
+ * reverse pass over oneDNN's forward. Every comparison checks that oneDNN really ran the layer. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include "../tools/shapes.h"
+#include "engine.h"
+#include "helpers.h"
+#include "hooks.h"
+#include "io/image.h"
+#include "layers/layers.h"
+#include "layers/onednn.h"
+#include "model.h"
+
+/* oneDNN against Darknet, relative to the layer's (or output's) largest |value| */
+#define LAYER_TOLERANCE 1e-5
+#define MAP_TOLERANCE 1e-4
+
+/* max |a - b| over max |b| (b all zero: 0 when a is too, else infinity) */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double diff = 0, scale = 0;
+    for (size_t k = 0; k < n; ++k) {
+        diff = fmax(diff, fabs((double)a[k] - b[k]));
+        scale = fmax(scale, fabs((double)b[k]));
+    }
+    return scale > 0 ? diff / scale : diff == 0 ? 0 : INFINITY;
+}
+
+/* The model of cfg_text (random weights) with the stand-ins DX_ONEDNN says (the hooks read it when
+ * the model opens). */
+static dx_model *open_with(const char *name, const char *cfg_text, uint64_t seed, const char *onednn)
+{
+    setenv("DX_ONEDNN", onednn, 1);
+    dx_model *m = open_cfg_text(name, cfg_text, seed);
+    unsetenv("DX_ONEDNN");
+    return m;
+}
+
+static dx_model *open_file_with(const char *cfg, const char *weights, const char *onednn)
+{
+    setenv("DX_ONEDNN", onednn, 1);
+    dx_error err;
+    dx_model *m = dx_open(cfg, weights, NULL, &err);
+    cr_assert(m, "%s", err.msg);
+    unsetenv("DX_ONEDNN");
+    return m;
+}
+
+/* Each convolution of m, run on the input the full forward gave it, by Darknet and by oneDNN
+ * (its output first filled with NaN: oneDNN must write all of it). Returns how many. */
+static int compare_layers(dx_model *m, const char *name, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * m->net->inputs * m->net->batch);
+    rng r = {seed};
+    for (int j = 0; j < m->net->inputs * m->net->batch; ++j) x[j] = (float)rng_uniform(&r);
+    dx_forward(m, x);
+    int compared = 0;
+    for (int i = 0; i < m->n; ++i) {
+        const dx_layer *l = &m->net->layers[i];
+        if (l->type != DX_LAYER_CONVOLUTIONAL) continue;
+        cr_assert(m->hooks[i].fast_forward == dx_forward_onednn_convolutional, "%s: layer %d is not oneDNN's", name, i);
+        size_t n = (size_t)l->outputs * l->batch;
+        float *darknet = malloc(sizeof(float) * n);
+        dx_set_fast_layers(m, 0);
+        dx_forward_layer(m, i);
+        memcpy(darknet, l->output, sizeof(float) * n);
+        dx_set_fast_layers(m, 1);
+        for (size_t k = 0; k < n; ++k) l->output[k] = NAN;
+        long before = dx_onednn_forwards(m, i);
+        dx_forward_layer(m, i);
+        cr_assert_eq(dx_onednn_forwards(m, i), before + 1, "%s: layer %d did not run through oneDNN", name, i);
+        double d = rel_diff(l->output, darknet, n);
+        cr_log_info("%s layer %d (%s, %dx%d/%d pad %d, groups %d, bn %d, activation %d): %.2g\n", name, i,
+                    l->type_name, l->size, l->size, l->stride, l->pad, l->groups, l->batch_normalize, l->activation, d);
+        cr_expect_leq(d, LAYER_TOLERANCE, "%s: layer %d differs from Darknet's by %.3g of its largest output", name, i, d);
+        free(darknet);
+        ++compared;
+    }
+    free(x);
+    return compared;
+}
+
+/* Every option the neutral table has for pjreddie's convolutions (its Darknet has no dilation):
+ * with and without batch norm, strides 1 and 2, padding 0 and 1, 1x1, 2x2, 3x3, 5x5, depthwise,
+ * grouped, odd sizes so padding meets both edges; the activations oneDNN computes as a post-op
+ * (leaky, relu, linear, logistic, tanh, elu) and ones it has not (selu, ramp, lhtan, plse:
+ * Darknet's own afterwards). */
+static const char options_cfg[] =
+    "[net]\nwidth=23\nheight=17\nchannels=3\n\n"
+    "[convolutional]\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
+    "[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nbatch_normalize=1\nactivation=relu\n\n"
+    "[convolutional]\nfilters=8\ngroups=8\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nactivation=leaky\n\n"
+    "[convolutional]\nfilters=12\ngroups=4\nsize=3\nstride=1\npad=1\nactivation=linear\n\n"
+    "[convolutional]\nfilters=12\nsize=1\nstride=1\npad=0\nbatch_normalize=1\nactivation=logistic\n\n"
+    "[convolutional]\nfilters=10\nsize=3\nstride=1\npad=0\nactivation=tanh\n\n"
+    "[convolutional]\nfilters=10\nsize=5\nstride=2\npad=1\nbatch_normalize=1\nactivation=elu\n\n"
+    "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=selu\n\n"
+    "[convolutional]\nfilters=6\ngroups=6\nsize=5\nstride=2\npad=1\nactivation=ramp\n\n"
+    "[convolutional]\nfilters=6\nsize=2\nstride=1\npad=0\nbatch_normalize=1\nactivation=lhtan\n\n"
+    "[convolutional]\nfilters=4\nsize=1\nstride=1\npad=0\nactivation=plse\n\n"
+    "[avgpool]\n\n[softmax]\n";
+
+Test(onednn, each_option_equals_darknets_forward, .timeout = 120)
+{
+    dx_model *m = open_with("options", options_cfg, 21, "1");
+    cr_assert_eq(compare_layers(m, "options.cfg", 5), 11);
+    dx_close(m);
+}
+
+/* Several images per forward (the batch copies of scoring): oneDNN's primitive at that batch. */
+Test(onednn, batch_of_three_equals_darknets_forward, .timeout = 120)
+{
+    dx_model *m = open_with("options3", options_cfg, 22, "1");
+    dx_error err;
+    setenv("DX_ONEDNN", "1", 1);
+    dx_model *b = dx_open_batch_copy(m, 3, &err);
+    unsetenv("DX_ONEDNN");
+    cr_assert(b, "%s", err.msg);
+    cr_assert_eq(b->net->batch, 3);
+    cr_assert_eq(compare_layers(b, "options.cfg at batch 3", 6), 11);
+    dx_close(b);
+    dx_close(m);
+}
+
+/* DX_ONEDNN=0: Darknet's forward, and the grouped stand-in where it applies. */
+Test(onednn, off_keeps_darknets_forward)
+{
+    dx_model *m = open_with("options_off", options_cfg, 21, "0");
+    for (int i = 0; i < m->n; ++i) {
+        const dx_layer *l = &m->net->layers[i];
+        dx_fast_forward_fn want = l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 ? dx_forward_grouped_convolutional : NULL;
+        cr_expect(m->hooks[i].fast_forward == want, "layer %d", i);
+    }
+    float *x = calloc(m->net->inputs, sizeof(float));
+    dx_forward(m, x);
+    for (int i = 0; i < m->n; ++i) cr_expect_eq(dx_onednn_forwards(m, i), 0);
+    free(x);
+    dx_close(m);
+}
+
+/* Changed weights (eval's randomisation test) reach oneDNN's folded copy. */
+Test(onednn, changed_weights_are_folded_again)
+{
+    dx_model *m = open_with("changed", options_cfg, 23, "1");
+    float *x = malloc(sizeof(float) * m->net->inputs);
+    rng r = {3};
+    for (int j = 0; j < m->net->inputs; ++j) x[j] = (float)rng_uniform(&r);
+    dx_forward(m, x);
+    dx_layer *l = &m->net->layers[1];
+    for (int k = 0; k < l->nweights; ++k) l->weights[k] *= -2.f;
+    l->rolling_mean[0] += 1.f;
+    dx_hooks_params_changed(m, 1);
+    cr_assert_eq(compare_layers(m, "changed weights", 5), 11);
+    free(x);
+    dx_close(m);
+}
+
+static void project_path(const char *rel, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".", rel);
+}
+
+/* A generated shapes photo (tools/shapes.c), the classifier's and detector's held-out kind. */
+static dx_image shapes_photo(int index, int size, int objects)
+{
+    dx_image im;
+    shapes_object objs[SHAPES_MAX_OBJECTS];
+    shapes_draw(2, index, size, objects, &im, objs);
+    return im;
+}
+
+/* The shapes classifier: top-5 and their scores, and the Grad-CAM and input-gradient maps (the
+ * reverse pass reads the layers' outputs oneDNN wrote) equal DX_ONEDNN=0's. */
+Test(onednn, shapes_classifier_top5_scores_and_maps, .timeout = 240)
+{
+    char cfg[1024], weights[1024];
+    project_path("cfg/shapes-classifier.cfg", cfg, sizeof cfg);
+    project_path("cfg/shapes-classifier.weights", weights, sizeof weights);
+    dx_model *off = open_file_with(cfg, weights, "0"), *on = open_file_with(cfg, weights, "1");
+    dx_method methods[] = {DX_METHOD_GRADCAM, DX_METHOD_SALIENCY};
+    for (int p = 0; p < 4; ++p) {
+        dx_image photo = shapes_photo(p, 64, 1);
+        for (size_t k = 0; k < sizeof methods / sizeof *methods; ++k) {
+            dx_request req;
+            dx_request_init(&req);
+            req.method = methods[k];
+            dx_result a, b;
+            dx_error err;
+            cr_assert_eq(dx_explain_image(off, photo, &req, &a, &err), 0, "%s", err.msg);
+            cr_assert_eq(dx_explain_image(on, photo, &req, &b, &err), 0, "%s", err.msg);
+            cr_assert_eq(a.ntop, b.ntop);
+            for (int t = 0; t < a.ntop; ++t) {
+                cr_expect_eq(a.top[t].cls, b.top[t].cls, "photo %d: top-%d", p, t + 1);
+                cr_expect_leq(fabsf(a.top[t].prob - b.top[t].prob), 1e-5, "photo %d: top-%d's score", p, t + 1);
+            }
+            cr_expect_leq(fabsf(a.logit - b.logit), 1e-4 * fmaxf(1, fabsf(a.logit)));
+            cr_assert_eq(a.native_h * a.native_w, b.native_h * b.native_w);
+            double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
+            cr_log_info("shapes classifier photo %d method %d: map differs by %.2g\n", p, methods[k], d);
+            cr_expect_leq(d, MAP_TOLERANCE, "photo %d method %d: the map differs by %.3g", p, methods[k], d);
+            dx_result_free(&a);
+            dx_result_free(&b);
+        }
+        dx_free_image(photo);
+    }
+    long ran = 0;
+    for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
+    cr_assert_gt(ran, 0, "oneDNN never ran");
+    dx_close(off);
+    dx_close(on);
+}
+
+Test(onednn, shapes_detector_boxes, .timeout = 240)
+{
+    char cfg[1024], weights[1024];
+    project_path("cfg/shapes-detector.cfg", cfg, sizeof cfg);
+    project_path("cfg/shapes-detector.weights", weights, sizeof weights);
+    dx_model *off = open_file_with(cfg, weights, "0"), *on = open_file_with(cfg, weights, "1");
+    int boxes = 0;
+    for (int p = 0; p < 4; ++p) {
+        dx_image photo = shapes_photo(p, off->net->w, 3);
+        dx_request req;
+        dx_request_init(&req);
+        dx_detection *a, *b;
+        int na, nb;
+        dx_error err;
+        cr_assert_eq(dx_detect_image(off, photo, &req, &a, &na, &err), 0, "%s", err.msg);
+        cr_assert_eq(dx_detect_image(on, photo, &req, &b, &nb, &err), 0, "%s", err.msg);
+        cr_assert_eq(na, nb, "photo %d: %d boxes with Darknet's forward, %d with oneDNN's", p, na, nb);
+        for (int k = 0; k < na; ++k) {
+            cr_expect_eq(a[k].cls, b[k].cls);
+            cr_expect_leq(fabsf(a[k].bbox.x - b[k].bbox.x) + fabsf(a[k].bbox.y - b[k].bbox.y) +
+                              fabsf(a[k].bbox.w - b[k].bbox.w) + fabsf(a[k].bbox.h - b[k].bbox.h), 1e-4,
+                          "photo %d: box %d moved", p, k);
+            cr_expect_leq(fabsf(a[k].score - b[k].score), 1e-5, "photo %d: box %d's score", p, k);
+        }
+        boxes += na;
+        free(a);
+        free(b);
+        dx_free_image(photo);
+    }
+    cr_assert_gt(boxes, 3, "too few boxes to compare");
+    long ran = 0;
+    for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
+    cr_assert_gt(ran, 0, "oneDNN never ran");
+    dx_close(off);
+    dx_close(on);
+}
+
+/* Tiny Darknet (../shared) on the shared photos: the same top-5. */
+Test(onednn, tiny_darknet_top5, .timeout = 240)
+{
+    const char *shared = shared_dir();
+    if (!shared) cr_skip_test("../shared is absent");
+    char cfg[1200], weights[1200];
+    snprintf(cfg, sizeof cfg, "%s/models/imagenet/tiny.cfg", shared);
+    snprintf(weights, sizeof weights, "%s/models/imagenet/tiny.weights", shared);
+    dx_model *off = open_file_with(cfg, weights, "0"), *on = open_file_with(cfg, weights, "1");
+    const char *photos[] = {"dog.jpg", "eagle.jpg", "giraffe.jpg", "horses.jpg", "scream.jpg", "chelsea.png"};
+    for (size_t p = 0; p < sizeof photos / sizeof *photos; ++p) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/images/%s", shared, photos[p]);
+        dx_request req;
+        dx_request_init(&req);
+        req.method = DX_METHOD_GRADCAM;
+        dx_result a, b;
+        dx_error err;
+        cr_assert_eq(dx_explain_file(off, path, &req, &a, &err), 0, "%s", err.msg);
+        cr_assert_eq(dx_explain_file(on, path, &req, &b, &err), 0, "%s", err.msg);
+        for (int t = 0; t < 5; ++t) {
+            cr_expect_eq(a.top[t].cls, b.top[t].cls, "%s: top-%d", photos[p], t + 1);
+            cr_expect_leq(fabsf(a.top[t].prob - b.top[t].prob), 1e-4, "%s: top-%d's score", photos[p], t + 1);
+        }
+        double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
+        cr_expect_leq(d, MAP_TOLERANCE, "%s: Grad-CAM differs by %.3g", photos[p], d);
+        dx_result_free(&a);
+        dx_result_free(&b);
+    }
+    long ran = 0;
+    for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
+    cr_assert_gt(ran, 0, "oneDNN never ran");
+    dx_close(off);
+    dx_close(on);
+}
