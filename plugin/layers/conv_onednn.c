@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include "hooks.h"
 #include "layers/layers.h"
@@ -22,6 +23,7 @@
 
 struct dx_onednn_conv {
     int failed;                   /* building failed: Darknet's forward from now on */
+    int threads;                  /* OpenMP threads the primitive was built for and runs on */
     long forwards;
     int post_op;                  /* the activation is oneDNN's post-op (else dx_activate after) */
     dnnl_engine_t engine;
@@ -33,6 +35,17 @@ struct dx_onednn_conv {
     dnnl_memory_t src_blocked, dst_blocked;
     dnnl_primitive_t src_reorder, dst_reorder;
 };
+
+/* oneDNN's OpenMP threads: OMP_NUM_THREADS's when the user sets it, else one, as OpenBLAS's
+ * (memory.c): on the shared 2-core machine two threads were several times slower whenever the
+ * other core was busy, one thread 2-2.5x faster than Darknet's forward on every model measured
+ * (docs/benchmarks.md#onednn-convolutions). The calling thread's count is set around each oneDNN
+ * call and restored after (an OpenMP setting of the thread, so a program's own OpenMP is left as
+ * it was); oneDNN fixes a primitive's threads when it builds it. */
+static int threads_wanted(void)
+{
+    return getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
+}
 
 /* oneDNN's eltwise with Darknet's function (activations.h): relu x*(x>0), leaky x>0 ? x : .1x,
  * logistic 1/(1+exp(-x)), tanh, elu (x>=0)*x + (x<0)*(exp(x)-1). 0 when oneDNN has none. */
@@ -210,9 +223,14 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
 {
     const dx_layer *l = &m->net->layers[i];
     dx_onednn_conv **slot = &m->hooks[i].onednn;
+    int saved_threads = omp_get_max_threads();
     if (!*slot) {
         if (!(*slot = calloc(1, sizeof **slot))) return -1;
-        if (build(*slot, l) != 0) {
+        (*slot)->threads = threads_wanted();
+        omp_set_num_threads((*slot)->threads);
+        int built = build(*slot, l);
+        omp_set_num_threads(saved_threads);
+        if (built != 0) {
             dx_onednn_conv_free(*slot);
             if ((*slot = calloc(1, sizeof **slot))) (*slot)->failed = 1;
             return -1;
@@ -225,11 +243,13 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
                               {DNNL_ARG_DST, dst}};
     dnnl_exec_arg_t in[] = {{DNNL_ARG_FROM, c->src}, {DNNL_ARG_TO, src}}, out[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, c->dst}};
     /* oneDNN reads src only; its handle type is not const */
-    if (dnnl_memory_set_data_handle(c->src, (void *)input) != dnnl_success ||
-        dnnl_memory_set_data_handle(c->dst, l->output) != dnnl_success ||
-        (c->src_reorder && run(c->src_reorder, c->stream, 2, in) != 0) || run(c->conv, c->stream, 4, args) != 0 ||
-        (c->dst_reorder && run(c->dst_reorder, c->stream, 2, out) != 0))
-        return -1;
+    omp_set_num_threads(c->threads);
+    int ran = dnnl_memory_set_data_handle(c->src, (void *)input) == dnnl_success &&
+              dnnl_memory_set_data_handle(c->dst, l->output) == dnnl_success &&
+              (!c->src_reorder || run(c->src_reorder, c->stream, 2, in) == 0) && run(c->conv, c->stream, 4, args) == 0 &&
+              (!c->dst_reorder || run(c->dst_reorder, c->stream, 2, out) == 0);
+    omp_set_num_threads(saved_threads);
+    if (!ran) return -1;
     if (!c->post_op) dx_activate(l->output, l->outputs * l->batch, l->activation);
     c->forwards++;
     return 0;
