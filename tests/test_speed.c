@@ -246,7 +246,8 @@ static const char grouped_cfg[] =
     "[avgpool]\n\n[softmax]\n";
 
 /* Each grouped layer's stand-in against Darknet's forward (with Darknet's gemm and with BLAS),
- * and the whole network's head with the stand-ins on and off; closes m. */
+ * and the whole network's head with the stand-ins on and off; closes m. The models open with
+ * DX_ONEDNN=0, where the grouped stand-in runs (oneDNN's: tests/test_onednn.c). */
 static void check_grouped_stand_ins(const char *name, dx_model *m, int seed)
 {
     float *x = malloc(sizeof(float) * m->net->inputs);
@@ -281,6 +282,7 @@ static void check_grouped_stand_ins(const char *name, dx_model *m, int seed)
 Test(speed, grouped_conv_equals_darknets_forward, .timeout = 240)
 {
     char cfg[512], weights[512], detector[512], detector_weights[512];
+    setenv("DX_ONEDNN", "0", 1);
     snprintf(cfg, sizeof cfg, "%s/grouped.cfg", temp_dir());
     write_text(cfg, grouped_cfg);
     snprintf(weights, sizeof weights, "%s/grouped.weights", temp_dir());
@@ -293,6 +295,7 @@ Test(speed, grouped_conv_equals_darknets_forward, .timeout = 240)
 /* Apart from the test above: a skip (or a warning) after an assertion fails Criterion 2.4's exit status. */
 Test(speed, grouped_conv_equals_darknets_forward_yolo_fastest, .timeout = 240)
 {
+    setenv("DX_ONEDNN", "0", 1);
     dx_model *m = open_shared_model("coco/yolo-fastest-1.1", NULL);
     check_grouped_stand_ins("yolo-fastest-1.1", m, 13);
     check_grouped_stand_ins("yolo-fastest-1.1-xl", open_shared_model("coco/yolo-fastest-1.1-xl", NULL), 14);
