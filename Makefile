@@ -68,7 +68,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC $(SANFLAGS)
 CPPFLAGS += -Iplugin -I$(DARKNET_INCLUDE) -I/usr/include/stb
 # stb before Darknet: libdarknet.so carries its own older copy of stb_image
-LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_LIB)) -ljpeg -lopenblas -ldnnl -lgomp -lm -lpthread
+LDLIBS := -l:libstb.a -L$(DARKNET_LIB) -ldarknet -Wl,-rpath,$(abspath $(DARKNET_LIB)) -ljpeg -lopenblas -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(filter-out plugin/backends/%,$(wildcard plugin/*.c plugin/*/*.c)) \

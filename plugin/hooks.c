@@ -3,8 +3,8 @@
  * method asked for: keep a copy of the layer's output, time the layer. With nothing asked it
  * costs one table look-up per layer. It is also where a faster forward stands in for Darknet's
  * on a layer type Darknet computes slowly (grouped/depthwise convolutions: one small gemm per
- * group), and convolutions through oneDNN (layers/onednn.h: multi-threaded, batch norm and
- * activation fused; DX_ONEDNN=0 keeps Darknet's). The stand-ins' outputs equal Darknet's
+ * group), and with DX_ONEDNN=1 every convolution through oneDNN (layers/onednn.h: its direct
+ * convolutions, batch norm and activation fused). The stand-ins' outputs equal Darknet's
  * (tests/test_speed.c, tests/test_onednn.c: within float rounding for oneDNN's). */
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +38,12 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     m->fast_layers = !(env && strcmp(env, "0") == 0);
     env = getenv("DX_INCREMENTAL");
     m->incremental = !(env && strcmp(env, "0") == 0);
+    /* oneDNN's convolutions only when asked (DX_ONEDNN=1), though 2-2.5x faster on the forward
+     * (docs/benchmarks.md#onednn-convolutions): they read a layer's parameters once (folded and
+     * reordered), so parameters changed in place must be announced (dx_hooks_params_changed),
+     * and their outputs differ from Darknet's in the last bits. */
     env = getenv("DX_ONEDNN");
-    int onednn = !(env && strcmp(env, "0") == 0);
+    int onednn = env && strcmp(env, "1") == 0;
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
         if (onednn && dx_onednn_supports(l))

@@ -152,7 +152,7 @@ Test(install, stage_example_uninstall, .timeout = 600)
     char out2[8192];
     cr_assert_eq(sh(out, sizeof out, "cd %s && %s %s example.c -o example-static $(PKG_CONFIG_PATH=%s pkg-config "
                     "--define-variable=prefix=%s --cflags darknet-explain) %s/libdarknet-explain.a "
-                    "-L/usr/lib/darknet -Wl,-rpath,/usr/lib/darknet -ldarknet -ljpeg -lopenblas -ldnnl -lgomp -lm -lpthread",
+                    "-L/usr/lib/darknet -Wl,-rpath,/usr/lib/darknet -ldarknet -ljpeg -lopenblas -lm -lpthread",
                     dir, getenv("DX_CC"), san, pc_dir, prefix, lib_dir), 0, "static link: %s", out);
     cr_assert_eq(sh(out, sizeof out, "cd %s && ./example-static net.cfg net.weights photo.png && ldd ./example-static", dir), 0,
                  "%s", out);

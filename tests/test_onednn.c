@@ -287,3 +287,47 @@ Test(onednn, tiny_darknet_top5, .timeout = 240)
     dx_close(off);
     dx_close(on);
 }
+
+/* Occlusion's worker threads build their network copies' primitives, and the main thread closes
+ * the copies: the model's own primitives must still run afterwards (with oneDNN's per-thread
+ * scratchpad they wrote into a freed buffer: SIGSEGV), and the map equals DX_ONEDNN=0's. */
+Test(onednn, occlusion_threads_then_forward, .timeout = 240)
+{
+    char cfg[1024], weights[1024];
+    project_path("cfg/test-classifier.cfg", cfg, sizeof cfg);
+    snprintf(weights, sizeof weights, "%s/occlusion.weights", temp_dir());
+    setenv("DX_ONEDNN", "1", 1); /* kept: the workers' copies open with it */
+    dx_model *on = open_random(cfg, weights, 11);
+    dx_image photo = noise_photo(on->net->w, on->net->h, 3, 12);
+    dx_request req;
+    dx_request_init(&req);
+    req.method = DX_METHOD_OCCLUSION;
+    req.window = 1;
+    req.stride = 1;
+    dx_result a, b;
+    dx_error err;
+    cr_assert_eq(dx_explain_image(on, photo, &req, &b, &err), 0, "%s", err.msg);
+    /* forwards as a loop over windows would run them (the freed buffer is reused meanwhile) */
+    float *x = malloc(sizeof(float) * on->net->inputs);
+    for (int k = 0; k < on->net->inputs; ++k) {
+        memcpy(x, photo.data, sizeof(float) * on->net->inputs);
+        x[k] = 0;
+        dx_forward(on, x);
+    }
+    free(x);
+    int convs = 0;
+    for (int i = 0; i < on->n; ++i) convs += on->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
+    cr_assert_eq(compare_layers(on, "test-classifier after occlusion", 9), convs);
+    setenv("DX_ONEDNN", "0", 1);
+    dx_model *off = dx_open(cfg, weights, NULL, &err);
+    cr_assert(off, "%s", err.msg);
+    cr_assert_eq(dx_explain_image(off, photo, &req, &a, &err), 0, "%s", err.msg);
+    double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
+    cr_log_info("occlusion map: %.2g\n", d);
+    cr_expect_leq(d, MAP_TOLERANCE, "the occlusion map differs by %.3g", d);
+    dx_result_free(&a);
+    dx_result_free(&b);
+    dx_free_image(photo);
+    dx_close(off);
+    dx_close(on);
+}

@@ -10,7 +10,9 @@
  * inference forward also copies the pre-normalisation sums into l.x, which nothing reads (it is
  * not in the neutral table). DeepLIFT's linear forward runs Darknet's own (engine.c turns the
  * stand-ins off), so its activation input is Darknet's exactly. */
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -21,6 +23,74 @@
 #include "memory.h"
 #include "model.h"
 
+/* oneDNN is loaded at the first layer that runs through it (dlopen), not linked: its 40 MB
+ * library would otherwise be mapped into every process, which under a tight address-space limit
+ * left OpenBLAS's load-time thread no room (tests/test_inputs.c's 400 MB). Without libdnnl.so.2
+ * (Debian's libdnnl2) every layer runs Darknet's forward. OpenMP's functions come with it (its
+ * libgomp). */
+#define ONEDNN_FUNCTIONS(X) \
+    X(dnnl_dilated_convolution_forward_desc_init) \
+    X(dnnl_engine_create) \
+    X(dnnl_engine_destroy) \
+    X(dnnl_memory_create) \
+    X(dnnl_memory_desc_equal) \
+    X(dnnl_memory_desc_init_by_tag) \
+    X(dnnl_memory_destroy) \
+    X(dnnl_memory_get_data_handle) \
+    X(dnnl_memory_set_data_handle) \
+    X(dnnl_post_ops_append_eltwise) \
+    X(dnnl_post_ops_create) \
+    X(dnnl_post_ops_destroy) \
+    X(dnnl_primitive_attr_create) \
+    X(dnnl_primitive_attr_destroy) \
+    X(dnnl_primitive_attr_set_post_ops) \
+    X(dnnl_primitive_attr_set_scratchpad_mode) \
+    X(dnnl_primitive_create) \
+    X(dnnl_primitive_desc_create) \
+    X(dnnl_primitive_desc_destroy) \
+    X(dnnl_primitive_desc_query_md) \
+    X(dnnl_primitive_destroy) \
+    X(dnnl_primitive_execute) \
+    X(dnnl_reorder_primitive_desc_create) \
+    X(dnnl_stream_create) \
+    X(dnnl_stream_destroy) \
+    X(dnnl_stream_wait) \
+    X(omp_get_max_threads) \
+    X(omp_set_num_threads)
+static struct {
+#define DECLARE(f) __typeof__(f) *f;
+    ONEDNN_FUNCTIONS(DECLARE)
+#undef DECLARE
+} api;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+static int api_loaded;
+
+static void load_api(void)
+{
+    void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;
+    int found = 1;
+#define LOAD(f)                                                                                              \
+    do {                                                                                                     \
+        void *sym = dlsym(lib, #f); /* the library's and its dependencies' (libgomp's) */                   \
+        memcpy(&api.f, &sym, sizeof sym);                                                                    \
+        found &= sym != NULL;                                                                                \
+    } while (0);
+    ONEDNN_FUNCTIONS(LOAD)
+#undef LOAD
+    api_loaded = found;
+}
+
+/* A primitive with its own scratchpad (NULL when it needs none). oneDNN's default scratchpad is
+ * one buffer per thread, counted by the primitives the thread created and freed by the thread
+ * that destroys the last one: occlusion's worker threads build their copies' primitives and the
+ * main thread closes the copies, which freed the main thread's buffer under its own model's
+ * primitives (a crash in tests/test_perturbation.c). */
+typedef struct {
+    dnnl_primitive_t p;
+    dnnl_memory_t scratch;
+} step;
+
 struct dx_onednn_conv {
     int failed;                   /* building failed: Darknet's forward from now on */
     int threads;                  /* OpenMP threads the primitive was built for and runs on */
@@ -28,12 +98,12 @@ struct dx_onednn_conv {
     int post_op;                  /* the activation is oneDNN's post-op (else dx_activate after) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
-    dnnl_primitive_t conv;
+    step conv;
     dnnl_memory_t src, weights, bias, dst; /* src and dst on Darknet's buffers (handles set per call) */
     /* where the primitive prefers a blocked layout for src or dst: its own buffer and the reorder
      * from (to) Darknet's, else NULL */
     dnnl_memory_t src_blocked, dst_blocked;
-    dnnl_primitive_t src_reorder, dst_reorder;
+    step src_reorder, dst_reorder;
 };
 
 /* oneDNN's OpenMP threads: OMP_NUM_THREADS's when the user sets it, else one, as OpenBLAS's
@@ -44,7 +114,7 @@ struct dx_onednn_conv {
  * it was); oneDNN fixes a primitive's threads when it builds it. */
 static int threads_wanted(void)
 {
-    return getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
+    return getenv("OMP_NUM_THREADS") ? api.omp_get_max_threads() : 1;
 }
 
 /* oneDNN's eltwise with Darknet's function (activations.h): relu x*(x>0), leaky x>0 ? x : .1x,
@@ -77,17 +147,40 @@ int dx_onednn_supports(const dx_layer *l)
            right_pad(l->w, l->out_w, l->size, l->stride_x, l->dilation, l->pad) >= 0;
 }
 
+static void step_free(step *s)
+{
+    if (s->p) api.dnnl_primitive_destroy(s->p);
+    if (s->scratch) api.dnnl_memory_destroy(s->scratch);
+}
+
+/* The primitive of pd (built with a user scratchpad attribute) and its scratchpad. */
+static int step_create(step *s, dnnl_engine_t e, const_dnnl_primitive_desc_t pd)
+{
+    const dnnl_memory_desc_t *md = api.dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (api.dnnl_primitive_create(&s->p, pd) != dnnl_success) return -1;
+    return md && md->ndims > 0 && api.dnnl_memory_create(&s->scratch, md, e, DNNL_MEMORY_ALLOCATE) != dnnl_success ? -1 : 0;
+}
+
+/* A new attribute whose primitive's scratchpad the caller gives (step_create). NULL: failed. */
+static dnnl_primitive_attr_t user_scratchpad(void)
+{
+    dnnl_primitive_attr_t attr = 0;
+    if (api.dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    if (api.dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success) return attr;
+    api.dnnl_primitive_attr_destroy(attr);
+    return NULL;
+}
+
 void dx_onednn_conv_free(dx_onednn_conv *c)
 {
     if (!c) return;
+    step *steps[] = {&c->conv, &c->src_reorder, &c->dst_reorder};
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; ++k) step_free(steps[k]);
     dnnl_memory_t mems[] = {c->src, c->weights, c->bias, c->dst, c->src_blocked, c->dst_blocked};
     for (size_t k = 0; k < sizeof mems / sizeof *mems; ++k)
-        if (mems[k]) dnnl_memory_destroy(mems[k]);
-    dnnl_primitive_t prims[] = {c->conv, c->src_reorder, c->dst_reorder};
-    for (size_t k = 0; k < sizeof prims / sizeof *prims; ++k)
-        if (prims[k]) dnnl_primitive_destroy(prims[k]);
-    if (c->stream) dnnl_stream_destroy(c->stream);
-    if (c->engine) dnnl_engine_destroy(c->engine);
+        if (mems[k]) api.dnnl_memory_destroy(mems[k]);
+    if (c->stream) api.dnnl_stream_destroy(c->stream);
+    if (c->engine) api.dnnl_engine_destroy(c->engine);
     free(c);
 }
 
@@ -108,19 +201,24 @@ static float *folded_weights(const dx_layer *l, float *bias)
     return w;
 }
 
-/* Runs one primitive with n (argument, memory) pairs and waits for it. */
-static int run(dnnl_primitive_t p, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args)
+/* Runs one step with n (argument, memory) pairs (at most 4) and its scratchpad, and waits for it. */
+static int run(const step *st, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args)
 {
-    return dnnl_primitive_execute(p, s, n, args) == dnnl_success && dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
+    dnnl_exec_arg_t all[5];
+    memcpy(all, args, sizeof *args * n);
+    if (st->scratch) all[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, st->scratch};
+    return api.dnnl_primitive_execute(st->p, s, n, all) == dnnl_success && api.dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
 }
 
 /* A reorder from memory descriptor `from` to `to` (one of them Darknet's nchw). */
-static int make_reorder(dnnl_primitive_t *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+static int make_reorder(step *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
 {
     dnnl_primitive_desc_t pd = 0;
-    int rc = dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, NULL) == dnnl_success &&
-             dnnl_primitive_create(r, pd) == dnnl_success ? 0 : -1;
-    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_t attr = user_scratchpad();
+    int rc = attr && api.dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, attr) == dnnl_success &&
+             step_create(r, e, pd) == 0 ? 0 : -1;
+    if (pd) api.dnnl_primitive_desc_destroy(pd);
+    if (attr) api.dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -128,9 +226,9 @@ static int make_reorder(dnnl_primitive_t *r, dnnl_engine_t e, const dnnl_memory_
  * reorder into (out of) it. */
 static int blocked_side(dx_onednn_conv *c, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen, int is_src)
 {
-    if (dnnl_memory_desc_equal(nchw, chosen)) return 0;
+    if (api.dnnl_memory_desc_equal(nchw, chosen)) return 0;
     dnnl_memory_t *mem = is_src ? &c->src_blocked : &c->dst_blocked;
-    if (dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    if (api.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
     return is_src ? make_reorder(&c->src_reorder, c->engine, nchw, chosen)
                   : make_reorder(&c->dst_reorder, c->engine, chosen, nchw);
 }
@@ -144,22 +242,22 @@ static int load_weights(dx_onednn_conv *c, const dx_layer *l, const dnnl_memory_
     dnnl_memory_desc_t bias_md;
     dnnl_dims_t bias_dims = {l->n};
     dnnl_memory_t from = 0;
-    dnnl_primitive_t reorder = 0;
+    step reorder = {0, 0};
     int rc = -1;
-    if (!w || dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
-        dnnl_memory_create(&c->bias, &bias_md, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-        dnnl_memory_create(&c->weights, preferred, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-        dnnl_memory_create(&from, plain, c->engine, w) != dnnl_success ||
+    if (!w || api.dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
+        api.dnnl_memory_create(&c->bias, &bias_md, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+        api.dnnl_memory_create(&c->weights, preferred, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+        api.dnnl_memory_create(&from, plain, c->engine, w) != dnnl_success ||
         make_reorder(&reorder, c->engine, plain, preferred) != 0)
         goto done;
     void *bias_data = 0;
-    if (dnnl_memory_get_data_handle(c->bias, &bias_data) != dnnl_success) goto done;
+    if (api.dnnl_memory_get_data_handle(c->bias, &bias_data) != dnnl_success) goto done;
     memcpy(bias_data, bias, sizeof(float) * l->n);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, c->weights}};
-    rc = run(reorder, c->stream, 2, args);
+    rc = run(&reorder, c->stream, 2, args);
 done:
-    if (reorder) dnnl_primitive_destroy(reorder);
-    if (from) dnnl_memory_destroy(from);
+    step_free(&reorder);
+    if (from) api.dnnl_memory_destroy(from);
     free(w);
     free(bias);
     return rc;
@@ -186,36 +284,36 @@ static int build(dx_onednn_conv *c, const dx_layer *l)
     float alpha;
     dnnl_alg_kind_t act = post_op_of(l->activation, &alpha);
     c->post_op = act != dnnl_alg_kind_undef;
-    if (dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&w_plain, grouped ? 5 : 4, w_dims, dnnl_f32, grouped ? dnnl_goihw : dnnl_oihw) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
-        dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
+    if (api.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
+        api.dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&w_plain, grouped ? 5 : 4, w_dims, dnnl_f32, grouped ? dnnl_goihw : dnnl_oihw) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        api.dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
+        api.dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
                                                    &bias_md, &dst_any, strides, dilates, pad_l, pad_r) != dnnl_success ||
-        dnnl_primitive_attr_create(&attr) != dnnl_success)
+        !(attr = user_scratchpad()))
         goto done;
-    if (c->post_op && (dnnl_post_ops_create(&ops) != dnnl_success ||
-                       dnnl_post_ops_append_eltwise(ops, 1.f, act, alpha, 0.f) != dnnl_success ||
-                       dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success))
+    if (c->post_op && (api.dnnl_post_ops_create(&ops) != dnnl_success ||
+                       api.dnnl_post_ops_append_eltwise(ops, 1.f, act, alpha, 0.f) != dnnl_success ||
+                       api.dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success))
         goto done;
-    if (dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL) != dnnl_success ||
-        dnnl_primitive_create(&c->conv, pd) != dnnl_success ||
-        load_weights(c, l, &w_plain, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)) != 0 ||
-        dnnl_memory_create(&c->src, &src_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&c->dst, &dst_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        blocked_side(c, &src_md, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), 1) != 0 ||
-        blocked_side(c, &dst_md, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), 0) != 0)
+    if (api.dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL) != dnnl_success ||
+        step_create(&c->conv, c->engine, pd) != 0 ||
+        load_weights(c, l, &w_plain, api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)) != 0 ||
+        api.dnnl_memory_create(&c->src, &src_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        api.dnnl_memory_create(&c->dst, &dst_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        blocked_side(c, &src_md, api.dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), 1) != 0 ||
+        blocked_side(c, &dst_md, api.dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), 0) != 0)
         goto done;
     rc = 0;
 done:
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (ops) dnnl_post_ops_destroy(ops);
+    if (pd) api.dnnl_primitive_desc_destroy(pd);
+    if (attr) api.dnnl_primitive_attr_destroy(attr);
+    if (ops) api.dnnl_post_ops_destroy(ops);
     return rc;
 }
 
@@ -223,13 +321,15 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
 {
     const dx_layer *l = &m->net->layers[i];
     dx_onednn_conv **slot = &m->hooks[i].onednn;
-    int saved_threads = omp_get_max_threads();
+    pthread_once(&api_once, load_api);
+    if (!api_loaded) return -1;
+    int saved_threads = api.omp_get_max_threads();
     if (!*slot) {
         if (!(*slot = calloc(1, sizeof **slot))) return -1;
         (*slot)->threads = threads_wanted();
-        omp_set_num_threads((*slot)->threads);
+        api.omp_set_num_threads((*slot)->threads);
         int built = build(*slot, l);
-        omp_set_num_threads(saved_threads);
+        api.omp_set_num_threads(saved_threads);
         if (built != 0) {
             dx_onednn_conv_free(*slot);
             if ((*slot = calloc(1, sizeof **slot))) (*slot)->failed = 1;
@@ -243,12 +343,12 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
                               {DNNL_ARG_DST, dst}};
     dnnl_exec_arg_t in[] = {{DNNL_ARG_FROM, c->src}, {DNNL_ARG_TO, src}}, out[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, c->dst}};
     /* oneDNN reads src only; its handle type is not const */
-    omp_set_num_threads(c->threads);
-    int ran = dnnl_memory_set_data_handle(c->src, (void *)input) == dnnl_success &&
-              dnnl_memory_set_data_handle(c->dst, l->output) == dnnl_success &&
-              (!c->src_reorder || run(c->src_reorder, c->stream, 2, in) == 0) && run(c->conv, c->stream, 4, args) == 0 &&
-              (!c->dst_reorder || run(c->dst_reorder, c->stream, 2, out) == 0);
-    omp_set_num_threads(saved_threads);
+    api.omp_set_num_threads(c->threads);
+    int ran = api.dnnl_memory_set_data_handle(c->src, (void *)input) == dnnl_success &&
+              api.dnnl_memory_set_data_handle(c->dst, l->output) == dnnl_success &&
+              (!c->src_reorder.p || run(&c->src_reorder, c->stream, 2, in) == 0) &&
+              run(&c->conv, c->stream, 4, args) == 0 && (!c->dst_reorder.p || run(&c->dst_reorder, c->stream, 2, out) == 0);
+    api.omp_set_num_threads(saved_threads);
     if (!ran) return -1;
     if (!c->post_op) dx_activate(l->output, l->outputs * l->batch, l->activation);
     c->forwards++;

@@ -1,6 +1,6 @@
-/* conv_onednn.c: [convolutional] forward through oneDNN (Debian's libdnnl, its OpenMP threads),
- * standing in for Darknet's im2col + gemm + single-threaded batch norm and activation through the
- * hooks (hooks.c; DX_ONEDNN=0 keeps Darknet's own). Outputs equal Darknet's within float rounding
+/* conv_onednn.c: [convolutional] forward through oneDNN (Debian's libdnnl, loaded when first
+ * used), standing in for Darknet's im2col + gemm + single-threaded batch norm and activation
+ * through the hooks (hooks.c: with DX_ONEDNN=1). Outputs equal Darknet's within float rounding
  * (tests/test_onednn.c): batch norm is folded into the weights and bias, so the sums are taken in
  * another order and with other factors. */
 #ifndef DX_ONEDNN_H
