@@ -141,6 +141,9 @@ static int right_pad(int in, int out, int size, int stride, int dilation, int pa
 
 int dx_onednn_supports(const dx_layer *l)
 {
+    /* compared with pjreddie's forward only (tests/test_onednn.c); the forks' convolutions have
+     * more options than the neutral table shows */
+    if (strcmp(dx_backend_name(), "pjreddie") != 0) return 0;
     if (l->type != DX_LAYER_CONVOLUTIONAL || l->binary || l->activation_input || l->darknet_forward_only) return 0;
     if (l->groups < 1 || l->c % l->groups || l->n % l->groups || l->dilation < 1) return 0;
     return right_pad(l->h, l->out_h, l->size, l->stride_y, l->dilation, l->pad) >= 0 &&

@@ -12,7 +12,7 @@
  * hook of that layer, freed with dx_onednn_conv_free). */
 typedef struct dx_onednn_conv dx_onednn_conv;
 
-/* 1 when layer l can run through oneDNN: a non-binary convolution whose output size oneDNN's
+/* 1 when layer l can run through oneDNN: with pjreddie's Darknet, a non-binary convolution whose output size oneDNN's
  * padding reproduces, and whose activation needs nothing kept beside its output (the reverse pass
  * reads only l->output, and l->activation_input where a Darknet keeps one: such layers stay
  * Darknet's). */
