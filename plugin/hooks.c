@@ -38,7 +38,7 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     m->fast_layers = !(env && strcmp(env, "0") == 0);
     env = getenv("DX_INCREMENTAL");
     m->incremental = !(env && strcmp(env, "0") == 0);
-    /* oneDNN's convolutions only when asked (DX_ONEDNN=1), though 2-2.5x faster on the forward
+    /* oneDNN's convolutions only when asked (DX_ONEDNN=1), though 1.9-2.7x faster on the forward
      * (docs/benchmarks.md#onednn-convolutions): they read a layer's parameters once (folded and
      * reordered), so parameters changed in place must be announced (dx_hooks_params_changed),
      * and their outputs differ from Darknet's in the last bits. */

@@ -108,7 +108,7 @@ struct dx_onednn_conv {
 
 /* oneDNN's OpenMP threads: OMP_NUM_THREADS's when the user sets it, else one, as OpenBLAS's
  * (memory.c): on the shared 2-core machine two threads were several times slower whenever the
- * other core was busy, one thread 2-2.5x faster than Darknet's forward on every model measured
+ * other core was busy, one thread 1.9-2.7x faster than Darknet's forward on every model measured
  * (docs/benchmarks.md#onednn-convolutions). The calling thread's count is set around each oneDNN
  * call and restored after (an OpenMP setting of the thread, so a program's own OpenMP is left as
  * it was); oneDNN fixes a primitive's threads when it builds it. */
