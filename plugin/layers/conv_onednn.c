@@ -1,7 +1,8 @@
-/* [convolutional] forward through oneDNN (issue #18): one convolution primitive per layer on
- * Darknet's own planar buffers (nchw in place: no copy of the input or the output), batch norm
- * folded into the weights and bias, the activation a post-op where oneDNN computes the same
- * function, else Darknet's own afterwards.
+/* [convolutional] forward through oneDNN (issue #18): one convolution primitive per layer,
+ * reading Darknet's planar input and writing its output buffer (through oneDNN's own layout
+ * where its direct kernels want one: a reorder in and out per forward), batch norm folded into
+ * the weights and bias, the activation a post-op where oneDNN computes the same function, else
+ * Darknet's own afterwards.
  *
  * Why the stand-in may replace Darknet's forward before a reverse pass: the reverse pass
  * (engine.c, layers/conv.c's backward and LRP, DeepLIFT) reads of a convolution only its output,
@@ -118,7 +119,8 @@ static int threads_wanted(void)
 }
 
 /* oneDNN's eltwise with Darknet's function (activations.h): relu x*(x>0), leaky x>0 ? x : .1x,
- * logistic 1/(1+exp(-x)), tanh, elu (x>=0)*x + (x<0)*(exp(x)-1). 0 when oneDNN has none. */
+ * logistic 1/(1+exp(-x)), tanh, elu (x>=0)*x + (x<0)*(exp(x)-1). dnnl_alg_kind_undef when oneDNN
+ * has none. */
 static dnnl_alg_kind_t post_op_of(dx_activation a, float *alpha)
 {
     *alpha = 0.f;
@@ -193,7 +195,7 @@ void dx_onednn_conv_free(dx_onednn_conv *c)
  * of memory. */
 static float *folded_weights(const dx_layer *l, float *bias)
 {
-    float *w = malloc(sizeof(float) * (l->nweights ? l->nweights : 1));
+    float *w = dx_alloc(l->nweights, sizeof(float), "oneDNN's folded weights", NULL);
     if (!w) return NULL;
     size_t per_filter = (size_t)l->nweights / l->n;
     for (int o = 0; o < l->n; ++o) {
@@ -240,7 +242,7 @@ static int blocked_side(dx_onednn_conv *c, const dnnl_memory_desc_t *nchw, const
 static int load_weights(dx_onednn_conv *c, const dx_layer *l, const dnnl_memory_desc_t *plain,
                         const dnnl_memory_desc_t *preferred)
 {
-    float *bias = malloc(sizeof(float) * l->n);
+    float *bias = dx_alloc(l->n, sizeof(float), "oneDNN's folded bias", NULL);
     float *w = bias ? folded_weights(l, bias) : NULL;
     dnnl_memory_desc_t bias_md;
     dnnl_dims_t bias_dims = {l->n};
@@ -328,14 +330,14 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
     if (!api_loaded) return -1;
     int saved_threads = api.omp_get_max_threads();
     if (!*slot) {
-        if (!(*slot = calloc(1, sizeof **slot))) return -1;
+        if (!(*slot = dx_alloc(1, sizeof **slot, "a oneDNN layer", NULL))) return -1;
         (*slot)->threads = threads_wanted();
         api.omp_set_num_threads((*slot)->threads);
         int built = build(*slot, l);
         api.omp_set_num_threads(saved_threads);
         if (built != 0) {
             dx_onednn_conv_free(*slot);
-            if ((*slot = calloc(1, sizeof **slot))) (*slot)->failed = 1;
+            if ((*slot = dx_alloc(1, sizeof **slot, "a oneDNN layer", NULL))) (*slot)->failed = 1;
             return -1;
         }
     }
