@@ -43,17 +43,27 @@ int dx_hooks_install(dx_model *m, dx_error *err)
      * reordered), so parameters changed in place must be announced (dx_hooks_params_changed),
      * and their outputs differ from Darknet's in the last bits. */
     env = getenv("DX_ONEDNN");
-    int onednn = env && strcmp(env, "1") == 0;
-    for (int i = 0; i < m->n; ++i) {
-        const dx_layer *l = &m->net->layers[i];
-        if (onednn && dx_onednn_supports(l))
-            m->hooks[i].fast_forward = dx_forward_onednn_convolutional;
-        else if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1 &&
-                 l->stride_x == l->stride_y && !l->darknet_forward_only)
-            m->hooks[i].fast_forward = dx_forward_grouped_convolutional;
-    }
+    dx_set_onednn(m, env && strcmp(env, "1") == 0);
     dx_backend_set_hook(m->net, hooked_forward, m);
     return 0;
+}
+
+void dx_set_onednn(dx_model *m, int on)
+{
+    m->onednn = on != 0;
+    for (int i = 0; i < m->n; ++i) {
+        const dx_layer *l = &m->net->layers[i];
+        dx_hook *h = &m->hooks[i];
+        dx_onednn_conv_free(h->onednn);
+        h->onednn = 0;
+        h->fast_forward = 0;
+        if (m->onednn && dx_onednn_supports(l))
+            h->fast_forward = dx_forward_onednn_convolutional;
+        else if (l->type == DX_LAYER_CONVOLUTIONAL && l->groups > 1 && !l->binary && l->dilation == 1 &&
+                 l->stride_x == l->stride_y && !l->darknet_forward_only)
+            h->fast_forward = dx_forward_grouped_convolutional;
+    }
+    if (m->batched) dx_set_onednn(m->batched, on);
 }
 
 void dx_hooks_remove(dx_model *m)

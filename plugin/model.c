@@ -337,6 +337,7 @@ dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err)
     if (!input) goto fail;
     b->input = input;
     b->fast_layers = m->fast_layers;
+    dx_set_onednn(b, m->onednn);
     return b;
 fail:
     dx_close(b);

@@ -16,6 +16,7 @@ struct dx_model {
     dx_hook *hooks;           /* one per dx_layer */
     int timing;               /* per-layer timing on/off */
     int fast_layers;          /* run the hooks' fast_forward stand-ins (dx_set_fast_layers) */
+    int onednn;               /* the convolutions' stand-in is oneDNN's (dx_set_onednn) */
     int incremental;          /* occlusion recomputes only what a window reaches (dx_set_incremental) */
     struct dx_model *batched; /* its batch-N copy of the network (NULL until needed) */
     float *input;             /* the network input of the last forward (net->inputs floats) */

@@ -112,14 +112,14 @@ Test(onednn, each_option_equals_darknets_forward, .timeout = 120)
     dx_close(m);
 }
 
-/* Several images per forward (the batch copies of scoring): oneDNN's primitive at that batch. */
+/* Several images per forward (the batch copies of scoring): oneDNN's primitive at that batch.
+ * The copy follows its model's choice (dx_set_onednn), not the environment's. */
 Test(onednn, batch_of_three_equals_darknets_forward, .timeout = 120)
 {
-    dx_model *m = open_with("options3", options_cfg, 22, "1");
+    dx_model *m = open_with("options3", options_cfg, 22, "0");
+    dx_set_onednn(m, 1);
     dx_error err;
-    setenv("DX_ONEDNN", "1", 1);
     dx_model *b = dx_open_batch_copy(m, 3, &err);
-    unsetenv("DX_ONEDNN");
     cr_assert(b, "%s", err.msg);
     cr_assert_eq(b->net->batch, 3);
     cr_assert_eq(compare_layers(b, "options.cfg at batch 3", 6), 11);
@@ -296,8 +296,9 @@ Test(onednn, occlusion_threads_then_forward, .timeout = 240)
     char cfg[1024], weights[1024];
     project_path("cfg/test-classifier.cfg", cfg, sizeof cfg);
     snprintf(weights, sizeof weights, "%s/occlusion.weights", temp_dir());
-    setenv("DX_ONEDNN", "1", 1); /* kept: the workers' copies open with it */
+    setenv("DX_ONEDNN", "1", 1);
     dx_model *on = open_random(cfg, weights, 11);
+    unsetenv("DX_ONEDNN"); /* the workers' copies follow their model */
     dx_image photo = noise_photo(on->net->w, on->net->h, 3, 12);
     dx_request req;
     dx_request_init(&req);
