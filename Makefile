@@ -373,19 +373,24 @@ bench: $(BENCH)
 	@for m in imagenet/tiny coco/yolo-fastest-1.1 coco/yolo-fastest-1.1-xl; do \
 	  nice $(BENCH) ../shared/models/$$m.cfg ../shared/models/$$m.weights $(BENCH_ROUNDS) $(BUILD)/bench.csv || exit 1; done
 
-# OpenBLAS's kernel and threads (tools/bench-blas.sh): the forward and Grad-CAM of Tiny Darknet,
+# OpenBLAS's kernel and threads (tools/bench-settings.sh): the forward and Grad-CAM of Tiny Darknet,
 # darknet19 and yolov3-tiny (random weights in $(BUILD)/bench-blas) with Debian's OpenBLAS's own
-# kernel choice, the command's, and its 1-thread and short-spin variants, alternately.
+# kernel choice ("old", what it picks on a CPU it does not know), the command's, and its 1-thread
+# and short-spin variants, alternately.
 RANDOM_WEIGHTS := $(BUILD)/random-weights
 $(RANDOM_WEIGHTS): $(BUILD)/tools/random_weights.o
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 bench-blas: $(BENCH) $(RANDOM_WEIGHTS)
-	tools/bench-blas.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-blas $(or $(BENCH_ROUNDS_BLAS),5) 5
+	tools/bench-settings.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-blas $(or $(BENCH_ROUNDS_BLAS),5) 5 \
+	  "../shared/models/imagenet/tiny darknet19:224 yolov3-tiny:416" \
+	  "old=OPENBLAS_CORETYPE=Prescott new=BENCH_DEFAULT=1 new_1thread=OPENBLAS_NUM_THREADS=1 new_timeout4=OPENBLAS_THREAD_TIMEOUT=4"
 
 # oneDNN's convolutions (DX_ONEDNN=1) against Darknet's forward (DX_ONEDNN=0), and OpenMP's threads
-# (tools/bench-onednn.sh): resnet18, darknet19 at 224, yolov3-tiny at 416, random weights
+# (tools/bench-settings.sh): resnet18, darknet19 at 224, yolov3-tiny at 416, random weights
 bench-onednn: $(BENCH) $(RANDOM_WEIGHTS)
-	nice tools/bench-onednn.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-onednn $(or $(BENCH_ROUNDS_ONEDNN),5) 5
+	nice tools/bench-settings.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-onednn $(or $(BENCH_ROUNDS_ONEDNN),5) 5 \
+	  "resnet18:224 darknet19:224 yolov3-tiny:416" \
+	  "darknet=DX_ONEDNN=0 onednn=DX_ONEDNN=1 onednn_omp2=DX_ONEDNN=1,OMP_NUM_THREADS=2"
 
 # The forward and Grad-CAM per backend, alternately in one run (tools/bench_backend.c): Debian's
 # Darknet and AlexeyAB's (built from DARKNET_SRC or ../shared's snapshot) on the same cfgs and

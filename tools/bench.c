@@ -18,7 +18,7 @@
  *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS CPU_PER_WALL FORWARD_GFLOPS SGEMM_GFLOPS
  * (medians over ROUNDS; CPU_PER_WALL: the process's CPU seconds, user and system, per second of
  * the forward and Grad-CAM rounds: above 1 when OpenBLAS's threads work or spin; the sgemm's
- * rounds follow them), for tools/bench-blas.sh. */
+ * rounds follow them), for tools/bench-settings.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* random-weights: a .weights file for a cfg of Debian's Darknet with the parameters Darknet's own
  * initialisation draws (parse_network_cfg), written by Darknet's save_weights, for benchmarks of
- * models whose trained weights are not at hand (tools/bench-blas.sh).
+ * models whose trained weights are not at hand (tools/bench-settings.sh).
  *   random-weights CFG OUT.weights
  * Darknet leaves the batch norms' rolling variances at 0, which divides by sqrt(0.00001) in every
  * normalised layer (darknet19: inf by layer 9): they are set to 1. Darknet seeds its draws from
