@@ -316,6 +316,17 @@ void read_text_into(const char *path, char *buf, size_t len)
     if (f) fclose(f);
 }
 
+void assert_make(const char *dir, const char *targets)
+{
+    char cmd[4096], log[1200], said[4096] = "";
+    snprintf(log, sizeof log, "%s/make.log", dir);
+    snprintf(cmd, sizeof cmd, "env -u MAKEFLAGS -u MFLAGS make --no-print-directory -C '%s' %s >'%s' 2>&1",
+             getenv("DX_ROOT"), targets, log);
+    int made = system(cmd);
+    if (made != 0) read_text_into(log, said, sizeof said);
+    cr_assert_eq(made, 0, "make %s failed (status %d): %s", targets, made, said);
+}
+
 run_result run_dx(const char *dir, const char *args)
 {
     const char *cli = getenv("DX_CLI");

@@ -98,6 +98,10 @@ int stray_files(const char *dir);
 void expect_same_file(const char *a, const char *b);
 /* path's text (at most len - 1 bytes, NUL-terminated; "" when it cannot be read) */
 void read_text_into(const char *path, char *buf, size_t len);
+/* `make TARGETS` in the project's root ($DX_ROOT), its output into dir/make.log, without make
+ * test's MAKEFLAGS (a jobserver's descriptors are not the test's); asserts it succeeded, showing
+ * the start of that log when it did not. */
+void assert_make(const char *dir, const char *targets);
 /* A scratch directory for each test (a suite's .init = make_scratch, .fini = remove_scratch,
  * which removes it and all in it); scratch_path writes the path of `name` in it to buf. */
 void make_scratch(void);

@@ -20,6 +20,7 @@
 set -euo pipefail
 me=build-alexeyab
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/tools/patches.sh"
 explain=0 patches=
 case ${1:-} in
   --explain) explain=1 patches=alexeyab; shift ;;
@@ -80,14 +81,7 @@ esac
 
 targets=(libdarknet.so darknet)
 if [ -n "$patches" ]; then
-  for patch in "$root/patches/$patches"/*.patch; do
-    patch -d "$tree" -p1 -R --dry-run -s -f < "$patch" >/dev/null 2>&1 && continue # applied
-    if ! out_text=$(patch -d "$tree" -p1 -f < "$patch" 2>&1); then
-      echo "$me: patches/$patches/$(basename "$patch") does not apply to $src:" >&2
-      echo "$out_text" | grep -iE 'hunk|can.t find|reject' >&2 || echo "$out_text" >&2
-      exit 1
-    fi
-  done
+  apply_patches "$me" "$root/patches/$patches" "$tree" "$src"
   targets=(darknet)
 fi
 if [ $explain = 1 ]; then set -- EXPLAIN_DIR="$root/plugin" "$@"; fi

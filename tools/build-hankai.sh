@@ -22,6 +22,7 @@
 set -euo pipefail
 me=build-hankai
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/tools/patches.sh"
 explain=0
 if [ "${1:-}" = --explain ]; then explain=1; shift; fi
 if [ $# -lt 2 ] || [ -z "$1" ] || [ -z "$2" ]; then
@@ -75,14 +76,7 @@ esac
 
 targets=(darknet darknetcli)
 if [ $explain = 1 ]; then
-  for patch in "$root"/patches/hankai/*.patch; do
-    patch -d "$tree" -p1 -R --dry-run -s -f < "$patch" >/dev/null 2>&1 && continue # applied
-    if ! out_text=$(patch -d "$tree" -p1 -f < "$patch" 2>&1); then
-      echo "$me: patches/hankai/$(basename "$patch") does not apply to $src:" >&2
-      echo "$out_text" | grep -iE 'hunk|can.t find|reject' >&2 || echo "$out_text" >&2
-      exit 1
-    fi
-  done
+  apply_patches "$me" "$root/patches/hankai" "$tree" "$src"
   case " $* " in
     *" -DDARKNET_EXPLAIN_LIB="*) ;;
     *) echo "$me: --explain needs -DDARKNET_EXPLAIN_LIB=/path/to/libdarknet.so (the fork's library darknet-explain is built against)" >&2; exit 2 ;;

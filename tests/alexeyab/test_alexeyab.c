@@ -350,14 +350,7 @@ Test(alexeyab, explain_inside_the_forks_darknet, .timeout = 900)
     const char *root = getenv("DX_ROOT"), *cfg_dir = getenv("DX_AB_CFG"), *cli = getenv("DX_CLI");
     char cmd[16384], weights[1200], cfg[1200], photo[1200], a[1200], b[1200], dir[64];
     snprintf(dir, sizeof dir, "%s", temp_dir()); /* temp_dir() makes a new folder at each call */
-    char log[1200], said[4096];
-    snprintf(log, sizeof log, "%s/make.log", dir);
-    /* MAKEFLAGS unset: a jobserver's descriptors from make test's own make are not ours */
-    snprintf(cmd, sizeof cmd, "env -u MAKEFLAGS -u MFLAGS make --no-print-directory -C '%s' darknet BACKEND=alexeyab >'%s' 2>&1",
-             root, log);
-    int made = system(cmd);
-    if (made != 0) read_text_into(log, said, sizeof said);
-    cr_assert_eq(made, 0, "make darknet BACKEND=alexeyab failed (status %d): %s", made, made ? said : "");
+    assert_make(dir, "darknet BACKEND=alexeyab");
     snprintf(weights, sizeof weights, "%s/yolov4-tiny.weights", dir);
     dx_close(open_fork_cfg("yolov4-tiny", weights));
     snprintf(cfg, sizeof cfg, "%s/yolov4-tiny.cfg", cfg_dir);

@@ -207,15 +207,9 @@ Test(hankai, explain_inside_the_forks_darknet, .timeout = 900)
     const char *shared = shared_dir();
     if (!shared) cr_skip_test("../shared is absent: the patched-fork check needs its photos");
     const char *root = getenv("DX_ROOT"), *cli = getenv("DX_CLI"), *cfg_dir = getenv("DX_HK_CFG");
-    char cmd[16384], weights[1200], cfg[1200], photo[1200], log[1200], said[4096], dir[64];
+    char cmd[16384], weights[1200], cfg[1200], photo[1200], dir[64];
     snprintf(dir, sizeof dir, "%s", temp_dir()); /* temp_dir() makes a new folder at each call */
-    snprintf(log, sizeof log, "%s/make.log", dir);
-    /* MAKEFLAGS unset: a jobserver's descriptors from make test's own make are not ours */
-    snprintf(cmd, sizeof cmd, "env -u MAKEFLAGS -u MFLAGS make --no-print-directory -C '%s' darknet BACKEND=hankai >'%s' 2>&1",
-             root, log);
-    int made = system(cmd);
-    if (made != 0) read_text_into(log, said, sizeof said);
-    cr_assert_eq(made, 0, "make darknet BACKEND=hankai failed (status %d): %s", made, made ? said : "");
+    assert_make(dir, "darknet BACKEND=hankai");
     snprintf(weights, sizeof weights, "%s/yolov4-tiny.weights", dir);
     dx_close(open_fork_cfg("yolov4-tiny", weights, cfg, sizeof cfg));
     snprintf(photo, sizeof photo, "%s/images/dog.jpg", shared);
