@@ -1,7 +1,9 @@
 /* The oneDNN convolution forward (plugin/layers/conv_onednn.c) against Darknet's own: each
  * convolution option and activation layer by layer (within float rounding: batch norm is folded
  * into the weights, the sums run in oneDNN's order), whole models' top-5, scores and boxes, and a
- * reverse pass over oneDNN's forward. Every comparison checks that oneDNN really ran the layer. */
+ * reverse pass over oneDNN's forward. Its backward-data (the reverse pass's W^T d) against the
+ * BLAS path layer by layer and over whole models, against finite differences, and after changed
+ * weights. Every comparison checks that oneDNN really ran the layer. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +162,138 @@ Test(onednn, changed_weights_are_folded_again)
     dx_close(m);
 }
 
+static void project_path(const char *rel, char *out, size_t len);
+
+/* Each convolution's input gradient from a random gradient at its output (the reverse pass from
+ * layer i down to i - 1, on the outputs of one oneDNN forward) through oneDNN's backward-data and
+ * through the BLAS path (m->onednn off for the backward only: the same forward outputs, so the
+ * same d = gout * act' * bn), for the gradient, guided and DeconvNet rules. Returns how many
+ * layers. */
+static int compare_backwards(dx_model *m, const char *name, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * m->net->inputs);
+    rng r = {seed};
+    for (int j = 0; j < m->net->inputs; ++j) x[j] = (float)rng_uniform(&r);
+    dx_forward(m, x);
+    const dx_rules *rules[] = {&dx_gradient_rules, &dx_guided_rules, &dx_deconv_rules};
+    int compared = 0;
+    for (int i = 0; i < m->n; ++i) {
+        const dx_layer *l = &m->net->layers[i];
+        if (l->type != DX_LAYER_CONVOLUTIONAL) continue;
+        float *seed_out = malloc(sizeof(float) * l->outputs), *blas = malloc(sizeof(float) * l->inputs);
+        for (int k = 0; k < l->outputs; ++k) seed_out[k] = (float)(2 * rng_uniform(&r) - 1);
+        for (size_t k = 0; k < sizeof rules / sizeof *rules; ++k) {
+            dx_error err;
+            m->onednn = 0;
+            cr_assert_eq(dx_reverse_seeded(m, i, seed_out, i - 1, rules[k], &m->pass, &err), 0, "%s", err.msg);
+            memcpy(blas, dx_pass_buf(&m->pass, i - 1), sizeof(float) * l->inputs);
+            m->onednn = 1;
+            long before = dx_onednn_backwards(m, i);
+            cr_assert_eq(dx_reverse_seeded(m, i, seed_out, i - 1, rules[k], &m->pass, &err), 0, "%s", err.msg);
+            cr_assert_eq(dx_onednn_backwards(m, i), before + 1, "%s: layer %d's backward did not run through oneDNN", name, i);
+            double d = rel_diff(dx_pass_buf(&m->pass, i - 1), blas, (size_t)l->inputs), largest = 0;
+            for (int j = 0; j < l->inputs; ++j) largest = fmax(largest, fabs(blas[j]));
+            cr_assert_gt(largest, 0, "%s: layer %d: no gradient to compare", name, i);
+            cr_log_info("%s layer %d backward (%dx%d/%d pad %d, groups %d, bn %d, activation %d, rule %zu): %.2g of %.3g\n",
+                        name, i, l->size, l->size, l->stride, l->pad, l->groups, l->batch_normalize, l->activation, k, d,
+                        largest);
+            cr_expect_leq(d, LAYER_TOLERANCE, "%s: layer %d's input gradient (rule %zu) differs from the BLAS path's by %.3g",
+                          name, i, k, d);
+        }
+        free(seed_out);
+        free(blas);
+        ++compared;
+    }
+    free(x);
+    return compared;
+}
+
+Test(onednn, each_option_backward_equals_blas, .timeout = 120)
+{
+    dx_model *m = open_with("options_bwd", options_cfg, 24, "1");
+    cr_assert_eq(compare_backwards(m, "options.cfg", 7), 11);
+    dx_close(m);
+}
+
+/* Changed weights (eval's randomisation test) reach oneDNN's backward: its reordered copy is
+ * dropped and built again from the new weights (a stale copy differs by a factor of -2). */
+Test(onednn, changed_weights_reach_the_backward)
+{
+    dx_model *m = open_with("changed_bwd", options_cfg, 25, "1");
+    cr_assert_eq(compare_backwards(m, "before the change", 8), 11);
+    for (int i = 0; i < m->n; ++i) cr_assert_gt(dx_onednn_backwards(m, i) + (m->net->layers[i].type != DX_LAYER_CONVOLUTIONAL), 0);
+    for (int i = 1; i < 4; ++i) {
+        dx_layer *l = &m->net->layers[i];
+        for (int k = 0; k < l->nweights; ++k) l->weights[k] *= -2.f;
+        if (l->batch_normalize) l->scales[0] += 1.f;
+        dx_hooks_params_changed(m, i);
+    }
+    cr_assert_eq(compare_backwards(m, "changed weights", 9), 11);
+    dx_close(m);
+}
+
+/* The plain gradient of a projection of the top layer's output on a random vector: with oneDNN
+ * (forward and backward) and without, and the oneDNN one against finite differences (the forward
+ * then is oneDNN's too). */
+static float *random_floats(int n, uint64_t seed)
+{
+    rng r = {seed};
+    float *v = malloc(sizeof(float) * n);
+    for (int k = 0; k < n; ++k) v[k] = (float)(2 * rng_uniform(&r) - 1);
+    return v;
+}
+
+static long backwards_of(const dx_model *m)
+{
+    long n = 0;
+    for (int i = 0; i < m->n; ++i) n += dx_onednn_backwards(m, i);
+    return n;
+}
+
+Test(onednn, test_classifier_gradient_equals_blas_and_finite_differences, .timeout = 240)
+{
+    char cfg[1024], weights[1024];
+    project_path("cfg/test-classifier.cfg", cfg, sizeof cfg);
+    snprintf(weights, sizeof weights, "%s/gradient.weights", temp_dir());
+    setenv("DX_ONEDNN", "1", 1);
+    dx_model *on = open_random(cfg, weights, 31);
+    setenv("DX_ONEDNN", "0", 1);
+    dx_error err;
+    dx_model *off = dx_open(cfg, weights, NULL, &err);
+    cr_assert(off, "%s", err.msg);
+    unsetenv("DX_ONEDNN");
+    int top = on->n - 1, outputs = on->net->layers[top].outputs, convs = 0;
+    for (int i = 0; i < on->n; ++i) convs += on->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
+    float *x = random_floats(on->net->inputs, 32), *proj = random_floats(outputs, 33);
+    for (int k = 0; k < on->net->inputs; ++k) x[k] = (x[k] + 1) / 2;
+    float *g_off = analytic_input_grad(off, top, proj, x), *g_on = analytic_input_grad(on, top, proj, x);
+    cr_assert_eq(backwards_of(on), convs, "oneDNN ran %ld of the %d convolutions' backwards", backwards_of(on), convs);
+    cr_assert_eq(backwards_of(off), 0);
+    double d = rel_diff(g_on, g_off, (size_t)on->net->inputs);
+    cr_log_info("test-classifier input gradient, oneDNN against BLAS: %.2g\n", d);
+    cr_expect_leq(d, MAP_TOLERANCE, "the input gradient differs from the BLAS path's by %.3g", d);
+    fd_report rep = fd_check_coords(on, top, proj, x, g_on, 80, 2e-3f, 34);
+    cr_log_info("test-classifier through oneDNN: rel err %.2e, %d of %d coords agree to 1%% (%d skipped)\n", rep.rel_err,
+                rep.agree, rep.used, rep.skipped);
+    cr_expect(rep.used >= 2 * (rep.used + rep.skipped) / 3, "only %d of %d coordinates usable", rep.used,
+              rep.used + rep.skipped);
+    cr_expect(rep.agree >= 0.9 * rep.used, "analytic and finite differences agree at only %d of %d coordinates (rel err %.3g)",
+              rep.agree, rep.used, rep.rel_err);
+    double norm = 0, analytic, fd;
+    for (int k = 0; k < on->net->inputs; ++k) norm += (double)g_on[k] * g_on[k];
+    float *v = malloc(sizeof(float) * on->net->inputs);
+    for (int k = 0; k < on->net->inputs; ++k) v[k] = (float)(g_on[k] / sqrt(norm));
+    double rel = fd_directional(on, top, proj, x, g_on, v, 1e-3f, &analytic, &fd);
+    cr_expect(rel < 1e-2, "along the gradient: analytic %.6g, finite differences %.6g", analytic, fd);
+    free(v);
+    free(g_on);
+    free(g_off);
+    free(proj);
+    free(x);
+    dx_close(off);
+    dx_close(on);
+}
+
 static void project_path(const char *rel, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".", rel);
@@ -174,8 +308,9 @@ static dx_image shapes_photo(int index, int size, int objects)
     return im;
 }
 
-/* The shapes classifier: top-5 and their scores, and the Grad-CAM and input-gradient maps (the
- * reverse pass reads the layers' outputs oneDNN wrote) equal DX_ONEDNN=0's. */
+/* The shapes classifier: top-5 and their scores, and the Grad-CAM and input-gradient (saliency)
+ * maps (the reverse pass reads the layers' outputs oneDNN wrote, and its convolutions' W^T d is
+ * oneDNN's backward-data) equal DX_ONEDNN=0's. */
 Test(onednn, shapes_classifier_top5_scores_and_maps, .timeout = 240)
 {
     char cfg[1024], weights[1024];
@@ -211,6 +346,8 @@ Test(onednn, shapes_classifier_top5_scores_and_maps, .timeout = 240)
     long ran = 0;
     for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
     cr_assert_gt(ran, 0, "oneDNN never ran");
+    cr_assert_gt(backwards_of(on), 0, "oneDNN's backward never ran");
+    cr_assert_eq(backwards_of(off), 0);
     dx_close(off);
     dx_close(on);
 }

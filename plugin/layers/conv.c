@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include "error.h"
 #include "layers.h"
+#include "layers/onednn.h"
 #include "model.h"
 
 static int is_rectifier(dx_activation a)
@@ -59,9 +60,10 @@ void dx_batchnorm_grad(const dx_layer *l, int channels, int spatial, float *d)
 }
 
 /* in: c x h x w -> out: n x out_h x out_w; weights: n x (c/groups) x size x size.
- * d = gout * act' * bn; then per group gin_g += col2im(W_g^T d_g). A 1x1 kernel with stride 1
- * and no padding has the input itself as its column matrix, so the adjoint writes straight into
- * the input gradient. */
+ * d = gout * act' * bn; then gin += W^T d: through oneDNN's backward-data when the model's
+ * convolutions run through oneDNN (layers/onednn.h), else per group gin_g += col2im(W_g^T d_g).
+ * A 1x1 kernel with stride 1 and no padding has the input itself as its column matrix, so the
+ * adjoint writes straight into the input gradient. */
 int dx_backward_convolutional(dx_model *m, dx_pass *p, int i, const float *gout, dx_error *err)
 {
     const dx_layer *l = &m->net->layers[i];
@@ -82,6 +84,7 @@ int dx_backward_convolutional(dx_model *m, dx_pass *p, int i, const float *gout,
     if (l->batch_normalize) dx_batchnorm_grad(l, l->n, spatial, d);
 
     float *gin = dx_pass_buf(p, i - 1);
+    if (m->onednn && dx_onednn_supports(l) && dx_backward_onednn_convolutional(m, i, d, gin) == 0) return 0;
     for (int g = 0; g < l->groups; ++g) {
         const float *w = l->weights + (size_t)g * (l->nweights / l->groups);
         const float *dg = d + (size_t)g * group_out * spatial;

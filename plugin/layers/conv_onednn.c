@@ -1,8 +1,11 @@
-/* [convolutional] forward through oneDNN (issue #18): one convolution primitive per layer,
- * reading Darknet's planar input and writing its output buffer (through oneDNN's own layout
- * where its direct kernels want one: a reorder in and out per forward), batch norm folded into
- * the weights and bias, the activation a post-op where oneDNN computes the same function, else
- * Darknet's own afterwards.
+/* [convolutional] forward and backward-data through oneDNN (issue #18): per layer one forward
+ * convolution primitive, reading Darknet's planar input and writing its output buffer (through
+ * oneDNN's own layout where its direct kernels want one: a reorder in and out per forward), batch
+ * norm folded into the weights and bias, the activation a post-op where oneDNN computes the same
+ * function, else Darknet's own afterwards; and one backward-data primitive for the reverse pass's
+ * W^T d of layers/conv.c (the plain weights: d carries the activation's derivative and batch
+ * norm's factor), reading d through oneDNN's layout and adding its result to the pass's input
+ * gradient (a reorder with a sum post-op). Each is built at its first use.
  *
  * Why the stand-in may replace Darknet's forward before a reverse pass: the reverse pass
  * (engine.c, layers/conv.c's backward and LRP, DeepLIFT) reads of a convolution only its output,
@@ -30,6 +33,7 @@
  * (Debian's libdnnl2) every layer runs Darknet's forward. OpenMP's functions come with it (its
  * libgomp). */
 #define ONEDNN_FUNCTIONS(X) \
+    X(dnnl_dilated_convolution_backward_data_desc_init) \
     X(dnnl_dilated_convolution_forward_desc_init) \
     X(dnnl_engine_create) \
     X(dnnl_engine_destroy) \
@@ -40,6 +44,7 @@
     X(dnnl_memory_get_data_handle) \
     X(dnnl_memory_set_data_handle) \
     X(dnnl_post_ops_append_eltwise) \
+    X(dnnl_post_ops_append_sum) \
     X(dnnl_post_ops_create) \
     X(dnnl_post_ops_destroy) \
     X(dnnl_primitive_attr_create) \
@@ -92,19 +97,26 @@ typedef struct {
     dnnl_memory_t scratch;
 } step;
 
+/* One convolution primitive of a layer and what it runs with: the weights in its layout, and its
+ * input and output on Darknet's buffers (nchw, handles set per call). Forward: in src, out dst,
+ * with the bias; backward-data: in diff_dst, out diff_src (added to Darknet's buffer). */
+typedef struct {
+    int failed; /* building failed: Darknet's (BLAS's) path from now on */
+    step conv;
+    dnnl_memory_t weights, bias, in, out;
+    /* where the primitive prefers a blocked layout for in or out (or out is added to Darknet's
+     * buffer): its own buffer and the reorder from (to) Darknet's, else NULL */
+    dnnl_memory_t in_blocked, out_blocked;
+    step in_reorder, out_reorder;
+} direction;
+
 struct dx_onednn_conv {
-    int failed;                   /* building failed: Darknet's forward from now on */
-    int threads;                  /* OpenMP threads the primitive was built for and runs on */
-    long forwards;
-    int post_op;                  /* the activation is oneDNN's post-op (else dx_activate after) */
+    int threads; /* OpenMP threads the primitives were built for and run on */
+    long forwards, backwards;
+    int post_op; /* the activation is the forward's post-op (else dx_activate after) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
-    step conv;
-    dnnl_memory_t src, weights, bias, dst; /* src and dst on Darknet's buffers (handles set per call) */
-    /* where the primitive prefers a blocked layout for src or dst: its own buffer and the reorder
-     * from (to) Darknet's, else NULL */
-    dnnl_memory_t src_blocked, dst_blocked;
-    step src_reorder, dst_reorder;
+    direction fwd, bwd;
 };
 
 /* oneDNN's OpenMP threads: OMP_NUM_THREADS's when the user sets it, else one, as OpenBLAS's
@@ -176,14 +188,22 @@ static dnnl_primitive_attr_t user_scratchpad(void)
     return NULL;
 }
 
+/* Frees what d holds and leaves it empty (not failed). */
+static void direction_free(direction *d)
+{
+    step *steps[] = {&d->conv, &d->in_reorder, &d->out_reorder};
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; ++k) step_free(steps[k]);
+    dnnl_memory_t mems[] = {d->weights, d->bias, d->in, d->out, d->in_blocked, d->out_blocked};
+    for (size_t k = 0; k < sizeof mems / sizeof *mems; ++k)
+        if (mems[k]) api.dnnl_memory_destroy(mems[k]);
+    memset(d, 0, sizeof *d);
+}
+
 void dx_onednn_conv_free(dx_onednn_conv *c)
 {
     if (!c) return;
-    step *steps[] = {&c->conv, &c->src_reorder, &c->dst_reorder};
-    for (size_t k = 0; k < sizeof steps / sizeof *steps; ++k) step_free(steps[k]);
-    dnnl_memory_t mems[] = {c->src, c->weights, c->bias, c->dst, c->src_blocked, c->dst_blocked};
-    for (size_t k = 0; k < sizeof mems / sizeof *mems; ++k)
-        if (mems[k]) api.dnnl_memory_destroy(mems[k]);
+    direction_free(&c->fwd);
+    direction_free(&c->bwd);
     if (c->stream) api.dnnl_stream_destroy(c->stream);
     if (c->engine) api.dnnl_engine_destroy(c->engine);
     free(c);
@@ -215,91 +235,118 @@ static int run(const step *st, dnnl_stream_t s, int n, const dnnl_exec_arg_t *ar
     return api.dnnl_primitive_execute(st->p, s, n, all) == dnnl_success && api.dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
 }
 
-/* A reorder from memory descriptor `from` to `to` (one of them Darknet's nchw). */
-static int make_reorder(step *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+/* A reorder from memory descriptor `from` to `to` (one of them Darknet's nchw); with accumulate
+ * it adds to `to`'s contents (a sum post-op) instead of overwriting them. */
+static int make_reorder(step *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                        int accumulate)
 {
     dnnl_primitive_desc_t pd = 0;
     dnnl_primitive_attr_t attr = user_scratchpad();
-    int rc = attr && api.dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, attr) == dnnl_success &&
-             step_create(r, e, pd) == 0 ? 0 : -1;
-    if (pd) api.dnnl_primitive_desc_destroy(pd);
-    if (attr) api.dnnl_primitive_attr_destroy(attr);
-    return rc;
-}
-
-/* When the primitive's `chosen` layout for src (dst) is not Darknet's nchw: its own buffer and the
- * reorder into (out of) it. */
-static int blocked_side(dx_onednn_conv *c, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen, int is_src)
-{
-    if (api.dnnl_memory_desc_equal(nchw, chosen)) return 0;
-    dnnl_memory_t *mem = is_src ? &c->src_blocked : &c->dst_blocked;
-    if (api.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
-    return is_src ? make_reorder(&c->src_reorder, c->engine, nchw, chosen)
-                  : make_reorder(&c->dst_reorder, c->engine, chosen, nchw);
-}
-
-/* Darknet's weights (folded) reordered once into the layout the primitive prefers. */
-static int load_weights(dx_onednn_conv *c, const dx_layer *l, const dnnl_memory_desc_t *plain,
-                        const dnnl_memory_desc_t *preferred)
-{
-    float *bias = dx_alloc(l->n, sizeof(float), "oneDNN's folded bias", NULL);
-    float *w = bias ? folded_weights(l, bias) : NULL;
-    dnnl_memory_desc_t bias_md;
-    dnnl_dims_t bias_dims = {l->n};
-    dnnl_memory_t from = 0;
-    step reorder = {0, 0};
+    dnnl_post_ops_t sum = 0;
     int rc = -1;
-    if (!w || api.dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
-        api.dnnl_memory_create(&c->bias, &bias_md, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-        api.dnnl_memory_create(&c->weights, preferred, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-        api.dnnl_memory_create(&from, plain, c->engine, w) != dnnl_success ||
-        make_reorder(&reorder, c->engine, plain, preferred) != 0)
+    if (!attr) return -1;
+    if (accumulate && (api.dnnl_post_ops_create(&sum) != dnnl_success ||
+                       api.dnnl_post_ops_append_sum(sum, 1.f) != dnnl_success ||
+                       api.dnnl_primitive_attr_set_post_ops(attr, sum) != dnnl_success))
         goto done;
-    void *bias_data = 0;
-    if (api.dnnl_memory_get_data_handle(c->bias, &bias_data) != dnnl_success) goto done;
-    memcpy(bias_data, bias, sizeof(float) * l->n);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, c->weights}};
-    rc = run(&reorder, c->stream, 2, args);
+    if (api.dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, attr) == dnnl_success && step_create(r, e, pd) == 0)
+        rc = 0;
 done:
-    step_free(&reorder);
-    if (from) api.dnnl_memory_destroy(from);
-    free(w);
-    free(bias);
+    if (pd) api.dnnl_primitive_desc_destroy(pd);
+    if (sum) api.dnnl_post_ops_destroy(sum);
+    api.dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
-/* Layer l's primitive at its batch: src batch x c x h x w and dst batch x n x out_h x out_w in
- * nchw (Darknet's buffers), weights in oneDNN's choice. 0, or -1 (oneDNN refused, or memory). */
-static int build(dx_onednn_conv *c, const dx_layer *l)
+/* When the primitive's `chosen` layout for d's input (output) is not Darknet's nchw, or the
+ * output accumulates: d's own buffer and the reorder into (out of) it. */
+static int blocked_side(dx_onednn_conv *c, direction *d, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen,
+                        int is_in, int accumulate)
+{
+    if (!accumulate && api.dnnl_memory_desc_equal(nchw, chosen)) return 0;
+    dnnl_memory_t *mem = is_in ? &d->in_blocked : &d->out_blocked;
+    if (api.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    return is_in ? make_reorder(&d->in_reorder, c->engine, nchw, chosen, 0)
+                 : make_reorder(&d->out_reorder, c->engine, chosen, nchw, accumulate);
+}
+
+/* Layer l's convolution at `batch` images for oneDNN: src batch x c x h x w and dst batch x n x
+ * out_h x out_w in nchw (Darknet's buffers) and in oneDNN's choice (any), the weights in Darknet's
+ * layout ([g x] n/g x c/g x size x size) and in oneDNN's choice, the bias (n), and the window. */
+typedef struct {
+    dnnl_memory_desc_t src, dst, src_any, dst_any, w_plain, w_any, bias;
+    dnnl_dims_t strides, dilates, pad_l, pad_r;
+} shapes;
+
+static int shapes_of(const dx_layer *l, int batch, shapes *s)
 {
     int g = l->groups, grouped = g > 1;
-    dnnl_dims_t src_dims = {l->batch, l->c, l->h, l->w}, dst_dims = {l->batch, l->n, l->out_h, l->out_w};
+    dnnl_dims_t src_dims = {batch, l->c, l->h, l->w}, dst_dims = {batch, l->n, l->out_h, l->out_w};
     dnnl_dims_t w_dims = {g, l->n / g, l->c / g, l->size, l->size}, bias_dims = {l->n};
     if (!grouped) memmove(w_dims, w_dims + 1, sizeof(dnnl_dim_t) * 4);
-    dnnl_dims_t strides = {l->stride_y, l->stride_x}, dilates = {l->dilation - 1, l->dilation - 1};
-    dnnl_dims_t pad_l = {l->pad, l->pad};
-    dnnl_dims_t pad_r = {right_pad(l->h, l->out_h, l->size, l->stride_y, l->dilation, l->pad),
-                         right_pad(l->w, l->out_w, l->size, l->stride_x, l->dilation, l->pad)};
-    dnnl_memory_desc_t src_md, dst_md, src_any, dst_any, w_plain, w_any, bias_md;
+    s->strides[0] = l->stride_y, s->strides[1] = l->stride_x;
+    s->dilates[0] = s->dilates[1] = l->dilation - 1;
+    s->pad_l[0] = s->pad_l[1] = l->pad;
+    s->pad_r[0] = right_pad(l->h, l->out_h, l->size, l->stride_y, l->dilation, l->pad);
+    s->pad_r[1] = right_pad(l->w, l->out_w, l->size, l->stride_x, l->dilation, l->pad);
+    return api.dnnl_memory_desc_init_by_tag(&s->src, 4, src_dims, dnnl_f32, dnnl_nchw) == dnnl_success &&
+           api.dnnl_memory_desc_init_by_tag(&s->dst, 4, dst_dims, dnnl_f32, dnnl_nchw) == dnnl_success &&
+           api.dnnl_memory_desc_init_by_tag(&s->src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
+           api.dnnl_memory_desc_init_by_tag(&s->dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
+           api.dnnl_memory_desc_init_by_tag(&s->w_plain, grouped ? 5 : 4, w_dims, dnnl_f32,
+                                            grouped ? dnnl_goihw : dnnl_oihw) == dnnl_success &&
+           api.dnnl_memory_desc_init_by_tag(&s->w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
+           api.dnnl_memory_desc_init_by_tag(&s->bias, 1, bias_dims, dnnl_f32, dnnl_a) == dnnl_success
+               ? 0 : -1;
+}
+
+/* d's primitive from pd (its own scratchpad), its weights w (Darknet's layout, w_plain) reordered
+ * once into the layout the primitive prefers, and its input and output on Darknet's buffers
+ * (in_md, out_md: nchw) through the layouts pd chose for them (queries in_q, out_q); with
+ * accumulate the output is added to Darknet's buffer. */
+static int set_up(dx_onednn_conv *c, direction *d, const_dnnl_primitive_desc_t pd, const float *w,
+                  const dnnl_memory_desc_t *w_plain, const dnnl_memory_desc_t *in_md, dnnl_query_t in_q,
+                  const dnnl_memory_desc_t *out_md, dnnl_query_t out_q, int accumulate)
+{
+    const dnnl_memory_desc_t *w_chosen = api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_t from = 0;
+    step reorder = {0, 0};
+    /* oneDNN reads the reorder's source only; its handle type is not const */
+    int rc = step_create(&d->conv, c->engine, pd) == 0 &&
+             api.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
+             api.dnnl_memory_create(&from, w_plain, c->engine, (void *)w) == dnnl_success &&
+             make_reorder(&reorder, c->engine, w_plain, w_chosen, 0) == 0 &&
+             run(&reorder, c->stream, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, d->weights}}) == 0 &&
+             api.dnnl_memory_create(&d->in, in_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             api.dnnl_memory_create(&d->out, out_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             blocked_side(c, d, in_md, api.dnnl_primitive_desc_query_md(pd, in_q, 0), 1, 0) == 0 &&
+             blocked_side(c, d, out_md, api.dnnl_primitive_desc_query_md(pd, out_q, 0), 0, accumulate) == 0
+                 ? 0 : -1;
+    step_free(&reorder);
+    if (from) api.dnnl_memory_destroy(from);
+    return rc;
+}
+
+/* The forward at the layer's batch: batch norm folded into the weights and bias, the activation
+ * a post-op where oneDNN has Darknet's. 0, or -1 (oneDNN refused, or memory). */
+static int build_forward(dx_onednn_conv *c, const dx_layer *l)
+{
+    shapes s;
     dnnl_convolution_desc_t cd;
     dnnl_post_ops_t ops = 0;
     dnnl_primitive_attr_t attr = 0;
     dnnl_primitive_desc_t pd = 0;
+    void *bias_data = 0;
     int rc = -1;
     float alpha;
     dnnl_alg_kind_t act = post_op_of(l->activation, &alpha);
+    float *bias = dx_alloc(l->n, sizeof(float), "oneDNN's folded bias", NULL);
+    float *w = bias ? folded_weights(l, bias) : NULL;
     c->post_op = act != dnnl_alg_kind_undef;
-    if (api.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
-        api.dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&w_plain, grouped ? 5 : 4, w_dims, dnnl_f32, grouped ? dnnl_goihw : dnnl_oihw) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
-        api.dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a) != dnnl_success ||
-        api.dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any, &w_any,
-                                                   &bias_md, &dst_any, strides, dilates, pad_l, pad_r) != dnnl_success ||
+    if (!w || shapes_of(l, l->batch, &s) != 0 ||
+        api.dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &s.src_any,
+                                                       &s.w_any, &s.bias, &s.dst_any, s.strides, s.dilates, s.pad_l,
+                                                       s.pad_r) != dnnl_success ||
         !(attr = user_scratchpad()))
         goto done;
     if (c->post_op && (api.dnnl_post_ops_create(&ops) != dnnl_success ||
@@ -307,56 +354,118 @@ static int build(dx_onednn_conv *c, const dx_layer *l)
                        api.dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success))
         goto done;
     if (api.dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL) != dnnl_success ||
-        step_create(&c->conv, c->engine, pd) != 0 ||
-        load_weights(c, l, &w_plain, api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)) != 0 ||
-        api.dnnl_memory_create(&c->src, &src_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        api.dnnl_memory_create(&c->dst, &dst_md, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        blocked_side(c, &src_md, api.dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), 1) != 0 ||
-        blocked_side(c, &dst_md, api.dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), 0) != 0)
+        set_up(c, &c->fwd, pd, w, &s.w_plain, &s.src, dnnl_query_src_md, &s.dst, dnnl_query_dst_md, 0) != 0 ||
+        api.dnnl_memory_create(&c->fwd.bias, &s.bias, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+        api.dnnl_memory_get_data_handle(c->fwd.bias, &bias_data) != dnnl_success)
         goto done;
+    memcpy(bias_data, bias, sizeof(float) * l->n);
     rc = 0;
 done:
     if (pd) api.dnnl_primitive_desc_destroy(pd);
     if (attr) api.dnnl_primitive_attr_destroy(attr);
     if (ops) api.dnnl_post_ops_destroy(ops);
+    free(w);
+    free(bias);
     return rc;
+}
+
+/* The backward-data at one image (the reverse pass's buffers: image 0, l->outputs floats in,
+ * l->inputs out), with Darknet's plain weights. oneDNN builds a backward only with the primitive
+ * descriptor of a training forward as its hint (the layouts it picks follow the forward's). */
+static int build_backward(dx_onednn_conv *c, const dx_layer *l)
+{
+    shapes s;
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_attr_t attr = 0;
+    dnnl_primitive_desc_t hint = 0, pd = 0;
+    int rc = shapes_of(l, 1, &s) == 0 &&
+             api.dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &s.src_any,
+                                                            &s.w_any, NULL, &s.dst_any, s.strides, s.dilates, s.pad_l,
+                                                            s.pad_r) == dnnl_success &&
+             api.dnnl_primitive_desc_create(&hint, &fd, NULL, c->engine, NULL) == dnnl_success &&
+             api.dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s.src_any, &s.w_any,
+                                                                  &s.dst_any, s.strides, s.dilates, s.pad_l,
+                                                                  s.pad_r) == dnnl_success &&
+             (attr = user_scratchpad()) && api.dnnl_primitive_desc_create(&pd, &bd, attr, c->engine, hint) == dnnl_success &&
+             set_up(c, &c->bwd, pd, l->weights, &s.w_plain, &s.dst, dnnl_query_diff_dst_md, &s.src,
+                    dnnl_query_diff_src_md, 1) == 0
+                 ? 0 : -1;
+    if (pd) api.dnnl_primitive_desc_destroy(pd);
+    if (hint) api.dnnl_primitive_desc_destroy(hint);
+    if (attr) api.dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Layer i's oneDNN state (engine, stream, threads), made at its first forward or backward. NULL
+ * without libdnnl or memory. */
+static dx_onednn_conv *state_of(dx_model *m, int i)
+{
+    pthread_once(&api_once, load_api);
+    if (!api_loaded || !m->hooks) return NULL;
+    dx_onednn_conv **slot = &m->hooks[i].onednn;
+    if (*slot) return *slot;
+    dx_onednn_conv *c = dx_alloc(1, sizeof *c, "a oneDNN layer", NULL);
+    if (!c) return NULL;
+    c->threads = threads_wanted();
+    if (api.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
+        api.dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success)
+        c->fwd.failed = c->bwd.failed = 1;
+    return *slot = c;
+}
+
+/* d built (by build, at the first call; never again once it failed): 0, or -1. */
+static int ready(dx_onednn_conv *c, direction *d, const dx_layer *l, int (*build)(dx_onednn_conv *, const dx_layer *))
+{
+    if (d->conv.p || d->failed) return d->failed ? -1 : 0;
+    int saved_threads = api.omp_get_max_threads();
+    api.omp_set_num_threads(c->threads);
+    int built = build(c, l);
+    api.omp_set_num_threads(saved_threads);
+    if (built == 0) return 0;
+    direction_free(d);
+    d->failed = 1;
+    return -1;
+}
+
+/* Runs d from Darknet's buffer `in` to `out` (argument kinds in_arg and out_arg): reorder in,
+ * the convolution, reorder out (adding, for the backward). */
+static int execute(dx_onednn_conv *c, direction *d, int in_arg, const float *in, int out_arg, float *out)
+{
+    dnnl_memory_t src = d->in_blocked ? d->in_blocked : d->in, dst = d->out_blocked ? d->out_blocked : d->out;
+    dnnl_exec_arg_t args[] = {{in_arg, src}, {DNNL_ARG_WEIGHTS, d->weights}, {out_arg, dst}, {DNNL_ARG_BIAS, d->bias}};
+    dnnl_exec_arg_t to[] = {{DNNL_ARG_FROM, d->in}, {DNNL_ARG_TO, src}}, back[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, d->out}};
+    int saved_threads = api.omp_get_max_threads();
+    api.omp_set_num_threads(c->threads);
+    /* oneDNN reads in only; its handle type is not const */
+    int ran = api.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
+              api.dnnl_memory_set_data_handle(d->out, out) == dnnl_success &&
+              (!d->in_reorder.p || run(&d->in_reorder, c->stream, 2, to) == 0) &&
+              run(&d->conv, c->stream, d->bias ? 4 : 3, args) == 0 &&
+              (!d->out_reorder.p || run(&d->out_reorder, c->stream, 2, back) == 0);
+    api.omp_set_num_threads(saved_threads);
+    return ran ? 0 : -1;
 }
 
 int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
 {
     const dx_layer *l = &m->net->layers[i];
-    dx_onednn_conv **slot = &m->hooks[i].onednn;
-    pthread_once(&api_once, load_api);
-    if (!api_loaded) return -1;
-    int saved_threads = api.omp_get_max_threads();
-    if (!*slot) {
-        if (!(*slot = dx_alloc(1, sizeof **slot, "a oneDNN layer", NULL))) return -1;
-        (*slot)->threads = threads_wanted();
-        api.omp_set_num_threads((*slot)->threads);
-        int built = build(*slot, l);
-        api.omp_set_num_threads(saved_threads);
-        if (built != 0) {
-            dx_onednn_conv_free(*slot);
-            if ((*slot = dx_alloc(1, sizeof **slot, "a oneDNN layer", NULL))) (*slot)->failed = 1;
-            return -1;
-        }
-    }
-    dx_onednn_conv *c = *slot;
-    if (c->failed) return -1;
-    dnnl_memory_t src = c->src_blocked ? c->src_blocked : c->src, dst = c->dst_blocked ? c->dst_blocked : c->dst;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_BIAS, c->bias},
-                              {DNNL_ARG_DST, dst}};
-    dnnl_exec_arg_t in[] = {{DNNL_ARG_FROM, c->src}, {DNNL_ARG_TO, src}}, out[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, c->dst}};
-    /* oneDNN reads src only; its handle type is not const */
-    api.omp_set_num_threads(c->threads);
-    int ran = api.dnnl_memory_set_data_handle(c->src, (void *)input) == dnnl_success &&
-              api.dnnl_memory_set_data_handle(c->dst, l->output) == dnnl_success &&
-              (!c->src_reorder.p || run(&c->src_reorder, c->stream, 2, in) == 0) &&
-              run(&c->conv, c->stream, 4, args) == 0 && (!c->dst_reorder.p || run(&c->dst_reorder, c->stream, 2, out) == 0);
-    api.omp_set_num_threads(saved_threads);
-    if (!ran) return -1;
+    dx_onednn_conv *c = state_of(m, i);
+    if (!c || ready(c, &c->fwd, l, build_forward) != 0 ||
+        execute(c, &c->fwd, DNNL_ARG_SRC, input, DNNL_ARG_DST, l->output) != 0)
+        return -1;
     if (!c->post_op) dx_activate(l->output, l->outputs * l->batch, l->activation);
     c->forwards++;
+    return 0;
+}
+
+int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *gin)
+{
+    const dx_layer *l = &m->net->layers[i];
+    dx_onednn_conv *c = state_of(m, i);
+    if (!c || ready(c, &c->bwd, l, build_backward) != 0 ||
+        execute(c, &c->bwd, DNNL_ARG_DIFF_DST, d, DNNL_ARG_DIFF_SRC, gin) != 0)
+        return -1;
+    c->backwards++;
     return 0;
 }
 
@@ -364,4 +473,10 @@ long dx_onednn_forwards(const dx_model *m, int i)
 {
     const dx_onednn_conv *c = i >= 0 && i < m->n && m->hooks ? m->hooks[i].onednn : NULL;
     return c ? c->forwards : 0;
+}
+
+long dx_onednn_backwards(const dx_model *m, int i)
+{
+    const dx_onednn_conv *c = i >= 0 && i < m->n && m->hooks ? m->hooks[i].onednn : NULL;
+    return c ? c->backwards : 0;
 }

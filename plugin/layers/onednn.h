@@ -1,15 +1,17 @@
 /* conv_onednn.c: [convolutional] forward through oneDNN (Debian's libdnnl, loaded when first
  * used), standing in for Darknet's im2col + gemm + single-threaded batch norm and activation
- * through the hooks (hooks.c: with DX_ONEDNN=1). Outputs equal Darknet's within float rounding
- * (tests/test_onednn.c): batch norm is folded into the weights and bias, so the sums are taken in
- * another order and with other factors. */
+ * through the hooks (hooks.c: with DX_ONEDNN=1), and the reverse pass's W^T d (layers/conv.c's
+ * backward, when the model's switch is on). Outputs and gradients equal Darknet's and the BLAS
+ * path's within float rounding (tests/test_onednn.c): batch norm is folded into the forward's
+ * weights and bias, so the sums are taken in another order and with other factors. */
 #ifndef DX_ONEDNN_H
 #define DX_ONEDNN_H
 #include "backends/backend.h"
 #include "explain.h"
 
-/* One layer's primitive, weights and buffers, built at its first forward (owned by the model's
- * hook of that layer, freed with dx_onednn_conv_free). */
+/* One layer's primitives, weights and buffers, each direction built at its first use (owned by
+ * the model's hook of that layer, freed with dx_onednn_conv_free; dx_hooks_params_changed frees
+ * it, so both are built again from the new parameters). */
 typedef struct dx_onednn_conv dx_onednn_conv;
 
 /* 1 when layer l can run through oneDNN: with pjreddie's Darknet, a non-binary convolution whose output size oneDNN's
@@ -21,7 +23,14 @@ int dx_onednn_supports(const dx_layer *l);
  * -1 when oneDNN could not build the layer's primitive (then never again for this layer): the
  * caller runs Darknet's own forward. */
 int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input);
+/* The linear step of layer i's input gradient (layers/conv.c): gin += W^T d, the adjoint of the
+ * convolution without bias, d: n x out_h x out_w (the gradient at the layer's sums, one image),
+ * gin: c x h x w. 0, or -1 when oneDNN could not build the layer's backward (then never again for
+ * this layer; gin untouched): the caller runs the BLAS path. */
+int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *gin);
 void dx_onednn_conv_free(dx_onednn_conv *c);
 /* Forwards layer i of m ran through oneDNN (tests: the stand-in really stood in). */
 long dx_onednn_forwards(const dx_model *m, int i);
+/* Backwards (W^T d) of layer i of m ran through oneDNN. */
+long dx_onednn_backwards(const dx_model *m, int i);
 #endif
