@@ -370,8 +370,9 @@ done:
 }
 
 /* The backward-data at one image (the reverse pass's buffers: image 0, l->outputs floats in,
- * l->inputs out), with Darknet's plain weights. oneDNN builds a backward only with the primitive
- * descriptor of a training forward as its hint (the layouts it picks follow the forward's). */
+ * l->inputs out), with Darknet's plain weights. The hint is a training forward's primitive
+ * descriptor, as oneDNN's API documents for backward primitives (2.6 also builds this one without
+ * a hint, or with an inference forward's). */
 static int build_backward(dx_onednn_conv *c, const dx_layer *l)
 {
     shapes s;
