@@ -385,8 +385,9 @@ bench-blas: $(BENCH) $(RANDOM_WEIGHTS)
 	  "../shared/models/imagenet/tiny darknet19:224 yolov3-tiny:416" \
 	  "old=OPENBLAS_CORETYPE=Prescott new=BENCH_DEFAULT=1 new_1thread=OPENBLAS_NUM_THREADS=1 new_timeout4=OPENBLAS_THREAD_TIMEOUT=4"
 
-# oneDNN's convolutions (DX_ONEDNN=1) against Darknet's forward (DX_ONEDNN=0), and OpenMP's threads
-# (tools/bench-settings.sh): resnet18, darknet19 at 224, yolov3-tiny at 416, random weights
+# oneDNN's convolutions (DX_ONEDNN=1: their forward and backward-data) against Darknet's forward and
+# the BLAS backward (DX_ONEDNN=0), and OpenMP's threads (tools/bench-settings.sh): resnet18,
+# darknet19 at 224, yolov3-tiny at 416, random weights
 bench-onednn: $(BENCH) $(RANDOM_WEIGHTS)
 	nice tools/bench-settings.sh $(BENCH) $(RANDOM_WEIGHTS) $(BUILD)/bench-onednn $(or $(BENCH_ROUNDS_ONEDNN),5) 5 \
 	  "resnet18:224 darknet19:224 yolov3-tiny:416" \

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Settings of the environment measured against each other (make bench-blas: OpenBLAS's kernel and
 # threads, docs/benchmarks.md#openblas; make bench-onednn: oneDNN's convolutions,
-# docs/benchmarks.md#onednn-convolutions): the forward and Grad-CAM of each model under each
-# setting, by tools/bench.c's BENCH_QUICK mode (medians of ROUNDS rounds in one process). The
+# docs/benchmarks.md#onednn-convolutions): the forward, Grad-CAM and saliency (the gradient to the
+# input) of each model under each setting, by tools/bench.c's BENCH_QUICK mode (medians of ROUNDS rounds in one process). The
 # settings alternate within each of REPEATS repeats, and every ratio is the median of the
 # per-repeat ratios against the first setting. Beside them the forward's rate (GFLOP/s: 2 per
 # multiply-add of its gemm layers, tools/bench.c) and OpenBLAS's on a square sgemm in the same
@@ -43,21 +43,22 @@ for r in $(seq "$REPEATS"); do
 done
 python3 - "$OUT" <<'PY'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]  # repeat setting quick cfg kernel threads fwd gradcam cpu/wall fwd_gflops sgemm_gflops
+rows = [l.split() for l in open(sys.argv[1])]  # repeat setting quick cfg kernel threads fwd gradcam saliency cpu/wall fwd_gflops sgemm_gflops
 def get(model, setting, col):
     return {r[0]: float(r[col]) for r in rows if r[3] == model and r[1] == setting}
 settings = list(dict.fromkeys(r[1] for r in rows))
 base = settings[0]
-print(f"model | setting | kernel, threads | forward ms | Grad-CAM ms | forward / {base} | Grad-CAM / {base} | "
-      "CPU s per s | forward GFLOP/s | sgemm GFLOP/s")
+print(f"model | setting | kernel, threads | forward ms | Grad-CAM ms | saliency ms | forward / {base} | "
+      f"Grad-CAM / {base} | saliency / {base} | CPU s per s | forward GFLOP/s | sgemm GFLOP/s")
 for model in dict.fromkeys(r[3] for r in rows):
-    base_f, base_g = get(model, base, 6), get(model, base, 7)
+    base_f, base_g, base_s = get(model, base, 6), get(model, base, 7), get(model, base, 8)
     for setting in settings:
-        f, g, c = get(model, setting, 6), get(model, setting, 7), get(model, setting, 8)
-        rate, blas = get(model, setting, 9), get(model, setting, 10)
+        f, g, s, c = get(model, setting, 6), get(model, setting, 7), get(model, setting, 8), get(model, setting, 9)
+        rate, blas = get(model, setting, 10), get(model, setting, 11)
         k = next(f"{r[4]}, {r[5]}" for r in rows if r[3] == model and r[1] == setting)
         med = lambda d: statistics.median(d.values())
         ratio = lambda a, b: statistics.median(a[x] / b[x] for x in a if x in b)
-        print(f"{model.split('/')[-1]} | {setting} | {k} | {med(f):.1f} | {med(g):.1f} | {ratio(f, base_f):.2f} | "
-              f"{ratio(g, base_g):.2f} | {med(c):.2f} | {med(rate):.1f} | {med(blas):.1f}")
+        print(f"{model.split('/')[-1]} | {setting} | {k} | {med(f):.1f} | {med(g):.1f} | {med(s):.1f} | "
+              f"{ratio(f, base_f):.2f} | {ratio(g, base_g):.2f} | {ratio(s, base_s):.2f} | {med(c):.2f} | "
+              f"{med(rate):.1f} | {med(blas):.1f}")
 PY

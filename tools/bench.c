@@ -14,11 +14,12 @@
  *   what the BLAS does at its best on this machine; BENCH_LAYERS=1: per gemm layer too
  * OpenBLAS runs the kernels the command would (dx_blas_best_kernel, plugin/blas_kernel.c); its
  * kernel and threads head the output and end the CSV row.
- * BENCH_QUICK=1 in the environment: only the forward and Grad-CAM, one line on stdout
- *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS CPU_PER_WALL FORWARD_GFLOPS SGEMM_GFLOPS
+ * BENCH_QUICK=1 in the environment: only the forward, Grad-CAM and saliency (forward + backward
+ * to the input), one line on stdout
+ *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS SALIENCY_MS CPU_PER_WALL FORWARD_GFLOPS SGEMM_GFLOPS
  * (medians over ROUNDS; CPU_PER_WALL: the process's CPU seconds, user and system, per second of
- * the forward and Grad-CAM rounds: above 1 when OpenBLAS's threads work or spin; the sgemm's
- * rounds follow them), for tools/bench-settings.sh. */
+ * the forward, Grad-CAM and saliency rounds: above 1 when OpenBLAS's threads work or spin; the
+ * sgemm's rounds follow them), for tools/bench-settings.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,19 +247,20 @@ static double cpu_seconds(void)
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-/* BENCH_QUICK: the forward and Grad-CAM alone, interleaved, one line */
+/* BENCH_QUICK: the forward, Grad-CAM and saliency alone, interleaved, one line */
 static int quick(bench *b, const char *cfg, int rounds)
 {
     static double t[MAX_ROUNDS][MAX_VARIANTS];
-    const variant v[] = {{forward, 1, 1, 1}, {gradcam, 1, 1, 1}};
+    const variant v[] = {{forward, 1, 1, 1}, {gradcam, 1, 1, 1}, {input_gradient, 1, 1, 1}};
     double cpu0 = cpu_seconds(), wall0 = now();
-    interleaved(b, rounds, 2, v, t);
+    interleaved(b, rounds, 3, v, t);
     double cpu_per_wall = (cpu_seconds() - cpu0) / (now() - wall0);
     double forward_s = median_time(t, rounds, 0), gradcam_s = median_time(t, rounds, 1);
+    double saliency_s = median_time(t, rounds, 2);
     const variant g[] = {{sgemm, 1, 1, 1}};
     interleaved(b, rounds, 1, g, t);
-    printf("quick %s %s %d %.2f %.2f %.2f %.2f %.2f\n", cfg, openblas_get_corename(), openblas_get_num_threads(),
-           1e3 * forward_s, 1e3 * gradcam_s, cpu_per_wall, 1e-9 * forward_flops(b->m->net) / forward_s,
+    printf("quick %s %s %d %.2f %.2f %.2f %.2f %.2f %.2f\n", cfg, openblas_get_corename(), openblas_get_num_threads(),
+           1e3 * forward_s, 1e3 * gradcam_s, 1e3 * saliency_s, cpu_per_wall, 1e-9 * forward_flops(b->m->net) / forward_s,
            1e-9 * sgemm_flops() / median_time(t, rounds, 0));
     free(b->ga), free(b->gb), free(b->gc);
     free(b->x), free(b->seed);
