@@ -162,7 +162,10 @@ Test(onednn, changed_weights_are_folded_again)
     dx_close(m);
 }
 
-static void project_path(const char *rel, char *out, size_t len);
+static void project_path(const char *rel, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".", rel);
+}
 
 /* Each convolution's input gradient from a random gradient at its output (the reverse pass from
  * layer i down to i - 1, on the outputs of one oneDNN forward) through oneDNN's backward-data and
@@ -292,11 +295,6 @@ Test(onednn, test_classifier_gradient_equals_blas_and_finite_differences, .timeo
     free(x);
     dx_close(off);
     dx_close(on);
-}
-
-static void project_path(const char *rel, char *out, size_t len)
-{
-    snprintf(out, len, "%s/%s", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".", rel);
 }
 
 /* A generated shapes photo (tools/shapes.c), the classifier's and detector's held-out kind. */
