@@ -75,8 +75,15 @@ DX_API dx_model *dx_open(const char *cfg, const char *weights, const dx_open_opt
 DX_API void dx_close(dx_model *m);
 
 /* The Darknet's own network (batch 1), for callers that include that Darknet's darknet.h (to run
- * its own forward beside the explanation, as the tests do). */
+ * its own forward beside the explanation, as the tests do). Its forward runs through the plugin's
+ * hooks, so with oneDNN on (dx_set_onednn) its convolutions are oneDNN's. A caller that changes
+ * parameters in place (weights, biases, batch-norm scales or statistics, or loads other weights)
+ * calls dx_params_changed before the next forward or explanation. */
 DX_API struct network *dx_network(dx_model *m);
+/* Layer `layer`'s parameters (layer < 0: any layer's) changed in place: what the plugin derived
+ * from them is rebuilt at the next use (oneDNN's folded, reordered weights; the batch-N copy used
+ * for -batch scoring, which holds its own copy of the weights). */
+DX_API void dx_params_changed(dx_model *m, int layer);
 DX_API const char *dx_warnings(const dx_model *m);   /* cfg oddities Darknet ignores, one per line ("" if none) */
 DX_API int dx_class_count(const dx_model *m);        /* outputs of the head (classes for classifiers) */
 DX_API const char *dx_class_name(const dx_model *m, int cls); /* "class N" when no names were given */
@@ -102,6 +109,13 @@ DX_API int dx_blas(void);
  * type, or NULL when nothing changed. */
 DX_API const char *dx_blas_best_kernel(void);
 DX_API void dx_set_fast_layers(dx_model *m, int on);
+/* oneDNN: every convolution's forward (and the reverse pass's input gradient) through oneDNN
+ * (Debian's libdnnl2, loaded at the first use; without it, Darknet's own): batch norm folded
+ * into the weights, the activation fused; outputs equal Darknet's within float rounding, not bit
+ * for bit. Off: Darknet's own forward, bit-identical to `darknet classifier predict` and
+ * `darknet detector test` (DX_ONEDNN=0 in the environment, read as a model opens). A model's
+ * batch copy and the copies made from it follow it. */
+DX_API void dx_set_onednn(dx_model *m, int on);
 /* Incremental inference: occlusion (at batch 1) recomputes in each layer only the outputs its
  * window reaches, and runs the rest of the network (from the first layer that mixes all positions)
  * whole (DX_INCREMENTAL=0 turns it off). */

@@ -3,7 +3,7 @@
  * method asked for: keep a copy of the layer's output, time the layer. With nothing asked it
  * costs one table look-up per layer. It is also where a faster forward stands in for Darknet's
  * on a layer type Darknet computes slowly (grouped/depthwise convolutions: one small gemm per
- * group), and with DX_ONEDNN=1 every convolution through oneDNN (layers/onednn.h: its direct
+ * group), and unless DX_ONEDNN=0 every convolution through oneDNN (layers/onednn.h: its direct
  * convolutions, batch norm and activation fused). The stand-ins' outputs equal Darknet's
  * (tests/test_speed.c, tests/test_onednn.c: within float rounding for oneDNN's). */
 #include <stdlib.h>
@@ -38,12 +38,12 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     m->fast_layers = !(env && strcmp(env, "0") == 0);
     env = getenv("DX_INCREMENTAL");
     m->incremental = !(env && strcmp(env, "0") == 0);
-    /* oneDNN's convolutions only when asked (DX_ONEDNN=1), though 1.9-2.7x faster on the forward
-     * (docs/benchmarks.md#onednn-convolutions): they read a layer's parameters once (folded and
-     * reordered), so parameters changed in place must be announced (dx_hooks_params_changed),
-     * and their outputs differ from Darknet's in the last bits. */
+    /* oneDNN's convolutions unless DX_ONEDNN=0: 1.9-2.7x faster forwards
+     * (docs/benchmarks.md#onednn-convolutions), within float rounding of Darknet's; off gives
+     * Darknet's own forward bit for bit. They read a layer's parameters once (folded and
+     * reordered): parameters changed in place are announced (dx_params_changed). */
     env = getenv("DX_ONEDNN");
-    dx_set_onednn(m, env && strcmp(env, "1") == 0);
+    dx_set_onednn(m, !(env && strcmp(env, "0") == 0));
     dx_backend_set_hook(m->net, hooked_forward, m);
     return 0;
 }
@@ -92,11 +92,16 @@ int dx_capture(dx_model *m, int i, int on)
     return 0;
 }
 
-void dx_hooks_params_changed(dx_model *m, int i)
+void dx_params_changed(dx_model *m, int layer)
 {
-    if (!m->hooks || i < 0 || i >= m->n) return;
-    dx_onednn_conv_free(m->hooks[i].onednn);
-    m->hooks[i].onednn = 0;
+    if (!m || !m->hooks || layer >= m->n) return;
+    for (int i = layer < 0 ? 0 : layer; i < (layer < 0 ? m->n : layer + 1); ++i) {
+        dx_onednn_conv_free(m->hooks[i].onednn);
+        m->hooks[i].onednn = 0;
+    }
+    /* the batch copy loaded the weights as they were (model.c's dx_open_batch_copy) */
+    dx_close(m->batched);
+    m->batched = 0;
 }
 
 void dx_set_layer_timing(dx_model *m, int on)

@@ -22,11 +22,4 @@ typedef struct {
 int dx_hooks_install(dx_model *m, dx_error *err);
 void dx_hooks_remove(dx_model *m);
 int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's output (0 on success) */
-/* Every convolution through oneDNN (on, layers/onednn.h) or Darknet's forward and the grouped
- * stand-in (off); m's batch copy and the copies made from m after this call follow it. DX_ONEDNN=1
- * in the environment turns it on as a model opens. */
-void dx_set_onednn(dx_model *m, int on);
-/* Layer i's parameters changed in place (weights, biases, statistics): the stand-ins rebuild what
- * they derived from them (oneDNN's folded, reordered weights) at the next forward. */
-void dx_hooks_params_changed(dx_model *m, int i);
 #endif

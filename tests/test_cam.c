@@ -197,8 +197,10 @@ static void reference_map(dx_model *m, dx_image photo, dx_method method, int eig
             } else { /* channel k of layer 2 is 0 when its batch-norm scale and bias are */
                 float scale = l->scales[k], bias = l->biases[k];
                 l->scales[k] = l->biases[k] = 0;
+                dx_params_changed(m, CAM_LAYER); /* Darknet's forward runs through the hooks */
                 wk[k] = (base - logit_of(net, photo.data, cls)) / base;
                 l->scales[k] = scale, l->biases[k] = bias;
+                dx_params_changed(m, CAM_LAYER);
             }
         }
         if (method == DX_METHOD_SCORECAM) {

@@ -1,5 +1,6 @@
 /* The real Tiny Darknet classifier through the API: the plugin predicts exactly what Debian's
- * `darknet classifier predict` prints, and Grad-CAM looks at the dog. */
+ * `darknet classifier predict` prints (with oneDNN off; on, within float rounding), and Grad-CAM
+ * looks at the dog. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,17 +59,31 @@ Test(classifier, top5_equals_darknet_classifier_predict, .timeout = 240)
         dx_request req;
         dx_request_init(&req);
         req.method = DX_METHOD_SALIENCY;
-        dx_result r;
-        dx_error err;
-        cr_assert_eq(dx_explain_file(m, path, &req, &r, &err), 0, "%s", err.msg);
-        for (int k = 0; k < 5; ++k) {
-            char ours[256];
-            snprintf(ours, sizeof ours, "%5.2f%%: %s", 100 * r.top[k].prob, dx_class_name(m, r.top[k].cls));
-            cr_expect_str_eq(ours, expected[k], "%s, rank %d: plugin '%s', darknet '%s'", path, k + 1,
-                             ours, expected[k]);
+        for (int onednn = 0; onednn < 2; ++onednn) {
+            dx_set_onednn(m, onednn);
+            dx_result r;
+            dx_error err;
+            cr_assert_eq(dx_explain_file(m, path, &req, &r, &err), 0, "%s", err.msg);
+            for (int k = 0; k < 5; ++k) {
+                char ours[256];
+                snprintf(ours, sizeof ours, "%5.2f%%: %s", 100 * r.top[k].prob, dx_class_name(m, r.top[k].cls));
+                if (!onednn) { /* Darknet's own forward: the same text */
+                    cr_expect_str_eq(ours, expected[k], "%s, rank %d: plugin '%s', darknet '%s'", path, k + 1,
+                                     ours, expected[k]);
+                    continue;
+                }
+                /* oneDNN's: the same classes in the same order, the percentage within float
+                 * rounding of Darknet's (which prints it rounded to 0.01) */
+                double theirs = strtod(expected[k], NULL);
+                cr_expect_str_eq(strchr(ours, ':'), strchr(expected[k], ':'), "%s, rank %d with oneDNN: '%s', darknet '%s'",
+                                 path, k + 1, ours, expected[k]);
+                cr_expect_leq(fabs(100 * r.top[k].prob - theirs), 0.005 + 1e-4,
+                              "%s, rank %d with oneDNN: %.6f%%, darknet '%s'", path, k + 1, 100 * r.top[k].prob,
+                              expected[k]);
+            }
+            dx_result_free(&r);
         }
-        cr_log_info("%s: %s (both)", path, expected[0]);
-        dx_result_free(&r);
+        cr_log_info("%s: %s (both, with Darknet's forward and oneDNN's)", path, expected[0]);
         compared++;
     }
     cr_expect(compared >= 7, "only %d photos compared", compared);

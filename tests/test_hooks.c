@@ -1,6 +1,7 @@
 /* The forward hooks: the forward stays Darknet's (bit for bit, with DX_ONEDNN=0: oneDNN's
  * convolutions equal it within rounding, tests/test_onednn.c), capture and timing do what they
  * say, and several open models each find their own hooks. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,5 +174,68 @@ Test(hooks, linear_rerun_touches_neither_capture_nor_timing)
     cr_expect_eq(m->hooks[L].calls, calls, "the linear re-run was timed as a forward");
     free(activated);
     free(x);
+    dx_close(m);
+}
+
+/* Score-CAM's map of class 1 on photo, `batch` masked inputs per forward (more than 1: through the
+ * model's batch copy). */
+static dx_result scorecam(dx_model *m, dx_image photo, int batch)
+{
+    dx_request req;
+    dx_request_init(&req);
+    req.method = DX_METHOD_SCORECAM;
+    req.class_id = 1;
+    req.batch = batch;
+    dx_result r;
+    dx_error err;
+    cr_assert_eq(dx_explain_image(m, photo, &req, &r, &err), 0, "%s", err.msg);
+    return r;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n, double *scale)
+{
+    double d = 0;
+    *scale = 0;
+    for (int k = 0; k < n; ++k) d = fmax(d, fabs((double)a[k] - b[k])), *scale = fmax(*scale, fabs((double)b[k]));
+    return d;
+}
+
+/* Weights changed in place through dx_network, then announced with dx_params_changed: oneDNN's
+ * folded weights and the batch copy (which loaded the weights as they were) follow the change. The
+ * reference is Darknet's own forward (oneDNN off) at batch 1 on the changed weights. */
+Test(hooks, params_changed_reaches_onednn_and_the_batch_copy)
+{
+    char cfg[1200], weights[1200];
+    unsetenv("DX_ONEDNN");
+    dx_model *m = open_project_cfg("test-classifier.cfg", temp_dir(), 4, cfg, weights);
+    cr_assert(m->onednn, "oneDNN is the default");
+    dx_image photo = noise_photo(16, 16, 3, 5);
+    dx_result before = scorecam(m, photo, 4);
+    cr_assert_not_null(m->batched, "-batch 4 scored through the batch copy");
+    network *net = dx_network(m);
+    for (int i = 0; i < net->n; ++i) {
+        layer *l = &net->layers[i];
+        if (l->type != CONVOLUTIONAL) continue;
+        for (int k = 0; k < l->nweights; ++k) l->weights[k] *= (k % 3) - 1.25f;
+        if (l->batch_normalize)
+            for (int k = 0; k < l->n; ++k) l->scales[k] *= -1.5f;
+    }
+    dx_params_changed(m, -1);
+    cr_expect_null(m->batched, "the batch copy holds the old weights");
+    dx_result after = scorecam(m, photo, 4);
+    dx_set_onednn(m, 0);
+    dx_result darknet = scorecam(m, photo, 1);
+    int n = after.native_h * after.native_w;
+    cr_assert_eq(n, darknet.native_h * darknet.native_w);
+    double scale, changed = max_abs_diff(before.native, darknet.native, n, &scale);
+    cr_assert_gt(changed, 0.1 * scale, "the change of weights changes the map (%.3g of %.3g)", changed, scale);
+    double d = max_abs_diff(after.native, darknet.native, n, &scale);
+    cr_expect_leq(d, 1e-4 * scale, "after dx_params_changed: %.3g from Darknet's forward on the new weights (peak %.3g)",
+                  d, scale);
+    cr_log_info("changed weights: the map moved %.3g, follows Darknet's within %.2g (peak %.3g)", changed, d, scale);
+    dx_result_free(&before);
+    dx_result_free(&after);
+    dx_result_free(&darknet);
+    dx_free_image(photo);
     dx_close(m);
 }

@@ -376,7 +376,7 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
         }
         memcpy(saved[drawn], l->weights, sizeof(float) * count);
         for (long i = 0; i < count; ++i) l->weights[i] = (float)(dx_rng_normal(&r) * sqrt(2.0 / fan_in));
-        dx_hooks_params_changed(m, layers[drawn]);
+        dx_params_changed(m, layers[drawn]);
         rc = explainer->explain(explainer->ctx, m, s->input, s->cls, s->box, other, err);
         if (rc == 0) rc = spearman(map, other, spatial, &corr[drawn], err);
     }
@@ -384,7 +384,7 @@ int dx_eval_randomisation(dx_model *m, const dx_eval_sample *s, const float *map
         if (!saved[k]) continue;
         long fan_in, count = layer_weights(&m->net->layers[layers[k]], &fan_in);
         memcpy(m->net->layers[layers[k]].weights, saved[k], sizeof(float) * count);
-        dx_hooks_params_changed(m, layers[k]);
+        dx_params_changed(m, layers[k]);
         free(saved[k]);
     }
     free(saved);
