@@ -21,8 +21,8 @@ static void hooked_forward(void *owner, int i, dx_layer_call *call)
     dx_model *m = owner;
     dx_hook *h = &m->hooks[i];
     double t0 = m->timing ? dx_now_ms() : 0;
-    if (!(m->fast_layers && h->fast_forward && h->fast_forward(m, i, dx_backend_call_input(call)) == 0))
-        dx_backend_call_darknet(call);
+    h->stood_in = m->fast_layers && h->fast_forward && h->fast_forward(m, i, dx_backend_call_input(call)) == 0;
+    if (!h->stood_in) dx_backend_call_darknet(call);
     if (m->timing) {
         h->ms_total += dx_now_ms() - t0;
         h->calls++;
@@ -102,6 +102,13 @@ void dx_params_changed(dx_model *m, int layer)
     /* the batch copy loaded the weights as they were (model.c's dx_open_batch_copy) */
     dx_close(m->batched);
     m->batched = 0;
+}
+
+int dx_onednn_layers_ran(const dx_model *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n; ++i) n += m->hooks[i].stood_in && m->hooks[i].fast_forward == dx_forward_onednn_convolutional;
+    return n;
 }
 
 void dx_set_layer_timing(dx_model *m, int on)

@@ -16,10 +16,12 @@ typedef struct {
     double ms_total;    /* accumulated forward time while timing is on */
     long calls;
     double ms_photo;    /* its time (ms) in the last dx_forward_photo while timing is on: the JSON's */
+    int stood_in;       /* the stand-in computed the layer's last forward (not the Darknet's) */
 } dx_hook;
 
 /* hooks.c */
 int dx_hooks_install(dx_model *m, dx_error *err);
 void dx_hooks_remove(dx_model *m);
 int dx_capture(dx_model *m, int layer, int on); /* keep a copy of a layer's output (0 on success) */
+int dx_onednn_layers_ran(const dx_model *m);    /* layers whose last forward was oneDNN's */
 #endif

@@ -199,6 +199,13 @@ void *dx_alloc(size_t count, size_t size, const char *subject, dx_error *err)
     return p ? p : fail(count, size, subject, err);
 }
 
+void *dx_alloc_optional(size_t count, size_t size)
+{
+    size_t bytes;
+    const char *env = getenv("DX_FAIL_OPTIONAL_ALLOC");
+    return array_bytes(count, size, &bytes) && !(env && strcmp(env, "1") == 0) ? calloc(1, bytes) : NULL;
+}
+
 void *dx_realloc_array(void *p, size_t count, size_t size, const char *subject, dx_error *err)
 {
     size_t bytes;

@@ -26,7 +26,7 @@ int dx_blas_may_hang(void);
  * ("the CAM's weights"). The caller owns the block (free() it); on NULL nothing was allocated and
  * the caller frees what it holds and returns its error. Places that must not come here keep their
  * own handling with a comment: the signal-safe registry of io/atomic.c, io/scale.c's optional clip
- * buffer; libraries allocate for themselves (stb, libjpeg, libc's open_memstream and getline: their
+ * buffer, the faster paths' dx_alloc_optional; libraries allocate for themselves (stb, libjpeg, libc's open_memstream and getline: their
  * failures are reported where they return), and Darknet's own unchecked allocations are preceded
  * by dx_memory_check. */
 
@@ -41,6 +41,12 @@ void *dx_alloc(size_t count, size_t size, const char *subject, dx_error *err);
 void *dx_realloc_array(void *p, size_t count, size_t size, const char *subject, dx_error *err);
 /* A copy of s, or NULL with err set. */
 char *dx_strdup(const char *s, const char *subject, dx_error *err);
+/* A block a faster path can do without (calloc'ed, or NULL): its caller then takes the plain path
+ * (oneDNN's convolutions: Darknet's own forward and the BLAS reverse pass), so a failure is no
+ * error, and the fault injection below does not count it (tests/test_oom.c: each counted failure
+ * must end the command). DX_FAIL_OPTIONAL_ALLOC=1 in the environment fails every one (the
+ * fallback's test). */
+void *dx_alloc_optional(size_t count, size_t size);
 
 /* Fault injection for the tests (tests/test_oom.c), always compiled in, one atomic increment per
  * call: after dx_alloc_fail_at(n) (n > 0), the n-th call of the three above from then on fails as

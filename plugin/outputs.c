@@ -9,6 +9,7 @@
 #include <string.h>
 #include "backends/backend.h"
 #include "error.h"
+#include "hooks.h"
 #include "io/atomic.h"
 #include "io/drawing.h"
 #include "io/image.h"
@@ -124,8 +125,9 @@ static void json_display(dx_json *j, const dx_result *r, const dx_png_display *d
 
 /* With layer timing on (-timing): "layer_forward", each layer's time (ms) in the photo's forward
  * (the one "forward" or a detector's "forward_ms" times: their parts, whatever forwards ran before
- * it or the method ran after it), and the kernels OpenBLAS runs: "blas_kernel" (its core name),
- * "blas_threads" (its pool). */
+ * it or the method ran after it), the kernels OpenBLAS runs: "blas_kernel" (its core name),
+ * "blas_threads" (its pool), and "onednn_layers": how many layers oneDNN computed in the last
+ * forward (its convolutions; 0 with oneDNN off or missing). */
 static void json_layer_timings(dx_json *j, const dx_model *m)
 {
     if (!m->timing) return;
@@ -135,6 +137,7 @@ static void json_layer_timings(dx_json *j, const dx_model *m)
     dx_json_arr_end(j);
     dx_json_key(j, "blas_kernel"); dx_json_str(j, openblas_get_corename());
     dx_json_key(j, "blas_threads"); dx_json_int(j, openblas_get_num_threads());
+    dx_json_key(j, "onednn_layers"); dx_json_int(j, dx_onednn_layers_ran(m));
 }
 
 static int write_json(const dx_model *m, const dx_result *r, const dx_png_display *display,

@@ -155,7 +155,8 @@ static int array_length(const char *text, const char *key)
 /* `-timing` writes each layer's forward time on classifiers and detectors alike (a detector's
  * JSON wrote none), and the kernel OpenBLAS runs: the one asked for with OPENBLAS_CORETYPE, else
  * the command's choice (on a CPU where OpenBLAS's own is weaker, the better one); and its threads:
- * OPENBLAS_NUM_THREADS, else one. */
+ * OPENBLAS_NUM_THREADS, else one; and how many convolutions oneDNN computed (all by default, none
+ * with DX_ONEDNN=0). */
 Test(blas, timing_names_layers_and_kernel, .timeout = 120)
 {
     char dir[512], args[2048], path[1024];
@@ -169,12 +170,12 @@ Test(blas, timing_names_layers_and_kernel, .timeout = 120)
     dx_free_image(photo);
     static char json[1 << 16];
     static const char *const models[] = {"shapes-classifier", "shapes-detector"};
-    static const int layers[] = {20, 18}; /* their [layer] counts */
+    static const int layers[] = {20, 18}, convolutions[] = {11, 10}; /* their [layer] counts */
     const char *better = dx_blas_better_coretype(openblas_get_corename(), dx_cpu_features());
     for (int k = 0; k < 2; ++k) {
         for (int forced = 0; forced < 2; ++forced) {
-            if (forced) setenv("OPENBLAS_CORETYPE", "Prescott", 1), setenv("OPENBLAS_NUM_THREADS", "2", 1);
-            else unsetenv("OPENBLAS_CORETYPE"), unsetenv("OPENBLAS_NUM_THREADS");
+            if (forced) setenv("OPENBLAS_CORETYPE", "Prescott", 1), setenv("OPENBLAS_NUM_THREADS", "2", 1), setenv("DX_ONEDNN", "0", 1);
+            else unsetenv("OPENBLAS_CORETYPE"), unsetenv("OPENBLAS_NUM_THREADS"), unsetenv("DX_ONEDNN");
             snprintf(args, sizeof args, "gradcam %s/cfg/%s.cfg %s/cfg/%s.weights photo.png%s -timing -out t", root,
                      models[k], root, models[k], k ? " -region 8,8,30,30" : "");
             run_result r = run_dx(dir, args);
@@ -189,7 +190,10 @@ Test(blas, timing_names_layers_and_kernel, .timeout = 120)
             cr_expect(strstr(json, want), "%s%s: no %s in %s", models[k], forced ? " (Prescott)" : "", want, json);
             snprintf(want, sizeof want, "\"blas_threads\": %d", forced ? 2 : 1);
             cr_expect(strstr(json, want), "%s%s: no %s", models[k], forced ? " (2 threads asked)" : "", want);
+            snprintf(want, sizeof want, "\"onednn_layers\": %d", forced ? 0 : convolutions[k]);
+            cr_expect(strstr(json, want), "%s%s: no %s", models[k], forced ? " (DX_ONEDNN=0)" : "", want);
         }
+        unsetenv("DX_ONEDNN");
     }
 }
 

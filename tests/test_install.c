@@ -282,6 +282,9 @@ Test(install, deb, .timeout = 900)
     snprintf(want, sizeof want, "darknet (>= %s), darknet (<< %s+)", darknet, darknet);
     cr_expect(strstr(out, "libc6 (>= ") && strstr(out, "libopenblas0") && strstr(out, "libjpeg62-turbo") && strstr(out, want),
               "Depends: %s", out);
+    /* oneDNN is loaded at run time (plugin/layers/conv_onednn.c): recommended, not linked */
+    cr_assert_eq(sh(out, sizeof out, "dpkg-deb -f %s Recommends", deb), 0);
+    cr_expect_str_eq(out, "libdnnl2\n", "Recommends: %s", out);
 
     /* unpacked: checksums, the program, the README's example against its headers and library */
     snprintf(x, sizeof x, "%s/x", dir);

@@ -75,6 +75,8 @@ echo "activate-noawait ldconfig" >"$root/DEBIAN/triggers"
 
 # Depends: what the binaries link (dpkg-shlibdeps), and Darknet of the upstream snapshot built
 # against: the plugin reads Darknet's structs through the darknet.h it was compiled with.
+# Recommends (control.in): oneDNN, loaded at run time for the convolutions (without it they run
+# Darknet's own forward, slower).
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' $package $package >"$work/debian/control"
 shlibs=$(cd "$work" && dpkg-shlibdeps -O "debian/$package/usr/bin/$package" \
     "debian/$package/usr/lib/$multiarch/lib$package.so.$version" | sed -n 's/^shlibs:Depends=//p')
