@@ -112,7 +112,7 @@ GEN_CLI_DOC := $(BUILD)/gen-cli-doc
 CLI := $(BUILD)/darknet-explain
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: gen-concepts all deps fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-onednn bench-peers bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
+.PHONY: gen-concepts all deps deps-peers fuzz fuzz-build deps-darknet deps-slurm test faults clean readme-figure bench bench-blas bench-onednn bench-peers bench-backends bench-gradient bench-methods bench-perturbation darknet demo models benchmark-gt install uninstall deb man cli-doc test-fast
 all: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(CLI)
 
 # $(call install_missing,PACKAGES[,APT_OPTIONS]): apt-get installs those of PACKAGES that are not
@@ -407,11 +407,14 @@ bench-backends:
 	done; done; done
 
 # darknet-explain against the PyTorch peers (tools/bench_peers.py, docs/benchmarks.md): forward,
-# Grad-CAM (pytorch-grad-cam), saliency (Captum), LRP (Zennit) on resnet18, darknet19 and
+# Grad-CAM (pytorch-grad-cam), saliency, IG and SmoothGrad (Captum), LRP (Zennit) on resnet18, darknet19 and
 # yolov3-tiny, the same cfgs and random weights on both sides, alternating runs. Needs Debian's
-# python3-torch and the peers' sources (importable, or git mirrors under BENCH_PEERS_MIRROR); says
-# what is missing and measures the rest. BENCH_PEERS_RUNS runs per median; BENCH_PEERS_MODELS,
+# python3-torch and the Python packages the peers import (make deps-peers installs them) and the
+# peers' sources (importable, or git mirrors under BENCH_PEERS_MIRROR); says what is missing and
+# measures the rest. BENCH_PEERS_RUNS runs per median; BENCH_PEERS_MODELS,
 # BENCH_PEERS_METHODS: comma-separated subsets; BENCH_PEERS_THREADS threads each side.
+deps-peers:
+	$(call install_missing,python3-torch python3-torchvision python3-matplotlib python3-tqdm)
 BENCH_PEERS_RUNS ?= 3
 BENCH_PEERS_THREADS ?= 1
 BENCH_PEERS_MIRROR ?= ../.mirror

@@ -24,6 +24,10 @@ anchor's value at the middle cell of the coarse head):
   saliency  ours: explain(..., "saliency"); peer: Captum Saliency
   lrp       ours: explain(..., "lrp") (epsilon-plus-flat-nobias); peer: Zennit Gradient with
             EpsilonPlusFlat and SequentialMergeBatchNorm
+  ig        ours: explain(..., "ig", steps=32) from black (33 gradients, trapezoid rule); peer:
+            Captum IntegratedGradients, 33 points by its riemann_trapezoid, batched (its default)
+  smoothgrad ours: explain(..., "smoothgrad", samples=16); peer: Captum NoiseTunnel over
+            Saliency, 16 samples of the same noise sd, batched (its default)
 
   bench_peers.py [--runs N] [--models a,b] [--methods a,b] [--threads T] [--workdir DIR]
                  [--peers-src DIR] [--mirror DIR]
@@ -45,14 +49,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CFGS = "/usr/share/darknet/cfg"
 MODELS = {"resnet18": ("resnet18", 224), "darknet19": ("darknet19", 224), "yolov3-tiny": ("yolov3-tiny", 416)}
-METHODS = ["forward", "gradcam", "saliency", "lrp"]
-# peer: (module to import, the method it serves, mirror folder, commit, paths, the import root in them)
+METHODS = ["forward", "gradcam", "saliency", "lrp", "ig", "smoothgrad"]
+IG_STEPS, SMOOTH_SAMPLES, NOISE = 32, 16, 0.15
+# peer: (module to import, the methods that need it (ttach: pytorch-grad-cam imports it), mirror folder, commit, paths, the import root in them)
 PEERS = {
-    "pytorch-grad-cam": ("pytorch_grad_cam", "gradcam", "jacobgil+pytorch-grad-cam",
+    "pytorch-grad-cam": ("pytorch_grad_cam", ("gradcam",), "jacobgil+pytorch-grad-cam",
                          "084273b3f30b54ad0c64cf8020a4337d979a66e0", ["pytorch_grad_cam"], ""),
-    "ttach": ("ttach", None, "qubvel+ttach", "94e579e59a21cbdfbb4f5790502e648008ecf64e", ["ttach"], ""),
-    "captum": ("captum", "saliency", "pytorch+captum", "faac08773131888714b15709b28494ebeea7f6eb", ["captum"], ""),
-    "zennit": ("zennit", "lrp", "chr5tphr+zennit", "3121bb223061506834ca68abad3eefc792dea999", ["src/zennit"], "src"),
+    "ttach": ("ttach", ("gradcam",), "qubvel+ttach", "94e579e59a21cbdfbb4f5790502e648008ecf64e", ["ttach"], ""),
+    "captum": ("captum.attr", ("saliency", "ig", "smoothgrad"), "pytorch+captum", "faac08773131888714b15709b28494ebeea7f6eb", ["captum"], ""),
+    "zennit": ("zennit", ("lrp",), "chr5tphr+zennit", "3121bb223061506834ca68abad3eefc792dea999", ["src/zennit"], "src"),
 }
 
 
@@ -211,6 +216,7 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
         m = dx.Model(cfg, weights)
         opts = {"region": (size // 2 - 16, size // 2 - 16, 32, 32)} if m.is_detector else {}
         which = "gradcam" if method == "forward" else method
+        opts.update({"ig": {"steps": IG_STEPS}, "smoothgrad": {"samples": SMOOTH_SAMPLES, "noise": NOISE}}.get(method, {}))
 
         def run():  # the time, and the forward's within it
             t0 = time.perf_counter()
@@ -265,6 +271,21 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
             def call():
                 return attributor(xt, onehot)[1]
 
+        elif method == "ig":
+            from captum.attr import IntegratedGradients
+            ig = IntegratedGradients(net)
+
+            def call():
+                return ig.attribute(xt, baselines=torch.zeros_like(xt), target=target, n_steps=IG_STEPS + 1,
+                                    method="riemann_trapezoid")
+        elif method == "smoothgrad":
+            from captum.attr import NoiseTunnel, Saliency
+            tunnel = NoiseTunnel(Saliency(net))
+            sd = NOISE * float(xt.max() - xt.min())
+
+            def call():
+                return tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SMOOTH_SAMPLES, stdevs=sd, target=target)
+
         def run():
             t0 = time.perf_counter()
             call()
@@ -280,12 +301,19 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
 
 
 # ------------------------------------------------------------------ the driver
+def importable(module, paths):
+    """None, or why module cannot be imported with paths in front (its last error line)"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, env=env)
+    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["?"])[-1]
+
+
 def peer_path(args):
-    """PYTHONPATH entries for the peers (extracted from the mirrors when needed); prints which
-    peers cannot be had"""
-    paths, missing = [], []
+    """PYTHONPATH entries for the peers (extracted from the mirrors when needed), and those that
+    cannot be had, with why"""
+    paths, missing, extracted = [], [], {}
     for name, (module, _, mirror, commit, files, root) in PEERS.items():
-        if subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0:
+        if importable(module, []) is None:
             continue
         into = os.path.join(args.peers_src, name)
         repo = os.path.join(args.mirror, mirror, "repo")
@@ -296,9 +324,14 @@ def peer_path(args):
                 subprocess.run(["tar", "-x", "-C", into + ".part"], input=archive.stdout, check=True)
                 os.rename(into + ".part", into)
         if os.path.isdir(into):
-            paths.append(os.path.join(into, root))
+            extracted[name] = os.path.join(into, root)
         else:
-            missing.append(name)
+            missing.append(f"{name} (no mirror to extract)")
+    paths = list(extracted.values())  # the peers import each other (pytorch-grad-cam: ttach)
+    for name, path in extracted.items():
+        why = importable(PEERS[name][0], paths)
+        if why is not None:
+            missing.append(f"{name} ({why})")
     return paths, missing
 
 
@@ -353,8 +386,8 @@ def main():
         return 0
     paths, missing = peer_path(args)
     if missing:
-        print("bench-peers: peers missing (not importable, no mirror to extract):", ", ".join(missing))
-    skipped = {PEERS[p][1] for p in missing} | ({"gradcam"} if "ttach" in missing else set())
+        print("bench-peers: peers missing:", ", ".join(missing))
+    skipped = {method for p in missing for method in PEERS[p.split(" ")[0]][1]}
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), PYTHONWARNINGS="ignore",
                PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python")] + paths +
                                           [os.environ.get("PYTHONPATH", "")]))
