@@ -239,3 +239,32 @@ Test(hooks, params_changed_reaches_onednn_and_the_batch_copy)
     dx_free_image(photo);
     dx_close(m);
 }
+
+/* Without memory for oneDNN's layers (every dx_alloc_optional failing) the convolutions run
+ * Darknet's own forward: no error, no layer through oneDNN, outputs bit for bit DX_ONEDNN=0's. */
+Test(hooks, onednn_without_memory_falls_back_to_darknets_forward)
+{
+    char cfg[1200], weights[1200];
+    unsetenv("DX_ONEDNN");
+    dx_model *m = open_project_cfg("test-classifier.cfg", temp_dir(), 6, cfg, weights);
+    cr_assert(m->onednn);
+    network *net = dx_network(m);
+    float *x = malloc(sizeof(float) * net->inputs), *plain = malloc(sizeof(float) * net->outputs);
+    rng r = {7};
+    for (int k = 0; k < net->inputs; ++k) x[k] = (float)rng_uniform(&r);
+    dx_set_onednn(m, 0);
+    dx_forward(m, x);
+    memcpy(plain, net->output, sizeof(float) * net->outputs);
+    dx_set_onednn(m, 1);
+    setenv("DX_FAIL_OPTIONAL_ALLOC", "1", 1);
+    dx_forward(m, x);
+    unsetenv("DX_FAIL_OPTIONAL_ALLOC");
+    cr_expect_eq(dx_onednn_layers_ran(m), 0, "%d layers ran through oneDNN without memory for them",
+                 dx_onednn_layers_ran(m));
+    cr_expect_eq(memcmp(plain, net->output, sizeof(float) * net->outputs), 0, "the output is not Darknet's forward's");
+    dx_forward(m, x); /* with memory again: oneDNN builds its layers */
+    cr_expect_gt(dx_onednn_layers_ran(m), 0, "oneDNN never tried again");
+    free(x);
+    free(plain);
+    dx_close(m);
+}

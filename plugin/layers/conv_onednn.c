@@ -215,7 +215,7 @@ void dx_onednn_conv_free(dx_onednn_conv *c)
  * of memory. */
 static float *folded_weights(const dx_layer *l, float *bias)
 {
-    float *w = dx_alloc(l->nweights, sizeof(float), "oneDNN's folded weights", NULL);
+    float *w = dx_alloc_optional(l->nweights, sizeof(float));
     if (!w) return NULL;
     size_t per_filter = (size_t)l->nweights / l->n;
     for (int o = 0; o < l->n; ++o) {
@@ -340,7 +340,7 @@ static int build_forward(dx_onednn_conv *c, const dx_layer *l)
     int rc = -1;
     float alpha;
     dnnl_alg_kind_t act = post_op_of(l->activation, &alpha);
-    float *bias = dx_alloc(l->n, sizeof(float), "oneDNN's folded bias", NULL);
+    float *bias = dx_alloc_optional(l->n, sizeof(float));
     float *w = bias ? folded_weights(l, bias) : NULL;
     c->post_op = act != dnnl_alg_kind_undef;
     if (!w || shapes_of(l, l->batch, &s) != 0 ||
@@ -409,7 +409,7 @@ static dx_onednn_conv *state_of(dx_model *m, int i)
     if (!api_loaded || !m->hooks) return NULL;
     dx_onednn_conv **slot = &m->hooks[i].onednn;
     if (*slot) return *slot;
-    dx_onednn_conv *c = dx_alloc(1, sizeof *c, "a oneDNN layer", NULL);
+    dx_onednn_conv *c = dx_alloc_optional(1, sizeof *c);
     if (!c) return NULL;
     c->threads = threads_wanted();
     if (api.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
