@@ -229,7 +229,7 @@ Test(onednn, changed_weights_reach_the_backward)
         dx_layer *l = &m->net->layers[i];
         for (int k = 0; k < l->nweights; ++k) l->weights[k] *= -2.f;
         if (l->batch_normalize) l->scales[0] += 1.f;
-        dx_hooks_params_changed(m, i);
+        dx_params_changed(m, i);
     }
     cr_assert_eq(compare_backwards(m, "changed weights", 9), 11);
     dx_close(m);

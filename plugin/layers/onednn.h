@@ -1,6 +1,6 @@
 /* conv_onednn.c: [convolutional] forward through oneDNN (Debian's libdnnl, loaded when first
  * used), standing in for Darknet's im2col + gemm + single-threaded batch norm and activation
- * through the hooks (hooks.c: with DX_ONEDNN=1), and the reverse pass's W^T d (layers/conv.c's
+ * through the hooks (hooks.c: unless DX_ONEDNN=0), and the reverse pass's W^T d (layers/conv.c's
  * backward, when the model's switch is on). Outputs and gradients equal Darknet's and the BLAS
  * path's within float rounding (tests/test_onednn.c): batch norm is folded into the forward's
  * weights and bias, so the sums are taken in another order and with other factors. */
@@ -10,7 +10,7 @@
 #include "explain.h"
 
 /* One layer's primitives, weights and buffers, each direction built at its first use (owned by
- * the model's hook of that layer, freed with dx_onednn_conv_free; dx_hooks_params_changed frees
+ * the model's hook of that layer, freed with dx_onednn_conv_free; dx_params_changed frees
  * it, so both are built again from the new parameters). */
 typedef struct dx_onednn_conv dx_onednn_conv;
 
