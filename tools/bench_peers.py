@@ -388,7 +388,9 @@ def main():
     if missing:
         print("bench-peers: peers missing:", ", ".join(missing))
     skipped = {method for p in missing for method in PEERS[p.split(" ")[0]][1]}
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), PYTHONWARNINGS="ignore",
+    # threads: OpenBLAS's and the workers' (DX_THREADS: IG's, SmoothGrad's, occlusion's) on our side,
+    # torch's intra-op on the peer's
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), DX_THREADS=str(args.threads), PYTHONWARNINGS="ignore",
                PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python")] + paths +
                                           [os.environ.get("PYTHONPATH", "")]))
     import torch
