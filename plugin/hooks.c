@@ -99,9 +99,9 @@ void dx_params_changed(dx_model *m, int layer)
         dx_onednn_conv_free(m->hooks[i].onednn);
         m->hooks[i].onednn = 0;
     }
-    /* the batch copy loaded the weights as they were (model.c's dx_open_batch_copy) */
-    dx_close(m->batched);
-    m->batched = 0;
+    /* the batch copy and the workers' copies loaded the weights as they were (model.c's
+     * dx_open_batch_copy) */
+    dx_close_copies(m);
 }
 
 int dx_onednn_layers_ran(const dx_model *m)

@@ -344,10 +344,20 @@ fail:
     return 0;
 }
 
+void dx_close_copies(dx_model *m)
+{
+    dx_close(m->batched);
+    m->batched = 0;
+    for (int w = 0; w < DX_MAX_WORKERS - 1; ++w) {
+        dx_close(m->copies[w]);
+        m->copies[w] = 0;
+    }
+}
+
 void dx_close(dx_model *m)
 {
     if (!m) return;
-    dx_close(m->batched);
+    dx_close_copies(m);
     dx_hooks_remove(m);
     dx_pass_free(m, &m->pass);
     if (m->net) dx_backend_free(m->net);

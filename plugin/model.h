@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "explain.h"
 #include "hooks.h"
+#include "workers.h"
 
 struct dx_model {
     dx_net *net;
@@ -19,6 +20,8 @@ struct dx_model {
     int onednn;               /* the convolutions' stand-in is oneDNN's (dx_set_onednn) */
     int incremental;          /* occlusion recomputes only what a window reaches (dx_set_incremental) */
     struct dx_model *batched; /* its batch-N copy of the network (NULL until needed) */
+    /* workers.c's copies for workers 1.. (batch 1; NULL until a job needs them) */
+    struct dx_model *copies[DX_MAX_WORKERS - 1];
     float *input;             /* the network input of the last forward (net->inputs floats) */
     /* The reverse pass of dx_backward and dx_target_backward (engine.c): d(target)/d(layer
      * output), plugin-owned, one buffer per layer (dx_grad_of). */
@@ -40,6 +43,8 @@ long dx_count_nonfinite(const float *v, size_t n); /* NaN and inf among v[0..n) 
 const char *dx_model_file(const dx_model *m);     /* the weights path, or the cfg's without weights */
 /* m's network again at batch N, same parameters and hooks, input buffer for N inputs */
 dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err);
+/* Closes m's copies (the batch-N one and the workers'): they hold the parameters as they were. */
+void dx_close_copies(dx_model *m);
 
 /* The layer CAM methods use for a target at layer top: for a detector's head, the last feature
  * layer feeding it; otherwise dx_default_layer. */

@@ -3,9 +3,6 @@
  * build their map over that frame. Also the scoring loop every perturbation method uses
  * (perturb.h). */
 #include <math.h>
-#include <pthread.h>
-#include <unistd.h>
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include "error.h"
@@ -16,6 +13,7 @@
 #include "perturb.h"
 #include "rng.h"
 #include "scoring.h"
+#include "workers.h"
 
 int dx_perturbation_maps(const dx_model *m, dx_result *r, int n_targets, int signed_map, dx_error *err)
 {
@@ -93,77 +91,43 @@ static void occlusion_fill(void *ctx, int k, float *input)
     paste_window(o, k, input);
 }
 
-/* Windows k = first, first + step, ... of n, by incremental inference from model m's forward
- * state on x: each forward recomputes only what its window reaches, then the clean state is
- * copied back. scores: n x n_targets. */
+/* Windows k = worker, worker + workers, ... of n, by incremental inference from model m's
+ * forward state on x: each forward recomputes only what its window reaches, then the clean state
+ * is copied back. scores: n x n_targets. */
 typedef struct {
-    dx_model *m;
     const dx_target *t;
     int n_targets;
     const occlusion_ctx *o;
-    int first, step, n;
+    int workers, n;
     float *scores;
-    dx_error err;
-    int rc;
-} window_worker;
+} window_job;
 
-static void *score_windows(void *arg)
+static int score_windows(void *arg, int worker, dx_model *m, dx_error *err)
 {
-    window_worker *w = arg;
-    dx_model *m = w->m;
-    if (memcmp(m->input, w->o->x, sizeof(float) * m->net->inputs) != 0) dx_forward(m, w->o->x);
-    dx_incremental *inc = dx_incremental_begin(m, &w->err);
-    w->rc = inc ? 0 : -1;
-    for (int k = w->first; inc && k < w->n; k += w->step) {
-        paste_window(w->o, k, m->input);
-        dx_incremental_forward(inc, (dx_rect){w->o->ys[k], w->o->xs[k], w->o->ys[k] + w->o->wh, w->o->xs[k] + w->o->ww});
-        dx_target_scores(w->t, w->n_targets, m, w->scores + (size_t)k * w->n_targets);
+    const window_job *j = arg;
+    /* worker 0 runs on the caller's model, on x's forward state; a copy holds what it last ran */
+    if (worker > 0 || memcmp(m->input, j->o->x, sizeof(float) * m->net->inputs) != 0) dx_forward(m, j->o->x);
+    dx_incremental *inc = dx_incremental_begin(m, err);
+    if (!inc) return -1;
+    for (int k = worker; k < j->n; k += j->workers) {
+        paste_window(j->o, k, m->input);
+        dx_incremental_forward(inc, (dx_rect){j->o->ys[k], j->o->xs[k], j->o->ys[k] + j->o->wh, j->o->xs[k] + j->o->ww});
+        dx_target_scores(j->t, j->n_targets, m, j->scores + (size_t)k * j->n_targets);
         dx_incremental_restore(inc);
     }
     dx_incremental_end(inc);
-    return NULL;
+    return 0;
 }
 
-#define OCCLUSION_THREADS 4 /* at most; one per online core */
-
-/* The windows spread over one thread per core (at most OCCLUSION_THREADS), each with its own copy
- * of the network: an incremental forward's products are too small for OpenBLAS's threads (they
- * only spin), so BLAS runs single-threaded meanwhile and the windows run in parallel. */
+/* The windows spread over the workers (workers.h: one thread per core, at most 4 unless
+ * DX_THREADS says otherwise), each with its own copy of the network: an incremental forward's
+ * products are too small for OpenBLAS's threads (they only spin), so BLAS runs single-threaded
+ * meanwhile and the windows run in parallel. */
 static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_targets, const occlusion_ctx *o,
                                        int n, float *scores, dx_error *err)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = cores < 1 ? 1 : cores > OCCLUSION_THREADS ? OCCLUSION_THREADS : (int)cores;
-    if (threads > n) threads = n > 0 ? n : 1;
-    window_worker workers[OCCLUSION_THREADS];
-    pthread_t ids[OCCLUSION_THREADS];
-    int started = 1, rc = 0, blas_threads = openblas_get_num_threads();
-    for (int w = 0; w < threads; ++w) {
-        workers[w] = (window_worker){w ? NULL : m, t, n_targets, o, w, threads, n, scores, {{0}}, 0};
-        if (w && !(workers[w].m = dx_open_batch_copy(m, 1, err))) {
-            while (--w > 0) dx_close(workers[w].m);
-            return -1;
-        }
-    }
-    openblas_set_num_threads(1);
-    /* each thread's first sgemm maps an OpenBLAS buffer (memory.c): no more threads than fit */
-    int spawn = 1 + dx_blas_threads_fit(threads - 1);
-    for (int w = 1; w < spawn; ++w, ++started)
-        if (pthread_create(&ids[w], NULL, score_windows, &workers[w]) != 0) break;
-    score_windows(&workers[0]);
-    for (int w = 1; w < threads; ++w) {
-        if (w < started) pthread_join(ids[w], NULL);
-        else score_windows(&workers[w]); /* no thread: this one does its share */
-    }
-    openblas_set_num_threads(blas_threads);
-    for (int w = 0; w < threads; ++w) {
-        if (workers[w].rc != 0 && rc == 0) {
-            *err = workers[w].err;
-            rc = -1;
-        }
-        if (w) dx_close(workers[w].m);
-    }
-    return rc;
+    window_job j = {t, n_targets, o, dx_worker_count(n), n, scores};
+    return dx_workers_run(m, j.workers, score_windows, &j, err);
 }
 
 /* A window whose pixels already equal the baseline changes nothing: its score drop is 0. */
