@@ -12,7 +12,9 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "engine.h"
+#include "memory.h"
 #include "methods/baseline.h"
+#include "model.h"
 #include "helpers.h"
 #include "rng.h"
 
@@ -742,5 +744,206 @@ Test(gradmethods, baseline_null_is_black)
     for (size_t k = 0; k < n; ++k) cr_assert_eq(base[k], 0, "base[%zu] = %g", k, base[k]);
     free(x);
     free(base);
+    dx_close(m);
+}
+
+/* ---- the many-gradient methods over threads (workers.c, issue #18) ---- */
+
+static const dx_method sampled_methods[] = {DX_METHOD_IG, DX_METHOD_SMOOTHGRAD, DX_METHOD_SMOOTHGRAD2, DX_METHOD_VARGRAD};
+
+static void set_threads(int threads)
+{
+    char value[16];
+    snprintf(value, sizeof value, "%d", threads);
+    setenv("DX_THREADS", value, 1);
+}
+
+/* Every layer's output (and the input) of m's current forward state, concatenated (malloc'd). */
+static float *forward_state(dx_model *m, size_t *len)
+{
+    const network *net = dx_network(m);
+    size_t n = (size_t)net->inputs;
+    for (int i = 0; i < net->n; ++i) n += (size_t)net->layers[i].outputs;
+    float *state = malloc(sizeof(float) * n), *at = state;
+    memcpy(at, dx_output_of(m, -1), sizeof(float) * net->inputs);
+    at += net->inputs;
+    for (int i = 0; i < net->n; ++i) {
+        memcpy(at, net->layers[i].output, sizeof(float) * net->layers[i].outputs);
+        at += net->layers[i].outputs;
+    }
+    *len = n;
+    return state;
+}
+
+static dx_request sampled_request(dx_method method, int detector)
+{
+    dx_request req;
+    dx_request_init(&req);
+    req.method = method;
+    req.steps = 15; /* 16 gradients */
+    req.samples = 16;
+    req.noise = 0.15f;
+    req.seed = 31;
+    req.baseline = "noise";
+    req.class_id = detector ? 1 : 2;
+    if (detector) { /* random weights: no box clears a threshold, a region always has an anchor */
+        req.use_region = 1;
+        req.region[0] = 10, req.region[1] = 8, req.region[2] = 20, req.region[3] = 16;
+    }
+    return req;
+}
+
+/* IG, SmoothGrad, SmoothGrad², VarGrad with 1, 2 and 3 threads, on new and on kept copies: the
+ * same map bit for bit (the gradients are added in sample order), the same stats, every worker
+ * computing, and the model left on the photo's forward state (equal to a fresh forward bit for
+ * bit). */
+static void expect_same_over_threads(const char *cfg_name, int detector, uint64_t seed, int workers_must_compute)
+{
+    char cfg[1200], weights[256];
+    snprintf(cfg, sizeof cfg, "%s/cfg/%s", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".", cfg_name);
+    snprintf(weights, sizeof weights, "%s/threads.weights", temp_dir());
+    dx_model *m = open_random(cfg, weights, seed);
+    dx_image photo = noise_photo(48, 40, 3, seed);
+    dx_error err;
+    cr_assert_eq(dx_forward_photo(m, photo, NULL, &err), 0, "%s", err.msg);
+    size_t len, len_after;
+    float *fresh = forward_state(m, &len);
+    for (int k = 0; k < 4; ++k) {
+        dx_request req = sampled_request(sampled_methods[k], detector);
+        const char *name = dx_method_name(req.method);
+        dx_result ref;
+        set_threads(1);
+        explain(m, photo, &req, &ref);
+        for (int run = 0; run < 4; ++run) {
+            /* 2 threads on new copies, again on the kept ones, then 3 threads alike */
+            int threads = 2 + run / 2, new_copies = run % 2 == 0;
+            set_threads(threads);
+            if (new_copies) dx_close_copies(m);
+            dx_result r;
+            explain(m, photo, &req, &r);
+            /* a copy's reverse-pass buffers exist once it computed a gradient; on the 16x16 and
+             * 32x32 models the caller's thread may be done before another has started */
+            int computing = 0;
+            for (int w = 1; new_copies && w < threads; ++w) computing += m->copies[w - 1] && m->copies[w - 1]->pass.buf;
+            if (new_copies) cr_log_info("%s, %s, %d threads: %d of the copies computed", cfg_name, name, threads, computing);
+            cr_expect(!new_copies || !workers_must_compute || computing > 0, "%s, %s, %d threads: no copy computed a gradient",
+                      cfg_name, name, threads);
+            size_t native = (size_t)r.native_h * r.native_w;
+            cr_assert(r.native_h == ref.native_h && r.native_w == ref.native_w && r.w == ref.w && r.h == ref.h);
+            cr_expect(!memcmp(r.native, ref.native, sizeof(float) * native), "%s, %s: %d threads give another native map",
+                      cfg_name, name, threads);
+            cr_expect(!memcmp(r.map, ref.map, sizeof(float) * r.w * r.h), "%s, %s: %d threads give another map",
+                      cfg_name, name, threads);
+            cr_expect_eq(r.n_stats, ref.n_stats, "%s, %s", cfg_name, name);
+            for (int s = 0; s < r.n_stats && s < ref.n_stats; ++s)
+                cr_expect(!strcmp(r.stats[s].name, ref.stats[s].name) && r.stats[s].value == ref.stats[s].value,
+                          "%s, %s, %d threads: stat %s %.17g, with one thread %s %.17g", cfg_name, name, threads,
+                          r.stats[s].name, r.stats[s].value, ref.stats[s].name, ref.stats[s].value);
+            cr_expect(r.logit == ref.logit, "%s, %s: the score differs", cfg_name, name);
+            float *after = forward_state(m, &len_after);
+            cr_expect(len_after == len && !memcmp(after, fresh, sizeof(float) * len),
+                      "%s, %s, %d threads: the model is not left on the photo's forward state", cfg_name, name, threads);
+            free(after);
+            dx_result_free(&r);
+        }
+        dx_result_free(&ref);
+    }
+    unsetenv("DX_THREADS");
+    free(fresh);
+    dx_free_image(photo);
+    dx_close(m);
+}
+
+Test(gradmethods, sampled_methods_equal_over_threads_classifier)
+{
+    expect_same_over_threads("test-classifier.cfg", 0, 41, 0);
+    expect_same_over_threads("shapes-classifier.cfg", 0, 45, 1);
+}
+
+Test(gradmethods, sampled_methods_equal_over_threads_detector_box)
+{
+    expect_same_over_threads("test-detector.cfg", 1, 42, 0);
+    expect_same_over_threads("shapes-detector.cfg", 1, 46, 1);
+}
+
+/* Weights changed in place and announced (dx_params_changed) reach the workers' copies: they are
+ * closed, and the next run with 3 threads equals one thread's on the new weights. */
+Test(gradmethods, workers_follow_changed_weights)
+{
+    dx_model *m = open_test_classifier(43);
+    dx_image photo = noise_photo(16, 16, 3, 43);
+    dx_request req = sampled_request(DX_METHOD_IG, 0);
+    dx_result before, one, three;
+    set_threads(3);
+    explain(m, photo, &req, &before);
+    cr_assert(m->copies[0] && m->copies[1], "3 threads opened no copies");
+    network *net = dx_network(m);
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].type == CONVOLUTIONAL)
+            for (int k = 0; k < net->layers[i].nweights; ++k) net->layers[i].weights[k] *= (k % 3) ? 0.5f : -1.0f;
+    dx_params_changed(m, -1);
+    cr_expect(!m->copies[0] && !m->copies[1], "dx_params_changed left the workers' copies open");
+    explain(m, photo, &req, &three);
+    set_threads(1);
+    explain(m, photo, &req, &one);
+    unsetenv("DX_THREADS");
+    size_t native = (size_t)one.native_h * one.native_w;
+    cr_expect(memcmp(before.native, one.native, sizeof(float) * native), "the new weights changed nothing");
+    cr_expect(!memcmp(three.native, one.native, sizeof(float) * native), "3 threads ran on the old weights");
+    dx_result_free(&before);
+    dx_result_free(&one);
+    dx_result_free(&three);
+    dx_free_image(photo);
+    dx_close(m);
+}
+
+/* An allocation failing anywhere in a 3-thread run (the copies' opening on the calling thread,
+ * the reverse passes' seeds and buffers on every worker's thread): the call fails with one error
+ * saying out of memory, or succeeds; the model then gives the reference map again. ASan (make
+ * test SANITIZE=1) checks nothing leaks and no thread touches freed memory. */
+Test(gradmethods, a_failing_worker_is_one_error)
+{
+    dx_model *m = open_test_classifier(44);
+    dx_image photo = noise_photo(16, 16, 3, 44);
+    /* oneDNN's layers fall back to Darknet's forward when their blocks cannot be allocated: no
+     * error to expect there */
+    dx_set_onednn(m, 0);
+    set_threads(3);
+    for (int k = 0; k < 4; ++k) {
+        dx_request req = sampled_request(sampled_methods[k], 0);
+        dx_result ref, r;
+        dx_error err;
+        explain(m, photo, &req, &ref); /* the model's own first-time blocks */
+        dx_result_free(&ref);
+        dx_close_copies(m); /* counted: each failing run below opens them again */
+        dx_alloc_fail_at(0);
+        explain(m, photo, &req, &ref);
+        long calls = dx_alloc_calls();
+        int failed = 0;
+        for (long n = 1; n <= calls + 2; ++n) {
+            dx_close_copies(m); /* each run opens them: their allocations fail too */
+            dx_alloc_fail_at(n);
+            int rc = dx_explain_image(m, photo, &req, &r, &err);
+            dx_alloc_fail_at(0);
+            if (rc == 0) dx_result_free(&r);
+            else {
+                ++failed;
+                const char *at = strstr(err.msg, "out of memory");
+                cr_assert(at && !strstr(at + 1, "out of memory") && !strchr(err.msg, '\n'),
+                          "%s, allocation %ld: '%s'", dx_method_name(req.method), n, err.msg);
+            }
+            cr_assert_eq(dx_explain_image(m, photo, &req, &r, &err), 0, "%s, after allocation %ld failed: %s",
+                         dx_method_name(req.method), n, err.msg);
+            cr_assert(!memcmp(r.native, ref.native, sizeof(float) * r.native_h * r.native_w),
+                      "%s, after allocation %ld failed, the map differs", dx_method_name(req.method), n);
+            dx_result_free(&r);
+        }
+        cr_log_info("%s: %ld allocations, %d runs failed", dx_method_name(req.method), calls, failed);
+        /* the count varies from run to run: a copy that got no sample made no reverse pass */
+        cr_expect_geq(failed, calls / 2, "%s: only %d of %ld allocations failed a run", dx_method_name(req.method), failed, calls);
+        dx_result_free(&ref);
+    }
+    unsetenv("DX_THREADS");
+    dx_free_image(photo);
     dx_close(m);
 }
