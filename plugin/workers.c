@@ -1,7 +1,7 @@
 /* One job over threads, each with its own copy of the network (workers.h has the contract).
  * Measured on the shared 2-core machine: feeding N inputs through a batch-N copy does not pay
  * (oneDNN's convolutions and Darknet's batched im2col run image by image), one copy per core does
- * (docs/benchmarks.md#threads). */
+ * (docs/benchmarks.md#threads-for-the-many-gradient-methods). */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
