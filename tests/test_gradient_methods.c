@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
@@ -942,6 +943,54 @@ Test(gradmethods, a_failing_worker_is_one_error)
         /* the count varies from run to run: a copy that got no sample made no reverse pass */
         cr_expect_geq(failed, calls / 2, "%s: only %d of %ld allocations failed a run", dx_method_name(req.method), failed, calls);
         dx_result_free(&ref);
+    }
+    unsetenv("DX_THREADS");
+    dx_free_image(photo);
+    dx_close(m);
+}
+
+/* No room for another OpenBLAS thread's buffer under the address-space limit: no worker thread
+ * starts, workers 1 and 2 run on the calling thread after worker 0: the call ends with one
+ * thread's map (the gradients: worker 0 has claimed every sample by then; occlusion: workers 1
+ * and 2 score their own share of the windows there). */
+Test(gradmethods, workers_without_threads_run_on_the_caller)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("AddressSanitizer cannot run under an address-space limit");
+#endif
+    char cfg[1200], weights[256];
+    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
+    snprintf(weights, sizeof weights, "%s/threads.weights", temp_dir());
+    dx_model *m = open_random(cfg, weights, 47);
+    dx_image photo = noise_photo(48, 40, 3, 47);
+    for (int k = 0; k < 5; ++k) {
+        dx_request req = sampled_request(k < 4 ? sampled_methods[k] : DX_METHOD_OCCLUSION, 0);
+        if (k == 4) req.window = 8, req.stride = 8;
+        dx_result one, r;
+        set_threads(1);
+        explain(m, photo, &req, &one);
+        set_threads(3);
+        explain(m, photo, &req, &r); /* the copies are made here, without the limit */
+        dx_result_free(&r);
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        cr_assert(f && fscanf(f, "%ld", &pages) == 1);
+        fclose(f);
+        struct rlimit old, tight;
+        cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+        tight = old;
+        tight.rlim_cur = (rlim_t)pages * sysconf(_SC_PAGESIZE) + 100 * 1024 * 1024;
+        cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+        int fit = dx_blas_threads_fit(2);
+        dx_error err;
+        int rc = dx_explain_image(m, photo, &req, &r, &err);
+        setrlimit(RLIMIT_AS, &old);
+        cr_assert_eq(fit, 0, "the limit leaves room for %d OpenBLAS threads", fit);
+        cr_assert_eq(rc, 0, "%s under the limit: %s", dx_method_name(req.method), err.msg);
+        cr_expect(!memcmp(r.native, one.native, sizeof(float) * r.native_h * r.native_w),
+                  "%s: the workers on the calling thread give another map", dx_method_name(req.method));
+        dx_result_free(&r);
+        dx_result_free(&one);
     }
     unsetenv("DX_THREADS");
     dx_free_image(photo);
