@@ -344,6 +344,11 @@ fail:
     return 0;
 }
 
+int dx_batch_copy_fits(const dx_model *m, int batch)
+{
+    return dx_memory_check(network_bytes(&m->size, batch), m->cfg_path, "a copy of the network", NULL) == 0;
+}
+
 void dx_close_copies(dx_model *m)
 {
     dx_close(m->batched);

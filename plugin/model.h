@@ -43,6 +43,8 @@ long dx_count_nonfinite(const float *v, size_t n); /* NaN and inf among v[0..n) 
 const char *dx_model_file(const dx_model *m);     /* the weights path, or the cfg's without weights */
 /* m's network again at batch N, same parameters and hooks, input buffer for N inputs */
 dx_model *dx_open_batch_copy(const dx_model *m, int batch, dx_error *err);
+/* dx_open_batch_copy's memory check passes (without an error message) */
+int dx_batch_copy_fits(const dx_model *m, int batch);
 /* Closes m's copies (the batch-N one and the workers'): they hold the parameters as they were. */
 void dx_close_copies(dx_model *m);
 

@@ -30,6 +30,7 @@ int dx_worker_count(int items)
 typedef struct {
     dx_worker_fn fn;
     void *ctx;
+    int workers;
     pthread_mutex_t lock; /* guards failed and *err */
     int failed;
     dx_error *err;
@@ -45,7 +46,7 @@ static void *run_worker(void *arg)
 {
     worker *w = arg;
     dx_error err = {{0}};
-    if (w->j->fn(w->j->ctx, w->index, w->m, &err) != 0) {
+    if (w->j->fn(w->j->ctx, w->index, w->j->workers, w->m, &err) != 0) {
         pthread_mutex_lock(&w->j->lock);
         if (!w->j->failed) *w->j->err = err;
         w->j->failed = 1;
@@ -65,18 +66,22 @@ static dx_model *copy_for(dx_model *m, int w, dx_error *err)
     return *c;
 }
 
-int dx_workers_run(dx_model *m, int workers, dx_worker_fn fn, void *ctx, dx_error *err)
+int dx_workers_run(dx_model *m, int wanted, dx_worker_fn fn, void *ctx, dx_error *err)
 {
-    if (workers < 1) workers = 1;
-    if (workers > DX_MAX_WORKERS) workers = DX_MAX_WORKERS;
+    if (wanted > DX_MAX_WORKERS) wanted = DX_MAX_WORKERS;
     worker ws[DX_MAX_WORKERS];
     pthread_t ids[DX_MAX_WORKERS];
-    job j = {fn, ctx, PTHREAD_MUTEX_INITIALIZER, 0, err};
-    for (int w = 0; w < workers; ++w) {
-        ws[w] = (worker){&j, w, w ? copy_for(m, w, err) : m};
+    job j = {fn, ctx, 1, PTHREAD_MUTEX_INITIALIZER, 0, err};
+    ws[0] = (worker){&j, 0, m};
+    for (; j.workers < wanted; ++j.workers) {
+        int w = j.workers;
+        /* no room for another network: fewer workers (an allocation that fails is an error) */
+        if (!m->copies[w - 1] && !dx_batch_copy_fits(m, 1)) break;
+        ws[w] = (worker){&j, w, copy_for(m, w, err)};
         if (!ws[w].m) return -1;
-        if (w) ws[w].m->ms_backward = 0;
+        ws[w].m->ms_backward = 0;
     }
+    int workers = j.workers;
     if (workers == 1) { /* as before there were threads: OpenBLAS keeps its count */
         run_worker(&ws[0]);
         return j.failed ? -1 : 0;

@@ -1,8 +1,8 @@
 /* workers.c — one job spread over threads, each thread computing on its own copy of the network:
  * occlusion's windows, Integrated Gradients' steps, the SmoothGrad family's samples.
  *
- * dx_workers_run(m, workers, fn, ctx, err) calls fn(ctx, w, model, werr) once for each worker
- * w in 0..workers-1:
+ * dx_workers_run(m, wanted, fn, ctx, err) calls fn(ctx, w, workers, model, werr) once for each
+ * worker w in 0..workers-1, workers <= wanted:
  *   - worker 0 on m itself, on the calling thread; worker w > 0 on copy w of m's network (batch
  *     1, m's parameters, fast-layer and oneDNN choices), on a thread of its own.
  *   - Threads: OpenBLAS runs one thread per caller meanwhile (its count restored after), and no
@@ -19,8 +19,10 @@
  *     to m->ms_backward.
  *   - Errors: fn returns 0, or -1 with its error in werr (its own). dx_workers_run returns 0 when
  *     every fn returned 0, else -1 with the error of the first worker to fail (in time); stopping
- *     the others is fn's business (a flag in ctx). When a copy cannot be opened, no fn runs and the
- *     call fails with that error. Nothing is left allocated but the kept copies. */
+ *     the others is fn's business (a flag in ctx). A copy the memory check finds no room for
+ *     (dx_memory_check) is not made: fewer workers, no error (fn learns how many from `workers`).
+ *     When a copy that fits cannot be opened, no fn runs and the call fails with that error.
+ *     Nothing is left allocated but the kept copies. */
 #ifndef DX_WORKERS_H
 #define DX_WORKERS_H
 #include "explain.h"
@@ -33,6 +35,6 @@
  * more than items, at least 1. */
 int dx_worker_count(int items);
 
-typedef int (*dx_worker_fn)(void *ctx, int worker, dx_model *m, dx_error *err);
-int dx_workers_run(dx_model *m, int workers, dx_worker_fn fn, void *ctx, dx_error *err);
+typedef int (*dx_worker_fn)(void *ctx, int worker, int workers, dx_model *m, dx_error *err);
+int dx_workers_run(dx_model *m, int wanted, dx_worker_fn fn, void *ctx, dx_error *err);
 #endif

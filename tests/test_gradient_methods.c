@@ -952,16 +952,20 @@ Test(gradmethods, a_failing_worker_is_one_error)
 /* No room for another OpenBLAS thread's buffer under the address-space limit: no worker thread
  * starts, workers 1 and 2 run on the calling thread after worker 0: the call ends with one
  * thread's map (the gradients: worker 0 has claimed every sample by then; occlusion: workers 1
- * and 2 score their own share of the windows there). */
+ * and 2 score their own share of the windows there). With no room for the copies either, one
+ * worker runs and the call succeeds as before there were threads. */
 Test(gradmethods, workers_without_threads_run_on_the_caller)
 {
 #if defined(__SANITIZE_ADDRESS__)
     cr_skip_test("AddressSanitizer cannot run under an address-space limit");
 #endif
-    char cfg[1200], weights[256];
-    snprintf(cfg, sizeof cfg, "%s/cfg/shapes-classifier.cfg", getenv("DX_ROOT"));
-    snprintf(weights, sizeof weights, "%s/threads.weights", temp_dir());
-    dx_model *m = open_random(cfg, weights, 47);
+    /* a network of some 16 MB of outputs, so that a copy needs far more room than a request */
+    dx_model *m = open_cfg_text("wide",
+                                "[net]\nwidth=128\nheight=128\nchannels=3\n"
+                                "[convolutional]\nfilters=256\nsize=3\nstride=1\npad=1\nactivation=relu\n"
+                                "[convolutional]\nfilters=4\nsize=1\nstride=1\npad=0\nactivation=linear\n"
+                                "[avgpool]\n[softmax]\n",
+                                47);
     dx_image photo = noise_photo(48, 40, 3, 47);
     for (int k = 0; k < 5; ++k) {
         dx_request req = sampled_request(k < 4 ? sampled_methods[k] : DX_METHOD_OCCLUSION, 0);
@@ -989,6 +993,19 @@ Test(gradmethods, workers_without_threads_run_on_the_caller)
         cr_assert_eq(rc, 0, "%s under the limit: %s", dx_method_name(req.method), err.msg);
         cr_expect(!memcmp(r.native, one.native, sizeof(float) * r.native_h * r.native_w),
                   "%s: the workers on the calling thread give another map", dx_method_name(req.method));
+        dx_result_free(&r);
+        /* no room for the copies either (the memory check's slack is 32 MiB): one worker, no error */
+        dx_close_copies(m);
+        tight.rlim_cur = (rlim_t)pages * sysconf(_SC_PAGESIZE) + 40 * 1024 * 1024;
+        cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+        int fits = dx_batch_copy_fits(m, 1);
+        rc = dx_explain_image(m, photo, &req, &r, &err);
+        setrlimit(RLIMIT_AS, &old);
+        cr_assert(!fits, "a copy fits under the limit");
+        cr_assert_eq(rc, 0, "%s with no room for a copy: %s", dx_method_name(req.method), err.msg);
+        cr_expect(!m->copies[0], "%s: a copy was made without room for it", dx_method_name(req.method));
+        cr_expect(!memcmp(r.native, one.native, sizeof(float) * r.native_h * r.native_w),
+                  "%s: one worker for lack of room gives another map", dx_method_name(req.method));
         dx_result_free(&r);
         dx_result_free(&one);
     }

@@ -110,7 +110,7 @@ static void stop_loop(sample_loop *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-static int sample_worker(void *arg, int worker, dx_model *m, dx_error *err)
+static int sample_worker(void *arg, int worker, int workers, dx_model *m, dx_error *err)
 {
     sample_loop *l = arg;
     for (;;) {

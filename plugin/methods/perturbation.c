@@ -98,18 +98,18 @@ typedef struct {
     const dx_target *t;
     int n_targets;
     const occlusion_ctx *o;
-    int workers, n;
+    int n;
     float *scores;
 } window_job;
 
-static int score_windows(void *arg, int worker, dx_model *m, dx_error *err)
+static int score_windows(void *arg, int worker, int workers, dx_model *m, dx_error *err)
 {
     const window_job *j = arg;
     /* worker 0 runs on the caller's model, on x's forward state; a copy holds what it last ran */
     if (worker > 0 || memcmp(m->input, j->o->x, sizeof(float) * m->net->inputs) != 0) dx_forward(m, j->o->x);
     dx_incremental *inc = dx_incremental_begin(m, err);
     if (!inc) return -1;
-    for (int k = worker; k < j->n; k += j->workers) {
+    for (int k = worker; k < j->n; k += workers) {
         paste_window(j->o, k, m->input);
         dx_incremental_forward(inc, (dx_rect){j->o->ys[k], j->o->xs[k], j->o->ys[k] + j->o->wh, j->o->xs[k] + j->o->ww});
         dx_target_scores(j->t, j->n_targets, m, j->scores + (size_t)k * j->n_targets);
@@ -126,8 +126,8 @@ static int score_windows(void *arg, int worker, dx_model *m, dx_error *err)
 static int score_windows_incrementally(dx_model *m, const dx_target *t, int n_targets, const occlusion_ctx *o,
                                        int n, float *scores, dx_error *err)
 {
-    window_job j = {t, n_targets, o, dx_worker_count(n), n, scores};
-    return dx_workers_run(m, j.workers, score_windows, &j, err);
+    window_job j = {t, n_targets, o, n, scores};
+    return dx_workers_run(m, dx_worker_count(n), score_windows, &j, err);
 }
 
 /* A window whose pixels already equal the baseline changes nothing: its score drop is 0. */
