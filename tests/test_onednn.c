@@ -167,6 +167,22 @@ static void project_path(const char *rel, char *out, size_t len)
     snprintf(out, len, "%s/%s", getenv("DX_ROOT") ? getenv("DX_ROOT") : ".", rel);
 }
 
+/* cfg/test-classifier.cfg with random weights (seed; saved as NAME.weights in the temp folder)
+ * twice: *on with oneDNN, *off with Darknet's forward. */
+static void open_test_classifier_on_and_off(const char *name, uint64_t seed, dx_model **on, dx_model **off)
+{
+    char cfg[1024], weights[1024];
+    project_path("cfg/test-classifier.cfg", cfg, sizeof cfg);
+    snprintf(weights, sizeof weights, "%s/%s.weights", temp_dir(), name);
+    setenv("DX_ONEDNN", "1", 1);
+    *on = open_random(cfg, weights, seed);
+    setenv("DX_ONEDNN", "0", 1);
+    dx_error err;
+    *off = dx_open(cfg, weights, NULL, &err);
+    unsetenv("DX_ONEDNN"); /* copies follow their model */
+    cr_assert(*off, "%s", err.msg);
+}
+
 /* Each convolution's input gradient from a random gradient at its output (the reverse pass from
  * layer i down to i - 1, on the outputs of one oneDNN forward) through oneDNN's backward-data and
  * through the BLAS path (m->onednn off for the backward only: the same forward outputs, so the
@@ -255,16 +271,8 @@ static long backwards_of(const dx_model *m)
 
 Test(onednn, test_classifier_gradient_equals_blas_and_finite_differences, .timeout = 240)
 {
-    char cfg[1024], weights[1024];
-    project_path("cfg/test-classifier.cfg", cfg, sizeof cfg);
-    snprintf(weights, sizeof weights, "%s/gradient.weights", temp_dir());
-    setenv("DX_ONEDNN", "1", 1);
-    dx_model *on = open_random(cfg, weights, 31);
-    setenv("DX_ONEDNN", "0", 1);
-    dx_error err;
-    dx_model *off = dx_open(cfg, weights, NULL, &err);
-    cr_assert(off, "%s", err.msg);
-    unsetenv("DX_ONEDNN");
+    dx_model *on, *off;
+    open_test_classifier_on_and_off("gradient", 31, &on, &off);
     int top = on->n - 1, outputs = on->net->layers[top].outputs, convs = 0;
     for (int i = 0; i < on->n; ++i) convs += on->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
     float *x = random_floats(on->net->inputs, 32), *proj = random_floats(outputs, 33);
@@ -428,12 +436,8 @@ Test(onednn, tiny_darknet_top5, .timeout = 240)
  * scratchpad they wrote into a freed buffer: SIGSEGV), and the map equals DX_ONEDNN=0's. */
 Test(onednn, occlusion_threads_then_forward, .timeout = 240)
 {
-    char cfg[1024], weights[1024];
-    project_path("cfg/test-classifier.cfg", cfg, sizeof cfg);
-    snprintf(weights, sizeof weights, "%s/occlusion.weights", temp_dir());
-    setenv("DX_ONEDNN", "1", 1);
-    dx_model *on = open_random(cfg, weights, 11);
-    unsetenv("DX_ONEDNN"); /* the workers' copies follow their model */
+    dx_model *on, *off; /* the workers' copies follow their model */
+    open_test_classifier_on_and_off("occlusion", 11, &on, &off);
     dx_image photo = noise_photo(on->net->w, on->net->h, 3, 12);
     dx_request req;
     dx_request_init(&req);
@@ -454,9 +458,6 @@ Test(onednn, occlusion_threads_then_forward, .timeout = 240)
     int convs = 0;
     for (int i = 0; i < on->n; ++i) convs += on->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
     cr_assert_eq(compare_layers(on, "test-classifier after occlusion", 9), convs);
-    setenv("DX_ONEDNN", "0", 1);
-    dx_model *off = dx_open(cfg, weights, NULL, &err);
-    cr_assert(off, "%s", err.msg);
     cr_assert_eq(dx_explain_image(off, photo, &req, &a, &err), 0, "%s", err.msg);
     double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
     cr_log_info("occlusion map: %.2g\n", d);
