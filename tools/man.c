@@ -167,8 +167,16 @@ int main(int argc, char **argv)
 
     puts(".SH ENVIRONMENT");
     puts(".TP\n.B DX_BLAS=0\nDarknet's own matrix product instead of OpenBLAS's.\n"
-         ".TP\n.B DX_FAST_LAYERS=0\nDarknet's own grouped and depthwise convolutions.\n"
+         ".TP\n.B DX_ONEDNN=0\nDarknet's own convolutions, in the forward and in the reverse pass, instead of "
+         "oneDNN's: outputs bit for bit those of darknet classifier predict and darknet detector test (with "
+         "oneDNN, within float rounding).\n"
+         ".TP\n.B DX_FAST_LAYERS=0\nDarknet's own forward in every layer (no stand-in: neither oneDNN's nor the "
+         "grouped and depthwise convolutions').\n"
          ".TP\n.B DX_INCREMENTAL=0\nocclusion by full forward passes instead of incremental ones.\n"
+         ".TP\n.B DX_THREADS\nthreads for occlusion, Integrated Gradients and the SmoothGrad family, each with "
+         "its own copy of the network (default: one per core, at most 4; the maps are the same whatever the "
+         "count; 1 on a busy machine).\n"
+         ".TP\n.B OMP_NUM_THREADS\noneDNN's threads per convolution (default: 1).\n"
          ".TP\n.B OPENBLAS_CORETYPE\nOpenBLAS's kernels, e.g. SkylakeX, Haswell, Prescott (default: the best the CPU "
          "runs, where OpenBLAS picked weaker ones).\n"
          ".TP\n.B OPENBLAS_NUM_THREADS\nOpenBLAS's threads (default: 1).");
