@@ -414,7 +414,7 @@ bench-backends:
 # measures the rest. BENCH_PEERS_RUNS runs per median; BENCH_PEERS_MODELS,
 # BENCH_PEERS_METHODS: comma-separated subsets; BENCH_PEERS_THREADS threads each side.
 deps-peers:
-	$(call install_missing,python3-torch python3-torchvision python3-matplotlib python3-tqdm)
+	$(call install_missing,python3-torch python3-torchvision python3-opencv python3-scipy python3-tqdm python3-matplotlib python3-sklearn)
 BENCH_PEERS_RUNS ?= 3
 BENCH_PEERS_THREADS ?= 1
 BENCH_PEERS_MIRROR ?= ../.mirror
