@@ -582,3 +582,15 @@ void copy_cfg_at_side(const char *cfg, const char *copy, int side)
     fclose(f);
     free(text);
 }
+
+float *darknet_layer_output(dx_model *m, int i)
+{
+    const dx_layer *l = &m->net->layers[i];
+    size_t n = (size_t)l->outputs * l->batch;
+    float *darknet = malloc(sizeof(float) * n);
+    dx_set_fast_layers(m, 0);
+    dx_forward_layer(m, i);
+    memcpy(darknet, l->output, sizeof(float) * n);
+    dx_set_fast_layers(m, 1);
+    return darknet;
+}

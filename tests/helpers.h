@@ -121,4 +121,7 @@ void resize_centres(const float *src, int h, int w, float *dst, int h2, int w2);
 void write_smooth_photo(const char *path, int w, int h);
 int list_cfgs(const char *dir, char **names, int max);
 void copy_cfg_at_side(const char *cfg, const char *copy, int side);
+/* Layer i of m re-run by the Darknet's own forward (the stand-ins off, then on again) on what is
+ * below it: a copy of its output (batch x outputs floats, malloc'd), the layer's output left so. */
+float *darknet_layer_output(dx_model *m, int i);
 #endif

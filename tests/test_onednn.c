@@ -33,6 +33,21 @@ static double rel_diff(const float *a, const float *b, size_t n)
     return scale > 0 ? diff / scale : diff == 0 ? 0 : INFINITY;
 }
 
+/* How many of m's layer forwards (backwards) ran through oneDNN so far. */
+static long forwards_of(const dx_model *m)
+{
+    long n = 0;
+    for (int i = 0; i < m->n; ++i) n += dx_onednn_forwards(m, i);
+    return n;
+}
+
+static long backwards_of(const dx_model *m)
+{
+    long n = 0;
+    for (int i = 0; i < m->n; ++i) n += dx_onednn_backwards(m, i);
+    return n;
+}
+
 /* The model of cfg_text (random weights) with the stand-ins DX_ONEDNN says (the hooks read it when
  * the model opens). */
 static dx_model *open_with(const char *name, const char *cfg_text, uint64_t seed, const char *onednn)
@@ -67,11 +82,7 @@ static int compare_layers(dx_model *m, const char *name, uint64_t seed)
         if (l->type != DX_LAYER_CONVOLUTIONAL) continue;
         cr_assert(m->hooks[i].fast_forward == dx_forward_onednn_convolutional, "%s: layer %d is not oneDNN's", name, i);
         size_t n = (size_t)l->outputs * l->batch;
-        float *darknet = malloc(sizeof(float) * n);
-        dx_set_fast_layers(m, 0);
-        dx_forward_layer(m, i);
-        memcpy(darknet, l->output, sizeof(float) * n);
-        dx_set_fast_layers(m, 1);
+        float *darknet = darknet_layer_output(m, i);
         for (size_t k = 0; k < n; ++k) l->output[k] = NAN;
         long before = dx_onednn_forwards(m, i);
         dx_forward_layer(m, i);
@@ -262,12 +273,6 @@ static float *random_floats(int n, uint64_t seed)
     return v;
 }
 
-static long backwards_of(const dx_model *m)
-{
-    long n = 0;
-    for (int i = 0; i < m->n; ++i) n += dx_onednn_backwards(m, i);
-    return n;
-}
 
 Test(onednn, test_classifier_gradient_equals_blas_and_finite_differences, .timeout = 240)
 {
@@ -349,9 +354,7 @@ Test(onednn, shapes_classifier_top5_scores_and_maps, .timeout = 240)
         }
         dx_free_image(photo);
     }
-    long ran = 0;
-    for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
-    cr_assert_gt(ran, 0, "oneDNN never ran");
+    cr_assert_gt(forwards_of(on), 0, "oneDNN never ran");
     cr_assert_gt(backwards_of(on), 0, "oneDNN's backward never ran");
     cr_assert_eq(backwards_of(off), 0);
     dx_close(off);
@@ -388,9 +391,7 @@ Test(onednn, shapes_detector_boxes, .timeout = 240)
         dx_free_image(photo);
     }
     cr_assert_gt(boxes, 3, "too few boxes to compare");
-    long ran = 0;
-    for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
-    cr_assert_gt(ran, 0, "oneDNN never ran");
+    cr_assert_gt(forwards_of(on), 0, "oneDNN never ran");
     dx_close(off);
     dx_close(on);
 }
@@ -424,9 +425,7 @@ Test(onednn, tiny_darknet_top5, .timeout = 240)
         dx_result_free(&a);
         dx_result_free(&b);
     }
-    long ran = 0;
-    for (int i = 0; i < on->n; ++i) ran += dx_onednn_forwards(on, i);
-    cr_assert_gt(ran, 0, "oneDNN never ran");
+    cr_assert_gt(forwards_of(on), 0, "oneDNN never ran");
     dx_close(off);
     dx_close(on);
 }

@@ -221,11 +221,7 @@ static double grouped_layers_diff(dx_model *m, const float *x, int *layers)
         if (!m->hooks[i].fast_forward) continue;
         const dx_layer *l = &m->net->layers[i];
         size_t n = (size_t)l->outputs * l->batch;
-        float *darknet = malloc(sizeof(float) * n);
-        dx_set_fast_layers(m, 0);
-        dx_forward_layer(m, i);
-        memcpy(darknet, l->output, sizeof(float) * n);
-        dx_set_fast_layers(m, 1);
+        float *darknet = darknet_layer_output(m, i);
         dx_forward_layer(m, i);
         worst = fmax(worst, rel_diff(l->output, darknet, n));
         free(darknet);
