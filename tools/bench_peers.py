@@ -28,6 +28,14 @@ anchor's value at the middle cell of the coarse head):
             Captum IntegratedGradients, 33 points by its riemann_trapezoid, batched (its default)
   smoothgrad ours: explain(..., "smoothgrad", samples=16); peer: Captum NoiseTunnel over
             Saliency, 16 samples of the same noise sd, batched (its default)
+  scorecam  ours: explain(..., "scorecam") at our default layer (one forward per channel);
+            peer: pytorch-grad-cam ScoreCAM on the same layer's module (16 masks per forward, its
+            default)
+  occlusion ours: explain(..., "occlusion") with a black window of 15 px every 8 px at 224 (28 px
+            every 15 at 416), incremental inference; peer: Captum Occlusion, the same windows and
+            zero baseline, 16 per forward. Ours also scores the last window flush with the far
+            edge (28 x 28 windows at 224, 27 x 27 at 416) where Captum stops short (27 x 27,
+            26 x 26): ours does 7.5% more windows
 
   bench_peers.py [--runs N] [--models a,b] [--methods a,b] [--threads T] [--workdir DIR]
                  [--peers-src DIR] [--mirror DIR]
@@ -49,14 +57,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CFGS = "/usr/share/darknet/cfg"
 MODELS = {"resnet18": ("resnet18", 224), "darknet19": ("darknet19", 224), "yolov3-tiny": ("yolov3-tiny", 416)}
-METHODS = ["forward", "gradcam", "saliency", "lrp", "ig", "smoothgrad"]
+METHODS = ["forward", "gradcam", "saliency", "lrp", "ig", "smoothgrad", "scorecam", "occlusion"]
 IG_STEPS, SMOOTH_SAMPLES, NOISE = 32, 16, 0.15
+
+
+def occlusion_window(size):
+    """the window's side and stride at a network size (Captum's own benchmark settings)"""
+    return (15, 8) if size <= 224 else (28, 15)
 # peer: (module to import, the methods that need it (ttach: pytorch-grad-cam imports it), mirror folder, commit, paths, the import root in them)
 PEERS = {
-    "pytorch-grad-cam": ("pytorch_grad_cam", ("gradcam",), "jacobgil+pytorch-grad-cam",
+    "pytorch-grad-cam": ("pytorch_grad_cam", ("gradcam", "scorecam"), "jacobgil+pytorch-grad-cam",
                          "084273b3f30b54ad0c64cf8020a4337d979a66e0", ["pytorch_grad_cam"], ""),
-    "ttach": ("ttach", ("gradcam",), "qubvel+ttach", "94e579e59a21cbdfbb4f5790502e648008ecf64e", ["ttach"], ""),
-    "captum": ("captum.attr", ("saliency", "ig", "smoothgrad"), "pytorch+captum", "faac08773131888714b15709b28494ebeea7f6eb", ["captum"], ""),
+    "ttach": ("ttach", ("gradcam", "scorecam"), "qubvel+ttach", "94e579e59a21cbdfbb4f5790502e648008ecf64e", ["ttach"], ""),
+    "captum": ("captum.attr", ("saliency", "ig", "smoothgrad", "occlusion"), "pytorch+captum", "faac08773131888714b15709b28494ebeea7f6eb", ["captum"], ""),
     "zennit": ("zennit", ("lrp",), "chr5tphr+zennit", "3121bb223061506834ca68abad3eefc792dea999", ["src/zennit"], "src"),
 }
 
@@ -216,7 +229,9 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
         m = dx.Model(cfg, weights)
         opts = {"region": (size // 2 - 16, size // 2 - 16, 32, 32)} if m.is_detector else {}
         which = "gradcam" if method == "forward" else method
-        opts.update({"ig": {"steps": IG_STEPS}, "smoothgrad": {"samples": SMOOTH_SAMPLES, "noise": NOISE}}.get(method, {}))
+        window, stride = occlusion_window(size)
+        opts.update({"ig": {"steps": IG_STEPS}, "smoothgrad": {"samples": SMOOTH_SAMPLES, "noise": NOISE},
+                     "occlusion": {"window": window, "stride": stride}}.get(method, {}))
 
         def run():  # the time, and the forward's within it
             t0 = time.perf_counter()
@@ -245,10 +260,12 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
             def call():
                 with torch.no_grad():
                     return net(xt)
-        elif method == "gradcam":
-            from pytorch_grad_cam import GradCAM
+        elif method in ("gradcam", "scorecam"):
+            from pytorch_grad_cam import GradCAM, ScoreCAM
             from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-            cam = GradCAM(model=net, target_layers=[net.layers[layer]])
+            import tqdm
+            tqdm.tqdm = lambda batches, **_: batches  # ScoreCAM's progress bar, on stderr between the table's lines
+            cam = (GradCAM if method == "gradcam" else ScoreCAM)(model=net, target_layers=[net.layers[layer]])
             targets = [ClassifierOutputTarget(target)]
 
             def call():
@@ -285,6 +302,15 @@ def serve(side, model, method, cfg, weights, size, layer, threads):
 
             def call():
                 return tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SMOOTH_SAMPLES, stdevs=sd, target=target)
+        elif method == "occlusion":
+            from captum.attr import Occlusion
+            occlusion = Occlusion(net)
+            window, stride = occlusion_window(size)
+
+            def call():
+                with torch.no_grad():
+                    return occlusion.attribute(xt, target=target, sliding_window_shapes=(3, window, window),
+                                               strides=(3, stride, stride), baselines=0, perturbations_per_eval=16)
 
         def run():
             t0 = time.perf_counter()
