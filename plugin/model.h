@@ -22,6 +22,7 @@ struct dx_model {
     struct dx_model *batched; /* its batch-N copy of the network (NULL until needed) */
     /* workers.c's copies for workers 1.. (batch 1; NULL until a job needs them) */
     struct dx_model *copies[DX_MAX_WORKERS - 1];
+    int scored_by;            /* workers that scored inputs in the last spread scoring (scoring.c) */
     float *input;             /* the network input of the last forward (net->inputs floats) */
     /* The reverse pass of dx_backward and dx_target_backward (engine.c): d(target)/d(layer
      * output), plugin-owned, one buffer per layer (dx_grad_of). */

@@ -488,14 +488,17 @@ static int cam_weights(dx_model *m, const dx_request *req, const dx_target *t, i
  * aligned) and min-max scaled to [0, 1] (+1e-8 as pytorch-grad-cam), masks the input;
  * W_k = softmax over k of the masked inputs' target scores. The paper's weights are the score
  * gains over a baseline input, softmaxed: the baseline's score cancels in the softmax, so
- * these are also pytorch-grad-cam's. Masked inputs are scored -batch at a time. */
+ * these are also pytorch-grad-cam's. Masked inputs are scored -batch at a time (at -batch 1,
+ * over the workers' threads). */
 static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target *t, int at,
                             float *weights, dx_error *err)
 {
     const dx_net *net = m->net;
     const dx_layer *l = &net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w, frame = (size_t)net->h * net->w;
-    int c = l->out_c, batch = req->batch > 1 ? (req->batch < c ? req->batch : c) : 1;
+    /* at -batch 1, a chunk of masked inputs per call for scoring.c to spread over the workers */
+    int c = l->out_c, chunk = req->batch > 1 ? req->batch : dx_worker_count(c) * DX_SCORE_CHUNK_PER_WORKER;
+    int batch = chunk < c ? chunk : c;
     float *acts = dx_alloc(l->outputs, sizeof(float), "Score-CAM", err);
     float *original = dx_alloc(net->inputs, sizeof(float), "Score-CAM", err);
     float *masked = dx_alloc((size_t)net->inputs * batch, sizeof(float), "Score-CAM", err);
@@ -522,7 +525,7 @@ static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target 
             float *x = masked + (size_t)b * net->inputs;
             for (size_t i = 0; i < (size_t)net->inputs; ++i) x[i] = original[i] * mask[i % frame];
         }
-        if (dx_score_inputs(m, t, masked, n, batch, scores + k0, err) != 0) goto done;
+        if (dx_score_inputs(m, t, masked, n, req->batch, scores + k0, err) != 0) goto done;
     }
     float best = scores[0];
     for (int k = 1; k < c; ++k) best = fmaxf(best, scores[k]);
