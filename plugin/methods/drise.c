@@ -15,6 +15,7 @@
 #include "model.h"
 #include "perturb.h"
 #include "rng.h"
+#include "scoring.h"
 
 /* One mask, net_h x net_w: grid cells (cell x cell input pixels) kept with probability p,
  * shifted by (shift_x, shift_y) in [0, cell). */
@@ -52,7 +53,22 @@ static float best_similarity(const dx_model *m, dx_box target, int cls)
     return best;
 }
 
-/* Every target from the same masks: one forward per mask, then each box's best similarity. */
+typedef struct {
+    const dx_box *targets;
+    const dx_target *t;
+    int n_targets;
+} similarity_ctx;
+
+/* scoring.c's reader: each target box's best similarity in the current forward */
+static void read_similarities(void *ctx, const dx_model *m, float *scores)
+{
+    const similarity_ctx *s = ctx;
+    for (int j = 0; j < s->n_targets; ++j) scores[j] = best_similarity(m, s->targets[j], s->t[j].cls);
+}
+
+/* Every target from the same masks: one forward per mask, then each box's best similarity. The
+ * masks are drawn in order on this thread a chunk at a time and their inputs scored over the
+ * workers' threads (scoring.c); the sums add them in mask order. */
 int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int n_targets, dx_result *r,
                     dx_error *err)
 {
@@ -74,33 +90,46 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
     int side = net->w > net->h ? net->w : net->h;
     int plane = net->w * net->h, cell = (side + cells - 1) / cells; /* in network-input pixels */
     size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
+    int chunk = dx_worker_count(masks) * DX_SCORE_CHUNK_PER_WORKER;
+    if (chunk > masks) chunk = masks;
     const char *what = "the D-RISE masks";
     float *original = dx_alloc(net->inputs, sizeof(float), what, err);
-    float *masked = dx_alloc(net->inputs, sizeof(float), what, err);
-    float *mask = dx_alloc(plane, sizeof(float), what, err);
+    float *masked = dx_alloc((size_t)net->inputs * chunk, sizeof(float), what, err);
+    float *mask = dx_alloc((size_t)plane * chunk, sizeof(float), what, err);
     unsigned char *grid = dx_alloc(grid_len, 1, what, err);
     dx_box *targets = dx_alloc(n_targets, sizeof(dx_box), what, err);
     double *sum = dx_alloc((size_t)plane * n_targets, sizeof(double), what, err);
     double *weights = dx_alloc(n_targets, sizeof(double), what, err);
+    float *similarity = dx_alloc((size_t)chunk * n_targets, sizeof(float), what, err);
     int rc = -1;
-    if (!original || !masked || !mask || !grid || !targets || !sum || !weights) goto done;
+    if (!original || !masked || !mask || !grid || !targets || !sum || !weights || !similarity) goto done;
     if (dx_perturbation_maps(m, r, n_targets, 0, err) != 0) goto done;
     for (int j = 0; j < n_targets; ++j)
         targets[j] = dx_head_box(&net->layers[t[j].layer], t[j].anchor, t[j].row, t[j].col, net->w, net->h);
     memcpy(original, dx_output_of(m, -1), sizeof(float) * net->inputs);
     dx_rng rng;
     dx_rng_init(&rng, req->seed);
+    similarity_ctx read = {targets, t, n_targets};
     /* one forward per mask: the model is loaded at batch 1 */
-    for (int i = 0; i < masks; ++i) {
-        draw_mask(&rng, net->w, net->h, cell, req->keep_prob, grid, mask);
-        for (int c = 0; c < net->c; ++c)
-            for (int p = 0; p < plane; ++p) masked[c * plane + p] = original[c * plane + p] * mask[p];
-        dx_forward(m, masked);
-        for (int j = 0; j < n_targets; ++j) {
-            float w = best_similarity(m, targets[j], t[j].cls);
-            weights[j] += w;
-            for (int p = 0; p < plane; ++p) sum[(size_t)plane * j + p] += w * mask[p];
+    for (int first = 0; first < masks; first += chunk) {
+        int count = masks - first < chunk ? masks - first : chunk;
+        for (int i = 0; i < count; ++i) {
+            float *mask_i = mask + (size_t)plane * i, *masked_i = masked + (size_t)net->inputs * i;
+            draw_mask(&rng, net->w, net->h, cell, req->keep_prob, grid, mask_i);
+            for (int c = 0; c < net->c; ++c)
+                for (int p = 0; p < plane; ++p) masked_i[c * plane + p] = original[c * plane + p] * mask_i[p];
         }
+        if (dx_score_inputs_read(m, read_similarities, &read, n_targets, masked, count, similarity, err) != 0) {
+            dx_forward(m, original);
+            goto done;
+        }
+        for (int i = 0; i < count; ++i)
+            for (int j = 0; j < n_targets; ++j) {
+                float w = similarity[(size_t)i * n_targets + j];
+                const float *mask_i = mask + (size_t)plane * i;
+                weights[j] += w;
+                for (int p = 0; p < plane; ++p) sum[(size_t)plane * j + p] += w * mask_i[p];
+            }
     }
     dx_forward(m, original); /* the caller's forward state, as it was */
     for (int j = 0; j < n_targets; ++j) {
@@ -117,5 +146,6 @@ done:
     free(targets);
     free(sum);
     free(weights);
+    free(similarity);
     return rc;
 }
