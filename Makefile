@@ -532,6 +532,10 @@ faults: all $(GEN)
 demo: deps
 	$(MAKE) all $(GEN)
 	tools/demo.sh $(BUILD)
+BENCH_SCORING := $(BUILD)/bench-scoring
+$(BENCH_SCORING): $(BUILD)/tools/bench_scoring.o $(STATIC_LIB)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 BENCH_PERTURB := $(BUILD)/bench-perturbation
 $(BENCH_PERTURB): $(BUILD)/tools/bench_perturbation.o $(STATIC_LIB)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
