@@ -1,5 +1,6 @@
 /* workers.c — one job spread over threads, each thread computing on its own copy of the network:
- * occlusion's windows, Integrated Gradients' steps, the SmoothGrad family's samples.
+ * occlusion's windows, Integrated Gradients' steps, the SmoothGrad family's samples, the
+ * perturbed inputs scoring.c scores at batch 1.
  *
  * dx_workers_run(m, wanted, fn, ctx, err) calls fn(ctx, w, workers, model, werr) once for each
  * worker w in 0..workers-1, workers <= wanted:

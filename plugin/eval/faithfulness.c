@@ -46,7 +46,8 @@ static int scorer_flush(scorer *sc, dx_error *err)
     if (sc->held == 0) return 0;
     float scores[sc->held];
     /* one input per forward, as before the batch was an argument (it was the explained
-     * method's -batch, 1 in eval: a batch-N copy of a large model costs N times its memory) */
+     * method's -batch, 1 in eval: a batch-N copy of a large model costs N times its memory);
+     * the held inputs are spread over the workers' threads (scoring.c) */
     if (dx_score_inputs(sc->m, &sc->target, sc->buf, sc->held, 1, scores, err) != 0) return -1;
     for (int k = 0; k < sc->held; ++k) sc->out[sc->done++] = scores[k];
     sc->held = 0;
