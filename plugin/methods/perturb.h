@@ -17,7 +17,9 @@ typedef void (*dx_fill_fn)(void *ctx, int k, float *input);
 
 /* Scores n perturbed inputs for n_targets targets, req->batch inputs per forward, into
  * scores[k * n_targets + j]; then runs the forward again on `original` so that the model's
- * state is back on it. */
+ * state is back on it. fill runs on the calling thread in index order; at -batch 1 it fills
+ * DX_SCORE_CHUNK_PER_WORKER inputs per worker before each scoring call (spread over the
+ * workers' threads, scoring.c). */
 int dx_score_perturbed(dx_model *m, const dx_target *t, int n_targets, const dx_request *req,
                        const float *original, int n, dx_fill_fn fill, void *ctx, float *scores, dx_error *err);
 
