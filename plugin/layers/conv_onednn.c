@@ -13,17 +13,16 @@
  * (AlexeyAB's mish/swish: dx_onednn_supports leaves those layers to Darknet). pjreddie's
  * inference forward also copies the pre-normalisation sums into l.x, which nothing reads (it is
  * not in the neutral table). DeepLIFT's linear forward runs Darknet's own (engine.c turns the
- * stand-ins off), so its activation input is Darknet's exactly. */
+ * stand-ins off), so its activation input is Darknet's exactly.
+ * LRP's convolutions (conv_onednn_lrp.c) build theirs with the same steps (onednn_internal.h). */
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.h>
 #include "hooks.h"
 #include "layers/layers.h"
-#include "layers/onednn.h"
+#include "layers/onednn_internal.h"
 #include "memory.h"
 #include "model.h"
 
@@ -31,43 +30,8 @@
  * library would otherwise be mapped into every process, which under a tight address-space limit
  * left OpenBLAS's load-time thread no room (tests/test_inputs.c's 400 MB). Without libdnnl.so.2
  * (Debian's libdnnl2) every layer runs Darknet's forward. OpenMP's functions come with it (its
- * libgomp). */
-#define ONEDNN_FUNCTIONS(X) \
-    X(dnnl_dilated_convolution_backward_data_desc_init) \
-    X(dnnl_dilated_convolution_forward_desc_init) \
-    X(dnnl_engine_create) \
-    X(dnnl_engine_destroy) \
-    X(dnnl_memory_create) \
-    X(dnnl_memory_desc_equal) \
-    X(dnnl_memory_desc_init_by_tag) \
-    X(dnnl_memory_destroy) \
-    X(dnnl_memory_get_data_handle) \
-    X(dnnl_memory_set_data_handle) \
-    X(dnnl_post_ops_append_eltwise) \
-    X(dnnl_post_ops_append_sum) \
-    X(dnnl_post_ops_create) \
-    X(dnnl_post_ops_destroy) \
-    X(dnnl_primitive_attr_create) \
-    X(dnnl_primitive_attr_destroy) \
-    X(dnnl_primitive_attr_set_post_ops) \
-    X(dnnl_primitive_attr_set_scratchpad_mode) \
-    X(dnnl_primitive_create) \
-    X(dnnl_primitive_desc_create) \
-    X(dnnl_primitive_desc_destroy) \
-    X(dnnl_primitive_desc_query_md) \
-    X(dnnl_primitive_destroy) \
-    X(dnnl_primitive_execute) \
-    X(dnnl_reorder_primitive_desc_create) \
-    X(dnnl_stream_create) \
-    X(dnnl_stream_destroy) \
-    X(dnnl_stream_wait) \
-    X(omp_get_max_threads) \
-    X(omp_set_num_threads)
-static struct {
-#define DECLARE(f) __typeof__(f) *f;
-    ONEDNN_FUNCTIONS(DECLARE)
-#undef DECLARE
-} api;
+ * libgomp). The functions: onednn_internal.h's ONEDNN_FUNCTIONS. */
+dx_dnnl_api dx_dnnl;
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
 static int api_loaded;
 
@@ -79,45 +43,13 @@ static void load_api(void)
 #define LOAD(f)                                                                                              \
     do {                                                                                                     \
         void *sym = dlsym(lib, #f); /* the library's and its dependencies' (libgomp's) */                   \
-        memcpy(&api.f, &sym, sizeof sym);                                                                    \
+        memcpy(&dx_dnnl.f, &sym, sizeof sym);                                                                \
         found &= sym != NULL;                                                                                \
     } while (0);
     ONEDNN_FUNCTIONS(LOAD)
 #undef LOAD
     api_loaded = found;
 }
-
-/* A primitive with its own scratchpad (NULL when it needs none). oneDNN's default scratchpad is
- * one buffer per thread, counted by the primitives the thread created and freed by the thread
- * that destroys the last one: occlusion's worker threads build their copies' primitives and the
- * main thread closes the copies, which freed the main thread's buffer under its own model's
- * primitives (a crash in tests/test_perturbation.c). */
-typedef struct {
-    dnnl_primitive_t p;
-    dnnl_memory_t scratch;
-} step;
-
-/* One convolution primitive of a layer and what it runs with: the weights in its layout, and its
- * input and output on Darknet's buffers (nchw, handles set per call). Forward: in src, out dst,
- * with the bias; backward-data: in diff_dst, out diff_src (added to Darknet's buffer). */
-typedef struct {
-    int failed; /* building failed: Darknet's (BLAS's) path from now on */
-    step conv;
-    dnnl_memory_t weights, bias, in, out;
-    /* where the primitive prefers a blocked layout for in or out (or out is added to Darknet's
-     * buffer): its own buffer and the reorder from (to) Darknet's, else NULL */
-    dnnl_memory_t in_blocked, out_blocked;
-    step in_reorder, out_reorder;
-} direction;
-
-struct dx_onednn_conv {
-    int threads; /* OpenMP threads the primitives were built for and run on */
-    long forwards, backwards;
-    int post_op; /* the activation is the forward's post-op (else dx_activate after) */
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
-    direction fwd, bwd;
-};
 
 /* oneDNN's OpenMP threads: OMP_NUM_THREADS's when the user sets it, else one, as OpenBLAS's
  * (memory.c): on the shared 2-core machine two threads were several times slower whenever the
@@ -127,7 +59,7 @@ struct dx_onednn_conv {
  * it was); oneDNN fixes a primitive's threads when it builds it. */
 static int threads_wanted(void)
 {
-    return getenv("OMP_NUM_THREADS") ? api.omp_get_max_threads() : 1;
+    return getenv("OMP_NUM_THREADS") ? dx_dnnl.omp_get_max_threads() : 1;
 }
 
 /* oneDNN's eltwise with Darknet's function (activations.h): relu x*(x>0), leaky x>0 ? x : .1x,
@@ -164,38 +96,37 @@ int dx_onednn_supports(const dx_layer *l)
            right_pad(l->w, l->out_w, l->size, l->stride_x, l->dilation, l->pad) >= 0;
 }
 
-static void step_free(step *s)
+static void step_free(dx_onednn_step *s)
 {
-    if (s->p) api.dnnl_primitive_destroy(s->p);
-    if (s->scratch) api.dnnl_memory_destroy(s->scratch);
+    if (s->p) dx_dnnl.dnnl_primitive_destroy(s->p);
+    if (s->scratch) dx_dnnl.dnnl_memory_destroy(s->scratch);
 }
 
 /* The primitive of pd (built with a user scratchpad attribute) and its scratchpad. */
-static int step_create(step *s, dnnl_engine_t e, const_dnnl_primitive_desc_t pd)
+static int step_create(dx_onednn_step *s, dnnl_engine_t e, const_dnnl_primitive_desc_t pd)
 {
-    const dnnl_memory_desc_t *md = api.dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    if (api.dnnl_primitive_create(&s->p, pd) != dnnl_success) return -1;
-    return md && md->ndims > 0 && api.dnnl_memory_create(&s->scratch, md, e, DNNL_MEMORY_ALLOCATE) != dnnl_success ? -1 : 0;
+    const dnnl_memory_desc_t *md = dx_dnnl.dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (dx_dnnl.dnnl_primitive_create(&s->p, pd) != dnnl_success) return -1;
+    return md && md->ndims > 0 && dx_dnnl.dnnl_memory_create(&s->scratch, md, e, DNNL_MEMORY_ALLOCATE) != dnnl_success ? -1 : 0;
 }
 
-/* A new attribute whose primitive's scratchpad the caller gives (step_create). NULL: failed. */
-static dnnl_primitive_attr_t user_scratchpad(void)
+dnnl_primitive_attr_t dx_onednn_user_scratchpad(void)
 {
     dnnl_primitive_attr_t attr = 0;
-    if (api.dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
-    if (api.dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success) return attr;
-    api.dnnl_primitive_attr_destroy(attr);
+    if (dx_dnnl.dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+    if (dx_dnnl.dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success) return attr;
+    dx_dnnl.dnnl_primitive_attr_destroy(attr);
     return NULL;
 }
 
 /* Frees what d holds and leaves it empty (not failed). */
-static void direction_free(direction *d)
+static void direction_free(dx_onednn_direction *d)
 {
-    step *steps[] = {&d->conv, &d->in_reorder, &d->out_reorder};
+    dx_onednn_step *steps[] = {&d->conv, &d->in_reorder, &d->out_reorder};
     for (size_t k = 0; k < sizeof steps / sizeof *steps; ++k) step_free(steps[k]);
     dnnl_memory_t mems[] = {d->weights, d->bias, d->in, d->out, d->in_blocked, d->out_blocked};
     for (size_t k = 0; k < sizeof mems / sizeof *mems; ++k)
-        if (mems[k]) api.dnnl_memory_destroy(mems[k]);
+        if (mems[k]) dx_dnnl.dnnl_memory_destroy(mems[k]);
     memset(d, 0, sizeof *d);
 }
 
@@ -204,8 +135,12 @@ void dx_onednn_conv_free(dx_onednn_conv *c)
     if (!c) return;
     direction_free(&c->fwd);
     direction_free(&c->bwd);
-    if (c->stream) api.dnnl_stream_destroy(c->stream);
-    if (c->engine) api.dnnl_engine_destroy(c->engine);
+    for (int k = 0; k < DX_ONEDNN_LRP_MODS; ++k) {
+        direction_free(&c->lrp_fwd[k]);
+        direction_free(&c->lrp_adj[k]);
+    }
+    if (c->stream) dx_dnnl.dnnl_stream_destroy(c->stream);
+    if (c->engine) dx_dnnl.dnnl_engine_destroy(c->engine);
     free(c);
 }
 
@@ -227,58 +162,50 @@ static float *folded_weights(const dx_layer *l, float *bias)
 }
 
 /* Runs one step with n (argument, memory) pairs (at most 4) and its scratchpad, and waits for it. */
-static int run(const step *st, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args)
+static int run(const dx_onednn_step *st, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args)
 {
     dnnl_exec_arg_t all[5];
     memcpy(all, args, sizeof *args * n);
     if (st->scratch) all[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, st->scratch};
-    return api.dnnl_primitive_execute(st->p, s, n, all) == dnnl_success && api.dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
+    return dx_dnnl.dnnl_primitive_execute(st->p, s, n, all) == dnnl_success && dx_dnnl.dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
 }
 
 /* A reorder from memory descriptor `from` to `to` (one of them Darknet's nchw); with accumulate
  * it adds to `to`'s contents (a sum post-op) instead of overwriting them. */
-static int make_reorder(step *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+static int make_reorder(dx_onednn_step *r, dnnl_engine_t e, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                         int accumulate)
 {
     dnnl_primitive_desc_t pd = 0;
-    dnnl_primitive_attr_t attr = user_scratchpad();
+    dnnl_primitive_attr_t attr = dx_onednn_user_scratchpad();
     dnnl_post_ops_t sum = 0;
     int rc = -1;
     if (!attr) return -1;
-    if (accumulate && (api.dnnl_post_ops_create(&sum) != dnnl_success ||
-                       api.dnnl_post_ops_append_sum(sum, 1.f) != dnnl_success ||
-                       api.dnnl_primitive_attr_set_post_ops(attr, sum) != dnnl_success))
+    if (accumulate && (dx_dnnl.dnnl_post_ops_create(&sum) != dnnl_success ||
+                       dx_dnnl.dnnl_post_ops_append_sum(sum, 1.f) != dnnl_success ||
+                       dx_dnnl.dnnl_primitive_attr_set_post_ops(attr, sum) != dnnl_success))
         goto done;
-    if (api.dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, attr) == dnnl_success && step_create(r, e, pd) == 0)
+    if (dx_dnnl.dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, attr) == dnnl_success && step_create(r, e, pd) == 0)
         rc = 0;
 done:
-    if (pd) api.dnnl_primitive_desc_destroy(pd);
-    if (sum) api.dnnl_post_ops_destroy(sum);
-    api.dnnl_primitive_attr_destroy(attr);
+    if (pd) dx_dnnl.dnnl_primitive_desc_destroy(pd);
+    if (sum) dx_dnnl.dnnl_post_ops_destroy(sum);
+    dx_dnnl.dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
 /* When the primitive's `chosen` layout for d's input (output) is not Darknet's nchw, or the
  * output accumulates: d's own buffer and the reorder into (out of) it. */
-static int blocked_side(dx_onednn_conv *c, direction *d, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen,
+static int blocked_side(dx_onednn_conv *c, dx_onednn_direction *d, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen,
                         int is_in, int accumulate)
 {
-    if (!accumulate && api.dnnl_memory_desc_equal(nchw, chosen)) return 0;
+    if (!accumulate && dx_dnnl.dnnl_memory_desc_equal(nchw, chosen)) return 0;
     dnnl_memory_t *mem = is_in ? &d->in_blocked : &d->out_blocked;
-    if (api.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    if (dx_dnnl.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
     return is_in ? make_reorder(&d->in_reorder, c->engine, nchw, chosen, 0)
                  : make_reorder(&d->out_reorder, c->engine, chosen, nchw, accumulate);
 }
 
-/* Layer l's convolution at `batch` images for oneDNN: src batch x c x h x w and dst batch x n x
- * out_h x out_w in nchw (Darknet's buffers) and in oneDNN's choice (any), the weights in Darknet's
- * layout ([g x] n/g x c/g x size x size) and in oneDNN's choice, the bias (n), and the window. */
-typedef struct {
-    dnnl_memory_desc_t src, dst, src_any, dst_any, w_plain, w_any, bias;
-    dnnl_dims_t strides, dilates, pad_l, pad_r;
-} shapes;
-
-static int shapes_of(const dx_layer *l, int batch, shapes *s)
+int dx_onednn_shapes_of(const dx_layer *l, int batch, dx_onednn_shapes *s)
 {
     int g = l->groups, grouped = g > 1;
     dnnl_dims_t src_dims = {batch, l->c, l->h, l->w}, dst_dims = {batch, l->n, l->out_h, l->out_w};
@@ -289,49 +216,45 @@ static int shapes_of(const dx_layer *l, int batch, shapes *s)
     s->pad_l[0] = s->pad_l[1] = l->pad;
     s->pad_r[0] = right_pad(l->h, l->out_h, l->size, l->stride_y, l->dilation, l->pad);
     s->pad_r[1] = right_pad(l->w, l->out_w, l->size, l->stride_x, l->dilation, l->pad);
-    return api.dnnl_memory_desc_init_by_tag(&s->src, 4, src_dims, dnnl_f32, dnnl_nchw) == dnnl_success &&
-           api.dnnl_memory_desc_init_by_tag(&s->dst, 4, dst_dims, dnnl_f32, dnnl_nchw) == dnnl_success &&
-           api.dnnl_memory_desc_init_by_tag(&s->src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
-           api.dnnl_memory_desc_init_by_tag(&s->dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
-           api.dnnl_memory_desc_init_by_tag(&s->w_plain, grouped ? 5 : 4, w_dims, dnnl_f32,
-                                            grouped ? dnnl_goihw : dnnl_oihw) == dnnl_success &&
-           api.dnnl_memory_desc_init_by_tag(&s->w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
-           api.dnnl_memory_desc_init_by_tag(&s->bias, 1, bias_dims, dnnl_f32, dnnl_a) == dnnl_success
+    return dx_dnnl.dnnl_memory_desc_init_by_tag(&s->src, 4, src_dims, dnnl_f32, dnnl_nchw) == dnnl_success &&
+           dx_dnnl.dnnl_memory_desc_init_by_tag(&s->dst, 4, dst_dims, dnnl_f32, dnnl_nchw) == dnnl_success &&
+           dx_dnnl.dnnl_memory_desc_init_by_tag(&s->src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
+           dx_dnnl.dnnl_memory_desc_init_by_tag(&s->dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
+           dx_dnnl.dnnl_memory_desc_init_by_tag(&s->w_plain, grouped ? 5 : 4, w_dims, dnnl_f32,
+                                                grouped ? dnnl_goihw : dnnl_oihw) == dnnl_success &&
+           dx_dnnl.dnnl_memory_desc_init_by_tag(&s->w_any, grouped ? 5 : 4, w_dims, dnnl_f32, dnnl_format_tag_any) == dnnl_success &&
+           dx_dnnl.dnnl_memory_desc_init_by_tag(&s->bias, 1, bias_dims, dnnl_f32, dnnl_a) == dnnl_success
                ? 0 : -1;
 }
 
-/* d's primitive from pd (its own scratchpad), its weights w (Darknet's layout, w_plain) reordered
- * once into the layout the primitive prefers, and its input and output on Darknet's buffers
- * (in_md, out_md: nchw) through the layouts pd chose for them (queries in_q, out_q); with
- * accumulate the output is added to Darknet's buffer. */
-static int set_up(dx_onednn_conv *c, direction *d, const_dnnl_primitive_desc_t pd, const float *w,
-                  const dnnl_memory_desc_t *w_plain, const dnnl_memory_desc_t *in_md, dnnl_query_t in_q,
-                  const dnnl_memory_desc_t *out_md, dnnl_query_t out_q, int accumulate)
+int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primitive_desc_t pd, const float *w,
+                     const dnnl_memory_desc_t *w_plain, const dnnl_memory_desc_t *in_md, dnnl_query_t in_q,
+                     const dnnl_memory_desc_t *out_md, dnnl_query_t out_q, int accumulate)
 {
-    const dnnl_memory_desc_t *w_chosen = api.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *w_chosen = dx_dnnl.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_t from = 0;
-    step reorder = {0, 0};
+    dx_onednn_step reorder = {0, 0};
     /* oneDNN reads the reorder's source only; its handle type is not const */
     int rc = step_create(&d->conv, c->engine, pd) == 0 &&
-             api.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
-             api.dnnl_memory_create(&from, w_plain, c->engine, (void *)w) == dnnl_success &&
+             dx_dnnl.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
+             dx_dnnl.dnnl_memory_create(&from, w_plain, c->engine, (void *)w) == dnnl_success &&
              make_reorder(&reorder, c->engine, w_plain, w_chosen, 0) == 0 &&
              run(&reorder, c->stream, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, d->weights}}) == 0 &&
-             api.dnnl_memory_create(&d->in, in_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
-             api.dnnl_memory_create(&d->out, out_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
-             blocked_side(c, d, in_md, api.dnnl_primitive_desc_query_md(pd, in_q, 0), 1, 0) == 0 &&
-             blocked_side(c, d, out_md, api.dnnl_primitive_desc_query_md(pd, out_q, 0), 0, accumulate) == 0
+             dx_dnnl.dnnl_memory_create(&d->in, in_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             dx_dnnl.dnnl_memory_create(&d->out, out_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             blocked_side(c, d, in_md, dx_dnnl.dnnl_primitive_desc_query_md(pd, in_q, 0), 1, 0) == 0 &&
+             blocked_side(c, d, out_md, dx_dnnl.dnnl_primitive_desc_query_md(pd, out_q, 0), 0, accumulate) == 0
                  ? 0 : -1;
     step_free(&reorder);
-    if (from) api.dnnl_memory_destroy(from);
+    if (from) dx_dnnl.dnnl_memory_destroy(from);
     return rc;
 }
 
 /* The forward at the layer's batch: batch norm folded into the weights and bias, the activation
  * a post-op where oneDNN has Darknet's. 0, or -1 (oneDNN refused, or memory). */
-static int build_forward(dx_onednn_conv *c, const dx_layer *l)
+static int build_forward(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const void *unused)
 {
-    shapes s;
+    dx_onednn_shapes s;
     dnnl_convolution_desc_t cd;
     dnnl_post_ops_t ops = 0;
     dnnl_primitive_attr_t attr = 0;
@@ -343,67 +266,74 @@ static int build_forward(dx_onednn_conv *c, const dx_layer *l)
     float *bias = dx_alloc_optional(l->n, sizeof(float));
     float *w = bias ? folded_weights(l, bias) : NULL;
     c->post_op = act != dnnl_alg_kind_undef;
-    if (!w || shapes_of(l, l->batch, &s) != 0 ||
-        api.dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &s.src_any,
-                                                       &s.w_any, &s.bias, &s.dst_any, s.strides, s.dilates, s.pad_l,
-                                                       s.pad_r) != dnnl_success ||
-        !(attr = user_scratchpad()))
+    if (!w || dx_onednn_shapes_of(l, l->batch, &s) != 0 ||
+        dx_dnnl.dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &s.src_any,
+                                                           &s.w_any, &s.bias, &s.dst_any, s.strides, s.dilates,
+                                                           s.pad_l, s.pad_r) != dnnl_success ||
+        !(attr = dx_onednn_user_scratchpad()))
         goto done;
-    if (c->post_op && (api.dnnl_post_ops_create(&ops) != dnnl_success ||
-                       api.dnnl_post_ops_append_eltwise(ops, 1.f, act, alpha, 0.f) != dnnl_success ||
-                       api.dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success))
+    if (c->post_op && (dx_dnnl.dnnl_post_ops_create(&ops) != dnnl_success ||
+                       dx_dnnl.dnnl_post_ops_append_eltwise(ops, 1.f, act, alpha, 0.f) != dnnl_success ||
+                       dx_dnnl.dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success))
         goto done;
-    if (api.dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL) != dnnl_success ||
-        set_up(c, &c->fwd, pd, w, &s.w_plain, &s.src, dnnl_query_src_md, &s.dst, dnnl_query_dst_md, 0) != 0 ||
-        api.dnnl_memory_create(&c->fwd.bias, &s.bias, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-        api.dnnl_memory_get_data_handle(c->fwd.bias, &bias_data) != dnnl_success)
+    if (dx_dnnl.dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL) != dnnl_success ||
+        dx_onednn_set_up(c, d, pd, w, &s.w_plain, &s.src, dnnl_query_src_md, &s.dst, dnnl_query_dst_md, 0) != 0 ||
+        dx_dnnl.dnnl_memory_create(&d->bias, &s.bias, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+        dx_dnnl.dnnl_memory_get_data_handle(d->bias, &bias_data) != dnnl_success)
         goto done;
     memcpy(bias_data, bias, sizeof(float) * l->n);
     rc = 0;
 done:
-    if (pd) api.dnnl_primitive_desc_destroy(pd);
-    if (attr) api.dnnl_primitive_attr_destroy(attr);
-    if (ops) api.dnnl_post_ops_destroy(ops);
+    if (pd) dx_dnnl.dnnl_primitive_desc_destroy(pd);
+    if (attr) dx_dnnl.dnnl_primitive_attr_destroy(attr);
+    if (ops) dx_dnnl.dnnl_post_ops_destroy(ops);
     free(w);
     free(bias);
     return rc;
 }
 
 /* The backward-data at one image (the reverse pass's buffers: image 0, l->outputs floats in,
- * l->inputs out), with Darknet's plain weights. The hint is a training forward's primitive
+ * l->inputs out), with weights w: Darknet's plain ones for the reverse pass, added to its input
+ * gradient; a modification of the folded ones for LRP (conv_onednn_lrp.c), written. The hint is a training forward's primitive
  * descriptor, as oneDNN's API documents for backward primitives (2.6 also builds this one without
  * a hint, or with an inference forward's). diff_src in oneDNN's choice, except for an ungrouped
  * layer of fewer than 8 input channels (an image's 3): there its choice, 16-channel blocks, took
  * 12 ms on resnet18's 224 x 224 7x7/2 first layer where nchw's gemm kernel took 3.4 ms (at 8 and
  * more channels the blocks were the faster, one thread). */
-static int build_backward(dx_onednn_conv *c, const dx_layer *l)
+int dx_onednn_build_backward_data(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const float *w,
+                                  int accumulate)
 {
-    shapes s;
+    dx_onednn_shapes s;
     dnnl_convolution_desc_t fd, bd;
     dnnl_primitive_attr_t attr = 0;
     dnnl_primitive_desc_t hint = 0, pd = 0;
-    if (shapes_of(l, 1, &s) != 0) return -1;
+    if (dx_onednn_shapes_of(l, 1, &s) != 0) return -1;
     if (l->groups == 1 && l->c < 8) s.src_any = s.src;
-    int rc = api.dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &s.src_any,
-                                                            &s.w_any, NULL, &s.dst_any, s.strides, s.dilates, s.pad_l,
-                                                            s.pad_r) == dnnl_success &&
-             api.dnnl_primitive_desc_create(&hint, &fd, NULL, c->engine, NULL) == dnnl_success &&
-             api.dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s.src_any, &s.w_any,
-                                                                  &s.dst_any, s.strides, s.dilates, s.pad_l,
-                                                                  s.pad_r) == dnnl_success &&
-             (attr = user_scratchpad()) && api.dnnl_primitive_desc_create(&pd, &bd, attr, c->engine, hint) == dnnl_success &&
-             set_up(c, &c->bwd, pd, l->weights, &s.w_plain, &s.dst, dnnl_query_diff_dst_md, &s.src,
-                    dnnl_query_diff_src_md, 1) == 0
+    int rc = dx_dnnl.dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                                                &s.src_any, &s.w_any, NULL, &s.dst_any, s.strides,
+                                                                s.dilates, s.pad_l, s.pad_r) == dnnl_success &&
+             dx_dnnl.dnnl_primitive_desc_create(&hint, &fd, NULL, c->engine, NULL) == dnnl_success &&
+             dx_dnnl.dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s.src_any,
+                                                                      &s.w_any, &s.dst_any, s.strides, s.dilates,
+                                                                      s.pad_l, s.pad_r) == dnnl_success &&
+             (attr = dx_onednn_user_scratchpad()) &&
+             dx_dnnl.dnnl_primitive_desc_create(&pd, &bd, attr, c->engine, hint) == dnnl_success &&
+             dx_onednn_set_up(c, d, pd, w, &s.w_plain, &s.dst, dnnl_query_diff_dst_md, &s.src, dnnl_query_diff_src_md,
+                              accumulate) == 0
                  ? 0 : -1;
-    if (pd) api.dnnl_primitive_desc_destroy(pd);
-    if (hint) api.dnnl_primitive_desc_destroy(hint);
-    if (attr) api.dnnl_primitive_attr_destroy(attr);
+    if (pd) dx_dnnl.dnnl_primitive_desc_destroy(pd);
+    if (hint) dx_dnnl.dnnl_primitive_desc_destroy(hint);
+    if (attr) dx_dnnl.dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
-/* Layer i's oneDNN state (engine, stream, threads), made at its first forward or backward. NULL
- * without libdnnl or memory. */
-static dx_onednn_conv *state_of(dx_model *m, int i)
+/* The reverse pass's backward: Darknet's plain weights, added to the input gradient. */
+static int backward_of_weights(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const void *unused)
+{
+    return dx_onednn_build_backward_data(c, d, l, l->weights, 1);
+}
+
+dx_onednn_conv *dx_onednn_state(dx_model *m, int i)
 {
     pthread_once(&api_once, load_api);
     if (!api_loaded || !m->hooks) return NULL;
@@ -412,51 +342,49 @@ static dx_onednn_conv *state_of(dx_model *m, int i)
     dx_onednn_conv *c = dx_alloc_optional(1, sizeof *c);
     if (!c) return NULL;
     c->threads = threads_wanted();
-    if (api.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
-        api.dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success)
+    if (dx_dnnl.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
+        dx_dnnl.dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success)
         c->fwd.failed = c->bwd.failed = 1;
     return *slot = c;
 }
 
-/* d built (by build, at the first call; never again once it failed): 0, or -1. */
-static int ready(dx_onednn_conv *c, direction *d, const dx_layer *l, int (*build)(dx_onednn_conv *, const dx_layer *))
+int dx_onednn_ready(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, dx_onednn_build_fn build,
+                    const void *arg)
 {
     if (d->conv.p || d->failed) return d->failed ? -1 : 0;
-    int saved_threads = api.omp_get_max_threads();
-    api.omp_set_num_threads(c->threads);
-    int built = build(c, l);
-    api.omp_set_num_threads(saved_threads);
+    int saved_threads = dx_dnnl.omp_get_max_threads();
+    dx_dnnl.omp_set_num_threads(c->threads);
+    int built = build(c, d, l, arg);
+    dx_dnnl.omp_set_num_threads(saved_threads);
     if (built == 0) return 0;
     direction_free(d);
     d->failed = 1;
     return -1;
 }
 
-/* Runs d from Darknet's buffer `in` to `out` (argument kinds in_arg and out_arg): reorder in,
- * the convolution, reorder out (adding, for the backward). */
-static int execute(dx_onednn_conv *c, direction *d, int in_arg, const float *in, int out_arg, float *out)
+int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, int in_arg, const float *in, int out_arg, float *out)
 {
     dnnl_memory_t src = d->in_blocked ? d->in_blocked : d->in, dst = d->out_blocked ? d->out_blocked : d->out;
     dnnl_exec_arg_t args[] = {{in_arg, src}, {DNNL_ARG_WEIGHTS, d->weights}, {out_arg, dst}, {DNNL_ARG_BIAS, d->bias}};
     dnnl_exec_arg_t to[] = {{DNNL_ARG_FROM, d->in}, {DNNL_ARG_TO, src}}, back[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, d->out}};
-    int saved_threads = api.omp_get_max_threads();
-    api.omp_set_num_threads(c->threads);
+    int saved_threads = dx_dnnl.omp_get_max_threads();
+    dx_dnnl.omp_set_num_threads(c->threads);
     /* oneDNN reads in only; its handle type is not const */
-    int ran = api.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
-              api.dnnl_memory_set_data_handle(d->out, out) == dnnl_success &&
+    int ran = dx_dnnl.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
+              dx_dnnl.dnnl_memory_set_data_handle(d->out, out) == dnnl_success &&
               (!d->in_reorder.p || run(&d->in_reorder, c->stream, 2, to) == 0) &&
               run(&d->conv, c->stream, d->bias ? 4 : 3, args) == 0 &&
               (!d->out_reorder.p || run(&d->out_reorder, c->stream, 2, back) == 0);
-    api.omp_set_num_threads(saved_threads);
+    dx_dnnl.omp_set_num_threads(saved_threads);
     return ran ? 0 : -1;
 }
 
 int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
 {
     const dx_layer *l = &m->net->layers[i];
-    dx_onednn_conv *c = state_of(m, i);
-    if (!c || ready(c, &c->fwd, l, build_forward) != 0 ||
-        execute(c, &c->fwd, DNNL_ARG_SRC, input, DNNL_ARG_DST, l->output) != 0)
+    dx_onednn_conv *c = dx_onednn_state(m, i);
+    if (!c || dx_onednn_ready(c, &c->fwd, l, build_forward, NULL) != 0 ||
+        dx_onednn_execute(c, &c->fwd, DNNL_ARG_SRC, input, DNNL_ARG_DST, l->output) != 0)
         return -1;
     if (!c->post_op) dx_activate(l->output, l->outputs * l->batch, l->activation);
     c->forwards++;
@@ -466,9 +394,9 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
 int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *gin)
 {
     const dx_layer *l = &m->net->layers[i];
-    dx_onednn_conv *c = state_of(m, i);
-    if (!c || ready(c, &c->bwd, l, build_backward) != 0 ||
-        execute(c, &c->bwd, DNNL_ARG_DIFF_DST, d, DNNL_ARG_DIFF_SRC, gin) != 0)
+    dx_onednn_conv *c = dx_onednn_state(m, i);
+    if (!c || dx_onednn_ready(c, &c->bwd, l, backward_of_weights, NULL) != 0 ||
+        dx_onednn_execute(c, &c->bwd, DNNL_ARG_DIFF_DST, d, DNNL_ARG_DIFF_SRC, gin) != 0)
         return -1;
     c->backwards++;
     return 0;

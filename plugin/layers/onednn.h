@@ -1,8 +1,9 @@
 /* conv_onednn.c: [convolutional] forward through oneDNN (Debian's libdnnl, loaded when first
  * used), standing in for Darknet's im2col + gemm + single-threaded batch norm and activation
- * through the hooks (hooks.c: unless DX_ONEDNN=0), and the reverse pass's W^T d (layers/conv.c's
- * backward, when the model's switch is on). Outputs and gradients equal Darknet's and the BLAS
- * path's within float rounding (tests/test_onednn.c): batch norm is folded into the forward's
+ * through the hooks (hooks.c: unless DX_ONEDNN=0), the reverse pass's W^T d (layers/conv.c's
+ * backward, when the model's switch is on) and LRP's convolutions (conv_onednn_lrp.c, for
+ * lrp/linear.c). Outputs and gradients equal Darknet's and the BLAS path's within float rounding
+ * (tests/test_onednn.c, tests/test_lrp_onednn.c): batch norm is folded into the forward's
  * weights and bias, so the sums are taken in another order and with other factors. */
 #ifndef DX_ONEDNN_H
 #define DX_ONEDNN_H
@@ -28,9 +29,23 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input);
  * gin: c x h x w. 0, or -1 when oneDNN could not build the layer's backward (then never again for
  * this layer; gin untouched): the caller runs the BLAS path. */
 int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *gin);
+/* LRP's convolutions of layer i (lrp/linear.c, conv_onednn_lrp.c) with its batch-norm-folded
+ * weights under modification mod (lrp.h's dx_weight_mod), w (n x c/groups x size x size), one
+ * image: the forward z = conv(in, w) (in: c x h x w, z: n x out_h x out_w, overwritten) and the
+ * adjoint adj = conv^T(u, w) (u: n x out_h x out_w, adj: c x h x w, overwritten). w is read only
+ * to build the pair (i, mod)'s direction at its first call, reordered and kept until
+ * dx_params_changed (or dx_set_onednn): afterwards w may be NULL (dx_onednn_lrp_built says
+ * when). 0, or -1 when oneDNN could not build it (then never again for this layer and mod) or w
+ * was needed: out untouched, the caller runs the BLAS path. */
+int dx_onednn_lrp_forward(dx_model *m, int i, int mod, const float *w, const float *in, float *z);
+int dx_onednn_lrp_adjoint(dx_model *m, int i, int mod, const float *w, const float *u, float *adj);
+/* 1 when layer i's LRP forward (adjoint: its adjoint) under mod is built and needs no w. */
+int dx_onednn_lrp_built(const dx_model *m, int i, int mod, int adjoint);
 void dx_onednn_conv_free(dx_onednn_conv *c);
 /* Forwards layer i of m ran through oneDNN (tests: the stand-in really stood in). */
 long dx_onednn_forwards(const dx_model *m, int i);
 /* Backwards (W^T d) of layer i of m ran through oneDNN. */
 long dx_onednn_backwards(const dx_model *m, int i);
+/* LRP convolutions (forwards and adjoints) of layer i of m ran through oneDNN. */
+long dx_onednn_lrp_convs(const dx_model *m, int i);
 #endif

@@ -1,48 +1,18 @@
 /* The LRP engine of the linear layers (lrp.h: the forms, dx_lrp_linear): the rule's bases as
  * grouped convolutions of modified inputs with modified (batch-norm-folded) weights, and their
  * adjoints that hand the shares down. The layer types with weights (layers/conv.c) call it with
- * their geometry. */
+ * their geometry. A [convolutional] layer's two convolutions run through oneDNN where the model's
+ * do (m->onednn; layers/onednn.h, which keeps each modification's weights reordered), else, and
+ * for [connected], through im2col and BLAS. */
 #include <math.h>
 #include <string.h>
 #include <cblas.h>
 #include "error.h"
 #include "layers/layers.h"
+#include "layers/onednn.h"
 #include "lrp/lrp.h"
 #include "memory.h"
 #include "model.h"
-
-/* z (n x out_h x out_w) += conv(in, w); in: c x h x w, w: n x (c/groups*size*size) */
-static void lrp_conv_forward(const dx_lrp_geometry *g, const float *in, const float *w, float *col, float *z)
-{
-    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
-    int k = g->size * g->size * group_in;
-    for (int grp = 0; grp < g->groups; ++grp) {
-        const float *in_g = in + (size_t)grp * group_in * g->h * g->w, *cols = in_g;
-        if (col) {
-            dx_im2col(in_g, &g->conv, col);
-            cols = col;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, 1.f,
-                    w + (size_t)grp * group_out * k, k, cols, spatial, 1.f,
-                    z + (size_t)grp * group_out * spatial, spatial);
-    }
-}
-
-/* adj (c x h x w) = conv^T(s, w), the adjoint of lrp_conv_forward */
-static void lrp_conv_adjoint(const dx_lrp_geometry *g, const float *w, const float *s, float *col,
-                             float *adj)
-{
-    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
-    int k = g->size * g->size * group_in;
-    memset(adj, 0, sizeof(float) * g->c * g->h * g->w);
-    for (int grp = 0; grp < g->groups; ++grp) {
-        const float *w_g = w + (size_t)grp * group_out * k, *s_g = s + (size_t)grp * group_out * spatial;
-        float *adj_g = adj + (size_t)grp * group_in * g->h * g->w;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w_g, k, s_g,
-                    spatial, 0.f, col ? col : adj_g, spatial);
-        if (col) dx_col2im_add(col, &g->conv, adj_g);
-    }
-}
 
 static float lrp_modify_weight(dx_weight_mod mod, float w)
 {
@@ -100,8 +70,79 @@ static void lrp_fold_batchnorm(const dx_layer *l, int n, size_t per_output, floa
 {
     for (int j = 0; j < n; ++j) {
         float f = l->batch_normalize ? l->scales[j] / (float)dx_bn_divisor(l, j) : 1.f;
-        for (size_t k = 0; k < per_output; ++k) w[j * per_output + k] = f * l->weights[j * per_output + k];
-        b[j] = l->batch_normalize ? l->biases[j] - f * l->rolling_mean[j] : l->biases[j];
+        if (w)
+            for (size_t k = 0; k < per_output; ++k) w[j * per_output + k] = f * l->weights[j * per_output + k];
+        if (b) b[j] = l->batch_normalize ? l->biases[j] - f * l->rolling_mean[j] : l->biases[j];
+    }
+}
+
+/* Each base's weights w_t(W'), W' batch-norm-folded, made at the first convolution that needs
+ * them: where oneDNN keeps a base's weights reordered (layers/onednn.h) its convolutions need
+ * none, so the fold and the modification are not redone at every call. */
+typedef struct {
+    const dx_layer *l;
+    const dx_lrp_form *form;
+    int n;
+    size_t per_output, weights;
+    float *w_fold, *w_base;
+    int folded, made[4];
+} lrp_weights;
+
+static const float *base_weights(lrp_weights *lw, int t)
+{
+    float *w_t = lw->w_base + t * lw->weights;
+    if (lw->made[t]) return w_t;
+    if (!lw->folded) lrp_fold_batchnorm(lw->l, lw->n, lw->per_output, lw->w_fold, NULL);
+    lw->folded = 1;
+    for (size_t k = 0; k < lw->weights; ++k) w_t[k] = lrp_modify_weight(lw->form->bases[t].w, lw->w_fold[k]);
+    lw->made[t] = 1;
+    return w_t;
+}
+
+/* z (n x out_h x out_w, zeros) += conv(in, w_t); in: c x h x w, w_t: n x (c/groups*size*size).
+ * With oneDNN (layer i's convolutions run there: onednn) its forward writes z, else im2col and
+ * one gemm per group. */
+static void lrp_conv_forward(dx_model *m, int i, int onednn, const dx_lrp_geometry *g, lrp_weights *lw, int t,
+                             const float *in, float *col, float *z)
+{
+    dx_weight_mod mod = lw->form->bases[t].w;
+    if (onednn && dx_onednn_lrp_forward(m, i, mod, dx_onednn_lrp_built(m, i, mod, 0) ? NULL : base_weights(lw, t), in,
+                                        z) == 0)
+        return;
+    const float *w = base_weights(lw, t);
+    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
+    int k = g->size * g->size * group_in;
+    for (int grp = 0; grp < g->groups; ++grp) {
+        const float *in_g = in + (size_t)grp * group_in * g->h * g->w, *cols = in_g;
+        if (col) {
+            dx_im2col(in_g, &g->conv, col);
+            cols = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group_out, spatial, k, 1.f,
+                    w + (size_t)grp * group_out * k, k, cols, spatial, 1.f,
+                    z + (size_t)grp * group_out * spatial, spatial);
+    }
+}
+
+/* adj (c x h x w) = conv^T(s, w_t), the adjoint of lrp_conv_forward: oneDNN's backward-data, or
+ * one gemm per group and col2im. */
+static void lrp_conv_adjoint(dx_model *m, int i, int onednn, const dx_lrp_geometry *g, lrp_weights *lw, int t,
+                             const float *s, float *col, float *adj)
+{
+    dx_weight_mod mod = lw->form->bases[t].w;
+    if (onednn && dx_onednn_lrp_adjoint(m, i, mod, dx_onednn_lrp_built(m, i, mod, 1) ? NULL : base_weights(lw, t), s,
+                                        adj) == 0)
+        return;
+    const float *w = base_weights(lw, t);
+    int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
+    int k = g->size * g->size * group_in;
+    memset(adj, 0, sizeof(float) * g->c * g->h * g->w);
+    for (int grp = 0; grp < g->groups; ++grp) {
+        const float *w_g = w + (size_t)grp * group_out * k, *s_g = s + (size_t)grp * group_out * spatial;
+        float *adj_g = adj + (size_t)grp * group_in * g->h * g->w;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, spatial, group_out, 1.f, w_g, k, s_g,
+                    spatial, 0.f, col ? col : adj_g, spatial);
+        if (col) dx_col2im_add(col, &g->conv, adj_g);
     }
 }
 
@@ -130,16 +171,16 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
  = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
     float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;
     float *adj = u + nb * out_len + col_len;
-    lrp_fold_batchnorm(l, g->n, per_output, w_fold, b_fold);
+    lrp_fold_batchnorm(l, g->n, per_output, NULL, b_fold);
+    lrp_weights lw = {l, &form, g->n, per_output, weights, w_fold, w_base, 0, {0}};
+    int onednn = m->onednn && dx_onednn_supports(l);
 
     const float *a = dx_output_of(m, i - 1), *in_t[4];
     float *rin = dx_pass_buf(p, i - 1);
     memset(conv, 0, sizeof(float) * 2 * nb * out_len); /* and u */
     for (int t = 0; t < nb; ++t) {
         in_t[t] = lrp_modify_input(form.bases[t].in, rule, a, in_len, in_base + t * in_len);
-        float *w_t = w_base + t * weights;
-        for (size_t k = 0; k < weights; ++k) w_t[k] = lrp_modify_weight(form.bases[t].w, w_fold[k]);
-        if (in_t[t]) lrp_conv_forward(g, in_t[t], w_t, col, conv + t * out_len);
+        if (in_t[t]) lrp_conv_forward(m, i, onednn, g, &lw, t, in_t[t], col, conv + t * out_len);
     }
     double total = 0, passed = 0;
     for (size_t q = 0; q < out_len; ++q) total += rout[q];
@@ -162,7 +203,7 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
     }
     for (int t = 0; t < nb; ++t) {
         if (!in_t[t]) continue;
-        lrp_conv_adjoint(g, w_base + t * weights, u + t * out_len, col, adj);
+        lrp_conv_adjoint(m, i, onednn, g, &lw, t, u + t * out_len, col, adj);
         for (size_t k = 0; k < in_len; ++k) rin[k] += in_t[t][k] * adj[k];
     }
     p->absorbed += total - passed;
