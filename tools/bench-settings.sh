@@ -43,22 +43,25 @@ for r in $(seq "$REPEATS"); do
 done
 python3 - "$OUT" <<'PY'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]  # repeat setting quick cfg kernel threads fwd gradcam saliency cpu/wall fwd_gflops sgemm_gflops
+rows = [l.split() for l in open(sys.argv[1])]  # repeat setting quick cfg kernel threads fwd gradcam saliency cpu/wall fwd_gflops sgemm_gflops lrp lrp_blas
 def get(model, setting, col):
     return {r[0]: float(r[col]) for r in rows if r[3] == model and r[1] == setting}
 settings = list(dict.fromkeys(r[1] for r in rows))
 base = settings[0]
 print(f"model | setting | kernel, threads | forward ms | Grad-CAM ms | saliency ms | forward / {base} | "
-      f"Grad-CAM / {base} | saliency / {base} | CPU s per s | forward GFLOP/s | sgemm GFLOP/s")
+      f"Grad-CAM / {base} | saliency / {base} | CPU s per s | forward GFLOP/s | sgemm GFLOP/s | LRP ms | "
+      f"LRP / {base} | LRP / LRP with BLAS's engine")
 for model in dict.fromkeys(r[3] for r in rows):
     base_f, base_g, base_s = get(model, base, 6), get(model, base, 7), get(model, base, 8)
     for setting in settings:
         f, g, s, c = get(model, setting, 6), get(model, setting, 7), get(model, setting, 8), get(model, setting, 9)
         rate, blas = get(model, setting, 10), get(model, setting, 11)
+        lrp, lrp_blas, base_lrp = get(model, setting, 12), get(model, setting, 13), get(model, base, 12)
         k = next(f"{r[4]}, {r[5]}" for r in rows if r[3] == model and r[1] == setting)
         med = lambda d: statistics.median(d.values())
         ratio = lambda a, b: statistics.median(a[x] / b[x] for x in a if x in b)
         print(f"{model.split('/')[-1]} | {setting} | {k} | {med(f):.1f} | {med(g):.1f} | {med(s):.1f} | "
               f"{ratio(f, base_f):.2f} | {ratio(g, base_g):.2f} | {ratio(s, base_s):.2f} | {med(c):.2f} | "
-              f"{med(rate):.1f} | {med(blas):.1f}")
+              f"{med(rate):.1f} | {med(blas):.1f} | {med(lrp):.1f} | {ratio(lrp, base_lrp):.2f} | "
+              f"{ratio(lrp, lrp_blas):.2f}")
 PY

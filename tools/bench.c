@@ -14,12 +14,17 @@
  *   what the BLAS does at its best on this machine; BENCH_LAYERS=1: per gemm layer too
  * OpenBLAS runs the kernels the command would (dx_blas_best_kernel, plugin/blas_kernel.c); its
  * kernel and threads head the output and end the CSV row.
- * BENCH_QUICK=1 in the environment: only the forward, Grad-CAM and saliency (forward + backward
- * to the input), one line on stdout
+ * BENCH_QUICK=1 in the environment: only the forward, Grad-CAM, saliency (forward + backward
+ * to the input) and LRP (forward + relevance to the input, bench-peers' composite
+ * epsilon-plus-flat-nobias, from one output of a classifier's logits or of a detector's last
+ * head), one line on stdout
  *   quick CFG KERNEL THREADS FORWARD_MS GRADCAM_MS SALIENCY_MS CPU_PER_WALL FORWARD_GFLOPS SGEMM_GFLOPS
+ *         LRP_MS LRP_BLAS_MS
  * (medians over ROUNDS; CPU_PER_WALL: the process's CPU seconds, user and system, per second of
  * the forward, Grad-CAM and saliency rounds: above 1 when OpenBLAS's threads work or spin; the
- * sgemm's rounds follow them), for tools/bench-settings.sh. */
+ * sgemm's and LRP's rounds follow them; LRP_BLAS_MS: LRP with its linear engine's convolutions
+ * through BLAS, m->onednn off for the relevance pass only, interleaved with LRP_MS's rounds), for
+ * tools/bench-settings.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +38,10 @@
 #include "cfg/check.h"
 #include "engine.h"
 #include "io/image.h"
+#include "lrp/lrp.h"
 #include "model.h"
 #include "scoring.h"
+#include "targets.h"
 
 #define SCORE_INPUTS 16
 #define SCORE_BATCH 8
@@ -71,6 +78,9 @@ struct bench {
     dx_target target;
     dx_image photo;
     float *ga, *gb, *gc; /* SGEMM_N x SGEMM_N each: sgemm()'s operands */
+    dx_rule *lrp_rules;  /* quick mode: lrp_pass()'s */
+    int lrp_top;
+    float *lrp_seed;
 };
 
 /* one thing timed: a step under a gemm and stand-in setting */
@@ -144,6 +154,24 @@ static void gradcam_api(bench *b)
     dx_error err;
     if (dx_explain_image(b->m, b->photo, &req, &r, &err) != 0) fail(&err);
     dx_result_free(&r);
+}
+/* LRP with bench-peers' composite (tools/bench_peers.py: the default) from one output of
+ * b->lrp_top, after the forward, in the model's own pass (no explain call around it); lrp_blas: the same with the linear engine's convolutions through
+ * BLAS (lrp/linear.c: m->onednn off for the relevance pass, the forward as set) */
+static void lrp_pass(bench *b)
+{
+    forward(b);
+    dx_error err;
+    if (dx_reverse_seeded(b->m, b->lrp_top, b->lrp_seed, -1, &(dx_rules){b->lrp_rules, .relevance = 1}, &b->m->pass,
+                          &err) != 0)
+        fail(&err);
+}
+static void lrp_blas(bench *b)
+{
+    int on = b->m->onednn;
+    b->m->onednn = 0;
+    lrp_pass(b);
+    b->m->onednn = on;
 }
 /* C = A B, square, row-major: OpenBLAS's rate at its best (large, cache-blocked) */
 static void sgemm(bench *b)
@@ -259,9 +287,20 @@ static int quick(bench *b, const char *cfg, int rounds)
     double saliency_s = median_time(t, rounds, 2);
     const variant g[] = {{sgemm, 1, 1, 1}};
     interleaved(b, rounds, 1, g, t);
-    printf("quick %s %s %d %.2f %.2f %.2f %.2f %.2f %.2f\n", cfg, openblas_get_corename(), openblas_get_num_threads(),
-           1e3 * forward_s, 1e3 * gradcam_s, 1e3 * saliency_s, cpu_per_wall, 1e-9 * forward_flops(b->m->net) / forward_s,
-           1e-9 * sgemm_flops() / median_time(t, rounds, 0));
+    double sgemm_s = median_time(t, rounds, 0);
+    dx_error err;
+    /* a classifier's logits, a detector's last head's input */
+    b->lrp_top = dx_is_detector(b->m) ? b->m->head - 1 : dx_find_logit_layer(b->m);
+    b->lrp_seed = calloc(b->m->net->layers[b->lrp_top].outputs, sizeof(float));
+    b->lrp_seed[b->m->net->layers[b->lrp_top].outputs / 2] = 1;
+    if (!(b->lrp_rules = dx_lrp_rules_for(b->m, NULL, NULL, &err))) fail(&err);
+    const variant l[] = {{lrp_pass, 1, 1, 1}, {lrp_blas, 1, 1, 1}};
+    interleaved(b, rounds, 2, l, t);
+    printf("quick %s %s %d %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", cfg, openblas_get_corename(),
+           openblas_get_num_threads(), 1e3 * forward_s, 1e3 * gradcam_s, 1e3 * saliency_s, cpu_per_wall,
+           1e-9 * forward_flops(b->m->net) / forward_s, 1e-9 * sgemm_flops() / sgemm_s, 1e3 * median_time(t, rounds, 0),
+           1e3 * median_time(t, rounds, 1));
+    free(b->lrp_rules), free(b->lrp_seed);
     free(b->ga), free(b->gb), free(b->gc);
     free(b->x), free(b->seed);
     dx_free_image(b->photo);
