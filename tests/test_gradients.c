@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include "engine.h"
 #include "helpers.h"
+#include "layers/layers.h"
 
 static float *random_vector(int n, uint64_t seed, double lo, double hi)
 {
@@ -73,6 +74,45 @@ Test(layer, convolutional_every_activation)
         snprintf(name, sizeof name, "conv-%s", acts[a]);
         expect_fd(name, check_cfg_text(name, text, 60, 7 + a), 0.95);
     }
+}
+
+/* The activations whose derivative the plugin multiplies in itself (dx_activation_derivative)
+ * give the factors of the backend's Darknet (gradient_array) bit for bit, at signed zeros, huge,
+ * inf and NaN outputs and gradients too. One exception, measured: a subnormal gradient times a
+ * factor of 1 stays subnormal in ours (the compiler drops the multiplication by 1) where Debian's
+ * -Ofast Darknet runs with flush-to-zero and gives a zero of its sign. The other activations go
+ * to Darknet itself. */
+Test(layer, activation_derivative_equals_darknets)
+{
+    static const float special[] = {0.f, -0.f, 1e-38f, -1e-38f, 1e-45f, -1e-45f, 3e38f, -3e38f, INFINITY, -INFINITY, NAN, -NAN};
+    enum { N = 4096, S = sizeof special / sizeof *special };
+    static const dx_activation acts[] = {DX_ACT_LINEAR, DX_ACT_LEAKY, DX_ACT_RELU, DX_ACT_LOGISTIC};
+    float *out = random_vector(N, 11, -3, 3), *g = random_vector(N, 12, -2, 2);
+    for (int k = 0; k < S * S; ++k) out[k] = special[k % S], g[k] = special[k / S];
+    float ours[N], darknets[N];
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; ++a) {
+        memcpy(ours, g, sizeof ours);
+        memcpy(darknets, g, sizeof darknets);
+        dx_activation_derivative(out, out, N, acts[a], ours);
+        dx_backend_gradient(out, out, N, acts[a], darknets);
+        long differ = 0, flushed = 0, first = -1;
+        for (int k = 0; k < N; ++k) {
+            if (memcmp(&ours[k], &darknets[k], sizeof(float)) == 0) continue;
+            uint32_t o, d, in;
+            memcpy(&o, &ours[k], 4), memcpy(&d, &darknets[k], 4), memcpy(&in, &g[k], 4);
+            /* by the bits: with flush-to-zero on, comparisons see a subnormal as 0 */
+            if (o == in && (in & 0x7f800000u) == 0 && d == (in & 0x80000000u)) {
+                flushed++;
+                continue;
+            }
+            differ++, first = first < 0 ? k : first;
+        }
+        cr_expect_eq(differ, 0, "activation %d: %ld of %d factors differ from Darknet's, first at output %g, gradient %g: "
+                     "%g against %g", (int)acts[a], differ, N, first < 0 ? 0 : out[first], first < 0 ? 0 : g[first],
+                     first < 0 ? 0 : ours[first], first < 0 ? 0 : darknets[first]);
+        cr_expect_leq(flushed, 4 * S, "activation %d: %ld subnormal gradients kept", (int)acts[a], flushed);
+    }
+    free(out), free(g);
 }
 
 Test(layer, convolutional_batchnorm_stride_groups_pad)

@@ -86,6 +86,9 @@ void dx_bn_bias_forward(const dx_layer *l, float *x, int batch, int n, int spati
  * the gradient family's rule says (guided backprop, DeconvNet). */
 void dx_activation_grad(const dx_rule *rule, const dx_layer *l, const float *output, const float *gout,
                         float *d);
+/* d (n) *= the derivative of Darknet's activation a at its output (and its input, for the
+ * activations that need it): Darknet's gradient_array, linear/leaky/relu without a call each. */
+void dx_activation_derivative(const float *output, const float *activation_input, int n, dx_activation a, float *d);
 /* Batch norm at inference: y = scale*(x - mean)/(sqrt(var) + 1e-6) + bias, so dy/dx is a
  * per-channel constant; d[c, :] *= scale[c]/(sqrt(var[c]) + 1e-6). */
 void dx_batchnorm_grad(const dx_layer *l, int channels, int spatial, float *d);

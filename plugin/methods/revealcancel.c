@@ -127,7 +127,7 @@ static void activation_forward(rc_pass *s, int i, float *p, float *n)
     }
     dx_activate(a, l->outputs, l->activation);
     dx_activate(b, l->outputs, l->activation);
-    dx_backend_gradient(y, ref->z, l->outputs, l->activation, slope);
+    dx_activation_derivative(y, ref->z, l->outputs, l->activation, slope);
     for (int k = 0; k < l->outputs; ++k) {
         float y_ref = ref->out_ref[k], dz = ref->z[k] - ref->z_ref[k];
         float up = 0.5f * (a[k] - y_ref) + 0.5f * (y[k] - b[k]);
