@@ -135,10 +135,8 @@ void dx_onednn_conv_free(dx_onednn_conv *c)
     if (!c) return;
     direction_free(&c->fwd);
     direction_free(&c->bwd);
-    for (int k = 0; k < DX_ONEDNN_LRP_MODS; ++k) {
-        direction_free(&c->lrp_fwd[k]);
-        direction_free(&c->lrp_adj[k]);
-    }
+    for (int k = 0; c->lrp && k < 2 * DX_ONEDNN_LRP_MODS; ++k) direction_free(&c->lrp[k]);
+    free(c->lrp);
     if (c->stream) dx_dnnl.dnnl_stream_destroy(c->stream);
     if (c->engine) dx_dnnl.dnnl_engine_destroy(c->engine);
     free(c);

@@ -9,6 +9,7 @@
 #include "layers/layers.h"
 #include "layers/onednn_internal.h"
 #include "lrp/lrp.h"
+#include "memory.h"
 #include "model.h"
 
 _Static_assert(DX_W_ONES + 1 == DX_ONEDNN_LRP_MODS, "one cached direction per dx_weight_mod");
@@ -44,8 +45,8 @@ static int build_lrp_adjoint(dx_onednn_conv *c, dx_onednn_direction *d, const dx
 static dx_onednn_direction *cached(const dx_model *m, int i, int mod, int adjoint)
 {
     dx_onednn_conv *c = i >= 0 && i < m->n && m->hooks ? m->hooks[i].onednn : NULL;
-    if (!c || mod < 0 || mod >= DX_ONEDNN_LRP_MODS) return NULL;
-    return adjoint ? &c->lrp_adj[mod] : &c->lrp_fwd[mod];
+    if (!c || !c->lrp || mod < 0 || mod >= DX_ONEDNN_LRP_MODS) return NULL;
+    return &c->lrp[adjoint * DX_ONEDNN_LRP_MODS + mod];
 }
 
 int dx_onednn_lrp_built(const dx_model *m, int i, int mod, int adjoint)
@@ -60,7 +61,8 @@ static int lrp_conv(dx_model *m, int i, int mod, const float *w, const float *in
     const dx_layer *l = &m->net->layers[i];
     dx_onednn_conv *c = mod >= 0 && mod < DX_ONEDNN_LRP_MODS ? dx_onednn_state(m, i) : NULL;
     if (!c || !c->stream) return -1; /* no state, or its engine failed */
-    dx_onednn_direction *d = adjoint ? &c->lrp_adj[mod] : &c->lrp_fwd[mod];
+    if (!c->lrp && !(c->lrp = dx_alloc_optional(2 * DX_ONEDNN_LRP_MODS, sizeof *c->lrp))) return -1;
+    dx_onednn_direction *d = &c->lrp[adjoint * DX_ONEDNN_LRP_MODS + mod];
     if (!d->conv.p && !w) return -1; /* not built and nothing to build it from */
     if (dx_onednn_ready(c, d, l, adjoint ? build_lrp_adjoint : build_lrp_forward, w) != 0 ||
         dx_onednn_execute(c, d, adjoint ? DNNL_ARG_DIFF_DST : DNNL_ARG_SRC, in, adjoint ? DNNL_ARG_DIFF_SRC : DNNL_ARG_DST,
