@@ -594,3 +594,30 @@ float *darknet_layer_output(dx_model *m, int i)
     dx_set_fast_layers(m, 1);
     return darknet;
 }
+
+double rel_diff(const float *a, const float *b, size_t n, double *largest)
+{
+    double diff = 0, scale = 0;
+    for (size_t k = 0; k < n; ++k) {
+        diff = fmax(diff, fabs((double)a[k] - b[k]));
+        scale = fmax(scale, fabs((double)b[k]));
+    }
+    if (largest) *largest = scale;
+    return scale > 0 ? diff / scale : diff == 0 ? 0 : INFINITY;
+}
+
+float *forward_state(dx_model *m, size_t *len)
+{
+    const network *net = dx_network(m);
+    size_t n = (size_t)net->inputs;
+    for (int i = 0; i < net->n; ++i) n += (size_t)net->layers[i].outputs;
+    float *state = malloc(sizeof(float) * n), *at = state;
+    memcpy(at, dx_output_of(m, -1), sizeof(float) * net->inputs);
+    at += net->inputs;
+    for (int i = 0; i < net->n; ++i) {
+        memcpy(at, net->layers[i].output, sizeof(float) * net->layers[i].outputs);
+        at += net->layers[i].outputs;
+    }
+    *len = n;
+    return state;
+}

@@ -124,4 +124,10 @@ void copy_cfg_at_side(const char *cfg, const char *copy, int side);
 /* Layer i of m re-run by the Darknet's own forward (the stand-ins off, then on again) on what is
  * below it: a copy of its output (batch x outputs floats, malloc'd), the layer's output left so. */
 float *darknet_layer_output(dx_model *m, int i);
+/* max |a - b| over max |b| (b all zero: 0 when a is too, else infinity); *largest (when not
+ * NULL): max |b| */
+double rel_diff(const float *a, const float *b, size_t n, double *largest);
+/* The input and every layer's output of m's current forward state, concatenated (malloc'd, *len
+ * floats). */
+float *forward_state(dx_model *m, size_t *len);
 #endif

@@ -25,17 +25,6 @@
 #define EPSILON_TOLERANCE 2e-5
 #define DEFAULT_EPSILON_TOLERANCE 3e-4
 
-static double rel_diff(const float *a, const float *b, size_t n, double *largest)
-{
-    double diff = 0, scale = 0;
-    for (size_t k = 0; k < n; ++k) {
-        diff = fmax(diff, fabs((double)a[k] - b[k]));
-        scale = fmax(scale, fabs((double)b[k]));
-    }
-    *largest = scale;
-    return scale > 0 ? diff / scale : diff == 0 ? 0 : INFINITY;
-}
-
 static long lrp_convs_of(const dx_model *m)
 {
     long n = 0;

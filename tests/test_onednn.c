@@ -22,17 +22,6 @@
 #define LAYER_TOLERANCE 1e-5
 #define MAP_TOLERANCE 1e-4
 
-/* max |a - b| over max |b| (b all zero: 0 when a is too, else infinity) */
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double diff = 0, scale = 0;
-    for (size_t k = 0; k < n; ++k) {
-        diff = fmax(diff, fabs((double)a[k] - b[k]));
-        scale = fmax(scale, fabs((double)b[k]));
-    }
-    return scale > 0 ? diff / scale : diff == 0 ? 0 : INFINITY;
-}
-
 /* How many of m's layer forwards (backwards) ran through oneDNN so far. */
 static long forwards_of(const dx_model *m)
 {
@@ -87,7 +76,7 @@ static int compare_layers(dx_model *m, const char *name, uint64_t seed)
         long before = dx_onednn_forwards(m, i);
         dx_forward_layer(m, i);
         cr_assert_eq(dx_onednn_forwards(m, i), before + 1, "%s: layer %d did not run through oneDNN", name, i);
-        double d = rel_diff(l->output, darknet, n);
+        double d = rel_diff(l->output, darknet, n, NULL);
         cr_log_info("%s layer %d (%s, %dx%d/%d pad %d, groups %d, bn %d, activation %d): %.2g\n", name, i,
                     l->type_name, l->size, l->size, l->stride, l->pad, l->groups, l->batch_normalize, l->activation, d);
         cr_expect_leq(d, LAYER_TOLERANCE, "%s: layer %d differs from Darknet's by %.3g of its largest output", name, i, d);
@@ -221,7 +210,7 @@ static int compare_backwards(dx_model *m, const char *name, uint64_t seed)
             long before = dx_onednn_backwards(m, i);
             cr_assert_eq(dx_reverse_seeded(m, i, seed_out, i - 1, rules[k], &m->pass, &err), 0, "%s", err.msg);
             cr_assert_eq(dx_onednn_backwards(m, i), before + 1, "%s: layer %d's backward did not run through oneDNN", name, i);
-            double d = rel_diff(dx_pass_buf(&m->pass, i - 1), blas, (size_t)l->inputs), largest = 0;
+            double d = rel_diff(dx_pass_buf(&m->pass, i - 1), blas, (size_t)l->inputs, NULL), largest = 0;
             for (int j = 0; j < l->inputs; ++j) largest = fmax(largest, fabs(blas[j]));
             cr_assert_gt(largest, 0, "%s: layer %d: no gradient to compare", name, i);
             cr_log_info("%s layer %d backward (%dx%d/%d pad %d, groups %d, bn %d, activation %d, rule %zu): %.2g of %.3g\n",
@@ -285,7 +274,7 @@ Test(onednn, test_classifier_gradient_equals_blas_and_finite_differences, .timeo
     float *g_off = analytic_input_grad(off, top, proj, x), *g_on = analytic_input_grad(on, top, proj, x);
     cr_assert_eq(backwards_of(on), convs, "oneDNN ran %ld of the %d convolutions' backwards", backwards_of(on), convs);
     cr_assert_eq(backwards_of(off), 0);
-    double d = rel_diff(g_on, g_off, (size_t)on->net->inputs);
+    double d = rel_diff(g_on, g_off, (size_t)on->net->inputs, NULL);
     cr_log_info("test-classifier input gradient, oneDNN against BLAS: %.2g\n", d);
     cr_expect_leq(d, MAP_TOLERANCE, "the input gradient differs from the BLAS path's by %.3g", d);
     fd_report rep = fd_check_coords(on, top, proj, x, g_on, 80, 2e-3f, 34);
@@ -346,7 +335,7 @@ Test(onednn, shapes_classifier_top5_scores_and_maps, .timeout = 240)
             }
             cr_expect_leq(fabsf(a.logit - b.logit), 1e-4 * fmaxf(1, fabsf(a.logit)));
             cr_assert_eq(a.native_h * a.native_w, b.native_h * b.native_w);
-            double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
+            double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w, NULL);
             cr_log_info("shapes classifier photo %d method %d: map differs by %.2g\n", p, methods[k], d);
             cr_expect_leq(d, MAP_TOLERANCE, "photo %d method %d: the map differs by %.3g", p, methods[k], d);
             dx_result_free(&a);
@@ -420,7 +409,7 @@ Test(onednn, tiny_darknet_top5, .timeout = 240)
             cr_expect_eq(a.top[t].cls, b.top[t].cls, "%s: top-%d", photos[p], t + 1);
             cr_expect_leq(fabsf(a.top[t].prob - b.top[t].prob), 1e-4, "%s: top-%d's score", photos[p], t + 1);
         }
-        double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
+        double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w, NULL);
         cr_expect_leq(d, MAP_TOLERANCE, "%s: Grad-CAM differs by %.3g", photos[p], d);
         dx_result_free(&a);
         dx_result_free(&b);
@@ -458,7 +447,7 @@ Test(onednn, occlusion_threads_then_forward, .timeout = 240)
     for (int i = 0; i < on->n; ++i) convs += on->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
     cr_assert_eq(compare_layers(on, "test-classifier after occlusion", 9), convs);
     cr_assert_eq(dx_explain_image(off, photo, &req, &a, &err), 0, "%s", err.msg);
-    double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w);
+    double d = rel_diff(b.native, a.native, (size_t)a.native_h * a.native_w, NULL);
     cr_log_info("occlusion map: %.2g\n", d);
     cr_expect_leq(d, MAP_TOLERANCE, "the occlusion map differs by %.3g", d);
     dx_result_free(&a);

@@ -34,23 +34,6 @@ static void explain(dx_model *m, dx_image photo, const dx_request *req, dx_resul
     cr_assert_eq(dx_explain_image(m, photo, req, r, &err), 0, "%s: %s", dx_method_name(req->method), err.msg);
 }
 
-/* Every layer's output and the input of m's current forward state, concatenated (malloc'd). */
-static float *forward_state(dx_model *m, size_t *len)
-{
-    const network *net = dx_network(m);
-    size_t n = (size_t)net->inputs;
-    for (int i = 0; i < net->n; ++i) n += (size_t)net->layers[i].outputs;
-    float *state = malloc(sizeof(float) * n), *at = state;
-    memcpy(at, dx_output_of(m, -1), sizeof(float) * net->inputs);
-    at += net->inputs;
-    for (int i = 0; i < net->n; ++i) {
-        memcpy(at, net->layers[i].output, sizeof(float) * net->layers[i].outputs);
-        at += net->layers[i].outputs;
-    }
-    *len = n;
-    return state;
-}
-
 static dx_request scoring_request(dx_method method, int detector)
 {
     dx_request req;

@@ -24,7 +24,7 @@ static float *letterboxed(dx_model *m, const char *path)
 }
 
 /* max |a - b| over max(1, max |b|) */
-static double rel_diff(const float *a, const float *b, size_t n)
+static double diff_over_largest_or_1(const float *a, const float *b, size_t n)
 {
     double diff = 0, scale = 1;
     for (size_t k = 0; k < n; ++k) {
@@ -147,7 +147,7 @@ Test(speed, blas_forward_gives_darknets_top5, .timeout = 240)
         for (int k = 0; k < 5; ++k)
             cr_expect_eq(a[k], b[k], "%s: top-%d is class %d with Darknet's gemm, %d with BLAS",
                          photos[p], k + 1, a[k], b[k]);
-        worst = fmax(worst, rel_diff(blas, own, classes));
+        worst = fmax(worst, diff_over_largest_or_1(blas, own, classes));
         free(x);
     }
     cr_log_info("tiny: BLAS vs Darknet's gemm, max |dprob| %.2g over %zu photos\n", worst,
@@ -223,7 +223,7 @@ static double grouped_layers_diff(dx_model *m, const float *x, int *layers)
         size_t n = (size_t)l->outputs * l->batch;
         float *darknet = darknet_layer_output(m, i);
         dx_forward_layer(m, i);
-        worst = fmax(worst, rel_diff(l->output, darknet, n));
+        worst = fmax(worst, diff_over_largest_or_1(l->output, darknet, n));
         free(darknet);
         ++*layers;
     }
@@ -268,7 +268,7 @@ static void check_grouped_stand_ins(const char *name, dx_model *m, int seed)
     memcpy(off, dx_output_of(m, m->head), sizeof(float) * head_n);
     dx_set_fast_layers(m, 1);
     dx_forward(m, x);
-    double whole = rel_diff(dx_output_of(m, m->head), off, head_n);
+    double whole = diff_over_largest_or_1(dx_output_of(m, m->head), off, head_n);
     cr_expect_leq(whole, 1e-5, "%s: network output differs by %.3g", name, whole);
     free(off);
     free(x);
