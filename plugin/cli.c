@@ -1,6 +1,7 @@
 /* darknet-explain <method> <cfg> <weights> <image> [-class N] [-layer L] [-out PREFIX] ... */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -535,6 +536,11 @@ int dx_cli_check_args(const char *program, int argc, char **argv)
 
 int dx_cli_run(const char *program, int argc, char **argv)
 {
+    /* A command's large buffers (a photo's maps, a box's panel) mmap'd and given back when freed:
+     * glibc raises its mmap threshold after the first such free, and its heap then kept what the
+     * boxes of -boxes all left behind (66 boxes peaked 4.5-9.6 MB above one, moving with the
+     * heap's layout; tests/test_boxes.c). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     const dx_cli_command *c = dx_cli_command_named(argc, argv);
     if (c) return c->run(program, argc, argv);
     cli_args a;
