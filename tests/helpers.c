@@ -608,7 +608,7 @@ double rel_diff(const float *a, const float *b, size_t n, double *largest)
 
 float *forward_state(dx_model *m, size_t *len)
 {
-    const network *net = dx_network(m);
+    const dx_net *net = m->net; /* the backend's view: every Darknet's build compiles these helpers */
     size_t n = (size_t)net->inputs;
     for (int i = 0; i < net->n; ++i) n += (size_t)net->layers[i].outputs;
     float *state = malloc(sizeof(float) * n), *at = state;
