@@ -88,10 +88,8 @@ struct dx_onednn_conv {
     dx_onednn_direction fwd, bwd;
     /* LRP's convolutions (conv_onednn_lrp.c), per modification of the weights (lrp.h's
      * dx_weight_mod): z = conv(in, W') at lrp[mod] and its adjoint at lrp[DX_ONEDNN_LRP_MODS +
-     * mod], each W' reordered once. NULL until LRP's first use: with twelve directions in every
-     * layer's state, 66 boxes' Grad-CAM and saliency peaked 2.7 MB higher than with none (the
-     * heap's layout: one modification's two directions gave the old peak back; tests/test_boxes.c:
-     * boxes::peak_memory_does_not_grow_with_the_boxes) */
+     * mod], each W' reordered once. NULL until LRP's first use, so that a
+     * model that never runs LRP does not carry twelve empty directions per layer */
     dx_onednn_direction *lrp;
     long lrp_convs;
 };
