@@ -75,6 +75,12 @@ int dx_score_inputs_read(dx_model *m, dx_read_scores_fn read, void *ctx, int n_s
     return rc;
 }
 
+int dx_score_chunk(int batch, int n)
+{
+    int chunk = batch > 1 ? batch : dx_worker_count(n) * DX_SCORE_CHUNK_PER_WORKER;
+    return chunk < n ? chunk : n;
+}
+
 int dx_score_inputs(dx_model *m, const dx_target *t, const float *inputs, int n, int batch, float *scores,
                     dx_error *err)
 {

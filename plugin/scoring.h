@@ -21,6 +21,9 @@ int dx_score_inputs_targets(dx_model *m, const dx_target *t, int n_targets, cons
  * per worker to each call. */
 #define DX_SPREAD_MIN_INPUTS 2
 #define DX_SCORE_CHUNK_PER_WORKER 8
+/* How many of n inputs a caller hands to each scoring call at the request's -batch: the batch
+ * itself when above 1, else DX_SCORE_CHUNK_PER_WORKER per worker (dx_worker_count(n)); at most n. */
+int dx_score_chunk(int batch, int n);
 /* Writes the n_scores scores of m's current forward state into scores. Called from the workers'
  * threads at once, each on its own model: it must only read m and ctx. */
 typedef void (*dx_read_scores_fn)(void *ctx, const dx_model *m, float *scores);

@@ -496,9 +496,7 @@ static int scorecam_weights(dx_model *m, const dx_request *req, const dx_target 
     const dx_net *net = m->net;
     const dx_layer *l = &net->layers[at];
     size_t spatial = (size_t)l->out_h * l->out_w, frame = (size_t)net->h * net->w;
-    /* at -batch 1, a chunk of masked inputs per call for scoring.c to spread over the workers */
-    int c = l->out_c, chunk = req->batch > 1 ? req->batch : dx_worker_count(c) * DX_SCORE_CHUNK_PER_WORKER;
-    int batch = chunk < c ? chunk : c;
+    int c = l->out_c, batch = dx_score_chunk(req->batch, c); /* masked inputs per scoring call */
     float *acts = dx_alloc(l->outputs, sizeof(float), "Score-CAM", err);
     float *original = dx_alloc(net->inputs, sizeof(float), "Score-CAM", err);
     float *masked = dx_alloc((size_t)net->inputs * batch, sizeof(float), "Score-CAM", err);

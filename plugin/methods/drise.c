@@ -90,8 +90,7 @@ int dx_method_drise(dx_model *m, const dx_request *req, const dx_target *t, int 
     int side = net->w > net->h ? net->w : net->h;
     int plane = net->w * net->h, cell = (side + cells - 1) / cells; /* in network-input pixels */
     size_t grid_len = (size_t)((net->w + cell - 1) / cell + 1) * ((net->h + cell - 1) / cell + 1);
-    int chunk = dx_worker_count(masks) * DX_SCORE_CHUNK_PER_WORKER;
-    if (chunk > masks) chunk = masks;
+    int chunk = dx_score_chunk(1, masks); /* one forward per mask: the model is loaded at batch 1 */
     const char *what = "the D-RISE masks";
     float *original = dx_alloc(net->inputs, sizeof(float), what, err);
     float *masked = dx_alloc((size_t)net->inputs * chunk, sizeof(float), what, err);

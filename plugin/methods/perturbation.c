@@ -37,10 +37,8 @@ int dx_score_perturbed(dx_model *m, const dx_target *t, int n_targets, const dx_
         return -1;
     }
     size_t inputs = (size_t)m->net->inputs;
-    /* at -batch 1, a chunk of inputs per call for scoring.c to spread over the workers; the fills
-     * stay on this thread, in index order (RISE's reuse one mask buffer) */
-    int chunk = req->batch > 1 ? req->batch : dx_worker_count(n) * DX_SCORE_CHUNK_PER_WORKER;
-    int batch = chunk < n ? chunk : n;
+    /* the fills stay on this thread, in index order (RISE's reuse one mask buffer) */
+    int batch = dx_score_chunk(req->batch, n);
     float *buf = batch > 0 ? dx_alloc(inputs * batch, sizeof(float), "a batch of perturbed inputs", err) : NULL;
     if (batch > 0 && !buf) return -1;
     int rc = 0;
