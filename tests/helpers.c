@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "helpers.h"
 #include "io/render.h"
+#include "memory.h"
 #include "model.h"
 
 /* Every test process runs the OpenBLAS kernels darknet-explain runs (its children inherit the
@@ -620,4 +621,40 @@ float *forward_state(dx_model *m, size_t *len)
     }
     *len = n;
     return state;
+}
+
+void expect_each_failed_allocation_is_one_error(dx_model *m, dx_image photo, const dx_request *req)
+{
+    const char *name = dx_method_name(req->method);
+    dx_result ref, r;
+    dx_error err;
+    cr_assert_eq(dx_explain_image(m, photo, req, &ref, &err), 0, "%s: %s", name, err.msg); /* first-time blocks */
+    dx_result_free(&ref);
+    dx_close_copies(m); /* counted: each failing run below opens them again */
+    dx_alloc_fail_at(0);
+    cr_assert_eq(dx_explain_image(m, photo, req, &ref, &err), 0, "%s: %s", name, err.msg);
+    long calls = dx_alloc_calls();
+    int failed = 0;
+    for (long n = 1; n <= calls + 2; ++n) {
+        dx_close_copies(m); /* each run opens them: their allocations fail too */
+        dx_alloc_fail_at(n);
+        int rc = dx_explain_image(m, photo, req, &r, &err);
+        dx_alloc_fail_at(0);
+        if (rc == 0) dx_result_free(&r);
+        else {
+            ++failed;
+            const char *at = strstr(err.msg, "out of memory");
+            cr_assert(at && !strstr(at + 1, "out of memory") && !strchr(err.msg, '\n'), "%s, allocation %ld: '%s'",
+                      name, n, err.msg);
+        }
+        cr_assert_eq(dx_explain_image(m, photo, req, &r, &err), 0, "%s, after allocation %ld failed: %s", name, n,
+                     err.msg);
+        cr_assert(!memcmp(r.native, ref.native, sizeof(float) * r.native_h * r.native_w),
+                  "%s, after allocation %ld failed, the map differs", name, n);
+        dx_result_free(&r);
+    }
+    cr_log_info("%s: %ld allocations, %d runs failed", name, calls, failed);
+    /* the count varies from run to run: a copy that got no input made no allocation */
+    cr_expect_geq(failed, calls / 2, "%s: only %d of %ld allocations failed a run", name, failed, calls);
+    dx_result_free(&ref);
 }

@@ -130,4 +130,9 @@ double rel_diff(const float *a, const float *b, size_t n, double *largest);
 /* The input and every layer's output of m's current forward state, concatenated (malloc'd, *len
  * floats). */
 float *forward_state(dx_model *m, size_t *len);
+/* Explains photo with req on m (its first-time blocks made, its workers' copies closed), then
+ * again with each of its allocations made to fail in turn (and two beyond): every run fails with
+ * one line saying out of memory or succeeds, the next run gives the reference map bit for bit,
+ * and at least half the allocations fail a run. */
+void expect_each_failed_allocation_is_one_error(dx_model *m, dx_image photo, const dx_request *req);
 #endif

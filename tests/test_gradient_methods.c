@@ -892,37 +892,7 @@ Test(gradmethods, a_failing_worker_is_one_error)
     set_threads(3); /* oneDNN's blocks (dx_alloc_optional) are not counted: its layers just fall back */
     for (int k = 0; k < 4; ++k) {
         dx_request req = sampled_request(sampled_methods[k], 0);
-        dx_result ref, r;
-        dx_error err;
-        explain(m, photo, &req, &ref); /* the model's own first-time blocks */
-        dx_result_free(&ref);
-        dx_close_copies(m); /* counted: each failing run below opens them again */
-        dx_alloc_fail_at(0);
-        explain(m, photo, &req, &ref);
-        long calls = dx_alloc_calls();
-        int failed = 0;
-        for (long n = 1; n <= calls + 2; ++n) {
-            dx_close_copies(m); /* each run opens them: their allocations fail too */
-            dx_alloc_fail_at(n);
-            int rc = dx_explain_image(m, photo, &req, &r, &err);
-            dx_alloc_fail_at(0);
-            if (rc == 0) dx_result_free(&r);
-            else {
-                ++failed;
-                const char *at = strstr(err.msg, "out of memory");
-                cr_assert(at && !strstr(at + 1, "out of memory") && !strchr(err.msg, '\n'),
-                          "%s, allocation %ld: '%s'", dx_method_name(req.method), n, err.msg);
-            }
-            cr_assert_eq(dx_explain_image(m, photo, &req, &r, &err), 0, "%s, after allocation %ld failed: %s",
-                         dx_method_name(req.method), n, err.msg);
-            cr_assert(!memcmp(r.native, ref.native, sizeof(float) * r.native_h * r.native_w),
-                      "%s, after allocation %ld failed, the map differs", dx_method_name(req.method), n);
-            dx_result_free(&r);
-        }
-        cr_log_info("%s: %ld allocations, %d runs failed", dx_method_name(req.method), calls, failed);
-        /* the count varies from run to run: a copy that got no sample made no reverse pass */
-        cr_expect_geq(failed, calls / 2, "%s: only %d of %ld allocations failed a run", dx_method_name(req.method), failed, calls);
-        dx_result_free(&ref);
+        expect_each_failed_allocation_is_one_error(m, photo, &req);
     }
     unsetenv("DX_THREADS");
     dx_free_image(photo);

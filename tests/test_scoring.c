@@ -214,38 +214,8 @@ static void expect_one_error(const char *cfg_name, int detector, dx_method metho
     dx_model *m = open_cfg(cfg_name, seed);
     dx_image photo = noise_photo(48, 40, 3, seed);
     dx_request req = scoring_request(method, detector);
-    const char *name = dx_method_name(method);
     set_threads(3);
-    dx_result ref, r;
-    dx_error err;
-    explain(m, photo, &req, &ref); /* the model's own first-time blocks */
-    dx_result_free(&ref);
-    dx_close_copies(m);
-    dx_alloc_fail_at(0);
-    explain(m, photo, &req, &ref);
-    long calls = dx_alloc_calls();
-    int failed = 0;
-    for (long n = 1; n <= calls + 2; ++n) {
-        dx_close_copies(m); /* each run opens them: their allocations fail too */
-        dx_alloc_fail_at(n);
-        int rc = dx_explain_image(m, photo, &req, &r, &err);
-        dx_alloc_fail_at(0);
-        if (rc == 0) dx_result_free(&r);
-        else {
-            ++failed;
-            const char *at = strstr(err.msg, "out of memory");
-            cr_assert(at && !strstr(at + 1, "out of memory") && !strchr(err.msg, '\n'), "%s, allocation %ld: '%s'",
-                      name, n, err.msg);
-        }
-        cr_assert_eq(dx_explain_image(m, photo, &req, &r, &err), 0, "%s, after allocation %ld failed: %s", name, n,
-                     err.msg);
-        cr_assert(!memcmp(r.native, ref.native, sizeof(float) * r.native_h * r.native_w),
-                  "%s, after allocation %ld failed, the map differs", name, n);
-        dx_result_free(&r);
-    }
-    cr_log_info("%s: %ld allocations, %d runs failed", name, calls, failed);
-    cr_expect_geq(failed, calls / 2, "%s: only %d of %ld allocations failed a run", name, failed, calls);
-    dx_result_free(&ref);
+    expect_each_failed_allocation_is_one_error(m, photo, &req);
     unsetenv("DX_THREADS");
     dx_free_image(photo);
     dx_close(m);
