@@ -2,7 +2,7 @@
  * the BLAS path: every rule with a linear form on every convolution option, layer by layer, and
  * whole passes of the test classifier; the relevance and the absorbed share agree within float
  * rounding, and a counter proves oneDNN ran each layer's convolutions. Changed weights announced
- * through dx_params_changed reach the cached (reordered) weights. */
+ * through dx_params_changed reach LRP's convolutions, which keep no weights of their own. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,9 +154,9 @@ Test(lrp_onednn, each_rule_and_option_equals_blas, .timeout = 120)
     dx_close(m);
 }
 
-/* Changed weights (eval's randomisation test) reach LRP's convolutions: the reordered copies
- * of every modification are dropped and built again from the new weights (stale ones differ by
- * a factor of -2, or of 4 for w², and a changed batch-norm scale). */
+/* Changed weights (eval's randomisation test) reach LRP's convolutions: nothing made from the
+ * old weights is used again (stale ones differ by a factor of -2, or of 4 for w², and a changed
+ * batch-norm scale). */
 Test(lrp_onednn, changed_weights_reach_lrp, .timeout = 120)
 {
     dx_model *m = open_with("lrp_changed", options_cfg, 32, "1");
@@ -176,7 +176,9 @@ Test(lrp_onednn, changed_weights_reach_lrp, .timeout = 120)
 /* Whole passes of the test classifier (batch norm, grouped, 1x1, shortcut, route, pools,
  * connected) from a random relevance at the logits to the input: bench-peers' setting (flat on
  * the first layer, ε after) and the default composite, oneDNN's LRP convolutions against BLAS's
- * on the same forward; conservation's bookkeeping (input + absorbed = target) holds on both. */
+ * on the same forward; conservation's bookkeeping (input + absorbed = target) holds on both.
+ * LRP keeps no weights beside the forward's (they would be four more copies of the convolutions'
+ * weights under the default composite: docs/benchmarks.md). */
 Test(lrp_onednn, test_classifier_passes_equal_blas, .timeout = 120)
 {
     char cfg[1024], weights[1024];
@@ -189,6 +191,8 @@ Test(lrp_onednn, test_classifier_passes_equal_blas, .timeout = 120)
     rng r = {34};
     for (int j = 0; j < m->net->inputs; ++j) x[j] = (float)rng_uniform(&r);
     dx_forward(m, x);
+    long kept = dx_onednn_kept_weight_bytes(m);
+    cr_assert_gt(kept, 0, "the forward keeps no weights: oneDNN did not run it");
     int top = dx_find_logit_layer(m), n_top = m->net->layers[top].outputs, convs = 0;
     for (int i = 0; i < m->n; ++i) convs += m->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
     float *seed = malloc(sizeof(float) * n_top), *blas = malloc(sizeof(float) * m->net->inputs);
@@ -226,6 +230,8 @@ Test(lrp_onednn, test_classifier_passes_equal_blas, .timeout = 120)
         }
         free(rules);
     }
+    cr_expect_eq(dx_onednn_kept_weight_bytes(m), kept, "LRP kept %ld bytes of weights",
+                 dx_onednn_kept_weight_bytes(m) - kept);
     free(seed);
     free(blas);
     free(x);

@@ -122,9 +122,9 @@ dnnl_primitive_attr_t dx_onednn_user_scratchpad(void)
 /* Frees what d holds and leaves it empty (not failed). */
 static void direction_free(dx_onednn_direction *d)
 {
-    dx_onednn_step *steps[] = {&d->conv, &d->in_reorder, &d->out_reorder};
+    dx_onednn_step *steps[] = {&d->conv, &d->w_reorder, &d->in_reorder, &d->out_reorder};
     for (size_t k = 0; k < sizeof steps / sizeof *steps; ++k) step_free(steps[k]);
-    dnnl_memory_t mems[] = {d->weights, d->bias, d->in, d->out, d->in_blocked, d->out_blocked};
+    dnnl_memory_t mems[] = {d->weights, d->w_given, d->bias, d->in, d->out, d->in_blocked, d->out_blocked};
     for (size_t k = 0; k < sizeof mems / sizeof *mems; ++k)
         if (mems[k]) dx_dnnl.dnnl_memory_destroy(mems[k]);
     memset(d, 0, sizeof *d);
@@ -135,8 +135,8 @@ void dx_onednn_conv_free(dx_onednn_conv *c)
     if (!c) return;
     direction_free(&c->fwd);
     direction_free(&c->bwd);
-    for (int k = 0; c->lrp && k < 2 * DX_ONEDNN_LRP_MODS; ++k) direction_free(&c->lrp[k]);
-    free(c->lrp);
+    direction_free(&c->lrp_fwd);
+    direction_free(&c->lrp_adj);
     if (c->stream) dx_dnnl.dnnl_stream_destroy(c->stream);
     if (c->engine) dx_dnnl.dnnl_engine_destroy(c->engine);
     free(c);
@@ -232,12 +232,22 @@ int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primi
     const dnnl_memory_desc_t *w_chosen = dx_dnnl.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_t from = 0;
     dx_onednn_step reorder = {0, 0};
-    /* oneDNN reads the reorder's source only; its handle type is not const */
-    int rc = step_create(&d->conv, c->engine, pd) == 0 &&
-             dx_dnnl.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
-             dx_dnnl.dnnl_memory_create(&from, w_plain, c->engine, (void *)w) == dnnl_success &&
-             make_reorder(&reorder, c->engine, w_plain, w_chosen, 0) == 0 &&
-             run(&reorder, c->stream, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, d->weights}}) == 0 &&
+    int weights_set;
+    d->per_call_weights = !w;
+    if (d->per_call_weights) {
+        int same = dx_dnnl.dnnl_memory_desc_equal(w_plain, w_chosen);
+        d->w_blocked_floats = same ? 0 : dx_dnnl.dnnl_memory_desc_get_size(w_chosen) / sizeof(float);
+        weights_set = dx_dnnl.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+                      dx_dnnl.dnnl_memory_create(&d->w_given, w_plain, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+                      (same || make_reorder(&d->w_reorder, c->engine, w_plain, w_chosen, 0) == 0);
+    } else {
+        /* oneDNN reads the reorder's source only; its handle type is not const */
+        weights_set = dx_dnnl.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
+                      dx_dnnl.dnnl_memory_create(&from, w_plain, c->engine, (void *)w) == dnnl_success &&
+                      make_reorder(&reorder, c->engine, w_plain, w_chosen, 0) == 0 &&
+                      run(&reorder, c->stream, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, d->weights}}) == 0;
+    }
+    int rc = step_create(&d->conv, c->engine, pd) == 0 && weights_set &&
              dx_dnnl.dnnl_memory_create(&d->in, in_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
              dx_dnnl.dnnl_memory_create(&d->out, out_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
              blocked_side(c, d, in_md, dx_dnnl.dnnl_primitive_desc_query_md(pd, in_q, 0), 1, 0) == 0 &&
@@ -292,7 +302,7 @@ done:
 
 /* The backward-data at one image (the reverse pass's buffers: image 0, l->outputs floats in,
  * l->inputs out), with weights w: Darknet's plain ones for the reverse pass, added to its input
- * gradient; a modification of the folded ones for LRP (conv_onednn_lrp.c), written. The hint is a training forward's primitive
+ * gradient; for LRP (conv_onednn_lrp.c) NULL, modifications of the folded ones given per call, written. The hint is a training forward's primitive
  * descriptor, as oneDNN's API documents for backward primitives (2.6 also builds this one without
  * a hint, or with an inference forward's). diff_src in oneDNN's choice, except for an ungrouped
  * layer of fewer than 8 input channels (an image's 3): there its choice, 16-channel blocks, took
@@ -360,7 +370,22 @@ int dx_onednn_ready(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l
     return -1;
 }
 
-int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, int in_arg, const float *in, int out_arg, float *out)
+/* d's weights given for this call (execute): w, or w reordered into w_blocked. */
+static int give_weights(dx_onednn_conv *c, dx_onednn_direction *d, const float *w, float *w_blocked)
+{
+    if (!d->per_call_weights) return 0;
+    if (!w || (d->w_reorder.p && !w_blocked)) return -1;
+    /* oneDNN reads w only; its handle type is not const */
+    if (!d->w_reorder.p) return dx_dnnl.dnnl_memory_set_data_handle(d->weights, (void *)w) == dnnl_success ? 0 : -1;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, d->w_given}, {DNNL_ARG_TO, d->weights}};
+    return dx_dnnl.dnnl_memory_set_data_handle(d->w_given, (void *)w) == dnnl_success &&
+                   dx_dnnl.dnnl_memory_set_data_handle(d->weights, w_blocked) == dnnl_success &&
+                   run(&d->w_reorder, c->stream, 2, args) == 0
+               ? 0 : -1;
+}
+
+int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, const float *w, float *w_blocked, int in_arg,
+                      const float *in, int out_arg, float *out)
 {
     dnnl_memory_t src = d->in_blocked ? d->in_blocked : d->in, dst = d->out_blocked ? d->out_blocked : d->out;
     dnnl_exec_arg_t args[] = {{in_arg, src}, {DNNL_ARG_WEIGHTS, d->weights}, {out_arg, dst}, {DNNL_ARG_BIAS, d->bias}};
@@ -368,7 +393,7 @@ int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, int in_arg, con
     int saved_threads = dx_dnnl.omp_get_max_threads();
     dx_dnnl.omp_set_num_threads(c->threads);
     /* oneDNN reads in only; its handle type is not const */
-    int ran = dx_dnnl.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
+    int ran = give_weights(c, d, w, w_blocked) == 0 && dx_dnnl.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
               dx_dnnl.dnnl_memory_set_data_handle(d->out, out) == dnnl_success &&
               (!d->in_reorder.p || run(&d->in_reorder, c->stream, 2, to) == 0) &&
               run(&d->conv, c->stream, d->bias ? 4 : 3, args) == 0 &&
@@ -382,7 +407,7 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input)
     const dx_layer *l = &m->net->layers[i];
     dx_onednn_conv *c = dx_onednn_state(m, i);
     if (!c || dx_onednn_ready(c, &c->fwd, l, build_forward, NULL) != 0 ||
-        dx_onednn_execute(c, &c->fwd, DNNL_ARG_SRC, input, DNNL_ARG_DST, l->output) != 0)
+        dx_onednn_execute(c, &c->fwd, NULL, NULL, DNNL_ARG_SRC, input, DNNL_ARG_DST, l->output) != 0)
         return -1;
     if (!c->post_op) dx_activate(l->output, l->outputs * l->batch, l->activation);
     c->forwards++;
@@ -394,7 +419,7 @@ int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *
     const dx_layer *l = &m->net->layers[i];
     dx_onednn_conv *c = dx_onednn_state(m, i);
     if (!c || dx_onednn_ready(c, &c->bwd, l, backward_of_weights, NULL) != 0 ||
-        dx_onednn_execute(c, &c->bwd, DNNL_ARG_DIFF_DST, d, DNNL_ARG_DIFF_SRC, gin) != 0)
+        dx_onednn_execute(c, &c->bwd, NULL, NULL, DNNL_ARG_DIFF_DST, d, DNNL_ARG_DIFF_SRC, gin) != 0)
         return -1;
     c->backwards++;
     return 0;
@@ -410,4 +435,21 @@ long dx_onednn_backwards(const dx_model *m, int i)
 {
     const dx_onednn_conv *c = i >= 0 && i < m->n && m->hooks ? m->hooks[i].onednn : NULL;
     return c ? c->backwards : 0;
+}
+
+long dx_onednn_kept_weight_bytes(const dx_model *m)
+{
+    long bytes = 0;
+    for (int i = 0; m->hooks && i < m->n; ++i) {
+        const dx_onednn_conv *c = m->hooks[i].onednn;
+        const dx_onednn_direction *all[] = {c ? &c->fwd : NULL, c ? &c->bwd : NULL, c ? &c->lrp_fwd : NULL,
+                                            c ? &c->lrp_adj : NULL};
+        for (int k = 0; c && k < 4; ++k) {
+            const dnnl_memory_desc_t *md;
+            if (all[k]->weights && !all[k]->per_call_weights &&
+                dx_dnnl.dnnl_memory_get_memory_desc(all[k]->weights, &md) == dnnl_success)
+                bytes += (long)dx_dnnl.dnnl_memory_desc_get_size(md);
+        }
+    }
+    return bytes;
 }

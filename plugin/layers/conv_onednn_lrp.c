@@ -1,22 +1,23 @@
 /* LRP's two convolutions of a [convolutional] layer through oneDNN (issue #18; lrp/linear.c's
  * engine): each base's z_t = conv(in_t, W_t), an inference forward without bias or post-op, and
  * its adjoint conv^T(u_t, W_t), a backward-data written over the output, both at one image with
- * the rule's modification W_t of the batch-norm-folded weights. The primitives and the reordered
- * W_t are kept per (layer, modification) in the layer's oneDNN state (onednn_internal.h), so a
- * model's weights are reordered once, not at every explanation; dx_params_changed and
- * dx_set_onednn free that state with the rest. The inputs (modified activations) and u_t change
- * at every call: they go through the handles, as the forward's and backward's buffers do. */
+ * the rule's modification W_t of the batch-norm-folded weights. The two primitives, the same for
+ * every W_t, are built once per layer and kept in its oneDNN state (onednn_internal.h;
+ * dx_params_changed and dx_set_onednn free it with the rest). W_t is not kept: the caller makes
+ * it at each call and it is reordered into the caller's scratch. Kept in both layouts, the
+ * default composite's W+ and W- were four more copies of every convolution's weights and put
+ * LRP's peak memory above Zennit's; made per call they cost time instead, less than Zennit's
+ * lead (docs/benchmarks.md). The inputs (modified activations) and u_t go through the handles,
+ * as the forward's and backward's buffers do. */
 #include "layers/layers.h"
 #include "layers/onednn_internal.h"
 #include "lrp/lrp.h"
 #include "memory.h"
 #include "model.h"
 
-_Static_assert(DX_W_ONES + 1 == DX_ONEDNN_LRP_MODS, "one cached direction per dx_weight_mod");
-
 /* z = conv(in, w) at one image: src in oneDNN's choice of layout (reordered from Darknet's nchw
- * where it differs), no bias, no post-op. */
-static int build_lrp_forward(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const void *w)
+ * where it differs), no bias, no post-op, weights given per call. */
+static int build_lrp_forward(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const void *unused)
 {
     dx_onednn_shapes s;
     dnnl_convolution_desc_t cd;
@@ -28,58 +29,58 @@ static int build_lrp_forward(dx_onednn_conv *c, dx_onednn_direction *d, const dx
                                                                 s.dilates, s.pad_l, s.pad_r) == dnnl_success &&
                      (attr = dx_onednn_user_scratchpad()) &&
                      dx_dnnl.dnnl_primitive_desc_create(&pd, &cd, attr, c->engine, NULL) == dnnl_success &&
-                     dx_onednn_set_up(c, d, pd, w, &s.w_plain, &s.src, dnnl_query_src_md, &s.dst, dnnl_query_dst_md,
-                                      0) == 0
+                     dx_onednn_set_up(c, d, pd, NULL, &s.w_plain, &s.src, dnnl_query_src_md, &s.dst,
+                                      dnnl_query_dst_md, 0) == 0
                  ? 0 : -1;
     if (pd) dx_dnnl.dnnl_primitive_desc_destroy(pd);
     if (attr) dx_dnnl.dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
-/* adj = conv^T(u, w): the reverse pass's backward-data with w, overwriting its output. */
-static int build_lrp_adjoint(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const void *w)
+/* adj = conv^T(u, w): the reverse pass's backward-data, overwriting its output, weights given
+ * per call. */
+static int build_lrp_adjoint(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const void *unused)
 {
-    return dx_onednn_build_backward_data(c, d, l, w, 0);
+    return dx_onednn_build_backward_data(c, d, l, NULL, 0);
 }
 
-static dx_onednn_direction *cached(const dx_model *m, int i, int mod, int adjoint)
+/* Layer i's forward (adjoint), built at its first use; NULL where oneDNN cannot run it. */
+static dx_onednn_direction *ready(dx_model *m, int i, int adjoint)
 {
-    dx_onednn_conv *c = i >= 0 && i < m->n && m->hooks ? m->hooks[i].onednn : NULL;
-    if (!c || !c->lrp || mod < 0 || mod >= DX_ONEDNN_LRP_MODS) return NULL;
-    return &c->lrp[adjoint * DX_ONEDNN_LRP_MODS + mod];
+    dx_onednn_conv *c = dx_onednn_state(m, i);
+    if (!c || !c->stream) return NULL; /* no state, or its engine failed */
+    dx_onednn_direction *d = adjoint ? &c->lrp_adj : &c->lrp_fwd;
+    return dx_onednn_ready(c, d, &m->net->layers[i], adjoint ? build_lrp_adjoint : build_lrp_forward, NULL) == 0 ? d
+                                                                                                              : NULL;
 }
 
-int dx_onednn_lrp_built(const dx_model *m, int i, int mod, int adjoint)
+long dx_onednn_lrp_prepare(dx_model *m, int i)
 {
-    const dx_onednn_direction *d = cached(m, i, mod, adjoint);
-    return d && d->conv.p;
+    const dx_onednn_direction *fwd = ready(m, i, 0), *adj = fwd ? ready(m, i, 1) : NULL;
+    if (!adj) return -1;
+    return (long)(fwd->w_blocked_floats > adj->w_blocked_floats ? fwd->w_blocked_floats : adj->w_blocked_floats);
 }
 
 /* One of layer i's LRP convolutions from in to out (Darknet's layout, one image). */
-static int lrp_conv(dx_model *m, int i, int mod, const float *w, const float *in, float *out, int adjoint)
+static int lrp_conv(dx_model *m, int i, const float *w, float *w_blocked, const float *in, float *out, int adjoint)
 {
-    const dx_layer *l = &m->net->layers[i];
-    dx_onednn_conv *c = mod >= 0 && mod < DX_ONEDNN_LRP_MODS ? dx_onednn_state(m, i) : NULL;
-    if (!c || !c->stream) return -1; /* no state, or its engine failed */
-    if (!c->lrp && !(c->lrp = dx_alloc_optional(2 * DX_ONEDNN_LRP_MODS, sizeof *c->lrp))) return -1;
-    dx_onednn_direction *d = &c->lrp[adjoint * DX_ONEDNN_LRP_MODS + mod];
-    if (!d->conv.p && !w) return -1; /* not built and nothing to build it from */
-    if (dx_onednn_ready(c, d, l, adjoint ? build_lrp_adjoint : build_lrp_forward, w) != 0 ||
-        dx_onednn_execute(c, d, adjoint ? DNNL_ARG_DIFF_DST : DNNL_ARG_SRC, in, adjoint ? DNNL_ARG_DIFF_SRC : DNNL_ARG_DST,
-                          out) != 0)
+    dx_onednn_direction *d = ready(m, i, adjoint);
+    dx_onednn_conv *c = m->hooks[i].onednn;
+    if (!d || dx_onednn_execute(c, d, w, w_blocked, adjoint ? DNNL_ARG_DIFF_DST : DNNL_ARG_SRC, in,
+                                adjoint ? DNNL_ARG_DIFF_SRC : DNNL_ARG_DST, out) != 0)
         return -1;
     c->lrp_convs++;
     return 0;
 }
 
-int dx_onednn_lrp_forward(dx_model *m, int i, int mod, const float *w, const float *in, float *z)
+int dx_onednn_lrp_forward(dx_model *m, int i, const float *w, float *w_blocked, const float *in, float *z)
 {
-    return lrp_conv(m, i, mod, w, in, z, 0);
+    return lrp_conv(m, i, w, w_blocked, in, z, 0);
 }
 
-int dx_onednn_lrp_adjoint(dx_model *m, int i, int mod, const float *w, const float *u, float *adj)
+int dx_onednn_lrp_adjoint(dx_model *m, int i, const float *w, float *w_blocked, const float *u, float *adj)
 {
-    return lrp_conv(m, i, mod, w, u, adj, 1);
+    return lrp_conv(m, i, w, w_blocked, u, adj, 1);
 }
 
 long dx_onednn_lrp_convs(const dx_model *m, int i)

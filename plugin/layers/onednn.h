@@ -29,18 +29,17 @@ int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input);
  * gin: c x h x w. 0, or -1 when oneDNN could not build the layer's backward (then never again for
  * this layer; gin untouched): the caller runs the BLAS path. */
 int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *gin);
-/* LRP's convolutions of layer i (lrp/linear.c, conv_onednn_lrp.c) with its batch-norm-folded
- * weights under modification mod (lrp.h's dx_weight_mod), w (n x c/groups x size x size), one
- * image: the forward z = conv(in, w) (in: c x h x w, z: n x out_h x out_w, overwritten) and the
- * adjoint adj = conv^T(u, w) (u: n x out_h x out_w, adj: c x h x w, overwritten). w is read only
- * to build the pair (i, mod)'s direction at its first call, reordered and kept until
- * dx_params_changed (or dx_set_onednn): afterwards w may be NULL (dx_onednn_lrp_built says
- * when). 0, or -1 when oneDNN could not build it (then never again for this layer and mod) or w
- * was needed: out untouched, the caller runs the BLAS path. */
-int dx_onednn_lrp_forward(dx_model *m, int i, int mod, const float *w, const float *in, float *z);
-int dx_onednn_lrp_adjoint(dx_model *m, int i, int mod, const float *w, const float *u, float *adj);
-/* 1 when layer i's LRP forward (adjoint: its adjoint) under mod is built and needs no w. */
-int dx_onednn_lrp_built(const dx_model *m, int i, int mod, int adjoint);
+/* LRP's convolutions of layer i (lrp/linear.c, conv_onednn_lrp.c), one image, with w (n x
+ * c/groups x size x size), a modification of its batch-norm-folded weights: the forward
+ * z = conv(in, w) (in: c x h x w, z: n x out_h x out_w, overwritten) and the adjoint
+ * adj = conv^T(u, w) (u: n x out_h x out_w, adj: c x h x w, overwritten). dx_onednn_lrp_prepare
+ * builds the two at the first call (kept until dx_params_changed or dx_set_onednn; the weights
+ * are not kept) and says how many floats of scratch, w_blocked, the calls need to reorder w into
+ * oneDNN's layouts (0: none), or -1 when oneDNN cannot run them (then never again for this
+ * layer): the caller runs the BLAS path. The calls: 0, or -1 (out untouched: the BLAS path). */
+long dx_onednn_lrp_prepare(dx_model *m, int i);
+int dx_onednn_lrp_forward(dx_model *m, int i, const float *w, float *w_blocked, const float *in, float *z);
+int dx_onednn_lrp_adjoint(dx_model *m, int i, const float *w, float *w_blocked, const float *u, float *adj);
 void dx_onednn_conv_free(dx_onednn_conv *c);
 /* Forwards layer i of m ran through oneDNN (tests: the stand-in really stood in). */
 long dx_onednn_forwards(const dx_model *m, int i);
@@ -48,4 +47,6 @@ long dx_onednn_forwards(const dx_model *m, int i);
 long dx_onednn_backwards(const dx_model *m, int i);
 /* LRP convolutions (forwards and adjoints) of layer i of m ran through oneDNN. */
 long dx_onednn_lrp_convs(const dx_model *m, int i);
+/* Bytes of weights m's oneDNN states keep (tests: LRP's convolutions keep none). */
+long dx_onednn_kept_weight_bytes(const dx_model *m);
 #endif

@@ -21,8 +21,10 @@
     X(dnnl_engine_destroy) \
     X(dnnl_memory_create) \
     X(dnnl_memory_desc_equal) \
+    X(dnnl_memory_desc_get_size) \
     X(dnnl_memory_desc_init_by_tag) \
     X(dnnl_memory_destroy) \
+    X(dnnl_memory_get_memory_desc) \
     X(dnnl_memory_get_data_handle) \
     X(dnnl_memory_set_data_handle) \
     X(dnnl_post_ops_append_eltwise) \
@@ -52,9 +54,6 @@ typedef struct {
 } dx_dnnl_api;
 extern dx_dnnl_api dx_dnnl; /* loaded by dx_onednn_state; valid once it returned a state */
 
-/* the modifications of LRP's weights (lrp.h: DX_W_SAME ... DX_W_ONES) */
-#define DX_ONEDNN_LRP_MODS 6
-
 /* A primitive with its own scratchpad (NULL when it needs none). oneDNN's default scratchpad is
  * one buffer per thread, counted by the primitives the thread created and freed by the thread
  * that destroys the last one: occlusion's worker threads build their copies' primitives and the
@@ -68,11 +67,17 @@ typedef struct {
 /* One convolution primitive of a layer and what it runs with: the weights in its layout, and its
  * input and output on Darknet's buffers (nchw, handles set per call). Forward: in src, out dst,
  * with the bias (LRP's: none); backward-data: in diff_dst, out diff_src (added to Darknet's
- * buffer; LRP's: written over it). */
+ * buffer; LRP's: written over it). The forward's and backward's weights are reordered once and
+ * kept in `weights`; LRP's are given at each call (per_call_weights: w_given on the caller's
+ * plain weights, reordered by w_reorder into the caller's scratch of w_blocked_floats floats, or
+ * read where they are when the primitive wants Darknet's layout), so that its modifications of
+ * every layer's weights are not kept beside the forward's. */
 typedef struct {
     int failed; /* building failed: Darknet's (BLAS's) path from now on */
-    dx_onednn_step conv;
-    dnnl_memory_t weights, bias, in, out;
+    int per_call_weights;
+    dx_onednn_step conv, w_reorder;
+    dnnl_memory_t weights, w_given, bias, in, out;
+    size_t w_blocked_floats;
     /* where the primitive prefers a blocked layout for in or out (or out is added to Darknet's
      * buffer): its own buffer and the reorder from (to) Darknet's, else NULL */
     dnnl_memory_t in_blocked, out_blocked;
@@ -86,11 +91,9 @@ struct dx_onednn_conv {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dx_onednn_direction fwd, bwd;
-    /* LRP's convolutions (conv_onednn_lrp.c), per modification of the weights (lrp.h's
-     * dx_weight_mod): z = conv(in, W') at lrp[mod] and its adjoint at lrp[DX_ONEDNN_LRP_MODS +
-     * mod], each W' reordered once. NULL until LRP's first use, so that a
-     * model that never runs LRP does not carry twelve empty directions per layer */
-    dx_onednn_direction *lrp;
+    /* LRP's convolutions (conv_onednn_lrp.c): z = conv(in, W') and its adjoint, W' (a
+     * modification of the folded weights) given at each call */
+    dx_onednn_direction lrp_fwd, lrp_adj;
     long lrp_convs;
 };
 
@@ -106,14 +109,16 @@ int dx_onednn_shapes_of(const dx_layer *l, int batch, dx_onednn_shapes *s);
 /* A new attribute whose primitive's scratchpad the caller gives (dx_onednn_set_up). NULL: failed. */
 dnnl_primitive_attr_t dx_onednn_user_scratchpad(void);
 /* d's primitive from pd (its own scratchpad), its weights w (Darknet's layout, w_plain) reordered
- * once into the layout the primitive prefers, and its input and output on Darknet's buffers
- * (in_md, out_md: nchw) through the layouts pd chose for them (queries in_q, out_q); with
- * accumulate the output is added to Darknet's buffer. 0, or -1. */
+ * once into the layout the primitive prefers (w NULL: given at each call, per_call_weights), and
+ * its input and output on Darknet's buffers (in_md, out_md: nchw) through the layouts pd chose
+ * for them (queries in_q, out_q); with accumulate the output is added to Darknet's buffer. 0, or
+ * -1. */
 int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primitive_desc_t pd, const float *w,
                      const dnnl_memory_desc_t *w_plain, const dnnl_memory_desc_t *in_md, dnnl_query_t in_q,
                      const dnnl_memory_desc_t *out_md, dnnl_query_t out_q, int accumulate);
-/* Into d (empty): layer l's backward-data at one image with the weights w (Darknet's layout),
- * its result added to (accumulate) or written over Darknet's buffer. 0, or -1. */
+/* Into d (empty): layer l's backward-data at one image with the weights w (Darknet's layout;
+ * NULL: given at each call), its result added to (accumulate) or written over Darknet's buffer.
+ * 0, or -1. */
 int dx_onednn_build_backward_data(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, const float *w,
                                   int accumulate);
 /* Layer i's state (engine, stream, threads), made at its first use. NULL without libdnnl or
@@ -125,6 +130,9 @@ typedef int (*dx_onednn_build_fn)(dx_onednn_conv *c, dx_onednn_direction *d, con
 int dx_onednn_ready(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l, dx_onednn_build_fn build,
                     const void *arg);
 /* Runs d from Darknet's buffer `in` to `out` (argument kinds in_arg and out_arg): reorder in,
- * the convolution, reorder out (adding, where d accumulates). 0, or -1. */
-int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, int in_arg, const float *in, int out_arg, float *out);
+ * the convolution, reorder out (adding, where d accumulates). Where d's weights are given per
+ * call: w (Darknet's layout), reordered first into w_blocked (d->w_blocked_floats floats, the
+ * caller's) where the primitive wants another layout; else both NULL. 0, or -1. */
+int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, const float *w, float *w_blocked, int in_arg,
+                      const float *in, int out_arg, float *out);
 #endif

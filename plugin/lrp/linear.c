@@ -2,9 +2,10 @@
  * grouped convolutions of modified inputs with modified (batch-norm-folded) weights, and their
  * adjoints that hand the shares down. The layer types with weights (layers/conv.c) call it with
  * their geometry. A [convolutional] layer's two convolutions run through oneDNN where the model's
- * do (m->onednn; layers/onednn.h, which keeps each modification's weights reordered), else, and
- * for [connected], through im2col and BLAS. */
+ * do (m->onednn; layers/onednn.h, which reorders each base's weights into its layouts at each
+ * call), else, and for [connected], through im2col and BLAS. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <cblas.h>
 #include "error.h"
@@ -14,17 +15,33 @@
 #include "memory.h"
 #include "model.h"
 
-static float lrp_modify_weight(dx_weight_mod mod, float w)
+/* v where its sign bit is `sign` (0: v >= +0, 1: v <= -0), else +0: the sign read from the
+ * bits, so that the loops below have no branch (a branch on the sign of trained weights is
+ * mispredicted half the time, and GCC does not turn v > 0 ? v : 0 into maxss). NaN keeps or
+ * loses its NaN by its sign bit: no matter, a forward through a NaN weight is non-finite, and
+ * explain.c refuses it before any reverse pass (model.c warns of such weights). */
+static inline float with_sign_or_zero(float v, uint32_t sign)
 {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= (bits >> 31 == sign) ? ~0u : 0u;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* out = mod(f w), n floats: one plain loop per modification (at every call where oneDNN runs the
+ * convolutions: conv_onednn_lrp.c keeps no weights) */
+static void lrp_modify_weights(dx_weight_mod mod, float f, const float *w, float *out, size_t n)
+{
+    for (size_t k = 0; k < n; ++k) out[k] = f * w[k];
     switch (mod) {
-    case DX_W_SAME: return w;
-    case DX_W_ABS: return fabsf(w);
-    case DX_W_POS: return w > 0.f ? w : 0.f;
-    case DX_W_NEG: return w < 0.f ? w : 0.f;
-    case DX_W_SQUARE: return w * w;
-    case DX_W_ONES: return 1.f;
+    case DX_W_SAME: break;
+    case DX_W_ABS: for (size_t k = 0; k < n; ++k) out[k] = fabsf(out[k]); break;
+    case DX_W_POS: for (size_t k = 0; k < n; ++k) out[k] = with_sign_or_zero(out[k], 0); break;
+    case DX_W_NEG: for (size_t k = 0; k < n; ++k) out[k] = with_sign_or_zero(out[k], 1); break;
+    case DX_W_SQUARE: for (size_t k = 0; k < n; ++k) out[k] *= out[k]; break;
+    case DX_W_ONES: for (size_t k = 0; k < n; ++k) out[k] = 1.f; break;
     }
-    return w;
 }
 
 static float lrp_modify_bias(dx_bias_mod mod, float b, float gamma)
@@ -66,35 +83,34 @@ static const float *lrp_modify_input(dx_input_mod mod, const dx_rule *r, const f
  * y_j = scale_j (conv_j - mean_j) / (sqrt(var_j) + 1e-6) + bias_j, i.e. W'_j = f_j W_j and
  * b'_j = bias_j - f_j mean_j with f_j = scale_j / (sqrt(var_j) + 1e-6). The folded bias keeps
  * its share of relevance (counted as absorbed), unlike a canonizer that drops it. */
-static void lrp_fold_batchnorm(const dx_layer *l, int n, size_t per_output, float *w, float *b)
+static float bn_factor(const dx_layer *l, int j)
 {
-    for (int j = 0; j < n; ++j) {
-        float f = l->batch_normalize ? l->scales[j] / (float)dx_bn_divisor(l, j) : 1.f;
-        if (w)
-            for (size_t k = 0; k < per_output; ++k) w[j * per_output + k] = f * l->weights[j * per_output + k];
-        if (b) b[j] = l->batch_normalize ? l->biases[j] - f * l->rolling_mean[j] : l->biases[j];
-    }
+    return l->batch_normalize ? l->scales[j] / (float)dx_bn_divisor(l, j) : 1.f;
 }
 
-/* Each base's weights w_t(W'), W' batch-norm-folded, made at the first convolution that needs
- * them: where oneDNN keeps a base's weights reordered (layers/onednn.h) its convolutions need
- * none, so the fold and the modification are not redone at every call. */
+static void lrp_fold_bias(const dx_layer *l, int n, float *b)
+{
+    for (int j = 0; j < n; ++j) b[j] = l->batch_normalize ? l->biases[j] - bn_factor(l, j) * l->rolling_mean[j] : l->biases[j];
+}
+
+/* Each base's weights w_t(W'), W' batch-norm-folded (Darknet's layout), made at the first
+ * convolution that needs them; w_blocked: the scratch oneDNN reorders them into (or NULL). */
 typedef struct {
     const dx_layer *l;
     const dx_lrp_form *form;
     int n;
     size_t per_output, weights;
-    float *w_fold, *w_base;
-    int folded, made[4];
+    float *w_base, *w_blocked;
+    int made[4];
 } lrp_weights;
 
 static const float *base_weights(lrp_weights *lw, int t)
 {
     float *w_t = lw->w_base + t * lw->weights;
     if (lw->made[t]) return w_t;
-    if (!lw->folded) lrp_fold_batchnorm(lw->l, lw->n, lw->per_output, lw->w_fold, NULL);
-    lw->folded = 1;
-    for (size_t k = 0; k < lw->weights; ++k) w_t[k] = lrp_modify_weight(lw->form->bases[t].w, lw->w_fold[k]);
+    for (int j = 0; j < lw->n; ++j)
+        lrp_modify_weights(lw->form->bases[t].w, bn_factor(lw->l, j), lw->l->weights + j * lw->per_output,
+                           w_t + j * lw->per_output, lw->per_output);
     lw->made[t] = 1;
     return w_t;
 }
@@ -105,11 +121,8 @@ static const float *base_weights(lrp_weights *lw, int t)
 static void lrp_conv_forward(dx_model *m, int i, int onednn, const dx_lrp_geometry *g, lrp_weights *lw, int t,
                              const float *in, float *col, float *z)
 {
-    dx_weight_mod mod = lw->form->bases[t].w;
-    if (onednn && dx_onednn_lrp_forward(m, i, mod, dx_onednn_lrp_built(m, i, mod, 0) ? NULL : base_weights(lw, t), in,
-                                        z) == 0)
-        return;
     const float *w = base_weights(lw, t);
+    if (onednn && dx_onednn_lrp_forward(m, i, w, lw->w_blocked, in, z) == 0) return;
     int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
     int k = g->size * g->size * group_in;
     for (int grp = 0; grp < g->groups; ++grp) {
@@ -129,11 +142,8 @@ static void lrp_conv_forward(dx_model *m, int i, int onednn, const dx_lrp_geomet
 static void lrp_conv_adjoint(dx_model *m, int i, int onednn, const dx_lrp_geometry *g, lrp_weights *lw, int t,
                              const float *s, float *col, float *adj)
 {
-    dx_weight_mod mod = lw->form->bases[t].w;
-    if (onednn && dx_onednn_lrp_adjoint(m, i, mod, dx_onednn_lrp_built(m, i, mod, 1) ? NULL : base_weights(lw, t), s,
-                                        adj) == 0)
-        return;
     const float *w = base_weights(lw, t);
+    if (onednn && dx_onednn_lrp_adjoint(m, i, w, lw->w_blocked, s, adj) == 0) return;
     int spatial = g->out_h * g->out_w, group_in = g->c / g->groups, group_out = g->n / g->groups;
     int k = g->size * g->size * group_in;
     memset(adj, 0, sizeof(float) * g->c * g->h * g->w);
@@ -164,16 +174,20 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
     int direct = g->size == 1 && g->conv.stride_x == 1 && g->conv.stride_y == 1 && g->conv.pad == 0;
     size_t weights = (size_t)g->n * per_output, col_len = direct ? 0 : per_output * spatial;
     int nb = form.n_bases;
-    /* folded W, b; each base's weights, input, convolution B and back-projected u; columns; adjoint */
-    float *buf = dx_pass_work(p, (1 + nb) * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len, err);
+    /* oneDNN's convolutions, and the floats of scratch they reorder a base's weights into */
+    long blocked = m->onednn && dx_onednn_supports(l) ? dx_onednn_lrp_prepare(m, i) : -1;
+    int onednn = blocked >= 0;
+    size_t w_blocked_len = onednn ? (size_t)blocked : 0;
+    /* folded b; each base's weights, input, convolution B and back-projected u; columns; adjoint;
+     * the weights in oneDNN's layout */
+    float *buf = dx_pass_work(p, nb * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len + w_blocked_len,
+                              err);
     if (!buf) return -1;
-    float *w_fold
- = buf, *b_fold = w_fold + weights, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
+    float *b_fold = buf, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
     float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;
-    float *adj = u + nb * out_len + col_len;
-    lrp_fold_batchnorm(l, g->n, per_output, NULL, b_fold);
-    lrp_weights lw = {l, &form, g->n, per_output, weights, w_fold, w_base, 0, {0}};
-    int onednn = m->onednn && dx_onednn_supports(l);
+    float *adj = u + nb * out_len + col_len, *w_blocked = w_blocked_len ? adj + in_len : NULL;
+    lrp_fold_bias(l, g->n, b_fold);
+    lrp_weights lw = {l, &form, g->n, per_output, weights, w_base, w_blocked, {0}};
 
     const float *a = dx_output_of(m, i - 1), *in_t[4];
     float *rin = dx_pass_buf(p, i - 1);
