@@ -76,6 +76,9 @@ void dx_hooks_remove(dx_model *m)
     }
     free(m->hooks);
     m->hooks = 0;
+    free(m->onednn_buffer);
+    m->onednn_buffer = 0;
+    m->onednn_buffer_bytes = 0;
 }
 
 int dx_capture(dx_model *m, int i, int on)

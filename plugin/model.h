@@ -28,6 +28,10 @@ struct dx_model {
      * output), plugin-owned, one buffer per layer (dx_grad_of). */
     dx_pass pass;
     float *scratch;           /* per-layer temporaries (largest need over the layers) */
+    /* layers/conv_onednn.c's buffer for one oneDNN call's blocked input, blocked output and
+     * scratchpad, shared by every layer's primitives (the largest need so far; hooks.c frees it) */
+    void *onednn_buffer;
+    size_t onednn_buffer_bytes;
     size_t scratch_len;
     char **names;
     int n_names;

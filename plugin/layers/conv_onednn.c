@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hooks.h"
@@ -102,12 +103,28 @@ static void step_free(dx_onednn_step *s)
     if (s->scratch) dx_dnnl.dnnl_memory_destroy(s->scratch);
 }
 
-/* The primitive of pd (built with a user scratchpad attribute) and its scratchpad. */
+/* The primitive of pd (built with a user scratchpad attribute) and its scratchpad's memory,
+ * without a buffer: run gives it one. */
 static int step_create(dx_onednn_step *s, dnnl_engine_t e, const_dnnl_primitive_desc_t pd)
 {
     const dnnl_memory_desc_t *md = dx_dnnl.dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     if (dx_dnnl.dnnl_primitive_create(&s->p, pd) != dnnl_success) return -1;
-    return md && md->ndims > 0 && dx_dnnl.dnnl_memory_create(&s->scratch, md, e, DNNL_MEMORY_ALLOCATE) != dnnl_success ? -1 : 0;
+    if (!md || md->ndims == 0) return 0;
+    s->scratch_bytes = dx_dnnl.dnnl_memory_desc_get_size(md);
+    return dx_dnnl.dnnl_memory_create(&s->scratch, md, e, DNNL_MEMORY_NONE) == dnnl_success ? 0 : -1;
+}
+
+/* The model's buffer for one call's steps (m->onednn_buffer), at least `bytes` long and aligned
+ * to 64 bytes; NULL without memory. Grown, never shrunk: every layer's directions share it. */
+static char *call_buffer(dx_onednn_conv *c, size_t bytes)
+{
+    dx_model *m = c->model;
+    if (!m->onednn_buffer || bytes > m->onednn_buffer_bytes) {
+        free(m->onednn_buffer);
+        m->onednn_buffer = dx_alloc_optional(bytes + 64, 1);
+        m->onednn_buffer_bytes = m->onednn_buffer ? bytes : 0;
+    }
+    return m->onednn_buffer ? (char *)(((uintptr_t)m->onednn_buffer + 63) & ~(uintptr_t)63) : NULL;
 }
 
 dnnl_primitive_attr_t dx_onednn_user_scratchpad(void)
@@ -159,12 +176,16 @@ static float *folded_weights(const dx_layer *l, float *bias)
     return w;
 }
 
-/* Runs one step with n (argument, memory) pairs (at most 4) and its scratchpad, and waits for it. */
-static int run(const dx_onednn_step *st, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args)
+/* Runs one step with n (argument, memory) pairs (at most 4) and its scratchpad at `scratchpad`
+ * (st->scratch_bytes; unused without one), and waits for it. */
+static int run(const dx_onednn_step *st, dnnl_stream_t s, int n, const dnnl_exec_arg_t *args, void *scratchpad)
 {
     dnnl_exec_arg_t all[5];
     memcpy(all, args, sizeof *args * n);
-    if (st->scratch) all[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, st->scratch};
+    if (st->scratch) {
+        if (!scratchpad || dx_dnnl.dnnl_memory_set_data_handle(st->scratch, scratchpad) != dnnl_success) return -1;
+        all[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, st->scratch};
+    }
     return dx_dnnl.dnnl_primitive_execute(st->p, s, n, all) == dnnl_success && dx_dnnl.dnnl_stream_wait(s) == dnnl_success ? 0 : -1;
 }
 
@@ -192,13 +213,15 @@ done:
 }
 
 /* When the primitive's `chosen` layout for d's input (output) is not Darknet's nchw, or the
- * output accumulates: d's own buffer and the reorder into (out of) it. */
+ * output accumulates: a buffer in that layout (its memory; execute places it in the model's call
+ * buffer) and the reorder into (out of) it. */
 static int blocked_side(dx_onednn_conv *c, dx_onednn_direction *d, const dnnl_memory_desc_t *nchw, const dnnl_memory_desc_t *chosen,
                         int is_in, int accumulate)
 {
     if (!accumulate && dx_dnnl.dnnl_memory_desc_equal(nchw, chosen)) return 0;
     dnnl_memory_t *mem = is_in ? &d->in_blocked : &d->out_blocked;
-    if (dx_dnnl.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    *(is_in ? &d->in_bytes : &d->out_bytes) = dx_dnnl.dnnl_memory_desc_get_size(chosen);
+    if (dx_dnnl.dnnl_memory_create(mem, chosen, c->engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
     return is_in ? make_reorder(&d->in_reorder, c->engine, nchw, chosen, 0)
                  : make_reorder(&d->out_reorder, c->engine, chosen, nchw, accumulate);
 }
@@ -231,7 +254,7 @@ int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primi
 {
     const dnnl_memory_desc_t *w_chosen = dx_dnnl.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_t from = 0;
-    dx_onednn_step reorder = {0, 0};
+    dx_onednn_step reorder = {0};
     int weights_set;
     d->per_call_weights = !w;
     if (d->per_call_weights) {
@@ -245,7 +268,8 @@ int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primi
         weights_set = dx_dnnl.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_ALLOCATE) == dnnl_success &&
                       dx_dnnl.dnnl_memory_create(&from, w_plain, c->engine, (void *)w) == dnnl_success &&
                       make_reorder(&reorder, c->engine, w_plain, w_chosen, 0) == 0 &&
-                      run(&reorder, c->stream, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, d->weights}}) == 0;
+                      run(&reorder, c->stream, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, d->weights}},
+                          call_buffer(c, reorder.scratch_bytes)) == 0;
     }
     int rc = step_create(&d->conv, c->engine, pd) == 0 && weights_set &&
              dx_dnnl.dnnl_memory_create(&d->in, in_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
@@ -350,6 +374,7 @@ dx_onednn_conv *dx_onednn_state(dx_model *m, int i)
     dx_onednn_conv *c = dx_alloc_optional(1, sizeof *c);
     if (!c) return NULL;
     c->threads = threads_wanted();
+    c->model = m;
     if (dx_dnnl.dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
         dx_dnnl.dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success)
         c->fwd.failed = c->bwd.failed = 1;
@@ -371,7 +396,7 @@ int dx_onednn_ready(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l
 }
 
 /* d's weights given for this call (execute): w, or w reordered into w_blocked. */
-static int give_weights(dx_onednn_conv *c, dx_onednn_direction *d, const float *w, float *w_blocked)
+static int give_weights(dx_onednn_conv *c, dx_onednn_direction *d, const float *w, float *w_blocked, void *scratchpad)
 {
     if (!d->per_call_weights) return 0;
     if (!w || (d->w_reorder.p && !w_blocked)) return -1;
@@ -380,7 +405,7 @@ static int give_weights(dx_onednn_conv *c, dx_onednn_direction *d, const float *
     dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, d->w_given}, {DNNL_ARG_TO, d->weights}};
     return dx_dnnl.dnnl_memory_set_data_handle(d->w_given, (void *)w) == dnnl_success &&
                    dx_dnnl.dnnl_memory_set_data_handle(d->weights, w_blocked) == dnnl_success &&
-                   run(&d->w_reorder, c->stream, 2, args) == 0
+                   run(&d->w_reorder, c->stream, 2, args, scratchpad) == 0
                ? 0 : -1;
 }
 
@@ -390,14 +415,23 @@ int dx_onednn_execute(dx_onednn_conv *c, dx_onednn_direction *d, const float *w,
     dnnl_memory_t src = d->in_blocked ? d->in_blocked : d->in, dst = d->out_blocked ? d->out_blocked : d->out;
     dnnl_exec_arg_t args[] = {{in_arg, src}, {DNNL_ARG_WEIGHTS, d->weights}, {out_arg, dst}, {DNNL_ARG_BIAS, d->bias}};
     dnnl_exec_arg_t to[] = {{DNNL_ARG_FROM, d->in}, {DNNL_ARG_TO, src}}, back[] = {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, d->out}};
+    /* the call buffer: the blocked input, the blocked output, then one step's scratchpad at a time */
+    size_t in_bytes = (d->in_bytes + 63) & ~(size_t)63, out_bytes = (d->out_bytes + 63) & ~(size_t)63, pad = 0;
+    const dx_onednn_step *steps[] = {&d->conv, &d->w_reorder, &d->in_reorder, &d->out_reorder};
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; ++k)
+        if (steps[k]->scratch_bytes > pad) pad = steps[k]->scratch_bytes;
+    char *buf = call_buffer(c, in_bytes + out_bytes + pad), *scratchpad = buf ? buf + in_bytes + out_bytes : NULL;
     int saved_threads = dx_dnnl.omp_get_max_threads();
     dx_dnnl.omp_set_num_threads(c->threads);
     /* oneDNN reads in only; its handle type is not const */
-    int ran = give_weights(c, d, w, w_blocked) == 0 && dx_dnnl.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
+    int ran = buf && give_weights(c, d, w, w_blocked, scratchpad) == 0 &&
+              (!d->in_blocked || dx_dnnl.dnnl_memory_set_data_handle(d->in_blocked, buf) == dnnl_success) &&
+              (!d->out_blocked || dx_dnnl.dnnl_memory_set_data_handle(d->out_blocked, buf + in_bytes) == dnnl_success) &&
+              dx_dnnl.dnnl_memory_set_data_handle(d->in, (void *)in) == dnnl_success &&
               dx_dnnl.dnnl_memory_set_data_handle(d->out, out) == dnnl_success &&
-              (!d->in_reorder.p || run(&d->in_reorder, c->stream, 2, to) == 0) &&
-              run(&d->conv, c->stream, d->bias ? 4 : 3, args) == 0 &&
-              (!d->out_reorder.p || run(&d->out_reorder, c->stream, 2, back) == 0);
+              (!d->in_reorder.p || run(&d->in_reorder, c->stream, 2, to, scratchpad) == 0) &&
+              run(&d->conv, c->stream, d->bias ? 4 : 3, args, scratchpad) == 0 &&
+              (!d->out_reorder.p || run(&d->out_reorder, c->stream, 2, back, scratchpad) == 0);
     dx_dnnl.omp_set_num_threads(saved_threads);
     return ran ? 0 : -1;
 }

@@ -54,14 +54,16 @@ typedef struct {
 } dx_dnnl_api;
 extern dx_dnnl_api dx_dnnl; /* loaded by dx_onednn_state; valid once it returned a state */
 
-/* A primitive with its own scratchpad (NULL when it needs none). oneDNN's default scratchpad is
- * one buffer per thread, counted by the primitives the thread created and freed by the thread
- * that destroys the last one: occlusion's worker threads build their copies' primitives and the
- * main thread closes the copies, which freed the main thread's buffer under its own model's
- * primitives (a crash in tests/test_perturbation.c). */
+/* A primitive and its scratchpad's memory (NULL when it needs none), whose buffer is given at each
+ * run: the model's call buffer (conv_onednn.c), shared by all its layers. oneDNN's default
+ * scratchpad is one buffer per thread, counted by the primitives the thread created and freed by
+ * the thread that destroys the last one: occlusion's worker threads build their copies'
+ * primitives and the main thread closes the copies, which freed the main thread's buffer under
+ * its own model's primitives (a crash in tests/test_perturbation.c). */
 typedef struct {
     dnnl_primitive_t p;
     dnnl_memory_t scratch;
+    size_t scratch_bytes;
 } dx_onednn_step;
 
 /* One convolution primitive of a layer and what it runs with: the weights in its layout, and its
@@ -79,13 +81,18 @@ typedef struct {
     dnnl_memory_t weights, w_given, bias, in, out;
     size_t w_blocked_floats;
     /* where the primitive prefers a blocked layout for in or out (or out is added to Darknet's
-     * buffer): its own buffer and the reorder from (to) Darknet's, else NULL */
+     * buffer): its memory (of in_bytes, out_bytes) and the reorder from (to) Darknet's, else NULL.
+     * The buffers are the model's call buffer, not the direction's: they hold nothing between
+     * calls, and kept per direction they were a second copy of every layer's input and output
+     * for each of the forward, the backward and LRP's two */
     dnnl_memory_t in_blocked, out_blocked;
+    size_t in_bytes, out_bytes;
     dx_onednn_step in_reorder, out_reorder;
 } dx_onednn_direction;
 
 struct dx_onednn_conv {
-    int threads; /* OpenMP threads the primitives were built for and run on */
+    dx_model *model; /* whose call buffer (m->onednn_buffer) the steps use */
+    int threads;     /* OpenMP threads the primitives were built for and run on */
     long forwards, backwards;
     int post_op; /* the activation is the forward's post-op (else dx_activate after) */
     dnnl_engine_t engine;
