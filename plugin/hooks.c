@@ -48,9 +48,18 @@ int dx_hooks_install(dx_model *m, dx_error *err)
     return 0;
 }
 
+/* The oneDNN states' call buffer (layers/conv_onednn.c), made again at their next call. */
+static void free_onednn_buffer(dx_model *m)
+{
+    free(m->onednn_buffer);
+    m->onednn_buffer = 0;
+    m->onednn_buffer_bytes = 0;
+}
+
 void dx_set_onednn(dx_model *m, int on)
 {
     m->onednn = on != 0;
+    if (!m->onednn) free_onednn_buffer(m);
     for (int i = 0; i < m->n; ++i) {
         const dx_layer *l = &m->net->layers[i];
         dx_hook *h = &m->hooks[i];
@@ -76,9 +85,7 @@ void dx_hooks_remove(dx_model *m)
     }
     free(m->hooks);
     m->hooks = 0;
-    free(m->onednn_buffer);
-    m->onednn_buffer = 0;
-    m->onednn_buffer_bytes = 0;
+    free_onednn_buffer(m);
 }
 
 int dx_capture(dx_model *m, int i, int on)

@@ -191,10 +191,17 @@ Test(lrp_onednn, test_classifier_passes_equal_blas, .timeout = 120)
     rng r = {34};
     for (int j = 0; j < m->net->inputs; ++j) x[j] = (float)rng_uniform(&r);
     dx_forward(m, x);
-    long kept = dx_onednn_kept_weight_bytes(m);
+    long kept = dx_onednn_kept_weight_bytes(m), scratch = 0;
     cr_assert_gt(kept, 0, "the forward keeps no weights: oneDNN did not run it");
     int top = dx_find_logit_layer(m), n_top = m->net->layers[top].outputs, convs = 0;
-    for (int i = 0; i < m->n; ++i) convs += m->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
+    for (int i = 0; i < m->n; ++i) {
+        convs += m->net->layers[i].type == DX_LAYER_CONVOLUTIONAL;
+        long floats = m->net->layers[i].type == DX_LAYER_CONVOLUTIONAL ? dx_onednn_lrp_prepare(m, i) : 0;
+        if (floats > scratch) scratch = floats;
+    }
+    /* oneDNN's layouts are blocked on x86: the weights made at each call are reordered into the
+     * pass's scratch, the path these passes then check */
+    cr_assert_gt(scratch, 0, "no layer's LRP weights are reordered: that path is not covered here");
     float *seed = malloc(sizeof(float) * n_top), *blas = malloc(sizeof(float) * m->net->inputs);
     for (int q = 0; q < n_top; ++q) seed[q] = (float)rng_uniform(&r);
     const char *composites[] = {NULL, DX_LRP_DEFAULT_COMPOSITE};
@@ -228,6 +235,20 @@ Test(lrp_onednn, test_classifier_passes_equal_blas, .timeout = 120)
                 memcpy(blas, rel, sizeof(float) * m->net->inputs);
             }
         }
+        /* without memory for a call's buffers (the model's call buffer dropped, every optional
+         * allocation failing) each convolution falls back to the BLAS path: BLAS's relevance
+         * exactly, and no oneDNN convolution */
+        free(m->onednn_buffer);
+        m->onednn_buffer = NULL;
+        m->onednn_buffer_bytes = 0;
+        long before = lrp_convs_of(m);
+        setenv("DX_FAIL_OPTIONAL_ALLOC", "1", 1);
+        int rc = dx_reverse_seeded(m, top, seed, -1, &set, &m->pass, &err);
+        unsetenv("DX_FAIL_OPTIONAL_ALLOC");
+        cr_assert_eq(rc, 0, "%s", err.msg);
+        cr_expect_eq(lrp_convs_of(m), before, "oneDNN ran without memory for its buffers");
+        cr_expect_eq(memcmp(dx_pass_buf(&m->pass, -1), blas, sizeof(float) * m->net->inputs), 0,
+                     "the fallback's relevance is not the BLAS path's");
         free(rules);
     }
     cr_expect_eq(dx_onednn_kept_weight_bytes(m), kept, "LRP kept %ld bytes of weights",

@@ -21,13 +21,15 @@ typedef struct dx_onednn_conv dx_onednn_conv;
  * Darknet's). */
 int dx_onednn_supports(const dx_layer *l);
 /* The stand-in (a dx_fast_forward_fn): layer i's output from input (batch x inputs floats). 0, or
- * -1 when oneDNN could not build the layer's primitive (then never again for this layer): the
- * caller runs Darknet's own forward. */
+ * -1 when oneDNN could not build the layer's primitive (then never again for this layer) or
+ * there was no memory for this call's buffers (tried again at the next): the caller runs
+ * Darknet's own forward. */
 int dx_forward_onednn_convolutional(dx_model *m, int i, const float *input);
 /* The linear step of layer i's input gradient (layers/conv.c): gin += W^T d, the adjoint of the
  * convolution without bias, d: n x out_h x out_w (the gradient at the layer's sums, one image),
  * gin: c x h x w. 0, or -1 when oneDNN could not build the layer's backward (then never again for
- * this layer; gin untouched): the caller runs the BLAS path. */
+ * this layer) or had no memory for this call's buffers (gin untouched): the caller runs the BLAS
+ * path. */
 int dx_backward_onednn_convolutional(dx_model *m, int i, const float *d, float *gin);
 /* LRP's convolutions of layer i (lrp/linear.c, conv_onednn_lrp.c), one image, with w (n x
  * c/groups x size x size), a modification of its batch-norm-folded weights: the forward

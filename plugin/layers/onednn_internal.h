@@ -115,7 +115,7 @@ typedef struct {
 int dx_onednn_shapes_of(const dx_layer *l, int batch, dx_onednn_shapes *s);
 /* A new attribute whose primitive's scratchpad the caller gives (dx_onednn_set_up). NULL: failed. */
 dnnl_primitive_attr_t dx_onednn_user_scratchpad(void);
-/* d's primitive from pd (its own scratchpad), its weights w (Darknet's layout, w_plain) reordered
+/* d's primitive from pd (its scratchpad in the model's call buffer), its weights w (Darknet's layout, w_plain) reordered
  * once into the layout the primitive prefers (w NULL: given at each call, per_call_weights), and
  * its input and output on Darknet's buffers (in_md, out_md: nchw) through the layouts pd chose
  * for them (queries in_q, out_q); with accumulate the output is added to Darknet's buffer. 0, or

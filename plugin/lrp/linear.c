@@ -177,7 +177,7 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
     /* oneDNN's convolutions, and the floats of scratch they reorder a base's weights into */
     long blocked = m->onednn && dx_onednn_supports(l) ? dx_onednn_lrp_prepare(m, i) : -1;
     int onednn = blocked >= 0;
-    size_t w_blocked_len = onednn ? (size_t)blocked : 0;
+    size_t w_blocked_len = onednn && blocked ? (size_t)blocked + 15 : 0; /* + its alignment to 64 bytes */
     /* folded b; each base's weights, input, convolution B and back-projected u; columns; adjoint;
      * the weights in oneDNN's layout */
     float *buf = dx_pass_work(p, nb * weights + g->n + (1 + nb) * in_len + 2 * nb * out_len + col_len + w_blocked_len,
@@ -185,7 +185,8 @@ int dx_lrp_linear(dx_model *m, dx_pass *p, int i, const dx_lrp_geometry *g, cons
     if (!buf) return -1;
     float *b_fold = buf, *w_base = b_fold + g->n, *in_base = w_base + nb * weights;
     float *conv = in_base + nb * in_len, *u = conv + nb * out_len, *col = direct ? NULL : u + nb * out_len;
-    float *adj = u + nb * out_len + col_len, *w_blocked = w_blocked_len ? adj + in_len : NULL;
+    float *adj = u + nb * out_len + col_len;
+    float *w_blocked = w_blocked_len ? (float *)(((uintptr_t)(adj + in_len) + 63) & ~(uintptr_t)63) : NULL;
     lrp_fold_bias(l, g->n, b_fold);
     lrp_weights lw = {l, &form, g->n, per_output, weights, w_base, w_blocked, {0}};
 
