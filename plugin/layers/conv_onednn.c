@@ -256,8 +256,7 @@ int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primi
     dnnl_memory_t from = 0;
     dx_onednn_step reorder = {0};
     int weights_set;
-    d->per_call_weights = !w;
-    if (d->per_call_weights) {
+    if (!w) { /* given at each call */
         int same = dx_dnnl.dnnl_memory_desc_equal(w_plain, w_chosen);
         d->w_blocked_floats = same ? 0 : dx_dnnl.dnnl_memory_desc_get_size(w_chosen) / sizeof(float);
         weights_set = dx_dnnl.dnnl_memory_create(&d->weights, w_chosen, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
@@ -326,8 +325,8 @@ done:
 
 /* The backward-data at one image (the reverse pass's buffers: image 0, l->outputs floats in,
  * l->inputs out), with weights w: Darknet's plain ones for the reverse pass, added to its input
- * gradient; for LRP (conv_onednn_lrp.c) NULL, modifications of the folded ones given per call, written. The hint is a training forward's primitive
- * descriptor, as oneDNN's API documents for backward primitives (2.6 also builds this one without
+ * gradient; for LRP (conv_onednn_lrp.c) NULL, modifications of the folded ones given per call,
+ * written. The hint is a training forward's primitive descriptor, as oneDNN's API documents for backward primitives (2.6 also builds this one without
  * a hint, or with an inference forward's). diff_src in oneDNN's choice, except for an ungrouped
  * layer of fewer than 8 input channels (an image's 3): there its choice, 16-channel blocks, took
  * 12 ms on resnet18's 224 x 224 7x7/2 first layer where nchw's gemm kernel took 3.4 ms (at 8 and
@@ -398,7 +397,7 @@ int dx_onednn_ready(dx_onednn_conv *c, dx_onednn_direction *d, const dx_layer *l
 /* d's weights given for this call (execute): w, or w reordered into w_blocked. */
 static int give_weights(dx_onednn_conv *c, dx_onednn_direction *d, const float *w, float *w_blocked, void *scratchpad)
 {
-    if (!d->per_call_weights) return 0;
+    if (!d->w_given) return 0; /* kept */
     if (!w || (d->w_reorder.p && !w_blocked)) return -1;
     /* oneDNN reads w only; its handle type is not const */
     if (!d->w_reorder.p) return dx_dnnl.dnnl_memory_set_data_handle(d->weights, (void *)w) == dnnl_success ? 0 : -1;
@@ -480,7 +479,7 @@ long dx_onednn_kept_weight_bytes(const dx_model *m)
                                             c ? &c->lrp_adj : NULL};
         for (int k = 0; c && k < 4; ++k) {
             const dnnl_memory_desc_t *md;
-            if (all[k]->weights && !all[k]->per_call_weights &&
+            if (all[k]->weights && !all[k]->w_given &&
                 dx_dnnl.dnnl_memory_get_memory_desc(all[k]->weights, &md) == dnnl_success)
                 bytes += (long)dx_dnnl.dnnl_memory_desc_get_size(md);
         }

@@ -70,13 +70,12 @@ typedef struct {
  * input and output on Darknet's buffers (nchw, handles set per call). Forward: in src, out dst,
  * with the bias (LRP's: none); backward-data: in diff_dst, out diff_src (added to Darknet's
  * buffer; LRP's: written over it). The forward's and backward's weights are reordered once and
- * kept in `weights`; LRP's are given at each call (per_call_weights: w_given on the caller's
+ * kept in `weights`; LRP's are given at each call (w_given non-NULL: on the caller's
  * plain weights, reordered by w_reorder into the caller's scratch of w_blocked_floats floats, or
  * read where they are when the primitive wants Darknet's layout), so that its modifications of
  * every layer's weights are not kept beside the forward's. */
 typedef struct {
     int failed; /* building failed: Darknet's (BLAS's) path from now on */
-    int per_call_weights;
     dx_onednn_step conv, w_reorder;
     dnnl_memory_t weights, w_given, bias, in, out;
     size_t w_blocked_floats;
@@ -115,11 +114,11 @@ typedef struct {
 int dx_onednn_shapes_of(const dx_layer *l, int batch, dx_onednn_shapes *s);
 /* A new attribute whose primitive's scratchpad the caller gives (dx_onednn_set_up). NULL: failed. */
 dnnl_primitive_attr_t dx_onednn_user_scratchpad(void);
-/* d's primitive from pd (its scratchpad in the model's call buffer), its weights w (Darknet's layout, w_plain) reordered
- * once into the layout the primitive prefers (w NULL: given at each call, per_call_weights), and
- * its input and output on Darknet's buffers (in_md, out_md: nchw) through the layouts pd chose
- * for them (queries in_q, out_q); with accumulate the output is added to Darknet's buffer. 0, or
- * -1. */
+/* d's primitive from pd (its scratchpad in the model's call buffer), its weights w (Darknet's
+ * layout, w_plain) reordered once into the layout the primitive prefers (w NULL: given at each
+ * call, through d->w_given), and its input and output on Darknet's buffers (in_md, out_md:
+ * nchw) through the layouts pd chose for them (queries in_q, out_q); with accumulate the output
+ * is added to Darknet's buffer. 0, or -1. */
 int dx_onednn_set_up(dx_onednn_conv *c, dx_onednn_direction *d, const_dnnl_primitive_desc_t pd, const float *w,
                      const dnnl_memory_desc_t *w_plain, const dnnl_memory_desc_t *in_md, dnnl_query_t in_q,
                      const dnnl_memory_desc_t *out_md, dnnl_query_t out_q, int accumulate);
